@@ -1,0 +1,67 @@
+/**
+ * The one catalogue of Tally's errors. Every error a client can see has a stable code here, an HTTP
+ * status and a default message; adapters map a TallyError once (HTTP problem JSON, CT-KIP fault,
+ * RADIUS reject, CLI exit). `docs/errors.md` documents each code; a test keeps the two in step.
+ * Messages never carry secrets (seeds, passwords, passcodes, activation codes).
+ */
+export const errorCatalogue = {
+  // Requests and input
+  VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
+  MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has an unsupported content type.' },
+  BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  NOT_FOUND: { status: 404, message: 'Not found.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; try again later.' },
+  INTERNAL: { status: 500, message: 'Internal error. The server log has the details.' },
+
+  // Access
+  UNAUTHENTICATED: { status: 401, message: 'Authentication is required.' },
+  FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
+  CSRF_FAILED: { status: 403, message: 'The form has expired or did not come from this site; reload the page and try again.' },
+
+  // Configuration and store
+  CONFIG_INVALID: { status: 500, message: 'The configuration is not valid.' },
+  STORE_UNAVAILABLE: { status: 503, message: 'The database cannot be reached.' },
+  STORE_NOT_INITIALISED: { status: 500, message: 'The store is not initialised; run `tally init` first.' },
+  STORE_ALREADY_INITIALISED: { status: 409, message: 'The store is already initialised.' },
+  MASTER_KEY_MISSING: { status: 500, message: 'The master key is missing.' },
+  MASTER_KEY_INVALID: { status: 500, message: 'The master key is not valid or does not match the store.' },
+  CONFLICT: { status: 409, message: 'The request conflicts with the current state.' },
+
+  // Users
+  USER_NOT_FOUND: { status: 404, message: 'No such user.' },
+  USER_EXISTS: { status: 409, message: 'A user with that username exists already.' },
+
+  // Formats (token files, strings, XML)
+  FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },
+  XML_FORBIDDEN_CONSTRUCT: { status: 400, message: 'The XML contains a DOCTYPE or entity declaration, which is not accepted.' },
+  INPUT_TOO_LARGE: { status: 413, message: 'The input is too large.' },
+  PASSWORD_REQUIRED: { status: 400, message: 'The file is protected by a password; give it.' },
+  WRONG_PASSWORD: { status: 400, message: 'The password is wrong for this file.' },
+  INTEGRITY_CHECK_FAILED: { status: 400, message: 'The file failed its integrity check (MAC or checksum); it may be corrupt or tampered with.' },
+  UNSUPPORTED_ALGORITHM: { status: 400, message: 'The token uses an algorithm Tally does not support.' },
+  // (new codes go above this line, grouped with their kind)
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export class TallyError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+    super(message ?? errorCatalogue[code].message);
+    this.name = 'TallyError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return errorCatalogue[this.code].status;
+  }
+}
+
+export function isTallyError(value: unknown): value is TallyError {
+  return value instanceof TallyError;
+}
