@@ -1,0 +1,41 @@
+import { defineCommand, EXIT } from '../command.js';
+import { storeSettings, withStore } from '../store.js';
+import { generateMasterKey, makeKeyring } from '../../core/crypto/secret-box.js';
+import { checkStoreReady } from '../../domain/setup.js';
+import { systemActor } from '../../domain/actor.js';
+import { createServices } from '../../domain/services.js';
+import { systemClock } from '../../domain/clock.js';
+import { loadKeyring, writeKeyringFile } from '../../store/master-key.js';
+import { resealAll } from '../../store/sealed.js';
+
+export const rotateMasterKeyCommand = defineCommand({
+  name: 'rotate-master-key',
+  summary: 'Create a new master key version and re-encrypt every seed and private key under it.',
+  settings: [...storeSettings, 'masterKey'],
+  notes: [
+    'With DATA_DIR/master.key, the file is updated in place (old and new key while re-encrypting, then the new one only).',
+    'With TALLY_MASTER_KEY, the new key ring is written to DATA_DIR/master.key.new (mode 0600): set TALLY_MASTER_KEY',
+    'to its content before the next start, then delete the file. Stop other Tally processes first.',
+  ],
+  async run({ config, io }) {
+    const dataDir = config.dataDir ?? './data';
+    return withStore(config, async (store) => {
+      const old = loadKeyring({ dataDir, masterKey: config.masterKey });
+      await checkStoreReady(store, old);
+      const next = generateMasterKey(old.current.version + 1);
+      const both = makeKeyring([...[...old.byVersion].map(([version, key]) => ({ version, key })), next]);
+      // Both keys on disk first: a crash mid-way leaves values sealed under either, all readable.
+      if (config.masterKey === undefined) writeKeyringFile(dataDir, both);
+      const count = await store.db.transaction().execute((trx) => resealAll(trx, both));
+      const only = makeKeyring([next]);
+      const where = writeKeyringFile(dataDir, only, config.masterKey === undefined ? undefined : 'master.key.new');
+      await createServices(store, only, systemClock).audit.record(systemActor, {
+        action: 'masterkey.rotate',
+        details: { version: next.version, resealed: count },
+      });
+      io.out(`Re-encrypted ${count} value(s) under master key version ${next.version}.\n`);
+      io.out(config.masterKey === undefined ? `Key ring: ${where}.\n` : `New key ring written to ${where}: set TALLY_MASTER_KEY to its content, then delete it.\n`);
+      return EXIT.ok;
+    });
+  },
+});

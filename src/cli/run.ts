@@ -1,0 +1,68 @@
+import { TallyError } from '../errors.js';
+import { EXIT, helpText, parseCommandLine, UsageError, type Command, type Io } from './command.js';
+import { initCommand } from './commands/init.js';
+import { migrateCommand } from './commands/migrate.js';
+import { serveCommand } from './commands/serve.js';
+import { apiTokenCreateCommand } from './commands/apitoken.js';
+import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
+
+const commands: Command<any>[] = [initCommand, migrateCommand, serveCommand, apiTokenCreateCommand, rotateMasterKeyCommand];
+
+function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return [
+    'Usage: tally COMMAND [options]',
+    '',
+    'Tally: an open-source authentication manager for software tokens.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)} ${c.summary.split('. ')[0].replace(/\.$/, '')}.`),
+    '',
+    'Run `tally COMMAND --help` for the options of a command.',
+    'Exit codes: 0 success, 1 the command failed (the message says why), 2 bad usage.',
+    '',
+  ].join('\n');
+}
+
+/** Finds the longest command name that prefixes argv (`apitoken create` before `apitoken`). */
+function findCommand(argv: string[]): { command?: Command<any>; rest: string[]; group?: string } {
+  for (const words of [2, 1]) {
+    const name = argv.slice(0, words).join(' ');
+    const command = commands.find((c) => c.name === name);
+    if (command) return { command, rest: argv.slice(words) };
+  }
+  const group = commands.some((c) => c.name.startsWith(`${argv[0]} `)) ? argv[0] : undefined;
+  return { rest: argv, group };
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    io.out(overview());
+    return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  const { command, rest, group } = findCommand(argv);
+  if (!command) {
+    const known = group ? commands.filter((c) => c.name.startsWith(`${group} `)).map((c) => c.name) : commands.map((c) => c.name);
+    io.err(`tally: unknown command "${argv.slice(0, group ? 2 : 1).join(' ')}". Commands: ${known.join(', ')}. Run \`tally --help\`.\n`);
+    return EXIT.usage;
+  }
+  try {
+    const parsed = parseCommandLine(command, rest, io.env);
+    if (parsed.options.help) {
+      io.out(helpText(command));
+      return EXIT.ok;
+    }
+    return await command.run({ ...parsed, io });
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`tally ${command.name}: ${error.message} Run \`tally ${command.name} --help\`.\n`);
+      return EXIT.usage;
+    }
+    if (error instanceof TallyError) {
+      io.err(`tally ${command.name}: ${error.message}\n`);
+      return error.code === 'CONFIG_INVALID' ? EXIT.usage : EXIT.failed;
+    }
+    io.err(`tally ${command.name}: unexpected error: ${(error as Error).message}\n`);
+    return EXIT.failed;
+  }
+}

@@ -1,0 +1,190 @@
+import { TallyError } from './errors.js';
+
+/**
+ * One typed schema for every setting, each with a default and a doc line. Values come from
+ * command-line flags, then `TALLY_*` environment variables, then the default; they are validated
+ * at boot with messages that name the flag and what is allowed. `docs/configuration.md` is
+ * generated from this table (`npm run docs:config`) and a test keeps it in step.
+ */
+export interface Setting<T> {
+  doc: string;
+  /** Shown in docs; `undefined` means "not set". */
+  default: T | undefined;
+  kind: 'string' | 'boolean' | 'integer';
+  /** Parses and validates the raw text; throws a plain Error with what is allowed. */
+  parse: (raw: string) => T;
+  /** Never printed back in errors (e.g. a password). */
+  secret?: boolean;
+}
+
+function text(doc: string, fallback?: string, options: { secret?: boolean } = {}): Setting<string> {
+  return {
+    doc,
+    default: fallback,
+    kind: 'string',
+    secret: options.secret,
+    parse: (raw) => {
+      if (raw.trim() === '') throw new Error('must not be empty');
+      return raw;
+    },
+  };
+}
+
+function integer(doc: string, fallback: number | undefined, min: number, max: number): Setting<number> {
+  return {
+    doc,
+    default: fallback,
+    kind: 'integer',
+    parse: (raw) => {
+      if (!/^-?\d+$/.test(raw.trim())) throw new Error(`must be a whole number from ${min} to ${max}`);
+      const value = Number(raw);
+      if (value < min || value > max) throw new Error(`must be a whole number from ${min} to ${max}`);
+      return value;
+    },
+  };
+}
+
+function port(doc: string, fallback: number): Setting<number> {
+  return integer(doc, fallback, 0, 65535);
+}
+
+function flag(doc: string): Setting<boolean> {
+  return {
+    doc,
+    default: false,
+    kind: 'boolean',
+    parse: (raw) => {
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw new Error('must be true or false');
+    },
+  };
+}
+
+function url(doc: string, protocols: string[], fallback?: string): Setting<string> {
+  return {
+    doc,
+    default: fallback,
+    kind: 'string',
+    parse: (raw) => {
+      let parsed: URL;
+      try {
+        parsed = new URL(raw);
+      } catch {
+        throw new Error(`must be a URL starting with ${protocols.join(' or ')}`);
+      }
+      if (!protocols.includes(parsed.protocol)) throw new Error(`must be a URL starting with ${protocols.join(' or ')}`);
+      return raw.replace(/\/+$/, '');
+    },
+  };
+}
+
+function oneOf<T extends string>(doc: string, values: readonly T[], fallback: T): Setting<T> {
+  return {
+    doc,
+    default: fallback,
+    kind: 'string',
+    parse: (raw) => {
+      if (!(values as readonly string[]).includes(raw)) throw new Error(`must be one of ${values.join(', ')}`);
+      return raw as T;
+    },
+  };
+}
+
+/** Every setting Tally knows, by its camelCase name. The flag is `--kebab-case`, the env `TALLY_SNAKE_CASE`. */
+export const settings = {
+  dataDir: text('Directory for the SQLite database and the master key file.', './data'),
+  databaseUrl: url('PostgreSQL URL (`postgres://user@host:5432/db`); without it the store is SQLite in the data dir.', ['postgres:', 'postgresql:']),
+  databaseSchema: {
+    ...text('PostgreSQL schema to keep Tally\'s tables in (created if missing); default: the server\'s search path.'),
+    parse: (raw: string) => {
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) throw new Error('must be lower-case letters, digits and underscores');
+      return raw;
+    },
+  },
+  masterKey: text('The master key ring for seed encryption (`v1:<base64>` lines, or one base64 key); overrides `DATA_DIR/master.key`. Environment only.', undefined, { secret: true }),
+  logLevel: oneOf('Log level.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+  host: text('Address of the public listener (Self-Service Console, CT-KIP, downloads).', '0.0.0.0'),
+  port: port('Port of the public listener.', 8080),
+  adminHost: text('Address of the admin listener (Security Console, REST API); loopback by default.', '127.0.0.1'),
+  adminPort: port('Port of the admin listener.', 8081),
+  radiusHost: text('Address the RADIUS server listens on.', '0.0.0.0'),
+  radiusPort: port('UDP port of the RADIUS server; 0 turns RADIUS off.', 1812),
+  publicUrl: url('The public URL users see in links, CT-KIP URLs and mails (e.g. behind a reverse proxy). Default: http://localhost:PORT.', ['http:', 'https:']),
+  tlsCert: text('PEM certificate file for the public listener (HTTPS); needs --tls-key.'),
+  tlsKey: text('PEM private key file for the public listener.'),
+  adminTlsCert: text('PEM certificate file for the admin listener; needs --admin-tls-key.'),
+  adminTlsKey: text('PEM private key file for the admin listener.'),
+  trustProxy: flag('Trust X-Forwarded-* headers from a reverse proxy in front of the public listener.'),
+  initIfNeeded: flag('On first start, initialise the store and create an admin with a generated password (used by `npm start`).'),
+} satisfies Record<string, Setting<unknown>>;
+
+export type SettingName = keyof typeof settings;
+type ValueOf<S> = S extends Setting<infer T> ? T : never;
+export type Config<N extends SettingName> = { [K in N]: ValueOf<(typeof settings)[K]> | undefined };
+
+export function flagName(name: string): string {
+  return '--' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+export function envName(name: string): string {
+  return 'TALLY_' + name.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+/**
+ * Resolves the named settings from flags (already split by the CLI), then the environment, then
+ * defaults. A bad value throws CONFIG_INVALID naming the flag (or variable) and what is allowed.
+ */
+export function resolveConfig<N extends SettingName>(
+  names: readonly N[],
+  flags: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv = process.env,
+): Config<N> {
+  const config = {} as Record<string, unknown>;
+  for (const name of names) {
+    const setting = settings[name] as Setting<unknown>;
+    const fromFlag = flags[name];
+    const fromEnv = env[envName(name)];
+    const source = fromFlag !== undefined ? flagName(name) : envName(name);
+    const raw = fromFlag !== undefined ? fromFlag : fromEnv;
+    if (raw === undefined || (raw === '' && fromFlag === undefined)) {
+      config[name] = setting.default;
+      continue;
+    }
+    if (typeof raw === 'boolean') {
+      config[name] = raw;
+      continue;
+    }
+    try {
+      config[name] = setting.parse(raw);
+    } catch (error) {
+      const shown = setting.secret ? '' : ` (got "${raw.length > 80 ? raw.slice(0, 80) + '…' : raw}")`;
+      throw new TallyError('CONFIG_INVALID', `${source} ${(error as Error).message}${shown}.`);
+    }
+  }
+  return config as Config<N>;
+}
+
+/** The Markdown reference of every setting, for docs/configuration.md. */
+export function configurationReference(): string {
+  const rows = Object.entries(settings).map(([name, s]) => {
+    const setting = s as Setting<unknown>;
+    const shown = setting.default === undefined ? '—' : `\`${String(setting.default)}\``;
+    const flagCell = name === 'masterKey' ? '—' : `\`${flagName(name)}\``;
+    return `| ${flagCell} | \`${envName(name)}\` | ${shown} | ${setting.doc} |`;
+  });
+  return [
+    '# Configuration',
+    '',
+    'Generated from `src/config.ts` by `npm run docs:config`; do not edit by hand.',
+    '',
+    'Every setting is a command-line flag or a `TALLY_*` environment variable; a flag wins over the',
+    'environment. Values are checked at start-up: a bad one stops Tally with a message naming the',
+    'setting and what is allowed, and exit code 2.',
+    '',
+    '| flag | environment | default | meaning |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}

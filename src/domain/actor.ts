@@ -1,0 +1,41 @@
+import { TallyError } from '../errors.js';
+
+export type AdminRole = 'superadmin' | 'helpdesk';
+export type Role = AdminRole | 'agent' | 'user';
+
+/** Who is acting, for access checks and the audit trail. */
+export interface Actor {
+  kind: 'admin' | 'apitoken' | 'user' | 'system' | 'anonymous';
+  /** A username, an API token's name, or `system`. */
+  name: string;
+  role: Role | 'system';
+  /** The client address, where there is one. */
+  source?: string;
+}
+
+export const systemActor: Actor = { kind: 'system', name: 'system', role: 'system' };
+
+/**
+ * What each role may do. Enforced in the domain services, so the REST API, the consoles and the
+ * CLI cannot drift apart. `system` (the CLI on the server itself) may do everything.
+ */
+const permissions = {
+  'users.read': ['superadmin', 'helpdesk'],
+  'users.create': ['superadmin', 'helpdesk'],
+  'users.setRole': ['superadmin'],
+  'apitokens.manage': ['superadmin'],
+  'audit.read': ['superadmin', 'helpdesk'],
+  'auth.verify': ['superadmin', 'agent'],
+} as const satisfies Record<string, readonly Role[]>;
+
+export type Permission = keyof typeof permissions;
+
+export function can(actor: Actor, permission: Permission): boolean {
+  return actor.role === 'system' || (permissions[permission] as readonly string[]).includes(actor.role);
+}
+
+export function requirePermission(actor: Actor, permission: Permission): void {
+  if (!can(actor, permission)) {
+    throw new TallyError('FORBIDDEN', `The ${actor.role} role may not do this (${permission}).`);
+  }
+}

@@ -1,0 +1,48 @@
+import { TallyError } from '../errors.js';
+import { randomToken, sha256Hex } from '../core/crypto/random.js';
+import type { ApiTokenRepository } from '../store/repositories/api-tokens.js';
+import type { ApiTokenRole } from '../store/schema.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+
+export const API_TOKEN_ROLES: readonly ApiTokenRole[] = ['superadmin', 'helpdesk', 'agent'];
+const TOKEN_PREFIX = 'tly_';
+
+/**
+ * Bearer tokens for the REST API. The token is shown once; the store keeps only its SHA-256
+ * (it has 256 bits of entropy, so a slow hash would add nothing but latency).
+ */
+export class ApiTokenService {
+  constructor(
+    private readonly tokens: ApiTokenRepository,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(actor: Actor, input: { name: string; role: ApiTokenRole }): Promise<{ token: string; name: string; role: ApiTokenRole }> {
+    return this.audit.track(actor, { action: 'apitoken.create', targetType: 'apitoken', target: input.name.slice(0, 128), details: { role: input.role } }, async () => {
+      requirePermission(actor, 'apitokens.manage');
+      if (!/^[\w .@-]{1,128}$/.test(input.name)) {
+        throw new TallyError('VALIDATION_FAILED', 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.');
+      }
+      if (!API_TOKEN_ROLES.includes(input.role)) {
+        throw new TallyError('VALIDATION_FAILED', `The role must be one of ${API_TOKEN_ROLES.join(', ')}.`);
+      }
+      const token = TOKEN_PREFIX + randomToken(32);
+      await this.tokens.insert({ name: input.name, role: input.role, tokenHash: sha256Hex(token), now: this.clock.now() });
+      return { token, name: input.name, role: input.role };
+    });
+  }
+
+  /** The actor behind a bearer token, or UNAUTHENTICATED. */
+  async authenticate(bearer: string, source?: string): Promise<Actor> {
+    if (!bearer.startsWith(TOKEN_PREFIX) || bearer.length > 200) throw new TallyError('UNAUTHENTICATED', 'The API token is not valid.');
+    const row = await this.tokens.findActiveByHash(sha256Hex(bearer));
+    if (!row) throw new TallyError('UNAUTHENTICATED', 'The API token is not valid.');
+    const now = this.clock.now();
+    // Recording every use would put a write on the authentication hot path; a minute's precision is enough.
+    if (row.last_used_at === null || now - row.last_used_at > 60_000) await this.tokens.touch(row.id, now);
+    return { kind: 'apitoken', name: row.name, role: row.role, source };
+  }
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Services } from '../../../domain/services.js';
+import { actorOf } from './auth.js';
+import { pageOf, timeOf } from './paging.js';
+
+const AuditEvent = Type.Object({
+  id: Type.Integer(),
+  at: Type.String({ format: 'date-time' }),
+  actorType: Type.String(),
+  actor: Type.String(),
+  action: Type.String(),
+  targetType: Type.Union([Type.String(), Type.Null()]),
+  target: Type.Union([Type.String(), Type.Null()]),
+  result: Type.Union([Type.Literal('success'), Type.Literal('failure')]),
+  source: Type.Union([Type.String(), Type.Null()]),
+  details: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+});
+
+const AuditQuery = Type.Object(
+  {
+    actor: Type.Optional(Type.String({ maxLength: 128, description: 'who acted' })),
+    user: Type.Optional(Type.String({ maxLength: 128, description: 'events on this user (as target)' })),
+    serial: Type.Optional(Type.String({ maxLength: 128, description: 'events on this token' })),
+    action: Type.Optional(Type.String({ maxLength: 64 })),
+    result: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure')])),
+    since: Type.Optional(Type.String({ maxLength: 40, description: 'ISO-8601 time or unix seconds' })),
+    until: Type.Optional(Type.String({ maxLength: 40 })),
+    before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'only events with a smaller id (paging)' })),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+  },
+  { additionalProperties: false },
+);
+
+export function auditRoutes(app: FastifyInstance, services: Services): void {
+  app.get<{ Querystring: Static<typeof AuditQuery> }>(
+    '/audit',
+    { schema: { tags: ['audit'], summary: 'The audit trail, newest first', querystring: AuditQuery, response: { 200: Type.Object({ events: Type.Array(AuditEvent) }) } } },
+    async (request) => {
+      const q = request.query;
+      const target = q.serial ?? q.user;
+      const events = await services.audit.list(actorOf(request), {
+        actor: q.actor,
+        target,
+        targetType: q.serial !== undefined ? 'token' : q.user !== undefined ? 'user' : undefined,
+        action: q.action,
+        result: q.result,
+        since: timeOf('since', q.since),
+        until: timeOf('until', q.until),
+        beforeId: q.before === undefined ? undefined : Number(q.before),
+        limit: pageOf(q).limit,
+      });
+      return { events };
+    },
+  );
+}

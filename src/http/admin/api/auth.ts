@@ -1,0 +1,19 @@
+import type { FastifyRequest } from 'fastify';
+import { TallyError } from '../../../errors.js';
+import type { Services } from '../../../domain/services.js';
+import type { Actor } from '../../../domain/actor.js';
+
+/** Resolves `Authorization: Bearer TOKEN` to the request's actor, or UNAUTHENTICATED. */
+export function bearerAuthentication(services: Services) {
+  return async function authenticate(request: FastifyRequest): Promise<void> {
+    const header = request.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match) throw new TallyError('UNAUTHENTICATED', 'Send an API token as `Authorization: Bearer TOKEN`.');
+    request.actor = await services.apiTokens.authenticate(match[1], request.ip);
+  };
+}
+
+export function actorOf(request: FastifyRequest): Actor {
+  if (!request.actor) throw new TallyError('UNAUTHENTICATED');
+  return request.actor;
+}

@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Services } from '../../domain/services.js';
+import { createFastify, type ListenerOptions } from '../fastify.js';
+import { errorResponseSchema, installJsonErrors } from '../errors.js';
+import { bearerAuthentication } from './api/auth.js';
+import { userRoutes } from './api/users.js';
+import { auditRoutes } from './api/audit.js';
+import { apiTokenRoutes } from './api/api-tokens.js';
+
+export const API_PREFIX = '/api/v1';
+
+/** The admin listener: the REST API under /api/v1 (and, later, the Security Console at /console). */
+export async function buildAdminApp(services: Services, options: ListenerOptions): Promise<FastifyInstance> {
+  const app = createFastify(options);
+  installJsonErrors(app);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Tally REST API', version: '1', description: 'Administration and authentication API of Tally.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  await app.register(
+    async (api) => {
+      api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      await api.register(async (secured) => {
+        secured.addHook('onRoute', (route) => {
+          route.schema ??= {};
+          const responses = (route.schema.response ?? {}) as Record<string, unknown>;
+          responses['4xx'] ??= errorResponseSchema;
+          responses['5xx'] ??= errorResponseSchema;
+          route.schema.response = responses;
+        });
+        secured.addHook('onRequest', bearerAuthentication(services));
+        userRoutes(secured, services);
+        auditRoutes(secured, services);
+        apiTokenRoutes(secured, services);
+      });
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}

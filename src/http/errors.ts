@@ -1,0 +1,65 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorCatalogue, isTallyError, TallyError, type ErrorCode } from '../errors.js';
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+}
+
+/** Maps framework errors to catalogue codes; anything unknown is INTERNAL (logged, never shown). */
+export function toTallyError(error: unknown): TallyError {
+  if (isTallyError(error)) return error;
+  const fastifyError = error as FastifyError & { validation?: unknown[]; validationContext?: string };
+  if (fastifyError.validation) {
+    return new TallyError('VALIDATION_FAILED', `The request is not valid: ${fastifyError.message}.`);
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new TallyError('MALFORMED_JSON', 'The request body is not valid JSON.');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new TallyError('BODY_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new TallyError('UNSUPPORTED_MEDIA_TYPE', 'The request body must be application/json.');
+    case 'FST_ERR_RATE_LIMIT_EXCEEDED':
+      return new TallyError('RATE_LIMITED');
+    default:
+      break;
+  }
+  if (fastifyError.statusCode === 429) return new TallyError('RATE_LIMITED');
+  if (error instanceof SyntaxError) return new TallyError('MALFORMED_JSON');
+  return new TallyError('INTERNAL');
+}
+
+export function errorBody(error: TallyError): ErrorBody {
+  return { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
+}
+
+/** The JSON error envelope for every route of an app; stack traces go to the log only. */
+export function installJsonErrors(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const tallyError = toTallyError(error);
+    if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
+    else if (tallyError.status >= 500) request.log.warn({ code: tallyError.code, msg: tallyError.message }, 'request failed');
+    void reply.status(tallyError.status).send(errorBody(tallyError));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send(errorBody(new TallyError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`)));
+  });
+}
+
+export const errorResponseSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'string', enum: Object.keys(errorCatalogue) },
+        message: { type: 'string' },
+        details: { type: 'object', additionalProperties: true },
+      },
+      required: ['code', 'message'],
+    },
+  },
+  required: ['error'],
+} as const;

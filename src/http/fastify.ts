@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import helmet from '@fastify/helmet';
+import type { Logger } from '../logger.js';
+import { TallyError } from '../errors.js';
+import type { Actor } from '../domain/actor.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: Actor | null;
+  }
+}
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
+export interface ListenerOptions {
+  logger: Logger;
+  tls?: TlsFiles;
+  trustProxy?: boolean;
+  bodyLimit?: number;
+}
+
+function readTls(tls: TlsFiles): { cert: Buffer; key: Buffer } {
+  try {
+    return { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+  } catch (error) {
+    throw new TallyError('CONFIG_INVALID', `Cannot read the TLS certificate or key: ${(error as NodeJS.ErrnoException).path ?? ''} (${(error as NodeJS.ErrnoException).code}).`);
+  }
+}
+
+/**
+ * A fastify instance as both listeners want it: strict JSON schemas (unknown fields are errors,
+ * no type coercion), bounded bodies, security headers, the request's actor slot.
+ */
+export function createFastify(options: ListenerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimit ?? 1_048_576,
+    trustProxy: options.trustProxy ?? false,
+    https: options.tls ? readTls(options.tls) : null,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }) as unknown as FastifyInstance;
+  app.decorateRequest('actor', null);
+  void app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+      },
+    },
+    crossOriginEmbedderPolicy: false,
+  });
+  return app;
+}

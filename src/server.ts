@@ -1,0 +1,106 @@
+import type { FastifyInstance } from 'fastify';
+import { existsSync } from 'node:fs';
+import { randomToken } from './core/crypto/random.js';
+import { generateMasterKey, makeKeyring, type Keyring } from './core/crypto/secret-box.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { createServices, type Services } from './domain/services.js';
+import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.js';
+import { buildAdminApp } from './http/admin/app.js';
+import { buildPublicApp } from './http/public/app.js';
+import type { TlsFiles } from './http/fastify.js';
+import type { Logger } from './logger.js';
+import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/connect.js';
+import { keyFileIsPrivate, loadKeyring, masterKeyPath, writeKeyringFile } from './store/master-key.js';
+
+export interface ServerOptions {
+  store: StoreOptions;
+  masterKey?: string;
+  host: string;
+  port: number;
+  adminHost: string;
+  adminPort: number;
+  publicUrl?: string;
+  tls?: TlsFiles;
+  adminTls?: TlsFiles;
+  trustProxy: boolean;
+  initIfNeeded: boolean;
+  logger: Logger;
+  clock?: Clock;
+  /** Called with facts for the operator (what `npm start` prints). */
+  announce?: (lines: string[]) => void;
+}
+
+export interface RunningServer {
+  services: Services;
+  store: Store;
+  publicUrl: string;
+  publicAddress: string;
+  adminAddress: string;
+  close(): Promise<void>;
+}
+
+/** A fresh store for `npm start`: a master key file, and an admin with a generated password. */
+async function initialiseForQuickStart(options: ServerOptions, store: Store, clock: Clock): Promise<string[]> {
+  let keyring: Keyring;
+  if (options.masterKey !== undefined || existsSync(masterKeyPath(options.store.dataDir))) {
+    keyring = loadKeyring({ dataDir: options.store.dataDir, masterKey: options.masterKey });
+  } else {
+    keyring = makeKeyring([generateMasterKey(1)]);
+    writeKeyringFile(options.store.dataDir, keyring);
+  }
+  const password = randomToken(12);
+  await initialiseStore(store, keyring, { username: 'admin', password }, clock);
+  return [
+    'First start: the store is initialised.',
+    `  Security Console log-on: username "admin", password "${password}" (shown once; change it after logging on).`,
+    `  Master key: ${options.masterKey !== undefined ? 'from TALLY_MASTER_KEY' : masterKeyPath(options.store.dataDir)} (back it up: without it no seed can be read).`,
+  ];
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  const store = await openStore(options.store);
+  const apps: FastifyInstance[] = [];
+  try {
+    await migrateToLatest(store);
+    const firstStart = options.initIfNeeded && !(await isInitialised(store)) ? await initialiseForQuickStart(options, store, clock) : [];
+    const keyring = loadKeyring({ dataDir: options.store.dataDir, masterKey: options.masterKey });
+    await checkStoreReady(store, keyring);
+    if (options.masterKey === undefined && !keyFileIsPrivate(options.store.dataDir)) {
+      options.logger.warn(`${masterKeyPath(options.store.dataDir)} is readable by other users; chmod 600 it.`);
+    }
+    const services = createServices(store, keyring, clock);
+    const listener = { logger: options.logger, trustProxy: options.trustProxy };
+    const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls });
+    apps.push(publicApp);
+    const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: false });
+    apps.push(adminApp);
+    const publicAddress = await publicApp.listen({ host: options.host, port: options.port });
+    const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });
+    const publicPort = publicApp.server.address();
+    const boundPort = typeof publicPort === 'object' && publicPort ? publicPort.port : options.port;
+    const publicUrl = options.publicUrl ?? `${options.tls ? 'https' : 'http'}://localhost:${boundPort}`;
+    options.announce?.([
+      ...firstStart,
+      `Tally is running on ${store.description}.`,
+      `  Self-Service Console: ${publicUrl}/`,
+      `  Security Console:     ${adminAddress}/console`,
+      `  REST API:             ${adminAddress}/api/v1 (OpenAPI at ${adminAddress}/api/v1/openapi.json)`,
+    ]);
+    return {
+      services,
+      store,
+      publicUrl,
+      publicAddress,
+      adminAddress,
+      async close() {
+        await Promise.all(apps.map((app) => app.close()));
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await Promise.all(apps.map((app) => app.close().catch(() => {})));
+    await store.close().catch(() => {});
+    throw error;
+  }
+}

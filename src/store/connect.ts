@@ -1,0 +1,111 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { TallyError } from '../errors.js';
+import type { Database } from './schema.js';
+import { migrations } from './migrations/index.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface StoreOptions {
+  dataDir: string;
+  /** postgres://... selects PostgreSQL; otherwise SQLite at DATA_DIR/tally.db. */
+  databaseUrl?: string;
+  /** PostgreSQL only: use (and create) this schema, so test runs never collide. */
+  schema?: string;
+}
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Where the data is, for messages (never a password). */
+  description: string;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+
+function describePostgres(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `PostgreSQL at ${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
+  } catch {
+    return 'PostgreSQL';
+  }
+}
+
+/** Opens the store and checks that it answers; an unreachable database is STORE_UNAVAILABLE. */
+export async function openStore(options: StoreOptions): Promise<Store> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.schema);
+  return openSqlite(options.dataDir);
+}
+
+async function openSqlite(dataDir: string): Promise<Store> {
+  const file = join(dataDir, 'tally.db');
+  let database: BetterSqlite3.Database;
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    database = new BetterSqlite3(file);
+    // The database holds password hashes and sealed seeds: readable by the owner only.
+    chmodSync(file, 0o600);
+    database.pragma('journal_mode = WAL');
+    database.pragma('busy_timeout = 5000');
+    database.pragma('foreign_keys = ON');
+    database.pragma('synchronous = NORMAL');
+  } catch (error) {
+    throw new TallyError('STORE_UNAVAILABLE', `Cannot open the SQLite database ${file}: ${(error as Error).message}`);
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return { db, dialect: 'sqlite', description: `SQLite at ${file}`, close: () => db.destroy() };
+}
+
+async function openPostgres(url: string, schema?: string): Promise<Store> {
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new TallyError('CONFIG_INVALID', 'The PostgreSQL schema name must be lower-case letters, digits and underscores.');
+  }
+  const description = describePostgres(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 5000,
+    options: schema ? `-c search_path=${schema}` : undefined,
+    types: {
+      getTypeParser: ((oid: number, format?: string) =>
+        oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client losing its connection must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+    await sql`select 1`.execute(db);
+  } catch (error) {
+    await db.destroy().catch(() => {});
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new TallyError('STORE_UNAVAILABLE', `Cannot reach ${description} (${reason}).`);
+  }
+  return { db, dialect: 'postgres', description, close: () => db.destroy() };
+}
+
+/** Brings the schema to the latest version; safe to run from several processes at once. */
+export async function migrateToLatest(store: Store): Promise<string[]> {
+  const migrator = new Migrator({
+    db: store.db,
+    provider: { getMigrations: async () => migrations(store.dialect) },
+    migrationTableName: 'tally_migrations',
+    migrationLockTableName: 'tally_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    throw new TallyError('STORE_UNAVAILABLE', `Migrating ${store.description} failed: ${(error as Error).message}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

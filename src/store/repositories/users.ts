@@ -1,0 +1,63 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, UsersTable, UserRole } from '../schema.js';
+
+export type UserRow = Selectable<UsersTable>;
+
+export interface NewUserRow {
+  username: string;
+  passwordHash: string | null;
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  role: UserRole;
+  now: number;
+}
+
+export class UserRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(user: NewUserRow): Promise<UserRow> {
+    return this.db
+      .insertInto('users')
+      .values({
+        username: user.username,
+        password_hash: user.passwordHash,
+        email: user.email,
+        first_name: user.firstName,
+        last_name: user.lastName,
+        role: user.role,
+        disabled: 0,
+        failed_logons: 0,
+        locked_until: null,
+        created_at: user.now,
+        updated_at: user.now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+
+  async findByUsername(username: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  }
+
+  async list(filter: { search?: string; limit: number; offset: number }): Promise<UserRow[]> {
+    let query = this.db.selectFrom('users').selectAll();
+    if (filter.search) {
+      const pattern = `%${filter.search.replace(/[%_\\]/g, (c) => '\\' + c)}%`;
+      query = query.where((eb) =>
+        eb.or([
+          eb('username', 'like', pattern),
+          eb('email', 'like', pattern),
+          eb('first_name', 'like', pattern),
+          eb('last_name', 'like', pattern),
+        ]),
+      );
+    }
+    return query.orderBy('username').limit(filter.limit).offset(filter.offset).execute();
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+}

@@ -1,0 +1,38 @@
+import type { Kysely } from 'kysely';
+import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
+import type { Database } from './schema.js';
+
+/**
+ * Every column that holds a value sealed under the master key, with the context each value is
+ * bound to. Key rotation walks this list; a new sealed column must be added here.
+ */
+export interface SealedColumn {
+  table: keyof Database;
+  keyColumn: string;
+  column: string;
+  context(key: string | number): string;
+}
+
+export const sealedColumns: SealedColumn[] = [
+  { table: 'tally_meta', keyColumn: 'key', column: 'value', context: (key) => `meta:${key}` },
+];
+
+/** Re-seals every sealed value under the keyring's current key; returns how many were re-sealed. */
+export async function resealAll(db: Kysely<Database>, keyring: Keyring): Promise<number> {
+  let count = 0;
+  for (const sealed of sealedColumns) {
+    const table = db as unknown as Kysely<Record<string, Record<string, string | number | null>>>;
+    const rows = await table.selectFrom(sealed.table).select([sealed.keyColumn, sealed.column]).execute();
+    for (const row of rows) {
+      const value = row[sealed.column];
+      // tally_meta mixes sealed and plain values; only `vN.` values are sealed.
+      if (typeof value !== 'string' || !/^v\d+\./.test(value)) continue;
+      const key = row[sealed.keyColumn] as string | number;
+      const context = sealed.context(key);
+      const resealed = seal(keyring, open(keyring, value, context), context);
+      await table.updateTable(sealed.table).set({ [sealed.column]: resealed }).where(sealed.keyColumn, '=', key).execute();
+      count++;
+    }
+  }
+  return count;
+}

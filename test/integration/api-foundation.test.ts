@@ -1,0 +1,119 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeEachStore } from '../support/store.js';
+import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+
+describeEachStore('REST API foundation', (getStore) => {
+  let tally: TestTally;
+  before(async () => {
+    tally = await createTestTally(getStore());
+  });
+  after(async () => tally.close());
+
+  const post = (url: string, body: unknown, token = tally.tokens.superadmin) =>
+    tally.admin.inject({ method: 'POST', url, headers: bearer(token), payload: body as object });
+
+  test('creates, gets and lists users; the password never comes back', async () => {
+    const created = await post('/api/v1/users', { username: 'alice', password: 'alice-password', email: 'alice@example.org', firstName: 'Alice' });
+    assert.equal(created.statusCode, 201, created.body);
+    const body = created.json();
+    assert.equal(body.username, 'alice');
+    assert.equal(body.role, 'user');
+    assert.doesNotMatch(created.body, /password|argon2/i);
+    const got = await tally.admin.inject({ url: '/api/v1/users/alice', headers: bearer(tally.tokens.helpdesk) });
+    assert.equal(got.statusCode, 200);
+    assert.equal(got.json().email, 'alice@example.org');
+    const listed = await tally.admin.inject({ url: '/api/v1/users?search=ali&limit=5', headers: bearer(tally.tokens.superadmin) });
+    assert.deepEqual(listed.json().users.map((u: { username: string }) => u.username), ['alice']);
+  });
+
+  test('a duplicate username is USER_EXISTS, and nothing else changes', async () => {
+    const again = await post('/api/v1/users', { username: 'alice', email: 'other@example.org' });
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.json().error.code, 'USER_EXISTS');
+    const got = await tally.admin.inject({ url: '/api/v1/users/alice', headers: bearer(tally.tokens.superadmin) });
+    assert.equal(got.json().email, 'alice@example.org');
+  });
+
+  test('bad input gets a stable code and no stack trace', async () => {
+    const cases: { payload: string; contentType?: string; code: string; status: number }[] = [
+      { payload: '{"username":', code: 'MALFORMED_JSON', status: 400 },
+      { payload: '{"username": 42}', code: 'VALIDATION_FAILED', status: 400 },
+      { payload: '{"username": "bob", "isAdmin": true}', code: 'VALIDATION_FAILED', status: 400 },
+      { payload: '{}', code: 'VALIDATION_FAILED', status: 400 },
+      { payload: '{"username": "bad name!"}', code: 'VALIDATION_FAILED', status: 400 },
+      { payload: '{"username": "bob", "password": "short"}', code: 'VALIDATION_FAILED', status: 400 },
+      { payload: '{"username": "bob", "email": "not-an-email"}', code: 'VALIDATION_FAILED', status: 400 },
+      { payload: 'username=bob', contentType: 'application/x-www-form-urlencoded', code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 },
+      { payload: JSON.stringify({ username: 'bob', firstName: 'x'.repeat(2_000_000) }), code: 'BODY_TOO_LARGE', status: 413 },
+    ];
+    for (const c of cases) {
+      const response = await tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/users',
+        headers: { ...bearer(tally.tokens.superadmin), 'content-type': c.contentType ?? 'application/json' },
+        payload: c.payload,
+      });
+      assert.equal(response.statusCode, c.status, `${c.payload.slice(0, 60)}: ${response.body}`);
+      const body = response.json();
+      assert.equal(body.error.code, c.code, c.payload.slice(0, 60));
+      assert.equal(typeof body.error.message, 'string');
+      assert.doesNotMatch(response.body, /\bat \w+ \(|node_modules|\.ts:\d+/);
+    }
+    const missing = await tally.admin.inject({ url: '/api/v1/users/bob', headers: bearer(tally.tokens.superadmin) });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.json().error.code, 'USER_NOT_FOUND');
+  });
+
+  test('API tokens: none, malformed or unknown is 401; roles are enforced', async () => {
+    for (const headers of [{}, { authorization: 'Basic abc' }, bearer('tly_unknown'), bearer('x'.repeat(500))]) {
+      const response = await tally.admin.inject({ url: '/api/v1/users', headers });
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.json().error.code, 'UNAUTHENTICATED');
+    }
+    const agent = await tally.admin.inject({ url: '/api/v1/users', headers: bearer(tally.tokens.agent) });
+    assert.equal(agent.statusCode, 403);
+    assert.equal(agent.json().error.code, 'FORBIDDEN');
+    const helpdeskPromotes = await post('/api/v1/users', { username: 'eve', role: 'superadmin' }, tally.tokens.helpdesk);
+    assert.equal(helpdeskPromotes.statusCode, 403);
+    const helpdeskToken = await post('/api/v1/apitokens', { name: 'x', role: 'agent' }, tally.tokens.helpdesk);
+    assert.equal(helpdeskToken.statusCode, 403);
+    const made = await post('/api/v1/apitokens', { name: 'vpn', role: 'agent' });
+    assert.equal(made.statusCode, 201);
+    assert.match(made.json().token, /^tly_/);
+  });
+
+  test('the audit trail records who did what, from where, and how it ended; newest first; filters work', async () => {
+    const response = await tally.admin.inject({ url: '/api/v1/audit?user=alice', headers: bearer(tally.tokens.superadmin) });
+    assert.equal(response.statusCode, 200);
+    const events = response.json().events as { action: string; actor: string; result: string; source: string; id: number; details: { error?: string } }[];
+    assert.deepEqual(events.map((e) => [e.action, e.result]), [
+      ['user.create', 'failure'],
+      ['user.create', 'success'],
+    ]);
+    assert.equal(events[0].details.error, 'USER_EXISTS');
+    assert.equal(events[1].actor, 'test-superadmin');
+    assert.equal(events[1].source, '127.0.0.1');
+    assert.ok(events[0].id > events[1].id);
+    const forbidden = await tally.admin.inject({ url: '/api/v1/audit?action=user.create&result=failure', headers: bearer(tally.tokens.superadmin) });
+    assert.ok(forbidden.json().events.some((e: { details: { error?: string } }) => e.details.error === 'FORBIDDEN'));
+    const agent = await tally.admin.inject({ url: '/api/v1/audit', headers: bearer(tally.tokens.agent) });
+    assert.equal(agent.statusCode, 403);
+    const badTime = await tally.admin.inject({ url: '/api/v1/audit?since=yesterday', headers: bearer(tally.tokens.superadmin) });
+    assert.equal(badTime.json().error.code, 'VALIDATION_FAILED');
+    const noSecrets = await tally.admin.inject({ url: '/api/v1/audit?limit=1000', headers: bearer(tally.tokens.superadmin) });
+    assert.doesNotMatch(noSecrets.body, /alice-password|tly_/);
+  });
+
+  test('OpenAPI describes every route; unknown routes are NOT_FOUND; healthz answers', async () => {
+    const spec = (await tally.admin.inject({ url: '/api/v1/openapi.json' })).json();
+    assert.equal(spec.openapi, '3.0.3');
+    for (const path of ['/api/v1/users', '/api/v1/users/{username}', '/api/v1/audit', '/api/v1/apitokens']) {
+      assert.ok(spec.paths[path], `${path} in OpenAPI`);
+    }
+    const missing = await tally.admin.inject({ url: '/api/v1/nothing', headers: bearer(tally.tokens.superadmin) });
+    assert.equal(missing.json().error.code, 'NOT_FOUND');
+    assert.equal((await tally.admin.inject({ url: '/healthz' })).statusCode, 200);
+    assert.equal((await tally.public.inject({ url: '/healthz' })).statusCode, 200);
+  });
+});

@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import { generateMasterKey, makeKeyring, type Keyring } from '../../src/core/crypto/secret-box.js';
+import { systemActor } from '../../src/domain/actor.js';
+import type { Clock } from '../../src/domain/clock.js';
+import { createServices, type Services } from '../../src/domain/services.js';
+import { initialiseStore } from '../../src/domain/setup.js';
+import { buildAdminApp } from '../../src/http/admin/app.js';
+import { buildPublicApp } from '../../src/http/public/app.js';
+import { createLogger } from '../../src/logger.js';
+import type { Store } from '../../src/store/connect.js';
+
+export const ADMIN_PASSWORD = 'admin-password-1';
+
+/** A clock tests can move. */
+export class TestClock implements Clock {
+  constructor(public ms = Date.UTC(2026, 10, 29, 12, 0, 0)) {}
+  now(): number {
+    return this.ms;
+  }
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+}
+
+export interface TestTally {
+  store: Store;
+  keyring: Keyring;
+  clock: TestClock;
+  services: Services;
+  admin: FastifyInstance;
+  public: FastifyInstance;
+  tokens: { superadmin: string; helpdesk: string; agent: string };
+  close(): Promise<void>;
+}
+
+/** An initialised Tally on a migrated store, with an API token per role and both apps (not listening). */
+export async function createTestTally(store: Store): Promise<TestTally> {
+  const keyring = makeKeyring([generateMasterKey(1)]);
+  const clock = new TestClock();
+  await initialiseStore(store, keyring, { username: 'admin', password: ADMIN_PASSWORD }, clock);
+  const services = createServices(store, keyring, clock);
+  const logger = createLogger('silent');
+  const admin = await buildAdminApp(services, { logger });
+  const publicApp = await buildPublicApp(services, { logger });
+  const token = async (role: 'superadmin' | 'helpdesk' | 'agent') =>
+    (await services.apiTokens.create(systemActor, { name: `test-${role}`, role })).token;
+  return {
+    store,
+    keyring,
+    clock,
+    services,
+    admin,
+    public: publicApp,
+    tokens: { superadmin: await token('superadmin'), helpdesk: await token('helpdesk'), agent: await token('agent') },
+    async close() {
+      await admin.close();
+      await publicApp.close();
+    },
+  };
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
