@@ -127,7 +127,7 @@ export function parseCommandLine<N extends SettingName>(command: Command<N>, arg
   try {
     config = values.help ? ({} as Config<N>) : resolveConfig(command.settings, flags, env);
   } catch (error) {
-    if (error instanceof TallyError) throw new UsageError(error.message.charAt(0).toLowerCase() + error.message.slice(1));
+    if (error instanceof TallyError) throw new UsageError(error.message);
     throw error;
   }
   return { config, options, positionals: parsed.positionals };

@@ -1,0 +1,123 @@
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freshStoreOptions, testDialects } from '../support/store.js';
+import { freePort, startServe, storeArgs, tally } from '../support/cli.js';
+
+test('--help on every command; unknown commands and flags name what is wrong and exit 2', () => {
+  const overview = tally(['--help']);
+  assert.equal(overview.status, 0);
+  for (const command of ['init', 'migrate', 'serve', 'apitoken create', 'rotate-master-key']) {
+    assert.match(overview.stdout, new RegExp(`\\n  ${command} `));
+    const help = tally([...command.split(' '), '--help']);
+    assert.equal(help.status, 0, command);
+    assert.match(help.stdout, new RegExp(`^Usage: tally ${command}`), command);
+  }
+  assert.match(tally(['serve', '--help']).stdout, /--database-url VALUE/);
+  const unknown = tally(['frobnicate']);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  const unknownSub = tally(['apitoken', 'delete']);
+  assert.equal(unknownSub.status, 2);
+  assert.match(unknownSub.stderr, /apitoken create/);
+  const badFlag = tally(['serve', '--prot', '80']);
+  assert.equal(badFlag.status, 2);
+  assert.match(badFlag.stderr, /unknown flag --prot/);
+  const badPort = tally(['serve', '--port', 'eighty']);
+  assert.equal(badPort.status, 2);
+  assert.match(badPort.stderr, /--port must be a whole number from 0 to 65535 \(got "eighty"\)/);
+  const badEnv = tally(['serve'], { env: { TALLY_ADMIN_PORT: '70000' } });
+  assert.equal(badEnv.status, 2);
+  assert.match(badEnv.stderr, /TALLY_ADMIN_PORT must be a whole number/);
+  const badUrl = tally(['migrate', '--database-url', 'mysql://x']);
+  assert.equal(badUrl.status, 2);
+  assert.match(badUrl.stderr, /--database-url must be a URL starting with postgres: or postgresql:/);
+  const missing = tally(['apitoken', 'create', '--role', 'agent']);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /--name is required/);
+  const badRole = tally(['apitoken', 'create', '--name', 'x', '--role', 'root']);
+  assert.match(badRole.stderr, /--role must be one of superadmin, helpdesk, agent \(got "root"\)/);
+});
+
+test('an unreachable database is a clear message and exit 1', () => {
+  const result = tally(['migrate', '--database-url', 'postgres://nobody@127.0.0.1:1/none']);
+  assert.equal(result.status, 1);
+  assert.match(result.stderr, /Cannot reach PostgreSQL at 127\.0\.0\.1:1\/none \(ECONNREFUSED\)/);
+  assert.doesNotMatch(result.stderr, /\n\s+at /);
+});
+
+for (const dialect of testDialects()) {
+  describe(`CLI on ${dialect}`, () => {
+    const place = freshStoreOptions(dialect);
+    const args = storeArgs({ dataDir: place.dataDir, databaseUrl: place.options.databaseUrl, schema: place.options.schema });
+    after(() => place.cleanup());
+
+    test('init creates the store, a 0600 master key and the admin; a second init refuses with exit 1', () => {
+      const noStdin = tally(['init', ...args, '--admin-user', 'root']);
+      assert.equal(noStdin.status, 2);
+      const weak = tally(['init', ...args, '--admin-user', 'root', '--admin-password-stdin'], { input: 'short\n' });
+      assert.equal(weak.status, 1);
+      assert.match(weak.stderr, /password must be 8/);
+      const first = tally(['init', ...args, '--admin-user', 'root', '--admin-password-stdin'], { input: 'root-password-1\n' });
+      assert.equal(first.status, 0, first.stderr);
+      assert.match(first.stdout, /Initialised/);
+      assert.equal(statSync(join(place.dataDir, 'master.key')).mode & 0o777, 0o600);
+      assert.doesNotMatch(first.stdout + first.stderr, /root-password-1/);
+      const second = tally(['init', ...args, '--admin-user', 'other', '--admin-password-stdin'], { input: 'other-password-1\n' });
+      assert.equal(second.status, 1);
+      assert.match(second.stderr, /initialised already; nothing was changed/);
+    });
+
+    test('apitoken create prints {"token"} once; serve answers the API with it; SIGTERM stops cleanly', async () => {
+      const created = tally(['apitoken', 'create', ...args, '--name', 'ci', '--role', 'superadmin', '--json']);
+      assert.equal(created.status, 0, created.stderr);
+      const { token } = JSON.parse(created.stdout) as { token: string };
+      assert.match(token, /^tly_/);
+      const [port, adminPort] = [await freePort(), await freePort()];
+      const server = await startServe([...args, '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--radius-port', '0']);
+      try {
+        assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+        const users = await fetch(`http://127.0.0.1:${adminPort}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(users.status, 200);
+        assert.deepEqual(((await users.json()) as { users: { username: string }[] }).users.map((u) => u.username), ['root']);
+        const noToken = await fetch(`http://127.0.0.1:${adminPort}/api/v1/users`);
+        assert.equal(noToken.status, 401);
+      } finally {
+        const code = await server.stop('SIGTERM');
+        assert.equal(code, 0, server.output());
+        assert.match(server.output(), /"msg":"stopped"/);
+      }
+      assert.doesNotMatch(server.output(), new RegExp(token));
+    });
+
+    test('a wrong or missing master key stops serve with a clear message', async () => {
+      const wrong = tally(['apitoken', 'create', ...args, '--name', 'x', '--role', 'agent'], {
+        env: { TALLY_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') },
+      });
+      assert.equal(wrong.status, 1);
+      assert.match(wrong.stderr, /master key does not open/);
+      const keyFile = join(place.dataDir, 'master.key');
+      const saved = readFileSync(keyFile);
+      writeFileSync(keyFile, 'not a key');
+      const broken = tally(['serve', ...args, '--port', '0', '--admin-port', '0']);
+      assert.equal(broken.status, 1);
+      assert.match(broken.stderr, /master key/i);
+      writeFileSync(keyFile, saved, { mode: 0o600 });
+    });
+
+    test('rotate-master-key re-encrypts under a new version; the old key no longer opens the store', () => {
+      const before = readFileSync(join(place.dataDir, 'master.key'), 'utf8');
+      const rotated = tally(['rotate-master-key', ...args]);
+      assert.equal(rotated.status, 0, rotated.stderr);
+      assert.match(rotated.stdout, /under master key version 2/);
+      const after = readFileSync(join(place.dataDir, 'master.key'), 'utf8');
+      assert.match(after, /^v2:/);
+      assert.doesNotMatch(after, /^v1:/m);
+      const withNew = tally(['apitoken', 'create', ...args, '--name', 'after-rotation', '--role', 'agent']);
+      assert.equal(withNew.status, 0, withNew.stderr);
+      const withOld = tally(['apitoken', 'create', ...args, '--name', 'old-key', '--role', 'agent'], { env: { TALLY_MASTER_KEY: before } });
+      assert.equal(withOld.status, 1);
+    });
+  });
+}
