@@ -121,3 +121,20 @@ for (const dialect of testDialects()) {
     });
   });
 }
+
+test('the quick start (serve --init-if-needed) initialises a fresh data dir once and prints how to log on', async () => {
+  const place = freshStoreOptions('sqlite');
+  try {
+    const ports = ['--port', String(await freePort()), '--admin-port', String(await freePort()), '--radius-port', '0', '--host', '127.0.0.1'];
+    const first = await startServe(['--data-dir', place.dataDir, '--init-if-needed', ...ports]);
+    assert.equal(await first.stop(), 0);
+    assert.match(first.output(), /Security Console log-on: username "admin", password "[A-Za-z0-9_-]{16}"/);
+    assert.match(first.output(), /Self-Service Console: http:\/\/localhost:\d+\//);
+    assert.equal(statSync(join(place.dataDir, 'master.key')).mode & 0o777, 0o600);
+    const second = await startServe(['--data-dir', place.dataDir, '--init-if-needed', ...ports]);
+    assert.equal(await second.stop(), 0);
+    assert.doesNotMatch(second.output(), /password "/);
+  } finally {
+    await place.cleanup();
+  }
+});
