@@ -41,6 +41,21 @@ export const errorCatalogue = {
   WRONG_PASSWORD: { status: 400, message: 'The password is wrong for this file.' },
   INTEGRITY_CHECK_FAILED: { status: 400, message: 'The file failed its integrity check (MAC or checksum); it may be corrupt or tampered with.' },
   UNSUPPORTED_ALGORITHM: { status: 400, message: 'The token uses an algorithm Tally does not support.' },
+
+  // RADIUS (the adapter drops or rejects; these never reach an HTTP client)
+  RADIUS_MALFORMED_PACKET: { status: 400, message: 'The RADIUS packet is malformed.' },
+  RADIUS_BAD_AUTHENTICATOR: { status: 401, message: 'The RADIUS packet failed its authenticator check; the shared secret may be wrong.' },
+  RADIUS_MESSAGE_AUTHENTICATOR_MISSING: { status: 401, message: 'The RADIUS packet has no Message-Authenticator, and one is required.' },
+
+  // CT-KIP provisioning (the server answers these as SOAP faults; the last two are the client's)
+  ACTIVATION_CODE_INVALID: { status: 403, message: 'The activation code is not valid, has expired or has been used.' },
+  CTKIP_BAD_MESSAGE: { status: 400, message: 'The CT-KIP message is malformed or incomplete.' },
+  CTKIP_UNSUPPORTED: { status: 400, message: 'The CT-KIP peer does not offer what this dialect needs (SecurID-AES keys, RSA nonce encryption, CT-KIP-PRF-AES).' },
+  CTKIP_SESSION_UNKNOWN: { status: 400, message: 'The CT-KIP session is unknown or has ended; start the activation again.' },
+  CTKIP_NONCE_MISMATCH: { status: 400, message: 'The server nonce returned by the client does not match the session.' },
+  CTKIP_DECRYPT_FAILED: { status: 400, message: 'The client nonce could not be decrypted with the server key.' },
+  CTKIP_MAC_MISMATCH: { status: 502, message: 'The server\'s key confirmation (MAC) does not match; the token was not saved.' },
+  CTKIP_SERVER_FAULT: { status: 502, message: 'The CT-KIP server refused the request.' },
   // (new codes go above this line, grouped with their kind)
 } as const satisfies Record<string, { status: number; message: string }>;
 
