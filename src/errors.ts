@@ -33,6 +33,9 @@ export const errorCatalogue = {
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },
   USER_EXISTS: { status: 409, message: 'A user with that username exists already.' },
 
+  // Tokens
+  TOKEN_NOT_FOUND: { status: 404, message: 'No such token.' },
+
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },
   XML_FORBIDDEN_CONSTRUCT: { status: 400, message: 'The XML contains a DOCTYPE or entity declaration, which is not accepted.' },

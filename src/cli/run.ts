@@ -5,8 +5,9 @@ import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
 import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
+import { inventoryImportCommand } from './commands/inventory.js';
 
-const commands: Command<any>[] = [initCommand, migrateCommand, serveCommand, apiTokenCreateCommand, rotateMasterKeyCommand];
+const commands: Command<any>[] = [initCommand, migrateCommand, serveCommand, apiTokenCreateCommand, rotateMasterKeyCommand, inventoryImportCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;

@@ -25,6 +25,8 @@ const permissions = {
   'users.setRole': ['superadmin'],
   'apitokens.manage': ['superadmin'],
   'audit.read': ['superadmin', 'helpdesk'],
+  'tokens.read': ['superadmin', 'helpdesk'],
+  'tokens.import': ['superadmin'],
   'auth.verify': ['superadmin', 'agent'],
 } as const satisfies Record<string, readonly Role[]>;
 

@@ -7,6 +7,7 @@ import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import { UserService } from './users.js';
+import { TokenService } from './tokens.js';
 
 /** The domain services, wired once per process; adapters receive this and call nothing else. */
 export interface Services {
@@ -14,14 +15,16 @@ export interface Services {
   audit: AuditService;
   users: UserService;
   apiTokens: ApiTokenService;
+  tokens: TokenService;
 }
 
-export function createServices(store: Store, _keyring: Keyring, clock: Clock): Services {
+export function createServices(store: Store, keyring: Keyring, clock: Clock): Services {
   const audit = new AuditService(new AuditRepository(store.db), clock);
   return {
     clock,
     audit,
     users: new UserService(new UserRepository(store.db), audit, clock),
     apiTokens: new ApiTokenService(new ApiTokenRepository(store.db), audit, clock),
+    tokens: new TokenService(store.db, keyring, audit, clock),
   };
 }

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { Generated } from 'kysely';
 
 /**
  * The tables, as Kysely sees them. Times are milliseconds since the epoch (INTEGER in SQLite,
@@ -51,11 +51,50 @@ export interface AuditEventsTable {
   details: string | null;
 }
 
+export type TokenState = 'unassigned' | 'pending' | 'active' | 'disabled';
+export type TokenOrigin = 'generated' | 'imported';
+
+export interface TokensTable {
+  id: Generated<number>;
+  serial: string;
+  token_type: 'totp' | 'hotp' | 'securid';
+  state: TokenState;
+  origin: TokenOrigin;
+  user_id: number | null;
+  profile_id: number | null;
+  label: string | null;
+  /** Sealed under the master key with context `token:<serial>:seed`; null until CT-KIP derives it. */
+  seed_sealed: string | null;
+  digits: number;
+  period_seconds: number;
+  algorithm: 'SHA1' | 'SHA256' | 'SHA512' | 'AES128';
+  add_pin: Generated<number>;
+  pin_mode: Generated<'none' | 'required'>;
+  pin_hash: string | null;
+  new_pin_required: Generated<number>;
+  /** HOTP: the next counter expected. */
+  counter: Generated<number>;
+  /** The last accepted time step or counter: replay protection advances it with a conditional update. */
+  last_step: number | null;
+  drift_steps: Generated<number>;
+  failed_count: Generated<number>;
+  next_code_required: Generated<number>;
+  /** Last valid day, YYYY-MM-DD (UTC). */
+  expires_on: string | null;
+  /** JSON of non-secret facts from the source file (e.g. sdtid UserLogin). */
+  attributes: string | null;
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+  activated_at: number | null;
+  last_used_at: number | null;
+}
+
 export interface Database {
   tally_meta: MetaTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;
   audit_events: AuditEventsTable;
+  tokens: TokensTable;
 }
 
-export type Timestamp = ColumnType<number, number, number>;

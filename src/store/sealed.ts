@@ -15,6 +15,7 @@ export interface SealedColumn {
 
 export const sealedColumns: SealedColumn[] = [
   { table: 'tally_meta', keyColumn: 'key', column: 'value', context: (key) => `meta:${key}` },
+  { table: 'tokens', keyColumn: 'serial', column: 'seed_sealed', context: (serial) => `token:${serial}:seed` },
 ];
 
 /** Re-seals every sealed value under the keyring's current key; returns how many were re-sealed. */

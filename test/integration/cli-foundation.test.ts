@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { statSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freshStoreOptions, testDialects } from '../support/store.js';
-import { freePort, startServe, storeArgs, tally } from '../support/cli.js';
+import { freePort, repoRoot, startServe, storeArgs, tally } from '../support/cli.js';
 
 test('--help on every command; unknown commands and flags name what is wrong and exit 2', () => {
   const overview = tally(['--help']);
@@ -136,5 +136,32 @@ test('the quick start (serve --init-if-needed) initialises a fresh data dir once
     assert.doesNotMatch(second.output(), /password "/);
   } finally {
     await place.cleanup();
+  }
+});
+
+test('inventory import: a per-token report, --json, exit 1 when the file or a token is refused', () => {
+  const place = freshStoreOptions('sqlite');
+  try {
+    const args = ['--data-dir', place.dataDir];
+    assert.equal(tally(['init', ...args, '--admin-user', 'root', '--admin-password-stdin'], { input: 'root-password-1\n' }).status, 0);
+    const file = join(repoRoot, 'test/vectors/securid/t3-6d-60s-password.sdtid');
+    const wrong = tally(['inventory', 'import', file, ...args, '--password', 'nope']);
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /password is wrong/);
+    assert.doesNotMatch(wrong.stderr, /nope/);
+    const imported = tally(['inventory', 'import', file, ...args, '--password', 'Tally-vector-pass3']);
+    assert.equal(imported.status, 0, imported.stderr);
+    assert.match(imported.stdout, /498012736455\s+securid\s+imported/);
+    const again = tally(['inventory', 'import', file, ...args, '--password', 'Tally-vector-pass3', '--json']);
+    assert.equal(again.status, 1);
+    assert.equal(JSON.parse(again.stdout).refused, 1);
+    const replaced = tally(['inventory', 'import', file, ...args, '--password', 'Tally-vector-pass3', '--replace']);
+    assert.equal(replaced.status, 0);
+    assert.match(replaced.stdout, /1 replaced/);
+    const missing = tally(['inventory', 'import', join(place.dataDir, 'nothing.sdtid'), ...args]);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /cannot read/);
+  } finally {
+    void place.cleanup();
   }
 });

@@ -1,11 +1,7 @@
 import { defineCommand, EXIT } from '../command.js';
-import { storeSettings, withStore } from '../store.js';
+import { storeSettings, withServices } from '../store.js';
 import { API_TOKEN_ROLES } from '../../domain/api-tokens.js';
-import { createServices } from '../../domain/services.js';
-import { checkStoreReady } from '../../domain/setup.js';
 import { systemActor } from '../../domain/actor.js';
-import { systemClock } from '../../domain/clock.js';
-import { loadKeyring } from '../../store/master-key.js';
 import type { ApiTokenRole } from '../../store/schema.js';
 
 export const apiTokenCreateCommand = defineCommand({
@@ -18,10 +14,7 @@ export const apiTokenCreateCommand = defineCommand({
     json: { type: 'boolean', doc: 'Print {"token": "..."} as JSON.' },
   },
   async run({ config, options, io }) {
-    return withStore(config, async (store) => {
-      const keyring = loadKeyring({ dataDir: config.dataDir ?? './data', masterKey: config.masterKey });
-      await checkStoreReady(store, keyring);
-      const services = createServices(store, keyring, systemClock);
+    return withServices(config, async (services) => {
       const created = await services.apiTokens.create(systemActor, { name: String(options.name), role: options.role as ApiTokenRole });
       io.out(options.json ? JSON.stringify({ token: created.token, name: created.name, role: created.role }) + '\n' : `${created.token}\n`);
       return EXIT.ok;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import multipart from '@fastify/multipart';
 import type { Services } from '../../domain/services.js';
 import { createFastify, type ListenerOptions } from '../fastify.js';
 import { errorResponseSchema, installJsonErrors } from '../errors.js';
@@ -7,6 +8,7 @@ import { bearerAuthentication } from './api/auth.js';
 import { userRoutes } from './api/users.js';
 import { auditRoutes } from './api/audit.js';
 import { apiTokenRoutes } from './api/api-tokens.js';
+import { tokenRoutes } from './api/tokens.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -21,6 +23,7 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
       security: [{ bearer: [] }],
     },
   });
+  await app.register(multipart);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   await app.register(
@@ -38,6 +41,7 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
         userRoutes(secured, services);
         auditRoutes(secured, services);
         apiTokenRoutes(secured, services);
+        tokenRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },

@@ -1,0 +1,185 @@
+import type { Kysely } from 'kysely';
+import { TallyError } from '../errors.js';
+import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
+import type { Database } from '../store/schema.js';
+import { TokenRepository, type TokenQuery, type TokenRow } from '../store/repositories/tokens.js';
+import { UserRepository } from '../store/repositories/users.js';
+import { readTokenFile, type TokenCandidate } from '../tokens/files.js';
+import { tokenType } from '../tokens/registry.js';
+import type { TokenMaterial } from '../tokens/types.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+
+/** What may leave the service about a token: never the seed or the PIN. */
+export interface TokenView {
+  serial: string;
+  tokenType: TokenRow['token_type'];
+  state: TokenRow['state'];
+  origin: TokenRow['origin'];
+  username: string | null;
+  label: string | null;
+  digits: number;
+  period: number | null;
+  algorithm: TokenRow['algorithm'];
+  pinMode: TokenRow['pin_mode'];
+  expiresOn: string | null;
+  createdAt: string;
+  activatedAt: string | null;
+  lastUsedAt: string | null;
+  disabledReason: string | null;
+}
+
+export interface ImportReport {
+  format: 'sdtid' | 'pskc';
+  imported: number;
+  replaced: number;
+  refused: number;
+  tokens: { serial: string; tokenType?: string; result: 'imported' | 'replaced' | 'refused'; reason?: string }[];
+}
+
+export function seedContext(serial: string): string {
+  return `token:${serial}:seed`;
+}
+
+/** Owns the token inventory: import, lookup, and the sealed seeds. */
+export class TokenService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly keyring: Keyring,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  sealSeed(serial: string, seed: Buffer): string {
+    return seal(this.keyring, seed, seedContext(serial));
+  }
+
+  /** The seed and settings a code computation needs; only for domain services, never for a response. */
+  material(row: TokenRow): TokenMaterial {
+    if (row.seed_sealed === null) throw new TallyError('CONFLICT', `Token ${row.serial} has no seed yet.`);
+    return {
+      serial: row.serial,
+      seed: open(this.keyring, row.seed_sealed, seedContext(row.serial)),
+      settings: { digits: row.digits, periodSeconds: row.period_seconds, algorithm: row.algorithm, addPin: row.add_pin === 1 },
+    };
+  }
+
+  /**
+   * Imports an sdtid or PSKC file as unassigned tokens. The whole file is read and checked first;
+   * then every accepted token is written in one transaction, so a failure leaves nothing behind.
+   */
+  async importFile(actor: Actor, input: { content: Uint8Array; password?: string; replace?: boolean; fileName?: string }): Promise<ImportReport> {
+    return this.audit.track(
+      actor,
+      { action: 'token.import', targetType: 'file', target: input.fileName?.slice(0, 128) },
+      async () => {
+        requirePermission(actor, 'tokens.import');
+        const contents = readTokenFile(input.content, input.password);
+        const report: ImportReport = { format: contents.format, imported: 0, replaced: 0, refused: 0, tokens: [] };
+        for (const refused of contents.refused) report.tokens.push({ serial: refused.serial, result: 'refused', reason: refused.reason });
+        const accepted: TokenCandidate[] = [];
+        const seen = new Set<string>();
+        for (const candidate of contents.candidates) {
+          const refusal = this.checkCandidate(candidate, seen);
+          if (refusal) report.tokens.push({ serial: candidate.serial, tokenType: candidate.tokenType, result: 'refused', reason: refusal });
+          else accepted.push(candidate);
+          seen.add(candidate.serial);
+        }
+        await this.db.transaction().execute(async (trx) => {
+          const tokens = new TokenRepository(trx);
+          const existing = await tokens.existingSerials(accepted.map((c) => c.serial));
+          const now = this.clock.now();
+          for (const candidate of accepted) {
+            const fields = this.candidateFields(candidate, now);
+            if (!existing.has(candidate.serial)) {
+              await tokens.insert({ ...fields, serial: candidate.serial, state: 'unassigned', origin: 'imported', created_at: now });
+              report.tokens.push({ serial: candidate.serial, tokenType: candidate.tokenType, result: 'imported' });
+            } else if (input.replace) {
+              await tokens.update(candidate.serial, fields);
+              report.tokens.push({ serial: candidate.serial, tokenType: candidate.tokenType, result: 'replaced' });
+            } else {
+              report.tokens.push({ serial: candidate.serial, tokenType: candidate.tokenType, result: 'refused', reason: 'A token with this serial exists already (use replace to overwrite it).' });
+            }
+          }
+        });
+        for (const entry of report.tokens) report[entry.result]++;
+        for (const entry of report.tokens.filter((t) => t.result !== 'refused')) {
+          await this.audit.record(actor, { action: `token.${entry.result === 'imported' ? 'import' : 'replace'}`, targetType: 'token', target: entry.serial, details: { format: contents.format } });
+        }
+        return report;
+      },
+      (report) => ({ format: report.format, imported: report.imported, replaced: report.replaced, refused: report.refused }),
+    );
+  }
+
+  async get(actor: Actor, serial: string): Promise<TokenView> {
+    requirePermission(actor, 'tokens.read');
+    const row = await new TokenRepository(this.db).findBySerial(serial);
+    if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    return this.view(row);
+  }
+
+  async list(actor: Actor, filter: Omit<TokenQuery, 'userId'> & { username?: string }): Promise<TokenView[]> {
+    requirePermission(actor, 'tokens.read');
+    let userId: number | undefined;
+    if (filter.username !== undefined) {
+      const user = await new UserRepository(this.db).findByUsername(filter.username);
+      if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${filter.username}.`);
+      userId = user.id;
+    }
+    const rows = await new TokenRepository(this.db).query({ ...filter, userId });
+    return Promise.all(rows.map((row) => this.view(row)));
+  }
+
+  private checkCandidate(candidate: TokenCandidate, seen: Set<string>): string | undefined {
+    if (seen.has(candidate.serial)) return 'The serial appears more than once in the file.';
+    try {
+      const type = tokenType(candidate.tokenType);
+      type.checkSerial(candidate.serial);
+      type.checkSettings(candidate.settings);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return undefined;
+  }
+
+  private candidateFields(candidate: TokenCandidate, now: number) {
+    return {
+      token_type: candidate.tokenType,
+      seed_sealed: this.sealSeed(candidate.serial, candidate.seed),
+      digits: candidate.settings.digits,
+      period_seconds: candidate.settings.periodSeconds,
+      algorithm: candidate.settings.algorithm,
+      add_pin: candidate.settings.addPin ? 1 : 0,
+      counter: candidate.counter,
+      last_step: null,
+      drift_steps: 0,
+      expires_on: candidate.expiresOn,
+      attributes: Object.keys(candidate.attributes).length ? JSON.stringify(candidate.attributes) : null,
+      updated_at: now,
+    };
+  }
+
+  async view(row: TokenRow): Promise<TokenView> {
+    const user = row.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', row.user_id).executeTakeFirst();
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      serial: row.serial,
+      tokenType: row.token_type,
+      state: row.state,
+      origin: row.origin,
+      username: user?.username ?? null,
+      label: row.label,
+      digits: row.digits,
+      period: row.period_seconds === 0 ? null : row.period_seconds,
+      algorithm: row.algorithm,
+      pinMode: row.pin_mode,
+      expiresOn: row.expires_on,
+      createdAt: new Date(row.created_at).toISOString(),
+      activatedAt: iso(row.activated_at),
+      lastUsedAt: iso(row.last_used_at),
+      disabledReason: row.disabled_reason,
+    };
+  }
+}

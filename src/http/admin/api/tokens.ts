@@ -1,0 +1,139 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { TallyError } from '../../../errors.js';
+import type { Services } from '../../../domain/services.js';
+import { MAX_TOKEN_FILE_BYTES } from '../../../tokens/files.js';
+import { actorOf } from './auth.js';
+import { listQuery, pageOf } from './paging.js';
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const TokenViewSchema = Type.Object({
+  serial: Type.String(),
+  tokenType: Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')]),
+  state: Type.Union([Type.Literal('unassigned'), Type.Literal('pending'), Type.Literal('active'), Type.Literal('disabled')]),
+  origin: Type.Union([Type.Literal('generated'), Type.Literal('imported')]),
+  username: Nullable(Type.String()),
+  label: Nullable(Type.String()),
+  digits: Type.Integer(),
+  period: Type.Union([Type.Integer(), Type.Null()]),
+  algorithm: Type.String(),
+  pinMode: Type.String(),
+  expiresOn: Nullable(Type.String()),
+  createdAt: Type.String(),
+  activatedAt: Nullable(Type.String()),
+  lastUsedAt: Nullable(Type.String()),
+  disabledReason: Nullable(Type.String()),
+});
+
+const ImportReportSchema = Type.Object({
+  format: Type.String(),
+  imported: Type.Integer(),
+  replaced: Type.Integer(),
+  refused: Type.Integer(),
+  tokens: Type.Array(
+    Type.Object({
+      serial: Type.String(),
+      tokenType: Type.Optional(Type.String()),
+      result: Type.Union([Type.Literal('imported'), Type.Literal('replaced'), Type.Literal('refused')]),
+      reason: Type.Optional(Type.String()),
+    }),
+  ),
+});
+
+const ImportJson = Type.Object(
+  {
+    file: Type.String({ description: 'The sdtid or PSKC file, base64', maxLength: Math.ceil((MAX_TOKEN_FILE_BYTES * 4) / 3) + 4 }),
+    fileName: Type.Optional(Type.String({ maxLength: 255 })),
+    password: Type.Optional(Type.String({ maxLength: 256 })),
+    replace: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const SerialParams = Type.Object({ serial: Type.String({ maxLength: 64 }) });
+const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
+const TokenListQuery = Type.Object(
+  {
+    ...listQuery,
+    state: Type.Optional(Type.Union([Type.Literal('unassigned'), Type.Literal('pending'), Type.Literal('active'), Type.Literal('disabled')])),
+    tokenType: Type.Optional(Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')])),
+    serial: Type.Optional(Type.String({ maxLength: 64, description: 'serial prefix' })),
+    username: Type.Optional(Type.String({ maxLength: 128 })),
+  },
+  { additionalProperties: false },
+);
+
+function decodeBase64File(text: string): Buffer {
+  const compact = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) throw new TallyError('VALIDATION_FAILED', 'file must be base64.');
+  return Buffer.from(compact, 'base64');
+}
+
+/** A multipart upload: the `file` part plus optional `password` and `replace` fields. */
+async function readMultipartImport(request: FastifyRequest): Promise<{ content: Buffer; fileName?: string; password?: string; replace?: boolean }> {
+  let content: Buffer | undefined;
+  let fileName: string | undefined;
+  const fields: Record<string, string> = {};
+  for await (const part of request.parts({ limits: { fileSize: MAX_TOKEN_FILE_BYTES, files: 1, fields: 4, fieldSize: 1024 } })) {
+    if (part.type === 'file') {
+      content = await part.toBuffer();
+      if (part.file.truncated) throw new TallyError('INPUT_TOO_LARGE', `The token file is larger than ${MAX_TOKEN_FILE_BYTES} bytes.`);
+      fileName = part.filename;
+    } else {
+      fields[part.fieldname] = String(part.value);
+    }
+  }
+  if (!content) throw new TallyError('VALIDATION_FAILED', 'The upload has no file part.');
+  const unknown = Object.keys(fields).filter((name) => !['password', 'replace'].includes(name));
+  if (unknown.length) throw new TallyError('VALIDATION_FAILED', `Unknown form field(s): ${unknown.join(', ')}.`);
+  if (fields.replace !== undefined && !['true', 'false'].includes(fields.replace)) {
+    throw new TallyError('VALIDATION_FAILED', 'replace must be true or false.');
+  }
+  return { content, fileName, password: fields.password, replace: fields.replace === 'true' };
+}
+
+export function tokenRoutes(app: FastifyInstance, services: Services): void {
+  app.post<{ Body: Static<typeof ImportJson> }>(
+    '/tokens/import',
+    {
+      bodyLimit: Math.ceil((MAX_TOKEN_FILE_BYTES * 4) / 3) + 64 * 1024,
+      schema: {
+        tags: ['tokens'],
+        summary: 'Import an sdtid or PSKC file as unassigned tokens (JSON with base64, or multipart/form-data)',
+        description: 'A file that fails its MACs or password imports nothing. A serial that exists already is refused unless replace is true.',
+        body: { content: { 'application/json': { schema: ImportJson }, 'multipart/form-data': { schema: {} } } },
+        response: { 200: ImportReportSchema },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const input = request.isMultipart()
+        ? await readMultipartImport(request)
+        : { content: decodeBase64File(body.file), fileName: body.fileName, password: body.password, replace: body.replace };
+      return services.tokens.importFile(actorOf(request), input);
+    },
+  );
+
+  app.get<{ Querystring: Static<typeof TokenListQuery> }>(
+    '/tokens',
+    { schema: { tags: ['tokens'], summary: 'List or search tokens', querystring: TokenListQuery, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
+    async (request) => {
+      const q = request.query;
+      const tokens = await services.tokens.list(actorOf(request), { ...pageOf(q), state: q.state, tokenType: q.tokenType, serialPrefix: q.serial, username: q.username });
+      return { tokens };
+    },
+  );
+
+  app.get<{ Params: Static<typeof SerialParams> }>(
+    '/tokens/:serial',
+    { schema: { tags: ['tokens'], summary: 'Get a token', params: SerialParams, response: { 200: TokenViewSchema } } },
+    async (request) => services.tokens.get(actorOf(request), request.params.serial),
+  );
+
+  app.get<{ Params: Static<typeof UsernameParams> }>(
+    '/users/:username/tokens',
+    { schema: { tags: ['tokens'], summary: "A user's tokens", params: UsernameParams, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
+    async (request) => ({ tokens: await services.tokens.list(actorOf(request), { username: request.params.username, limit: 1000, offset: 0 }) }),
+  );
+}

@@ -1,0 +1,56 @@
+import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
+import type { Database, TokensTable } from '../schema.js';
+
+export type TokenRow = Selectable<TokensTable>;
+export type NewTokenRow = Insertable<TokensTable>;
+export type TokenChanges = Updateable<TokensTable>;
+
+export interface TokenQuery {
+  userId?: number;
+  state?: TokensTable['state'];
+  tokenType?: TokensTable['token_type'];
+  serialPrefix?: string;
+  limit: number;
+  offset: number;
+}
+
+export class TokenRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(row: NewTokenRow): Promise<TokenRow> {
+    return this.db.insertInto('tokens').values(row).returningAll().executeTakeFirstOrThrow();
+  }
+
+  async findBySerial(serial: string): Promise<TokenRow | undefined> {
+    return this.db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirst();
+  }
+
+  async existingSerials(serials: string[]): Promise<Set<string>> {
+    if (serials.length === 0) return new Set();
+    const found = new Set<string>();
+    // Chunked: SQLite limits bound parameters per statement.
+    for (let i = 0; i < serials.length; i += 500) {
+      const rows = await this.db.selectFrom('tokens').select('serial').where('serial', 'in', serials.slice(i, i + 500)).execute();
+      for (const row of rows) found.add(row.serial);
+    }
+    return found;
+  }
+
+  /** Updates by serial; with `expect`, only when the row still has those values (a conditional update). */
+  async update(serial: string, changes: TokenChanges, expect: Partial<Pick<TokenRow, 'state' | 'user_id'>> = {}): Promise<boolean> {
+    let query = this.db.updateTable('tokens').set(changes).where('serial', '=', serial);
+    if (expect.state !== undefined) query = query.where('state', '=', expect.state);
+    if (expect.user_id !== undefined) query = query.where('user_id', expect.user_id === null ? 'is' : '=', expect.user_id);
+    const result = await query.executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async query(filter: TokenQuery): Promise<TokenRow[]> {
+    let query = this.db.selectFrom('tokens').selectAll();
+    if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+    if (filter.state !== undefined) query = query.where('state', '=', filter.state);
+    if (filter.tokenType !== undefined) query = query.where('token_type', '=', filter.tokenType);
+    if (filter.serialPrefix !== undefined) query = query.where('serial', 'like', `${filter.serialPrefix.replace(/[%_\\]/g, (c) => '\\' + c)}%`);
+    return query.orderBy('serial').limit(filter.limit).offset(filter.offset).execute();
+  }
+}

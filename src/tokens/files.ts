@@ -1,0 +1,62 @@
+import { TallyError } from '../errors.js';
+import { readSdtid, type SecurIdToken } from '../core/securid/index.js';
+import type { TokenSettings, TokenType } from './types.js';
+
+/** The largest token file an admin may import; big enough for batches of tens of thousands. */
+export const MAX_TOKEN_FILE_BYTES = 16 * 1024 * 1024;
+
+/** A token read from a file, in the store's terms. */
+export interface TokenCandidate {
+  serial: string;
+  tokenType: TokenType;
+  seed: Buffer;
+  settings: TokenSettings;
+  expiresOn: string | null;
+  /** HOTP: the next counter. */
+  counter: number;
+  /** Non-secret facts to keep (e.g. the sdtid UserLogin). */
+  attributes: Record<string, string>;
+}
+
+export interface TokenFileContents {
+  format: 'sdtid' | 'pskc';
+  candidates: TokenCandidate[];
+  /** Keys the file holds that Tally cannot take, each with the reason. */
+  refused: { serial: string; reason: string }[];
+}
+
+export function securIdCandidate(token: SecurIdToken): TokenCandidate {
+  return {
+    serial: token.serial,
+    tokenType: 'securid',
+    seed: token.seed,
+    settings: { digits: token.digits, periodSeconds: token.intervalSeconds, algorithm: 'AES128', addPin: token.addPin },
+    expiresOn: token.expiresOn,
+    counter: 0,
+    attributes: token.userLogin ? { userLogin: token.userLogin } : {},
+  };
+}
+
+function sniff(text: string): 'sdtid' | 'pskc' {
+  const head = text.slice(0, 4096);
+  if (/<TKNBatch[\s>]/.test(head)) return 'sdtid';
+  if (/<([\w-]+:)?KeyContainer[\s>]/.test(head)) return 'pskc';
+  throw new TallyError('FORMAT_INVALID', 'The file is neither an sdtid token file (TKNBatch) nor a PSKC file (KeyContainer).');
+}
+
+/**
+ * Reads an sdtid or PSKC file. A file that fails as a whole (password, MAC, syntax) throws and
+ * yields nothing; single keys Tally cannot take come back in `refused`.
+ */
+export function readTokenFile(content: Uint8Array, password?: string): TokenFileContents {
+  if (content.byteLength > MAX_TOKEN_FILE_BYTES) {
+    throw new TallyError('INPUT_TOO_LARGE', `The token file is ${content.byteLength} bytes; at most ${MAX_TOKEN_FILE_BYTES} are accepted.`);
+  }
+  const text = Buffer.from(content).toString('utf8');
+  const format = sniff(text);
+  if (format === 'sdtid') {
+    const batch = readSdtid(text, { password, maxBytes: MAX_TOKEN_FILE_BYTES });
+    return { format, candidates: batch.tokens.map(securIdCandidate), refused: [] };
+  }
+  throw new TallyError('FORMAT_INVALID', 'PSKC import is not available yet.');
+}

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import { TallyError } from '../errors.js';
+import { hotp } from '../core/otp/hotp.js';
+import { OTP_ALGORITHMS, type OtpAlgorithm } from '../core/otp/hotp.js';
+import type { TokenMaterial, TokenSettings, TokenTypeModule } from './types.js';
+
+function checkOathSettings(settings: TokenSettings, timeBased: boolean): void {
+  if (!OTP_ALGORITHMS.includes(settings.algorithm as OtpAlgorithm)) {
+    throw new TallyError('VALIDATION_FAILED', 'algorithm must be SHA1, SHA256 or SHA512 for TOTP and HOTP tokens.');
+  }
+  if (![6, 7, 8].includes(settings.digits)) throw new TallyError('VALIDATION_FAILED', 'digits must be 6, 7 or 8 for TOTP and HOTP tokens.');
+  if (timeBased && settings.periodSeconds !== 30 && settings.periodSeconds !== 60) {
+    throw new TallyError('VALIDATION_FAILED', 'period must be 30 or 60 seconds.');
+  }
+  if (settings.addPin) throw new TallyError('VALIDATION_FAILED', 'Only SecurID tokens add the PIN into the code.');
+}
+
+function oathSerial(prefix: string): string {
+  return prefix + randomBytes(4).toString('hex').toUpperCase();
+}
+
+function checkOathSerial(serial: string): void {
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(serial)) {
+    throw new TallyError('VALIDATION_FAILED', 'A serial must be 1 to 64 letters, digits or . _ : -.');
+  }
+}
+
+function code(token: TokenMaterial, step: number): string {
+  return hotp({ secret: token.seed, algorithm: token.settings.algorithm as OtpAlgorithm, digits: token.settings.digits }, step);
+}
+
+/** OATH tokens take PIN + code, the PIN typed in front (as RADIUS PAP clients send it). */
+function prefixPin(_token: TokenMaterial, otp: string, pin: string): string {
+  return pin + otp;
+}
+
+export const totpType: TokenTypeModule = {
+  type: 'totp',
+  label: 'TOTP (time-based, RFC 6238)',
+  movingFactor: 'time',
+  seedBytes: 20,
+  defaults: { digits: 6, periodSeconds: 30, algorithm: 'SHA1', addPin: false },
+  checkSettings: (settings) => checkOathSettings(settings, true),
+  newSerial: () => oathSerial('TOTP'),
+  checkSerial: checkOathSerial,
+  codeAt: code,
+  passcode: prefixPin,
+};
+
+export const hotpType: TokenTypeModule = {
+  type: 'hotp',
+  label: 'HOTP (counter-based, RFC 4226)',
+  movingFactor: 'counter',
+  seedBytes: 20,
+  defaults: { digits: 6, periodSeconds: 0, algorithm: 'SHA1', addPin: false },
+  checkSettings: (settings) => checkOathSettings(settings, false),
+  newSerial: () => oathSerial('HOTP'),
+  checkSerial: checkOathSerial,
+  codeAt: code,
+  passcode: prefixPin,
+};

@@ -1,0 +1,31 @@
+import { randomInt } from 'node:crypto';
+import { TallyError } from '../errors.js';
+import { addPinToTokencode, computeTokencode } from '../core/securid/index.js';
+import type { TokenMaterial, TokenTypeModule } from './types.js';
+
+export const securidType: TokenTypeModule = {
+  type: 'securid',
+  label: 'SecurID-compatible (128-bit AES, time-based)',
+  movingFactor: 'time',
+  seedBytes: 16,
+  defaults: { digits: 8, periodSeconds: 60, algorithm: 'AES128', addPin: false },
+  checkSettings(settings) {
+    if (settings.algorithm !== 'AES128') throw new TallyError('VALIDATION_FAILED', 'SecurID tokens use the AES128 algorithm.');
+    if (![6, 8].includes(settings.digits)) throw new TallyError('VALIDATION_FAILED', 'digits must be 6 or 8 for SecurID tokens.');
+    if (settings.periodSeconds !== 30 && settings.periodSeconds !== 60) {
+      throw new TallyError('VALIDATION_FAILED', 'period must be 30 or 60 seconds for SecurID tokens.');
+    }
+  },
+  newSerial: () => String(randomInt(0, 1_000_000_000_000)).padStart(12, '0'),
+  checkSerial(serial) {
+    if (!/^\d{12}$/.test(serial)) throw new TallyError('VALIDATION_FAILED', 'A SecurID serial is 12 digits.');
+  },
+  codeAt(token: TokenMaterial, step: number): string {
+    const interval = token.settings.periodSeconds as 30 | 60;
+    return computeTokencode({ serial: token.serial, seed: token.seed, digits: token.settings.digits, intervalSeconds: interval }, step * interval);
+  },
+  /** With AddPIN the app adds the PIN into the tokencode; otherwise the user types PIN + tokencode. */
+  passcode(token, code, pin) {
+    return token.settings.addPin ? addPinToTokencode(code, pin) : pin + code;
+  },
+};

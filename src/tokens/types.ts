@@ -1,0 +1,46 @@
+export type TokenType = 'totp' | 'hotp' | 'securid';
+export const TOKEN_TYPES: readonly TokenType[] = ['totp', 'hotp', 'securid'];
+
+export type TokenAlgorithm = 'SHA1' | 'SHA256' | 'SHA512' | 'AES128';
+
+/** What a code computation needs besides the seed. */
+export interface TokenSettings {
+  digits: number;
+  /** Seconds per code for time-based tokens; 0 for counter-based ones. */
+  periodSeconds: number;
+  algorithm: TokenAlgorithm;
+  /** SecurID only: the PIN is added into the tokencode digit by digit by the app. */
+  addPin: boolean;
+}
+
+export interface TokenMaterial {
+  serial: string;
+  seed: Buffer;
+  settings: TokenSettings;
+}
+
+/**
+ * One token type: the small strategy that the rest of Tally (distribution, authentication, files)
+ * calls without knowing which type it has. Shared behaviour (windows, replay, lockout) lives in the
+ * domain services and is composed around `codeAt`.
+ */
+export interface TokenTypeModule {
+  readonly type: TokenType;
+  /** For people: "TOTP (time-based, RFC 6238)". */
+  readonly label: string;
+  /** What moves the code: the clock or a counter. */
+  readonly movingFactor: 'time' | 'counter';
+  /** Length of a generated seed. */
+  readonly seedBytes: number;
+  readonly defaults: TokenSettings;
+  /** Throws VALIDATION_FAILED naming the first setting this type cannot take. */
+  checkSettings(settings: TokenSettings): void;
+  /** A fresh serial in this type's shape. */
+  newSerial(): string;
+  /** Throws VALIDATION_FAILED when the serial does not fit this type. */
+  checkSerial(serial: string): void;
+  /** The code for a step: a time step (unix seconds / period) or a counter value. */
+  codeAt(token: TokenMaterial, step: number): string;
+  /** How a PIN and a code make the passcode the user types. */
+  passcode(token: TokenMaterial, code: string, pin: string): string;
+}
