@@ -1,0 +1,411 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readPskc, type PskcKeyOutcome, type PskcReadOptions } from './read.js';
+import { writePskc } from './write.js';
+import { decryptAes128Cbc, derivePbkdf2, hmac } from './cipher.js';
+import type { PskcKey } from './model.js';
+import { hotp } from '../otp/hotp.js';
+import { totp } from '../otp/totp.js';
+import { TallyError, type ErrorCode } from '../../errors.js';
+import { readVector, readVectorJson } from '../../../test/support/vectors.js';
+
+function codeOf(fn: () => unknown): ErrorCode | undefined {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof TallyError) return error.code;
+    throw error;
+  }
+  return undefined;
+}
+
+function errorOf(fn: () => unknown): TallyError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof TallyError) return error;
+    throw error;
+  }
+  assert.fail('expected a TallyError');
+}
+
+function imported(outcome: PskcKeyOutcome): PskcKey {
+  assert.equal(outcome.status, 'imported', outcome.status === 'refused' ? outcome.reason : '');
+  return (outcome as Extract<PskcKeyOutcome, { status: 'imported' }>).key;
+}
+
+function onlyKey(xml: string, options?: PskcReadOptions): PskcKey {
+  const result = readPskc(xml, options);
+  assert.equal(result.keys.length, 1);
+  return imported(result.keys[0]);
+}
+
+/** Deterministic stand-in for randomBytes, so edited fixtures behave the same on every run. */
+function seededRandom(seed: string): (size: number) => Buffer {
+  let block = 0;
+  return (size) => {
+    const out = Buffer.alloc(size);
+    for (let filled = 0; filled < size; filled += 32) {
+      createHash('sha256').update(`${seed}:${block++}`).digest().copy(out, filled);
+    }
+    return out;
+  };
+}
+
+// RFC 6030 section 6.2, figure 7, assembled from the RFC's own values: password "qwerty", salt
+// Ej7/PEpyEpw=, 1000 iterations, key 651e63cd57008476af1ff6422cd02e41, secret "12345678901234567890".
+// The CipherValues and ValueMAC are the RFC's; the RFC wraps them over lines, so they are wrapped here.
+function rfc6030Figure7(prf = '', paramsPrefix = 'pkcs5'): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<pskc:KeyContainer
+  xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc"
+  xmlns:xenc11="http://www.w3.org/2009/xmlenc11#"
+  xmlns:pkcs5="http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#"
+  xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Version="1.0">
+    <pskc:EncryptionKey>
+        <xenc11:DerivedKey>
+            <xenc11:KeyDerivationMethod
+              Algorithm="http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#pbkdf2">
+                <${paramsPrefix}:PBKDF2-params>
+                    <Salt>
+                        <Specified>Ej7/PEpyEpw=</Specified>
+                    </Salt>
+                    <IterationCount>1000</IterationCount>
+                    <KeyLength>16</KeyLength>
+                    ${prf}
+                </${paramsPrefix}:PBKDF2-params>
+            </xenc11:KeyDerivationMethod>
+            <xenc:ReferenceList>
+                <xenc:DataReference URI="#ED"/>
+            </xenc:ReferenceList>
+            <xenc11:MasterKeyName>My Password 1</xenc11:MasterKeyName>
+        </xenc11:DerivedKey>
+    </pskc:EncryptionKey>
+    <pskc:MACMethod Algorithm="http://www.w3.org/2000/09/xmldsig#hmac-sha1">
+        <pskc:MACKey>
+            <xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
+            <xenc:CipherData>
+                <xenc:CipherValue>
+2GTTnLwM3I4e5IO5FkufoOEiOhNj91fhKRQBtBJYluUDsPOLTfUvoU2dStyOwYZx
+                </xenc:CipherValue>
+            </xenc:CipherData>
+        </pskc:MACKey>
+    </pskc:MACMethod>
+    <pskc:KeyPackage>
+        <pskc:DeviceInfo>
+            <pskc:Manufacturer>TokenVendorAcme</pskc:Manufacturer>
+            <pskc:SerialNo>987654321</pskc:SerialNo>
+        </pskc:DeviceInfo>
+        <pskc:CryptoModuleInfo>
+            <pskc:Id>CM_ID_001</pskc:Id>
+        </pskc:CryptoModuleInfo>
+        <pskc:Key Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp" Id="123456">
+            <pskc:Issuer>Example-Issuer</pskc:Issuer>
+            <pskc:AlgorithmParameters>
+                <pskc:ResponseFormat Length="8" Encoding="DECIMAL"/>
+            </pskc:AlgorithmParameters>
+            <pskc:Data>
+                <pskc:Secret>
+                <pskc:EncryptedValue Id="ED">
+                    <xenc:EncryptionMethod
+                        Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
+                        <xenc:CipherData>
+                            <xenc:CipherValue>
+      oTvo+S22nsmS2Z/RtcoF8Hfh+jzMe0RkiafpoDpnoZTjPYZu6V+A4aEn032yCr4f
+                        </xenc:CipherValue>
+                    </xenc:CipherData>
+                    </pskc:EncryptedValue>
+                    <pskc:ValueMAC>LP6xMvjtypbfT9PdkJhBZ+D6O4w=
+                    </pskc:ValueMAC>
+                </pskc:Secret>
+            </pskc:Data>
+        </pskc:Key>
+    </pskc:KeyPackage>
+</pskc:KeyContainer>
+`;
+}
+
+const RFC_SECRET = Buffer.from('12345678901234567890', 'ascii');
+
+test('RFC 6030 figure 7: the PBKDF2 key, the secret, and (the same secret as RFC 4226) its HOTP codes', () => {
+  assert.equal(derivePbkdf2('qwerty', Buffer.from('Ej7/PEpyEpw=', 'base64'), 1000, 16, 'sha1').toString('hex'), '651e63cd57008476af1ff6422cd02e41');
+  const result = readPskc(rfc6030Figure7(), { password: 'qwerty' });
+  assert.equal(result.passwordProtected, true);
+  const key = imported(result.keys[0]);
+  assert.deepEqual(key, {
+    kind: 'hotp',
+    id: '123456',
+    secret: RFC_SECRET,
+    digits: 8,
+    manufacturer: 'TokenVendorAcme',
+    issuer: 'Example-Issuer',
+    serial: '987654321',
+    algorithm: 'SHA1',
+    counter: 0,
+  });
+  const appendixD = readVectorJson('oath/rfc4226-appendix-d.json');
+  if (key.kind !== 'hotp') assert.fail('not an HOTP key');
+  assert.equal(hotp({ ...key, digits: 6 }, key.counter), appendixD.values[0].hotp_6);
+});
+
+test('RFC 6030 figure 7 reads the same with an empty or explicit HMAC-SHA1 PRF, PRF as text, and xenc11 PBKDF2-params', () => {
+  for (const [prf, prefix] of [
+    ['<PRF/>', 'pkcs5'],
+    ['<PRF Algorithm=""/>', 'pkcs5'],
+    ['<PRF Algorithm="http://www.w3.org/2000/09/xmldsig#hmac-sha1"/>', 'pkcs5'],
+    ['<PRF>http://www.w3.org/2000/09/xmldsig#hmac-sha1</PRF>', 'pkcs5'],
+    ['', 'xenc11'],
+  ]) {
+    assert.deepEqual(onlyKey(rfc6030Figure7(prf, prefix), { password: 'qwerty' }).secret, RFC_SECRET, prf + prefix);
+  }
+  assert.equal(codeOf(() => readPskc(rfc6030Figure7('<PRF Algorithm="http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"/>'), { password: 'qwerty' })), 'WRONG_PASSWORD');
+  assert.equal(codeOf(() => readPskc(rfc6030Figure7('<PRF Algorithm="http://example.com/#md5"/>'), { password: 'qwerty' })), 'UNSUPPORTED_ALGORITHM');
+});
+
+test('RFC 6030 figure 7: wrong, missing and empty passwords', () => {
+  assert.equal(codeOf(() => readPskc(rfc6030Figure7(), { password: 'qwertz' })), 'WRONG_PASSWORD');
+  assert.equal(codeOf(() => readPskc(rfc6030Figure7())), 'PASSWORD_REQUIRED');
+  assert.equal(codeOf(() => readPskc(rfc6030Figure7(), { password: '' })), 'PASSWORD_REQUIRED');
+});
+
+test('a wrong password whose key happens to unpad the MAC key is still WRONG_PASSWORD, not an integrity failure', () => {
+  const salt = Buffer.from('Ej7/PEpyEpw=', 'base64');
+  const macKeyCipher = Buffer.from('2GTTnLwM3I4e5IO5FkufoOEiOhNj91fhKRQBtBJYluUDsPOLTfUvoU2dStyOwYZx', 'base64');
+  let lucky: string | undefined;
+  for (let i = 0; i < 10_000 && lucky === undefined; i++) {
+    const candidate = `wrong-${i}`;
+    if (decryptAes128Cbc(derivePbkdf2(candidate, salt, 1000, 16, 'sha1'), macKeyCipher).ok) lucky = candidate;
+  }
+  assert.ok(lucky, 'no password in the search unpads the MAC key');
+  assert.equal(codeOf(() => readPskc(rfc6030Figure7(), { password: lucky })), 'WRONG_PASSWORD');
+});
+
+for (const name of ['totp-pbkdf2', 'hotp-pbkdf2']) {
+  test(`python3-pskc vector ${name}: derived key, MAC key, ValueMAC, secret, fields and codes`, () => {
+    const v = readVectorJson(`pskc/${name}.json`);
+    const xml = readVector(`pskc/${name}.pskcxml`);
+    const derived = derivePbkdf2(v.password, Buffer.from(v.pbkdf2.salt_b64, 'base64'), v.pbkdf2.iterations, v.pbkdf2.key_length, 'sha1');
+    assert.equal(derived.toString('hex'), v.pbkdf2.derived_key_hex);
+    const macKeyCipher = /<pskc:MACKey>[\s\S]*?<xenc:CipherValue>([^<]+)</.exec(xml)![1];
+    const macKey = decryptAes128Cbc(derived, Buffer.from(macKeyCipher, 'base64'));
+    assert.ok(macKey.ok);
+    assert.equal(macKey.plaintext.toString('hex'), v.mac_key_hex);
+    const secretCipher = Buffer.from(v.secret_cipher_value_b64, 'base64');
+    assert.equal(hmac('sha1', macKey.plaintext, secretCipher).toString('base64'), v.secret_value_mac_b64);
+
+    const result = readPskc(xml, { password: v.password });
+    assert.equal(result.passwordProtected, true);
+    const key = onlyKey(xml, { password: v.password });
+    assert.equal(key.kind, v.algorithm.endsWith(':hotp') ? 'hotp' : 'totp');
+    assert.equal(Buffer.from(key.secret).toString('hex'), v.secret_hex);
+    assert.equal(key.id, v.key_id);
+    assert.equal(key.serial, v.serial);
+    assert.equal(key.digits, v.digits);
+    assert.equal(key.issuer, 'Tally');
+    assert.equal(key.manufacturer, 'Tally');
+    if (key.kind === 'hotp') {
+      assert.equal(key.counter, v.counter);
+      for (const c of v.codes) assert.equal(hotp(key, c.counter), c.code);
+    } else if (key.kind === 'totp') {
+      assert.equal(key.timeInterval, v.time_interval);
+      for (const c of v.codes) assert.equal(totp({ ...key, period: key.timeInterval }, c.unix), c.code);
+    }
+    assert.equal(codeOf(() => readPskc(xml, { password: `${v.password}!` })), 'WRONG_PASSWORD');
+    assert.equal(codeOf(() => readPskc(xml)), 'PASSWORD_REQUIRED');
+  });
+}
+
+test('a flipped ValueMAC or ciphertext byte, or a missing ValueMAC, fails the whole file', () => {
+  const v = readVectorJson('pskc/totp-pbkdf2.json');
+  const xml = readVector('pskc/totp-pbkdf2.pskcxml');
+  const flip = (b64: string, at: number) => {
+    const bytes = Buffer.from(b64, 'base64');
+    bytes[at] ^= 0x01;
+    return bytes.toString('base64');
+  };
+  for (const at of [0, 7, 19]) {
+    const edited = xml.replace(v.secret_value_mac_b64, flip(v.secret_value_mac_b64, at));
+    assert.notEqual(edited, xml);
+    assert.equal(codeOf(() => readPskc(edited, { password: v.password })), 'INTEGRITY_CHECK_FAILED');
+  }
+  // The IV and the first block: the padding survives, so the password was right and the file was altered.
+  for (const at of [0, 15, 16]) {
+    const edited = xml.replace(v.secret_cipher_value_b64, flip(v.secret_cipher_value_b64, at));
+    assert.equal(codeOf(() => readPskc(edited, { password: v.password })), 'INTEGRITY_CHECK_FAILED');
+  }
+  // The only value garbled in its last block looks exactly like a wrong password (no MAC matches, no padding survives).
+  const lastBlock = xml.replace(v.secret_cipher_value_b64, flip(v.secret_cipher_value_b64, 47));
+  assert.equal(codeOf(() => readPskc(lastBlock, { password: v.password })), 'WRONG_PASSWORD');
+  const noMac = xml.replace(/<pskc:ValueMAC>[^<]*<\/pskc:ValueMAC>/, '');
+  assert.equal(codeOf(() => readPskc(noMac, { password: v.password })), 'INTEGRITY_CHECK_FAILED');
+});
+
+test('one bad key among good ones fails the whole file when its MAC does not match', () => {
+  const keys: PskcKey[] = [0, 1, 2].map((i) => ({ kind: 'totp', id: `k${i}`, secret: Buffer.alloc(20, i + 1), digits: 6, algorithm: 'SHA1', timeInterval: 30 }));
+  const xml = writePskc(keys, { password: 'pw', iterations: 1000, randomBytes: seededRandom('three') });
+  const macs = [...xml.matchAll(/<pskc:ValueMAC>([^<]+)</g)].map((m) => m[1]);
+  assert.equal(macs.length, 3);
+  const edited = xml.replace(macs[2], Buffer.alloc(20).toString('base64'));
+  const error = errorOf(() => readPskc(edited, { password: 'pw' }));
+  assert.equal(error.code, 'INTEGRITY_CHECK_FAILED');
+  assert.match(error.message, /key 3 \(Id "k2"\)/);
+});
+
+test('an unknown algorithm, hash, encoding or length refuses that key only; the others are imported', () => {
+  const keys: PskcKey[] = [0, 1, 2, 3, 4, 5].map((i) => ({
+    kind: 'hotp', id: `k${i}`, serial: `S${i}`, secret: Buffer.alloc(20, i + 1), digits: 6, algorithm: 'SHA1', counter: i,
+  }));
+  for (const password of [undefined, 'pw']) {
+    let xml = writePskc(keys, { password, iterations: 1000, randomBytes: seededRandom('refuse') });
+    const keyElement = (i: number) => new RegExp(`(<pskc:Key Id="k${i}"[\\s\\S]*?</pskc:Key>)`);
+    const edit = (i: number, from: string | RegExp, to: string) => {
+      xml = xml.replace(keyElement(i), (whole) => whole.replace(from, to));
+    };
+    edit(1, 'urn:ietf:params:xml:ns:keyprov:pskc:hotp', 'urn:ietf:params:xml:ns:keyprov:pskc:ocra');
+    edit(2, 'HMAC-SHA1', 'HMAC-MD5');
+    edit(3, 'Encoding="DECIMAL"', 'Encoding="ALPHANUMERIC"');
+    edit(4, 'Length="6"', 'Length="10"');
+    edit(5, /<pskc:Secret>[\s\S]*?<\/pskc:Secret>/, '');
+    const result = readPskc(xml, { password });
+    assert.deepEqual(result.keys.map((k) => k.status), ['imported', 'refused', 'refused', 'refused', 'refused', 'refused']);
+    assert.deepEqual(Buffer.from(imported(result.keys[0]).secret), Buffer.alloc(20, 1));
+    const refusals = result.keys.slice(1).map((k) => (k.status === 'refused' ? [k.id, k.serial, k.code, k.reason] : []));
+    assert.deepEqual(refusals.map((r) => r.slice(0, 3)), [
+      ['k1', 'S1', 'UNSUPPORTED_ALGORITHM'],
+      ['k2', 'S2', 'UNSUPPORTED_ALGORITHM'],
+      ['k3', 'S3', 'UNSUPPORTED_ALGORITHM'],
+      ['k4', 'S4', 'UNSUPPORTED_ALGORITHM'],
+      ['k5', 'S5', 'FORMAT_INVALID'],
+    ]);
+    assert.match(String(refusals[0][3]), /pskc:ocra/);
+    assert.match(String(refusals[1][3]), /HMAC-MD5/);
+    assert.match(String(refusals[2][3]), /ALPHANUMERIC/);
+    assert.match(String(refusals[3][3]), /10 digits/);
+    assert.match(String(refusals[4][3]), /no Data\/Secret/);
+  }
+});
+
+test('DOCTYPE and entities are refused before anything is read', () => {
+  const xml = readVector('pskc/hotp-pbkdf2.pskcxml');
+  const withDoctype = xml.replace('?>\n', '?>\n<!DOCTYPE pskc:KeyContainer [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n').replace('<pskc:Issuer>Tally', '<pskc:Issuer>&xxe;');
+  assert.equal(codeOf(() => readPskc(withDoctype, { password: 'Tally PSKC hotp 2' })), 'XML_FORBIDDEN_CONSTRUCT');
+  const billionLaughs = '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><pskc:KeyContainer xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0">&b;</pskc:KeyContainer>';
+  assert.equal(codeOf(() => readPskc(billionLaughs)), 'XML_FORBIDDEN_CONSTRUCT');
+  assert.equal(codeOf(() => readPskc(xml.replace('<pskc:Issuer>Tally', '<pskc:Issuer>&nbsp;'))), 'FORMAT_INVALID');
+});
+
+test('truncated, empty, foreign or malformed files are FORMAT_INVALID', () => {
+  const xml = readVector('pskc/hotp-pbkdf2.pskcxml');
+  for (const cut of [0.1, 0.5, 0.9, 0.999]) {
+    assert.equal(codeOf(() => readPskc(xml.slice(0, Math.floor(xml.length * cut)), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID', `cut at ${cut}`);
+  }
+  assert.equal(codeOf(() => readPskc('')), 'FORMAT_INVALID');
+  assert.equal(codeOf(() => readPskc('<KeyContainer Version="1.0"/>')), 'FORMAT_INVALID');
+  assert.equal(codeOf(() => readPskc('<x:KeyContainer xmlns:x="urn:example" Version="1.0"/>')), 'FORMAT_INVALID');
+  assert.equal(codeOf(() => readPskc(xml.replace(' Version="1.0"', ''))), 'FORMAT_INVALID');
+  assert.equal(codeOf(() => readPskc(xml.replace(/<xenc:CipherValue>nNJ\+/, '<xenc:CipherValue>*NJ+'), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
+  assert.equal(codeOf(() => readPskc(xml.replace('<IterationCount>10000', '<IterationCount>lots'), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
+  assert.equal(codeOf(() => readPskc(xml.replace(/<pskc:MACMethod[\s\S]*<\/pskc:MACMethod>/, ''), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
+  assert.equal(codeOf(() => readPskc(xml.replace(/<pskc:EncryptionKey>[\s\S]*<\/pskc:EncryptionKey>/, ''), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
+  // An empty container is a valid file with nothing in it.
+  assert.deepEqual(readPskc('<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"/>'), { passwordProtected: false, keys: [] });
+});
+
+test('other protection schemes and unreasonable PBKDF2 costs are refused as a whole', () => {
+  const xml = readVector('pskc/hotp-pbkdf2.pskcxml');
+  const password = 'Tally PSKC hotp 2';
+  const preShared = xml.replace(/<pskc:EncryptionKey>[\s\S]*<\/pskc:EncryptionKey>/, '<pskc:EncryptionKey><ds:KeyName xmlns:ds="http://www.w3.org/2000/09/xmldsig#">Pre-shared-key</ds:KeyName></pskc:EncryptionKey>');
+  assert.equal(codeOf(() => readPskc(preShared, { password })), 'UNSUPPORTED_ALGORITHM');
+  assert.equal(codeOf(() => readPskc(xml.replace('xmldsig#hmac-sha1', 'xmldsig#hmac-md5'), { password })), 'UNSUPPORTED_ALGORITHM');
+  assert.equal(codeOf(() => readPskc(xml.replace('<IterationCount>10000', '<IterationCount>100000000'), { password })), 'INPUT_TOO_LARGE');
+  assert.equal(codeOf(() => readPskc(xml, { password, maxIterations: 9999 })), 'INPUT_TOO_LARGE');
+  assert.equal(codeOf(() => readPskc(xml.replace('<KeyLength>16', '<KeyLength>32'), { password })), 'FORMAT_INVALID');
+  // A value encrypted with another cipher cannot be decrypted, but its MAC still checks: that key alone is refused.
+  const otherCipher = xml.replace(/(<pskc:EncryptedValue>\s*<xenc:EncryptionMethod Algorithm=")[^"]+/, '$1http://www.w3.org/2001/04/xmlenc#kw-aes128');
+  const outcome = readPskc(otherCipher, { password }).keys[0];
+  assert.equal(outcome.status === 'refused' && outcome.code, 'UNSUPPORTED_ALGORITHM');
+});
+
+test('a 50 MB input is refused as INPUT_TOO_LARGE without parsing', () => {
+  const head = '<?xml version="1.0"?><KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><!--';
+  const huge = Buffer.concat([Buffer.from(head), Buffer.alloc(50 * 1024 * 1024, 0x20), Buffer.from('--></KeyContainer>')]);
+  const started = process.hrtime.bigint();
+  assert.equal(codeOf(() => readPskc(huge)), 'INPUT_TOO_LARGE');
+  assert.equal(codeOf(() => readPskc(huge.toString('utf8'))), 'INPUT_TOO_LARGE');
+  assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 2000);
+  assert.equal(codeOf(() => readPskc(readVector('pskc/hotp-pbkdf2.pskcxml'), { maxBytes: 1000 })), 'INPUT_TOO_LARGE');
+});
+
+test('plain files: older #totp URIs, defaults, encrypted-looking nothing, and no secret in messages', () => {
+  const secret = Buffer.from('3132333435363738393031323334353637383930', 'hex');
+  const plain = (algorithm: string, data: string, extra = '') => `<?xml version="1.0"?>
+<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0">
+  <KeyPackage>
+    <DeviceInfo><Manufacturer>M</Manufacturer><SerialNo>SN1</SerialNo><UserId>device-user</UserId></DeviceInfo>
+    <Key Id="K" Algorithm="${algorithm}">
+      <AlgorithmParameters>${extra}<ResponseFormat Length="8"/></AlgorithmParameters>
+      <Data><Secret><PlainValue>${secret.toString('base64')}</PlainValue></Secret>${data}</Data>
+    </Key>
+  </KeyPackage>
+</KeyContainer>`;
+  const old = onlyKey(plain('urn:ietf:params:xml:ns:keyprov:pskc#totp', ''));
+  assert.deepEqual(old, { kind: 'totp', id: 'K', secret, digits: 8, manufacturer: 'M', userId: 'device-user', serial: 'SN1', algorithm: 'SHA1', timeInterval: 30 });
+  const appendixB = readVectorJson('oath/rfc6238-appendix-b.json');
+  if (old.kind !== 'totp') assert.fail('not a TOTP key');
+  assert.equal(totp({ ...old, period: old.timeInterval }, 59), appendixB.values[0].totp);
+  const rich = onlyKey(plain(
+    'urn:ietf:params:xml:ns:keyprov:pskc:totp',
+    '<Time><PlainValue>5</PlainValue></Time><TimeInterval><PlainValue>60</PlainValue></TimeInterval><TimeDrift><PlainValue>-2</PlainValue></TimeDrift>',
+    '<Suite>HMAC-SHA-256</Suite>',
+  ));
+  assert.equal(rich.kind === 'totp' && [rich.algorithm, rich.timeInterval, rich.time, rich.timeDrift].join(), 'SHA256,60,5,-2');
+  assert.equal(onlyKey(plain('urn:ietf:params:xml:ns:keyprov:pskc#hotp', '<Counter><PlainValue>77</PlainValue></Counter>')).kind, 'hotp');
+
+  const bad = readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '<Counter><PlainValue>-1</PlainValue></Counter>')).keys[0];
+  assert.equal(bad.status === 'refused' && bad.code, 'FORMAT_INVALID');
+  const badBase64 = readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace('</PlainValue></Secret>', '!</PlainValue></Secret>')).keys[0];
+  assert.equal(badBase64.status === 'refused' && badBase64.code, 'FORMAT_INVALID');
+  const checkDigit = readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace('<ResponseFormat Length="8"/>', '<ResponseFormat Length="8" CheckDigits="true"/>')).keys[0];
+  assert.equal(checkDigit.status === 'refused' && checkDigit.code, 'UNSUPPORTED_ALGORITHM');
+  for (const outcome of [bad, badBase64, checkDigit]) {
+    assert.ok(outcome.status === 'refused' && !outcome.reason.includes(secret.toString('base64').slice(0, 12)));
+  }
+});
+
+test('messages of whole-file failures carry no secret, password or key material', () => {
+  const v = readVectorJson('pskc/totp-pbkdf2.json');
+  const xml = readVector('pskc/totp-pbkdf2.pskcxml');
+  const failures = [
+    errorOf(() => readPskc(xml, { password: 'nope' })),
+    errorOf(() => readPskc(xml.replace(v.secret_value_mac_b64, Buffer.alloc(20).toString('base64')), { password: v.password })),
+    errorOf(() => readPskc(xml)),
+  ];
+  for (const error of failures) {
+    for (const secretish of [v.password, v.secret_hex, v.secret_base32, v.secret_value_mac_b64, v.pbkdf2.derived_key_hex, v.mac_key_hex]) {
+      assert.ok(!error.message.includes(secretish), `${error.code}: ${error.message}`);
+    }
+  }
+});
+
+test('a SecurID-AES key (draft PSKC algorithm profile) is read with its 12-digit serial and interval', () => {
+  const v = readVectorJson('securid/t3-6d-60s-password.json');
+  const seed = Buffer.from(v.seed_hex, 'hex');
+  for (const uri of ['http://www.rsa.com/names/2008/04/algorithms/SecurID#SecurID-AES', 'http://www.rsasecurity.com/rsalabs/otps/schemas/2005/09/otps-wst#SecurID-AES']) {
+    const xml = `<pskc:KeyContainer xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><pskc:KeyPackage>
+      <pskc:DeviceInfo><pskc:Manufacturer>RSA</pskc:Manufacturer><pskc:SerialNo>${v.serial}</pskc:SerialNo></pskc:DeviceInfo>
+      <pskc:Key Id="${v.serial}" Algorithm="${uri}">
+        <pskc:AlgorithmParameters><pskc:ResponseFormat Length="${v.digits}" Encoding="DECIMAL"/></pskc:AlgorithmParameters>
+        <pskc:Data><pskc:Secret><pskc:PlainValue>${seed.toString('base64')}</pskc:PlainValue></pskc:Secret>
+        <pskc:TimeInterval><pskc:PlainValue>${v.interval}</pskc:PlainValue></pskc:TimeInterval></pskc:Data>
+      </pskc:Key></pskc:KeyPackage></pskc:KeyContainer>`;
+    assert.deepEqual(onlyKey(xml), { kind: 'securid-aes', id: v.serial, secret: seed, digits: v.digits, manufacturer: 'RSA', serial: v.serial, timeInterval: v.interval });
+    const short = onlyKey(xml.replace(`<pskc:SerialNo>${v.serial}`, '<pskc:SerialNo>4242'));
+    assert.equal(short.serial, '000000004242');
+    const noSerial = readPskc(xml.replace(/<pskc:SerialNo>[^<]*<\/pskc:SerialNo>/, '')).keys[0];
+    assert.equal(noSerial.status === 'refused' && noSerial.code, 'FORMAT_INVALID');
+  }
+  const counterBased = `<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><KeyPackage><Key Id="c" Algorithm="http://www.rsa.com/names/2008/04/algorithms/SecurID#SecurID-AES128-Counter"><Data><Secret><PlainValue>${seed.toString('base64')}</PlainValue></Secret></Data></Key></KeyPackage></KeyContainer>`;
+  const outcome = readPskc(counterBased).keys[0];
+  assert.equal(outcome.status === 'refused' && outcome.code, 'UNSUPPORTED_ALGORITHM');
+});
