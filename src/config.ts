@@ -111,6 +111,7 @@ export const settings = {
   radiusHost: text('Address the RADIUS server listens on.', '0.0.0.0'),
   radiusPort: port('UDP port of the RADIUS server; 0 turns RADIUS off.', 1812),
   publicUrl: url('The public URL users see in links, CT-KIP URLs and mails (e.g. behind a reverse proxy). Default: http://localhost:PORT.', ['http:', 'https:']),
+  issuer: text('The issuer name authenticator apps show above the account, and token files carry.', 'Tally'),
   tlsCert: text('PEM certificate file for the public listener (HTTPS); needs --tls-key.'),
   tlsKey: text('PEM private key file for the public listener.'),
   adminTlsCert: text('PEM certificate file for the admin listener; needs --admin-tls-key.'),

@@ -35,6 +35,14 @@ export const errorCatalogue = {
 
   // Tokens
   TOKEN_NOT_FOUND: { status: 404, message: 'No such token.' },
+  TOKEN_STATE_INVALID: { status: 409, message: 'The token is not in a state that allows this.' },
+  PROFILE_NOT_FOUND: { status: 404, message: 'No such token profile.' },
+  PROFILE_EXISTS: { status: 409, message: 'A token profile with that name exists already.' },
+  DEVICE_TYPE_NOT_FOUND: { status: 404, message: 'No such device type.' },
+  DELIVERY_NOT_SUPPORTED: { status: 422, message: 'The device cannot take this delivery.' },
+  TOKENCODE_INVALID: { status: 400, message: 'The tokencode is not right.' },
+  TOKEN_LOCKED: { status: 423, message: 'Too many wrong attempts; the token is locked.' },
+  DOWNLOAD_LINK_INVALID: { status: 410, message: 'The download link has been used, has expired or has been replaced.' },
 
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },
@@ -59,6 +67,13 @@ export const errorCatalogue = {
   CTKIP_DECRYPT_FAILED: { status: 400, message: 'The client nonce could not be decrypted with the server key.' },
   CTKIP_MAC_MISMATCH: { status: 502, message: 'The server\'s key confirmation (MAC) does not match; the token was not saved.' },
   CTKIP_SERVER_FAULT: { status: 502, message: 'The CT-KIP server refused the request.' },
+  CTKIP_UNREACHABLE: { status: 502, message: 'The CT-KIP server cannot be reached.' },
+
+  // The token client (`tally token`): its local store
+  TOKEN_STORE_MISSING: { status: 404, message: 'There is no token store at that path.' },
+  TOKEN_STORE_KEY_MISSING: { status: 500, message: 'The key file of the token store is missing.' },
+  TOKEN_STORE_LOCKED: { status: 409, message: 'Another tally command is changing the token store.' },
+  TOKEN_STORE_UNAVAILABLE: { status: 503, message: 'The token store cannot be read or written.' },
   // (new codes go above this line, grouped with their kind)
 } as const satisfies Record<string, { status: number; message: string }>;
 

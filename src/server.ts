@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { randomToken } from './core/crypto/random.js';
 import { generateMasterKey, makeKeyring, type Keyring } from './core/crypto/secret-box.js';
 import { systemClock, type Clock } from './domain/clock.js';
-import { createServices, type Services } from './domain/services.js';
+import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from './domain/services.js';
 import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.js';
 import { buildAdminApp } from './http/admin/app.js';
 import { buildPublicApp } from './http/public/app.js';
@@ -20,6 +20,7 @@ export interface ServerOptions {
   adminHost: string;
   adminPort: number;
   publicUrl?: string;
+  issuer: string;
   tls?: TlsFiles;
   adminTls?: TlsFiles;
   trustProxy: boolean;
@@ -69,7 +70,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (options.masterKey === undefined && !keyFileIsPrivate(options.store.dataDir)) {
       options.logger.warn(`${masterKeyPath(options.store.dataDir)} is readable by other users; chmod 600 it.`);
     }
-    const services = createServices(store, keyring, clock);
+    // The public URL names the bound port when none is configured, so services are made after listen.
+    const serviceOptions = { ...DEFAULT_SERVICE_OPTIONS };
+    const services = createServices(store, keyring, clock, serviceOptions);
     const listener = { logger: options.logger, trustProxy: options.trustProxy };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls });
     apps.push(publicApp);
@@ -80,6 +83,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const publicPort = publicApp.server.address();
     const boundPort = typeof publicPort === 'object' && publicPort ? publicPort.port : options.port;
     const publicUrl = options.publicUrl ?? `${options.tls ? 'https' : 'http'}://localhost:${boundPort}`;
+    serviceOptions.publicUrl = publicUrl;
+    serviceOptions.issuer = options.issuer;
     options.announce?.([
       ...firstStart,
       `Tally is running on ${store.description}.`,

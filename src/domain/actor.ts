@@ -27,6 +27,10 @@ const permissions = {
   'audit.read': ['superadmin', 'helpdesk'],
   'tokens.read': ['superadmin', 'helpdesk'],
   'tokens.import': ['superadmin'],
+  'tokens.distribute': ['superadmin', 'helpdesk'],
+  'tokens.create': ['superadmin'],
+  'profiles.read': ['superadmin', 'helpdesk'],
+  'profiles.manage': ['superadmin'],
   'auth.verify': ['superadmin', 'agent'],
 } as const satisfies Record<string, readonly Role[]>;
 

@@ -1,7 +1,9 @@
 import type { Actor } from './actor.js';
 import { requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
-import type { AuditQuery, AuditRepository, AuditRow } from '../store/repositories/audit.js';
+import type { Kysely } from 'kysely';
+import { AuditRepository, type AuditQuery, type AuditRow, type NewAuditRow } from '../store/repositories/audit.js';
+import type { Database } from '../store/schema.js';
 
 export interface AuditEntry {
   action: string;
@@ -33,7 +35,16 @@ export class AuditService {
   ) {}
 
   async record(actor: Actor, entry: AuditEntry): Promise<void> {
-    await this.repository.append({
+    await this.repository.append(this.row(actor, entry));
+  }
+
+  /** Records inside a transaction, so the event commits (or rolls back) with the change it describes. */
+  async recordIn(db: Kysely<Database>, actor: Actor, entry: AuditEntry): Promise<void> {
+    await new AuditRepository(db).append(this.row(actor, entry));
+  }
+
+  private row(actor: Actor, entry: AuditEntry): NewAuditRow {
+    return {
       at: this.clock.now(),
       actor_type: actor.kind,
       actor: actor.name,
@@ -43,7 +54,7 @@ export class AuditService {
       result: entry.result ?? 'success',
       source: actor.source ?? null,
       details: entry.details ? JSON.stringify(entry.details) : null,
-    });
+    };
   }
 
   /**

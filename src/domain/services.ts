@@ -6,25 +6,39 @@ import { UserRepository } from '../store/repositories/users.js';
 import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
-import { UserService } from './users.js';
+import { DistributionService, type DistributionOptions } from './distribution.js';
+import { ProfileService } from './profiles.js';
+import { SecretHasher } from './secret-hash.js';
 import { TokenService } from './tokens.js';
+import { UserService } from './users.js';
 
 /** The domain services, wired once per process; adapters receive this and call nothing else. */
 export interface Services {
   clock: Clock;
+  options: DistributionOptions;
   audit: AuditService;
   users: UserService;
   apiTokens: ApiTokenService;
   tokens: TokenService;
+  profiles: ProfileService;
+  distribution: DistributionService;
 }
 
-export function createServices(store: Store, keyring: Keyring, clock: Clock): Services {
+export const DEFAULT_SERVICE_OPTIONS: DistributionOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
+
+export function createServices(store: Store, keyring: Keyring, clock: Clock, options: DistributionOptions = DEFAULT_SERVICE_OPTIONS): Services {
   const audit = new AuditService(new AuditRepository(store.db), clock);
+  const hasher = new SecretHasher(store.db, keyring);
+  const tokens = new TokenService(store.db, keyring, audit, clock);
+  const profiles = new ProfileService(store.db, keyring, audit, clock);
   return {
     clock,
+    options,
     audit,
     users: new UserService(new UserRepository(store.db), audit, clock),
     apiTokens: new ApiTokenService(new ApiTokenRepository(store.db), audit, clock),
-    tokens: new TokenService(store.db, keyring, audit, clock),
+    tokens,
+    profiles,
+    distribution: new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options),
   };
 }

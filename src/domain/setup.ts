@@ -52,7 +52,7 @@ export async function initialiseStore(
       role: 'superadmin',
       now,
     });
-    await new AuditService(new AuditRepository(trx), clock).record(systemActor, {
+    await new AuditService(new AuditRepository(trx), clock).recordIn(trx, systemActor, {
       action: 'store.initialise',
       targetType: 'user',
       target: admin.username,

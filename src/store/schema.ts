@@ -90,11 +90,66 @@ export interface TokensTable {
   last_used_at: number | null;
 }
 
+export interface DeviceTypesTable {
+  device_type: string;
+  /** JSON of the DeviceDefinition an admin added or changed. */
+  definition: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export type FilePasswordPolicy = 'none' | 'admin' | 'generated';
+
+export interface ProfilesTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  token_type: 'totp' | 'hotp' | 'securid';
+  device_type: string;
+  app_version: string | null;
+  delivery: 'qr' | 'ctkip' | 'file' | 'ctf';
+  digits: number;
+  period_seconds: number;
+  algorithm: 'SHA1' | 'SHA256' | 'SHA512' | 'AES128';
+  pin_mode: 'none' | 'required';
+  token_lifetime_days: number | null;
+  activation_lifetime_days: number;
+  file_password_policy: FilePasswordPolicy;
+  /** Sealed with context `profile:<name>:file-password` when the policy is `admin`. */
+  file_password_sealed: string | null;
+  self_service: number;
+  requires_approval: number;
+  ctkip_url: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type DistributionState = 'open' | 'redeemed' | 'superseded';
+
+export interface DistributionsTable {
+  id: Generated<number>;
+  token_id: number;
+  delivery: 'qr' | 'ctkip' | 'file' | 'ctf';
+  state: DistributionState;
+  locator: string | null;
+  secret_hash: string | null;
+  failed_attempts: Generated<number>;
+  /** Sealed with context `distribution:<id>:file-password`. */
+  file_password_sealed: string | null;
+  expires_at: number;
+  created_by: string;
+  created_at: number;
+  redeemed_at: number | null;
+}
+
 export interface Database {
   tally_meta: MetaTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;
   audit_events: AuditEventsTable;
   tokens: TokensTable;
+  device_types: DeviceTypesTable;
+  profiles: ProfilesTable;
+  distributions: DistributionsTable;
 }
 

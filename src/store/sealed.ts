@@ -16,6 +16,8 @@ export interface SealedColumn {
 export const sealedColumns: SealedColumn[] = [
   { table: 'tally_meta', keyColumn: 'key', column: 'value', context: (key) => `meta:${key}` },
   { table: 'tokens', keyColumn: 'serial', column: 'seed_sealed', context: (serial) => `token:${serial}:seed` },
+  { table: 'profiles', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `profile:${id}:file-password` },
+  { table: 'distributions', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `distribution:${id}:file-password` },
 ];
 
 /** Re-seals every sealed value under the keyring's current key; returns how many were re-sealed. */
@@ -26,7 +28,7 @@ export async function resealAll(db: Kysely<Database>, keyring: Keyring): Promise
     const rows = await table.selectFrom(sealed.table).select([sealed.keyColumn, sealed.column]).execute();
     for (const row of rows) {
       const value = row[sealed.column];
-      // tally_meta mixes sealed and plain values; only `vN.` values are sealed.
+      // tally_meta mixes sealed and plain values, and other columns may be empty; only `vN.` values are sealed.
       if (typeof value !== 'string' || !/^v\d+\./.test(value)) continue;
       const key = row[sealed.keyColumn] as string | number;
       const context = sealed.context(key);

@@ -1,5 +1,7 @@
 import { TallyError } from '../errors.js';
 import { readSdtid, type SecurIdToken } from '../core/securid/index.js';
+import { readPskc } from '../core/pskc/read.js';
+import type { PskcKey } from '../core/pskc/model.js';
 import type { TokenSettings, TokenType } from './types.js';
 
 /** The largest token file an admin may import; big enough for batches of tens of thousands. */
@@ -37,6 +39,23 @@ export function securIdCandidate(token: SecurIdToken): TokenCandidate {
   };
 }
 
+function pskcCandidate(key: PskcKey): TokenCandidate {
+  const serial = key.serial ?? key.id ?? '';
+  const attributes: Record<string, string> = {};
+  if (key.userId) attributes.userId = key.userId;
+  if (key.issuer) attributes.issuer = key.issuer;
+  if (key.manufacturer) attributes.manufacturer = key.manufacturer;
+  const seed = Buffer.from(key.secret);
+  switch (key.kind) {
+    case 'hotp':
+      return { serial, tokenType: 'hotp', seed, settings: { digits: key.digits, periodSeconds: 0, algorithm: key.algorithm, addPin: false }, expiresOn: null, counter: key.counter, attributes };
+    case 'totp':
+      return { serial, tokenType: 'totp', seed, settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: key.algorithm, addPin: false }, expiresOn: null, counter: 0, attributes };
+    case 'securid-aes':
+      return { serial, tokenType: 'securid', seed, settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: 'AES128', addPin: false }, expiresOn: null, counter: 0, attributes };
+  }
+}
+
 function sniff(text: string): 'sdtid' | 'pskc' {
   const head = text.slice(0, 4096);
   if (/<TKNBatch[\s>]/.test(head)) return 'sdtid';
@@ -58,5 +77,16 @@ export function readTokenFile(content: Uint8Array, password?: string): TokenFile
     const batch = readSdtid(text, { password, maxBytes: MAX_TOKEN_FILE_BYTES });
     return { format, candidates: batch.tokens.map(securIdCandidate), refused: [] };
   }
-  throw new TallyError('FORMAT_INVALID', 'PSKC import is not available yet.');
+  const pskc = readPskc(text, { password, maxBytes: MAX_TOKEN_FILE_BYTES });
+  const contents: TokenFileContents = { format, candidates: [], refused: [] };
+  for (const outcome of pskc.keys) {
+    if (outcome.status === 'refused') {
+      contents.refused.push({ serial: outcome.serial ?? outcome.id ?? `key #${outcome.index + 1}`, reason: outcome.reason });
+    } else if (!outcome.key.serial && !outcome.key.id) {
+      contents.refused.push({ serial: `key #${outcome.index + 1}`, reason: 'The key has neither a serial number nor an Id.' });
+    } else {
+      contents.candidates.push(pskcCandidate(outcome.key));
+    }
+  }
+  return contents;
 }

@@ -9,6 +9,8 @@ import { userRoutes } from './api/users.js';
 import { auditRoutes } from './api/audit.js';
 import { apiTokenRoutes } from './api/api-tokens.js';
 import { tokenRoutes } from './api/tokens.js';
+import { profileRoutes } from './api/profiles.js';
+import { distributionRoutes } from './api/distribution.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -42,6 +44,8 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
         auditRoutes(secured, services);
         apiTokenRoutes(secured, services);
         tokenRoutes(secured, services);
+        profileRoutes(secured, services);
+        distributionRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },

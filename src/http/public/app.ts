@@ -2,11 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../domain/services.js';
 import { createFastify, type ListenerOptions } from '../fastify.js';
 import { installJsonErrors } from '../errors.js';
+import { downloadRoutes } from './downloads.js';
 
-/** The public listener: Self-Service Console, CT-KIP and one-time downloads (added by later slices). */
-export async function buildPublicApp(_services: Services, options: ListenerOptions): Promise<FastifyInstance> {
+/** The public listener: Self-Service Console, CT-KIP and one-time downloads. */
+export async function buildPublicApp(services: Services, options: ListenerOptions): Promise<FastifyInstance> {
   const app = createFastify(options);
   installJsonErrors(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
+  downloadRoutes(app, services);
   return app;
 }

@@ -2,11 +2,13 @@ import type { Migration } from 'kysely';
 import type { Dialect } from '../connect.js';
 import { foundation } from './0001_foundation.js';
 import { tokens } from './0002_tokens.js';
+import { distribution } from './0003_distribution.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_foundation': foundation(dialect),
     '0002_tokens': tokens(dialect),
+    '0003_distribution': distribution(dialect),
   };
 }

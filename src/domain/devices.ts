@@ -1,0 +1,119 @@
+import { TallyError } from '../errors.js';
+import type { TokenType } from '../tokens/types.js';
+
+export type Delivery = 'qr' | 'ctkip' | 'file' | 'ctf';
+export const DELIVERIES: readonly Delivery[] = ['qr', 'ctkip', 'file', 'ctf'];
+
+/** What each delivery is, for messages and pages. */
+export const DELIVERY_LABELS: Record<Delivery, string> = {
+  qr: 'a QR code the user scans in the Self-Service Console',
+  ctkip: 'a CT-KIP URL and a one-time activation code (the seed is derived on both ends)',
+  file: 'a token file (sdtid or PSKC) behind a one-time download link',
+  ctf: 'a compressed token format (CTF) string or link',
+};
+
+/**
+ * A device type and what its app versions can take. `versions` maps an app major version (or `*`
+ * for any) to the deliveries it accepts; the most specific entry wins.
+ */
+export interface DeviceDefinition {
+  deviceType: string;
+  label: string;
+  tokenTypes: TokenType[];
+  versions: Record<string, Delivery[]>;
+  /** Why a delivery is missing, for the refusal message (e.g. "a desktop cannot scan a QR code"). */
+  notes?: Partial<Record<Delivery, string>>;
+  builtIn: boolean;
+}
+
+/**
+ * The default capability table, after RSA's documentation and the admins' reports in
+ * spec/ctkip.md: SecurID 1.x apps and Windows cannot scan QR codes, 2.x on Android and iOS can;
+ * standard authenticator apps scan otpauth links; the CLI takes CT-KIP, files and strings.
+ */
+export const BUILT_IN_DEVICES: DeviceDefinition[] = [
+  {
+    deviceType: 'authenticator',
+    label: 'Standard authenticator app (Google Authenticator, FreeOTP, Aegis, ...)',
+    tokenTypes: ['totp', 'hotp'],
+    versions: { '*': ['qr', 'file'] },
+    notes: { ctkip: 'standard authenticator apps do not speak CT-KIP', ctf: 'CTF strings are for SecurID apps' },
+    builtIn: true,
+  },
+  {
+    deviceType: 'android',
+    label: 'RSA SecurID app for Android',
+    tokenTypes: ['securid'],
+    versions: { '1': ['ctkip', 'ctf'], '*': ['ctkip', 'ctf', 'qr'] },
+    notes: { qr: 'the SecurID app 1.x for Android cannot scan QR codes (2.x and later can)', file: 'the Android app takes CT-KIP or CTF, not token files' },
+    builtIn: true,
+  },
+  {
+    deviceType: 'ios',
+    label: 'RSA SecurID app for iOS',
+    tokenTypes: ['securid'],
+    versions: { '1': ['ctkip', 'ctf'], '*': ['ctkip', 'ctf', 'qr'] },
+    notes: { qr: 'the SecurID app 1.x for iOS cannot scan QR codes (2.x and later can)', file: 'the iOS app takes CT-KIP or CTF, not token files' },
+    builtIn: true,
+  },
+  {
+    deviceType: 'windows',
+    label: 'RSA SecurID app for Windows',
+    tokenTypes: ['securid'],
+    versions: { '*': ['ctkip', 'file', 'ctf'] },
+    notes: { qr: 'a Windows PC has no QR option: a desktop cannot scan a QR code' },
+    builtIn: true,
+  },
+  {
+    deviceType: 'macos',
+    label: 'RSA SecurID app for macOS',
+    tokenTypes: ['securid'],
+    versions: { '*': ['ctkip', 'file', 'ctf'] },
+    notes: { qr: 'a desktop cannot scan a QR code' },
+    builtIn: true,
+  },
+  {
+    deviceType: 'tally-cli',
+    label: 'Tally command-line token (tally token)',
+    tokenTypes: ['securid', 'totp', 'hotp'],
+    versions: { '*': ['ctkip', 'file', 'ctf'] },
+    notes: { qr: 'a command line cannot scan a QR code' },
+    builtIn: true,
+  },
+];
+
+/** Which deliveries each token type can have at all, whatever the device. */
+const TYPE_DELIVERIES: Record<TokenType, Delivery[]> = {
+  totp: ['qr', 'file'],
+  hotp: ['qr', 'file'],
+  securid: ['qr', 'ctkip', 'file', 'ctf'],
+};
+
+function majorVersion(appVersion: string | undefined): string | undefined {
+  const match = appVersion ? /^(\d+)/.exec(appVersion.trim()) : null;
+  return match ? match[1] : undefined;
+}
+
+export function deliveriesFor(device: DeviceDefinition, tokenType: TokenType, appVersion?: string): Delivery[] {
+  if (!device.tokenTypes.includes(tokenType)) return [];
+  const major = majorVersion(appVersion);
+  const byVersion = (major !== undefined ? device.versions[major] : undefined) ?? device.versions['*'] ?? [];
+  return byVersion.filter((delivery) => TYPE_DELIVERIES[tokenType].includes(delivery));
+}
+
+/**
+ * Throws VALIDATION_FAILED with why the device cannot take the delivery and what would work.
+ */
+export function checkDelivery(device: DeviceDefinition, tokenType: TokenType, delivery: Delivery, appVersion?: string): void {
+  if (!device.tokenTypes.includes(tokenType)) {
+    throw new TallyError('VALIDATION_FAILED', `The ${device.label} does not take ${tokenType} tokens; it takes ${device.tokenTypes.join(', ')}.`);
+  }
+  if (appVersion !== undefined && majorVersion(appVersion) === undefined) {
+    throw new TallyError('VALIDATION_FAILED', `appVersion must start with a major version number, like 2 or 2.1 (got "${appVersion}").`);
+  }
+  const possible = deliveriesFor(device, tokenType, appVersion);
+  if (possible.includes(delivery)) return;
+  const why = device.notes?.[delivery] ?? (TYPE_DELIVERIES[tokenType].includes(delivery) ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it` : `${tokenType} tokens have no ${delivery} delivery`);
+  const alternatives = possible.length ? `; it can take ${possible.join(', ')}` : '';
+  throw new TallyError('DELIVERY_NOT_SUPPORTED', `Delivery "${delivery}" is not possible: ${why}${alternatives}.`, { possible });
+}

@@ -1,0 +1,482 @@
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import { TallyError } from '../errors.js';
+import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
+import { encodeBase32 } from '../core/otp/base32.js';
+import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
+import { buildAppLink } from '../core/ctkip/links.js';
+import type { CtfLinkApp } from '../core/securid/index.js';
+import { isUniqueViolation } from '../store/connect.js';
+import type { Database } from '../store/schema.js';
+import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
+import { UserRepository, type UserRow } from '../store/repositories/users.js';
+import { ctfDeliverable, otpauthLink, tokenFile, type Holder, type TokenFile } from '../tokens/deliverables.js';
+import { tokenType } from '../tokens/registry.js';
+import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+import type { Delivery } from './devices.js';
+import { profileFilePasswordContext, type ProfileRow, type ProfileService } from './profiles.js';
+import type { SecretHasher, SecretHashKey } from './secret-hash.js';
+import type { TokenService, TokenView } from './tokens.js';
+
+/** What an admin receives when a token is distributed: exactly the delivery's secret, once. */
+export interface DistributionResult {
+  serial: string;
+  tokenType: TokenRow['token_type'];
+  delivery: Delivery | null;
+  state: TokenRow['state'];
+  /** When the activation code or download link stops working; null when nothing expires. */
+  expiresAt: string | null;
+  ctkipUrl?: string;
+  activationCode?: string;
+  appLink?: string;
+  downloadUrl?: string;
+  filePassword?: string;
+  ctf?: string;
+}
+
+export interface DistributionOptions {
+  /** What users see: links, CT-KIP URLs and mails are under it. */
+  publicUrl: string;
+  /** Shown in authenticator apps and written into token files. */
+  issuer: string;
+}
+
+export type Activation =
+  | { kind: 'otpauth'; uri: string; secret: string }
+  | { kind: 'ctkip'; ctkipUrl: string; activationCode: string; appLink: string };
+
+const MAX_CONFIRM_ATTEMPTS = 10;
+/** An HOTP app shows counter 0 first; a user who pressed a few times is still found. */
+const HOTP_FIRST_WINDOW = 9;
+
+/** The step in [from, to] whose code equals `code`, comparing every candidate in constant time. */
+function findStep(type: TokenTypeModule, material: TokenMaterial, code: string, range: { from: number; to: number }): number | undefined {
+  let found: number | undefined;
+  for (let step = Math.max(0, range.from); step <= range.to; step++) {
+    if (constantTimeEqual(type.codeAt(material, step), code) && found === undefined) found = step;
+  }
+  return found;
+}
+
+export const CTKIP_PATH = '/ctkip/services/CtkipService';
+/** An activation code: the first digits find the distribution, the rest prove the holder. */
+export const LOCATOR_DIGITS = 5;
+export const CODE_SECRET_DIGITS = 7;
+const DAY_MS = 86_400_000;
+const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+
+export function distributionPasswordContext(id: number): string {
+  return `distribution:${id}:file-password`;
+}
+
+export function downloadTokenHash(linkToken: string): string {
+  return createHash('sha256').update(linkToken).digest('hex');
+}
+
+function generatedPassword(): string {
+  let out = '';
+  for (let i = 0; i < 14; i++) out += PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)];
+  return out;
+}
+
+function ctfAppFor(deviceType: string): CtfLinkApp {
+  if (deviceType === 'android') return 'android';
+  if (deviceType === 'ios') return 'iphone';
+  return 'securid';
+}
+
+/**
+ * Distribution: a token reaches its holder by the profile's delivery. Owns serials for new tokens,
+ * seeds (generated here, or derived later over CT-KIP), activation codes and one-time download
+ * links, and reissue, which replaces all of them at once.
+ */
+export class DistributionService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly keyring: Keyring,
+    private readonly tokens: TokenService,
+    private readonly profiles: ProfileService,
+    private readonly hasher: SecretHasher,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    private readonly options: DistributionOptions,
+  ) {}
+
+  ctkipUrl(profile: Pick<ProfileRow, 'ctkip_url'>): string {
+    return profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
+  }
+
+  /** A new token for a user, distributed by the profile. */
+  async distributeToUser(actor: Actor, username: string, profileName: string): Promise<DistributionResult> {
+    return this.audit.track(actor, { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const profile = await this.profiles.row(profileName);
+      const hashKey = await this.hasher.load();
+      return this.db.transaction().execute(async (trx) => {
+        const user = await this.user(trx, username);
+        const token = await this.insertNewToken(trx, profile, user.id);
+        return this.distribute(trx, hashKey, token, profile, user, actor);
+      });
+    }, (result) => ({ serial: result.serial, delivery: result.delivery }));
+  }
+
+  /** Unassigned tokens of a profile, to be assigned by serial later. They get their seed when distributed. */
+  async createUnassigned(actor: Actor, profileName: string, count: number): Promise<TokenView[]> {
+    return this.audit.track(actor, { action: 'token.create', targetType: 'profile', target: profileName, details: { count } }, async () => {
+      requirePermission(actor, 'tokens.create');
+      if (!Number.isInteger(count) || count < 1 || count > 1000) throw new TallyError('VALIDATION_FAILED', 'count must be a whole number from 1 to 1000.');
+      const profile = await this.profiles.row(profileName);
+      const rows = await this.db.transaction().execute(async (trx) => {
+        const created: TokenRow[] = [];
+        for (let i = 0; i < count; i++) created.push(await this.insertNewToken(trx, profile, null));
+        return created;
+      });
+      for (const row of rows) await this.audit.record(actor, { action: 'token.create', targetType: 'token', target: row.serial, details: { profile: profileName } });
+      return Promise.all(rows.map((row) => this.tokens.view(row)));
+    });
+  }
+
+  /**
+   * Assigns an unassigned token. An imported token's holder has its seed already (a migrated
+   * SecurID token, a hardware token), so it is active at once; a generated one is distributed.
+   */
+  async assign(actor: Actor, serial: string, username: string): Promise<DistributionResult> {
+    return this.audit.track(actor, { action: 'token.assign', targetType: 'token', target: serial, details: { username } }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const hashKey = await this.hasher.load();
+      return this.db.transaction().execute(async (trx) => {
+        const repo = new TokenRepository(trx);
+        const token = await this.tokenRow(trx, serial);
+        if (token.state !== 'unassigned' || token.user_id !== null) {
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`);
+        }
+        const user = await this.user(trx, username);
+        const now = this.clock.now();
+        if (token.origin === 'imported') {
+          const claimed = await repo.update(serial, { user_id: user.id, state: 'active', activated_at: now, updated_at: now }, { state: 'unassigned', user_id: null });
+          if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
+          return { serial, tokenType: token.token_type, delivery: null, state: 'active', expiresAt: null };
+        }
+        if (token.profile_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no profile to distribute it by.`);
+        const claimed = await repo.update(serial, { user_id: user.id, state: 'pending', updated_at: now }, { state: 'unassigned', user_id: null });
+        if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
+        const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
+        return this.distribute(trx, hashKey, { ...token, user_id: user.id }, profile, user, actor);
+      });
+    }, (result) => ({ delivery: result.delivery }));
+  }
+
+  /** A new distribution of an assigned token: the previous code, link and seed stop working at once. */
+  async reissue(actor: Actor, serial: string): Promise<DistributionResult> {
+    return this.audit.track(actor, { action: 'token.reissue', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const hashKey = await this.hasher.load();
+      return this.db.transaction().execute(async (trx) => {
+        const token = await this.tokenRow(trx, serial);
+        if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned; assign it instead.`);
+        if (token.profile_id === null) {
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was imported with its seed and has no profile; distribute a new token to the user instead.`);
+        }
+        const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
+        const user = await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirstOrThrow();
+        return this.distribute(trx, hashKey, token, profile, user, actor);
+      });
+    }, (result) => ({ delivery: result.delivery }));
+  }
+
+  /**
+   * Redeems a one-time download link: exactly one caller gets the file (a conditional update
+   * claims it), and the token becomes active.
+   */
+  async redeemDownload(actor: Actor, linkToken: string): Promise<TokenFile> {
+    const hash = downloadTokenHash(linkToken);
+    const distribution = await this.db.selectFrom('distributions').innerJoin('tokens', 'tokens.id', 'distributions.token_id').select(['distributions.id', 'tokens.serial']).where('secret_hash', '=', hash).where('delivery', '=', 'file').executeTakeFirst();
+    return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: distribution?.serial }, async () => {
+      if (!distribution) throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
+      return this.claimFile(distribution.id);
+    });
+  }
+
+  /** The admin's one download of a token's pending file, the same one-time claim as the link. */
+  async adminDownload(actor: Actor, serial: string): Promise<TokenFile> {
+    return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const token = await this.tokenRow(this.db, serial);
+      const distribution = await this.db.selectFrom('distributions').select('id').where('token_id', '=', token.id).where('delivery', '=', 'file').where('state', '=', 'open').executeTakeFirst();
+      if (!distribution) throw new TallyError('DOWNLOAD_LINK_INVALID', `Token ${serial} has no file waiting to be downloaded (downloaded already, expired, or not a file delivery).`);
+      return this.claimFile(distribution.id);
+    });
+  }
+
+  private async claimFile(distributionId: number): Promise<TokenFile> {
+    const now = this.clock.now();
+    return this.db.transaction().execute(async (trx) => {
+      const claimed = await trx
+        .updateTable('distributions')
+        .set({ state: 'redeemed', redeemed_at: now })
+        .where('id', '=', distributionId)
+        .where('state', '=', 'open')
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      if (Number(claimed.numUpdatedRows) !== 1) {
+        throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
+      }
+      const distribution = await trx.selectFrom('distributions').selectAll().where('id', '=', distributionId).executeTakeFirstOrThrow();
+      const token = await trx.selectFrom('tokens').selectAll().where('id', '=', distribution.token_id).executeTakeFirstOrThrow();
+      const user = token.user_id === null ? undefined : await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
+      await new TokenRepository(trx).update(token.serial, { state: 'active', activated_at: now, updated_at: now }, { state: 'pending' });
+      const password = distribution.file_password_sealed === null ? undefined : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
+      return tokenFile(token.token_type, this.tokens.material(token), this.holder(token, user), password);
+    });
+  }
+
+  holder(token: TokenRow, user: Pick<UserRow, 'username'> | undefined): Holder {
+    return { issuer: this.options.issuer, username: user?.username ?? token.serial, expiresOn: token.expires_on, counter: token.counter };
+  }
+
+  private async user(db: Kysely<Database>, username: string): Promise<UserRow> {
+    const user = await new UserRepository(db).findByUsername(username);
+    if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
+    if (user.disabled === 1) throw new TallyError('TOKEN_STATE_INVALID', `User ${username} is disabled.`);
+    return user;
+  }
+
+  private async tokenRow(db: Kysely<Database>, serial: string): Promise<TokenRow> {
+    const token = await new TokenRepository(db).findBySerial(serial);
+    if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    return token;
+  }
+
+  private async insertNewToken(trx: Transaction<Database>, profile: ProfileRow, userId: number | null): Promise<TokenRow> {
+    const type = tokenType(profile.token_type);
+    const now = this.clock.now();
+    const expiresOn = profile.token_lifetime_days === null ? null : new Date(now + profile.token_lifetime_days * DAY_MS).toISOString().slice(0, 10);
+    for (let attempt = 0; ; attempt++) {
+      const serial = type.newSerial();
+      if ((await new TokenRepository(trx).existingSerials([serial])).size > 0) {
+        if (attempt < 10) continue;
+        throw new TallyError('CONFLICT', 'Could not find a free serial number; try again.');
+      }
+      return new TokenRepository(trx).insert({
+        serial,
+        token_type: profile.token_type,
+        state: userId === null ? 'unassigned' : 'pending',
+        origin: 'generated',
+        user_id: userId,
+        profile_id: profile.id,
+        label: null,
+        seed_sealed: null,
+        digits: profile.digits,
+        period_seconds: profile.period_seconds,
+        algorithm: profile.algorithm,
+        pin_mode: profile.pin_mode,
+        new_pin_required: profile.pin_mode === 'required' ? 1 : 0,
+        last_step: null,
+        expires_on: expiresOn,
+        attributes: null,
+        disabled_reason: null,
+        created_at: now,
+        updated_at: now,
+        activated_at: null,
+        last_used_at: null,
+      });
+    }
+  }
+
+  /** Closes every open distribution of the token: their codes and links stop working now. */
+  private async supersede(trx: Transaction<Database>, tokenId: number): Promise<void> {
+    await trx.updateTable('distributions').set({ state: 'superseded', locator: null }).where('token_id', '=', tokenId).where('state', '=', 'open').execute();
+  }
+
+  /** A fresh CT-KIP activation code on an open distribution; returns the code (shown once). */
+  async issueActivationCode(trx: Kysely<Database>, hashKey: SecretHashKey, distributionId: number): Promise<string> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const locator = randomDigits(LOCATOR_DIGITS);
+      const code = locator + randomDigits(CODE_SECRET_DIGITS);
+      try {
+        await trx
+          .updateTable('distributions')
+          .set({ locator, secret_hash: hashKey.hash('activation-code', code), failed_attempts: 0 })
+          .where('id', '=', distributionId)
+          .execute();
+        return code;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
+    }
+    throw new TallyError('CONFLICT', 'Could not find a free activation code; try again.');
+  }
+
+  private async distribute(trx: Transaction<Database>, hashKey: SecretHashKey, token: TokenRow, profile: ProfileRow, user: UserRow, actor: Actor): Promise<DistributionResult> {
+    const type = tokenType(profile.token_type);
+    const delivery = profile.delivery;
+    const now = this.clock.now();
+    await this.supersede(trx, token.id);
+    // CT-KIP derives the seed at activation (SecurID by QR means CT-KIP too): no seed exists until then.
+    const derivedLater = delivery === 'ctkip' || (delivery === 'qr' && profile.token_type === 'securid');
+    const seed = derivedLater ? undefined : randomBytes(type.seedBytes);
+    const activeAtOnce = delivery === 'ctf';
+    const expiresAt = now + profile.activation_lifetime_days * DAY_MS;
+    await new TokenRepository(trx).update(token.serial, {
+      seed_sealed: seed ? this.tokens.sealSeed(token.serial, seed) : null,
+      state: activeAtOnce ? 'active' : 'pending',
+      activated_at: activeAtOnce ? now : null,
+      counter: 0,
+      last_step: null,
+      drift_steps: 0,
+      failed_count: 0,
+      next_code_required: 0,
+      updated_at: now,
+    });
+    const distribution = await trx
+      .insertInto('distributions')
+      .values({
+        token_id: token.id,
+        delivery,
+        state: activeAtOnce ? 'redeemed' : 'open',
+        locator: null,
+        secret_hash: null,
+        file_password_sealed: null,
+        expires_at: expiresAt,
+        created_by: actor.name,
+        created_at: now,
+        redeemed_at: activeAtOnce ? now : null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const result: DistributionResult = {
+      serial: token.serial,
+      tokenType: token.token_type,
+      delivery,
+      state: activeAtOnce ? 'active' : 'pending',
+      expiresAt: activeAtOnce ? null : new Date(expiresAt).toISOString(),
+    };
+    const material = seed ? { serial: token.serial, seed, settings: { digits: token.digits, periodSeconds: token.period_seconds, algorithm: token.algorithm, addPin: token.add_pin === 1 } } : undefined;
+    switch (delivery) {
+      case 'ctkip': {
+        const code = await this.issueActivationCode(trx, hashKey, distribution.id);
+        const serviceUrl = this.ctkipUrl(profile);
+        result.ctkipUrl = serviceUrl;
+        result.activationCode = code;
+        result.appLink = profile.device_type === 'windows' ? buildAppLink({ form: 'windows', serviceUrl }) : buildAppLink({ form: 'securid', serviceUrl, activationCode: code });
+        break;
+      }
+      case 'file': {
+        const linkToken = randomBytes(32).toString('base64url');
+        const password = await this.filePassword(profile);
+        await trx
+          .updateTable('distributions')
+          .set({
+            secret_hash: downloadTokenHash(linkToken),
+            file_password_sealed: password === undefined ? null : seal(this.keyring, Buffer.from(password), distributionPasswordContext(distribution.id)),
+          })
+          .where('id', '=', distribution.id)
+          .execute();
+        result.downloadUrl = `${this.options.publicUrl}/download/${linkToken}`;
+        if (password !== undefined) result.filePassword = password;
+        break;
+      }
+      case 'ctf': {
+        const { ctf, appLink } = ctfDeliverable(material!, this.holder(token, user), ctfAppFor(profile.device_type));
+        result.ctf = ctf;
+        result.appLink = appLink;
+        break;
+      }
+      case 'qr':
+        // Nothing secret for the admin: the user sees the QR code in the Self-Service Console.
+        break;
+    }
+    await this.audit.recordIn(trx, actor, { action: 'token.distribute', targetType: 'token', target: token.serial, details: { delivery, profile: profile.name, username: user.username } });
+    return result;
+  }
+
+  /**
+   * What the token's holder scans or types to activate a pending token, shown only to that user
+   * after logging on: the otpauth link (standard apps), or a fresh CT-KIP code and app link
+   * (SecurID apps; each request replaces the previous code, so a reload never shows a used one).
+   */
+  async activation(actor: Actor, serial: string): Promise<Activation> {
+    return this.audit.track(actor, { action: 'token.activation.show', targetType: 'token', target: serial }, async () => {
+      const hashKey = await this.hasher.load();
+      return this.db.transaction().execute(async (trx) => {
+        const { token, distribution, profile, user } = await this.pendingForHolder(trx, actor, serial);
+        if (token.token_type !== 'securid' && distribution.delivery === 'qr') {
+          const uri = otpauthLink(token.token_type, this.tokens.material(token), this.holder(token, user));
+          return { kind: 'otpauth', uri, secret: encodeBase32(this.tokens.material(token).seed) };
+        }
+        if (distribution.delivery === 'qr' || distribution.delivery === 'ctkip') {
+          const code = await this.issueActivationCode(trx, hashKey, distribution.id);
+          const serviceUrl = this.ctkipUrl(profile);
+          return { kind: 'ctkip', ctkipUrl: serviceUrl, activationCode: code, appLink: buildAppLink({ form: 'securid', serviceUrl, activationCode: code }) };
+        }
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not activated here.`);
+      });
+    });
+  }
+
+  /**
+   * The holder's first code activates a QR-delivered OATH token, proving the app has the seed. The
+   * accepted step is remembered, so the same code cannot then authenticate.
+   */
+  async confirmFirstCode(actor: Actor, serial: string, code: string): Promise<TokenView> {
+    return this.audit.track(actor, { action: 'token.activation.confirm', targetType: 'token', target: serial }, async () => {
+      const row = await this.db.transaction().execute(async (trx) => {
+        const { token, distribution } = await this.pendingForHolder(trx, actor, serial);
+        if (distribution.delivery !== 'qr' || token.token_type === 'securid') {
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is activated by its app, not by a first code.`);
+        }
+        if (distribution.failed_attempts >= MAX_CONFIRM_ATTEMPTS) {
+          throw new TallyError('TOKEN_LOCKED', `Too many wrong codes for token ${serial}; ask for the token to be reissued.`);
+        }
+        const type = tokenType(token.token_type);
+        const material = this.tokens.material(token);
+        const now = this.clock.now();
+        const start = type.movingFactor === 'time' ? Math.floor(now / 1000 / token.period_seconds) : 0;
+        const match = findStep(type, material, code, type.movingFactor === 'time' ? { from: start - 1, to: start + 1 } : { from: 0, to: HOTP_FIRST_WINDOW });
+        if (match === undefined) {
+          await trx.updateTable('distributions').set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) })).where('id', '=', distribution.id).execute();
+          throw new TallyError('TOKENCODE_INVALID', 'That code is not right. Check the time on your phone and enter the code the app shows now.');
+        }
+        const claimed = await trx.updateTable('distributions').set({ state: 'redeemed', redeemed_at: now }).where('id', '=', distribution.id).where('state', '=', 'open').executeTakeFirst();
+        if (Number(claimed.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was activated or reissued just now.`);
+        await new TokenRepository(trx).update(serial, {
+          state: 'active',
+          activated_at: now,
+          last_step: match,
+          counter: type.movingFactor === 'counter' ? match + 1 : 0,
+          updated_at: now,
+        }, { state: 'pending' });
+        return (await new TokenRepository(trx).findBySerial(serial))!;
+      });
+      return this.tokens.view(row);
+    });
+  }
+
+  private async pendingForHolder(trx: Kysely<Database>, actor: Actor, serial: string) {
+    const token = await new TokenRepository(trx).findBySerial(serial);
+    const user = token?.user_id == null ? undefined : await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
+    // Another user's token looks exactly like a missing one.
+    if (!token || !user || actor.kind !== 'user' || user.username !== actor.name) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    const distribution = await trx.selectFrom('distributions').selectAll().where('token_id', '=', token.id).where('state', '=', 'open').orderBy('id', 'desc').executeTakeFirst();
+    if (token.state !== 'pending' || !distribution) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} and has nothing waiting to be activated.`);
+    if (distribution.expires_at <= this.clock.now()) throw new TallyError('TOKEN_STATE_INVALID', `The activation of token ${serial} has expired; ask for the token to be reissued.`);
+    if (token.profile_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no profile.`);
+    const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
+    return { token, distribution, profile, user };
+  }
+
+  private async filePassword(profile: ProfileRow): Promise<string | undefined> {
+    switch (profile.file_password_policy) {
+      case 'none':
+        return undefined;
+      case 'generated':
+        return generatedPassword();
+      case 'admin':
+        if (profile.file_password_sealed === null) throw new TallyError('CONFLICT', `Profile ${profile.name} has no file password set.`);
+        return open(this.keyring, profile.file_password_sealed, profileFilePasswordContext(profile.id)).toString();
+    }
+  }
+}

@@ -1,0 +1,264 @@
+import type { Kysely, Selectable } from 'kysely';
+import { TallyError } from '../errors.js';
+import { seal, type Keyring } from '../core/crypto/secret-box.js';
+import { isUniqueViolation } from '../store/connect.js';
+import type { Database, FilePasswordPolicy, ProfilesTable } from '../store/schema.js';
+import { tokenType } from '../tokens/registry.js';
+import type { TokenAlgorithm, TokenType } from '../tokens/types.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+import { BUILT_IN_DEVICES, checkDelivery, deliveriesFor, DELIVERIES, type Delivery, type DeviceDefinition } from './devices.js';
+
+export type ProfileRow = Selectable<ProfilesTable>;
+
+export interface NewProfile {
+  name: string;
+  description?: string;
+  tokenType: TokenType;
+  deviceType: string;
+  appVersion?: string;
+  delivery: Delivery;
+  digits?: number;
+  period?: number;
+  algorithm?: TokenAlgorithm;
+  pinMode?: 'none' | 'required';
+  tokenLifetimeDays?: number;
+  activationLifetimeDays?: number;
+  filePasswordPolicy?: FilePasswordPolicy;
+  filePassword?: string;
+  selfService?: boolean;
+  requiresApproval?: boolean;
+  ctkipUrl?: string;
+}
+
+export interface ProfileView {
+  name: string;
+  description: string | null;
+  tokenType: TokenType;
+  deviceType: string;
+  appVersion: string | null;
+  delivery: Delivery;
+  digits: number;
+  period: number | null;
+  algorithm: TokenAlgorithm;
+  pinMode: 'none' | 'required';
+  tokenLifetimeDays: number | null;
+  activationLifetimeDays: number;
+  filePasswordPolicy: FilePasswordPolicy;
+  selfService: boolean;
+  requiresApproval: boolean;
+  ctkipUrl: string | null;
+  /** What this profile's device could take instead, for consoles. */
+  possibleDeliveries: Delivery[];
+  /** Settings the chosen app is known to ignore (Google Authenticator: algorithm and period). */
+  warnings: string[];
+}
+
+export const DEFAULT_ACTIVATION_LIFETIME_DAYS = 14;
+/** SecurID formats need a last valid day; three years is a common renewal cycle. */
+export const DEFAULT_SECURID_LIFETIME_DAYS = 3 * 365;
+
+export function profileFilePasswordContext(id: number): string {
+  return `profile:${id}:file-password`;
+}
+
+/** The capability table (built-in devices plus admins' additions) and the token profiles. */
+export class ProfileService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly keyring: Keyring,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  async devices(): Promise<DeviceDefinition[]> {
+    const rows = await this.db.selectFrom('device_types').selectAll().execute();
+    const added = rows.map((row) => ({ ...(JSON.parse(row.definition) as DeviceDefinition), builtIn: false }));
+    const overridden = new Set(added.map((d) => d.deviceType));
+    return [...BUILT_IN_DEVICES.filter((d) => !overridden.has(d.deviceType)), ...added];
+  }
+
+  async device(deviceType: string): Promise<DeviceDefinition> {
+    const found = (await this.devices()).find((d) => d.deviceType === deviceType);
+    if (!found) {
+      const known = (await this.devices()).map((d) => d.deviceType).join(', ');
+      throw new TallyError('DEVICE_TYPE_NOT_FOUND', `No device type "${deviceType}"; known: ${known}.`);
+    }
+    return found;
+  }
+
+  /** Adds or replaces a device definition: the capability table grows without a code change. */
+  async putDevice(actor: Actor, definition: Omit<DeviceDefinition, 'builtIn'>): Promise<DeviceDefinition> {
+    return this.audit.track(actor, { action: 'device.put', targetType: 'device', target: definition.deviceType }, async () => {
+      requirePermission(actor, 'profiles.manage');
+      if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(definition.deviceType)) {
+        throw new TallyError('VALIDATION_FAILED', 'deviceType must be 1 to 32 lower-case letters, digits or -.');
+      }
+      for (const type of definition.tokenTypes) tokenType(type);
+      for (const [version, deliveries] of Object.entries(definition.versions)) {
+        if (version !== '*' && !/^\d{1,4}$/.test(version)) throw new TallyError('VALIDATION_FAILED', `versions keys are major versions or *, not "${version}".`);
+        for (const delivery of deliveries) {
+          if (!DELIVERIES.includes(delivery)) throw new TallyError('VALIDATION_FAILED', `Unknown delivery "${delivery}"; use ${DELIVERIES.join(', ')}.`);
+        }
+      }
+      for (const delivery of Object.keys(definition.notes ?? {})) {
+        if (!DELIVERIES.includes(delivery as Delivery)) throw new TallyError('VALIDATION_FAILED', `notes keys are deliveries (${DELIVERIES.join(', ')}), not "${delivery}".`);
+      }
+      const stored = { ...definition, builtIn: false };
+      const now = this.clock.now();
+      await this.db
+        .insertInto('device_types')
+        .values({ device_type: definition.deviceType, definition: JSON.stringify(stored), created_at: now, updated_at: now })
+        .onConflict((oc) => oc.column('device_type').doUpdateSet({ definition: JSON.stringify(stored), updated_at: now }))
+        .execute();
+      return stored;
+    });
+  }
+
+  async create(actor: Actor, input: NewProfile): Promise<ProfileView> {
+    return this.audit.track(
+      actor,
+      { action: 'profile.create', targetType: 'profile', target: input.name.slice(0, 128), details: { tokenType: input.tokenType, deviceType: input.deviceType, delivery: input.delivery } },
+      async () => {
+        requirePermission(actor, 'profiles.manage');
+        if (!/^[\w .()@+-]{1,128}$/.test(input.name)) {
+          throw new TallyError('VALIDATION_FAILED', 'name must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.');
+        }
+        const type = tokenType(input.tokenType);
+        const device = await this.device(input.deviceType);
+        checkDelivery(device, input.tokenType, input.delivery, input.appVersion);
+        const settings = {
+          digits: input.digits ?? type.defaults.digits,
+          periodSeconds: type.movingFactor === 'counter' ? 0 : input.period ?? type.defaults.periodSeconds,
+          algorithm: input.algorithm ?? type.defaults.algorithm,
+          addPin: false,
+        };
+        if (type.movingFactor === 'counter' && input.period !== undefined) {
+          throw new TallyError('VALIDATION_FAILED', 'HOTP tokens have no period.');
+        }
+        type.checkSettings(settings);
+        const policy = input.filePasswordPolicy ?? 'none';
+        if (policy !== 'none' && input.delivery !== 'file') {
+          throw new TallyError('VALIDATION_FAILED', 'filePasswordPolicy applies to file delivery only.');
+        }
+        if ((policy === 'admin') !== (input.filePassword !== undefined)) {
+          throw new TallyError('VALIDATION_FAILED', 'filePassword is given exactly when filePasswordPolicy is "admin".');
+        }
+        if (input.filePassword !== undefined && (input.filePassword.length < 8 || input.filePassword.length > 40)) {
+          throw new TallyError('VALIDATION_FAILED', 'filePassword must be 8 to 40 characters.');
+        }
+        checkDays('tokenLifetimeDays', input.tokenLifetimeDays, 1, 3650 * 3);
+        checkDays('activationLifetimeDays', input.activationLifetimeDays, 1, 365);
+        if (input.ctkipUrl !== undefined) {
+          if (input.delivery !== 'ctkip' && !(input.tokenType === 'securid' && input.delivery === 'qr')) {
+            throw new TallyError('VALIDATION_FAILED', 'ctkipUrl applies to CT-KIP provisioning (ctkip, or qr for SecurID) only.');
+          }
+          checkServiceUrl(input.ctkipUrl);
+        }
+        const now = this.clock.now();
+        try {
+          return await this.db.transaction().execute(async (trx) => {
+            const row = await trx
+              .insertInto('profiles')
+              .values({
+                name: input.name,
+                description: input.description ?? null,
+                token_type: input.tokenType,
+                device_type: input.deviceType,
+                app_version: input.appVersion ?? null,
+                delivery: input.delivery,
+                digits: settings.digits,
+                period_seconds: settings.periodSeconds,
+                algorithm: settings.algorithm,
+                pin_mode: input.pinMode ?? 'none',
+                token_lifetime_days: input.tokenLifetimeDays ?? (input.tokenType === 'securid' ? DEFAULT_SECURID_LIFETIME_DAYS : null),
+                activation_lifetime_days: input.activationLifetimeDays ?? DEFAULT_ACTIVATION_LIFETIME_DAYS,
+                file_password_policy: policy,
+                file_password_sealed: null,
+                self_service: input.selfService ? 1 : 0,
+                requires_approval: input.requiresApproval ? 1 : 0,
+                ctkip_url: input.ctkipUrl ?? null,
+                created_at: now,
+                updated_at: now,
+              })
+              .returningAll()
+              .executeTakeFirstOrThrow();
+            if (input.filePassword !== undefined) {
+              const sealed = seal(this.keyring, Buffer.from(input.filePassword), profileFilePasswordContext(row.id));
+              await trx.updateTable('profiles').set({ file_password_sealed: sealed }).where('id', '=', row.id).execute();
+            }
+            return this.view(row, device);
+          });
+        } catch (error) {
+          if (isUniqueViolation(error)) throw new TallyError('PROFILE_EXISTS', `A profile named ${input.name} exists already.`);
+          throw error;
+        }
+      },
+    );
+  }
+
+  async row(name: string): Promise<ProfileRow> {
+    const row = await this.db.selectFrom('profiles').selectAll().where('name', '=', name).executeTakeFirst();
+    if (!row) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${name}.`);
+    return row;
+  }
+
+  async get(actor: Actor, name: string): Promise<ProfileView> {
+    requirePermission(actor, 'profiles.read');
+    const row = await this.row(name);
+    return this.view(row, await this.device(row.device_type));
+  }
+
+  async list(actor: Actor, filter: { selfService?: boolean } = {}): Promise<ProfileView[]> {
+    requirePermission(actor, 'profiles.read');
+    let query = this.db.selectFrom('profiles').selectAll().orderBy('name');
+    if (filter.selfService !== undefined) query = query.where('self_service', '=', filter.selfService ? 1 : 0);
+    const rows = await query.execute();
+    const devices = await this.devices();
+    return rows.map((row) => this.view(row, devices.find((d) => d.deviceType === row.device_type)));
+  }
+
+  view(row: ProfileRow, device: DeviceDefinition | undefined): ProfileView {
+    const warnings: string[] = [];
+    if (row.device_type === 'authenticator' && (row.algorithm !== 'SHA1' || row.period_seconds !== 30 || row.digits !== 6)) {
+      warnings.push('Google Authenticator ignores algorithm and period (and, on Android, digits): users of that app will get wrong codes. Prefer SHA1, 6 digits, 30 s for generic apps.');
+    }
+    return {
+      name: row.name,
+      description: row.description,
+      tokenType: row.token_type,
+      deviceType: row.device_type,
+      appVersion: row.app_version,
+      delivery: row.delivery,
+      digits: row.digits,
+      period: row.period_seconds === 0 ? null : row.period_seconds,
+      algorithm: row.algorithm,
+      pinMode: row.pin_mode,
+      tokenLifetimeDays: row.token_lifetime_days,
+      activationLifetimeDays: row.activation_lifetime_days,
+      filePasswordPolicy: row.file_password_policy,
+      selfService: row.self_service === 1,
+      requiresApproval: row.requires_approval === 1,
+      ctkipUrl: row.ctkip_url,
+      possibleDeliveries: device ? deliveriesFor(device, row.token_type, row.app_version ?? undefined) : [],
+      warnings,
+    };
+  }
+}
+
+function checkDays(name: string, value: number | undefined, min: number, max: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+    throw new TallyError('VALIDATION_FAILED', `${name} must be a whole number of days from ${min} to ${max}.`);
+  }
+}
+
+export function checkServiceUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TallyError('VALIDATION_FAILED', 'ctkipUrl must be an absolute http(s) URL.');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new TallyError('VALIDATION_FAILED', 'ctkipUrl must be an absolute http(s) URL.');
+}

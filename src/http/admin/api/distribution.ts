@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Services } from '../../../domain/services.js';
+import { actorOf } from './auth.js';
+import { TokenViewSchema } from './tokens.js';
+
+export const DistributionResultSchema = Type.Object({
+  serial: Type.String(),
+  tokenType: Type.String(),
+  delivery: Type.Union([Type.String(), Type.Null()]),
+  state: Type.String(),
+  expiresAt: Type.Union([Type.String(), Type.Null()]),
+  ctkipUrl: Type.Optional(Type.String()),
+  activationCode: Type.Optional(Type.String()),
+  appLink: Type.Optional(Type.String()),
+  downloadUrl: Type.Optional(Type.String()),
+  filePassword: Type.Optional(Type.String()),
+  ctf: Type.Optional(Type.String()),
+});
+
+const ProfileBody = Type.Object({ profile: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+const CreateBody = Type.Object({ profile: Type.String({ minLength: 1, maxLength: 128 }), count: Type.Integer({ minimum: 1, maximum: 1000 }) }, { additionalProperties: false });
+const AssignBody = Type.Object({ username: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
+const SerialParams = Type.Object({ serial: Type.String({ maxLength: 64 }) });
+
+export function distributionRoutes(app: FastifyInstance, services: Services): void {
+  app.post<{ Params: Static<typeof UsernameParams>; Body: Static<typeof ProfileBody> }>(
+    '/users/:username/tokens',
+    { schema: { tags: ['distribution'], summary: 'Assign a new token to a user and distribute it by the profile', params: UsernameParams, body: ProfileBody, response: { 201: DistributionResultSchema } } },
+    async (request, reply) => reply.status(201).send(await services.distribution.distributeToUser(actorOf(request), request.params.username, request.body.profile)),
+  );
+  app.post<{ Body: Static<typeof CreateBody> }>(
+    '/tokens',
+    { schema: { tags: ['distribution'], summary: 'Create unassigned tokens of a profile', body: CreateBody, response: { 201: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
+    async (request, reply) => reply.status(201).send({ tokens: await services.distribution.createUnassigned(actorOf(request), request.body.profile, request.body.count) }),
+  );
+  app.post<{ Params: Static<typeof SerialParams>; Body: Static<typeof AssignBody> }>(
+    '/tokens/:serial/assign',
+    { schema: { tags: ['distribution'], summary: 'Assign an unassigned token to a user (imported tokens become active at once)', params: SerialParams, body: AssignBody, response: { 200: DistributionResultSchema } } },
+    async (request) => services.distribution.assign(actorOf(request), request.params.serial, request.body.username),
+  );
+  app.post<{ Params: Static<typeof SerialParams> }>(
+    '/tokens/:serial/reissue',
+    { schema: { tags: ['distribution'], summary: 'Distribute again: the previous code, link and seed stop working', params: SerialParams, response: { 200: DistributionResultSchema } } },
+    async (request) => services.distribution.reissue(actorOf(request), request.params.serial),
+  );
+  app.post<{ Params: Static<typeof SerialParams> }>(
+    '/tokens/:serial/download',
+    { schema: { tags: ['distribution'], summary: "Download a token's pending file once (the same one-time claim as its link)", params: SerialParams } },
+    async (request, reply) => {
+      const file = await services.distribution.adminDownload(actorOf(request), request.params.serial);
+      return reply.header('content-type', file.contentType).header('content-disposition', `attachment; filename="${file.fileName}"`).header('cache-control', 'no-store').send(file.body);
+    },
+  );
+}

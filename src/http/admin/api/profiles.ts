@@ -1,0 +1,104 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Services } from '../../../domain/services.js';
+import { actorOf } from './auth.js';
+
+const TokenTypeSchema = Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')]);
+const DeliverySchema = Type.Union([Type.Literal('qr'), Type.Literal('ctkip'), Type.Literal('file'), Type.Literal('ctf')]);
+
+const NewProfile = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128 }),
+    description: Type.Optional(Type.String({ maxLength: 512 })),
+    tokenType: TokenTypeSchema,
+    deviceType: Type.String({ minLength: 1, maxLength: 32, description: 'authenticator, android, ios, windows, macos, tally-cli, or one an admin added' }),
+    appVersion: Type.Optional(Type.String({ maxLength: 32 })),
+    delivery: DeliverySchema,
+    digits: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
+    period: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+    algorithm: Type.Optional(Type.Union([Type.Literal('SHA1'), Type.Literal('SHA256'), Type.Literal('SHA512'), Type.Literal('AES128')])),
+    pinMode: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('required')])),
+    tokenLifetimeDays: Type.Optional(Type.Integer()),
+    activationLifetimeDays: Type.Optional(Type.Integer()),
+    filePasswordPolicy: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('admin'), Type.Literal('generated')])),
+    filePassword: Type.Optional(Type.String({ maxLength: 64 })),
+    selfService: Type.Optional(Type.Boolean()),
+    requiresApproval: Type.Optional(Type.Boolean()),
+    ctkipUrl: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+const ProfileViewSchema = Type.Object({
+  name: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  tokenType: TokenTypeSchema,
+  deviceType: Type.String(),
+  appVersion: Type.Union([Type.String(), Type.Null()]),
+  delivery: DeliverySchema,
+  digits: Type.Integer(),
+  period: Type.Union([Type.Integer(), Type.Null()]),
+  algorithm: Type.String(),
+  pinMode: Type.String(),
+  tokenLifetimeDays: Type.Union([Type.Integer(), Type.Null()]),
+  activationLifetimeDays: Type.Integer(),
+  filePasswordPolicy: Type.String(),
+  selfService: Type.Boolean(),
+  requiresApproval: Type.Boolean(),
+  ctkipUrl: Type.Union([Type.String(), Type.Null()]),
+  possibleDeliveries: Type.Array(DeliverySchema),
+  warnings: Type.Array(Type.String()),
+});
+
+const DeviceDefinitionSchema = Type.Object({
+  deviceType: Type.String(),
+  label: Type.String(),
+  tokenTypes: Type.Array(TokenTypeSchema),
+  versions: Type.Record(Type.String(), Type.Array(DeliverySchema)),
+  notes: Type.Optional(Type.Record(Type.String(), Type.String())),
+  builtIn: Type.Boolean(),
+});
+
+const PutDevice = Type.Object(
+  {
+    label: Type.String({ minLength: 1, maxLength: 128 }),
+    tokenTypes: Type.Array(TokenTypeSchema, { minItems: 1, maxItems: 3 }),
+    versions: Type.Record(Type.String({ maxLength: 4 }), Type.Array(DeliverySchema, { maxItems: 4 }), { description: 'app major version (or *) to the deliveries it takes' }),
+    notes: Type.Optional(Type.Record(Type.String({ maxLength: 8 }), Type.String({ maxLength: 256 }), { description: 'delivery to why the device cannot take it' })),
+  },
+  { additionalProperties: false },
+);
+
+const NameParams = Type.Object({ name: Type.String({ maxLength: 128 }) });
+const DeviceParams = Type.Object({ deviceType: Type.String({ maxLength: 32 }) });
+
+export function profileRoutes(app: FastifyInstance, services: Services): void {
+  app.post<{ Body: Static<typeof NewProfile> }>(
+    '/profiles',
+    { schema: { tags: ['profiles'], summary: 'Create a software token profile', body: NewProfile, response: { 201: ProfileViewSchema } } },
+    async (request, reply) => reply.status(201).send(await services.profiles.create(actorOf(request), request.body)),
+  );
+  app.get(
+    '/profiles',
+    { schema: { tags: ['profiles'], summary: 'List token profiles', response: { 200: Type.Object({ profiles: Type.Array(ProfileViewSchema) }) } } },
+    async (request) => ({ profiles: await services.profiles.list(actorOf(request)) }),
+  );
+  app.get<{ Params: Static<typeof NameParams> }>(
+    '/profiles/:name',
+    { schema: { tags: ['profiles'], summary: 'Get a token profile', params: NameParams, response: { 200: ProfileViewSchema } } },
+    async (request) => services.profiles.get(actorOf(request), request.params.name),
+  );
+  app.get(
+    '/device-types',
+    { schema: { tags: ['profiles'], summary: 'The capability table: device types and what each app version can take', response: { 200: Type.Object({ deviceTypes: Type.Array(DeviceDefinitionSchema) }) } } },
+    async (request) => {
+      actorOf(request);
+      return { deviceTypes: await services.profiles.devices() };
+    },
+  );
+  app.put<{ Params: Static<typeof DeviceParams>; Body: Static<typeof PutDevice> }>(
+    '/device-types/:deviceType',
+    { schema: { tags: ['profiles'], summary: 'Add or change a device definition in the capability table', params: DeviceParams, body: PutDevice, response: { 200: DeviceDefinitionSchema } } },
+    async (request) => services.profiles.putDevice(actorOf(request), { deviceType: request.params.deviceType, ...request.body } as never),
+  );
+}
