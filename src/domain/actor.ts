@@ -23,6 +23,7 @@ const permissions = {
   'users.read': ['superadmin', 'helpdesk'],
   'users.create': ['superadmin', 'helpdesk'],
   'users.setRole': ['superadmin'],
+  'users.unlock': ['superadmin', 'helpdesk'],
   'apitokens.manage': ['superadmin'],
   'audit.read': ['superadmin', 'helpdesk'],
   'tokens.read': ['superadmin', 'helpdesk'],

@@ -11,6 +11,7 @@ import { ProfileService } from './profiles.js';
 import { SecretHasher } from './secret-hash.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
+import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
 
 /** The domain services, wired once per process; adapters receive this and call nothing else. */
 export interface Services {
@@ -18,6 +19,7 @@ export interface Services {
   options: DistributionOptions;
   audit: AuditService;
   users: UserService;
+  lockout: Lockout;
   apiTokens: ApiTokenService;
   tokens: TokenService;
   profiles: ProfileService;
@@ -31,11 +33,13 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const hasher = new SecretHasher(store.db, keyring);
   const tokens = new TokenService(store.db, keyring, audit, clock);
   const profiles = new ProfileService(store.db, keyring, audit, clock);
+  const lockout = new Lockout(store.db, clock, DEFAULT_LOCKOUT);
   return {
     clock,
     options,
     audit,
-    users: new UserService(new UserRepository(store.db), audit, clock),
+    users: new UserService(new UserRepository(store.db), audit, clock, lockout),
+    lockout,
     apiTokens: new ApiTokenService(new ApiTokenRepository(store.db), audit, clock),
     tokens,
     profiles,

@@ -5,7 +5,8 @@ import type { UserRole } from '../store/schema.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
-import { hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords.js';
+import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
+import type { Lockout } from './lockout.js';
 
 export interface NewUser {
   username: string;
@@ -42,7 +43,46 @@ export class UserService {
     private readonly users: UserRepository,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly lockout: Lockout,
   ) {}
+
+  /**
+   * Checks a username and password for a console log-on. Every failure, whatever its cause
+   * (unknown user, wrong password, disabled, locked), gives the same error after the same work, so
+   * the answer tells an attacker nothing about which usernames exist.
+   */
+  async logOn(input: { username: string; password: string; source?: string; console: 'self-service' | 'security' }): Promise<Actor> {
+    const row = input.username.length <= 128 ? await this.users.findByUsername(input.username) : undefined;
+    const anonymous: Actor = { kind: 'anonymous', name: input.username.slice(0, 128), role: 'user', source: input.source };
+    const passwordOk = await verifyPassword(row?.password_hash ?? (await decoyPasswordHash()), input.password.slice(0, PASSWORD_MAX_LENGTH));
+    const admin = row?.role === 'superadmin' || row?.role === 'helpdesk';
+    const refuse = async (reason: string, locked: boolean) => {
+      await this.audit.record(anonymous, { action: `logon.${input.console}`, targetType: 'user', target: anonymous.name, result: 'failure', details: { reason } });
+      throw new TallyError(locked ? 'USER_LOCKED' : 'INVALID_CREDENTIALS');
+    };
+    if (!row) {
+      const locked = this.lockout.unknownIsLocked(input.username) || this.lockout.recordUnknownFailure(input.username);
+      return refuse('unknown user', locked);
+    }
+    if (this.lockout.isLocked(row)) return refuse('locked', true);
+    if (!passwordOk || row.password_hash === null) return refuse('wrong password', await this.lockout.recordFailure(row.id));
+    if (row.disabled === 1) return refuse('disabled', false);
+    if (input.console === 'security' && !admin) return refuse('not an admin', false);
+    await this.lockout.recordSuccess(row.id);
+    const actor: Actor = { kind: input.console === 'security' ? 'admin' : 'user', name: row.username, role: input.console === 'security' ? (row.role as 'superadmin' | 'helpdesk') : 'user', source: input.source };
+    await this.audit.record(actor, { action: `logon.${input.console}`, targetType: 'user', target: row.username });
+    return actor;
+  }
+
+  async unlock(actor: Actor, username: string): Promise<UserView> {
+    return this.audit.track(actor, { action: 'user.unlock', targetType: 'user', target: username }, async () => {
+      requirePermission(actor, 'users.unlock');
+      const row = await this.users.findByUsername(username);
+      if (!row) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
+      await this.lockout.unlock(row.id);
+      return this.view({ ...row, failed_logons: 0, locked_until: null });
+    });
+  }
 
   async create(actor: Actor, input: NewUser): Promise<UserView> {
     return this.audit.track(actor, { action: 'user.create', targetType: 'user', target: input.username.slice(0, 128) }, async () => {

@@ -1,0 +1,78 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
+import type { Clock } from './clock.js';
+
+export interface LockoutSettings {
+  /** Consecutive failures that lock a user. */
+  threshold: number;
+  /** How long a lock lasts; 0 means until an admin unlocks. */
+  durationMinutes: number;
+}
+
+export const DEFAULT_LOCKOUT: LockoutSettings = { threshold: 10, durationMinutes: 15 };
+
+/** Far enough to mean "until an admin unlocks", small enough for every integer column. */
+const UNTIL_UNLOCKED = 32_503_680_000_000; // 3000-01-01
+const UNKNOWN_USERS_TRACKED = 10_000;
+
+/**
+ * Lockout by user: consecutive failures (passwords at log-on and passcodes at authentication
+ * alike) lock the user. Counting is one conditional update in the database, so concurrent
+ * failures on several nodes all count. Unknown usernames are counted too (in memory), so that
+ * guessing against a name that does not exist looks like guessing against one that does.
+ */
+export class Lockout {
+  private readonly unknown = new Map<string, { failures: number; lockedUntil: number }>();
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+    readonly settings: LockoutSettings,
+  ) {}
+
+  isLocked(user: { locked_until: number | null }): boolean {
+    return user.locked_until !== null && user.locked_until > this.clock.now();
+  }
+
+  private lockUntil(): number {
+    return this.settings.durationMinutes === 0 ? UNTIL_UNLOCKED : this.clock.now() + this.settings.durationMinutes * 60_000;
+  }
+
+  /** Counts a failure; returns whether the user is now locked. */
+  async recordFailure(userId: number): Promise<boolean> {
+    const threshold = this.settings.threshold;
+    const row = await this.db
+      .updateTable('users')
+      .set({
+        failed_logons: sql`failed_logons + 1`,
+        locked_until: sql`case when failed_logons + 1 >= ${threshold} then ${this.lockUntil()} else locked_until end`,
+      })
+      .where('id', '=', userId)
+      .returning(['failed_logons', 'locked_until'])
+      .executeTakeFirst();
+    return row !== undefined && row.locked_until !== null && row.locked_until > this.clock.now();
+  }
+
+  async recordSuccess(userId: number): Promise<void> {
+    await this.db.updateTable('users').set({ failed_logons: 0, locked_until: null }).where('id', '=', userId).where('failed_logons', '>', 0).execute();
+  }
+
+  async unlock(userId: number): Promise<void> {
+    await this.db.updateTable('users').set({ failed_logons: 0, locked_until: null }).where('id', '=', userId).execute();
+  }
+
+  unknownIsLocked(username: string): boolean {
+    const entry = this.unknown.get(username);
+    return entry !== undefined && entry.lockedUntil > this.clock.now();
+  }
+
+  recordUnknownFailure(username: string): boolean {
+    const entry = this.unknown.get(username) ?? { failures: 0, lockedUntil: 0 };
+    entry.failures++;
+    if (entry.failures >= this.settings.threshold) entry.lockedUntil = this.lockUntil();
+    this.unknown.delete(username);
+    this.unknown.set(username, entry);
+    if (this.unknown.size > UNKNOWN_USERS_TRACKED) this.unknown.delete(this.unknown.keys().next().value as string);
+    return entry.lockedUntil > this.clock.now();
+  }
+}
