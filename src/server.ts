@@ -73,6 +73,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // The public URL names the bound port when none is configured, so services are made after listen.
     const serviceOptions = { ...DEFAULT_SERVICE_OPTIONS };
     const services = createServices(store, keyring, clock, serviceOptions);
+    // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
+    await services.provisioning.serverKey();
     const listener = { logger: options.logger, trustProxy: options.trustProxy };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls });
     apps.push(publicApp);

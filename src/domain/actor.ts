@@ -32,6 +32,7 @@ const permissions = {
   'tokens.create': ['superadmin'],
   'profiles.read': ['superadmin', 'helpdesk'],
   'profiles.manage': ['superadmin'],
+  'ctkip.manage': ['superadmin'],
   'auth.verify': ['superadmin', 'agent'],
 } as const satisfies Record<string, readonly Role[]>;
 

@@ -8,6 +8,7 @@ import { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import { DistributionService, type DistributionOptions } from './distribution.js';
 import { ProfileService } from './profiles.js';
+import { ProvisioningService } from './provisioning.js';
 import { SecretHasher } from './secret-hash.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
@@ -24,6 +25,7 @@ export interface Services {
   tokens: TokenService;
   profiles: ProfileService;
   distribution: DistributionService;
+  provisioning: ProvisioningService;
 }
 
 export const DEFAULT_SERVICE_OPTIONS: DistributionOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
@@ -44,5 +46,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     tokens,
     profiles,
     distribution: new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options),
+    provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock),
   };
 }

@@ -142,6 +142,24 @@ export interface DistributionsTable {
   redeemed_at: number | null;
 }
 
+export interface CtkipServerKeysTable {
+  id: Generated<number>;
+  /** PKCS#8 PEM sealed with context `ctkip-key:<id>`. */
+  private_key_sealed: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface CtkipSessionsTable {
+  session_id: string;
+  distribution_id: number;
+  /** R_S, hex: it travels in clear in ServerHello, so it is no secret. */
+  server_nonce: string;
+  key_id: number;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   tally_meta: MetaTable;
   users: UsersTable;
@@ -151,5 +169,7 @@ export interface Database {
   device_types: DeviceTypesTable;
   profiles: ProfilesTable;
   distributions: DistributionsTable;
+  ctkip_server_keys: CtkipServerKeysTable;
+  ctkip_sessions: CtkipSessionsTable;
 }
 

@@ -18,6 +18,7 @@ export const sealedColumns: SealedColumn[] = [
   { table: 'tokens', keyColumn: 'serial', column: 'seed_sealed', context: (serial) => `token:${serial}:seed` },
   { table: 'profiles', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `profile:${id}:file-password` },
   { table: 'distributions', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `distribution:${id}:file-password` },
+  { table: 'ctkip_server_keys', keyColumn: 'id', column: 'private_key_sealed', context: (id) => `ctkip-key:${id}` },
 ];
 
 /** Re-seals every sealed value under the keyring's current key; returns how many were re-sealed. */

@@ -3,6 +3,7 @@ import { defineCommand, EXIT } from '../command.js';
 import { storeSettings, withStore } from '../store.js';
 import { generateMasterKey, makeKeyring } from '../../core/crypto/secret-box.js';
 import { initialiseStore, isInitialised } from '../../domain/setup.js';
+import { createServices } from '../../domain/services.js';
 import { systemClock } from '../../domain/clock.js';
 import { TallyError } from '../../errors.js';
 import { loadKeyring, masterKeyPath, writeKeyringFile } from '../../store/master-key.js';
@@ -41,6 +42,7 @@ export const initCommand = defineCommand({
         createdKeyFile = true;
       }
       await initialiseStore(store, keyring, { username: String(options.adminUser), password }, systemClock);
+      await createServices(store, keyring, systemClock).provisioning.serverKey();
       io.out(`Initialised ${store.description}.\n`);
       io.out(`Master key: ${config.masterKey !== undefined ? 'from TALLY_MASTER_KEY' : keyFile + (createdKeyFile ? ' (created, mode 0600; back it up)' : ' (existing)')}.\n`);
       io.out(`Super admin: ${String(options.adminUser)}.\n`);

@@ -3,6 +3,7 @@ import type { Dialect } from '../connect.js';
 import { foundation } from './0001_foundation.js';
 import { tokens } from './0002_tokens.js';
 import { distribution } from './0003_distribution.js';
+import { ctkip } from './0004_ctkip.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -10,5 +11,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0001_foundation': foundation(dialect),
     '0002_tokens': tokens(dialect),
     '0003_distribution': distribution(dialect),
+    '0004_ctkip': ctkip(dialect),
   };
 }

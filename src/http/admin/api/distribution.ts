@@ -46,6 +46,19 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
     async (request) => services.distribution.reissue(actorOf(request), request.params.serial),
   );
   app.post<{ Params: Static<typeof SerialParams> }>(
+    '/tokens/:serial/reset-activation',
+    { schema: { tags: ['distribution'], summary: 'Let a CT-KIP activation be tried again after too many wrong codes', params: SerialParams } },
+    async (request, reply) => {
+      await services.provisioning.resetActivationAttempts(actorOf(request), request.params.serial);
+      return reply.status(204).send();
+    },
+  );
+  app.post(
+    '/ctkip/rotate-key',
+    { schema: { tags: ['distribution'], summary: 'Make a new CT-KIP server key pair; exchanges under way finish with the old one', response: { 200: Type.Object({ id: Type.Integer() }) } } },
+    async (request) => services.provisioning.rotateServerKey(actorOf(request)),
+  );
+  app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/download',
     { schema: { tags: ['distribution'], summary: "Download a token's pending file once (the same one-time claim as its link)", params: SerialParams } },
     async (request, reply) => {

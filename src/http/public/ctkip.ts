@@ -1,0 +1,27 @@
+import type { FastifyInstance } from 'fastify';
+import { buildSoapFault, faultReasonFor, MAX_MESSAGE_BYTES } from '../../core/ctkip/messages.js';
+import { toTallyError } from '../errors.js';
+import type { Services } from '../../domain/services.js';
+import { CTKIP_PATH } from '../../domain/distribution.js';
+
+/**
+ * CT-KIP at /ctkip/services/CtkipService. Every answer is HTTP 200 with text/xml, faults included:
+ * token apps raise on a non-2xx status before they read the reason (spec/ctkip.md).
+ */
+export async function ctkipRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_MESSAGE_BYTES }, (_request, body, done) => done(null, body));
+    scope.setErrorHandler((error, request, reply) => {
+      const tallyError = toTallyError(error);
+      if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'CT-KIP request failed');
+      const code = tallyError.code === 'BODY_TOO_LARGE' ? 'INPUT_TOO_LARGE' : tallyError.code;
+      void reply.status(200).type('text/xml; charset=utf-8').send(buildSoapFault(faultReasonFor(code)));
+    });
+    scope.post(CTKIP_PATH, async (request, reply) => {
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const xml = await services.provisioning.handle({ body, source: request.ip });
+      return reply.status(200).type('text/xml; charset=utf-8').header('cache-control', 'no-store').send(xml);
+    });
+  });
+}
