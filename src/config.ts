@@ -117,6 +117,15 @@ export const settings = {
   adminTlsCert: text('PEM certificate file for the admin listener; needs --admin-tls-key.'),
   adminTlsKey: text('PEM private key file for the admin listener.'),
   trustProxy: flag('Trust X-Forwarded-* headers from a reverse proxy in front of the public listener.'),
+  sessionIdleMinutes: integer('Console sessions end after this many minutes without a request.', 15, 1, 1440),
+  sessionMaxHours: integer('Console sessions end this many hours after log-on, however active they are.', 8, 1, 720),
+  logonRateLimit: integer('Console log-on attempts allowed per minute from one client address (more are refused with 429); the per-user lockout applies as well.', 20, 1, 10000),
+  smtpHost: text('SMTP server for the mails to token holders (token distributed, request decided); without it no mail is sent.'),
+  smtpPort: port('Port of the SMTP server.', 587),
+  smtpSecure: flag('Talk TLS to the SMTP server from the first byte (usually port 465); otherwise STARTTLS is used when the server offers it, and required when --smtp-user is set.'),
+  smtpUser: text('SMTP user name, when the server wants authentication.'),
+  smtpPassword: text('SMTP password (prefer the environment variable to the flag).', undefined, { secret: true }),
+  mailFrom: text('The From address of mails to token holders.', 'Tally <tally@localhost>'),
   initIfNeeded: flag('On first start, initialise the store and create an admin with a generated password (used by `npm start`).'),
 } satisfies Record<string, Setting<unknown>>;
 

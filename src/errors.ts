@@ -45,6 +45,9 @@ export const errorCatalogue = {
   TOKENCODE_INVALID: { status: 400, message: 'The tokencode is not right.' },
   TOKEN_LOCKED: { status: 423, message: 'Too many wrong attempts; the token is locked.' },
   DOWNLOAD_LINK_INVALID: { status: 410, message: 'The download link has been used, has expired or has been replaced.' },
+  TOKEN_REQUEST_NOT_FOUND: { status: 404, message: 'No such token request.' },
+  TOKEN_REQUEST_PENDING: { status: 409, message: 'A request for this token profile is waiting for approval already.' },
+  TOKEN_REQUEST_DECIDED: { status: 409, message: 'The token request has been decided already.' },
 
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },

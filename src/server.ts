@@ -7,6 +7,7 @@ import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from './domain
 import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.js';
 import { buildAdminApp } from './http/admin/app.js';
 import { buildPublicApp } from './http/public/app.js';
+import { startRadiusServer, type RunningRadius } from './radius/server.js';
 import type { TlsFiles } from './http/fastify.js';
 import type { Logger } from './logger.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/connect.js';
@@ -19,6 +20,9 @@ export interface ServerOptions {
   port: number;
   adminHost: string;
   adminPort: number;
+  radiusHost: string;
+  /** 0 turns RADIUS off. */
+  radiusPort: number;
   publicUrl?: string;
   issuer: string;
   tls?: TlsFiles;
@@ -37,6 +41,8 @@ export interface RunningServer {
   publicUrl: string;
   publicAddress: string;
   adminAddress: string;
+  /** The bound RADIUS port, when RADIUS is on. */
+  radiusPort?: number;
   close(): Promise<void>;
 }
 
@@ -62,6 +68,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const clock = options.clock ?? systemClock;
   const store = await openStore(options.store);
   const apps: FastifyInstance[] = [];
+  let radius: RunningRadius | undefined;
   try {
     await migrateToLatest(store);
     const firstStart = options.initIfNeeded && !(await isInitialised(store)) ? await initialiseForQuickStart(options, store, clock) : [];
@@ -82,6 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     apps.push(adminApp);
     const publicAddress = await publicApp.listen({ host: options.host, port: options.port });
     const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });
+    if (options.radiusPort !== 0) radius = await startRadiusServer(services, { host: options.radiusHost, port: options.radiusPort, logger: options.logger });
     const publicPort = publicApp.server.address();
     const boundPort = typeof publicPort === 'object' && publicPort ? publicPort.port : options.port;
     const publicUrl = options.publicUrl ?? `${options.tls ? 'https' : 'http'}://localhost:${boundPort}`;
@@ -93,6 +101,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  Self-Service Console: ${publicUrl}/`,
       `  Security Console:     ${adminAddress}/console`,
       `  REST API:             ${adminAddress}/api/v1 (OpenAPI at ${adminAddress}/api/v1/openapi.json)`,
+      radius ? `  RADIUS:               udp ${options.radiusHost}:${radius.port}` : '  RADIUS:               off',
     ]);
     return {
       services,
@@ -100,12 +109,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       publicUrl,
       publicAddress,
       adminAddress,
+      radiusPort: radius?.port,
       async close() {
+        await radius?.close();
         await Promise.all(apps.map((app) => app.close()));
         await store.close();
       },
     };
   } catch (error) {
+    await radius?.close().catch(() => {});
     await Promise.all(apps.map((app) => app.close().catch(() => {})));
     await store.close().catch(() => {});
     throw error;

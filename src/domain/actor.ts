@@ -5,7 +5,7 @@ export type Role = AdminRole | 'agent' | 'user';
 
 /** Who is acting, for access checks and the audit trail. */
 export interface Actor {
-  kind: 'admin' | 'apitoken' | 'user' | 'system' | 'anonymous';
+  kind: 'admin' | 'apitoken' | 'user' | 'system' | 'anonymous' | 'radius-client';
   /** A username, an API token's name, or `system`. */
   name: string;
   role: Role | 'system';
@@ -30,10 +30,19 @@ const permissions = {
   'tokens.import': ['superadmin'],
   'tokens.distribute': ['superadmin', 'helpdesk'],
   'tokens.create': ['superadmin'],
+  // A holder's own tokens in the Self-Service Console; the services check that the token is theirs.
+  'tokens.holder': ['user'],
+  // Only for the holder themself, and only from profiles open to self-service.
+  'tokens.request': ['user'],
+  'sessions.revoke': ['superadmin', 'helpdesk'],
   'profiles.read': ['superadmin', 'helpdesk'],
   'profiles.manage': ['superadmin'],
   'ctkip.manage': ['superadmin'],
   'auth.verify': ['superadmin', 'agent'],
+  'tokens.manage': ['superadmin', 'helpdesk'],
+  'tokens.setOwnPin': ['user'],
+  'tokens.reportOwnLost': ['user', 'superadmin', 'helpdesk'],
+  'radius.manage': ['superadmin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof permissions;

@@ -9,6 +9,8 @@ import type { Clock } from './clock.js';
 import { DistributionService, type DistributionOptions } from './distribution.js';
 import { ProfileService } from './profiles.js';
 import { ProvisioningService } from './provisioning.js';
+import { AuthenticationService } from './authentication.js';
+import { RadiusClientService } from './radius-clients.js';
 import { SecretHasher } from './secret-hash.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
@@ -26,6 +28,8 @@ export interface Services {
   profiles: ProfileService;
   distribution: DistributionService;
   provisioning: ProvisioningService;
+  authentication: AuthenticationService;
+  radiusClients: RadiusClientService;
 }
 
 export const DEFAULT_SERVICE_OPTIONS: DistributionOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
@@ -47,5 +51,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     profiles,
     distribution: new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options),
     provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock),
+    authentication: new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock),
+    radiusClients: new RadiusClientService(store.db, keyring, audit, clock),
   };
 }

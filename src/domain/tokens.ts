@@ -152,6 +152,9 @@ export class TokenService {
       period_seconds: candidate.settings.periodSeconds,
       algorithm: candidate.settings.algorithm,
       add_pin: candidate.settings.addPin ? 1 : 0,
+      // The app adds the PIN into the tokencode, so the server must learn it: new PIN mode.
+      pin_mode: candidate.settings.addPin ? ('required' as const) : ('none' as const),
+      new_pin_required: candidate.settings.addPin ? 1 : 0,
       counter: candidate.counter,
       last_step: null,
       drift_steps: 0,

@@ -41,7 +41,7 @@ export interface ApiTokensTable {
 export interface AuditEventsTable {
   id: Generated<number>;
   at: number;
-  actor_type: 'admin' | 'user' | 'apitoken' | 'system' | 'anonymous';
+  actor_type: 'admin' | 'user' | 'apitoken' | 'system' | 'anonymous' | 'radius-client';
   actor: string;
   action: string;
   target_type: string | null;
@@ -88,6 +88,10 @@ export interface TokensTable {
   updated_at: number;
   activated_at: number | null;
   last_used_at: number | null;
+  /** Keyed hash of an emergency access code that stands in for the tokencode while the token is lost. */
+  emergency_hash: string | null;
+  emergency_expires_at: number | null;
+  emergency_one_time: number | null;
 }
 
 export interface DeviceTypesTable {
@@ -120,6 +124,8 @@ export interface ProfilesTable {
   self_service: number;
   requires_approval: number;
   ctkip_url: string | null;
+  /** Whether the holder's mail names the CT-KIP URL (never the activation code). */
+  mail_ctkip_url: Generated<number>;
   created_at: number;
   updated_at: number;
 }
@@ -160,6 +166,57 @@ export interface CtkipSessionsTable {
   expires_at: number;
 }
 
+export interface RadiusClientsTable {
+  id: Generated<number>;
+  name: string;
+  /** An IPv4/IPv6 address, or a CIDR range. */
+  address: string;
+  /** The shared secret, sealed with context `radius-client:<id>`. */
+  secret_sealed: string;
+  require_message_authenticator: number;
+  created_at: number;
+}
+
+export type ChallengeKind = 'new-pin' | 'confirm-pin' | 'next-code';
+
+export interface AuthChallengesTable {
+  state: string;
+  token_id: number;
+  kind: ChallengeKind;
+  /** new PIN awaiting confirmation (keyed hash) or the step the next code must follow. */
+  data: string | null;
+  expires_at: number;
+}
+
+export type WebConsole = 'self-service' | 'security';
+
+export interface WebSessionsTable {
+  /** SHA-256 (hex) of the session id; the id itself lives only in the browser's cookie. */
+  id_hash: string;
+  user_id: number;
+  console: WebConsole;
+  source: string | null;
+  created_at: number;
+  last_seen_at: number;
+  /** The absolute end, however active the session is. */
+  expires_at: number;
+}
+
+export type TokenRequestState = 'pending' | 'approved' | 'rejected';
+
+export interface TokenRequestsTable {
+  id: Generated<number>;
+  user_id: number;
+  profile_id: number;
+  state: TokenRequestState;
+  reason: string | null;
+  /** The token distributed on approval. */
+  serial: string | null;
+  created_at: number;
+  decided_at: number | null;
+  decided_by: string | null;
+}
+
 export interface Database {
   tally_meta: MetaTable;
   users: UsersTable;
@@ -171,5 +228,8 @@ export interface Database {
   distributions: DistributionsTable;
   ctkip_server_keys: CtkipServerKeysTable;
   ctkip_sessions: CtkipSessionsTable;
+  radius_clients: RadiusClientsTable;
+  auth_challenges: AuthChallengesTable;
+  web_sessions: WebSessionsTable;
+  token_requests: TokenRequestsTable;
 }
-

@@ -19,6 +19,7 @@ export const sealedColumns: SealedColumn[] = [
   { table: 'profiles', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `profile:${id}:file-password` },
   { table: 'distributions', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `distribution:${id}:file-password` },
   { table: 'ctkip_server_keys', keyColumn: 'id', column: 'private_key_sealed', context: (id) => `ctkip-key:${id}` },
+  { table: 'radius_clients', keyColumn: 'id', column: 'secret_sealed', context: (id) => `radius-client:${id}` },
 ];
 
 /** Re-seals every sealed value under the keyring's current key; returns how many were re-sealed. */

@@ -37,6 +37,8 @@ export const serveCommand = defineCommand({
       port: config.port ?? 8080,
       adminHost: config.adminHost ?? '127.0.0.1',
       adminPort: config.adminPort ?? 8081,
+      radiusHost: config.radiusHost ?? '0.0.0.0',
+      radiusPort: config.radiusPort ?? 1812,
       publicUrl: config.publicUrl,
       issuer: config.issuer ?? 'Tally',
       tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,

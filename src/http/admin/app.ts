@@ -11,6 +11,7 @@ import { apiTokenRoutes } from './api/api-tokens.js';
 import { tokenRoutes } from './api/tokens.js';
 import { profileRoutes } from './api/profiles.js';
 import { distributionRoutes } from './api/distribution.js';
+import { authenticationRoutes } from './api/authentication.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -46,6 +47,7 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
         tokenRoutes(secured, services);
         profileRoutes(secured, services);
         distributionRoutes(secured, services);
+        authenticationRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },

@@ -4,6 +4,8 @@ import { foundation } from './0001_foundation.js';
 import { tokens } from './0002_tokens.js';
 import { distribution } from './0003_distribution.js';
 import { ctkip } from './0004_ctkip.js';
+import { authentication } from './0005_authentication.js';
+import { webSessions } from './0006_web_sessions.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -12,5 +14,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0002_tokens': tokens(dialect),
     '0003_distribution': distribution(dialect),
     '0004_ctkip': ctkip(dialect),
+    '0005_authentication': authentication(dialect),
+    '0006_web_sessions': webSessions(dialect),
   };
 }

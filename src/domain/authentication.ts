@@ -1,0 +1,457 @@
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { TallyError } from '../errors.js';
+import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
+import type { Database, ChallengeKind } from '../store/schema.js';
+import type { TokenRow } from '../store/repositories/tokens.js';
+import { TokenRepository } from '../store/repositories/tokens.js';
+import type { UserRow } from '../store/repositories/users.js';
+import { tokenType } from '../tokens/registry.js';
+import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+import type { Lockout } from './lockout.js';
+import type { SecretHasher, SecretHashKey } from './secret-hash.js';
+import type { TokenService, TokenView } from './tokens.js';
+
+export type AuthResult =
+  | { result: 'accept'; message?: string }
+  | { result: 'reject'; message: string }
+  | { result: 'challenge'; message: string; state: string };
+
+export interface VerifyRequest {
+  username: string;
+  passcode: string;
+  /** The state of a challenge this answers. */
+  state?: string;
+  /** Where the request came from (the RADIUS client or API caller's address). */
+  source?: string;
+  channel: 'rest' | 'radius';
+}
+
+export interface AuthenticationSettings {
+  /** Steps either side of the expected one accepted at once (time-based tokens). */
+  smallWindow: number;
+  /** Steps either side accepted only through next tokencode mode. */
+  largeWindow: number;
+  /** HOTP counters ahead accepted at once. */
+  hotpLookAhead: number;
+  /** HOTP counters ahead accepted through next tokencode mode. */
+  hotpLargeWindow: number;
+  /** Consecutive wrong passcodes on a token after which the next success needs the next tokencode too. */
+  failuresBeforeNextCode: number;
+  pinMinLength: number;
+  pinMaxLength: number;
+  challengeSeconds: number;
+}
+
+export const DEFAULT_AUTHENTICATION: AuthenticationSettings = {
+  smallWindow: 1,
+  largeWindow: 10,
+  hotpLookAhead: 3,
+  hotpLargeWindow: 20,
+  failuresBeforeNextCode: 3,
+  pinMinLength: 4,
+  pinMaxLength: 8,
+  challengeSeconds: 120,
+};
+
+const DENIED = 'Access denied.';
+const MAX_PASSCODE_LENGTH = 64;
+const RESYNC_TIME_WINDOW = 120;
+const RESYNC_COUNTER_WINDOW = 1000;
+const EMERGENCY_CODE_DIGITS = 8;
+const DAY_MS = 86_400_000;
+
+/** How a passcode matched one token. */
+type Match =
+  | { token: TokenRow; kind: 'accept'; step: number }
+  | { token: TokenRow; kind: 'next-code'; step: number }
+  | { token: TokenRow; kind: 'new-pin'; step: number }
+  | { token: TokenRow; kind: 'emergency' }
+  | { token: TokenRow; kind: 'replay' };
+
+/** Digit-wise subtraction modulo 10, right-aligned: undoes the SecurID app's PIN addition. */
+function subtractDigits(passcode: string, code: string): string {
+  let out = '';
+  for (let i = 0; i < passcode.length; i++) out += String((Number(passcode[i]) - Number(code[i]) + 10) % 10);
+  return out;
+}
+
+/**
+ * Authentication: checks passcodes for REST and RADIUS alike. PIN + tokencode, new PIN and next
+ * tokencode challenges, a small window accepted at once and a larger one only through the next
+ * tokencode, drift tracking, HOTP look-ahead, replay protection by a conditional update of the last
+ * accepted step, lockout by user, and emergency access codes for lost tokens.
+ */
+export class AuthenticationService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly tokens: TokenService,
+    private readonly hasher: SecretHasher,
+    private readonly lockout: Lockout,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    readonly settings: AuthenticationSettings = DEFAULT_AUTHENTICATION,
+  ) {}
+
+  async verify(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
+    requirePermission(actor, 'auth.verify');
+    const source = request.source ?? actor.source;
+    const outcome = await this.decide(request);
+    await this.audit.record(
+      { ...actor, source },
+      {
+        action: `auth.${request.channel}`,
+        targetType: outcome.serial ? 'token' : 'user',
+        target: outcome.serial ?? request.username.slice(0, 128),
+        result: outcome.reply.result === 'reject' ? 'failure' : 'success',
+        details: { username: request.username.slice(0, 128), reply: outcome.reply.result, reason: outcome.reason },
+      },
+    );
+    return outcome.reply;
+  }
+
+  private async decide(request: VerifyRequest): Promise<{ reply: AuthResult; reason: string; serial?: string }> {
+    const hashKey = await this.hasher.load();
+    const user = request.username.length <= 128 ? await this.db.selectFrom('users').selectAll().where('username', '=', request.username).executeTakeFirst() : undefined;
+    const passcode = request.passcode;
+    const wellFormed = passcode.length > 0 && passcode.length <= MAX_PASSCODE_LENGTH && /^\d+$/.test(passcode);
+    if (!user) {
+      this.lockout.recordUnknownFailure(request.username);
+      return { reply: { result: 'reject', message: DENIED }, reason: 'unknown user' };
+    }
+    if (user.disabled === 1) return { reply: { result: 'reject', message: DENIED }, reason: 'user disabled' };
+    if (this.lockout.isLocked(user)) return { reply: { result: 'reject', message: DENIED }, reason: 'user locked' };
+    if (!wellFormed) return this.failure(user, [], 'malformed passcode');
+    if (request.state !== undefined) return this.answerChallenge(user, request.state, passcode, hashKey);
+
+    const tokens = await this.db.selectFrom('tokens').selectAll().where('user_id', '=', user.id).execute();
+    const active = tokens.filter((t) => t.state === 'active');
+    const now = this.clock.now();
+    for (const token of active) {
+      const match = this.match(token, passcode, hashKey);
+      if (match) return this.conclude(user, match, now);
+    }
+    for (const token of tokens.filter((t) => t.state === 'disabled' && t.emergency_hash !== null)) {
+      const match = this.matchEmergency(token, passcode, hashKey, now);
+      if (match) return this.conclude(user, match, now);
+    }
+    if (active.length === 0 && tokens.some((t) => t.state === 'pending')) {
+      return { reply: { result: 'reject', message: 'Your token is not activated yet: finish its activation first.' }, reason: 'token pending' };
+    }
+    return this.failure(user, active, active.length ? 'wrong passcode' : 'no active token');
+  }
+
+  private async failure(user: UserRow, tokens: TokenRow[], reason: string): Promise<{ reply: AuthResult; reason: string }> {
+    await this.lockout.recordFailure(user.id);
+    if (tokens.length) {
+      await this.db.updateTable('tokens').set((eb) => ({ failed_count: eb('failed_count', '+', 1) })).where('id', 'in', tokens.map((t) => t.id)).execute();
+    }
+    return { reply: { result: 'reject', message: DENIED }, reason };
+  }
+
+  /** The step range to search and the step expected now, for a token. */
+  private expectation(type: TokenTypeModule, token: TokenRow, now: number): { expected: number; small: number; large: number; ahead: boolean } {
+    if (type.movingFactor === 'counter') return { expected: token.counter, small: this.settings.hotpLookAhead, large: this.settings.hotpLargeWindow, ahead: true };
+    return { expected: Math.floor(now / 1000 / token.period_seconds) + token.drift_steps, small: this.settings.smallWindow, large: this.settings.largeWindow, ahead: false };
+  }
+
+  /**
+   * Compares the code with every step of the large window in constant time and returns the step
+   * nearest the expected one that matches.
+   */
+  private findStep(type: TokenTypeModule, material: TokenMaterial, code: string, from: number, to: number, expected: number, pinCheck?: (step: number) => boolean): number | undefined {
+    let best: number | undefined;
+    for (let step = Math.max(0, from); step <= to; step++) {
+      const matches = pinCheck ? pinCheck(step) : constantTimeEqual(type.codeAt(material, step), code);
+      if (matches && (best === undefined || Math.abs(step - expected) < Math.abs(best - expected))) best = step;
+    }
+    return best;
+  }
+
+  private pinHash(hashKey: SecretHashKey, token: Pick<TokenRow, 'serial'>, pin: string): string {
+    return hashKey.hash('pin', `${token.serial}:${pin}`);
+  }
+
+  private match(token: TokenRow, passcode: string, hashKey: SecretHashKey): Match | undefined {
+    const type = tokenType(token.token_type);
+    const material = this.tokens.material(token);
+    const now = this.clock.now();
+    const { expected, small, large, ahead } = this.expectation(type, token, now);
+    const from = ahead ? expected : expected - large;
+    const to = expected + large;
+    const needsPin = token.pin_mode === 'required';
+    const wantsNewPin = needsPin && (token.new_pin_required === 1 || token.pin_hash === null);
+    let step: number | undefined;
+    if (!needsPin || wantsNewPin) {
+      if (passcode.length !== token.digits) return undefined;
+      step = this.findStep(type, material, passcode, from, to, expected);
+    } else if (token.add_pin === 1) {
+      if (passcode.length !== token.digits) return undefined;
+      step = this.findStep(type, material, passcode, from, to, expected, (candidate) => {
+        const pin = subtractDigits(passcode, type.codeAt(material, candidate));
+        return [...Array(this.settings.pinMaxLength - this.settings.pinMinLength + 1).keys()]
+          .map((extra) => pin.slice(-(this.settings.pinMinLength + extra)))
+          .some((suffix) => constantTimeEqual(this.pinHash(hashKey, token, suffix), token.pin_hash!));
+      });
+    } else {
+      if (passcode.length <= token.digits) return undefined;
+      const pin = passcode.slice(0, -token.digits);
+      if (!constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash!)) return undefined;
+      step = this.findStep(type, material, passcode.slice(-token.digits), from, to, expected);
+    }
+    if (step === undefined) return undefined;
+    if (token.last_step !== null && step <= token.last_step) return { token, kind: 'replay' };
+    if (wantsNewPin) return { token, kind: 'new-pin', step };
+    const inSmall = ahead ? step - expected <= small : Math.abs(step - expected) <= small;
+    if (!inSmall || token.failed_count >= this.settings.failuresBeforeNextCode || token.next_code_required === 1) return { token, kind: 'next-code', step };
+    return { token, kind: 'accept', step };
+  }
+
+  private matchEmergency(token: TokenRow, passcode: string, hashKey: SecretHashKey, now: number): Match | undefined {
+    if (token.emergency_expires_at !== null && token.emergency_expires_at <= now) return undefined;
+    const needsPin = token.pin_mode === 'required' && token.pin_hash !== null;
+    const code = needsPin ? passcode.slice(-EMERGENCY_CODE_DIGITS) : passcode;
+    if (code.length !== EMERGENCY_CODE_DIGITS || (!needsPin && passcode.length !== EMERGENCY_CODE_DIGITS)) return undefined;
+    if (needsPin && !constantTimeEqual(this.pinHash(hashKey, token, passcode.slice(0, -EMERGENCY_CODE_DIGITS)), token.pin_hash!)) return undefined;
+    return constantTimeEqual(hashKey.hash('emergency-code', `${token.serial}:${code}`), token.emergency_hash!) ? { token, kind: 'emergency' } : undefined;
+  }
+
+  /** Marks a step used: the conditional update lets exactly one of several racing requests win. */
+  private async consume(token: TokenRow, step: number, now: number, extra: { drift_steps?: number; counter?: number } = {}): Promise<boolean> {
+    const result = await this.db
+      .updateTable('tokens')
+      .set({ last_step: step, failed_count: 0, next_code_required: 0, last_used_at: now, ...extra })
+      .where('id', '=', token.id)
+      .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  private driftAfter(token: TokenRow, step: number, now: number): { drift_steps?: number; counter?: number } {
+    const type = tokenType(token.token_type);
+    if (type.movingFactor === 'counter') return { counter: step + 1 };
+    return { drift_steps: step - Math.floor(now / 1000 / token.period_seconds) };
+  }
+
+  private async conclude(user: UserRow, match: Match, now: number): Promise<{ reply: AuthResult; reason: string; serial: string }> {
+    const serial = match.token.serial;
+    switch (match.kind) {
+      case 'replay':
+        await this.lockout.recordFailure(user.id);
+        return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+      case 'accept': {
+        if (!(await this.consume(match.token, match.step, now, this.driftAfter(match.token, match.step, now)))) {
+          return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        }
+        if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
+        return { reply: { result: 'accept' }, reason: 'tokencode accepted', serial };
+      }
+      case 'next-code': {
+        if (!(await this.consume(match.token, match.step, now))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        const state = await this.challenge(match.token, 'next-code', String(match.step), now);
+        return { reply: { result: 'challenge', message: 'Wait for the code to change, then enter the next tokencode.', state }, reason: 'next tokencode mode', serial };
+      }
+      case 'new-pin': {
+        if (!(await this.consume(match.token, match.step, now))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        const state = await this.challenge(match.token, 'new-pin', null, now);
+        return { reply: { result: 'challenge', message: `Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state }, reason: 'new PIN mode', serial };
+      }
+      case 'emergency': {
+        const used = match.token.emergency_one_time === 1
+          ? await this.db.updateTable('tokens').set({ emergency_hash: null, emergency_expires_at: null }).where('id', '=', match.token.id).where('emergency_hash', '=', match.token.emergency_hash).executeTakeFirst()
+          : undefined;
+        if (used && Number(used.numUpdatedRows) !== 1) return { reply: { result: 'reject', message: DENIED }, reason: 'emergency code used', serial };
+        if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
+        return { reply: { result: 'accept', message: 'Accepted with an emergency access code.' }, reason: 'emergency access code', serial };
+      }
+    }
+  }
+
+  private async challenge(token: TokenRow, kind: ChallengeKind, data: string | null, now: number): Promise<string> {
+    const state = randomBytes(16).toString('hex');
+    await this.db.deleteFrom('auth_challenges').where('expires_at', '<', now).execute();
+    await this.db.insertInto('auth_challenges').values({ state, token_id: token.id, kind, data, expires_at: now + this.settings.challengeSeconds * 1000 }).execute();
+    return state;
+  }
+
+  private async answerChallenge(user: UserRow, state: string, passcode: string, hashKey: SecretHashKey): Promise<{ reply: AuthResult; reason: string; serial?: string }> {
+    const now = this.clock.now();
+    // Claiming the challenge deletes it, so each state is answered once.
+    const challenge = await this.db.selectFrom('auth_challenges').selectAll().where('state', '=', state.slice(0, 64)).where('expires_at', '>', now).executeTakeFirst();
+    const token = challenge ? await this.db.selectFrom('tokens').selectAll().where('id', '=', challenge.token_id).executeTakeFirst() : undefined;
+    if (!challenge || !token || token.user_id !== user.id) return this.failure(user, [], 'unknown or expired challenge');
+    const deleted = await this.db.deleteFrom('auth_challenges').where('state', '=', challenge.state).executeTakeFirst();
+    if (Number(deleted.numDeletedRows) !== 1) return this.failure(user, [], 'challenge answered twice');
+    const serial = token.serial;
+    switch (challenge.kind) {
+      case 'new-pin': {
+        const problem = this.pinProblem(token, passcode, hashKey);
+        if (problem) {
+          const again = await this.challenge(token, 'new-pin', null, now);
+          return { reply: { result: 'challenge', message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state: again }, reason: 'PIN refused by policy', serial };
+        }
+        const next = await this.challenge(token, 'confirm-pin', this.pinHash(hashKey, token, passcode), now);
+        return { reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next }, reason: 'new PIN entered', serial };
+      }
+      case 'confirm-pin': {
+        if (!constantTimeEqual(this.pinHash(hashKey, token, passcode), challenge.data ?? '')) {
+          const again = await this.challenge(token, 'new-pin', null, now);
+          return { reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again }, reason: 'PIN confirmation mismatch', serial };
+        }
+        await this.db.updateTable('tokens').set({ pin_hash: challenge.data, new_pin_required: 0, updated_at: now }).where('id', '=', token.id).execute();
+        if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
+        return { reply: { result: 'accept', message: 'New PIN accepted.' }, reason: 'new PIN set', serial };
+      }
+      case 'next-code': {
+        const type = tokenType(token.token_type);
+        const wanted = Number(challenge.data) + 1;
+        const needsPin = token.pin_mode === 'required' && token.pin_hash !== null && token.add_pin !== 1;
+        const code = needsPin ? passcode.slice(-token.digits) : passcode;
+        const pinOk = !needsPin || (passcode.length > token.digits && constantTimeEqual(this.pinHash(hashKey, token, passcode.slice(0, -token.digits)), token.pin_hash!));
+        const material = this.tokens.material(token);
+        const expectedCode = token.add_pin === 1 && token.pin_hash !== null ? undefined : type.codeAt(material, wanted);
+        const codeOk = expectedCode !== undefined
+          ? constantTimeEqual(expectedCode, code)
+          : [...Array(this.settings.pinMaxLength - this.settings.pinMinLength + 1).keys()].some((extra) =>
+              constantTimeEqual(this.pinHash(hashKey, token, subtractDigits(passcode, type.codeAt(material, wanted)).slice(-(this.settings.pinMinLength + extra))), token.pin_hash!),
+            );
+        if (!pinOk || !codeOk || code.length !== token.digits) return this.failure(user, [token], 'wrong next tokencode');
+        if (!(await this.consume(token, wanted, now, this.driftAfter(token, wanted, now)))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
+        return { reply: { result: 'accept' }, reason: 'next tokencode', serial };
+      }
+    }
+  }
+
+  private pinProblem(token: TokenRow, pin: string, hashKey: SecretHashKey): string | undefined {
+    const { pinMinLength: min, pinMaxLength: max } = this.settings;
+    if (!new RegExp(`^\\d{${min},${max}}$`).test(pin)) return `A PIN is ${min} to ${max} digits.`;
+    if (token.add_pin === 1 && pin.length > token.digits) return `This token takes a PIN of at most ${token.digits} digits.`;
+    if (/^(\d)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin)) return 'That PIN is too easy to guess.';
+    if (token.pin_hash !== null && constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash)) return 'Choose a PIN you have not used.';
+    return undefined;
+  }
+
+  // ---- Administration of a token's authentication state ----
+
+  private async tokenFor(actor: Actor, serial: string): Promise<TokenRow> {
+    const token = await new TokenRepository(this.db).findBySerial(serial);
+    if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    if (actor.kind === 'user') {
+      const owner = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
+      if (owner?.username !== actor.name) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    }
+    return token;
+  }
+
+  /** Puts the token in new PIN mode: the next authentication asks for a new PIN. Nobody sees the old one. */
+  async resetPin(actor: Actor, serial: string): Promise<TokenView> {
+    return this.audit.track(actor, { action: 'token.pin.reset', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.manage');
+      const token = await this.tokenFor(actor, serial);
+      if (token.pin_mode !== 'required') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
+      await this.db.updateTable('tokens').set({ new_pin_required: 1, updated_at: this.clock.now() }).where('id', '=', token.id).execute();
+      return this.tokens.view({ ...token, new_pin_required: 1 });
+    });
+  }
+
+  /** Sets the PIN directly (the holder in self-service, after logging on). */
+  async setPin(actor: Actor, serial: string, pin: string): Promise<void> {
+    await this.audit.track(actor, { action: 'token.pin.set', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.setOwnPin');
+      const token = await this.tokenFor(actor, serial);
+      if (token.pin_mode !== 'required') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
+      const hashKey = await this.hasher.load();
+      const problem = this.pinProblem(token, pin, hashKey);
+      if (problem) throw new TallyError('VALIDATION_FAILED', problem);
+      await this.db.updateTable('tokens').set({ pin_hash: this.pinHash(hashKey, token, pin), new_pin_required: 0, updated_at: this.clock.now() }).where('id', '=', token.id).execute();
+    });
+  }
+
+  /**
+   * Resynchronises a drifted token from two consecutive codes: searched over a wide window, and
+   * only a consecutive pair counts, so one lucky guess cannot move the token.
+   */
+  async resync(actor: Actor, serial: string, first: string, second: string): Promise<TokenView> {
+    return this.audit.track(actor, { action: 'token.resync', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.manage');
+      const token = await this.tokenFor(actor, serial);
+      if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only active tokens can be resynchronised.`);
+      const type = tokenType(token.token_type);
+      const material = this.tokens.material(token);
+      const now = this.clock.now();
+      const nowStep = type.movingFactor === 'time' ? Math.floor(now / 1000 / token.period_seconds) : token.counter;
+      const [from, to] = type.movingFactor === 'time' ? [nowStep - RESYNC_TIME_WINDOW, nowStep + RESYNC_TIME_WINDOW] : [token.counter, token.counter + RESYNC_COUNTER_WINDOW];
+      let found: number | undefined;
+      for (let step = Math.max(0, from); step < to; step++) {
+        if (constantTimeEqual(type.codeAt(material, step), first) && constantTimeEqual(type.codeAt(material, step + 1), second)) found = step + 1;
+      }
+      if (found === undefined || (token.last_step !== null && found <= token.last_step)) {
+        throw new TallyError('TOKENCODE_INVALID', 'Those two codes are not consecutive codes of this token; enter two codes in a row as the token shows them.');
+      }
+      const changes = this.driftAfter(token, found, now);
+      if (!(await this.consume(token, found, now, changes))) throw new TallyError('TOKENCODE_INVALID', 'Those codes were used already.');
+      return this.tokens.view({ ...token, ...changes, last_step: found });
+    });
+  }
+
+  /**
+   * Marks a token lost: it stops authenticating at once; per request, an emergency access code
+   * (8 digits, shown once) stands in for the tokencode, once or for some days.
+   */
+  async reportLost(actor: Actor, serial: string, options: { emergency: 'none' | 'one-time' | 'fixed'; days?: number }): Promise<{ token: TokenView; emergencyCode?: string; expiresAt?: string }> {
+    return this.audit.track(actor, { action: 'token.lost', targetType: 'token', target: serial, details: { emergency: options.emergency } }, async () => {
+      requirePermission(actor, actor.kind === 'user' ? 'tokens.reportOwnLost' : 'tokens.manage');
+      const token = await this.tokenFor(actor, serial);
+      if (token.state !== 'active' && token.state !== 'disabled') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}.`);
+      const days = options.days ?? 7;
+      if (!Number.isInteger(days) || days < 1 || days > 30) throw new TallyError('VALIDATION_FAILED', 'days must be 1 to 30.');
+      const now = this.clock.now();
+      const code = options.emergency === 'none' ? undefined : randomDigits(EMERGENCY_CODE_DIGITS);
+      const hashKey = await this.hasher.load();
+      const expiresAt = now + days * DAY_MS;
+      await this.db
+        .updateTable('tokens')
+        .set({
+          state: 'disabled',
+          disabled_reason: 'lost',
+          emergency_hash: code ? hashKey.hash('emergency-code', `${token.serial}:${code}`) : null,
+          emergency_expires_at: code ? expiresAt : null,
+          emergency_one_time: code ? (options.emergency === 'one-time' ? 1 : 0) : null,
+          updated_at: now,
+        })
+        .where('id', '=', token.id)
+        .execute();
+      const view = await this.tokens.view({ ...token, state: 'disabled', disabled_reason: 'lost' });
+      return code ? { token: view, emergencyCode: code, expiresAt: new Date(expiresAt).toISOString() } : { token: view };
+    });
+  }
+
+  async setEnabled(actor: Actor, serial: string, enabled: boolean): Promise<TokenView> {
+    return this.audit.track(actor, { action: enabled ? 'token.enable' : 'token.disable', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.manage');
+      const token = await this.tokenFor(actor, serial);
+      const from = enabled ? 'disabled' : 'active';
+      const changes = enabled
+        ? { state: 'active' as const, disabled_reason: null, emergency_hash: null, emergency_expires_at: null, emergency_one_time: null, failed_count: 0 }
+        : { state: 'disabled' as const, disabled_reason: 'disabled by an administrator' };
+      const updated = await new TokenRepository(this.db).update(serial, { ...changes, updated_at: this.clock.now() }, { state: from });
+      if (!updated) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}, not ${from}.`);
+      return this.tokens.view({ ...token, ...changes });
+    });
+  }
+
+  /** Clears a token's wrong-passcode count and next tokencode mode. */
+  async unlockToken(actor: Actor, serial: string): Promise<TokenView> {
+    return this.audit.track(actor, { action: 'token.unlock', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.manage');
+      const token = await this.tokenFor(actor, serial);
+      await this.db.updateTable('tokens').set({ failed_count: 0, next_code_required: 0 }).where('id', '=', token.id).execute();
+      return this.tokens.view({ ...token, failed_count: 0 });
+    });
+  }
+}
+

@@ -1,0 +1,97 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isTallyError } from '../errors.js';
+import { AttributeType, attributeBytes, attributeString } from '../core/radius/attributes.js';
+import { buildReply, unhidePassword, verifyRequestMessageAuthenticator, type ReplyCode } from '../core/radius/authenticators.js';
+import { decodePacket, RadiusCode } from '../core/radius/packet.js';
+import type { Services } from '../domain/services.js';
+import type { Logger } from '../logger.js';
+
+export interface RadiusServerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+}
+
+export interface RunningRadius {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** How long a reply is kept for a retransmitted request (RFC 5080 suggests a few seconds). */
+const DUPLICATE_WINDOW_MS = 30_000;
+const MAX_DUPLICATES_TRACKED = 100_000;
+
+const REPLY_CODES: Record<'accept' | 'reject' | 'challenge', ReplyCode> = {
+  accept: RadiusCode.AccessAccept,
+  reject: RadiusCode.AccessReject,
+  challenge: RadiusCode.AccessChallenge,
+};
+
+/**
+ * The RADIUS adapter (RFC 2865, PAP): decode → authentication service → signed reply. Unknown
+ * clients, malformed packets and requests that fail their Message-Authenticator get no answer;
+ * a retransmission (same client, identifier and authenticator) gets the cached reply.
+ */
+export async function startRadiusServer(services: Services, options: RadiusServerOptions): Promise<RunningRadius> {
+  const socket: Socket = createSocket({ type: options.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+  const replies = new Map<string, { at: number; reply?: Buffer }>();
+
+  async function answer(datagram: Buffer, remote: RemoteInfo): Promise<void> {
+    const client = await services.radiusClients.resolve(remote.address);
+    if (!client) {
+      options.logger.debug({ address: remote.address }, 'RADIUS packet from an unknown client dropped');
+      return;
+    }
+    const request = decodePacket(datagram);
+    if (request.code !== RadiusCode.AccessRequest) return;
+    verifyRequestMessageAuthenticator(request, client.secret, { required: client.requireMessageAuthenticator });
+    const key = `${remote.address}:${remote.port}:${request.identifier}:${request.authenticator.toString('hex')}`;
+    const now = Date.now();
+    const seen = replies.get(key);
+    if (seen && now - seen.at < DUPLICATE_WINDOW_MS) {
+      if (seen.reply) socket.send(seen.reply, remote.port, remote.address);
+      return;
+    }
+    replies.set(key, { at: now });
+    if (replies.size > MAX_DUPLICATES_TRACKED) {
+      for (const [oldKey, entry] of replies) {
+        if (now - entry.at < DUPLICATE_WINDOW_MS) break;
+        replies.delete(oldKey);
+      }
+    }
+    const username = attributeString(request, AttributeType.UserName) ?? '';
+    const hidden = attributeBytes(request, AttributeType.UserPassword);
+    const state = attributeBytes(request, AttributeType.State);
+    const passcode = hidden ? unhidePassword(hidden, client.secret, request.authenticator).toString('utf8') : '';
+    const result = await services.authentication.verify(
+      { kind: 'radius-client', name: client.name, role: 'agent', source: remote.address },
+      { username, passcode, state: state?.toString('latin1'), channel: 'radius' },
+    );
+    const reply = buildReply(request, client.secret, {
+      code: REPLY_CODES[result.result],
+      replyMessage: result.message,
+      state: result.result === 'challenge' ? Buffer.from(result.state, 'latin1') : undefined,
+    });
+    replies.set(key, { at: now, reply });
+    socket.send(reply, remote.port, remote.address);
+  }
+
+  socket.on('message', (datagram, remote) => {
+    answer(datagram, remote).catch((error: unknown) => {
+      if (isTallyError(error)) options.logger.debug({ code: error.code, address: remote.address }, 'RADIUS packet dropped');
+      else options.logger.error({ err: error }, 'RADIUS request failed');
+    });
+  });
+  socket.on('error', (error) => options.logger.error({ err: error }, 'RADIUS socket error'));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(options.port, options.host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: socket.address().port,
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}

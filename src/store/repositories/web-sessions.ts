@@ -1,0 +1,51 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, UserRole, WebConsole, WebSessionsTable } from '../schema.js';
+
+export type WebSessionRow = Selectable<WebSessionsTable>;
+
+/** A live session with what a request needs of its user. */
+export interface WebSessionWithUser extends WebSessionRow {
+  username: string;
+  role: UserRole;
+  disabled: number;
+}
+
+export class WebSessionRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(row: WebSessionRow): Promise<void> {
+    await this.db.insertInto('web_sessions').values(row).execute();
+  }
+
+  async find(idHash: string, console: WebConsole): Promise<WebSessionWithUser | undefined> {
+    return this.db
+      .selectFrom('web_sessions')
+      .innerJoin('users', 'users.id', 'web_sessions.user_id')
+      .selectAll('web_sessions')
+      .select(['users.username', 'users.role', 'users.disabled'])
+      .where('web_sessions.id_hash', '=', idHash)
+      .where('web_sessions.console', '=', console)
+      .executeTakeFirst();
+  }
+
+  async touch(idHash: string, now: number): Promise<void> {
+    await this.db.updateTable('web_sessions').set({ last_seen_at: now }).where('id_hash', '=', idHash).execute();
+  }
+
+  async delete(idHash: string): Promise<void> {
+    await this.db.deleteFrom('web_sessions').where('id_hash', '=', idHash).execute();
+  }
+
+  async deleteForUser(userId: number): Promise<number> {
+    const result = await this.db.deleteFrom('web_sessions').where('user_id', '=', userId).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /** Drops sessions past either timeout: the idle one (last seen before `idleBefore`) or the absolute one. */
+  async deleteEnded(now: number, idleBefore: number): Promise<void> {
+    await this.db
+      .deleteFrom('web_sessions')
+      .where((eb) => eb.or([eb('expires_at', '<=', now), eb('last_seen_at', '<=', idleBefore)]))
+      .execute();
+  }
+}

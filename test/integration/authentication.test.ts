@@ -1,0 +1,230 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { describeEachStore } from '../support/store.js';
+import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { interopTest, runPeer } from '../support/peers.js';
+import { papRequest, radclient, received, replyState } from '../support/radclient.js';
+import { writePskc } from '../../src/core/pskc/write.js';
+import { writeSdtid, addPinToTokencode } from '../../src/core/securid/index.js';
+import { tokenType } from '../../src/tokens/registry.js';
+import { startRadiusServer, type RunningRadius } from '../../src/radius/server.js';
+import { createLogger } from '../../src/logger.js';
+import { buildAccessRequest } from '../../src/core/radius/authenticators.js';
+
+const RADIUS_SECRET = 'radius-test-secret-1';
+
+describeEachStore('authentication (REST and RADIUS)', (getStore) => {
+  let tally: TestTally;
+  let radius: RunningRadius;
+  const seeds = new Map<string, Buffer>();
+  before(async () => {
+    tally = await createTestTally(getStore());
+    radius = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
+    const api = (url: string, payload: object) => tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
+    for (const username of ['totp-user', 'hotp-user', 'securid-user', 'pin-user', 'lock-user', 'lost-user', 'race-user', 'drift-user', 'radius-user', 'radius-pin']) {
+      assert.equal((await api('/api/v1/users', { username })).statusCode, 201);
+    }
+    const totpSeed = randomBytes(20);
+    const hotpSeed = randomBytes(20);
+    seeds.set('TOTP-A', totpSeed);
+    seeds.set('HOTP-A', hotpSeed);
+    const oath = [
+      { kind: 'totp' as const, serial: 'TOTP-A', secret: totpSeed },
+      { kind: 'hotp' as const, serial: 'HOTP-A', secret: hotpSeed },
+      ...['TOTP-LOCK', 'TOTP-LOST', 'TOTP-RACE', 'TOTP-DRIFT', 'TOTP-RADIUS'].map((serial) => {
+        const secret = randomBytes(20);
+        seeds.set(serial, secret);
+        return { kind: 'totp' as const, serial, secret };
+      }),
+    ].map((k) => (k.kind === 'totp' ? { kind: 'totp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, timeInterval: 30 } : { kind: 'hotp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, counter: 0 }));
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(oath)).toString('base64') })).json().imported, 7);
+    const securid = (serial: string, addPin: boolean) => ({ serial, seed: randomBytes(16), digits: 8, intervalSeconds: 60 as const, addPin, localPin: false, expiresOn: '2035-12-31' });
+    const tokens = [securid('111111111111', false), securid('222222222222', true), securid('333333333333', true)];
+    for (const t of tokens) seeds.set(t.serial, t.seed);
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 3);
+    const assignments: [string, string][] = [
+      ['TOTP-A', 'totp-user'], ['HOTP-A', 'hotp-user'], ['111111111111', 'securid-user'], ['222222222222', 'pin-user'],
+      ['TOTP-LOCK', 'lock-user'], ['TOTP-LOST', 'lost-user'], ['TOTP-RACE', 'race-user'], ['TOTP-DRIFT', 'drift-user'], ['TOTP-RADIUS', 'radius-user'], ['333333333333', 'radius-pin'],
+    ];
+    for (const [serial, username] of assignments) assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
+    assert.equal((await api('/api/v1/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: RADIUS_SECRET })).statusCode, 201);
+  });
+  after(async () => {
+    await radius.close();
+    await tally.close();
+  });
+
+  const nowSeconds = () => Math.floor(tally.clock.now() / 1000);
+  async function code(serial: string, offsetSteps = 0): Promise<string> {
+    const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+    const material = tally.services.tokens.material(row);
+    const type = tokenType(row.token_type);
+    const step = type.movingFactor === 'counter' ? row.counter + offsetSteps : Math.floor(nowSeconds() / row.period_seconds) + offsetSteps;
+    return type.codeAt(material, step);
+  }
+  const verify = async (username: string, passcode: string, state?: string, token = tally.tokens.agent) =>
+    (await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(token), payload: { username, passcode, ...(state ? { state } : {}) } })).json();
+
+  interopTest('TOTP: oathtool\'s code is accepted once; the replay, a wrong code and an unknown user are rejected alike', ['oathtool'], async () => {
+    tally.clock.advance(30);
+    const fromOathtool = runPeer('oathtool', ['--totp', '-N', `@${nowSeconds()}`, seeds.get('TOTP-A')!.toString('hex')]).trim();
+    assert.deepEqual(await verify('totp-user', fromOathtool), { result: 'accept' });
+    assert.deepEqual(await verify('totp-user', fromOathtool), { result: 'reject', message: 'Access denied.' });
+    assert.deepEqual(await verify('totp-user', fromOathtool === '123456' ? '654321' : '123456'), { result: 'reject', message: 'Access denied.' });
+    assert.deepEqual(await verify('nobody-at-all', fromOathtool), { result: 'reject', message: 'Access denied.' });
+    tally.clock.advance(30);
+    assert.deepEqual(await verify('totp-user', await code('TOTP-A', -1)), { result: 'reject', message: 'Access denied.' }, 'a step before the last accepted one is a replay');
+    assert.deepEqual(await verify('totp-user', await code('TOTP-A', 1)), { result: 'accept' }, 'one step ahead is inside the small window');
+  });
+
+  interopTest('HOTP: look-ahead accepts, counters only move forward, a far counter needs the next code', ['oathtool'], async () => {
+    const hex = seeds.get('HOTP-A')!.toString('hex');
+    const codes = runPeer('oathtool', ['--hotp', '-c', '0', '-w', '12', hex]).trim().split('\n');
+    assert.deepEqual(await verify('hotp-user', codes[0]), { result: 'accept' });
+    assert.deepEqual(await verify('hotp-user', codes[3]), { result: 'accept' });
+    assert.equal((await verify('hotp-user', codes[2])).result, 'reject');
+    const far = await verify('hotp-user', codes[10]);
+    assert.equal(far.result, 'challenge');
+    assert.match(far.message, /next tokencode/);
+    assert.equal((await verify('hotp-user', codes[11], far.state)).result, 'accept');
+  });
+
+  interopTest('SecurID: stoken\'s tokencode is accepted', ['stoken'], async () => {
+    tally.clock.advance(60);
+    const file = writeSdtid({ serial: '111111111111', seed: seeds.get('111111111111')!, digits: 8, intervalSeconds: 60, addPin: false, localPin: false, expiresOn: '2035-12-31' });
+    const dir = (await import('node:fs')).mkdtempSync('/tmp/tally-auth-');
+    (await import('node:fs')).writeFileSync(`${dir}/t.sdtid`, file);
+    const tokencode = runPeer('stoken', ['tokencode', '--file', `${dir}/t.sdtid`, `--use-time=${nowSeconds()}`, '--pin=0000', '-b'], { env: { ...process.env, HOME: dir } }).trim();
+    assert.deepEqual(await verify('securid-user', tokencode), { result: 'accept' });
+    assert.equal((await verify('securid-user', tokencode)).result, 'reject');
+  });
+
+  test('new PIN mode (AddPIN token): tokencode → new PIN → again → PIN added into the code by the app', async () => {
+    tally.clock.advance(60);
+    const first = await verify('pin-user', await code('222222222222'));
+    assert.equal(first.result, 'challenge');
+    assert.match(first.message, /new PIN of 4 to 8 digits/);
+    const weak = await verify('pin-user', '1111', first.state);
+    assert.equal(weak.result, 'challenge');
+    assert.match(weak.message, /too easy/);
+    const again = await verify('pin-user', '2580', weak.state);
+    assert.equal(again.result, 'challenge');
+    assert.match(again.message, /again/);
+    assert.equal((await verify('pin-user', '2580', again.state)).result, 'accept');
+    assert.equal((await verify('pin-user', '2580', again.state)).result, 'reject', 'a state answers once');
+    tally.clock.advance(60);
+    const tokencode = await code('222222222222');
+    assert.equal((await verify('pin-user', tokencode)).result, 'reject', 'the bare tokencode no longer works');
+    assert.deepEqual(await verify('pin-user', addPinToTokencode(tokencode, '2580')), { result: 'accept' });
+  });
+
+  test('drift: a code 5 steps off needs the next code; then the offset is remembered', async () => {
+    const off = await verify('drift-user', await code('TOTP-DRIFT', 5));
+    assert.equal(off.result, 'challenge');
+    assert.equal((await verify('drift-user', await code('TOTP-DRIFT', 7), off.state)).result, 'reject', 'not the next code');
+    const again = await verify('drift-user', await code('TOTP-DRIFT', 8));
+    assert.equal(again.result, 'challenge');
+    assert.equal((await verify('drift-user', await code('TOTP-DRIFT', 9), again.state)).result, 'accept');
+    tally.clock.advance(30);
+    assert.equal((await verify('drift-user', await code('TOTP-DRIFT', 10))).result, 'accept', 'the clock offset is applied now');
+    assert.equal((await verify('drift-user', await code('TOTP-DRIFT', 40))).result, 'reject', 'beyond the large window');
+  });
+
+  test('lockout: 10 wrong passcodes lock the user; the right code is then rejected until an admin unlocks', async () => {
+    for (let i = 0; i < 10; i++) assert.equal((await verify('lock-user', '000000')).result, 'reject');
+    tally.clock.advance(30);
+    assert.equal((await verify('lock-user', await code('TOTP-LOCK'))).result, 'reject');
+    const unlock = await tally.admin.inject({ method: 'POST', url: '/api/v1/users/lock-user/unlock', headers: bearer(tally.tokens.helpdesk) });
+    assert.equal(unlock.statusCode, 200, unlock.body);
+    await tally.admin.inject({ method: 'POST', url: '/api/v1/tokens/TOTP-LOCK/unlock', headers: bearer(tally.tokens.helpdesk) });
+    tally.clock.advance(30);
+    const passcode = await code('TOTP-LOCK');
+    assert.equal((await verify('lock-user', passcode)).result, 'accept');
+    const audit = (await tally.admin.inject({ url: '/api/v1/audit?serial=TOTP-LOCK&action=auth.rest', headers: bearer(tally.tokens.superadmin) })).json();
+    assert.equal(audit.events[0].result, 'success');
+    const all = (await tally.admin.inject({ url: '/api/v1/audit?limit=1000', headers: bearer(tally.tokens.superadmin) })).body;
+    assert.ok(!all.includes(passcode), 'no passcode in the audit trail');
+  });
+
+  test('lost token: an emergency code works once while the token is disabled; enabling ends it', async () => {
+    const lost = await tally.admin.inject({ method: 'POST', url: '/api/v1/tokens/TOTP-LOST/lost', headers: bearer(tally.tokens.helpdesk), payload: { emergency: 'one-time', days: 3 } });
+    assert.equal(lost.statusCode, 200, lost.body);
+    const { emergencyCode } = lost.json();
+    assert.match(emergencyCode, /^\d{8}$/);
+    tally.clock.advance(30);
+    assert.equal((await verify('lost-user', await code('TOTP-LOST'))).result, 'reject', 'the lost token no longer authenticates');
+    assert.equal((await verify('lost-user', emergencyCode)).result, 'accept');
+    assert.equal((await verify('lost-user', emergencyCode)).result, 'reject', 'one-time');
+    const enabled = await tally.admin.inject({ method: 'POST', url: '/api/v1/tokens/TOTP-LOST/enable', headers: bearer(tally.tokens.helpdesk) });
+    assert.equal(enabled.json().state, 'active');
+    tally.clock.advance(30);
+    assert.equal((await verify('lost-user', await code('TOTP-LOST'))).result, 'accept');
+  });
+
+  test('the same code sent concurrently is accepted exactly once', async () => {
+    tally.clock.advance(30);
+    const passcode = await code('TOTP-RACE');
+    const results = await Promise.all(Array.from({ length: 10 }, () => verify('race-user', passcode)));
+    assert.equal(results.filter((r) => r.result === 'accept').length, 1);
+  });
+
+  test('bad input on the REST adapter: empty, overlong, non-digit passcodes, wrong roles', async () => {
+    for (const passcode of ['', 'x'.repeat(200), 'abcdef', '12 34 56', '١٢٣٤٥٦']) {
+      const reply = await verify('totp-user', passcode);
+      assert.equal(reply.result, 'reject', passcode);
+    }
+    const tooLong = await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username: 'x', passcode: '1'.repeat(300) } });
+    assert.equal(tooLong.json().error.code, 'VALIDATION_FAILED');
+    const helpdesk = await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.helpdesk), payload: { username: 'x', passcode: '1' } });
+    assert.equal(helpdesk.statusCode, 403);
+    const agentElsewhere = await tally.admin.inject({ url: '/api/v1/users', headers: bearer(tally.tokens.agent) });
+    assert.equal(agentElsewhere.statusCode, 403);
+  });
+
+  interopTest('RADIUS with radclient: accept, replay, wrong code, unknown user', ['radclient'], async () => {
+    tally.clock.advance(30);
+    const passcode = await code('TOTP-RADIUS');
+    const accepted = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-user', passcode));
+    assert.equal(accepted.status, 0, accepted.stdout + accepted.stderr);
+    assert.match(received(accepted, 'Access-Accept'), /Message-Authenticator = 0x[0-9a-f]{32}/);
+    for (const [user, pass] of [['radius-user', passcode], ['radius-user', '000000'], ['no-such-user', passcode]]) {
+      const run = await radclient(radius.port, RADIUS_SECRET, papRequest(user, pass, { expect: 'Access-Reject' }));
+      assert.equal(run.status, 0, run.stdout + run.stderr);
+      assert.match(received(run, 'Access-Reject'), /Reply-Message = "Access denied."/);
+    }
+  });
+
+  interopTest('RADIUS new PIN challenge with State through radclient', ['radclient'], async () => {
+    tally.clock.advance(60);
+    const first = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-pin', await code('333333333333'), { expect: 'Access-Challenge' }));
+    const challenge = received(first, 'Access-Challenge');
+    assert.match(challenge, /Reply-Message = "Enter a new PIN/);
+    const second = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-pin', '4826', { state: replyState(challenge), expect: 'Access-Challenge' }));
+    const confirm = received(second, 'Access-Challenge');
+    const third = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-pin', '4826', { state: replyState(confirm) }));
+    assert.match(received(third, 'Access-Accept'), /New PIN accepted/);
+  });
+
+  interopTest('RADIUS drops unknown clients, unsigned requests and garbage, and keeps answering', ['radclient'], async () => {
+    const wrongSecret = await radclient(radius.port, 'not-the-secret', papRequest('radius-user', '123456'), { timeoutSeconds: 1 });
+    assert.match(wrongSecret.stdout, /No reply from server/);
+    const unsigned = await radclient(radius.port, RADIUS_SECRET, ['User-Name = "radius-user"', 'User-Password = "123456"'], { timeoutSeconds: 1 });
+    assert.match(unsigned.stdout, /No reply from server/);
+    const stranger = dgram.createSocket('udp4');
+    stranger.bind(0, '127.0.0.9');
+    await once(stranger, 'listening');
+    const answers: Buffer[] = [];
+    stranger.on('message', (m) => answers.push(m));
+    stranger.send(buildAccessRequest({ identifier: 1, authenticator: randomBytes(16), userName: 'radius-user', password: '123456' }, RADIUS_SECRET), radius.port, '127.0.0.1');
+    for (const garbage of [Buffer.alloc(0), randomBytes(19), randomBytes(5000), Buffer.from([1, 1, 0, 200, ...randomBytes(16)])]) stranger.send(garbage, radius.port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 300));
+    stranger.close();
+    assert.equal(answers.length, 0, 'a client that is not registered gets no answer');
+    tally.clock.advance(30);
+    const still = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-user', await code('TOTP-RADIUS')));
+    received(still, 'Access-Accept');
+  });
+});
