@@ -2,7 +2,7 @@ import type { Actor } from './actor.js';
 import { requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
 import type { Kysely } from 'kysely';
-import { AuditRepository, type AuditQuery, type AuditRow, type NewAuditRow } from '../store/repositories/audit.js';
+import type { AuditQuery, AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
 import type { Database } from '../store/schema.js';
 
 export interface AuditEntry {
@@ -40,7 +40,7 @@ export class AuditService {
 
   /** Records inside a transaction, so the event commits (or rolls back) with the change it describes. */
   async recordIn(db: Kysely<Database>, actor: Actor, entry: AuditEntry): Promise<void> {
-    await new AuditRepository(db).append(this.row(actor, entry));
+    await this.repository.append(this.row(actor, entry), db);
   }
 
   private row(actor: Actor, entry: AuditEntry): NewAuditRow {

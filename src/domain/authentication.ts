@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
 import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import type { Database, ChallengeKind } from '../store/schema.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
+import { GroupCommit } from '../store/group-commit.js';
 import type { UserRow } from '../store/repositories/users.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
@@ -64,6 +65,14 @@ const RESYNC_COUNTER_WINDOW = 1000;
 const EMERGENCY_CODE_DIGITS = 8;
 const DAY_MS = 86_400_000;
 
+/** What to answer, and the step to mark used when the answer is an accept. */
+interface Decision {
+  reply: AuthResult;
+  reason: string;
+  serial?: string;
+  consume?: { token: TokenRow; step: number; changes: { drift_steps?: number; counter?: number } };
+}
+
 /** How a passcode matched one token. */
 type Match =
   | { token: TokenRow; kind: 'accept'; step: number }
@@ -86,6 +95,10 @@ function subtractDigits(passcode: string, code: string): string {
  * accepted step, lockout by user, and emergency access codes for lost tokens.
  */
 export class AuthenticationService {
+  private readonly commits: GroupCommit;
+  /** The hot path's queries, compiled once: building a query costs more than running it. */
+  private readonly queries: { user: string; tokens: string; consume: string };
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly tokens: TokenService,
@@ -94,28 +107,45 @@ export class AuthenticationService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     readonly settings: AuthenticationSettings = DEFAULT_AUTHENTICATION,
-  ) {}
+  ) {
+    this.commits = new GroupCommit(db);
+    this.queries = {
+      user: db.selectFrom('users').selectAll().where('username', '=', '').compile().sql,
+      tokens: db.selectFrom('tokens').selectAll().where('user_id', '=', 0).compile().sql,
+      // Marks a step used only if it is newer than the last one: of racing requests, one wins.
+      consume: db
+        .updateTable('tokens')
+        .set({ last_step: 0, failed_count: 0, next_code_required: 0, last_used_at: 0, drift_steps: 0, counter: 0 })
+        .where('id', '=', 0)
+        .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', 0)]))
+        .compile().sql,
+    };
+  }
 
   async verify(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
     requirePermission(actor, 'auth.verify');
     const source = request.source ?? actor.source;
-    const outcome = await this.decide(request);
-    await this.audit.record(
-      { ...actor, source },
-      {
+    const decided = await this.decide(request);
+    // The accepted step and the audit event commit together, batched with concurrent requests.
+    return this.commits.submit(async (trx) => {
+      let outcome = decided;
+      if (decided.consume && !(await this.consume(decided.consume.token, decided.consume.step, this.clock.now(), decided.consume.changes, trx))) {
+        outcome = { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial: decided.serial };
+      }
+      await this.audit.recordIn(trx, { ...actor, source }, {
         action: `auth.${request.channel}`,
         targetType: outcome.serial ? 'token' : 'user',
         target: outcome.serial ?? request.username.slice(0, 128),
         result: outcome.reply.result === 'reject' ? 'failure' : 'success',
         details: { username: request.username.slice(0, 128), reply: outcome.reply.result, reason: outcome.reason },
-      },
-    );
-    return outcome.reply;
+      });
+      return outcome.reply;
+    });
   }
 
-  private async decide(request: VerifyRequest): Promise<{ reply: AuthResult; reason: string; serial?: string }> {
+  private async decide(request: VerifyRequest): Promise<Decision> {
     const hashKey = await this.hasher.load();
-    const user = request.username.length <= 128 ? await this.db.selectFrom('users').selectAll().where('username', '=', request.username).executeTakeFirst() : undefined;
+    const user = request.username.length <= 128 ? (await this.db.executeQuery(CompiledQuery.raw(this.queries.user, [request.username]))).rows[0] as UserRow | undefined : undefined;
     const passcode = request.passcode;
     const wellFormed = passcode.length > 0 && passcode.length <= MAX_PASSCODE_LENGTH && /^\d+$/.test(passcode);
     if (!user) {
@@ -127,7 +157,7 @@ export class AuthenticationService {
     if (!wellFormed) return this.failure(user, [], 'malformed passcode');
     if (request.state !== undefined) return this.answerChallenge(user, request.state, passcode, hashKey);
 
-    const tokens = await this.db.selectFrom('tokens').selectAll().where('user_id', '=', user.id).execute();
+    const tokens = (await this.db.executeQuery(CompiledQuery.raw(this.queries.tokens, [user.id]))).rows as TokenRow[];
     const active = tokens.filter((t) => t.state === 'active');
     const now = this.clock.now();
     for (const token of active) {
@@ -184,24 +214,28 @@ export class AuthenticationService {
     const to = expected + large;
     const needsPin = token.pin_mode === 'required';
     const wantsNewPin = needsPin && (token.new_pin_required === 1 || token.pin_hash === null);
-    let step: number | undefined;
+    let search: (from: number, to: number) => number | undefined;
     if (!needsPin || wantsNewPin) {
       if (passcode.length !== token.digits) return undefined;
-      step = this.findStep(type, material, passcode, from, to, expected);
+      search = (a, b) => this.findStep(type, material, passcode, a, b, expected);
     } else if (token.add_pin === 1) {
       if (passcode.length !== token.digits) return undefined;
-      step = this.findStep(type, material, passcode, from, to, expected, (candidate) => {
-        const pin = subtractDigits(passcode, type.codeAt(material, candidate));
-        return [...Array(this.settings.pinMaxLength - this.settings.pinMinLength + 1).keys()]
-          .map((extra) => pin.slice(-(this.settings.pinMinLength + extra)))
-          .some((suffix) => constantTimeEqual(this.pinHash(hashKey, token, suffix), token.pin_hash!));
-      });
+      search = (a, b) =>
+        this.findStep(type, material, passcode, a, b, expected, (candidate) => {
+          const pin = subtractDigits(passcode, type.codeAt(material, candidate));
+          return [...Array(this.settings.pinMaxLength - this.settings.pinMinLength + 1).keys()]
+            .map((extra) => pin.slice(-(this.settings.pinMinLength + extra)))
+            .some((suffix) => constantTimeEqual(this.pinHash(hashKey, token, suffix), token.pin_hash!));
+        });
     } else {
       if (passcode.length <= token.digits) return undefined;
       const pin = passcode.slice(0, -token.digits);
       if (!constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash!)) return undefined;
-      step = this.findStep(type, material, passcode.slice(-token.digits), from, to, expected);
+      search = (a, b) => this.findStep(type, material, passcode.slice(-token.digits), a, b, expected);
     }
+    // The small window first: most passcodes are found there, and the large one costs ten times more.
+    // Which window matched is no secret: the reply (accept or challenge) says it anyway.
+    const step = search(ahead ? expected : expected - small, expected + small) ?? search(from, to);
     if (step === undefined) return undefined;
     if (token.last_step !== null && step <= token.last_step) return { token, kind: 'replay' };
     if (wantsNewPin) return { token, kind: 'new-pin', step };
@@ -220,14 +254,10 @@ export class AuthenticationService {
   }
 
   /** Marks a step used: the conditional update lets exactly one of several racing requests win. */
-  private async consume(token: TokenRow, step: number, now: number, extra: { drift_steps?: number; counter?: number } = {}): Promise<boolean> {
-    const result = await this.db
-      .updateTable('tokens')
-      .set({ last_step: step, failed_count: 0, next_code_required: 0, last_used_at: now, ...extra })
-      .where('id', '=', token.id)
-      .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  private async consume(token: TokenRow, step: number, now: number, extra: { drift_steps?: number; counter?: number } = {}, db: Kysely<Database> = this.db): Promise<boolean> {
+    const parameters = [step, 0, 0, now, extra.drift_steps ?? token.drift_steps, extra.counter ?? token.counter, token.id, step];
+    const result = await db.executeQuery(CompiledQuery.raw(this.queries.consume, parameters));
+    return Number(result.numAffectedRows ?? 0) === 1;
   }
 
   private driftAfter(token: TokenRow, step: number, now: number): { drift_steps?: number; counter?: number } {
@@ -236,18 +266,15 @@ export class AuthenticationService {
     return { drift_steps: step - Math.floor(now / 1000 / token.period_seconds) };
   }
 
-  private async conclude(user: UserRow, match: Match, now: number): Promise<{ reply: AuthResult; reason: string; serial: string }> {
+  private async conclude(user: UserRow, match: Match, now: number): Promise<Decision> {
     const serial = match.token.serial;
     switch (match.kind) {
       case 'replay':
         await this.lockout.recordFailure(user.id);
         return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
       case 'accept': {
-        if (!(await this.consume(match.token, match.step, now, this.driftAfter(match.token, match.step, now)))) {
-          return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
-        }
         if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
-        return { reply: { result: 'accept' }, reason: 'tokencode accepted', serial };
+        return { reply: { result: 'accept' }, reason: 'tokencode accepted', serial, consume: { token: match.token, step: match.step, changes: this.driftAfter(match.token, match.step, now) } };
       }
       case 'next-code': {
         if (!(await this.consume(match.token, match.step, now))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };

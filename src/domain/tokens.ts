@@ -38,6 +38,8 @@ export interface ImportReport {
   tokens: { serial: string; tokenType?: string; result: 'imported' | 'replaced' | 'refused'; reason?: string }[];
 }
 
+const OPENED_SEEDS_KEPT = 100_000;
+
 export function seedContext(serial: string): string {
   return `token:${serial}:seed`;
 }
@@ -51,6 +53,24 @@ export class TokenService {
     private readonly clock: Clock,
   ) {}
 
+  /**
+   * Opened seeds are kept (keyed by their sealed value, so a new seed is never mistaken for an old
+   * one): opening costs more than the code computation on the authentication hot path. They live
+   * only in this process's memory, as a RADIUS server's secrets do.
+   */
+  private readonly openedSeeds = new Map<string, Buffer>();
+
+  private openSeed(serial: string, sealed: string): Buffer {
+    const key = `${serial}\0${sealed}`;
+    let seed = this.openedSeeds.get(key);
+    if (!seed) {
+      seed = open(this.keyring, sealed, seedContext(serial));
+      if (this.openedSeeds.size >= OPENED_SEEDS_KEPT) this.openedSeeds.delete(this.openedSeeds.keys().next().value as string);
+      this.openedSeeds.set(key, seed);
+    }
+    return seed;
+  }
+
   sealSeed(serial: string, seed: Buffer): string {
     return seal(this.keyring, seed, seedContext(serial));
   }
@@ -60,7 +80,7 @@ export class TokenService {
     if (row.seed_sealed === null) throw new TallyError('CONFLICT', `Token ${row.serial} has no seed yet.`);
     return {
       serial: row.serial,
-      seed: open(this.keyring, row.seed_sealed, seedContext(row.serial)),
+      seed: this.openSeed(row.serial, row.seed_sealed),
       settings: { digits: row.digits, periodSeconds: row.period_seconds, algorithm: row.algorithm, addPin: row.add_pin === 1 },
     };
   }

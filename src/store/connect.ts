@@ -57,8 +57,32 @@ async function openSqlite(dataDir: string): Promise<Store> {
   } catch (error) {
     throw new TallyError('STORE_UNAVAILABLE', `Cannot open the SQLite database ${file}: ${(error as Error).message}`);
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   return { db, dialect: 'sqlite', description: `SQLite at ${file}`, close: () => db.destroy() };
+}
+
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely prepares every query anew, and preparing costs better-sqlite3 more than running: keep
+ * the most recent statements. Safe because Kysely runs one query at a time per connection.
+ */
+function withStatementCache(database: BetterSqlite3.Database) {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(text: string): BetterSqlite3.Statement {
+      let statement = cache.get(text);
+      if (statement) {
+        cache.delete(text);
+      } else {
+        statement = database.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(text, statement);
+      return statement;
+    },
+  };
 }
 
 async function openPostgres(url: string, schema?: string): Promise<Store> {
@@ -92,11 +116,15 @@ async function openPostgres(url: string, schema?: string): Promise<Store> {
 
 /** Brings the schema to the latest version; safe to run from several processes at once. */
 export async function migrateToLatest(store: Store): Promise<string[]> {
+  // Kysely looks for its migration tables in every schema unless told which: name ours, or a
+  // second Tally in another schema of the same database would make this one skip creating them.
+  const schema = store.dialect === 'postgres' ? (await sql<{ name: string }>`select current_schema() as name`.execute(store.db)).rows[0]?.name : undefined;
   const migrator = new Migrator({
     db: store.db,
     provider: { getMigrations: async () => migrations(store.dialect) },
     migrationTableName: 'tally_migrations',
     migrationLockTableName: 'tally_migrations_lock',
+    migrationTableSchema: schema,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

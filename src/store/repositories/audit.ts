@@ -1,4 +1,4 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { AuditEventsTable, Database } from '../schema.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
@@ -17,12 +17,22 @@ export interface AuditQuery {
   beforeId?: number;
 }
 
+/** Every column, in the order `append` passes the values. */
+const AUDIT_COLUMNS_TEMPLATE: NewAuditRow = { at: 0, actor_type: 'system', actor: '', action: '', target_type: null, target: null, result: 'success', source: null, details: null };
+
 /** Append-only: there is deliberately no update or delete here. */
 export class AuditRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Compiled once: the audit insert runs on every authentication. */
+  private readonly insertSql: string;
 
-  async append(event: NewAuditRow): Promise<void> {
-    await this.db.insertInto('audit_events').values(event).execute();
+  constructor(private readonly db: Kysely<Database>) {
+    this.insertSql = db.insertInto('audit_events').values(AUDIT_COLUMNS_TEMPLATE).compile().sql;
+  }
+
+  /** Appends on this repository's connection, or on `db` (a transaction the event belongs to). */
+  async append(event: NewAuditRow, db: Kysely<Database> = this.db): Promise<void> {
+    const values = [event.at, event.actor_type, event.actor, event.action, event.target_type ?? null, event.target ?? null, event.result, event.source ?? null, event.details ?? null];
+    await db.executeQuery(CompiledQuery.raw(this.insertSql, values));
   }
 
   async query(filter: AuditQuery): Promise<AuditRow[]> {

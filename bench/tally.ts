@@ -1,0 +1,141 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { generateMasterKey, makeKeyring } from '../src/core/crypto/secret-box.js';
+import { systemActor } from '../src/domain/actor.js';
+import { systemClock } from '../src/domain/clock.js';
+import { createServices } from '../src/domain/services.js';
+import { initialiseStore } from '../src/domain/setup.js';
+import { migrateToLatest, openStore } from '../src/store/connect.js';
+import { writeKeyringFile } from '../src/store/master-key.js';
+import type { RadiusServer, RadiusTarget } from './targets.js';
+import type { BenchUser } from './users.js';
+
+const HOST = '127.0.0.1';
+const SECRET = 'tally-bench-secret';
+const entry = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** The PostgreSQL postmaster's pid, so its backends' CPU counts as the server's. */
+function postmasterPid(): number | undefined {
+  const result = spawnSync('sh', ['-c', 'head -n1 /var/lib/postgresql/*/main/postmaster.pid 2>/dev/null'], { encoding: 'utf8' });
+  const pid = Number((result.stdout ?? '').trim().split('\n')[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * Provisions the users straight into the store (bulk inserts: the benchmark measures verifying, not
+ * provisioning), each with an active TOTP token whose seed is sealed like any other.
+ */
+async function provision(dataDir: string, databaseUrl: string | undefined, schema: string | undefined, users: readonly BenchUser[]): Promise<void> {
+  const store = await openStore({ dataDir, databaseUrl, schema });
+  try {
+    await migrateToLatest(store);
+    const keyring = makeKeyring([generateMasterKey(1)]);
+    writeKeyringFile(dataDir, keyring);
+    await initialiseStore(store, keyring, { username: 'bench-admin', password: 'bench-admin-password' }, systemClock);
+    const services = createServices(store, keyring, systemClock);
+    await services.radiusClients.create(systemActor, { name: 'bench', address: HOST, secret: SECRET });
+    const now = Date.now();
+    for (let i = 0; i < users.length; i += 500) {
+      const chunk = users.slice(i, i + 500);
+      await store.db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .insertInto('users')
+          .values(chunk.map((u) => ({ username: u.username, password_hash: null, email: null, first_name: null, last_name: null, role: 'user' as const, disabled: 0, failed_logons: 0, locked_until: null, created_at: now, updated_at: now })))
+          .returning(['id', 'username'])
+          .execute();
+        const ids = new Map(rows.map((r) => [r.username, r.id]));
+        await trx
+          .insertInto('tokens')
+          .values(
+            chunk.map((u, j) => {
+              const serial = `BENCH${String(i + j).padStart(7, '0')}`;
+              return {
+                serial, token_type: 'totp' as const, state: 'active' as const, origin: 'imported' as const, user_id: ids.get(u.username)!, profile_id: null, label: null,
+                seed_sealed: services.tokens.sealSeed(serial, u.seed), digits: 6, period_seconds: 30, algorithm: 'SHA1' as const,
+                last_step: null, expires_on: null, attributes: null, disabled_reason: null, created_at: now, updated_at: now, activated_at: now, last_used_at: null,
+                emergency_hash: null, emergency_expires_at: null, emergency_one_time: null,
+              };
+            }),
+          )
+          .execute();
+      });
+    }
+    if (store.dialect === 'postgres') await sql`analyze`.execute(store.db);
+  } finally {
+    await store.close();
+  }
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function tallyTarget(dialect: 'sqlite' | 'postgres'): RadiusTarget {
+  return {
+    name: `tally-${dialect}`,
+    note:
+      dialect === 'sqlite'
+        ? 'Tally on SQLite: every accept durably advances the token\'s last accepted step (replay protection) and appends an audit event.'
+        : 'Tally on PostgreSQL (same machine, its backends\' CPU included): replay state and audit as for SQLite.',
+    async start(users): Promise<RadiusServer> {
+      const databaseUrl = dialect === 'postgres' ? process.env.TALLY_BENCH_DATABASE_URL ?? process.env.TALLY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' : undefined;
+      const schema = dialect === 'postgres' ? `bench_${randomBytes(4).toString('hex')}` : undefined;
+      const dataDir = mkdtempSync(join(tmpdir(), 'tally-bench-'));
+      await provision(dataDir, databaseUrl, schema, users);
+      const [port, adminPort, radiusPort] = [await freePort(), await freePort(), await freePort()];
+      const args = ['--import', 'tsx', entry, 'serve', '--data-dir', dataDir, '--host', HOST, '--port', String(port), '--admin-port', String(adminPort), '--radius-host', HOST, '--radius-port', String(radiusPort), '--log-level', 'warn'];
+      if (databaseUrl) args.push('--database-url', databaseUrl, '--database-schema', schema!);
+      const server = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+      let output = '';
+      server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const deadline = Date.now() + 30_000;
+      while (!output.includes('Tally is running')) {
+        if (server.exitCode !== null || Date.now() > deadline) {
+          await stopProcess(server);
+          throw new Error(`tally serve did not start:\n${output}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const pids = [server.pid as number, ...(dialect === 'postgres' ? [postmasterPid()].filter((p): p is number => p !== undefined) : [])];
+      return {
+        host: HOST,
+        port: radiusPort,
+        secret: SECRET,
+        pids,
+        async stop() {
+          await stopProcess(server);
+          if (schema && databaseUrl) {
+            const store = await openStore({ dataDir, databaseUrl });
+            await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(store.db);
+            await store.close();
+          }
+          rmSync(dataDir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+export const tallySqlite = tallyTarget('sqlite');
+export const tallyPostgres = tallyTarget('postgres');
