@@ -6,8 +6,9 @@ import { serveCommand } from './commands/serve.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
 import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
 import { inventoryImportCommand } from './commands/inventory.js';
+import { tokenCommands } from './commands/token.js';
 
-const commands: Command<any>[] = [initCommand, migrateCommand, serveCommand, apiTokenCreateCommand, rotateMasterKeyCommand, inventoryImportCommand];
+const commands: Command<any>[] = [initCommand, migrateCommand, serveCommand, apiTokenCreateCommand, rotateMasterKeyCommand, inventoryImportCommand, ...tokenCommands];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;

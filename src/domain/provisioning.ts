@@ -103,8 +103,16 @@ export class ProvisioningService {
     return { id, key: privateKey };
   }
 
+  /** Opened keys by id: parsing a PEM costs more than the RSA decryption it serves. */
+  private readonly openedKeys = new Map<number, KeyObject>();
+
   private openKey(id: number, sealed: string): KeyObject {
-    return createPrivateKey(open(this.keyring, sealed, ctkipKeyContext(id)).toString());
+    let key = this.openedKeys.get(id);
+    if (!key) {
+      key = createPrivateKey(open(this.keyring, sealed, ctkipKeyContext(id)).toString());
+      this.openedKeys.set(id, key);
+    }
+    return key;
   }
 
   /** Answers one CT-KIP POST with the SOAP document to send back (always with HTTP 200). */
