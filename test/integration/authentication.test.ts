@@ -24,7 +24,7 @@ describeEachStore('authentication (REST and RADIUS)', (getStore) => {
     tally = await createTestTally(getStore());
     radius = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
     const api = (url: string, payload: object) => tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
-    for (const username of ['totp-user', 'hotp-user', 'securid-user', 'pin-user', 'lock-user', 'lost-user', 'race-user', 'drift-user', 'radius-user', 'radius-pin']) {
+    for (const username of ['totp-user', 'hotp-user', 'securid-user', 'pin-user', 'lock-user', 'lost-user', 'race-user', 'drift-user', 'radius-user', 'radius-pin', 'radius-locked']) {
       assert.equal((await api('/api/v1/users', { username })).statusCode, 201);
     }
     const totpSeed = randomBytes(20);
@@ -34,20 +34,20 @@ describeEachStore('authentication (REST and RADIUS)', (getStore) => {
     const oath = [
       { kind: 'totp' as const, serial: 'TOTP-A', secret: totpSeed },
       { kind: 'hotp' as const, serial: 'HOTP-A', secret: hotpSeed },
-      ...['TOTP-LOCK', 'TOTP-LOST', 'TOTP-RACE', 'TOTP-DRIFT', 'TOTP-RADIUS'].map((serial) => {
+      ...['TOTP-LOCK', 'TOTP-LOST', 'TOTP-RACE', 'TOTP-DRIFT', 'TOTP-RADIUS', 'TOTP-RLOCK'].map((serial) => {
         const secret = randomBytes(20);
         seeds.set(serial, secret);
         return { kind: 'totp' as const, serial, secret };
       }),
     ].map((k) => (k.kind === 'totp' ? { kind: 'totp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, timeInterval: 30 } : { kind: 'hotp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, counter: 0 }));
-    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(oath)).toString('base64') })).json().imported, 7);
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(oath)).toString('base64') })).json().imported, 8);
     const securid = (serial: string, addPin: boolean) => ({ serial, seed: randomBytes(16), digits: 8, intervalSeconds: 60 as const, addPin, localPin: false, expiresOn: '2035-12-31' });
     const tokens = [securid('111111111111', false), securid('222222222222', true), securid('333333333333', true)];
     for (const t of tokens) seeds.set(t.serial, t.seed);
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 3);
     const assignments: [string, string][] = [
       ['TOTP-A', 'totp-user'], ['HOTP-A', 'hotp-user'], ['111111111111', 'securid-user'], ['222222222222', 'pin-user'],
-      ['TOTP-LOCK', 'lock-user'], ['TOTP-LOST', 'lost-user'], ['TOTP-RACE', 'race-user'], ['TOTP-DRIFT', 'drift-user'], ['TOTP-RADIUS', 'radius-user'], ['333333333333', 'radius-pin'],
+      ['TOTP-LOCK', 'lock-user'], ['TOTP-LOST', 'lost-user'], ['TOTP-RACE', 'race-user'], ['TOTP-DRIFT', 'drift-user'], ['TOTP-RADIUS', 'radius-user'], ['333333333333', 'radius-pin'], ['TOTP-RLOCK', 'radius-locked'],
     ];
     for (const [serial, username] of assignments) assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
     assert.equal((await api('/api/v1/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: RADIUS_SECRET })).statusCode, 201);
@@ -195,6 +195,13 @@ describeEachStore('authentication (REST and RADIUS)', (getStore) => {
       assert.equal(run.status, 0, run.stdout + run.stderr);
       assert.match(received(run, 'Access-Reject'), /Reply-Message = "Access denied."/);
     }
+  });
+
+  interopTest('RADIUS: a locked user gets Access-Reject even with the right code', ['radclient'], async () => {
+    for (let i = 0; i < 10; i++) await radclient(radius.port, RADIUS_SECRET, papRequest('radius-locked', '000000', { expect: 'Access-Reject' }));
+    tally.clock.advance(30);
+    const run = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-locked', await code('TOTP-RLOCK'), { expect: 'Access-Reject' }));
+    assert.match(received(run, 'Access-Reject'), /Access denied/);
   });
 
   interopTest('RADIUS new PIN challenge with State through radclient', ['radclient'], async () => {
