@@ -1,9 +1,9 @@
 import type { Config } from '../config.js';
-import { openStore, migrateToLatest, type Store } from '../store/connect.js';
-import { loadKeyring } from '../store/master-key.js';
-import { checkStoreReady } from '../domain/setup.js';
-import { createServices, type Services } from '../domain/services.js';
-import { systemClock } from '../domain/clock.js';
+import type { Store } from '../store/connect.js';
+import type { Services } from '../domain/services.js';
+
+// The store and the domain are imported when a command needs them, not at start-up: the token
+// client and --help then start in a fraction of the time.
 
 export type StoreSettings = 'dataDir' | 'databaseUrl' | 'databaseSchema';
 export const storeSettings = ['dataDir', 'databaseUrl', 'databaseSchema'] as const;
@@ -14,6 +14,7 @@ export function storeOptions(config: Config<StoreSettings>) {
 
 /** Opens and migrates the store for a command, and always closes it. */
 export async function withStore<T>(config: Config<StoreSettings>, use: (store: Store) => Promise<T>): Promise<T> {
+  const { openStore, migrateToLatest } = await import('../store/connect.js');
   const store = await openStore(storeOptions(config));
   try {
     await migrateToLatest(store);
@@ -25,6 +26,12 @@ export async function withStore<T>(config: Config<StoreSettings>, use: (store: S
 
 /** Opens an initialised store with its master key and hands the domain services to `use`. */
 export async function withServices<T>(config: Config<StoreSettings | 'masterKey'>, use: (services: Services, store: Store) => Promise<T>): Promise<T> {
+  const [{ loadKeyring }, { checkStoreReady }, { createServices }, { systemClock }] = await Promise.all([
+    import('../store/master-key.js'),
+    import('../domain/setup.js'),
+    import('../domain/services.js'),
+    import('../domain/clock.js'),
+  ]);
   return withStore(config, async (store) => {
     const keyring = loadKeyring({ dataDir: config.dataDir ?? './data', masterKey: config.masterKey });
     await checkStoreReady(store, keyring);

@@ -2,9 +2,6 @@ import { existsSync } from 'node:fs';
 import { defineCommand, EXIT } from '../command.js';
 import { storeSettings, withStore } from '../store.js';
 import { generateMasterKey, makeKeyring } from '../../core/crypto/secret-box.js';
-import { initialiseStore, isInitialised } from '../../domain/setup.js';
-import { createServices } from '../../domain/services.js';
-import { systemClock } from '../../domain/clock.js';
 import { TallyError } from '../../errors.js';
 import { loadKeyring, masterKeyPath, writeKeyringFile } from '../../store/master-key.js';
 
@@ -27,6 +24,11 @@ export const initCommand = defineCommand({
     }
     const password = (await io.readStdin()).split(/\r?\n/)[0] ?? '';
     const dataDir = config.dataDir ?? './data';
+    const [{ initialiseStore, isInitialised }, { createServices }, { systemClock }] = await Promise.all([
+      import('../../domain/setup.js'),
+      import('../../domain/services.js'),
+      import('../../domain/clock.js'),
+    ]);
     return withStore(config, async (store) => {
       if (await isInitialised(store)) {
         throw new TallyError('STORE_ALREADY_INITIALISED', `${store.description} is initialised already; nothing was changed.`);

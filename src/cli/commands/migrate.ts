@@ -1,12 +1,12 @@
 import { defineCommand, EXIT } from '../command.js';
 import { storeSettings, storeOptions } from '../store.js';
-import { migrateToLatest, openStore } from '../../store/connect.js';
 
 export const migrateCommand = defineCommand({
   name: 'migrate',
   summary: 'Bring the database schema to the latest version (serve does this at start-up too).',
   settings: storeSettings,
   async run({ config, io }) {
+    const { migrateToLatest, openStore } = await import('../../store/connect.js');
     const store = await openStore(storeOptions(config));
     try {
       const applied = await migrateToLatest(store);

@@ -1,12 +1,8 @@
 import { defineCommand, EXIT } from '../command.js';
 import { storeSettings, withStore } from '../store.js';
 import { generateMasterKey, makeKeyring } from '../../core/crypto/secret-box.js';
-import { checkStoreReady } from '../../domain/setup.js';
 import { systemActor } from '../../domain/actor.js';
-import { createServices } from '../../domain/services.js';
-import { systemClock } from '../../domain/clock.js';
 import { loadKeyring, writeKeyringFile } from '../../store/master-key.js';
-import { resealAll } from '../../store/sealed.js';
 
 export const rotateMasterKeyCommand = defineCommand({
   name: 'rotate-master-key',
@@ -19,6 +15,12 @@ export const rotateMasterKeyCommand = defineCommand({
   ],
   async run({ config, io }) {
     const dataDir = config.dataDir ?? './data';
+    const [{ checkStoreReady }, { createServices }, { systemClock }, { resealAll }] = await Promise.all([
+      import('../../domain/setup.js'),
+      import('../../domain/services.js'),
+      import('../../domain/clock.js'),
+      import('../../store/sealed.js'),
+    ]);
     return withStore(config, async (store) => {
       const old = loadKeyring({ dataDir, masterKey: config.masterKey });
       await checkStoreReady(store, old);

@@ -1,7 +1,5 @@
 import { defineCommand, EXIT, UsageError } from '../command.js';
 import { storeOptions, storeSettings } from '../store.js';
-import { startServer } from '../../server.js';
-import { createLogger } from '../../logger.js';
 
 export const serveCommand = defineCommand({
   name: 'serve',
@@ -22,6 +20,15 @@ export const serveCommand = defineCommand({
     'adminTlsCert',
     'adminTlsKey',
     'trustProxy',
+    'sessionIdleMinutes',
+    'sessionMaxHours',
+    'logonRateLimit',
+    'smtpHost',
+    'smtpPort',
+    'smtpSecure',
+    'smtpUser',
+    'smtpPassword',
+    'mailFrom',
     'logLevel',
     'initIfNeeded',
   ],
@@ -29,6 +36,8 @@ export const serveCommand = defineCommand({
   async run({ config, io }) {
     if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together.');
     if (Boolean(config.adminTlsCert) !== Boolean(config.adminTlsKey)) throw new UsageError('--admin-tls-cert and --admin-tls-key go together.');
+    if (config.smtpPassword !== undefined && config.smtpUser === undefined) throw new UsageError('--smtp-password needs --smtp-user.');
+    const [{ startServer }, { createLogger }] = await Promise.all([import('../../server.js'), import('../../logger.js')]);
     const logger = createLogger(config.logLevel ?? 'info');
     const server = await startServer({
       store: storeOptions(config),
@@ -45,6 +54,11 @@ export const serveCommand = defineCommand({
       adminTls: config.adminTlsCert && config.adminTlsKey ? { cert: config.adminTlsCert, key: config.adminTlsKey } : undefined,
       trustProxy: config.trustProxy ?? false,
       initIfNeeded: config.initIfNeeded ?? false,
+      sessions: { idleMinutes: config.sessionIdleMinutes ?? 15, maxHours: config.sessionMaxHours ?? 8 },
+      logonRateLimit: config.logonRateLimit,
+      smtp: config.smtpHost
+        ? { host: config.smtpHost, port: config.smtpPort ?? 587, secure: config.smtpSecure ?? false, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom ?? 'Tally <tally@localhost>' }
+        : undefined,
       logger,
       announce: (lines) => io.err(lines.join('\n') + '\n'),
     });
