@@ -34,6 +34,8 @@ export const errorCatalogue = {
   // Users
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },
   USER_EXISTS: { status: 409, message: 'A user with that username exists already.' },
+  API_TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
+  RADIUS_CLIENT_NOT_FOUND: { status: 404, message: 'No such RADIUS client.' },
 
   // Tokens
   TOKEN_NOT_FOUND: { status: 404, message: 'No such token.' },
@@ -48,6 +50,7 @@ export const errorCatalogue = {
   TOKEN_REQUEST_NOT_FOUND: { status: 404, message: 'No such token request.' },
   TOKEN_REQUEST_PENDING: { status: 409, message: 'A request for this token profile is waiting for approval already.' },
   TOKEN_REQUEST_DECIDED: { status: 409, message: 'The token request has been decided already.' },
+  BULK_DISTRIBUTION_NOT_FOUND: { status: 404, message: 'No such bulk distribution.' },
 
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },

@@ -10,6 +10,8 @@ import { buildPublicApp } from './http/public/app.js';
 import { startRadiusServer, type RunningRadius } from './radius/server.js';
 import type { TlsFiles } from './http/fastify.js';
 import type { Logger } from './logger.js';
+import type { SessionSettings } from './domain/sessions.js';
+import { SmtpMailer, type SmtpSettings } from './domain/smtp-mailer.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/connect.js';
 import { keyFileIsPrivate, loadKeyring, masterKeyPath, writeKeyringFile } from './store/master-key.js';
 
@@ -29,6 +31,11 @@ export interface ServerOptions {
   adminTls?: TlsFiles;
   trustProxy: boolean;
   initIfNeeded: boolean;
+  /** Console session timeouts; the domain's defaults without them. */
+  sessions?: SessionSettings;
+  logonRateLimit?: number;
+  /** Mail to token holders; off without it. */
+  smtp?: SmtpSettings;
   logger: Logger;
   clock?: Clock;
   /** Called with facts for the operator (what `npm start` prints). */
@@ -69,6 +76,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const store = await openStore(options.store);
   const apps: FastifyInstance[] = [];
   let radius: RunningRadius | undefined;
+  let mailer: SmtpMailer | undefined;
   try {
     await migrateToLatest(store);
     const firstStart = options.initIfNeeded && !(await isInitialised(store)) ? await initialiseForQuickStart(options, store, clock) : [];
@@ -78,11 +86,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       options.logger.warn(`${masterKeyPath(options.store.dataDir)} is readable by other users; chmod 600 it.`);
     }
     // The public URL names the bound port when none is configured, so services are made after listen.
-    const serviceOptions = { ...DEFAULT_SERVICE_OPTIONS };
+    mailer = options.smtp ? new SmtpMailer(options.smtp) : undefined;
+    const serviceOptions = { ...DEFAULT_SERVICE_OPTIONS, sessions: options.sessions, mailer, logger: options.logger };
     const services = createServices(store, keyring, clock, serviceOptions);
     // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
     await services.provisioning.serverKey();
-    const listener = { logger: options.logger, trustProxy: options.trustProxy };
+    const listener = { logger: options.logger, trustProxy: options.trustProxy, logonRateLimit: options.logonRateLimit };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls });
     apps.push(publicApp);
     const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: false });
@@ -102,6 +111,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  Security Console:     ${adminAddress}/console`,
       `  REST API:             ${adminAddress}/api/v1 (OpenAPI at ${adminAddress}/api/v1/openapi.json)`,
       radius ? `  RADIUS:               udp ${options.radiusHost}:${radius.port}` : '  RADIUS:               off',
+      options.smtp ? `  Mail:                 SMTP ${options.smtp.host}:${options.smtp.port}, from ${options.smtp.from}` : '  Mail:                 off (no --smtp-host)',
     ]);
     return {
       services,
@@ -113,12 +123,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       async close() {
         await radius?.close();
         await Promise.all(apps.map((app) => app.close()));
+        await services.notifier.idle();
+        mailer?.close();
         await store.close();
       },
     };
   } catch (error) {
     await radius?.close().catch(() => {});
     await Promise.all(apps.map((app) => app.close().catch(() => {})));
+    mailer?.close();
     await store.close().catch(() => {});
     throw error;
   }

@@ -22,7 +22,9 @@ export const systemActor: Actor = { kind: 'system', name: 'system', role: 'syste
 const permissions = {
   'users.read': ['superadmin', 'helpdesk'],
   'users.create': ['superadmin', 'helpdesk'],
+  // Help desk looks after ordinary users; an admin account (its role, password, state) is a super admin's.
   'users.setRole': ['superadmin'],
+  'users.update': ['superadmin', 'helpdesk'],
   'users.unlock': ['superadmin', 'helpdesk'],
   'apitokens.manage': ['superadmin'],
   'audit.read': ['superadmin', 'helpdesk'],
@@ -30,6 +32,9 @@ const permissions = {
   'tokens.import': ['superadmin'],
   'tokens.distribute': ['superadmin', 'helpdesk'],
   'tokens.create': ['superadmin'],
+  // A seed leaves Tally only to a super admin or the token's holder: a CTF string, a token file or its link.
+  'tokens.seeds': ['superadmin'],
+  'tokens.delete': ['superadmin'],
   // A holder's own tokens in the Self-Service Console; the services check that the token is theirs.
   'tokens.holder': ['user'],
   // Only for the holder themself, and only from profiles open to self-service.
@@ -43,6 +48,7 @@ const permissions = {
   'tokens.setOwnPin': ['user'],
   'tokens.reportOwnLost': ['user', 'superadmin', 'helpdesk'],
   'radius.manage': ['superadmin'],
+  'dashboard.read': ['superadmin', 'helpdesk'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof permissions;

@@ -1,6 +1,6 @@
 import { TallyError } from '../errors.js';
 import { randomToken, sha256Hex } from '../core/crypto/random.js';
-import type { ApiTokenRepository } from '../store/repositories/api-tokens.js';
+import type { ApiTokenRepository, ApiTokenRow } from '../store/repositories/api-tokens.js';
 import type { ApiTokenRole } from '../store/schema.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
@@ -8,6 +8,21 @@ import type { Clock } from './clock.js';
 
 export const API_TOKEN_ROLES: readonly ApiTokenRole[] = ['superadmin', 'helpdesk', 'agent'];
 const TOKEN_PREFIX = 'tly_';
+
+/** What may leave the service about an API token: never the token or its hash. */
+export interface ApiTokenView {
+  id: number;
+  name: string;
+  role: ApiTokenRole;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+function view(row: ApiTokenRow): ApiTokenView {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return { id: Number(row.id), name: row.name, role: row.role, createdAt: new Date(row.created_at).toISOString(), lastUsedAt: iso(row.last_used_at), revokedAt: iso(row.revoked_at) };
+}
 
 /**
  * Bearer tokens for the REST API. The token is shown once; the store keeps only its SHA-256
@@ -33,6 +48,22 @@ export class ApiTokenService {
       await this.tokens.insert({ name: input.name, role: input.role, tokenHash: sha256Hex(token), now: this.clock.now() });
       return { token, name: input.name, role: input.role };
     });
+  }
+
+  async list(actor: Actor): Promise<ApiTokenView[]> {
+    requirePermission(actor, 'apitokens.manage');
+    return (await this.tokens.list()).map(view);
+  }
+
+  /** Revokes a token: its next request is refused, on every node (nothing is cached). */
+  async revoke(actor: Actor, id: number): Promise<ApiTokenView> {
+    return this.audit.track(actor, { action: 'apitoken.revoke', targetType: 'apitoken', target: String(id) }, async () => {
+      requirePermission(actor, 'apitokens.manage');
+      const row = await this.tokens.find(id);
+      if (!row) throw new TallyError('API_TOKEN_NOT_FOUND', `No API token ${id}.`);
+      if (!(await this.tokens.revoke(id, this.clock.now()))) throw new TallyError('CONFLICT', `API token ${row.name} is revoked already.`);
+      return view({ ...row, revoked_at: this.clock.now() });
+    }, (token) => ({ name: token.name, role: token.role }));
   }
 
   /** The actor behind a bearer token, or UNAUTHENTICATED. */

@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import type { Kysely } from 'kysely';
 import type { AuditQuery, AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
 import type { Database } from '../store/schema.js';
+import { csvLine } from '../core/csv/csv.js';
 
 export interface AuditEntry {
   action: string;
@@ -79,7 +80,40 @@ export class AuditService {
     const rows = await this.repository.query(query);
     return rows.map(toEvent);
   }
+
+  /** A user's recent authentications (REST and RADIUS), against the user or the tokens they hold. */
+  async authentications(actor: Actor, username: string, limit = 20): Promise<AuditEvent[]> {
+    requirePermission(actor, 'audit.read');
+    return (await this.repository.authenticationsOf(username, limit)).map(toEvent);
+  }
+
+  /**
+   * The events a filter finds, newest first, as CSV for a spreadsheet or an auditor. The export is
+   * itself recorded, with its filter.
+   */
+  async exportCsv(actor: Actor, query: Omit<AuditQuery, 'limit' | 'beforeId'>): Promise<{ csv: string; rows: number }> {
+    const filter = Object.fromEntries(Object.entries(query).filter(([, value]) => value !== undefined).map(([key, value]) => [key, typeof value === 'string' ? value.slice(0, 128) : value]));
+    return this.track(actor, { action: 'audit.export', details: filter }, async () => {
+      requirePermission(actor, 'audit.read');
+      let csv = csvLine(EXPORT_COLUMNS);
+      let rows = 0;
+      let beforeId: number | undefined;
+      while (rows < AUDIT_EXPORT_MAX_ROWS) {
+        const batch = await this.repository.query({ ...query, beforeId, limit: Math.min(EXPORT_BATCH, AUDIT_EXPORT_MAX_ROWS - rows) });
+        for (const event of batch.map(toEvent)) csv += csvLine(EXPORT_COLUMNS.map((column) => (column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column])));
+        rows += batch.length;
+        if (batch.length < EXPORT_BATCH) break;
+        beforeId = Number(batch[batch.length - 1].id);
+      }
+      return { csv, rows };
+    }, (result) => ({ rows: result.rows }));
+  }
 }
+
+/** The most rows one export holds; narrow the filter for more. */
+export const AUDIT_EXPORT_MAX_ROWS = 100_000;
+const EXPORT_BATCH = 1000;
+const EXPORT_COLUMNS = ['id', 'at', 'actorType', 'actor', 'action', 'targetType', 'target', 'result', 'source', 'details'] as const;
 
 function toEvent(row: AuditRow): AuditEvent {
   return {

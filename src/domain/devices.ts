@@ -113,7 +113,27 @@ export function checkDelivery(device: DeviceDefinition, tokenType: TokenType, de
   }
   const possible = deliveriesFor(device, tokenType, appVersion);
   if (possible.includes(delivery)) return;
-  const why = device.notes?.[delivery] ?? (TYPE_DELIVERIES[tokenType].includes(delivery) ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it` : `${tokenType} tokens have no ${delivery} delivery`);
   const alternatives = possible.length ? `; it can take ${possible.join(', ')}` : '';
-  throw new TallyError('DELIVERY_NOT_SUPPORTED', `Delivery "${delivery}" is not possible: ${why}${alternatives}.`, { possible });
+  throw new TallyError('DELIVERY_NOT_SUPPORTED', `Delivery "${delivery}" is not possible: ${whyNot(device, tokenType, delivery, appVersion)}${alternatives}.`, { possible });
+}
+
+function whyNot(device: DeviceDefinition, tokenType: TokenType, delivery: Delivery, appVersion?: string): string {
+  return device.notes?.[delivery] ?? (TYPE_DELIVERIES[tokenType].includes(delivery) ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it` : `${tokenType} tokens have no ${delivery} delivery`);
+}
+
+/** A delivery as a profile editor offers it: possible, or not and why. */
+export interface DeliveryChoice {
+  delivery: Delivery;
+  possible: boolean;
+  reason?: string;
+}
+
+/** Every delivery for a device, token type and app version, with the reason for each one that is not possible. */
+export function deliveryChoices(device: DeviceDefinition, tokenType: TokenType, appVersion?: string): DeliveryChoice[] {
+  const possible = deliveriesFor(device, tokenType, appVersion);
+  return DELIVERIES.map((delivery) => (possible.includes(delivery) ? { delivery, possible: true } : { delivery, possible: false, reason: whyNot(device, tokenType, delivery, appVersion) }));
+}
+
+export function appVersionProblem(appVersion: string | undefined): string | undefined {
+  return appVersion !== undefined && majorVersion(appVersion) === undefined ? `The app version must start with a major version number, like 2 or 2.1 (got "${appVersion}").` : undefined;
 }

@@ -13,13 +13,14 @@ import { UserRepository, type UserRow } from '../store/repositories/users.js';
 import { ctfDeliverable, otpauthLink, tokenFile, type Holder, type TokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
-import { requirePermission, type Actor } from './actor.js';
+import { can, requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Delivery } from './devices.js';
 import { profileFilePasswordContext, type ProfileRow, type ProfileService } from './profiles.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService, TokenView } from './tokens.js';
+import type { Notifier } from './notifications.js';
 
 /** What an admin receives when a token is distributed: exactly the delivery's secret, once. */
 export interface DistributionResult {
@@ -82,6 +83,14 @@ function generatedPassword(): string {
   return out;
 }
 
+/** What a user may ask for in the Self-Service Console without an admin: a token for themself, from an open profile. */
+function checkSelfServiceRequest(actor: Actor, username: string, profile: ProfileRow): void {
+  if (actor.kind !== 'user' || actor.name !== username) throw new TallyError('FORBIDDEN', 'In the Self-Service Console a user requests tokens for themself only.');
+  // A profile not open to self-service looks exactly like a missing one.
+  if (profile.self_service !== 1) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${profile.name}.`);
+  if (profile.requires_approval === 1) throw new TallyError('FORBIDDEN', `Tokens of profile ${profile.name} need an administrator's approval: request one instead.`);
+}
+
 function ctfAppFor(deviceType: string): CtfLinkApp {
   if (deviceType === 'android') return 'android';
   if (deviceType === 'ios') return 'iphone';
@@ -103,17 +112,24 @@ export class DistributionService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly options: DistributionOptions,
+    private readonly notifier?: Pick<Notifier, 'tokenDistributed'>,
   ) {}
 
   ctkipUrl(profile: Pick<ProfileRow, 'ctkip_url'>): string {
     return profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
   }
 
-  /** A new token for a user, distributed by the profile. */
-  async distributeToUser(actor: Actor, username: string, profileName: string): Promise<DistributionResult> {
-    return this.audit.track(actor, { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } }, async () => {
-      requirePermission(actor, 'tokens.distribute');
+  /**
+   * A new token for a user, distributed by the profile. Admins distribute to anyone; a user in the
+   * Self-Service Console only to themself, from a profile open to self-service that needs no
+   * approval. `notifyHolder: false` is for callers that mail the holder themselves.
+   */
+  async distributeToUser(actor: Actor, username: string, profileName: string, options: { notifyHolder?: boolean } = {}): Promise<DistributionResult> {
+    const result = await this.audit.track(actor, { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } }, async () => {
+      const selfService = !can(actor, 'tokens.distribute');
+      if (selfService) requirePermission(actor, 'tokens.request');
       const profile = await this.profiles.row(profileName);
+      if (selfService) checkSelfServiceRequest(actor, username, profile);
       const hashKey = await this.hasher.load();
       return this.db.transaction().execute(async (trx) => {
         const user = await this.user(trx, username);
@@ -121,6 +137,8 @@ export class DistributionService {
         return this.distribute(trx, hashKey, token, profile, user, actor);
       });
     }, (result) => ({ serial: result.serial, delivery: result.delivery }));
+    if (options.notifyHolder !== false) this.notifier?.tokenDistributed(actor, result.serial, 'new');
+    return result;
   }
 
   /** Unassigned tokens of a profile, to be assigned by serial later. They get their seed when distributed. */
@@ -144,7 +162,7 @@ export class DistributionService {
    * SecurID token, a hardware token), so it is active at once; a generated one is distributed.
    */
   async assign(actor: Actor, serial: string, username: string): Promise<DistributionResult> {
-    return this.audit.track(actor, { action: 'token.assign', targetType: 'token', target: serial, details: { username } }, async () => {
+    const result: DistributionResult = await this.audit.track(actor, { action: 'token.assign', targetType: 'token', target: serial, details: { username } }, async () => {
       requirePermission(actor, 'tokens.distribute');
       const hashKey = await this.hasher.load();
       return this.db.transaction().execute(async (trx) => {
@@ -167,11 +185,13 @@ export class DistributionService {
         return this.distribute(trx, hashKey, { ...token, user_id: user.id }, profile, user, actor);
       });
     }, (result) => ({ delivery: result.delivery }));
+    this.notifier?.tokenDistributed(actor, serial, 'new');
+    return result;
   }
 
   /** A new distribution of an assigned token: the previous code, link and seed stop working at once. */
   async reissue(actor: Actor, serial: string): Promise<DistributionResult> {
-    return this.audit.track(actor, { action: 'token.reissue', targetType: 'token', target: serial }, async () => {
+    const result = await this.audit.track(actor, { action: 'token.reissue', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.distribute');
       const hashKey = await this.hasher.load();
       return this.db.transaction().execute(async (trx) => {
@@ -185,6 +205,8 @@ export class DistributionService {
         return this.distribute(trx, hashKey, token, profile, user, actor);
       });
     }, (result) => ({ delivery: result.delivery }));
+    this.notifier?.tokenDistributed(actor, serial, 'reissued');
+    return result;
   }
 
   /**
@@ -203,12 +225,31 @@ export class DistributionService {
   /** The admin's one download of a token's pending file, the same one-time claim as the link. */
   async adminDownload(actor: Actor, serial: string): Promise<TokenFile> {
     return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: serial }, async () => {
-      requirePermission(actor, 'tokens.distribute');
+      requirePermission(actor, 'tokens.seeds');
       const token = await this.tokenRow(this.db, serial);
       const distribution = await this.db.selectFrom('distributions').select('id').where('token_id', '=', token.id).where('delivery', '=', 'file').where('state', '=', 'open').executeTakeFirst();
       if (!distribution) throw new TallyError('DOWNLOAD_LINK_INVALID', `Token ${serial} has no file waiting to be downloaded (downloaded already, expired, or not a file delivery).`);
       return this.claimFile(distribution.id);
     });
+  }
+
+  /**
+   * The holder's own download of a pending token file, asked for in the Self-Service Console: a
+   * fresh one-time link on the open distribution (any earlier link stops working, so a reload never
+   * shows a used one) and the file's password.
+   */
+  async holderDownload(actor: Actor, serial: string): Promise<{ downloadUrl: string; filePassword?: string; expiresAt: string }> {
+    return this.audit.track(actor, { action: 'token.download.link', targetType: 'token', target: serial }, async () =>
+      this.db.transaction().execute(async (trx) => {
+        const { distribution } = await this.pendingForHolder(trx, actor, serial);
+        if (distribution.delivery !== 'file') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not as a file.`);
+        const linkToken = randomBytes(32).toString('base64url');
+        const replaced = await trx.updateTable('distributions').set({ secret_hash: downloadTokenHash(linkToken) }).where('id', '=', distribution.id).where('state', '=', 'open').executeTakeFirst();
+        if (Number(replaced.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was downloaded or reissued just now.`);
+        const password = distribution.file_password_sealed === null ? undefined : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
+        return { downloadUrl: `${this.options.publicUrl}/download/${linkToken}`, ...(password === undefined ? {} : { filePassword: password }), expiresAt: new Date(distribution.expires_at).toISOString() };
+      }),
+    );
   }
 
   private async claimFile(distributionId: number): Promise<TokenFile> {
@@ -310,9 +351,63 @@ export class DistributionService {
     throw new TallyError('CONFLICT', 'Could not find a free activation code; try again.');
   }
 
+  /**
+   * Takes a token back from its holder into the unassigned inventory: open activation codes and
+   * links stop working, and PIN, emergency access and lockout state go. A generated token loses its
+   * seed (it gets a new one when next distributed); an imported one keeps it, as a hardware token
+   * goes back on the shelf.
+   */
+  async unassign(actor: Actor, serial: string): Promise<TokenView> {
+    let holder: string | undefined;
+    return this.audit.track(actor, { action: 'token.unassign', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const row = await this.db.transaction().execute(async (trx) => {
+        const token = await this.tokenRow(trx, serial);
+        if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
+        holder = (await trx.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst())?.username;
+        await this.supersede(trx, token.id);
+        await trx.deleteFrom('auth_challenges').where('token_id', '=', token.id).execute();
+        const generated = token.origin === 'generated';
+        const changed = await new TokenRepository(trx).update(
+          serial,
+          {
+            user_id: null,
+            state: 'unassigned',
+            label: null,
+            pin_hash: null,
+            new_pin_required: token.pin_mode === 'required' ? 1 : 0,
+            failed_count: 0,
+            next_code_required: 0,
+            emergency_hash: null,
+            emergency_expires_at: null,
+            emergency_one_time: null,
+            disabled_reason: null,
+            activated_at: null,
+            last_used_at: null,
+            updated_at: this.clock.now(),
+            ...(generated ? { seed_sealed: null, counter: 0, last_step: null, drift_steps: 0 } : {}),
+          },
+          { user_id: token.user_id },
+        );
+        if (!changed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed by someone else just now.`);
+        return (await new TokenRepository(trx).findBySerial(serial))!;
+      });
+      return this.tokens.view(row);
+    }, () => ({ username: holder ?? null }));
+  }
+
+  /** Seed-bearing deliverables (a CTF string, a token file or its link) go to super admins and to the token's own holder only. */
+  private maySeeSeed(actor: Actor, user: Pick<UserRow, 'username'>): boolean {
+    return can(actor, 'tokens.seeds') || (actor.kind === 'user' && actor.name === user.username);
+  }
+
   private async distribute(trx: Transaction<Database>, hashKey: SecretHashKey, token: TokenRow, profile: ProfileRow, user: UserRow, actor: Actor): Promise<DistributionResult> {
     const type = tokenType(profile.token_type);
     const delivery = profile.delivery;
+    const seedVisible = this.maySeeSeed(actor, user);
+    if (delivery === 'ctf' && !seedVisible) {
+      throw new TallyError('FORBIDDEN', `A CTF token is its seed, shown once to whoever distributes it, and the ${actor.role} role never sees a seed: ask a super admin, or use a profile with QR, CT-KIP or file delivery.`);
+    }
     const now = this.clock.now();
     await this.supersede(trx, token.id);
     // CT-KIP derives the seed at activation (SecurID by QR means CT-KIP too): no seed exists until then.
@@ -375,8 +470,11 @@ export class DistributionService {
           })
           .where('id', '=', distribution.id)
           .execute();
-        result.downloadUrl = `${this.options.publicUrl}/download/${linkToken}`;
-        if (password !== undefined) result.filePassword = password;
+        // Others are told nothing: the holder gets a fresh link in the Self-Service Console.
+        if (seedVisible) {
+          result.downloadUrl = `${this.options.publicUrl}/download/${linkToken}`;
+          if (password !== undefined) result.filePassword = password;
+        }
         break;
       }
       case 'ctf': {

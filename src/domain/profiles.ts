@@ -8,7 +8,7 @@ import type { TokenAlgorithm, TokenType } from '../tokens/types.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
-import { BUILT_IN_DEVICES, checkDelivery, deliveriesFor, DELIVERIES, type Delivery, type DeviceDefinition } from './devices.js';
+import { appVersionProblem, BUILT_IN_DEVICES, checkDelivery, deliveriesFor, deliveryChoices, DELIVERIES, type Delivery, type DeliveryChoice, type DeviceDefinition } from './devices.js';
 
 export type ProfileRow = Selectable<ProfilesTable>;
 
@@ -30,6 +30,8 @@ export interface NewProfile {
   selfService?: boolean;
   requiresApproval?: boolean;
   ctkipUrl?: string;
+  /** Whether the holder's mail names the CT-KIP URL (never the activation code). */
+  mailCtkipUrl?: boolean;
 }
 
 export interface ProfileView {
@@ -49,10 +51,46 @@ export interface ProfileView {
   selfService: boolean;
   requiresApproval: boolean;
   ctkipUrl: string | null;
+  mailCtkipUrl: boolean;
   /** What this profile's device could take instead, for consoles. */
   possibleDeliveries: Delivery[];
   /** Settings the chosen app is known to ignore (Google Authenticator: algorithm and period). */
   warnings: string[];
+}
+
+/** A change to a profile: a field left out keeps its value, null returns it to its default. */
+export type ProfileChanges = { [K in Exclude<keyof NewProfile, 'name'>]?: NewProfile[K] | null };
+
+export interface ProfileEditor {
+  devices: DeviceDefinition[];
+  device: DeviceDefinition | undefined;
+  tokenType: TokenType | undefined;
+  appVersionProblem: string | undefined;
+  choices: DeliveryChoice[];
+}
+
+/** A stored profile as the input that would make it (the file password stays sealed). */
+function profileInput(row: ProfileRow): NewProfile {
+  const input: NewProfile = {
+    name: row.name,
+    tokenType: row.token_type,
+    deviceType: row.device_type,
+    delivery: row.delivery,
+    digits: row.digits,
+    algorithm: row.algorithm,
+    pinMode: row.pin_mode,
+    activationLifetimeDays: row.activation_lifetime_days,
+    filePasswordPolicy: row.file_password_policy,
+    selfService: row.self_service === 1,
+    requiresApproval: row.requires_approval === 1,
+    mailCtkipUrl: row.mail_ctkip_url === 1,
+  };
+  if (row.description !== null) input.description = row.description;
+  if (row.app_version !== null) input.appVersion = row.app_version;
+  if (row.period_seconds !== 0) input.period = row.period_seconds;
+  if (row.token_lifetime_days !== null) input.tokenLifetimeDays = row.token_lifetime_days;
+  if (row.ctkip_url !== null) input.ctkipUrl = row.ctkip_url;
+  return input;
 }
 
 export const DEFAULT_ACTIVATION_LIFETIME_DAYS = 14;
@@ -125,63 +163,13 @@ export class ProfileService {
         if (!/^[\w .()@+-]{1,128}$/.test(input.name)) {
           throw new TallyError('VALIDATION_FAILED', 'name must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.');
         }
-        const type = tokenType(input.tokenType);
-        const device = await this.device(input.deviceType);
-        checkDelivery(device, input.tokenType, input.delivery, input.appVersion);
-        const settings = {
-          digits: input.digits ?? type.defaults.digits,
-          periodSeconds: type.movingFactor === 'counter' ? 0 : input.period ?? type.defaults.periodSeconds,
-          algorithm: input.algorithm ?? type.defaults.algorithm,
-          addPin: false,
-        };
-        if (type.movingFactor === 'counter' && input.period !== undefined) {
-          throw new TallyError('VALIDATION_FAILED', 'HOTP tokens have no period.');
-        }
-        type.checkSettings(settings);
-        const policy = input.filePasswordPolicy ?? 'none';
-        if (policy !== 'none' && input.delivery !== 'file') {
-          throw new TallyError('VALIDATION_FAILED', 'filePasswordPolicy applies to file delivery only.');
-        }
-        if ((policy === 'admin') !== (input.filePassword !== undefined)) {
-          throw new TallyError('VALIDATION_FAILED', 'filePassword is given exactly when filePasswordPolicy is "admin".');
-        }
-        if (input.filePassword !== undefined && (input.filePassword.length < 8 || input.filePassword.length > 40)) {
-          throw new TallyError('VALIDATION_FAILED', 'filePassword must be 8 to 40 characters.');
-        }
-        checkDays('tokenLifetimeDays', input.tokenLifetimeDays, 1, 3650 * 3);
-        checkDays('activationLifetimeDays', input.activationLifetimeDays, 1, 365);
-        if (input.ctkipUrl !== undefined) {
-          if (input.delivery !== 'ctkip' && !(input.tokenType === 'securid' && input.delivery === 'qr')) {
-            throw new TallyError('VALIDATION_FAILED', 'ctkipUrl applies to CT-KIP provisioning (ctkip, or qr for SecurID) only.');
-          }
-          checkServiceUrl(input.ctkipUrl);
-        }
+        const { device, columns } = await this.checked(input, false);
         const now = this.clock.now();
         try {
           return await this.db.transaction().execute(async (trx) => {
             const row = await trx
               .insertInto('profiles')
-              .values({
-                name: input.name,
-                description: input.description ?? null,
-                token_type: input.tokenType,
-                device_type: input.deviceType,
-                app_version: input.appVersion ?? null,
-                delivery: input.delivery,
-                digits: settings.digits,
-                period_seconds: settings.periodSeconds,
-                algorithm: settings.algorithm,
-                pin_mode: input.pinMode ?? 'none',
-                token_lifetime_days: input.tokenLifetimeDays ?? (input.tokenType === 'securid' ? DEFAULT_SECURID_LIFETIME_DAYS : null),
-                activation_lifetime_days: input.activationLifetimeDays ?? DEFAULT_ACTIVATION_LIFETIME_DAYS,
-                file_password_policy: policy,
-                file_password_sealed: null,
-                self_service: input.selfService ? 1 : 0,
-                requires_approval: input.requiresApproval ? 1 : 0,
-                ctkip_url: input.ctkipUrl ?? null,
-                created_at: now,
-                updated_at: now,
-              })
+              .values({ name: input.name, ...columns, file_password_sealed: null, created_at: now, updated_at: now })
               .returningAll()
               .executeTakeFirstOrThrow();
             if (input.filePassword !== undefined) {
@@ -196,6 +184,114 @@ export class ProfileService {
         }
       },
     );
+  }
+
+  /**
+   * Changes a profile; its name stays. Tokens keep the settings they were made with: a change
+   * applies to tokens distributed (or reissued) from now on. Settings left out keep their value,
+   * except when the token type changes: then they start from the new type's defaults.
+   */
+  async update(actor: Actor, name: string, changes: ProfileChanges): Promise<ProfileView> {
+    return this.audit.track(actor, { action: 'profile.update', targetType: 'profile', target: name.slice(0, 128), details: { fields: Object.keys(changes).filter((key) => key !== 'filePassword' || changes.filePassword !== undefined).join(',') } }, async () => {
+      requirePermission(actor, 'profiles.manage');
+      const row = await this.row(name);
+      const current = profileInput(row);
+      if (changes.tokenType !== undefined && changes.tokenType !== row.token_type) {
+        delete current.digits;
+        delete current.period;
+        delete current.algorithm;
+        delete current.tokenLifetimeDays;
+      }
+      const merged: NewProfile = { ...current };
+      for (const [key, value] of Object.entries(changes) as [keyof ProfileChanges, unknown][]) {
+        if (value === null) delete merged[key];
+        else if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
+      }
+      const keepsPassword = merged.filePasswordPolicy === 'admin' && merged.filePassword === undefined && row.file_password_sealed !== null;
+      const { device, columns } = await this.checked(merged, keepsPassword);
+      const updated = await this.db.transaction().execute(async (trx) => {
+        const sealed = merged.filePassword !== undefined ? seal(this.keyring, Buffer.from(merged.filePassword), profileFilePasswordContext(row.id)) : keepsPassword ? row.file_password_sealed : null;
+        return trx.updateTable('profiles').set({ ...columns, file_password_sealed: sealed, updated_at: this.clock.now() }).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow();
+      });
+      return this.view(updated, device);
+    });
+  }
+
+  /**
+   * What the profile editor offers, for super admins only: the devices of the capability table,
+   * and for a chosen device, token type and app version, every delivery with whether it is
+   * possible and, if not, why.
+   */
+  async editor(actor: Actor, selection: { deviceType?: string; tokenType?: TokenType; appVersion?: string } = {}): Promise<ProfileEditor> {
+    requirePermission(actor, 'profiles.manage');
+    const devices = await this.devices();
+    const device = devices.find((d) => d.deviceType === selection.deviceType);
+    const problem = appVersionProblem(selection.appVersion);
+    const tokenType = device && selection.tokenType && device.tokenTypes.includes(selection.tokenType) ? selection.tokenType : device?.tokenTypes[0];
+    return {
+      devices,
+      device,
+      tokenType,
+      appVersionProblem: problem,
+      choices: device && tokenType && !problem ? deliveryChoices(device, tokenType, selection.appVersion) : [],
+    };
+  }
+
+  /** Checks a whole profile and returns its columns (all but name, file password and times). */
+  private async checked(input: NewProfile, keepsPassword: boolean) {
+    const type = tokenType(input.tokenType);
+    const device = await this.device(input.deviceType);
+    checkDelivery(device, input.tokenType, input.delivery, input.appVersion);
+    const settings = {
+      digits: input.digits ?? type.defaults.digits,
+      periodSeconds: type.movingFactor === 'counter' ? 0 : input.period ?? type.defaults.periodSeconds,
+      algorithm: input.algorithm ?? type.defaults.algorithm,
+      addPin: false,
+    };
+    if (type.movingFactor === 'counter' && input.period !== undefined) {
+      throw new TallyError('VALIDATION_FAILED', 'HOTP tokens have no period.');
+    }
+    type.checkSettings(settings);
+    const policy = input.filePasswordPolicy ?? 'none';
+    if (policy !== 'none' && input.delivery !== 'file') {
+      throw new TallyError('VALIDATION_FAILED', 'filePasswordPolicy applies to file delivery only.');
+    }
+    if ((policy === 'admin') !== (input.filePassword !== undefined || keepsPassword)) {
+      throw new TallyError('VALIDATION_FAILED', 'filePassword is given exactly when filePasswordPolicy is "admin".');
+    }
+    if (input.filePassword !== undefined && (input.filePassword.length < 8 || input.filePassword.length > 40)) {
+      throw new TallyError('VALIDATION_FAILED', 'filePassword must be 8 to 40 characters.');
+    }
+    checkDays('tokenLifetimeDays', input.tokenLifetimeDays, 1, 3650 * 3);
+    checkDays('activationLifetimeDays', input.activationLifetimeDays, 1, 365);
+    if (input.ctkipUrl !== undefined) {
+      if (input.delivery !== 'ctkip' && !(input.tokenType === 'securid' && input.delivery === 'qr')) {
+        throw new TallyError('VALIDATION_FAILED', 'ctkipUrl applies to CT-KIP provisioning (ctkip, or qr for SecurID) only.');
+      }
+      checkServiceUrl(input.ctkipUrl);
+    }
+    if (input.mailCtkipUrl && input.delivery !== 'ctkip') throw new TallyError('VALIDATION_FAILED', 'mailCtkipUrl applies to ctkip delivery only.');
+    return {
+      device,
+      columns: {
+        description: input.description ?? null,
+        token_type: input.tokenType,
+        device_type: input.deviceType,
+        app_version: input.appVersion ?? null,
+        delivery: input.delivery,
+        digits: settings.digits,
+        period_seconds: settings.periodSeconds,
+        algorithm: settings.algorithm,
+        pin_mode: input.pinMode ?? 'none',
+        token_lifetime_days: input.tokenLifetimeDays ?? (input.tokenType === 'securid' ? DEFAULT_SECURID_LIFETIME_DAYS : null),
+        activation_lifetime_days: input.activationLifetimeDays ?? DEFAULT_ACTIVATION_LIFETIME_DAYS,
+        file_password_policy: policy,
+        self_service: input.selfService ? 1 : 0,
+        requires_approval: input.requiresApproval ? 1 : 0,
+        ctkip_url: input.ctkipUrl ?? null,
+        mail_ctkip_url: input.mailCtkipUrl ? 1 : 0,
+      },
+    };
   }
 
   async row(name: string): Promise<ProfileRow> {
@@ -241,6 +337,7 @@ export class ProfileService {
       selfService: row.self_service === 1,
       requiresApproval: row.requires_approval === 1,
       ctkipUrl: row.ctkip_url,
+      mailCtkipUrl: row.mail_ctkip_url === 1,
       possibleDeliveries: device ? deliveriesFor(device, row.token_type, row.app_version ?? undefined) : [],
       warnings,
     };

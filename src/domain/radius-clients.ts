@@ -86,6 +86,16 @@ export class RadiusClientService {
     return rows.map((row) => ({ name: row.name, address: row.address, requireMessageAuthenticator: row.require_message_authenticator === 1, createdAt: new Date(row.created_at).toISOString() }));
   }
 
+  /** Removes a client: its packets are dropped from now on (other nodes within their refresh interval). */
+  async remove(actor: Actor, name: string): Promise<void> {
+    await this.audit.track(actor, { action: 'radius-client.remove', targetType: 'radius-client', target: name.slice(0, 128) }, async () => {
+      requirePermission(actor, 'radius.manage');
+      const result = await this.db.deleteFrom('radius_clients').where('name', '=', name).executeTakeFirst();
+      if (Number(result.numDeletedRows) !== 1) throw new TallyError('RADIUS_CLIENT_NOT_FOUND', `No RADIUS client named ${name}.`);
+      this.cache = undefined;
+    });
+  }
+
   /** The client a datagram came from, or undefined (its packets are dropped). Exact addresses win over ranges. */
   async resolve(address: string): Promise<RadiusClient | undefined> {
     const now = this.clock.now();

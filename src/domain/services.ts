@@ -15,11 +15,16 @@ import { SecretHasher } from './secret-hash.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
+import type { Logger } from '../logger.js';
+import { Notifier, type Mailer } from './notifications.js';
+import { SelfService } from './self-service.js';
+import { DEFAULT_SESSIONS, SessionService, type SessionSettings } from './sessions.js';
+import { TokenRequestService } from './token-requests.js';
 
 /** The domain services, wired once per process; adapters receive this and call nothing else. */
 export interface Services {
   clock: Clock;
-  options: DistributionOptions;
+  options: ServiceOptions;
   audit: AuditService;
   users: UserService;
   lockout: Lockout;
@@ -30,16 +35,30 @@ export interface Services {
   provisioning: ProvisioningService;
   authentication: AuthenticationService;
   radiusClients: RadiusClientService;
+  sessions: SessionService;
+  selfService: SelfService;
+  requests: TokenRequestService;
+  notifier: Notifier;
 }
 
-export const DEFAULT_SERVICE_OPTIONS: DistributionOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
+export interface ServiceOptions extends DistributionOptions {
+  sessions?: SessionSettings;
+  /** Mails to token holders; without it none are sent. */
+  mailer?: Mailer;
+  /** For what the domain reports but no caller waits for (a failed mail). */
+  logger?: Logger;
+}
 
-export function createServices(store: Store, keyring: Keyring, clock: Clock, options: DistributionOptions = DEFAULT_SERVICE_OPTIONS): Services {
+export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
+
+export function createServices(store: Store, keyring: Keyring, clock: Clock, options: ServiceOptions = DEFAULT_SERVICE_OPTIONS): Services {
   const audit = new AuditService(new AuditRepository(store.db), clock);
   const hasher = new SecretHasher(store.db, keyring);
   const tokens = new TokenService(store.db, keyring, audit, clock);
   const profiles = new ProfileService(store.db, keyring, audit, clock);
   const lockout = new Lockout(store.db, clock, DEFAULT_LOCKOUT);
+  const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
+  const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
   return {
     clock,
     options,
@@ -49,9 +68,13 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     apiTokens: new ApiTokenService(new ApiTokenRepository(store.db), audit, clock),
     tokens,
     profiles,
-    distribution: new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options),
+    distribution,
     provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock),
     authentication: new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock),
     radiusClients: new RadiusClientService(store.db, keyring, audit, clock),
+    sessions: new SessionService(store.db, audit, clock, options.sessions ?? DEFAULT_SESSIONS),
+    selfService: new SelfService(store.db, profiles, distribution, audit, clock),
+    requests: new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier),
+    notifier,
   };
 }

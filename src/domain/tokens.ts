@@ -152,6 +152,22 @@ export class TokenService {
     return Promise.all(rows.map((row) => this.view(row)));
   }
 
+  /**
+   * Deletes a token and what hangs off it (distributions, challenges). The audit trail keeps its
+   * history under the serial.
+   */
+  async delete(actor: Actor, serial: string): Promise<void> {
+    let facts: { state: string; username: string | null } | undefined;
+    await this.audit.track(actor, { action: 'token.delete', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.delete');
+      const row = await new TokenRepository(this.db).findBySerial(serial);
+      if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+      facts = { state: row.state, username: (await this.view(row)).username };
+      const deleted = await this.db.deleteFrom('tokens').where('id', '=', row.id).executeTakeFirst();
+      if (Number(deleted.numDeletedRows) !== 1) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    }, () => facts);
+  }
+
   private checkCandidate(candidate: TokenCandidate, seen: Set<string>): string | undefined {
     if (seen.has(candidate.serial)) return 'The serial appears more than once in the file.';
     try {

@@ -1,4 +1,5 @@
-import { TallyError } from '../errors.js';
+import { isTallyError, TallyError } from '../errors.js';
+import { parseCsv } from '../core/csv/csv.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
 import type { UserRole } from '../store/schema.js';
@@ -29,12 +30,51 @@ export interface UserView {
   createdAt: string;
 }
 
+/** What an admin may change about a user; null clears a field. The username never changes. */
+export interface UserChanges {
+  email?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  role?: UserRole;
+  password?: string;
+}
+
+export interface UserImportReport {
+  created: number;
+  refused: number;
+  /** One entry per data row of the file, in order (`row` counts from 1 after the header). */
+  rows: { row: number; username: string; result: 'created' | 'refused'; reason?: string }[];
+}
+
+/** The CSV header names an import understands, each mapped to its field; spaces, `_` and `-` are ignored. */
+const IMPORT_COLUMNS: Record<string, keyof NewUser> = {
+  username: 'username',
+  login: 'username',
+  email: 'email',
+  mail: 'email',
+  firstname: 'firstName',
+  givenname: 'firstName',
+  lastname: 'lastName',
+  surname: 'lastName',
+  familyname: 'lastName',
+  role: 'role',
+  password: 'password',
+};
+export const USER_IMPORT_MAX_ROWS = 5000;
+const ROLES: readonly UserRole[] = ['user', 'helpdesk', 'superadmin'];
+
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
 
 export function validatePassword(password: string): void {
   if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
     throw new TallyError('VALIDATION_FAILED', `The password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long.`);
+  }
+}
+
+function checkName(field: string, value: string | null | undefined): void {
+  if (value !== undefined && value !== null && (value.length > 128 || /[\p{Cc}\p{Cf}]/u.test(value))) {
+    throw new TallyError('VALIDATION_FAILED', `${field} must be at most 128 characters, without control characters.`);
   }
 }
 
@@ -113,6 +153,100 @@ export class UserService {
         throw error;
       }
     });
+  }
+
+  /** Changes a user's details, role or password. Help desk changes ordinary users only. */
+  async update(actor: Actor, username: string, changes: UserChanges): Promise<UserView> {
+    const fields = Object.keys(changes).filter((key) => changes[key as keyof UserChanges] !== undefined);
+    return this.audit.track(actor, { action: 'user.update', targetType: 'user', target: username.slice(0, 128), details: { fields: fields.join(',') } }, async () => {
+      requirePermission(actor, 'users.update');
+      const row = await this.row(username);
+      const roleChange = changes.role !== undefined && changes.role !== row.role;
+      if (row.role !== 'user' || roleChange) requirePermission(actor, 'users.setRole');
+      if (changes.role !== undefined && !ROLES.includes(changes.role)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${ROLES.join(', ')}.`);
+      if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email)) throw new TallyError('VALIDATION_FAILED', 'The email address is not valid.');
+      for (const name of ['firstName', 'lastName'] as const) checkName(name, changes[name]);
+      if (roleChange && row.role === 'superadmin') await this.keepASuperadmin(row);
+      if (changes.password !== undefined) validatePassword(changes.password);
+      const updated = await this.users.update(row.id, {
+        ...(changes.email !== undefined ? { email: changes.email } : {}),
+        ...(changes.firstName !== undefined ? { first_name: changes.firstName } : {}),
+        ...(changes.lastName !== undefined ? { last_name: changes.lastName } : {}),
+        ...(changes.role !== undefined ? { role: changes.role } : {}),
+        ...(changes.password !== undefined ? { password_hash: await hashPassword(changes.password) } : {}),
+        updated_at: this.clock.now(),
+      });
+      return this.view(updated ?? row);
+    }, (user) => (changes.role !== undefined ? { role: user.role } : undefined));
+  }
+
+  /** A disabled user can neither log on nor authenticate; their tokens and sessions stop working at once. */
+  async setDisabled(actor: Actor, username: string, disabled: boolean): Promise<UserView> {
+    return this.audit.track(actor, { action: disabled ? 'user.disable' : 'user.enable', targetType: 'user', target: username.slice(0, 128) }, async () => {
+      requirePermission(actor, 'users.update');
+      const row = await this.row(username);
+      if (row.role !== 'user') requirePermission(actor, 'users.setRole');
+      if (disabled && actor.kind === 'admin' && actor.name === row.username) throw new TallyError('CONFLICT', 'You cannot disable your own account.');
+      if (disabled && row.role === 'superadmin') await this.keepASuperadmin(row);
+      const updated = await this.users.update(row.id, { disabled: disabled ? 1 : 0, updated_at: this.clock.now() });
+      return this.view(updated ?? row);
+    });
+  }
+
+  /**
+   * Creates users from a CSV file with a header row (username, and any of email, firstName,
+   * lastName, role, password). Each row is created on its own, so one bad row refuses only itself;
+   * the report says what happened to every row.
+   */
+  async importCsv(actor: Actor, text: string): Promise<UserImportReport> {
+    return this.audit.track(
+      actor,
+      { action: 'user.import', targetType: 'file' },
+      async () => {
+        requirePermission(actor, 'users.create');
+        const [header, ...rows] = parseCsv(text);
+        if (!header) throw new TallyError('VALIDATION_FAILED', 'The file is empty: it needs a header row (username, email, firstName, lastName, role, password) and a row per user.');
+        const columns = header.map((name) => IMPORT_COLUMNS[name.trim().toLowerCase().replace(/[\s_-]/g, '')]);
+        const unknown = header.filter((_, i) => columns[i] === undefined);
+        if (unknown.length) throw new TallyError('VALIDATION_FAILED', `Unknown column(s) ${unknown.map((name) => `"${name.slice(0, 40)}"`).join(', ')}; use username, email, firstName, lastName, role, password.`);
+        if (!columns.includes('username')) throw new TallyError('VALIDATION_FAILED', 'The header row needs a username column.');
+        if (rows.length > USER_IMPORT_MAX_ROWS) throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
+        const report: UserImportReport = { created: 0, refused: 0, rows: [] };
+        for (const [index, fields] of rows.entries()) {
+          const user: Record<string, string> = {};
+          columns.forEach((column, i) => {
+            const value = fields[i]?.trim();
+            if (column && value) user[column] = value;
+          });
+          const username = (user.username ?? '').slice(0, 128);
+          try {
+            if (!username) throw new TallyError('VALIDATION_FAILED', 'The username is empty.');
+            if (user.role !== undefined && !ROLES.includes(user.role as UserRole)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${ROLES.join(', ')}.`);
+            await this.create(actor, user as unknown as NewUser);
+            report.rows.push({ row: index + 1, username, result: 'created' });
+            report.created++;
+          } catch (error) {
+            if (!isTallyError(error)) throw error;
+            report.rows.push({ row: index + 1, username, result: 'refused', reason: error.message });
+            report.refused++;
+          }
+        }
+        return report;
+      },
+      (report) => ({ created: report.created, refused: report.refused }),
+    );
+  }
+
+  private async row(username: string): Promise<UserRow> {
+    const row = await this.users.findByUsername(username);
+    if (!row) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
+    return row;
+  }
+
+  private async keepASuperadmin(row: UserRow): Promise<void> {
+    if ((await this.users.otherEnabledSuperadmins(row.id)) === 0) {
+      throw new TallyError('CONFLICT', `${row.username} is the last enabled super admin; make another one first.`);
+    }
   }
 
   async get(actor: Actor, username: string): Promise<UserView> {

@@ -37,14 +37,31 @@ export function errorBody(error: TallyError): ErrorBody {
 
 /** The JSON error envelope for every route of an app; stack traces go to the log only. */
 export function installJsonErrors(app: FastifyInstance): void {
+  installErrors(app, {});
+}
+
+/** Whether the client is a browser that would rather read a page than JSON. */
+export function prefersHtml(request: FastifyRequest): boolean {
+  return /\btext\/html\b/.test(request.headers.accept ?? '');
+}
+
+/**
+ * Every error of an app, mapped once: the JSON envelope, or with `htmlPage` an HTML page for
+ * browsers (the public listener, whose links people open). Stack traces go to the log only.
+ */
+export function installErrors(app: FastifyInstance, options: { htmlPage?: (error: TallyError) => string }): void {
+  const send = (request: FastifyRequest, reply: FastifyReply, tallyError: TallyError) => {
+    if (options.htmlPage && prefersHtml(request)) void reply.status(tallyError.status).type('text/html; charset=utf-8').send(options.htmlPage(tallyError));
+    else void reply.status(tallyError.status).send(errorBody(tallyError));
+  };
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const tallyError = toTallyError(error);
     if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
     else if (tallyError.status >= 500) request.log.warn({ code: tallyError.code, msg: tallyError.message }, 'request failed');
-    void reply.status(tallyError.status).send(errorBody(tallyError));
+    send(request, reply, tallyError);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send(errorBody(new TallyError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`)));
+    send(request, reply, new TallyError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`));
   });
 }
 

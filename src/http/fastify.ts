@@ -21,6 +21,8 @@ export interface ListenerOptions {
   tls?: TlsFiles;
   trustProxy?: boolean;
   bodyLimit?: number;
+  /** Console log-on attempts per minute from one address. */
+  logonRateLimit?: number;
 }
 
 function readTls(tls: TlsFiles): { cert: Buffer; key: Buffer } {
@@ -57,6 +59,8 @@ export function createFastify(options: ListenerOptions): FastifyInstance {
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
         baseUri: ["'none'"],
+        // Without TLS on the listener, upgrading would send the stylesheet and every form to an HTTPS port that does not exist.
+        upgradeInsecureRequests: options.tls ? [] : null,
       },
     },
     crossOriginEmbedderPolicy: false,

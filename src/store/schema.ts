@@ -217,6 +217,38 @@ export interface TokenRequestsTable {
   decided_by: string | null;
 }
 
+export type BulkDistributionState = 'running' | 'finished';
+
+export interface BulkDistributionsTable {
+  id: Generated<number>;
+  /** The profile's name when the run started. */
+  profile: string;
+  created_by: string;
+  state: BulkDistributionState;
+  total: number;
+  distributed: Generated<number>;
+  failed: Generated<number>;
+  created_at: number;
+  /** Moves with every user done: a running run whose time stands still was interrupted. */
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export type BulkItemResult = 'waiting' | 'distributed' | 'failed';
+
+export interface BulkDistributionItemsTable {
+  id: Generated<number>;
+  bulk_id: number;
+  /** The user's place in the list, from 1. */
+  position: number;
+  username: string;
+  result: BulkItemResult;
+  serial: string | null;
+  /** The error code and message of a failure. */
+  error: string | null;
+  message: string | null;
+}
+
 export interface Database {
   tally_meta: MetaTable;
   users: UsersTable;
@@ -232,4 +264,6 @@ export interface Database {
   auth_challenges: AuthChallengesTable;
   web_sessions: WebSessionsTable;
   token_requests: TokenRequestsTable;
+  bulk_distributions: BulkDistributionsTable;
+  bulk_distribution_items: BulkDistributionItemsTable;
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { generateMasterKey, makeKeyring, type Keyring } from '../../src/core/crypto/secret-box.js';
 import { systemActor } from '../../src/domain/actor.js';
 import type { Clock } from '../../src/domain/clock.js';
-import { createServices, type Services } from '../../src/domain/services.js';
+import { createServices, DEFAULT_SERVICE_OPTIONS, type ServiceOptions, type Services } from '../../src/domain/services.js';
 import { initialiseStore } from '../../src/domain/setup.js';
 import { buildAdminApp } from '../../src/http/admin/app.js';
 import { buildPublicApp } from '../../src/http/public/app.js';
@@ -33,15 +33,22 @@ export interface TestTally {
   close(): Promise<void>;
 }
 
+export interface TestTallyOptions {
+  /** Service options beyond the defaults (a mailer, session timeouts, a public URL). */
+  services?: Partial<ServiceOptions>;
+  logonRateLimit?: number;
+}
+
 /** An initialised Tally on a migrated store, with an API token per role and both apps (not listening). */
-export async function createTestTally(store: Store): Promise<TestTally> {
+export async function createTestTally(store: Store, options: TestTallyOptions = {}): Promise<TestTally> {
   const keyring = makeKeyring([generateMasterKey(1)]);
   const clock = new TestClock();
   await initialiseStore(store, keyring, { username: 'admin', password: ADMIN_PASSWORD }, clock);
-  const services = createServices(store, keyring, clock);
+  // A copy of its own: tests that listen on a port change the public URL.
+  const services = createServices(store, keyring, clock, { ...DEFAULT_SERVICE_OPTIONS, ...options.services });
   const logger = createLogger('silent');
   const admin = await buildAdminApp(services, { logger });
-  const publicApp = await buildPublicApp(services, { logger });
+  const publicApp = await buildPublicApp(services, { logger, logonRateLimit: options.logonRateLimit });
   const token = async (role: 'superadmin' | 'helpdesk' | 'agent') =>
     (await services.apiTokens.create(systemActor, { name: `test-${role}`, role })).token;
   return {
@@ -55,6 +62,7 @@ export async function createTestTally(store: Store): Promise<TestTally> {
     async close() {
       await admin.close();
       await publicApp.close();
+      await services.notifier.idle();
     },
   };
 }

@@ -12,6 +12,7 @@ import { tokenRoutes } from './api/tokens.js';
 import { profileRoutes } from './api/profiles.js';
 import { distributionRoutes } from './api/distribution.js';
 import { authenticationRoutes } from './api/authentication.js';
+import { requestRoutes } from './api/requests.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -48,6 +49,7 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
         profileRoutes(secured, services);
         distributionRoutes(secured, services);
         authenticationRoutes(secured, services);
+        requestRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },

@@ -1,16 +1,24 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../domain/services.js';
 import { createFastify, type ListenerOptions } from '../fastify.js';
-import { installJsonErrors } from '../errors.js';
+import { installErrors } from '../errors.js';
+import { assetRoutes } from '../web/assets.js';
 import { downloadRoutes } from './downloads.js';
 import { ctkipRoutes } from './ctkip.js';
+import { selfServiceConsole } from './self-service/routes.js';
+import { errorPage } from './self-service/views.js';
+
+const DEFAULT_LOGON_RATE_LIMIT = 20;
 
 /** The public listener: Self-Service Console, CT-KIP and one-time downloads. */
 export async function buildPublicApp(services: Services, options: ListenerOptions): Promise<FastifyInstance> {
   const app = createFastify(options);
-  installJsonErrors(app);
+  // People open links here (downloads, mistyped pages): browsers get a page, programs the JSON envelope.
+  installErrors(app, { htmlPage: (error) => errorPage({ csrfToken: '' }, error).text });
   app.get('/healthz', async () => ({ status: 'ok' }));
+  assetRoutes(app);
   downloadRoutes(app, services);
   await ctkipRoutes(app, services);
+  await selfServiceConsole(app, services, { logonRateLimit: options.logonRateLimit ?? DEFAULT_LOGON_RATE_LIMIT });
   return app;
 }

@@ -6,6 +6,7 @@ import { distribution } from './0003_distribution.js';
 import { ctkip } from './0004_ctkip.js';
 import { authentication } from './0005_authentication.js';
 import { webSessions } from './0006_web_sessions.js';
+import { bulkDistributions } from './0007_bulk_distributions.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -16,5 +17,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0004_ctkip': ctkip(dialect),
     '0005_authentication': authentication(dialect),
     '0006_web_sessions': webSessions(dialect),
+    '0007_bulk_distributions': bulkDistributions(dialect),
   };
 }

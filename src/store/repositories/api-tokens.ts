@@ -26,4 +26,18 @@ export class ApiTokenRepository {
   async touch(id: number, now: number): Promise<void> {
     await this.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', id).execute();
   }
+
+  async list(): Promise<ApiTokenRow[]> {
+    return this.db.selectFrom('api_tokens').selectAll().orderBy('revoked_at', 'desc').orderBy('name').orderBy('id').execute();
+  }
+
+  async find(id: number): Promise<ApiTokenRow | undefined> {
+    return this.db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Revokes once: false when the token was revoked already. */
+  async revoke(id: number, now: number): Promise<boolean> {
+    const result = await this.db.updateTable('api_tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
 }

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { AuditEventsTable, Database } from '../schema.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
@@ -8,6 +8,7 @@ export interface AuditQuery {
   actor?: string;
   target?: string;
   targetType?: string;
+  /** An action name, or a prefix ending in `*` (`token.*`). */
   action?: string;
   result?: 'success' | 'failure';
   since?: number;
@@ -16,6 +17,9 @@ export interface AuditQuery {
   /** Only events older than this id (for paging newest-first). */
   beforeId?: number;
 }
+
+/** The actions an authentication records, by channel. */
+const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius'];
 
 /** Every column, in the order `append` passes the values. */
 const AUDIT_COLUMNS_TEMPLATE: NewAuditRow = { at: 0, actor_type: 'system', actor: '', action: '', target_type: null, target: null, result: 'success', source: null, details: null };
@@ -40,11 +44,48 @@ export class AuditRepository {
     if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
     if (filter.target !== undefined) query = query.where('target', '=', filter.target);
     if (filter.targetType !== undefined) query = query.where('target_type', '=', filter.targetType);
-    if (filter.action !== undefined) query = query.where('action', '=', filter.action);
+    if (filter.action?.endsWith('*')) {
+      const prefix = filter.action.slice(0, -1);
+      // substr, not LIKE: the dialects disagree on LIKE's escape character.
+      query = query.where(sql<string>`substr(action, 1, ${prefix.length})`, '=', prefix);
+    } else if (filter.action !== undefined) query = query.where('action', '=', filter.action);
     if (filter.result !== undefined) query = query.where('result', '=', filter.result);
     if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
     if (filter.until !== undefined) query = query.where('at', '<=', filter.until);
     if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId);
     return query.orderBy('id', 'desc').limit(filter.limit).execute();
+  }
+
+  /** A user's authentications, newest first: those recorded against the user and those against the tokens they hold now. */
+  async authenticationsOf(username: string, limit: number): Promise<AuditRow[]> {
+    return this.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', 'in', AUTHENTICATION_ACTIONS)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('target_type', '=', 'user'), eb('target', '=', username)]),
+          eb.and([
+            eb('target_type', '=', 'token'),
+            eb('target', 'in', eb.selectFrom('tokens').innerJoin('users', 'users.id', 'tokens.user_id').select('tokens.serial').where('users.username', '=', username)),
+          ]),
+        ]),
+      )
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Authentications since a time, per hour and result: the dashboard's chart. */
+  async authenticationsByHour(since: number): Promise<{ hour: number; result: 'success' | 'failure'; n: number }[]> {
+    const hour = sql<number>`(at / 3600000)`;
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .select([hour.as('hour'), 'result', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('at', '>=', since)
+      .where('action', 'in', AUTHENTICATION_ACTIONS)
+      .groupBy([hour, 'result'])
+      .execute();
+    return rows.map((row) => ({ hour: Number(row.hour), result: row.result, n: Number(row.n) }));
   }
 }

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { Database, UsersTable, UserRole } from '../schema.js';
 
 export type UserRow = Selectable<UsersTable>;
@@ -54,6 +54,22 @@ export class UserRepository {
       );
     }
     return query.orderBy('username').limit(filter.limit).offset(filter.offset).execute();
+  }
+
+  async update(id: number, changes: Updateable<UsersTable>): Promise<UserRow | undefined> {
+    return this.db.updateTable('users').set(changes).where('id', '=', id).returningAll().executeTakeFirst();
+  }
+
+  /** Enabled super admins other than `exceptId`: there must always be one left. */
+  async otherEnabledSuperadmins(exceptId: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('role', '=', 'superadmin')
+      .where('disabled', '=', 0)
+      .where('id', '!=', exceptId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
   async count(): Promise<number> {

@@ -25,6 +25,7 @@ const NewProfile = Type.Object(
     selfService: Type.Optional(Type.Boolean()),
     requiresApproval: Type.Optional(Type.Boolean()),
     ctkipUrl: Type.Optional(Type.String({ maxLength: 512 })),
+    mailCtkipUrl: Type.Optional(Type.Boolean({ description: "ctkip only: the holder's mail names the CT-KIP URL (never the activation code)" })),
   },
   { additionalProperties: false },
 );
@@ -46,6 +47,7 @@ const ProfileViewSchema = Type.Object({
   selfService: Type.Boolean(),
   requiresApproval: Type.Boolean(),
   ctkipUrl: Type.Union([Type.String(), Type.Null()]),
+  mailCtkipUrl: Type.Boolean(),
   possibleDeliveries: Type.Array(DeliverySchema),
   warnings: Type.Array(Type.String()),
 });

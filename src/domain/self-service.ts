@@ -1,0 +1,211 @@
+import type { Kysely } from 'kysely';
+import { TallyError } from '../errors.js';
+import { parseOtpauthUri } from '../core/otp/otpauth.js';
+import type { Database } from '../store/schema.js';
+import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
+import type { TokenType } from '../tokens/types.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+import { deliveriesFor, type Delivery, type DeviceDefinition } from './devices.js';
+import type { Activation, DistributionService } from './distribution.js';
+import type { ProfileService } from './profiles.js';
+import type { TokenView } from './tokens.js';
+
+/** A token as its holder sees it in the Self-Service Console. */
+export interface HolderToken {
+  serial: string;
+  tokenType: TokenType;
+  label: string | null;
+  state: TokenRow['state'];
+  profile: string | null;
+  /** The device's name, e.g. "RSA SecurID app for iOS". */
+  device: string | null;
+  delivery: Delivery | null;
+  /** For a pending token: whether it can be activated now, or its activation has run out. */
+  activation: 'open' | 'expired' | null;
+  createdAt: string;
+  activatedAt: string | null;
+  lastUsedAt: string | null;
+  expiresOn: string | null;
+  disabledReason: string | null;
+}
+
+/** A profile a user may ask for, with how the token will reach them. */
+export interface OfferedProfile {
+  name: string;
+  description: string | null;
+  tokenType: TokenType;
+  delivery: Delivery;
+  howItArrives: string;
+  requiresApproval: boolean;
+}
+
+/** Self-service profiles of one device and app version. */
+export interface OfferGroup {
+  device: string;
+  appVersion: string | null;
+  profiles: OfferedProfile[];
+}
+
+/** What the Activate page shows: exactly one delivery's secret, after the holder asked for it. */
+export type HolderActivation =
+  | (Extract<Activation, { kind: 'otpauth' }> & { issuer: string | null; account: string; digits: number; period: number | null })
+  | (Extract<Activation, { kind: 'ctkip' }> & { appCanScan: boolean })
+  | { kind: 'file'; downloadUrl: string; filePassword?: string; expiresAt: string };
+
+const LABEL_MAX = 64;
+
+function howItArrives(tokenType: TokenType, delivery: Delivery, appCanScan: boolean): string {
+  switch (delivery) {
+    case 'qr':
+      return tokenType === 'securid'
+        ? 'You scan a QR code with the app, which then fetches its token.'
+        : 'You scan a QR code with the app, then type the first code it shows to confirm.';
+    case 'ctkip':
+      return appCanScan
+        ? 'You scan a QR code with the app, or type a URL and a one-time activation code into it; the app then fetches its token.'
+        : 'You type a URL and a one-time activation code into the app, which then fetches its token.';
+    case 'file':
+      return 'You download a token file once and import it into the app.';
+    case 'ctf':
+      return 'You import a token link or string into the app; it is shown once, right after you ask.';
+  }
+}
+
+/**
+ * The holder's side of the token life cycle: their tokens, what they may ask for, activation and
+ * renaming. Every method works on the actor's own tokens only; another user's token looks exactly
+ * like a missing one.
+ */
+export class SelfService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly profiles: ProfileService,
+    private readonly distribution: DistributionService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  async tokens(actor: Actor): Promise<HolderToken[]> {
+    requirePermission(actor, 'tokens.holder');
+    const rows = await this.db
+      .selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .selectAll('tokens')
+      .where('users.username', '=', actor.name)
+      .orderBy('tokens.created_at', 'desc')
+      .orderBy('tokens.id', 'desc')
+      .execute();
+    const devices = await this.profiles.devices();
+    return Promise.all(rows.map((row) => this.view(row, devices)));
+  }
+
+  async token(actor: Actor, serial: string): Promise<HolderToken> {
+    requirePermission(actor, 'tokens.holder');
+    return this.view(await this.own(actor, serial), await this.profiles.devices());
+  }
+
+  async rename(actor: Actor, serial: string, label: string): Promise<HolderToken> {
+    return this.audit.track(actor, { action: 'token.rename', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.holder');
+      const text = label.trim();
+      if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text)) throw new TallyError('VALIDATION_FAILED', `The name must be at most ${LABEL_MAX} characters, without control characters.`);
+      const token = await this.own(actor, serial);
+      await new TokenRepository(this.db).update(token.serial, { label: text === '' ? null : text, updated_at: this.clock.now() }, { user_id: token.user_id });
+      return this.token(actor, serial);
+    });
+  }
+
+  /** The profiles open to self-service, grouped by device and app version. */
+  async offer(actor: Actor): Promise<OfferGroup[]> {
+    requirePermission(actor, 'tokens.request');
+    const rows = await this.db.selectFrom('profiles').selectAll().where('self_service', '=', 1).orderBy('name').execute();
+    const devices = await this.profiles.devices();
+    const groups = new Map<string, OfferGroup & { order: number }>();
+    for (const row of rows) {
+      const device = devices.find((d) => d.deviceType === row.device_type);
+      const key = `${row.device_type}\u0000${row.app_version ?? ''}`;
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { device: device?.label ?? row.device_type, appVersion: row.app_version, profiles: [], order: device ? devices.indexOf(device) : devices.length }));
+      group.profiles.push({
+        name: row.name,
+        description: row.description,
+        tokenType: row.token_type,
+        delivery: row.delivery,
+        howItArrives: howItArrives(row.token_type, row.delivery, canScan(device, row.token_type, row.app_version)),
+        requiresApproval: row.requires_approval === 1,
+      });
+    }
+    // In the capability table's order (standard apps first), newer app versions first within a device.
+    return [...groups.values()]
+      .sort((a, b) => a.order - b.order || (b.appVersion ?? '').localeCompare(a.appVersion ?? '', undefined, { numeric: true }))
+      .map(({ order: _order, ...group }) => group);
+  }
+
+  /**
+   * What the holder needs to activate a pending token, asked for on the Activate page: the otpauth
+   * link, a fresh CT-KIP code, or a fresh one-time download link. Each request replaces the
+   * previous code or link; nothing is shown again once the token is active.
+   */
+  async activate(actor: Actor, serial: string): Promise<HolderActivation> {
+    requirePermission(actor, 'tokens.holder');
+    const token = await this.own(actor, serial);
+    const profile = token.profile_id === null ? undefined : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
+    if (profile?.delivery === 'file') return { kind: 'file', ...(await this.distribution.holderDownload(actor, serial)) };
+    const activation = await this.distribution.activation(actor, serial);
+    if (activation.kind === 'otpauth') {
+      const link = parseOtpauthUri(activation.uri);
+      return { ...activation, issuer: link.issuer ?? null, account: link.account, digits: link.digits, period: link.type === 'totp' ? link.period : null };
+    }
+    const device = profile ? (await this.profiles.devices()).find((d) => d.deviceType === profile.device_type) : undefined;
+    return { ...activation, appCanScan: profile !== undefined && canScan(device, profile.token_type, profile.app_version) };
+  }
+
+  async confirm(actor: Actor, serial: string, tokencode: string): Promise<TokenView> {
+    requirePermission(actor, 'tokens.holder');
+    return this.distribution.confirmFirstCode(actor, serial, tokencode.replace(/\s+/g, ''));
+  }
+
+  private async own(actor: Actor, serial: string): Promise<TokenRow> {
+    const row = await this.db
+      .selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .selectAll('tokens')
+      .where('tokens.serial', '=', serial)
+      .where('users.username', '=', actor.name)
+      .executeTakeFirst();
+    if (!row || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    return row;
+  }
+
+  private async view(row: TokenRow, devices: DeviceDefinition[]): Promise<HolderToken> {
+    const profile = row.profile_id === null ? undefined : await this.db.selectFrom('profiles').select(['name', 'device_type', 'delivery']).where('id', '=', row.profile_id).executeTakeFirst();
+    let activation: HolderToken['activation'] = null;
+    if (row.state === 'pending') {
+      const open = await this.db.selectFrom('distributions').select('expires_at').where('token_id', '=', row.id).where('state', '=', 'open').orderBy('id', 'desc').executeTakeFirst();
+      activation = open && open.expires_at > this.clock.now() ? 'open' : 'expired';
+    }
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      serial: row.serial,
+      tokenType: row.token_type,
+      label: row.label,
+      state: row.state,
+      profile: profile?.name ?? null,
+      device: profile ? (devices.find((d) => d.deviceType === profile.device_type)?.label ?? profile.device_type) : null,
+      delivery: profile?.delivery ?? null,
+      activation,
+      createdAt: new Date(row.created_at).toISOString(),
+      activatedAt: iso(row.activated_at),
+      lastUsedAt: iso(row.last_used_at),
+      expiresOn: row.expires_on,
+      disabledReason: row.disabled_reason,
+    };
+  }
+}
+
+/** Whether the device's app can scan a QR code at this version (SecurID 2.x on phones can, 1.x and desktops cannot). */
+function canScan(device: DeviceDefinition | undefined, tokenType: TokenType, appVersion: string | null): boolean {
+  return device !== undefined && deliveriesFor(device, tokenType, appVersion ?? undefined).includes('qr');
+}

@@ -1,0 +1,103 @@
+import type { Kysely } from 'kysely';
+import { TallyError } from '../errors.js';
+import { randomToken, sha256Hex } from '../core/crypto/random.js';
+import type { Database, WebConsole } from '../store/schema.js';
+import { UserRepository } from '../store/repositories/users.js';
+import { WebSessionRepository } from '../store/repositories/web-sessions.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+
+export interface SessionSettings {
+  /** A session ends after this long without a request. */
+  idleMinutes: number;
+  /** And this long after log-on, however active. */
+  maxHours: number;
+}
+
+export const DEFAULT_SESSIONS: SessionSettings = { idleMinutes: 15, maxHours: 8 };
+
+/** What a console request knows about its session. */
+export interface WebSession {
+  actor: Actor;
+  console: WebConsole;
+  expiresAt: number;
+}
+
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+/** Recording every request would put a write on every page; idle time is kept to the minute. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * Console sessions in the store, so any node can serve any request and a log-off or an admin's
+ * revocation is immediate everywhere. The id (256 random bits) lives only in the browser's cookie;
+ * the store keeps its SHA-256, enough for an id of that entropy.
+ */
+export class SessionService {
+  private readonly repository: WebSessionRepository;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    private readonly settings: SessionSettings,
+  ) {
+    this.repository = new WebSessionRepository(db);
+  }
+
+  private get idleMs(): number {
+    return this.settings.idleMinutes * 60_000;
+  }
+
+  /** A new session for an actor the user service has just logged on; the id goes into the cookie and nowhere else. */
+  async start(actor: Actor, console: WebConsole): Promise<{ id: string; session: WebSession }> {
+    const user = await new UserRepository(this.db).findByUsername(actor.name);
+    if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${actor.name}.`);
+    const now = this.clock.now();
+    await this.repository.deleteEnded(now, now - this.idleMs);
+    const id = randomToken(32);
+    const expiresAt = now + this.settings.maxHours * 3_600_000;
+    await this.repository.insert({ id_hash: sha256Hex(id), user_id: user.id, console, source: actor.source?.slice(0, 64) ?? null, created_at: now, last_seen_at: now, expires_at: expiresAt });
+    return { id, session: { actor, console, expiresAt } };
+  }
+
+  /**
+   * The session behind a cookie, or null when there is none, it timed out, or its user was
+   * disabled (or, for the security console, is no longer an admin). An ended session is deleted.
+   */
+  async resume(id: string, console: WebConsole, source?: string): Promise<WebSession | null> {
+    if (!SESSION_ID.test(id)) return null;
+    const idHash = sha256Hex(id);
+    const row = await this.repository.find(idHash, console);
+    if (!row) return null;
+    const now = this.clock.now();
+    const admin = row.role === 'superadmin' || row.role === 'helpdesk';
+    if (now >= row.expires_at || now - row.last_seen_at >= this.idleMs || row.disabled === 1 || (console === 'security' && !admin)) {
+      await this.repository.delete(idHash);
+      return null;
+    }
+    if (now - row.last_seen_at >= TOUCH_INTERVAL_MS) await this.repository.touch(idHash, now);
+    const actor: Actor =
+      console === 'security'
+        ? { kind: 'admin', name: row.username, role: row.role as 'superadmin' | 'helpdesk', source }
+        : { kind: 'user', name: row.username, role: 'user', source };
+    return { actor, console, expiresAt: row.expires_at };
+  }
+
+  /** Log-off: the session stops working at once, on every node. */
+  async end(id: string, actor: Actor): Promise<void> {
+    if (!SESSION_ID.test(id)) return;
+    await this.repository.delete(sha256Hex(id));
+    await this.audit.record(actor, { action: 'session.end', targetType: 'user', target: actor.name });
+  }
+
+  /** Ends every session of a user: the user themself, or an admin (a lost laptop, a leaver). */
+  async revokeAll(actor: Actor, username: string): Promise<number> {
+    return this.audit.track(actor, { action: 'session.revoke', targetType: 'user', target: username }, async () => {
+      if (actor.kind !== 'user' || actor.name !== username) requirePermission(actor, 'sessions.revoke');
+      const user = await new UserRepository(this.db).findByUsername(username);
+      if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
+      return this.repository.deleteForUser(user.id);
+    }, (count) => ({ sessions: count }));
+  }
+}

@@ -1,0 +1,146 @@
+import type { Kysely } from 'kysely';
+import { TallyError } from '../errors.js';
+import { isUniqueViolation } from '../store/connect.js';
+import type { Database, TokenRequestState } from '../store/schema.js';
+import { TokenRequestRepository, type TokenRequestRecord } from '../store/repositories/token-requests.js';
+import { UserRepository } from '../store/repositories/users.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+import type { DistributionResult, DistributionService } from './distribution.js';
+import type { Notifier } from './notifications.js';
+import type { ProfileService } from './profiles.js';
+
+export interface TokenRequestView {
+  id: number;
+  username: string;
+  profile: string;
+  state: TokenRequestState;
+  /** Why it was rejected. */
+  reason: string | null;
+  /** The token distributed on approval. */
+  serial: string | null;
+  createdAt: string;
+  decidedAt: string | null;
+  decidedBy: string | null;
+}
+
+/** What asking for a token in the Self-Service Console led to. */
+export type SelfServiceRequest = { outcome: 'distributed'; token: DistributionResult } | { outcome: 'waiting'; request: TokenRequestView };
+
+const REASON_MAX = 500;
+/** How long a rejection stays on the user's page. */
+const REJECTION_SHOWN_MS = 30 * 86_400_000;
+
+/**
+ * Tokens users ask for in the Self-Service Console. A profile open to self-service gives a token at
+ * once, unless it needs approval: then the request waits for an admin, who approves (the token is
+ * distributed then) or rejects it with a reason; either way the user is mailed.
+ */
+export class TokenRequestService {
+  private readonly requests: TokenRequestRepository;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly profiles: ProfileService,
+    private readonly distribution: DistributionService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    private readonly notifier?: Pick<Notifier, 'requestDecided'>,
+  ) {
+    this.requests = new TokenRequestRepository(db);
+  }
+
+  /** The logged-on user asks for a token of a self-service profile for themself. */
+  async request(actor: Actor, profileName: string): Promise<SelfServiceRequest> {
+    requirePermission(actor, 'tokens.request');
+    const profile = await this.profiles.row(profileName);
+    if (profile.self_service !== 1) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${profileName}.`);
+    if (profile.requires_approval !== 1) return { outcome: 'distributed', token: await this.distribution.distributeToUser(actor, actor.name, profileName) };
+    return this.audit.track(actor, { action: 'token.request', targetType: 'profile', target: profile.name }, async () => {
+      const user = await new UserRepository(this.db).findByUsername(actor.name);
+      if (!user || user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account cannot request tokens.');
+      try {
+        const row = await this.requests.insert({ user_id: user.id, profile_id: profile.id, created_at: this.clock.now() });
+        return { outcome: 'waiting' as const, request: view({ ...row, username: user.username, profile_name: profile.name }) };
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new TallyError('TOKEN_REQUEST_PENDING', `Your request for ${profile.name} is waiting for approval already.`);
+        throw error;
+      }
+    }, (result) => ({ request: result.outcome === 'waiting' ? result.request.id : null }));
+  }
+
+  /** The user's own requests that are not tokens yet: those waiting, and recent rejections with their reason. */
+  async mine(actor: Actor): Promise<TokenRequestView[]> {
+    requirePermission(actor, 'tokens.holder');
+    const user = await new UserRepository(this.db).findByUsername(actor.name);
+    if (!user) return [];
+    const since = this.clock.now() - REJECTION_SHOWN_MS;
+    const rows = await this.requests.query({ userId: user.id, limit: 50, offset: 0 });
+    return rows.filter((row) => row.state === 'pending' || (row.state === 'rejected' && (row.decided_at ?? 0) >= since)).map(view);
+  }
+
+  async list(actor: Actor, filter: { state?: TokenRequestState; limit: number; offset: number }): Promise<TokenRequestView[]> {
+    requirePermission(actor, 'tokens.read');
+    return (await this.requests.query(filter)).map(view);
+  }
+
+  /** Approves a waiting request and distributes the token; if the distribution fails, the request waits again. */
+  async approve(actor: Actor, id: number): Promise<{ request: TokenRequestView; token: DistributionResult }> {
+    return this.audit.track(actor, { action: 'token.request.approve', targetType: 'request', target: String(id) }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const request = await this.pending(id);
+      const now = this.clock.now();
+      if (!(await this.requests.decide(id, { state: 'approved', decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
+      let token: DistributionResult;
+      try {
+        token = await this.distribution.distributeToUser(actor, request.username, request.profile_name, { notifyHolder: false });
+      } catch (error) {
+        await this.requests.update(id, { state: 'pending', decided_at: null, decided_by: null });
+        throw error;
+      }
+      await this.requests.update(id, { serial: token.serial });
+      this.notifier?.requestDecided(actor, id);
+      return { request: view({ ...request, state: 'approved', decided_at: now, decided_by: actor.name, serial: token.serial }), token };
+    }, (result) => ({ serial: result.token.serial, username: result.request.username }));
+  }
+
+  async reject(actor: Actor, id: number, reason: string): Promise<TokenRequestView> {
+    return this.audit.track(actor, { action: 'token.request.reject', targetType: 'request', target: String(id) }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const text = reason.trim();
+      if (text.length < 1 || text.length > REASON_MAX) throw new TallyError('VALIDATION_FAILED', `reason must be 1 to ${REASON_MAX} characters: the user reads it.`);
+      const request = await this.pending(id);
+      const now = this.clock.now();
+      if (!(await this.requests.decide(id, { state: 'rejected', reason: text, decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
+      this.notifier?.requestDecided(actor, id);
+      return view({ ...request, state: 'rejected', reason: text, decided_at: now, decided_by: actor.name });
+    }, (result) => ({ username: result.username }));
+  }
+
+  private async pending(id: number): Promise<TokenRequestRecord> {
+    const request = await this.requests.find(id);
+    if (!request) throw new TallyError('TOKEN_REQUEST_NOT_FOUND', `No token request ${id}.`);
+    if (request.state !== 'pending') throw decidedAlready(id);
+    return request;
+  }
+}
+
+function decidedAlready(id: number): TallyError {
+  return new TallyError('TOKEN_REQUEST_DECIDED', `Token request ${id} has been decided already.`);
+}
+
+function view(row: TokenRequestRecord): TokenRequestView {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: row.id,
+    username: row.username,
+    profile: row.profile_name,
+    state: row.state,
+    reason: row.reason,
+    serial: row.serial,
+    createdAt: new Date(row.created_at).toISOString(),
+    decidedAt: iso(row.decided_at),
+    decidedBy: row.decided_by,
+  };
+}
