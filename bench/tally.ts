@@ -43,7 +43,7 @@ function postmasterPid(): number | undefined {
  * Provisions the users straight into the store (bulk inserts: the benchmark measures verifying, not
  * provisioning), each with an active TOTP token whose seed is sealed like any other.
  */
-async function provision(dataDir: string, databaseUrl: string | undefined, schema: string | undefined, users: readonly BenchUser[]): Promise<void> {
+async function provision(dataDir: string, databaseUrl: string | undefined, schema: string | undefined, users: readonly BenchUser[], ctkipTokens: number): Promise<{ agentToken: string; activationCodes: string[] }> {
   const store = await openStore({ dataDir, databaseUrl, schema });
   try {
     await migrateToLatest(store);
@@ -78,7 +78,17 @@ async function provision(dataDir: string, databaseUrl: string | undefined, schem
           .execute();
       });
     }
+    const { token: agentToken } = await services.apiTokens.create(systemActor, { name: 'bench-agent', role: 'agent' });
+    const activationCodes: string[] = [];
+    if (ctkipTokens > 0) {
+      await services.profiles.create(systemActor, { name: 'bench-ctkip', tokenType: 'securid', deviceType: 'tally-cli', delivery: 'ctkip' });
+      await services.users.create(systemActor, { username: 'bench-ctkip-holder' });
+      for (let i = 0; i < ctkipTokens; i++) {
+        activationCodes.push((await services.distribution.distributeToUser(systemActor, 'bench-ctkip-holder', 'bench-ctkip')).activationCode!);
+      }
+    }
     if (store.dialect === 'postgres') await sql`analyze`.execute(store.db);
+    return { agentToken, activationCodes };
   } finally {
     await store.close();
   }
@@ -91,49 +101,65 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** A running Tally for the benchmarks: RADIUS, the admin API (agent token) and CT-KIP. */
+export interface TallyServer extends RadiusServer {
+  adminUrl: string;
+  publicUrl: string;
+  agentToken: string;
+  activationCodes: string[];
+}
+
+export async function startTally(dialect: 'sqlite' | 'postgres', users: readonly BenchUser[], ctkipTokens = 0): Promise<TallyServer> {
+  const databaseUrl = dialect === 'postgres' ? process.env.TALLY_BENCH_DATABASE_URL ?? process.env.TALLY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' : undefined;
+  const schema = dialect === 'postgres' ? `bench_${randomBytes(4).toString('hex')}` : undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tally-bench-'));
+  const { agentToken, activationCodes } = await provision(dataDir, databaseUrl, schema, users, ctkipTokens);
+  const [port, adminPort, radiusPort] = [await freePort(), await freePort(), await freePort()];
+  // TALLY_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the server under load.
+  const nodeArgs = (process.env.TALLY_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = [...nodeArgs, '--import', 'tsx', entry, 'serve', '--data-dir', dataDir, '--host', HOST, '--port', String(port), '--admin-port', String(adminPort), '--radius-host', HOST, '--radius-port', String(radiusPort), '--log-level', 'warn'];
+  if (databaseUrl) args.push('--database-url', databaseUrl, '--database-schema', schema!);
+  const server = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let output = '';
+  server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!output.includes('Tally is running')) {
+    if (server.exitCode !== null || Date.now() > deadline) {
+      await stopProcess(server);
+      throw new Error(`tally serve did not start:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pids = [server.pid as number, ...(dialect === 'postgres' ? [postmasterPid()].filter((p): p is number => p !== undefined) : [])];
+  return {
+    host: HOST,
+    port: radiusPort,
+    secret: SECRET,
+    pids,
+    adminUrl: `http://${HOST}:${adminPort}`,
+    publicUrl: `http://${HOST}:${port}`,
+    agentToken,
+    activationCodes,
+    async stop() {
+      await stopProcess(server);
+      if (schema && databaseUrl) {
+        const store = await openStore({ dataDir, databaseUrl });
+        await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(store.db);
+        await store.close();
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 function tallyTarget(dialect: 'sqlite' | 'postgres'): RadiusTarget {
   return {
     name: `tally-${dialect}`,
     note:
       dialect === 'sqlite'
-        ? 'Tally on SQLite: every accept durably advances the token\'s last accepted step (replay protection) and appends an audit event.'
-        : 'Tally on PostgreSQL (same machine, its backends\' CPU included): replay state and audit as for SQLite.',
-    async start(users): Promise<RadiusServer> {
-      const databaseUrl = dialect === 'postgres' ? process.env.TALLY_BENCH_DATABASE_URL ?? process.env.TALLY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' : undefined;
-      const schema = dialect === 'postgres' ? `bench_${randomBytes(4).toString('hex')}` : undefined;
-      const dataDir = mkdtempSync(join(tmpdir(), 'tally-bench-'));
-      await provision(dataDir, databaseUrl, schema, users);
-      const [port, adminPort, radiusPort] = [await freePort(), await freePort(), await freePort()];
-      const args = ['--import', 'tsx', entry, 'serve', '--data-dir', dataDir, '--host', HOST, '--port', String(port), '--admin-port', String(adminPort), '--radius-host', HOST, '--radius-port', String(radiusPort), '--log-level', 'warn'];
-      if (databaseUrl) args.push('--database-url', databaseUrl, '--database-schema', schema!);
-      const server = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-      let output = '';
-      server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const deadline = Date.now() + 30_000;
-      while (!output.includes('Tally is running')) {
-        if (server.exitCode !== null || Date.now() > deadline) {
-          await stopProcess(server);
-          throw new Error(`tally serve did not start:\n${output}`);
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const pids = [server.pid as number, ...(dialect === 'postgres' ? [postmasterPid()].filter((p): p is number => p !== undefined) : [])];
-      return {
-        host: HOST,
-        port: radiusPort,
-        secret: SECRET,
-        pids,
-        async stop() {
-          await stopProcess(server);
-          if (schema && databaseUrl) {
-            const store = await openStore({ dataDir, databaseUrl });
-            await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(store.db);
-            await store.close();
-          }
-          rmSync(dataDir, { recursive: true, force: true });
-        },
-      };
-    },
+        ? "Tally on SQLite: every accept durably advances the token's last accepted step (replay protection) and appends an audit event, in the same transaction."
+        : "Tally on PostgreSQL (same machine, its backends' CPU included): replay state and audit as for SQLite.",
+    start: (users) => startTally(dialect, users),
   };
 }
 
