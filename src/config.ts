@@ -120,6 +120,16 @@ export const settings = {
   sessionIdleMinutes: integer('Console sessions end after this many minutes without a request.', 15, 1, 1440),
   sessionMaxHours: integer('Console sessions end this many hours after log-on, however active they are.', 8, 1, 720),
   logonRateLimit: integer('Console log-on attempts allowed per minute from one client address (more are refused with 429); the per-user lockout applies as well.', 20, 1, 10000),
+  selfServiceLogon: oneOf(
+    'What a Self-Service Console log-on takes: `password`, or `password+passcode` (a user who has an active token also gives a passcode, PIN + tokencode; a wrong one looks like a wrong password and counts toward the lockout).',
+    ['password', 'password+passcode'] as const,
+    'password',
+  ),
+  selfServiceEmergencyAccess: oneOf(
+    'What a user who reports a token lost in the Self-Service Console gets in its place, shown once: `none`, a `one-time` emergency access code, or a `fixed` one that works any number of times; either works for 7 days.',
+    ['none', 'one-time', 'fixed'] as const,
+    'one-time',
+  ),
   smtpHost: text('SMTP server for the mails to token holders (token distributed, request decided); without it no mail is sent.'),
   smtpPort: port('Port of the SMTP server.', 587),
   smtpSecure: flag('Talk TLS to the SMTP server from the first byte (usually port 465); otherwise STARTTLS is used when the server offers it, and required when --smtp-user is set.'),

@@ -45,6 +45,7 @@ export const errorCatalogue = {
   DEVICE_TYPE_NOT_FOUND: { status: 404, message: 'No such device type.' },
   DELIVERY_NOT_SUPPORTED: { status: 422, message: 'The device cannot take this delivery.' },
   TOKENCODE_INVALID: { status: 400, message: 'The tokencode is not right.' },
+  WRONG_PIN: { status: 400, message: 'The current PIN is not right.' },
   TOKEN_LOCKED: { status: 423, message: 'Too many wrong attempts; the token is locked.' },
   DOWNLOAD_LINK_INVALID: { status: 410, message: 'The download link has been used, has expired or has been replaced.' },
   TOKEN_REQUEST_NOT_FOUND: { status: 404, message: 'No such token request.' },

@@ -46,6 +46,8 @@ const permissions = {
   'auth.verify': ['superadmin', 'agent'],
   'tokens.manage': ['superadmin', 'helpdesk'],
   'tokens.setOwnPin': ['user'],
+  'tokens.testOwn': ['user'],
+  'tokens.resyncOwn': ['user'],
   'tokens.reportOwnLost': ['user', 'superadmin', 'helpdesk'],
   'radius.manage': ['superadmin'],
   'dashboard.read': ['superadmin', 'helpdesk'],

@@ -19,7 +19,16 @@ import type { TokenService, TokenView } from './tokens.js';
 export type AuthResult =
   | { result: 'accept'; message?: string }
   | { result: 'reject'; message: string }
-  | { result: 'challenge'; message: string; state: string };
+  /** `prompt` says what the answer is, for a form that labels its field. */
+  | { result: 'challenge'; message: string; state: string; prompt: ChallengeKind };
+
+/** What a right passcode tested on one token found (a wrong one is TOKENCODE_INVALID, which never says which part was wrong). */
+export type CodeTest =
+  | { result: 'accepted' }
+  /** Right, but the next log-on will ask for the next tokencode too: the token has drifted, or had wrong codes. */
+  | { result: 'next-code' }
+  /** The tokencode is right, and the token waits for its first (or a new) PIN. */
+  | { result: 'pin-needed' };
 
 export interface VerifyRequest {
   username: string;
@@ -28,7 +37,7 @@ export interface VerifyRequest {
   state?: string;
   /** Where the request came from (the RADIUS client or API caller's address). */
   source?: string;
-  channel: 'rest' | 'radius';
+  channel: 'rest' | 'radius' | 'self-service';
 }
 
 export interface AuthenticationSettings {
@@ -63,7 +72,15 @@ const MAX_PASSCODE_LENGTH = 64;
 const RESYNC_TIME_WINDOW = 120;
 const RESYNC_COUNTER_WINDOW = 1000;
 const EMERGENCY_CODE_DIGITS = 8;
+/** How long an emergency access code works unless the caller says otherwise. */
+export const DEFAULT_EMERGENCY_DAYS = 7;
 const DAY_MS = 86_400_000;
+/**
+ * Marks the states of challenges issued at a Self-Service Console log-on, where a password was
+ * checked first: such a state finishes only a console log-on, and no other state does.
+ */
+const CONSOLE_STATE_PREFIX = 'console.';
+const PASSCODE = /^\d{1,64}$/;
 
 /** What to answer, and the step to mark used when the answer is an accept. */
 interface Decision {
@@ -124,6 +141,31 @@ export class AuthenticationService {
 
   async verify(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
     requirePermission(actor, 'auth.verify');
+    return this.settle(actor, request);
+  }
+
+  /**
+   * The passcode of a Self-Service Console log-on whose password was right, where the console asks
+   * for both: checked as `verify` checks it (challenges, replay, lockout), on the console's own
+   * channel. Null when the user has no active token, so there is no passcode to ask for. No actor:
+   * the caller is the console's log-on (`SelfService.logOn`), once it has checked the password.
+   */
+  async verifyConsoleLogOn(request: { username: string; passcode: string; state?: string; source?: string }): Promise<AuthResult | null> {
+    if (request.state === undefined) {
+      const active = await this.db
+        .selectFrom('tokens')
+        .innerJoin('users', 'users.id', 'tokens.user_id')
+        .select('tokens.id')
+        .where('users.username', '=', request.username)
+        .where('tokens.state', '=', 'active')
+        .executeTakeFirst();
+      if (!active) return null;
+    }
+    const user: Actor = { kind: 'user', name: request.username.slice(0, 128), role: 'user', source: request.source };
+    return this.settle(user, { ...request, channel: 'self-service' });
+  }
+
+  private async settle(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
     const source = request.source ?? actor.source;
     const decided = await this.decide(request);
     // The accepted step and the audit event commit together, batched with concurrent requests.
@@ -155,18 +197,18 @@ export class AuthenticationService {
     if (user.disabled === 1) return { reply: { result: 'reject', message: DENIED }, reason: 'user disabled' };
     if (this.lockout.isLocked(user)) return { reply: { result: 'reject', message: DENIED }, reason: 'user locked' };
     if (!wellFormed) return this.failure(user, [], 'malformed passcode');
-    if (request.state !== undefined) return this.answerChallenge(user, request.state, passcode, hashKey);
+    if (request.state !== undefined) return this.answerChallenge(user, request.state, passcode, hashKey, request.channel);
 
     const tokens = (await this.db.executeQuery(CompiledQuery.raw(this.queries.tokens, [user.id]))).rows as TokenRow[];
     const active = tokens.filter((t) => t.state === 'active');
     const now = this.clock.now();
     for (const token of active) {
       const match = this.match(token, passcode, hashKey);
-      if (match) return this.conclude(user, match, now);
+      if (match) return this.conclude(user, match, now, request.channel);
     }
     for (const token of tokens.filter((t) => t.state === 'disabled' && t.emergency_hash !== null)) {
       const match = this.matchEmergency(token, passcode, hashKey, now);
-      if (match) return this.conclude(user, match, now);
+      if (match) return this.conclude(user, match, now, request.channel);
     }
     if (active.length === 0 && tokens.some((t) => t.state === 'pending')) {
       return { reply: { result: 'reject', message: 'Your token is not activated yet: finish its activation first.' }, reason: 'token pending' };
@@ -266,7 +308,7 @@ export class AuthenticationService {
     return { drift_steps: step - Math.floor(now / 1000 / token.period_seconds) };
   }
 
-  private async conclude(user: UserRow, match: Match, now: number): Promise<Decision> {
+  private async conclude(user: UserRow, match: Match, now: number, channel: VerifyRequest['channel']): Promise<Decision> {
     const serial = match.token.serial;
     switch (match.kind) {
       case 'replay':
@@ -278,13 +320,16 @@ export class AuthenticationService {
       }
       case 'next-code': {
         if (!(await this.consume(match.token, match.step, now))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
-        const state = await this.challenge(match.token, 'next-code', String(match.step), now);
-        return { reply: { result: 'challenge', message: 'Wait for the code to change, then enter the next tokencode.', state }, reason: 'next tokencode mode', serial };
+        const state = await this.challenge(match.token, 'next-code', String(match.step), now, channel);
+        // The answer is checked as a passcode would be, so a PIN typed before the code is asked for too.
+        const withPin = match.token.pin_mode === 'required' && match.token.pin_hash !== null && match.token.add_pin !== 1;
+        const message = `Wait for the code to change, then enter ${withPin ? 'your PIN and ' : ''}the next tokencode.`;
+        return { reply: { result: 'challenge', message, state, prompt: 'next-code' }, reason: 'next tokencode mode', serial };
       }
       case 'new-pin': {
         if (!(await this.consume(match.token, match.step, now))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
-        const state = await this.challenge(match.token, 'new-pin', null, now);
-        return { reply: { result: 'challenge', message: `Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state }, reason: 'new PIN mode', serial };
+        const state = await this.challenge(match.token, 'new-pin', null, now, channel);
+        return { reply: { result: 'challenge', message: `Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state, prompt: 'new-pin' }, reason: 'new PIN mode', serial };
       }
       case 'emergency': {
         const used = match.token.emergency_one_time === 1
@@ -297,19 +342,21 @@ export class AuthenticationService {
     }
   }
 
-  private async challenge(token: TokenRow, kind: ChallengeKind, data: string | null, now: number): Promise<string> {
-    const state = randomBytes(16).toString('hex');
+  private async challenge(token: TokenRow, kind: ChallengeKind, data: string | null, now: number, channel: VerifyRequest['channel']): Promise<string> {
+    const state = (channel === 'self-service' ? CONSOLE_STATE_PREFIX : '') + randomBytes(16).toString('hex');
     await this.db.deleteFrom('auth_challenges').where('expires_at', '<', now).execute();
     await this.db.insertInto('auth_challenges').values({ state, token_id: token.id, kind, data, expires_at: now + this.settings.challengeSeconds * 1000 }).execute();
     return state;
   }
 
-  private async answerChallenge(user: UserRow, state: string, passcode: string, hashKey: SecretHashKey): Promise<{ reply: AuthResult; reason: string; serial?: string }> {
+  private async answerChallenge(user: UserRow, state: string, passcode: string, hashKey: SecretHashKey, channel: VerifyRequest['channel']): Promise<{ reply: AuthResult; reason: string; serial?: string }> {
     const now = this.clock.now();
     // Claiming the challenge deletes it, so each state is answered once.
     const challenge = await this.db.selectFrom('auth_challenges').selectAll().where('state', '=', state.slice(0, 64)).where('expires_at', '>', now).executeTakeFirst();
     const token = challenge ? await this.db.selectFrom('tokens').selectAll().where('id', '=', challenge.token_id).executeTakeFirst() : undefined;
-    if (!challenge || !token || token.user_id !== user.id) return this.failure(user, [], 'unknown or expired challenge');
+    // A token disabled (or reported lost) since the challenge was issued answers nothing more.
+    if (!challenge || !token || token.user_id !== user.id || token.state !== 'active') return this.failure(user, [], 'unknown or expired challenge');
+    if (challenge.state.startsWith(CONSOLE_STATE_PREFIX) !== (channel === 'self-service')) return this.failure(user, [], 'challenge of another channel');
     const deleted = await this.db.deleteFrom('auth_challenges').where('state', '=', challenge.state).executeTakeFirst();
     if (Number(deleted.numDeletedRows) !== 1) return this.failure(user, [], 'challenge answered twice');
     const serial = token.serial;
@@ -317,16 +364,16 @@ export class AuthenticationService {
       case 'new-pin': {
         const problem = this.pinProblem(token, passcode, hashKey);
         if (problem) {
-          const again = await this.challenge(token, 'new-pin', null, now);
-          return { reply: { result: 'challenge', message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state: again }, reason: 'PIN refused by policy', serial };
+          const again = await this.challenge(token, 'new-pin', null, now, channel);
+          return { reply: { result: 'challenge', message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state: again, prompt: 'new-pin' }, reason: 'PIN refused by policy', serial };
         }
-        const next = await this.challenge(token, 'confirm-pin', this.pinHash(hashKey, token, passcode), now);
-        return { reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next }, reason: 'new PIN entered', serial };
+        const next = await this.challenge(token, 'confirm-pin', this.pinHash(hashKey, token, passcode), now, channel);
+        return { reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next, prompt: 'confirm-pin' }, reason: 'new PIN entered', serial };
       }
       case 'confirm-pin': {
         if (!constantTimeEqual(this.pinHash(hashKey, token, passcode), challenge.data ?? '')) {
-          const again = await this.challenge(token, 'new-pin', null, now);
-          return { reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again }, reason: 'PIN confirmation mismatch', serial };
+          const again = await this.challenge(token, 'new-pin', null, now, channel);
+          return { reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again, prompt: 'new-pin' }, reason: 'PIN confirmation mismatch', serial };
         }
         await this.db.updateTable('tokens').set({ pin_hash: challenge.data, new_pin_required: 0, updated_at: now }).where('id', '=', token.id).execute();
         if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
@@ -374,6 +421,54 @@ export class AuthenticationService {
     return token;
   }
 
+  private async holderOf(token: TokenRow): Promise<UserRow> {
+    if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${token.serial} is not assigned.`);
+    return this.db.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirstOrThrow();
+  }
+
+  /**
+   * The holder tries a passcode on one of their own tokens, checked as `verify` checks it but on
+   * that token alone. A right code is used up as a log-on's is, so it cannot then be replayed at the
+   * VPN; a wrong one counts toward the token's and the user's lockout, as at the VPN.
+   */
+  async testCode(actor: Actor, serial: string, passcode: string): Promise<CodeTest> {
+    return this.audit.track(actor, { action: 'token.test', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.testOwn');
+      const token = await this.tokenFor(actor, serial);
+      if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token can be tested.`);
+      const user = await this.holderOf(token);
+      if (user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account is disabled.');
+      if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
+      const now = this.clock.now();
+      const match = PASSCODE.test(passcode) ? this.match(token, passcode, await this.hasher.load()) : undefined;
+      switch (match?.kind) {
+        case 'accept':
+          if (await this.consume(token, match.step, now, this.driftAfter(token, match.step, now))) {
+            if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
+            return { result: 'accepted' as const };
+          }
+          break;
+        case 'next-code': {
+          // Only the step is used up: the next tokencode is still owed, so the mode stays as it is.
+          const used = await this.db
+            .updateTable('tokens')
+            .set({ last_step: match.step })
+            .where('id', '=', token.id)
+            .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', match.step)]))
+            .executeTakeFirst();
+          if (Number(used.numUpdatedRows) === 1) return { result: 'next-code' as const };
+          break;
+        }
+        case 'new-pin':
+          if (await this.consume(token, match.step, now, this.driftAfter(token, match.step, now))) return { result: 'pin-needed' as const };
+          break;
+      }
+      // Counted as `verify` counts: a replayed code (or one a racing request used first) against the user only.
+      await this.failure(user, match ? [] : [token], match ? 'replayed code' : 'wrong passcode');
+      throw wrongCode(token);
+    }, (test) => ({ result: test.result }));
+  }
+
   /** Puts the token in new PIN mode: the next authentication asks for a new PIN. Nobody sees the old one. */
   async resetPin(actor: Actor, serial: string): Promise<TokenView> {
     return this.audit.track(actor, { action: 'token.pin.reset', targetType: 'token', target: serial }, async () => {
@@ -385,16 +480,37 @@ export class AuthenticationService {
     });
   }
 
-  /** Sets the PIN directly (the holder in self-service, after logging on). */
-  async setPin(actor: Actor, serial: string, pin: string): Promise<void> {
+  /**
+   * The holder sets their token's PIN. Replacing a PIN takes the current one, since a console
+   * session may have been opened with a password alone, and a wrong one counts like a wrong
+   * passcode; a token in new PIN mode, or without a PIN yet, takes the new PIN directly.
+   */
+  async setPin(actor: Actor, serial: string, pin: string, currentPin?: string): Promise<void> {
     await this.audit.track(actor, { action: 'token.pin.set', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.setOwnPin');
       const token = await this.tokenFor(actor, serial);
       if (token.pin_mode !== 'required') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
+      if (token.state !== 'active' && token.state !== 'pending') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; its PIN cannot be set.`);
       const hashKey = await this.hasher.load();
+      if (token.pin_hash !== null && token.new_pin_required === 0) {
+        const user = await this.holderOf(token);
+        if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
+        if (currentPin === undefined) throw new TallyError('WRONG_PIN', 'Type your current PIN to change it.');
+        if (!constantTimeEqual(this.pinHash(hashKey, token, currentPin), token.pin_hash)) {
+          await this.failure(user, [token], 'wrong PIN');
+          throw new TallyError('WRONG_PIN');
+        }
+      }
       const problem = this.pinProblem(token, pin, hashKey);
       if (problem) throw new TallyError('VALIDATION_FAILED', problem);
-      await this.db.updateTable('tokens').set({ pin_hash: this.pinHash(hashKey, token, pin), new_pin_required: 0, updated_at: this.clock.now() }).where('id', '=', token.id).execute();
+      // Only over the PIN that was checked: of two changes racing, one wins.
+      const changed = await this.db
+        .updateTable('tokens')
+        .set({ pin_hash: this.pinHash(hashKey, token, pin), new_pin_required: 0, updated_at: this.clock.now() })
+        .where('id', '=', token.id)
+        .where('pin_hash', token.pin_hash === null ? 'is' : '=', token.pin_hash)
+        .executeTakeFirst();
+      if (Number(changed.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `The PIN of token ${serial} was changed just now; try again.`);
     });
   }
 
@@ -404,9 +520,11 @@ export class AuthenticationService {
    */
   async resync(actor: Actor, serial: string, first: string, second: string): Promise<TokenView> {
     return this.audit.track(actor, { action: 'token.resync', targetType: 'token', target: serial }, async () => {
-      requirePermission(actor, 'tokens.manage');
+      requirePermission(actor, actor.kind === 'user' ? 'tokens.resyncOwn' : 'tokens.manage');
       const token = await this.tokenFor(actor, serial);
       if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only active tokens can be resynchronised.`);
+      const holder = actor.kind === 'user' ? await this.holderOf(token) : undefined;
+      if (holder && this.lockout.isLocked(holder)) throw new TallyError('USER_LOCKED');
       const type = tokenType(token.token_type);
       const material = this.tokens.material(token);
       const now = this.clock.now();
@@ -417,6 +535,8 @@ export class AuthenticationService {
         if (constantTimeEqual(type.codeAt(material, step), first) && constantTimeEqual(type.codeAt(material, step + 1), second)) found = step + 1;
       }
       if (found === undefined || (token.last_step !== null && found <= token.last_step)) {
+        // The holder's form would otherwise be a code oracle that no lockout watches.
+        if (holder) await this.lockout.recordFailure(holder.id);
         throw new TallyError('TOKENCODE_INVALID', 'Those two codes are not consecutive codes of this token; enter two codes in a row as the token shows them.');
       }
       const changes = this.driftAfter(token, found, now);
@@ -434,13 +554,15 @@ export class AuthenticationService {
       requirePermission(actor, actor.kind === 'user' ? 'tokens.reportOwnLost' : 'tokens.manage');
       const token = await this.tokenFor(actor, serial);
       if (token.state !== 'active' && token.state !== 'disabled') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}.`);
-      const days = options.days ?? 7;
+      // A holder reports a token lost once; a fresh emergency code for a disabled one is the helpdesk's to give.
+      if (actor.kind === 'user' && token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} already.`);
+      const days = options.days ?? DEFAULT_EMERGENCY_DAYS;
       if (!Number.isInteger(days) || days < 1 || days > 30) throw new TallyError('VALIDATION_FAILED', 'days must be 1 to 30.');
       const now = this.clock.now();
       const code = options.emergency === 'none' ? undefined : randomDigits(EMERGENCY_CODE_DIGITS);
       const hashKey = await this.hasher.load();
       const expiresAt = now + days * DAY_MS;
-      await this.db
+      const reported = await this.db
         .updateTable('tokens')
         .set({
           state: 'disabled',
@@ -451,7 +573,9 @@ export class AuthenticationService {
           updated_at: now,
         })
         .where('id', '=', token.id)
-        .execute();
+        .where('state', '=', token.state)
+        .executeTakeFirst();
+      if (Number(reported.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed just now; look again.`);
       const view = await this.tokens.view({ ...token, state: 'disabled', disabled_reason: 'lost' });
       return code ? { token: view, emergencyCode: code, expiresAt: new Date(expiresAt).toISOString() } : { token: view };
     });
@@ -482,3 +606,10 @@ export class AuthenticationService {
   }
 }
 
+/** The same answer whichever part of the passcode was wrong. */
+function wrongCode(token: TokenRow): TallyError {
+  const withPin = token.pin_mode === 'required' && token.pin_hash !== null && token.new_pin_required === 0;
+  if (!withPin) return new TallyError('TOKENCODE_INVALID', 'That code was not accepted. Type the code your token shows now.');
+  if (token.add_pin === 1) return new TallyError('TOKENCODE_INVALID', 'That passcode was not accepted. Type the passcode your token app shows once you have entered your PIN in it.');
+  return new TallyError('TOKENCODE_INVALID', 'That passcode was not accepted. Type your PIN and then the code your token shows now.');
+}

@@ -4,6 +4,10 @@ import type { TokenType } from '../tokens/types.js';
 export type Delivery = 'qr' | 'ctkip' | 'file' | 'ctf';
 export const DELIVERIES: readonly Delivery[] = ['qr', 'ctkip', 'file', 'ctf'];
 
+/** Short names, for messages and pages. */
+export const DELIVERY_NAMES: Record<Delivery, string> = { qr: 'QR code', ctkip: 'CT-KIP', file: 'token file', ctf: 'CTF' };
+const TYPE_NAMES: Record<TokenType, string> = { totp: 'TOTP', hotp: 'HOTP', securid: 'SecurID' };
+
 /** What each delivery is, for messages and pages. */
 export const DELIVERY_LABELS: Record<Delivery, string> = {
   qr: 'a QR code the user scans in the Self-Service Console',
@@ -118,7 +122,7 @@ export function checkDelivery(device: DeviceDefinition, tokenType: TokenType, de
 }
 
 function whyNot(device: DeviceDefinition, tokenType: TokenType, delivery: Delivery, appVersion?: string): string {
-  return device.notes?.[delivery] ?? (TYPE_DELIVERIES[tokenType].includes(delivery) ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it` : `${tokenType} tokens have no ${delivery} delivery`);
+  return device.notes?.[delivery] ?? (TYPE_DELIVERIES[tokenType].includes(delivery) ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it` : `${TYPE_NAMES[tokenType]} tokens have no ${DELIVERY_NAMES[delivery]} delivery`);
 }
 
 /** A delivery as a profile editor offers it: possible, or not and why. */

@@ -192,7 +192,7 @@ export class ProfileService {
    * except when the token type changes: then they start from the new type's defaults.
    */
   async update(actor: Actor, name: string, changes: ProfileChanges): Promise<ProfileView> {
-    return this.audit.track(actor, { action: 'profile.update', targetType: 'profile', target: name.slice(0, 128), details: { fields: Object.keys(changes).filter((key) => key !== 'filePassword' || changes.filePassword !== undefined).join(',') } }, async () => {
+    return this.audit.track(actor, { action: 'profile.update', targetType: 'profile', target: name.slice(0, 128), details: { fields: Object.entries(changes).filter(([, value]) => value !== undefined).map(([key]) => key).join(',') } }, async () => {
       requirePermission(actor, 'profiles.manage');
       const row = await this.row(name);
       const current = profileInput(row);

@@ -9,8 +9,30 @@ import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import { deliveriesFor, type Delivery, type DeviceDefinition } from './devices.js';
 import type { Activation, DistributionService } from './distribution.js';
+import type { AuthenticationService, AuthResult, CodeTest } from './authentication.js';
 import type { ProfileService } from './profiles.js';
+import { replacementDue, type SelfServiceRequest, type TokenRequestService } from './token-requests.js';
 import type { TokenView } from './tokens.js';
+import type { SecondFactor, UserService } from './users.js';
+
+export interface SelfServiceSettings {
+  /** What a log-on takes: the password, or the password and (for a user with an active token) a passcode. */
+  logOn: 'password' | 'password+passcode';
+  /** What a user who reports a token lost gets in its place, shown once. */
+  emergencyAccess: 'none' | 'one-time' | 'fixed';
+}
+
+export const DEFAULT_SELF_SERVICE: Readonly<SelfServiceSettings> = { logOn: 'password', emergencyAccess: 'one-time' };
+
+/** How a console log-on went: done, or a challenge to answer (the next tokencode, a new PIN). */
+export type SelfServiceLogOn =
+  | { outcome: 'logged-on'; actor: Actor }
+  | { outcome: 'challenge'; username: string; state: string; message: string; prompt: Extract<AuthResult, { result: 'challenge' }>['prompt'] };
+
+/** What reporting a token lost gave: an emergency access code, by the policy, shown once. */
+export interface LostReport {
+  emergency: { code: string; until: string; oneTime: boolean } | null;
+}
 
 /** A token as its holder sees it in the Self-Service Console. */
 export interface HolderToken {
@@ -29,6 +51,14 @@ export interface HolderToken {
   lastUsedAt: string | null;
   expiresOn: string | null;
   disabledReason: string | null;
+  /** Whether the token has a PIN: none by its profile, one still to set (new PIN mode), or one set. */
+  pin: 'none' | 'to-set' | 'set';
+  /** The token app adds the PIN into the code it shows (SecurID), rather than the user typing it first. */
+  pinInApp: boolean;
+  /** For an active token in its last 30 days, or past them: whether it has ended, the token that replaces it, or a request waiting for one. */
+  renewal: { expired: boolean; replacement: string | null; requested: boolean } | null;
+  /** For a token reported lost: the emergency access code that still works, if any (the code itself was shown once). */
+  emergencyAccess: { until: string; oneTime: boolean } | null;
 }
 
 /** A profile a user may ask for, with how the token will reach them. */
@@ -73,19 +103,54 @@ function howItArrives(tokenType: TokenType, delivery: Delivery, appCanScan: bool
   }
 }
 
+const strip = (code: string) => code.replace(/\s+/g, '');
+
 /**
- * The holder's side of the token life cycle: their tokens, what they may ask for, activation and
- * renaming. Every method works on the actor's own tokens only; another user's token looks exactly
- * like a missing one.
+ * The holder's side of the token life cycle: log-on by the console's policy, their tokens, what
+ * they may ask for, activation, and managing a token (rename, test a code, resync, PIN, report
+ * lost, replace). Every method works on the actor's own tokens only; another user's token looks
+ * exactly like a missing one.
  */
 export class SelfService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly profiles: ProfileService,
     private readonly distribution: DistributionService,
+    private readonly authentication: AuthenticationService,
+    private readonly requests: TokenRequestService,
+    private readonly users: UserService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    readonly settings: SelfServiceSettings,
   ) {}
+
+  /**
+   * A log-on by the console's policy: the password and, where the policy asks for it and the user
+   * has an active token, a passcode, checked as one attempt: a failure of either counts once and
+   * looks like a wrong password. A right passcode may still lead to a challenge.
+   */
+  async logOn(input: { username: string; password: string; passcode: string; source?: string }): Promise<SelfServiceLogOn> {
+    let challenge: Extract<AuthResult, { result: 'challenge' }> | undefined;
+    const secondFactor: SecondFactor | undefined =
+      this.settings.logOn === 'password+passcode'
+        ? async (username) => {
+            const reply = await this.authentication.verifyConsoleLogOn({ username, passcode: strip(input.passcode), source: input.source });
+            if (reply?.result === 'challenge') challenge = reply;
+            return reply === null || reply.result !== 'reject';
+          }
+        : undefined;
+    const actor = await this.users.logOn({ username: input.username, password: input.password, source: input.source, console: 'self-service', secondFactor });
+    if (!challenge) return { outcome: 'logged-on', actor };
+    return { outcome: 'challenge', username: actor.name, state: challenge.state, message: challenge.message, prompt: challenge.prompt };
+  }
+
+  /** The answer to a log-on's challenge; its state proves the password and passcode before it. */
+  async answerLogOnChallenge(input: { username: string; state: string; answer: string; source?: string }): Promise<SelfServiceLogOn> {
+    const reply = await this.authentication.verifyConsoleLogOn({ username: input.username, passcode: strip(input.answer), state: input.state, source: input.source });
+    if (reply?.result === 'challenge') return { outcome: 'challenge', username: input.username, state: reply.state, message: reply.message, prompt: reply.prompt };
+    if (reply?.result !== 'accept') throw new TallyError('INVALID_CREDENTIALS');
+    return { outcome: 'logged-on', actor: { kind: 'user', name: input.username, role: 'user', source: input.source } };
+  }
 
   async tokens(actor: Actor): Promise<HolderToken[]> {
     requirePermission(actor, 'tokens.holder');
@@ -164,7 +229,34 @@ export class SelfService {
 
   async confirm(actor: Actor, serial: string, tokencode: string): Promise<TokenView> {
     requirePermission(actor, 'tokens.holder');
-    return this.distribution.confirmFirstCode(actor, serial, tokencode.replace(/\s+/g, ''));
+    return this.distribution.confirmFirstCode(actor, serial, strip(tokencode));
+  }
+
+  async testCode(actor: Actor, serial: string, passcode: string): Promise<CodeTest> {
+    return this.authentication.testCode(actor, serial, strip(passcode));
+  }
+
+  async resync(actor: Actor, serial: string, first: string, second: string): Promise<void> {
+    await this.authentication.resync(actor, serial, strip(first), strip(second));
+  }
+
+  /** Sets or changes the PIN; the new one is typed twice, and changing one takes the current PIN. */
+  async setPin(actor: Actor, serial: string, input: { current?: string; pin: string; again: string }): Promise<void> {
+    requirePermission(actor, 'tokens.setOwnPin');
+    await this.own(actor, serial);
+    if (input.pin !== input.again) throw new TallyError('VALIDATION_FAILED', 'The new PIN and its repetition differ; type the same new PIN twice.');
+    await this.authentication.setPin(actor, serial, input.pin, input.current === undefined || input.current === '' ? undefined : input.current);
+  }
+
+  /** The token stops working at once; by the console's policy an emergency access code stands in for it. */
+  async reportLost(actor: Actor, serial: string): Promise<LostReport> {
+    const policy = this.settings.emergencyAccess;
+    const report = await this.authentication.reportLost(actor, serial, { emergency: policy });
+    return { emergency: report.emergencyCode && report.expiresAt ? { code: report.emergencyCode, until: report.expiresAt, oneTime: policy === 'one-time' } : null };
+  }
+
+  async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
+    return this.requests.requestReplacement(actor, serial);
   }
 
   private async own(actor: Actor, serial: string): Promise<TokenRow> {
@@ -187,6 +279,17 @@ export class SelfService {
       activation = open && open.expires_at > this.clock.now() ? 'open' : 'expired';
     }
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const now = this.clock.now();
+    let renewal: HolderToken['renewal'] = null;
+    if (row.state === 'active' && row.profile_id !== null && row.user_id !== null && replacementDue(row.expires_on, now)) {
+      const requested = await this.db.selectFrom('token_requests').select('id').where('user_id', '=', row.user_id).where('profile_id', '=', row.profile_id).where('state', '=', 'pending').executeTakeFirst();
+      renewal = {
+        expired: row.expires_on! < new Date(now).toISOString().slice(0, 10),
+        replacement: (await this.requests.newerOfProfile(row.user_id, row.profile_id, row.id)) ?? null,
+        requested: requested !== undefined,
+      };
+    }
+    const emergencyOpen = row.state === 'disabled' && row.emergency_hash !== null && row.emergency_expires_at !== null && row.emergency_expires_at > now;
     return {
       serial: row.serial,
       tokenType: row.token_type,
@@ -201,6 +304,10 @@ export class SelfService {
       lastUsedAt: iso(row.last_used_at),
       expiresOn: row.expires_on,
       disabledReason: row.disabled_reason,
+      pin: row.pin_mode !== 'required' ? 'none' : row.pin_hash !== null && row.new_pin_required === 0 ? 'set' : 'to-set',
+      pinInApp: row.add_pin === 1,
+      renewal,
+      emergencyAccess: emergencyOpen ? { until: new Date(row.emergency_expires_at!).toISOString(), oneTime: row.emergency_one_time === 1 } : null,
     };
   }
 }

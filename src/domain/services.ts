@@ -17,9 +17,11 @@ import { UserService } from './users.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
 import type { Logger } from '../logger.js';
 import { Notifier, type Mailer } from './notifications.js';
-import { SelfService } from './self-service.js';
+import { DEFAULT_SELF_SERVICE, SelfService, type SelfServiceSettings } from './self-service.js';
 import { DEFAULT_SESSIONS, SessionService, type SessionSettings } from './sessions.js';
 import { TokenRequestService } from './token-requests.js';
+import { BulkDistributionService } from './bulk-distribution.js';
+import { DashboardService } from './dashboard.js';
 
 /** The domain services, wired once per process; adapters receive this and call nothing else. */
 export interface Services {
@@ -39,6 +41,8 @@ export interface Services {
   selfService: SelfService;
   requests: TokenRequestService;
   notifier: Notifier;
+  bulk: BulkDistributionService;
+  dashboard: DashboardService;
 }
 
 export interface ServiceOptions extends DistributionOptions {
@@ -47,6 +51,8 @@ export interface ServiceOptions extends DistributionOptions {
   mailer?: Mailer;
   /** For what the domain reports but no caller waits for (a failed mail). */
   logger?: Logger;
+  /** The Self-Service Console's log-on and lost-token policies; read on each use. */
+  selfService?: SelfServiceSettings;
 }
 
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
@@ -59,22 +65,27 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const lockout = new Lockout(store.db, clock, DEFAULT_LOCKOUT);
   const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
+  const users = new UserService(new UserRepository(store.db), audit, clock, lockout);
+  const authentication = new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock);
+  const requests = new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier);
   return {
     clock,
     options,
     audit,
-    users: new UserService(new UserRepository(store.db), audit, clock, lockout),
+    users,
     lockout,
     apiTokens: new ApiTokenService(new ApiTokenRepository(store.db), audit, clock),
     tokens,
     profiles,
     distribution,
     provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock),
-    authentication: new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock),
+    authentication,
     radiusClients: new RadiusClientService(store.db, keyring, audit, clock),
-    sessions: new SessionService(store.db, audit, clock, options.sessions ?? DEFAULT_SESSIONS),
-    selfService: new SelfService(store.db, profiles, distribution, audit, clock),
-    requests: new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier),
+    sessions: new SessionService(store.db, audit, clock, options.sessions ?? DEFAULT_SESSIONS, keyring),
+    selfService: new SelfService(store.db, profiles, distribution, authentication, requests, users, audit, clock, options.selfService ?? { ...DEFAULT_SELF_SERVICE }),
+    requests,
     notifier,
+    bulk: new BulkDistributionService(store.db, profiles, distribution, audit, clock, options.logger),
+    dashboard: new DashboardService(store.db, clock),
   };
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
 import { randomToken, sha256Hex } from '../core/crypto/random.js';
+import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
 import type { Database, WebConsole } from '../store/schema.js';
 import { UserRepository } from '../store/repositories/users.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
@@ -41,6 +42,7 @@ export class SessionService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly settings: SessionSettings,
+    private readonly keyring: Keyring,
   ) {
     this.repository = new WebSessionRepository(db);
   }
@@ -57,7 +59,7 @@ export class SessionService {
     await this.repository.deleteEnded(now, now - this.idleMs);
     const id = randomToken(32);
     const expiresAt = now + this.settings.maxHours * 3_600_000;
-    await this.repository.insert({ id_hash: sha256Hex(id), user_id: user.id, console, source: actor.source?.slice(0, 64) ?? null, created_at: now, last_seen_at: now, expires_at: expiresAt });
+    await this.repository.insert({ id_hash: sha256Hex(id), user_id: user.id, console, source: actor.source?.slice(0, 64) ?? null, created_at: now, last_seen_at: now, expires_at: expiresAt, flash_sealed: null });
     return { id, session: { actor, console, expiresAt } };
   }
 
@@ -84,6 +86,27 @@ export class SessionService {
     return { actor, console, expiresAt: row.expires_at };
   }
 
+  /**
+   * Leaves a value for the session's next page that asks for it by `key` (after a redirect, so a
+   * reload cannot show it again). Sealed: it may be a secret, such as an emergency access code.
+   */
+  async putFlash(id: string, key: string, value: string): Promise<void> {
+    if (!SESSION_ID.test(id)) return;
+    const idHash = sha256Hex(id);
+    await this.repository.setFlash(idHash, seal(this.keyring, Buffer.from(JSON.stringify({ key, value })), flashContext(idHash)));
+  }
+
+  /** The value left under `key`, once: taking it clears it. A value under another key stays for its own page. */
+  async takeFlash(id: string, key: string): Promise<string | null> {
+    if (!SESSION_ID.test(id)) return null;
+    const idHash = sha256Hex(id);
+    const sealed = await this.repository.findFlash(idHash);
+    if (sealed === null) return null;
+    const flash = JSON.parse(open(this.keyring, sealed, flashContext(idHash)).toString()) as { key: string; value: string };
+    if (flash.key !== key || !(await this.repository.takeFlash(idHash, sealed))) return null;
+    return flash.value;
+  }
+
   /** Log-off: the session stops working at once, on every node. */
   async end(id: string, actor: Actor): Promise<void> {
     if (!SESSION_ID.test(id)) return;
@@ -100,4 +123,8 @@ export class SessionService {
       return this.repository.deleteForUser(user.id);
     }, (count) => ({ sessions: count }));
   }
+}
+
+function flashContext(idHash: string): string {
+  return `web-session:${idHash}:flash`;
 }

@@ -9,7 +9,7 @@ import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { DistributionResult, DistributionService } from './distribution.js';
 import type { Notifier } from './notifications.js';
-import type { ProfileService } from './profiles.js';
+import type { ProfileRow, ProfileService } from './profiles.js';
 
 export interface TokenRequestView {
   id: number;
@@ -29,8 +29,16 @@ export interface TokenRequestView {
 export type SelfServiceRequest = { outcome: 'distributed'; token: DistributionResult } | { outcome: 'waiting'; request: TokenRequestView };
 
 const REASON_MAX = 500;
+const DAY_MS = 86_400_000;
 /** How long a rejection stays on the user's page. */
-const REJECTION_SHOWN_MS = 30 * 86_400_000;
+const REJECTION_SHOWN_MS = 30 * DAY_MS;
+/** From how many days before its last day a token may be replaced in the Self-Service Console. */
+export const REPLACEMENT_DAYS = 30;
+
+/** Whether a token whose last day is `expiresOn` (a UTC day) may be replaced now: in its last 30 days, or once it has ended. */
+export function replacementDue(expiresOn: string | null, now: number): boolean {
+  return expiresOn !== null && expiresOn <= new Date(now + REPLACEMENT_DAYS * DAY_MS).toISOString().slice(0, 10);
+}
 
 /**
  * Tokens users ask for in the Self-Service Console. A profile open to self-service gives a token at
@@ -56,8 +64,55 @@ export class TokenRequestService {
     requirePermission(actor, 'tokens.request');
     const profile = await this.profiles.row(profileName);
     if (profile.self_service !== 1) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${profileName}.`);
-    if (profile.requires_approval !== 1) return { outcome: 'distributed', token: await this.distribution.distributeToUser(actor, actor.name, profileName) };
-    return this.audit.track(actor, { action: 'token.request', targetType: 'profile', target: profile.name }, async () => {
+    return this.submit(actor, profile);
+  }
+
+  /**
+   * The logged-on user asks for a new token to replace one of theirs in its last 30 days (or after
+   * it ended), by the same profile and its rules: at once, or after an admin's approval. A profile
+   * closed to self-service still replaces its own tokens, but always through approval.
+   */
+  async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
+    return this.audit.track(actor, { action: 'token.replacement', targetType: 'token', target: serial }, async () => {
+      requirePermission(actor, 'tokens.request');
+      const token = await this.db
+        .selectFrom('tokens')
+        .innerJoin('users', 'users.id', 'tokens.user_id')
+        .selectAll('tokens')
+        .where('tokens.serial', '=', serial)
+        .where('users.username', '=', actor.name)
+        .executeTakeFirst();
+      // Another user's token looks exactly like a missing one.
+      if (!token || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+      if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token is replaced.`);
+      if (!replacementDue(token.expires_on, this.clock.now())) {
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is valid until ${token.expires_on ?? 'further notice'}; a replacement can be requested from ${REPLACEMENT_DAYS} days before its last day.`);
+      }
+      const profile = token.profile_id === null ? undefined : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
+      if (!profile) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was imported and has no profile to make a replacement by; ask your IT helpdesk.`);
+      const newer = await this.newerOfProfile(token.user_id!, profile.id, token.id);
+      if (newer) throw new TallyError('TOKEN_STATE_INVALID', `Token ${newer} replaces token ${serial} already.`);
+      return this.submit(actor, profile, serial);
+    }, (result): Record<string, number | string> => (result.outcome === 'waiting' ? { request: result.request.id } : { replacement: result.token.serial }));
+  }
+
+  /** A token of the same profile the user was given after token `tokenId` and still has: what replaces that token. */
+  async newerOfProfile(userId: number, profileId: number, tokenId: number): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('tokens')
+      .select('serial')
+      .where('user_id', '=', userId)
+      .where('profile_id', '=', profileId)
+      .where('id', '>', tokenId)
+      .where('state', 'in', ['pending', 'active'])
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    return row?.serial;
+  }
+
+  private async submit(actor: Actor, profile: ProfileRow, replaces?: string): Promise<SelfServiceRequest> {
+    if (profile.self_service === 1 && profile.requires_approval !== 1) return { outcome: 'distributed', token: await this.distribution.distributeToUser(actor, actor.name, profile.name) };
+    return this.audit.track(actor, { action: 'token.request', targetType: 'profile', target: profile.name, details: replaces ? { replaces } : undefined }, async () => {
       const user = await new UserRepository(this.db).findByUsername(actor.name);
       if (!user || user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account cannot request tokens.');
       try {

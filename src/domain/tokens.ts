@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
 import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
-import type { Database } from '../store/schema.js';
+import type { Database, DistributionsTable } from '../store/schema.js';
 import { TokenRepository, type TokenQuery, type TokenRow } from '../store/repositories/tokens.js';
 import { UserRepository } from '../store/repositories/users.js';
 import { readTokenFile, type TokenCandidate } from '../tokens/files.js';
@@ -28,6 +28,19 @@ export interface TokenView {
   activatedAt: string | null;
   lastUsedAt: string | null;
   disabledReason: string | null;
+}
+
+/** What an admin's token page shows beyond the view: still no seed, PIN or code. */
+export interface TokenDetails {
+  token: TokenView;
+  profile: string | null;
+  /** The open distribution waiting for its holder, if any: how it is delivered and until when. */
+  waiting: { delivery: DistributionsTable['delivery']; expiresAt: string; expired: boolean; failedAttempts: number } | null;
+  failedCount: number;
+  nextCodeRequired: boolean;
+  pinSet: boolean;
+  newPinRequired: boolean;
+  emergency: { expiresAt: string; oneTime: boolean } | null;
 }
 
 export interface ImportReport {
@@ -138,6 +151,25 @@ export class TokenService {
     const row = await new TokenRepository(this.db).findBySerial(serial);
     if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     return this.view(row);
+  }
+
+  async details(actor: Actor, serial: string): Promise<TokenDetails> {
+    requirePermission(actor, 'tokens.read');
+    const row = await new TokenRepository(this.db).findBySerial(serial);
+    if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    const profile = row.profile_id === null ? undefined : await this.db.selectFrom('profiles').select('name').where('id', '=', row.profile_id).executeTakeFirst();
+    const open = await this.db.selectFrom('distributions').select(['delivery', 'expires_at', 'failed_attempts']).where('token_id', '=', row.id).where('state', '=', 'open').orderBy('id', 'desc').executeTakeFirst();
+    const now = this.clock.now();
+    return {
+      token: await this.view(row),
+      profile: profile?.name ?? null,
+      waiting: open ? { delivery: open.delivery, expiresAt: new Date(open.expires_at).toISOString(), expired: open.expires_at <= now, failedAttempts: open.failed_attempts } : null,
+      failedCount: row.failed_count,
+      nextCodeRequired: row.next_code_required === 1,
+      pinSet: row.pin_hash !== null,
+      newPinRequired: row.new_pin_required === 1,
+      emergency: row.emergency_hash !== null && row.emergency_expires_at !== null ? { expiresAt: new Date(row.emergency_expires_at).toISOString(), oneTime: row.emergency_one_time === 1 } : null,
+    };
   }
 
   async list(actor: Actor, filter: Omit<TokenQuery, 'userId'> & { username?: string }): Promise<TokenView[]> {

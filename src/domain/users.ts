@@ -78,6 +78,12 @@ function checkName(field: string, value: string | null | undefined): void {
   }
 }
 
+/**
+ * A further check of a log-on whose password was right (a passcode), run before the failure count
+ * is cleared; it counts its own failures. False refuses the log-on as a wrong password would.
+ */
+export type SecondFactor = (username: string) => Promise<boolean>;
+
 export class UserService {
   constructor(
     private readonly users: UserRepository,
@@ -91,7 +97,7 @@ export class UserService {
    * (unknown user, wrong password, disabled, locked), gives the same error after the same work, so
    * the answer tells an attacker nothing about which usernames exist.
    */
-  async logOn(input: { username: string; password: string; source?: string; console: 'self-service' | 'security' }): Promise<Actor> {
+  async logOn(input: { username: string; password: string; source?: string; console: 'self-service' | 'security'; secondFactor?: SecondFactor }): Promise<Actor> {
     const row = input.username.length <= 128 ? await this.users.findByUsername(input.username) : undefined;
     const anonymous: Actor = { kind: 'anonymous', name: input.username.slice(0, 128), role: 'user', source: input.source };
     const passwordOk = await verifyPassword(row?.password_hash ?? (await decoyPasswordHash()), input.password.slice(0, PASSWORD_MAX_LENGTH));
@@ -108,6 +114,10 @@ export class UserService {
     if (!passwordOk || row.password_hash === null) return refuse('wrong password', await this.lockout.recordFailure(row.id));
     if (row.disabled === 1) return refuse('disabled', false);
     if (input.console === 'security' && !admin) return refuse('not an admin', false);
+    // Before the failure count is cleared: a right password must not buy unlimited passcode guesses.
+    if (input.secondFactor && !(await input.secondFactor(row.username))) {
+      return refuse('second factor', this.lockout.isLocked((await this.users.findByUsername(row.username)) ?? row));
+    }
     await this.lockout.recordSuccess(row.id);
     const actor: Actor = { kind: input.console === 'security' ? 'admin' : 'user', name: row.username, role: input.console === 'security' ? (row.role as 'superadmin' | 'helpdesk') : 'user', source: input.source };
     await this.audit.record(actor, { action: `logon.${input.console}`, targetType: 'user', target: row.username });
@@ -213,6 +223,8 @@ export class UserService {
         if (rows.length > USER_IMPORT_MAX_ROWS) throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
         const report: UserImportReport = { created: 0, refused: 0, rows: [] };
         for (const [index, fields] of rows.entries()) {
+          // Spreadsheets write empty rows as a line of separators.
+          if (fields.every((field) => field.trim() === '')) continue;
           const user: Record<string, string> = {};
           columns.forEach((column, i) => {
             const value = fields[i]?.trim();

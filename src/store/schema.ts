@@ -200,6 +200,8 @@ export interface WebSessionsTable {
   last_seen_at: number;
   /** The absolute end, however active the session is. */
   expires_at: number;
+  /** A message for the next page, sealed; taken (and cleared) when shown. */
+  flash_sealed: string | null;
 }
 
 export type TokenRequestState = 'pending' | 'approved' | 'rejected';

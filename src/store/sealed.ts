@@ -20,6 +20,7 @@ export const sealedColumns: SealedColumn[] = [
   { table: 'distributions', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `distribution:${id}:file-password` },
   { table: 'ctkip_server_keys', keyColumn: 'id', column: 'private_key_sealed', context: (id) => `ctkip-key:${id}` },
   { table: 'radius_clients', keyColumn: 'id', column: 'secret_sealed', context: (id) => `radius-client:${id}` },
+  { table: 'web_sessions', keyColumn: 'id_hash', column: 'flash_sealed', context: (idHash) => `web-session:${idHash}:flash` },
 ];
 
 /** Re-seals every sealed value under the keyring's current key; returns how many were re-sealed. */

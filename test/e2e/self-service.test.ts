@@ -32,7 +32,7 @@ async function shoot(page: Page, name: string, options: { fullPage?: boolean; fo
   if (options.forDocs && process.env.UPDATE_DOC_SCREENSHOTS === '1') copyFileSync(path, join(DOC_IMAGES, `${name}.png`));
 }
 
-interopTest('Self-Service Console in Chromium: log on, request, activate by QR, CT-KIP and file', ['chromium', 'zbarimg', 'oathtool'], async (t) => {
+interopTest('Self-Service Console in Chromium: log on, request, activate by QR, CT-KIP and file; test a code, report a token lost', ['chromium', 'zbarimg', 'oathtool'], async (t) => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   mkdirSync(DOC_IMAGES, { recursive: true });
   const handle = freshStoreOptions('sqlite');
@@ -93,6 +93,7 @@ interopTest('Self-Service Console in Chromium: log on, request, activate by QR, 
     });
 
     let serial = '';
+    let secret = '';
     await t.test('Activate: the QR code decodes with zbarimg, oathtool computes the code, Confirm activates; the QR is not shown again', async () => {
       await page.getByRole('link', { name: 'Activate' }).click();
       await page.getByRole('heading', { name: 'Activate your token' }).waitFor();
@@ -105,7 +106,7 @@ interopTest('Self-Service Console in Chromium: log on, request, activate by QR, 
       copyFileSync(png, join(SCREENSHOTS, '04-qr-code.png'));
       const uri = runPeer('zbarimg', ['-q', '--raw', png]).trim();
       assert.match(uri, /^otpauth:\/\/totp\/Tally:alice\?secret=[A-Z2-7]+/);
-      const secret = /secret=([A-Z2-7]+)/.exec(uri)![1];
+      secret = /secret=([A-Z2-7]+)/.exec(uri)![1];
       assert.ok(await page.getByText(secret, { exact: true }).isVisible(), 'the key as text, for people who cannot scan');
       await page.getByText('More for typing by hand').click();
       assert.ok(await page.getByText(uri, { exact: true }).isVisible(), 'and the link');
@@ -197,6 +198,39 @@ interopTest('Self-Service Console in Chromium: log on, request, activate by QR, 
       await page.getByRole('listitem').filter({ hasText: 'Contractor phone' }).getByRole('link', { name: 'Activate' }).click();
       assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
       await shoot(page, '12-activate-qr-phone', { forDocs: true });
+    });
+
+    await t.test('manage a token: test a code (then refused at the VPN), report it lost, the emergency code shown once', async () => {
+      await page.setViewportSize({ width: 1024, height: 720 });
+      await page.goto(`${base}/tokens/${serial}`);
+      await page.getByRole('heading', { name: 'Test a code' }).waitFor();
+      tally.clock.advance(30);
+      const code = runPeer('oathtool', ['--totp', '-b', '-N', `@${at + 30}`, secret]).trim();
+      await page.getByLabel('Tokencode').fill(code);
+      await page.getByRole('button', { name: 'Test code' }).click();
+      await page.getByText('That code is right: your token works.').waitFor();
+      assert.ok(!page.url().includes(code), 'no code in the address');
+      await shoot(page, '13-token-test-a-code', { forDocs: true });
+      const replay = await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username: 'alice', passcode: code } });
+      assert.equal(replay.json().result, 'reject', 'a tested code is used up');
+
+      await page.getByLabel('This token is lost: stop it working now').check();
+      await page.getByRole('button', { name: 'Report lost' }).click();
+      await page.getByRole('heading', { name: 'Your emergency access code' }).waitFor();
+      const emergency = (await page.locator('#emergency-code').textContent())!.trim();
+      assert.match(emergency, /^\d{8}$/);
+      assert.ok(!page.url().includes(emergency));
+      await page.getByText('Note it now: it is shown only this once.').waitFor();
+      await shoot(page, '14-token-emergency-code', { forDocs: true });
+      await page.reload();
+      await page.getByRole('heading', { name: 'Reported lost' }).waitFor();
+      assert.equal(await page.getByText(emergency).count(), 0, 'not shown again on a reload');
+      assert.equal(await page.getByRole('button', { name: 'Report lost' }).count(), 0);
+      await shoot(page, '15-token-reported-lost');
+      const verify = async (passcode: string) => (await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username: 'alice', passcode } })).json().result;
+      assert.equal(await verify(runPeer('oathtool', ['--totp', '-b', '-N', `@${at + 60}`, secret]).trim()), 'reject', 'the lost token no longer works');
+      assert.equal(await verify(emergency), 'accept', 'the emergency code stands in for it, once');
+      assert.equal(await verify(emergency), 'reject');
     });
 
     assert.deepEqual(scriptErrors, [], 'no script or CSP errors in the console');

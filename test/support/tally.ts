@@ -62,6 +62,7 @@ export async function createTestTally(store: Store, options: TestTallyOptions = 
     async close() {
       await admin.close();
       await publicApp.close();
+      await services.bulk.idle();
       await services.notifier.idle();
     },
   };

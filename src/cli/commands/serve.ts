@@ -23,6 +23,8 @@ export const serveCommand = defineCommand({
     'sessionIdleMinutes',
     'sessionMaxHours',
     'logonRateLimit',
+    'selfServiceLogon',
+    'selfServiceEmergencyAccess',
     'smtpHost',
     'smtpPort',
     'smtpSecure',
@@ -56,6 +58,7 @@ export const serveCommand = defineCommand({
       initIfNeeded: config.initIfNeeded ?? false,
       sessions: { idleMinutes: config.sessionIdleMinutes ?? 15, maxHours: config.sessionMaxHours ?? 8 },
       logonRateLimit: config.logonRateLimit,
+      selfService: { logOn: config.selfServiceLogon ?? 'password', emergencyAccess: config.selfServiceEmergencyAccess ?? 'one-time' },
       smtp: config.smtpHost
         ? { host: config.smtpHost, port: config.smtpPort ?? 587, secure: config.smtpSecure ?? false, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom ?? 'Tally <tally@localhost>' }
         : undefined,

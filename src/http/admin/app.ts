@@ -13,10 +13,12 @@ import { profileRoutes } from './api/profiles.js';
 import { distributionRoutes } from './api/distribution.js';
 import { authenticationRoutes } from './api/authentication.js';
 import { requestRoutes } from './api/requests.js';
+import { dashboardRoutes } from './api/dashboard.js';
+import { securityConsole } from './console/index.js';
 
 export const API_PREFIX = '/api/v1';
 
-/** The admin listener: the REST API under /api/v1 (and, later, the Security Console at /console). */
+/** The admin listener: the REST API under /api/v1 and the Security Console at /console. */
 export async function buildAdminApp(services: Services, options: ListenerOptions): Promise<FastifyInstance> {
   const app = createFastify(options);
   installJsonErrors(app);
@@ -50,9 +52,11 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
         distributionRoutes(secured, services);
         authenticationRoutes(secured, services);
         requestRoutes(secured, services);
+        dashboardRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },
   );
+  await securityConsole(app, services, { logonRateLimit: options.logonRateLimit });
   return app;
 }

@@ -21,6 +21,8 @@ export interface PageFrame {
   user?: { name: string; csrfToken: string; logOffAction: string };
   nav?: NavItem[];
   footer?: Renderable;
+  /** Room for tables: the Security Console's pages are wider than the self-service column. */
+  wide?: boolean;
 }
 
 export interface Page {
@@ -57,7 +59,7 @@ export function layout(frame: PageFrame, page: Page): Html {
 <link rel="icon" type="image/svg+xml" href="${assetUrl('favicon.svg')}">
 <script src="${assetUrl('tally.js')}" defer></script>
 </head>
-<body>
+<body${frame.wide ? html` class="wide"` : ''}>
 <a class="skip-link" href="#main">Skip to the content</a>
 <header class="topbar">
   <div class="topbar-inner">

@@ -7,6 +7,7 @@ import { ctkip } from './0004_ctkip.js';
 import { authentication } from './0005_authentication.js';
 import { webSessions } from './0006_web_sessions.js';
 import { bulkDistributions } from './0007_bulk_distributions.js';
+import { webSessionFlash } from './0008_web_session_flash.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -18,5 +19,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0005_authentication': authentication(dialect),
     '0006_web_sessions': webSessions(dialect),
     '0007_bulk_distributions': bulkDistributions(dialect),
+    '0008_web_session_flash': webSessionFlash(dialect),
   };
 }

@@ -19,7 +19,7 @@ export interface AuditQuery {
 }
 
 /** The actions an authentication records, by channel. */
-const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius'];
+const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius', 'auth.self-service'];
 
 /** Every column, in the order `append` passes the values. */
 const AUDIT_COLUMNS_TEMPLATE: NewAuditRow = { at: 0, actor_type: 'system', actor: '', action: '', target_type: null, target: null, result: 'success', source: null, details: null };

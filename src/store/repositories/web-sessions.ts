@@ -32,6 +32,20 @@ export class WebSessionRepository {
     await this.db.updateTable('web_sessions').set({ last_seen_at: now }).where('id_hash', '=', idHash).execute();
   }
 
+  async setFlash(idHash: string, sealed: string): Promise<void> {
+    await this.db.updateTable('web_sessions').set({ flash_sealed: sealed }).where('id_hash', '=', idHash).execute();
+  }
+
+  async findFlash(idHash: string): Promise<string | null> {
+    return (await this.db.selectFrom('web_sessions').select('flash_sealed').where('id_hash', '=', idHash).executeTakeFirst())?.flash_sealed ?? null;
+  }
+
+  /** Clears the flash only if it is still `sealed`: of two requests taking it, one gets it. */
+  async takeFlash(idHash: string, sealed: string): Promise<boolean> {
+    const result = await this.db.updateTable('web_sessions').set({ flash_sealed: null }).where('id_hash', '=', idHash).where('flash_sealed', '=', sealed).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async delete(idHash: string): Promise<void> {
     await this.db.deleteFrom('web_sessions').where('id_hash', '=', idHash).execute();
   }

@@ -11,6 +11,17 @@ const NewApiToken = Type.Object(
   { additionalProperties: false },
 );
 
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+const ApiTokenView = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  role: Type.String(),
+  createdAt: Type.String(),
+  lastUsedAt: Nullable(Type.String()),
+  revokedAt: Nullable(Type.String()),
+});
+const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) });
+
 export function apiTokenRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Body: Static<typeof NewApiToken> }>(
     '/apitokens',
@@ -23,5 +34,22 @@ export function apiTokenRoutes(app: FastifyInstance, services: Services): void {
       },
     },
     async (request, reply) => reply.status(201).send(await services.apiTokens.create(actorOf(request), request.body)),
+  );
+
+  app.get(
+    '/apitokens',
+    {
+      schema: {
+        tags: ['api tokens'],
+        summary: 'List API tokens (never the tokens themselves)',
+        response: { 200: Type.Object({ apiTokens: Type.Array(ApiTokenView) }) },
+      },
+    },
+    async (request) => ({ apiTokens: await services.apiTokens.list(actorOf(request)) }),
+  );
+  app.post<{ Params: Static<typeof IdParams> }>(
+    '/apitokens/:id/revoke',
+    { schema: { tags: ['api tokens'], summary: 'Revoke an API token: its next request is refused', params: IdParams, response: { 200: ApiTokenView } } },
+    async (request) => services.apiTokens.revoke(actorOf(request), Number(request.params.id)),
   );
 }

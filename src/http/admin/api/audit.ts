@@ -22,7 +22,7 @@ const AuditQuery = Type.Object(
     actor: Type.Optional(Type.String({ maxLength: 128, description: 'who acted' })),
     user: Type.Optional(Type.String({ maxLength: 128, description: 'events on this user (as target)' })),
     serial: Type.Optional(Type.String({ maxLength: 128, description: 'events on this token' })),
-    action: Type.Optional(Type.String({ maxLength: 64 })),
+    action: Type.Optional(Type.String({ maxLength: 64, description: 'an action, or a prefix ending in * (token.*)' })),
     result: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('failure')])),
     since: Type.Optional(Type.String({ maxLength: 40, description: 'ISO-8601 time or unix seconds' })),
     until: Type.Optional(Type.String({ maxLength: 40 })),
@@ -32,25 +32,48 @@ const AuditQuery = Type.Object(
   { additionalProperties: false },
 );
 
+type Filter = Omit<Static<typeof AuditQuery>, 'before' | 'limit'>;
+
+function filterOf(q: Filter) {
+  return {
+    actor: q.actor,
+    target: q.serial ?? q.user,
+    targetType: q.serial !== undefined ? 'token' : q.user !== undefined ? 'user' : undefined,
+    action: q.action,
+    result: q.result,
+    since: timeOf('since', q.since),
+    until: timeOf('until', q.until),
+  };
+}
+
 export function auditRoutes(app: FastifyInstance, services: Services): void {
   app.get<{ Querystring: Static<typeof AuditQuery> }>(
     '/audit',
     { schema: { tags: ['audit'], summary: 'The audit trail, newest first', querystring: AuditQuery, response: { 200: Type.Object({ events: Type.Array(AuditEvent) }) } } },
     async (request) => {
       const q = request.query;
-      const target = q.serial ?? q.user;
       const events = await services.audit.list(actorOf(request), {
-        actor: q.actor,
-        target,
-        targetType: q.serial !== undefined ? 'token' : q.user !== undefined ? 'user' : undefined,
-        action: q.action,
-        result: q.result,
-        since: timeOf('since', q.since),
-        until: timeOf('until', q.until),
+        ...filterOf(q),
         beforeId: q.before === undefined ? undefined : Number(q.before),
         limit: pageOf(q).limit,
       });
       return { events };
+    },
+  );
+
+  app.get<{ Querystring: Filter }>(
+    '/audit/export',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'The audit trail as CSV (the same filters), newest first',
+        querystring: Type.Omit(AuditQuery, ['before', 'limit'], { additionalProperties: false }),
+        produces: ['text/csv'],
+      },
+    },
+    async (request, reply) => {
+      const { csv } = await services.audit.exportCsv(actorOf(request), filterOf(request.query));
+      return reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="tally-audit.csv"').send(csv);
     },
   );
 }

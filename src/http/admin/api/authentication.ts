@@ -19,6 +19,7 @@ const VerifyResult = Type.Object({
 });
 const SerialParams = Type.Object({ serial: Type.String({ maxLength: 64 }) });
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
+const NameParams = Type.Object({ name: Type.String({ maxLength: 128 }) });
 const ResyncBody = Type.Object({ code1: Type.String({ pattern: '^[0-9]{6,8}$' }), code2: Type.String({ pattern: '^[0-9]{6,8}$' }) }, { additionalProperties: false });
 const LostBody = Type.Object(
   {
@@ -89,5 +90,14 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
     '/radius-clients',
     { schema: { tags: ['radius'], summary: 'List RADIUS clients (never their secrets)', response: { 200: Type.Object({ radiusClients: Type.Array(RadiusClientView) }) } } },
     async (request) => ({ radiusClients: await services.radiusClients.list(actorOf(request)) }),
+  );
+
+  app.delete<{ Params: Static<typeof NameParams> }>(
+    '/radius-clients/:name',
+    { schema: { tags: ['radius'], summary: 'Remove a RADIUS client: its packets are dropped from now on', params: NameParams } },
+    async (request, reply) => {
+      await services.radiusClients.remove(actorOf(request), request.params.name);
+      return reply.status(204).send();
+    },
   );
 }

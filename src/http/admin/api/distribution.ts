@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
 import { TokenViewSchema } from './tokens.js';
+import { listQuery, pageOf } from './paging.js';
 
 export const DistributionResultSchema = Type.Object({
   serial: Type.String(),
@@ -23,6 +24,35 @@ const CreateBody = Type.Object({ profile: Type.String({ minLength: 1, maxLength:
 const AssignBody = Type.Object({ username: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
 const SerialParams = Type.Object({ serial: Type.String({ maxLength: 64 }) });
+const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) });
+const BulkBody = Type.Object(
+  {
+    profile: Type.String({ minLength: 1, maxLength: 128 }),
+    usernames: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 10_000 }),
+  },
+  { additionalProperties: false },
+);
+const BulkSchema = Type.Object({
+  id: Type.Integer(),
+  profile: Type.String(),
+  createdBy: Type.String(),
+  state: Type.Union([Type.Literal('running'), Type.Literal('finished'), Type.Literal('interrupted')]),
+  total: Type.Integer(),
+  distributed: Type.Integer(),
+  failed: Type.Integer(),
+  waiting: Type.Integer(),
+  createdAt: Type.String(),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+});
+const BulkItemSchema = Type.Object({
+  position: Type.Integer(),
+  username: Type.String(),
+  result: Type.Union([Type.Literal('waiting'), Type.Literal('distributed'), Type.Literal('failed')]),
+  serial: Type.Union([Type.String(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  message: Type.Union([Type.String(), Type.Null()]),
+});
+const BulkItemsQuery = Type.Object({ ...listQuery, result: Type.Optional(Type.Union([Type.Literal('waiting'), Type.Literal('distributed'), Type.Literal('failed')])) }, { additionalProperties: false });
 
 export function distributionRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Params: Static<typeof UsernameParams>; Body: Static<typeof ProfileBody> }>(
@@ -65,5 +95,38 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
       const file = await services.distribution.adminDownload(actorOf(request), request.params.serial);
       return reply.header('content-type', file.contentType).header('content-disposition', `attachment; filename="${file.fileName}"`).header('cache-control', 'no-store').send(file.body);
     },
+  );
+
+  app.post<{ Body: Static<typeof BulkBody> }>(
+    '/bulk-distributions',
+    {
+      schema: {
+        tags: ['distribution'],
+        summary: 'Distribute a token of a profile to each user of a list, in the background',
+        description: 'Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused.',
+        body: BulkBody,
+        response: { 202: BulkSchema },
+      },
+    },
+    async (request, reply) => reply.status(202).send(await services.bulk.start(actorOf(request), request.body.profile, request.body.usernames)),
+  );
+  app.get(
+    '/bulk-distributions',
+    { schema: { tags: ['distribution'], summary: 'Recent bulk distributions, newest first', response: { 200: Type.Object({ bulkDistributions: Type.Array(BulkSchema) }) } } },
+    async (request) => ({ bulkDistributions: await services.bulk.list(actorOf(request)) }),
+  );
+  app.get<{ Params: Static<typeof IdParams>; Querystring: Static<typeof BulkItemsQuery> }>(
+    '/bulk-distributions/:id',
+    { schema: { tags: ['distribution'], summary: "A bulk distribution's progress and its report per user", params: IdParams, querystring: BulkItemsQuery, response: { 200: Type.Object({ bulkDistribution: BulkSchema, items: Type.Array(BulkItemSchema) }) } } },
+    async (request) => {
+      const id = Number(request.params.id);
+      const bulkDistribution = await services.bulk.get(actorOf(request), id);
+      return { bulkDistribution, items: await services.bulk.items(actorOf(request), id, { ...pageOf(request.query), result: request.query.result }) };
+    },
+  );
+  app.post<{ Params: Static<typeof IdParams> }>(
+    '/bulk-distributions/:id/resume',
+    { schema: { tags: ['distribution'], summary: 'Continue an interrupted bulk distribution', params: IdParams, response: { 200: BulkSchema } } },
+    async (request) => services.bulk.resume(actorOf(request), Number(request.params.id)),
   );
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Services } from '../../../domain/services.js';
+import type { ProfileChanges } from '../../../domain/profiles.js';
 import { actorOf } from './auth.js';
 
 const TokenTypeSchema = Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')]);
@@ -71,6 +72,12 @@ const PutDevice = Type.Object(
   { additionalProperties: false },
 );
 
+/** Every field of a new profile but its name, each optional; null returns a field to its default. */
+const ProfileChangesBody = Type.Object(
+  Object.fromEntries(Object.entries(Type.Omit(NewProfile, ['name']).properties).map(([key, schema]) => [key, Type.Optional(Type.Union([schema, Type.Null()]))])),
+  { additionalProperties: false },
+);
+
 const NameParams = Type.Object({ name: Type.String({ maxLength: 128 }) });
 const DeviceParams = Type.Object({ deviceType: Type.String({ maxLength: 32 }) });
 
@@ -79,6 +86,20 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
     '/profiles',
     { schema: { tags: ['profiles'], summary: 'Create a software token profile', body: NewProfile, response: { 201: ProfileViewSchema } } },
     async (request, reply) => reply.status(201).send(await services.profiles.create(actorOf(request), request.body)),
+  );
+  app.patch<{ Params: Static<typeof NameParams>; Body: ProfileChanges }>(
+    '/profiles/:name',
+    {
+      schema: {
+        tags: ['profiles'],
+        summary: 'Change a token profile (its name stays); tokens distributed from now on follow it',
+        description: 'Fields left out keep their value; null returns a field to its default. Changing tokenType resets digits, period, algorithm and token lifetime to the new type\'s defaults unless given.',
+        params: NameParams,
+        body: ProfileChangesBody,
+        response: { 200: ProfileViewSchema },
+      },
+    },
+    async (request) => services.profiles.update(actorOf(request), request.params.name, request.body),
   );
   app.get(
     '/profiles',

@@ -136,4 +136,19 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     { schema: { tags: ['tokens'], summary: "A user's tokens", params: UsernameParams, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
     async (request) => ({ tokens: await services.tokens.list(actorOf(request), { username: request.params.username, limit: 1000, offset: 0 }) }),
   );
+
+  app.post<{ Params: Static<typeof SerialParams> }>(
+    '/tokens/:serial/unassign',
+    { schema: { tags: ['tokens'], summary: 'Take a token back into the unassigned inventory (a generated one loses its seed)', params: SerialParams, response: { 200: TokenViewSchema } } },
+    async (request) => services.distribution.unassign(actorOf(request), request.params.serial),
+  );
+
+  app.delete<{ Params: Static<typeof SerialParams> }>(
+    '/tokens/:serial',
+    { schema: { tags: ['tokens'], summary: 'Delete a token (super admins); the audit trail keeps its history', params: SerialParams } },
+    async (request, reply) => {
+      await services.tokens.delete(actorOf(request), request.params.serial);
+      return reply.status(204).send();
+    },
+  );
 }

@@ -27,6 +27,35 @@ const NewUser = Type.Object(
   { additionalProperties: false },
 );
 
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+
+const UserChanges = Type.Object(
+  {
+    email: Type.Optional(Nullable(Type.String({ maxLength: 320 }))),
+    firstName: Type.Optional(Nullable(Type.String({ maxLength: 128 }))),
+    lastName: Type.Optional(Nullable(Type.String({ maxLength: 128 }))),
+    role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('helpdesk'), Type.Literal('superadmin')])),
+    password: Type.Optional(Type.String({ maxLength: 1024 })),
+  },
+  { additionalProperties: false, description: 'Fields left out keep their value; null clears one.' },
+);
+
+const ImportBody = Type.Object({ csv: Type.String({ maxLength: 2 * 1024 * 1024, description: 'A header row (username, and any of email, firstName, lastName, role, password) and a row per user' }) }, { additionalProperties: false });
+const ImportReport = Type.Object({
+  created: Type.Integer(),
+  refused: Type.Integer(),
+  rows: Type.Array(Type.Object({ row: Type.Integer(), username: Type.String(), result: Type.Union([Type.Literal('created'), Type.Literal('refused')]), reason: Type.Optional(Type.String()) })),
+});
+
+const AuthenticationEvent = Type.Object({
+  at: Type.String({ format: 'date-time' }),
+  action: Type.String(),
+  target: Type.Union([Type.String(), Type.Null()]),
+  result: Type.Union([Type.Literal('success'), Type.Literal('failure')]),
+  source: Type.Union([Type.String(), Type.Null()]),
+  details: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+});
+
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
 const UserListQuery = Type.Object({ ...listQuery, search: Type.Optional(Type.String({ maxLength: 128 })) }, { additionalProperties: false });
 
@@ -53,5 +82,44 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     '/users/:username',
     { schema: { tags: ['users'], summary: 'Get a user', params: UsernameParams, response: { 200: UserView } } },
     async (request) => services.users.get(actorOf(request), request.params.username),
+  );
+
+  app.patch<{ Params: Static<typeof UsernameParams>; Body: Static<typeof UserChanges> }>(
+    '/users/:username',
+    { schema: { tags: ['users'], summary: "Change a user's details, role or password (help desk: ordinary users only)", params: UsernameParams, body: UserChanges, response: { 200: UserView } } },
+    async (request) => services.users.update(actorOf(request), request.params.username, request.body),
+  );
+
+  app.post<{ Params: Static<typeof UsernameParams> }>(
+    '/users/:username/disable',
+    { schema: { tags: ['users'], summary: 'Disable a user: no log-on, no authentication', params: UsernameParams, response: { 200: UserView } } },
+    async (request) => services.users.setDisabled(actorOf(request), request.params.username, true),
+  );
+
+  app.post<{ Params: Static<typeof UsernameParams> }>(
+    '/users/:username/enable',
+    { schema: { tags: ['users'], summary: 'Enable a disabled user', params: UsernameParams, response: { 200: UserView } } },
+    async (request) => services.users.setDisabled(actorOf(request), request.params.username, false),
+  );
+
+  app.post<{ Params: Static<typeof UsernameParams> }>(
+    '/users/:username/sessions/revoke',
+    { schema: { tags: ['users'], summary: "End every console session of a user", params: UsernameParams, response: { 200: Type.Object({ sessions: Type.Integer() }) } } },
+    async (request) => ({ sessions: await services.sessions.revokeAll(actorOf(request), request.params.username) }),
+  );
+
+  app.post<{ Body: Static<typeof ImportBody> }>(
+    '/users/import',
+    { bodyLimit: 3 * 1024 * 1024, schema: { tags: ['users'], summary: 'Create users from CSV, with a report per row', body: ImportBody, response: { 200: ImportReport } } },
+    async (request) => services.users.importCsv(actorOf(request), request.body.csv),
+  );
+
+  app.get<{ Params: Static<typeof UsernameParams> }>(
+    '/users/:username/authentications',
+    { schema: { tags: ['users'], summary: "A user's recent authentications (REST and RADIUS), newest first", params: UsernameParams, response: { 200: Type.Object({ authentications: Type.Array(AuthenticationEvent) }) } } },
+    async (request) => {
+      await services.users.get(actorOf(request), request.params.username);
+      return { authentications: await services.audit.authentications(actorOf(request), request.params.username, 50) };
+    },
   );
 }

@@ -1,11 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isTallyError, TallyError, type ErrorCode } from '../../../errors.js';
+import { DEFAULT_EMERGENCY_DAYS, type CodeTest } from '../../../domain/authentication.js';
+import type { SelfServiceLogOn } from '../../../domain/self-service.js';
 import type { Services } from '../../../domain/services.js';
 import { formSchema, registerWebConsole, requireSession, startWebSession, endWebSession, type WebConsoleOptions } from '../../web/console.js';
-import type { Html } from '../../web/html.js';
 import type { Notice } from '../../web/layout.js';
 import { qrDataUri } from '../../web/qr.js';
-import { activatePage, ctfPage, errorPage, HOME, logOnPage, myTokensPage, requestPage, tokenPage, type Viewer } from './views.js';
+import { Html } from '../../web/html.js';
+import { activatePage, ctfPage, errorPage, HOME, logOnChallengePage, logOnPage, myTokensPage, requestPage, tokenPage, type TokenForm, type TokenPageView, type Viewer } from './views.js';
 
 export const SELF_SERVICE_COOKIE = 'tally_session';
 
@@ -17,6 +19,12 @@ const NOTICES = {
   'request-waiting': { kind: 'info', text: "Your request waits for an administrator's approval. You will get a mail when it is decided." },
   'token-active': { kind: 'success', text: 'Your token is active. From now on, use the codes it shows when you log on.' },
   renamed: { kind: 'success', text: 'The name has been saved.' },
+  'code-accepted': { kind: 'success', text: 'That code is right: your token works.' },
+  'code-next': { kind: 'warning', text: 'That code is right, but your next log-on will ask for a second code: the token has had wrong codes, or is out of step. If its codes are often refused, resync it below.' },
+  'code-pin-needed': { kind: 'warning', text: 'That code is right. The token has no PIN yet: set one below before you log on with it.' },
+  resynced: { kind: 'success', text: 'Your token is in step again.' },
+  'pin-set': { kind: 'success', text: 'Your new PIN is set. Use it from your next log-on.' },
+  'reported-lost': { kind: 'warning', text: 'The token is reported lost: it no longer works.' },
 } satisfies Record<string, Notice>;
 
 type NoticeName = keyof typeof NOTICES;
@@ -35,6 +43,14 @@ function actor(request: FastifyRequest) {
   return request.actor;
 }
 
+function sessionId(request: FastifyRequest): string {
+  if (!request.webSession) throw new TallyError('UNAUTHENTICATED');
+  return request.webSession.id;
+}
+
+/** The emergency access code waits in the session for the one page after the redirect. */
+const emergencyFlash = (serial: string) => `emergency-code:${serial}`;
+
 function page(reply: FastifyReply, body: Html, status = 200): FastifyReply {
   return reply.status(status).type('text/html; charset=utf-8').send(body.text);
 }
@@ -46,11 +62,15 @@ function onPage(error: unknown, codes: ErrorCode[]): TallyError | undefined {
 
 const SerialParams = { type: 'object', properties: { serial: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' } }, required: ['serial'], additionalProperties: false } as const;
 type SerialRoute = { Params: { serial: string } };
+const CODE = { maxLength: 80 };
 
 /**
- * The Self-Service Console at `/` on the public listener: log-on, My tokens, Request a token,
- * Activate (QR, CT-KIP, file), and a token's details with renaming. Every page calls the domain
- * services for what it shows, as the logged-on user.
+ * The Self-Service Console at `/` on the public listener: log-on (by the console's policy), My
+ * tokens, Request a token, Activate (QR, CT-KIP, file), and a token's page with what its state
+ * allows: rename, test a code, resync, set or change the PIN, report lost, request a replacement.
+ * Every page calls the domain services for what it shows, as the logged-on user. A form that
+ * succeeds redirects, so a reload repeats nothing; a secret for the page after the redirect (an
+ * emergency access code) waits sealed in the session and is shown once.
  */
 export async function selfServiceConsole(app: FastifyInstance, services: Services, settings: { logonRateLimit: number }): Promise<void> {
   const options: WebConsoleOptions = {
@@ -61,27 +81,43 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
   };
   await registerWebConsole(app, services, options, (scope) => {
     const loggedOn = requireSession(HOME);
+    const passcodeAsked = () => services.selfService.settings.logOn === 'password+passcode';
+    const logOnLimit = { rateLimit: { max: options.logonRateLimit, timeWindow: 60_000 } };
 
     scope.get('/', async (request, reply) => {
-      if (!request.webSession) return page(reply, logOnPage(viewer(request), { notice: noticeFrom(request) }));
+      if (!request.webSession) return page(reply, logOnPage(viewer(request), { passcode: passcodeAsked(), notice: noticeFrom(request) }));
       const [tokens, requests] = await Promise.all([services.selfService.tokens(actor(request)), services.requests.mine(actor(request))]);
       return page(reply, myTokensPage(viewer(request), { tokens, requests, notice: noticeFrom(request) }));
     });
 
-    scope.post<{ Body: { username: string; password: string } }>(
+    /** Runs a log-on step: a refusal shows the form again, a challenge its own step, success starts the session. */
+    const logOnStep = async (request: FastifyRequest<{ Body: { username: string } }>, reply: FastifyReply, step: () => Promise<SelfServiceLogOn>) => {
+      let outcome: SelfServiceLogOn;
+      try {
+        outcome = await step();
+      } catch (error) {
+        const refused = onPage(error, ['INVALID_CREDENTIALS', 'USER_LOCKED']);
+        if (!refused) throw error;
+        return page(reply, logOnPage(viewer(request), { username: request.body.username, passcode: passcodeAsked(), error: refused }), refused.status);
+      }
+      if (outcome.outcome === 'challenge') return page(reply, logOnChallengePage(viewer(request), outcome));
+      request.actor = outcome.actor;
+      await startWebSession(services, options, request, reply);
+      return reply.redirect(HOME, 303);
+    };
+
+    scope.post<{ Body: { username: string; password: string; passcode?: string } }>(
       '/logon',
-      { config: { rateLimit: { max: options.logonRateLimit, timeWindow: 60_000 } }, schema: { body: formSchema({ username: { maxLength: 128 }, password: { maxLength: 1024 } }) } },
-      async (request, reply) => {
-        try {
-          request.actor = await services.users.logOn({ username: request.body.username, password: request.body.password, source: request.ip, console: 'self-service' });
-        } catch (error) {
-          const refused = onPage(error, ['INVALID_CREDENTIALS', 'USER_LOCKED']);
-          if (!refused) throw error;
-          return page(reply, logOnPage(viewer(request), { username: request.body.username, error: refused }), refused.status);
-        }
-        await startWebSession(services, options, request, reply);
-        return reply.redirect(HOME, 303);
-      },
+      { config: logOnLimit, schema: { body: formSchema({ username: { maxLength: 128 }, password: { maxLength: 1024 }, passcode: CODE }, ['username', 'password']) } },
+      async (request, reply) =>
+        logOnStep(request, reply, () => services.selfService.logOn({ username: request.body.username, password: request.body.password, passcode: request.body.passcode ?? '', source: request.ip })),
+    );
+
+    scope.post<{ Body: { username: string; state: string; answer: string } }>(
+      '/logon/challenge',
+      { config: logOnLimit, schema: { body: formSchema({ username: { maxLength: 128 }, state: { maxLength: 64 }, answer: CODE }) } },
+      async (request, reply) =>
+        logOnStep(request, reply, () => services.selfService.answerLogOnChallenge({ username: request.body.username, state: request.body.state, answer: request.body.answer, source: request.ip })),
     );
 
     scope.post('/logoff', { schema: { body: formSchema({}) } }, async (request, reply) => {
@@ -105,9 +141,47 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       }
     });
 
-    scope.get<SerialRoute>('/tokens/:serial', { onRequest: loggedOn, schema: { params: SerialParams } }, async (request, reply) =>
-      page(reply, tokenPage(viewer(request), await services.selfService.token(actor(request), request.params.serial), noticeFrom(request))),
-    );
+    const tokenView = async (request: FastifyRequest<SerialRoute>, more: Partial<TokenPageView> = {}): Promise<TokenPageView> => ({
+      token: await services.selfService.token(actor(request), request.params.serial),
+      emergencyPolicy: services.selfService.settings.emergencyAccess,
+      emergencyDays: DEFAULT_EMERGENCY_DAYS,
+      pinLength: { min: services.authentication.settings.pinMinLength, max: services.authentication.settings.pinMaxLength },
+      ...more,
+    });
+
+    scope.get<SerialRoute>('/tokens/:serial', { onRequest: loggedOn, schema: { params: SerialParams } }, async (request, reply) => {
+      const view = await tokenView(request, { notice: noticeFrom(request) });
+      const emergency = await services.sessions.takeFlash(sessionId(request), emergencyFlash(request.params.serial));
+      return page(reply, tokenPage(viewer(request), emergency === null ? view : { ...view, emergency: JSON.parse(emergency) as TokenPageView['emergency'] }));
+    });
+
+    /**
+     * A form of the token page: `act` does it and names where to go next (or answers with a page);
+     * a refusal the user can fix (`codes`) shows the token page again, marked on that form.
+     */
+    const tokenForm = <Body extends Record<string, string>>(
+      action: string,
+      form: TokenForm,
+      body: { fields: Record<string, { maxLength: number; minLength?: number }>; required?: string[] },
+      codes: ErrorCode[],
+      act: (request: FastifyRequest<SerialRoute & { Body: Body }>) => Promise<string | Html>,
+    ) =>
+      scope.post<SerialRoute & { Body: Body }>(
+        `/tokens/:serial/${action}`,
+        { onRequest: loggedOn, schema: { params: SerialParams, body: formSchema(body.fields, body.required) } },
+        async (request, reply) => {
+          let next: string | Html;
+          try {
+            next = await act(request);
+          } catch (error) {
+            const refused = onPage(error, codes);
+            if (!refused) throw error;
+            return page(reply, tokenPage(viewer(request), await tokenView(request, { refused: { form, error: refused } })), refused.status);
+          }
+          return next instanceof Html ? page(reply, next) : reply.redirect(next, 303);
+        },
+      );
+    const back = (request: FastifyRequest<SerialRoute>, notice: NoticeName) => `/tokens/${request.params.serial}?notice=${notice}`;
 
     const showActivation = async (request: FastifyRequest<SerialRoute>, reply: FastifyReply, error?: TallyError) => {
       const token = await services.selfService.token(actor(request), request.params.serial);
@@ -133,19 +207,45 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       },
     );
 
-    scope.post<SerialRoute & { Body: { label: string } }>(
-      '/tokens/:serial/rename',
-      { onRequest: loggedOn, schema: { params: SerialParams, body: formSchema({ label: { maxLength: 256 } }) } },
-      async (request, reply) => {
-        try {
-          await services.selfService.rename(actor(request), request.params.serial, request.body.label);
-        } catch (error) {
-          const refused = onPage(error, ['VALIDATION_FAILED']);
-          if (!refused) throw error;
-          return page(reply, tokenPage(viewer(request), await services.selfService.token(actor(request), request.params.serial), undefined, refused), refused.status);
-        }
-        return reply.redirect(`/tokens/${request.params.serial}?notice=renamed`, 303);
+    tokenForm<{ label: string }>('rename', 'rename', { fields: { label: { maxLength: 256 } } }, ['VALIDATION_FAILED'], async (request) => {
+      await services.selfService.rename(actor(request), request.params.serial, request.body.label);
+      return back(request, 'renamed');
+    });
+
+    const TESTED: Record<CodeTest['result'], NoticeName> = { accepted: 'code-accepted', 'next-code': 'code-next', 'pin-needed': 'code-pin-needed' };
+    tokenForm<{ passcode: string }>('test', 'test', { fields: { passcode: CODE } }, ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID'], async (request) => {
+      const tested = await services.selfService.testCode(actor(request), request.params.serial, request.body.passcode);
+      return back(request, TESTED[tested.result]);
+    });
+
+    tokenForm<{ first: string; second: string }>('resync', 'resync', { fields: { first: CODE, second: CODE } }, ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID'], async (request) => {
+      await services.selfService.resync(actor(request), request.params.serial, request.body.first, request.body.second);
+      return back(request, 'resynced');
+    });
+
+    tokenForm<{ current?: string; pin: string; again: string }>(
+      'pin',
+      'pin',
+      { fields: { current: CODE, pin: CODE, again: CODE }, required: ['pin', 'again'] },
+      ['WRONG_PIN', 'VALIDATION_FAILED', 'USER_LOCKED', 'TOKEN_STATE_INVALID'],
+      async (request) => {
+        await services.selfService.setPin(actor(request), request.params.serial, request.body);
+        return back(request, 'pin-set');
       },
     );
+
+    tokenForm<{ confirm: string }>('lost', 'lost', { fields: { confirm: { maxLength: 8 } } }, ['TOKEN_STATE_INVALID'], async (request) => {
+      const report = await services.selfService.reportLost(actor(request), request.params.serial);
+      if (report.emergency) await services.sessions.putFlash(sessionId(request), emergencyFlash(request.params.serial), JSON.stringify(report.emergency));
+      return back(request, 'reported-lost');
+    });
+
+    tokenForm('replace', 'replace', { fields: {} }, ['TOKEN_STATE_INVALID', 'TOKEN_REQUEST_PENDING', 'DELIVERY_NOT_SUPPORTED', 'PROFILE_NOT_FOUND'], async (request) => {
+      const outcome = await services.selfService.requestReplacement(actor(request), request.params.serial);
+      if (outcome.outcome === 'waiting') return `${HOME}?notice=request-waiting`;
+      // As for any requested token: a CTF string exists only now, shown in this answer and never stored.
+      if (outcome.token.ctf !== undefined) return ctfPage(viewer(request), outcome.token);
+      return `${HOME}?notice=token-requested`;
+    });
   });
 }

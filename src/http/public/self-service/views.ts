@@ -1,4 +1,4 @@
-import type { HolderActivation, HolderToken, OfferGroup } from '../../../domain/self-service.js';
+import type { HolderActivation, HolderToken, OfferGroup, SelfServiceLogOn, SelfServiceSettings } from '../../../domain/self-service.js';
 import type { TokenRequestView } from '../../../domain/token-requests.js';
 import type { DistributionResult } from '../../../domain/distribution.js';
 import type { TallyError } from '../../../errors.js';
@@ -76,7 +76,8 @@ function groupedKey(secret: string): Html {
   return html`${(secret.match(/.{1,4}/g) ?? []).map((group) => html`<span class="key-group">${group}</span>`)}`;
 }
 
-export function logOnPage(viewer: Viewer, form: { username?: string; error?: TallyError; notice?: Notice }): Html {
+/** The log-on form; with `passcode`, the console's policy asks users who have an active token for a passcode too. */
+export function logOnPage(viewer: Viewer, form: { username?: string; passcode: boolean; error?: TallyError; notice?: Notice }): Html {
   const error = form.error;
   return layout(frame(viewer), {
     title: 'Log on',
@@ -95,8 +96,45 @@ export function logOnPage(viewer: Viewer, form: { username?: string; error?: Tal
       <label for="password">Password</label>
       <input id="password" name="password" type="password" autocomplete="current-password" maxlength="1024" required${form.username ? html` autofocus` : ''}>
     </div>
+    ${form.passcode
+      ? html`<div class="field">
+      <label for="passcode">Passcode</label>
+      <input id="passcode" name="passcode" type="password" inputmode="numeric" autocomplete="one-time-code" maxlength="72" aria-describedby="passcode-hint">
+      <p class="hint" id="passcode-hint">If you have an active token: your PIN, if it has one, then the code the token shows. Without an active token, leave it empty.</p>
+    </div>`
+      : ''}
     <button type="submit" class="button button-primary button-block">Log on</button>
   </form>
+</section>`,
+  });
+}
+
+const CHALLENGE_FIELDS: Record<Extract<SelfServiceLogOn, { outcome: 'challenge' }>['prompt'], { label: string; secret: boolean }> = {
+  'next-code': { label: 'Next code', secret: false },
+  'new-pin': { label: 'New PIN', secret: true },
+  'confirm-pin': { label: 'New PIN again', secret: true },
+};
+
+/** The step after a right password and passcode: the next tokencode, or a new PIN (twice). */
+export function logOnChallengePage(viewer: Viewer, challenge: Extract<SelfServiceLogOn, { outcome: 'challenge' }>): Html {
+  const field = CHALLENGE_FIELDS[challenge.prompt];
+  return layout(frame(viewer), {
+    title: 'Log on',
+    narrow: true,
+    body: html`<section class="card card-logon" aria-labelledby="logon-title">
+  <h1 id="logon-title">One more step</h1>
+  <p class="lead">Logging on as <strong>${challenge.username}</strong>. ${challenge.message}</p>
+  <form method="post" action="/logon/challenge" class="form">
+    ${csrfField(viewer.csrfToken)}
+    <input type="hidden" name="username" value="${challenge.username}">
+    <input type="hidden" name="state" value="${challenge.state}">
+    <div class="field">
+      <label for="answer">${field.label}</label>
+      <input id="answer" name="answer" type="${field.secret ? 'password' : 'text'}" inputmode="numeric" autocomplete="${field.secret ? 'off' : 'one-time-code'}" maxlength="72" required autofocus class="input-code">
+    </div>
+    <button type="submit" class="button button-primary button-block">Continue</button>
+  </form>
+  <p class="hint">Not you? <a href="${HOME}">Start again</a>.</p>
 </section>`,
   });
 }
@@ -299,11 +337,153 @@ ${steps([
 </div>`;
 }
 
-export function tokenPage(viewer: Viewer, token: HolderToken, notice?: Notice, error?: TallyError): Html {
+/** The forms of a token's page, to mark the one a refusal is about. */
+export type TokenForm = 'rename' | 'test' | 'resync' | 'pin' | 'lost' | 'replace';
+
+export interface TokenPageView {
+  token: HolderToken;
+  notice?: Notice;
+  /** A refusal of one of the page's forms: shown at the top, and that form's first field marked. */
+  refused?: { form: TokenForm; error: TallyError };
+  /** The emergency access code, on the page right after the token was reported lost: this once only. */
+  emergency?: { code: string; until: string; oneTime: boolean };
+  /** What reporting a token lost gives, by the console's policy. */
+  emergencyPolicy: SelfServiceSettings['emergencyAccess'];
+  emergencyDays: number;
+  pinLength: { min: number; max: number };
+}
+
+/** ` aria-invalid` and focus on the first field of the form a refusal is about. */
+function invalidIf(view: TokenPageView, form: TokenForm): Html {
+  return view.refused?.form === form ? html` aria-invalid="true" autofocus` : html``;
+}
+
+function codeField(id: string, name: string, label: string, options: { secret?: boolean; invalid?: Html; describedBy?: string; hint?: string } = {}): Html {
+  const describedBy = options.describedBy ?? (options.hint ? `${id}-hint` : undefined);
+  return html`<div class="field">
+      <label for="${id}">${label}</label>
+      <input id="${id}" name="${name}" type="${options.secret ? 'password' : 'text'}" inputmode="numeric" autocomplete="off" maxlength="72" required class="input-code"${describedBy ? html` aria-describedby="${describedBy}"` : ''}${options.invalid ?? ''}>
+      ${options.hint ? html`<p class="hint" id="${id}-hint">${options.hint}</p>` : ''}
+    </div>`;
+}
+
+function emergencyCard(token: HolderToken, emergency: NonNullable<TokenPageView['emergency']>): Html {
+  const withPin = token.pin === 'set' && !token.pinInApp;
+  return html`<section class="card card-alert" aria-labelledby="emergency-title">
+  <h2 id="emergency-title">Your emergency access code</h2>
+  <p>Until a new token works, log on with this code in place of the token's code${withPin ? ', after your PIN' : ''}:</p>
+  <p><code id="emergency-code" class="secret secret-large">${emergency.code}</code></p>
+  <p>It works ${emergency.oneTime ? 'once' : 'as often as you need it'}, until ${time(emergency.until)}.</p>
+  <p class="warning-text"><strong>Note it now: it is shown only this once.</strong> Keep it apart from your password.</p>
+</section>`;
+}
+
+function lostNote(token: HolderToken): Html {
+  const access = token.emergencyAccess;
+  return html`<section class="card" aria-labelledby="lost-title">
+  <h2 id="lost-title">Reported lost</h2>
+  <p>This token no longer works.${access
+    ? html` The emergency access code you were shown when you reported it works ${access.oneTime ? 'once' : 'as often as you need it'}, until ${time(access.until)}.`
+    : ' No emergency access code works for it now.'}</p>
+  <p>Need a new token? <a href="/request">Request a token</a>. Found this one again? Your IT helpdesk can enable it.</p>
+</section>`;
+}
+
+function renewalCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
+  const renewal = token.renewal!;
+  const action = renewal.replacement
+    ? html`<p>Token <a href="/tokens/${renewal.replacement}" class="mono">${renewal.replacement}</a> replaces it.</p>`
+    : renewal.requested
+      ? html`<p>Your request for a replacement waits for an administrator's approval. You will get a mail when it is decided.</p>`
+      : html`<form method="post" action="/tokens/${token.serial}/replace" class="form">
+    ${csrfField(viewer.csrfToken)}
+    <button type="submit" class="button button-primary"${invalidIf(view, 'replace')}>Request a replacement</button>
+  </form>
+  <p class="hint">You get a new token of the same kind${token.profile ? ` (${token.profile})` : ''}. Some need an administrator's approval first.</p>`;
+  return html`<section class="card card-attention" aria-labelledby="replace-title">
+  <h2 id="replace-title">${renewal.expired ? 'This token has expired' : 'This token expires soon'}</h2>
+  <p>Its last day ${renewal.expired ? 'was' : 'is'} ${day(token.expiresOn)}.</p>
+  ${action}
+</section>`;
+}
+
+function testCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
+  const withPin = token.pin === 'set';
+  const hint = withPin
+    ? token.pinInApp
+      ? 'Enter your PIN in the token app, then type the passcode it shows.'
+      : 'Your PIN, then the code your token shows now, with nothing in between.'
+    : token.pin === 'to-set'
+      ? 'The code your token shows now. It has no PIN yet: set one below before you log on with it.'
+      : 'The code your token shows now.';
+  return html`<section class="card" aria-labelledby="test-title">
+  <h2 id="test-title">Test a code</h2>
+  <p>Check that the token works, without logging on anywhere. The code is then used up, as at a log-on.</p>
+  <form method="post" action="/tokens/${token.serial}/test" class="form form-inline">
+    ${csrfField(viewer.csrfToken)}
+    ${codeField('test-passcode', 'passcode', withPin ? 'Passcode' : 'Tokencode', { secret: withPin, invalid: invalidIf(view, 'test'), describedBy: 'test-hint' })}
+    <button type="submit" class="button button-primary">Test code</button>
+  </form>
+  <p class="hint" id="test-hint">${hint}</p>
+</section>`;
+}
+
+function pinCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
+  const change = token.pin === 'set';
+  const { min, max } = view.pinLength;
+  const invalid = invalidIf(view, 'pin');
+  return html`<section class="card" aria-labelledby="pin-title">
+  <h2 id="pin-title">${change ? 'Change PIN' : 'Set a PIN'}</h2>
+  <p>${change ? 'Type your current PIN, then the new one twice.' : `This token needs a PIN: ${token.pinInApp ? 'you enter it in the token app' : 'you type it before the code'} each time you log on.`}</p>
+  <form method="post" action="/tokens/${token.serial}/pin" class="form">
+    ${csrfField(viewer.csrfToken)}
+    ${change ? codeField('pin-current', 'current', 'Current PIN', { secret: true, invalid }) : ''}
+    ${codeField('pin-new', 'pin', 'New PIN', { secret: true, hint: `${min} to ${max} digits; not one digit over and over, nor a run such as 1234.`, invalid: change ? undefined : invalid })}
+    ${codeField('pin-again', 'again', 'New PIN again', { secret: true })}
+    <button type="submit" class="button button-primary">${change ? 'Change PIN' : 'Set PIN'}</button>
+  </form>
+</section>`;
+}
+
+function resyncCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
+  const pair = token.tokenType === 'hotp' ? 'the code your token shows, then the one it shows next' : 'the code shown now and, once it changes, the next one';
+  return html`<section class="card" aria-labelledby="resync-title">
+  <h2 id="resync-title">Resync</h2>
+  <p>Codes refused although you type them right? The token may be out of step. Type two codes in a row: ${pair}${token.pin === 'set' && !token.pinInApp ? ', without your PIN' : ''}.</p>
+  <form method="post" action="/tokens/${token.serial}/resync" class="form form-inline">
+    ${csrfField(viewer.csrfToken)}
+    ${codeField('resync-first', 'first', 'First code', { invalid: invalidIf(view, 'resync') })}
+    ${codeField('resync-second', 'second', 'Next code')}
+    <button type="submit" class="button button-secondary">Resync</button>
+  </form>
+</section>`;
+}
+
+function reportLostCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
+  const instead: Record<TokenPageView['emergencyPolicy'], string> = {
+    none: 'If you need to log on before a new token works, ask your IT helpdesk.',
+    'one-time': `You then get an emergency access code, to log on once in its place within ${view.emergencyDays} days.`,
+    fixed: `You then get an emergency access code, to log on in its place for ${view.emergencyDays} days.`,
+  };
+  return html`<section class="card card-danger" aria-labelledby="lost-title">
+  <h2 id="lost-title">Report lost</h2>
+  <p>Lost the phone or computer with this token, or think someone else has it? Report it lost: it stops working at once, everywhere. ${instead[view.emergencyPolicy]}</p>
+  <form method="post" action="/tokens/${token.serial}/lost" class="form">
+    ${csrfField(viewer.csrfToken)}
+    <div class="field"><label class="check"><input type="checkbox" name="confirm" value="yes" required${invalidIf(view, 'lost')}> This token is lost: stop it working now</label></div>
+    <button type="submit" class="button button-danger">Report lost</button>
+  </form>
+</section>`;
+}
+
+export function tokenPage(viewer: Viewer, view: TokenPageView): Html {
+  const { token } = view;
+  const lost = token.state === 'disabled' && token.disabledReason === 'lost';
   return layout(frame({ ...viewer, section: 'tokens' }), {
     title: tokenTitle(token),
-    notice: error ? { kind: 'error', text: error.message } : notice,
+    notice: view.refused ? { kind: 'error', text: view.refused.error.message } : view.notice,
     body: html`<div class="page-head"><h1>${tokenTitle(token)}</h1>${badge(token.state, token.activation)}</div>
+${view.emergency ? emergencyCard(token, view.emergency) : ''}
 <div class="card">
   <dl class="facts facts-grid">
     <div><dt>Type</dt><dd>${TYPE_NAMES[token.tokenType]}</dd></div>
@@ -317,7 +497,14 @@ export function tokenPage(viewer: Viewer, token: HolderToken, notice?: Notice, e
   </dl>
   ${token.delivery === 'ctf' ? html`<p class="hint">This token was delivered as a CTF link or string, which Tally does not keep. If you need it again, ask your IT helpdesk to issue the token again.</p>` : ''}
   ${token.state === 'pending' && token.activation === 'open' ? html`<p><a class="button button-primary" href="/tokens/${token.serial}/activate">Activate</a></p>` : ''}
+  ${token.state === 'pending' && token.pin === 'to-set' ? html`<p class="hint">This token will need a PIN: you can set it below now, or at your first log-on with it.</p>` : ''}
 </div>
+${lost && !view.emergency ? lostNote(token) : ''}
+<div class="manage">
+${token.renewal ? renewalCard(viewer, token, view) : ''}
+${token.state === 'active' ? testCard(viewer, token, view) : ''}
+${(token.state === 'active' || token.state === 'pending') && token.pin !== 'none' ? pinCard(viewer, token, view) : ''}
+${token.state === 'active' ? resyncCard(viewer, token, view) : ''}
 <section class="card" aria-labelledby="rename-title">
   <h2 id="rename-title">Rename</h2>
   <p>A name of your own helps you tell your tokens apart, for example “Work phone”.</p>
@@ -325,11 +512,13 @@ export function tokenPage(viewer: Viewer, token: HolderToken, notice?: Notice, e
     ${csrfField(viewer.csrfToken)}
     <div class="field">
       <label for="label">Name</label>
-      <input id="label" name="label" type="text" value="${token.label ?? ''}" maxlength="64">
+      <input id="label" name="label" type="text" value="${token.label ?? ''}" maxlength="64"${invalidIf(view, 'rename')}>
     </div>
     <button type="submit" class="button button-secondary">Save name</button>
   </form>
 </section>
+${token.state === 'active' ? reportLostCard(viewer, token, view) : ''}
+</div>
 <p><a href="${HOME}">← Back to My tokens</a></p>`,
   });
 }

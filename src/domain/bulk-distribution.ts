@@ -1,0 +1,199 @@
+import type { Kysely } from 'kysely';
+import { errorCatalogue, isTallyError, TallyError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { BulkDistributionRepository, type BulkDistributionRow, type BulkItemRow } from '../store/repositories/bulk-distributions.js';
+import type { BulkItemResult, Database } from '../store/schema.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+import type { DistributionService } from './distribution.js';
+import type { ProfileService } from './profiles.js';
+
+export interface BulkDistributionView {
+  id: number;
+  profile: string;
+  createdBy: string;
+  /** `interrupted`: still running on paper, but nothing has moved for a while (the process ended); it can be resumed. */
+  state: 'running' | 'finished' | 'interrupted';
+  total: number;
+  distributed: number;
+  failed: number;
+  waiting: number;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export interface BulkItemView {
+  position: number;
+  username: string;
+  result: BulkItemResult;
+  serial: string | null;
+  error: string | null;
+  message: string | null;
+}
+
+export const BULK_MAX_USERS = 10_000;
+/** How long a running bulk distribution may stand still before it counts as interrupted. */
+const STALE_MS = 2 * 60_000;
+const BATCH = 100;
+
+/**
+ * A list of usernames as people paste or upload it: one per line (or separated by commas,
+ * semicolons or tabs, the first field of a CSV line); blank lines, `#` comments and a `username`
+ * header are skipped.
+ */
+export function parseUsernameList(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.split(/[,;\t]/)[0].trim().replace(/^"(.*)"$/, '$1'))
+    .filter((name, index) => name !== '' && !name.startsWith('#') && !(index === 0 && name.toLowerCase() === 'username'))
+    .flatMap((name) => name.split(/\s+/));
+}
+
+/**
+ * Distributes a token of one profile to each user of a list, in the background: the run and
+ * every user's outcome are kept in the store, so the progress and the report can be read from
+ * any node while it runs and after. Each distribution is the ordinary one (audited, the holder
+ * mailed); the secrets each one returns are dropped, so only deliveries the holder completes in
+ * the Self-Service Console are allowed.
+ */
+export class BulkDistributionService {
+  private readonly repository: BulkDistributionRepository;
+  private readonly running = new Set<Promise<void>>();
+  private stopping = false;
+
+  constructor(
+    db: Kysely<Database>,
+    private readonly profiles: ProfileService,
+    private readonly distribution: DistributionService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    private readonly logger?: Logger,
+  ) {
+    this.repository = new BulkDistributionRepository(db);
+  }
+
+  async start(actor: Actor, profileName: string, usernames: string[]): Promise<BulkDistributionView> {
+    const unique = [...new Set(usernames.map((name) => name.trim()).filter((name) => name !== ''))];
+    return this.audit.track(actor, { action: 'token.bulk.start', targetType: 'profile', target: profileName.slice(0, 128), details: { users: unique.length } }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const profile = await this.profiles.row(profileName);
+      if (profile.delivery === 'ctf') {
+        throw new TallyError('VALIDATION_FAILED', `Profile ${profile.name} delivers a CTF string, which is shown only to whoever distributes it; a bulk distribution needs a delivery the holder completes in the Self-Service Console (QR, CT-KIP or file).`);
+      }
+      if (unique.length === 0) throw new TallyError('VALIDATION_FAILED', 'The list has no usernames.');
+      if (unique.length > BULK_MAX_USERS) throw new TallyError('INPUT_TOO_LARGE', `A bulk distribution takes at most ${BULK_MAX_USERS} users; split the list.`);
+      const tooLong = unique.find((name) => name.length > 128);
+      if (tooLong) throw new TallyError('VALIDATION_FAILED', `"${tooLong.slice(0, 40)}…" is longer than a username can be.`);
+      const row = await this.repository.create({ profile: profile.name, createdBy: actor.name, usernames: unique, now: this.clock.now() });
+      this.work(actor, row);
+      return this.view(row);
+    }, (bulk) => ({ bulk: bulk.id }));
+  }
+
+  /** Continues an interrupted run where it stopped, as the admin who resumes it. */
+  async resume(actor: Actor, id: number): Promise<BulkDistributionView> {
+    return this.audit.track(actor, { action: 'token.bulk.resume', targetType: 'bulk', target: String(id) }, async () => {
+      requirePermission(actor, 'tokens.distribute');
+      const row = await this.row(id);
+      const now = this.clock.now();
+      if (this.state(row) !== 'interrupted' || !(await this.repository.claim(id, now - STALE_MS, now))) {
+        throw new TallyError('CONFLICT', `Bulk distribution ${id} is ${this.state(row)}; only an interrupted one can be resumed.`);
+      }
+      this.work(actor, row);
+      return this.view({ ...row, updated_at: now });
+    });
+  }
+
+  async get(actor: Actor, id: number): Promise<BulkDistributionView> {
+    requirePermission(actor, 'tokens.read');
+    return this.view(await this.row(id));
+  }
+
+  async items(actor: Actor, id: number, filter: { result?: BulkItemResult; limit: number; offset: number }): Promise<BulkItemView[]> {
+    requirePermission(actor, 'tokens.read');
+    await this.row(id);
+    return (await this.repository.items(id, filter)).map(itemView);
+  }
+
+  async list(actor: Actor, limit = 20): Promise<BulkDistributionView[]> {
+    requirePermission(actor, 'tokens.read');
+    return (await this.repository.recent(limit)).map((row) => this.view(row));
+  }
+
+  /** Resolves once every run this process started has finished (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+
+  /** For shutdown: each run stops after the user it is on, and can be resumed later (here or on another node). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.idle();
+  }
+
+  private work(actor: Actor, run: BulkDistributionRow): void {
+    const work = (async () => {
+      try {
+        for (;;) {
+          const items = await this.repository.items(run.id, { result: 'waiting', limit: BATCH, offset: 0 });
+          if (items.length === 0) break;
+          for (const item of items) {
+            if (this.stopping) return;
+            await this.distributeOne(actor, run, item);
+          }
+        }
+        const finished = await this.repository.finish(run.id, this.clock.now());
+        if (finished) await this.audit.record(actor, { action: 'token.bulk.finish', targetType: 'bulk', target: String(run.id), details: { profile: run.profile, distributed: finished.distributed, failed: finished.failed } });
+      } catch (error) {
+        // The store failed under us: the run stays running, shows as interrupted and can be resumed.
+        this.logger?.error({ err: error, bulk: run.id }, 'a bulk distribution stopped');
+      }
+    })();
+    this.running.add(work);
+    void work.finally(() => this.running.delete(work));
+  }
+
+  private async distributeOne(actor: Actor, run: BulkDistributionRow, item: BulkItemRow): Promise<void> {
+    let outcome: Parameters<BulkDistributionRepository['record']>[2];
+    try {
+      const result = await this.distribution.distributeToUser(actor, item.username, run.profile);
+      outcome = { result: 'distributed', serial: result.serial };
+    } catch (error) {
+      const known = isTallyError(error) ? error : undefined;
+      if (!known) this.logger?.error({ err: error, bulk: run.id, username: item.username }, 'a distribution of a bulk run failed');
+      outcome = { result: 'failed', error: known?.code ?? 'INTERNAL', message: known?.message ?? errorCatalogue.INTERNAL.message };
+    }
+    await this.repository.record(run.id, item.id, outcome, this.clock.now());
+  }
+
+  private async row(id: number): Promise<BulkDistributionRow> {
+    const row = await this.repository.find(id);
+    if (!row) throw new TallyError('BULK_DISTRIBUTION_NOT_FOUND', `No bulk distribution ${id}.`);
+    return row;
+  }
+
+  private state(row: BulkDistributionRow): BulkDistributionView['state'] {
+    if (row.state === 'finished') return 'finished';
+    return this.clock.now() - row.updated_at > STALE_MS ? 'interrupted' : 'running';
+  }
+
+  private view(row: BulkDistributionRow): BulkDistributionView {
+    return {
+      id: Number(row.id),
+      profile: row.profile,
+      createdBy: row.created_by,
+      state: this.state(row),
+      total: row.total,
+      distributed: row.distributed,
+      failed: row.failed,
+      waiting: row.total - row.distributed - row.failed,
+      createdAt: new Date(row.created_at).toISOString(),
+      finishedAt: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
+    };
+  }
+}
+
+function itemView(row: BulkItemRow): BulkItemView {
+  return { position: row.position, username: row.username, result: row.result, serial: row.serial, error: row.error, message: row.message };
+}

@@ -1,0 +1,79 @@
+import type { Kysely } from 'kysely';
+import { AuditRepository } from '../store/repositories/audit.js';
+import type { Database, TokenState } from '../store/schema.js';
+import { requirePermission, type Actor } from './actor.js';
+import type { Clock } from './clock.js';
+
+export interface Dashboard {
+  users: { total: number; disabled: number; locked: number };
+  tokens: Record<TokenState, number> & { total: number };
+  pendingRequests: number;
+  /** REST and RADIUS authentications of the last 24 hours; a challenge counts as a success. */
+  authentications: { succeeded: number; failed: number; hours: { start: string; succeeded: number; failed: number }[] };
+  /** Active or pending tokens whose last valid day falls within the next 30 days, soonest first. */
+  expiring: { count: number; first: { serial: string; username: string | null; expiresOn: string }[] };
+}
+
+const HOUR_MS = 3_600_000;
+const EXPIRY_DAYS = 30;
+const EXPIRING_SHOWN = 10;
+
+/** The numbers an admin looks at first, from a few aggregate queries. */
+export class DashboardService {
+  private readonly audit: AuditRepository;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+  ) {
+    this.audit = new AuditRepository(db);
+  }
+
+  async summary(actor: Actor): Promise<Dashboard> {
+    requirePermission(actor, 'dashboard.read');
+    const now = this.clock.now();
+    const currentHour = Math.floor(now / HOUR_MS);
+    const today = new Date(now).toISOString().slice(0, 10);
+    const lastDay = new Date(now + EXPIRY_DAYS * 86_400_000).toISOString().slice(0, 10);
+    const expiringQuery = this.db
+      .selectFrom('tokens')
+      .where('state', 'in', ['active', 'pending'])
+      .where('expires_on', '>=', today)
+      .where('expires_on', '<=', lastDay);
+    const [users, tokens, requests, byHour, expiringCount, expiring] = await Promise.all([
+      this.db
+        .selectFrom('users')
+        .select((eb) => [
+          eb.fn.countAll<number>().as('total'),
+          eb.fn.sum<number>(eb.case().when('disabled', '=', 1).then(1).else(0).end()).as('disabled'),
+          eb.fn.sum<number>(eb.case().when('locked_until', '>', now).then(1).else(0).end()).as('locked'),
+        ])
+        .executeTakeFirstOrThrow(),
+      this.db.selectFrom('tokens').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute(),
+      this.db.selectFrom('token_requests').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow(),
+      this.audit.authenticationsByHour((currentHour - 23) * HOUR_MS),
+      expiringQuery.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      expiringQuery
+        .leftJoin('users', 'users.id', 'tokens.user_id')
+        .select(['tokens.serial', 'users.username', 'tokens.expires_on'])
+        .orderBy('tokens.expires_on')
+        .orderBy('tokens.serial')
+        .limit(EXPIRING_SHOWN)
+        .execute(),
+    ]);
+    const states: Record<TokenState, number> = { unassigned: 0, pending: 0, active: 0, disabled: 0 };
+    for (const row of tokens) states[row.state] = Number(row.n);
+    const hours = Array.from({ length: 24 }, (_, i) => ({ start: new Date((currentHour - 23 + i) * HOUR_MS).toISOString(), succeeded: 0, failed: 0 }));
+    for (const row of byHour) {
+      const slot = hours[row.hour - (currentHour - 23)];
+      if (slot) slot[row.result === 'success' ? 'succeeded' : 'failed'] += row.n;
+    }
+    return {
+      users: { total: Number(users.total), disabled: Number(users.disabled ?? 0), locked: Number(users.locked ?? 0) },
+      tokens: { ...states, total: Object.values(states).reduce((a, b) => a + b, 0) },
+      pendingRequests: Number(requests.n),
+      authentications: { succeeded: hours.reduce((a, h) => a + h.succeeded, 0), failed: hours.reduce((a, h) => a + h.failed, 0), hours },
+      expiring: { count: Number(expiringCount.n), first: expiring.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on! })) },
+    };
+  }
+}

@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import { parseUsernameList } from '../../../../domain/bulk-distribution.js';
+import type { Services } from '../../../../domain/services.js';
+import type { BulkItemResult } from '../../../../store/schema.js';
+import { formSchema } from '../../../web/console.js';
+import { actorOf, fixable, INPUT_ERRORS, page, viewerOf, type MultipartForm } from '../http.js';
+import { link } from '../views/kit.js';
+import { BULK_ITEMS_PAGE, bulkPage, bulkRunPage } from '../views/bulk.js';
+
+const IdParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } }, required: ['id'], additionalProperties: false } as const;
+const RunQuery = {
+  type: 'object',
+  properties: { result: { type: 'string', enum: ['waiting', 'distributed', 'failed'] }, offset: { type: 'string', pattern: '^[0-9]{0,9}$' } },
+  additionalProperties: false,
+} as const;
+/** How often the progress page reloads itself while a run goes on. */
+const REFRESH_SECONDS = 2;
+
+/** Bulk distribution: a token for each user of a list, with a progress page and a report per user. */
+export function bulkRoutes(app: FastifyInstance, services: Services): void {
+  const showForm = async (actor: ReturnType<typeof actorOf>) => ({ profiles: await services.profiles.list(actor), runs: await services.bulk.list(actor) });
+
+  app.get('/bulk', async (request, reply) => page(reply, bulkPage(viewerOf(request), await showForm(actorOf(request)))));
+
+  app.post<{ Body: MultipartForm }>('/bulk', async (request, reply) => {
+    const form = request.body ?? {};
+    // Each list on its own: a file's header is its first line, not a line after the typed names.
+    const usernames = [...parseUsernameList(form.usernames ?? ''), ...parseUsernameList(form.file?.content.toString('utf8') ?? '')];
+    try {
+      const bulk = await services.bulk.start(actorOf(request), form.profile ?? '', usernames);
+      return reply.redirect(link('bulk', bulk.id), 303);
+    } catch (error) {
+      const refused = fixable(error, INPUT_ERRORS);
+      return page(reply, bulkPage(viewerOf(request), { ...(await showForm(actorOf(request))), form: { profile: form.profile, usernames: form.usernames }, error: refused }), refused.status);
+    }
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { result?: BulkItemResult; offset?: string } }>('/bulk/:id', { schema: { params: IdParams, querystring: RunQuery } }, async (request, reply) => {
+    const id = Number(request.params.id);
+    const actor = actorOf(request);
+    const offset = Number(request.query.offset || 0);
+    const bulk = await services.bulk.get(actor, id);
+    const items = await services.bulk.items(actor, id, { result: request.query.result, limit: BULK_ITEMS_PAGE + 1, offset });
+    // A refresh header, not a script: the page follows the run with scripts off, under the strict CSP.
+    if (bulk.state === 'running') void reply.header('refresh', String(REFRESH_SECONDS));
+    return page(reply, bulkRunPage(viewerOf(request, 'tokens'), { bulk, items: items.slice(0, BULK_ITEMS_PAGE), result: request.query.result ?? 'all', offset, more: items.length > BULK_ITEMS_PAGE }));
+  });
+
+  app.post<{ Params: { id: string } }>('/bulk/:id/resume', { schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
+    await services.bulk.resume(actorOf(request), Number(request.params.id));
+    return reply.redirect(link('bulk', request.params.id), 303);
+  });
+}

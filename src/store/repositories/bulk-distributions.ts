@@ -1,0 +1,70 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { BulkDistributionItemsTable, BulkDistributionsTable, BulkItemResult, Database } from '../schema.js';
+
+export type BulkDistributionRow = Selectable<BulkDistributionsTable>;
+export type BulkItemRow = Selectable<BulkDistributionItemsTable>;
+
+/** Rows per insert: SQLite bounds the parameters of one statement. */
+const INSERT_CHUNK = 500;
+
+export class BulkDistributionRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(run: { profile: string; createdBy: string; usernames: string[]; now: number }): Promise<BulkDistributionRow> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .insertInto('bulk_distributions')
+        .values({ profile: run.profile, created_by: run.createdBy, state: 'running', total: run.usernames.length, created_at: run.now, updated_at: run.now, finished_at: null })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      for (let i = 0; i < run.usernames.length; i += INSERT_CHUNK) {
+        const items = run.usernames.slice(i, i + INSERT_CHUNK).map((username, j) => ({ bulk_id: row.id, position: i + j + 1, username, result: 'waiting' as const, serial: null, error: null, message: null }));
+        await trx.insertInto('bulk_distribution_items').values(items).execute();
+      }
+      return row;
+    });
+  }
+
+  async find(id: number): Promise<BulkDistributionRow | undefined> {
+    return this.db.selectFrom('bulk_distributions').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async recent(limit: number): Promise<BulkDistributionRow[]> {
+    return this.db.selectFrom('bulk_distributions').selectAll().orderBy('id', 'desc').limit(limit).execute();
+  }
+
+  async items(id: number, filter: { result?: BulkItemResult; limit: number; offset: number }): Promise<BulkItemRow[]> {
+    let query = this.db.selectFrom('bulk_distribution_items').selectAll().where('bulk_id', '=', id);
+    if (filter.result !== undefined) query = query.where('result', '=', filter.result);
+    return query.orderBy('position').limit(filter.limit).offset(filter.offset).execute();
+  }
+
+  /** Takes over a run nobody is working on (none has moved since `staleBefore`); false when someone else got it. */
+  async claim(id: number, staleBefore: number, now: number): Promise<boolean> {
+    const result = await this.db.updateTable('bulk_distributions').set({ updated_at: now }).where('id', '=', id).where('state', '=', 'running').where('updated_at', '<', staleBefore).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /** One user done: the item and the run's counts change together. */
+  async record(id: number, itemId: number, outcome: { result: Exclude<BulkItemResult, 'waiting'>; serial?: string; error?: string; message?: string }, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const changed = await trx
+        .updateTable('bulk_distribution_items')
+        .set({ result: outcome.result, serial: outcome.serial ?? null, error: outcome.error ?? null, message: outcome.message?.slice(0, 512) ?? null })
+        .where('id', '=', itemId)
+        .where('result', '=', 'waiting')
+        .executeTakeFirst();
+      if (Number(changed.numUpdatedRows) !== 1) return;
+      const column = outcome.result === 'distributed' ? 'distributed' : 'failed';
+      await trx
+        .updateTable('bulk_distributions')
+        .set((eb) => ({ [column]: eb(column, '+', 1), updated_at: now }))
+        .where('id', '=', id)
+        .execute();
+    });
+  }
+
+  async finish(id: number, now: number): Promise<BulkDistributionRow | undefined> {
+    return this.db.updateTable('bulk_distributions').set({ state: 'finished', finished_at: now, updated_at: now }).where('id', '=', id).where('state', '=', 'running').returningAll().executeTakeFirst();
+  }
+}
