@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
 import { interopTest } from '../../../test/support/peers.js';
+import { radclient as runRadclient, received } from '../../../test/support/radclient.js';
 import { isTallyError, type ErrorCode } from '../../errors.js';
 import { AttributeType, attributeBytes, attributeString } from './attributes.js';
 import { buildReply, responseAuthenticator, unhidePassword, verifyRequestMessageAuthenticator } from './authenticators.js';
@@ -57,29 +57,9 @@ async function startResponder(t: TestContext) {
   return { port: socket.address().port, seen };
 }
 
-interface RadclientRun {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** radclient as a child process; asynchronous because the responder shares this event loop. */
-async function radclient(port: number, lines: string[], secret = SECRET): Promise<RadclientRun> {
-  const child = spawn('radclient', ['-x', '-r', '1', '-t', '2', `127.0.0.1:${port}`, 'auth', secret]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdin.end(`${lines.join('\n')}\n`);
-  const [status] = (await once(child, 'close')) as [number | null];
-  return { status, stdout, stderr };
-}
-
-/** The attribute lines radclient printed for the reply it accepted. */
-function received(run: RadclientRun, code: string): string {
-  const at = run.stdout.indexOf(`Received ${code} `);
-  assert.ok(at >= 0, `radclient did not accept an ${code}:\n${run.stdout}\n${run.stderr}`);
-  return run.stdout.slice(at);
+/** radclient against the responder on this machine, with this file's secret unless told otherwise. */
+function radclient(port: number, lines: string[], secret = SECRET) {
+  return runRadclient(port, secret, lines, { timeoutSeconds: 2 });
 }
 
 const signed = (user: string, password: string): string[] => [

@@ -1,3 +1,4 @@
+import { credentialFields } from '../../web/forms.js';
 import type { HolderActivation, HolderToken, OfferGroup, SelfServiceLogOn, SelfServiceSettings } from '../../../domain/self-service.js';
 import type { TokenRequestView } from '../../../domain/token-requests.js';
 import type { DistributionResult } from '../../../domain/distribution.js';
@@ -88,14 +89,7 @@ export function logOnPage(viewer: Viewer, form: { username?: string; passcode: b
   <p class="lead">Manage the tokens you use to prove it is you: set up a new one, see what you have.</p>
   <form method="post" action="/logon" class="form">
     ${csrfField(viewer.csrfToken)}
-    <div class="field">
-      <label for="username">Username</label>
-      <input id="username" name="username" type="text" value="${form.username ?? ''}" autocomplete="username" autocapitalize="none" spellcheck="false" maxlength="128" required${form.username ? '' : html` autofocus`}>
-    </div>
-    <div class="field">
-      <label for="password">Password</label>
-      <input id="password" name="password" type="password" autocomplete="current-password" maxlength="1024" required${form.username ? html` autofocus` : ''}>
-    </div>
+    ${credentialFields(form.username)}
     ${form.passcode
       ? html`<div class="field">
       <label for="passcode">Passcode</label>

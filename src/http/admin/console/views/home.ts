@@ -1,3 +1,4 @@
+import { credentialFields } from '../../../web/forms.js';
 import type { Dashboard } from '../../../../domain/dashboard.js';
 import type { TallyError } from '../../../../errors.js';
 import { day } from '../../../web/format.js';
@@ -16,14 +17,7 @@ export function logOnPage(viewer: Viewer, form: { username?: string; error?: Tal
   <p class="lead">For administrators: users, tokens, profiles, requests and the audit trail.</p>
   <form method="post" action="${link('logon')}" class="form">
     ${csrf(viewer)}
-    <div class="field">
-      <label for="username">Username</label>
-      <input id="username" name="username" type="text" value="${form.username ?? ''}" autocomplete="username" autocapitalize="none" spellcheck="false" maxlength="128" required${form.username ? '' : html` autofocus`}>
-    </div>
-    <div class="field">
-      <label for="password">Password</label>
-      <input id="password" name="password" type="password" autocomplete="current-password" maxlength="1024" required${form.username ? html` autofocus` : ''}>
-    </div>
+    ${credentialFields(form.username)}
     <button type="submit" class="button button-primary button-block">Log on</button>
   </form>
 </section>`,
