@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { interopTest, runPeer } from '../support/peers.js';
-import { freshStoreOptions } from '../support/store.js';
+import { freshStoreOptions, testDialects } from '../support/store.js';
+import { papRequest, radclient, received } from '../support/radclient.js';
+import { startRadiusServer } from '../../src/radius/server.js';
+import { createLogger } from '../../src/logger.js';
 import { bearer, createTestTally } from '../support/tally.js';
 import { activate as activateOverCtkip } from '../support/ctkip.js';
 import { repoRoot } from '../support/cli.js';
@@ -32,10 +35,10 @@ async function shoot(page: Page, name: string, options: { fullPage?: boolean; fo
   if (options.forDocs && process.env.UPDATE_DOC_SCREENSHOTS === '1') copyFileSync(path, join(DOC_IMAGES, `${name}.png`));
 }
 
-interopTest('Self-Service Console in Chromium: log on, request, activate by QR, CT-KIP and file; test a code, report a token lost', ['chromium', 'zbarimg', 'oathtool'], async (t) => {
+for (const dialect of testDialects()) interopTest(`[${dialect}] Self-Service Console in Chromium: log on, request, activate by QR, the token works at the VPN (RADIUS); CT-KIP and file; test a code, report a token lost`, ['chromium', 'zbarimg', 'oathtool', 'radclient'], async (t) => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   mkdirSync(DOC_IMAGES, { recursive: true });
-  const handle = freshStoreOptions('sqlite');
+  const handle = freshStoreOptions(dialect);
   const store = await openStore(handle.options);
   await migrateToLatest(store);
   const tally = await createTestTally(store);
@@ -127,6 +130,19 @@ interopTest('Self-Service Console in Chromium: log on, request, activate by QR, 
       await shoot(page, '06-activate-again');
     });
 
+    await t.test('the token works at the VPN: radclient with the next code gets Access-Accept', async () => {
+      const radius = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
+      try {
+        assert.equal((await api('POST', '/api/v1/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: 'vpn-shared-secret' })).statusCode, 201);
+        tally.clock.advance(30);
+        const code = runPeer('oathtool', ['--totp', '-b', '-N', `@${at + 30}`, secret]).trim();
+        const run = await radclient(radius.port, 'vpn-shared-secret', papRequest('alice', code));
+        received(run, 'Access-Accept');
+      } finally {
+        await radius.close();
+      }
+    });
+
     await t.test('CT-KIP (SecurID on iPhone 2.x): the URL and activation code as text, the app link as a QR code; the exchange activates', async () => {
       await page.goto(`${base}/request`);
       await page.getByRole('radio', { name: /^SecurID on iPhone/ }).check();
@@ -205,7 +221,7 @@ interopTest('Self-Service Console in Chromium: log on, request, activate by QR, 
       await page.goto(`${base}/tokens/${serial}`);
       await page.getByRole('heading', { name: 'Test a code' }).waitFor();
       tally.clock.advance(30);
-      const code = runPeer('oathtool', ['--totp', '-b', '-N', `@${at + 30}`, secret]).trim();
+      const code = runPeer('oathtool', ['--totp', '-b', '-N', `@${at + 60}`, secret]).trim();
       await page.getByLabel('Tokencode').fill(code);
       await page.getByRole('button', { name: 'Test code' }).click();
       await page.getByText('That code is right: your token works.').waitFor();
@@ -228,7 +244,7 @@ interopTest('Self-Service Console in Chromium: log on, request, activate by QR, 
       assert.equal(await page.getByRole('button', { name: 'Report lost' }).count(), 0);
       await shoot(page, '15-token-reported-lost');
       const verify = async (passcode: string) => (await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username: 'alice', passcode } })).json().result;
-      assert.equal(await verify(runPeer('oathtool', ['--totp', '-b', '-N', `@${at + 60}`, secret]).trim()), 'reject', 'the lost token no longer works');
+      assert.equal(await verify(runPeer('oathtool', ['--totp', '-b', '-N', `@${at + 90}`, secret]).trim()), 'reject', 'the lost token no longer works');
       assert.equal(await verify(emergency), 'accept', 'the emergency code stands in for it, once');
       assert.equal(await verify(emergency), 'reject');
     });
