@@ -260,13 +260,7 @@ export class SelfService {
   }
 
   private async own(actor: Actor, serial: string): Promise<TokenRow> {
-    const row = await this.db
-      .selectFrom('tokens')
-      .innerJoin('users', 'users.id', 'tokens.user_id')
-      .selectAll('tokens')
-      .where('tokens.serial', '=', serial)
-      .where('users.username', '=', actor.name)
-      .executeTakeFirst();
+    const row = await new TokenRepository(this.db).findHeldBy(serial, actor.name);
     if (!row || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     return row;
   }

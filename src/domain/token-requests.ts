@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
+import { TokenRepository } from '../store/repositories/tokens.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { Database, TokenRequestState } from '../store/schema.js';
 import { TokenRequestRepository, type TokenRequestRecord } from '../store/repositories/token-requests.js';
@@ -75,13 +76,7 @@ export class TokenRequestService {
   async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
     return this.audit.track(actor, { action: 'token.replacement', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.request');
-      const token = await this.db
-        .selectFrom('tokens')
-        .innerJoin('users', 'users.id', 'tokens.user_id')
-        .selectAll('tokens')
-        .where('tokens.serial', '=', serial)
-        .where('users.username', '=', actor.name)
-        .executeTakeFirst();
+      const token = await new TokenRepository(this.db).findHeldBy(serial, actor.name);
       // Another user's token looks exactly like a missing one.
       if (!token || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
       if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token is replaced.`);

@@ -25,6 +25,17 @@ export class TokenRepository {
     return this.db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirst();
   }
 
+  /** The token with this serial if `username` holds it: another user's token looks like a missing one. */
+  async findHeldBy(serial: string, username: string): Promise<TokenRow | undefined> {
+    return this.db
+      .selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .selectAll('tokens')
+      .where('tokens.serial', '=', serial)
+      .where('users.username', '=', username)
+      .executeTakeFirst();
+  }
+
   async existingSerials(serials: string[]): Promise<Set<string>> {
     if (serials.length === 0) return new Set();
     const found = new Set<string>();
