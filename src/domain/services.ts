@@ -3,6 +3,7 @@ import type { Store } from '../store/connect.js';
 import { ApiTokenRepository } from '../store/repositories/api-tokens.js';
 import { AuditRepository } from '../store/repositories/audit.js';
 import { UserRepository } from '../store/repositories/users.js';
+import { WebSessionRepository } from '../store/repositories/web-sessions.js';
 import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -65,7 +66,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const lockout = new Lockout(store.db, clock, DEFAULT_LOCKOUT);
   const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
-  const users = new UserService(new UserRepository(store.db), audit, clock, lockout);
+  const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db));
   const authentication = new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock);
   const requests = new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier);
   return {

@@ -8,6 +8,7 @@ import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
 import type { Lockout } from './lockout.js';
+import type { WebSessionRepository } from '../store/repositories/web-sessions.js';
 
 export interface NewUser {
   username: string;
@@ -90,6 +91,7 @@ export class UserService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly lockout: Lockout,
+    private readonly sessions: Pick<WebSessionRepository, 'deleteForUser'>,
   ) {}
 
   /**
@@ -186,6 +188,8 @@ export class UserService {
         ...(changes.password !== undefined ? { password_hash: await hashPassword(changes.password) } : {}),
         updated_at: this.clock.now(),
       });
+      // A new password (or role) must not leave a session opened with the old one running.
+      if (changes.password !== undefined || roleChange) await this.sessions.deleteForUser(row.id);
       return this.view(updated ?? row);
     }, (user) => (changes.role !== undefined ? { role: user.role } : undefined));
   }
