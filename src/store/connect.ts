@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { TallyError } from '../errors.js';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
@@ -104,7 +104,13 @@ async function openPostgres(url: string, schema?: string): Promise<Store> {
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
-    if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+    if (schema) {
+      // Two processes creating the schema at once: IF NOT EXISTS can still fail for the loser.
+      await sql`create schema if not exists ${sql.id(schema)}`.execute(db).catch(async (error: unknown) => {
+        const found = await sql`select 1 from information_schema.schemata where schema_name = ${schema}`.execute(db);
+        if (found.rows.length === 0) throw error;
+      });
+    }
     await sql`select 1`.execute(db);
   } catch (error) {
     await db.destroy().catch(() => {});
@@ -114,23 +120,42 @@ async function openPostgres(url: string, schema?: string): Promise<Store> {
   return { db, dialect: 'postgres', description, close: () => db.destroy() };
 }
 
-/** Brings the schema to the latest version; safe to run from several processes at once. */
+/**
+ * Brings the schema to the latest version; safe to run from several processes at once. One
+ * transaction holds the lock (PostgreSQL: an advisory lock per schema; SQLite: BEGIN IMMEDIATE),
+ * reads what was applied and applies the rest, so a crash leaves the store at the last version.
+ * (Kysely's own migrator scans the whole catalogue to find its tables, which races with other
+ * schemas being created and dropped in the same PostgreSQL database.)
+ */
 export async function migrateToLatest(store: Store): Promise<string[]> {
-  // Kysely looks for its migration tables in every schema unless told which: name ours, or a
-  // second Tally in another schema of the same database would make this one skip creating them.
-  const schema = store.dialect === 'postgres' ? (await sql<{ name: string }>`select current_schema() as name`.execute(store.db)).rows[0]?.name : undefined;
-  const migrator = new Migrator({
-    db: store.db,
-    provider: { getMigrations: async () => migrations(store.dialect) },
-    migrationTableName: 'tally_migrations',
-    migrationLockTableName: 'tally_migrations_lock',
-    migrationTableSchema: schema,
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
+  const all = migrations(store.dialect);
+  try {
+    return await store.db.connection().execute(async (connection) => {
+      await sql.raw(store.dialect === 'sqlite' ? 'begin immediate' : 'begin').execute(connection);
+      try {
+        if (store.dialect === 'postgres') {
+          await sql`select pg_advisory_xact_lock(hashtext(current_schema() || ':tally_migrations'))`.execute(connection);
+        }
+        // The same shape Kysely's migrator gave this table, so stores it migrated carry on.
+        await sql`create table if not exists tally_migrations (name varchar(255) primary key, timestamp varchar(255) not null)`.execute(connection);
+        const applied = new Set((await sql<{ name: string }>`select name from tally_migrations`.execute(connection)).rows.map((row) => row.name));
+        const done: string[] = [];
+        for (const [name, migration] of Object.entries(all)) {
+          if (applied.has(name)) continue;
+          await migration.up(connection);
+          await sql`insert into tally_migrations (name, timestamp) values (${name}, ${new Date().toISOString()})`.execute(connection);
+          done.push(name);
+        }
+        await sql`commit`.execute(connection);
+        return done;
+      } catch (error) {
+        await sql`rollback`.execute(connection).catch(() => {});
+        throw error;
+      }
+    });
+  } catch (error) {
     throw new TallyError('STORE_UNAVAILABLE', `Migrating ${store.description} failed: ${(error as Error).message}`);
   }
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
 export function isUniqueViolation(error: unknown): boolean {
