@@ -334,8 +334,13 @@ export class DistributionService {
 
   /** A fresh CT-KIP activation code on an open distribution; returns the code (shown once). */
   async issueActivationCode(trx: Kysely<Database>, hashKey: SecretHashKey, distributionId: number): Promise<string> {
+    // A free locator is looked for before writing: on PostgreSQL a failed write (a unique
+    // violation) aborts the whole transaction, so it cannot be retried in place. Only a
+    // concurrent distribution picking the same locator in the same instant still fails (CONFLICT).
     for (let attempt = 0; attempt < 20; attempt++) {
       const locator = randomDigits(LOCATOR_DIGITS);
+      const taken = await trx.selectFrom('distributions').select('id').where('locator', '=', locator).executeTakeFirst();
+      if (taken) continue;
       const code = locator + randomDigits(CODE_SECRET_DIGITS);
       try {
         await trx
@@ -343,10 +348,11 @@ export class DistributionService {
           .set({ locator, secret_hash: hashKey.hash('activation-code', code), failed_attempts: 0 })
           .where('id', '=', distributionId)
           .execute();
-        return code;
       } catch (error) {
-        if (!isUniqueViolation(error)) throw error;
+        if (isUniqueViolation(error)) throw new TallyError('CONFLICT', 'Another activation code was issued at the same moment; try again.');
+        throw error;
       }
+      return code;
     }
     throw new TallyError('CONFLICT', 'Could not find a free activation code; try again.');
   }
