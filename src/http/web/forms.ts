@@ -1,4 +1,5 @@
 import { html, type Html } from './html.js';
+import type { TallyError } from '../../errors.js';
 
 /**
  * The `Username` and `Password` fields of both consoles' log-on forms (their labels are an outside
@@ -13,4 +14,20 @@ export function credentialFields(username: string | undefined): Html {
       <label for="password">Password</label>
       <input id="password" name="password" type="password" autocomplete="current-password" maxlength="1024" required${username ? html` autofocus` : ''}>
     </div>`;
+}
+
+const ERROR_HEADINGS: Record<number, string> = { 403: 'Not allowed', 404: 'Not found', 409: 'Not possible right now', 410: 'No longer available', 423: 'Locked', 429: 'Slow down' };
+
+/** Both consoles' error page body: a heading for the status, the message, the stable code, a way back. */
+export function errorCard(error: TallyError, back: { href: string; label: string }): { heading: string; body: Html } {
+  const heading = ERROR_HEADINGS[error.status] ?? (error.status >= 500 ? 'Something went wrong' : 'That did not work');
+  return {
+    heading,
+    body: html`<section class="card">
+  <h1>${heading}</h1>
+  <p>${error.message}</p>
+  <p class="muted">Error code: <span class="mono">${error.code}</span></p>
+  <p><a class="button button-secondary" href="${back.href}">${back.label}</a></p>
+</section>`,
+  };
 }

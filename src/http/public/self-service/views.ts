@@ -1,4 +1,4 @@
-import { credentialFields } from '../../web/forms.js';
+import { credentialFields, errorCard } from '../../web/forms.js';
 import type { HolderActivation, HolderToken, OfferGroup, SelfServiceLogOn, SelfServiceSettings } from '../../../domain/self-service.js';
 import type { TokenRequestView } from '../../../domain/token-requests.js';
 import type { DistributionResult } from '../../../domain/distribution.js';
@@ -534,16 +534,10 @@ ${steps([
 }
 
 export function errorPage(viewer: Viewer, error: TallyError): Html {
-  const headings: Record<number, string> = { 403: 'Not allowed', 404: 'Not found', 409: 'Not possible right now', 410: 'No longer available', 423: 'Locked', 429: 'Slow down' };
-  const heading = headings[error.status] ?? (error.status >= 500 ? 'Something went wrong' : 'That did not work');
+  const { heading, body } = errorCard(error, { href: HOME, label: viewer.username ? 'Back to My tokens' : 'Go to the log-on page' });
   return layout(frame(viewer), {
     title: heading,
     narrow: true,
-    body: html`<section class="card">
-  <h1>${heading}</h1>
-  <p>${error.message}</p>
-  <p class="muted">Error code: <span class="mono">${error.code}</span></p>
-  <p><a class="button button-secondary" href="${HOME}">${viewer.username ? 'Back to My tokens' : 'Go to the log-on page'}</a></p>
-</section>`,
+    body,
   });
 }

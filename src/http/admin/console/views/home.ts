@@ -1,4 +1,4 @@
-import { credentialFields } from '../../../web/forms.js';
+import { credentialFields, errorCard } from '../../../web/forms.js';
 import type { Dashboard } from '../../../../domain/dashboard.js';
 import type { TallyError } from '../../../../errors.js';
 import { day } from '../../../web/format.js';
@@ -25,17 +25,11 @@ export function logOnPage(viewer: Viewer, form: { username?: string; error?: Tal
 }
 
 export function errorPage(viewer: Viewer, error: TallyError): Html {
-  const headings: Record<number, string> = { 403: 'Not allowed', 404: 'Not found', 409: 'Not possible right now', 410: 'No longer available', 423: 'Locked', 429: 'Slow down' };
-  const heading = headings[error.status] ?? (error.status >= 500 ? 'Something went wrong' : 'That did not work');
+  const { heading, body } = errorCard(error, { href: HOME, label: viewer.actor ? 'Back to the dashboard' : 'Go to the log-on page' });
   return consolePage(viewer, {
     title: heading,
     narrow: true,
-    body: html`<section class="card">
-  <h1>${heading}</h1>
-  <p>${error.message}</p>
-  <p class="muted">Error code: <span class="mono">${error.code}</span></p>
-  <p><a class="button button-secondary" href="${HOME}">${viewer.actor ? 'Back to the dashboard' : 'Go to the log-on page'}</a></p>
-</section>`,
+    body,
   });
 }
 
