@@ -44,6 +44,11 @@ export class AuditService {
     await this.repository.append(this.row(actor, entry), db);
   }
 
+  /** Records many events inside a transaction, in one statement (a batch of authentications). */
+  async recordManyIn(db: Kysely<Database>, events: ReadonlyArray<{ actor: Actor; entry: AuditEntry }>): Promise<void> {
+    await this.repository.appendMany(events.map(({ actor, entry }) => this.row(actor, entry)), db);
+  }
+
   private row(actor: Actor, entry: AuditEntry): NewAuditRow {
     return {
       at: this.clock.now(),

@@ -5,7 +5,7 @@ import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import type { Database, ChallengeKind } from '../store/schema.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
-import { GroupCommit } from '../store/group-commit.js';
+import { AuthenticationRepository, type Holder, type StepUse } from '../store/repositories/authentication.js';
 import type { UserRow } from '../store/repositories/users.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
@@ -68,6 +68,9 @@ export const DEFAULT_AUTHENTICATION: AuthenticationSettings = {
 };
 
 const DENIED = 'Access denied.';
+/** Requests settled in one batch at most; more wait for the next. */
+const MAX_BATCH = 256;
+const MAX_USERNAME_LENGTH = 128;
 const MAX_PASSCODE_LENGTH = 64;
 const RESYNC_TIME_WINDOW = 120;
 const RESYNC_COUNTER_WINDOW = 1000;
@@ -88,6 +91,14 @@ interface Decision {
   reason: string;
   serial?: string;
   consume?: { token: TokenRow; step: number; changes: { drift_steps?: number; counter?: number } };
+}
+
+/** A request waiting for its batch. */
+interface Pending {
+  actor: Actor;
+  request: VerifyRequest;
+  resolve: (reply: AuthResult) => void;
+  reject: (error: unknown) => void;
 }
 
 /** How a passcode matched one token. */
@@ -112,9 +123,12 @@ function subtractDigits(passcode: string, code: string): string {
  * accepted step, lockout by user, and emergency access codes for lost tokens.
  */
 export class AuthenticationService {
-  private readonly commits: GroupCommit;
-  /** The hot path's queries, compiled once: building a query costs more than running it. */
-  private readonly queries: { user: string; tokens: string; consume: string };
+  private readonly repository: AuthenticationRepository;
+  /** Requests waiting for the next batch, and the batch being settled now. */
+  private queue: Pending[] = [];
+  private draining: Promise<void> | undefined;
+  /** The hot path's single-token update, compiled once: building a query costs more than running it. */
+  private readonly consumeSql: string;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -125,18 +139,14 @@ export class AuthenticationService {
     private readonly clock: Clock,
     readonly settings: AuthenticationSettings = DEFAULT_AUTHENTICATION,
   ) {
-    this.commits = new GroupCommit(db);
-    this.queries = {
-      user: db.selectFrom('users').selectAll().where('username', '=', '').compile().sql,
-      tokens: db.selectFrom('tokens').selectAll().where('user_id', '=', 0).compile().sql,
-      // Marks a step used only if it is newer than the last one: of racing requests, one wins.
-      consume: db
-        .updateTable('tokens')
-        .set({ last_step: 0, failed_count: 0, next_code_required: 0, last_used_at: 0, drift_steps: 0, counter: 0 })
-        .where('id', '=', 0)
-        .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', 0)]))
-        .compile().sql,
-    };
+    this.repository = new AuthenticationRepository(db);
+    // Marks a step used only if it is newer than the last one: of racing requests, one wins.
+    this.consumeSql = db
+      .updateTable('tokens')
+      .set({ last_step: 0, failed_count: 0, next_code_required: 0, last_used_at: 0, drift_steps: 0, counter: 0 })
+      .where('id', '=', 0)
+      .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', 0)]))
+      .compile().sql;
   }
 
   async verify(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
@@ -165,29 +175,79 @@ export class AuthenticationService {
     return this.settle(user, { ...request, channel: 'self-service' });
   }
 
-  private async settle(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
-    const source = request.source ?? actor.source;
-    const decided = await this.decide(request);
-    // The accepted step and the audit event commit together, batched with concurrent requests.
-    return this.commits.submit(async (trx) => {
-      let outcome = decided;
-      if (decided.consume && !(await this.consume(decided.consume.token, decided.consume.step, this.clock.now(), decided.consume.changes, trx))) {
-        outcome = { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial: decided.serial };
-      }
-      await this.audit.recordIn(trx, { ...actor, source }, {
-        action: `auth.${request.channel}`,
-        targetType: outcome.serial ? 'token' : 'user',
-        target: outcome.serial ?? request.username.slice(0, 128),
-        result: outcome.reply.result === 'reject' ? 'failure' : 'success',
-        details: { username: request.username.slice(0, 128), reply: outcome.reply.result, reason: outcome.reason },
-      });
-      return outcome.reply;
+  /**
+   * Requests arriving in the same turn of the event loop are settled together: their users and
+   * tokens read in two queries, their accepted steps and audit events written in one transaction.
+   * Under load that is a few queries and one commit per batch, not per request; alone, a request
+   * waits one turn.
+   */
+  private settle(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
+    return new Promise<AuthResult>((resolve, reject) => {
+      this.queue.push({ actor, request, resolve, reject });
+      this.draining ??= new Promise<void>((turn) => setImmediate(turn)).then(() => this.drain());
     });
   }
 
-  private async decide(request: VerifyRequest): Promise<Decision> {
-    const hashKey = await this.hasher.load();
-    const user = request.username.length <= 128 ? (await this.db.executeQuery(CompiledQuery.raw(this.queries.user, [request.username]))).rows[0] as UserRow | undefined : undefined;
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) await this.settleBatch(this.queue.splice(0, MAX_BATCH));
+    this.draining = undefined;
+  }
+
+  private async settleBatch(batch: Pending[]): Promise<void> {
+    // One request per user in a batch, so that racing requests for one token are settled in turn,
+    // the later one seeing what the earlier one changed.
+    const users = new Set<string>();
+    const settling: Pending[] = [];
+    for (const pending of batch) {
+      if (users.has(pending.request.username)) this.queue.push(pending);
+      else {
+        users.add(pending.request.username);
+        settling.push(pending);
+      }
+    }
+    const decided: Array<{ pending: Pending; decision: Decision }> = [];
+    try {
+      const hashKey = await this.hasher.load();
+      const holders = await this.repository.holders([...users].filter((name) => name.length <= MAX_USERNAME_LENGTH));
+      for (const pending of settling) {
+        try {
+          decided.push({ pending, decision: await this.decide(pending.request, holders.get(pending.request.username), hashKey) });
+        } catch (error) {
+          pending.reject(error);
+        }
+      }
+      const replies = await this.db.transaction().execute(async (trx) => {
+        const uses: StepUse[] = decided.flatMap(({ decision: { consume } }) =>
+          consume ? [{ tokenId: consume.token.id, step: consume.step, at: this.clock.now(), driftSteps: consume.changes.drift_steps ?? consume.token.drift_steps, counter: consume.changes.counter ?? consume.token.counter }] : [],
+        );
+        const taken = await this.repository.useSteps(uses, trx);
+        const outcomes = decided.map(({ pending, decision }) => ({
+          pending,
+          outcome: decision.consume && !taken.has(decision.consume.token.id) ? { reply: { result: 'reject', message: DENIED } as AuthResult, reason: 'replayed code', serial: decision.serial } : decision,
+        }));
+        await this.audit.recordManyIn(
+          trx,
+          outcomes.map(({ pending: { actor, request }, outcome }) => ({
+            actor: { ...actor, source: request.source ?? actor.source },
+            entry: {
+              action: `auth.${request.channel}`,
+              targetType: outcome.serial ? 'token' : 'user',
+              target: outcome.serial ?? request.username.slice(0, MAX_USERNAME_LENGTH),
+              result: outcome.reply.result === 'reject' ? 'failure' : 'success',
+              details: { username: request.username.slice(0, MAX_USERNAME_LENGTH), reply: outcome.reply.result, reason: outcome.reason },
+            },
+          })),
+        );
+        return outcomes;
+      });
+      for (const { pending, outcome } of replies) pending.resolve(outcome.reply);
+    } catch (error) {
+      for (const pending of settling) pending.reject(error);
+    }
+  }
+
+  private async decide(request: VerifyRequest, holder: Holder | undefined, hashKey: SecretHashKey): Promise<Decision> {
+    const user = holder?.user;
     const passcode = request.passcode;
     const wellFormed = passcode.length > 0 && passcode.length <= MAX_PASSCODE_LENGTH && /^\d+$/.test(passcode);
     if (!user) {
@@ -199,7 +259,7 @@ export class AuthenticationService {
     if (!wellFormed) return this.failure(user, [], 'malformed passcode');
     if (request.state !== undefined) return this.answerChallenge(user, request.state, passcode, hashKey, request.channel);
 
-    const tokens = (await this.db.executeQuery(CompiledQuery.raw(this.queries.tokens, [user.id]))).rows as TokenRow[];
+    const tokens = holder.tokens;
     const active = tokens.filter((t) => t.state === 'active');
     const now = this.clock.now();
     for (const token of active) {
@@ -275,9 +335,9 @@ export class AuthenticationService {
       if (!constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash!)) return undefined;
       search = (a, b) => this.findStep(type, material, passcode.slice(-token.digits), a, b, expected);
     }
-    // The small window first: most passcodes are found there, and the large one costs ten times more.
-    // Which window matched is no secret: the reply (accept or challenge) says it anyway.
-    const step = search(ahead ? expected : expected - small, expected + small) ?? search(from, to);
+    // The expected step alone, then the small window, then the large one: most passcodes are found at
+    // once, and each wider search costs more. Which matched is no secret: the reply says it anyway.
+    const step = search(expected, expected) ?? search(ahead ? expected : expected - small, expected + small) ?? search(from, to);
     if (step === undefined) return undefined;
     if (token.last_step !== null && step <= token.last_step) return { token, kind: 'replay' };
     if (wantsNewPin) return { token, kind: 'new-pin', step };
@@ -298,7 +358,7 @@ export class AuthenticationService {
   /** Marks a step used: the conditional update lets exactly one of several racing requests win. */
   private async consume(token: TokenRow, step: number, now: number, extra: { drift_steps?: number; counter?: number } = {}, db: Kysely<Database> = this.db): Promise<boolean> {
     const parameters = [step, 0, 0, now, extra.drift_steps ?? token.drift_steps, extra.counter ?? token.counter, token.id, step];
-    const result = await db.executeQuery(CompiledQuery.raw(this.queries.consume, parameters));
+    const result = await db.executeQuery(CompiledQuery.raw(this.consumeSql, parameters));
     return Number(result.numAffectedRows ?? 0) === 1;
   }
 

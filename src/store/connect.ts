@@ -2,12 +2,17 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { TallyError } from '../errors.js';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 
 export type Dialect = 'sqlite' | 'postgres';
+
+/** The dialect behind a Kysely instance (or a transaction of one), for the few statements written per dialect. */
+export function dialectOf(db: Kysely<Database>): Dialect {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
+}
 
 export interface StoreOptions {
   dataDir: string;

@@ -1,5 +1,6 @@
 import { CompiledQuery, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { AuditEventsTable, Database } from '../schema.js';
+import { dialectOf, type Dialect } from '../connect.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;
@@ -28,15 +29,32 @@ const AUDIT_COLUMNS_TEMPLATE: NewAuditRow = { at: 0, actor_type: 'system', actor
 export class AuditRepository {
   /** Compiled once: the audit insert runs on every authentication. */
   private readonly insertSql: string;
+  /** Many events in one statement, the list as one parameter (JSON for SQLite, arrays for PostgreSQL). */
+  private readonly insertManySql: string;
+  private readonly dialect: Dialect;
 
   constructor(private readonly db: Kysely<Database>) {
     this.insertSql = db.insertInto('audit_events').values(AUDIT_COLUMNS_TEMPLATE).compile().sql;
+    this.dialect = dialectOf(db);
+    const columns = 'at, actor_type, actor, action, target_type, target, result, source, details';
+    this.insertManySql =
+      this.dialect === 'sqlite'
+        ? `insert into audit_events (${columns}) select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8 from json_each(?)`
+        : `insert into audit_events (${columns}) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`;
   }
 
   /** Appends on this repository's connection, or on `db` (a transaction the event belongs to). */
   async append(event: NewAuditRow, db: Kysely<Database> = this.db): Promise<void> {
     const values = [event.at, event.actor_type, event.actor, event.action, event.target_type ?? null, event.target ?? null, event.result, event.source ?? null, event.details ?? null];
     await db.executeQuery(CompiledQuery.raw(this.insertSql, values));
+  }
+
+  /** Appends many events in one statement (a batch of authentications). */
+  async appendMany(events: readonly NewAuditRow[], db: Kysely<Database> = this.db): Promise<void> {
+    if (events.length === 0) return;
+    const rows = events.map((e) => [e.at, e.actor_type, e.actor, e.action, e.target_type ?? null, e.target ?? null, e.result, e.source ?? null, e.details ?? null]);
+    const parameters = this.dialect === 'sqlite' ? [JSON.stringify(rows)] : rows[0].map((_, column) => rows.map((row) => row[column]));
+    await db.executeQuery(CompiledQuery.raw(this.insertManySql, parameters));
   }
 
   async query(filter: AuditQuery): Promise<AuditRow[]> {
