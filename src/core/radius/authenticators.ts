@@ -1,4 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hmacMd5, md5 } from '../crypto/small-hash.js';
 import { TallyError } from '../../errors.js';
 import { AttributeType, proxyStates } from './attributes.js';
 import { encodePacket, MAX_ATTRIBUTE_VALUE_LENGTH, RadiusCode, type RadiusAttribute, type RadiusPacket } from './packet.js';
@@ -11,12 +12,6 @@ const BLOCK = 16;
 
 function bytes(value: Buffer | string): Buffer {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-}
-
-function md5(...parts: Buffer[]): Buffer {
-  const hash = createHash('md5');
-  for (const part of parts) hash.update(part);
-  return hash.digest();
 }
 
 function sameBytes(a: Buffer, b: Buffer): boolean {
@@ -85,7 +80,7 @@ export function messageAuthenticator(packet: RadiusPacket, authenticatorField: B
   if (own === undefined) throw new TallyError('RADIUS_MESSAGE_AUTHENTICATOR_MISSING');
   const zeroed = packet.attributes.map((a) => (a === own ? { type: a.type, value: Buffer.alloc(BLOCK) } : a));
   const encoded = encodePacket({ ...packet, authenticator: authenticatorField, attributes: zeroed });
-  return createHmac('md5', bytes(secret)).update(encoded).digest();
+  return hmacMd5(bytes(secret), encoded);
 }
 
 /**
