@@ -5,7 +5,7 @@ import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import type { Database, ChallengeKind } from '../store/schema.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
-import { AuthenticationRepository, type Holder, type StepUse } from '../store/repositories/authentication.js';
+import { AuthenticationRepository, type Holder } from '../store/repositories/authentication.js';
 import type { UserRow } from '../store/repositories/users.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
@@ -216,9 +216,10 @@ export class AuthenticationService {
           pending.reject(error);
         }
       }
-      const replies = await this.db.transaction().execute(async (trx) => {
-        const uses: StepUse[] = decided.flatMap(({ decision: { consume } }) =>
-          consume ? [{ tokenId: consume.token.id, step: consume.step, at: this.clock.now(), driftSteps: consume.changes.drift_steps ?? consume.token.drift_steps, counter: consume.changes.counter ?? consume.token.counter }] : [],
+      const replies = await this.repository.write(async (trx) => {
+        const at = this.clock.now();
+        const uses = decided.flatMap(({ decision: { consume } }) =>
+          consume ? [{ row: consume.token, step: consume.step, at, driftSteps: consume.changes.drift_steps ?? consume.token.drift_steps, counter: consume.changes.counter ?? consume.token.counter }] : [],
         );
         const taken = await this.repository.useSteps(uses, trx);
         const outcomes = decided.map(({ pending, decision }) => ({

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { describeEachStore } from '../support/store.js';
+import { openStore } from '../../src/store/connect.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received, replyState } from '../support/radclient.js';
@@ -16,7 +17,7 @@ import { buildAccessRequest } from '../../src/core/radius/authenticators.js';
 
 const RADIUS_SECRET = 'radius-test-secret-1';
 
-describeEachStore('authentication (REST and RADIUS)', (getStore) => {
+describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
   let tally: TestTally;
   let radius: RunningRadius;
   const seeds = new Map<string, Buffer>();
@@ -233,5 +234,26 @@ describeEachStore('authentication (REST and RADIUS)', (getStore) => {
     tally.clock.advance(30);
     const still = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-user', await code('TOTP-RADIUS')));
     received(still, 'Access-Accept');
+  });
+
+  test('a change written by another connection (a tally command, another node) counts at the next authentication', async () => {
+    // Straight to the service, as the RADIUS adapter calls it: nothing else writes in between.
+    const nas = { kind: 'radius-client' as const, name: 'vpn', role: 'agent' as const, source: '127.0.0.1' };
+    const check = async (passcode: string) => (await tally.services.authentication.verify(nas, { username: 'totp-user', passcode, channel: 'radius' })).result;
+    for (let i = 0; i < 2; i++) {
+      tally.clock.advance(30);
+      assert.equal(await check(await code('TOTP-A')), 'accept');
+    }
+    const other = await openStore(handle().options);
+    try {
+      await other.db.updateTable('tokens').set({ state: 'disabled' }).where('serial', '=', 'TOTP-A').execute();
+      tally.clock.advance(30);
+      assert.equal(await check(await code('TOTP-A')), 'reject', 'a token disabled elsewhere no longer authenticates');
+      await other.db.updateTable('tokens').set({ state: 'active', last_step: null }).where('serial', '=', 'TOTP-A').execute();
+      assert.equal(await check(await code('TOTP-A')), 'accept', 'enabled again elsewhere, it does');
+      assert.equal(await check(await code('TOTP-A')), 'reject', 'and a code accepted here is still not accepted twice');
+    } finally {
+      await other.close();
+    }
   });
 });

@@ -10,9 +10,9 @@ export interface Holder {
   tokens: TokenRow[];
 }
 
-/** An accepted step to mark used, with the drift or counter it implies. */
+/** An accepted step to mark used on the token row it was decided on, with the drift or counter it implies. */
 export interface StepUse {
-  tokenId: number;
+  row: TokenRow;
   step: number;
   at: number;
   driftSteps: number;
@@ -40,20 +40,50 @@ const STATEMENTS: Record<Dialect, { users: string; tokens: string; useSteps: str
   },
 };
 
+/** Holders kept in memory between batches (SQLite only), the least recently read dropped first. */
+const HOLDERS_KEPT = 50_000;
+
+/**
+ * SQLite's change counters: `total_changes()` counts every row this connection has changed,
+ * `data_version` moves whenever another connection (a `tally` command, another process) commits.
+ * While both stand still, nothing read earlier can have changed.
+ */
+const SQLITE_CHANGE_MARKER = "select total_changes() || ':' || data_version as marker from pragma_data_version";
+
 /** What authentication reads and writes on its hot path, a whole batch of requests at a time. */
 export class AuthenticationRepository {
   private readonly dialect: Dialect;
+  /**
+   * SQLite only: users and tokens as last read or written here, valid while the change marker is
+   * the one recorded. Any other write (an admin's change, a failed log-on, another process)
+   * moves the marker and empties the cache. PostgreSQL keeps none: other nodes write there.
+   */
+  private cache: { marker: string; holders: Map<string, Holder> } | undefined;
 
   constructor(private readonly db: Kysely<Database>) {
     this.dialect = dialectOf(db);
   }
 
-  /** The users with these names and their tokens, in two queries. */
+  /** The users with these names and their tokens: from the cache where it is still valid, else in two queries. */
   async holders(usernames: readonly string[]): Promise<Map<string, Holder>> {
     const found = new Map<string, Holder>();
-    if (usernames.length === 0) return found;
+    let missing = usernames;
+    if (this.dialect === 'sqlite') {
+      const marker = await this.marker(this.db);
+      if (this.cache?.marker !== marker) this.cache = { marker, holders: new Map() };
+      const cached = this.cache.holders;
+      missing = usernames.filter((name) => {
+        const holder = cached.get(name);
+        if (holder === undefined) return true;
+        cached.delete(name);
+        cached.set(name, holder);
+        found.set(name, holder);
+        return false;
+      });
+    }
+    if (missing.length === 0) return found;
     const statements = STATEMENTS[this.dialect];
-    const users = (await this.db.executeQuery(CompiledQuery.raw(statements.users, [this.list(usernames)]))).rows as UserRow[];
+    const users = (await this.db.executeQuery(CompiledQuery.raw(statements.users, [this.list(missing)]))).rows as UserRow[];
     if (users.length === 0) return found;
     const byId = new Map<number, Holder>();
     for (const user of users) {
@@ -63,22 +93,58 @@ export class AuthenticationRepository {
     }
     const tokens = (await this.db.executeQuery(CompiledQuery.raw(statements.tokens, [this.list(users.map((u) => u.id))]))).rows as TokenRow[];
     for (const token of tokens) byId.get(token.user_id!)?.tokens.push(token);
+    const cached = this.cache?.holders;
+    if (cached) {
+      for (const holder of byId.values()) cached.set(holder.user.username, holder);
+      for (const name of cached.keys()) {
+        if (cached.size <= HOLDERS_KEPT) break;
+        cached.delete(name);
+      }
+    }
     return found;
+  }
+
+  /**
+   * Runs a batch's writes in one transaction. On SQLite, when nothing else has written since the
+   * holders were read, the cache stays valid across these writes (`useSteps` updates the cached
+   * tokens); otherwise it is dropped.
+   */
+  async write<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    const cache = this.cache;
+    this.cache = undefined;
+    let marker: string | undefined;
+    const result = await this.db.transaction().execute(async (trx) => {
+      const untouched = cache !== undefined && (await this.marker(trx)) === cache.marker;
+      const done = await work(trx);
+      if (untouched) marker = await this.marker(trx);
+      return done;
+    });
+    if (cache && marker !== undefined) this.cache = { marker, holders: cache.holders };
+    return result;
   }
 
   /**
    * Marks steps used where each is newer than its token's last one, and returns the tokens whose
    * step was taken: of racing requests (here or on another node) exactly one gets a token's step.
-   * A token appears at most once per call.
+   * A token appears at most once per call. The rows of the tokens taken are updated to match the store.
    */
-  async useSteps(uses: readonly StepUse[], db: Kysely<Database> = this.db): Promise<Set<number>> {
+  async useSteps(uses: readonly StepUse[], db: Kysely<Database>): Promise<Set<number>> {
     if (uses.length === 0) return new Set();
     const parameters =
       this.dialect === 'sqlite'
-        ? [JSON.stringify(uses.map((u) => [u.tokenId, u.step, u.at, u.driftSteps, u.counter]))]
-        : [uses.map((u) => u.tokenId), uses.map((u) => u.step), uses.map((u) => u.at), uses.map((u) => u.driftSteps), uses.map((u) => u.counter)];
+        ? [JSON.stringify(uses.map((u) => [u.row.id, u.step, u.at, u.driftSteps, u.counter]))]
+        : [uses.map((u) => u.row.id), uses.map((u) => u.step), uses.map((u) => u.at), uses.map((u) => u.driftSteps), uses.map((u) => u.counter)];
     const result = await db.executeQuery(CompiledQuery.raw(STATEMENTS[this.dialect].useSteps, parameters));
-    return new Set((result.rows as Array<{ id: number }>).map((row) => Number(row.id)));
+    const taken = new Set((result.rows as Array<{ id: number }>).map((row) => Number(row.id)));
+    for (const use of uses) {
+      if (!taken.has(use.row.id)) continue;
+      Object.assign(use.row, { last_step: use.step, failed_count: 0, next_code_required: 0, last_used_at: use.at, drift_steps: use.driftSteps, counter: use.counter });
+    }
+    return taken;
+  }
+
+  private async marker(db: Kysely<Database>): Promise<string> {
+    return ((await db.executeQuery(CompiledQuery.raw(SQLITE_CHANGE_MARKER))).rows[0] as { marker: string }).marker;
   }
 
   private list(values: ReadonlyArray<string | number>): unknown {
