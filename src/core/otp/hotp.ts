@@ -20,6 +20,12 @@ export interface OtpKey {
 const MAX_COUNTER = (1n << 64n) - 1n;
 
 function counterBytes(counter: number | bigint): Buffer {
+  if (typeof counter === 'number' && Number.isSafeInteger(counter) && counter >= 0) {
+    const bytes = Buffer.alloc(8);
+    bytes.writeUInt32BE(Math.floor(counter / 2 ** 32), 0);
+    bytes.writeUInt32BE(counter % 2 ** 32, 4);
+    return bytes;
+  }
   const value = typeof counter === 'bigint' ? counter : Number.isSafeInteger(counter) ? BigInt(counter) : -1n;
   if (value < 0n || value > MAX_COUNTER) {
     throw new TallyError('VALIDATION_FAILED', 'An OTP counter must be a whole number from 0 to 2^64-1.');

@@ -9,6 +9,8 @@ export type Secret = Buffer | string;
 
 const MAX_PASSWORD_LENGTH = 128;
 const BLOCK = 16;
+/** Code, Identifier, Length and the 16-byte authenticator. */
+const HEADER_BYTES = 20;
 
 function bytes(value: Buffer | string): Buffer {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
@@ -142,9 +144,14 @@ export function buildReply(request: RadiusPacket, secret: Secret, reply: Reply):
     ...(reply.attributes ?? []),
     ...proxyStates(request),
   ];
-  const signed = withMessageAuthenticator({ code: reply.code, identifier: request.identifier, authenticator: request.authenticator, attributes }, secret);
-  // The Response Authenticator is computed last because it covers the Message-Authenticator.
-  return encodePacket({ ...signed, authenticator: responseAuthenticator(signed, request.authenticator, secret) });
+  // Encoded once and signed in place: the Message-Authenticator (first attribute, after the 20-byte
+  // header) over the packet with the Request Authenticator in the header, then the Response
+  // Authenticator, which covers the Message-Authenticator, over the same bytes plus the secret.
+  const key = bytes(secret);
+  const packet = encodePacket({ code: reply.code, identifier: request.identifier, authenticator: request.authenticator, attributes });
+  hmacMd5(key, packet).copy(packet, HEADER_BYTES + 2);
+  md5(packet, key).copy(packet, 4);
+  return packet;
 }
 
 /** Fills in the zeroed first-attribute Message-Authenticator, keyed to the Request Authenticator in the packet's header. */
