@@ -29,8 +29,10 @@ function readStat(pid: number | 'self'): ProcStat | undefined {
 }
 
 /**
- * CPU seconds used so far by `pids` and every live descendant of them, so that a server that
- * forks workers (or a PostgreSQL postmaster and its backends) is counted whole.
+ * CPU seconds used so far by `pids` and every descendant of them, so that a server that forks
+ * workers (or a PostgreSQL postmaster and its backends) is counted whole. Each process counts with
+ * the children it has reaped, so a worker (a backend whose connection closed) that exits during a
+ * run still counts, and the total never goes down.
  */
 export function treeCpuSeconds(pids: readonly number[]): number {
   const children = new Map<number, number[]>();
@@ -49,7 +51,8 @@ export function treeCpuSeconds(pids: readonly number[]): number {
     const pid = pending.pop() as number;
     if (seen.has(pid)) continue;
     seen.add(pid);
-    ticks += readStat(pid)?.ticks ?? 0;
+    const stat = readStat(pid);
+    ticks += stat ? stat.ticks + stat.childTicks : 0;
     pending.push(...(children.get(pid) ?? []));
   }
   return ticks / CLOCK_TICKS;
