@@ -70,6 +70,8 @@ export const DEFAULT_AUTHENTICATION: AuthenticationSettings = {
 const DENIED = 'Access denied.';
 /** Requests settled in one batch at most; more wait for the next. */
 const MAX_BATCH = 256;
+/** Requests waiting for a batch at most (about a second's work); more are refused. */
+const MAX_WAITING = 10_000;
 const MAX_USERNAME_LENGTH = 128;
 const MAX_PASSCODE_LENGTH = 64;
 const RESYNC_TIME_WINDOW = 120;
@@ -182,6 +184,9 @@ export class AuthenticationService {
    * waits one turn.
    */
   private settle(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
+    // Refused at once rather than queued without end: a RADIUS client sends again, an API caller
+    // gets 429, and the requests already waiting are answered in time.
+    if (this.queue.length >= MAX_WAITING) return Promise.reject(new TallyError('RATE_LIMITED', 'Too many authentications are waiting; try again in a moment.'));
     return new Promise<AuthResult>((resolve, reject) => {
       this.queue.push({ actor, request, resolve, reject });
       this.draining ??= new Promise<void>((turn) => setImmediate(turn)).then(() => this.drain());

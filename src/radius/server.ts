@@ -63,10 +63,13 @@ export async function startRadiusServer(services: Services, options: RadiusServe
     const hidden = attributeBytes(request, AttributeType.UserPassword);
     const state = attributeBytes(request, AttributeType.State);
     const passcode = hidden ? unhidePassword(hidden, client.secret, request.authenticator).toString('utf8') : '';
-    const result = await services.authentication.verify(
-      { kind: 'radius-client', name: client.name, role: 'agent', source: remote.address },
-      { username, passcode, state: state?.toString('latin1'), channel: 'radius' },
-    );
+    const result = await services.authentication
+      .verify({ kind: 'radius-client', name: client.name, role: 'agent', source: remote.address }, { username, passcode, state: state?.toString('latin1'), channel: 'radius' })
+      .catch((error: unknown) => {
+        // Unanswered, so the client's retransmission is tried again rather than taken for a duplicate.
+        replies.delete(key);
+        throw error;
+      });
     const reply = buildReply(request, client.secret, {
       code: REPLY_CODES[result.result],
       replyMessage: result.message,

@@ -256,4 +256,15 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
       await other.close();
     }
   });
+
+  test('more authentications waiting than the limit: the extra one is refused at once, the others answered', async () => {
+    const nas = { kind: 'radius-client' as const, name: 'vpn', role: 'agent' as const, source: '127.0.0.1' };
+    const waiting = Array.from({ length: 10_001 }, (_, i) => tally.services.authentication.verify(nas, { username: `flood-${i}`, passcode: '123456', channel: 'radius' }));
+    const settled = await Promise.allSettled(waiting);
+    const refused = settled.filter((s) => s.status === 'rejected');
+    assert.equal(refused.length, 1);
+    assert.equal(((refused[0] as PromiseRejectedResult).reason as { code: string }).code, 'RATE_LIMITED');
+    assert.ok(settled.slice(0, 10_000).every((s) => s.status === 'fulfilled' && s.value.result === 'reject'));
+    assert.equal((await tally.services.authentication.verify(nas, { username: 'flood-after', passcode: '123456', channel: 'radius' })).result, 'reject', 'answered again once the queue drained');
+  });
 });
