@@ -28,6 +28,15 @@ export interface AuditEvent {
   details: Record<string, unknown> | null;
 }
 
+/**
+ * Names from requests (a User-Name, a username typed at a log-on) are recorded as given, except
+ * control characters, written as JSON escapes: PostgreSQL refuses a NUL in text, and one such
+ * name must not cost the events recorded with it.
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The append-only audit trail: who did what to what, when, from where, and how it ended. */
 export class AuditService {
   constructor(
@@ -53,12 +62,12 @@ export class AuditService {
     return {
       at: this.clock.now(),
       actor_type: actor.kind,
-      actor: actor.name,
+      actor: printable(actor.name),
       action: entry.action,
       target_type: entry.targetType ?? null,
-      target: entry.target ?? null,
+      target: entry.target === undefined ? null : printable(entry.target),
       result: entry.result ?? 'success',
-      source: actor.source ?? null,
+      source: actor.source === undefined ? null : printable(actor.source),
       details: entry.details ? JSON.stringify(entry.details) : null,
     };
   }

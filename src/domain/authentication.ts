@@ -7,6 +7,7 @@ import type { TokenRow } from '../store/repositories/tokens.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
 import { AuthenticationRepository, type Holder } from '../store/repositories/authentication.js';
 import type { UserRow } from '../store/repositories/users.js';
+import { USERNAME_PATTERN } from './users.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
 import { requirePermission, type Actor } from './actor.js';
@@ -126,8 +127,9 @@ function subtractDigits(passcode: string, code: string): string {
  */
 export class AuthenticationService {
   private readonly repository: AuthenticationRepository;
-  /** Requests waiting for the next batch, and the batch being settled now. */
+  /** Requests waiting for the next batch. */
   private queue: Pending[] = [];
+  /** The loop settling batches, while there is one. */
   private draining: Promise<void> | undefined;
   /** The hot path's single-token update, compiled once: building a query costs more than running it. */
   private readonly consumeSql: string;
@@ -173,7 +175,7 @@ export class AuthenticationService {
         .executeTakeFirst();
       if (!active) return null;
     }
-    const user: Actor = { kind: 'user', name: request.username.slice(0, 128), role: 'user', source: request.source };
+    const user: Actor = { kind: 'user', name: request.username.slice(0, MAX_USERNAME_LENGTH), role: 'user', source: request.source };
     return this.settle(user, { ...request, channel: 'self-service' });
   }
 
@@ -213,7 +215,8 @@ export class AuthenticationService {
     const decided: Array<{ pending: Pending; decision: Decision }> = [];
     try {
       const hashKey = await this.hasher.load();
-      const holders = await this.repository.holders([...users].filter((name) => name.length <= MAX_USERNAME_LENGTH));
+      // A name no user can have is not looked up (PostgreSQL would refuse one with a NUL, and the batch with it).
+      const holders = await this.repository.holders([...users].filter((name) => USERNAME_PATTERN.test(name)));
       for (const pending of settling) {
         try {
           decided.push({ pending, decision: await this.decide(pending.request, holders.get(pending.request.username), hashKey) });
@@ -362,9 +365,9 @@ export class AuthenticationService {
   }
 
   /** Marks a step used: the conditional update lets exactly one of several racing requests win. */
-  private async consume(token: TokenRow, step: number, now: number, extra: { drift_steps?: number; counter?: number } = {}, db: Kysely<Database> = this.db): Promise<boolean> {
+  private async consume(token: TokenRow, step: number, now: number, extra: { drift_steps?: number; counter?: number } = {}): Promise<boolean> {
     const parameters = [step, 0, 0, now, extra.drift_steps ?? token.drift_steps, extra.counter ?? token.counter, token.id, step];
-    const result = await db.executeQuery(CompiledQuery.raw(this.consumeSql, parameters));
+    const result = await this.db.executeQuery(CompiledQuery.raw(this.consumeSql, parameters));
     return Number(result.numAffectedRows ?? 0) === 1;
   }
 

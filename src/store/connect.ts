@@ -14,6 +14,21 @@ export function dialectOf(db: Kysely<Database>): Dialect {
   return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
 }
 
+/**
+ * Rows as the parameters of a set-based statement, so that one statement serves any number of
+ * them: one JSON array for SQLite (`json_each(?)`, `value ->> N`), one array per column for
+ * PostgreSQL (`unnest($1, $2, ...)`).
+ */
+export function rowsParameters(dialect: Dialect, rows: ReadonlyArray<readonly unknown[]>): unknown[] {
+  if (dialect === 'sqlite') return [JSON.stringify(rows)];
+  return (rows[0] ?? []).map((_, column) => rows.map((row) => row[column]));
+}
+
+/** A list of values as the one parameter of `in (select value from json_each(?))` (SQLite) or `= any($1)` (PostgreSQL). */
+export function listParameter(dialect: Dialect, values: readonly unknown[]): unknown {
+  return dialect === 'sqlite' ? JSON.stringify(values) : values;
+}
+
 export interface StoreOptions {
   dataDir: string;
   /** postgres://... selects PostgreSQL; otherwise SQLite at DATA_DIR/tally.db. */

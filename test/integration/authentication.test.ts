@@ -257,6 +257,21 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     }
   });
 
+  test('a User-Name no user can have (a NUL, overlong) is rejected and audited without spoiling its batch', async () => {
+    const nas = { kind: 'radius-client' as const, name: 'vpn', role: 'agent' as const, source: '127.0.0.1' };
+    tally.clock.advance(30);
+    const [odd, long, good] = await Promise.all([
+      tally.services.authentication.verify(nas, { username: 'radius\u0000user', passcode: '123456', channel: 'radius' }),
+      tally.services.authentication.verify(nas, { username: 'u'.repeat(300), passcode: '123456', channel: 'radius' }),
+      tally.services.authentication.verify(nas, { username: 'radius-user', passcode: await code('TOTP-RADIUS'), channel: 'radius' }),
+    ]);
+    assert.equal(odd.result, 'reject');
+    assert.equal(long.result, 'reject');
+    assert.equal(good.result, 'accept', 'the request settled with them is answered as if they were not there');
+    const audit = (await tally.admin.inject({ url: '/api/v1/audit?action=auth.radius&result=failure&limit=20', headers: bearer(tally.tokens.superadmin) })).json();
+    assert.ok(audit.events.some((e: { target: string }) => e.target === 'radius\\u0000user'), 'recorded, with the NUL written as an escape');
+  });
+
   test('more authentications waiting than the limit: the extra one is refused at once, the others answered', async () => {
     const nas = { kind: 'radius-client' as const, name: 'vpn', role: 'agent' as const, source: '127.0.0.1' };
     const waiting = Array.from({ length: 10_001 }, (_, i) => tally.services.authentication.verify(nas, { username: `flood-${i}`, passcode: '123456', channel: 'radius' }));

@@ -1,6 +1,6 @@
 import { CompiledQuery, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { AuditEventsTable, Database } from '../schema.js';
-import { dialectOf, type Dialect } from '../connect.js';
+import { dialectOf, rowsParameters, type Dialect } from '../connect.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;
@@ -53,8 +53,7 @@ export class AuditRepository {
   async appendMany(events: readonly NewAuditRow[], db: Kysely<Database> = this.db): Promise<void> {
     if (events.length === 0) return;
     const rows = events.map((e) => [e.at, e.actor_type, e.actor, e.action, e.target_type ?? null, e.target ?? null, e.result, e.source ?? null, e.details ?? null]);
-    const parameters = this.dialect === 'sqlite' ? [JSON.stringify(rows)] : rows[0].map((_, column) => rows.map((row) => row[column]));
-    await db.executeQuery(CompiledQuery.raw(this.insertManySql, parameters));
+    await db.executeQuery(CompiledQuery.raw(this.insertManySql, rowsParameters(this.dialect, rows)));
   }
 
   async query(filter: AuditQuery): Promise<AuditRow[]> {

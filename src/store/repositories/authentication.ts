@@ -1,5 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
-import { dialectOf, type Dialect } from '../connect.js';
+import { dialectOf, listParameter, rowsParameters, type Dialect } from '../connect.js';
 import type { Database } from '../schema.js';
 import type { TokenRow } from './tokens.js';
 import type { UserRow } from './users.js';
@@ -83,7 +83,7 @@ export class AuthenticationRepository {
     }
     if (missing.length === 0) return found;
     const statements = STATEMENTS[this.dialect];
-    const users = (await this.db.executeQuery(CompiledQuery.raw(statements.users, [this.list(missing)]))).rows as UserRow[];
+    const users = (await this.db.executeQuery(CompiledQuery.raw(statements.users, [listParameter(this.dialect, missing)]))).rows as UserRow[];
     if (users.length === 0) return found;
     const byId = new Map<number, Holder>();
     for (const user of users) {
@@ -91,7 +91,7 @@ export class AuthenticationRepository {
       found.set(user.username, holder);
       byId.set(user.id, holder);
     }
-    const tokens = (await this.db.executeQuery(CompiledQuery.raw(statements.tokens, [this.list(users.map((u) => u.id))]))).rows as TokenRow[];
+    const tokens = (await this.db.executeQuery(CompiledQuery.raw(statements.tokens, [listParameter(this.dialect, users.map((u) => u.id))]))).rows as TokenRow[];
     for (const token of tokens) byId.get(token.user_id!)?.tokens.push(token);
     const cached = this.cache?.holders;
     if (cached) {
@@ -130,10 +130,7 @@ export class AuthenticationRepository {
    */
   async useSteps(uses: readonly StepUse[], db: Kysely<Database>): Promise<Set<number>> {
     if (uses.length === 0) return new Set();
-    const parameters =
-      this.dialect === 'sqlite'
-        ? [JSON.stringify(uses.map((u) => [u.row.id, u.step, u.at, u.driftSteps, u.counter]))]
-        : [uses.map((u) => u.row.id), uses.map((u) => u.step), uses.map((u) => u.at), uses.map((u) => u.driftSteps), uses.map((u) => u.counter)];
+    const parameters = rowsParameters(this.dialect, uses.map((u) => [u.row.id, u.step, u.at, u.driftSteps, u.counter]));
     const result = await db.executeQuery(CompiledQuery.raw(STATEMENTS[this.dialect].useSteps, parameters));
     const taken = new Set((result.rows as Array<{ id: number }>).map((row) => Number(row.id)));
     for (const use of uses) {
@@ -145,9 +142,5 @@ export class AuthenticationRepository {
 
   private async marker(db: Kysely<Database>): Promise<string> {
     return ((await db.executeQuery(CompiledQuery.raw(SQLITE_CHANGE_MARKER))).rows[0] as { marker: string }).marker;
-  }
-
-  private list(values: ReadonlyArray<string | number>): unknown {
-    return this.dialect === 'sqlite' ? JSON.stringify(values) : values;
   }
 }
