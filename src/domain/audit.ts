@@ -37,6 +37,13 @@ function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** The events about one token (by serial) or one user, as an audit query's target; a serial wins. */
+export function aboutTarget(about: { serial?: string; user?: string }): Pick<AuditQuery, 'target' | 'targetType'> {
+  if (about.serial !== undefined) return { target: about.serial, targetType: 'token' };
+  if (about.user !== undefined) return { target: about.user, targetType: 'user' };
+  return {};
+}
+
 /** The append-only audit trail: who did what to what, when, from where, and how it ended. */
 export class AuditService {
   constructor(

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import { aboutTarget } from '../../../domain/audit.js';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
 import { pageOf, timeOf } from './paging.js';
@@ -37,8 +38,7 @@ type Filter = Omit<Static<typeof AuditQuery>, 'before' | 'limit'>;
 function filterOf(q: Filter) {
   return {
     actor: q.actor,
-    target: q.serial ?? q.user,
-    targetType: q.serial !== undefined ? 'token' : q.user !== undefined ? 'user' : undefined,
+    ...aboutTarget(q),
     action: q.action,
     result: q.result,
     since: timeOf('since', q.since),

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuditQuery } from '../../../../store/repositories/audit.js';
+import { aboutTarget } from '../../../../domain/audit.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
 import { actorOf, fixable, given, page, viewerOf } from '../http.js';
@@ -48,8 +49,7 @@ function auditQuery(filter: AuditFilter): Omit<AuditQuery, 'limit'> {
   const until = dayStart('To', filter.until);
   return {
     actor: filter.actor,
-    target: filter.serial ?? filter.user,
-    targetType: filter.serial !== undefined ? 'token' : filter.user !== undefined ? 'user' : undefined,
+    ...aboutTarget(filter),
     action: filter.action,
     result: filter.result,
     since: dayStart('From', filter.since),
