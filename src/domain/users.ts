@@ -100,7 +100,8 @@ export class UserService {
    * the answer tells an attacker nothing about which usernames exist.
    */
   async logOn(input: { username: string; password: string; source?: string; console: 'self-service' | 'security'; secondFactor?: SecondFactor }): Promise<Actor> {
-    const row = input.username.length <= 128 ? await this.users.findByUsername(input.username) : undefined;
+    // A name no user can have is not looked up: PostgreSQL refuses a NUL in text.
+    const row = USERNAME_PATTERN.test(input.username) ? await this.users.findByUsername(input.username) : undefined;
     const anonymous: Actor = { kind: 'anonymous', name: input.username.slice(0, 128), role: 'user', source: input.source };
     const passwordOk = await verifyPassword(row?.password_hash ?? (await decoyPasswordHash()), input.password.slice(0, PASSWORD_MAX_LENGTH));
     const admin = row?.role === 'superadmin' || row?.role === 'helpdesk';

@@ -21,4 +21,12 @@ describeEachStore('sessions end when credentials change', (getStore) => {
     await tally.services.users.update(systemActor, 'pia', { password: 'second-password-2' });
     assert.equal(await tally.services.sessions.resume(id, 'self-service'), null);
   });
+
+  test('a log-on with a name no user can have (a NUL, overlong) is refused like a wrong password, and audited', async () => {
+    for (const username of ['pi\u0000a', 'p'.repeat(300)]) {
+      await assert.rejects(tally.services.users.logOn({ username, password: 'second-password-2', console: 'self-service' }), { code: 'INVALID_CREDENTIALS' });
+    }
+    const events = await tally.services.audit.list(systemActor, { action: 'logon.self-service', result: 'failure', limit: 10 });
+    assert.ok(events.some((e) => e.target === 'pi\\u0000a'));
+  });
 });
