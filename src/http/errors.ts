@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCatalogue, isTallyError, TallyError, type ErrorCode } from '../errors.js';
+import { isUnstorableText } from '../store/connect.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
@@ -28,6 +29,7 @@ export function toTallyError(error: unknown): TallyError {
   }
   if (fastifyError.statusCode === 429) return new TallyError('RATE_LIMITED');
   if (error instanceof SyntaxError) return new TallyError('MALFORMED_JSON');
+  if (isUnstorableText(error)) return new TallyError('VALIDATION_FAILED', 'The request holds a character that cannot be stored (such as NUL).');
   return new TallyError('INTERNAL');
 }
 

@@ -63,6 +63,12 @@ describeEachStore('REST API foundation', (getStore) => {
     const missing = await tally.admin.inject({ url: '/api/v1/users/bob', headers: bearer(tally.tokens.superadmin) });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().error.code, 'USER_NOT_FOUND');
+    // A NUL in a name: PostgreSQL cannot store it and says so (VALIDATION_FAILED); SQLite finds nothing.
+    for (const [url, found] of [['/api/v1/users/a%00b', 'USER_NOT_FOUND'], ['/api/v1/tokens/a%00b', 'TOKEN_NOT_FOUND'], ['/api/v1/audit?actor=a%00b', undefined]] as const) {
+      const response = await tally.admin.inject({ url, headers: bearer(tally.tokens.superadmin) });
+      const expected = getStore().dialect === 'postgres' ? 'VALIDATION_FAILED' : found;
+      assert.equal(response.statusCode === 200 ? undefined : response.json().error.code, expected, url);
+    }
   });
 
   test('API tokens: none, malformed or unknown is 401; roles are enforced', async () => {
