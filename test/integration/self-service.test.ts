@@ -320,18 +320,40 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.equal((await carol.get(`/tokens/${token.serial}/activate`)).statusCode, 409, 'active now: nothing more to show');
   });
 
-  test('CTF: shown once in the answer to the request, never again', async () => {
+  test('CTF: shown once on the page after the request, never again; a reload neither shows it nor requests again', async () => {
     const dave = await loggedOn('dave');
     await dave.get('/request');
-    const response = await dave.post('/request', { profile: PROFILES.ctf.name });
-    assert.equal(response.statusCode, 200);
-    const ctf = /id="ctf" class="secret secret-wrap">(\d{81})</.exec(response.body)![1];
-    assert.match(pageText(response.body), /shown only once/);
+    const requested = await dave.post('/request', { profile: PROFILES.ctf.name });
+    assert.equal(requested.statusCode, 303, 'the answer to the POST is a redirect, so a reload does not post again');
     const [token] = await tokensOf('dave');
     assert.equal(token.state, 'active');
-    const details = await dave.get(`/tokens/${token.serial}`);
+    assert.equal(requested.headers.location, `/tokens/${token.serial}/issued`);
+    assert.doesNotMatch(requested.body, /\d{81}/);
+    const shown = await dave.get(requested.headers.location as string);
+    assert.equal(shown.statusCode, 200);
+    const ctf = /id="ctf" class="secret secret-wrap">(\d{81})</.exec(shown.body)![1];
+    assert.match(pageText(shown.body), /shown only once/);
+    const reloaded = await dave.get(requested.headers.location as string);
+    assert.equal(reloaded.statusCode, 303);
+    assert.equal(reloaded.headers.location, `/tokens/${token.serial}?notice=ctf-shown`);
+    const details = await dave.get(reloaded.headers.location as string);
     assert.doesNotMatch(details.body, new RegExp(ctf));
-    assert.match(pageText(details.body), /Tally does not keep/);
+    assert.match(pageText(details.body), /shown once, when the token was issued, and Tally does not keep it/);
+    assert.equal((await tokensOf('dave')).length, 1, 'one request, one token');
+    const flashes = await getStore().db.selectFrom('web_sessions').select('flash_sealed').execute();
+    assert.ok(flashes.every((row) => row.flash_sealed === null || !row.flash_sealed.includes(ctf)), 'the waiting CTF is sealed, not stored in clear');
+  });
+
+  test("CTF: another user's session cannot take a token's waiting string", async () => {
+    const dave = await loggedOn('dave');
+    await dave.get('/request');
+    const requested = await dave.post('/request', { profile: PROFILES.ctf.name });
+    assert.equal(requested.statusCode, 303);
+    const other = await loggedOn('carol');
+    const taken = await other.get(requested.headers.location as string);
+    assert.notEqual(taken.statusCode, 200);
+    assert.doesNotMatch(taken.body, /\d{81}/);
+    assert.equal((await dave.get(requested.headers.location as string)).statusCode, 200, 'still waiting for its own session');
   });
 
   test('approval: the request waits, a second one is refused, the admin approves or rejects over REST; the user sees the outcome', async () => {

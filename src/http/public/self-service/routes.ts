@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isTallyError, TallyError, type ErrorCode } from '../../../errors.js';
 import { DEFAULT_EMERGENCY_DAYS, type CodeTest } from '../../../domain/authentication.js';
 import type { SelfServiceLogOn } from '../../../domain/self-service.js';
+import type { DistributionResult } from '../../../domain/distribution.js';
 import type { Services } from '../../../domain/services.js';
 import { formSchema, registerWebConsole, requireSession, startWebSession, endWebSession, type WebConsoleOptions } from '../../web/console.js';
 import type { Notice } from '../../web/layout.js';
@@ -25,6 +26,7 @@ const NOTICES = {
   resynced: { kind: 'success', text: 'Your token is in step again.' },
   'pin-set': { kind: 'success', text: 'Your new PIN is set. Use it from your next log-on.' },
   'reported-lost': { kind: 'warning', text: 'The token is reported lost: it no longer works.' },
+  'ctf-shown': { kind: 'info', text: 'The token string was shown once, when the token was issued, and Tally does not keep it. If you did not import it, report this token lost and request a replacement.' },
 } satisfies Record<string, Notice>;
 
 type NoticeName = keyof typeof NOTICES;
@@ -50,6 +52,12 @@ function sessionId(request: FastifyRequest): string {
 
 /** The emergency access code waits in the session for the one page after the redirect. */
 const emergencyFlash = (serial: string) => `emergency-code:${serial}`;
+/**
+ * So does a new token's CTF string (sealed, as every flash is): a reload of that page then finds
+ * nothing to show, rather than posting the request again.
+ */
+const ctfFlash = (serial: string) => `ctf:${serial}`;
+const ctfAddress = (serial: string) => `/tokens/${serial}/issued`;
 
 function page(reply: FastifyReply, body: Html, status = 200): FastifyReply {
   return reply.status(status).type('text/html; charset=utf-8').send(body.text);
@@ -131,14 +139,26 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       try {
         const outcome = await services.requests.request(actor(request), request.body.profile);
         if (outcome.outcome === 'waiting') return reply.redirect(`${HOME}?notice=request-waiting`, 303);
-        // The CTF string exists only now: it is shown in this answer, once, and never stored.
-        if (outcome.token.ctf !== undefined) return page(reply, ctfPage(viewer(request), outcome.token));
+        // The CTF string exists only now: it waits in the session for the one page after the redirect.
+        if (outcome.token.ctf !== undefined) return reply.redirect(await keepCtf(request, outcome.token), 303);
         return reply.redirect(`${HOME}?notice=token-requested`, 303);
       } catch (error) {
         const refused = onPage(error, ['TOKEN_REQUEST_PENDING', 'PROFILE_NOT_FOUND', 'DELIVERY_NOT_SUPPORTED']);
         if (!refused) throw error;
         return page(reply, requestPage(viewer(request), await services.selfService.offer(actor(request)), refused), refused.status);
       }
+    });
+
+    /** Puts a new token's CTF string in the session and names the page that shows it once. */
+    const keepCtf = async (request: FastifyRequest, token: DistributionResult): Promise<string> => {
+      await services.sessions.putFlash(sessionId(request), ctfFlash(token.serial), JSON.stringify(token));
+      return ctfAddress(token.serial);
+    };
+
+    scope.get<SerialRoute>('/tokens/:serial/issued', { onRequest: loggedOn, schema: { params: SerialParams } }, async (request, reply) => {
+      const kept = await services.sessions.takeFlash(sessionId(request), ctfFlash(request.params.serial));
+      if (kept === null) return reply.redirect(`/tokens/${request.params.serial}?notice=ctf-shown`, 303);
+      return page(reply, ctfPage(viewer(request), JSON.parse(kept) as DistributionResult));
     });
 
     const tokenView = async (request: FastifyRequest<SerialRoute>, more: Partial<TokenPageView> = {}): Promise<TokenPageView> => ({
@@ -243,8 +263,7 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
     tokenForm('replace', 'replace', { fields: {} }, ['TOKEN_STATE_INVALID', 'TOKEN_REQUEST_PENDING', 'DELIVERY_NOT_SUPPORTED', 'PROFILE_NOT_FOUND'], async (request) => {
       const outcome = await services.selfService.requestReplacement(actor(request), request.params.serial);
       if (outcome.outcome === 'waiting') return `${HOME}?notice=request-waiting`;
-      // As for any requested token: a CTF string exists only now, shown in this answer and never stored.
-      if (outcome.token.ctf !== undefined) return ctfPage(viewer(request), outcome.token);
+      if (outcome.token.ctf !== undefined) return keepCtf(request, outcome.token);
       return `${HOME}?notice=token-requested`;
     });
   });
