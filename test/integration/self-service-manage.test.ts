@@ -243,6 +243,9 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     assert.doesNotMatch(reload.body, /emergency-code/);
     assert.match(pageText(reload.body), /Reported lost This token no longer works\. The emergency access code you were shown when you reported it works once, until/);
     assert.equal((await getStore().db.selectFrom('web_sessions').select('flash_sealed').where('flash_sealed', 'is not', null).execute()).length, 0);
+    const lostBadge = /<span class="badge badge-disabled">Reported lost<\/span>/;
+    assert.match(reload.body, lostBadge, 'the badge says why the token stopped, not just "Disabled"');
+    assert.match((await erin.get('/')).body, lostBadge);
 
     assert.equal((await verify('erin', await freshCode(serial))).result, 'reject', 'the token stopped working');
     assert.equal((await verify('erin', code)).result, 'accept');

@@ -62,8 +62,9 @@ function tokenTitle(token: Pick<HolderToken, 'label' | 'profile' | 'tokenType'>)
   return token.label ?? token.profile ?? `${TYPE_NAMES[token.tokenType]} token`;
 }
 
-function badge(state: HolderToken['state'], activation: HolderToken['activation']): Html {
+function badge({ state, activation, disabledReason }: Pick<HolderToken, 'state' | 'activation' | 'disabledReason'>): Html {
   if (state === 'pending' && activation === 'expired') return html`<span class="badge badge-disabled">Activation expired</span>`;
+  if (state === 'disabled' && disabledReason === 'lost') return html`<span class="badge badge-disabled">Reported lost</span>`;
   return html`<span class="badge badge-${state}">${STATE_NAMES[state]}</span>`;
 }
 
@@ -169,7 +170,7 @@ function tokenCard(token: HolderToken): Html {
     ${token.state === 'disabled' && token.disabledReason ? html`<p class="hint">Disabled: ${token.disabledReason}</p>` : ''}
   </div>
   <div class="item-side">
-    ${badge(token.state, token.activation)}
+    ${badge(token)}
     <div class="actions">${tokenActions(token)}</div>
   </div>
 </li>`;
@@ -476,7 +477,7 @@ export function tokenPage(viewer: Viewer, view: TokenPageView): Html {
   return layout(frame({ ...viewer, section: 'tokens' }), {
     title: tokenTitle(token),
     notice: view.refused ? { kind: 'error', text: view.refused.error.message } : view.notice,
-    body: html`<div class="page-head"><h1>${tokenTitle(token)}</h1>${badge(token.state, token.activation)}</div>
+    body: html`<div class="page-head"><h1>${tokenTitle(token)}</h1>${badge(token)}</div>
 ${view.emergency ? emergencyCard(token, view.emergency) : ''}
 <div class="card">
   <dl class="facts facts-grid">
