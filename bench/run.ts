@@ -109,18 +109,26 @@ async function main(): Promise<void> {
   if (results.machine.loadAverageAtStart > 0.5) {
     progress(`the load average is ${results.machine.loadAverageAtStart.toFixed(2)}: something else is running, and the figures will be low`);
   }
-  for (const target of targets) results.targets.push(await benchTarget(target, size));
-  const http: HttpLoadResult[] = [];
-  for (const dialect of ['sqlite', 'postgres'] as const) {
-    if (targets.some((t) => t.name === `tally-${dialect}`)) http.push(...(await benchHttp(dialect, size)));
-  }
-
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });
   const base = join(dir, `${started.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}`);
-  const httpSection = http.length ? `\n## REST verifications and CT-KIP activations over HTTP\n\n${httpTable(http)}\n\nREST: POST /api/v1/auth/verify with an agent token, every request a distinct user's real accept (replay state and audit written). CT-KIP: both passes over HTTP with RSA-OAEP and the MAC checked by the client. server µs CPU/op: the Tally process (and PostgreSQL's backends) from /proc. No open-source peer offers these over the same protocol, so they are reported as absolute figures.\n` : '';
-  writeFileSync(`${base}.json`, `${JSON.stringify({ ...results, http }, null, 2)}\n`);
-  writeFileSync(`${base}.md`, markdown(results) + httpSection);
+  const http: HttpLoadResult[] = [];
+  /** Written after every part, so a run that fails late keeps what it measured before. */
+  const save = (): void => {
+    const httpSection = http.length ? `\n## REST verifications and CT-KIP activations over HTTP\n\n${httpTable(http)}\n\nREST: POST /api/v1/auth/verify with an agent token, every request a distinct user's real accept (replay state and audit written). CT-KIP: both passes over HTTP with RSA-OAEP and the MAC checked by the client. server µs CPU/op: the Tally process (and PostgreSQL's backends) from /proc. No open-source peer offers these over the same protocol, so they are reported as absolute figures.\n` : '';
+    writeFileSync(`${base}.json`, `${JSON.stringify({ ...results, http }, null, 2)}\n`);
+    writeFileSync(`${base}.md`, markdown(results) + httpSection);
+  };
+  for (const target of targets) {
+    results.targets.push(await benchTarget(target, size));
+    save();
+  }
+  for (const dialect of ['sqlite', 'postgres'] as const) {
+    if (targets.some((t) => t.name === `tally-${dialect}`)) {
+      http.push(...(await benchHttp(dialect, size)));
+      save();
+    }
+  }
   console.log(textTable(results));
   if (http.length) console.log(`\n${httpTable(http)}`);
   console.log(`\nResults: ${relative(process.cwd(), base)}.json and .md`);
