@@ -20,6 +20,7 @@ import type { Logger } from '../logger.js';
 import { Notifier, type Mailer } from './notifications.js';
 import { DEFAULT_SELF_SERVICE, SelfService, type SelfServiceSettings } from './self-service.js';
 import { DEFAULT_SESSIONS, SessionService, type SessionSettings } from './sessions.js';
+import { RateLimitService } from './rate-limits.js';
 import { TokenRequestService } from './token-requests.js';
 import { BulkDistributionService } from './bulk-distribution.js';
 import { DashboardService } from './dashboard.js';
@@ -44,6 +45,7 @@ export interface Services {
   notifier: Notifier;
   bulk: BulkDistributionService;
   dashboard: DashboardService;
+  rateLimits: RateLimitService;
 }
 
 export interface ServiceOptions extends DistributionOptions {
@@ -88,5 +90,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     notifier,
     bulk: new BulkDistributionService(store.db, profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(store.db, clock),
+    rateLimits: new RateLimitService(store.db, clock),
   };
 }

@@ -204,6 +204,13 @@ export interface WebSessionsTable {
   flash_sealed: string | null;
 }
 
+/** Attempts per key (a log-on form and an address) in the current time window, counted by every node. */
+export interface RateLimitsTable {
+  key: string;
+  window_start: number;
+  hits: number;
+}
+
 export type TokenRequestState = 'pending' | 'approved' | 'rejected';
 
 export interface TokenRequestsTable {
@@ -265,6 +272,7 @@ export interface Database {
   radius_clients: RadiusClientsTable;
   auth_challenges: AuthChallengesTable;
   web_sessions: WebSessionsTable;
+  rate_limits: RateLimitsTable;
   token_requests: TokenRequestsTable;
   bulk_distributions: BulkDistributionsTable;
   bulk_distribution_items: BulkDistributionItemsTable;

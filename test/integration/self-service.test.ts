@@ -8,6 +8,7 @@ import { activate as activateOverCtkip } from '../support/ctkip.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { buildPublicApp } from '../../src/http/public/app.js';
 import { createLogger } from '../../src/logger.js';
+import { createServices } from '../../src/domain/services.js';
 
 const PROFILES = {
   phone: { name: 'Phone authenticator', description: 'For your own phone', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true },
@@ -178,6 +179,26 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.match(limited.headers['content-type'] as string, /text\/html/);
     assert.match(pageText(limited.body), /RATE_LIMITED/);
     assert.equal((await browser().logOn('alice', password('alice'))).statusCode, 303, 'another address is not limited');
+  });
+
+  test('the log-on limit counts the attempts of every node on the store: spreading them over two gains nothing', async () => {
+    const otherNode = await buildPublicApp(createServices(getStore(), tally.keyring, tally.clock), { logger: createLogger('silent'), logonRateLimit: 5 });
+    try {
+      const source = `10.1.0.${++address}`;
+      const here = new WebClient(tally.public, source);
+      const there = new WebClient(otherNode, source);
+      await here.get('/');
+      await there.get('/');
+      for (const client of [here, there, here, there, here]) assert.equal((await client.post('/logon', { username: 'nobody', password: 'wrong-password' })).statusCode, 401);
+      assert.equal((await there.post('/logon', { username: 'alice', password: password('alice') })).statusCode, 429, 'the sixth attempt, on the node that saw two');
+      assert.equal((await here.post('/logon', { username: 'alice', password: password('alice') })).statusCode, 429);
+      const other = new WebClient(otherNode, `10.1.0.${++address}`);
+      assert.equal((await other.logOn('alice', password('alice'))).statusCode, 303, 'another address is not limited');
+      tally.clock.advance(60);
+      assert.equal((await there.logOn('alice', password('alice'))).statusCode, 303, 'a new window starts a new count');
+    } finally {
+      await otherNode.close();
+    }
   });
 
   test('wrong passwords lock the user (the lockout of the user service), and the page says so', async () => {

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
+import { sharedRateLimitStore } from './shared-rate-limit.js';
 import { TallyError } from '../../errors.js';
 import { constantTimeEqual, randomToken } from '../../core/crypto/random.js';
 import type { Services } from '../../domain/services.js';
@@ -92,7 +93,8 @@ export async function registerWebConsole(app: FastifyInstance, services: Service
   await app.register(async (scope) => {
     await scope.register(cookie);
     await scope.register(formbody, { bodyLimit: FORM_BODY_LIMIT });
-    await scope.register(rateLimit, { global: false });
+    // Counted in the store, so attempts spread over several nodes add up.
+    await scope.register(rateLimit, { global: false, store: sharedRateLimitStore(services.rateLimits) });
     scope.decorateRequest('webSession', null);
     scope.decorateRequest('csrfToken', '');
 

@@ -8,6 +8,7 @@ import { authentication } from './0005_authentication.js';
 import { webSessions } from './0006_web_sessions.js';
 import { bulkDistributions } from './0007_bulk_distributions.js';
 import { webSessionFlash } from './0008_web_session_flash.js';
+import { rateLimits } from './0009_rate_limits.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -20,5 +21,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0006_web_sessions': webSessions(dialect),
     '0007_bulk_distributions': bulkDistributions(dialect),
     '0008_web_session_flash': webSessionFlash(dialect),
+    '0009_rate_limits': rateLimits(dialect),
   };
 }

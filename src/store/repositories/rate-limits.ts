@@ -1,0 +1,44 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+
+/** A key's count in its current window. */
+export interface RateLimitWindow {
+  hits: number;
+  windowStart: number;
+}
+
+export class RateLimitRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Counts one hit on `key`: in its current window, or as the first of a new one starting `now`
+   * when the last (of `windowMs`) has ended. One statement, so hits from many nodes at once all count.
+   */
+  async hit(key: string, now: number, windowMs: number): Promise<RateLimitWindow> {
+    const ended = now - windowMs;
+    // Both assignments read the row as it was (SQL evaluates SET against the old row).
+    const row = await this.db
+      .insertInto('rate_limits')
+      .values({ key, window_start: now, hits: 1 })
+      .onConflict((conflict) =>
+        conflict.column('key').doUpdateSet({
+          hits: sql<number>`case when rate_limits.window_start <= ${ended} then 1 else rate_limits.hits + 1 end`,
+          window_start: sql<number>`case when rate_limits.window_start <= ${ended} then ${now} else rate_limits.window_start end`,
+        }),
+      )
+      .returning(['hits', 'window_start'])
+      .executeTakeFirstOrThrow();
+    return { hits: Number(row.hits), windowStart: Number(row.window_start) };
+  }
+
+  /** The key's current window without counting a hit; none when it has ended. */
+  async peek(key: string, now: number, windowMs: number): Promise<RateLimitWindow | undefined> {
+    const row = await this.db.selectFrom('rate_limits').select(['hits', 'window_start']).where('key', '=', key).where('window_start', '>', now - windowMs).executeTakeFirst();
+    return row && { hits: Number(row.hits), windowStart: Number(row.window_start) };
+  }
+
+  /** Forgets windows that started before `before`. */
+  async purge(before: number): Promise<void> {
+    await this.db.deleteFrom('rate_limits').where('window_start', '<', before).execute();
+  }
+}
