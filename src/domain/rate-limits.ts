@@ -38,16 +38,8 @@ export class RateLimitService {
       this.lastPurge = now;
       await this.repository.purge(now - LONGEST_WINDOW_MS);
     }
-    return this.count(now, windowMs, await this.repository.hit(key.slice(0, MAX_KEY_LENGTH), now, Math.min(windowMs, LONGEST_WINDOW_MS)));
-  }
-
-  async peek(key: string, windowMs: number): Promise<RateLimitCount> {
-    const now = this.clock.now();
-    const window = await this.repository.peek(key.slice(0, MAX_KEY_LENGTH), now, Math.min(windowMs, LONGEST_WINDOW_MS));
-    return window ? this.count(now, windowMs, window) : { hits: 0, resetInMs: 0 };
-  }
-
-  private count(now: number, windowMs: number, window: { hits: number; windowStart: number }): RateLimitCount {
-    return { hits: window.hits, resetInMs: Math.max(0, window.windowStart + windowMs - now) };
+    const window = Math.min(windowMs, LONGEST_WINDOW_MS);
+    const { hits, windowStart } = await this.repository.hit(key.slice(0, MAX_KEY_LENGTH), now, window);
+    return { hits, resetInMs: Math.max(0, windowStart + window - now) };
   }
 }

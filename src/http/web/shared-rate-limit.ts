@@ -18,10 +18,6 @@ export function sharedRateLimitStore(rateLimits: RateLimitService) {
       rateLimits.hit(this.prefix + key, timeWindow).then(({ hits, resetInMs }) => done(null, { current: hits, ttl: resetInMs }), done);
     }
 
-    read(key: string, done: Done, timeWindow: number): void {
-      rateLimits.peek(this.prefix + key, timeWindow).then(({ hits, resetInMs }) => done(null, { current: hits, ttl: resetInMs }), done);
-    }
-
     child(limit: RouteLimit): SharedRateLimitStore {
       const route = new SharedRateLimitStore();
       const { method, url }: Route = limit.routeInfo ?? limit;

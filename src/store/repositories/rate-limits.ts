@@ -31,12 +31,6 @@ export class RateLimitRepository {
     return { hits: Number(row.hits), windowStart: Number(row.window_start) };
   }
 
-  /** The key's current window without counting a hit; none when it has ended. */
-  async peek(key: string, now: number, windowMs: number): Promise<RateLimitWindow | undefined> {
-    const row = await this.db.selectFrom('rate_limits').select(['hits', 'window_start']).where('key', '=', key).where('window_start', '>', now - windowMs).executeTakeFirst();
-    return row && { hits: Number(row.hits), windowStart: Number(row.window_start) };
-  }
-
   /** Forgets windows that started before `before`. */
   async purge(before: number): Promise<void> {
     await this.db.deleteFrom('rate_limits').where('window_start', '<', before).execute();
