@@ -41,6 +41,13 @@ export const serveCommand = defineCommand({
     if (config.smtpPassword !== undefined && config.smtpUser === undefined) throw new UsageError('--smtp-password needs --smtp-user.');
     const [{ startServer }, { createLogger }] = await Promise.all([import('../../server.js'), import('../../logger.js')]);
     const logger = createLogger(config.logLevel ?? 'info');
+    // Listened for before the start: a signal that came between the banner and a later handler
+    // would end the process at once (Node's default), not cleanly. One during the start stops it
+    // once it has started.
+    let requested: string | undefined;
+    let onSignal = (signal: string) => void (requested = signal);
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
     const server = await startServer({
       store: storeOptions(config),
       masterKey: config.masterKey,
@@ -66,15 +73,14 @@ export const serveCommand = defineCommand({
       announce: (lines) => io.err(lines.join('\n') + '\n'),
     });
     await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
+      onSignal = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         server.close().then(resolve, (error: unknown) => {
           logger.error({ err: error }, 'shutdown failed');
           resolve();
         });
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      if (requested !== undefined) onSignal(requested);
     });
     logger.info('stopped');
     return EXIT.ok;
