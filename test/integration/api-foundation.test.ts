@@ -71,6 +71,21 @@ describeEachStore('REST API foundation', (getStore) => {
     }
   });
 
+  test('every answer carries the security headers: success, refusal, unknown path, on both listeners', async () => {
+    const answers = [
+      await tally.admin.inject({ url: '/api/v1/users', headers: bearer(tally.tokens.superadmin) }),
+      await tally.admin.inject({ url: '/api/v1/users' }),
+      await tally.admin.inject({ url: '/api/v1/no-such-thing', headers: bearer(tally.tokens.superadmin) }),
+      await tally.public.inject({ url: '/no-such-page' }),
+    ];
+    assert.deepEqual(answers.map((a) => a.statusCode), [200, 401, 404, 404]);
+    for (const answer of answers) {
+      assert.equal(answer.headers['x-content-type-options'], 'nosniff');
+      assert.equal(answer.headers['x-frame-options'], 'SAMEORIGIN');
+      assert.match(String(answer.headers['content-security-policy']), /default-src 'self';.*frame-ancestors 'none'/);
+    }
+  });
+
   test('API tokens: none, malformed or unknown is 401; roles are enforced', async () => {
     for (const headers of [{}, { authorization: 'Basic abc' }, bearer('tly_unknown'), bearer('x'.repeat(500))]) {
       const response = await tally.admin.inject({ url: '/api/v1/users', headers });
