@@ -254,6 +254,20 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(text(bad.body), /Unknown column\(s\) "shoe size"/);
   });
 
+  test('a long import report leads with the refused rows and folds the created ones away', async () => {
+    await admin.get('/console/users/import');
+    const names = Array.from({ length: 150 }, (_, i) => `long${String(i).padStart(3, '0')}`);
+    const csv = ['username,email', ...names.map((name, i) => (i === 40 ? `${name},not-an-email` : `${name},${name}@example.com`)), 'long000,again@example.com'].join('\n');
+    const uploaded = await postMultipart(tally.admin, admin, '/console/users/import', { csv });
+    assert.equal(uploaded.statusCode, 200);
+    const report = text(uploaded.body);
+    assert.match(report, /149 created, 2 refused/);
+    assert.match(report, /Refused rows .* Reason 41 long040 Refused The email address is not valid\. 151 long000 Refused A user named long000 exists already\. The 149 users created/);
+    const folded = /<details class="manual">([\s\S]*)<\/details>/.exec(uploaded.body)?.[1] ?? '';
+    assert.equal((folded.match(/badge-active">Created</g) ?? []).length, 149);
+    assert.doesNotMatch(folded, /Refused/);
+  });
+
   test('the profile editor offers what the device can take, says why not for the rest, and creates and edits profiles', async () => {
     const step1 = await admin.get('/console/profiles/new');
     assert.match(text(step1.body), /Device and app.*RSA SecurID app for iOS/);

@@ -103,17 +103,30 @@ export function importUsersPage(viewer: Viewer, error?: TallyError, csvText?: st
   });
 }
 
+/** Above this many rows, the report lists the refused ones and folds the created ones away. */
+const REPORT_ROWS_LISTED = 100;
+
 export function importUsersReportPage(viewer: Viewer, report: UserImportReport): Html {
+  const headers = ['Row', 'Username', 'Result', 'Reason'];
+  const line = (row: UserImportReport['rows'][number]) =>
+    html`<tr><td>${row.row}</td><td>${row.result === 'created' ? html`<a href="${link('users', row.username)}">${row.username}</a>` : row.username}</td><td>${row.result === 'created' ? html`<span class="badge badge-active">Created</span>` : html`<span class="badge badge-failure">Refused</span>`}</td><td>${row.reason ?? ''}</td></tr>`;
+  // A long report leads with what needs doing: the refused rows, each with its reason.
+  const body =
+    report.rows.length <= REPORT_ROWS_LISTED
+      ? table('One row per line of the file', headers, report.rows.map(line), 'The file had no rows after its header.')
+      : html`<section class="card" aria-labelledby="refused-title">
+  <h2 id="refused-title">Refused rows</h2>
+  ${table('The rows of the file that were refused', headers, report.rows.filter((row) => row.result !== 'created').map(line), 'None: every row was imported.')}
+</section>
+<details class="manual">
+  <summary>The ${report.created} users created</summary>
+  ${table('The rows of the file that were imported', headers, report.rows.filter((row) => row.result === 'created').map(line), 'None.')}
+</details>`;
   return consolePage({ ...viewer, section: 'users' }, {
     title: 'Import report',
     notice: { kind: report.refused ? 'warning' : 'success', text: `${report.created} created, ${report.refused} refused.` },
     body: html`${pageHead('Import report', html`<a class="button button-secondary" href="${link('users', 'import')}">Import more</a><a class="button button-primary" href="${link('users')}">Users</a>`)}
-${table(
-  'One row per line of the file',
-  ['Row', 'Username', 'Result', 'Reason'],
-  report.rows.map((row) => html`<tr><td>${row.row}</td><td>${row.result === 'created' ? html`<a href="${link('users', row.username)}">${row.username}</a>` : row.username}</td><td>${row.result === 'created' ? html`<span class="badge badge-active">Created</span>` : html`<span class="badge badge-failure">Refused</span>`}</td><td>${row.reason ?? ''}</td></tr>`),
-  'The file had no rows after its header.',
-)}`,
+${body}`,
   });
 }
 
