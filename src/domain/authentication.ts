@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { CompiledQuery, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
 import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import type { Database, ChallengeKind } from '../store/schema.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
-import { AuthenticationRepository, type Holder } from '../store/repositories/authentication.js';
+import { AuthenticationRepository, type Holder, type StepUse } from '../store/repositories/authentication.js';
 import type { UserRow } from '../store/repositories/users.js';
 import { USERNAME_PATTERN } from './users.js';
 import { tokenType } from '../tokens/registry.js';
@@ -112,6 +112,11 @@ type Match =
   | { token: TokenRow; kind: 'emergency' }
   | { token: TokenRow; kind: 'replay' };
 
+/** Marks `step` of `token` used at `at`, with the drift or counter the match implies (else the token's own). */
+function stepUse(token: TokenRow, step: number, at: number, changes: { drift_steps?: number; counter?: number }): StepUse {
+  return { row: token, step, at, driftSteps: changes.drift_steps ?? token.drift_steps, counter: changes.counter ?? token.counter };
+}
+
 /** Digit-wise subtraction modulo 10, right-aligned: undoes the SecurID app's PIN addition. */
 function subtractDigits(passcode: string, code: string): string {
   let out = '';
@@ -131,8 +136,6 @@ export class AuthenticationService {
   private queue: Pending[] = [];
   /** The loop settling batches, while there is one. */
   private draining: Promise<void> | undefined;
-  /** The hot path's single-token update, compiled once: building a query costs more than running it. */
-  private readonly consumeSql: string;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -144,13 +147,6 @@ export class AuthenticationService {
     readonly settings: AuthenticationSettings = DEFAULT_AUTHENTICATION,
   ) {
     this.repository = new AuthenticationRepository(db);
-    // Marks a step used only if it is newer than the last one: of racing requests, one wins.
-    this.consumeSql = db
-      .updateTable('tokens')
-      .set({ last_step: 0, failed_count: 0, next_code_required: 0, last_used_at: 0, drift_steps: 0, counter: 0 })
-      .where('id', '=', 0)
-      .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', 0)]))
-      .compile().sql;
   }
 
   async verify(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
@@ -226,9 +222,7 @@ export class AuthenticationService {
       }
       const replies = await this.repository.write(async (trx) => {
         const at = this.clock.now();
-        const uses = decided.flatMap(({ decision: { consume } }) =>
-          consume ? [{ row: consume.token, step: consume.step, at, driftSteps: consume.changes.drift_steps ?? consume.token.drift_steps, counter: consume.changes.counter ?? consume.token.counter }] : [],
-        );
+        const uses = decided.flatMap(({ decision: { consume } }) => (consume ? [stepUse(consume.token, consume.step, at, consume.changes)] : []));
         const taken = await this.repository.useSteps(uses, trx);
         const outcomes = decided.map(({ pending, decision }) => ({
           pending,
@@ -366,9 +360,7 @@ export class AuthenticationService {
 
   /** Marks a step used: the conditional update lets exactly one of several racing requests win. */
   private async consume(token: TokenRow, step: number, now: number, extra: { drift_steps?: number; counter?: number } = {}): Promise<boolean> {
-    const parameters = [step, 0, 0, now, extra.drift_steps ?? token.drift_steps, extra.counter ?? token.counter, token.id, step];
-    const result = await this.db.executeQuery(CompiledQuery.raw(this.consumeSql, parameters));
-    return Number(result.numAffectedRows ?? 0) === 1;
+    return (await this.repository.useSteps([stepUse(token, step, now, extra)], this.db)).has(token.id);
   }
 
   private driftAfter(token: TokenRow, step: number, now: number): { drift_steps?: number; counter?: number } {
