@@ -22,22 +22,16 @@ export interface AuditQuery {
 /** The actions an authentication records, by channel. */
 const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius', 'auth.self-service'];
 
-/** Every column, in the order `append` passes the values. */
-const AUDIT_COLUMNS_TEMPLATE: NewAuditRow = { at: 0, actor_type: 'system', actor: '', action: '', target_type: null, target: null, result: 'success', source: null, details: null };
-
 /** Append-only: there is deliberately no update or delete here. */
 export class AuditRepository {
-  /** Compiled once: the audit insert runs on every authentication. */
+  /** Any number of events in one statement, the list as one parameter (JSON for SQLite, arrays for PostgreSQL). */
   private readonly insertSql: string;
-  /** Many events in one statement, the list as one parameter (JSON for SQLite, arrays for PostgreSQL). */
-  private readonly insertManySql: string;
   private readonly dialect: Dialect;
 
   constructor(private readonly db: Kysely<Database>) {
-    this.insertSql = db.insertInto('audit_events').values(AUDIT_COLUMNS_TEMPLATE).compile().sql;
     this.dialect = dialectOf(db);
     const columns = 'at, actor_type, actor, action, target_type, target, result, source, details';
-    this.insertManySql =
+    this.insertSql =
       this.dialect === 'sqlite'
         ? `insert into audit_events (${columns}) select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8 from json_each(?)`
         : `insert into audit_events (${columns}) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`;
@@ -45,15 +39,14 @@ export class AuditRepository {
 
   /** Appends on this repository's connection, or on `db` (a transaction the event belongs to). */
   async append(event: NewAuditRow, db: Kysely<Database> = this.db): Promise<void> {
-    const values = [event.at, event.actor_type, event.actor, event.action, event.target_type ?? null, event.target ?? null, event.result, event.source ?? null, event.details ?? null];
-    await db.executeQuery(CompiledQuery.raw(this.insertSql, values));
+    await this.appendMany([event], db);
   }
 
   /** Appends many events in one statement (a batch of authentications). */
   async appendMany(events: readonly NewAuditRow[], db: Kysely<Database> = this.db): Promise<void> {
     if (events.length === 0) return;
     const rows = events.map((e) => [e.at, e.actor_type, e.actor, e.action, e.target_type ?? null, e.target ?? null, e.result, e.source ?? null, e.details ?? null]);
-    await db.executeQuery(CompiledQuery.raw(this.insertManySql, rowsParameters(this.dialect, rows)));
+    await db.executeQuery(CompiledQuery.raw(this.insertSql, rowsParameters(this.dialect, rows)));
   }
 
   async query(filter: AuditQuery): Promise<AuditRow[]> {
