@@ -2,13 +2,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { benchDatabaseUrl, postmasterPids } from './postgres.js';
 import { RadiusClient, type RadiusEndpoint } from './radius-client.js';
 import type { RadiusServer, RadiusTarget } from './targets.js';
-import type { BenchUser } from './users.js';
+import { BENCH_PERIOD, type BenchUser } from './users.js';
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 15_000;
@@ -27,8 +30,41 @@ const LOG_LIMIT = 64 * 1024;
  * - rlm_totp has only an `authenticate` method and reads the code from TOTP-Password, so
  *   `authorize` copies the PAP password there, lets `files` put the user's TOTP-Secret in the
  *   control list and hands the request to totp.
+ * - With `replay`, a code rlm_totp accepted is then marked used the way Tally marks it: a
+ *   conditional UPDATE of the user's last step through rlm_sql, and a reject when it changes no
+ *   row. rlm_totp accepts only the request's own step, so that step is `%l / 30`.
  */
-export function freeradiusConfig(dir: string, port: number, secret: string): string {
+export function freeradiusConfig(dir: string, port: number, secret: string, replay?: Pick<ReplayDatabase, 'sqlConnection' | 'table'>): string {
+  const replayModules = replay
+    ? `
+  expr {
+  }
+  always reject {
+    rcode = reject
+  }
+  sql {
+    ${replay.sqlConnection}
+    read_clients = no
+    pool {
+      start = 4
+      min = 4
+      max = 32
+      spare = 8
+      uses = 0
+      lifetime = 0
+      idle_timeout = 0
+    }
+  }`
+    : '';
+  const step = `%{expr:%l / ${BENCH_PERIOD}}`;
+  const authenticate = replay
+    ? `Auth-Type totp {
+      totp
+      if ("%{sql:UPDATE ${replay.table} SET step = ${step} WHERE username = '%{User-Name}' AND step < ${step}}" != 1) {
+        reject
+      }
+    }`
+    : 'totp';
   return `prefix = /usr
 raddbdir = ${dir}
 localstatedir = ${dir}
@@ -56,7 +92,7 @@ modules {
     filename = ${dir}/users
   }
   totp {
-  }
+  }${replayModules}
 }
 server bench {
   listen {
@@ -74,7 +110,7 @@ server bench {
     }
   }
   authenticate {
-    totp
+    ${authenticate}
   }
 }
 `;
@@ -128,46 +164,149 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/** Where FreeRADIUS keeps replay state: one row per user with the last step it accepted. */
+export interface ReplayDatabase {
+  /** The rlm_sql settings that reach it. */
+  sqlConnection: string;
+  /** The table, as the UPDATE names it. */
+  table: string;
+  /** Processes whose CPU is the server's too (PostgreSQL's postmaster and backends). */
+  pids: number[];
+  remove(): Promise<void>;
+}
+
+/**
+ * rlm_sql opens SQLite with its default synchronous = FULL and offers no setting, so on disk every
+ * commit waits for an fsync (~900 accepts/s on the 2-core bench machine). Tally's store commits
+ * with synchronous = NORMAL, which syncs at checkpoints, not commits; on a memory file system
+ * FreeRADIUS's fsync costs nothing either, so both do the same work per commit.
+ */
+const MEMORY_FS = '/dev/shm';
+
+/** In WAL mode, as Tally's store is. */
+function sqliteReplayDatabase(users: readonly BenchUser[]): ReplayDatabase {
+  const dir = mkdtempSync(join(existsSync(MEMORY_FS) ? MEMORY_FS : tmpdir(), 'tally-bench-freeradius-replay-'));
+  const file = join(dir, 'replay.db');
+  const database = new BetterSqlite3(file);
+  try {
+    database.pragma('journal_mode = WAL');
+    database.exec('create table totp_steps (username text primary key, step integer not null)');
+    const insert = database.prepare('insert into totp_steps (username, step) values (?, 0)');
+    database.transaction(() => users.forEach((user) => insert.run(user.username)))();
+  } finally {
+    database.close();
+  }
+  return {
+    sqlConnection: `driver = "rlm_sql_sqlite"
+    dialect = "sqlite"
+    sqlite {
+      filename = "${file}"
+      busy_timeout = 5000
+    }`,
+    table: 'totp_steps',
+    pids: [],
+    remove: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** In a schema of its own on the PostgreSQL Tally's benchmark uses, with the server's own commit settings. */
+async function postgresReplayDatabase(users: readonly BenchUser[]): Promise<ReplayDatabase> {
+  const url = new URL(benchDatabaseUrl());
+  const schema = `bench_freeradius_${randomBytes(4).toString('hex')}`;
+  const client = new pg.Client({ connectionString: url.href });
+  await client.connect();
+  try {
+    await client.query(`create schema ${schema}`);
+    await client.query(`create table ${schema}.totp_steps (username text primary key, step bigint not null)`);
+    await client.query(`insert into ${schema}.totp_steps (username, step) select unnest($1::text[]), 0`, [users.map((user) => user.username)]);
+    await client.query(`analyze ${schema}.totp_steps`);
+  } finally {
+    await client.end();
+  }
+  return {
+    sqlConnection: `driver = "rlm_sql_postgresql"
+    dialect = "postgresql"
+    server = "${url.hostname}"
+    port = ${url.port || 5432}
+    login = "${decodeURIComponent(url.username)}"
+    password = "${decodeURIComponent(url.password)}"
+    radius_db = "${url.pathname.slice(1)}"`,
+    table: `${schema}.totp_steps`,
+    pids: postmasterPids(),
+    async remove() {
+      const cleanup = new pg.Client({ connectionString: url.href });
+      await cleanup.connect();
+      await cleanup.query(`drop schema if exists ${schema} cascade`).finally(() => cleanup.end());
+    },
+  };
+}
+
 /** FreeRADIUS 3.2 with rlm_totp, started in the foreground (`-f`, not `-X`, whose logging would dominate). */
+async function startFreeradius(users: readonly BenchUser[], replayIn?: 'sqlite' | 'postgres'): Promise<RadiusServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'tally-bench-freeradius-'));
+  const secret = randomBytes(12).toString('hex');
+  const port = await freeUdpPort();
+  const replay = replayIn === 'sqlite' ? sqliteReplayDatabase(users) : replayIn === 'postgres' ? await postgresReplayDatabase(users) : undefined;
+  writeFileSync(join(dir, 'radiusd.conf'), freeradiusConfig(dir, port, secret, replay));
+  // raddbdir must have a (here empty) local dictionary; the stock one is read from /usr/share.
+  writeFileSync(join(dir, 'dictionary'), '');
+  writeFileSync(join(dir, 'users'), freeradiusUsers(users));
+  try {
+    checkConfig(dir);
+  } catch (error) {
+    // The directory stays, for the reader of the error to look at; the replay rows are of no help there.
+    await replay?.remove();
+    throw error;
+  }
+
+  const server = spawn('freeradius', ['-f', '-l', 'stdout', '-d', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keep = (chunk: Buffer) => {
+    log = (log + chunk.toString('utf8')).slice(-LOG_LIMIT);
+  };
+  server.stdout.on('data', keep);
+  server.stderr.on('data', keep);
+  const failed = new Promise<never>((_, reject) => {
+    server.once('error', reject);
+    server.once('exit', (code, signal) => reject(new Error(`freeradius exited (${signal ?? code})`)));
+  });
+  // Only the readiness wait listens to `failed`; later it settles when stop() ends the process.
+  failed.catch(() => {});
+  const stop = async () => {
+    await stopProcess(server);
+    rmSync(dir, { recursive: true, force: true });
+    await replay?.remove();
+  };
+  try {
+    await waitUntilAnswering({ host: HOST, port, secret }, failed);
+  } catch (e) {
+    await stop();
+    throw new Error(`${(e as Error).message}; its output:\n${log}`);
+  }
+  return { host: HOST, port, secret, pids: [server.pid as number], stop };
+}
+
 export const freeradiusTotp: RadiusTarget = {
   name: 'freeradius-totp',
   note:
     'rlm_totp (FreeRADIUS 3.2.1) keeps no replay state, so a code is accepted any number of times, and accepts only the current 30 s step; ' +
     'Tally persists replay state on every accept.',
-  async start(users): Promise<RadiusServer> {
-    const dir = mkdtempSync(join(tmpdir(), 'tally-bench-freeradius-'));
-    const secret = randomBytes(12).toString('hex');
-    const port = await freeUdpPort();
-    writeFileSync(join(dir, 'radiusd.conf'), freeradiusConfig(dir, port, secret));
-    // raddbdir must have a (here empty) local dictionary; the stock one is read from /usr/share.
-    writeFileSync(join(dir, 'dictionary'), '');
-    writeFileSync(join(dir, 'users'), freeradiusUsers(users));
-    // On failure the directory stays, for the reader of the error to look at.
-    checkConfig(dir);
+  start: (users) => startFreeradius(users),
+};
 
-    const server = spawn('freeradius', ['-f', '-l', 'stdout', '-d', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    const keep = (chunk: Buffer) => {
-      log = (log + chunk.toString('utf8')).slice(-LOG_LIMIT);
-    };
-    server.stdout.on('data', keep);
-    server.stderr.on('data', keep);
-    const failed = new Promise<never>((_, reject) => {
-      server.once('error', reject);
-      server.once('exit', (code, signal) => reject(new Error(`freeradius exited (${signal ?? code})`)));
-    });
-    // Only the readiness wait listens to `failed`; later it settles when stop() ends the process.
-    failed.catch(() => {});
-    const stop = async () => {
-      await stopProcess(server);
-      rmSync(dir, { recursive: true, force: true });
-    };
-    try {
-      await waitUntilAnswering({ host: HOST, port, secret }, failed);
-    } catch (e) {
-      await stop();
-      throw new Error(`${(e as Error).message}; its output:\n${log}`);
-    }
-    return { host: HOST, port, secret, pids: [server.pid as number], stop };
-  },
+export const freeradiusTotpSqliteReplay: RadiusTarget = {
+  name: 'freeradius-totp-sqlite-replay',
+  note:
+    'FreeRADIUS 3.2.1 + rlm_totp with replay state kept as Tally keeps it: after rlm_totp accepts, rlm_sql runs a conditional UPDATE of the ' +
+    "user's last step in SQLite (WAL, on /dev/shm so that rlm_sql's fsync per commit costs nothing, as Tally's synchronous = NORMAL syncs none) and rejects when no row changes; " +
+    'one commit per request (rlm_sql has no group commit), no audit trail.',
+  start: (users) => startFreeradius(users, 'sqlite'),
+};
+
+export const freeradiusTotpPostgresReplay: RadiusTarget = {
+  name: 'freeradius-totp-postgres-replay',
+  note:
+    "As freeradius-totp-sqlite-replay, with the user's last step in PostgreSQL (rlm_sql_postgresql, Debian freeradius-postgresql; the same server " +
+    "and settings as Tally's, its backends' CPU included): one commit per request, no audit trail.",
+  start: (users) => startFreeradius(users, 'postgres'),
 };

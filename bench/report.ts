@@ -5,6 +5,8 @@ import type { LoadResult } from './radclient-load.js';
 export interface TargetResult {
   name: string;
   note?: string;
+  /** The target doing the same durable work, compared with too. */
+  peer?: string;
   levels: LoadResult[];
 }
 
@@ -85,22 +87,31 @@ function rows(results: BenchResults): string[][] {
   );
 }
 
-/** Every other target against the first (the reference), at each concurrency they share. */
+/** `target` against `base` at each concurrency they share. */
+function ratioLines(target: TargetResult, base: TargetResult): string[] {
+  return target.levels.flatMap((level) => {
+    const other = base.levels.find((candidate) => candidate.concurrency === level.concurrency);
+    if (other === undefined) return [];
+    return [
+      `${target.name} / ${base.name} at concurrency ${level.concurrency}: ` +
+        `${fixed(level.acceptsPerSecond / other.acceptsPerSecond, 2)}× the accepts/s, ` +
+        `${fixed(level.serverCpuMicrosPerRequest / other.serverCpuMicrosPerRequest, 2)}× the server CPU per request`,
+    ];
+  });
+}
+
+/** Every other target against the first (the reference), and against its peer when that ran too. */
 function ratios(results: BenchResults): string[] {
   const [reference, ...others] = results.targets;
   if (reference === undefined) return [];
-  return others.flatMap((target) => [
-    ...target.levels.flatMap((level) => {
-      const base = reference.levels.find((candidate) => candidate.concurrency === level.concurrency);
-      if (base === undefined) return [];
-      return [
-        `${target.name} / ${reference.name} at concurrency ${level.concurrency}: ` +
-          `${fixed(level.acceptsPerSecond / base.acceptsPerSecond, 2)}× the accepts/s, ` +
-          `${fixed(level.serverCpuMicrosPerRequest / base.serverCpuMicrosPerRequest, 2)}× the server CPU per request`,
-      ];
-    }),
-    ...(reference.note ? [`(${reference.name}: ${reference.note})`] : []),
-  ]);
+  return others.flatMap((target) => {
+    const peer = results.targets.find((candidate) => candidate.name === target.peer);
+    return [
+      ...ratioLines(target, reference),
+      ...(peer && peer !== reference ? ratioLines(target, peer) : []),
+      ...(reference.note ? [`(${reference.name}: ${reference.note})`] : []),
+    ];
+  });
 }
 
 export function textTable(results: BenchResults): string {

@@ -60,7 +60,7 @@ async function benchTarget(target: RadiusTarget, size: (typeof SIZES)['full']): 
   running = server;
   try {
     const ledger = new UserLedger(users);
-    const result: TargetResult = { name: target.name, ...(target.note ? { note: target.note } : {}), levels: [] };
+    const result: TargetResult = { name: target.name, ...(target.note ? { note: target.note } : {}), ...(target.peer ? { peer: target.peer } : {}), levels: [] };
     for (const concurrency of CONCURRENCIES) {
       progress(`${target.name}: ${size.requestsPerLevel} radclient requests at concurrency ${concurrency}`);
       result.levels.push(await runRadclientLoad({ server, ledger, requests: size.requestsPerLevel, concurrency }));

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ import { createServices } from '../src/domain/services.js';
 import { initialiseStore } from '../src/domain/setup.js';
 import { migrateToLatest, openStore } from '../src/store/connect.js';
 import { writeKeyringFile } from '../src/store/master-key.js';
+import { freeradiusTotpPostgresReplay, freeradiusTotpSqliteReplay } from './freeradius.js';
+import { benchDatabaseUrl, postmasterPids } from './postgres.js';
 import type { RadiusServer, RadiusTarget } from './targets.js';
 import type { BenchUser } from './users.js';
 
@@ -30,13 +32,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
-}
-
-/** The PostgreSQL postmaster's pid, so its backends' CPU counts as the server's. */
-function postmasterPid(): number | undefined {
-  const result = spawnSync('sh', ['-c', 'head -n1 /var/lib/postgresql/*/main/postmaster.pid 2>/dev/null'], { encoding: 'utf8' });
-  const pid = Number((result.stdout ?? '').trim().split('\n')[0]);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /**
@@ -110,7 +105,7 @@ export interface TallyServer extends RadiusServer {
 }
 
 export async function startTally(dialect: 'sqlite' | 'postgres', users: readonly BenchUser[], ctkipTokens = 0): Promise<TallyServer> {
-  const databaseUrl = dialect === 'postgres' ? process.env.TALLY_BENCH_DATABASE_URL ?? process.env.TALLY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' : undefined;
+  const databaseUrl = dialect === 'postgres' ? benchDatabaseUrl() : undefined;
   const schema = dialect === 'postgres' ? `bench_${randomBytes(4).toString('hex')}` : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'tally-bench-'));
   const { agentToken, activationCodes } = await provision(dataDir, databaseUrl, schema, users, ctkipTokens);
@@ -130,7 +125,7 @@ export async function startTally(dialect: 'sqlite' | 'postgres', users: readonly
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const pids = [server.pid as number, ...(dialect === 'postgres' ? [postmasterPid()].filter((p): p is number => p !== undefined) : [])];
+  const pids = [server.pid as number, ...(dialect === 'postgres' ? postmasterPids() : [])];
   return {
     host: HOST,
     port: radiusPort,
@@ -159,6 +154,7 @@ function tallyTarget(dialect: 'sqlite' | 'postgres'): RadiusTarget {
       dialect === 'sqlite'
         ? "Tally on SQLite: every accept durably advances the token's last accepted step (replay protection) and appends an audit event, in the same transaction."
         : "Tally on PostgreSQL (same machine, its backends' CPU included): replay state and audit as for SQLite.",
+    peer: (dialect === 'sqlite' ? freeradiusTotpSqliteReplay : freeradiusTotpPostgresReplay).name,
     start: (users) => startTally(dialect, users),
   };
 }

@@ -1,4 +1,4 @@
-import { freeradiusTotp } from './freeradius.js';
+import { freeradiusTotp, freeradiusTotpPostgresReplay, freeradiusTotpSqliteReplay } from './freeradius.js';
 import { tallyPostgres, tallySqlite } from './tally.js';
 import type { RadiusEndpoint } from './radius-client.js';
 import type { BenchUser } from './users.js';
@@ -25,8 +25,10 @@ export interface RadiusTarget {
   name: string;
   /** What readers must know to compare this target's figures with others (printed with the ratios). */
   note?: string;
+  /** Another target doing the same durable work, compared with as well as with the reference. */
+  peer?: string;
   start(users: readonly BenchUser[]): Promise<RadiusServer>;
 }
 
 /** The first entry is the reference the others are compared with. */
-export const radiusTargets: RadiusTarget[] = [freeradiusTotp, tallySqlite, tallyPostgres];
+export const radiusTargets: RadiusTarget[] = [freeradiusTotp, freeradiusTotpSqliteReplay, tallySqlite, freeradiusTotpPostgresReplay, tallyPostgres];

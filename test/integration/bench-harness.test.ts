@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { freeradiusTotp } from '../../bench/freeradius.js';
+import { existsSync } from 'node:fs';
+import { freeradiusTotp, freeradiusTotpPostgresReplay, freeradiusTotpSqliteReplay } from '../../bench/freeradius.js';
 import { runRadclientLoad } from '../../bench/radclient-load.js';
 import { RadiusClient } from '../../bench/radius-client.js';
 import { BENCH_PERIOD, benchUsers, startBatch, tokencode, UserLedger, type BenchUser } from '../../bench/users.js';
-import { interopTest } from '../support/peers.js';
+import { interopRequired, interopTest } from '../support/peers.js';
 
 /** The right code with its last digit changed: wrong, whatever the code is. */
 function wrongCode(user: BenchUser, unixSeconds: number): string {
@@ -45,3 +46,35 @@ interopTest('rlm_totp in FreeRADIUS 3.2 accepts a code again and again, and only
   assert.equal(await client.request(other.username, tokencode(other, now - BENCH_PERIOD), 2000), 'reject');
   assert.equal(await client.request(other.username, tokencode(other, now + BENCH_PERIOD), 2000), 'reject');
 });
+
+/**
+ * The peers with Tally's guarantees: FreeRADIUS's PostgreSQL driver is a Debian package of its own
+ * (freeradius-postgresql), and that target needs the tests' PostgreSQL.
+ */
+const replayPeers = [
+  { target: freeradiusTotpSqliteReplay, runs: true },
+  { target: freeradiusTotpPostgresReplay, runs: process.env.TALLY_TEST_DATABASE_URL !== undefined, module: 'rlm_sql_postgresql' },
+];
+for (const { target, runs, module } of replayPeers) {
+  const moduleMissing = module !== undefined && !existsSync(`/usr/lib/freeradius/${module}.so`);
+  const skip = !runs ? 'needs TALLY_TEST_DATABASE_URL' : moduleMissing && !interopRequired() ? `FreeRADIUS module not installed: ${module}` : false;
+  interopTest(`${target.name} (a peer with Tally's replay guarantee) accepts a code once, under load too`, ['radclient', 'freeradius'], async (t) => {
+    if (skip) return t.skip(skip);
+    const users = benchUsers(400);
+    const server = await target.start(users);
+    t.after(() => server.stop());
+    const client = await RadiusClient.open(server);
+    t.after(() => client.close());
+    const ledger = new UserLedger(users);
+
+    const [user, other] = (await startBatch(ledger, 2, 1)).users;
+    const now = Date.now() / 1000;
+    assert.equal(await client.request(user.username, tokencode(user, now), 2000), 'accept');
+    assert.equal(await client.request(user.username, tokencode(user, now), 2000), 'reject');
+    assert.equal(await client.request(other.username, wrongCode(other, now), 2000), 'reject');
+    assert.equal(await client.request(other.username, tokencode(other, now), 2000), 'accept');
+
+    const load = await runRadclientLoad({ server, ledger, requests: 200, concurrency: 16 });
+    assert.deepEqual({ accepted: load.radclient.accepted, rejected: load.radclient.rejected, lost: load.radclient.lost }, { accepted: 200, rejected: 0, lost: 0 });
+  });
+}
