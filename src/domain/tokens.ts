@@ -49,6 +49,8 @@ export interface ImportReport {
   replaced: number;
   refused: number;
   tokens: { serial: string; tokenType?: string; result: 'imported' | 'replaced' | 'refused'; reason?: string }[];
+  /** About the file as a whole (an XML signature Tally did not check). */
+  notes: string[];
 }
 
 const OPENED_SEEDS_KEPT = 100_000;
@@ -109,7 +111,7 @@ export class TokenService {
       async () => {
         requirePermission(actor, 'tokens.import');
         const contents = readTokenFile(input.content, input.password);
-        const report: ImportReport = { format: contents.format, imported: 0, replaced: 0, refused: 0, tokens: [] };
+        const report: ImportReport = { format: contents.format, imported: 0, replaced: 0, refused: 0, tokens: [], notes: contents.notes };
         for (const refused of contents.refused) report.tokens.push({ serial: refused.serial, result: 'refused', reason: refused.reason });
         const accepted: TokenCandidate[] = [];
         const seen = new Set<string>();

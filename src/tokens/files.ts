@@ -25,7 +25,13 @@ export interface TokenFileContents {
   candidates: TokenCandidate[];
   /** Keys the file holds that Tally cannot take, each with the reason. */
   refused: { serial: string; reason: string }[];
+  /** What the importer should know about the file as a whole. */
+  notes: string[];
 }
+
+/** XML-DSig is not implemented: say so rather than let a signed file look checked. */
+const UNCHECKED_SIGNATURE =
+  'The file carries an XML signature, which Tally does not check: make sure by other means that the file comes from its issuer.';
 
 export function securIdCandidate(token: SecurIdToken): TokenCandidate {
   return {
@@ -75,10 +81,10 @@ export function readTokenFile(content: Uint8Array, password?: string): TokenFile
   const format = sniff(text);
   if (format === 'sdtid') {
     const batch = readSdtid(text, { password, maxBytes: MAX_TOKEN_FILE_BYTES });
-    return { format, candidates: batch.tokens.map(securIdCandidate), refused: [] };
+    return { format, candidates: batch.tokens.map(securIdCandidate), refused: [], notes: [] };
   }
   const pskc = readPskc(text, { password, maxBytes: MAX_TOKEN_FILE_BYTES });
-  const contents: TokenFileContents = { format, candidates: [], refused: [] };
+  const contents: TokenFileContents = { format, candidates: [], refused: [], notes: pskc.signed ? [UNCHECKED_SIGNATURE] : [] };
   for (const outcome of pskc.keys) {
     if (outcome.status === 'refused') {
       contents.refused.push({ serial: outcome.serial ?? outcome.id ?? `key #${outcome.index + 1}`, reason: outcome.reason });

@@ -4,6 +4,7 @@ import { statSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freshStoreOptions, testDialects } from '../support/store.js';
 import { freePort, repoRoot, startServe, storeArgs, tally } from '../support/cli.js';
+import { writePskc } from '../../src/core/pskc/write.js';
 
 test('--help on every command; unknown commands and flags name what is wrong and exit 2', () => {
   const overview = tally(['--help']);
@@ -161,6 +162,12 @@ test('inventory import: a per-token report, --json, exit 1 when the file or a to
     const missing = tally(['inventory', 'import', join(place.dataDir, 'nothing.sdtid'), ...args]);
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /cannot read/);
+    const signedFile = join(place.dataDir, 'signed.pskcxml');
+    const pskc = writePskc([{ kind: 'totp', id: 'CLI-SIGNED', serial: 'CLI-SIGNED', secret: Buffer.alloc(20, 3), digits: 6, algorithm: 'SHA1', timeInterval: 30 }]);
+    writeFileSync(signedFile, pskc.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/>${end}`));
+    const signed = tally(['inventory', 'import', signedFile, ...args]);
+    assert.equal(signed.status, 0, signed.stderr);
+    assert.match(signed.stdout, /pskc: 1 imported, 0 replaced, 0 refused\.\nNote: The file carries an XML signature, which Tally does not check/);
   } finally {
     void place.cleanup();
   }

@@ -9,6 +9,7 @@ import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, WebClient } from '../support/web.js';
 import { readVector, readVectorJson } from '../support/vectors.js';
+import { writePskc } from '../../src/core/pskc/write.js';
 
 const PROFILES = {
   phone: { name: 'Phone app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true },
@@ -584,6 +585,12 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal(doctype.statusCode, 400);
     const none = await postMultipart(tally.admin, admin, '/console/tokens/import', {});
     assert.match(text(none.body), /Choose a token file/);
+    const pskc = writePskc([{ kind: 'totp', id: 'CONSOLE-SIGNED', serial: 'CONSOLE-SIGNED', secret: Buffer.alloc(20, 5), digits: 6, algorithm: 'SHA1', timeInterval: 30 }]);
+    const signedFile = { name: 'signed.pskcxml', content: Buffer.from(pskc.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/>${end}`)) };
+    const signed = await postMultipart(tally.admin, admin, '/console/tokens/import', {}, signedFile);
+    assert.equal(signed.statusCode, 200);
+    assert.match(signed.body, /<div class="notice notice-warning" role="status">The file carries an XML signature, which Tally does not check/);
+    assert.doesNotMatch(imported.body, /XML signature/);
 
     const assigned = await act(admin, `/console/tokens/${vector.serial}`, `/console/tokens/${vector.serial}/assign`, { username: 'bob' });
     assert.match(text(assigned.body), /Token assigned.*active at once/);

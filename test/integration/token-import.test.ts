@@ -9,6 +9,7 @@ import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { readVector, readVectorJson } from '../support/vectors.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { writeSdtid, type SecurIdToken } from '../../src/core/securid/index.js';
+import { writePskc } from '../../src/core/pskc/write.js';
 import { tokenType } from '../../src/tokens/registry.js';
 
 interface SdtidVector {
@@ -19,6 +20,12 @@ interface SdtidVector {
   password: string | null;
   tokencodes: { unix: number; tokencode: string }[];
 }
+
+/** An RFC 6030 section 7 signature element, as a signing issuer appends it (its values are not checked). */
+const XML_SIGNATURE =
+  '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>' +
+  '<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI=""><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>' +
+  '<ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>';
 
 const vectors = ['t1-6d-30s', 't2-8d-30s-addpin', 't3-6d-60s-password', 't4-8d-60s-canon'];
 
@@ -85,6 +92,19 @@ describeEachStore('token import (sdtid)', (getStore) => {
     assert.equal(replaced.replaced, 3);
     const audit = (await tally.admin.inject({ url: `/api/v1/audit?serial=${batch[1].serial}`, headers: bearer(tally.tokens.superadmin) })).json();
     assert.deepEqual(audit.events.map((e: { action: string }) => e.action), ['token.replace', 'token.import']);
+  });
+
+  test('a PSKC file with an XML signature imports, and the report says the signature was not checked', async () => {
+    const key = { kind: 'totp' as const, id: 'SIGNED-1', serial: 'SIGNED-1', secret: randomBytes(20), digits: 6, algorithm: 'SHA1' as const, timeInterval: 30 };
+    const unsigned = writePskc([key]);
+    const signed = unsigned.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `${XML_SIGNATURE}${end}`);
+    assert.notEqual(signed, unsigned);
+    const report = (await importJson({ file: Buffer.from(signed).toString('base64') })).json();
+    assert.equal(report.imported, 1);
+    assert.equal(report.notes.length, 1);
+    assert.match(report.notes[0], /XML signature, which Tally does not check/);
+    const plain = (await importJson({ file: Buffer.from(unsigned).toString('base64'), replace: true })).json();
+    assert.deepEqual({ replaced: plain.replaced, notes: plain.notes }, { replaced: 1, notes: [] });
   });
 
   test('multipart upload works the same', async () => {

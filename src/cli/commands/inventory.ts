@@ -44,6 +44,7 @@ export const inventoryImportCommand = defineCommand({
           io.out(`${token.serial.padEnd(14)} ${(token.tokenType ?? '').padEnd(8)} ${token.result}${token.reason ? `: ${token.reason}` : ''}\n`);
         }
         io.out(`${report.format}: ${report.imported} imported, ${report.replaced} replaced, ${report.refused} refused.\n`);
+        for (const note of report.notes) io.out(`Note: ${note}\n`);
       }
       return report.refused > 0 ? EXIT.failed : EXIT.ok;
     });

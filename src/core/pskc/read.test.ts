@@ -309,7 +309,7 @@ test('truncated, empty, foreign or malformed files are FORMAT_INVALID', () => {
   assert.equal(codeOf(() => readPskc(xml.replace(/<pskc:MACMethod[\s\S]*<\/pskc:MACMethod>/, ''), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
   assert.equal(codeOf(() => readPskc(xml.replace(/<pskc:EncryptionKey>[\s\S]*<\/pskc:EncryptionKey>/, ''), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
   // An empty container is a valid file with nothing in it.
-  assert.deepEqual(readPskc('<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"/>'), { passwordProtected: false, keys: [] });
+  assert.deepEqual(readPskc('<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"/>'), { passwordProtected: false, signed: false, keys: [] });
 });
 
 test('other protection schemes and unreasonable PBKDF2 costs are refused as a whole', () => {
@@ -408,4 +408,19 @@ test('a SecurID-AES key (draft PSKC algorithm profile) is read with its 12-digit
   const counterBased = `<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><KeyPackage><Key Id="c" Algorithm="http://www.rsa.com/names/2008/04/algorithms/SecurID#SecurID-AES128-Counter"><Data><Secret><PlainValue>${seed.toString('base64')}</PlainValue></Secret></Data></Key></KeyPackage></KeyContainer>`;
   const outcome = readPskc(counterBased).keys[0];
   assert.equal(outcome.status === 'refused' && outcome.code, 'UNSUPPORTED_ALGORITHM');
+});
+
+test('an XML signature on the KeyContainer is noticed (and not checked), with or without a password', () => {
+  const signature = '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>';
+  const v = readVectorJson('pskc/totp-pbkdf2.json');
+  const xml = readVector('pskc/totp-pbkdf2.pskcxml');
+  assert.equal(readPskc(xml, { password: v.password }).signed, false);
+  const signed = xml.replace('</pskc:KeyContainer>', `${signature}</pskc:KeyContainer>`);
+  assert.notEqual(signed, xml);
+  const result = readPskc(signed, { password: v.password });
+  assert.equal(result.signed, true);
+  assert.equal(result.keys[0].status, 'imported');
+  const plain = writePskc([{ kind: 'hotp', id: 'P1', secret: Buffer.alloc(20, 7), digits: 6, algorithm: 'SHA1', counter: 0 }]);
+  assert.equal(readPskc(plain).signed, false);
+  assert.equal(readPskc(plain.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `${signature}${end}`)).signed, true);
 });

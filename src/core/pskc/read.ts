@@ -30,6 +30,8 @@ export type PskcKeyOutcome =
 export interface PskcReadResult {
   /** Whether values were encrypted under the password (and their ValueMACs all checked). */
   passwordProtected: boolean;
+  /** Whether the KeyContainer carries an XML signature (RFC 6030, section 7); it is not checked. */
+  signed: boolean;
   keys: PskcKeyOutcome[];
 }
 
@@ -398,9 +400,10 @@ function outcomeOf(raw: RawKey, cipherKey: Buffer | undefined): PskcKeyOutcome {
 export function readPskc(input: string | Uint8Array, options: PskcReadOptions = {}): PskcReadResult {
   const container = parseContainer(input, options.maxBytes ?? DEFAULT_MAX_BYTES);
   const keys = collectKeys(container);
+  const signed = childNamed(container, 'Signature') !== undefined;
   const anyEncrypted = keys.some((raw) => [...raw.values.values()].some((value) => value.encrypted));
-  if (!anyEncrypted) return { passwordProtected: false, keys: keys.map((raw) => outcomeOf(raw, undefined)) };
+  if (!anyEncrypted) return { passwordProtected: false, signed, keys: keys.map((raw) => outcomeOf(raw, undefined)) };
   const protection = readProtection(container, options);
   checkValueMacs(keys, protection);
-  return { passwordProtected: true, keys: keys.map((raw) => outcomeOf(raw, protection.cipherKey)) };
+  return { passwordProtected: true, signed, keys: keys.map((raw) => outcomeOf(raw, protection.cipherKey)) };
 }

@@ -39,6 +39,7 @@ const ImportReportSchema = Type.Object({
       reason: Type.Optional(Type.String()),
     }),
   ),
+  notes: Type.Array(Type.String(), { description: 'About the file as a whole, e.g. an XML signature Tally did not check.' }),
 });
 
 const ImportJson = Type.Object(

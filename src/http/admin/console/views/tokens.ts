@@ -269,6 +269,7 @@ export function importReportPage(viewer: Viewer, report: ImportReport): Html {
     title: 'Import report',
     notice: { kind: report.refused ? 'warning' : 'success', text: `${report.format.toUpperCase()} file: ${report.imported} imported, ${report.replaced} replaced, ${report.refused} refused.` },
     body: html`${pageHead('Import report', html`<a class="button button-primary" href="${link('tokens')}?state=unassigned">Unassigned tokens</a>`)}
+${report.notes.map((note) => html`<div class="notice notice-warning" role="status">${note}</div>`)}
 ${table(
   'One row per token in the file',
   ['Serial', 'Type', 'Result', 'Reason'],
