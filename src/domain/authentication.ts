@@ -88,12 +88,17 @@ const DAY_MS = 86_400_000;
 const CONSOLE_STATE_PREFIX = 'console.';
 const PASSCODE = /^\d{1,64}$/;
 
-/** What to answer, and the step to mark used when the answer is an accept. */
+/** What to answer, and what the batch's transaction records with it. */
 interface Decision {
   reply: AuthResult;
   reason: string;
   serial?: string;
+  /** The step to mark used (an accept stands only if this step is still free). */
   consume?: { token: TokenRow; step: number; changes: { drift_steps?: number; counter?: number } };
+  /** A failure to count against the user (lockout) and these tokens (next tokencode mode). */
+  failure?: { user: UserRow; tokens: TokenRow[] };
+  /** A user whose failure count an accept resets. */
+  resetFailures?: UserRow;
 }
 
 /** A request waiting for its batch. */
@@ -228,6 +233,7 @@ export class AuthenticationService {
           pending,
           outcome: decision.consume && !taken.has(decision.consume.token.id) ? { reply: { result: 'reject', message: DENIED } as AuthResult, reason: 'replayed code', serial: decision.serial } : decision,
         }));
+        await this.recordFailureCounts(outcomes.map(({ outcome }) => outcome), trx);
         await this.audit.recordManyIn(
           trx,
           outcomes.map(({ pending: { actor, request }, outcome }) => ({
@@ -249,6 +255,20 @@ export class AuthenticationService {
     }
   }
 
+  /**
+   * The batch's failures and resets, one statement each however many it holds. The rows (the
+   * holder cache's, on SQLite) are updated to match, as the step updates are.
+   */
+  private async recordFailureCounts(outcomes: readonly Decision[], trx: Kysely<Database>): Promise<void> {
+    const failures = outcomes.flatMap((outcome) => (outcome.failure ? [outcome.failure] : []));
+    const counts = await this.lockout.recordFailures(failures.map(({ user }) => user.id), trx);
+    for (const { user } of failures) Object.assign(user, counts.get(user.id));
+    await this.repository.countTokenFailures(failures.flatMap(({ tokens }) => tokens), trx);
+    const resets = outcomes.flatMap((outcome) => (outcome.resetFailures && outcome.reply.result === 'accept' ? [outcome.resetFailures] : []));
+    await this.lockout.recordSuccesses(resets.map((user) => user.id), trx);
+    for (const user of resets) Object.assign(user, { failed_logons: 0, locked_until: null });
+  }
+
   private async decide(request: VerifyRequest, holder: Holder | undefined, hashKey: SecretHashKey): Promise<Decision> {
     const user = holder?.user;
     const passcode = request.passcode;
@@ -259,7 +279,7 @@ export class AuthenticationService {
     }
     if (user.disabled === 1) return { reply: { result: 'reject', message: DENIED }, reason: 'user disabled' };
     if (this.lockout.isLocked(user)) return { reply: { result: 'reject', message: DENIED }, reason: 'user locked' };
-    if (!wellFormed) return this.failure(user, [], 'malformed passcode');
+    if (!wellFormed) return this.failed(user, [], 'malformed passcode');
     if (request.state !== undefined) return this.answerChallenge(user, request.state, passcode, hashKey, request.channel);
 
     const tokens = holder.tokens;
@@ -276,14 +296,18 @@ export class AuthenticationService {
     if (active.length === 0 && tokens.some((t) => t.state === 'pending')) {
       return { reply: { result: 'reject', message: 'Your token is not activated yet: finish its activation first.' }, reason: 'token pending' };
     }
-    return this.failure(user, active, active.length ? 'wrong passcode' : 'no active token');
+    return this.failed(user, active, active.length ? 'wrong passcode' : 'no active token');
   }
 
+  /** A reject whose failure the batch counts, in its own transaction, against the user and these tokens. */
+  private failed(user: UserRow, tokens: TokenRow[], reason: string): Decision {
+    return { reply: { result: 'reject', message: DENIED }, reason, failure: { user, tokens } };
+  }
+
+  /** A reject whose failure is counted at once: for the paths that write outside a batch anyway. */
   private async failure(user: UserRow, tokens: TokenRow[], reason: string): Promise<{ reply: AuthResult; reason: string }> {
     await this.lockout.recordFailure(user.id);
-    if (tokens.length) {
-      await this.db.updateTable('tokens').set((eb) => ({ failed_count: eb('failed_count', '+', 1) })).where('id', 'in', tokens.map((t) => t.id)).execute();
-    }
+    await this.repository.countTokenFailures(tokens, this.db);
     return { reply: { result: 'reject', message: DENIED }, reason };
   }
 
@@ -373,12 +397,15 @@ export class AuthenticationService {
     const serial = match.token.serial;
     switch (match.kind) {
       case 'replay':
-        await this.lockout.recordFailure(user.id);
-        return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
-      case 'accept': {
-        if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
-        return { reply: { result: 'accept' }, reason: 'tokencode accepted', serial, consume: { token: match.token, step: match.step, changes: this.driftAfter(match.token, match.step, now) } };
-      }
+        return { ...this.failed(user, [], 'replayed code'), serial };
+      case 'accept':
+        return {
+          reply: { result: 'accept' },
+          reason: 'tokencode accepted',
+          serial,
+          consume: { token: match.token, step: match.step, changes: this.driftAfter(match.token, match.step, now) },
+          ...(user.failed_logons > 0 ? { resetFailures: user } : {}),
+        };
       case 'next-code': {
         if (!(await this.consume(match.token, match.step, now))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
         const state = await this.challenge(match.token, 'next-code', String(match.step), now, channel);

@@ -9,6 +9,12 @@ export interface LockoutSettings {
   durationMinutes: number;
 }
 
+/** A user's failure count and lock after a failure was counted. */
+export interface FailureCounts {
+  failed_logons: number;
+  locked_until: number | null;
+}
+
 export const DEFAULT_LOCKOUT: LockoutSettings = { threshold: 10, durationMinutes: 15 };
 
 /** Far enough to mean "until an admin unlocks", small enough for every integer column. */
@@ -40,21 +46,37 @@ export class Lockout {
 
   /** Counts a failure; returns whether the user is now locked. */
   async recordFailure(userId: number): Promise<boolean> {
+    const counts = (await this.recordFailures([userId])).get(userId);
+    return counts !== undefined && this.isLocked(counts);
+  }
+
+  /**
+   * Counts one failure for each user in one statement (a batch of authentications, inside its
+   * transaction), and returns each one's new count and lock.
+   */
+  async recordFailures(userIds: readonly number[], db: Kysely<Database> = this.db): Promise<Map<number, FailureCounts>> {
+    if (userIds.length === 0) return new Map();
     const threshold = this.settings.threshold;
-    const row = await this.db
+    const rows = await db
       .updateTable('users')
       .set({
         failed_logons: sql`failed_logons + 1`,
         locked_until: sql`case when failed_logons + 1 >= ${threshold} then ${this.lockUntil()} else locked_until end`,
       })
-      .where('id', '=', userId)
-      .returning(['failed_logons', 'locked_until'])
-      .executeTakeFirst();
-    return row !== undefined && row.locked_until !== null && row.locked_until > this.clock.now();
+      .where('id', 'in', userIds)
+      .returning(['id', 'failed_logons', 'locked_until'])
+      .execute();
+    return new Map(rows.map(({ id, ...counts }) => [id, counts]));
   }
 
   async recordSuccess(userId: number): Promise<void> {
-    await this.db.updateTable('users').set({ failed_logons: 0, locked_until: null }).where('id', '=', userId).where('failed_logons', '>', 0).execute();
+    await this.recordSuccesses([userId]);
+  }
+
+  /** Clears the failures of each user that has any, in one statement. */
+  async recordSuccesses(userIds: readonly number[], db: Kysely<Database> = this.db): Promise<void> {
+    if (userIds.length === 0) return;
+    await db.updateTable('users').set({ failed_logons: 0, locked_until: null }).where('id', 'in', userIds).where('failed_logons', '>', 0).execute();
   }
 
   async unlock(userId: number): Promise<void> {

@@ -25,7 +25,7 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     tally = await createTestTally(getStore());
     radius = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
     const api = (url: string, payload: object) => tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
-    for (const username of ['totp-user', 'hotp-user', 'securid-user', 'pin-user', 'lock-user', 'lost-user', 'race-user', 'drift-user', 'radius-user', 'radius-pin', 'radius-locked']) {
+    for (const username of ['totp-user', 'hotp-user', 'securid-user', 'pin-user', 'lock-user', 'lost-user', 'race-user', 'drift-user', 'radius-user', 'radius-pin', 'radius-locked', 'next-user']) {
       assert.equal((await api('/api/v1/users', { username })).statusCode, 201);
     }
     const totpSeed = randomBytes(20);
@@ -35,20 +35,20 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     const oath = [
       { kind: 'totp' as const, serial: 'TOTP-A', secret: totpSeed },
       { kind: 'hotp' as const, serial: 'HOTP-A', secret: hotpSeed },
-      ...['TOTP-LOCK', 'TOTP-LOST', 'TOTP-RACE', 'TOTP-DRIFT', 'TOTP-RADIUS', 'TOTP-RLOCK'].map((serial) => {
+      ...['TOTP-LOCK', 'TOTP-LOST', 'TOTP-RACE', 'TOTP-DRIFT', 'TOTP-RADIUS', 'TOTP-RLOCK', 'TOTP-NEXT'].map((serial) => {
         const secret = randomBytes(20);
         seeds.set(serial, secret);
         return { kind: 'totp' as const, serial, secret };
       }),
     ].map((k) => (k.kind === 'totp' ? { kind: 'totp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, timeInterval: 30 } : { kind: 'hotp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, counter: 0 }));
-    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(oath)).toString('base64') })).json().imported, 8);
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(oath)).toString('base64') })).json().imported, 9);
     const securid = (serial: string, addPin: boolean) => ({ serial, seed: randomBytes(16), digits: 8, intervalSeconds: 60 as const, addPin, localPin: false, expiresOn: '2035-12-31' });
     const tokens = [securid('111111111111', false), securid('222222222222', true), securid('333333333333', true)];
     for (const t of tokens) seeds.set(t.serial, t.seed);
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 3);
     const assignments: [string, string][] = [
       ['TOTP-A', 'totp-user'], ['HOTP-A', 'hotp-user'], ['111111111111', 'securid-user'], ['222222222222', 'pin-user'],
-      ['TOTP-LOCK', 'lock-user'], ['TOTP-LOST', 'lost-user'], ['TOTP-RACE', 'race-user'], ['TOTP-DRIFT', 'drift-user'], ['TOTP-RADIUS', 'radius-user'], ['333333333333', 'radius-pin'], ['TOTP-RLOCK', 'radius-locked'],
+      ['TOTP-LOCK', 'lock-user'], ['TOTP-LOST', 'lost-user'], ['TOTP-RACE', 'race-user'], ['TOTP-DRIFT', 'drift-user'], ['TOTP-RADIUS', 'radius-user'], ['333333333333', 'radius-pin'], ['TOTP-RLOCK', 'radius-locked'], ['TOTP-NEXT', 'next-user'],
     ];
     for (const [serial, username] of assignments) assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
     assert.equal((await api('/api/v1/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: RADIUS_SECRET })).statusCode, 201);
@@ -148,6 +148,18 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     assert.equal(audit.events[0].result, 'success');
     const all = (await tally.admin.inject({ url: '/api/v1/audit?limit=1000', headers: bearer(tally.tokens.superadmin) })).body;
     assert.ok(!all.includes(passcode), 'no passcode in the audit trail');
+  });
+
+  test('three wrong passcodes in a row: the right code then needs the next one too, and an accept clears the failures', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await verify('next-user', '000000')).result, 'reject');
+    const user = () => getStore().db.selectFrom('users').select('failed_logons').where('username', '=', 'next-user').executeTakeFirstOrThrow();
+    assert.equal((await user()).failed_logons, 3);
+    const asked = await verify('next-user', await code('TOTP-NEXT'));
+    assert.equal(asked.result, 'challenge', 'next tokencode mode after the wrong ones');
+    assert.equal((await verify('next-user', await code('TOTP-NEXT', 1), asked.state)).result, 'accept');
+    assert.equal((await user()).failed_logons, 0);
+    tally.clock.advance(60);
+    assert.equal((await verify('next-user', await code('TOTP-NEXT'))).result, 'accept', 'back to a single code');
   });
 
   test('lost token: an emergency code works once while the token is disabled; enabling ends it', async () => {

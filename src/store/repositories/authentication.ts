@@ -140,6 +140,19 @@ export class AuthenticationRepository {
     return taken;
   }
 
+  /** Counts a wrong passcode on each token (next tokencode mode follows enough of them); the rows are updated to match. */
+  async countTokenFailures(tokens: readonly TokenRow[], db: Kysely<Database>): Promise<void> {
+    if (tokens.length === 0) return;
+    const rows = await db
+      .updateTable('tokens')
+      .set((eb) => ({ failed_count: eb('failed_count', '+', 1) }))
+      .where('id', 'in', tokens.map((t) => t.id))
+      .returning(['id', 'failed_count'])
+      .execute();
+    const counts = new Map(rows.map((row) => [Number(row.id), row.failed_count]));
+    for (const token of tokens) token.failed_count = counts.get(token.id) ?? token.failed_count;
+  }
+
   private async marker(db: Kysely<Database>): Promise<string> {
     return ((await db.executeQuery(CompiledQuery.raw(SQLITE_CHANGE_MARKER))).rows[0] as { marker: string }).marker;
   }
