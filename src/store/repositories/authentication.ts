@@ -50,6 +50,18 @@ const HOLDERS_KEPT = 50_000;
  */
 const SQLITE_CHANGE_MARKER = "select total_changes() || ':' || data_version as marker from pragma_data_version";
 
+/**
+ * On PostgreSQL two nodes' batches can lock the same tokens and users in opposite orders; the
+ * server then aborts one of them (deadlock_detected, 40P01). Run again, it sees what the other
+ * committed, so its conditional updates still decide each step once.
+ */
+const WRITE_ATTEMPTS = 3;
+
+function isLockConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
 /** What authentication reads and writes on its hot path, a whole batch of requests at a time. */
 export class AuthenticationRepository {
   private readonly dialect: Dialect;
@@ -110,6 +122,16 @@ export class AuthenticationRepository {
    * tokens); otherwise it is dropped.
    */
   async write<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.writeOnce(work);
+      } catch (error) {
+        if (attempt >= WRITE_ATTEMPTS || !isLockConflict(error)) throw error;
+      }
+    }
+  }
+
+  private async writeOnce<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
     const cache = this.cache;
     this.cache = undefined;
     let marker: string | undefined;
