@@ -216,9 +216,12 @@ async function postgresReplayDatabase(users: readonly BenchUser[]): Promise<Repl
   const client = new pg.Client({ connectionString: url.href });
   await client.connect();
   try {
+    // One transaction, so that a failure leaves no schema behind.
+    await client.query('begin');
     await client.query(`create schema ${schema}`);
     await client.query(`create table ${schema}.totp_steps (username text primary key, step bigint not null)`);
     await client.query(`insert into ${schema}.totp_steps (username, step) select unnest($1::text[]), 0`, [users.map((user) => user.username)]);
+    await client.query('commit');
     await client.query(`analyze ${schema}.totp_steps`);
   } finally {
     await client.end();

@@ -104,14 +104,13 @@ function ratioLines(target: TargetResult, base: TargetResult): string[] {
 function ratios(results: BenchResults): string[] {
   const [reference, ...others] = results.targets;
   if (reference === undefined) return [];
-  return others.flatMap((target) => {
-    const peer = results.targets.find((candidate) => candidate.name === target.peer);
-    return [
-      ...ratioLines(target, reference),
-      ...(peer && peer !== reference ? ratioLines(target, peer) : []),
-      ...(reference.note ? [`(${reference.name}: ${reference.note})`] : []),
-    ];
-  });
+  return [
+    ...others.flatMap((target) => {
+      const peer = results.targets.find((candidate) => candidate.name === target.peer);
+      return [...ratioLines(target, reference), ...(peer && peer !== reference ? ratioLines(target, peer) : [])];
+    }),
+    ...(reference.note ? [`(${reference.name}: ${reference.note})`] : []),
+  ];
 }
 
 export function textTable(results: BenchResults): string {

@@ -264,7 +264,8 @@ export class AuthenticationService {
     const counts = await this.lockout.recordFailures(failures.map(({ user }) => user.id), trx);
     for (const { user } of failures) Object.assign(user, counts.get(user.id));
     await this.repository.countTokenFailures(failures.flatMap(({ tokens }) => tokens), trx);
-    const resets = outcomes.flatMap((outcome) => (outcome.resetFailures && outcome.reply.result === 'accept' ? [outcome.resetFailures] : []));
+    // An accept that lost its step to a racing request became a new outcome, without the reset.
+    const resets = outcomes.flatMap((outcome) => (outcome.resetFailures ? [outcome.resetFailures] : []));
     await this.lockout.recordSuccesses(resets.map((user) => user.id), trx);
     for (const user of resets) Object.assign(user, { failed_logons: 0, locked_until: null });
   }
