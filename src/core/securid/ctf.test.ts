@@ -250,11 +250,11 @@ function buildLinkFromContainer(bytes: Buffer): string {
 }
 
 test('oversized inputs are refused before any work', () => {
-  const huge = '2'.repeat(50 * 1024 * 1024);
-  const started = process.hrtime.bigint();
+  // Characters no token string may hold: decoding would refuse them as FORMAT_INVALID.
+  const huge = '!'.repeat(50 * 1024 * 1024);
+  throwsCode(() => decodeCtf(huge.slice(0, 81)), 'FORMAT_INVALID');
   throwsCode(() => decodeCtf(huge), 'INPUT_TOO_LARGE');
   throwsCode(() => parseCtfLink(CTF_LINK_PREFIXES.android + huge), 'INPUT_TOO_LARGE');
-  assert.ok(process.hrtime.bigint() - started < 1_000_000_000n);
 });
 
 test('error messages never carry the password, device ID or seed', () => {

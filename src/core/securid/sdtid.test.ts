@@ -300,12 +300,12 @@ test('DOCTYPE and entity declarations are refused before anything is read', () =
   throwsCode(() => readSdtid(file.replace('alice', '&undefined;')), 'FORMAT_INVALID');
 });
 
-test('a 50 MB input is refused as too large, quickly', () => {
-  const huge = `<?xml version="1.0"?>\n<TKNBatch><TKNHeader>${'x'.repeat(50 * 1024 * 1024)}</TKNHeader></TKNBatch>`;
-  const started = process.hrtime.bigint();
+test('a 50 MB input is refused as too large before it is parsed', () => {
+  // A DOCTYPE and an unclosed element: any parsing would refuse it with another code.
+  const huge = `<?xml version="1.0"?>\n<!DOCTYPE TKNBatch [<!ENTITY x "y">]><TKNBatch><TKNHeader>${'x'.repeat(50 * 1024 * 1024)}`;
+  throwsCode(() => readSdtid(huge.slice(0, 4096)), 'XML_FORBIDDEN_CONSTRUCT');
   throwsCode(() => readSdtid(huge), 'INPUT_TOO_LARGE');
   throwsCode(() => readSdtid(Buffer.from(huge)), 'INPUT_TOO_LARGE');
-  assert.ok(process.hrtime.bigint() - started < 2_000_000_000n, 'took more than 2 s');
 });
 
 test('error messages never carry the password or seed', () => {
