@@ -227,8 +227,35 @@ interopTest('Security Console in Chromium: profiles, distribution by serial, one
 
     await t.test('the dashboard counts it all', async () => {
       await page.goto(`${base}/console`);
-      await page.getByRole('link', { name: /Users/ }).first().waitFor();
+      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
       await shoot(page, '17-dashboard-after');
+      const shown = new Map(
+        await page.locator('.stat').evaluateAll((stats) =>
+          stats.map((stat) => [stat.querySelector('.stat-label')?.textContent ?? '', Number((stat.querySelector('.stat-value')?.textContent ?? '').replace(/,/g, ''))] as const),
+        ),
+      );
+      const { db } = tally.store;
+      const count = async (table: 'users' | 'tokens' | 'token_requests', where?: [string, string]) => {
+        let query = db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n'));
+        if (where) query = query.where(where[0] as never, '=', where[1] as never);
+        return Number((await query.executeTakeFirstOrThrow()).n);
+      };
+      // aDayOfAuthentications: 2 + (7h mod 5) accepts in each of the 24 hours; 3 or 1 unknown-user failures in some.
+      const accepted = Array.from({ length: 24 }, (_, h) => 2 + ((h * 7) % 5)).reduce((a, b) => a + b);
+      const failed = Array.from({ length: 24 }, (_, h) => (h % 6 === 2 ? 3 : h % 4 === 0 ? 1 : 0)).reduce((a, b) => a + b);
+      assert.deepEqual(Object.fromEntries(shown), {
+        Users: await count('users'),
+        'Active tokens': await count('tokens', ['state', 'active']),
+        'Pending activation': await count('tokens', ['state', 'pending']),
+        'Requests waiting': await count('token_requests', ['state', 'pending']),
+        'Authentications, 24 h': accepted + failed,
+        'Failures, 24 h': failed,
+        'Expiring within 30 days': 1, // carol's token, from a profile whose tokens live 21 days
+        'Unassigned tokens': await count('tokens', ['state', 'unassigned']),
+      });
+      assert.ok((await count('users')) > 200, "the bulk run's users are counted");
+      await page.getByRole('img', { name: 'Authentications per hour, last 24 hours' }).waitFor();
+      assert.match((await page.locator('#chart-desc').textContent()) ?? '', new RegExp(`^${accepted} succeeded and ${failed} failed`));
     });
 
     assert.deepEqual(browser.errors, [], 'no script or CSP errors in the console');
