@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { describeEachStore } from '../support/store.js';
 import { TestClock } from '../support/tally.js';
 import { RateLimitService } from '../../src/domain/rate-limits.js';
+import { openStore } from '../../src/store/connect.js';
 
-describeEachStore('Rate limits in the store', (getStore) => {
+describeEachStore('Rate limits in the store', (getStore, getHandle) => {
   const rows = async () => (await getStore().db.selectFrom('rate_limits').select('key').orderBy('key').execute()).map((row) => row.key);
 
   test('hits count within a window, a new window counts afresh, and the reset time says when', async () => {
@@ -18,9 +19,11 @@ describeEachStore('Rate limits in the store', (getStore) => {
     assert.deepEqual(await limits.hit('form:192.0.2.1', 60_000), { hits: 1, resetInMs: 60_000 }, 'the window ended');
   });
 
-  test('hits at the same moment from two nodes all count', async () => {
+  test('hits at the same moment from two nodes, each with its own connection to the store, all count', async (t) => {
     const clock = new TestClock(Date.UTC(2026, 10, 30));
-    const nodes = [new RateLimitService(getStore().db, clock), new RateLimitService(getStore().db, clock)];
+    const otherNode = await openStore(getHandle().options);
+    t.after(() => otherNode.close());
+    const nodes = [new RateLimitService(getStore().db, clock), new RateLimitService(otherNode.db, clock)];
     const counts = await Promise.all(Array.from({ length: 20 }, (_, i) => nodes[i % 2].hit('race:198.51.100.7', 60_000)));
     assert.deepEqual(counts.map((c) => c.hits).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
   });
