@@ -241,8 +241,8 @@ interopTest('Security Console in Chromium: profiles, distribution by serial, one
         return Number((await query.executeTakeFirstOrThrow()).n);
       };
       // aDayOfAuthentications: 2 + (7h mod 5) accepts in each of the 24 hours; 3 or 1 unknown-user failures in some.
-      const accepted = Array.from({ length: 24 }, (_, h) => 2 + ((h * 7) % 5)).reduce((a, b) => a + b);
-      const failed = Array.from({ length: 24 }, (_, h) => (h % 6 === 2 ? 3 : h % 4 === 0 ? 1 : 0)).reduce((a, b) => a + b);
+      const accepted = Array.from({ length: 24 }, (_, h) => 2 + ((h * 7) % 5)).reduce((a: number, b) => a + b, 0);
+      const failed = Array.from({ length: 24 }, (_, h) => (h % 6 === 2 ? 3 : h % 4 === 0 ? 1 : 0)).reduce((a: number, b) => a + b, 0);
       assert.deepEqual(Object.fromEntries(shown), {
         Users: await count('users'),
         'Active tokens': await count('tokens', ['state', 'active']),
