@@ -1,5 +1,5 @@
 // Progressive extras for the Tally consoles; every page works without them.
-'use strict';
+
 
 document.addEventListener('DOMContentLoaded', () => {
   // Times arrive in UTC; show them in the reader's own time zone.

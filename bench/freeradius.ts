@@ -192,7 +192,9 @@ function sqliteReplayDatabase(users: readonly BenchUser[]): ReplayDatabase {
     database.pragma('journal_mode = WAL');
     database.exec('create table totp_steps (username text primary key, step integer not null)');
     const insert = database.prepare('insert into totp_steps (username, step) values (?, 0)');
-    database.transaction(() => users.forEach((user) => insert.run(user.username)))();
+    database.transaction(() => {
+      for (const user of users) insert.run(user.username);
+    })();
   } finally {
     database.close();
   }

@@ -48,7 +48,7 @@ export function defineCommand<N extends SettingName>(command: Command<N>): Comma
 }
 
 function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 function camel(flag: string): string {
@@ -57,7 +57,7 @@ function camel(flag: string): string {
 
 export function helpText(command: Command): string {
   const positionals = (command.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');
-  const lines = [`Usage: tally ${command.name}${positionals ? ' ' + positionals : ''} [options]`, '', command.summary, ''];
+  const lines = [`Usage: tally ${command.name}${positionals ? ` ${positionals}` : ''} [options]`, '', command.summary, ''];
   if (command.positionals?.length) {
     lines.push('Arguments:');
     for (const p of command.positionals) lines.push(`  ${p.name.padEnd(28)} ${p.doc}`);
@@ -81,7 +81,7 @@ export function helpText(command: Command): string {
     lines.push('', 'Every setting can also come from the environment as TALLY_ + its name in upper snake case (e.g. TALLY_DATA_DIR).');
   }
   if (command.notes) lines.push('', ...command.notes);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** Parses argv for one command; a bad flag is a UsageError that names it and what is allowed. */

@@ -8,7 +8,7 @@ import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
 import { inventoryImportCommand } from './commands/inventory.js';
 import { tokenCommands } from './commands/token.js';
 
-const commands: Command<any>[] = [initCommand, migrateCommand, serveCommand, apiTokenCreateCommand, rotateMasterKeyCommand, inventoryImportCommand, ...tokenCommands];
+const commands: Command[] = [initCommand, migrateCommand, serveCommand, apiTokenCreateCommand, rotateMasterKeyCommand, inventoryImportCommand, ...tokenCommands];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
@@ -27,7 +27,7 @@ function overview(): string {
 }
 
 /** Finds the longest command name that prefixes argv (`apitoken create` before `apitoken`). */
-function findCommand(argv: string[]): { command?: Command<any>; rest: string[]; group?: string } {
+function findCommand(argv: string[]): { command?: Command; rest: string[]; group?: string } {
   for (const words of [2, 1]) {
     const name = argv.slice(0, words).join(' ');
     const command = commands.find((c) => c.name === name);

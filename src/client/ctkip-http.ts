@@ -139,7 +139,7 @@ async function post(target: ActivationTarget, action: SoapAction, request: strin
     throw new TallyError('CTKIP_SERVER_FAULT', `The CT-KIP server answered HTTP ${response.status}, a redirect${location ? ` to ${location}` : ''}; activate with that URL.`);
   }
   const statusError = () =>
-    new TallyError('CTKIP_SERVER_FAULT', `The CT-KIP server answered HTTP ${response.status} ${response.statusText}`.trimEnd() + '.');
+    new TallyError('CTKIP_SERVER_FAULT', `${`The CT-KIP server answered HTTP ${response.status} ${response.statusText}`.trimEnd()}.`);
   // Servers are meant to send faults with HTTP 200, but one that sends them with a 500 still says why.
   let answer: ServerResponse;
   try {

@@ -16,7 +16,7 @@ export const apiTokenCreateCommand = defineCommand({
   async run({ config, options, io }) {
     return withServices(config, async (services) => {
       const created = await services.apiTokens.create(systemActor, { name: String(options.name), role: options.role as ApiTokenRole });
-      io.out(options.json ? JSON.stringify({ token: created.token, name: created.name, role: created.role }) + '\n' : `${created.token}\n`);
+      io.out(options.json ? `${JSON.stringify({ token: created.token, name: created.name, role: created.role })}\n` : `${created.token}\n`);
       return EXIT.ok;
     });
   },

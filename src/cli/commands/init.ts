@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { defineCommand, EXIT } from '../command.js';
 import { storeSettings, withStore } from '../store.js';
-import { generateMasterKey, makeKeyring } from '../../core/crypto/secret-box.js';
+import { generateMasterKey, makeKeyring, type Keyring } from '../../core/crypto/secret-box.js';
 import { TallyError } from '../../errors.js';
 import { loadKeyring, masterKeyPath, writeKeyringFile } from '../../store/master-key.js';
 
@@ -35,7 +35,7 @@ export const initCommand = defineCommand({
       }
       const keyFile = masterKeyPath(dataDir);
       let createdKeyFile = false;
-      let keyring;
+      let keyring: Keyring;
       if (config.masterKey !== undefined || existsSync(keyFile)) {
         keyring = loadKeyring({ dataDir, masterKey: config.masterKey });
       } else {

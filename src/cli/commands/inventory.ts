@@ -38,7 +38,7 @@ export const inventoryImportCommand = defineCommand({
         replace: Boolean(options.replace),
       });
       if (options.json) {
-        io.out(JSON.stringify(report, null, 2) + '\n');
+        io.out(`${JSON.stringify(report, null, 2)}\n`);
       } else {
         for (const token of report.tokens) {
           io.out(`${token.serial.padEnd(14)} ${(token.tokenType ?? '').padEnd(8)} ${token.result}${token.reason ? `: ${token.reason}` : ''}\n`);

@@ -45,7 +45,9 @@ export const serveCommand = defineCommand({
     // would end the process at once (Node's default), not cleanly. One during the start stops it
     // once it has started.
     let requested: string | undefined;
-    let onSignal = (signal: string) => void (requested = signal);
+    let onSignal = (signal: string) => {
+      requested = signal;
+    };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
     const server = await startServer({
@@ -70,7 +72,7 @@ export const serveCommand = defineCommand({
         ? { host: config.smtpHost, port: config.smtpPort ?? 587, secure: config.smtpSecure ?? false, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom ?? 'Tally <tally@localhost>' }
         : undefined,
       logger,
-      announce: (lines) => io.err(lines.join('\n') + '\n'),
+      announce: (lines) => io.err(`${lines.join('\n')}\n`),
     });
     await new Promise<void>((resolve) => {
       onSignal = (signal: string) => {

@@ -107,7 +107,7 @@ export const tokenActivateCommand = defineCommand({
     "  tally token activate 'com.rsa.securid://ctkip?scheme=https&url=tally.example.com:443/ctkip/services/CtkipService&activationCode=123456789012' --store ~/.tally/tokens",
   ],
   async run({ options, positionals, io }) {
-    let target;
+    let target: ReturnType<typeof activationTarget>;
     try {
       target = activationTarget(positionals[0], positionals[1]);
     } catch (error) {
@@ -266,7 +266,7 @@ export const tokenExportCommand = defineCommand({
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd() + '\n').join('');
+  return rows.map((row) => `${row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()}\n`).join('');
 }
 
 export const tokenListCommand = defineCommand({

@@ -154,7 +154,7 @@ test('a fault without the RSA prefix is reported whole; the client sees faults a
     '<faultcode>s:Client</faultcode><faultstring> Bad request </faultstring></s:Fault></s:Body></s:Envelope>';
   assert.deepEqual(parseSoapFault(other), { faultCode: 's:Client', faultString: ' Bad request ', reason: 'Bad request' });
   const error = rejects(() => parseServerResponse(message('fakeserver-exchange', 'fault-response.http').body), 'CTKIP_SERVER_FAULT');
-  assert.equal((error.details?.fault as SoapFault).reason, 'Invalid authorization code.');
+  assert.equal((error.details?.fault as SoapFault | undefined)?.reason, 'Invalid authorization code.');
 });
 
 for (const name of EXCHANGES) {

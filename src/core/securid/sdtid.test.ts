@@ -271,7 +271,7 @@ test('malformed files are FORMAT_INVALID with a message naming the field', () =>
   const { file } = load('t1-6d-30s');
   const without = (element: string) => file.replace(new RegExp(`\\s*<${element}>[^<]*</${element}>`), '');
   throwsCode(() => readSdtid(file.slice(0, Math.floor(file.length / 2))), 'FORMAT_INVALID');
-  throwsCode(() => readSdtid(file.slice(0, file.indexOf('<TKNTrailer>')) + '</TKNBatch>'), 'FORMAT_INVALID', /TKNTrailer/);
+  throwsCode(() => readSdtid(`${file.slice(0, file.indexOf('<TKNTrailer>'))}</TKNBatch>`), 'FORMAT_INVALID', /TKNTrailer/);
   for (const field of ['SN', 'Origin', 'Dest', 'Name', 'Secret', 'Seed', 'HeaderMAC', 'TokenMAC']) {
     throwsCode(() => readSdtid(without(field)), 'FORMAT_INVALID', new RegExp(`\\b${field}\\b`));
   }

@@ -201,13 +201,13 @@ interopTest('stoken: reads every CTF v3 link we write (password, device ID) with
 
 function issueTemplate(random: SeededRandom): { template: string; userLogin: string } {
   const userLogin = random.text(1, 16);
-  const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const template = `<?xml version="1.0"?>
 <TKNBatch>
   <TKNHeader>
-    <Origin>${escape(random.text(1, 40))}</Origin>
-    <Dest>${escape(random.text(1, 50))}</Dest>
-    <Name>${escape(random.text(1, 40))}</Name>
+    <Origin>${escapeXml(random.text(1, 40))}</Origin>
+    <Dest>${escapeXml(random.text(1, 50))}</Dest>
+    <Name>${escapeXml(random.text(1, 40))}</Name>
     <DefDeath>${random.date(2001, 2043).replaceAll('-', '/')}</DefDeath>
     <DefDigits>${random.int(1, 8)}</DefDigits>
     <DefInterval>${random.pick([30, 60])}</DefInterval>
@@ -216,7 +216,7 @@ function issueTemplate(random: SeededRandom): { template: string; userLogin: str
   </TKNHeader>
   <TKN>
     <SN>${random.digits(random.int(1, 12))}</SN>
-    <UserLogin>${escape(userLogin)}</UserLogin>
+    <UserLogin>${escapeXml(userLogin)}</UserLogin>
   </TKN>
 </TKNBatch>
 `;

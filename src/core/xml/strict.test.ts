@@ -34,7 +34,7 @@ test('refuses undefined entities, malformed XML, several roots, deep nesting and
   assert.equal(codeOf(() => parseStrictXml('not xml')), 'FORMAT_INVALID');
   assert.equal(codeOf(() => parseStrictXml('<a/><b/>')), 'FORMAT_INVALID');
   assert.equal(codeOf(() => parseStrictXml('<a>'.repeat(40) + '</a>'.repeat(40))), 'FORMAT_INVALID');
-  assert.equal(codeOf(() => parseStrictXml('<a>' + 'x'.repeat(2000) + '</a>', { maxBytes: 1000 })), 'INPUT_TOO_LARGE');
+  assert.equal(codeOf(() => parseStrictXml(`<a>${'x'.repeat(2000)}</a>`, { maxBytes: 1000 })), 'INPUT_TOO_LARGE');
 });
 
 test('escapes the five XML specials', () => {
