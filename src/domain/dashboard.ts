@@ -56,6 +56,7 @@ export class DashboardService {
       expiringQuery
         .leftJoin('users', 'users.id', 'tokens.user_id')
         .select(['tokens.serial', 'users.username', 'tokens.expires_on'])
+        .$narrowType<{ expires_on: string }>()
         .orderBy('tokens.expires_on')
         .orderBy('tokens.serial')
         .limit(EXPIRING_SHOWN)
@@ -73,7 +74,7 @@ export class DashboardService {
       tokens: { ...states, total: Object.values(states).reduce((a, b) => a + b, 0) },
       pendingRequests: Number(requests.n),
       authentications: { succeeded: hours.reduce((a, h) => a + h.succeeded, 0), failed: hours.reduce((a, h) => a + h.failed, 0), hours },
-      expiring: { count: Number(expiringCount.n), first: expiring.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on! })) },
+      expiring: { count: Number(expiringCount.n), first: expiring.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on })) },
     };
   }
 }

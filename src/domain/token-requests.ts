@@ -78,14 +78,14 @@ export class TokenRequestService {
       requirePermission(actor, 'tokens.request');
       const token = await new TokenRepository(this.db).findHeldBy(serial, actor.name);
       // Another user's token looks exactly like a missing one.
-      if (!token || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+      if (!token || token.user_id === null || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
       if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token is replaced.`);
       if (!replacementDue(token.expires_on, this.clock.now())) {
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is valid until ${token.expires_on ?? 'further notice'}; a replacement can be requested from ${REPLACEMENT_DAYS} days before its last day.`);
       }
       const profile = token.profile_id === null ? undefined : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
       if (!profile) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was imported and has no profile to make a replacement by; ask your IT helpdesk.`);
-      const newer = await this.newerOfProfile(token.user_id!, profile.id, token.id);
+      const newer = await this.newerOfProfile(token.user_id, profile.id, token.id);
       if (newer) throw new TallyError('TOKEN_STATE_INVALID', `Token ${newer} replaces token ${serial} already.`);
       return this.submit(actor, profile, serial);
     }, (result): Record<string, number | string> => (result.outcome === 'waiting' ? { request: result.request.id } : { replacement: result.token.serial }));

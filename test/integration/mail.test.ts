@@ -131,7 +131,11 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
 
   test('a mail server that is down fails no distribution: the failure is logged (facts only) and audited', async () => {
     const lines: string[] = [];
-    const logger = createLogger('warn', new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
+    const logger = createLogger('warn', new Writable({ write: (chunk, _encoding, done) => {
+        lines.push(String(chunk));
+        done();
+      },
+    }));
     // The same store, with a mailer that reaches nobody.
     const mailer = new SmtpMailer({ host: '127.0.0.1', port: await freePort(), secure: false, from: 'tally@example.org' });
     const services = createServices(getStore(), tally.keyring, tally.clock, { ...DEFAULT_SERVICE_OPTIONS, publicUrl: PUBLIC_URL, logger, mailer });

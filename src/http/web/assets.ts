@@ -37,7 +37,9 @@ function assets(): Map<AssetName, Asset> {
 
 /** The asset's URL with its content hash, so browsers may cache it for long and still see a new release. */
 export function assetUrl(name: AssetName): string {
-  return `/assets/${name}?v=${assets().get(name)!.version}`;
+  const asset = assets().get(name);
+  if (!asset) throw new Error(`No asset named ${name}.`);
+  return `/assets/${name}?v=${asset.version}`;
 }
 
 export function assetRoutes(app: FastifyInstance): void {

@@ -45,7 +45,7 @@ const CHART = { width: 720, height: 200, left: 36, bottom: 26, top: 10 };
 function niceCeiling(n: number): number {
   if (n <= 4) return 4;
   const magnitude = 10 ** Math.floor(Math.log10(n));
-  const step = [1, 2, 2.5, 5, 10].find((f) => f * magnitude >= n)!;
+  const step = [1, 2, 2.5, 5].find((f) => f * magnitude >= n) ?? 10;
   return step * magnitude;
 }
 
