@@ -144,11 +144,11 @@ type ValueOf<S> = S extends Setting<infer T> ? T : never;
 export type Config<N extends SettingName> = { [K in N]: ValueOf<(typeof settings)[K]> | undefined };
 
 export function flagName(name: string): string {
-  return '--' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 export function envName(name: string): string {
-  return 'TALLY_' + name.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+  return `TALLY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
 /**
@@ -178,7 +178,7 @@ export function resolveConfig<N extends SettingName>(
     try {
       config[name] = setting.parse(raw);
     } catch (error) {
-      const shown = setting.secret ? '' : ` (got "${raw.length > 80 ? raw.slice(0, 80) + '…' : raw}")`;
+      const shown = setting.secret ? '' : ` (got "${raw.length > 80 ? `${raw.slice(0, 80)}…` : raw}")`;
       throw new TallyError('CONFIG_INVALID', `${source} ${(error as Error).message}${shown}.`);
     }
   }

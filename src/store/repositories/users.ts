@@ -43,7 +43,7 @@ export class UserRepository {
   async list(filter: { search?: string; limit: number; offset: number }): Promise<UserRow[]> {
     let query = this.db.selectFrom('users').selectAll();
     if (filter.search) {
-      const pattern = `%${filter.search.replace(/[%_\\]/g, (c) => '\\' + c)}%`;
+      const pattern = `%${filter.search.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
       query = query.where((eb) =>
         eb.or([
           eb('username', 'like', pattern),
