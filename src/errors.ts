@@ -107,3 +107,9 @@ export class TallyError extends Error {
 export function isTallyError(value: unknown): value is TallyError {
   return value instanceof TallyError;
 }
+
+/** PostgreSQL refused a text value it cannot store (a NUL byte, say); SQLite stores any text. */
+export function isUnstorableText(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === '22021' || code === '22P05';
+}

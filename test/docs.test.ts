@@ -28,20 +28,41 @@ function sources(dir: string): string[] {
   });
 }
 
+/** What a source file imports, statically or dynamically: package names, or paths relative to src/ for its own modules. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers = [
+    ...text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'/gm),
+    ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
+    ...text.matchAll(/^\s*import\s+'([^']+)'/gm),
+  ].map(([, specifier]) => specifier as string);
+  return specifiers.map((specifier) => (specifier.startsWith('.') ? relative(join(repoRoot, 'src'), join(file, '..', specifier)) : specifier));
+}
+
+/** Source files under src/<dir>, tests excepted, with each import the rule refuses. */
+function layerOffenders(dir: string, refused: (target: string) => boolean): string[] {
+  return sources(join(repoRoot, 'src', dir))
+    .filter((file) => !file.endsWith('.test.ts'))
+    .flatMap((file) => importsOf(file).filter(refused).map((target) => `${relative(repoRoot, file)} imports ${target}`));
+}
+
+const under = (...dirs: string[]) => (target: string) => dirs.some((dir) => target.startsWith(`${dir}/`));
+
 test('layering: src/core imports only node:crypto, fast-xml-parser, src/errors and src/core', () => {
-  const core = join(repoRoot, 'src/core');
-  const offenders: string[] = [];
-  for (const file of sources(core).filter((f) => !f.endsWith('.test.ts'))) {
-    const text = readFileSync(file, 'utf8');
-    for (const [, specifier] of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'/gm)) {
-      if (specifier === 'node:crypto' || specifier === 'fast-xml-parser' || specifier === 'node:buffer') continue;
-      if (specifier.startsWith('.')) {
-        const target = join(file, '..', specifier);
-        const rel = relative(join(repoRoot, 'src'), target);
-        if (rel.startsWith('core/') || rel === 'errors.js') continue;
-      }
-      offenders.push(`${relative(repoRoot, file)} imports ${specifier}`);
-    }
-  }
-  assert.deepEqual(offenders, []);
+  const allowed = (target: string) =>
+    ['node:crypto', 'node:buffer', 'fast-xml-parser', 'errors.js'].includes(target) || target.startsWith('core/');
+  assert.deepEqual(layerOffenders('core', (target) => !allowed(target)), []);
+});
+
+test('layering: src/model (the vocabulary) imports nothing', () => {
+  assert.deepEqual(layerOffenders('model', (target) => !target.startsWith('model/')), []);
+});
+
+test('layering: adapters (HTTP, RADIUS) reach the store only through domain services', () => {
+  assert.deepEqual([...layerOffenders('http', under('store')), ...layerOffenders('radius', under('store'))], []);
+});
+
+test('layering: the domain knows no adapter, and the store knows neither adapters nor the domain', () => {
+  assert.deepEqual(layerOffenders('domain', under('http', 'radius', 'cli')), []);
+  assert.deepEqual(layerOffenders('store', under('http', 'radius', 'cli', 'domain')), []);
 });

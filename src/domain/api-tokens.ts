@@ -1,12 +1,11 @@
 import { TallyError } from '../errors.js';
 import { randomToken, sha256Hex } from '../core/crypto/random.js';
 import type { ApiTokenRepository, ApiTokenRow } from '../store/repositories/api-tokens.js';
-import type { ApiTokenRole } from '../store/schema.js';
+import { API_TOKEN_ROLES, type ApiTokenRole } from '../model/vocabulary.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 
-export const API_TOKEN_ROLES: readonly ApiTokenRole[] = ['superadmin', 'helpdesk', 'agent'];
 const TOKEN_PREFIX = 'tly_';
 
 /** What may leave the service about an API token: never the token or its hash. */
@@ -41,7 +40,7 @@ export class ApiTokenService {
       if (!/^[\w .@-]{1,128}$/.test(input.name)) {
         throw new TallyError('VALIDATION_FAILED', 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.');
       }
-      if (!API_TOKEN_ROLES.includes(input.role)) {
+      if (!(API_TOKEN_ROLES as readonly string[]).includes(input.role)) {
         throw new TallyError('VALIDATION_FAILED', `The role must be one of ${API_TOKEN_ROLES.join(', ')}.`);
       }
       const token = TOKEN_PREFIX + randomToken(32);

@@ -2,7 +2,8 @@ import type { Actor } from './actor.js';
 import { requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
 import type { Kysely } from 'kysely';
-import type { AuditQuery, AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
+import type { AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
+import type { AuditQuery } from '../model/audit.js';
 import type { Database } from '../store/schema.js';
 import { csvLine } from '../core/csv/csv.js';
 

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { AuditRepository } from '../store/repositories/audit.js';
-import type { Database, TokenState } from '../store/schema.js';
+import type { Database } from '../store/schema.js';
+import type { TokenState } from '../model/vocabulary.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { Clock } from './clock.js';
 

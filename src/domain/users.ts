@@ -2,7 +2,7 @@ import { isTallyError, TallyError } from '../errors.js';
 import { parseCsv } from '../core/csv/csv.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
-import type { UserRole } from '../store/schema.js';
+import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -62,7 +62,6 @@ const IMPORT_COLUMNS: Record<string, keyof NewUser> = {
   password: 'password',
 };
 export const USER_IMPORT_MAX_ROWS = 5000;
-const ROLES: readonly UserRole[] = ['user', 'helpdesk', 'superadmin'];
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
@@ -176,7 +175,7 @@ export class UserService {
       const row = await this.row(username);
       const roleChange = changes.role !== undefined && changes.role !== row.role;
       if (row.role !== 'user' || roleChange) requirePermission(actor, 'users.setRole');
-      if (changes.role !== undefined && !ROLES.includes(changes.role)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${ROLES.join(', ')}.`);
+      if (changes.role !== undefined && !(USER_ROLES as readonly string[]).includes(changes.role)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${USER_ROLES.join(', ')}.`);
       if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email)) throw new TallyError('VALIDATION_FAILED', 'The email address is not valid.');
       for (const name of ['firstName', 'lastName'] as const) checkName(name, changes[name]);
       if (roleChange && row.role === 'superadmin') await this.keepASuperadmin(row);
@@ -238,7 +237,7 @@ export class UserService {
           const username = (user.username ?? '').slice(0, 128);
           try {
             if (!username) throw new TallyError('VALIDATION_FAILED', 'The username is empty.');
-            if (user.role !== undefined && !ROLES.includes(user.role as UserRole)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${ROLES.join(', ')}.`);
+            if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${USER_ROLES.join(', ')}.`);
             await this.create(actor, user as unknown as NewUser);
             report.rows.push({ row: index + 1, username, result: 'created' });
             report.created++;

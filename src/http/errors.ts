@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorCatalogue, isTallyError, TallyError, type ErrorCode } from '../errors.js';
-import { isUnstorableText } from '../store/connect.js';
+import { errorCatalogue, isTallyError, isUnstorableText, TallyError, type ErrorCode } from '../errors.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };

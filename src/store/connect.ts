@@ -183,12 +183,6 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
   }
 }
 
-/** PostgreSQL refused a text value it cannot store (a NUL byte, say); SQLite stores any text. */
-export function isUnstorableText(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return code === '22021' || code === '22P05';
-}
-
 export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';

@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { ApiTokenRole, BulkDistributionState, BulkItemResult, ChallengeKind, DistributionState, FilePasswordPolicy, TokenOrigin, TokenRequestState, TokenState, UserRole, WebConsole } from '../model/vocabulary.js';
 
 /**
  * The tables, as Kysely sees them. Times are milliseconds since the epoch (INTEGER in SQLite,
@@ -8,8 +9,6 @@ export interface MetaTable {
   key: string;
   value: string;
 }
-
-export type UserRole = 'user' | 'helpdesk' | 'superadmin';
 
 export interface UsersTable {
   id: Generated<number>;
@@ -25,8 +24,6 @@ export interface UsersTable {
   created_at: number;
   updated_at: number;
 }
-
-export type ApiTokenRole = 'superadmin' | 'helpdesk' | 'agent';
 
 export interface ApiTokensTable {
   id: Generated<number>;
@@ -50,9 +47,6 @@ export interface AuditEventsTable {
   source: string | null;
   details: string | null;
 }
-
-export type TokenState = 'unassigned' | 'pending' | 'active' | 'disabled';
-export type TokenOrigin = 'generated' | 'imported';
 
 export interface TokensTable {
   id: Generated<number>;
@@ -102,8 +96,6 @@ export interface DeviceTypesTable {
   updated_at: number;
 }
 
-export type FilePasswordPolicy = 'none' | 'admin' | 'generated';
-
 export interface ProfilesTable {
   id: Generated<number>;
   name: string;
@@ -129,8 +121,6 @@ export interface ProfilesTable {
   created_at: number;
   updated_at: number;
 }
-
-export type DistributionState = 'open' | 'redeemed' | 'superseded';
 
 export interface DistributionsTable {
   id: Generated<number>;
@@ -177,8 +167,6 @@ export interface RadiusClientsTable {
   created_at: number;
 }
 
-export type ChallengeKind = 'new-pin' | 'confirm-pin' | 'next-code';
-
 export interface AuthChallengesTable {
   state: string;
   token_id: number;
@@ -187,8 +175,6 @@ export interface AuthChallengesTable {
   data: string | null;
   expires_at: number;
 }
-
-export type WebConsole = 'self-service' | 'security';
 
 export interface WebSessionsTable {
   /** SHA-256 (hex) of the session id; the id itself lives only in the browser's cookie. */
@@ -211,8 +197,6 @@ export interface RateLimitsTable {
   hits: number;
 }
 
-export type TokenRequestState = 'pending' | 'approved' | 'rejected';
-
 export interface TokenRequestsTable {
   id: Generated<number>;
   user_id: number;
@@ -225,8 +209,6 @@ export interface TokenRequestsTable {
   decided_at: number | null;
   decided_by: string | null;
 }
-
-export type BulkDistributionState = 'running' | 'finished';
 
 export interface BulkDistributionsTable {
   id: Generated<number>;
@@ -242,8 +224,6 @@ export interface BulkDistributionsTable {
   updated_at: number;
   finished_at: number | null;
 }
-
-export type BulkItemResult = 'waiting' | 'distributed' | 'failed';
 
 export interface BulkDistributionItemsTable {
   id: Generated<number>;

@@ -1,8 +1,8 @@
 import { defineCommand, EXIT } from '../command.js';
 import { storeSettings, withServices } from '../store.js';
-import { API_TOKEN_ROLES } from '../../domain/api-tokens.js';
+import { API_TOKEN_ROLES } from '../../model/vocabulary.js';
 import { systemActor } from '../../domain/actor.js';
-import type { ApiTokenRole } from '../../store/schema.js';
+import type { ApiTokenRole } from '../../model/vocabulary.js';
 
 export const apiTokenCreateCommand = defineCommand({
   name: 'apitoken create',

@@ -8,7 +8,7 @@ import { TallyError } from '../../errors.js';
 import { constantTimeEqual, randomToken } from '../../core/crypto/random.js';
 import type { Services } from '../../domain/services.js';
 import type { WebSession } from '../../domain/sessions.js';
-import type { WebConsole } from '../../store/schema.js';
+import type { WebConsole } from '../../model/vocabulary.js';
 import { toTallyError } from '../errors.js';
 import type { Html } from './html.js';
 

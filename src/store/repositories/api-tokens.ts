@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { ApiTokensTable, ApiTokenRole, Database } from '../schema.js';
+import type { ApiTokensTable, Database } from '../schema.js';
+import type { ApiTokenRole } from '../../model/vocabulary.js';
 
 export type ApiTokenRow = Selectable<ApiTokensTable>;
 

@@ -1,23 +1,11 @@
 import { CompiledQuery, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { AuditEventsTable, Database } from '../schema.js';
 import { dialectOf, rowsParameters, type Dialect } from '../connect.js';
+import type { AuditQuery } from '../../model/audit.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;
 
-export interface AuditQuery {
-  actor?: string;
-  target?: string;
-  targetType?: string;
-  /** An action name, or a prefix ending in `*` (`token.*`). */
-  action?: string;
-  result?: 'success' | 'failure';
-  since?: number;
-  until?: number;
-  limit: number;
-  /** Only events older than this id (for paging newest-first). */
-  beforeId?: number;
-}
 
 /** The actions an authentication records, by channel. */
 const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius', 'auth.self-service'];

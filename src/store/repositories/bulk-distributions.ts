@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { BulkDistributionItemsTable, BulkDistributionsTable, BulkItemResult, Database } from '../schema.js';
+import type { BulkDistributionItemsTable, BulkDistributionsTable, Database } from '../schema.js';
+import type { BulkItemResult } from '../../model/vocabulary.js';
 
 export type BulkDistributionRow = Selectable<BulkDistributionsTable>;
 export type BulkItemRow = Selectable<BulkDistributionItemsTable>;

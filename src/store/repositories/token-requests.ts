@@ -1,5 +1,6 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
-import type { Database, TokenRequestsTable, TokenRequestState } from '../schema.js';
+import type { Database, TokenRequestsTable } from '../schema.js';
+import type { TokenRequestState } from '../../model/vocabulary.js';
 
 export type TokenRequestRow = Selectable<TokenRequestsTable>;
 

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
-import type { Database, UsersTable, UserRole } from '../schema.js';
+import type { Database, UsersTable } from '../schema.js';
+import type { UserRole } from '../../model/vocabulary.js';
 
 export type UserRow = Selectable<UsersTable>;
 

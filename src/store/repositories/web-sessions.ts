@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database, UserRole, WebConsole, WebSessionsTable } from '../schema.js';
+import type { Database, WebSessionsTable } from '../schema.js';
+import type { UserRole, WebConsole } from '../../model/vocabulary.js';
 
 export type WebSessionRow = Selectable<WebSessionsTable>;
 

@@ -2,11 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
+import { API_TOKEN_ROLES } from '../../../model/vocabulary.js';
+import { oneOf } from './vocabulary.js';
 
 const NewApiToken = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 128 }),
-    role: Type.Union([Type.Literal('superadmin'), Type.Literal('helpdesk'), Type.Literal('agent')]),
+    role: oneOf(API_TOKEN_ROLES),
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,8 @@ import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
 import { TokenViewSchema } from './tokens.js';
 import { listQuery, pageOf } from './paging.js';
+import { BULK_ITEM_RESULTS } from '../../../model/vocabulary.js';
+import { oneOf } from './vocabulary.js';
 
 export const DistributionResultSchema = Type.Object({
   serial: Type.String(),
@@ -47,12 +49,12 @@ const BulkSchema = Type.Object({
 const BulkItemSchema = Type.Object({
   position: Type.Integer(),
   username: Type.String(),
-  result: Type.Union([Type.Literal('waiting'), Type.Literal('distributed'), Type.Literal('failed')]),
+  result: oneOf(BULK_ITEM_RESULTS),
   serial: Type.Union([Type.String(), Type.Null()]),
   error: Type.Union([Type.String(), Type.Null()]),
   message: Type.Union([Type.String(), Type.Null()]),
 });
-const BulkItemsQuery = Type.Object({ ...listQuery, result: Type.Optional(Type.Union([Type.Literal('waiting'), Type.Literal('distributed'), Type.Literal('failed')])) }, { additionalProperties: false });
+const BulkItemsQuery = Type.Object({ ...listQuery, result: Type.Optional(oneOf(BULK_ITEM_RESULTS)) }, { additionalProperties: false });
 
 export function distributionRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Params: Static<typeof UsernameParams>; Body: Static<typeof ProfileBody> }>(

@@ -3,6 +3,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Services } from '../../../domain/services.js';
 import type { ProfileChanges } from '../../../domain/profiles.js';
 import { actorOf } from './auth.js';
+import { FILE_PASSWORD_POLICIES } from '../../../model/vocabulary.js';
+import { oneOf } from './vocabulary.js';
 
 const TokenTypeSchema = Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')]);
 const DeliverySchema = Type.Union([Type.Literal('qr'), Type.Literal('ctkip'), Type.Literal('file'), Type.Literal('ctf')]);
@@ -21,7 +23,7 @@ const NewProfile = Type.Object(
     pinMode: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('required')])),
     tokenLifetimeDays: Type.Optional(Type.Integer()),
     activationLifetimeDays: Type.Optional(Type.Integer()),
-    filePasswordPolicy: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('admin'), Type.Literal('generated')])),
+    filePasswordPolicy: Type.Optional(oneOf(FILE_PASSWORD_POLICIES)),
     filePassword: Type.Optional(Type.String({ maxLength: 64 })),
     selfService: Type.Optional(Type.Boolean()),
     requiresApproval: Type.Optional(Type.Boolean()),

@@ -4,9 +4,11 @@ import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
 import { DistributionResultSchema } from './distribution.js';
 import { listQuery, pageOf } from './paging.js';
+import { TOKEN_REQUEST_STATES } from '../../../model/vocabulary.js';
+import { oneOf } from './vocabulary.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
-const RequestState = Type.Union([Type.Literal('pending'), Type.Literal('approved'), Type.Literal('rejected')]);
+const RequestState = oneOf(TOKEN_REQUEST_STATES);
 
 const TokenRequestSchema = Type.Object({
   id: Type.Integer(),

@@ -5,14 +5,16 @@ import type { Services } from '../../../domain/services.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../../tokens/files.js';
 import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
+import { TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/vocabulary.js';
+import { oneOf } from './vocabulary.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const TokenViewSchema = Type.Object({
   serial: Type.String(),
   tokenType: Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')]),
-  state: Type.Union([Type.Literal('unassigned'), Type.Literal('pending'), Type.Literal('active'), Type.Literal('disabled')]),
-  origin: Type.Union([Type.Literal('generated'), Type.Literal('imported')]),
+  state: oneOf(TOKEN_STATES),
+  origin: oneOf(TOKEN_ORIGINS),
   username: Nullable(Type.String()),
   label: Nullable(Type.String()),
   digits: Type.Integer(),
@@ -57,7 +59,7 @@ const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) }
 const TokenListQuery = Type.Object(
   {
     ...listQuery,
-    state: Type.Optional(Type.Union([Type.Literal('unassigned'), Type.Literal('pending'), Type.Literal('active'), Type.Literal('disabled')])),
+    state: Type.Optional(oneOf(TOKEN_STATES)),
     tokenType: Type.Optional(Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')])),
     serial: Type.Optional(Type.String({ maxLength: 64, description: 'serial prefix' })),
     username: Type.Optional(Type.String({ maxLength: 128 })),

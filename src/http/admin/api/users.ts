@@ -3,13 +3,15 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
+import { USER_ROLES } from '../../../model/vocabulary.js';
+import { oneOf } from './vocabulary.js';
 
 const UserView = Type.Object({
   username: Type.String(),
   email: Type.Union([Type.String(), Type.Null()]),
   firstName: Type.Union([Type.String(), Type.Null()]),
   lastName: Type.Union([Type.String(), Type.Null()]),
-  role: Type.Union([Type.Literal('user'), Type.Literal('helpdesk'), Type.Literal('superadmin')]),
+  role: oneOf(USER_ROLES),
   disabled: Type.Boolean(),
   locked: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
@@ -22,7 +24,7 @@ const NewUser = Type.Object(
     email: Type.Optional(Type.String({ maxLength: 320 })),
     firstName: Type.Optional(Type.String({ maxLength: 128 })),
     lastName: Type.Optional(Type.String({ maxLength: 128 })),
-    role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('helpdesk'), Type.Literal('superadmin')])),
+    role: Type.Optional(oneOf(USER_ROLES)),
   },
   { additionalProperties: false },
 );
@@ -34,7 +36,7 @@ const UserChanges = Type.Object(
     email: Type.Optional(Nullable(Type.String({ maxLength: 320 }))),
     firstName: Type.Optional(Nullable(Type.String({ maxLength: 128 }))),
     lastName: Type.Optional(Nullable(Type.String({ maxLength: 128 }))),
-    role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('helpdesk'), Type.Literal('superadmin')])),
+    role: Type.Optional(oneOf(USER_ROLES)),
     password: Type.Optional(Type.String({ maxLength: 1024 })),
   },
   { additionalProperties: false, description: 'Fields left out keep their value; null clears one.' },

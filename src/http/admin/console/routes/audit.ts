@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AuditQuery } from '../../../../store/repositories/audit.js';
+import type { AuditQuery } from '../../../../model/audit.js';
 import { aboutTarget } from '../../../../domain/audit.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';

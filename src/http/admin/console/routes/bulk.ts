@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { parseUsernameList } from '../../../../domain/bulk-distribution.js';
 import type { Services } from '../../../../domain/services.js';
-import type { BulkItemResult } from '../../../../store/schema.js';
+import { BULK_ITEM_RESULTS, type BulkItemResult } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, INPUT_ERRORS, page, viewerOf, type MultipartForm } from '../http.js';
 import { link } from '../views/kit.js';
@@ -10,7 +10,7 @@ import { BULK_ITEMS_PAGE, bulkPage, bulkRunPage } from '../views/bulk.js';
 const IdParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } }, required: ['id'], additionalProperties: false } as const;
 const RunQuery = {
   type: 'object',
-  properties: { result: { type: 'string', enum: ['waiting', 'distributed', 'failed'] }, offset: { type: 'string', pattern: '^[0-9]{0,9}$' } },
+  properties: { result: { type: 'string', enum: BULK_ITEM_RESULTS }, offset: { type: 'string', pattern: '^[0-9]{0,9}$' } },
   additionalProperties: false,
 } as const;
 /** How often the progress page reloads itself while a run goes on. */

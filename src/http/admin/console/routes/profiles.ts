@@ -3,7 +3,7 @@ import type { Delivery, DeviceDefinition } from '../../../../domain/devices.js';
 import type { NewProfile, ProfileChanges } from '../../../../domain/profiles.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
-import type { FilePasswordPolicy } from '../../../../store/schema.js';
+import type { FilePasswordPolicy } from '../../../../model/vocabulary.js';
 import type { TokenAlgorithm, TokenType } from '../../../../tokens/types.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, wholeNumber } from '../http.js';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../../domain/services.js';
 import type { TallyError } from '../../../../errors.js';
-import type { TokenRequestState } from '../../../../store/schema.js';
+import { TOKEN_REQUEST_STATES, type TokenRequestState } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf } from '../http.js';
 import { link } from '../views/kit.js';
@@ -11,7 +11,7 @@ import { distributionResultPage } from './tokens.js';
 const IdParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } }, required: ['id'], additionalProperties: false } as const;
 const ListQuery = {
   type: 'object',
-  properties: { state: { type: 'string', enum: ['pending', 'approved', 'rejected', 'all'] }, notice: { type: 'string', maxLength: 32 } },
+  properties: { state: { type: 'string', enum: [...TOKEN_REQUEST_STATES, 'all'] }, notice: { type: 'string', maxLength: 32 } },
   additionalProperties: false,
 } as const;
 

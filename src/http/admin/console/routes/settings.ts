@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../../domain/services.js';
-import type { ApiTokenRole } from '../../../../store/schema.js';
+import type { ApiTokenRole } from '../../../../model/vocabulary.js';
 import { can } from '../../../../domain/actor.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf } from '../http.js';

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DistributionResult } from '../../../../domain/distribution.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
-import type { TokenState } from '../../../../store/schema.js';
+import { TOKEN_STATES, type TokenState } from '../../../../model/vocabulary.js';
 import type { TokenType } from '../../../../tokens/types.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, wholeNumber, type MultipartForm, type NoticeName } from '../http.js';
@@ -16,7 +16,7 @@ const ListQuery = {
   properties: {
     serial: { type: 'string', maxLength: 64 },
     username: { type: 'string', maxLength: 128 },
-    state: { type: 'string', enum: ['', 'unassigned', 'pending', 'active', 'disabled'] },
+    state: { type: 'string', enum: ['', ...TOKEN_STATES] },
     type: { type: 'string', enum: ['', 'totp', 'hotp', 'securid'] },
     offset: { type: 'string', pattern: '^[0-9]{0,9}$' },
     notice: { type: 'string', maxLength: 32 },

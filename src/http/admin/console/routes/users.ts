@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../../../domain/services.js';
-import type { UserRole } from '../../../../store/schema.js';
+import { USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
 import { TallyError } from '../../../../errors.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, type MultipartForm } from '../http.js';
@@ -18,11 +18,9 @@ const ListQuery = {
 const UserFields = { email: { maxLength: 320 }, firstName: { maxLength: 128 }, lastName: { maxLength: 128 }, password: { maxLength: 1024 }, role: { maxLength: 16 } };
 type UserBody = Partial<Record<keyof typeof UserFields, string>>;
 
-const ROLES = ['user', 'helpdesk', 'superadmin'];
-
 function roleOf(value: string | undefined): UserRole | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!ROLES.includes(value)) throw new TallyError('VALIDATION_FAILED', 'The role must be user, helpdesk or superadmin.');
+  if (!(USER_ROLES as readonly string[]).includes(value)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${USER_ROLES.join(', ')}.`);
   return value as UserRole;
 }
 

@@ -1,7 +1,7 @@
 import type { BulkDistributionView, BulkItemView } from '../../../../domain/bulk-distribution.js';
 import type { ProfileView } from '../../../../domain/profiles.js';
 import type { TallyError } from '../../../../errors.js';
-import type { BulkItemResult } from '../../../../store/schema.js';
+import type { BulkItemResult } from '../../../../model/vocabulary.js';
 import { query, time } from '../../../web/format.js';
 import { html, type Html } from '../../../web/html.js';
 import { actionButton, consolePage, csrf, fileField, link, may, pageHead, pager, selectField, serialLink, table, textArea, TYPE_NAMES, userLink, type Viewer } from './kit.js';

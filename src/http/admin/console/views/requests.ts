@@ -1,6 +1,6 @@
 import type { TokenRequestView } from '../../../../domain/token-requests.js';
 import type { TallyError } from '../../../../errors.js';
-import type { TokenRequestState } from '../../../../store/schema.js';
+import type { TokenRequestState } from '../../../../model/vocabulary.js';
 import { time } from '../../../web/format.js';
 import { html, type Html } from '../../../web/html.js';
 import type { Notice } from '../../../web/layout.js';

@@ -3,7 +3,7 @@ import type { DistributionResult } from '../../../../domain/distribution.js';
 import type { ProfileView } from '../../../../domain/profiles.js';
 import type { ImportReport, TokenDetails, TokenView } from '../../../../domain/tokens.js';
 import type { TallyError } from '../../../../errors.js';
-import type { TokenState } from '../../../../store/schema.js';
+import type { TokenState } from '../../../../model/vocabulary.js';
 import type { TokenType } from '../../../../tokens/types.js';
 import { day, query, time } from '../../../web/format.js';
 import { html, type Html } from '../../../web/html.js';

@@ -4,7 +4,7 @@ import type { ProfileView } from '../../../../domain/profiles.js';
 import type { TokenView } from '../../../../domain/tokens.js';
 import type { UserImportReport, UserView } from '../../../../domain/users.js';
 import type { TallyError } from '../../../../errors.js';
-import type { UserRole } from '../../../../store/schema.js';
+import { USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
 import { query, time } from '../../../web/format.js';
 import { html, type Html } from '../../../web/html.js';
 import type { Notice } from '../../../web/layout.js';
@@ -56,7 +56,7 @@ export interface UserForm {
   role?: UserRole;
 }
 
-const ROLE_OPTIONS = (['user', 'helpdesk', 'superadmin'] as const).map((role) => ({ value: role, label: ROLE_NAMES[role] }));
+const ROLE_OPTIONS = USER_ROLES.map((role) => ({ value: role, label: ROLE_NAMES[role] }));
 
 
 export function newUserPage(viewer: Viewer, form: UserForm = {}, error?: TallyError): Html {

@@ -1,0 +1,39 @@
+/**
+ * Tally's vocabulary: the words every layer shares (roles, states, kinds), each listed once. Types
+ * derive from the lists, so a REST schema, a form's options and a column's type cannot drift apart.
+ * A leaf module: it imports nothing.
+ */
+
+export const USER_ROLES = ['user', 'helpdesk', 'superadmin'] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+
+export const API_TOKEN_ROLES = ['superadmin', 'helpdesk', 'agent'] as const;
+export type ApiTokenRole = (typeof API_TOKEN_ROLES)[number];
+
+export const TOKEN_STATES = ['unassigned', 'pending', 'active', 'disabled'] as const;
+export type TokenState = (typeof TOKEN_STATES)[number];
+
+export const TOKEN_ORIGINS = ['generated', 'imported'] as const;
+export type TokenOrigin = (typeof TOKEN_ORIGINS)[number];
+
+/** Who sets the password of a token file: nobody, the administrator, or Tally (shown once). */
+export const FILE_PASSWORD_POLICIES = ['none', 'admin', 'generated'] as const;
+export type FilePasswordPolicy = (typeof FILE_PASSWORD_POLICIES)[number];
+
+export const DISTRIBUTION_STATES = ['open', 'redeemed', 'superseded'] as const;
+export type DistributionState = (typeof DISTRIBUTION_STATES)[number];
+
+export const CHALLENGE_KINDS = ['new-pin', 'confirm-pin', 'next-code'] as const;
+export type ChallengeKind = (typeof CHALLENGE_KINDS)[number];
+
+export const WEB_CONSOLES = ['self-service', 'security'] as const;
+export type WebConsole = (typeof WEB_CONSOLES)[number];
+
+export const TOKEN_REQUEST_STATES = ['pending', 'approved', 'rejected'] as const;
+export type TokenRequestState = (typeof TOKEN_REQUEST_STATES)[number];
+
+export const BULK_DISTRIBUTION_STATES = ['running', 'finished'] as const;
+export type BulkDistributionState = (typeof BULK_DISTRIBUTION_STATES)[number];
+
+export const BULK_ITEM_RESULTS = ['waiting', 'distributed', 'failed'] as const;
+export type BulkItemResult = (typeof BULK_ITEM_RESULTS)[number];
