@@ -113,3 +113,8 @@ export function isUnstorableText(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return code === '22021' || code === '22P05';
 }
+
+/** VALIDATION_FAILED about one field, named as the REST API names it, so a client can show the error beside it. */
+export function invalidField(field: string, message: string): TallyError {
+  return new TallyError('VALIDATION_FAILED', message, { field });
+}

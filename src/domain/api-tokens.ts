@@ -1,4 +1,4 @@
-import { TallyError } from '../errors.js';
+import { TallyError, invalidField } from '../errors.js';
 import { randomToken, sha256Hex } from '../core/crypto/random.js';
 import type { ApiTokenRepository, ApiTokenRow } from '../store/repositories/api-tokens.js';
 import { API_TOKEN_ROLES, type ApiTokenRole } from '../model/vocabulary.js';
@@ -38,10 +38,10 @@ export class ApiTokenService {
     return this.audit.track(actor, { action: 'apitoken.create', targetType: 'apitoken', target: input.name.slice(0, 128), details: { role: input.role } }, async () => {
       requirePermission(actor, 'apitokens.manage');
       if (!/^[\w .@-]{1,128}$/.test(input.name)) {
-        throw new TallyError('VALIDATION_FAILED', 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.');
+        throw invalidField('name', 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.');
       }
       if (!(API_TOKEN_ROLES as readonly string[]).includes(input.role)) {
-        throw new TallyError('VALIDATION_FAILED', `The role must be one of ${API_TOKEN_ROLES.join(', ')}.`);
+        throw invalidField('role', `The role must be one of ${API_TOKEN_ROLES.join(', ')}.`);
       }
       const token = TOKEN_PREFIX + randomToken(32);
       await this.tokens.insert({ name: input.name, role: input.role, tokenHash: sha256Hex(token), now: this.clock.now() });

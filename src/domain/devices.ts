@@ -1,4 +1,4 @@
-import { TallyError } from '../errors.js';
+import { TallyError, invalidField } from '../errors.js';
 import type { TokenType } from '../tokens/types.js';
 
 export type Delivery = 'qr' | 'ctkip' | 'file' | 'ctf';
@@ -110,10 +110,10 @@ export function deliveriesFor(device: DeviceDefinition, tokenType: TokenType, ap
  */
 export function checkDelivery(device: DeviceDefinition, tokenType: TokenType, delivery: Delivery, appVersion?: string): void {
   if (!device.tokenTypes.includes(tokenType)) {
-    throw new TallyError('VALIDATION_FAILED', `The ${device.label} does not take ${tokenType} tokens; it takes ${device.tokenTypes.join(', ')}.`);
+    throw invalidField('tokenType', `The ${device.label} does not take ${tokenType} tokens; it takes ${device.tokenTypes.join(', ')}.`);
   }
   if (appVersion !== undefined && majorVersion(appVersion) === undefined) {
-    throw new TallyError('VALIDATION_FAILED', `appVersion must start with a major version number, like 2 or 2.1 (got "${appVersion}").`);
+    throw invalidField('appVersion', `appVersion must start with a major version number, like 2 or 2.1 (got "${appVersion}").`);
   }
   const possible = deliveriesFor(device, tokenType, appVersion);
   if (possible.includes(delivery)) return;

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { TallyError } from '../errors.js';
+import { TallyError, invalidField } from '../errors.js';
 import { seal, type Keyring } from '../core/crypto/secret-box.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { Database, ProfilesTable } from '../store/schema.js';
@@ -132,17 +132,17 @@ export class ProfileService {
     return this.audit.track(actor, { action: 'device.put', targetType: 'device', target: definition.deviceType }, async () => {
       requirePermission(actor, 'profiles.manage');
       if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(definition.deviceType)) {
-        throw new TallyError('VALIDATION_FAILED', 'deviceType must be 1 to 32 lower-case letters, digits or -.');
+        throw invalidField('deviceType', 'deviceType must be 1 to 32 lower-case letters, digits or -.');
       }
       for (const type of definition.tokenTypes) tokenType(type);
       for (const [version, deliveries] of Object.entries(definition.versions)) {
-        if (version !== '*' && !/^\d{1,4}$/.test(version)) throw new TallyError('VALIDATION_FAILED', `versions keys are major versions or *, not "${version}".`);
+        if (version !== '*' && !/^\d{1,4}$/.test(version)) throw invalidField('versions', `versions keys are major versions or *, not "${version}".`);
         for (const delivery of deliveries) {
-          if (!DELIVERIES.includes(delivery)) throw new TallyError('VALIDATION_FAILED', `Unknown delivery "${delivery}"; use ${DELIVERIES.join(', ')}.`);
+          if (!DELIVERIES.includes(delivery)) throw invalidField('versions', `Unknown delivery "${delivery}"; use ${DELIVERIES.join(', ')}.`);
         }
       }
       for (const delivery of Object.keys(definition.notes ?? {})) {
-        if (!DELIVERIES.includes(delivery as Delivery)) throw new TallyError('VALIDATION_FAILED', `notes keys are deliveries (${DELIVERIES.join(', ')}), not "${delivery}".`);
+        if (!DELIVERIES.includes(delivery as Delivery)) throw invalidField('notes', `notes keys are deliveries (${DELIVERIES.join(', ')}), not "${delivery}".`);
       }
       const stored = { ...definition, builtIn: false };
       const now = this.clock.now();
@@ -162,7 +162,7 @@ export class ProfileService {
       async () => {
         requirePermission(actor, 'profiles.manage');
         if (!/^[\w .()@+-]{1,128}$/.test(input.name)) {
-          throw new TallyError('VALIDATION_FAILED', 'name must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.');
+          throw invalidField('name', 'name must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.');
         }
         const { device, columns } = await this.checked(input, false);
         const now = this.clock.now();
@@ -250,28 +250,28 @@ export class ProfileService {
       addPin: false,
     };
     if (type.movingFactor === 'counter' && input.period !== undefined) {
-      throw new TallyError('VALIDATION_FAILED', 'HOTP tokens have no period.');
+      throw invalidField('period', 'HOTP tokens have no period.');
     }
     type.checkSettings(settings);
     const policy = input.filePasswordPolicy ?? 'none';
     if (policy !== 'none' && input.delivery !== 'file') {
-      throw new TallyError('VALIDATION_FAILED', 'filePasswordPolicy applies to file delivery only.');
+      throw invalidField('filePasswordPolicy', 'filePasswordPolicy applies to file delivery only.');
     }
     if ((policy === 'admin') !== (input.filePassword !== undefined || keepsPassword)) {
-      throw new TallyError('VALIDATION_FAILED', 'filePassword is given exactly when filePasswordPolicy is "admin".');
+      throw invalidField('filePassword', 'filePassword is given exactly when filePasswordPolicy is "admin".');
     }
     if (input.filePassword !== undefined && (input.filePassword.length < 8 || input.filePassword.length > 40)) {
-      throw new TallyError('VALIDATION_FAILED', 'filePassword must be 8 to 40 characters.');
+      throw invalidField('filePassword', 'filePassword must be 8 to 40 characters.');
     }
     checkDays('tokenLifetimeDays', input.tokenLifetimeDays, 1, 3650 * 3);
     checkDays('activationLifetimeDays', input.activationLifetimeDays, 1, 365);
     if (input.ctkipUrl !== undefined) {
       if (input.delivery !== 'ctkip' && !(input.tokenType === 'securid' && input.delivery === 'qr')) {
-        throw new TallyError('VALIDATION_FAILED', 'ctkipUrl applies to CT-KIP provisioning (ctkip, or qr for SecurID) only.');
+        throw invalidField('ctkipUrl', 'ctkipUrl applies to CT-KIP provisioning (ctkip, or qr for SecurID) only.');
       }
       checkServiceUrl(input.ctkipUrl);
     }
-    if (input.mailCtkipUrl && input.delivery !== 'ctkip') throw new TallyError('VALIDATION_FAILED', 'mailCtkipUrl applies to ctkip delivery only.');
+    if (input.mailCtkipUrl && input.delivery !== 'ctkip') throw invalidField('mailCtkipUrl', 'mailCtkipUrl applies to ctkip delivery only.');
     return {
       device,
       columns: {
@@ -347,7 +347,7 @@ export class ProfileService {
 
 function checkDays(name: string, value: number | undefined, min: number, max: number): void {
   if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-    throw new TallyError('VALIDATION_FAILED', `${name} must be a whole number of days from ${min} to ${max}.`);
+    throw invalidField(`${name}`, `${name} must be a whole number of days from ${min} to ${max}.`);
   }
 }
 
@@ -356,7 +356,7 @@ export function checkServiceUrl(url: string): void {
   try {
     parsed = new URL(url);
   } catch {
-    throw new TallyError('VALIDATION_FAILED', 'ctkipUrl must be an absolute http(s) URL.');
+    throw invalidField('ctkipUrl', 'ctkipUrl must be an absolute http(s) URL.');
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new TallyError('VALIDATION_FAILED', 'ctkipUrl must be an absolute http(s) URL.');
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw invalidField('ctkipUrl', 'ctkipUrl must be an absolute http(s) URL.');
 }

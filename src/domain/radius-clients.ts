@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { Kysely } from 'kysely';
-import { TallyError } from '../errors.js';
+import { TallyError, invalidField } from '../errors.js';
 import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { Database } from '../store/schema.js';
@@ -55,10 +55,10 @@ export class RadiusClientService {
   async create(actor: Actor, input: { name: string; address: string; secret: string; requireMessageAuthenticator?: boolean }): Promise<RadiusClientView> {
     return this.audit.track(actor, { action: 'radius-client.create', targetType: 'radius-client', target: input.name.slice(0, 128), details: { address: input.address.slice(0, 64) } }, async () => {
       requirePermission(actor, 'radius.manage');
-      if (!/^[\w .@-]{1,128}$/.test(input.name)) throw new TallyError('VALIDATION_FAILED', 'name must be 1 to 128 letters, digits, spaces or . _ @ -.');
-      if (!parseAddress(input.address)) throw new TallyError('VALIDATION_FAILED', 'address must be an IPv4 or IPv6 address, or a CIDR range like 10.0.0.0/24.');
+      if (!/^[\w .@-]{1,128}$/.test(input.name)) throw invalidField('name', 'name must be 1 to 128 letters, digits, spaces or . _ @ -.');
+      if (!parseAddress(input.address)) throw invalidField('address', 'address must be an IPv4 or IPv6 address, or a CIDR range like 10.0.0.0/24.');
       if (input.secret.length < MIN_SECRET_LENGTH || input.secret.length > 128) {
-        throw new TallyError('VALIDATION_FAILED', `secret must be ${MIN_SECRET_LENGTH} to 128 characters (RFC 2865 advises at least 16).`);
+        throw invalidField('secret', `secret must be ${MIN_SECRET_LENGTH} to 128 characters (RFC 2865 advises at least 16).`);
       }
       const now = this.clock.now();
       try {

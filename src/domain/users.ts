@@ -1,4 +1,4 @@
-import { isTallyError, TallyError } from '../errors.js';
+import { isTallyError, TallyError, invalidField } from '../errors.js';
 import { parseCsv } from '../core/csv/csv.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
@@ -68,13 +68,13 @@ const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
 
 export function validatePassword(password: string): void {
   if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
-    throw new TallyError('VALIDATION_FAILED', `The password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long.`);
+    throw invalidField('password', `The password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long.`);
   }
 }
 
 function checkName(field: string, value: string | null | undefined): void {
   if (value !== undefined && value !== null && (value.length > 128 || /[\p{Cc}\p{Cf}]/u.test(value))) {
-    throw new TallyError('VALIDATION_FAILED', `${field} must be at most 128 characters, without control characters.`);
+    throw invalidField(`${field}`, `${field} must be at most 128 characters, without control characters.`);
   }
 }
 
@@ -142,10 +142,10 @@ export class UserService {
       const role = input.role ?? 'user';
       if (role !== 'user') requirePermission(actor, 'users.setRole');
       if (!USERNAME_PATTERN.test(input.username)) {
-        throw new TallyError('VALIDATION_FAILED', 'The username must be 1 to 128 letters, digits or . _ @ -, starting with a letter or digit.');
+        throw invalidField('username', 'The username must be 1 to 128 letters, digits or . _ @ -, starting with a letter or digit.');
       }
       if (input.email !== undefined && !EMAIL_PATTERN.test(input.email)) {
-        throw new TallyError('VALIDATION_FAILED', 'The email address is not valid.');
+        throw invalidField('email', 'The email address is not valid.');
       }
       if (input.password !== undefined) validatePassword(input.password);
       const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
@@ -175,8 +175,8 @@ export class UserService {
       const row = await this.row(username);
       const roleChange = changes.role !== undefined && changes.role !== row.role;
       if (row.role !== 'user' || roleChange) requirePermission(actor, 'users.setRole');
-      if (changes.role !== undefined && !(USER_ROLES as readonly string[]).includes(changes.role)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${USER_ROLES.join(', ')}.`);
-      if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email)) throw new TallyError('VALIDATION_FAILED', 'The email address is not valid.');
+      if (changes.role !== undefined && !(USER_ROLES as readonly string[]).includes(changes.role)) throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
+      if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email)) throw invalidField('email', 'The email address is not valid.');
       for (const name of ['firstName', 'lastName'] as const) checkName(name, changes[name]);
       if (roleChange && row.role === 'superadmin') await this.keepASuperadmin(row);
       if (changes.password !== undefined) validatePassword(changes.password);
@@ -237,7 +237,7 @@ export class UserService {
           const username = (user.username ?? '').slice(0, 128);
           try {
             if (!username) throw new TallyError('VALIDATION_FAILED', 'The username is empty.');
-            if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role)) throw new TallyError('VALIDATION_FAILED', `The role must be one of ${USER_ROLES.join(', ')}.`);
+            if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role)) throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
             await this.create(actor, user as unknown as NewUser);
             report.rows.push({ row: index + 1, username, result: 'created' });
             report.created++;

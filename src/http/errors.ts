@@ -5,12 +5,29 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
 }
 
+/** One schema violation as the validator reports it. */
+interface SchemaViolation {
+  instancePath?: string;
+  params?: { missingProperty?: string; additionalProperty?: string };
+}
+
+/** The dotted path of the field a violation is about (`role`, `settings.digits`), if it names one. */
+function fieldOf(violation: SchemaViolation | undefined): string | undefined {
+  if (!violation) return undefined;
+  const path = (violation.instancePath ?? '').split('/').filter(Boolean);
+  const named = violation.params?.missingProperty ?? violation.params?.additionalProperty;
+  if (named) path.push(named);
+  return path.length ? path.join('.') : undefined;
+}
+
 /** Maps framework errors to catalogue codes; anything unknown is INTERNAL (logged, never shown). */
 export function toTallyError(error: unknown): TallyError {
   if (isTallyError(error)) return error;
-  const fastifyError = error as FastifyError & { validation?: unknown[]; validationContext?: string };
+  const fastifyError = error as FastifyError & { validation?: SchemaViolation[]; validationContext?: string };
   if (fastifyError.validation) {
-    return new TallyError('VALIDATION_FAILED', `The request is not valid: ${fastifyError.message}.`);
+    const field = fieldOf(fastifyError.validation[0]);
+    const details = { ...(field ? { field } : {}), ...(fastifyError.validationContext ? { in: fastifyError.validationContext } : {}) };
+    return new TallyError('VALIDATION_FAILED', `The request is not valid: ${fastifyError.message}.`, details);
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -1,18 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { TallyError } from '../errors.js';
+import { invalidField } from '../errors.js';
 import { hotp } from '../core/otp/hotp.js';
 import { OTP_ALGORITHMS, type OtpAlgorithm } from '../core/otp/hotp.js';
 import type { TokenMaterial, TokenSettings, TokenTypeModule } from './types.js';
 
 function checkOathSettings(settings: TokenSettings, timeBased: boolean): void {
   if (!OTP_ALGORITHMS.includes(settings.algorithm as OtpAlgorithm)) {
-    throw new TallyError('VALIDATION_FAILED', 'algorithm must be SHA1, SHA256 or SHA512 for TOTP and HOTP tokens.');
+    throw invalidField('algorithm', 'algorithm must be SHA1, SHA256 or SHA512 for TOTP and HOTP tokens.');
   }
-  if (![6, 7, 8].includes(settings.digits)) throw new TallyError('VALIDATION_FAILED', 'digits must be 6, 7 or 8 for TOTP and HOTP tokens.');
+  if (![6, 7, 8].includes(settings.digits)) throw invalidField('digits', 'digits must be 6, 7 or 8 for TOTP and HOTP tokens.');
   if (timeBased && settings.periodSeconds !== 30 && settings.periodSeconds !== 60) {
-    throw new TallyError('VALIDATION_FAILED', 'period must be 30 or 60 seconds.');
+    throw invalidField('period', 'period must be 30 or 60 seconds.');
   }
-  if (settings.addPin) throw new TallyError('VALIDATION_FAILED', 'Only SecurID tokens add the PIN into the code.');
+  if (settings.addPin) throw invalidField('addPin', 'Only SecurID tokens add the PIN into the code.');
 }
 
 function oathSerial(prefix: string): string {
@@ -21,7 +21,7 @@ function oathSerial(prefix: string): string {
 
 function checkOathSerial(serial: string): void {
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(serial)) {
-    throw new TallyError('VALIDATION_FAILED', 'A serial must be 1 to 64 letters, digits or . _ : -.');
+    throw invalidField('serial', 'A serial must be 1 to 64 letters, digits or . _ : -.');
   }
 }
 

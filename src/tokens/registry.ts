@@ -1,4 +1,4 @@
-import { TallyError } from '../errors.js';
+import { invalidField } from '../errors.js';
 import { hotpType, totpType } from './oath.js';
 import { securidType } from './securid.js';
 import { TOKEN_TYPES, type TokenType, type TokenTypeModule } from './types.js';
@@ -7,7 +7,7 @@ const registry: Record<TokenType, TokenTypeModule> = { totp: totpType, hotp: hot
 
 export function tokenType(type: string): TokenTypeModule {
   const module = registry[type as TokenType];
-  if (!module) throw new TallyError('VALIDATION_FAILED', `tokenType must be one of ${TOKEN_TYPES.join(', ')}.`);
+  if (!module) throw invalidField('tokenType', `tokenType must be one of ${TOKEN_TYPES.join(', ')}.`);
   return module;
 }
 

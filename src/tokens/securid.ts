@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { TallyError } from '../errors.js';
+import { invalidField } from '../errors.js';
 import { addPinToTokencode, computeTokencode } from '../core/securid/index.js';
 import type { TokenMaterial, TokenTypeModule } from './types.js';
 
@@ -10,15 +10,15 @@ export const securidType: TokenTypeModule = {
   seedBytes: 16,
   defaults: { digits: 8, periodSeconds: 60, algorithm: 'AES128', addPin: false },
   checkSettings(settings) {
-    if (settings.algorithm !== 'AES128') throw new TallyError('VALIDATION_FAILED', 'SecurID tokens use the AES128 algorithm.');
-    if (![6, 8].includes(settings.digits)) throw new TallyError('VALIDATION_FAILED', 'digits must be 6 or 8 for SecurID tokens.');
+    if (settings.algorithm !== 'AES128') throw invalidField('algorithm', 'SecurID tokens use the AES128 algorithm.');
+    if (![6, 8].includes(settings.digits)) throw invalidField('digits', 'digits must be 6 or 8 for SecurID tokens.');
     if (settings.periodSeconds !== 30 && settings.periodSeconds !== 60) {
-      throw new TallyError('VALIDATION_FAILED', 'period must be 30 or 60 seconds for SecurID tokens.');
+      throw invalidField('period', 'period must be 30 or 60 seconds for SecurID tokens.');
     }
   },
   newSerial: () => String(randomInt(0, 1_000_000_000_000)).padStart(12, '0'),
   checkSerial(serial) {
-    if (!/^\d{12}$/.test(serial)) throw new TallyError('VALIDATION_FAILED', 'A SecurID serial is 12 digits.');
+    if (!/^\d{12}$/.test(serial)) throw invalidField('serial', 'A SecurID serial is 12 digits.');
   },
   codeAt(token: TokenMaterial, step: number): string {
     const interval = token.settings.periodSeconds as 30 | 60;

@@ -36,14 +36,15 @@ describeEachStore('REST API foundation', (getStore) => {
   });
 
   test('bad input gets a stable code and no stack trace', async () => {
-    const cases: { payload: string; contentType?: string; code: string; status: number }[] = [
+    const cases: { payload: string; contentType?: string; code: string; status: number; field?: string }[] = [
       { payload: '{"username":', code: 'MALFORMED_JSON', status: 400 },
-      { payload: '{"username": 42}', code: 'VALIDATION_FAILED', status: 400 },
-      { payload: '{"username": "bob", "isAdmin": true}', code: 'VALIDATION_FAILED', status: 400 },
-      { payload: '{}', code: 'VALIDATION_FAILED', status: 400 },
-      { payload: '{"username": "bad name!"}', code: 'VALIDATION_FAILED', status: 400 },
-      { payload: '{"username": "bob", "password": "short"}', code: 'VALIDATION_FAILED', status: 400 },
-      { payload: '{"username": "bob", "email": "not-an-email"}', code: 'VALIDATION_FAILED', status: 400 },
+      { payload: '{"username": 42}', code: 'VALIDATION_FAILED', status: 400, field: 'username' },
+      { payload: '{"username": "bob", "isAdmin": true}', code: 'VALIDATION_FAILED', status: 400, field: 'isAdmin' },
+      { payload: '{}', code: 'VALIDATION_FAILED', status: 400, field: 'username' },
+      { payload: '{"username": "bad name!"}', code: 'VALIDATION_FAILED', status: 400, field: 'username' },
+      { payload: '{"username": "bob", "password": "short"}', code: 'VALIDATION_FAILED', status: 400, field: 'password' },
+      { payload: '{"username": "bob", "email": "not-an-email"}', code: 'VALIDATION_FAILED', status: 400, field: 'email' },
+      { payload: '{"username": "bob", "role": "root"}', code: 'VALIDATION_FAILED', status: 400, field: 'role' },
       { payload: 'username=bob', contentType: 'application/x-www-form-urlencoded', code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 },
       { payload: JSON.stringify({ username: 'bob', firstName: 'x'.repeat(2_000_000) }), code: 'BODY_TOO_LARGE', status: 413 },
     ];
@@ -58,6 +59,8 @@ describeEachStore('REST API foundation', (getStore) => {
       const body = response.json();
       assert.equal(body.error.code, c.code, c.payload.slice(0, 60));
       assert.equal(typeof body.error.message, 'string');
+      // A refusal points at its field (schema violations and the domain's own checks alike), so a client can show it beside the field.
+      assert.equal(body.error.details?.field, c.field, c.payload);
       assert.doesNotMatch(response.body, /\bat \w+ \(|node_modules|\.ts:\d+/);
     }
     const missing = await tally.admin.inject({ url: '/api/v1/users/bob', headers: bearer(tally.tokens.superadmin) });
