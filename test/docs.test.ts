@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { errorCatalogue } from '../src/errors.js';
+import { AUDIT_ACTIONS } from '../src/model/audit-actions.js';
 import { configurationReference } from '../src/config.js';
 import { repoRoot } from './support/cli.js';
 
@@ -15,6 +16,12 @@ test('docs/errors.md documents every error code, and only those', () => {
   for (const [code, entry] of Object.entries(errorCatalogue)) {
     assert.match(docs, new RegExp(`^\\| \`${code}\` \\| ${entry.status} \\|`, 'm'), `${code} status in docs`);
   }
+});
+
+test('docs/audit.md documents every audit action, and only those', () => {
+  const docs = readFileSync(join(repoRoot, 'docs/audit.md'), 'utf8');
+  const documented = [...docs.matchAll(/^\| `([a-z.-]+)` \|/gm)].map((m) => m[1]);
+  assert.deepEqual(documented, Object.keys(AUDIT_ACTIONS));
 });
 
 test('docs/configuration.md is generated from the settings table (npm run docs:config)', () => {

@@ -4,11 +4,12 @@ import type { Clock } from './clock.js';
 import type { Kysely } from 'kysely';
 import type { AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
 import type { AuditQuery } from '../model/audit.js';
+import type { AuditAction } from '../model/audit-actions.js';
 import type { Database } from '../store/schema.js';
 import { csvLine } from '../core/csv/csv.js';
 
 export interface AuditEntry {
-  action: string;
+  action: AuditAction;
   targetType?: string;
   target?: string;
   result?: 'success' | 'failure';
