@@ -1,8 +1,8 @@
 import { TallyError, invalidField } from '../errors.js';
 import type { TokenType } from '../tokens/types.js';
+import { tokenType as tokenTypeModule } from '../tokens/registry.js';
+import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
 
-export type Delivery = 'qr' | 'ctkip' | 'file' | 'ctf';
-export const DELIVERIES: readonly Delivery[] = ['qr', 'ctkip', 'file', 'ctf'];
 
 /** Short names, for messages and pages. */
 export const DELIVERY_NAMES: Record<Delivery, string> = { qr: 'QR code', ctkip: 'CT-KIP', file: 'token file', ctf: 'CTF' };
@@ -86,13 +86,6 @@ export const BUILT_IN_DEVICES: DeviceDefinition[] = [
   },
 ];
 
-/** Which deliveries each token type can have at all, whatever the device. */
-const TYPE_DELIVERIES: Record<TokenType, Delivery[]> = {
-  totp: ['qr', 'file'],
-  hotp: ['qr', 'file'],
-  securid: ['qr', 'ctkip', 'file', 'ctf'],
-};
-
 function majorVersion(appVersion: string | undefined): string | undefined {
   const match = appVersion ? /^(\d+)/.exec(appVersion.trim()) : null;
   return match ? match[1] : undefined;
@@ -102,7 +95,7 @@ export function deliveriesFor(device: DeviceDefinition, tokenType: TokenType, ap
   if (!device.tokenTypes.includes(tokenType)) return [];
   const major = majorVersion(appVersion);
   const byVersion = (major !== undefined ? device.versions[major] : undefined) ?? device.versions['*'] ?? [];
-  return byVersion.filter((delivery) => TYPE_DELIVERIES[tokenType].includes(delivery));
+  return byVersion.filter((delivery) => tokenTypeModule(tokenType).deliveries.includes(delivery));
 }
 
 /**
@@ -122,7 +115,7 @@ export function checkDelivery(device: DeviceDefinition, tokenType: TokenType, de
 }
 
 function whyNot(device: DeviceDefinition, tokenType: TokenType, delivery: Delivery, appVersion?: string): string {
-  return device.notes?.[delivery] ?? (TYPE_DELIVERIES[tokenType].includes(delivery) ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it` : `${TYPE_NAMES[tokenType]} tokens have no ${DELIVERY_NAMES[delivery]} delivery`);
+  return device.notes?.[delivery] ?? (tokenTypeModule(tokenType).deliveries.includes(delivery) ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it` : `${TYPE_NAMES[tokenType]} tokens have no ${DELIVERY_NAMES[delivery]} delivery`);
 }
 
 /** A delivery as a profile editor offers it: possible, or not and why. */

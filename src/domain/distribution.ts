@@ -16,7 +16,7 @@ import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
 import { can, requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
-import type { Delivery } from './devices.js';
+import type { Delivery } from '../model/vocabulary.js';
 import { profileFilePasswordContext, type ProfileRow, type ProfileService } from './profiles.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService, TokenView } from './tokens.js';
@@ -416,9 +416,8 @@ export class DistributionService {
     }
     const now = this.clock.now();
     await this.supersede(trx, token.id);
-    // CT-KIP derives the seed at activation (SecurID by QR means CT-KIP too): no seed exists until then.
-    const derivedLater = delivery === 'ctkip' || (delivery === 'qr' && profile.token_type === 'securid');
-    const seed = derivedLater ? undefined : randomBytes(type.seedBytes);
+    // CT-KIP derives the seed at activation: no seed exists until then.
+    const seed = type.seedDerivedByCtkip(delivery) ? undefined : randomBytes(type.seedBytes);
     const activeAtOnce = delivery === 'ctf';
     const expiresAt = now + profile.activation_lifetime_days * DAY_MS;
     await new TokenRepository(trx).update(token.serial, {
@@ -507,11 +506,12 @@ export class DistributionService {
       const hashKey = await this.hasher.load();
       return this.db.transaction().execute(async (trx) => {
         const { token, distribution, profile, user } = await this.pendingForHolder(trx, actor, serial);
-        if (token.token_type !== 'securid' && distribution.delivery === 'qr') {
+        const type = tokenType(token.token_type);
+        if (distribution.delivery === 'qr' && !type.seedDerivedByCtkip('qr')) {
           const uri = otpauthLink(token.token_type, this.tokens.material(token), this.holder(token, user));
           return { kind: 'otpauth', uri, secret: encodeBase32(this.tokens.material(token).seed) };
         }
-        if (distribution.delivery === 'qr' || distribution.delivery === 'ctkip') {
+        if (type.seedDerivedByCtkip(distribution.delivery)) {
           const code = await this.issueActivationCode(trx, hashKey, distribution.id);
           const serviceUrl = this.ctkipUrl(profile);
           return { kind: 'ctkip', ctkipUrl: serviceUrl, activationCode: code, appLink: buildAppLink({ form: 'securid', serviceUrl, activationCode: code }) };
@@ -529,13 +529,13 @@ export class DistributionService {
     return this.audit.track(actor, { action: 'token.activation.confirm', targetType: 'token', target: serial }, async () => {
       const row = await this.db.transaction().execute(async (trx) => {
         const { token, distribution } = await this.pendingForHolder(trx, actor, serial);
-        if (distribution.delivery !== 'qr' || token.token_type === 'securid') {
+        const type = tokenType(token.token_type);
+        if (distribution.delivery !== 'qr' || type.seedDerivedByCtkip('qr')) {
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is activated by its app, not by a first code.`);
         }
         if (distribution.failed_attempts >= MAX_CONFIRM_ATTEMPTS) {
           throw new TallyError('TOKEN_LOCKED', `Too many wrong codes for token ${serial}; ask for the token to be reissued.`);
         }
-        const type = tokenType(token.token_type);
         const material = this.tokens.material(token);
         const now = this.clock.now();
         const start = type.movingFactor === 'time' ? Math.floor(now / 1000 / token.period_seconds) : 0;

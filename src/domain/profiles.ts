@@ -9,7 +9,8 @@ import type { TokenAlgorithm, TokenType } from '../tokens/types.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
-import { appVersionProblem, BUILT_IN_DEVICES, checkDelivery, deliveriesFor, deliveryChoices, DELIVERIES, type Delivery, type DeliveryChoice, type DeviceDefinition } from './devices.js';
+import { appVersionProblem, BUILT_IN_DEVICES, checkDelivery, deliveriesFor, deliveryChoices, type DeliveryChoice, type DeviceDefinition } from './devices.js';
+import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
 
 export type ProfileRow = Selectable<ProfilesTable>;
 
@@ -95,8 +96,6 @@ function profileInput(row: ProfileRow): NewProfile {
 }
 
 export const DEFAULT_ACTIVATION_LIFETIME_DAYS = 14;
-/** SecurID formats need a last valid day; three years is a common renewal cycle. */
-export const DEFAULT_SECURID_LIFETIME_DAYS = 3 * 365;
 
 export function profileFilePasswordContext(id: number): string {
   return `profile:${id}:file-password`;
@@ -266,7 +265,7 @@ export class ProfileService {
     checkDays('tokenLifetimeDays', input.tokenLifetimeDays, 1, 3650 * 3);
     checkDays('activationLifetimeDays', input.activationLifetimeDays, 1, 365);
     if (input.ctkipUrl !== undefined) {
-      if (input.delivery !== 'ctkip' && !(input.tokenType === 'securid' && input.delivery === 'qr')) {
+      if (!type.seedDerivedByCtkip(input.delivery)) {
         throw invalidField('ctkipUrl', 'ctkipUrl applies to CT-KIP provisioning (ctkip, or qr for SecurID) only.');
       }
       checkServiceUrl(input.ctkipUrl);
@@ -284,7 +283,7 @@ export class ProfileService {
         period_seconds: settings.periodSeconds,
         algorithm: settings.algorithm,
         pin_mode: input.pinMode ?? 'none',
-        token_lifetime_days: input.tokenLifetimeDays ?? (input.tokenType === 'securid' ? DEFAULT_SECURID_LIFETIME_DAYS : null),
+        token_lifetime_days: input.tokenLifetimeDays ?? type.defaultLifetimeDays,
         activation_lifetime_days: input.activationLifetimeDays ?? DEFAULT_ACTIVATION_LIFETIME_DAYS,
         file_password_policy: policy,
         self_service: input.selfService ? 1 : 0,

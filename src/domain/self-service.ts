@@ -4,10 +4,12 @@ import { parseOtpauthUri } from '../core/otp/otpauth.js';
 import type { Database } from '../store/schema.js';
 import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
 import type { TokenType } from '../tokens/types.js';
+import { tokenType as tokenTypeModule } from '../tokens/registry.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
-import { deliveriesFor, type Delivery, type DeviceDefinition } from './devices.js';
+import { deliveriesFor, type DeviceDefinition } from './devices.js';
+import type { Delivery } from '../model/vocabulary.js';
 import type { Activation, DistributionService } from './distribution.js';
 import type { AuthenticationService, AuthResult, CodeTest } from './authentication.js';
 import type { ProfileService } from './profiles.js';
@@ -89,7 +91,7 @@ const LABEL_MAX = 64;
 function howItArrives(tokenType: TokenType, delivery: Delivery, appCanScan: boolean): string {
   switch (delivery) {
     case 'qr':
-      return tokenType === 'securid'
+      return tokenTypeModule(tokenType).seedDerivedByCtkip('qr')
         ? 'You scan a QR code with the app, which then fetches its token.'
         : 'You scan a QR code with the app, then type the first code it shows to confirm.';
     case 'ctkip':

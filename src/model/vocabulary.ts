@@ -20,6 +20,10 @@ export type TokenOrigin = (typeof TOKEN_ORIGINS)[number];
 export const FILE_PASSWORD_POLICIES = ['none', 'admin', 'generated'] as const;
 export type FilePasswordPolicy = (typeof FILE_PASSWORD_POLICIES)[number];
 
+/** How a token reaches its holder's app. */
+export const DELIVERIES = ['qr', 'ctkip', 'file', 'ctf'] as const;
+export type Delivery = (typeof DELIVERIES)[number];
+
 export const DISTRIBUTION_STATES = ['open', 'redeemed', 'superseded'] as const;
 export type DistributionState = (typeof DISTRIBUTION_STATES)[number];
 

@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { TokenType } from '../tokens/types.js';
 import type { ApiTokenRole, BulkDistributionState, BulkItemResult, ChallengeKind, DistributionState, FilePasswordPolicy, TokenOrigin, TokenRequestState, TokenState, UserRole, WebConsole } from '../model/vocabulary.js';
 
 /**
@@ -51,7 +52,7 @@ export interface AuditEventsTable {
 export interface TokensTable {
   id: Generated<number>;
   serial: string;
-  token_type: 'totp' | 'hotp' | 'securid';
+  token_type: TokenType;
   state: TokenState;
   origin: TokenOrigin;
   user_id: number | null;
@@ -100,7 +101,7 @@ export interface ProfilesTable {
   id: Generated<number>;
   name: string;
   description: string | null;
-  token_type: 'totp' | 'hotp' | 'securid';
+  token_type: TokenType;
   device_type: string;
   app_version: string | null;
   delivery: 'qr' | 'ctkip' | 'file' | 'ctf';

@@ -9,6 +9,12 @@ export const securidType: TokenTypeModule = {
   movingFactor: 'time',
   seedBytes: 16,
   defaults: { digits: 8, periodSeconds: 60, algorithm: 'AES128', addPin: false },
+  algorithms: ['AES128'],
+  // SecurID tokens need a last day: three years, as RSA's software tokens commonly have.
+  defaultLifetimeDays: 3 * 365,
+  deliveries: ['qr', 'ctkip', 'file', 'ctf'],
+  // The SecurID apps' QR code is a CT-KIP activation link: the seed is derived either way.
+  seedDerivedByCtkip: (delivery) => delivery === 'ctkip' || delivery === 'qr',
   checkSettings(settings) {
     if (settings.algorithm !== 'AES128') throw invalidField('algorithm', 'SecurID tokens use the AES128 algorithm.');
     if (![6, 8].includes(settings.digits)) throw invalidField('digits', 'digits must be 6 or 8 for SecurID tokens.');

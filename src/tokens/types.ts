@@ -1,3 +1,5 @@
+import type { Delivery } from '../model/vocabulary.js';
+
 export type TokenType = 'totp' | 'hotp' | 'securid';
 export const TOKEN_TYPES: readonly TokenType[] = ['totp', 'hotp', 'securid'];
 
@@ -33,6 +35,17 @@ export interface TokenTypeModule {
   /** Length of a generated seed. */
   readonly seedBytes: number;
   readonly defaults: TokenSettings;
+  /** The algorithms a profile may choose (one: nothing to choose). */
+  readonly algorithms: readonly TokenAlgorithm[];
+  /** Days a token lives when its profile names none; null: no end. */
+  readonly defaultLifetimeDays: number | null;
+  /** The deliveries this type can have at all, whatever the device. */
+  readonly deliveries: readonly Delivery[];
+  /**
+   * Whether the seed is derived at activation by CT-KIP (both ends compute it; it never travels)
+   * rather than made at distribution and carried to the app by the delivery itself.
+   */
+  seedDerivedByCtkip(delivery: Delivery): boolean;
   /** Throws VALIDATION_FAILED naming the first setting this type cannot take. */
   checkSettings(settings: TokenSettings): void;
   /** A fresh serial in this type's shape. */

@@ -5,8 +5,9 @@ import type { ProfileChanges } from '../../../domain/profiles.js';
 import { actorOf } from './auth.js';
 import { FILE_PASSWORD_POLICIES } from '../../../model/vocabulary.js';
 import { oneOf } from './vocabulary.js';
+import { TOKEN_TYPES } from '../../../tokens/registry.js';
 
-const TokenTypeSchema = Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')]);
+const TokenTypeSchema = oneOf(TOKEN_TYPES);
 const DeliverySchema = Type.Union([Type.Literal('qr'), Type.Literal('ctkip'), Type.Literal('file'), Type.Literal('ctf')]);
 
 const NewProfile = Type.Object(

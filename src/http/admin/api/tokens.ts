@@ -7,12 +7,13 @@ import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
 import { TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/vocabulary.js';
 import { oneOf } from './vocabulary.js';
+import { TOKEN_TYPES } from '../../../tokens/registry.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const TokenViewSchema = Type.Object({
   serial: Type.String(),
-  tokenType: Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')]),
+  tokenType: oneOf(TOKEN_TYPES),
   state: oneOf(TOKEN_STATES),
   origin: oneOf(TOKEN_ORIGINS),
   username: Nullable(Type.String()),
@@ -60,7 +61,7 @@ const TokenListQuery = Type.Object(
   {
     ...listQuery,
     state: Type.Optional(oneOf(TOKEN_STATES)),
-    tokenType: Type.Optional(Type.Union([Type.Literal('totp'), Type.Literal('hotp'), Type.Literal('securid')])),
+    tokenType: Type.Optional(oneOf(TOKEN_TYPES)),
     serial: Type.Optional(Type.String({ maxLength: 64, description: 'serial prefix' })),
     username: Type.Optional(Type.String({ maxLength: 128 })),
   },

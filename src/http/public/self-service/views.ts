@@ -5,6 +5,7 @@ import type { DistributionResult } from '../../../domain/distribution.js';
 import type { TallyError } from '../../../errors.js';
 import { html, type Html } from '../../web/html.js';
 import { csrfField, layout, type Notice, type PageFrame } from '../../web/layout.js';
+import { tokenType as tokenTypeModule } from '../../../tokens/registry.js';
 
 /** The pages of the Self-Service Console, as typed functions of what they show. */
 
@@ -441,7 +442,7 @@ function pinCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html 
 }
 
 function resyncCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
-  const pair = token.tokenType === 'hotp' ? 'the code your token shows, then the one it shows next' : 'the code shown now and, once it changes, the next one';
+  const pair = tokenTypeModule(token.tokenType).movingFactor === 'counter' ? 'the code your token shows, then the one it shows next' : 'the code shown now and, once it changes, the next one';
   return html`<section class="card" aria-labelledby="resync-title">
   <h2 id="resync-title">Resync</h2>
   <p>Codes refused although you type them right? The token may be out of step. Type two codes in a row: ${pair}${token.pin === 'set' && !token.pinInApp ? ', without your PIN' : ''}.</p>

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Delivery, DeviceDefinition } from '../../../../domain/devices.js';
+import type { DeviceDefinition } from '../../../../domain/devices.js';
+import type { Delivery } from '../../../../model/vocabulary.js';
+import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { NewProfile, ProfileChanges } from '../../../../domain/profiles.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
@@ -15,7 +17,7 @@ const EditorQuery = {
   type: 'object',
   properties: {
     deviceType: { type: 'string', maxLength: 32 },
-    tokenType: { type: 'string', enum: ['', 'totp', 'hotp', 'securid'] },
+    tokenType: { type: 'string', enum: ['', ...TOKEN_TYPES] },
     appVersion: { type: 'string', maxLength: 32 },
     step: { type: 'string', enum: ['device'] },
   },
@@ -39,8 +41,10 @@ function selectionOf(source: { deviceType?: string; tokenType?: string; appVersi
 function profileFields(body: ProfileBody): Omit<NewProfile, 'name'> {
   const tokenType = (body.tokenType ?? '') as TokenType;
   const delivery = (body.delivery ?? '') as Delivery;
-  const ctkip = delivery === 'ctkip' || (tokenType === 'securid' && delivery === 'qr');
   if (!delivery) throw new TallyError('VALIDATION_FAILED', 'Choose how the token reaches its holder.');
+  // An unknown type is the domain's to refuse, with its own message.
+  const module = TOKEN_TYPES.includes(tokenType) ? tokenTypeModule(tokenType) : undefined;
+  const ctkip = module?.seedDerivedByCtkip(delivery) ?? false;
   return {
     description: given(body.description),
     tokenType,
@@ -48,8 +52,8 @@ function profileFields(body: ProfileBody): Omit<NewProfile, 'name'> {
     appVersion: given(body.appVersion),
     delivery,
     digits: wholeNumber('Digits', body.digits),
-    period: tokenType === 'hotp' ? undefined : wholeNumber('Period', body.period),
-    algorithm: tokenType === 'securid' ? undefined : (given(body.algorithm) as TokenAlgorithm | undefined),
+    period: module?.movingFactor === 'counter' ? undefined : wholeNumber('Period', body.period),
+    algorithm: module && module.algorithms.length < 2 ? undefined : (given(body.algorithm) as TokenAlgorithm | undefined),
     pinMode: body.pinMode === 'required' ? 'required' : 'none',
     tokenLifetimeDays: wholeNumber('Token lifetime', body.tokenLifetimeDays),
     activationLifetimeDays: wholeNumber('Activation open for', body.activationLifetimeDays),

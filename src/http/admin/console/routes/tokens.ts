@@ -8,6 +8,7 @@ import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, wholeNumber, type MultipartForm, type NoticeName } from '../http.js';
 import { link } from '../views/kit.js';
 import { distributionPage, generatedPage, generatePage, importReportPage, importTokensPage, lostPage, tokenPage, TOKENS_PAGE, tokensPage, type TokenFilter } from '../views/tokens.js';
+import { TOKEN_TYPES } from '../../../../tokens/registry.js';
 
 const SerialParams = { type: 'object', properties: { serial: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' } }, required: ['serial'], additionalProperties: false } as const;
 type TokenRoute = { Params: { serial: string } };
@@ -17,7 +18,7 @@ const ListQuery = {
     serial: { type: 'string', maxLength: 64 },
     username: { type: 'string', maxLength: 128 },
     state: { type: 'string', enum: ['', ...TOKEN_STATES] },
-    type: { type: 'string', enum: ['', 'totp', 'hotp', 'securid'] },
+    type: { type: 'string', enum: ['', ...TOKEN_TYPES] },
     offset: { type: 'string', pattern: '^[0-9]{0,9}$' },
     notice: { type: 'string', maxLength: 32 },
   },

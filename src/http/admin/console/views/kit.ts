@@ -1,7 +1,7 @@
 import { can, type Actor, type Permission } from '../../../../domain/actor.js';
 import type { TallyError } from '../../../../errors.js';
 import type { TokenType } from '../../../../tokens/types.js';
-import type { Delivery } from '../../../../domain/devices.js';
+import type { Delivery } from '../../../../model/vocabulary.js';
 import type { TokenState } from '../../../../model/vocabulary.js';
 import { path } from '../../../web/format.js';
 import { html, type Html, type Renderable } from '../../../web/html.js';

@@ -1,4 +1,6 @@
-import { DELIVERY_LABELS, type Delivery, type DeviceDefinition } from '../../../../domain/devices.js';
+import { DELIVERY_LABELS, type DeviceDefinition } from '../../../../domain/devices.js';
+import { DELIVERIES, type Delivery } from '../../../../model/vocabulary.js';
+import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { ProfileEditor, ProfileView } from '../../../../domain/profiles.js';
 import type { TallyError } from '../../../../errors.js';
 import type { TokenType } from '../../../../tokens/types.js';
@@ -106,8 +108,6 @@ function editorTitle(mode: EditorMode): string {
 }
 
 const DIGITS: Record<TokenType, string[]> = { totp: ['6', '7', '8'], hotp: ['6', '7', '8'], securid: ['8', '6'] };
-const ALGORITHMS: Record<TokenType, string[]> = { totp: ['SHA1', 'SHA256', 'SHA512'], hotp: ['SHA1', 'SHA256', 'SHA512'], securid: ['AES128'] };
-const DEFAULT_PERIOD: Record<TokenType, string> = { totp: '30', hotp: '', securid: '60' };
 
 /** Step one: what the token will live on. The deliveries on offer follow from it. */
 export function deviceStepPage(viewer: Viewer, mode: EditorMode, editor: ProfileEditor, selection: EditorSelection, error?: TallyError): Html {
@@ -128,7 +128,7 @@ ${pageHead(editorTitle(mode), undefined, 'First: which app will hold the token? 
     )}
   </fieldset>
   <div class="form-grid">
-    ${selectField('tokenType', 'Token type', [{ value: '', label: 'What the app takes first' }, ...(['totp', 'hotp', 'securid'] as const).map((type) => ({ value: type, label: TYPE_NAMES[type] }))], selection.tokenType)}
+    ${selectField('tokenType', 'Token type', [{ value: '', label: 'What the app takes first' }, ...TOKEN_TYPES.map((type) => ({ value: type, label: TYPE_NAMES[type] }))], selection.tokenType)}
     ${textField('appVersion', 'App version', selection.appVersion, { maxlength: 32, hint: 'Optional. It matters for SecurID apps: 1.x on phones cannot scan QR codes, 2.x can.' })}
   </div>
   <div class="form-actions"><button type="submit" class="button button-primary">Continue</button></div>
@@ -139,11 +139,12 @@ ${pageHead(editorTitle(mode), undefined, 'First: which app will hold the token? 
 /** Step two: the profile itself, with only the deliveries the device can take on offer and the reason for each one left out. */
 export function profileFormPage(viewer: Viewer, mode: EditorMode, editor: ProfileEditor & { device: DeviceDefinition; tokenType: TokenType }, selection: EditorSelection, form: ProfileForm, error?: TallyError): Html {
   const type = editor.tokenType;
+  const module = tokenTypeModule(type);
   const possible = editor.choices.filter((choice) => choice.possible);
   const offered = (delivery: Delivery) => possible.some((choice) => choice.delivery === delivery);
   const delivery = form.delivery && offered(form.delivery as Delivery) ? form.delivery : possible[0]?.delivery;
   const change = `${editorUrl(mode)}${query({ step: 'device', deviceType: editor.device.deviceType, tokenType: type, appVersion: selection.appVersion })}`;
-  const options = (values: string[]): Option[] => values.map((value) => ({ value, label: value }));
+  const options = (values: readonly string[]): Option[] => values.map((value) => ({ value, label: value }));
   const typeNote = selection.tokenType && selection.tokenType !== type ? html`<p class="hint">The ${editor.device.label} does not take ${TYPE_NAMES[selection.tokenType]} tokens, so this is a ${TYPE_NAMES[type]} profile.</p>` : '';
   return consolePage({ ...viewer, section: 'profiles' }, {
     title: editorTitle(mode),
@@ -187,10 +188,10 @@ ${pageHead(editorTitle(mode))}
     <h2>Token</h2>
     <div class="form-grid">
       ${selectField('digits', 'Digits', options(DIGITS[type]), form.digits ?? DIGITS[type][0])}
-      ${type === 'hotp' ? '' : selectField('period', 'New code every', [{ value: '30', label: '30 seconds' }, { value: '60', label: '60 seconds' }], form.period || DEFAULT_PERIOD[type])}
-      ${type === 'securid' ? '' : selectField('algorithm', 'Algorithm', options(ALGORITHMS[type]), form.algorithm ?? 'SHA1', { hint: 'Google Authenticator knows SHA1, 6 digits and 30 seconds only.' })}
+      ${module.movingFactor === 'counter' ? '' : selectField('period', 'New code every', [{ value: '30', label: '30 seconds' }, { value: '60', label: '60 seconds' }], form.period || String(module.defaults.periodSeconds))}
+      ${module.algorithms.length < 2 ? '' : selectField('algorithm', 'Algorithm', options(module.algorithms), form.algorithm ?? module.defaults.algorithm, { hint: 'Google Authenticator knows SHA1, 6 digits and 30 seconds only.' })}
       ${selectField('pinMode', 'PIN', [{ value: 'none', label: 'None' }, { value: 'required', label: 'Required (PIN + tokencode)' }], form.pinMode ?? 'none')}
-      ${textField('tokenLifetimeDays', 'Token lifetime (days)', form.tokenLifetimeDays, { type: 'number', min: 1, max: 10950, hint: type === 'securid' ? 'Empty: three years (SecurID tokens need a last day).' : 'Empty: no end date.' })}
+      ${textField('tokenLifetimeDays', 'Token lifetime (days)', form.tokenLifetimeDays, { type: 'number', min: 1, max: 10950, hint: module.defaultLifetimeDays === null ? 'Empty: no end date.' : `Empty: ${module.defaultLifetimeDays} days (${TYPE_NAMES[type]} tokens need a last day).` })}
       ${textField('activationLifetimeDays', 'Activation open for (days)', form.activationLifetimeDays ?? '14', { type: 'number', min: 1, max: 365, required: true })}
     </div>
   </section>
@@ -204,7 +205,7 @@ ${pageHead(editorTitle(mode))}
     </div>
   </section>`
     : ''}
-  ${offered('ctkip') || (type === 'securid' && offered('qr'))
+  ${DELIVERIES.some((delivery) => offered(delivery) && module.seedDerivedByCtkip(delivery))
     ? html`<section class="card">
     <h2>CT-KIP</h2>
     <p class="hint">For CT-KIP provisioning only.</p>
@@ -259,7 +260,7 @@ ${may(viewer, 'profiles.manage')
       ${textField('deviceType', 'Device type', form.deviceType, { required: true, maxlength: 32, hint: 'Lower-case letters, digits and -, e.g. “yubico-authenticator”.' })}
       ${textField('label', 'Label', form.label, { required: true, maxlength: 128 })}
     </div>
-    <fieldset class="checks"><legend>Token types</legend>${(['totp', 'hotp', 'securid'] as const).map((type) => checkboxField('tokenTypes', TYPE_NAMES[type], form.tokenTypes?.includes(type) ?? false, undefined, type))}</fieldset>
+    <fieldset class="checks"><legend>Token types</legend>${TOKEN_TYPES.map((type) => checkboxField('tokenTypes', TYPE_NAMES[type], form.tokenTypes?.includes(type) ?? false, undefined, type))}</fieldset>
     ${textArea('versions', 'Deliveries by app version', form.versions, { rows: 3, required: true, placeholder: '*: qr, file', hint: 'A line per major version (or * for any): “1: ctkip, ctf” then “*: ctkip, ctf, qr”. Deliveries: qr, ctkip, file, ctf.' })}
     ${textArea('notes', 'Why a delivery is left out', form.notes, { rows: 3, placeholder: 'qr: a desktop cannot scan a QR code', hint: 'Optional: a line per delivery, shown to whoever edits a profile.' })}
     <div class="form-actions"><button type="submit" class="button button-primary">Save device</button></div>
