@@ -3,12 +3,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import QRCode from 'qrcode';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { readVector } from '../support/vectors.js';
 import { tokenType } from '../../src/tokens/registry.js';
+import { buildPublicApp } from '../../src/http/public/app.js';
+import { createLogger } from '../../src/logger.js';
 import { parseOtpauthUri } from '../../src/core/otp/otpauth.js';
 import { totp } from '../../src/core/otp/totp.js';
 import type { Actor } from '../../src/domain/actor.js';
@@ -257,6 +260,32 @@ describeEachStore('profiles and distribution', (getStore) => {
     const reopened = await tally.public.inject({ method: 'GET', url: path, headers: { accept: 'text/html' } });
     assert.equal(reopened.statusCode, 410, 'a used link opens an error page, without a button');
     assert.doesNotMatch(reopened.body, /<button type="submit"[^>]*>Download</);
+  });
+
+  test('the request log never shows a download link\'s token: every line has /download/[redacted]', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logged = await buildPublicApp(tally.services, { logger: createLogger('info', sink) });
+    try {
+      const result = (await api('POST', '/api/v1/users/alice/tokens', { profile: PROFILES.hotpFile.name })).json();
+      const path = new URL(result.downloadUrl).pathname;
+      const token = path.split('/').pop()!;
+      assert.equal((await logged.inject({ method: 'GET', url: path })).statusCode, 200);
+      assert.equal((await logged.inject({ method: 'HEAD', url: `${path}?utm=mail` })).statusCode, 200);
+      assert.equal((await logged.inject({ method: 'POST', url: path })).statusCode, 200);
+      assert.equal((await logged.inject({ method: 'POST', url: path })).statusCode, 410);
+      const log = lines.join('');
+      assert.ok(lines.length >= 8, log);
+      assert.doesNotMatch(log, new RegExp(token));
+      assert.equal(log.match(/"url":"\/download\/\[redacted\](\?utm=mail)?"/g)?.length, 4, log);
+    } finally {
+      await logged.close();
+    }
   });
 
   test('concurrent redemptions of one download link: exactly one gets the file', async () => {
