@@ -172,9 +172,10 @@ for (const dialect of testDialects()) interopTest(`[${dialect}] Self-Service Con
       await page.getByRole('heading', { name: 'Download your token file' }).waitFor();
       const password = (await page.locator('#file-password').textContent())!.trim();
       await shoot(page, '08-download-file');
-      const link = await page.locator('form', { has: page.getByRole('button', { name: 'Download token file' }) }).getAttribute('action');
+      const action = await page.locator('form', { has: page.getByRole('button', { name: 'Download token file' }) }).getAttribute('action');
+      const link = new URL(action!, page.url()).href;
       // The link as a mail would carry it: opening it shows a page and uses nothing; its button downloads.
-      await page.goto(link!);
+      await page.goto(link);
       await page.getByRole('heading', { name: 'Download your token file' }).waitFor();
       await shoot(page, '08b-download-link');
       const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
@@ -186,9 +187,9 @@ for (const dialect of testDialects()) interopTest(`[${dialect}] Self-Service Con
       assert.equal(row.state, 'active');
       assert.equal(encodeBase32(tally.services.tokens.material(row).seed), encodeBase32(candidate.seed));
       assert.match(expected, /^\d{6}$/);
-      const second = await page.request.post(link!);
+      const second = await page.request.post(link);
       assert.equal(second.status(), 410, 'the link works once');
-      const reopened = await page.request.get(link!);
+      const reopened = await page.request.get(link);
       assert.equal(reopened.status(), 410, 'a used link opens an error page');
     });
 

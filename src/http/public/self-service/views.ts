@@ -322,7 +322,7 @@ function fileBody(activation: Extract<HolderActivation, { kind: 'file' }>): Html
   return html`<div class="card">
 ${steps([
   html`<h2>Download the file</h2>
-  <form method="post" action="${activation.downloadUrl}"><button type="submit" class="button button-primary">Download token file</button></form>
+  <form method="post" action="${new URL(activation.downloadUrl).pathname}"><button type="submit" class="button button-primary">Download token file</button></form>
   <p class="hint">The link works once, until ${time(activation.expiresAt)}. If the download fails, open this page again for a new link; the previous link then stops working.</p>`,
   activation.filePassword
     ? html`<h2>Note the file's password</h2><p>The app asks for it when you import the file.</p>${copyable('file-password', 'password', activation.filePassword, { className: 'secret-large' })}`
