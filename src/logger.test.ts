@@ -19,3 +19,12 @@ test('the logger censors every secret-bearing field at any depth', () => {
   assert.doesNotMatch(output, /S3CRET/);
   assert.match(output, /\[redacted\]/);
 });
+
+test('request URLs in logs: a one-time link token and secret-named query values become [redacted]', async () => {
+  const { redactUrl } = await import('./logger.js');
+  const token = 'AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcde';
+  assert.equal(redactUrl(`/download/${token}`), '/download/[redacted]');
+  assert.equal(redactUrl(`/download/${token}?x=1`), '/download/[redacted]?x=1');
+  assert.equal(redactUrl('/tokens/123?activationCode=123456789012&state=a'), '/tokens/123?activationCode=[redacted]&state=a');
+  assert.equal(redactUrl('/console/tokens?serial=1'), '/console/tokens?serial=1');
+});

@@ -210,6 +210,24 @@ export class DistributionService {
   }
 
   /**
+   * Whether a one-time download link would still give its file, without using it: what the link's
+   * page shows to a GET or HEAD (a browser opening it, a mail scanner following it). Changes
+   * nothing and records nothing; only `redeemDownload` (the page's button) uses the link.
+   */
+  async checkDownload(linkToken: string): Promise<{ expiresAt: string }> {
+    const open = await this.db
+      .selectFrom('distributions')
+      .select('expires_at')
+      .where('secret_hash', '=', downloadTokenHash(linkToken))
+      .where('delivery', '=', 'file')
+      .where('state', '=', 'open')
+      .where('expires_at', '>', this.clock.now())
+      .executeTakeFirst();
+    if (!open) throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
+    return { expiresAt: new Date(open.expires_at).toISOString() };
+  }
+
+  /**
    * Redeems a one-time download link: exactly one caller gets the file (a conditional update
    * claims it), and the token becomes active.
    */

@@ -37,7 +37,13 @@ export function toTallyError(error: unknown): TallyError {
       return new TallyError('BODY_TOO_LARGE');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new TallyError('UNSUPPORTED_MEDIA_TYPE', 'The request body must be application/json.');
+      // Multipart is parsed on upload routes only (http/multipart.ts); elsewhere it is refused unread.
+      return new TallyError('UNSUPPORTED_MEDIA_TYPE', 'This address does not take a body of that content type: the REST API takes application/json, and only file uploads take multipart/form-data.');
+    case 'FST_REQ_FILE_TOO_LARGE':
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FILES_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return new TallyError('INPUT_TOO_LARGE', 'The upload is larger than this form takes.');
     case 'FST_ERR_RATE_LIMIT_EXCEEDED':
       return new TallyError('RATE_LIMITED');
     default:

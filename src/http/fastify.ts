@@ -66,6 +66,9 @@ export function createFastify(options: ListenerOptions): FastifyInstance {
       },
     },
     crossOriginEmbedderPolicy: false,
+    // HSTS only from a listener that speaks TLS: sent over plain HTTP it would be ignored at best,
+    // and wrong when a proxy in front decides the scheme (the proxy sends its own; see the reverse-proxy guide).
+    strictTransportSecurity: options.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false,
   });
   app.addHook('onRequest', (request, reply, done) => securityHeaders(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined)));
   return app;

@@ -4,12 +4,15 @@ import { AttributeType, attributeBytes, attributeString } from '../core/radius/a
 import { buildReply, unhidePassword, verifyRequestMessageAuthenticator, type ReplyCode } from '../core/radius/authenticators.js';
 import { decodePacket, RadiusCode } from '../core/radius/packet.js';
 import type { Services } from '../domain/services.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 import type { Logger } from '../logger.js';
 
 export interface RadiusServerOptions {
   host: string;
   port: number;
   logger: Logger;
+  /** For the once-a-minute warnings; the system clock unless a test injects one. */
+  clock?: Clock;
 }
 
 export interface RunningRadius {
@@ -20,6 +23,14 @@ export interface RunningRadius {
 /** How long a reply is kept for a retransmitted request (RFC 5080 suggests a few seconds). */
 const DUPLICATE_WINDOW_MS = 30_000;
 const MAX_DUPLICATES_TRACKED = 100_000;
+/** A client whose requests are dropped for their Message-Authenticator is named in a warning at most this often. */
+const DROP_WARNING_INTERVAL_MS = 60_000;
+
+const DROP_REASONS: Partial<Record<string, string>> = {
+  RADIUS_MESSAGE_AUTHENTICATOR_MISSING:
+    'it has no Message-Authenticator, which this client must send (BlastRADIUS protection). Upgrade the client to a release that sends one (pam_radius_auth does since 3.0.0, July 2024), or register it with requireMessageAuthenticator: false (docs/guides/radius.md)',
+  RADIUS_BAD_AUTHENTICATOR: 'its Message-Authenticator is wrong: the shared secret configured on the client differs from the one registered in Tally',
+};
 
 const REPLY_CODES: Record<'accept' | 'reject' | 'challenge', ReplyCode> = {
   accept: RadiusCode.AccessAccept,
@@ -35,6 +46,25 @@ const REPLY_CODES: Record<'accept' | 'reject' | 'challenge', ReplyCode> = {
 export async function startRadiusServer(services: Services, options: RadiusServerOptions): Promise<RunningRadius> {
   const socket: Socket = createSocket({ type: options.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
   const replies = new Map<string, { at: number; reply?: Buffer }>();
+  const clock = options.clock ?? systemClock;
+  const warned = new Map<string, { at: number; dropped: number }>();
+
+  /** Says why a known client gets no answer: at warning level, once per client and minute, with how many more were dropped since. */
+  function warnDropped(clientName: string, address: string, error: unknown): void {
+    const reason = isTallyError(error) ? DROP_REASONS[error.code] : undefined;
+    if (!reason || !isTallyError(error)) return;
+    const now = clock.now();
+    const last = warned.get(clientName);
+    if (last && now - last.at < DROP_WARNING_INTERVAL_MS) {
+      last.dropped++;
+      return;
+    }
+    warned.set(clientName, { at: now, dropped: 0 });
+    options.logger.warn(
+      { client: clientName, address, code: error.code, droppedSinceLastWarning: last ? last.dropped : 0 },
+      `RADIUS request from client ${clientName} dropped unanswered: ${reason}. Further drops from this client are logged at most once a minute.`,
+    );
+  }
 
   async function answer(datagram: Buffer, remote: RemoteInfo): Promise<void> {
     const client = await services.radiusClients.resolve(remote.address);
@@ -44,7 +74,12 @@ export async function startRadiusServer(services: Services, options: RadiusServe
     }
     const request = decodePacket(datagram);
     if (request.code !== RadiusCode.AccessRequest) return;
-    verifyRequestMessageAuthenticator(request, client.secret, { required: client.requireMessageAuthenticator });
+    try {
+      verifyRequestMessageAuthenticator(request, client.secret, { required: client.requireMessageAuthenticator });
+    } catch (error) {
+      warnDropped(client.name, remote.address, error);
+      throw error;
+    }
     const key = `${remote.address}:${remote.port}:${request.identifier}:${request.authenticator.toString('hex')}`;
     const now = Date.now();
     const seen = replies.get(key);

@@ -172,8 +172,13 @@ for (const dialect of testDialects()) interopTest(`[${dialect}] Self-Service Con
       await page.getByRole('heading', { name: 'Download your token file' }).waitFor();
       const password = (await page.locator('#file-password').textContent())!.trim();
       await shoot(page, '08-download-file');
-      const href = await page.getByRole('link', { name: 'Download token file' }).getAttribute('href');
-      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download token file' }).click()]);
+      const action = await page.locator('form', { has: page.getByRole('button', { name: 'Download token file' }) }).getAttribute('action');
+      const link = new URL(action!, page.url()).href;
+      // The link as a mail would carry it: opening it shows a page and uses nothing; its button downloads.
+      await page.goto(link);
+      await page.getByRole('heading', { name: 'Download your token file' }).waitFor();
+      await shoot(page, '08b-download-link');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
       const file = join(work, download.suggestedFilename());
       await download.saveAs(file);
       const [candidate] = readTokenFile(readFileSync(file), password).candidates;
@@ -182,8 +187,10 @@ for (const dialect of testDialects()) interopTest(`[${dialect}] Self-Service Con
       assert.equal(row.state, 'active');
       assert.equal(encodeBase32(tally.services.tokens.material(row).seed), encodeBase32(candidate.seed));
       assert.match(expected, /^\d{6}$/);
-      const second = await page.request.get(href!);
+      const second = await page.request.post(link);
       assert.equal(second.status(), 410, 'the link works once');
+      const reopened = await page.request.get(link);
+      assert.equal(reopened.status(), 410, 'a used link opens an error page');
     });
 
     await t.test('a profile that needs approval: the user is told the request waits', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import { describeEachStore } from '../support/store.js';
 import { openStore } from '../../src/store/connect.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -246,6 +247,42 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     tally.clock.advance(30);
     const still = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-user', await code('TOTP-RADIUS')));
     received(still, 'Access-Accept');
+  });
+
+  interopTest('RADIUS: requests dropped for their Message-Authenticator are named in a warning, once per client and minute', ['radclient'], async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const watched = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('info', sink), clock: tally.clock });
+    const unsigned = (user: string) => [`User-Name = "${user}"`, 'User-Password = "123456"'];
+    const warnings = () => lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 40);
+    try {
+      const three = await Promise.all(['radius-user', 'lock-user', 'totp-user'].map((user) => radclient(watched.port, RADIUS_SECRET, unsigned(user), { timeoutSeconds: 1 })));
+      for (const run of three) assert.match(run.stdout, /No reply from server/);
+      assert.equal(warnings().length, 1, lines.join(''));
+      const [first] = warnings();
+      assert.equal(first.client, 'vpn');
+      assert.equal(first.address, '127.0.0.1');
+      assert.equal(first.code, 'RADIUS_MESSAGE_AUTHENTICATOR_MISSING');
+      assert.match(first.msg, /client vpn dropped unanswered: it has no Message-Authenticator.*requireMessageAuthenticator: false/);
+      assert.doesNotMatch(lines.join(''), /123456/, 'nothing of the request is logged');
+      tally.clock.advance(59);
+      await radclient(watched.port, 'not-the-secret', papRequest('radius-user', '123456'), { timeoutSeconds: 1 });
+      assert.equal(warnings().length, 1, 'still within the minute');
+      tally.clock.advance(2);
+      await radclient(watched.port, 'not-the-secret', papRequest('radius-user', '123456'), { timeoutSeconds: 1 });
+      assert.equal(warnings().length, 2, 'a minute on, the next drop is named again');
+      const second = warnings()[1];
+      assert.equal(second.code, 'RADIUS_BAD_AUTHENTICATOR');
+      assert.equal(second.droppedSinceLastWarning, 3);
+      assert.match(second.msg, /shared secret configured on the client differs/);
+    } finally {
+      await watched.close();
+    }
   });
 
   test('a change written by another connection (a tally command, another node) counts at the next authentication', async () => {

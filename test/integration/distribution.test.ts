@@ -3,12 +3,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import QRCode from 'qrcode';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { readVector } from '../support/vectors.js';
 import { tokenType } from '../../src/tokens/registry.js';
+import { buildPublicApp } from '../../src/http/public/app.js';
+import { createLogger } from '../../src/logger.js';
 import { parseOtpauthUri } from '../../src/core/otp/otpauth.js';
 import { totp } from '../../src/core/otp/totp.js';
 import type { Actor } from '../../src/domain/actor.js';
@@ -122,7 +125,7 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.equal(result.state, 'pending');
     assert.equal(result.filePassword, 'desk-top-pass');
     const path = new URL(result.downloadUrl).pathname;
-    const first = await tally.public.inject({ url: path });
+    const first = await tally.public.inject({ method: 'POST', url: path });
     assert.equal(first.statusCode, 200);
     assert.match(first.headers['content-disposition'] as string, /\.sdtid"/);
     const file = join(home, `${result.serial}.sdtid`);
@@ -130,7 +133,7 @@ describeEachStore('profiles and distribution', (getStore) => {
     const at = Math.floor(tally.clock.now() / 1000);
     const expected = runPeer('stoken', ['tokencode', '--file', file, '--password=desk-top-pass', `--use-time=${at}`, '--pin=0000', '-b'], { env: stokenEnv }).trim();
     assert.equal(await codeNow(result.serial), expected);
-    const second = await tally.public.inject({ url: path });
+    const second = await tally.public.inject({ method: 'POST', url: path });
     assert.equal(second.statusCode, 410);
     assert.equal(second.json().error.code, 'DOWNLOAD_LINK_INVALID');
     assert.equal((await api('GET', `/api/v1/tokens/${result.serial}`)).json().state, 'active');
@@ -153,7 +156,7 @@ describeEachStore('profiles and distribution', (getStore) => {
     const at = Math.floor(tally.clock.now() / 1000);
     const expected = runPeer('oathtool', ['--totp', '-d', '6', '-N', `@${at}`, secretHex]).trim();
     assert.equal(await codeNow(result.serial), expected);
-    const linkAfterAdmin = await tally.public.inject({ url: new URL(result.downloadUrl).pathname });
+    const linkAfterAdmin = await tally.public.inject({ method: 'POST', url: new URL(result.downloadUrl).pathname });
     assert.equal(linkAfterAdmin.statusCode, 410, 'the admin download used the one download');
   });
 
@@ -218,9 +221,9 @@ describeEachStore('profiles and distribution', (getStore) => {
     const before = await getStore().db.selectFrom('tokens').select('seed_sealed').where('serial', '=', result.serial).executeTakeFirstOrThrow();
     const reissued = (await api('POST', `/api/v1/tokens/${result.serial}/reissue`)).json();
     assert.notEqual(reissued.downloadUrl, result.downloadUrl);
-    const old = await tally.public.inject({ url: new URL(result.downloadUrl).pathname });
+    const old = await tally.public.inject({ method: 'POST', url: new URL(result.downloadUrl).pathname });
     assert.equal(old.statusCode, 410);
-    const fresh = await tally.public.inject({ url: new URL(reissued.downloadUrl).pathname });
+    const fresh = await tally.public.inject({ method: 'POST', url: new URL(reissued.downloadUrl).pathname });
     assert.equal(fresh.statusCode, 200);
     const after = await getStore().db.selectFrom('tokens').select('seed_sealed').where('serial', '=', result.serial).executeTakeFirstOrThrow();
     assert.notEqual(after.seed_sealed, before.seed_sealed);
@@ -228,17 +231,74 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.deepEqual(actions, ['token.download:success:download-link', 'token.download:failure:download-link', 'token.reissue:success:test-superadmin', 'token.distribute:success:test-superadmin', 'token.distribute:success:test-superadmin']);
   });
 
+  test('a one-time download link: HEAD and GET (a browser, a mail scanner) answer a page and use nothing; the Download button (POST) redeems it once', async () => {
+    const result = (await api('POST', '/api/v1/users/bob/tokens', { profile: PROFILES.hotpFile.name })).json();
+    const path = new URL(result.downloadUrl).pathname;
+    const token = path.split('/').pop()!;
+    const head = await tally.public.inject({ method: 'HEAD', url: path });
+    assert.equal(head.statusCode, 200);
+    assert.match(head.headers['content-type'] as string, /^text\/html/);
+    assert.equal(head.headers['content-disposition'], undefined);
+    for (let i = 0; i < 2; i++) {
+      const opened = await tally.public.inject({ method: 'GET', url: path, headers: { accept: 'text/html' } });
+      assert.equal(opened.statusCode, 200);
+      assert.equal(opened.headers['content-disposition'], undefined, 'a GET never hands out the file');
+      assert.match(opened.body, new RegExp(`<form method="post" action="${token}">\\s*<button type="submit"[^>]*>Download</button>`));
+      assert.doesNotMatch(opened.body, /PSKC|KeyContainer/);
+    }
+    assert.equal((await api('GET', `/api/v1/tokens/${result.serial}`)).json().state, 'pending', 'opening the link activates nothing');
+    const audit = (await api('GET', `/api/v1/audit?serial=${result.serial}&action=token.download`)).json();
+    assert.equal(audit.events.length, 0, 'opening the link is not a download attempt');
+    const redeemed = await tally.public.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
+    assert.equal(redeemed.statusCode, 200, redeemed.body);
+    assert.match(redeemed.headers['content-disposition'] as string, /^attachment; filename=".*\.pskcxml"$/);
+    assert.match(redeemed.body, /KeyContainer/);
+    assert.equal((await api('GET', `/api/v1/tokens/${result.serial}`)).json().state, 'active');
+    const again = await tally.public.inject({ method: 'POST', url: path });
+    assert.equal(again.statusCode, 410);
+    assert.equal(again.json().error.code, 'DOWNLOAD_LINK_INVALID');
+    const reopened = await tally.public.inject({ method: 'GET', url: path, headers: { accept: 'text/html' } });
+    assert.equal(reopened.statusCode, 410, 'a used link opens an error page, without a button');
+    assert.doesNotMatch(reopened.body, /<button type="submit"[^>]*>Download</);
+  });
+
+  test('the request log never shows a download link\'s token: every line has /download/[redacted]', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logged = await buildPublicApp(tally.services, { logger: createLogger('info', sink) });
+    try {
+      const result = (await api('POST', '/api/v1/users/alice/tokens', { profile: PROFILES.hotpFile.name })).json();
+      const path = new URL(result.downloadUrl).pathname;
+      const token = path.split('/').pop()!;
+      assert.equal((await logged.inject({ method: 'GET', url: path })).statusCode, 200);
+      assert.equal((await logged.inject({ method: 'HEAD', url: `${path}?utm=mail` })).statusCode, 200);
+      assert.equal((await logged.inject({ method: 'POST', url: path })).statusCode, 200);
+      assert.equal((await logged.inject({ method: 'POST', url: path })).statusCode, 410);
+      const log = lines.join('');
+      assert.ok(lines.length >= 8, log);
+      assert.doesNotMatch(log, new RegExp(token));
+      assert.equal(log.match(/"url":"\/download\/\[redacted\](\?utm=mail)?"/g)?.length, 4, log);
+    } finally {
+      await logged.close();
+    }
+  });
+
   test('concurrent redemptions of one download link: exactly one gets the file', async () => {
     const result = (await api('POST', '/api/v1/users/bob/tokens', { profile: PROFILES.hotpFile.name })).json();
     const path = new URL(result.downloadUrl).pathname;
-    const responses = await Promise.all(Array.from({ length: 8 }, () => tally.public.inject({ url: path })));
+    const responses = await Promise.all(Array.from({ length: 8 }, () => tally.public.inject({ method: 'POST', url: path })));
     assert.deepEqual(responses.map((r) => r.statusCode).sort(), [200, 410, 410, 410, 410, 410, 410, 410]);
   });
 
   test('an expired link is refused', async () => {
     const result = (await api('POST', '/api/v1/users/bob/tokens', { profile: PROFILES.hotpFile.name })).json();
     tally.clock.advance(15 * 86_400);
-    const response = await tally.public.inject({ url: new URL(result.downloadUrl).pathname });
+    const response = await tally.public.inject({ method: 'POST', url: new URL(result.downloadUrl).pathname });
     tally.clock.advance(-15 * 86_400);
     assert.equal(response.statusCode, 410);
   });
@@ -259,6 +319,6 @@ describeEachStore('profiles and distribution', (getStore) => {
     }
     assert.equal((await api('POST', '/api/v1/users/alice/tokens', { profile: PROFILES.ctkip.name }, tally.tokens.agent)).statusCode, 403);
     assert.equal(await tokenCount(), before);
-    assert.equal((await tally.public.inject({ url: '/download/not-a-real-link-token-at-all' })).statusCode, 410);
+    assert.equal((await tally.public.inject({ method: 'POST', url: '/download/not-a-real-link-token-at-all' })).statusCode, 410);
   });
 });

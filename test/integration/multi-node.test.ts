@@ -86,7 +86,7 @@ for (const dialect of testDialects()) {
     test('one download link redeemed on both nodes at once: exactly one file', async () => {
       const { downloadUrl } = await distribute('file');
       const path = new URL(downloadUrl).pathname;
-      const statuses = await Promise.all(nodes.flatMap((node) => [0, 1, 2].map(() => fetch(node.public + path).then((r) => r.status))));
+      const statuses = await Promise.all(nodes.flatMap((node) => [0, 1, 2].map(() => fetch(node.public + path, { method: 'POST' }).then((r) => r.status))));
       assert.deepEqual(statuses.sort(), [200, 410, 410, 410, 410, 410]);
     });
 

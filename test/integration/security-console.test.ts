@@ -7,7 +7,10 @@ import { tokenType } from '../../src/tokens/registry.js';
 import { consoleClient, postMultipart } from '../support/console.js';
 import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
-import { pageText, WebClient } from '../support/web.js';
+import { formToken, pageText, WebClient } from '../support/web.js';
+import { Writable } from 'node:stream';
+import { buildAdminApp } from '../../src/http/admin/app.js';
+import { createLogger } from '../../src/logger.js';
 import { readVector, readVectorJson } from '../support/vectors.js';
 import { writePskc } from '../../src/core/pskc/write.js';
 
@@ -565,6 +568,79 @@ describeEachStore('Security Console', (getStore) => {
     await admin.get('/console/settings');
     assert.equal((await admin.post('/console/settings/ctkip-key')).headers.location, '/console/settings?notice=ctkip-key-rotated');
     assert.equal(await keys(), before + 1);
+  });
+
+  test('multipart is read only by upload routes, after the session and the form token; over the limits 413, elsewhere 415; never a 500, never the body in the log', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logged = await buildAdminApp(tally.services, { logger: createLogger('debug', sink) });
+    const MARKER = 'PART-MARKER-7f3a';
+    const multipart = (parts: { name: string; value: string | Buffer; fileName?: string }[]) => {
+      const boundary = '----tallytestboundary';
+      const chunks = parts.flatMap((part) => [
+        Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${part.name}"${part.fileName ? `; filename="${part.fileName}"\r\ncontent-type: application/octet-stream` : ''}\r\n\r\n`),
+        Buffer.from(part.value),
+        Buffer.from('\r\n'),
+      ]);
+      return { headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, accept: 'text/html' }, payload: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]) };
+    };
+    const huge = Buffer.alloc(17 * 1024 * 1024, `${MARKER}\n`);
+    try {
+      const stranger = new WebClient(logged, nextAddress());
+      await stranger.get('/console');
+      const token = formToken(stranger.lastBody)!;
+      const cookie = [...stranger.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+      const logOn = multipart([{ name: '_csrf', value: token }, { name: 'username', value: 'admin' }, { name: 'file', value: huge, fileName: 'big.bin' }]);
+      const refused = await logged.inject({ method: 'POST', url: '/console/logon', remoteAddress: '10.7.9.1', headers: { ...logOn.headers, cookie }, payload: logOn.payload });
+      assert.equal(refused.statusCode, 415, refused.body.slice(0, 300));
+      assert.match(pageText(refused.body), /UNSUPPORTED_MEDIA_TYPE/);
+      const apiRefused = await logged.inject({ method: 'POST', url: '/api/v1/users', headers: { ...bearer(tally.tokens.superadmin), 'content-type': logOn.headers['content-type'] }, payload: logOn.payload });
+      assert.equal(apiRefused.statusCode, 415);
+      assert.equal(apiRefused.json().error.code, 'UNSUPPORTED_MEDIA_TYPE');
+
+      const anonymousUpload = await logged.inject({ method: 'POST', url: '/console/tokens/import', remoteAddress: '10.7.9.1', headers: { ...logOn.headers, cookie }, payload: logOn.payload });
+      assert.equal(anonymousUpload.statusCode, 303, 'no session: sent to the log-on page before the body is read');
+
+      const logged0n = await consoleClient(logged, 'admin', ADMIN_PASSWORD, nextAddress());
+      await logged0n.get('/console/tokens/import');
+      const big = await postMultipart(logged, logged0n, '/console/tokens/import', {}, { name: 'big.sdtid', content: huge });
+      assert.equal(big.statusCode, 413, big.body.slice(0, 300));
+      assert.match(pageText(big.body), /INPUT_TOO_LARGE/);
+      const tooMany = await postMultipart(logged, logged0n, '/console/users/import', Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${i}`, 'x'])));
+      assert.equal(tooMany.statusCode, 413);
+
+      const fileFirst = multipart([{ name: 'file', value: readVector('securid/t1-6d-30s.sdtid'), fileName: 't1.sdtid' }, { name: '_csrf', value: formToken(logged0n.lastBody)! }]);
+      const session = [...logged0n.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+      const unchecked = await logged.inject({ method: 'POST', url: '/console/tokens/import', remoteAddress: '10.7.9.2', headers: { ...fileFirst.headers, cookie: session }, payload: fileFirst.payload });
+      assert.equal(unchecked.statusCode, 403, 'the form token must come before the file');
+      assert.match(pageText(unchecked.body), /CSRF_FAILED/);
+      await assert.rejects(tally.services.tokens.get(systemActor, '274153980626'), { code: 'TOKEN_NOT_FOUND' });
+      const urlencoded = await logged.inject({ method: 'POST', url: '/console/tokens/import', remoteAddress: '10.7.9.2', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie: session }, payload: `_csrf=${formToken(logged0n.lastBody)}` });
+      assert.equal(urlencoded.statusCode, 415, 'an upload route takes multipart only');
+
+      const pskc = writePskc([{ kind: 'totp', id: 'REST-MULTIPART', serial: 'REST-MULTIPART', secret: Buffer.alloc(20, 7), digits: 6, algorithm: 'SHA1', timeInterval: 30 }]);
+      const small = multipart([{ name: 'file', value: pskc, fileName: 'one.pskcxml' }, { name: 'replace', value: 'false' }]);
+      const restSmall = await logged.inject({ method: 'POST', url: '/api/v1/tokens/import', headers: { ...bearer(tally.tokens.superadmin), 'content-type': small.headers['content-type'] }, payload: small.payload });
+      assert.equal(restSmall.statusCode, 200, restSmall.body);
+      assert.equal(restSmall.json().imported, 1, 'the REST upload route still takes a file');
+      const rest = multipart([{ name: 'file', value: huge, fileName: 'big.pskc' }]);
+      const restBig = await logged.inject({ method: 'POST', url: '/api/v1/tokens/import', headers: { ...bearer(tally.tokens.superadmin), 'content-type': rest.headers['content-type'] }, payload: rest.payload });
+      assert.equal(restBig.statusCode, 413);
+      assert.equal(restBig.json().error.code, 'INPUT_TOO_LARGE');
+
+      const log = lines.join('');
+      assert.doesNotMatch(log, new RegExp(MARKER));
+      assert.doesNotMatch(log, /"part":|"level":50/);
+      assert.match(log, /"statusCode":415/);
+      assert.match(log, /"statusCode":413/);
+    } finally {
+      await logged.close();
+    }
   });
 
   test('import a token file from the console, with its report; a bad file imports nothing', async () => {

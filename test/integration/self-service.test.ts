@@ -327,11 +327,11 @@ describeEachStore('Self-Service Console', (getStore) => {
     const [token] = await tokensOf('carol');
     const first = await carol.get(`/tokens/${token.serial}/activate`);
     const second = await carol.get(`/tokens/${token.serial}/activate`);
-    const linkOf = (body: string) => /href="http:\/\/localhost:8080(\/download\/[A-Za-z0-9_-]+)" download>Download token file</.exec(body)![1];
+    const linkOf = (body: string) => /<form method="post" action="(\/download\/[A-Za-z0-9_-]+)"><button type="submit" class="button button-primary">Download token file</.exec(body)![1];
     const passwordOf = (body: string) => /id="file-password" class="secret secret-large">([A-Za-z0-9]{14})</.exec(body)![1];
     assert.equal(passwordOf(first.body), passwordOf(second.body));
-    assert.equal((await tally.public.inject({ url: linkOf(first.body) })).statusCode, 410, 'replaced by the second visit');
-    const download = await tally.public.inject({ url: linkOf(second.body) });
+    assert.equal((await tally.public.inject({ method: 'POST', url: linkOf(first.body) })).statusCode, 410, 'replaced by the second visit');
+    const download = await tally.public.inject({ method: 'POST', url: linkOf(second.body) });
     assert.equal(download.statusCode, 200);
     assert.match(download.headers['content-disposition'] as string, /\.pskcxml"/);
     const again = await tally.public.inject({ url: linkOf(second.body), headers: { accept: 'text/html' } });

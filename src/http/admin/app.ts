@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
-import multipart from '@fastify/multipart';
 import type { Services } from '../../domain/services.js';
 import { createFastify, type ListenerOptions } from '../fastify.js';
 import { errorResponseSchema, installJsonErrors } from '../errors.js';
@@ -29,7 +28,6 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
       security: [{ bearer: [] }],
     },
   });
-  await app.register(multipart);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   await app.register(

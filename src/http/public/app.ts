@@ -17,7 +17,7 @@ export async function buildPublicApp(services: Services, options: ListenerOption
   installErrors(app, { htmlPage: (error) => errorPage({ csrfToken: '' }, error).text });
   app.get('/healthz', async () => ({ status: 'ok' }));
   assetRoutes(app);
-  downloadRoutes(app, services);
+  await downloadRoutes(app, services);
   await ctkipRoutes(app, services);
   await selfServiceConsole(app, services, { logonRateLimit: options.logonRateLimit ?? DEFAULT_LOGON_RATE_LIMIT });
   return app;

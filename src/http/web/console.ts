@@ -118,9 +118,10 @@ export async function registerWebConsole(app: FastifyInstance, services: Service
 
     scope.addHook('preValidation', async (request) => {
       if (!UNSAFE_METHODS.has(request.method)) return;
+      // Upload routes check it as the form's first part, before any file is read (http/multipart.ts).
+      if (request.routeOptions.config?.formTokenInParts === true) return;
       const body = request.body as Record<string, unknown> | undefined;
-      const sent = body && typeof body === 'object' ? body._csrf : undefined;
-      if (typeof sent !== 'string' || !constantTimeEqual(sent, request.csrfToken)) throw new TallyError('CSRF_FAILED');
+      checkFormToken(request, body && typeof body === 'object' ? body._csrf : undefined);
     });
 
     scope.setErrorHandler((error: unknown, request, reply) => {
@@ -132,6 +133,11 @@ export async function registerWebConsole(app: FastifyInstance, services: Service
 
     await routes(scope);
   });
+}
+
+/** The form token a form sent, against the session's (or, before log-on, the cookie's). */
+export function checkFormToken(request: FastifyRequest, sent: unknown): void {
+  if (typeof sent !== 'string' || !constantTimeEqual(sent, request.csrfToken)) throw new TallyError('CSRF_FAILED');
 }
 
 /** Form bodies: the named string fields and the form token, nothing else. */

@@ -8,6 +8,7 @@ import { listQuery, pageOf } from './paging.js';
 import { TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/vocabulary.js';
 import { oneOf } from './vocabulary.js';
 import { TOKEN_TYPES } from '../../../tokens/registry.js';
+import { readMultipart, uploadRoutes, type UploadLimits } from '../../multipart.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -74,50 +75,44 @@ function decodeBase64File(text: string): Buffer {
   return Buffer.from(compact, 'base64');
 }
 
-/** A multipart upload: the `file` part plus optional `password` and `replace` fields. */
+/** What a REST token import may hold: the `file` part plus optional `password` and `replace` fields. */
+const IMPORT_LIMITS: UploadLimits = { fileBytes: MAX_TOKEN_FILE_BYTES, fields: 2, fieldBytes: 1024 };
+
 async function readMultipartImport(request: FastifyRequest): Promise<{ content: Buffer; fileName?: string; password?: string; replace?: boolean }> {
-  let content: Buffer | undefined;
-  let fileName: string | undefined;
-  const fields: Record<string, string> = {};
-  for await (const part of request.parts({ limits: { fileSize: MAX_TOKEN_FILE_BYTES, files: 1, fields: 4, fieldSize: 1024 } })) {
-    if (part.type === 'file') {
-      content = await part.toBuffer();
-      if (part.file.truncated) throw new TallyError('INPUT_TOO_LARGE', `The token file is larger than ${MAX_TOKEN_FILE_BYTES} bytes.`);
-      fileName = part.filename;
-    } else {
-      fields[part.fieldname] = String(part.value);
-    }
-  }
-  if (!content) throw new TallyError('VALIDATION_FAILED', 'The upload has no file part.');
+  const { file, ...fields } = await readMultipart(request, IMPORT_LIMITS);
+  if (!file) throw new TallyError('VALIDATION_FAILED', 'The upload has no file part.');
   const unknown = Object.keys(fields).filter((name) => !['password', 'replace'].includes(name));
-  if (unknown.length) throw new TallyError('VALIDATION_FAILED', `Unknown form field(s): ${unknown.join(', ')}.`);
+  if (unknown.length) throw new TallyError('VALIDATION_FAILED', `Unknown form field(s): ${unknown.map((name) => name.slice(0, 64)).join(', ')}.`);
   if (fields.replace !== undefined && !['true', 'false'].includes(fields.replace)) {
     throw new TallyError('VALIDATION_FAILED', 'replace must be true or false.');
   }
-  return { content, fileName, password: fields.password, replace: fields.replace === 'true' };
+  return { content: file.content, fileName: file.fileName, password: fields.password, replace: fields.replace === 'true' };
 }
 
 export function tokenRoutes(app: FastifyInstance, services: Services): void {
-  app.post<{ Body: Static<typeof ImportJson> }>(
-    '/tokens/import',
-    {
-      bodyLimit: Math.ceil((MAX_TOKEN_FILE_BYTES * 4) / 3) + 64 * 1024,
-      schema: {
-        tags: ['tokens'],
-        summary: 'Import an sdtid or PSKC file as unassigned tokens (JSON with base64, or multipart/form-data)',
-        description: 'A file that fails its MACs or password imports nothing. A serial that exists already is refused unless replace is true.',
-        body: { content: { 'application/json': { schema: ImportJson }, 'multipart/form-data': { schema: {} } } },
-        response: { 200: ImportReportSchema },
+  // The one REST route that takes files: multipart is parsed here only (http/multipart.ts).
+  uploadRoutes(app, (uploads) => {
+    uploads.post<{ Body: Static<typeof ImportJson> }>(
+      '/tokens/import',
+      {
+        bodyLimit: Math.ceil((MAX_TOKEN_FILE_BYTES * 4) / 3) + 64 * 1024,
+        schema: {
+          tags: ['tokens'],
+          summary: 'Import an sdtid or PSKC file as unassigned tokens (JSON with base64, or multipart/form-data)',
+          description: 'A file that fails its MACs or password imports nothing. A serial that exists already is refused unless replace is true.',
+          body: { content: { 'application/json': { schema: ImportJson }, 'multipart/form-data': { schema: {} } } },
+          response: { 200: ImportReportSchema },
+        },
       },
-    },
-    async (request) => {
-      const body = request.body;
-      const input = request.isMultipart()
-        ? await readMultipartImport(request)
-        : { content: decodeBase64File(body.file), fileName: body.fileName, password: body.password, replace: body.replace };
-      return services.tokens.importFile(actorOf(request), input);
-    },
-  );
+      async (request) => {
+        const body = request.body;
+        const input = request.isMultipart()
+          ? await readMultipartImport(request)
+          : { content: decodeBase64File(body.file), fileName: body.fileName, password: body.password, replace: body.replace };
+        return services.tokens.importFile(actorOf(request), input);
+      },
+    );
+  });
 
   app.get<{ Querystring: Static<typeof TokenListQuery> }>(
     '/tokens',

@@ -1,12 +1,14 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isTallyError, TallyError, type ErrorCode } from '../../../errors.js';
 import type { Actor } from '../../../domain/actor.js';
 import type { Html } from '../../web/html.js';
+import { checkFormToken } from '../../web/console.js';
+import { readMultipart, uploadRoutes, type UploadLimits } from '../../multipart.js';
 import type { Notice } from '../../web/layout.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../../tokens/files.js';
 import type { Section, Viewer } from './views/kit.js';
 
-/** What the Security Console's routes share: the viewer, pages, notices by name, and multipart forms. */
+/** What the Security Console's routes share: the viewer, pages, notices by name, and upload forms. */
 
 export function actorOf(request: FastifyRequest): Actor {
   if (!request.actor) throw new TallyError('UNAUTHENTICATED');
@@ -82,32 +84,24 @@ export function wholeNumber(name: string, value: string | undefined): number | u
   return Number(text);
 }
 
-export interface UploadedFile {
-  fileName: string;
-  content: Buffer;
-}
+export type { MultipartForm } from '../../multipart.js';
 
-/** A multipart form as routes see it: its text fields, and the one file if one was chosen. */
-export type MultipartForm = Record<string, string | undefined> & { file?: UploadedFile };
-
-const MULTIPART_FIELD_BYTES = 2 * 1024 * 1024;
+/** What a console upload may hold: one file, a few fields; pasted CSV text in a field. */
+const CONSOLE_UPLOAD_LIMITS: UploadLimits = { fileBytes: MAX_TOKEN_FILE_BYTES, fields: 8, fieldBytes: 2 * 1024 * 1024 };
 
 /**
- * Reads a multipart form (file uploads) before the form-token check, which looks for `_csrf` in
- * the body as it does for ordinary forms. Bounded: one file, a few fields.
+ * The Security Console's file upload forms, in the one scope where multipart is parsed: the session
+ * is checked first (onRequest), then the form token as the form's first part (the upload forms put
+ * `_csrf` first), and only then the file.
  */
-export async function readMultipartForm(request: FastifyRequest): Promise<void> {
-  if (!request.isMultipart()) return;
-  const form = Object.create(null) as MultipartForm;
-  for await (const part of request.parts({ limits: { fileSize: MAX_TOKEN_FILE_BYTES, files: 1, fields: 8, fieldSize: MULTIPART_FIELD_BYTES } })) {
-    if (part.type === 'file') {
-      const content = await part.toBuffer();
-      if (part.file.truncated) throw new TallyError('INPUT_TOO_LARGE', `The file is larger than ${MAX_TOKEN_FILE_BYTES} bytes.`);
-      if (part.filename || content.length > 0) form.file = { fileName: part.filename.slice(0, 255), content };
-    } else if (part.fieldname !== 'file') {
-      if (part.valueTruncated) throw new TallyError('INPUT_TOO_LARGE', `The field ${part.fieldname} is too long.`);
-      form[part.fieldname] = String(part.value);
-    }
-  }
-  request.body = form;
+export function consoleUploads(app: FastifyInstance, routes: (scope: FastifyInstance) => void): void {
+  uploadRoutes(app, (scope) => {
+    scope.addHook('onRoute', (route) => {
+      route.config = { ...route.config, formTokenInParts: true };
+    });
+    scope.addHook('preValidation', async (request) => {
+      request.body = await readMultipart(request, CONSOLE_UPLOAD_LIMITS, (sent) => checkFormToken(request, sent));
+    });
+    routes(scope);
+  });
 }

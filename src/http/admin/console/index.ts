@@ -3,7 +3,7 @@ import { TallyError } from '../../../errors.js';
 import type { Services } from '../../../domain/services.js';
 import { assetRoutes } from '../../web/assets.js';
 import { endWebSession, formSchema, registerWebConsole, requireSession, startWebSession, type WebConsoleOptions } from '../../web/console.js';
-import { actorOf, fixable, noticeFrom, page, readMultipartForm, redirect, viewerOf } from './http.js';
+import { actorOf, fixable, noticeFrom, page, redirect, viewerOf } from './http.js';
 import { auditRoutes } from './routes/audit.js';
 import { bulkRoutes } from './routes/bulk.js';
 import { profileRoutes } from './routes/profiles.js';
@@ -35,8 +35,6 @@ export async function securityConsole(app: FastifyInstance, services: Services, 
   };
   await app.register(
     async (consoleScope) => {
-      // File uploads are read before the form-token check, which finds `_csrf` among their fields.
-      consoleScope.addHook('preValidation', readMultipartForm);
       await registerWebConsole(consoleScope, services, options, async (scope) => {
         scope.addHook('onRoute', (route) => {
           route.schema = { hide: true, ...route.schema };

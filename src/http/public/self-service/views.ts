@@ -323,7 +323,7 @@ function fileBody(activation: Extract<HolderActivation, { kind: 'file' }>): Html
   return html`<div class="card">
 ${steps([
   html`<h2>Download the file</h2>
-  <p><a class="button button-primary" href="${activation.downloadUrl}" download>Download token file</a></p>
+  <form method="post" action="${new URL(activation.downloadUrl).pathname}"><button type="submit" class="button button-primary">Download token file</button></form>
   <p class="hint">The link works once, until ${time(activation.expiresAt)}. If the download fails, open this page again for a new link; the previous link then stops working.</p>`,
   activation.filePassword
     ? html`<h2>Note the file's password</h2><p>The app asks for it when you import the file.</p>${copyable('file-password', 'password', activation.filePassword, { className: 'secret-large' })}`
@@ -331,6 +331,26 @@ ${steps([
   html`<h2>Import the file into your app</h2><p>Open the token app and import the file you downloaded. The token is active from the moment you download it.</p>`,
 ])}
 </div>`;
+}
+
+/**
+ * What a one-time download link opens: a page, never the file. Only its button (a POST to the
+ * same address) uses the link, so a mail scanner or a preview that follows the link leaves it
+ * working for its holder.
+ */
+export function downloadPage(viewer: Viewer, link: { action: string; expiresAt: string }): Html {
+  return layout(frame(viewer), {
+    title: 'Download your token file',
+    narrow: true,
+    body: html`<section class="card">
+  <h1>Download your token file</h1>
+  <p>This link gives the file once. Press <strong>Download</strong> on the computer or phone where you import it into the token app; the token is active from that moment.</p>
+  <form method="post" action="${link.action}">
+    <button type="submit" class="button button-primary button-block">Download</button>
+  </form>
+  <p class="hint">The link works until ${time(link.expiresAt)}. If the download fails, ask for a new link in the Self-Service Console or at your IT helpdesk.</p>
+</section>`,
+  });
 }
 
 /** The forms of a token's page, to mark the one a refusal is about. */

@@ -3,7 +3,7 @@ import { parseUsernameList } from '../../../../domain/bulk-distribution.js';
 import type { Services } from '../../../../domain/services.js';
 import { BULK_ITEM_RESULTS, type BulkItemResult } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
-import { actorOf, fixable, INPUT_ERRORS, page, viewerOf, type MultipartForm } from '../http.js';
+import { actorOf, fixable, INPUT_ERRORS, page, viewerOf, consoleUploads, type MultipartForm } from '../http.js';
 import { link } from '../views/kit.js';
 import { BULK_ITEMS_PAGE, bulkPage, bulkRunPage } from '../views/bulk.js';
 
@@ -22,17 +22,19 @@ export function bulkRoutes(app: FastifyInstance, services: Services): void {
 
   app.get('/bulk', async (request, reply) => page(reply, bulkPage(viewerOf(request), await showForm(actorOf(request)))));
 
-  app.post<{ Body: MultipartForm }>('/bulk', async (request, reply) => {
-    const form = request.body ?? {};
-    // Each list on its own: a file's header is its first line, not a line after the typed names.
-    const usernames = [...parseUsernameList(form.usernames ?? ''), ...parseUsernameList(form.file?.content.toString('utf8') ?? '')];
-    try {
-      const bulk = await services.bulk.start(actorOf(request), form.profile ?? '', usernames);
-      return reply.redirect(link('bulk', bulk.id), 303);
-    } catch (error) {
-      const refused = fixable(error, INPUT_ERRORS);
-      return page(reply, bulkPage(viewerOf(request), { ...(await showForm(actorOf(request))), form: { profile: form.profile, usernames: form.usernames }, error: refused }), refused.status);
-    }
+  consoleUploads(app, (uploads) => {
+    uploads.post<{ Body: MultipartForm }>('/bulk', async (request, reply) => {
+      const form = request.body ?? {};
+      // Each list on its own: a file's header is its first line, not a line after the typed names.
+      const usernames = [...parseUsernameList(form.usernames ?? ''), ...parseUsernameList(form.file?.content.toString('utf8') ?? '')];
+      try {
+        const bulk = await services.bulk.start(actorOf(request), form.profile ?? '', usernames);
+        return reply.redirect(link('bulk', bulk.id), 303);
+      } catch (error) {
+        const refused = fixable(error, INPUT_ERRORS);
+        return page(reply, bulkPage(viewerOf(request), { ...(await showForm(actorOf(request))), form: { profile: form.profile, usernames: form.usernames }, error: refused }), refused.status);
+      }
+    });
   });
 
   app.get<{ Params: { id: string }; Querystring: { result?: BulkItemResult; offset?: string } }>('/bulk/:id', { schema: { params: IdParams, querystring: RunQuery } }, async (request, reply) => {

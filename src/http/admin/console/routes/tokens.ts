@@ -5,7 +5,7 @@ import { TallyError } from '../../../../errors.js';
 import { TOKEN_STATES, type TokenState } from '../../../../model/vocabulary.js';
 import type { TokenType } from '../../../../tokens/types.js';
 import { formSchema } from '../../../web/console.js';
-import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, wholeNumber, type MultipartForm, type NoticeName } from '../http.js';
+import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, wholeNumber, consoleUploads, type MultipartForm, type NoticeName } from '../http.js';
 import { link } from '../views/kit.js';
 import { distributionPage, generatedPage, generatePage, importReportPage, importTokensPage, lostPage, tokenPage, TOKENS_PAGE, tokensPage, type TokenFilter } from '../views/tokens.js';
 import { TOKEN_TYPES } from '../../../../tokens/registry.js';
@@ -60,16 +60,18 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
 
   app.get('/tokens/import', async (request, reply) => page(reply, importTokensPage(viewerOf(request))));
 
-  app.post<{ Body: MultipartForm }>('/tokens/import', async (request, reply) => {
-    const form = request.body ?? {};
-    try {
-      if (!form.file) throw new TallyError('VALIDATION_FAILED', 'Choose a token file.');
-      const report = await services.tokens.importFile(actorOf(request), { content: form.file.content, fileName: form.file.fileName, password: form.password || undefined, replace: form.replace === 'yes' });
-      return page(reply, importReportPage(viewerOf(request), report));
-    } catch (error) {
-      const refused = fixable(error, [...INPUT_ERRORS, 'FORMAT_INVALID', 'XML_FORBIDDEN_CONSTRUCT', 'PASSWORD_REQUIRED', 'WRONG_PASSWORD', 'INTEGRITY_CHECK_FAILED', 'UNSUPPORTED_ALGORITHM']);
-      return page(reply, importTokensPage(viewerOf(request), refused), refused.status);
-    }
+  consoleUploads(app, (uploads) => {
+    uploads.post<{ Body: MultipartForm }>('/tokens/import', async (request, reply) => {
+      const form = request.body ?? {};
+      try {
+        if (!form.file) throw new TallyError('VALIDATION_FAILED', 'Choose a token file.');
+        const report = await services.tokens.importFile(actorOf(request), { content: form.file.content, fileName: form.file.fileName, password: form.password || undefined, replace: form.replace === 'yes' });
+        return page(reply, importReportPage(viewerOf(request), report));
+      } catch (error) {
+        const refused = fixable(error, [...INPUT_ERRORS, 'FORMAT_INVALID', 'XML_FORBIDDEN_CONSTRUCT', 'PASSWORD_REQUIRED', 'WRONG_PASSWORD', 'INTEGRITY_CHECK_FAILED', 'UNSUPPORTED_ALGORITHM']);
+        return page(reply, importTokensPage(viewerOf(request), refused), refused.status);
+      }
+    });
   });
 
   const showToken = async (request: FastifyRequest<TokenRoute>, reply: FastifyReply, error?: TallyError) => {

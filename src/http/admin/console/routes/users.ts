@@ -3,7 +3,7 @@ import type { Services } from '../../../../domain/services.js';
 import { USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
 import { TallyError } from '../../../../errors.js';
 import { formSchema } from '../../../web/console.js';
-import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, type MultipartForm } from '../http.js';
+import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, consoleUploads, type MultipartForm } from '../http.js';
 import { link } from '../views/kit.js';
 import { distributionResultPage } from './tokens.js';
 import { editUserPage, importUsersPage, importUsersReportPage, newUserPage, userPage, USERS_PAGE, usersPage, type UserDetail } from '../views/users.js';
@@ -50,16 +50,18 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
 
   app.get('/users/import', async (request, reply) => page(reply, importUsersPage(viewerOf(request))));
 
-  app.post<{ Body: MultipartForm }>('/users/import', async (request, reply) => {
-    const form = request.body ?? {};
-    const text = form.file ? form.file.content.toString('utf8') : form.csv ?? '';
-    try {
-      if (!text.trim()) throw new TallyError('VALIDATION_FAILED', 'Choose a CSV file or paste its text.');
-      return page(reply, importUsersReportPage(viewerOf(request), await services.users.importCsv(actorOf(request), text)));
-    } catch (error) {
-      const refused = fixable(error, [...INPUT_ERRORS, 'FORMAT_INVALID']);
-      return page(reply, importUsersPage(viewerOf(request), refused, form.file ? undefined : form.csv), refused.status);
-    }
+  consoleUploads(app, (uploads) => {
+    uploads.post<{ Body: MultipartForm }>('/users/import', async (request, reply) => {
+      const form = request.body ?? {};
+      const text = form.file ? form.file.content.toString('utf8') : form.csv ?? '';
+      try {
+        if (!text.trim()) throw new TallyError('VALIDATION_FAILED', 'Choose a CSV file or paste its text.');
+        return page(reply, importUsersReportPage(viewerOf(request), await services.users.importCsv(actorOf(request), text)));
+      } catch (error) {
+        const refused = fixable(error, [...INPUT_ERRORS, 'FORMAT_INVALID']);
+        return page(reply, importUsersPage(viewerOf(request), refused, form.file ? undefined : form.csv), refused.status);
+      }
+    });
   });
 
   const detail = async (request: FastifyRequest<UserRoute>, extra: Partial<UserDetail> = {}): Promise<UserDetail> => {
