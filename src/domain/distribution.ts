@@ -1,8 +1,9 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import { TallyError } from '../errors.js';
-import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
+import { randomDigits } from '../core/crypto/random.js';
 import { encodeBase32 } from '../core/otp/base32.js';
+import { verifyPasscode } from '../core/otp/verify.js';
 import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
 import { buildAppLink } from '../core/ctkip/links.js';
 import type { CtfLinkApp } from '../core/securid/index.js';
@@ -12,7 +13,6 @@ import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js'
 import { UserRepository, type UserRow } from '../store/repositories/users.js';
 import { ctfDeliverable, otpauthLink, tokenFile, type Holder, type TokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
-import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
 import { can, requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -54,14 +54,6 @@ const MAX_CONFIRM_ATTEMPTS = 10;
 const HOTP_FIRST_WINDOW = 9;
 
 /** The step in [from, to] whose code equals `code`, comparing every candidate in constant time. */
-function findStep(type: TokenTypeModule, material: TokenMaterial, code: string, range: { from: number; to: number }): number | undefined {
-  let found: number | undefined;
-  for (let step = Math.max(0, range.from); step <= range.to; step++) {
-    if (constantTimeEqual(type.codeAt(material, step), code) && found === undefined) found = step;
-  }
-  return found;
-}
-
 export const CTKIP_PATH = '/ctkip/services/CtkipService';
 /** An activation code: the first digits find the distribution, the rest prove the holder. */
 export const LOCATOR_DIGITS = 5;
@@ -556,9 +548,20 @@ export class DistributionService {
         }
         const material = this.tokens.material(token);
         const now = this.clock.now();
-        const start = type.movingFactor === 'time' ? Math.floor(now / 1000 / token.period_seconds) : 0;
-        const match = findStep(type, material, code, type.movingFactor === 'time' ? { from: start - 1, to: start + 1 } : { from: 0, to: HOTP_FIRST_WINDOW });
-        if (match === undefined) {
+        // The app's first code: the clock's step give or take one, or one of HOTP's first counters.
+        const window = type.movingFactor === 'time' ? 1 : HOTP_FIRST_WINDOW;
+        const found = verifyPasscode({
+          passcode: code,
+          digits: token.digits,
+          codeAt: (step) => type.codeAt(material, step),
+          expected: type.stepAt({ periodSeconds: token.period_seconds, counter: 0 }, now),
+          small: window,
+          large: window,
+          direction: type.movingFactor === 'time' ? 'both' : 'ahead',
+          lastStep: null,
+          pin: { kind: 'none' },
+        });
+        if (found.kind !== 'match') {
           await trx.updateTable('distributions').set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) })).where('id', '=', distribution.id).execute();
           throw new TallyError('TOKENCODE_INVALID', 'That code is not right. Check the time on your phone and enter the code the app shows now.');
         }
@@ -567,8 +570,8 @@ export class DistributionService {
         await new TokenRepository(trx).update(serial, {
           state: 'active',
           activated_at: now,
-          last_step: match,
-          counter: type.movingFactor === 'counter' ? match + 1 : 0,
+          last_step: found.step,
+          counter: type.movingFactor === 'counter' ? found.step + 1 : 0,
           updated_at: now,
         }, { state: 'pending' });
         return (await new TokenRepository(trx).findBySerial(serial))!;

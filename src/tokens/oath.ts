@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { invalidField } from '../errors.js';
 import { hotp } from '../core/otp/hotp.js';
 import { OTP_ALGORITHMS, type OtpAlgorithm } from '../core/otp/hotp.js';
-import type { TokenMaterial, TokenSettings, TokenTypeModule } from './types.js';
+import { timeStep, type TokenMaterial, type TokenSettings, type TokenTypeModule } from './types.js';
 
 function checkOathSettings(settings: TokenSettings, timeBased: boolean): void {
   if (!OTP_ALGORITHMS.includes(settings.algorithm as OtpAlgorithm)) {
@@ -47,6 +47,7 @@ export const totpType: TokenTypeModule = {
   checkSettings: (settings) => checkOathSettings(settings, true),
   newSerial: () => oathSerial('TOTP'),
   checkSerial: checkOathSerial,
+  stepAt: timeStep,
   codeAt: code,
   passcode: prefixPin,
 };
@@ -64,6 +65,7 @@ export const hotpType: TokenTypeModule = {
   checkSettings: (settings) => checkOathSettings(settings, false),
   newSerial: () => oathSerial('HOTP'),
   checkSerial: checkOathSerial,
+  stepAt: (token) => token.counter,
   codeAt: code,
   passcode: prefixPin,
 };

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { invalidField } from '../errors.js';
 import { addPinToTokencode, computeTokencode } from '../core/securid/index.js';
-import type { TokenMaterial, TokenTypeModule } from './types.js';
+import { timeStep, type TokenMaterial, type TokenTypeModule } from './types.js';
 
 export const securidType: TokenTypeModule = {
   type: 'securid',
@@ -26,6 +26,7 @@ export const securidType: TokenTypeModule = {
   checkSerial(serial) {
     if (!/^\d{12}$/.test(serial)) throw invalidField('serial', 'A SecurID serial is 12 digits.');
   },
+  stepAt: timeStep,
   codeAt(token: TokenMaterial, step: number): string {
     const interval = token.settings.periodSeconds as 30 | 60;
     return computeTokencode({ serial: token.serial, seed: token.seed, digits: token.settings.digits, intervalSeconds: interval }, step * interval);

@@ -52,8 +52,15 @@ export interface TokenTypeModule {
   newSerial(): string;
   /** Throws VALIDATION_FAILED when the serial does not fit this type. */
   checkSerial(serial: string): void;
+  /** The step expected at `nowMs`: the time step (unix seconds / period), or the next unused counter. */
+  stepAt(token: { periodSeconds: number; counter: number }, nowMs: number): number;
   /** The code for a step: a time step (unix seconds / period) or a counter value. */
   codeAt(token: TokenMaterial, step: number): string;
   /** How a PIN and a code make the passcode the user types. */
   passcode(token: TokenMaterial, code: string, pin: string): string;
+}
+
+/** A time-based token's step at `nowMs`. */
+export function timeStep(token: { periodSeconds: number }, nowMs: number): number {
+  return Math.floor(nowMs / 1000 / token.periodSeconds);
 }
