@@ -20,6 +20,7 @@ export const errorCatalogue = {
   FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
   INVALID_CREDENTIALS: { status: 401, message: 'The username or password is not right.' },
   USER_LOCKED: { status: 423, message: 'Too many failed attempts: the account is locked for a while, or until an administrator unlocks it.' },
+  LOGON_DELAYED: { status: 429, message: 'Too many failed log-ons for this user: wait a few seconds, then try again.' },
   CSRF_FAILED: { status: 403, message: 'The form has expired or did not come from this site; reload the page and try again.' },
 
   // Configuration and store
