@@ -119,9 +119,9 @@ export const settings = {
   trustProxy: flag('Trust X-Forwarded-* headers from a reverse proxy in front of the public listener.'),
   sessionIdleMinutes: integer('Console sessions end after this many minutes without a request.', 15, 1, 1440),
   sessionMaxHours: integer('Console sessions end this many hours after log-on, however active they are.', 8, 1, 720),
-  logonRateLimit: integer('Console log-on attempts allowed per minute from one client address, counted over every node on the store (more are refused with 429); the per-user lockout applies as well.', 20, 1, 10000),
+  logonRateLimit: integer('Console log-on attempts allowed per minute from one client address, counted over every node on the store (more are refused with 429); per username, growing log-on delays apply as well.', 20, 1, 10000),
   selfServiceLogon: oneOf(
-    'What a Self-Service Console log-on takes: `password`, or `password+passcode` (a user who has an active token also gives a passcode, PIN + tokencode; a wrong one looks like a wrong password and counts toward the lockout).',
+    'What a Self-Service Console log-on takes: `password`, or `password+passcode` (a user who has an active token also gives a passcode, PIN + tokencode; a wrong one looks like a wrong password and counts toward the passcode lockout).',
     ['password', 'password+passcode'] as const,
     'password',
   ),
