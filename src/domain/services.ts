@@ -69,6 +69,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const profiles = new ProfileService(store.db, keyring, audit, clock);
   const lockout = new Lockout(store.db, clock, DEFAULT_LOCKOUT);
   const logonDelays = new LogonDelays(store.db, clock);
+  const rateLimits = new RateLimitService(store.db, clock);
   const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
   const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
@@ -85,7 +86,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     tokens,
     profiles,
     distribution,
-    provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock),
+    provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock, rateLimits),
     authentication,
     radiusClients: new RadiusClientService(store.db, keyring, audit, clock),
     sessions: new SessionService(store.db, audit, clock, options.sessions ?? DEFAULT_SESSIONS, keyring),
@@ -94,6 +95,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     notifier,
     bulk: new BulkDistributionService(store.db, profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(store.db, clock),
-    rateLimits: new RateLimitService(store.db, clock),
+    rateLimits,
   };
 }
