@@ -85,7 +85,7 @@ describeEachStore('Self-Service Console', (getStore) => {
   });
 
   test('behind a TLS proxy the cookie is __Host-tally_session, Secure', async () => {
-    const proxied = await buildPublicApp(tally.services, { logger: createLogger('silent'), trustProxy: true });
+    const proxied = await buildPublicApp(tally.services, { logger: createLogger('silent'), trustProxy: ['10.2.0.0/24'] });
     try {
       const client = new WebClient(proxied, '10.2.0.1', { 'x-forwarded-proto': 'https' });
       const response = await client.logOn('alice', password('alice'));
