@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { TallyError } from '../errors.js';
 import { LogonDelayRepository } from '../store/repositories/logon-delays.js';
@@ -60,8 +61,9 @@ export class LogonDelays {
     return sql<number>`(case when ${failures} < ${sql.lit(this.settings.freeFailures)} then 0 ${sql.join(steps, sql` `)} else ${sql.lit(this.settings.maxDelaySeconds * 1000)} end)`;
   }
 
+  /** A digest of the name as typed: any text is storable (PostgreSQL refuses a NUL), and no row holds a name. */
   private key(console: LogonConsole, username: string): string {
-    return `${console}:${username.slice(0, USERNAME_KEY_LENGTH)}`;
+    return `${console}:${createHash('sha256').update(username.slice(0, USERNAME_KEY_LENGTH)).digest('base64url')}`;
   }
 
   /**
