@@ -74,6 +74,20 @@ describeEachStore('log-on delays', (getStore) => {
     received(run, 'Access-Accept');
   });
 
+  interopTest('made-up challenge answers at the public Self-Service form count against nobody: the user still authenticates over RADIUS', ['radclient'], async () => {
+    for (let i = 0; i < 30; i++) {
+      const stranger = new WebClient(tally.public, `10.4.0.${i + 1}`);
+      await stranger.get('/');
+      const answer = await stranger.post('/logon/challenge', { username: 'root', state: `made-up-state-${i}`, answer: '000000' });
+      assert.equal(answer.statusCode, 401);
+    }
+    assert.equal((await userRow('root')).failed_logons, 0, 'no passcode failure was counted against the user');
+    tally.clock.advance(30);
+    const run = await radclient(radius.port, RADIUS_SECRET, papRequest('root', await code('ROOT-1')));
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    received(run, 'Access-Accept');
+  });
+
   test('a guesser is slowed: after 5 failures an early attempt is refused with LOGON_DELAYED, Retry-After, its password unchecked; the right one after the wait logs on', async () => {
     for (let i = 0; i < 5; i++) assert.equal((await selfService('alice', 'not-the-password')).statusCode, 401);
     const early = await selfService('alice', password('alice'));
