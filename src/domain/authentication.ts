@@ -451,7 +451,7 @@ export class AuthenticationService {
       return this.failure(user, [], 'unknown or expired challenge');
     }
     // A token disabled (or reported lost) since the challenge was issued answers nothing more.
-    if (!token || token.state !== 'active') return this.failure(user, [], 'unknown or expired challenge');
+    if (token?.state !== 'active') return this.failure(user, [], 'unknown or expired challenge');
     if (challenge.state.startsWith(CONSOLE_STATE_PREFIX) !== (channel === 'self-service')) return this.failure(user, [], 'challenge of another channel');
     const deleted = await this.db.deleteFrom('auth_challenges').where('state', '=', challenge.state).executeTakeFirst();
     if (Number(deleted.numDeletedRows) !== 1) return this.failure(user, [], 'challenge answered twice');
