@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { TallyError } from './errors.js';
 
 /**
@@ -91,6 +92,31 @@ function oneOf<T extends string>(doc: string, values: readonly T[], fallback: T)
   };
 }
 
+/** Names proxy-addr (fastify's trustProxy) knows for whole ranges. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * The addresses of trusted reverse proxies: IPv4/IPv6 addresses or CIDRs (or `loopback`,
+ * `linklocal`, `uniquelocal`), comma-separated. Not `true` nor a hop count: those make Tally believe
+ * whatever X-Forwarded-For a client sends, so a client would pick its own address for the rate
+ * limits and the audit.
+ */
+export function parseTrustedProxies(raw: string): string[] {
+  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.length === 0 || entries.some((entry) => /^(true|false|yes|no|on|off|\d+)$/i.test(entry))) {
+    throw new Error('takes the addresses or CIDRs of the trusted reverse proxies, comma-separated (e.g. 10.0.0.5,10.1.0.0/16 or loopback), not true/false or a hop count');
+  }
+  for (const entry of entries) {
+    if (PROXY_RANGE_NAMES.includes(entry)) continue;
+    const [address, prefix, ...rest] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxPrefix = family === 6 ? 128 : 32;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
+    if (family === 0 || !prefixOk || rest.length > 0) throw new Error(`has "${entry.slice(0, 64)}", which is not an IP address, a CIDR (address/prefix) or one of ${PROXY_RANGE_NAMES.join(', ')}`);
+  }
+  return entries;
+}
+
 /** Every setting Tally knows, by its camelCase name. The flag is `--kebab-case`, the env `TALLY_SNAKE_CASE`. */
 export const settings = {
   dataDir: text('Directory for the SQLite database and the master key file.', './data'),
@@ -116,12 +142,18 @@ export const settings = {
   tlsKey: text('PEM private key file for the public listener.'),
   adminTlsCert: text('PEM certificate file for the admin listener; needs --admin-tls-key.'),
   adminTlsKey: text('PEM private key file for the admin listener.'),
-  trustProxy: flag('Trust X-Forwarded-* headers from a reverse proxy in front of the public listener.'),
+  trustProxy: {
+    doc: 'The reverse proxies in front of the public listener whose X-Forwarded-For (and -Proto, -Host) Tally believes: IP addresses or CIDRs, comma-separated (e.g. `10.0.0.5,10.1.0.0/16`; also `loopback`, `linklocal`, `uniquelocal`). The client address (for rate limits, log-on delays and the audit) is then the last address in X-Forwarded-For not among them; a request from any other peer is taken at its own address, its headers ignored. `true` and hop counts are refused: they would believe any client. Default: no proxy trusted.',
+    default: undefined,
+    kind: 'string',
+    parse: parseTrustedProxies,
+  } satisfies Setting<string[]>,
   sessionIdleMinutes: integer('Console sessions end after this many minutes without a request.', 15, 1, 1440),
   sessionMaxHours: integer('Console sessions end this many hours after log-on, however active they are.', 8, 1, 720),
-  logonRateLimit: integer('Console log-on attempts allowed per minute from one client address, counted over every node on the store (more are refused with 429); the per-user lockout applies as well.', 20, 1, 10000),
+  ctkipRateLimit: integer('CT-KIP requests allowed per minute from one client address, counted over every node on the store (more are answered with a RATE_LIMITED fault); 10 wrong activation codes from one address within an hour block it for the rest of the hour as well.', 120, 1, 100000),
+  logonRateLimit: integer('Console log-on attempts allowed per minute from one client address, counted over every node on the store (more are refused with 429); per username, growing log-on delays apply as well.', 20, 1, 10000),
   selfServiceLogon: oneOf(
-    'What a Self-Service Console log-on takes: `password`, or `password+passcode` (a user who has an active token also gives a passcode, PIN + tokencode; a wrong one looks like a wrong password and counts toward the lockout).',
+    'What a Self-Service Console log-on takes: `password`, or `password+passcode` (a user who has an active token also gives a passcode, PIN + tokencode; a wrong one looks like a wrong password and counts toward the passcode lockout).',
     ['password', 'password+passcode'] as const,
     'password',
   ),

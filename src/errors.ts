@@ -20,6 +20,7 @@ export const errorCatalogue = {
   FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
   INVALID_CREDENTIALS: { status: 401, message: 'The username or password is not right.' },
   USER_LOCKED: { status: 423, message: 'Too many failed attempts: the account is locked for a while, or until an administrator unlocks it.' },
+  LOGON_DELAYED: { status: 429, message: 'Too many failed log-ons for this user: wait a few seconds, then try again.' },
   CSRF_FAILED: { status: 403, message: 'The form has expired or did not come from this site; reload the page and try again.' },
 
   // Configuration and store
@@ -69,6 +70,7 @@ export const errorCatalogue = {
 
   // CT-KIP provisioning (the server answers these as SOAP faults; the last two are the client's)
   ACTIVATION_CODE_INVALID: { status: 403, message: 'The activation code is not valid, has expired or has been used.' },
+  CTKIP_SOURCE_BLOCKED: { status: 429, message: 'Too many wrong activation codes from this address; try again in an hour.' },
   CTKIP_BAD_MESSAGE: { status: 400, message: 'The CT-KIP message is malformed or incomplete.' },
   CTKIP_UNSUPPORTED: { status: 400, message: 'The CT-KIP peer does not offer what this dialect needs (SecurID-AES keys, RSA nonce encryption, CT-KIP-PRF-AES).' },
   CTKIP_SESSION_UNKNOWN: { status: 400, message: 'The CT-KIP session is unknown or has ended; start the activation again.' },

@@ -30,11 +30,13 @@ export interface ServerOptions {
   issuer: string;
   tls?: TlsFiles;
   adminTls?: TlsFiles;
-  trustProxy: boolean;
+  /** The trusted reverse proxies of the public listener (addresses, CIDRs); none when empty. */
+  trustProxy: string[];
   initIfNeeded: boolean;
   /** Console session timeouts; the domain's defaults without them. */
   sessions?: SessionSettings;
   logonRateLimit?: number;
+  ctkipRateLimit?: number;
   /** The Self-Service Console's log-on and lost-token policies; the domain's defaults without them. */
   selfService?: SelfServiceSettings;
   /** Mail to token holders; off without it. */
@@ -94,10 +96,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const services = createServices(store, keyring, clock, serviceOptions);
     // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
     await services.provisioning.serverKey();
-    const listener = { logger: options.logger, trustProxy: options.trustProxy, logonRateLimit: options.logonRateLimit };
+    const listener = { logger: options.logger, trustProxy: options.trustProxy, logonRateLimit: options.logonRateLimit, ctkipRateLimit: options.ctkipRateLimit };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls });
     apps.push(publicApp);
-    const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: false });
+    const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: undefined });
     apps.push(adminApp);
     const publicAddress = await publicApp.listen({ host: options.host, port: options.port });
     const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });

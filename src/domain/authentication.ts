@@ -444,8 +444,15 @@ export class AuthenticationService {
     // Claiming the challenge deletes it, so each state is answered once.
     const challenge = await this.db.selectFrom('auth_challenges').selectAll().where('state', '=', state.slice(0, 64)).where('expires_at', '>', now).executeTakeFirst();
     const token = challenge ? await this.db.selectFrom('tokens').selectAll().where('id', '=', challenge.token_id).executeTakeFirst() : undefined;
+    // A state no challenge of this user has proves nothing about who sent it: on the public
+    // Self-Service form anyone may send one, so it is refused without counting against the user's
+    // passcode lockout (which would let a stranger lock the user out of RADIUS and REST).
+    if (!challenge || token?.user_id !== user.id) {
+      if (channel === 'self-service') return { reply: { result: 'reject', message: DENIED }, reason: 'unknown or expired challenge' };
+      return this.failure(user, [], 'unknown or expired challenge');
+    }
     // A token disabled (or reported lost) since the challenge was issued answers nothing more.
-    if (!challenge || !token || token.user_id !== user.id || token.state !== 'active') return this.failure(user, [], 'unknown or expired challenge');
+    if (token?.state !== 'active') return this.failure(user, [], 'unknown or expired challenge');
     if (challenge.state.startsWith(CONSOLE_STATE_PREFIX) !== (channel === 'self-service')) return this.failure(user, [], 'challenge of another channel');
     const deleted = await this.db.deleteFrom('auth_challenges').where('state', '=', challenge.state).executeTakeFirst();
     if (Number(deleted.numDeletedRows) !== 1) return this.failure(user, [], 'challenge answered twice');

@@ -17,6 +17,7 @@ import type { Database } from '../store/schema.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
+import type { RateLimitService } from './rate-limits.js';
 import type { Clock } from './clock.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService } from './tokens.js';
@@ -24,6 +25,13 @@ import { LOCATOR_DIGITS, CODE_SECRET_DIGITS } from './distribution.js';
 
 /** Wrong codes a pending token takes before its activation locks (an admin resets or reissues). */
 export const MAX_ACTIVATION_ATTEMPTS = 5;
+/**
+ * Wrong codes one client address may send in SOURCE_WINDOW_MS before its CT-KIP requests are
+ * refused for the rest of the window: without it, a client could spray 5 wrong codes on every
+ * locator and lock every pending activation.
+ */
+export const MAX_WRONG_CODES_PER_SOURCE = 10;
+const SOURCE_WINDOW_MS = 3_600_000;
 const SESSION_LIFETIME_MS = 10 * 60_000;
 const SERVER_KEY_BITS = 1024;
 
@@ -58,6 +66,7 @@ export class ProvisioningService {
     private readonly hasher: SecretHasher,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly rateLimits: RateLimitService,
   ) {}
 
   /** The newest unretired server key, generated on first use (init calls this too). */
@@ -207,11 +216,14 @@ export class ProvisioningService {
 
   /**
    * Finds the open distribution the code selects (its first digits) and checks the whole code
-   * against its keyed hash. A wrong code counts against that token's activation.
+   * against its keyed hash. A wrong code counts against that token's activation and against the
+   * client's address; an address with too many wrong codes is refused before any code is looked at.
    */
   private async claimCode(actor: Actor, hashKey: SecretHashKey, code: string, client: Record<string, string>): Promise<Claim> {
+    const source = actor.source ?? 'unknown';
+    if ((await this.rateLimits.peek(`ctkip-wrong-codes:${source}`, SOURCE_WINDOW_MS)) >= MAX_WRONG_CODES_PER_SOURCE) throw new TallyError('CTKIP_SOURCE_BLOCKED');
     const refuse = async (reason: string, serial?: string): Promise<never> => {
-      await this.audit.record(actor, { action: 'ctkip.code', targetType: serial ? 'token' : undefined, target: serial, result: 'failure', details: { reason, ...client } });
+      await this.sourceFailed(actor, source, { reason, ...(serial ? { serial } : {}), ...client });
       throw new TallyError('ACTIVATION_CODE_INVALID');
     };
     const trimmed = code.trim();
@@ -236,6 +248,21 @@ export class ProvisioningService {
     if (distribution.expires_at <= this.clock.now()) return refuse('expired', distribution.serial);
     if (distribution.state !== 'pending' || distribution.token_type !== 'securid') return refuse(`token is ${distribution.state}`, distribution.serial);
     return { distributionId: distribution.id, secretHash: distribution.secret_hash, serial: distribution.serial };
+  }
+
+  /**
+   * Counts a refused code against the client's address and audits it folded: the first failure of
+   * an address in its window is recorded (later ones only counted), and the failure that blocks the
+   * address is recorded with the count. An address spraying codes writes two audit rows an hour, not
+   * one per request.
+   */
+  private async sourceFailed(actor: Actor, source: string, details: Record<string, string>): Promise<void> {
+    const { hits } = await this.rateLimits.hit(`ctkip-wrong-codes:${source}`, SOURCE_WINDOW_MS);
+    if (hits === 1) {
+      await this.audit.record(actor, { action: 'ctkip.code', targetType: details.serial ? 'token' : undefined, target: details.serial, result: 'failure', details: { ...details, folded: 'further wrong codes from this address within the hour are counted, not recorded one by one' } });
+    } else if (hits === MAX_WRONG_CODES_PER_SOURCE) {
+      await this.audit.record(actor, { action: 'ctkip.source.blocked', result: 'failure', details: { wrongCodes: String(hits), window: '1 hour', last: details.reason } });
+    }
   }
 
   /** Lets a token's activation be tried again after too many wrong codes. */

@@ -32,6 +32,11 @@ export class RateLimitService {
     this.repository = new RateLimitRepository(db);
   }
 
+  /** The hits counted on `key` in its current window, without counting one. */
+  peek(key: string, windowMs: number): Promise<number> {
+    return this.repository.peek(key.slice(0, MAX_KEY_LENGTH), this.clock.now(), Math.min(windowMs, LONGEST_WINDOW_MS));
+  }
+
   async hit(key: string, windowMs: number): Promise<RateLimitCount> {
     const now = this.clock.now();
     if (now - this.lastPurge >= PURGE_EVERY_MS) {

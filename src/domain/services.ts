@@ -16,6 +16,7 @@ import { SecretHasher } from './secret-hash.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
+import { LogonDelays } from './logon-delays.js';
 import type { Logger } from '../logger.js';
 import { Notifier, type Mailer } from './notifications.js';
 import { DEFAULT_SELF_SERVICE, SelfService, type SelfServiceSettings } from './self-service.js';
@@ -32,6 +33,7 @@ export interface Services {
   audit: AuditService;
   users: UserService;
   lockout: Lockout;
+  logonDelays: LogonDelays;
   apiTokens: ApiTokenService;
   tokens: TokenService;
   profiles: ProfileService;
@@ -66,9 +68,11 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const tokens = new TokenService(store.db, keyring, audit, clock);
   const profiles = new ProfileService(store.db, keyring, audit, clock);
   const lockout = new Lockout(store.db, clock, DEFAULT_LOCKOUT);
+  const logonDelays = new LogonDelays(store.db, clock);
+  const rateLimits = new RateLimitService(store.db, clock);
   const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
-  const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db));
+  const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
   const authentication = new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock);
   const requests = new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier);
   return {
@@ -77,11 +81,12 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     audit,
     users,
     lockout,
+    logonDelays,
     apiTokens: new ApiTokenService(new ApiTokenRepository(store.db), audit, clock),
     tokens,
     profiles,
     distribution,
-    provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock),
+    provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock, rateLimits),
     authentication,
     radiusClients: new RadiusClientService(store.db, keyring, audit, clock),
     sessions: new SessionService(store.db, audit, clock, options.sessions ?? DEFAULT_SESSIONS, keyring),
@@ -90,6 +95,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     notifier,
     bulk: new BulkDistributionService(store.db, profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(store.db, clock),
-    rateLimits: new RateLimitService(store.db, clock),
+    rateLimits,
   };
 }

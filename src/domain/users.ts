@@ -8,6 +8,7 @@ import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
 import type { Lockout } from './lockout.js';
+import type { LogonDelays } from './logon-delays.js';
 import type { WebSessionRepository } from '../store/repositories/web-sessions.js';
 
 export interface NewUser {
@@ -91,36 +92,44 @@ export class UserService {
     private readonly clock: Clock,
     private readonly lockout: Lockout,
     private readonly sessions: Pick<WebSessionRepository, 'deleteForUser'>,
+    private readonly delays: LogonDelays,
   ) {}
 
   /**
    * Checks a username and password for a console log-on. Every failure, whatever its cause
-   * (unknown user, wrong password, disabled, locked), gives the same error after the same work, so
-   * the answer tells an attacker nothing about which usernames exist.
+   * (unknown user, wrong password, disabled), gives the same error after the same work, so the
+   * answer tells an attacker nothing about which usernames exist. Failures are counted per console
+   * and username (`LogonDelays`): after a few, an attempt that comes before its wait is over is
+   * refused with LOGON_DELAYED, its password unchecked. They never lock passcode authentication.
    */
   async logOn(input: { username: string; password: string; source?: string; console: 'self-service' | 'security'; secondFactor?: SecondFactor }): Promise<Actor> {
+    const anonymous: Actor = { kind: 'anonymous', name: input.username.slice(0, 128), role: 'user', source: input.source };
+    const refuse = async (reason: string, code: 'INVALID_CREDENTIALS' | 'USER_LOCKED' = 'INVALID_CREDENTIALS') => {
+      await this.audit.record(anonymous, { action: `logon.${input.console}`, targetType: 'user', target: anonymous.name, result: 'failure', details: { reason } });
+      throw new TallyError(code);
+    };
+    try {
+      await this.delays.attempt(input.console, input.username);
+    } catch (error) {
+      if (isTallyError(error) && error.code === 'LOGON_DELAYED') {
+        await this.audit.record(anonymous, { action: `logon.${input.console}`, targetType: 'user', target: anonymous.name, result: 'failure', details: { reason: 'delayed' } });
+      }
+      throw error;
+    }
     // A name no user can have is not looked up: PostgreSQL refuses a NUL in text.
     const row = USERNAME_PATTERN.test(input.username) ? await this.users.findByUsername(input.username) : undefined;
-    const anonymous: Actor = { kind: 'anonymous', name: input.username.slice(0, 128), role: 'user', source: input.source };
     const passwordOk = await verifyPassword(row?.password_hash ?? (await decoyPasswordHash()), input.password.slice(0, PASSWORD_MAX_LENGTH));
     const admin = row?.role === 'superadmin' || row?.role === 'helpdesk';
-    const refuse = async (reason: string, locked: boolean) => {
-      await this.audit.record(anonymous, { action: `logon.${input.console}`, targetType: 'user', target: anonymous.name, result: 'failure', details: { reason } });
-      throw new TallyError(locked ? 'USER_LOCKED' : 'INVALID_CREDENTIALS');
-    };
-    if (!row) {
-      const locked = this.lockout.unknownIsLocked(input.username) || this.lockout.recordUnknownFailure(input.username);
-      return refuse('unknown user', locked);
-    }
-    if (this.lockout.isLocked(row)) return refuse('locked', true);
-    if (!passwordOk || row.password_hash === null) return refuse('wrong password', await this.lockout.recordFailure(row.id));
-    if (row.disabled === 1) return refuse('disabled', false);
-    if (input.console === 'security' && !admin) return refuse('not an admin', false);
-    // Before the failure count is cleared: a right password must not buy unlimited passcode guesses.
+    if (!row) return refuse('unknown user');
+    if (!passwordOk || row.password_hash === null) return refuse('wrong password');
+    if (row.disabled === 1) return refuse('disabled');
+    if (input.console === 'security' && !admin) return refuse('not an admin');
+    // The passcode counts its own failures, against the passcode lockout; a passcode refused
+    // because that lockout holds says so (the password was right, so this tells no stranger anything).
     if (input.secondFactor && !(await input.secondFactor(row.username))) {
-      return refuse('second factor', this.lockout.isLocked((await this.users.findByUsername(row.username)) ?? row));
+      return refuse('second factor', this.lockout.isLocked((await this.users.findByUsername(row.username)) ?? row) ? 'USER_LOCKED' : 'INVALID_CREDENTIALS');
     }
-    await this.lockout.recordSuccess(row.id);
+    await this.delays.succeeded(input.console, input.username);
     const actor: Actor = { kind: input.console === 'security' ? 'admin' : 'user', name: row.username, role: input.console === 'security' ? (row.role as 'superadmin' | 'helpdesk') : 'user', source: input.source };
     await this.audit.record(actor, { action: `logon.${input.console}`, targetType: 'user', target: row.username });
     return actor;
@@ -132,6 +141,7 @@ export class UserService {
       const row = await this.users.findByUsername(username);
       if (!row) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
       await this.lockout.unlock(row.id);
+      await this.delays.clear(row.username);
       return this.view({ ...row, failed_logons: 0, locked_until: null });
     });
   }

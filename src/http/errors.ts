@@ -55,6 +55,12 @@ export function toTallyError(error: unknown): TallyError {
   return new TallyError('INTERNAL');
 }
 
+/** A refusal that says when to try again (LOGON_DELAYED) carries it as Retry-After too. */
+export function setRetryAfter(reply: FastifyReply, error: TallyError): void {
+  const seconds = error.details?.retryAfterSeconds;
+  if (typeof seconds === 'number') void reply.header('retry-after', String(seconds));
+}
+
 export function errorBody(error: TallyError): ErrorBody {
   return { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
 }
@@ -75,6 +81,7 @@ export function prefersHtml(request: FastifyRequest): boolean {
  */
 export function installErrors(app: FastifyInstance, options: { htmlPage?: (error: TallyError) => string }): void {
   const send = (request: FastifyRequest, reply: FastifyReply, tallyError: TallyError) => {
+    setRetryAfter(reply, tallyError);
     if (options.htmlPage && prefersHtml(request)) void reply.status(tallyError.status).type('text/html; charset=utf-8').send(options.htmlPage(tallyError));
     else void reply.status(tallyError.status).send(errorBody(tallyError));
   };

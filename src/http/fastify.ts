@@ -19,10 +19,13 @@ export interface TlsFiles {
 export interface ListenerOptions {
   logger: Logger;
   tls?: TlsFiles;
-  trustProxy?: boolean;
+  /** The reverse proxies (addresses, CIDRs) whose X-Forwarded-* headers are believed; none without it. */
+  trustProxy?: string[];
   bodyLimit?: number;
   /** Console log-on attempts per minute from one address. */
   logonRateLimit?: number;
+  /** CT-KIP requests per minute from one address. */
+  ctkipRateLimit?: number;
 }
 
 function readTls(tls: TlsFiles): { cert: Buffer; key: Buffer } {
@@ -41,7 +44,8 @@ export function createFastify(options: ListenerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimit ?? 1_048_576,
-    trustProxy: options.trustProxy ?? false,
+    // Only the listed proxies: `true` or a hop count would believe any client's X-Forwarded-For.
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
     https: options.tls ? readTls(options.tls) : null,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,

@@ -198,6 +198,17 @@ export interface RateLimitsTable {
   hits: number;
 }
 
+/**
+ * Failed password log-ons per console and username (known or not): `failures` counts attempts not
+ * yet followed by a success, and no attempt is checked before `next_attempt_at`.
+ */
+export interface LogonDelaysTable {
+  key: string;
+  failures: number;
+  last_attempt_at: number;
+  next_attempt_at: number;
+}
+
 export interface TokenRequestsTable {
   id: Generated<number>;
   user_id: number;
@@ -254,6 +265,7 @@ export interface Database {
   auth_challenges: AuthChallengesTable;
   web_sessions: WebSessionsTable;
   rate_limits: RateLimitsTable;
+  logon_delays: LogonDelaysTable;
   token_requests: TokenRequestsTable;
   bulk_distributions: BulkDistributionsTable;
   bulk_distribution_items: BulkDistributionItemsTable;

@@ -392,7 +392,8 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
         assert.equal(pageText(response.body).replace(/value="[^"]*"/g, ''), pageText(wrongPassword.response.body).replace(/value="[^"]*"/g, ''));
         assert.match(pageText(response.body), /The username or password is not right/);
       }
-      assert.equal((await userRow('ivan')).failed_logons, 4, 'each attempt counts once, whichever part failed');
+      assert.equal(await tally.services.logonDelays.failures('self-service', 'ivan'), 4, 'each attempt counts once as a failed log-on, whichever part failed');
+      assert.equal((await userRow('ivan')).failed_logons, 2, 'and only the passcodes checked count against the passcode lockout');
       assert.equal((await tokenRow(serial)).failed_count, 1, 'a wrong passcode counts on the token too (an empty one, as at the VPN, on the user only)');
 
       const code = await freshCode(serial);
@@ -405,7 +406,11 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       const auth = (await api('GET', '/api/v1/audit?action=auth.self-service&actor=ivan')).json().events as { result: string }[];
       assert.ok(auth.some((e) => e.result === 'success') && auth.some((e) => e.result === 'failure'));
 
-      for (let failures = (await userRow('ivan')).failed_logons; failures < 10; failures++) await attempt(password('ivan'), '000000');
+      for (let failures = (await userRow('ivan')).failed_logons; failures < 10; failures++) {
+        tally.clock.advance(30); // past the log-on delay, so that each wrong passcode is checked
+        await attempt(password('ivan'), '000000');
+      }
+      tally.clock.advance(30);
       const locked = await attempt(password('ivan'), await freshCode(serial));
       assert.equal(locked.response.statusCode, 423);
       assert.equal((await api('POST', '/api/v1/users/ivan/unlock')).statusCode, 200);

@@ -14,9 +14,10 @@ import {
 export const CTKIP_URL = '/ctkip/services/CtkipService';
 
 /** One POST, as the SecurID apps send it. Returns the HTTP status and the SOAP body. */
-export async function postCtkip(app: FastifyInstance, code: string, innerXml: string, action: 'StartService' | 'ServerFinished'): Promise<{ status: number; body: string; contentType: string }> {
+export async function postCtkip(app: FastifyInstance, code: string, innerXml: string, action: 'StartService' | 'ServerFinished', remoteAddress = '127.0.0.1'): Promise<{ status: number; body: string; contentType: string }> {
   const response = await app.inject({
     method: 'POST',
+    remoteAddress,
     url: CTKIP_URL,
     headers: { authorization: code, soapaction: action, 'content-type': 'application/vnd.otps.ct-kip', 'user-agent': 'HTTPPOST' },
     payload: buildClientRequest({ authData: code, provisioningData: DEFAULT_CLIENT_PROVISIONING_DATA, request: innerXml }),
@@ -30,8 +31,8 @@ export function faultReason(body: string): string | undefined {
 }
 
 /** First pass: ClientHello → the client's session state (or the fault reason). */
-export async function startExchange(app: FastifyInstance, code: string): Promise<{ session?: ClientSession; requestXml?: string; fault?: string }> {
-  const first = await postCtkip(app, code, clientHello(), 'StartService');
+export async function startExchange(app: FastifyInstance, code: string, remoteAddress?: string): Promise<{ session?: ClientSession; requestXml?: string; fault?: string }> {
+  const first = await postCtkip(app, code, clientHello(), 'StartService', remoteAddress);
   const fault = faultReason(first.body);
   if (fault) return { fault };
   const hello = parseServerHello(parseServerResponse(first.body).response);
@@ -40,8 +41,8 @@ export async function startExchange(app: FastifyInstance, code: string): Promise
 }
 
 /** Second pass: ClientNonce → the token the client derived (or the fault reason). */
-export async function finishExchange(app: FastifyInstance, code: string, session: ClientSession, requestXml: string): Promise<{ token?: ActivatedToken; fault?: string }> {
-  const second = await postCtkip(app, code, requestXml, 'ServerFinished');
+export async function finishExchange(app: FastifyInstance, code: string, session: ClientSession, requestXml: string, remoteAddress?: string): Promise<{ token?: ActivatedToken; fault?: string }> {
+  const second = await postCtkip(app, code, requestXml, 'ServerFinished', remoteAddress);
   const fault = faultReason(second.body);
   if (fault) return { fault };
   const response = parseServerResponse(second.body);
@@ -49,8 +50,9 @@ export async function finishExchange(app: FastifyInstance, code: string, session
   return { token: clientFinish({ session, message: parseServerFinished(response.response), pin: parseServerProvisioningData(response.provisioningData) }) };
 }
 
-export async function activate(app: FastifyInstance, code: string): Promise<{ token?: ActivatedToken; fault?: string }> {
-  const started = await startExchange(app, code);
+/** A whole activation, from `remoteAddress` (127.0.0.1 unless given). */
+export async function activate(app: FastifyInstance, code: string, remoteAddress?: string): Promise<{ token?: ActivatedToken; fault?: string }> {
+  const started = await startExchange(app, code, remoteAddress);
   if (!started.session || !started.requestXml) return { fault: started.fault };
-  return finishExchange(app, code, started.session, started.requestXml);
+  return finishExchange(app, code, started.session, started.requestXml, remoteAddress);
 }

@@ -23,6 +23,7 @@ export const serveCommand = defineCommand({
     'sessionIdleMinutes',
     'sessionMaxHours',
     'logonRateLimit',
+    'ctkipRateLimit',
     'selfServiceLogon',
     'selfServiceEmergencyAccess',
     'smtpHost',
@@ -63,10 +64,11 @@ export const serveCommand = defineCommand({
       issuer: config.issuer ?? 'Tally',
       tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,
       adminTls: config.adminTlsCert && config.adminTlsKey ? { cert: config.adminTlsCert, key: config.adminTlsKey } : undefined,
-      trustProxy: config.trustProxy ?? false,
+      trustProxy: config.trustProxy ?? [],
       initIfNeeded: config.initIfNeeded ?? false,
       sessions: { idleMinutes: config.sessionIdleMinutes ?? 15, maxHours: config.sessionMaxHours ?? 8 },
       logonRateLimit: config.logonRateLimit,
+      ctkipRateLimit: config.ctkipRateLimit,
       selfService: { logOn: config.selfServiceLogon ?? 'password', emergencyAccess: config.selfServiceEmergencyAccess ?? 'one-time' },
       smtp: config.smtpHost
         ? { host: config.smtpHost, port: config.smtpPort ?? 587, secure: config.smtpSecure ?? false, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom ?? 'Tally <tally@localhost>' }

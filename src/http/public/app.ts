@@ -9,6 +9,7 @@ import { selfServiceConsole } from './self-service/routes.js';
 import { errorPage } from './self-service/views.js';
 
 const DEFAULT_LOGON_RATE_LIMIT = 20;
+const DEFAULT_CTKIP_RATE_LIMIT = 120;
 
 /** The public listener: Self-Service Console, CT-KIP and one-time downloads. */
 export async function buildPublicApp(services: Services, options: ListenerOptions): Promise<FastifyInstance> {
@@ -18,7 +19,7 @@ export async function buildPublicApp(services: Services, options: ListenerOption
   app.get('/healthz', async () => ({ status: 'ok' }));
   assetRoutes(app);
   await downloadRoutes(app, services);
-  await ctkipRoutes(app, services);
+  await ctkipRoutes(app, services, { rateLimit: options.ctkipRateLimit ?? DEFAULT_CTKIP_RATE_LIMIT });
   await selfServiceConsole(app, services, { logonRateLimit: options.logonRateLimit ?? DEFAULT_LOGON_RATE_LIMIT });
   return app;
 }

@@ -1,15 +1,20 @@
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import { buildSoapFault, faultReasonFor, MAX_MESSAGE_BYTES } from '../../core/ctkip/messages.js';
 import { toTallyError } from '../errors.js';
 import type { Services } from '../../domain/services.js';
 import { CTKIP_PATH } from '../../domain/distribution.js';
+import { sharedRateLimitStore } from '../web/shared-rate-limit.js';
 
 /**
  * CT-KIP at /ctkip/services/CtkipService. Every answer is HTTP 200 with text/xml, faults included:
- * token apps raise on a non-2xx status before they read the reason (spec/ctkip.md).
+ * token apps raise on a non-2xx status before they read the reason (spec/ctkip.md). Requests are
+ * limited per client address (`rateLimit` a minute), counted in the store across nodes; a request
+ * over the limit gets a RATE_LIMITED fault before its body is read.
  */
-export async function ctkipRoutes(app: FastifyInstance, services: Services): Promise<void> {
+export async function ctkipRoutes(app: FastifyInstance, services: Services, settings: { rateLimit: number }): Promise<void> {
   await app.register(async (scope) => {
+    await scope.register(rateLimit, { global: false, store: sharedRateLimitStore(services.rateLimits) });
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_MESSAGE_BYTES }, (_request, body, done) => done(null, body));
     scope.setErrorHandler((error, request, reply) => {
@@ -18,7 +23,7 @@ export async function ctkipRoutes(app: FastifyInstance, services: Services): Pro
       const code = tallyError.code === 'BODY_TOO_LARGE' ? 'INPUT_TOO_LARGE' : tallyError.code;
       void reply.status(200).type('text/xml; charset=utf-8').send(buildSoapFault(faultReasonFor(code)));
     });
-    scope.post(CTKIP_PATH, async (request, reply) => {
+    scope.post(CTKIP_PATH, { config: { rateLimit: { max: settings.rateLimit, timeWindow: 60_000 } } }, async (request, reply) => {
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const xml = await services.provisioning.handle({ body, source: request.ip });
       return reply.status(200).type('text/xml; charset=utf-8').header('cache-control', 'no-store').send(xml);

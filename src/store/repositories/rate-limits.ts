@@ -31,6 +31,12 @@ export class RateLimitRepository {
     return { hits: Number(row.hits), windowStart: Number(row.window_start) };
   }
 
+  /** The hits of `key`'s current window, without counting one: 0 when its window has ended. */
+  async peek(key: string, now: number, windowMs: number): Promise<number> {
+    const row = await this.db.selectFrom('rate_limits').select(['hits', 'window_start']).where('key', '=', key).executeTakeFirst();
+    return row && Number(row.window_start) > now - windowMs ? Number(row.hits) : 0;
+  }
+
   /** Forgets windows that started before `before`. */
   async purge(before: number): Promise<void> {
     await this.db.deleteFrom('rate_limits').where('window_start', '<', before).execute();

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { TallyError } from '../../../errors.js';
+import { setRetryAfter } from '../../errors.js';
 import type { Services } from '../../../domain/services.js';
 import { assetRoutes } from '../../web/assets.js';
 import { endWebSession, formSchema, registerWebConsole, requireSession, startWebSession, type WebConsoleOptions } from '../../web/console.js';
@@ -54,7 +55,8 @@ export async function securityConsole(app: FastifyInstance, services: Services, 
             try {
               request.actor = await services.users.logOn({ username: request.body.username, password: request.body.password, source: request.ip, console: 'security' });
             } catch (error) {
-              const refused = fixable(error, ['INVALID_CREDENTIALS', 'USER_LOCKED']);
+              const refused = fixable(error, ['INVALID_CREDENTIALS', 'USER_LOCKED', 'LOGON_DELAYED']);
+              setRetryAfter(reply, refused);
               return page(reply, logOnPage(viewerOf(request), { username: request.body.username, error: refused }), refused.status);
             }
             await startWebSession(services, options, request, reply);

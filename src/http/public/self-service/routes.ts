@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isTallyError, TallyError, type ErrorCode } from '../../../errors.js';
+import { setRetryAfter } from '../../errors.js';
 import { DEFAULT_EMERGENCY_DAYS, type CodeTest } from '../../../domain/authentication.js';
 import type { SelfServiceLogOn } from '../../../domain/self-service.js';
 import type { DistributionResult } from '../../../domain/distribution.js';
@@ -104,8 +105,9 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       try {
         outcome = await step();
       } catch (error) {
-        const refused = onPage(error, ['INVALID_CREDENTIALS', 'USER_LOCKED']);
+        const refused = onPage(error, ['INVALID_CREDENTIALS', 'USER_LOCKED', 'LOGON_DELAYED']);
         if (!refused) throw error;
+        setRetryAfter(reply, refused);
         return page(reply, logOnPage(viewer(request), { username: request.body.username, passcode: passcodeAsked(), error: refused }), refused.status);
       }
       if (outcome.outcome === 'challenge') return page(reply, logOnChallengePage(viewer(request), outcome));
