@@ -9,6 +9,7 @@ import { webSessions } from './0006_web_sessions.js';
 import { bulkDistributions } from './0007_bulk_distributions.js';
 import { webSessionFlash } from './0008_web_session_flash.js';
 import { rateLimits } from './0009_rate_limits.js';
+import { tokenLimits } from './0011_token_limits.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -22,5 +23,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0007_bulk_distributions': bulkDistributions(dialect),
     '0008_web_session_flash': webSessionFlash(dialect),
     '0009_rate_limits': rateLimits(dialect),
+    '0011_token_limits': tokenLimits(dialect),
   };
 }
