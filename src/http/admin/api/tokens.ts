@@ -22,7 +22,7 @@ export const TokenViewSchema = Type.Object({
   expiresOn: Nullable(Type.String()),
   validFrom: Nullable(Type.String({ description: "An imported key's PSKC Policy StartDate: no code is accepted before it." })),
   validUntil: Nullable(Type.String({ description: "An imported key's PSKC Policy ExpiryDate: no code is accepted from then on." })),
-  usesLeft: Nullable(Type.Integer({ description: "Codes the token may still be used for (an imported key's PSKC NumberOfTransactions); null: no limit." })),
+  usesLeft: Type.Union([Type.Integer(), Type.Null()], { description: "Codes the token may still be used for (an imported key's PSKC NumberOfTransactions); null: no limit." }),
   createdAt: Type.String(),
   activatedAt: Nullable(Type.String()),
   lastUsedAt: Nullable(Type.String()),
