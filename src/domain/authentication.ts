@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { TallyError } from '../errors.js';
+import { errorCatalogue, TallyError } from '../errors.js';
 import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import type { Database, ChallengeKind } from '../store/schema.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
@@ -19,7 +19,8 @@ import type { TokenService, TokenView } from './tokens.js';
 
 export type AuthResult =
   | { result: 'accept'; message?: string }
-  | { result: 'reject'; message: string }
+  /** `code` says why a right code was refused, where the token's own limits (a PSKC Policy) say so. */
+  | { result: 'reject'; message: string; code?: LimitCode }
   /** `prompt` says what the answer is, for a form that labels its field. */
   | { result: 'challenge'; message: string; state: string; prompt: ChallengeKind };
 
@@ -87,6 +88,21 @@ const DAY_MS = 86_400_000;
  */
 const CONSOLE_STATE_PREFIX = 'console.';
 const PASSCODE = /^\d{1,64}$/;
+
+/** Why a token whose code was right may not be used now: the limits its key's PSKC Policy set. */
+export type LimitCode = 'TOKEN_NOT_YET_VALID' | 'TOKEN_EXPIRED' | 'TOKEN_USES_EXHAUSTED';
+
+/**
+ * The limits of an imported key's Policy (RFC 6030, section 4.3.4): not before StartDate, not from
+ * ExpiryDate on, not once its NumberOfTransactions are used up. The use count is also checked
+ * where a step is taken (`AuthenticationRepository.useSteps`), so racing requests cannot overdraw it.
+ */
+export function limitReached(token: Pick<TokenRow, 'valid_from' | 'valid_until' | 'transactions_left'>, now: number): LimitCode | undefined {
+  if (token.valid_from !== null && now < token.valid_from) return 'TOKEN_NOT_YET_VALID';
+  if (token.valid_until !== null && now >= token.valid_until) return 'TOKEN_EXPIRED';
+  if (token.transactions_left !== null && token.transactions_left <= 0) return 'TOKEN_USES_EXHAUSTED';
+  return undefined;
+}
 
 /** What to answer, and what the batch's transaction records with it. */
 interface Decision {
@@ -288,7 +304,7 @@ export class AuthenticationService {
     const now = this.clock.now();
     for (const token of active) {
       const match = this.match(token, passcode, hashKey);
-      if (match) return this.conclude(user, match, now, request.channel);
+      if (match) return this.outsideLimits(match, now) ?? this.conclude(user, match, now, request.channel);
     }
     for (const token of tokens.filter((t) => t.state === 'disabled' && t.emergency_hash !== null)) {
       const match = this.matchEmergency(token, passcode, hashKey, now);
@@ -298,6 +314,16 @@ export class AuthenticationService {
       return { reply: { result: 'reject', message: 'Your token is not activated yet: finish its activation first.' }, reason: 'token pending' };
     }
     return this.failed(user, active, active.length ? 'wrong passcode' : 'no active token');
+  }
+
+  /**
+   * A right code on a token its limits keep from use now is refused with the reason (no failure is
+   * counted: it was no guess). Only a right code learns it, so a guesser learns nothing of the token.
+   */
+  private outsideLimits(match: Match, now: number): Decision | undefined {
+    if (match.kind === 'replay' || match.kind === 'emergency') return undefined;
+    const code = limitReached(match.token, now);
+    return code ? { reply: { result: 'reject', message: errorCatalogue[code].message, code }, reason: code, serial: match.token.serial } : undefined;
   }
 
   /** A reject whose failure the batch counts, in its own transaction, against the user and these tokens. */
@@ -449,6 +475,8 @@ export class AuthenticationService {
     const deleted = await this.db.deleteFrom('auth_challenges').where('state', '=', challenge.state).executeTakeFirst();
     if (Number(deleted.numDeletedRows) !== 1) return this.failure(user, [], 'challenge answered twice');
     const serial = token.serial;
+    const limit = limitReached(token, now);
+    if (limit) return { reply: { result: 'reject', message: errorCatalogue[limit].message, code: limit }, reason: limit, serial };
     switch (challenge.kind) {
       case 'new-pin': {
         const problem = this.pinProblem(token, passcode, hashKey);
@@ -525,6 +553,8 @@ export class AuthenticationService {
       requirePermission(actor, 'tokens.testOwn');
       const token = await this.tokenFor(actor, serial);
       if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token can be tested.`);
+      const limit = limitReached(token, this.clock.now());
+      if (limit) throw new TallyError(limit);
       const user = await this.holderOf(token);
       if (user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account is disabled.');
       if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
@@ -612,6 +642,8 @@ export class AuthenticationService {
       requirePermission(actor, actor.kind === 'user' ? 'tokens.resyncOwn' : 'tokens.manage');
       const token = await this.tokenFor(actor, serial);
       if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only active tokens can be resynchronised.`);
+      const limit = limitReached(token, this.clock.now());
+      if (limit) throw new TallyError(limit);
       const holder = actor.kind === 'user' ? await this.holderOf(token) : undefined;
       if (holder && this.lockout.isLocked(holder)) throw new TallyError('USER_LOCKED');
       const type = tokenType(token.token_type);
