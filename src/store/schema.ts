@@ -97,6 +97,8 @@ export interface TokensTable {
   valid_until: number | null;
   /** From a PSKC key's Policy (NumberOfTransactions): codes it may still be used for; null: no limit. */
   transactions_left: number | null;
+  /** Wrong pairs of codes offered to resynchronise since the last right pair (or an admin's unlock). */
+  resync_failures: Generated<number>;
 }
 
 export interface DeviceTypesTable {

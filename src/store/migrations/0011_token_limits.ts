@@ -11,6 +11,9 @@ export function tokenLimits(dialect: Dialect) {
       await db.schema.alterTable('tokens').addColumn('valid_from', timeColumn(dialect)).execute();
       await db.schema.alterTable('tokens').addColumn('valid_until', timeColumn(dialect)).execute();
       await db.schema.alterTable('tokens').addColumn('transactions_left', 'integer').execute();
+      // Wrong pairs of codes offered to resynchronise the token since its last good one: a holder
+      // who has offered too many must ask the help desk.
+      await db.schema.alterTable('tokens').addColumn('resync_failures', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       // How many answers a challenge chain (new PIN, confirm PIN) has had: it ends after a few.
       await db.schema.alterTable('auth_challenges').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
     },
