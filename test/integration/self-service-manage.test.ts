@@ -172,6 +172,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     const stopped = await carol.post(`/tokens/${serial}/resync`, { first: await freshCode(serial, 9), second: await codeAt(serial, 10) });
     assert.equal(stopped.statusCode, 423);
     assert.match(pageText(stopped.body), /ask your help desk to do it/);
+    assert.match(stopped.body, /id="resync-first"/, "said on the token's page, beside the form");
   });
 
   test('set and change a PIN: new PIN mode sets it directly; a change takes the current PIN; weak PINs and mismatches are refused', async () => {
