@@ -10,6 +10,7 @@ import type { TokenMaterial } from '../tokens/types.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
+import { EMERGENCY_ATTEMPTS } from './authentication.js';
 
 /** What may leave the service about a token: never the seed or the PIN. */
 export interface TokenView {
@@ -44,7 +45,8 @@ export interface TokenDetails {
   nextCodeRequired: boolean;
   pinSet: boolean;
   newPinRequired: boolean;
-  emergency: { expiresAt: string; oneTime: boolean } | null;
+  /** `void`: wrong passcodes used up the code's tries (EMERGENCY_ATTEMPTS); a new report of the loss issues another. */
+  emergency: { expiresAt: string; oneTime: boolean; void: boolean } | null;
 }
 
 export interface ImportReport {
@@ -177,7 +179,10 @@ export class TokenService {
       nextCodeRequired: row.next_code_required === 1,
       pinSet: row.pin_hash !== null,
       newPinRequired: row.new_pin_required === 1,
-      emergency: row.emergency_hash !== null && row.emergency_expires_at !== null ? { expiresAt: new Date(row.emergency_expires_at).toISOString(), oneTime: row.emergency_one_time === 1 } : null,
+      emergency:
+        row.emergency_hash !== null && row.emergency_expires_at !== null
+          ? { expiresAt: new Date(row.emergency_expires_at).toISOString(), oneTime: row.emergency_one_time === 1, void: row.failed_count >= EMERGENCY_ATTEMPTS }
+          : null,
     };
   }
 

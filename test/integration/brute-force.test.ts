@@ -57,6 +57,8 @@ describeEachStore('attempt limits: emergency codes, new PIN chains, resynchronis
     for (let i = 0; i < EMERGENCY_ATTEMPTS; i++) assert.equal((await verify('bf-lost', otherThan(emergencyCode, i))).result, 'reject');
     assert.ok((await failedLogons('bf-lost')) < 10, 'the user is not locked: the code itself is what stops working');
     assert.deepEqual(await verify('bf-lost', emergencyCode), { result: 'reject', message: 'Access denied.' }, 'the code is void');
+    const admin: Actor = { kind: 'admin', name: 'admin', role: 'superadmin' };
+    assert.equal((await tally.services.tokens.details(admin, 'BF-LOST')).emergency?.void, true, "the token's page says so");
 
     const fresh = (await api('/api/v1/tokens/BF-LOST/lost', { emergency: 'one-time', days: 1 }, tally.tokens.helpdesk)).json().emergencyCode;
     assert.equal((await verify('bf-lost', fresh)).result, 'accept');

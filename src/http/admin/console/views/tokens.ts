@@ -144,7 +144,7 @@ ${pageHead(html`<span class="mono">${token.serial}</span> ${stateBadge(token.sta
     <div><dt>PIN</dt><dd>${token.pinMode === 'required' ? (details.newPinRequired ? 'New PIN at next use' : 'Set') : 'None'}</dd></div>
     ${waiting ? html`<div><dt>Waiting for the holder</dt><dd>${waiting.delivery}, ${waiting.expired ? 'expired' : html`until ${time(waiting.expiresAt)}`}</dd></div>` : ''}
     ${token.disabledReason ? html`<div><dt>Disabled</dt><dd>${token.disabledReason}</dd></div>` : ''}
-    ${details.emergency ? html`<div><dt>Emergency access</dt><dd>${details.emergency.oneTime ? 'One-time code' : 'Code'} until ${time(details.emergency.expiresAt)}</dd></div>` : ''}
+    ${details.emergency ? html`<div><dt>Emergency access</dt><dd>${details.emergency.void ? 'Void after too many wrong codes: report the token lost again for a new one' : html`${details.emergency.oneTime ? 'One-time code' : 'Code'} until ${time(details.emergency.expiresAt)}`}</dd></div>` : ''}
   </dl>
 </div>
 ${cards.length ? html`<h2>Actions</h2><div class="action-grid">${cards}</div>` : ''}
