@@ -48,6 +48,9 @@ export const errorCatalogue = {
   TOKENCODE_INVALID: { status: 400, message: 'The tokencode is not right.' },
   WRONG_PIN: { status: 400, message: 'The current PIN is not right.' },
   TOKEN_LOCKED: { status: 423, message: 'Too many wrong attempts; the token is locked.' },
+  TOKEN_NOT_YET_VALID: { status: 409, message: 'The token may not be used yet (its start date is in the future).' },
+  TOKEN_EXPIRED: { status: 409, message: 'The token has expired.' },
+  TOKEN_USES_EXHAUSTED: { status: 409, message: 'The token has been used as many times as it may be.' },
   DOWNLOAD_LINK_INVALID: { status: 410, message: 'The download link has been used, has expired or has been replaced.' },
   TOKEN_REQUEST_NOT_FOUND: { status: 404, message: 'No such token request.' },
   TOKEN_REQUEST_PENDING: { status: 409, message: 'A request for this token profile is waiting for approval already.' },
@@ -61,6 +64,8 @@ export const errorCatalogue = {
   PASSWORD_REQUIRED: { status: 400, message: 'The file is protected by a password; give it.' },
   WRONG_PASSWORD: { status: 400, message: 'The password is wrong for this file.' },
   INTEGRITY_CHECK_FAILED: { status: 400, message: 'The file failed its integrity check (MAC or checksum); it may be corrupt or tampered with.' },
+  KEY_USAGE_NOT_OTP: { status: 400, message: 'The key may not be used for one-time passwords.' },
+  KEY_POLICY_UNSUPPORTED: { status: 400, message: 'The key carries a usage policy Tally cannot enforce.' },
   UNSUPPORTED_ALGORITHM: { status: 400, message: 'The token uses an algorithm Tally does not support.' },
 
   // RADIUS (the adapter drops or rejects; these never reach an HTTP client)

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { TallyError } from '../errors.js';
+import { errorCatalogue, TallyError } from '../errors.js';
 import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import type { Database } from '../store/schema.js';
 import type { ChallengeKind } from '../model/vocabulary.js';
@@ -20,7 +20,8 @@ import type { TokenService, TokenView } from './tokens.js';
 
 export type AuthResult =
   | { result: 'accept'; message?: string }
-  | { result: 'reject'; message: string }
+  /** `code` says why a right code was refused, where the token's own limits (a PSKC Policy) say so. */
+  | { result: 'reject'; message: string; code?: LimitCode }
   /** `prompt` says what the answer is, for a form that labels its field. */
   | { result: 'challenge'; message: string; state: string; prompt: ChallengeKind };
 
@@ -79,6 +80,12 @@ const MAX_PASSCODE_LENGTH = 64;
 const RESYNC_TIME_WINDOW = 120;
 const RESYNC_COUNTER_WINDOW = 1000;
 const EMERGENCY_CODE_DIGITS = 8;
+/** Wrong passcodes a lost token's emergency access code survives; then it is void and the help desk issues another. */
+export const EMERGENCY_ATTEMPTS = 5;
+/** Answers a chain of new PIN challenges takes (a PIN refused, a confirmation that differs); then it ends. */
+export const NEW_PIN_ATTEMPTS = 5;
+/** Wrong pairs a holder may offer to resynchronise a token; then only an administrator can. */
+export const RESYNC_ATTEMPTS = 5;
 /** How long an emergency access code works unless the caller says otherwise. */
 export const DEFAULT_EMERGENCY_DAYS = 7;
 const DAY_MS = 86_400_000;
@@ -88,6 +95,21 @@ const DAY_MS = 86_400_000;
  */
 const CONSOLE_STATE_PREFIX = 'console.';
 const PASSCODE = /^\d{1,64}$/;
+
+/** Why a token whose code was right may not be used now: the limits its key's PSKC Policy set. */
+export type LimitCode = 'TOKEN_NOT_YET_VALID' | 'TOKEN_EXPIRED' | 'TOKEN_USES_EXHAUSTED';
+
+/**
+ * The limits of an imported key's Policy (RFC 6030, section 4.3.4): not before StartDate, not from
+ * ExpiryDate on, not once its NumberOfTransactions are used up. The use count is also checked
+ * where a step is taken (`AuthenticationRepository.useSteps`), so racing requests cannot overdraw it.
+ */
+export function limitReached(token: Pick<TokenRow, 'valid_from' | 'valid_until' | 'transactions_left'>, now: number): LimitCode | undefined {
+  if (token.valid_from !== null && now < token.valid_from) return 'TOKEN_NOT_YET_VALID';
+  if (token.valid_until !== null && now >= token.valid_until) return 'TOKEN_EXPIRED';
+  if (token.transactions_left !== null && token.transactions_left <= 0) return 'TOKEN_USES_EXHAUSTED';
+  return undefined;
+}
 
 /** What to answer, and what the batch's transaction records with it. */
 interface Decision {
@@ -289,16 +311,29 @@ export class AuthenticationService {
     const now = this.clock.now();
     for (const token of active) {
       const match = this.match(token, passcode, hashKey);
-      if (match) return this.conclude(user, match, now, request.channel);
+      if (match) return this.outsideLimits(match, now) ?? this.conclude(user, match, now, request.channel);
     }
-    for (const token of tokens.filter((t) => t.state === 'disabled' && t.emergency_hash !== null)) {
+    // A lost token's emergency code: every wrong passcode counts against it, whatever else the user holds.
+    const lost = tokens.filter((t) => t.state === 'disabled' && t.emergency_hash !== null);
+    for (const token of lost) {
       const match = this.matchEmergency(token, passcode, hashKey, now);
       if (match) return this.conclude(user, match, now, request.channel);
     }
     if (active.length === 0 && tokens.some((t) => t.state === 'pending')) {
-      return { reply: { result: 'reject', message: 'Your token is not activated yet: finish its activation first.' }, reason: 'token pending' };
+      const pending = { reply: { result: 'reject', message: 'Your token is not activated yet: finish its activation first.' }, reason: 'token pending' } as const;
+      return lost.length > 0 ? { ...pending, failure: { user, tokens: lost } } : pending;
     }
-    return this.failed(user, active, active.length ? 'wrong passcode' : 'no active token');
+    return this.failed(user, [...active, ...lost], active.length ? 'wrong passcode' : 'no active token');
+  }
+
+  /**
+   * A right code on a token its limits keep from use now is refused with the reason (no failure is
+   * counted: it was no guess). Only a right code learns it, so a guesser learns nothing of the token.
+   */
+  private outsideLimits(match: Match, now: number): Decision | undefined {
+    if (match.kind === 'replay' || match.kind === 'emergency') return undefined;
+    const code = limitReached(match.token, now);
+    return code ? { reply: { result: 'reject', message: errorCatalogue[code].message, code }, reason: code, serial: match.token.serial } : undefined;
   }
 
   /** A reject whose failure the batch counts, in its own transaction, against the user and these tokens. */
@@ -377,6 +412,8 @@ export class AuthenticationService {
 
   private matchEmergency(token: TokenRow, passcode: string, hashKey: SecretHashKey, now: number): Match | undefined {
     if (token.emergency_expires_at !== null && token.emergency_expires_at <= now) return undefined;
+    // Eight digits take 10^8 guesses; after a few wrong ones the code is void (reportLost issues a fresh one).
+    if (token.failed_count >= EMERGENCY_ATTEMPTS) return undefined;
     const needsPin = token.pin_mode === 'required' && token.pin_hash !== null;
     const code = needsPin ? passcode.slice(-EMERGENCY_CODE_DIGITS) : passcode;
     if (code.length !== EMERGENCY_CODE_DIGITS || (!needsPin && passcode.length !== EMERGENCY_CODE_DIGITS)) return undefined;
@@ -426,16 +463,22 @@ export class AuthenticationService {
           ? await this.db.updateTable('tokens').set({ emergency_hash: null, emergency_expires_at: null }).where('id', '=', match.token.id).where('emergency_hash', '=', match.token.emergency_hash).executeTakeFirst()
           : undefined;
         if (used && Number(used.numUpdatedRows) !== 1) return { reply: { result: 'reject', message: DENIED }, reason: 'emergency code used', serial };
+        // A code that works for days forgives its holder's earlier typing errors.
+        if (match.token.failed_count > 0) {
+          await this.db.updateTable('tokens').set({ failed_count: 0 }).where('id', '=', match.token.id).execute();
+          match.token.failed_count = 0;
+        }
         if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
         return { reply: { result: 'accept', message: 'Accepted with an emergency access code.' }, reason: 'emergency access code', serial };
       }
     }
   }
 
-  private async challenge(token: TokenRow, kind: ChallengeKind, data: string | null, now: number, channel: VerifyRequest['channel']): Promise<string> {
+  /** Issues a challenge; `attempts` are the answers the chain it continues has had already. */
+  private async challenge(token: TokenRow, kind: ChallengeKind, data: string | null, now: number, channel: VerifyRequest['channel'], attempts = 0): Promise<string> {
     const state = (channel === 'self-service' ? CONSOLE_STATE_PREFIX : '') + randomBytes(16).toString('hex');
     await this.db.deleteFrom('auth_challenges').where('expires_at', '<', now).execute();
-    await this.db.insertInto('auth_challenges').values({ state, token_id: token.id, kind, data, expires_at: now + this.settings.challengeSeconds * 1000 }).execute();
+    await this.db.insertInto('auth_challenges').values({ state, token_id: token.id, kind, data, expires_at: now + this.settings.challengeSeconds * 1000, attempts }).execute();
     return state;
   }
 
@@ -457,19 +500,26 @@ export class AuthenticationService {
     const deleted = await this.db.deleteFrom('auth_challenges').where('state', '=', challenge.state).executeTakeFirst();
     if (Number(deleted.numDeletedRows) !== 1) return this.failure(user, [], 'challenge answered twice');
     const serial = token.serial;
+    const limit = limitReached(token, now);
+    if (limit) return { reply: { result: 'reject', message: errorCatalogue[limit].message, code: limit }, reason: limit, serial };
+    // Each answer of a new PIN chain counts; after a few the chain ends, and a new one takes a fresh tokencode.
+    const attempts = challenge.attempts + 1;
+    const chainEnds = attempts >= NEW_PIN_ATTEMPTS;
     switch (challenge.kind) {
       case 'new-pin': {
         const problem = this.pinProblem(token, passcode, hashKey);
+        if (problem && chainEnds) return this.failure(user, [token], 'too many new PIN attempts').then((failed) => ({ ...failed, serial }));
         if (problem) {
-          const again = await this.challenge(token, 'new-pin', null, now, channel);
+          const again = await this.challenge(token, 'new-pin', null, now, channel, attempts);
           return { reply: { result: 'challenge', message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state: again, prompt: 'new-pin' }, reason: 'PIN refused by policy', serial };
         }
-        const next = await this.challenge(token, 'confirm-pin', this.pinHash(hashKey, token, passcode), now, channel);
+        const next = await this.challenge(token, 'confirm-pin', this.pinHash(hashKey, token, passcode), now, channel, attempts);
         return { reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next, prompt: 'confirm-pin' }, reason: 'new PIN entered', serial };
       }
       case 'confirm-pin': {
         if (!constantTimeEqual(this.pinHash(hashKey, token, passcode), challenge.data ?? '')) {
-          const again = await this.challenge(token, 'new-pin', null, now, channel);
+          if (chainEnds) return this.failure(user, [token], 'too many new PIN attempts').then((failed) => ({ ...failed, serial }));
+          const again = await this.challenge(token, 'new-pin', null, now, channel, attempts);
           return { reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again, prompt: 'new-pin' }, reason: 'PIN confirmation mismatch', serial };
         }
         await this.db.updateTable('tokens').set({ pin_hash: challenge.data, new_pin_required: 0, updated_at: now }).where('id', '=', token.id).execute();
@@ -533,6 +583,8 @@ export class AuthenticationService {
       requirePermission(actor, 'tokens.testOwn');
       const token = await this.tokenFor(actor, serial);
       if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token can be tested.`);
+      const limit = limitReached(token, this.clock.now());
+      if (limit) throw new TallyError(limit);
       const user = await this.holderOf(token);
       if (user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account is disabled.');
       if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
@@ -620,8 +672,14 @@ export class AuthenticationService {
       requirePermission(actor, actor.kind === 'user' ? 'tokens.resyncOwn' : 'tokens.manage');
       const token = await this.tokenFor(actor, serial);
       if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only active tokens can be resynchronised.`);
+      const limit = limitReached(token, this.clock.now());
+      if (limit) throw new TallyError(limit);
       const holder = actor.kind === 'user' ? await this.holderOf(token) : undefined;
       if (holder && this.lockout.isLocked(holder)) throw new TallyError('USER_LOCKED');
+      // The wide search makes each try worth a thousand steps: a holder gets a few, then the help desk decides.
+      if (holder && token.resync_failures >= RESYNC_ATTEMPTS) {
+        throw new TallyError('TOKEN_LOCKED', 'Too many wrong codes were offered to resynchronise this token; ask your help desk to do it.');
+      }
       const type = tokenType(token.token_type);
       const material = this.tokens.material(token);
       const now = this.clock.now();
@@ -632,12 +690,15 @@ export class AuthenticationService {
         if (constantTimeEqual(type.codeAt(material, step), first) && constantTimeEqual(type.codeAt(material, step + 1), second)) found = step + 1;
       }
       if (found === undefined || (token.last_step !== null && found <= token.last_step)) {
-        // The holder's form would otherwise be a code oracle that no lockout watches.
+        // The holder's form would otherwise be a code oracle that no lockout watches; the token
+        // counts every wrong pair, whoever offered it.
+        await this.db.updateTable('tokens').set((eb) => ({ resync_failures: eb('resync_failures', '+', 1) })).where('id', '=', token.id).execute();
         if (holder) await this.lockout.recordFailure(holder.id);
         throw new TallyError('TOKENCODE_INVALID', 'Those two codes are not consecutive codes of this token; enter two codes in a row as the token shows them.');
       }
       const changes = this.driftAfter(token, found, now);
       if (!(await this.consume(token, found, now, changes))) throw new TallyError('TOKENCODE_INVALID', 'Those codes were used already.');
+      if (token.resync_failures > 0) await this.db.updateTable('tokens').set({ resync_failures: 0 }).where('id', '=', token.id).execute();
       return this.tokens.view({ ...token, ...changes, last_step: found });
     });
   }
@@ -667,6 +728,8 @@ export class AuthenticationService {
           emergency_hash: code ? hashKey.hash('emergency-code', `${token.serial}:${code}`) : null,
           emergency_expires_at: code ? expiresAt : null,
           emergency_one_time: code ? (options.emergency === 'one-time' ? 1 : 0) : null,
+          // A fresh emergency code gets its own few tries (EMERGENCY_ATTEMPTS).
+          failed_count: 0,
           updated_at: now,
         })
         .where('id', '=', token.id)
@@ -697,7 +760,7 @@ export class AuthenticationService {
     return this.audit.track(actor, { action: 'token.unlock', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.manage');
       const token = await this.tokenFor(actor, serial);
-      await this.db.updateTable('tokens').set({ failed_count: 0, next_code_required: 0 }).where('id', '=', token.id).execute();
+      await this.db.updateTable('tokens').set({ failed_count: 0, next_code_required: 0, resync_failures: 0 }).where('id', '=', token.id).execute();
       return this.tokens.view({ ...token, failed_count: 0 });
     });
   }

@@ -10,6 +10,7 @@ import type { TokenMaterial } from '../tokens/types.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
+import { EMERGENCY_ATTEMPTS } from './authentication.js';
 
 /** What may leave the service about a token: never the seed or the PIN. */
 export interface TokenView {
@@ -24,6 +25,10 @@ export interface TokenView {
   algorithm: TokenRow['algorithm'];
   pinMode: TokenRow['pin_mode'];
   expiresOn: string | null;
+  /** From an imported key's Policy: usable from and until (ISO 8601), and codes it may still be used for; null: no limit. */
+  validFrom: string | null;
+  validUntil: string | null;
+  usesLeft: number | null;
   createdAt: string;
   activatedAt: string | null;
   lastUsedAt: string | null;
@@ -40,7 +45,8 @@ export interface TokenDetails {
   nextCodeRequired: boolean;
   pinSet: boolean;
   newPinRequired: boolean;
-  emergency: { expiresAt: string; oneTime: boolean } | null;
+  /** `void`: wrong passcodes used up the code's tries (EMERGENCY_ATTEMPTS); a new report of the loss issues another. */
+  emergency: { expiresAt: string; oneTime: boolean; void: boolean } | null;
 }
 
 export interface ImportReport {
@@ -48,7 +54,8 @@ export interface ImportReport {
   imported: number;
   replaced: number;
   refused: number;
-  tokens: { serial: string; tokenType?: string; result: 'imported' | 'replaced' | 'refused'; reason?: string }[];
+  /** One entry per key; `keyId` is the PSKC Key Id, which names the key where serials repeat. */
+  tokens: { serial: string; keyId?: string; tokenType?: string; result: 'imported' | 'replaced' | 'refused'; reason?: string }[];
   /** About the file as a whole (an XML signature Tally did not check). */
   notes: string[];
 }
@@ -112,14 +119,16 @@ export class TokenService {
         requirePermission(actor, 'tokens.import');
         const contents = readTokenFile(input.content, input.password);
         const report: ImportReport = { format: contents.format, imported: 0, replaced: 0, refused: 0, tokens: [], notes: contents.notes };
-        for (const refused of contents.refused) report.tokens.push({ serial: refused.serial, result: 'refused', reason: refused.reason });
+        const keyId = (id: string | undefined) => (id === undefined ? {} : { keyId: id });
+        for (const refused of contents.refused) report.tokens.push({ serial: refused.serial, ...keyId(refused.keyId), result: 'refused', reason: refused.reason });
         const accepted: TokenCandidate[] = [];
-        const seen = new Set<string>();
+        /** Each serial and the key (by PSKC Id, where it has one) that first had it. */
+        const seen = new Map<string, string | undefined>();
         for (const candidate of contents.candidates) {
           const refusal = this.checkCandidate(candidate, seen);
-          if (refusal) report.tokens.push({ serial: candidate.serial, tokenType: candidate.tokenType, result: 'refused', reason: refusal });
+          if (refusal) report.tokens.push({ serial: candidate.serial, ...keyId(candidate.keyId), tokenType: candidate.tokenType, result: 'refused', reason: refusal });
           else accepted.push(candidate);
-          seen.add(candidate.serial);
+          if (!seen.has(candidate.serial)) seen.set(candidate.serial, candidate.keyId);
         }
         await this.db.transaction().execute(async (trx) => {
           const tokens = new TokenRepository(trx);
@@ -129,12 +138,12 @@ export class TokenService {
             const fields = this.candidateFields(candidate, now);
             if (!existing.has(candidate.serial)) {
               await tokens.insert({ ...fields, serial: candidate.serial, state: 'unassigned', origin: 'imported', created_at: now });
-              report.tokens.push({ serial: candidate.serial, tokenType: candidate.tokenType, result: 'imported' });
+              report.tokens.push({ serial: candidate.serial, ...keyId(candidate.keyId), tokenType: candidate.tokenType, result: 'imported' });
             } else if (input.replace) {
               await tokens.update(candidate.serial, fields);
-              report.tokens.push({ serial: candidate.serial, tokenType: candidate.tokenType, result: 'replaced' });
+              report.tokens.push({ serial: candidate.serial, ...keyId(candidate.keyId), tokenType: candidate.tokenType, result: 'replaced' });
             } else {
-              report.tokens.push({ serial: candidate.serial, tokenType: candidate.tokenType, result: 'refused', reason: 'A token with this serial exists already (use replace to overwrite it).' });
+              report.tokens.push({ serial: candidate.serial, ...keyId(candidate.keyId), tokenType: candidate.tokenType, result: 'refused', reason: 'A token with this serial exists already (use replace to overwrite it).' });
             }
           }
         });
@@ -170,7 +179,10 @@ export class TokenService {
       nextCodeRequired: row.next_code_required === 1,
       pinSet: row.pin_hash !== null,
       newPinRequired: row.new_pin_required === 1,
-      emergency: row.emergency_hash !== null && row.emergency_expires_at !== null ? { expiresAt: new Date(row.emergency_expires_at).toISOString(), oneTime: row.emergency_one_time === 1 } : null,
+      emergency:
+        row.emergency_hash !== null && row.emergency_expires_at !== null
+          ? { expiresAt: new Date(row.emergency_expires_at).toISOString(), oneTime: row.emergency_one_time === 1, void: row.failed_count >= EMERGENCY_ATTEMPTS }
+          : null,
     };
   }
 
@@ -202,8 +214,12 @@ export class TokenService {
     }, () => facts);
   }
 
-  private checkCandidate(candidate: TokenCandidate, seen: Set<string>): string | undefined {
-    if (seen.has(candidate.serial)) return 'The serial appears more than once in the file.';
+  private checkCandidate(candidate: TokenCandidate, seen: Map<string, string | undefined>): string | undefined {
+    if (seen.has(candidate.serial)) {
+      const first = seen.get(candidate.serial);
+      const which = candidate.keyId === undefined ? 'This key' : `Key Id "${candidate.keyId}"`;
+      return `${which} repeats serial ${candidate.serial}, which ${first === undefined ? 'an earlier key' : `key Id "${first}"`} in the file has already; only the first is imported.`;
+    }
     try {
       const type = tokenType(candidate.tokenType);
       type.checkSerial(candidate.serial);
@@ -230,6 +246,9 @@ export class TokenService {
       drift_steps: 0,
       expires_on: candidate.expiresOn,
       attributes: Object.keys(candidate.attributes).length ? JSON.stringify(candidate.attributes) : null,
+      valid_from: candidate.limits?.validFrom ?? null,
+      valid_until: candidate.limits?.validUntil ?? null,
+      transactions_left: candidate.limits?.transactions ?? null,
       updated_at: now,
     };
   }
@@ -249,6 +268,9 @@ export class TokenService {
       algorithm: row.algorithm,
       pinMode: row.pin_mode,
       expiresOn: row.expires_on,
+      validFrom: iso(row.valid_from),
+      validUntil: iso(row.valid_until),
+      usesLeft: row.transactions_left,
       createdAt: new Date(row.created_at).toISOString(),
       activatedAt: iso(row.activated_at),
       lastUsedAt: iso(row.last_used_at),

@@ -87,6 +87,13 @@ export interface TokensTable {
   emergency_hash: string | null;
   emergency_expires_at: number | null;
   emergency_one_time: number | null;
+  /** From a PSKC key's Policy: not usable before this time (StartDate), nor after it (ExpiryDate); null: no limit. */
+  valid_from: number | null;
+  valid_until: number | null;
+  /** From a PSKC key's Policy (NumberOfTransactions): codes it may still be used for; null: no limit. */
+  transactions_left: number | null;
+  /** Wrong pairs of codes offered to resynchronise since the last right pair (or an admin's unlock). */
+  resync_failures: Generated<number>;
 }
 
 export interface DeviceTypesTable {
@@ -175,6 +182,8 @@ export interface AuthChallengesTable {
   /** new PIN awaiting confirmation (keyed hash) or the step the next code must follow. */
   data: string | null;
   expires_at: number;
+  /** Answers the chain this challenge belongs to has had (new PIN, confirm PIN): it ends after a few. */
+  attempts: Generated<number>;
 }
 
 export interface WebSessionsTable {

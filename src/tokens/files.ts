@@ -18,13 +18,17 @@ export interface TokenCandidate {
   counter: number;
   /** Non-secret facts to keep (e.g. the sdtid UserLogin). */
   attributes: Record<string, string>;
+  /** The PSKC Key Id, so that a report can name the key when serials repeat. */
+  keyId?: string;
+  /** A PSKC Policy's limits: usable from, until (epoch ms), and for how many codes. */
+  limits?: { validFrom?: number; validUntil?: number; transactions?: number };
 }
 
 export interface TokenFileContents {
   format: 'sdtid' | 'pskc';
   candidates: TokenCandidate[];
   /** Keys the file holds that Tally cannot take, each with the reason. */
-  refused: { serial: string; reason: string }[];
+  refused: { serial: string; keyId?: string; code?: string; reason: string }[];
   /** What the importer should know about the file as a whole. */
   notes: string[];
 }
@@ -52,13 +56,22 @@ function pskcCandidate(key: PskcKey): TokenCandidate {
   if (key.issuer) attributes.issuer = key.issuer;
   if (key.manufacturer) attributes.manufacturer = key.manufacturer;
   const seed = Buffer.from(key.secret);
+  const policy = key.policy;
+  const extra = {
+    ...(key.id === undefined ? {} : { keyId: key.id }),
+    ...(policy === undefined
+      ? {}
+      : { limits: { validFrom: policy.startDate, validUntil: policy.expiryDate, transactions: policy.numberOfTransactions } }),
+  };
+  // The last day shown with the token (as an sdtid's expiry is): the day before the instant it stops.
+  const expiresOn = policy?.expiryDate === undefined ? null : new Date(policy.expiryDate - 1).toISOString().slice(0, 10);
   switch (key.kind) {
     case 'hotp':
-      return { serial, tokenType: 'hotp', seed, settings: { digits: key.digits, periodSeconds: 0, algorithm: key.algorithm, addPin: false }, expiresOn: null, counter: key.counter, attributes };
+      return { serial, tokenType: 'hotp', seed, settings: { digits: key.digits, periodSeconds: 0, algorithm: key.algorithm, addPin: false }, expiresOn, counter: key.counter, attributes, ...extra };
     case 'totp':
-      return { serial, tokenType: 'totp', seed, settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: key.algorithm, addPin: false }, expiresOn: null, counter: 0, attributes };
+      return { serial, tokenType: 'totp', seed, settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: key.algorithm, addPin: false }, expiresOn, counter: 0, attributes, ...extra };
     case 'securid-aes':
-      return { serial, tokenType: 'securid', seed, settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: 'AES128', addPin: false }, expiresOn: null, counter: 0, attributes };
+      return { serial, tokenType: 'securid', seed, settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: 'AES128', addPin: false }, expiresOn, counter: 0, attributes, ...extra };
   }
 }
 
@@ -87,7 +100,12 @@ export function readTokenFile(content: Uint8Array, password?: string): TokenFile
   const contents: TokenFileContents = { format, candidates: [], refused: [], notes: pskc.signed ? [UNCHECKED_SIGNATURE] : [] };
   for (const outcome of pskc.keys) {
     if (outcome.status === 'refused') {
-      contents.refused.push({ serial: outcome.serial ?? outcome.id ?? `key #${outcome.index + 1}`, reason: outcome.reason });
+      contents.refused.push({
+        serial: outcome.serial ?? outcome.id ?? `key #${outcome.index + 1}`,
+        ...(outcome.id === undefined ? {} : { keyId: outcome.id }),
+        code: outcome.code,
+        reason: outcome.reason,
+      });
     } else if (!outcome.key.serial && !outcome.key.id) {
       contents.refused.push({ serial: `key #${outcome.index + 1}`, reason: 'The key has neither a serial number nor an Id.' });
     } else {

@@ -167,6 +167,12 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     const now = await freshCode(serial, 7);
     assert.equal((await carol.post(`/tokens/${serial}/test`, { passcode: now })).headers.location, `/tokens/${serial}?notice=code-accepted`, 'in step: accepted at once');
     assert.equal((await carol.post(`/tokens/${serial}/resync`, { first, second })).statusCode, 400, 'used codes do not resync again');
+    // That was one wrong pair since the last right one; four more use up the holder's five.
+    for (let i = 0; i < 4; i++) assert.equal((await carol.post(`/tokens/${serial}/resync`, { first: '123456', second: '654321' })).statusCode, 400);
+    const stopped = await carol.post(`/tokens/${serial}/resync`, { first: await freshCode(serial, 9), second: await codeAt(serial, 10) });
+    assert.equal(stopped.statusCode, 423);
+    assert.match(pageText(stopped.body), /ask your help desk to do it/);
+    assert.match(stopped.body, /id="resync-first"/, "said on the token's page, beside the form");
   });
 
   test('set and change a PIN: new PIN mode sets it directly; a change takes the current PIN; weak PINs and mismatches are refused', async () => {

@@ -41,7 +41,8 @@ export const inventoryImportCommand = defineCommand({
         io.out(`${JSON.stringify(report, null, 2)}\n`);
       } else {
         for (const token of report.tokens) {
-          io.out(`${token.serial.padEnd(14)} ${(token.tokenType ?? '').padEnd(8)} ${token.result}${token.reason ? `: ${token.reason}` : ''}\n`);
+          const key = token.keyId === undefined ? '' : ` (Key Id ${token.keyId})`;
+          io.out(`${token.serial.padEnd(14)} ${(token.tokenType ?? '').padEnd(8)} ${token.result}${key}${token.reason ? `: ${token.reason}` : ''}\n`);
         }
         io.out(`${report.format}: ${report.imported} imported, ${report.replaced} replaced, ${report.refused} refused.\n`);
         for (const note of report.notes) io.out(`Note: ${note}\n`);

@@ -22,6 +22,19 @@ export const PSKC_HMACS: Record<PskcHmac, { uri: string; digest: string; keyByte
   'hmac-sha256': { uri: 'http://www.w3.org/2001/04/xmldsig-more#hmac-sha256', digest: 'sha256', keyBytes: 32 },
 };
 
+/**
+ * What a key's `<Policy>` (RFC 6030, section 4.3.4) limits, where Tally can enforce it; a Policy
+ * with anything else refuses the key (KEY_POLICY_UNSUPPORTED), as the RFC asks.
+ */
+export interface PskcPolicy {
+  /** StartDate, in milliseconds since the epoch: the key may not be used before it. */
+  startDate?: number;
+  /** ExpiryDate, in milliseconds since the epoch: the key may not be used from then on. */
+  expiryDate?: number;
+  /** NumberOfTransactions: how many times the key may be used. */
+  numberOfTransactions?: number;
+}
+
 interface PskcKeyCommon {
   /** The Key element's `Id`. */
   id?: string;
@@ -38,6 +51,8 @@ interface PskcKeyCommon {
   issuer?: string;
   /** Key/FriendlyName. */
   friendlyName?: string;
+  /** Key/Policy limits; absent when the key has no Policy or one that limits nothing Tally enforces. */
+  policy?: PskcPolicy;
 }
 
 export interface PskcHotpKey extends PskcKeyCommon {

@@ -425,3 +425,109 @@ test('an XML signature on the KeyContainer is noticed (and not checked), with or
   assert.equal(readPskc(plain).signed, false);
   assert.equal(readPskc(plain.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `${signature}${end}`)).signed, true);
 });
+
+/** RFC 6030 figure 10 (a key protected by a PIN the device checks), with `policy` as the HOTP key's Policy. */
+function rfc6030Figure10(policy = '<PINPolicy MinLength="4" MaxLength="4" PINKeyId="123456781" PINEncoding="DECIMAL" PINUsageMode="Local"/><KeyUsage>OTP</KeyUsage>'): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<KeyContainer
+    xmlns="urn:ietf:params:xml:ns:keyprov:pskc"
+    Version="1.0">
+    <KeyPackage>
+        <DeviceInfo>
+            <Manufacturer>Manufacturer</Manufacturer>
+            <SerialNo>987654321</SerialNo>
+        </DeviceInfo>
+        <CryptoModuleInfo>
+            <Id>CM_ID_001</Id>
+        </CryptoModuleInfo>
+        <Key Id="12345678"
+            Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp">
+            <Issuer>Issuer</Issuer>
+            <AlgorithmParameters>
+                <ResponseFormat Length="8" Encoding="DECIMAL"/>
+            </AlgorithmParameters>
+            <Data>
+                <Secret>
+                    <PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=
+                    </PlainValue>
+                </Secret>
+                <Counter>
+                    <PlainValue>0</PlainValue>
+                </Counter>
+            </Data>
+            <Policy>
+                ${policy}
+            </Policy>
+        </Key>
+    </KeyPackage>
+    <KeyPackage>
+        <DeviceInfo>
+            <Manufacturer>Manufacturer</Manufacturer>
+            <SerialNo>987654321</SerialNo>
+        </DeviceInfo>
+        <CryptoModuleInfo>
+            <Id>CM_ID_001</Id>
+        </CryptoModuleInfo>
+        <Key Id="123456781"
+            Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:pin">
+            <AlgorithmParameters>
+                <ResponseFormat Length="4" Encoding="DECIMAL"/>
+            </AlgorithmParameters>
+            <Data>
+                <Secret>
+                    <PlainValue>MTIzNA==</PlainValue>
+                </Secret>
+            </Data>
+        </Key>
+    </KeyPackage>
+</KeyContainer>`;
+}
+
+test('RFC 6030 figure 10: a PIN the device checks (Local) limits nothing here; the PIN key itself is refused by its Id', () => {
+  const result = readPskc(rfc6030Figure10());
+  const key = imported(result.keys[0]);
+  assert.equal(key.id, '12345678');
+  assert.equal(key.policy, undefined);
+  assert.equal(key.kind === 'hotp' && hotp({ secret: key.secret, algorithm: key.algorithm, digits: key.digits }, key.counter), '84755224');
+  const pin = result.keys[1];
+  assert.equal(pin.status, 'refused');
+  assert.deepEqual(pin.status === 'refused' && [pin.id, pin.serial, pin.code], ['123456781', '987654321', 'UNSUPPORTED_ALGORITHM']);
+});
+
+test('Policy StartDate, ExpiryDate and NumberOfTransactions are read (RFC 6030 section 4.3.4), offsets honoured', () => {
+  const policy = (extra: string) => imported(readPskc(rfc6030Figure10(`<StartDate>2006-05-01T00:00:00Z</StartDate>${extra}<KeyUsage>OTP</KeyUsage><KeyUsage>CR</KeyUsage>`)).keys[0]).policy;
+  assert.deepEqual(policy('<ExpiryDate>2006-05-31T00:00:00Z</ExpiryDate><NumberOfTransactions>100</NumberOfTransactions>'), {
+    startDate: Date.UTC(2006, 4, 1),
+    expiryDate: Date.UTC(2006, 4, 31),
+    numberOfTransactions: 100,
+  });
+  assert.deepEqual(policy('<ExpiryDate>2006-05-31T02:00:00.5+02:00</ExpiryDate>'), { startDate: Date.UTC(2006, 4, 1), expiryDate: Date.UTC(2006, 4, 31, 0, 0, 0, 500) });
+  // No zone: UTC, as RFC 6030 writes its dates.
+  assert.deepEqual(policy('<ExpiryDate>2006-05-31T00:00:00</ExpiryDate><NumberOfTransactions>0</NumberOfTransactions>'), { startDate: Date.UTC(2006, 4, 1), expiryDate: Date.UTC(2006, 4, 31), numberOfTransactions: 0 });
+});
+
+test('a Policy Tally cannot enforce, or one without OTP among its KeyUsage, refuses that key only', () => {
+  const refusal = (policy: string) => {
+    const outcome = readPskc(rfc6030Figure10(policy)).keys[0];
+    assert.equal(outcome.status, 'refused', policy);
+    return outcome.status === 'refused' ? [outcome.id, outcome.code, outcome.reason] : [];
+  };
+  assert.deepEqual(refusal('<KeyUsage>CR</KeyUsage><KeyUsage>Encrypt</KeyUsage>').slice(0, 2), ['12345678', 'KEY_USAGE_NOT_OTP']);
+  for (const [policy, reason] of [
+    ['<PINPolicy PINKeyId="123456781" PINUsageMode="Append"/><KeyUsage>OTP</KeyUsage>', /PINUsageMode "Append"/],
+    ['<PINPolicy PINKeyId="123456781" PINUsageMode="Algorithmic"/>', /PINUsageMode "Algorithmic"/],
+    ['<PINPolicy PINKeyId="123456781"/>', /PINUsageMode \(none\)/],
+    ['<KeyUsage>OTP</KeyUsage><MaxUses>3</MaxUses>', /"MaxUses" element/],
+    ['<StartDate>yesterday</StartDate>', /StartDate "yesterday" is not a date/],
+    ['<ExpiryDate>2026-02-30T00:00:00Z</ExpiryDate>', /not a valid date/],
+    ['<ExpiryDate>2026-01-01T24:00:00Z</ExpiryDate>', /not a valid date/],
+    ['<StartDate>2026-02-01T00:00:00Z</StartDate><ExpiryDate>2026-01-01T00:00:00Z</ExpiryDate>', /not after its StartDate/],
+    ['<ExpiryDate>2026-01-01T00:00:00Z</ExpiryDate><ExpiryDate>2027-01-01T00:00:00Z</ExpiryDate>', /more than one ExpiryDate/],
+    ['<NumberOfTransactions>-1</NumberOfTransactions>', /NumberOfTransactions "-1"/],
+    ['<NumberOfTransactions>1e3</NumberOfTransactions>', /NumberOfTransactions "1e3"/],
+  ] as const) {
+    const [id, code, message] = refusal(policy);
+    assert.deepEqual([id, code], ['12345678', 'KEY_POLICY_UNSUPPORTED'], policy);
+    assert.match(String(message), reason);
+  }
+});

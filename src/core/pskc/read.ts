@@ -11,6 +11,7 @@ import {
   TOTP_URI,
   XENC11_NS,
   type PskcKey,
+  type PskcPolicy,
 } from './model.js';
 
 export interface PskcReadOptions {
@@ -319,6 +320,79 @@ function digitsOf(key: XmlElement): number {
   return digits;
 }
 
+function policyRefused(message: string): TallyError {
+  return new TallyError('KEY_POLICY_UNSUPPORTED', message);
+}
+
+/** An xs:dateTime as RFC 6030 writes it (UTC, `Z` or none; an explicit offset is honoured), in milliseconds. */
+function dateTime(text: string, what: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$/.exec(text);
+  if (!match) throw policyRefused(`The ${what} ${describe(text)} is not a date and time (such as 2026-05-01T00:00:00Z).`);
+  const [, year, month, day, hour, minute, second, fraction, zone] = match;
+  const ms = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second), Math.floor(Number(fraction ?? 0) * 1000));
+  const check = new Date(ms);
+  // Date.UTC rolls 31 February over into March; a date that does not exist is refused instead.
+  if (check.getUTCMonth() !== Number(month) - 1 || check.getUTCDate() !== Number(day) || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) {
+    throw policyRefused(`The ${what} ${describe(text)} is not a valid date and time.`);
+  }
+  if (zone === undefined || zone === 'Z') return ms;
+  const offset = (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
+  return zone.startsWith('+') ? ms - offset : ms + offset;
+}
+
+/**
+ * Step 5a: the key's Policy. RFC 6030, section 4.3.4: a recipient that does not understand a
+ * policy element or value must assume the key may not be used, so anything Tally cannot enforce
+ * refuses the key. A PINPolicy whose PIN the device checks (PINUsageMode Local) asks nothing of
+ * the server; any other mode would need the file's PIN checked here, which Tally does not do.
+ */
+function policyOf(key: XmlElement): PskcPolicy | undefined {
+  const policy = childNamed(key, 'Policy');
+  if (!policy) return undefined;
+  const read: PskcPolicy = {};
+  const usages: string[] = [];
+  const seen = new Set<string>();
+  for (const element of policy.children) {
+    const name = localName(element.name);
+    if (name !== 'KeyUsage' && seen.has(name)) throw policyRefused(`The Policy has more than one ${name}.`);
+    seen.add(name);
+    const text = element.text.trim();
+    switch (name) {
+      case 'StartDate':
+        read.startDate = dateTime(text, 'Policy StartDate');
+        break;
+      case 'ExpiryDate':
+        read.expiryDate = dateTime(text, 'Policy ExpiryDate');
+        break;
+      case 'NumberOfTransactions': {
+        const count = Number(text);
+        if (!/^[0-9]{1,9}$/.test(text)) throw policyRefused(`The Policy NumberOfTransactions ${describe(text)} is not a whole number Tally can count down.`);
+        read.numberOfTransactions = count;
+        break;
+      }
+      case 'KeyUsage':
+        usages.push(text);
+        break;
+      case 'PINPolicy': {
+        const mode = element.attributes.PINUsageMode?.trim();
+        if (mode !== 'Local') {
+          throw policyRefused(`The Policy's PINPolicy has PINUsageMode ${mode === undefined ? '(none)' : describe(mode)}; Tally takes keys whose PIN the device checks (Local), and sets its own PINs.`);
+        }
+        break;
+      }
+      default:
+        throw policyRefused(`The Policy has a ${describe(name)} element, which Tally cannot enforce.`);
+    }
+  }
+  if (usages.length > 0 && !usages.includes('OTP')) {
+    throw new TallyError('KEY_USAGE_NOT_OTP', `The key's Policy allows ${usages.map(describe).join(', ')} but not OTP, so it may not be used for one-time passwords.`);
+  }
+  if (read.startDate !== undefined && read.expiryDate !== undefined && read.expiryDate <= read.startDate) {
+    throw policyRefused('The Policy ExpiryDate is not after its StartDate.');
+  }
+  return Object.keys(read).length > 0 ? read : undefined;
+}
+
 function decodeKey(raw: RawKey, cipherKey: Buffer | undefined): PskcKey {
   const element = raw.element;
   const algorithmUri = element.attributes.Algorithm?.trim();
@@ -333,6 +407,7 @@ function decodeKey(raw: RawKey, cipherKey: Buffer | undefined): PskcKey {
   const userId = textOf(element, 'UserId') ?? textOf(raw.deviceInfo, 'UserId');
   const issuer = textOf(element, 'Issuer');
   const friendlyName = textOf(element, 'FriendlyName');
+  const policy = policyOf(element);
   const common = {
     ...(id === undefined ? {} : { id }),
     secret: secretOf(raw, cipherKey),
@@ -341,6 +416,7 @@ function decodeKey(raw: RawKey, cipherKey: Buffer | undefined): PskcKey {
     ...(userId === undefined ? {} : { userId }),
     ...(issuer === undefined ? {} : { issuer }),
     ...(friendlyName === undefined ? {} : { friendlyName }),
+    ...(policy === undefined ? {} : { policy }),
   };
   const timeInterval = integerOf(raw, 'TimeInterval', cipherKey);
   if (timeInterval !== undefined && timeInterval <= 0) throw malformed('The TimeInterval must be above 0.');

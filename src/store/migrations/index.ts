@@ -10,6 +10,7 @@ import { bulkDistributions } from './0007_bulk_distributions.js';
 import { webSessionFlash } from './0008_web_session_flash.js';
 import { rateLimits } from './0009_rate_limits.js';
 import { logonDelays } from './0010_logon_delays.js';
+import { tokenLimits } from './0011_token_limits.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -24,5 +25,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0008_web_session_flash': webSessionFlash(dialect),
     '0009_rate_limits': rateLimits(dialect),
     '0010_logon_delays': logonDelays(dialect),
+    '0011_token_limits': tokenLimits(dialect),
   };
 }

@@ -27,16 +27,20 @@ const STATEMENTS: Record<Dialect, { users: string; tokens: string; useSteps: str
   sqlite: {
     users: 'select * from users where username in (select value from json_each(?))',
     tokens: 'select * from tokens where user_id in (select value from json_each(?)) order by id',
-    useSteps: `update tokens set last_step = v.step, failed_count = 0, next_code_required = 0, last_used_at = v.at, drift_steps = v.drift, counter = v.counter
+    useSteps: `update tokens set last_step = v.step, failed_count = 0, next_code_required = 0, last_used_at = v.at, drift_steps = v.drift, counter = v.counter,
+        transactions_left = tokens.transactions_left - 1
       from (select value ->> 0 as id, value ->> 1 as step, value ->> 2 as at, value ->> 3 as drift, value ->> 4 as counter from json_each(?)) as v
-      where tokens.id = v.id and (tokens.last_step is null or tokens.last_step < v.step) returning tokens.id`,
+      where tokens.id = v.id and (tokens.last_step is null or tokens.last_step < v.step)
+        and (tokens.transactions_left is null or tokens.transactions_left > 0) returning tokens.id, tokens.transactions_left`,
   },
   postgres: {
     users: 'select * from users where username = any($1::text[])',
     tokens: 'select * from tokens where user_id = any($1::bigint[]) order by id',
-    useSteps: `update tokens as t set last_step = v.step, failed_count = 0, next_code_required = 0, last_used_at = v.at, drift_steps = v.drift, counter = v.counter
+    useSteps: `update tokens as t set last_step = v.step, failed_count = 0, next_code_required = 0, last_used_at = v.at, drift_steps = v.drift, counter = v.counter,
+        transactions_left = t.transactions_left - 1
       from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::bigint[]) as v(id, step, at, drift, counter)
-      where t.id = v.id and (t.last_step is null or t.last_step < v.step) returning t.id`,
+      where t.id = v.id and (t.last_step is null or t.last_step < v.step)
+        and (t.transactions_left is null or t.transactions_left > 0) returning t.id, t.transactions_left`,
   },
 };
 
@@ -148,18 +152,20 @@ export class AuthenticationRepository {
   /**
    * Marks steps used where each is newer than its token's last one, and returns the tokens whose
    * step was taken: of racing requests (here or on another node) exactly one gets a token's step.
+   * A token with a limited number of uses (`transactions_left`, from a PSKC Policy) gives one up in
+   * the same statement, and one with none left takes no step, so the limit holds across nodes.
    * A token appears at most once per call. The rows of the tokens taken are updated to match the store.
    */
   async useSteps(uses: readonly StepUse[], db: Kysely<Database>): Promise<Set<number>> {
     if (uses.length === 0) return new Set();
     const parameters = rowsParameters(this.dialect, uses.map((u) => [u.row.id, u.step, u.at, u.driftSteps, u.counter]));
     const result = await db.executeQuery(CompiledQuery.raw(STATEMENTS[this.dialect].useSteps, parameters));
-    const taken = new Set((result.rows as Array<{ id: number }>).map((row) => Number(row.id)));
+    const left = new Map((result.rows as Array<{ id: number; transactions_left: number | null }>).map((row) => [Number(row.id), row.transactions_left === null ? null : Number(row.transactions_left)]));
     for (const use of uses) {
-      if (!taken.has(use.row.id)) continue;
-      Object.assign(use.row, { last_step: use.step, failed_count: 0, next_code_required: 0, last_used_at: use.at, drift_steps: use.driftSteps, counter: use.counter });
+      if (!left.has(use.row.id)) continue;
+      Object.assign(use.row, { last_step: use.step, failed_count: 0, next_code_required: 0, last_used_at: use.at, drift_steps: use.driftSteps, counter: use.counter, transactions_left: left.get(use.row.id) });
     }
-    return taken;
+    return new Set(left.keys());
   }
 
   /** Counts a wrong passcode on each token (next tokencode mode follows enough of them); the rows are updated to match. */

@@ -15,6 +15,7 @@ const VerifyBody = Type.Object(
 const VerifyResult = Type.Object({
   result: Type.Union([Type.Literal('accept'), Type.Literal('reject'), Type.Literal('challenge')]),
   message: Type.Optional(Type.String()),
+  code: Type.Optional(Type.String({ description: "Why a right code was refused, where the token's own limits say so: TOKEN_NOT_YET_VALID, TOKEN_EXPIRED or TOKEN_USES_EXHAUSTED (docs/errors.md)." })),
   state: Type.Optional(Type.String()),
 });
 const SerialParams = Type.Object({ serial: Type.String({ maxLength: 64 }) });

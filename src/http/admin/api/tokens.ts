@@ -24,6 +24,9 @@ export const TokenViewSchema = Type.Object({
   algorithm: Type.String(),
   pinMode: Type.String(),
   expiresOn: Nullable(Type.String()),
+  validFrom: Nullable(Type.String({ description: "An imported key's PSKC Policy StartDate: no code is accepted before it." })),
+  validUntil: Nullable(Type.String({ description: "An imported key's PSKC Policy ExpiryDate: no code is accepted from then on." })),
+  usesLeft: Type.Union([Type.Integer(), Type.Null()], { description: "Codes the token may still be used for (an imported key's PSKC NumberOfTransactions); null: no limit." }),
   createdAt: Type.String(),
   activatedAt: Nullable(Type.String()),
   lastUsedAt: Nullable(Type.String()),
@@ -38,6 +41,7 @@ const ImportReportSchema = Type.Object({
   tokens: Type.Array(
     Type.Object({
       serial: Type.String(),
+      keyId: Type.Optional(Type.String({ description: "The PSKC Key Id, which names the key where serials repeat." })),
       tokenType: Type.Optional(Type.String()),
       result: Type.Union([Type.Literal('imported'), Type.Literal('replaced'), Type.Literal('refused')]),
       reason: Type.Optional(Type.String()),

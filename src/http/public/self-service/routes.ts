@@ -234,13 +234,15 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       return back(request, 'renamed');
     });
 
+    /** A token's own limits (an imported key's Policy), said on the form like a wrong code. */
+    const TOKEN_LIMITS = ['TOKEN_NOT_YET_VALID', 'TOKEN_EXPIRED', 'TOKEN_USES_EXHAUSTED'] as const;
     const TESTED: Record<CodeTest['result'], NoticeName> = { accepted: 'code-accepted', 'next-code': 'code-next', 'pin-needed': 'code-pin-needed' };
-    tokenForm<{ passcode: string }>('test', 'test', { fields: { passcode: CODE } }, ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID'], async (request) => {
+    tokenForm<{ passcode: string }>('test', 'test', { fields: { passcode: CODE } }, ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID', ...TOKEN_LIMITS], async (request) => {
       const tested = await services.selfService.testCode(actor(request), request.params.serial, request.body.passcode);
       return back(request, TESTED[tested.result]);
     });
 
-    tokenForm<{ first: string; second: string }>('resync', 'resync', { fields: { first: CODE, second: CODE } }, ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID'], async (request) => {
+    tokenForm<{ first: string; second: string }>('resync', 'resync', { fields: { first: CODE, second: CODE } }, ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID', 'TOKEN_LOCKED', ...TOKEN_LIMITS], async (request) => {
       await services.selfService.resync(actor(request), request.params.serial, request.body.first, request.body.second);
       return back(request, 'resynced');
     });

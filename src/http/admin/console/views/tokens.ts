@@ -138,10 +138,13 @@ ${pageHead(html`<span class="mono">${token.serial}</span> ${stateBadge(token.sta
     <div><dt>Activated</dt><dd>${time(token.activatedAt, 'Not yet')}</dd></div>
     <div><dt>Last used</dt><dd>${time(token.lastUsedAt)}</dd></div>
     <div><dt>Valid until</dt><dd>${day(token.expiresOn)}</dd></div>
+    ${token.validFrom ? html`<div><dt>Usable from</dt><dd>${time(token.validFrom)}</dd></div>` : ''}
+    ${token.validUntil ? html`<div><dt>Usable until</dt><dd>${time(token.validUntil)}</dd></div>` : ''}
+    ${token.usesLeft !== null ? html`<div><dt>Uses left</dt><dd>${String(token.usesLeft)}</dd></div>` : ''}
     <div><dt>PIN</dt><dd>${token.pinMode === 'required' ? (details.newPinRequired ? 'New PIN at next use' : 'Set') : 'None'}</dd></div>
     ${waiting ? html`<div><dt>Waiting for the holder</dt><dd>${waiting.delivery}, ${waiting.expired ? 'expired' : html`until ${time(waiting.expiresAt)}`}</dd></div>` : ''}
     ${token.disabledReason ? html`<div><dt>Disabled</dt><dd>${token.disabledReason}</dd></div>` : ''}
-    ${details.emergency ? html`<div><dt>Emergency access</dt><dd>${details.emergency.oneTime ? 'One-time code' : 'Code'} until ${time(details.emergency.expiresAt)}</dd></div>` : ''}
+    ${details.emergency ? html`<div><dt>Emergency access</dt><dd>${details.emergency.void ? 'Void after too many wrong codes: report the token lost again for a new one' : html`${details.emergency.oneTime ? 'One-time code' : 'Code'} until ${time(details.emergency.expiresAt)}`}</dd></div>` : ''}
   </dl>
 </div>
 ${cards.length ? html`<h2>Actions</h2><div class="action-grid">${cards}</div>` : ''}
@@ -273,7 +276,7 @@ ${report.notes.map((note) => html`<div class="notice notice-warning" role="statu
 ${table(
   'One row per token in the file',
   ['Serial', 'Type', 'Result', 'Reason'],
-  report.tokens.map((token) => html`<tr><td>${token.result === 'refused' ? html`<span class="mono">${token.serial}</span>` : serialLink(token.serial)}</td><td>${token.tokenType ?? ''}</td><td>${token.result === 'refused' ? html`<span class="badge badge-failure">Refused</span>` : html`<span class="badge badge-active">${token.result === 'imported' ? 'Imported' : 'Replaced'}</span>`}</td><td>${token.reason ?? ''}</td></tr>`),
+  report.tokens.map((token) => html`<tr><td>${token.result === 'refused' ? html`<span class="mono">${token.serial}</span>` : serialLink(token.serial)}${token.keyId === undefined ? '' : html` <span class="hint">(Key Id <span class="mono">${token.keyId}</span>)</span>`}</td><td>${token.tokenType ?? ''}</td><td>${token.result === 'refused' ? html`<span class="badge badge-failure">Refused</span>` : html`<span class="badge badge-active">${token.result === 'imported' ? 'Imported' : 'Replaced'}</span>`}</td><td>${token.reason ?? ''}</td></tr>`),
   'The file holds no tokens.',
 )}`,
   });
