@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { errorCatalogue, TallyError } from '../errors.js';
 import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
+import { findConsecutiveCodes, type PasscodeSearch, type PinEntry, verifyPasscode } from '../core/otp/verify.js';
 import type { Database } from '../store/schema.js';
 import type { ChallengeKind } from '../model/vocabulary.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
@@ -10,7 +11,7 @@ import { AuthenticationRepository, type Holder, type StepUse } from '../store/re
 import type { UserRow } from '../store/repositories/users.js';
 import { USERNAME_PATTERN } from './users.js';
 import { tokenType } from '../tokens/registry.js';
-import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
+import type { TokenTypeModule } from '../tokens/types.js';
 import { requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -143,13 +144,6 @@ type Match =
 /** Marks `step` of `token` used at `at`, with the drift or counter the match implies (else the token's own). */
 function stepUse(token: TokenRow, step: number, at: number, changes: { drift_steps?: number; counter?: number }): StepUse {
   return { row: token, step, at, driftSteps: changes.drift_steps ?? token.drift_steps, counter: changes.counter ?? token.counter };
-}
-
-/** Digit-wise subtraction modulo 10, right-aligned: undoes the SecurID app's PIN addition. */
-function subtractDigits(passcode: string, code: string): string {
-  let out = '';
-  for (let i = 0; i < passcode.length; i++) out += String((Number(passcode[i]) - Number(code[i]) + 10) % 10);
-  return out;
 }
 
 /**
@@ -348,23 +342,19 @@ export class AuthenticationService {
     return { reply: { result: 'reject', message: DENIED }, reason };
   }
 
-  /** The step range to search and the step expected now, for a token. */
-  private expectation(type: TokenTypeModule, token: TokenRow, now: number): { expected: number; small: number; large: number; ahead: boolean } {
-    if (type.movingFactor === 'counter') return { expected: token.counter, small: this.settings.hotpLookAhead, large: this.settings.hotpLargeWindow, ahead: true };
-    return { expected: Math.floor(now / 1000 / token.period_seconds) + token.drift_steps, small: this.settings.smallWindow, large: this.settings.largeWindow, ahead: false };
+  /** The step expected now and the windows around it, for a token. */
+  private expectation(type: TokenTypeModule, token: TokenRow, now: number): Pick<PasscodeSearch, 'expected' | 'small' | 'large' | 'direction'> {
+    const expected = type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now);
+    if (type.movingFactor === 'counter') return { expected, small: this.settings.hotpLookAhead, large: this.settings.hotpLargeWindow, direction: 'ahead' };
+    return { expected: expected + token.drift_steps, small: this.settings.smallWindow, large: this.settings.largeWindow, direction: 'both' };
   }
 
-  /**
-   * Compares the code with every step of the large window in constant time and returns the step
-   * nearest the expected one that matches.
-   */
-  private findStep(type: TokenTypeModule, material: TokenMaterial, code: string, from: number, to: number, expected: number, pinCheck?: (step: number) => boolean): number | undefined {
-    let best: number | undefined;
-    for (let step = Math.max(0, from); step <= to; step++) {
-      const matches = pinCheck ? pinCheck(step) : constantTimeEqual(type.codeAt(material, step), code);
-      if (matches && (best === undefined || Math.abs(step - expected) < Math.abs(best - expected))) best = step;
-    }
-    return best;
+  /** How the token's PIN enters a passcode, checked against its hash; none while a new PIN is owed. */
+  private pinEntry(token: TokenRow, hashKey: SecretHashKey): PinEntry {
+    const pinHash = token.pin_hash;
+    if (token.pin_mode !== 'required' || pinHash === null || token.new_pin_required === 1) return { kind: 'none' };
+    const matches = (pin: string) => constantTimeEqual(this.pinHash(hashKey, token, pin), pinHash);
+    return token.add_pin === 1 ? { kind: 'added', minLength: this.settings.pinMinLength, maxLength: this.settings.pinMaxLength, matches } : { kind: 'prefix', matches };
   }
 
   private pinHash(hashKey: SecretHashKey, token: Pick<TokenRow, 'serial'>, pin: string): string {
@@ -374,40 +364,21 @@ export class AuthenticationService {
   private match(token: TokenRow, passcode: string, hashKey: SecretHashKey): Match | undefined {
     const type = tokenType(token.token_type);
     const material = this.tokens.material(token);
-    const now = this.clock.now();
-    const { expected, small, large, ahead } = this.expectation(type, token, now);
-    const from = ahead ? expected : expected - large;
-    const to = expected + large;
-    const needsPin = token.pin_mode === 'required';
-    const wantsNewPin = needsPin && (token.new_pin_required === 1 || token.pin_hash === null);
-    let search: (from: number, to: number) => number | undefined;
-    if (!needsPin || wantsNewPin) {
-      if (passcode.length !== token.digits) return undefined;
-      search = (a, b) => this.findStep(type, material, passcode, a, b, expected);
-    } else if (token.add_pin === 1) {
-      if (passcode.length !== token.digits) return undefined;
-      search = (a, b) =>
-        this.findStep(type, material, passcode, a, b, expected, (candidate) => {
-          const pin = subtractDigits(passcode, type.codeAt(material, candidate));
-          return [...Array(this.settings.pinMaxLength - this.settings.pinMinLength + 1).keys()]
-            .map((extra) => pin.slice(-(this.settings.pinMinLength + extra)))
-            .some((suffix) => constantTimeEqual(this.pinHash(hashKey, token, suffix), token.pin_hash!));
-        });
-    } else {
-      if (passcode.length <= token.digits) return undefined;
-      const pin = passcode.slice(0, -token.digits);
-      if (!constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash!)) return undefined;
-      search = (a, b) => this.findStep(type, material, passcode.slice(-token.digits), a, b, expected);
-    }
-    // The expected step alone, then the small window, then the large one: most passcodes are found at
-    // once, and each wider search costs more. Which matched is no secret: the reply says it anyway.
-    const step = search(expected, expected) ?? search(ahead ? expected : expected - small, expected + small) ?? search(from, to);
-    if (step === undefined) return undefined;
-    if (token.last_step !== null && step <= token.last_step) return { token, kind: 'replay' };
-    if (wantsNewPin) return { token, kind: 'new-pin', step };
-    const inSmall = ahead ? step - expected <= small : Math.abs(step - expected) <= small;
-    if (!inSmall || token.failed_count >= this.settings.failuresBeforeNextCode || token.next_code_required === 1) return { token, kind: 'next-code', step };
-    return { token, kind: 'accept', step };
+    const expectation = this.expectation(type, token, this.clock.now());
+    const wantsNewPin = token.pin_mode === 'required' && (token.new_pin_required === 1 || token.pin_hash === null);
+    const found = verifyPasscode({
+      passcode,
+      digits: token.digits,
+      codeAt: (step) => type.codeAt(material, step),
+      ...expectation,
+      lastStep: token.last_step,
+      pin: this.pinEntry(token, hashKey),
+    });
+    if (found.kind === 'none') return undefined;
+    if (found.kind === 'replay') return { token, kind: 'replay' };
+    if (wantsNewPin) return { token, kind: 'new-pin', step: found.step };
+    if (!found.inSmallWindow || token.failed_count >= this.settings.failuresBeforeNextCode || token.next_code_required === 1) return { token, kind: 'next-code', step: found.step };
+    return { token, kind: 'accept', step: found.step };
   }
 
   private matchEmergency(token: TokenRow, passcode: string, hashKey: SecretHashKey, now: number): Match | undefined {
@@ -429,7 +400,7 @@ export class AuthenticationService {
   private driftAfter(token: TokenRow, step: number, now: number): { drift_steps?: number; counter?: number } {
     const type = tokenType(token.token_type);
     if (type.movingFactor === 'counter') return { counter: step + 1 };
-    return { drift_steps: step - Math.floor(now / 1000 / token.period_seconds) };
+    return { drift_steps: step - type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now) };
   }
 
   private async conclude(user: UserRow, match: Match, now: number, channel: VerifyRequest['channel']): Promise<Decision> {
@@ -529,17 +500,20 @@ export class AuthenticationService {
       case 'next-code': {
         const type = tokenType(token.token_type);
         const wanted = Number(challenge.data) + 1;
-        const needsPin = token.pin_mode === 'required' && token.pin_hash !== null && token.add_pin !== 1;
-        const code = needsPin ? passcode.slice(-token.digits) : passcode;
-        const pinOk = !needsPin || (passcode.length > token.digits && constantTimeEqual(this.pinHash(hashKey, token, passcode.slice(0, -token.digits)), token.pin_hash!));
         const material = this.tokens.material(token);
-        const expectedCode = token.add_pin === 1 && token.pin_hash !== null ? undefined : type.codeAt(material, wanted);
-        const codeOk = expectedCode !== undefined
-          ? constantTimeEqual(expectedCode, code)
-          : [...Array(this.settings.pinMaxLength - this.settings.pinMinLength + 1).keys()].some((extra) =>
-              constantTimeEqual(this.pinHash(hashKey, token, subtractDigits(passcode, type.codeAt(material, wanted)).slice(-(this.settings.pinMinLength + extra))), token.pin_hash!),
-            );
-        if (!pinOk || !codeOk || code.length !== token.digits) return this.failure(user, [token], 'wrong next tokencode');
+        // The next step alone: its replay check is the conditional update below.
+        const found = verifyPasscode({
+          passcode,
+          digits: token.digits,
+          codeAt: (step) => type.codeAt(material, step),
+          expected: wanted,
+          small: 0,
+          large: 0,
+          direction: 'ahead',
+          lastStep: null,
+          pin: this.pinEntry(token, hashKey),
+        });
+        if (found.kind !== 'match') return this.failure(user, [token], 'wrong next tokencode');
         if (!(await this.consume(token, wanted, now, this.driftAfter(token, wanted, now)))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
         if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
         return { reply: { result: 'accept' }, reason: 'next tokencode', serial };
@@ -683,12 +657,9 @@ export class AuthenticationService {
       const type = tokenType(token.token_type);
       const material = this.tokens.material(token);
       const now = this.clock.now();
-      const nowStep = type.movingFactor === 'time' ? Math.floor(now / 1000 / token.period_seconds) : token.counter;
-      const [from, to] = type.movingFactor === 'time' ? [nowStep - RESYNC_TIME_WINDOW, nowStep + RESYNC_TIME_WINDOW] : [token.counter, token.counter + RESYNC_COUNTER_WINDOW];
-      let found: number | undefined;
-      for (let step = Math.max(0, from); step < to; step++) {
-        if (constantTimeEqual(type.codeAt(material, step), first) && constantTimeEqual(type.codeAt(material, step + 1), second)) found = step + 1;
-      }
+      const nowStep = type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now);
+      const [from, to] = type.movingFactor === 'time' ? [nowStep - RESYNC_TIME_WINDOW, nowStep + RESYNC_TIME_WINDOW] : [nowStep, nowStep + RESYNC_COUNTER_WINDOW];
+      const found = findConsecutiveCodes({ codeAt: (step) => type.codeAt(material, step), first, second, from, to });
       if (found === undefined || (token.last_step !== null && found <= token.last_step)) {
         // The holder's form would otherwise be a code oracle that no lockout watches; the token
         // counts every wrong pair, whoever offered it.
