@@ -385,11 +385,13 @@ export class AuthenticationService {
     if (token.emergency_expires_at !== null && token.emergency_expires_at <= now) return undefined;
     // Eight digits take 10^8 guesses; after a few wrong ones the code is void (reportLost issues a fresh one).
     if (token.failed_count >= EMERGENCY_ATTEMPTS) return undefined;
-    const needsPin = token.pin_mode === 'required' && token.pin_hash !== null;
+    const { pin_hash: pinHash, emergency_hash: emergencyHash } = token;
+    if (emergencyHash === null) return undefined;
+    const needsPin = token.pin_mode === 'required' && pinHash !== null;
     const code = needsPin ? passcode.slice(-EMERGENCY_CODE_DIGITS) : passcode;
     if (code.length !== EMERGENCY_CODE_DIGITS || (!needsPin && passcode.length !== EMERGENCY_CODE_DIGITS)) return undefined;
-    if (needsPin && !constantTimeEqual(this.pinHash(hashKey, token, passcode.slice(0, -EMERGENCY_CODE_DIGITS)), token.pin_hash!)) return undefined;
-    return constantTimeEqual(hashKey.hash('emergency-code', `${token.serial}:${code}`), token.emergency_hash!) ? { token, kind: 'emergency' } : undefined;
+    if (needsPin && !constantTimeEqual(this.pinHash(hashKey, token, passcode.slice(0, -EMERGENCY_CODE_DIGITS)), pinHash)) return undefined;
+    return constantTimeEqual(hashKey.hash('emergency-code', `${token.serial}:${code}`), emergencyHash) ? { token, kind: 'emergency' } : undefined;
   }
 
   /** Marks a step used: the conditional update lets exactly one of several racing requests win. */

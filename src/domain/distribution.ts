@@ -406,7 +406,7 @@ export class DistributionService {
           { user_id: token.user_id },
         );
         if (!changed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed by someone else just now.`);
-        return (await new TokenRepository(trx).findBySerial(serial))!;
+        return new TokenRepository(trx).getBySerial(serial);
       });
       return this.tokens.view(row);
     }, () => ({ username: holder ?? null }));
@@ -493,7 +493,8 @@ export class DistributionService {
         break;
       }
       case 'ctf': {
-        const { ctf, appLink } = ctfDeliverable(material!, this.holder(token, user), ctfAppFor(profile.device_type));
+        if (!material) throw new Error('A CTF delivery is made with its seed.');
+        const { ctf, appLink } = ctfDeliverable(material, this.holder(token, user), ctfAppFor(profile.device_type));
         result.ctf = ctf;
         result.appLink = appLink;
         break;
@@ -574,7 +575,7 @@ export class DistributionService {
           counter: type.movingFactor === 'counter' ? found.step + 1 : 0,
           updated_at: now,
         }, { state: 'pending' });
-        return (await new TokenRepository(trx).findBySerial(serial))!;
+        return new TokenRepository(trx).getBySerial(serial);
       });
       return this.tokens.view(row);
     });

@@ -194,7 +194,10 @@ export class SelfService {
       const device = devices.find((d) => d.deviceType === row.device_type);
       const key = `${row.device_type}\u0000${row.app_version ?? ''}`;
       let group = groups.get(key);
-      if (!group) groups.set(key, (group = { device: device?.label ?? row.device_type, appVersion: row.app_version, profiles: [], order: device ? devices.indexOf(device) : devices.length }));
+      if (!group) {
+        group = { device: device?.label ?? row.device_type, appVersion: row.app_version, profiles: [], order: device ? devices.indexOf(device) : devices.length };
+        groups.set(key, group);
+      }
       group.profiles.push({
         name: row.name,
         description: row.description,
@@ -280,12 +283,12 @@ export class SelfService {
     if (row.state === 'active' && row.profile_id !== null && row.user_id !== null && replacementDue(row.expires_on, now)) {
       const requested = await this.db.selectFrom('token_requests').select('id').where('user_id', '=', row.user_id).where('profile_id', '=', row.profile_id).where('state', '=', 'pending').executeTakeFirst();
       renewal = {
-        expired: row.expires_on! < new Date(now).toISOString().slice(0, 10),
+        expired: row.expires_on !== null && row.expires_on < new Date(now).toISOString().slice(0, 10),
         replacement: (await this.requests.newerOfProfile(row.user_id, row.profile_id, row.id)) ?? null,
         requested: requested !== undefined,
       };
     }
-    const emergencyOpen = row.state === 'disabled' && row.emergency_hash !== null && row.emergency_expires_at !== null && row.emergency_expires_at > now;
+    const emergencyUntil = row.state === 'disabled' && row.emergency_hash !== null && row.emergency_expires_at !== null && row.emergency_expires_at > now ? row.emergency_expires_at : undefined;
     return {
       serial: row.serial,
       tokenType: row.token_type,
@@ -303,7 +306,7 @@ export class SelfService {
       pin: row.pin_mode !== 'required' ? 'none' : row.pin_hash !== null && row.new_pin_required === 0 ? 'set' : 'to-set',
       pinInApp: row.add_pin === 1,
       renewal,
-      emergencyAccess: emergencyOpen ? { until: new Date(row.emergency_expires_at!).toISOString(), oneTime: row.emergency_one_time === 1 } : null,
+      emergencyAccess: emergencyUntil === undefined ? null : { until: new Date(emergencyUntil).toISOString(), oneTime: row.emergency_one_time === 1 },
     };
   }
 }

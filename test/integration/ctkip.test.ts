@@ -108,7 +108,7 @@ describeEachStore('CT-KIP service', (getStore) => {
     const result = await finishExchange(tally.public, activationCode, started.session, tampered);
     assert.match(result.fault ?? '', /could not be decrypted/);
     assert.equal((await tokenRow(serial)).state, 'pending');
-    const bodies = ['<soapenv:Envelope', 'garbage', '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', '<x>' + 'A'.repeat(100_000) + '</x>', ''];
+    const bodies = ['<soapenv:Envelope', 'garbage', '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', `<x>${'A'.repeat(100_000)}</x>`, ''];
     for (const payload of bodies) {
       const response = await tally.public.inject({ method: 'POST', url: CTKIP_URL, headers: { 'content-type': 'application/vnd.otps.ct-kip' }, payload });
       assert.equal(response.statusCode, 200);

@@ -109,7 +109,7 @@ describeEachStore('token import (sdtid)', (getStore) => {
 
   test('multipart upload works the same', async () => {
     const token = securIdToken();
-    const boundary = '----tally' + randomBytes(8).toString('hex');
+    const boundary = `----tally${randomBytes(8).toString('hex')}`;
     const body = [
       `--${boundary}\r\nContent-Disposition: form-data; name="password"\r\n\r\nmultipart-pass\r\n`,
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="one.sdtid"\r\nContent-Type: application/xml\r\n\r\n`,

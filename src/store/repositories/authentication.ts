@@ -108,7 +108,7 @@ export class AuthenticationRepository {
       byId.set(user.id, holder);
     }
     const tokens = (await this.db.executeQuery(CompiledQuery.raw(statements.tokens, [listParameter(this.dialect, users.map((u) => u.id))]))).rows as TokenRow[];
-    for (const token of tokens) byId.get(token.user_id!)?.tokens.push(token);
+    for (const token of tokens) if (token.user_id !== null) byId.get(token.user_id)?.tokens.push(token);
     const cached = this.cache?.holders;
     if (cached) {
       for (const holder of byId.values()) cached.set(holder.user.username, holder);

@@ -25,6 +25,11 @@ export class TokenRepository {
     return this.db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirst();
   }
 
+  /** A token known to exist (just written in the same transaction). */
+  async getBySerial(serial: string): Promise<TokenRow> {
+    return this.db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+  }
+
   /** The token with this serial if `username` holds it: another user's token looks like a missing one. */
   async findHeldBy(serial: string, username: string): Promise<TokenRow | undefined> {
     return this.db
@@ -61,7 +66,7 @@ export class TokenRepository {
     if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.tokenType !== undefined) query = query.where('token_type', '=', filter.tokenType);
-    if (filter.serialPrefix !== undefined) query = query.where('serial', 'like', `${filter.serialPrefix.replace(/[%_\\]/g, (c) => '\\' + c)}%`);
+    if (filter.serialPrefix !== undefined) query = query.where('serial', 'like', `${filter.serialPrefix.replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
     return query.orderBy('serial').limit(filter.limit).offset(filter.offset).execute();
   }
 }

@@ -304,13 +304,13 @@ function ctkipBody(view: ActivationView, activation: Extract<HolderActivation, {
   </dl>
   <p class="hint">The activation code works once. Each time you open this page you get a new one, and the previous one stops working.</p>`;
   const onPhone = html`<p class="on-phone"><a class="button button-secondary" href="${activation.appLink}">On this phone? Open in the SecurID app</a></p>`;
-  const scan = activation.appCanScan && view.qr;
+  const qr = activation.appCanScan ? view.qr : undefined;
   return html`<div class="card">
 ${steps([
   html`<h2>Open the SecurID app</h2><p>Install the RSA SecurID Authenticate app from your app store if you do not have it, then choose to add a token.</p>`,
-  ...(scan
+  ...(qr
     ? [
-        html`<h2>Scan this QR code with the app</h2>${qrFigure(view.qr!, 'QR code for the SecurID app', 'The app reads the URL and the activation code from it.')}${onPhone}`,
+        html`<h2>Scan this QR code with the app</h2>${qrFigure(qr, 'QR code for the SecurID app', 'The app reads the URL and the activation code from it.')}${onPhone}`,
         html`<h2>Or type what the app asks for</h2>${values}`,
       ]
     : [html`<h2>Type what the app asks for</h2>${onPhone}${values}`]),
@@ -405,8 +405,7 @@ function lostNote(token: HolderToken): Html {
 </section>`;
 }
 
-function renewalCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
-  const renewal = token.renewal!;
+function renewalCard(viewer: Viewer, token: HolderToken, renewal: NonNullable<HolderToken['renewal']>, view: TokenPageView): Html {
   const action = renewal.replacement
     ? html`<p>Token <a href="/tokens/${renewal.replacement}" class="mono">${renewal.replacement}</a> replaces it.</p>`
     : renewal.requested
@@ -517,7 +516,7 @@ ${view.emergency ? emergencyCard(token, view.emergency) : ''}
 </div>
 ${lost && !view.emergency ? lostNote(token) : ''}
 <div class="manage">
-${token.renewal ? renewalCard(viewer, token, view) : ''}
+${token.renewal ? renewalCard(viewer, token, token.renewal, view) : ''}
 ${token.state === 'active' ? testCard(viewer, token, view) : ''}
 ${(token.state === 'active' || token.state === 'pending') && token.pin !== 'none' ? pinCard(viewer, token, view) : ''}
 ${token.state === 'active' ? resyncCard(viewer, token, view) : ''}
