@@ -507,6 +507,7 @@ export class AuthenticationService {
       const owner = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
       if (owner?.username !== actor.name) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     }
+    await this.tokens.requireAuthorityOverHolder(actor, token);
     return token;
   }
 

@@ -13,7 +13,7 @@ import { UserRepository, type UserRow } from '../store/repositories/users.js';
 import { ctfDeliverable, otpauthLink, tokenFile, type Holder, type TokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial, TokenTypeModule } from '../tokens/types.js';
-import { can, requirePermission, type Actor } from './actor.js';
+import { can, requireAuthorityOver, requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Delivery } from './devices.js';
@@ -133,6 +133,7 @@ export class DistributionService {
       const hashKey = await this.hasher.load();
       return this.db.transaction().execute(async (trx) => {
         const user = await this.user(trx, username);
+        requireAuthorityOver(actor, user);
         const token = await this.insertNewToken(trx, profile, user.id);
         return this.distribute(trx, hashKey, token, profile, user, actor);
       });
@@ -172,6 +173,7 @@ export class DistributionService {
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`);
         }
         const user = await this.user(trx, username);
+        requireAuthorityOver(actor, user);
         const now = this.clock.now();
         if (token.origin === 'imported') {
           const claimed = await repo.update(serial, { user_id: user.id, state: 'active', activated_at: now, updated_at: now }, { state: 'unassigned', user_id: null });
@@ -202,6 +204,7 @@ export class DistributionService {
         }
         const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
         const user = await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirstOrThrow();
+        requireAuthorityOver(actor, user);
         return this.distribute(trx, hashKey, token, profile, user, actor);
       });
     }, (result) => ({ delivery: result.delivery }));
@@ -227,6 +230,7 @@ export class DistributionService {
     return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.seeds');
       const token = await this.tokenRow(this.db, serial);
+      await this.tokens.requireAuthorityOverHolder(actor, token);
       const distribution = await this.db.selectFrom('distributions').select('id').where('token_id', '=', token.id).where('delivery', '=', 'file').where('state', '=', 'open').executeTakeFirst();
       if (!distribution) throw new TallyError('DOWNLOAD_LINK_INVALID', `Token ${serial} has no file waiting to be downloaded (downloaded already, expired, or not a file delivery).`);
       return this.claimFile(distribution.id);
@@ -370,6 +374,7 @@ export class DistributionService {
       const row = await this.db.transaction().execute(async (trx) => {
         const token = await this.tokenRow(trx, serial);
         if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
+        await this.tokens.requireAuthorityOverHolder(actor, token, trx);
         holder = (await trx.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst())?.username;
         await this.supersede(trx, token.id);
         await trx.deleteFrom('auth_challenges').where('token_id', '=', token.id).execute();

@@ -1,0 +1,165 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { systemActor } from '../../src/domain/actor.js';
+import { consoleClient } from '../support/console.js';
+import { describeEachStore } from '../support/store.js';
+import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { pageText } from '../support/web.js';
+
+const PROFILES = {
+  // Pending until its holder scans it: for distribution actions.
+  phone: { name: 'Phone app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr' },
+  // Made active by the test (the file is claimed), with a PIN: for authentication actions.
+  pinFile: { name: 'Desktop file with PIN', tokenType: 'totp', deviceType: 'tally-cli', delivery: 'file', filePasswordPolicy: 'generated', pinMode: 'required' },
+} as const;
+
+type ActorRole = 'superadmin' | 'helpdesk';
+type TargetRole = 'user' | 'helpdesk' | 'superadmin';
+type Method = 'POST' | 'PATCH' | 'DELETE';
+
+/** What an action needs made first: a target user, perhaps a token they hold or one to assign them. */
+interface Fixture {
+  username: string;
+  serial: string;
+}
+
+interface Action {
+  name: string;
+  /** A token the action works on: active (PIN profile), pending (phone profile), unassigned, or none. */
+  token: 'active' | 'disabled' | 'pending' | 'unassigned' | 'none';
+  request: (f: Fixture) => { method: Method; url: string; payload?: object };
+  /** The status when the actor may act; a refusal is always 403 FORBIDDEN. */
+  allowed: number;
+  /** Only a super admin may do it at all (tokens.delete), whoever the target. */
+  superadminOnly?: boolean;
+}
+
+const ACTIONS: Action[] = [
+  { name: 'edit the user', token: 'none', request: (f) => ({ method: 'PATCH', url: `/api/v1/users/${f.username}`, payload: { firstName: 'Changed' } }), allowed: 200 },
+  { name: 'disable the user', token: 'none', request: (f) => ({ method: 'POST', url: `/api/v1/users/${f.username}/disable` }), allowed: 200 },
+  { name: 'enable the user', token: 'none', request: (f) => ({ method: 'POST', url: `/api/v1/users/${f.username}/enable` }), allowed: 200 },
+  { name: 'unlock the user', token: 'none', request: (f) => ({ method: 'POST', url: `/api/v1/users/${f.username}/unlock` }), allowed: 200 },
+  { name: 'end their sessions', token: 'none', request: (f) => ({ method: 'POST', url: `/api/v1/users/${f.username}/sessions/revoke` }), allowed: 200 },
+  { name: 'distribute them a token', token: 'none', request: (f) => ({ method: 'POST', url: `/api/v1/users/${f.username}/tokens`, payload: { profile: PROFILES.phone.name } }), allowed: 201 },
+  { name: 'assign them a token', token: 'unassigned', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/assign`, payload: { username: f.username } }), allowed: 200 },
+  { name: 'report their token lost', token: 'active', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/lost`, payload: { emergency: 'none' } }), allowed: 200 },
+  { name: 'reset their PIN', token: 'active', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/reset-pin` }), allowed: 200 },
+  { name: 'resynchronise their token', token: 'active', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/resync`, payload: { code1: '000000', code2: '111111' } }), allowed: 400 },
+  { name: 'disable their token', token: 'active', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/disable` }), allowed: 200 },
+  { name: 'enable their token', token: 'disabled', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/enable` }), allowed: 200 },
+  { name: 'unlock their token', token: 'active', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/unlock` }), allowed: 200 },
+  { name: 'reissue their token', token: 'pending', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/reissue` }), allowed: 200 },
+  { name: 'reset their activation attempts', token: 'pending', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/reset-activation` }), allowed: 204 },
+  { name: 'unassign their token', token: 'pending', request: (f) => ({ method: 'POST', url: `/api/v1/tokens/${f.serial}/unassign` }), allowed: 200 },
+  { name: 'delete their token', token: 'pending', request: (f) => ({ method: 'DELETE', url: `/api/v1/tokens/${f.serial}` }), allowed: 204, superadminOnly: true },
+];
+
+/**
+ * No one acts on an account of equal or higher role: help desk looks after users whose role is
+ * `user`; a super admin acts on anyone. One check in the domain, so REST, console and bulk agree.
+ */
+describeEachStore('Role boundaries', (getStore) => {
+  let tally: TestTally;
+  let made = 0;
+  const api = (role: ActorRole, request: { method: Method; url: string; payload?: object }) =>
+    tally.admin.inject({ method: request.method, url: request.url, headers: bearer(tally.tokens[role]), ...(request.payload ? { payload: request.payload } : {}) });
+  const tokenRow = (serial: string) => getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+  /** An active token for `username`: distributed as a file, whose one download makes it active. */
+  const activeToken = async (username: string) => {
+    const serial = (await tally.services.distribution.distributeToUser(systemActor, username, PROFILES.pinFile.name)).serial;
+    await tally.services.distribution.adminDownload(systemActor, serial);
+    return serial;
+  };
+  const fixture = async (targetRole: TargetRole, token: Action['token']): Promise<Fixture> => {
+    const username = `${targetRole}-${++made}`;
+    await tally.services.users.create(systemActor, { username, role: targetRole });
+    let serial = '';
+    if (token === 'active' || token === 'disabled') serial = await activeToken(username);
+    if (token === 'disabled') await tally.services.authentication.setEnabled(systemActor, serial, false);
+    if (token === 'pending') serial = (await tally.services.distribution.distributeToUser(systemActor, username, PROFILES.phone.name)).serial;
+    if (token === 'unassigned') serial = (await tally.services.distribution.createUnassigned(systemActor, PROFILES.phone.name, 1))[0]!.serial;
+    return { username, serial };
+  };
+
+  before(async () => {
+    tally = await createTestTally(getStore(), { logonRateLimit: 100 });
+    for (const profile of Object.values(PROFILES)) await tally.services.profiles.create(systemActor, profile);
+  });
+  after(async () => tally.close());
+
+  test('every action on a user or their token × actor role × target role, over REST', async () => {
+    for (const action of ACTIONS) {
+      for (const actorRole of ['superadmin', 'helpdesk'] as const) {
+        for (const targetRole of ['user', 'helpdesk', 'superadmin'] as const) {
+          const f = await fixture(targetRole, action.token);
+          const before = action.token === 'none' ? undefined : await tokenRow(f.serial);
+          const response = await api(actorRole, action.request(f));
+          const may = actorRole === 'superadmin' || (targetRole === 'user' && !action.superadminOnly);
+          const cell = `${action.name}: ${actorRole} on a ${targetRole} answered ${response.statusCode} ${response.body.slice(0, 200)}`;
+          assert.equal(response.statusCode, may ? action.allowed : 403, cell);
+          if (may) continue;
+          assert.equal(response.json().error.code, 'FORBIDDEN', cell);
+          // Refused means nothing changed.
+          if (before) assert.deepEqual(await tokenRow(f.serial), before, cell);
+        }
+      }
+    }
+  });
+
+  test('the attack: help desk reports a super admin\'s token lost and gets no emergency code', async () => {
+    const f = await fixture('superadmin', 'active');
+    const lost = await api('helpdesk', { method: 'POST', url: `/api/v1/tokens/${f.serial}/lost`, payload: { emergency: 'fixed', days: 30 } });
+    assert.equal(lost.statusCode, 403);
+    assert.equal(lost.json().error.code, 'FORBIDDEN');
+    assert.equal(lost.json().emergencyCode, undefined);
+    const row = await tokenRow(f.serial);
+    assert.equal(row.state, 'active');
+    assert.equal(row.emergency_hash, null, 'no emergency code exists that could authenticate');
+    const refused = (await tally.services.audit.list(systemActor, { action: 'token.lost', target: f.serial, limit: 5 })).at(-1)!;
+    assert.equal(refused.result, 'failure', 'the refusal is in the audit trail');
+    // A super admin still can: the same request works for them.
+    const own = await api('superadmin', { method: 'POST', url: `/api/v1/tokens/${f.serial}/lost`, payload: { emergency: 'one-time' } });
+    assert.equal(own.statusCode, 200);
+    const verify = await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username: f.username, passcode: own.json().emergencyCode } });
+    assert.equal(verify.json().result, 'accept');
+  });
+
+  test('a bulk distribution goes through the same check, user by user', async () => {
+    const user = await fixture('user', 'none');
+    const admin = await fixture('superadmin', 'none');
+    const started = await api('helpdesk', { method: 'POST', url: '/api/v1/bulk-distributions', payload: { profile: PROFILES.phone.name, usernames: [user.username, admin.username] } });
+    assert.equal(started.statusCode, 202, started.body);
+    await tally.services.bulk.idle();
+    const items = await tally.services.bulk.items(systemActor, started.json().id, { limit: 10, offset: 0 });
+    assert.deepEqual(items.map((item) => [item.username, item.result, item.error]), [
+      [user.username, 'distributed', null],
+      [admin.username, 'failed', 'FORBIDDEN'],
+    ]);
+    assert.deepEqual(await getStore().db.selectFrom('tokens').innerJoin('users', 'users.id', 'tokens.user_id').select('serial').where('users.username', '=', admin.username).execute(), []);
+  });
+
+  test('the Security Console refuses the same actions with the same rule', async () => {
+    await tally.services.users.create(systemActor, { username: 'hilda', role: 'helpdesk', password: 'helpdesk-password-1' });
+    const helpdesk = await consoleClient(tally.admin, 'hilda', 'helpdesk-password-1', '10.9.0.1');
+    const admin = await consoleClient(tally.admin, 'admin', ADMIN_PASSWORD, '10.9.0.2');
+    const target = await fixture('superadmin', 'active');
+    const page = `/console/tokens/${target.serial}`;
+    const before = await tokenRow(target.serial);
+    for (const [from, action, fields] of [
+      [page, `${page}/lost`, { emergency: 'one-time', days: '3' }],
+      [page, `${page}/reset-pin`, {}],
+      [page, `${page}/unassign`, { confirm: 'yes' }],
+      [`/console/users/${target.username}`, `/console/users/${target.username}/unlock`, {}],
+      [`/console/users/${target.username}`, `/console/users/${target.username}/sessions/revoke`, {}],
+    ] as const) {
+      await helpdesk.get(from);
+      const response = await helpdesk.post(action, fields);
+      assert.equal(response.statusCode, 403, `${action}: ${pageText(response.body).slice(0, 300)}`);
+      assert.match(pageText(response.body), /FORBIDDEN/);
+    }
+    assert.deepEqual(await tokenRow(target.serial), before, 'nothing changed');
+    await admin.get(page);
+    assert.equal((await admin.post(`${page}/disable`, {})).statusCode, 303, 'a super admin may');
+    assert.equal((await tokenRow(target.serial)).state, 'disabled');
+  });
+});
