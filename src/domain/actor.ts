@@ -65,6 +65,25 @@ export function requirePermission(actor: Actor, permission: Permission): void {
   }
 }
 
+/**
+ * What the help desk may be shown (`--helpdesk-credentials`): `none`, or the `one-time-codes` a help
+ * desk reads to a user whose identity it checked (activation codes, emergency access codes), as in
+ * RSA's practice. Seeds, token files, their download links and passwords go to super admins and the
+ * token's holder only, whatever the setting.
+ */
+export type HelpdeskCredentials = 'none' | 'one-time-codes';
+export const HELPDESK_CREDENTIALS: readonly HelpdeskCredentials[] = ['none', 'one-time-codes'];
+
+/** What an administrator can be shown; each showing is recorded as `credential.shown`. */
+export type CredentialKind = 'activation-code' | 'emergency-code' | 'download-link' | 'file-password' | 'seed' | 'token-file';
+
+/** Whether the actor may be shown a credential of this kind for a token of someone else's. */
+export function mayBeShown(actor: Actor, kind: CredentialKind, policy: HelpdeskCredentials): boolean {
+  if (actor.role === 'system' || actor.role === 'superadmin') return true;
+  if (actor.role !== 'helpdesk') return false;
+  return policy === 'one-time-codes' && (kind === 'activation-code' || kind === 'emergency-code');
+}
+
 /** The user an action is aimed at: the user acted on, or the holder of the token acted on. */
 export interface ActionTarget {
   username: string;

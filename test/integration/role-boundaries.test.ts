@@ -1,6 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { systemActor } from '../../src/domain/actor.js';
+import { createServices, DEFAULT_SERVICE_OPTIONS } from '../../src/domain/services.js';
+import { buildAdminApp } from '../../src/http/admin/app.js';
+import { createLogger } from '../../src/logger.js';
 import { consoleClient } from '../support/console.js';
 import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -11,6 +14,8 @@ const PROFILES = {
   phone: { name: 'Phone app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr' },
   // Made active by the test (the file is claimed), with a PIN: for authentication actions.
   pinFile: { name: 'Desktop file with PIN', tokenType: 'totp', deviceType: 'tally-cli', delivery: 'file', filePasswordPolicy: 'generated', pinMode: 'required' },
+  ctkip: { name: 'SecurID iPhone', tokenType: 'securid', deviceType: 'ios', appVersion: '2.1', delivery: 'ctkip' },
+  ctf: { name: 'SecurID CTF', tokenType: 'securid', deviceType: 'android', appVersion: '1.5', delivery: 'ctf' },
 } as const;
 
 type ActorRole = 'superadmin' | 'helpdesk';
@@ -81,6 +86,12 @@ describeEachStore('Role boundaries', (getStore) => {
     return { username, serial };
   };
 
+  /** The `credential.shown` events about a token: who was shown what, for whom. */
+  const shown = async (serial: string) =>
+    (await tally.services.audit.list(systemActor, { action: 'credential.shown', target: serial, limit: 10 }))
+      .filter((event) => event.actor !== 'system') // the test's own set-up (a file claimed to make a token active)
+      .map((event) => ({ actor: event.actor, ...event.details }));
+
   before(async () => {
     tally = await createTestTally(getStore(), { logonRateLimit: 100 });
     for (const profile of Object.values(PROFILES)) await tally.services.profiles.create(systemActor, profile);
@@ -127,7 +138,7 @@ describeEachStore('Role boundaries', (getStore) => {
   test('a bulk distribution goes through the same check, user by user', async () => {
     const user = await fixture('user', 'none');
     const admin = await fixture('superadmin', 'none');
-    const started = await api('helpdesk', { method: 'POST', url: '/api/v1/bulk-distributions', payload: { profile: PROFILES.phone.name, usernames: [user.username, admin.username] } });
+    const started = await api('helpdesk', { method: 'POST', url: '/api/v1/bulk-distributions', payload: { profile: PROFILES.ctkip.name, usernames: [user.username, admin.username] } });
     assert.equal(started.statusCode, 202, started.body);
     await tally.services.bulk.idle();
     const items = await tally.services.bulk.items(systemActor, started.json().id, { limit: 10, offset: 0 });
@@ -135,7 +146,79 @@ describeEachStore('Role boundaries', (getStore) => {
       [user.username, 'distributed', null],
       [admin.username, 'failed', 'FORBIDDEN'],
     ]);
+    const byAdmin = await api('superadmin', { method: 'POST', url: '/api/v1/bulk-distributions', payload: { profile: PROFILES.ctkip.name, usernames: [user.username] } });
+    await tally.services.bulk.idle();
+    const [item] = await tally.services.bulk.items(systemActor, byAdmin.json().id, { limit: 10, offset: 0 });
+    assert.equal(item?.result, 'distributed');
+    assert.deepEqual(await shown(item?.serial ?? ''), [], 'a bulk run shows no one a credential, so none is recorded as shown');
     assert.deepEqual(await getStore().db.selectFrom('tokens').innerJoin('users', 'users.id', 'tokens.user_id').select('serial').where('users.username', '=', admin.username).execute(), []);
+  });
+
+  test('--helpdesk-credentials none (the default): help desk is shown no activation or emergency code; super admins are, and each showing is audited', async () => {
+    const f = await fixture('user', 'none');
+    const distributed = await api('helpdesk', { method: 'POST', url: `/api/v1/users/${f.username}/tokens`, payload: { profile: PROFILES.ctkip.name } });
+    assert.equal(distributed.statusCode, 201, distributed.body);
+    const serial = distributed.json().serial;
+    assert.equal(distributed.json().activationCode, undefined, 'the CT-KIP client would turn the code into the seed');
+    assert.equal(distributed.json().appLink, undefined, 'the app link carries the code');
+    const reissued = await api('helpdesk', { method: 'POST', url: `/api/v1/tokens/${serial}/reissue` });
+    assert.equal(reissued.statusCode, 200);
+    assert.equal(reissued.json().activationCode, undefined);
+    assert.deepEqual(await shown(serial), []);
+    // The holder still gets a code, in the Self-Service Console.
+    const activation = await tally.services.distribution.activation({ kind: 'user', name: f.username, role: 'user' }, serial);
+    assert.match(activation.kind === 'ctkip' ? activation.activationCode : '', /^\d{12}$/);
+
+    const active = await fixture('user', 'active');
+    const lost = await api('helpdesk', { method: 'POST', url: `/api/v1/tokens/${active.serial}/lost`, payload: { emergency: 'one-time' } });
+    assert.equal(lost.statusCode, 403);
+    assert.match(lost.json().error.message, /emergency access codes.*helpdesk-credentials none/);
+    assert.equal((await tokenRow(active.serial)).state, 'active', 'refused before anything changed');
+    assert.equal((await api('helpdesk', { method: 'POST', url: `/api/v1/tokens/${active.serial}/lost`, payload: { emergency: 'none' } })).statusCode, 200, 'without a code it may');
+    assert.deepEqual(await shown(active.serial), []);
+
+    const byAdmin = await api('superadmin', { method: 'POST', url: `/api/v1/users/${f.username}/tokens`, payload: { profile: PROFILES.ctkip.name } });
+    assert.match(byAdmin.json().activationCode, /^\d{12}$/);
+    assert.deepEqual(await shown(byAdmin.json().serial), [{ actor: 'test-superadmin', username: f.username, kind: 'activation-code' }]);
+    const adminLost = await api('superadmin', { method: 'POST', url: `/api/v1/tokens/${(await fixture('user', 'active')).serial}/lost`, payload: { emergency: 'fixed' } });
+    assert.match(adminLost.json().emergencyCode, /^\d{8}$/);
+    assert.deepEqual(await shown(adminLost.json().token.serial), [{ actor: 'test-superadmin', username: adminLost.json().token.username, kind: 'emergency-code' }]);
+    const file = await api('superadmin', { method: 'POST', url: `/api/v1/users/${f.username}/tokens`, payload: { profile: PROFILES.pinFile.name } });
+    assert.deepEqual(await shown(file.json().serial), [{ actor: 'test-superadmin', username: f.username, kind: 'download-link,file-password' }]);
+    const audit = JSON.stringify(await tally.services.audit.list(systemActor, { action: 'credential.shown', limit: 100 }));
+    for (const secret of [byAdmin.json().activationCode, adminLost.json().emergencyCode, file.json().filePassword]) assert.ok(!audit.includes(secret), 'the audit never holds the credential');
+  });
+
+  test('--helpdesk-credentials one-time-codes: help desk is shown activation and emergency codes (audited), never a seed or a file', async () => {
+    // Another node on the same store, started with the other setting.
+    const services = createServices(getStore(), tally.keyring, tally.clock, { ...DEFAULT_SERVICE_OPTIONS, helpdeskCredentials: 'one-time-codes' });
+    const app = await buildAdminApp(services, { logger: createLogger('silent') });
+    const other = { services, admin: app, tokens: tally.tokens };
+    try {
+      const call = (request: { method: Method; url: string; payload?: object }) =>
+        other.admin.inject({ method: request.method, url: request.url, headers: bearer(other.tokens.helpdesk), ...(request.payload ? { payload: request.payload } : {}) });
+      await other.services.users.create(systemActor, { username: 'olga' });
+      const distributed = await call({ method: 'POST', url: '/api/v1/users/olga/tokens', payload: { profile: PROFILES.ctkip.name } });
+      assert.match(distributed.json().activationCode, /^\d{12}$/);
+      const events = await other.services.audit.list(systemActor, { action: 'credential.shown', target: distributed.json().serial, limit: 5 });
+      assert.deepEqual(events.map((event) => [event.actor, event.details]), [['test-helpdesk', { username: 'olga', kind: 'activation-code' }]]);
+
+      const file = await call({ method: 'POST', url: '/api/v1/users/olga/tokens', payload: { profile: PROFILES.pinFile.name } });
+      assert.equal(file.statusCode, 201);
+      assert.equal(file.json().downloadUrl, undefined, 'a token file is its seed');
+      assert.equal(file.json().filePassword, undefined);
+      assert.equal((await call({ method: 'POST', url: '/api/v1/users/olga/tokens', payload: { profile: PROFILES.ctf.name } })).statusCode, 403, 'a CTF string is its seed');
+
+      await other.services.distribution.adminDownload(systemActor, file.json().serial);
+      const lost = await call({ method: 'POST', url: `/api/v1/tokens/${file.json().serial}/lost`, payload: { emergency: 'one-time' } });
+      assert.equal(lost.statusCode, 200);
+      const verify = await other.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(other.tokens.agent), payload: { username: 'olga', passcode: lost.json().emergencyCode } });
+      assert.equal(verify.json().result, 'accept');
+      const lostEvents = await other.services.audit.list(systemActor, { action: 'credential.shown', target: file.json().serial, limit: 5 });
+      assert.deepEqual(lostEvents.map((event) => [event.actor, event.details]), [['test-helpdesk', { username: 'olga', kind: 'emergency-code' }], ['system', { username: 'olga', kind: 'token-file' }]]);
+    } finally {
+      await app.close();
+    }
   });
 
   test('the Security Console refuses the same actions with the same rule', async () => {

@@ -25,6 +25,7 @@ export const serveCommand = defineCommand({
     'logonRateLimit',
     'selfServiceLogon',
     'selfServiceEmergencyAccess',
+    'helpdeskCredentials',
     'smtpHost',
     'smtpPort',
     'smtpSecure',
@@ -68,6 +69,7 @@ export const serveCommand = defineCommand({
       sessions: { idleMinutes: config.sessionIdleMinutes ?? 15, maxHours: config.sessionMaxHours ?? 8 },
       logonRateLimit: config.logonRateLimit,
       selfService: { logOn: config.selfServiceLogon ?? 'password', emergencyAccess: config.selfServiceEmergencyAccess ?? 'one-time' },
+      helpdeskCredentials: config.helpdeskCredentials ?? 'none',
       smtp: config.smtpHost
         ? { host: config.smtpHost, port: config.smtpPort ?? 587, secure: config.smtpSecure ?? false, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom ?? 'Tally <tally@localhost>' }
         : undefined,
