@@ -4,6 +4,8 @@ import { systemActor } from '../../src/domain/actor.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS } from '../../src/domain/services.js';
 import { buildAdminApp } from '../../src/http/admin/app.js';
 import { createLogger } from '../../src/logger.js';
+import Fastify from 'fastify';
+import { requireRoutePermissions } from '../../src/http/admin/permissions.js';
 import { consoleClient } from '../support/console.js';
 import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -244,5 +246,42 @@ describeEachStore('Role boundaries', (getStore) => {
     await admin.get(page);
     assert.equal((await admin.post(`${page}/disable`, {})).statusCode, 303, 'a super admin may');
     assert.equal((await tokenRow(target.serial)).state, 'disabled');
+  });
+
+  test('authorisation before validation: a caller without the right gets 403, never a 400 describing the schema', async () => {
+    const cases: [string, ActorRole | 'agent', { method: Method | 'GET' | 'PUT'; url: string; payload?: object }][] = [
+      ['a body for a super admin\'s route', 'helpdesk', { method: 'POST', url: '/api/v1/radius-clients', payload: { nonsense: 1 } }],
+      ['a body for a help desk route', 'agent', { method: 'PATCH', url: '/api/v1/users/someone', payload: { shoeSize: 42 } }],
+      ['params that fail their pattern', 'agent', { method: 'POST', url: '/api/v1/tokens/not%20a%20serial%21/lost', payload: { emergency: 'sometimes' } }],
+      ['a device type definition', 'helpdesk', { method: 'PUT', url: '/api/v1/device-types/x', payload: { label: 1 } }],
+      ['the capability table', 'agent', { method: 'GET', url: '/api/v1/device-types' }],
+    ];
+    for (const [name, role, request] of cases) {
+      const response = await tally.admin.inject({ method: request.method, url: request.url, headers: bearer(tally.tokens[role]), ...(request.payload ? { payload: request.payload } : {}) });
+      assert.equal(response.statusCode, 403, `${name}: ${response.body.slice(0, 300)}`);
+      assert.equal(response.json().error.code, 'FORBIDDEN');
+      assert.doesNotMatch(response.body, /must have|must NOT|additional/i, 'nothing about the schema');
+    }
+    // Those allowed still get the schema's answer.
+    assert.equal((await tally.admin.inject({ method: 'POST', url: '/api/v1/radius-clients', headers: bearer(tally.tokens.superadmin), payload: { nonsense: 1 } })).statusCode, 400);
+    assert.equal((await tally.admin.inject({ method: 'GET', url: '/api/v1/device-types', headers: bearer(tally.tokens.helpdesk) })).statusCode, 200);
+
+    await tally.services.users.create(systemActor, { username: 'hugo', role: 'helpdesk', password: 'helpdesk-password-2' });
+    const helpdesk = await consoleClient(tally.admin, 'hugo', 'helpdesk-password-2', '10.9.0.3');
+    await helpdesk.get('/console/profiles');
+    const form = await helpdesk.post('/console/profiles/new', { name: 'x'.repeat(5000), digits: 'many' });
+    assert.equal(form.statusCode, 403, pageText(form.body).slice(0, 300));
+    assert.match(pageText(form.body), /FORBIDDEN/);
+  });
+
+  test('every admin route declares its permission: a route without one stops the start', async () => {
+    const app = Fastify();
+    const registered = app.register(async (scope) => {
+      requireRoutePermissions(scope);
+      scope.get('/declared', { config: { permission: 'users.read' } }, async () => ({}));
+      scope.get('/forgotten', async () => ({}));
+    });
+    await assert.rejects(async () => registered, /GET \/forgotten declares no permission/);
+    await app.close().catch(() => undefined);
   });
 });
