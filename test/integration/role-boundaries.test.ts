@@ -248,6 +248,21 @@ describeEachStore('Role boundaries', (getStore) => {
     assert.equal((await tokenRow(target.serial)).state, 'disabled');
   });
 
+  test('the Security Console offers help desk no emergency code under none, and marks the token lost without one', async () => {
+    await tally.services.users.create(systemActor, { username: 'hanna', role: 'helpdesk', password: 'helpdesk-password-3' });
+    const helpdesk = await consoleClient(tally.admin, 'hanna', 'helpdesk-password-3', '10.9.0.4');
+    const admin = await consoleClient(tally.admin, 'admin', ADMIN_PASSWORD, '10.9.0.5');
+    const target = await fixture('user', 'active');
+    const page = `/console/tokens/${target.serial}`;
+    const options = (body: string) => [...body.matchAll(/<option value="([^"]*)"/g)].map((m) => m[1]);
+    assert.deepEqual(options((await helpdesk.get(page)).body), ['none']);
+    assert.deepEqual(options((await admin.get(page)).body), ['one-time', 'fixed', 'none']);
+    const lost = await helpdesk.post(`${page}/lost`, { emergency: 'none', days: '7' });
+    assert.equal(lost.statusCode, 200);
+    assert.doesNotMatch(lost.body, /id="emergency-code"/);
+    assert.equal((await tokenRow(target.serial)).state, 'disabled');
+  });
+
   test('authorisation before validation: a caller without the right gets 403, never a 400 describing the schema', async () => {
     const cases: [string, ActorRole | 'agent', { method: Method | 'GET' | 'PUT'; url: string; payload?: object }][] = [
       ['a body for a super admin\'s route', 'helpdesk', { method: 'POST', url: '/api/v1/radius-clients', payload: { nonsense: 1 } }],

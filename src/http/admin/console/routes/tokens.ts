@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Permission } from '../../../../domain/actor.js';
+import { mayBeShown, type Permission } from '../../../../domain/actor.js';
 import type { DistributionResult } from '../../../../domain/distribution.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
@@ -76,7 +76,8 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     const actor = actorOf(request);
     const details = await services.tokens.details(actor, request.params.serial);
     const history = await services.audit.list(actor, { target: request.params.serial, targetType: 'token', limit: 50 });
-    return page(reply, tokenPage(viewerOf(request, 'tokens'), { details, history, notice: noticeFrom(request), error }), error?.status);
+    const emergencyCodes = mayBeShown(actor, 'emergency-code', services.options.helpdeskCredentials ?? 'none');
+    return page(reply, tokenPage(viewerOf(request, 'tokens'), { details, history, notice: noticeFrom(request), error, emergencyCodes }), error?.status);
   };
 
   app.get<TokenRoute>('/tokens/:serial', { config: { permission: 'tokens.read' }, schema: { params: SerialParams } }, async (request, reply) => showToken(request, reply));

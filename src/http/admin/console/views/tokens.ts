@@ -73,7 +73,7 @@ function actionCard(title: string, body: Html): Html {
   return html`<section class="card action-card"><h3>${title}</h3>${body}</section>`;
 }
 
-export function tokenPage(viewer: Viewer, data: { details: TokenDetails; history: AuditEvent[]; notice?: Notice; error?: TallyError }): Html {
+export function tokenPage(viewer: Viewer, data: { details: TokenDetails; history: AuditEvent[]; notice?: Notice; error?: TallyError; /** Whether the viewer may be shown an emergency access code. */ emergencyCodes: boolean }): Html {
   const { details } = data;
   const token = details.token;
   const base = link('tokens', token.serial);
@@ -104,7 +104,11 @@ export function tokenPage(viewer: Viewer, data: { details: TokenDetails; history
     }
     if (token.state === 'active' || token.state === 'disabled') {
       cards.push(actionCard('Lost token', html`<form method="post" action="${base}/lost" class="form">${csrf(viewer)}
-${selectField('emergency', 'Emergency access', [{ value: 'one-time', label: 'A one-time code' }, { value: 'fixed', label: 'A code for some days' }, { value: 'none', label: 'None' }], 'one-time', { hint: 'An 8-digit code that stands in for the tokencode, shown once.' })}
+${
+        data.emergencyCodes
+          ? selectField('emergency', 'Emergency access', [{ value: 'one-time', label: 'A one-time code' }, { value: 'fixed', label: 'A code for some days' }, { value: 'none', label: 'None' }], 'one-time', { hint: 'An 8-digit code that stands in for the tokencode, shown once.' })
+          : selectField('emergency', 'Emergency access', [{ value: 'none', label: 'None' }], 'none', { hint: 'Your role is not shown emergency access codes (--helpdesk-credentials); a super admin can give one.' })
+      }
 ${textField('days', 'Days', 7, { type: 'number', min: 1, max: 30, required: true })}
 <button type="submit" class="button button-danger">Mark lost</button></form>`));
     }
