@@ -18,6 +18,7 @@ const PROFILES = {
   pinFile: { name: 'Desktop file with PIN', tokenType: 'totp', deviceType: 'tally-cli', delivery: 'file', filePasswordPolicy: 'generated', pinMode: 'required' },
   ctkip: { name: 'SecurID iPhone', tokenType: 'securid', deviceType: 'ios', appVersion: '2.1', delivery: 'ctkip' },
   ctf: { name: 'SecurID CTF', tokenType: 'securid', deviceType: 'android', appVersion: '1.5', delivery: 'ctf' },
+  approval: { name: 'Contractor phone', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true, requiresApproval: true },
 } as const;
 
 type ActorRole = 'superadmin' | 'helpdesk';
@@ -220,6 +221,26 @@ describeEachStore('Role boundaries', (getStore) => {
       assert.deepEqual(lostEvents.map((event) => [event.actor, event.details]), [['test-helpdesk', { username: 'olga', kind: 'emergency-code' }], ['system', { username: 'olga', kind: 'token-file' }]]);
     } finally {
       await app.close();
+    }
+  });
+
+  test('a token request is decided only by whoever has authority over the user who made it', async () => {
+    for (const targetRole of ['superadmin', 'helpdesk', 'user'] as const) {
+      const f = await fixture(targetRole, 'none');
+      // Any account may use the Self-Service Console, as a holder.
+      const made = await tally.services.requests.request({ kind: 'user', name: f.username, role: 'user' }, PROFILES.approval.name);
+      assert.equal(made.outcome, 'waiting');
+      const request = made.outcome === 'waiting' ? made.request : assert.fail('no request');
+      for (const decision of [
+        { method: 'POST' as const, url: `/api/v1/requests/${request.id}/reject`, payload: { reason: 'no' } },
+        { method: 'POST' as const, url: `/api/v1/requests/${request.id}/approve` },
+      ]) {
+        const response = await api('helpdesk', decision);
+        assert.equal(response.statusCode, targetRole === 'user' ? 200 : 403, `${decision.url} for a ${targetRole}: ${response.body.slice(0, 200)}`);
+        if (targetRole === 'user') break;
+      }
+      const [row] = await tally.services.requests.list(systemActor, { limit: 500, offset: 0 }).then((all) => all.filter((r) => r.id === request.id));
+      assert.equal(row?.state, targetRole === 'user' ? 'rejected' : 'pending', targetRole);
     }
   });
 
