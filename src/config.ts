@@ -162,6 +162,11 @@ export const settings = {
     ['none', 'one-time', 'fixed'] as const,
     'one-time',
   ),
+  helpdeskCredentials: oneOf(
+    "What a help desk administrator is shown when distributing a token or reporting one lost: `none` (the holder gets the activation code in the Self-Service Console, and a lost token gets no emergency access code from the help desk), or `one-time-codes` (activation codes and emergency access codes, which the help desk reads to a user whose identity it checked). Seeds, token files and their links never go to the help desk. Every credential shown to an administrator is recorded in the audit trail as `credential.shown`.",
+    ['none', 'one-time-codes'] as const,
+    'none',
+  ),
   smtpHost: text('SMTP server for the mails to token holders (token distributed, request decided); without it no mail is sent.'),
   smtpPort: port('Port of the SMTP server.', 587),
   smtpSecure: flag('Talk TLS to the SMTP server from the first byte (usually port 465); otherwise STARTTLS is used when the server offers it, and required when --smtp-user is set.'),

@@ -12,6 +12,7 @@ import type { TlsFiles } from './http/fastify.js';
 import type { Logger } from './logger.js';
 import type { SessionSettings } from './domain/sessions.js';
 import type { SelfServiceSettings } from './domain/self-service.js';
+import type { HelpdeskCredentials } from './domain/actor.js';
 import { SmtpMailer, type SmtpSettings } from './domain/smtp-mailer.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/connect.js';
 import { keyFileIsPrivate, loadKeyring, masterKeyPath, writeKeyringFile } from './store/master-key.js';
@@ -39,6 +40,8 @@ export interface ServerOptions {
   ctkipRateLimit?: number;
   /** The Self-Service Console's log-on and lost-token policies; the domain's defaults without them. */
   selfService?: SelfServiceSettings;
+  /** What the help desk is shown of credentials (`--helpdesk-credentials`). */
+  helpdeskCredentials?: HelpdeskCredentials;
   /** Mail to token holders; off without it. */
   smtp?: SmtpSettings;
   logger: Logger;
@@ -92,7 +95,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     // The public URL names the bound port when none is configured, so services are made after listen.
     mailer = options.smtp ? new SmtpMailer(options.smtp) : undefined;
-    const serviceOptions = { ...DEFAULT_SERVICE_OPTIONS, sessions: options.sessions, selfService: options.selfService, mailer, logger: options.logger };
+    const serviceOptions = { ...DEFAULT_SERVICE_OPTIONS, sessions: options.sessions, selfService: options.selfService, helpdeskCredentials: options.helpdeskCredentials, mailer, logger: options.logger };
     const services = createServices(store, keyring, clock, serviceOptions);
     // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
     await services.provisioning.serverKey();

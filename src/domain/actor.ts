@@ -64,3 +64,42 @@ export function requirePermission(actor: Actor, permission: Permission): void {
     throw new TallyError('FORBIDDEN', `The ${actor.role} role may not do this (${permission}).`);
   }
 }
+
+/**
+ * What the help desk may be shown (`--helpdesk-credentials`): `none`, or the `one-time-codes` a help
+ * desk reads to a user whose identity it checked (activation codes, emergency access codes), as in
+ * RSA's practice. Seeds, token files, their download links and passwords go to super admins and the
+ * token's holder only, whatever the setting.
+ */
+export type HelpdeskCredentials = 'none' | 'one-time-codes';
+export const HELPDESK_CREDENTIALS: readonly HelpdeskCredentials[] = ['none', 'one-time-codes'];
+
+/** What an administrator can be shown; each showing is recorded as `credential.shown`. */
+export type CredentialKind = 'activation-code' | 'emergency-code' | 'download-link' | 'file-password' | 'seed' | 'token-file';
+
+/** Whether the actor may be shown a credential of this kind for a token of someone else's. */
+export function mayBeShown(actor: Actor, kind: CredentialKind, policy: HelpdeskCredentials): boolean {
+  if (actor.role === 'system' || actor.role === 'superadmin') return true;
+  if (actor.role !== 'helpdesk') return false;
+  return policy === 'one-time-codes' && (kind === 'activation-code' || kind === 'emergency-code');
+}
+
+/** The user an action is aimed at: the user acted on, or the holder of the token acted on. */
+export interface ActionTarget {
+  username: string;
+  role: string;
+}
+
+/**
+ * Whether the actor may act on this user (or on a token the user holds) at all, on top of the
+ * action's own permission: help desk looks after users whose role is `user`, and only a super
+ * admin acts on an administrator's account or tokens (an emergency access code, an unlock, a PIN
+ * reset would otherwise hand the help desk a super admin's log-on). A holder acts on themself; the
+ * services check that the token is theirs. `undefined` is no one (an unassigned token).
+ */
+export function requireAuthorityOver(actor: Actor, target: ActionTarget | undefined): void {
+  if (target === undefined || actor.role === 'system' || actor.role === 'superadmin') return;
+  if (actor.kind === 'user' && actor.name === target.username) return;
+  if (target.role === 'user') return;
+  throw new TallyError('FORBIDDEN', `The ${actor.role} role acts only on ordinary users and their tokens; ${target.username} is a ${target.role}.`);
+}

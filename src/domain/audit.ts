@@ -39,6 +39,14 @@ function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/**
+ * The event recorded whenever an administrator is shown a credential of someone's token: who, whose,
+ * which token and what kind, never the credential itself.
+ */
+export function credentialShown(serial: string, username: string, kinds: readonly string[]): AuditEntry {
+  return { action: 'credential.shown', targetType: 'token', target: serial, details: { username, kind: kinds.join(',') } };
+}
+
 /** The events about one token (by serial) or one user, as an audit query's target; a serial wins. */
 export function aboutTarget(about: { serial?: string; user?: string }): Pick<AuditQuery, 'target' | 'targetType'> {
   if (about.serial !== undefined) return { target: about.serial, targetType: 'token' };

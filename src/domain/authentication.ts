@@ -12,8 +12,8 @@ import type { UserRow } from '../store/repositories/users.js';
 import { USERNAME_PATTERN } from './users.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenTypeModule } from '../tokens/types.js';
-import { requirePermission, type Actor } from './actor.js';
-import type { AuditService } from './audit.js';
+import { mayBeShown, requirePermission, type Actor, type HelpdeskCredentials } from './actor.js';
+import { credentialShown, type AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Lockout } from './lockout.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
@@ -167,6 +167,8 @@ export class AuthenticationService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     readonly settings: AuthenticationSettings = DEFAULT_AUTHENTICATION,
+    /** Whether the help desk may be shown emergency access codes (`--helpdesk-credentials`). */
+    private readonly helpdeskCredentials: HelpdeskCredentials = 'none',
   ) {
     this.repository = new AuthenticationRepository(db);
   }
@@ -541,6 +543,7 @@ export class AuthenticationService {
       const owner = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
       if (owner?.username !== actor.name) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     }
+    await this.tokens.requireAuthorityOverHolder(actor, token);
     return token;
   }
 
@@ -689,26 +692,35 @@ export class AuthenticationService {
       if (actor.kind === 'user' && token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} already.`);
       const days = options.days ?? DEFAULT_EMERGENCY_DAYS;
       if (!Number.isInteger(days) || days < 1 || days > 30) throw new TallyError('VALIDATION_FAILED', 'days must be 1 to 30.');
+      // A code no one may be shown would be of no use: refused before anything changes.
+      if (options.emergency !== 'none' && actor.kind !== 'user' && !mayBeShown(actor, 'emergency-code', this.helpdeskCredentials)) {
+        throw new TallyError('FORBIDDEN', `The ${actor.role} role is shown no emergency access codes (--helpdesk-credentials ${this.helpdeskCredentials}): report the token lost without one (emergency: none), or ask a super admin.`);
+      }
       const now = this.clock.now();
       const code = options.emergency === 'none' ? undefined : randomDigits(EMERGENCY_CODE_DIGITS);
       const hashKey = await this.hasher.load();
       const expiresAt = now + days * DAY_MS;
-      const reported = await this.db
-        .updateTable('tokens')
-        .set({
-          state: 'disabled',
-          disabled_reason: 'lost',
-          emergency_hash: code ? hashKey.hash('emergency-code', `${token.serial}:${code}`) : null,
-          emergency_expires_at: code ? expiresAt : null,
-          emergency_one_time: code ? (options.emergency === 'one-time' ? 1 : 0) : null,
-          // A fresh emergency code gets its own few tries (EMERGENCY_ATTEMPTS).
-          failed_count: 0,
-          updated_at: now,
-        })
-        .where('id', '=', token.id)
-        .where('state', '=', token.state)
-        .executeTakeFirst();
-      if (Number(reported.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed just now; look again.`);
+      const holder = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
+      await this.db.transaction().execute(async (trx) => {
+        const reported = await trx
+          .updateTable('tokens')
+          .set({
+            state: 'disabled',
+            disabled_reason: 'lost',
+            emergency_hash: code ? hashKey.hash('emergency-code', `${token.serial}:${code}`) : null,
+            emergency_expires_at: code ? expiresAt : null,
+            emergency_one_time: code ? (options.emergency === 'one-time' ? 1 : 0) : null,
+            // A fresh emergency code gets its own few tries (EMERGENCY_ATTEMPTS).
+            failed_count: 0,
+            updated_at: now,
+          })
+          .where('id', '=', token.id)
+          .where('state', '=', token.state)
+          .executeTakeFirst();
+        if (Number(reported.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed just now; look again.`);
+        // Shown to an administrator: recorded with the change (a holder's own code is not).
+        if (code && actor.kind !== 'user') await this.audit.recordIn(trx, actor, credentialShown(serial, holder?.username ?? '', ['emergency-code']));
+      });
       const view = await this.tokens.view({ ...token, state: 'disabled', disabled_reason: 'lost' });
       return code ? { token: view, emergencyCode: code, expiresAt: new Date(expiresAt).toISOString() } : { token: view };
     });

@@ -158,7 +158,7 @@ export class BulkDistributionService {
   private async distributeOne(actor: Actor, run: BulkDistributionRow, item: BulkItemRow): Promise<void> {
     let outcome: Parameters<BulkDistributionRepository['record']>[2];
     try {
-      const result = await this.distribution.distributeToUser(actor, item.username, run.profile);
+      const result = await this.distribution.distributeToUser(actor, item.username, run.profile, { show: false });
       outcome = { result: 'distributed', serial: result.serial };
     } catch (error) {
       const known = isTallyError(error) ? error : undefined;

@@ -13,8 +13,8 @@ import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js'
 import { UserRepository, type UserRow } from '../store/repositories/users.js';
 import { ctfDeliverable, otpauthLink, tokenFile, type Holder, type TokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
-import { can, requirePermission, type Actor } from './actor.js';
-import type { AuditService } from './audit.js';
+import { can, mayBeShown, requireAuthorityOver, requirePermission, type Actor, type CredentialKind, type HelpdeskCredentials } from './actor.js';
+import { credentialShown, type AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Delivery } from '../model/vocabulary.js';
 import { profileFilePasswordContext, type ProfileRow, type ProfileService } from './profiles.js';
@@ -43,6 +43,8 @@ export interface DistributionOptions {
   publicUrl: string;
   /** Shown in authenticator apps and written into token files. */
   issuer: string;
+  /** What the help desk is shown of a distribution (`--helpdesk-credentials`); default `none`. */
+  helpdeskCredentials?: HelpdeskCredentials;
 }
 
 export type Activation =
@@ -114,9 +116,10 @@ export class DistributionService {
   /**
    * A new token for a user, distributed by the profile. Admins distribute to anyone; a user in the
    * Self-Service Console only to themself, from a profile open to self-service that needs no
-   * approval. `notifyHolder: false` is for callers that mail the holder themselves.
+   * approval. `notifyHolder: false` is for callers that mail the holder themselves; `show: false`
+   * for callers that show the actor nothing (a bulk run): the answer then carries no credential.
    */
-  async distributeToUser(actor: Actor, username: string, profileName: string, options: { notifyHolder?: boolean } = {}): Promise<DistributionResult> {
+  async distributeToUser(actor: Actor, username: string, profileName: string, options: { notifyHolder?: boolean; show?: boolean } = {}): Promise<DistributionResult> {
     const result = await this.audit.track(actor, { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } }, async () => {
       const selfService = !can(actor, 'tokens.distribute');
       if (selfService) requirePermission(actor, 'tokens.request');
@@ -125,8 +128,9 @@ export class DistributionService {
       const hashKey = await this.hasher.load();
       return this.db.transaction().execute(async (trx) => {
         const user = await this.user(trx, username);
+        requireAuthorityOver(actor, user);
         const token = await this.insertNewToken(trx, profile, user.id);
-        return this.distribute(trx, hashKey, token, profile, user, actor);
+        return this.distribute(trx, hashKey, token, profile, user, actor, options.show !== false);
       });
     }, (result) => ({ serial: result.serial, delivery: result.delivery }));
     if (options.notifyHolder !== false) this.notifier?.tokenDistributed(actor, result.serial, 'new');
@@ -164,6 +168,7 @@ export class DistributionService {
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`);
         }
         const user = await this.user(trx, username);
+        requireAuthorityOver(actor, user);
         const now = this.clock.now();
         if (token.origin === 'imported') {
           const claimed = await repo.update(serial, { user_id: user.id, state: 'active', activated_at: now, updated_at: now }, { state: 'unassigned', user_id: null });
@@ -194,6 +199,7 @@ export class DistributionService {
         }
         const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
         const user = await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirstOrThrow();
+        requireAuthorityOver(actor, user);
         return this.distribute(trx, hashKey, token, profile, user, actor);
       });
     }, (result) => ({ delivery: result.delivery }));
@@ -237,9 +243,13 @@ export class DistributionService {
     return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.seeds');
       const token = await this.tokenRow(this.db, serial);
+      await this.tokens.requireAuthorityOverHolder(actor, token);
       const distribution = await this.db.selectFrom('distributions').select('id').where('token_id', '=', token.id).where('delivery', '=', 'file').where('state', '=', 'open').executeTakeFirst();
       if (!distribution) throw new TallyError('DOWNLOAD_LINK_INVALID', `Token ${serial} has no file waiting to be downloaded (downloaded already, expired, or not a file delivery).`);
-      return this.claimFile(distribution.id);
+      const file = await this.claimFile(distribution.id);
+      const holder = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
+      await this.recordShown(this.db, actor, serial, holder?.username ?? '', ['token-file']);
+      return file;
     });
   }
 
@@ -380,6 +390,7 @@ export class DistributionService {
       const row = await this.db.transaction().execute(async (trx) => {
         const token = await this.tokenRow(trx, serial);
         if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
+        await this.tokens.requireAuthorityOverHolder(actor, token, trx);
         holder = (await trx.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst())?.username;
         await this.supersede(trx, token.id);
         await trx.deleteFrom('auth_challenges').where('token_id', '=', token.id).execute();
@@ -412,15 +423,25 @@ export class DistributionService {
     }, () => ({ username: holder ?? null }));
   }
 
-  /** Seed-bearing deliverables (a CTF string, a token file or its link) go to super admins and to the token's own holder only. */
-  private maySeeSeed(actor: Actor, user: Pick<UserRow, 'username'>): boolean {
-    return can(actor, 'tokens.seeds') || (actor.kind === 'user' && actor.name === user.username);
+  /**
+   * Whether the actor may be shown this credential of the user's token: the holder sees their own;
+   * seed-bearing ones (a CTF string, a token file or its link) go to super admins only, and one-time
+   * codes to the help desk as `--helpdesk-credentials` says.
+   */
+  private mayShow(actor: Actor, user: Pick<UserRow, 'username'>, kind: CredentialKind): boolean {
+    return (actor.kind === 'user' && actor.name === user.username) || mayBeShown(actor, kind, this.options.helpdeskCredentials ?? 'none');
   }
 
-  private async distribute(trx: Transaction<Database>, hashKey: SecretHashKey, token: TokenRow, profile: ProfileRow, user: UserRow, actor: Actor): Promise<DistributionResult> {
+  /** Records that an administrator was shown a credential (never the credential itself); a holder's own are not recorded. */
+  async recordShown(db: Kysely<Database>, actor: Actor, serial: string, username: string, kinds: CredentialKind[]): Promise<void> {
+    if (actor.kind === 'user' || kinds.length === 0) return;
+    await this.audit.recordIn(db, actor, credentialShown(serial, username, kinds));
+  }
+
+  private async distribute(trx: Transaction<Database>, hashKey: SecretHashKey, token: TokenRow, profile: ProfileRow, user: UserRow, actor: Actor, show = true): Promise<DistributionResult> {
     const type = tokenType(profile.token_type);
     const delivery = profile.delivery;
-    const seedVisible = this.maySeeSeed(actor, user);
+    const seedVisible = this.mayShow(actor, user, 'seed');
     if (delivery === 'ctf' && !seedVisible) {
       throw new TallyError('FORBIDDEN', `A CTF token is its seed, shown once to whoever distributes it, and the ${actor.role} role never sees a seed: ask a super admin, or use a profile with QR, CT-KIP or file delivery.`);
     }
@@ -464,14 +485,20 @@ export class DistributionService {
       state: activeAtOnce ? 'active' : 'pending',
       expiresAt: activeAtOnce ? null : new Date(expiresAt).toISOString(),
     };
+    const shown: CredentialKind[] = [];
     const material = seed ? { serial: token.serial, seed, settings: { digits: token.digits, periodSeconds: token.period_seconds, algorithm: token.algorithm, addPin: token.add_pin === 1 } } : undefined;
     switch (delivery) {
       case 'ctkip': {
         const code = await this.issueActivationCode(trx, hashKey, distribution.id);
         const serviceUrl = this.ctkipUrl(profile);
         result.ctkipUrl = serviceUrl;
-        result.activationCode = code;
-        result.appLink = profile.device_type === 'windows' ? buildAppLink({ form: 'windows', serviceUrl }) : buildAppLink({ form: 'securid', serviceUrl, activationCode: code });
+        // Otherwise the holder is shown a fresh code under Activate in the Self-Service Console.
+        if (show && this.mayShow(actor, user, 'activation-code')) {
+          result.activationCode = code;
+          shown.push('activation-code');
+        }
+        if (profile.device_type === 'windows') result.appLink = buildAppLink({ form: 'windows', serviceUrl });
+        else if (result.activationCode !== undefined) result.appLink = buildAppLink({ form: 'securid', serviceUrl, activationCode: code });
         break;
       }
       case 'file': {
@@ -486,9 +513,13 @@ export class DistributionService {
           .where('id', '=', distribution.id)
           .execute();
         // Others are told nothing: the holder gets a fresh link in the Self-Service Console.
-        if (seedVisible) {
+        if (show && seedVisible) {
           result.downloadUrl = `${this.options.publicUrl}/download/${linkToken}`;
-          if (password !== undefined) result.filePassword = password;
+          shown.push('download-link');
+          if (password !== undefined) {
+            result.filePassword = password;
+            shown.push('file-password');
+          }
         }
         break;
       }
@@ -497,6 +528,7 @@ export class DistributionService {
         const { ctf, appLink } = ctfDeliverable(material, this.holder(token, user), ctfAppFor(profile.device_type));
         result.ctf = ctf;
         result.appLink = appLink;
+        shown.push('seed');
         break;
       }
       case 'qr':
@@ -504,6 +536,7 @@ export class DistributionService {
         break;
     }
     await this.audit.recordIn(trx, actor, { action: 'token.distribute', targetType: 'token', target: token.serial, details: { delivery, profile: profile.name, username: user.username } });
+    await this.recordShown(trx, actor, token.serial, user.username, shown);
     return result;
   }
 

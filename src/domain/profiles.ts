@@ -110,6 +110,12 @@ export class ProfileService {
     private readonly clock: Clock,
   ) {}
 
+  /** The capability table as an administrator reads it. */
+  async deviceTypes(actor: Actor): Promise<DeviceDefinition[]> {
+    requirePermission(actor, 'profiles.read');
+    return this.devices();
+  }
+
   async devices(): Promise<DeviceDefinition[]> {
     const rows = await this.db.selectFrom('device_types').selectAll().execute();
     const added = rows.map((row) => ({ ...(JSON.parse(row.definition) as DeviceDefinition), builtIn: false }));

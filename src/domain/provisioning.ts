@@ -271,6 +271,7 @@ export class ProvisioningService {
       requirePermission(actor, 'tokens.distribute');
       const token = await new TokenRepository(this.db).findBySerial(serial);
       if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+      await this.tokens.requireAuthorityOverHolder(actor, token);
       await this.db.updateTable('distributions').set({ failed_attempts: 0 }).where('token_id', '=', token.id).where('state', '=', 'open').execute();
     });
   }

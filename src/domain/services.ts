@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
 import { DistributionService, type DistributionOptions } from './distribution.js';
 import { ProfileService } from './profiles.js';
 import { ProvisioningService } from './provisioning.js';
-import { AuthenticationService } from './authentication.js';
+import { AuthenticationService, DEFAULT_AUTHENTICATION } from './authentication.js';
 import { RadiusClientService } from './radius-clients.js';
 import { SecretHasher } from './secret-hash.js';
 import { TokenService } from './tokens.js';
@@ -73,7 +73,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
   const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
-  const authentication = new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock);
+  const authentication = new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock, DEFAULT_AUTHENTICATION, options.helpdeskCredentials ?? 'none');
   const requests = new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier);
   return {
     clock,

@@ -6,7 +6,7 @@ import type { Database } from '../store/schema.js';
 import type { WebConsole } from '../model/vocabulary.js';
 import { UserRepository } from '../store/repositories/users.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
-import { requirePermission, type Actor } from './actor.js';
+import { requireAuthorityOver, requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 
@@ -121,6 +121,7 @@ export class SessionService {
       if (actor.kind !== 'user' || actor.name !== username) requirePermission(actor, 'sessions.revoke');
       const user = await new UserRepository(this.db).findByUsername(username);
       if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
+      requireAuthorityOver(actor, user);
       return this.repository.deleteForUser(user.id);
     }, (count) => ({ sessions: count }));
   }

@@ -6,7 +6,7 @@ import type { Database } from '../store/schema.js';
 import type { TokenRequestState } from '../model/vocabulary.js';
 import { TokenRequestRepository, type TokenRequestRecord } from '../store/repositories/token-requests.js';
 import { UserRepository } from '../store/repositories/users.js';
-import { requirePermission, type Actor } from './actor.js';
+import { requireAuthorityOver, requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { DistributionResult, DistributionService } from './distribution.js';
@@ -141,6 +141,7 @@ export class TokenRequestService {
     return this.audit.track(actor, { action: 'token.request.approve', targetType: 'request', target: String(id) }, async () => {
       requirePermission(actor, 'tokens.distribute');
       const request = await this.pending(id);
+      await this.requireAuthorityOverRequester(actor, request);
       const now = this.clock.now();
       if (!(await this.requests.decide(id, { state: 'approved', decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
       let token: DistributionResult;
@@ -162,11 +163,17 @@ export class TokenRequestService {
       const text = reason.trim();
       if (text.length < 1 || text.length > REASON_MAX) throw new TallyError('VALIDATION_FAILED', `reason must be 1 to ${REASON_MAX} characters: the user reads it.`);
       const request = await this.pending(id);
+      await this.requireAuthorityOverRequester(actor, request);
       const now = this.clock.now();
       if (!(await this.requests.decide(id, { state: 'rejected', reason: text, decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
       this.notifier?.requestDecided(actor, id);
       return view({ ...request, state: 'rejected', reason: text, decided_at: now, decided_by: actor.name });
     }, (result) => ({ username: result.username }));
+  }
+
+  /** An administrator's own request (made in the Self-Service Console) is a super admin's to decide. */
+  private async requireAuthorityOverRequester(actor: Actor, request: TokenRequestRecord): Promise<void> {
+    requireAuthorityOver(actor, await new UserRepository(this.db).findByUsername(request.username));
   }
 
   private async pending(id: number): Promise<TokenRequestRecord> {

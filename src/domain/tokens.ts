@@ -7,7 +7,7 @@ import { UserRepository } from '../store/repositories/users.js';
 import { readTokenFile, type TokenCandidate } from '../tokens/files.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial } from '../tokens/types.js';
-import { requirePermission, type Actor } from './actor.js';
+import { requireAuthorityOver, requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import { EMERGENCY_ATTEMPTS } from './authentication.js';
@@ -208,6 +208,7 @@ export class TokenService {
       requirePermission(actor, 'tokens.delete');
       const row = await new TokenRepository(this.db).findBySerial(serial);
       if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+      await this.requireAuthorityOverHolder(actor, row);
       facts = { state: row.state, username: (await this.view(row)).username };
       const deleted = await this.db.deleteFrom('tokens').where('id', '=', row.id).executeTakeFirst();
       if (Number(deleted.numDeletedRows) !== 1) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
@@ -251,6 +252,12 @@ export class TokenService {
       transactions_left: candidate.limits?.transactions ?? null,
       updated_at: now,
     };
+  }
+
+  /** Refuses an action on a token whose holder the actor has no authority over (see `requireAuthorityOver`). */
+  async requireAuthorityOverHolder(actor: Actor, token: Pick<TokenRow, 'user_id'>, db: Kysely<Database> = this.db): Promise<void> {
+    if (token.user_id === null) return;
+    requireAuthorityOver(actor, await db.selectFrom('users').select(['username', 'role']).where('id', '=', token.user_id).executeTakeFirst());
   }
 
   async view(row: TokenRow): Promise<TokenView> {

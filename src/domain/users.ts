@@ -3,7 +3,7 @@ import { parseCsv } from '../core/csv/csv.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
 import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
-import { requirePermission, type Actor } from './actor.js';
+import { requireAuthorityOver, requirePermission, type Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
@@ -138,8 +138,8 @@ export class UserService {
   async unlock(actor: Actor, username: string): Promise<UserView> {
     return this.audit.track(actor, { action: 'user.unlock', targetType: 'user', target: username }, async () => {
       requirePermission(actor, 'users.unlock');
-      const row = await this.users.findByUsername(username);
-      if (!row) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
+      const row = await this.row(username);
+      requireAuthorityOver(actor, row);
       await this.lockout.unlock(row.id);
       await this.delays.clear(row.username);
       return this.view({ ...row, failed_logons: 0, locked_until: null });
@@ -184,7 +184,8 @@ export class UserService {
       requirePermission(actor, 'users.update');
       const row = await this.row(username);
       const roleChange = changes.role !== undefined && changes.role !== row.role;
-      if (row.role !== 'user' || roleChange) requirePermission(actor, 'users.setRole');
+      requireAuthorityOver(actor, row);
+      if (roleChange) requirePermission(actor, 'users.setRole');
       if (changes.role !== undefined && !(USER_ROLES as readonly string[]).includes(changes.role)) throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
       if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email)) throw invalidField('email', 'The email address is not valid.');
       for (const name of ['firstName', 'lastName'] as const) checkName(name, changes[name]);
@@ -209,7 +210,7 @@ export class UserService {
     return this.audit.track(actor, { action: disabled ? 'user.disable' : 'user.enable', targetType: 'user', target: username.slice(0, 128) }, async () => {
       requirePermission(actor, 'users.update');
       const row = await this.row(username);
-      if (row.role !== 'user') requirePermission(actor, 'users.setRole');
+      requireAuthorityOver(actor, row);
       if (disabled && actor.kind === 'admin' && actor.name === row.username) throw new TallyError('CONFLICT', 'You cannot disable your own account.');
       if (disabled && row.role === 'superadmin') await this.keepASuperadmin(row);
       const updated = await this.users.update(row.id, { disabled: disabled ? 1 : 0, updated_at: this.clock.now() });

@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = {
   'logon.security': 'A log-on to the Security Console, or a refused one.',
   'logon.self-service': 'A log-on to the Self-Service Console, or a refused one.',
   'session.end': 'A user logged off.',
+  'credential.shown': "An administrator was shown a credential of someone's token (an activation code, an emergency access code, a CTF string, a token file or its link or password): who, whose token and what kind, never the credential.",
   'session.revoke': "An administrator ended a user's console sessions.",
   'user.create': 'A user was created.',
   'user.import': 'Users were imported from a CSV file.',

@@ -228,7 +228,7 @@ describeEachStore('profiles and distribution', (getStore) => {
     const after = await getStore().db.selectFrom('tokens').select('seed_sealed').where('serial', '=', result.serial).executeTakeFirstOrThrow();
     assert.notEqual(after.seed_sealed, before.seed_sealed);
     const actions = (await api('GET', `/api/v1/audit?serial=${result.serial}`)).json().events.map((e: { action: string; result: string; actor: string }) => `${e.action}:${e.result}:${e.actor}`);
-    assert.deepEqual(actions, ['token.download:success:download-link', 'token.download:failure:download-link', 'token.reissue:success:test-superadmin', 'token.distribute:success:test-superadmin', 'token.distribute:success:test-superadmin']);
+    assert.deepEqual(actions, ['token.download:success:download-link', 'token.download:failure:download-link', 'token.reissue:success:test-superadmin', 'credential.shown:success:test-superadmin', 'token.distribute:success:test-superadmin', 'credential.shown:success:test-superadmin', 'token.distribute:success:test-superadmin']);
   });
 
   test('a one-time download link: HEAD and GET (a browser, a mail scanner) answer a page and use nothing; the Download button (POST) redeems it once', async () => {

@@ -53,7 +53,8 @@ describeEachStore('Security Console', (getStore) => {
   };
 
   before(async () => {
-    tally = await createTestTally(getStore(), { logonRateLimit: 100 });
+    // The help desk here reads one-time codes to users (RSA's practice); role-boundaries.test.ts covers the default, none.
+    tally = await createTestTally(getStore(), { logonRateLimit: 100, services: { helpdeskCredentials: 'one-time-codes' } });
     await tally.services.users.create(systemActor, { username: HELPDESK.username, password: HELPDESK.password, role: 'helpdesk' });
     for (const username of USERS) await tally.services.users.create(systemActor, { username, email: `${username}@example.com` });
     for (const profile of Object.values(PROFILES)) await tally.services.profiles.create(systemActor, profile);

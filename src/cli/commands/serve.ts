@@ -26,6 +26,7 @@ export const serveCommand = defineCommand({
     'ctkipRateLimit',
     'selfServiceLogon',
     'selfServiceEmergencyAccess',
+    'helpdeskCredentials',
     'smtpHost',
     'smtpPort',
     'smtpSecure',
@@ -70,6 +71,7 @@ export const serveCommand = defineCommand({
       logonRateLimit: config.logonRateLimit,
       ctkipRateLimit: config.ctkipRateLimit,
       selfService: { logOn: config.selfServiceLogon ?? 'password', emergencyAccess: config.selfServiceEmergencyAccess ?? 'one-time' },
+      helpdeskCredentials: config.helpdeskCredentials ?? 'none',
       smtp: config.smtpHost
         ? { host: config.smtpHost, port: config.smtpPort ?? 587, secure: config.smtpSecure ?? false, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom ?? 'Tally <tally@localhost>' }
         : undefined,

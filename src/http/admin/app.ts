@@ -14,6 +14,7 @@ import { authenticationRoutes } from './api/authentication.js';
 import { requestRoutes } from './api/requests.js';
 import { dashboardRoutes } from './api/dashboard.js';
 import { securityConsole } from './console/index.js';
+import { requireRoutePermissions } from './permissions.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -42,6 +43,7 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
           route.schema.response = responses;
         });
         secured.addHook('onRequest', bearerAuthentication(services));
+        requireRoutePermissions(secured);
         userRoutes(secured, services);
         auditRoutes(secured, services);
         apiTokenRoutes(secured, services);

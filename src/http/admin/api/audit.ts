@@ -49,7 +49,7 @@ function filterOf(q: Filter) {
 export function auditRoutes(app: FastifyInstance, services: Services): void {
   app.get<{ Querystring: Static<typeof AuditQuery> }>(
     '/audit',
-    { schema: { tags: ['audit'], summary: 'The audit trail, newest first', querystring: AuditQuery, response: { 200: Type.Object({ events: Type.Array(AuditEvent) }) } } },
+    { config: { permission: 'audit.read' }, schema: { tags: ['audit'], summary: 'The audit trail, newest first', querystring: AuditQuery, response: { 200: Type.Object({ events: Type.Array(AuditEvent) }) } } },
     async (request) => {
       const q = request.query;
       const events = await services.audit.list(actorOf(request), {
@@ -63,7 +63,7 @@ export function auditRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Querystring: Filter }>(
     '/audit/export',
-    {
+    { config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
         summary: 'The audit trail as CSV (the same filters), newest first',

@@ -23,7 +23,7 @@ const DashboardSchema = Type.Object({
 export function dashboardRoutes(app: FastifyInstance, services: Services): void {
   app.get(
     '/dashboard',
-    { schema: { tags: ['dashboard'], summary: 'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days', response: { 200: DashboardSchema } } },
+    { config: { permission: 'dashboard.read' }, schema: { tags: ['dashboard'], summary: 'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days', response: { 200: DashboardSchema } } },
     async (request) => services.dashboard.summary(actorOf(request)),
   );
 }

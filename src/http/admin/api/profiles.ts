@@ -87,12 +87,12 @@ const DeviceParams = Type.Object({ deviceType: Type.String({ maxLength: 32 }) })
 export function profileRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Body: Static<typeof NewProfile> }>(
     '/profiles',
-    { schema: { tags: ['profiles'], summary: 'Create a software token profile', body: NewProfile, response: { 201: ProfileViewSchema } } },
+    { config: { permission: 'profiles.manage' }, schema: { tags: ['profiles'], summary: 'Create a software token profile', body: NewProfile, response: { 201: ProfileViewSchema } } },
     async (request, reply) => reply.status(201).send(await services.profiles.create(actorOf(request), request.body)),
   );
   app.patch<{ Params: Static<typeof NameParams>; Body: ProfileChanges }>(
     '/profiles/:name',
-    {
+    { config: { permission: 'profiles.manage' },
       schema: {
         tags: ['profiles'],
         summary: 'Change a token profile (its name stays); tokens distributed from now on follow it',
@@ -106,25 +106,24 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
   );
   app.get(
     '/profiles',
-    { schema: { tags: ['profiles'], summary: 'List token profiles', response: { 200: Type.Object({ profiles: Type.Array(ProfileViewSchema) }) } } },
+    { config: { permission: 'profiles.read' }, schema: { tags: ['profiles'], summary: 'List token profiles', response: { 200: Type.Object({ profiles: Type.Array(ProfileViewSchema) }) } } },
     async (request) => ({ profiles: await services.profiles.list(actorOf(request)) }),
   );
   app.get<{ Params: Static<typeof NameParams> }>(
     '/profiles/:name',
-    { schema: { tags: ['profiles'], summary: 'Get a token profile', params: NameParams, response: { 200: ProfileViewSchema } } },
+    { config: { permission: 'profiles.read' }, schema: { tags: ['profiles'], summary: 'Get a token profile', params: NameParams, response: { 200: ProfileViewSchema } } },
     async (request) => services.profiles.get(actorOf(request), request.params.name),
   );
   app.get(
     '/device-types',
-    { schema: { tags: ['profiles'], summary: 'The capability table: device types and what each app version can take', response: { 200: Type.Object({ deviceTypes: Type.Array(DeviceDefinitionSchema) }) } } },
+    { config: { permission: 'profiles.read' }, schema: { tags: ['profiles'], summary: 'The capability table: device types and what each app version can take', response: { 200: Type.Object({ deviceTypes: Type.Array(DeviceDefinitionSchema) }) } } },
     async (request) => {
-      actorOf(request);
-      return { deviceTypes: await services.profiles.devices() };
+      return { deviceTypes: await services.profiles.deviceTypes(actorOf(request)) };
     },
   );
   app.put<{ Params: Static<typeof DeviceParams>; Body: Static<typeof PutDevice> }>(
     '/device-types/:deviceType',
-    { schema: { tags: ['profiles'], summary: 'Add or change a device definition in the capability table', params: DeviceParams, body: PutDevice, response: { 200: DeviceDefinitionSchema } } },
+    { config: { permission: 'profiles.manage' }, schema: { tags: ['profiles'], summary: 'Add or change a device definition in the capability table', params: DeviceParams, body: PutDevice, response: { 200: DeviceDefinitionSchema } } },
     async (request) => services.profiles.putDevice(actorOf(request), { deviceType: request.params.deviceType, ...request.body } as never),
   );
 }

@@ -30,17 +30,17 @@ const RejectBody = Type.Object({ reason: Type.String({ minLength: 1, maxLength: 
 export function requestRoutes(app: FastifyInstance, services: Services): void {
   app.get<{ Querystring: Static<typeof RequestListQuery> }>(
     '/requests',
-    { schema: { tags: ['requests'], summary: 'List token requests, newest first (filter by state, e.g. pending)', querystring: RequestListQuery, response: { 200: Type.Object({ requests: Type.Array(TokenRequestSchema) }) } } },
+    { config: { permission: 'tokens.read' }, schema: { tags: ['requests'], summary: 'List token requests, newest first (filter by state, e.g. pending)', querystring: RequestListQuery, response: { 200: Type.Object({ requests: Type.Array(TokenRequestSchema) }) } } },
     async (request) => ({ requests: await services.requests.list(actorOf(request), { ...pageOf(request.query), state: request.query.state }) }),
   );
   app.post<{ Params: Static<typeof IdParams> }>(
     '/requests/:id/approve',
-    { schema: { tags: ['requests'], summary: 'Approve a waiting request: the token is distributed to the user, who is mailed', params: IdParams, response: { 200: Type.Object({ request: TokenRequestSchema, token: DistributionResultSchema }) } } },
+    { config: { permission: 'tokens.distribute' }, schema: { tags: ['requests'], summary: 'Approve a waiting request: the token is distributed to the user, who is mailed', params: IdParams, response: { 200: Type.Object({ request: TokenRequestSchema, token: DistributionResultSchema }) } } },
     async (request) => services.requests.approve(actorOf(request), Number(request.params.id)),
   );
   app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof RejectBody> }>(
     '/requests/:id/reject',
-    { schema: { tags: ['requests'], summary: 'Reject a waiting request with a reason the user is shown and mailed', params: IdParams, body: RejectBody, response: { 200: Type.Object({ request: TokenRequestSchema }) } } },
+    { config: { permission: 'tokens.distribute' }, schema: { tags: ['requests'], summary: 'Reject a waiting request with a reason the user is shown and mailed', params: IdParams, body: RejectBody, response: { 200: Type.Object({ request: TokenRequestSchema }) } } },
     async (request) => ({ request: await services.requests.reject(actorOf(request), Number(request.params.id), request.body.reason) }),
   );
 }

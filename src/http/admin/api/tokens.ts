@@ -99,6 +99,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     uploads.post<{ Body: Static<typeof ImportJson> }>(
       '/tokens/import',
       {
+        config: { permission: 'tokens.import' },
         bodyLimit: Math.ceil((MAX_TOKEN_FILE_BYTES * 4) / 3) + 64 * 1024,
         schema: {
           tags: ['tokens'],
@@ -120,7 +121,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Querystring: Static<typeof TokenListQuery> }>(
     '/tokens',
-    { schema: { tags: ['tokens'], summary: 'List or search tokens', querystring: TokenListQuery, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
+    { config: { permission: 'tokens.read' }, schema: { tags: ['tokens'], summary: 'List or search tokens', querystring: TokenListQuery, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
     async (request) => {
       const q = request.query;
       const tokens = await services.tokens.list(actorOf(request), { ...pageOf(q), state: q.state, tokenType: q.tokenType, serialPrefix: q.serial, username: q.username });
@@ -130,25 +131,25 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial',
-    { schema: { tags: ['tokens'], summary: 'Get a token', params: SerialParams, response: { 200: TokenViewSchema } } },
+    { config: { permission: 'tokens.read' }, schema: { tags: ['tokens'], summary: 'Get a token', params: SerialParams, response: { 200: TokenViewSchema } } },
     async (request) => services.tokens.get(actorOf(request), request.params.serial),
   );
 
   app.get<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/tokens',
-    { schema: { tags: ['tokens'], summary: "A user's tokens", params: UsernameParams, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
+    { config: { permission: 'tokens.read' }, schema: { tags: ['tokens'], summary: "A user's tokens", params: UsernameParams, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
     async (request) => ({ tokens: await services.tokens.list(actorOf(request), { username: request.params.username, limit: 1000, offset: 0 }) }),
   );
 
   app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/unassign',
-    { schema: { tags: ['tokens'], summary: 'Take a token back into the unassigned inventory (a generated one loses its seed)', params: SerialParams, response: { 200: TokenViewSchema } } },
+    { config: { permission: 'tokens.distribute' }, schema: { tags: ['tokens'], summary: 'Take a token back into the unassigned inventory (a generated one loses its seed)', params: SerialParams, response: { 200: TokenViewSchema } } },
     async (request) => services.distribution.unassign(actorOf(request), request.params.serial),
   );
 
   app.delete<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial',
-    { schema: { tags: ['tokens'], summary: 'Delete a token (super admins); the audit trail keeps its history', params: SerialParams } },
+    { config: { permission: 'tokens.delete' }, schema: { tags: ['tokens'], summary: 'Delete a token (super admins); the audit trail keeps its history', params: SerialParams } },
     async (request, reply) => {
       await services.tokens.delete(actorOf(request), request.params.serial);
       return reply.status(204).send();

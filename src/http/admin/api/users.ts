@@ -64,7 +64,7 @@ const UserListQuery = Type.Object({ ...listQuery, search: Type.Optional(Type.Str
 export function userRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Body: Static<typeof NewUser> }>(
     '/users',
-    { schema: { tags: ['users'], summary: 'Create a user', body: NewUser, response: { 201: UserView } } },
+    { config: { permission: 'users.create' }, schema: { tags: ['users'], summary: 'Create a user', body: NewUser, response: { 201: UserView } } },
     async (request, reply) => {
       const user = await services.users.create(actorOf(request), request.body);
       return reply.status(201).send(user);
@@ -73,7 +73,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Querystring: Static<typeof UserListQuery> }>(
     '/users',
-    { schema: { tags: ['users'], summary: 'List or search users', querystring: UserListQuery, response: { 200: Type.Object({ users: Type.Array(UserView) }) } } },
+    { config: { permission: 'users.read' }, schema: { tags: ['users'], summary: 'List or search users', querystring: UserListQuery, response: { 200: Type.Object({ users: Type.Array(UserView) }) } } },
     async (request) => {
       const { limit, offset } = pageOf(request.query);
       return { users: await services.users.list(actorOf(request), { search: request.query.search, limit, offset }) };
@@ -82,43 +82,43 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username',
-    { schema: { tags: ['users'], summary: 'Get a user', params: UsernameParams, response: { 200: UserView } } },
+    { config: { permission: 'users.read' }, schema: { tags: ['users'], summary: 'Get a user', params: UsernameParams, response: { 200: UserView } } },
     async (request) => services.users.get(actorOf(request), request.params.username),
   );
 
   app.patch<{ Params: Static<typeof UsernameParams>; Body: Static<typeof UserChanges> }>(
     '/users/:username',
-    { schema: { tags: ['users'], summary: "Change a user's details, role or password (help desk: ordinary users only)", params: UsernameParams, body: UserChanges, response: { 200: UserView } } },
+    { config: { permission: 'users.update' }, schema: { tags: ['users'], summary: "Change a user's details, role or password (help desk: ordinary users only)", params: UsernameParams, body: UserChanges, response: { 200: UserView } } },
     async (request) => services.users.update(actorOf(request), request.params.username, request.body),
   );
 
   app.post<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/disable',
-    { schema: { tags: ['users'], summary: 'Disable a user: no log-on, no authentication', params: UsernameParams, response: { 200: UserView } } },
+    { config: { permission: 'users.update' }, schema: { tags: ['users'], summary: 'Disable a user: no log-on, no authentication', params: UsernameParams, response: { 200: UserView } } },
     async (request) => services.users.setDisabled(actorOf(request), request.params.username, true),
   );
 
   app.post<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/enable',
-    { schema: { tags: ['users'], summary: 'Enable a disabled user', params: UsernameParams, response: { 200: UserView } } },
+    { config: { permission: 'users.update' }, schema: { tags: ['users'], summary: 'Enable a disabled user', params: UsernameParams, response: { 200: UserView } } },
     async (request) => services.users.setDisabled(actorOf(request), request.params.username, false),
   );
 
   app.post<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/sessions/revoke',
-    { schema: { tags: ['users'], summary: "End every console session of a user", params: UsernameParams, response: { 200: Type.Object({ sessions: Type.Integer() }) } } },
+    { config: { permission: 'sessions.revoke' }, schema: { tags: ['users'], summary: "End every console session of a user", params: UsernameParams, response: { 200: Type.Object({ sessions: Type.Integer() }) } } },
     async (request) => ({ sessions: await services.sessions.revokeAll(actorOf(request), request.params.username) }),
   );
 
   app.post<{ Body: Static<typeof ImportBody> }>(
     '/users/import',
-    { bodyLimit: 3 * 1024 * 1024, schema: { tags: ['users'], summary: 'Create users from CSV, with a report per row', body: ImportBody, response: { 200: ImportReport } } },
+    { config: { permission: 'users.create' }, bodyLimit: 3 * 1024 * 1024, schema: { tags: ['users'], summary: 'Create users from CSV, with a report per row', body: ImportBody, response: { 200: ImportReport } } },
     async (request) => services.users.importCsv(actorOf(request), request.body.csv),
   );
 
   app.get<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/authentications',
-    { schema: { tags: ['users'], summary: "A user's recent authentications (REST and RADIUS), newest first", params: UsernameParams, response: { 200: Type.Object({ authentications: Type.Array(AuthenticationEvent) }) } } },
+    { config: { permission: 'users.read' }, schema: { tags: ['users'], summary: "A user's recent authentications (REST and RADIUS), newest first", params: UsernameParams, response: { 200: Type.Object({ authentications: Type.Array(AuthenticationEvent) }) } } },
     async (request) => {
       await services.users.get(actorOf(request), request.params.username);
       return { authentications: await services.audit.authentications(actorOf(request), request.params.username, 50) };

@@ -14,6 +14,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
 import { dashboardPage, errorPage, logOnPage } from './views/home.js';
 import { HOME } from './views/kit.js';
+import { requireRoutePermissions } from '../permissions.js';
 
 /** Not the self-service cookie's name: browsers send a host's cookies to all its ports. */
 export const SECURITY_CONSOLE_COOKIE = 'tally_console';
@@ -71,6 +72,7 @@ export async function securityConsole(app: FastifyInstance, services: Services, 
 
         await scope.register(async (pages) => {
           pages.addHook('onRequest', loggedOn);
+          requireRoutePermissions(pages);
           userRoutes(pages, services);
           tokenRoutes(pages, services);
           bulkRoutes(pages, services);

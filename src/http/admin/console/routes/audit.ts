@@ -59,7 +59,7 @@ function auditQuery(filter: AuditFilter): Omit<AuditQuery, 'limit'> {
 
 /** The audit trail with its filters, page by page, and as a CSV file. */
 export function auditRoutes(app: FastifyInstance, services: Services): void {
-  app.get<FilterRoute>('/audit', { schema: { querystring: FilterQuery } }, async (request, reply) => {
+  app.get<FilterRoute>('/audit', { config: { permission: 'audit.read' }, schema: { querystring: FilterQuery } }, async (request, reply) => {
     const filter = filterOf(request.query);
     const before = request.query.before === undefined ? undefined : Number(request.query.before);
     try {
@@ -71,7 +71,7 @@ export function auditRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.get<FilterRoute>('/audit/export', { schema: { querystring: FilterQuery } }, async (request, reply) => {
+  app.get<FilterRoute>('/audit/export', { config: { permission: 'audit.read' }, schema: { querystring: FilterQuery } }, async (request, reply) => {
     const { csv } = await services.audit.exportCsv(actorOf(request), auditQuery(filterOf(request.query)));
     return reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="tally-audit.csv"').send(csv);
   });

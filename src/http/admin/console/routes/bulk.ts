@@ -20,10 +20,10 @@ const REFRESH_SECONDS = 2;
 export function bulkRoutes(app: FastifyInstance, services: Services): void {
   const showForm = async (actor: ReturnType<typeof actorOf>) => ({ profiles: await services.profiles.list(actor), runs: await services.bulk.list(actor) });
 
-  app.get('/bulk', async (request, reply) => page(reply, bulkPage(viewerOf(request), await showForm(actorOf(request)))));
+  app.get('/bulk', { config: { permission: 'tokens.read' } }, async (request, reply) => page(reply, bulkPage(viewerOf(request), await showForm(actorOf(request)))));
 
   consoleUploads(app, (uploads) => {
-    uploads.post<{ Body: MultipartForm }>('/bulk', async (request, reply) => {
+    uploads.post<{ Body: MultipartForm }>('/bulk', { config: { permission: 'tokens.distribute' } }, async (request, reply) => {
       const form = request.body ?? {};
       // Each list on its own: a file's header is its first line, not a line after the typed names.
       const usernames = [...parseUsernameList(form.usernames ?? ''), ...parseUsernameList(form.file?.content.toString('utf8') ?? '')];
@@ -37,7 +37,7 @@ export function bulkRoutes(app: FastifyInstance, services: Services): void {
     });
   });
 
-  app.get<{ Params: { id: string }; Querystring: { result?: BulkItemResult; offset?: string } }>('/bulk/:id', { schema: { params: IdParams, querystring: RunQuery } }, async (request, reply) => {
+  app.get<{ Params: { id: string }; Querystring: { result?: BulkItemResult; offset?: string } }>('/bulk/:id', { config: { permission: 'tokens.read' }, schema: { params: IdParams, querystring: RunQuery } }, async (request, reply) => {
     const id = Number(request.params.id);
     const actor = actorOf(request);
     const offset = Number(request.query.offset || 0);
@@ -48,7 +48,7 @@ export function bulkRoutes(app: FastifyInstance, services: Services): void {
     return page(reply, bulkRunPage(viewerOf(request, 'tokens'), { bulk, items: items.slice(0, BULK_ITEMS_PAGE), result: request.query.result ?? 'all', offset, more: items.length > BULK_ITEMS_PAGE }));
   });
 
-  app.post<{ Params: { id: string } }>('/bulk/:id/resume', { schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/bulk/:id/resume', { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
     await services.bulk.resume(actorOf(request), Number(request.params.id));
     return reply.redirect(link('bulk', request.params.id), 303);
   });

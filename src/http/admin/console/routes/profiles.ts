@@ -105,7 +105,7 @@ function lines(text: string | undefined): [string, string][] {
 
 /** Token profiles with the capability table guiding their editor, and the capability table itself. */
 export function profileRoutes(app: FastifyInstance, services: Services): void {
-  app.get('/profiles', async (request, reply) => {
+  app.get('/profiles', { config: { permission: 'profiles.read' } }, async (request, reply) => {
     const actor = actorOf(request);
     return page(reply, profilesPage(viewerOf(request), await services.profiles.list(actor), await services.profiles.devices(), noticeFrom(request)));
   });
@@ -120,11 +120,11 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
     return page(reply, profileFormPage(viewerOf(request), mode, { ...state, device: state.device, tokenType: state.tokenType }, selection, form, options.error), options.error?.status);
   };
 
-  app.get<{ Querystring: EditorQueryType }>('/profiles/new', { schema: { querystring: EditorQuery } }, async (request, reply) =>
+  app.get<{ Querystring: EditorQueryType }>('/profiles/new', { config: { permission: 'profiles.manage' }, schema: { querystring: EditorQuery } }, async (request, reply) =>
     editor(request, reply, { kind: 'new' }, selectionOf(request.query), {}, { deviceStep: request.query.step === 'device' || !request.query.deviceType }),
   );
 
-  app.post<{ Body: ProfileBody }>('/profiles/new', { schema: { body: formSchema(PROFILE_FIELDS, []) } }, async (request, reply) => {
+  app.post<{ Body: ProfileBody }>('/profiles/new', { config: { permission: 'profiles.manage' }, schema: { body: formSchema(PROFILE_FIELDS, []) } }, async (request, reply) => {
     try {
       const profile = await services.profiles.create(actorOf(request), { name: (request.body.name ?? '').trim(), ...profileFields(request.body) });
       return redirect(reply, link('profiles', profile.name), 'profile-created');
@@ -133,13 +133,13 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.get<{ Params: { name: string } }>('/profiles/:name', { schema: { params: NameParams } }, async (request, reply) => {
+  app.get<{ Params: { name: string } }>('/profiles/:name', { config: { permission: 'profiles.read' }, schema: { params: NameParams } }, async (request, reply) => {
     const profile = await services.profiles.get(actorOf(request), request.params.name);
     const device = (await services.profiles.devices()).find((d) => d.deviceType === profile.deviceType);
     return page(reply, profilePage(viewerOf(request), profile, device, noticeFrom(request)));
   });
 
-  app.get<{ Params: { name: string }; Querystring: EditorQueryType }>('/profiles/:name/edit', { schema: { params: NameParams, querystring: EditorQuery } }, async (request, reply) => {
+  app.get<{ Params: { name: string }; Querystring: EditorQueryType }>('/profiles/:name/edit', { config: { permission: 'profiles.manage' }, schema: { params: NameParams, querystring: EditorQuery } }, async (request, reply) => {
     const actor = actorOf(request);
     // The editor first, so a role without it is refused before anything of the profile is read.
     await services.profiles.editor(actor);
@@ -148,7 +148,7 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
     return editor(request, reply, { kind: 'edit', name: profile.name }, selection, formOfProfile(profile), { deviceStep: request.query.step === 'device' });
   });
 
-  app.post<{ Params: { name: string }; Body: ProfileBody }>('/profiles/:name/edit', { schema: { params: NameParams, body: formSchema(PROFILE_FIELDS, []) } }, async (request, reply) => {
+  app.post<{ Params: { name: string }; Body: ProfileBody }>('/profiles/:name/edit', { config: { permission: 'profiles.manage' }, schema: { params: NameParams, body: formSchema(PROFILE_FIELDS, []) } }, async (request, reply) => {
     try {
       await services.profiles.update(actorOf(request), request.params.name, profileChanges(request.body));
       return redirect(reply, link('profiles', request.params.name), 'profile-updated');
@@ -158,14 +158,13 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.get('/devices', async (request, reply) => {
-    actorOf(request);
-    return page(reply, devicesPage(viewerOf(request, 'profiles'), await services.profiles.devices(), {}, undefined, noticeFrom(request)));
+  app.get('/devices', { config: { permission: 'profiles.read' } }, async (request, reply) => {
+    return page(reply, devicesPage(viewerOf(request, 'profiles'), await services.profiles.deviceTypes(actorOf(request)), {}, undefined, noticeFrom(request)));
   });
 
   app.post<{ Body: { deviceType: string; label: string; tokenTypes?: string | string[]; versions: string; notes?: string } }>(
     '/devices',
-    {
+    { config: { permission: 'profiles.manage' },
       schema: {
         body: {
           type: 'object',

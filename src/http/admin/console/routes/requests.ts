@@ -22,9 +22,9 @@ export function requestRoutes(app: FastifyInstance, services: Services): void {
     return page(reply, requestsPage(viewerOf(request), { requests, state, notice: noticeFrom(request), error }), error?.status);
   };
 
-  app.get<{ Querystring: { state?: TokenRequestState | 'all' } }>('/requests', { schema: { querystring: ListQuery } }, async (request, reply) => show(request, reply, request.query.state ?? 'pending'));
+  app.get<{ Querystring: { state?: TokenRequestState | 'all' } }>('/requests', { config: { permission: 'tokens.read' }, schema: { querystring: ListQuery } }, async (request, reply) => show(request, reply, request.query.state ?? 'pending'));
 
-  app.post<{ Params: { id: string } }>('/requests/:id/approve', { schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/requests/:id/approve', { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
     try {
       const approved = await services.requests.approve(actorOf(request), Number(request.params.id));
       return distributionResultPage(request, reply, services, approved.token, approved.request.username, `Request ${approved.request.id} approved`);
@@ -33,7 +33,7 @@ export function requestRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.post<{ Params: { id: string }; Body: { reason: string } }>('/requests/:id/reject', { schema: { params: IdParams, body: formSchema({ reason: { maxLength: 500 } }) } }, async (request, reply) => {
+  app.post<{ Params: { id: string }; Body: { reason: string } }>('/requests/:id/reject', { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({ reason: { maxLength: 500 } }) } }, async (request, reply) => {
     try {
       await services.requests.reject(actorOf(request), Number(request.params.id), request.body.reason);
     } catch (error) {

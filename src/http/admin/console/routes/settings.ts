@@ -21,11 +21,11 @@ export function settingsRoutes(app: FastifyInstance, services: Services): void {
     return page(reply, settingsPage(viewerOf(request), { radiusClients, apiTokens, notice: noticeFrom(request), ...extra }), extra.error?.status);
   };
 
-  app.get('/settings', async (request, reply) => show(request, reply));
+  app.get('/settings', { config: { permission: 'radius.manage' } }, async (request, reply) => show(request, reply));
 
   app.post<{ Body: { name: string; address: string; secret: string; requireMessageAuthenticator?: string } }>(
     '/settings/radius-clients',
-    { schema: { body: formSchema({ name: { maxLength: 128 }, address: { maxLength: 64 }, secret: { maxLength: 128 }, requireMessageAuthenticator: { maxLength: 8 } }, ['name', 'address', 'secret']) } },
+    { config: { permission: 'radius.manage' }, schema: { body: formSchema({ name: { maxLength: 128 }, address: { maxLength: 64 }, secret: { maxLength: 128 }, requireMessageAuthenticator: { maxLength: 8 } }, ['name', 'address', 'secret']) } },
     async (request, reply) => {
       const body = request.body;
       try {
@@ -37,7 +37,7 @@ export function settingsRoutes(app: FastifyInstance, services: Services): void {
     },
   );
 
-  app.post<{ Body: { name: string } }>('/settings/radius-clients/remove', { schema: { body: formSchema({ name: { maxLength: 128 } }) } }, async (request, reply) => {
+  app.post<{ Body: { name: string } }>('/settings/radius-clients/remove', { config: { permission: 'radius.manage' }, schema: { body: formSchema({ name: { maxLength: 128 } }) } }, async (request, reply) => {
     try {
       await services.radiusClients.remove(actorOf(request), request.body.name);
     } catch (error) {
@@ -46,7 +46,7 @@ export function settingsRoutes(app: FastifyInstance, services: Services): void {
     return redirect(reply, link('settings'), 'radius-client-removed');
   });
 
-  app.post<{ Body: { name: string; role: string } }>('/settings/api-tokens', { schema: { body: formSchema({ name: { maxLength: 128 }, role: { maxLength: 16 } }) } }, async (request, reply) => {
+  app.post<{ Body: { name: string; role: string } }>('/settings/api-tokens', { config: { permission: 'apitokens.manage' }, schema: { body: formSchema({ name: { maxLength: 128 }, role: { maxLength: 16 } }) } }, async (request, reply) => {
     try {
       const created = await services.apiTokens.create(actorOf(request), { name: request.body.name.trim(), role: request.body.role as ApiTokenRole });
       return page(reply, apiTokenCreatedPage(viewerOf(request), created));
@@ -55,7 +55,7 @@ export function settingsRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.post<{ Params: { id: string } }>('/settings/api-tokens/:id/revoke', { schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/settings/api-tokens/:id/revoke', { config: { permission: 'apitokens.manage' }, schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
     try {
       await services.apiTokens.revoke(actorOf(request), Number(request.params.id));
     } catch (error) {
@@ -64,7 +64,7 @@ export function settingsRoutes(app: FastifyInstance, services: Services): void {
     return redirect(reply, link('settings'), 'api-token-revoked');
   });
 
-  app.post('/settings/ctkip-key', { schema: { body: formSchema({}) } }, async (request, reply) => {
+  app.post('/settings/ctkip-key', { config: { permission: 'ctkip.manage' }, schema: { body: formSchema({}) } }, async (request, reply) => {
     await services.provisioning.rotateServerKey(actorOf(request));
     return redirect(reply, link('settings'), 'ctkip-key-rotated');
   });

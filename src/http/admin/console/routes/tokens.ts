@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { mayBeShown, type Permission } from '../../../../domain/actor.js';
 import type { DistributionResult } from '../../../../domain/distribution.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
@@ -33,7 +34,7 @@ export async function distributionResultPage(request: FastifyRequest, reply: Fas
 
 /** Tokens: search, generate, import, and each token's life cycle from its page. */
 export function tokenRoutes(app: FastifyInstance, services: Services): void {
-  app.get<ListRoute>('/tokens', { schema: { querystring: ListQuery } }, async (request, reply) => {
+  app.get<ListRoute>('/tokens', { config: { permission: 'tokens.read' }, schema: { querystring: ListQuery } }, async (request, reply) => {
     const q = request.query;
     const filter: TokenFilter = { serial: given(q.serial), username: given(q.username), state: (q.state || undefined) as TokenState | undefined, tokenType: (q.type || undefined) as TokenType | undefined };
     const offset = Number(q.offset || 0);
@@ -46,9 +47,9 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.get('/tokens/generate', async (request, reply) => page(reply, generatePage(viewerOf(request), await services.profiles.list(actorOf(request)))));
+  app.get('/tokens/generate', { config: { permission: 'tokens.create' } }, async (request, reply) => page(reply, generatePage(viewerOf(request), await services.profiles.list(actorOf(request)))));
 
-  app.post<{ Body: { profile: string; count: string } }>('/tokens/generate', { schema: { body: formSchema({ profile: { maxLength: 128, minLength: 1 }, count: { maxLength: 9 } }) } }, async (request, reply) => {
+  app.post<{ Body: { profile: string; count: string } }>('/tokens/generate', { config: { permission: 'tokens.create' }, schema: { body: formSchema({ profile: { maxLength: 128, minLength: 1 }, count: { maxLength: 9 } }) } }, async (request, reply) => {
     try {
       const count = wholeNumber('How many', request.body.count) ?? 0;
       return page(reply, generatedPage(viewerOf(request), await services.distribution.createUnassigned(actorOf(request), request.body.profile, count)));
@@ -58,10 +59,10 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.get('/tokens/import', async (request, reply) => page(reply, importTokensPage(viewerOf(request))));
+  app.get('/tokens/import', { config: { permission: 'tokens.read' } }, async (request, reply) => page(reply, importTokensPage(viewerOf(request))));
 
   consoleUploads(app, (uploads) => {
-    uploads.post<{ Body: MultipartForm }>('/tokens/import', async (request, reply) => {
+    uploads.post<{ Body: MultipartForm }>('/tokens/import', { config: { permission: 'tokens.import' } }, async (request, reply) => {
       const form = request.body ?? {};
       try {
         if (!form.file) throw new TallyError('VALIDATION_FAILED', 'Choose a token file.');
@@ -78,14 +79,15 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     const actor = actorOf(request);
     const details = await services.tokens.details(actor, request.params.serial);
     const history = await services.audit.list(actor, { target: request.params.serial, targetType: 'token', limit: 50 });
-    return page(reply, tokenPage(viewerOf(request, 'tokens'), { details, history, notice: noticeFrom(request), error }), error?.status);
+    const emergencyCodes = mayBeShown(actor, 'emergency-code', services.options.helpdeskCredentials ?? 'none');
+    return page(reply, tokenPage(viewerOf(request, 'tokens'), { details, history, notice: noticeFrom(request), error, emergencyCodes }), error?.status);
   };
 
-  app.get<TokenRoute>('/tokens/:serial', { schema: { params: SerialParams } }, async (request, reply) => showToken(request, reply));
+  app.get<TokenRoute>('/tokens/:serial', { config: { permission: 'tokens.read' }, schema: { params: SerialParams } }, async (request, reply) => showToken(request, reply));
 
   /** A token action that ends on the token's page, or shows the token page with what went wrong. */
-  const tokenAction = <B extends Record<string, string | undefined>>(name: string, fields: Record<string, { maxLength: number; minLength?: number }>, required: string[], act: (request: FastifyRequest<TokenRoute & { Body: B }>, reply: FastifyReply) => Promise<FastifyReply | NoticeName>) =>
-    app.post<TokenRoute & { Body: B }>(`/tokens/:serial/${name}`, { schema: { params: SerialParams, body: formSchema(fields, required) } }, async (request, reply) => {
+  const tokenAction = <B extends Record<string, string | undefined>>(name: string, permission: Permission, fields: Record<string, { maxLength: number; minLength?: number }>, required: string[], act: (request: FastifyRequest<TokenRoute & { Body: B }>, reply: FastifyReply) => Promise<FastifyReply | NoticeName>) =>
+    app.post<TokenRoute & { Body: B }>(`/tokens/:serial/${name}`, { config: { permission }, schema: { params: SerialParams, body: formSchema(fields, required) } }, async (request, reply) => {
       let outcome: FastifyReply | NoticeName;
       try {
         outcome = await act(request, reply);
@@ -95,55 +97,55 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
       return typeof outcome === 'string' ? redirect(reply, link('tokens', request.params.serial), outcome) : outcome;
     });
 
-  tokenAction<{ username: string }>('assign', { username: { maxLength: 128, minLength: 1 } }, ['username'], async (request, reply) => {
+  tokenAction<{ username: string }>('assign', 'tokens.distribute', { username: { maxLength: 128, minLength: 1 } }, ['username'], async (request, reply) => {
     const result = await services.distribution.assign(actorOf(request), request.params.serial, request.body.username.trim());
     return distributionResultPage(request, reply, services, result, request.body.username.trim(), 'Token assigned');
   });
-  tokenAction('reissue', {}, [], async (request, reply) => {
+  tokenAction('reissue', 'tokens.distribute', {}, [], async (request, reply) => {
     const result = await services.distribution.reissue(actorOf(request), request.params.serial);
     const token = await services.tokens.get(actorOf(request), request.params.serial);
     return distributionResultPage(request, reply, services, result, token.username, 'Token reissued');
   });
-  tokenAction('download', {}, [], async (request, reply) => {
+  tokenAction('download', 'tokens.seeds', {}, [], async (request, reply) => {
     const file = await services.distribution.adminDownload(actorOf(request), request.params.serial);
     return reply.header('content-type', file.contentType).header('content-disposition', `attachment; filename="${file.fileName}"`).send(file.body);
   });
-  tokenAction('enable', {}, [], async (request) => {
+  tokenAction('enable', 'tokens.manage', {}, [], async (request) => {
     await services.authentication.setEnabled(actorOf(request), request.params.serial, true);
     return 'token-enabled';
   });
-  tokenAction('disable', {}, [], async (request) => {
+  tokenAction('disable', 'tokens.manage', {}, [], async (request) => {
     await services.authentication.setEnabled(actorOf(request), request.params.serial, false);
     return 'token-disabled';
   });
-  tokenAction<{ emergency: string; days: string }>('lost', { emergency: { maxLength: 16 }, days: { maxLength: 4 } }, ['emergency'], async (request, reply) => {
+  tokenAction<{ emergency: string; days: string }>('lost', 'tokens.manage', { emergency: { maxLength: 16 }, days: { maxLength: 4 } }, ['emergency'], async (request, reply) => {
     const emergency = request.body.emergency;
     if (emergency !== 'none' && emergency !== 'one-time' && emergency !== 'fixed') throw new TallyError('VALIDATION_FAILED', 'Choose what emergency access to give.');
     const lost = await services.authentication.reportLost(actorOf(request), request.params.serial, { emergency, days: wholeNumber('Days', request.body.days) });
     return page(reply, lostPage(viewerOf(request), lost));
   });
-  tokenAction<{ code1: string; code2: string }>('resync', { code1: { maxLength: 16 }, code2: { maxLength: 16 } }, ['code1', 'code2'], async (request) => {
+  tokenAction<{ code1: string; code2: string }>('resync', 'tokens.manage', { code1: { maxLength: 16 }, code2: { maxLength: 16 } }, ['code1', 'code2'], async (request) => {
     await services.authentication.resync(actorOf(request), request.params.serial, request.body.code1.replace(/\s+/g, ''), request.body.code2.replace(/\s+/g, ''));
     return 'token-resynced';
   });
-  tokenAction('reset-pin', {}, [], async (request) => {
+  tokenAction('reset-pin', 'tokens.manage', {}, [], async (request) => {
     await services.authentication.resetPin(actorOf(request), request.params.serial);
     return 'pin-reset';
   });
-  tokenAction('unlock', {}, [], async (request) => {
+  tokenAction('unlock', 'tokens.manage', {}, [], async (request) => {
     await services.authentication.unlockToken(actorOf(request), request.params.serial);
     return 'token-unlocked';
   });
-  tokenAction('reset-activation', {}, [], async (request) => {
+  tokenAction('reset-activation', 'tokens.distribute', {}, [], async (request) => {
     await services.provisioning.resetActivationAttempts(actorOf(request), request.params.serial);
     return 'activation-reset';
   });
-  tokenAction<{ confirm?: string }>('unassign', { confirm: { maxLength: 8 } }, [], async (request) => {
+  tokenAction<{ confirm?: string }>('unassign', 'tokens.distribute', { confirm: { maxLength: 8 } }, [], async (request) => {
     if (request.body.confirm !== 'yes') throw new TallyError('VALIDATION_FAILED', 'Tick the box to confirm the token is to be taken from its holder.');
     await services.distribution.unassign(actorOf(request), request.params.serial);
     return 'token-unassigned';
   });
-  tokenAction<{ confirm?: string }>('delete', { confirm: { maxLength: 8 } }, [], async (request, reply) => {
+  tokenAction<{ confirm?: string }>('delete', 'tokens.delete', { confirm: { maxLength: 8 } }, [], async (request, reply) => {
     if (request.body.confirm !== 'yes') throw new TallyError('VALIDATION_FAILED', 'Tick the box to confirm the token is to be deleted.');
     await services.tokens.delete(actorOf(request), request.params.serial);
     return redirect(reply, link('tokens'), 'token-deleted');

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Permission } from '../../../../domain/actor.js';
 import type { Services } from '../../../../domain/services.js';
 import { USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
 import { TallyError } from '../../../../errors.js';
@@ -26,16 +27,16 @@ function roleOf(value: string | undefined): UserRole | undefined {
 
 /** Users: find, create, import from CSV, edit, disable, unlock; a user's tokens and recent authentications. */
 export function userRoutes(app: FastifyInstance, services: Services): void {
-  app.get<{ Querystring: { q?: string; offset?: string } }>('/users', { schema: { querystring: ListQuery } }, async (request, reply) => {
+  app.get<{ Querystring: { q?: string; offset?: string } }>('/users', { config: { permission: 'users.read' }, schema: { querystring: ListQuery } }, async (request, reply) => {
     const offset = Number(request.query.offset || 0);
     const search = given(request.query.q);
     const found = await services.users.list(actorOf(request), { search, limit: USERS_PAGE + 1, offset });
     return page(reply, usersPage(viewerOf(request), { users: found.slice(0, USERS_PAGE), search, offset, more: found.length > USERS_PAGE, notice: noticeFrom(request) }));
   });
 
-  app.get('/users/new', async (request, reply) => page(reply, newUserPage(viewerOf(request))));
+  app.get('/users/new', { config: { permission: 'users.create' } }, async (request, reply) => page(reply, newUserPage(viewerOf(request))));
 
-  app.post<{ Body: UserBody & { username: string } }>('/users', { schema: { body: formSchema({ username: { maxLength: 128 }, ...UserFields }, ['username']) } }, async (request, reply) => {
+  app.post<{ Body: UserBody & { username: string } }>('/users', { config: { permission: 'users.create' }, schema: { body: formSchema({ username: { maxLength: 128 }, ...UserFields }, ['username']) } }, async (request, reply) => {
     const body = request.body;
     const form = { username: body.username.trim(), email: given(body.email), firstName: given(body.firstName), lastName: given(body.lastName), role: undefined as UserRole | undefined };
     try {
@@ -48,10 +49,10 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.get('/users/import', async (request, reply) => page(reply, importUsersPage(viewerOf(request))));
+  app.get('/users/import', { config: { permission: 'users.create' } }, async (request, reply) => page(reply, importUsersPage(viewerOf(request))));
 
   consoleUploads(app, (uploads) => {
-    uploads.post<{ Body: MultipartForm }>('/users/import', async (request, reply) => {
+    uploads.post<{ Body: MultipartForm }>('/users/import', { config: { permission: 'users.create' } }, async (request, reply) => {
       const form = request.body ?? {};
       const text = form.file ? form.file.content.toString('utf8') : form.csv ?? '';
       try {
@@ -76,14 +77,14 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     return { user, tokens, authentications, profiles, notice: noticeFrom(request), ...extra };
   };
 
-  app.get<UserRoute>('/users/:username', { schema: { params: UsernameParams } }, async (request, reply) => page(reply, userPage(viewerOf(request, 'users'), await detail(request))));
+  app.get<UserRoute>('/users/:username', { config: { permission: 'users.read' }, schema: { params: UsernameParams } }, async (request, reply) => page(reply, userPage(viewerOf(request, 'users'), await detail(request))));
 
-  app.get<UserRoute>('/users/:username/edit', { schema: { params: UsernameParams } }, async (request, reply) => {
+  app.get<UserRoute>('/users/:username/edit', { config: { permission: 'users.update' }, schema: { params: UsernameParams } }, async (request, reply) => {
     const user = await services.users.get(actorOf(request), request.params.username);
     return page(reply, editUserPage(viewerOf(request), user, user));
   });
 
-  app.post<UserRoute & { Body: UserBody }>('/users/:username/edit', { schema: { params: UsernameParams, body: formSchema(UserFields, []) } }, async (request, reply) => {
+  app.post<UserRoute & { Body: UserBody }>('/users/:username/edit', { config: { permission: 'users.update' }, schema: { params: UsernameParams, body: formSchema(UserFields, []) } }, async (request, reply) => {
     const body = request.body;
     const changes = { email: given(body.email) ?? null, firstName: given(body.firstName) ?? null, lastName: given(body.lastName) ?? null };
     try {
@@ -96,8 +97,8 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  const userAction = (name: string, act: (request: FastifyRequest<UserRoute>) => Promise<unknown>, notice: Parameters<typeof redirect>[2]) =>
-    app.post<UserRoute>(`/users/:username/${name}`, { schema: { params: UsernameParams, body: formSchema({}) } }, async (request, reply) => {
+  const userAction = (name: string, permission: Permission, act: (request: FastifyRequest<UserRoute>) => Promise<unknown>, notice: Parameters<typeof redirect>[2]) =>
+    app.post<UserRoute>(`/users/:username/${name}`, { config: { permission }, schema: { params: UsernameParams, body: formSchema({}) } }, async (request, reply) => {
       try {
         await act(request);
       } catch (error) {
@@ -106,12 +107,12 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
       }
       return redirect(reply, link('users', request.params.username), notice);
     });
-  userAction('disable', (request) => services.users.setDisabled(actorOf(request), request.params.username, true), 'user-disabled');
-  userAction('enable', (request) => services.users.setDisabled(actorOf(request), request.params.username, false), 'user-enabled');
-  userAction('unlock', (request) => services.users.unlock(actorOf(request), request.params.username), 'user-unlocked');
-  userAction('sessions/revoke', (request) => services.sessions.revokeAll(actorOf(request), request.params.username), 'sessions-ended');
+  userAction('disable', 'users.update', (request) => services.users.setDisabled(actorOf(request), request.params.username, true), 'user-disabled');
+  userAction('enable', 'users.update', (request) => services.users.setDisabled(actorOf(request), request.params.username, false), 'user-enabled');
+  userAction('unlock', 'users.unlock', (request) => services.users.unlock(actorOf(request), request.params.username), 'user-unlocked');
+  userAction('sessions/revoke', 'sessions.revoke', (request) => services.sessions.revokeAll(actorOf(request), request.params.username), 'sessions-ended');
 
-  app.post<UserRoute & { Body: { profile: string } }>('/users/:username/distribute', { schema: { params: UsernameParams, body: formSchema({ profile: { maxLength: 128, minLength: 1 } }) } }, async (request, reply) => {
+  app.post<UserRoute & { Body: { profile: string } }>('/users/:username/distribute', { config: { permission: 'tokens.distribute' }, schema: { params: UsernameParams, body: formSchema({ profile: { maxLength: 128, minLength: 1 } }) } }, async (request, reply) => {
     try {
       const result = await services.distribution.distributeToUser(actorOf(request), request.params.username, request.body.profile);
       return distributionResultPage(request, reply, services, result, request.params.username, 'Token distributed');
@@ -121,7 +122,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.post<UserRoute & { Body: { passcode: string } }>('/users/:username/verify', { schema: { params: UsernameParams, body: formSchema({ passcode: { maxLength: 64 } }) } }, async (request, reply) => {
+  app.post<UserRoute & { Body: { passcode: string } }>('/users/:username/verify', { config: { permission: 'auth.verify' }, schema: { params: UsernameParams, body: formSchema({ passcode: { maxLength: 64 } }) } }, async (request, reply) => {
     const verified = await services.authentication.verify(actorOf(request), { username: request.params.username, passcode: request.body.passcode, channel: 'rest', source: request.ip });
     return page(reply, userPage(viewerOf(request, 'users'), await detail(request, { verified })));
   });

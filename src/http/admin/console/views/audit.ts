@@ -18,7 +18,7 @@ export interface AuditFilter {
 /** Actions admins look for most; any other name, or a prefix with `*`, can be typed. */
 const COMMON_ACTIONS = [
   'token.*', 'token.distribute', 'token.assign', 'token.reissue', 'token.download', 'token.unassign', 'token.delete', 'token.lost', 'token.enable', 'token.disable',
-  'token.resync', 'token.pin.reset', 'token.import', 'token.bulk.*', 'token.request.*', 'ctkip.activate', 'auth.*', 'logon.*', 'user.*', 'profile.*', 'apitoken.*', 'radius-client.*', 'audit.export',
+  'token.resync', 'token.pin.reset', 'token.import', 'token.bulk.*', 'token.request.*', 'ctkip.activate', 'auth.*', 'logon.*', 'user.*', 'profile.*', 'apitoken.*', 'radius-client.*', 'audit.export', 'credential.shown',
 ];
 
 export function auditPage(viewer: Viewer, data: { events: AuditEvent[]; filter: AuditFilter; more: boolean; before?: number; error?: TallyError }): Html {

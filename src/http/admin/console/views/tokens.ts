@@ -73,7 +73,7 @@ function actionCard(title: string, body: Html): Html {
   return html`<section class="card action-card"><h3>${title}</h3>${body}</section>`;
 }
 
-export function tokenPage(viewer: Viewer, data: { details: TokenDetails; history: AuditEvent[]; notice?: Notice; error?: TallyError }): Html {
+export function tokenPage(viewer: Viewer, data: { details: TokenDetails; history: AuditEvent[]; notice?: Notice; error?: TallyError; /** Whether the viewer may be shown an emergency access code. */ emergencyCodes: boolean }): Html {
   const { details } = data;
   const token = details.token;
   const base = link('tokens', token.serial);
@@ -104,7 +104,11 @@ export function tokenPage(viewer: Viewer, data: { details: TokenDetails; history
     }
     if (token.state === 'active' || token.state === 'disabled') {
       cards.push(actionCard('Lost token', html`<form method="post" action="${base}/lost" class="form">${csrf(viewer)}
-${selectField('emergency', 'Emergency access', [{ value: 'one-time', label: 'A one-time code' }, { value: 'fixed', label: 'A code for some days' }, { value: 'none', label: 'None' }], 'one-time', { hint: 'An 8-digit code that stands in for the tokencode, shown once.' })}
+${
+        data.emergencyCodes
+          ? selectField('emergency', 'Emergency access', [{ value: 'one-time', label: 'A one-time code' }, { value: 'fixed', label: 'A code for some days' }, { value: 'none', label: 'None' }], 'one-time', { hint: 'An 8-digit code that stands in for the tokencode, shown once.' })
+          : selectField('emergency', 'Emergency access', [{ value: 'none', label: 'None' }], 'none', { hint: 'Your role is not shown emergency access codes (--helpdesk-credentials); a super admin can give one.' })
+      }
 ${textField('days', 'Days', 7, { type: 'number', min: 1, max: 30, required: true })}
 <button type="submit" class="button button-danger">Mark lost</button></form>`));
     }
@@ -164,10 +168,12 @@ export function distributionPage(viewer: Viewer, data: { result: DistributionRes
   let body: Html;
   switch (result.delivery) {
     case 'ctkip':
-      body = html`<p>Give the user the URL and the activation code by a channel you trust, or let them open <strong>Activate</strong> in the Self-Service Console, where a fresh code is shown.</p>
+      body = result.activationCode === undefined
+        ? html`<p>${data.username ?? 'The user'} logs on to the Self-Service Console (<a href="${data.publicUrl}/">${data.publicUrl}/</a>) and opens <strong>Activate</strong>, where the activation code is shown. Your role is not shown activation codes (<code>--helpdesk-credentials</code>).</p>`
+        : html`<p>Give the user the URL and the activation code by a channel you trust, or let them open <strong>Activate</strong> in the Self-Service Console, where a fresh code is shown.</p>
 <dl class="facts facts-stacked">
   <div><dt>CT-KIP URL</dt><dd>${copyable('ctkip-url', 'CT-KIP URL', result.ctkipUrl ?? '', 'secret-wrap')}</dd></div>
-  <div><dt>Activation code</dt><dd>${copyable('activation-code', 'activation code', result.activationCode ?? '', 'secret-large')}</dd></div>
+  <div><dt>Activation code</dt><dd>${copyable('activation-code', 'activation code', result.activationCode, 'secret-large')}</dd></div>
   ${result.appLink ? html`<div><dt>App link</dt><dd>${copyable('app-link', 'app link', result.appLink, 'secret-wrap')}</dd></div>` : ''}
 </dl>`;
       break;
