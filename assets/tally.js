@@ -1,12 +1,17 @@
 // Progressive extras for the Tally consoles; every page works without them.
 
-
 document.addEventListener('DOMContentLoaded', () => {
   // Times arrive in UTC; show them in the reader's own time zone.
   for (const element of document.querySelectorAll('time[data-local]')) {
     const when = new Date(element.getAttribute('datetime'));
     if (!Number.isNaN(when.getTime())) {
-      element.textContent = when.toLocaleString(undefined, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+      element.textContent = when.toLocaleString(undefined, {
+        day: 'numeric',
+        month: 'short',
+        year: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+      });
       element.title = when.toISOString();
     }
   }

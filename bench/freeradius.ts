@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -34,7 +34,12 @@ const LOG_LIMIT = 64 * 1024;
  *   conditional UPDATE of the user's last step through rlm_sql, and a reject when it changes no
  *   row. rlm_totp accepts only the request's own step, so that step is `%l / 30`.
  */
-export function freeradiusConfig(dir: string, port: number, secret: string, replay?: Pick<ReplayDatabase, 'sqlConnection' | 'table'>): string {
+export function freeradiusConfig(
+  dir: string,
+  port: number,
+  secret: string,
+  replay?: Pick<ReplayDatabase, 'sqlConnection' | 'table'>,
+): string {
   const replayModules = replay
     ? `
   expr {
@@ -136,7 +141,9 @@ function checkConfig(dir: string): void {
   if (check.error) throw new Error(`Cannot run freeradius (Debian package freeradius): ${check.error.message}`);
   if (check.status !== 0) {
     const errors = `${check.stdout}${check.stderr}`.split('\n').filter((line) => /error/i.test(line));
-    throw new Error(`FreeRADIUS rejects the benchmark configuration ${dir}/radiusd.conf (kept for a look):\n${errors.join('\n') || check.stdout + check.stderr}`);
+    throw new Error(
+      `FreeRADIUS rejects the benchmark configuration ${dir}/radiusd.conf (kept for a look):\n${errors.join('\n') || check.stdout + check.stderr}`,
+    );
   }
 }
 
@@ -222,7 +229,9 @@ async function postgresReplayDatabase(users: readonly BenchUser[]): Promise<Repl
     await client.query('begin');
     await client.query(`create schema ${schema}`);
     await client.query(`create table ${schema}.totp_steps (username text primary key, step bigint not null)`);
-    await client.query(`insert into ${schema}.totp_steps (username, step) select unnest($1::text[]), 0`, [users.map((user) => user.username)]);
+    await client.query(`insert into ${schema}.totp_steps (username, step) select unnest($1::text[]), 0`, [
+      users.map((user) => user.username),
+    ]);
     await client.query('commit');
     await client.query(`analyze ${schema}.totp_steps`);
   } finally {
@@ -251,7 +260,8 @@ async function startFreeradius(users: readonly BenchUser[], replayIn?: 'sqlite' 
   const dir = mkdtempSync(join(tmpdir(), 'tally-bench-freeradius-'));
   const secret = randomBytes(12).toString('hex');
   const port = await freeUdpPort();
-  const replay = replayIn === 'sqlite' ? sqliteReplayDatabase(users) : replayIn === 'postgres' ? await postgresReplayDatabase(users) : undefined;
+  const replay =
+    replayIn === 'sqlite' ? sqliteReplayDatabase(users) : replayIn === 'postgres' ? await postgresReplayDatabase(users) : undefined;
   writeFileSync(join(dir, 'radiusd.conf'), freeradiusConfig(dir, port, secret, replay));
   // raddbdir must have a (here empty) local dictionary; the stock one is read from /usr/share.
   writeFileSync(join(dir, 'dictionary'), '');

@@ -11,7 +11,7 @@ import {
 import { percentile } from './latency.js';
 import { treeCpuSeconds } from './proc.js';
 import type { TallyServer } from './tally.js';
-import { currentStep, tokencode, type UserLedger, nextStep } from './users.js';
+import { currentStep, nextStep, tokencode, type UserLedger } from './users.js';
 
 export interface HttpLoadResult {
   what: 'rest-verify' | 'ctkip-activation';
@@ -26,7 +26,11 @@ export interface HttpLoadResult {
 }
 
 /** Runs `operation` from `concurrency` workers until `total` have run; returns what each took. */
-async function drive(concurrency: number, total: number, operation: () => Promise<boolean>): Promise<{ times: number[]; ok: number; wallSeconds: number }> {
+async function drive(
+  concurrency: number,
+  total: number,
+  operation: () => Promise<boolean>,
+): Promise<{ times: number[]; ok: number; wallSeconds: number }> {
   const times: number[] = [];
   let started = 0;
   let ok = 0;
@@ -44,7 +48,13 @@ async function drive(concurrency: number, total: number, operation: () => Promis
   return { times: times.sort((a, b) => a - b), ok, wallSeconds: (performance.now() - begin) / 1000 };
 }
 
-function summarise(what: HttpLoadResult['what'], dialect: string, concurrency: number, run: { times: number[]; ok: number; wallSeconds: number }, cpuSeconds: number): HttpLoadResult {
+function summarise(
+  what: HttpLoadResult['what'],
+  dialect: string,
+  concurrency: number,
+  run: { times: number[]; ok: number; wallSeconds: number },
+  cpuSeconds: number,
+): HttpLoadResult {
   return {
     what,
     dialect,
@@ -62,7 +72,13 @@ function summarise(what: HttpLoadResult['what'], dialect: string, concurrency: n
  * REST verifications: POST /api/v1/auth/verify with an agent token, each from a user not yet used
  * in its 30 s step (so each is a real accept), over keep-alive connections.
  */
-export async function restVerifyLoad(server: TallyServer, dialect: string, ledger: UserLedger, concurrency: number, total: number): Promise<HttpLoadResult> {
+export async function restVerifyLoad(
+  server: TallyServer,
+  dialect: string,
+  ledger: UserLedger,
+  concurrency: number,
+  total: number,
+): Promise<HttpLoadResult> {
   const cpuBefore = treeCpuSeconds(server.pids);
   const run = await drive(concurrency, total, async () => {
     let now = Date.now() / 1000;
@@ -108,6 +124,13 @@ export async function ctkipLoad(server: TallyServer, dialect: string, codes: str
 }
 
 export function httpTable(results: HttpLoadResult[]): string {
-  const rows = results.map((r) => `| ${r.what} | ${r.dialect} | ${r.concurrency} | ${r.operations} | ${r.succeeded} | ${r.perSecond.toFixed(0)} | ${r.serverCpuUsPerOp.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} |`);
-  return ['| load | store | conc. | operations | succeeded | per second | server µs CPU/op | p50 ms | p99 ms |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+  const rows = results.map(
+    (r) =>
+      `| ${r.what} | ${r.dialect} | ${r.concurrency} | ${r.operations} | ${r.succeeded} | ${r.perSecond.toFixed(0)} | ${r.serverCpuUsPerOp.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} |`,
+  );
+  return [
+    '| load | store | conc. | operations | succeeded | per second | server µs CPU/op | p50 ms | p99 ms |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RadiusClient, type RadiusEndpoint } from './radius-client.js';
-import { currentStep, secondsLeftInStep, tokencode, type Passcode, type UserLedger } from './users.js';
+import { currentStep, type Passcode, secondsLeftInStep, tokencode, type UserLedger } from './users.js';
 
 const TIMEOUT_MS = 2000;
 /** Closer to the end of a step than this, a probe waits: its code could expire on the way. */

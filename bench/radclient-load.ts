@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { LatencyProbe, type LatencyResult } from './latency.js';
 import { machineBusySeconds, ownCpuSeconds, reapedChildrenCpuSeconds, treeCpuSeconds } from './proc.js';
 import type { RadiusServer } from './targets.js';
-import { currentStep, startBatch, tokencode, type Passcode, type UserLedger } from './users.js';
+import { currentStep, type Passcode, startBatch, tokencode, type UserLedger } from './users.js';
 
 /**
  * radclient 3.2 walks its whole request list on every send pass, and puts every `-f` file into
@@ -106,7 +106,10 @@ async function radclient(args: string[]): Promise<{ summary: Summary; seconds: n
   let code: number | null;
   let signal: string | null;
   try {
-    [code, signal] = (await Promise.race([once(child, 'close'), once(child, 'error').then(([e]) => Promise.reject(e))])) as [number | null, string | null];
+    [code, signal] = (await Promise.race([once(child, 'close'), once(child, 'error').then(([e]) => Promise.reject(e))])) as [
+      number | null,
+      string | null,
+    ];
   } finally {
     clearTimeout(timer);
   }
@@ -150,7 +153,10 @@ export async function runRadclientLoad(options: LoadOptions): Promise<LoadResult
       writeFileSync(
         file,
         batch.users
-          .map((user) => `User-Name = ${quoted(user.username)}\nUser-Password = ${quoted(passcode(user, batch.unixSeconds))}\nMessage-Authenticator = 0x00\n`)
+          .map(
+            (user) =>
+              `User-Name = ${quoted(user.username)}\nUser-Password = ${quoted(passcode(user, batch.unixSeconds))}\nMessage-Authenticator = 0x00\n`,
+          )
           .join('\n'),
       );
       const busyBefore = machineBusySeconds() - ownCpuSeconds();

@@ -27,7 +27,10 @@ export class RadiusClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
 
-  private constructor(private readonly socket: dgram.Socket, private readonly endpoint: RadiusEndpoint) {
+  private constructor(
+    private readonly socket: dgram.Socket,
+    private readonly endpoint: RadiusEndpoint,
+  ) {
     socket.on('message', (datagram) => this.receive(datagram));
   }
 
@@ -50,7 +53,11 @@ export class RadiusClient {
       };
       const timer = setTimeout(() => settle('lost'), timeoutMs);
       this.pending.set(identifier, { authenticator, settle, timer });
-      this.socket.send(buildAccessRequest({ identifier, authenticator, userName, password }, this.endpoint.secret), this.endpoint.port, this.endpoint.host);
+      this.socket.send(
+        buildAccessRequest({ identifier, authenticator, userName, password }, this.endpoint.secret),
+        this.endpoint.port,
+        this.endpoint.host,
+      );
     });
   }
 
@@ -73,7 +80,9 @@ export class RadiusClient {
       const reply = decodePacket(datagram);
       const waiting = this.pending.get(reply.identifier);
       if (waiting === undefined) return;
-      verifyReply(reply, { identifier: reply.identifier, authenticator: waiting.authenticator }, this.endpoint.secret, { requireMessageAuthenticator: false });
+      verifyReply(reply, { identifier: reply.identifier, authenticator: waiting.authenticator }, this.endpoint.secret, {
+        requireMessageAuthenticator: false,
+      });
       if (reply.code === RadiusCode.AccessAccept) waiting.settle('accept');
       else if (reply.code === RadiusCode.AccessReject) waiting.settle('reject');
       else if (reply.code === RadiusCode.AccessChallenge) waiting.settle('challenge');

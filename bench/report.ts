@@ -32,7 +32,12 @@ export interface BenchResults {
 
 function firstLine(command: string, args: string[]): string {
   const run = spawnSync(command, args, { encoding: 'utf8' });
-  return `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n').find((line) => line.trim() !== '')?.trim() ?? 'not found';
+  return (
+    `${run.stdout ?? ''}${run.stderr ?? ''}`
+      .split('\n')
+      .find((line) => line.trim() !== '')
+      ?.trim() ?? 'not found'
+  );
 }
 
 export function machineFacts(): Machine {
@@ -51,9 +56,9 @@ export function machineFacts(): Machine {
 function how(settings: BenchResults['settings']): string[] {
   return [
     `Load: radclient 3.2 with \`-p C\` requests outstanding, one file of at most ${settings.requestsPerRadclientRun} requests per run (radclient rescans its whole list on every pass, so bigger files are slower), PAP with Message-Authenticator. Every request comes from a user not yet used in its 30 s step and carries the code for that step, so every accept is a real one.`,
-    'Latency: while radclient runs, a probe built on Tally\'s RADIUS codec sends single requests (never more than one outstanding), pausing so that it adds about 5% to the load. p50/p99 are over the probe\'s accepted requests, from just before sending to the reply reaching the probe\'s event loop; they include the radclient start-up and tail of each run, when fewer requests are queued.',
-    'requests and accepts: radclient\'s plus the probe\'s. accepts/s: all accepts divided by the summed wall time of the radclient runs (spawn to exit, radclient start-up included); pauses to wait for a fresh TOTP step are left out.',
-    'server µs CPU/req: utime + stime from /proc of the server processes and their descendants, before and after the whole load, divided by all requests. radclient CPU: radclient\'s own CPU as a share of one core while it ran.',
+    "Latency: while radclient runs, a probe built on Tally's RADIUS codec sends single requests (never more than one outstanding), pausing so that it adds about 5% to the load. p50/p99 are over the probe's accepted requests, from just before sending to the reply reaching the probe's event loop; they include the radclient start-up and tail of each run, when fewer requests are queued.",
+    "requests and accepts: radclient's plus the probe's. accepts/s: all accepts divided by the summed wall time of the radclient runs (spawn to exit, radclient start-up included); pauses to wait for a fresh TOTP step are left out.",
+    "server µs CPU/req: utime + stime from /proc of the server processes and their descendants, before and after the whole load, divided by all requests. radclient CPU: radclient's own CPU as a share of one core while it ran.",
     'other CPU: cores busy with anything else (other processes, the kernel) while radclient ran, from /proc/stat; figures taken on a busy machine are low.',
   ];
 }
@@ -62,7 +67,19 @@ function fixed(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : '-';
 }
 
-const HEADER = ['target', 'conc.', 'requests', 'accepts', 'accepts/s', 'server µs CPU/req', 'radclient CPU', 'p50 ms', 'p99 ms', 'latency n', 'other CPU'];
+const HEADER = [
+  'target',
+  'conc.',
+  'requests',
+  'accepts',
+  'accepts/s',
+  'server µs CPU/req',
+  'radclient CPU',
+  'p50 ms',
+  'p99 ms',
+  'latency n',
+  'other CPU',
+];
 
 function rows(results: BenchResults): string[][] {
   return results.targets.flatMap((target) =>
@@ -116,7 +133,8 @@ function ratios(results: BenchResults): string[] {
 export function textTable(results: BenchResults): string {
   const all = [HEADER, ...rows(results)];
   const widths = HEADER.map((_, column) => Math.max(...all.map((row) => row[column].length)));
-  const line = (row: string[]) => row.map((cell, column) => (column < 1 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
+  const line = (row: string[]) =>
+    row.map((cell, column) => (column < 1 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
   return [line(HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...rows(results).map(line), '', ...ratios(results)].join('\n');
 }
 

@@ -2,12 +2,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ctkipLoad, type HttpLoadResult, httpTable, restVerifyLoad } from './http-loads.js';
 import { REQUESTS_PER_FILE, runRadclientLoad } from './radclient-load.js';
-import { machineFacts, markdown, textTable, type BenchResults, type TargetResult } from './report.js';
-import { radiusTargets, type RadiusServer, type RadiusTarget } from './targets.js';
-import { benchUsers, UserLedger } from './users.js';
-import { ctkipLoad, httpTable, restVerifyLoad, type HttpLoadResult } from './http-loads.js';
+import { type BenchResults, machineFacts, markdown, type TargetResult, textTable } from './report.js';
 import { startTally } from './tally.js';
+import { type RadiusServer, type RadiusTarget, radiusTargets } from './targets.js';
+import { benchUsers, UserLedger } from './users.js';
 
 const CONCURRENCIES = [1, 16, 64];
 
@@ -27,7 +27,11 @@ const USAGE = `Usage: npm run bench -- [--quick] [--only NAME]...
 
 function options(): { quick: boolean; targets: RadiusTarget[] } {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, only: { type: 'string', multiple: true }, help: { type: 'boolean', default: false } },
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true },
+      help: { type: 'boolean', default: false },
+    },
   });
   if (values.help) {
     console.log(USAGE);
@@ -60,7 +64,12 @@ async function benchTarget(target: RadiusTarget, size: (typeof SIZES)['full']): 
   running = server;
   try {
     const ledger = new UserLedger(users);
-    const result: TargetResult = { name: target.name, ...(target.note ? { note: target.note } : {}), ...(target.peer ? { peer: target.peer } : {}), levels: [] };
+    const result: TargetResult = {
+      name: target.name,
+      ...(target.note ? { note: target.note } : {}),
+      ...(target.peer ? { peer: target.peer } : {}),
+      levels: [],
+    };
     for (const concurrency of CONCURRENCIES) {
       progress(`${target.name}: ${size.requestsPerLevel} radclient requests at concurrency ${concurrency}`);
       result.levels.push(await runRadclientLoad({ server, ledger, requests: size.requestsPerLevel, concurrency }));
@@ -107,7 +116,9 @@ async function main(): Promise<void> {
     targets: [],
   };
   if (results.machine.loadAverageAtStart > 0.5) {
-    progress(`the load average is ${results.machine.loadAverageAtStart.toFixed(2)}: something else is running, and the figures will be low`);
+    progress(
+      `the load average is ${results.machine.loadAverageAtStart.toFixed(2)}: something else is running, and the figures will be low`,
+    );
   }
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });
@@ -115,7 +126,9 @@ async function main(): Promise<void> {
   const http: HttpLoadResult[] = [];
   /** Written after every part, so a run that fails late keeps what it measured before. */
   const save = (): void => {
-    const httpSection = http.length ? `\n## REST verifications and CT-KIP activations over HTTP\n\n${httpTable(http)}\n\nREST: POST /api/v1/auth/verify with an agent token, every request a distinct user's real accept (replay state and audit written). CT-KIP: both passes over HTTP with RSA-OAEP and the MAC checked by the client. server µs CPU/op: the Tally process (and PostgreSQL's backends) from /proc. No open-source peer offers these over the same protocol, so they are reported as absolute figures.\n` : '';
+    const httpSection = http.length
+      ? `\n## REST verifications and CT-KIP activations over HTTP\n\n${httpTable(http)}\n\nREST: POST /api/v1/auth/verify with an agent token, every request a distinct user's real accept (replay state and audit written). CT-KIP: both passes over HTTP with RSA-OAEP and the MAC checked by the client. server µs CPU/op: the Tally process (and PostgreSQL's backends) from /proc. No open-source peer offers these over the same protocol, so they are reported as absolute figures.\n`
+      : '';
     writeFileSync(`${base}.json`, `${JSON.stringify({ ...results, http }, null, 2)}\n`);
     writeFileSync(`${base}.md`, markdown(results) + httpSection);
   };
@@ -132,7 +145,9 @@ async function main(): Promise<void> {
   console.log(textTable(results));
   if (http.length) console.log(`\n${httpTable(http)}`);
   console.log(`\nResults: ${relative(process.cwd(), base)}.json and .md`);
-  const incomplete = results.targets.some((t) => t.levels.some((l) => l.radclient.accepted !== l.radclient.requests || l.latency.accepted !== l.latency.requests));
+  const incomplete = results.targets.some((t) =>
+    t.levels.some((l) => l.radclient.accepted !== l.radclient.requests || l.latency.accepted !== l.latency.requests),
+  );
   if (incomplete) {
     console.error('Not every request was accepted: the figures above are not all real accepts.');
     process.exitCode = 1;

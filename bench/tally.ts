@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { generateMasterKey, makeKeyring } from '../src/core/crypto/secret-box.js';
@@ -38,7 +38,13 @@ async function freePort(): Promise<number> {
  * Provisions the users straight into the store (bulk inserts: the benchmark measures verifying, not
  * provisioning), each with an active TOTP token whose seed is sealed like any other.
  */
-async function provision(dataDir: string, databaseUrl: string | undefined, schema: string | undefined, users: readonly BenchUser[], ctkipTokens: number): Promise<{ agentToken: string; activationCodes: string[] }> {
+async function provision(
+  dataDir: string,
+  databaseUrl: string | undefined,
+  schema: string | undefined,
+  users: readonly BenchUser[],
+  ctkipTokens: number,
+): Promise<{ agentToken: string; activationCodes: string[] }> {
   const store = await openStore({ dataDir, databaseUrl, schema });
   try {
     await migrateToLatest(store);
@@ -53,7 +59,21 @@ async function provision(dataDir: string, databaseUrl: string | undefined, schem
       await store.db.transaction().execute(async (trx) => {
         const rows = await trx
           .insertInto('users')
-          .values(chunk.map((u) => ({ username: u.username, password_hash: null, email: null, first_name: null, last_name: null, role: 'user' as const, disabled: 0, failed_logons: 0, locked_until: null, created_at: now, updated_at: now })))
+          .values(
+            chunk.map((u) => ({
+              username: u.username,
+              password_hash: null,
+              email: null,
+              first_name: null,
+              last_name: null,
+              role: 'user' as const,
+              disabled: 0,
+              failed_logons: 0,
+              locked_until: null,
+              created_at: now,
+              updated_at: now,
+            })),
+          )
           .returning(['id', 'username'])
           .execute();
         const ids = new Map(rows.map((r) => [r.username, r.id]));
@@ -63,10 +83,28 @@ async function provision(dataDir: string, databaseUrl: string | undefined, schem
             chunk.map((u, j) => {
               const serial = `BENCH${String(i + j).padStart(7, '0')}`;
               return {
-                serial, token_type: 'totp' as const, state: 'active' as const, origin: 'imported' as const, user_id: ids.get(u.username)!, profile_id: null, label: null,
-                seed_sealed: services.tokens.sealSeed(serial, u.seed), digits: 6, period_seconds: 30, algorithm: 'SHA1' as const,
-                last_step: null, expires_on: null, attributes: null, disabled_reason: null, created_at: now, updated_at: now, activated_at: now, last_used_at: null,
-                emergency_hash: null, emergency_expires_at: null, emergency_one_time: null,
+                serial,
+                token_type: 'totp' as const,
+                state: 'active' as const,
+                origin: 'imported' as const,
+                user_id: ids.get(u.username)!,
+                profile_id: null,
+                label: null,
+                seed_sealed: services.tokens.sealSeed(serial, u.seed),
+                digits: 6,
+                period_seconds: 30,
+                algorithm: 'SHA1' as const,
+                last_step: null,
+                expires_on: null,
+                attributes: null,
+                disabled_reason: null,
+                created_at: now,
+                updated_at: now,
+                activated_at: now,
+                last_used_at: null,
+                emergency_hash: null,
+                emergency_expires_at: null,
+                emergency_one_time: null,
               };
             }),
           )
@@ -76,10 +114,17 @@ async function provision(dataDir: string, databaseUrl: string | undefined, schem
     const { token: agentToken } = await services.apiTokens.create(systemActor, { name: 'bench-agent', role: 'agent' });
     const activationCodes: string[] = [];
     if (ctkipTokens > 0) {
-      await services.profiles.create(systemActor, { name: 'bench-ctkip', tokenType: 'securid', deviceType: 'tally-cli', delivery: 'ctkip' });
+      await services.profiles.create(systemActor, {
+        name: 'bench-ctkip',
+        tokenType: 'securid',
+        deviceType: 'tally-cli',
+        delivery: 'ctkip',
+      });
       await services.users.create(systemActor, { username: 'bench-ctkip-holder' });
       for (let i = 0; i < ctkipTokens; i++) {
-        activationCodes.push((await services.distribution.distributeToUser(systemActor, 'bench-ctkip-holder', 'bench-ctkip')).activationCode!);
+        activationCodes.push(
+          (await services.distribution.distributeToUser(systemActor, 'bench-ctkip-holder', 'bench-ctkip')).activationCode!,
+        );
       }
     }
     if (store.dialect === 'postgres') await sql`analyze`.execute(store.db);
@@ -112,7 +157,27 @@ export async function startTally(dialect: 'sqlite' | 'postgres', users: readonly
   const [port, adminPort, radiusPort] = [await freePort(), await freePort(), await freePort()];
   // TALLY_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the server under load.
   const nodeArgs = (process.env.TALLY_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = [...nodeArgs, '--import', 'tsx', entry, 'serve', '--data-dir', dataDir, '--host', HOST, '--port', String(port), '--admin-port', String(adminPort), '--radius-host', HOST, '--radius-port', String(radiusPort), '--log-level', 'warn'];
+  const args = [
+    ...nodeArgs,
+    '--import',
+    'tsx',
+    entry,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--host',
+    HOST,
+    '--port',
+    String(port),
+    '--admin-port',
+    String(adminPort),
+    '--radius-host',
+    HOST,
+    '--radius-port',
+    String(radiusPort),
+    '--log-level',
+    'warn',
+  ];
   if (databaseUrl) args.push('--database-url', databaseUrl, '--database-schema', schema!);
   const server = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';

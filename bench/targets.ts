@@ -1,6 +1,6 @@
 import { freeradiusTotp, freeradiusTotpPostgresReplay, freeradiusTotpSqliteReplay } from './freeradius.js';
-import { tallyPostgres, tallySqlite } from './tally.js';
 import type { RadiusEndpoint } from './radius-client.js';
+import { tallyPostgres, tallySqlite } from './tally.js';
 import type { BenchUser } from './users.js';
 
 /** A RADIUS server started for one benchmark run, listening on loopback. */
@@ -31,4 +31,10 @@ export interface RadiusTarget {
 }
 
 /** The first entry is the reference the others are compared with. */
-export const radiusTargets: RadiusTarget[] = [freeradiusTotp, freeradiusTotpSqliteReplay, tallySqlite, freeradiusTotpPostgresReplay, tallyPostgres];
+export const radiusTargets: RadiusTarget[] = [
+  freeradiusTotp,
+  freeradiusTotpSqliteReplay,
+  tallySqlite,
+  freeradiusTotpPostgresReplay,
+  tallyPostgres,
+];

@@ -1,8 +1,9 @@
 // Runs every *.test.ts under src/ and test/ with node:test through tsx.
 // Usage: node scripts/test.mjs [path-substring ...]  (filters the files run)
+
+import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 
 function collect(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -22,9 +23,5 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', ...files],
-  { stdio: 'inherit' },
-);
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

@@ -102,9 +102,14 @@ const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
  * limits and the audit.
  */
 export function parseTrustedProxies(raw: string): string[] {
-  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   if (entries.length === 0 || entries.some((entry) => /^(true|false|yes|no|on|off|\d+)$/i.test(entry))) {
-    throw new Error('takes the addresses or CIDRs of the trusted reverse proxies, comma-separated (e.g. 10.0.0.5,10.1.0.0/16 or loopback), not true/false or a hop count');
+    throw new Error(
+      'takes the addresses or CIDRs of the trusted reverse proxies, comma-separated (e.g. 10.0.0.5,10.1.0.0/16 or loopback), not true/false or a hop count',
+    );
   }
   for (const entry of entries) {
     if (PROXY_RANGE_NAMES.includes(entry)) continue;
@@ -112,7 +117,10 @@ export function parseTrustedProxies(raw: string): string[] {
     const family = isIP(address ?? '');
     const maxPrefix = family === 6 ? 128 : 32;
     const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
-    if (family === 0 || !prefixOk || rest.length > 0) throw new Error(`has "${entry.slice(0, 64)}", which is not an IP address, a CIDR (address/prefix) or one of ${PROXY_RANGE_NAMES.join(', ')}`);
+    if (family === 0 || !prefixOk || rest.length > 0)
+      throw new Error(
+        `has "${entry.slice(0, 64)}", which is not an IP address, a CIDR (address/prefix) or one of ${PROXY_RANGE_NAMES.join(', ')}`,
+      );
   }
   return entries;
 }
@@ -120,15 +128,22 @@ export function parseTrustedProxies(raw: string): string[] {
 /** Every setting Tally knows, by its camelCase name. The flag is `--kebab-case`, the env `TALLY_SNAKE_CASE`. */
 export const settings = {
   dataDir: text('Directory for the SQLite database and the master key file.', './data'),
-  databaseUrl: url('PostgreSQL URL (`postgres://user@host:5432/db`); without it the store is SQLite in the data dir.', ['postgres:', 'postgresql:']),
+  databaseUrl: url('PostgreSQL URL (`postgres://user@host:5432/db`); without it the store is SQLite in the data dir.', [
+    'postgres:',
+    'postgresql:',
+  ]),
   databaseSchema: {
-    ...text('PostgreSQL schema to keep Tally\'s tables in (created if missing); default: the server\'s search path.'),
+    ...text("PostgreSQL schema to keep Tally's tables in (created if missing); default: the server's search path."),
     parse: (raw: string) => {
       if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) throw new Error('must be lower-case letters, digits and underscores');
       return raw;
     },
   },
-  masterKey: text('The master key ring for seed encryption (`v1:<base64>` lines, or one base64 key); overrides `DATA_DIR/master.key`. Environment only.', undefined, { secret: true }),
+  masterKey: text(
+    'The master key ring for seed encryption (`v1:<base64>` lines, or one base64 key); overrides `DATA_DIR/master.key`. Environment only.',
+    undefined,
+    { secret: true },
+  ),
   logLevel: oneOf('Log level.', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
   host: text('Address of the public listener (Self-Service Console, CT-KIP, downloads).', '0.0.0.0'),
   port: port('Port of the public listener.', 8080),
@@ -136,7 +151,10 @@ export const settings = {
   adminPort: port('Port of the admin listener.', 8081),
   radiusHost: text('Address the RADIUS server listens on.', '0.0.0.0'),
   radiusPort: port('UDP port of the RADIUS server; 0 turns RADIUS off.', 1812),
-  publicUrl: url('The public URL users see in links, CT-KIP URLs and mails (e.g. behind a reverse proxy). Default: http://localhost:PORT.', ['http:', 'https:']),
+  publicUrl: url(
+    'The public URL users see in links, CT-KIP URLs and mails (e.g. behind a reverse proxy). Default: http://localhost:PORT.',
+    ['http:', 'https:'],
+  ),
   issuer: text('The issuer name authenticator apps show above the account, and token files carry.', 'Tally'),
   tlsCert: text('PEM certificate file for the public listener (HTTPS); needs --tls-key.'),
   tlsKey: text('PEM private key file for the public listener.'),
@@ -150,8 +168,18 @@ export const settings = {
   } satisfies Setting<string[]>,
   sessionIdleMinutes: integer('Console sessions end after this many minutes without a request.', 15, 1, 1440),
   sessionMaxHours: integer('Console sessions end this many hours after log-on, however active they are.', 8, 1, 720),
-  ctkipRateLimit: integer('CT-KIP requests allowed per minute from one client address, counted over every node on the store (more are answered with a RATE_LIMITED fault); 10 wrong activation codes from one address within an hour block it for the rest of the hour as well.', 120, 1, 100000),
-  logonRateLimit: integer('Console log-on attempts allowed per minute from one client address, counted over every node on the store (more are refused with 429); per username, growing log-on delays apply as well.', 20, 1, 10000),
+  ctkipRateLimit: integer(
+    'CT-KIP requests allowed per minute from one client address, counted over every node on the store (more are answered with a RATE_LIMITED fault); 10 wrong activation codes from one address within an hour block it for the rest of the hour as well.',
+    120,
+    1,
+    100000,
+  ),
+  logonRateLimit: integer(
+    'Console log-on attempts allowed per minute from one client address, counted over every node on the store (more are refused with 429); per username, growing log-on delays apply as well.',
+    20,
+    1,
+    10000,
+  ),
   selfServiceLogon: oneOf(
     'What a Self-Service Console log-on takes: `password`, or `password+passcode` (a user who has an active token also gives a passcode, PIN + tokencode; a wrong one looks like a wrong password and counts toward the passcode lockout).',
     ['password', 'password+passcode'] as const,
@@ -163,13 +191,15 @@ export const settings = {
     'one-time',
   ),
   helpdeskCredentials: oneOf(
-    "What a help desk administrator is shown when distributing a token or reporting one lost: `none` (the holder gets the activation code in the Self-Service Console, and a lost token gets no emergency access code from the help desk), or `one-time-codes` (activation codes and emergency access codes, which the help desk reads to a user whose identity it checked). Seeds, token files and their links never go to the help desk. Every credential shown to an administrator is recorded in the audit trail as `credential.shown`.",
+    'What a help desk administrator is shown when distributing a token or reporting one lost: `none` (the holder gets the activation code in the Self-Service Console, and a lost token gets no emergency access code from the help desk), or `one-time-codes` (activation codes and emergency access codes, which the help desk reads to a user whose identity it checked). Seeds, token files and their links never go to the help desk. Every credential shown to an administrator is recorded in the audit trail as `credential.shown`.',
     ['none', 'one-time-codes'] as const,
     'none',
   ),
   smtpHost: text('SMTP server for the mails to token holders (token distributed, request decided); without it no mail is sent.'),
   smtpPort: port('Port of the SMTP server.', 587),
-  smtpSecure: flag('Talk TLS to the SMTP server from the first byte (usually port 465); otherwise STARTTLS is used when the server offers it, and required when --smtp-user is set.'),
+  smtpSecure: flag(
+    'Talk TLS to the SMTP server from the first byte (usually port 465); otherwise STARTTLS is used when the server offers it, and required when --smtp-user is set.',
+  ),
   smtpUser: text('SMTP user name, when the server wants authentication.'),
   smtpPassword: text('SMTP password (prefer the environment variable to the flag).', undefined, { secret: true }),
   mailFrom: text('The From address of mails to token holders.', 'Tally <tally@localhost>'),

@@ -19,7 +19,10 @@ export const errorCatalogue = {
   UNAUTHENTICATED: { status: 401, message: 'Authentication is required.' },
   FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
   INVALID_CREDENTIALS: { status: 401, message: 'The username or password is not right.' },
-  USER_LOCKED: { status: 423, message: 'Too many failed attempts: the account is locked for a while, or until an administrator unlocks it.' },
+  USER_LOCKED: {
+    status: 423,
+    message: 'Too many failed attempts: the account is locked for a while, or until an administrator unlocks it.',
+  },
   LOGON_DELAYED: { status: 429, message: 'Too many failed log-ons for this user: wait a few seconds, then try again.' },
   CSRF_FAILED: { status: 403, message: 'The form has expired or did not come from this site; reload the page and try again.' },
 
@@ -63,7 +66,10 @@ export const errorCatalogue = {
   INPUT_TOO_LARGE: { status: 413, message: 'The input is too large.' },
   PASSWORD_REQUIRED: { status: 400, message: 'The file is protected by a password; give it.' },
   WRONG_PASSWORD: { status: 400, message: 'The password is wrong for this file.' },
-  INTEGRITY_CHECK_FAILED: { status: 400, message: 'The file failed its integrity check (MAC or checksum); it may be corrupt or tampered with.' },
+  INTEGRITY_CHECK_FAILED: {
+    status: 400,
+    message: 'The file failed its integrity check (MAC or checksum); it may be corrupt or tampered with.',
+  },
   KEY_USAGE_NOT_OTP: { status: 400, message: 'The key may not be used for one-time passwords.' },
   KEY_POLICY_UNSUPPORTED: { status: 400, message: 'The key carries a usage policy Tally cannot enforce.' },
   UNSUPPORTED_ALGORITHM: { status: 400, message: 'The token uses an algorithm Tally does not support.' },
@@ -77,11 +83,14 @@ export const errorCatalogue = {
   ACTIVATION_CODE_INVALID: { status: 403, message: 'The activation code is not valid, has expired or has been used.' },
   CTKIP_SOURCE_BLOCKED: { status: 429, message: 'Too many wrong activation codes from this address; try again in an hour.' },
   CTKIP_BAD_MESSAGE: { status: 400, message: 'The CT-KIP message is malformed or incomplete.' },
-  CTKIP_UNSUPPORTED: { status: 400, message: 'The CT-KIP peer does not offer what this dialect needs (SecurID-AES keys, RSA nonce encryption, CT-KIP-PRF-AES).' },
+  CTKIP_UNSUPPORTED: {
+    status: 400,
+    message: 'The CT-KIP peer does not offer what this dialect needs (SecurID-AES keys, RSA nonce encryption, CT-KIP-PRF-AES).',
+  },
   CTKIP_SESSION_UNKNOWN: { status: 400, message: 'The CT-KIP session is unknown or has ended; start the activation again.' },
   CTKIP_NONCE_MISMATCH: { status: 400, message: 'The server nonce returned by the client does not match the session.' },
   CTKIP_DECRYPT_FAILED: { status: 400, message: 'The client nonce could not be decrypted with the server key.' },
-  CTKIP_MAC_MISMATCH: { status: 502, message: 'The server\'s key confirmation (MAC) does not match; the token was not saved.' },
+  CTKIP_MAC_MISMATCH: { status: 502, message: "The server's key confirmation (MAC) does not match; the token was not saved." },
   CTKIP_SERVER_FAULT: { status: 502, message: 'The CT-KIP server refused the request.' },
   CTKIP_UNREACHABLE: { status: 502, message: 'The CT-KIP server cannot be reached.' },
 

@@ -1,19 +1,19 @@
-import type { FastifyInstance } from 'fastify';
 import { existsSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
 import { randomToken } from './core/crypto/random.js';
-import { generateMasterKey, makeKeyring, type Keyring } from './core/crypto/secret-box.js';
-import { systemClock, type Clock } from './domain/clock.js';
-import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from './domain/services.js';
-import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.js';
-import { buildAdminApp } from './http/admin/app.js';
-import { buildPublicApp } from './http/public/app.js';
-import { startRadiusServer, type RunningRadius } from './radius/server.js';
-import type { TlsFiles } from './http/fastify.js';
-import type { Logger } from './logger.js';
-import type { SessionSettings } from './domain/sessions.js';
-import type { SelfServiceSettings } from './domain/self-service.js';
+import { generateMasterKey, type Keyring, makeKeyring } from './core/crypto/secret-box.js';
 import type { HelpdeskCredentials } from './domain/actor.js';
+import { type Clock, systemClock } from './domain/clock.js';
+import type { SelfServiceSettings } from './domain/self-service.js';
+import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from './domain/services.js';
+import type { SessionSettings } from './domain/sessions.js';
+import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.js';
 import { SmtpMailer, type SmtpSettings } from './domain/smtp-mailer.js';
+import { buildAdminApp } from './http/admin/app.js';
+import type { TlsFiles } from './http/fastify.js';
+import { buildPublicApp } from './http/public/app.js';
+import type { Logger } from './logger.js';
+import { type RunningRadius, startRadiusServer } from './radius/server.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/connect.js';
 import { keyFileIsPrivate, loadKeyring, masterKeyPath, writeKeyringFile } from './store/master-key.js';
 
@@ -95,18 +95,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     // The public URL names the bound port when none is configured, so services are made after listen.
     mailer = options.smtp ? new SmtpMailer(options.smtp) : undefined;
-    const serviceOptions = { ...DEFAULT_SERVICE_OPTIONS, sessions: options.sessions, selfService: options.selfService, helpdeskCredentials: options.helpdeskCredentials, mailer, logger: options.logger };
+    const serviceOptions = {
+      ...DEFAULT_SERVICE_OPTIONS,
+      sessions: options.sessions,
+      selfService: options.selfService,
+      helpdeskCredentials: options.helpdeskCredentials,
+      mailer,
+      logger: options.logger,
+    };
     const services = createServices(store, keyring, clock, serviceOptions);
     // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
     await services.provisioning.serverKey();
-    const listener = { logger: options.logger, trustProxy: options.trustProxy, logonRateLimit: options.logonRateLimit, ctkipRateLimit: options.ctkipRateLimit };
+    const listener = {
+      logger: options.logger,
+      trustProxy: options.trustProxy,
+      logonRateLimit: options.logonRateLimit,
+      ctkipRateLimit: options.ctkipRateLimit,
+    };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls });
     apps.push(publicApp);
     const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: undefined });
     apps.push(adminApp);
     const publicAddress = await publicApp.listen({ host: options.host, port: options.port });
     const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });
-    if (options.radiusPort !== 0) radius = await startRadiusServer(services, { host: options.radiusHost, port: options.radiusPort, logger: options.logger });
+    if (options.radiusPort !== 0)
+      radius = await startRadiusServer(services, { host: options.radiusHost, port: options.radiusPort, logger: options.logger });
     const publicPort = publicApp.server.address();
     const boundPort = typeof publicPort === 'object' && publicPort ? publicPort.port : options.port;
     const publicUrl = options.publicUrl ?? `${options.tls ? 'https' : 'http'}://localhost:${boundPort}`;
@@ -119,7 +132,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  Security Console:     ${adminAddress}/console`,
       `  REST API:             ${adminAddress}/api/v1 (OpenAPI at ${adminAddress}/api/v1/openapi.json)`,
       radius ? `  RADIUS:               udp ${options.radiusHost}:${radius.port}` : '  RADIUS:               off',
-      options.smtp ? `  Mail:                 SMTP ${options.smtp.host}:${options.smtp.port}, from ${options.smtp.from}` : '  Mail:                 off (no --smtp-host)',
+      options.smtp
+        ? `  Mail:                 SMTP ${options.smtp.host}:${options.smtp.port}, from ${options.smtp.from}`
+        : '  Mail:                 off (no --smtp-host)',
     ]);
     return {
       services,

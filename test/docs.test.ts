@@ -1,18 +1,26 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { test } from 'node:test';
+import { configurationReference } from '../src/config.js';
 import { errorCatalogue } from '../src/errors.js';
 import { AUDIT_ACTIONS } from '../src/model/audit-actions.js';
-import { configurationReference } from '../src/config.js';
 import { repoRoot } from './support/cli.js';
 
 test('docs/errors.md documents every error code, and only those', () => {
   const docs = readFileSync(join(repoRoot, 'docs/errors.md'), 'utf8');
   const documented = new Set([...docs.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
   const catalogue = Object.keys(errorCatalogue);
-  assert.deepEqual(catalogue.filter((code) => !documented.has(code)), [], 'codes missing from docs/errors.md');
-  assert.deepEqual([...documented].filter((code) => !catalogue.includes(code)), [], 'codes in docs/errors.md that no longer exist');
+  assert.deepEqual(
+    catalogue.filter((code) => !documented.has(code)),
+    [],
+    'codes missing from docs/errors.md',
+  );
+  assert.deepEqual(
+    [...documented].filter((code) => !catalogue.includes(code)),
+    [],
+    'codes in docs/errors.md that no longer exist',
+  );
   for (const [code, entry] of Object.entries(errorCatalogue)) {
     assert.match(docs, new RegExp(`^\\| \`${code}\` \\| ${entry.status} \\|`, 'm'), `${code} status in docs`);
   }
@@ -43,26 +51,41 @@ function importsOf(file: string): string[] {
     ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
     ...text.matchAll(/^\s*import\s+'([^']+)'/gm),
   ].map(([, specifier]) => specifier as string);
-  return specifiers.map((specifier) => (specifier.startsWith('.') ? relative(join(repoRoot, 'src'), join(file, '..', specifier)) : specifier));
+  return specifiers.map((specifier) =>
+    specifier.startsWith('.') ? relative(join(repoRoot, 'src'), join(file, '..', specifier)) : specifier,
+  );
 }
 
 /** Source files under src/<dir>, tests excepted, with each import the rule refuses. */
 function layerOffenders(dir: string, refused: (target: string) => boolean): string[] {
   return sources(join(repoRoot, 'src', dir))
     .filter((file) => !file.endsWith('.test.ts'))
-    .flatMap((file) => importsOf(file).filter(refused).map((target) => `${relative(repoRoot, file)} imports ${target}`));
+    .flatMap((file) =>
+      importsOf(file)
+        .filter(refused)
+        .map((target) => `${relative(repoRoot, file)} imports ${target}`),
+    );
 }
 
-const under = (...dirs: string[]) => (target: string) => dirs.some((dir) => target.startsWith(`${dir}/`));
+const under =
+  (...dirs: string[]) =>
+  (target: string) =>
+    dirs.some((dir) => target.startsWith(`${dir}/`));
 
 test('layering: src/core imports only node:crypto, fast-xml-parser, src/errors and src/core', () => {
   const allowed = (target: string) =>
     ['node:crypto', 'node:buffer', 'fast-xml-parser', 'errors.js'].includes(target) || target.startsWith('core/');
-  assert.deepEqual(layerOffenders('core', (target) => !allowed(target)), []);
+  assert.deepEqual(
+    layerOffenders('core', (target) => !allowed(target)),
+    [],
+  );
 });
 
 test('layering: src/model (the vocabulary) imports nothing', () => {
-  assert.deepEqual(layerOffenders('model', (target) => !target.startsWith('model/')), []);
+  assert.deepEqual(
+    layerOffenders('model', (target) => !target.startsWith('model/')),
+    [],
+  );
 });
 
 test('layering: adapters (HTTP, RADIUS) reach the store only through domain services', () => {

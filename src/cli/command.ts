@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { flagName, resolveConfig, settings, type Config, type SettingName } from '../config.js';
+import { type Config, flagName, resolveConfig, type SettingName, settings } from '../config.js';
 import { TallyError } from '../errors.js';
 
 /** Exit codes scripts can trust. */
@@ -85,9 +85,14 @@ export function helpText(command: Command): string {
 }
 
 /** Parses argv for one command; a bad flag is a UsageError that names it and what is allowed. */
-export function parseCommandLine<N extends SettingName>(command: Command<N>, argv: string[], env: NodeJS.ProcessEnv): Omit<CommandContext<N>, 'io'> {
+export function parseCommandLine<N extends SettingName>(
+  command: Command<N>,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): Omit<CommandContext<N>, 'io'> {
   const optionSpecs: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
-  for (const [name, spec] of Object.entries(command.options ?? {})) optionSpecs[kebab(name)] = { type: spec.type, multiple: spec.multiple ?? false };
+  for (const [name, spec] of Object.entries(command.options ?? {}))
+    optionSpecs[kebab(name)] = { type: spec.type, multiple: spec.multiple ?? false };
   for (const name of command.settings) {
     if (name === 'masterKey') continue;
     optionSpecs[kebab(name)] = { type: settings[name].kind === 'boolean' ? 'boolean' : 'string' };
@@ -111,7 +116,8 @@ export function parseCommandLine<N extends SettingName>(command: Command<N>, arg
   const options: Record<string, string | boolean | string[] | undefined> = {};
   for (const [name, spec] of Object.entries(command.options ?? {})) {
     const value = values[kebab(name)];
-    if (value === undefined && spec.required && !values.help) throw new UsageError(`--${kebab(name)} is required (${spec.doc.replace(/\.$/, '')}).`);
+    if (value === undefined && spec.required && !values.help)
+      throw new UsageError(`--${kebab(name)} is required (${spec.doc.replace(/\.$/, '')}).`);
     if (typeof value === 'string' && spec.choices && !spec.choices.includes(value)) {
       throw new UsageError(`--${kebab(name)} must be one of ${spec.choices.join(', ')} (got "${value}").`);
     }

@@ -1,14 +1,22 @@
 import { TallyError } from '../errors.js';
-import { EXIT, helpText, parseCommandLine, UsageError, type Command, type Io } from './command.js';
-import { initCommand } from './commands/init.js';
-import { migrateCommand } from './commands/migrate.js';
-import { serveCommand } from './commands/serve.js';
+import { type Command, EXIT, helpText, type Io, parseCommandLine, UsageError } from './command.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
-import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
+import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
+import { migrateCommand } from './commands/migrate.js';
+import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
+import { serveCommand } from './commands/serve.js';
 import { tokenCommands } from './commands/token.js';
 
-const commands: Command[] = [initCommand, migrateCommand, serveCommand, apiTokenCreateCommand, rotateMasterKeyCommand, inventoryImportCommand, ...tokenCommands];
+const commands: Command[] = [
+  initCommand,
+  migrateCommand,
+  serveCommand,
+  apiTokenCreateCommand,
+  rotateMasterKeyCommand,
+  inventoryImportCommand,
+  ...tokenCommands,
+];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;

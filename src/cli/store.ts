@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
-import type { Store } from '../store/connect.js';
 import type { Services } from '../domain/services.js';
+import type { Store } from '../store/connect.js';
 
 // The store and the domain are imported when a command needs them, not at start-up: the token
 // client and --help then start in a fraction of the time.
@@ -25,7 +25,10 @@ export async function withStore<T>(config: Config<StoreSettings>, use: (store: S
 }
 
 /** Opens an initialised store with its master key and hands the domain services to `use`. */
-export async function withServices<T>(config: Config<StoreSettings | 'masterKey'>, use: (services: Services, store: Store) => Promise<T>): Promise<T> {
+export async function withServices<T>(
+  config: Config<StoreSettings | 'masterKey'>,
+  use: (services: Services, store: Store) => Promise<T>,
+): Promise<T> {
   const [{ loadKeyring }, { checkStoreReady }, { createServices }, { systemClock }] = await Promise.all([
     import('../store/master-key.js'),
     import('../domain/setup.js'),

@@ -4,13 +4,13 @@
  * core/ctkip's; this file is the transport and the order of the steps.
  */
 import { randomBytes } from 'node:crypto';
-import { TallyError } from '../errors.js';
 import { constantTimeEqual } from '../core/crypto/random.js';
-import { NONCE_BYTES, clientFinish, clientHello, clientNonce, type ActivatedToken } from '../core/ctkip/exchange.js';
+import { type ActivatedToken, clientFinish, clientHello, clientNonce, NONCE_BYTES } from '../core/ctkip/exchange.js';
+import { parseAppLink } from '../core/ctkip/links.js';
 import {
+  buildClientRequest,
   DEFAULT_CLIENT_PROVISIONING_DATA,
   MAX_MESSAGE_BYTES,
-  buildClientRequest,
   parseServerFinished,
   parseServerHello,
   parseServerProvisioningData,
@@ -18,8 +18,8 @@ import {
   type ServerResponse,
   type SoapFault,
 } from '../core/ctkip/messages.js';
-import { parseAppLink } from '../core/ctkip/links.js';
 import { checkSecurIdToken, type SecurIdToken } from '../core/securid/index.js';
+import { TallyError } from '../errors.js';
 
 export interface ActivationTarget {
   serviceUrl: string;
@@ -44,7 +44,8 @@ export function activationTarget(urlOrLink: string, activationCode?: string): Ac
   const code = given || link.activationCode;
   if (!code) throw new TallyError('VALIDATION_FAILED', 'The link carries no activation code; give it after the URL.');
   // The code goes into an HTTP header, so it may hold no spaces or control characters.
-  if (!ACTIVATION_CODE.test(code)) throw new TallyError('VALIDATION_FAILED', 'An activation code is 1 to 256 printable characters without spaces.');
+  if (!ACTIVATION_CODE.test(code))
+    throw new TallyError('VALIDATION_FAILED', 'An activation code is 1 to 256 printable characters without spaces.');
   return { serviceUrl: link.serviceUrl, activationCode: code };
 }
 
@@ -64,7 +65,10 @@ type SoapAction = 'StartService' | 'ServerFinished';
  */
 function faultMessage(fault: SoapFault | undefined, status: unknown, code: string): string {
   if (fault) {
-    const reason = fault.reason.split(code).join('[activation code]').replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+    const reason = fault.reason
+      .split(code)
+      .join('[activation code]')
+      .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
     return `The CT-KIP server refused the activation: ${reason}`;
   }
   return `The CT-KIP server refused the activation (status ${typeof status === 'string' && status ? status : 'unknown'}).`;
@@ -76,9 +80,16 @@ function explained<T>(step: () => T, code: string): T {
     return step();
   } catch (error) {
     if (error instanceof TallyError && error.code === 'CTKIP_SERVER_FAULT') {
-      throw new TallyError('CTKIP_SERVER_FAULT', faultMessage(error.details?.fault as SoapFault | undefined, error.details?.status, code), error.details);
+      throw new TallyError(
+        'CTKIP_SERVER_FAULT',
+        faultMessage(error.details?.fault as SoapFault | undefined, error.details?.status, code),
+        error.details,
+      );
     }
-    if (error instanceof TallyError && (error.code === 'FORMAT_INVALID' || error.code === 'XML_FORBIDDEN_CONSTRUCT' || error.code === 'INPUT_TOO_LARGE')) {
+    if (
+      error instanceof TallyError &&
+      (error.code === 'FORMAT_INVALID' || error.code === 'XML_FORBIDDEN_CONSTRUCT' || error.code === 'INPUT_TOO_LARGE')
+    ) {
       throw new TallyError('CTKIP_BAD_MESSAGE', `The server's answer is not a CT-KIP message: ${error.message}`);
     }
     throw error;
@@ -87,13 +98,15 @@ function explained<T>(step: () => T, code: string): T {
 
 async function readBounded(response: Response): Promise<string> {
   const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > MAX_MESSAGE_BYTES) throw new TallyError('CTKIP_BAD_MESSAGE', `The server's answer is larger than ${MAX_MESSAGE_BYTES} bytes.`);
+  if (declared > MAX_MESSAGE_BYTES)
+    throw new TallyError('CTKIP_BAD_MESSAGE', `The server's answer is larger than ${MAX_MESSAGE_BYTES} bytes.`);
   const chunks: Buffer[] = [];
   let size = 0;
   if (response.body) {
     for await (const chunk of response.body) {
       size += chunk.byteLength;
-      if (size > MAX_MESSAGE_BYTES) throw new TallyError('CTKIP_BAD_MESSAGE', `The server's answer is larger than ${MAX_MESSAGE_BYTES} bytes.`);
+      if (size > MAX_MESSAGE_BYTES)
+        throw new TallyError('CTKIP_BAD_MESSAGE', `The server's answer is larger than ${MAX_MESSAGE_BYTES} bytes.`);
       chunks.push(Buffer.from(chunk));
     }
   }
@@ -136,7 +149,10 @@ async function post(target: ActivationTarget, action: SoapAction, request: strin
   }
   if (response.status >= 300 && response.status < 400) {
     const location = response.headers.get('location');
-    throw new TallyError('CTKIP_SERVER_FAULT', `The CT-KIP server answered HTTP ${response.status}, a redirect${location ? ` to ${location}` : ''}; activate with that URL.`);
+    throw new TallyError(
+      'CTKIP_SERVER_FAULT',
+      `The CT-KIP server answered HTTP ${response.status}, a redirect${location ? ` to ${location}` : ''}; activate with that URL.`,
+    );
   }
   const statusError = () =>
     new TallyError('CTKIP_SERVER_FAULT', `${`The CT-KIP server answered HTTP ${response.status} ${response.statusText}`.trimEnd()}.`);

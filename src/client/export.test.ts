@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
 import { readVectorJson } from '../../test/support/vectors.js';
-import { readSdtid, decodeCtf, parseCtfLink } from '../core/securid/index.js';
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
 import { readPskc } from '../core/pskc/read.js';
+import { decodeCtf, parseCtfLink, readSdtid } from '../core/securid/index.js';
 import { exportToken } from './export.js';
 import { readSource } from './sources.js';
-import { showCode, type ClientToken, type SecurIdClientToken } from './tokens.js';
+import { type ClientToken, type SecurIdClientToken, showCode } from './tokens.js';
 
 const securId: SecurIdClientToken = {
   type: 'securid',
@@ -84,12 +84,24 @@ test('OATH: otpauth and pskc give the same codes back, the HOTP counter included
 
 test('a format a token cannot take names the ones it can; otpauth takes no password', () => {
   const totp = readSource(otpauth[0].uri).tokens[0];
-  assert.throws(() => exportToken(securId, 'otpauth'), { code: 'VALIDATION_FAILED', message: 'SecurID tokens cannot be exported as otpauth; use sdtid, ctf, ctf-v3, pskc.' });
+  assert.throws(() => exportToken(securId, 'otpauth'), {
+    code: 'VALIDATION_FAILED',
+    message: 'SecurID tokens cannot be exported as otpauth; use sdtid, ctf, ctf-v3, pskc.',
+  });
   for (const format of ['sdtid', 'ctf', 'ctf-v3'] as const) {
-    assert.throws(() => exportToken(totp, format), { code: 'VALIDATION_FAILED', message: `TOTP tokens cannot be exported as ${format}; use otpauth, pskc.` });
+    assert.throws(() => exportToken(totp, format), {
+      code: 'VALIDATION_FAILED',
+      message: `TOTP tokens cannot be exported as ${format}; use otpauth, pskc.`,
+    });
   }
-  assert.throws(() => exportToken(totp, 'otpauth', { password: 'x' }), { code: 'VALIDATION_FAILED', message: /cannot carry a password; export as pskc/ });
+  assert.throws(() => exportToken(totp, 'otpauth', { password: 'x' }), {
+    code: 'VALIDATION_FAILED',
+    message: /cannot carry a password; export as pskc/,
+  });
   const fromPskc: SecurIdClientToken = { ...securId, expiresOn: undefined };
-  assert.throws(() => exportToken(fromPskc, 'sdtid'), { code: 'VALIDATION_FAILED', message: /without an expiry date .* export it as pskc/ });
+  assert.throws(() => exportToken(fromPskc, 'sdtid'), {
+    code: 'VALIDATION_FAILED',
+    message: /without an expiry date .* export it as pskc/,
+  });
   assert.match(exportToken(fromPskc, 'pskc'), /KeyContainer/);
 });

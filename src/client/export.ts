@@ -1,10 +1,11 @@
 /** `tally token export`: one stored token in a format another app or tool reads. */
-import { TallyError } from '../errors.js';
-import { buildCtfLink, encodeCtfV2, writeSdtid } from '../core/securid/index.js';
+
 import { buildOtpauthUri } from '../core/otp/otpauth.js';
-import { writePskc } from '../core/pskc/write.js';
 import type { PskcKey } from '../core/pskc/model.js';
-import { toSecurId, type ClientToken, type OathToken, type SecurIdClientToken } from './tokens.js';
+import { writePskc } from '../core/pskc/write.js';
+import { buildCtfLink, encodeCtfV2, writeSdtid } from '../core/securid/index.js';
+import { TallyError } from '../errors.js';
+import { type ClientToken, type OathToken, type SecurIdClientToken, toSecurId } from './tokens.js';
 
 export const EXPORT_FORMATS = ['sdtid', 'ctf', 'ctf-v3', 'otpauth', 'pskc'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -19,7 +20,14 @@ const TYPE_NAMES: Record<ClientToken['type'], string> = { securid: 'SecurID', to
 
 function exportSecurId(token: SecurIdClientToken, format: ExportFormat, password: string | undefined): string {
   if (format === 'pskc') {
-    const key: PskcKey = { kind: 'securid-aes', id: token.serial, serial: token.serial, secret: token.seed, digits: token.digits, timeInterval: token.intervalSeconds };
+    const key: PskcKey = {
+      kind: 'securid-aes',
+      id: token.serial,
+      serial: token.serial,
+      secret: token.seed,
+      digits: token.digits,
+      timeInterval: token.intervalSeconds,
+    };
     return writePskc([key], { password });
   }
   const securId = toSecurId(token);
@@ -59,7 +67,10 @@ function exportOath(token: OathToken, format: ExportFormat, password: string | u
 export function exportToken(token: ClientToken, format: ExportFormat, options: { password?: string } = {}): string {
   const allowed = FORMATS_BY_TYPE[token.type];
   if (!allowed.includes(format)) {
-    throw new TallyError('VALIDATION_FAILED', `${TYPE_NAMES[token.type]} tokens cannot be exported as ${format}; use ${allowed.join(', ')}.`);
+    throw new TallyError(
+      'VALIDATION_FAILED',
+      `${TYPE_NAMES[token.type]} tokens cannot be exported as ${format}; use ${allowed.join(', ')}.`,
+    );
   }
   const password = options.password === '' ? undefined : options.password;
   const text = token.type === 'securid' ? exportSecurId(token, format, password) : exportOath(token, format, password);

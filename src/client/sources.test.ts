@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
 import { readVector, readVectorJson } from '../../test/support/vectors.js';
-import { writeSdtid, type SecurIdToken } from '../core/securid/index.js';
 import { writePskc } from '../core/pskc/write.js';
+import { type SecurIdToken, writeSdtid } from '../core/securid/index.js';
 import { detectFormat, readSource } from './sources.js';
 
 const t3 = readVectorJson<{ serial: string; seed_hex: string; password: string; ctf_v2: string; ctf_v3_android_link: string }>(
@@ -29,7 +29,10 @@ test('formats are told apart by content', () => {
 
 test('what is no token format is refused with what would be', () => {
   for (const input of ['hello', '', '{"tokens": []}', 'https://example.com/page', '<html><body/></html>', '12345']) {
-    assert.throws(() => detectFormat(input), { code: 'FORMAT_INVALID', message: /expected an sdtid or PSKC file, a CTF string or link, or an otpauth:\/\/ URI/ });
+    assert.throws(() => detectFormat(input), {
+      code: 'FORMAT_INVALID',
+      message: /expected an sdtid or PSKC file, a CTF string or link, or an otpauth:\/\/ URI/,
+    });
   }
   assert.throws(() => detectFormat('com.rsa.securid://ctkip?scheme=https&url=h:443/ctkip/services/CtkipService&activationCode=123'), {
     code: 'FORMAT_INVALID',
@@ -50,12 +53,18 @@ test('every form of a SecurID token reads to the same token', () => {
     assert.equal(token.serial, t3.serial);
     assert.equal(token.type === 'securid' && token.seed.toString('hex'), t3.seed_hex);
   }
-  assert.deepEqual(forms.map((f) => f.format), ['sdtid', 'ctf', 'ctf']);
+  assert.deepEqual(
+    forms.map((f) => f.format),
+    ['sdtid', 'ctf', 'ctf'],
+  );
 });
 
 test('an sdtid batch gives every token; passwords and damage are reported as the cores name them', () => {
   const batch = writeSdtid([securId('000000000001'), securId('000000000002')], { password: 'batch pw' });
-  assert.deepEqual(readSource(batch, { password: 'batch pw' }).tokens.map((t) => t.serial), ['000000000001', '000000000002']);
+  assert.deepEqual(
+    readSource(batch, { password: 'batch pw' }).tokens.map((t) => t.serial),
+    ['000000000001', '000000000002'],
+  );
   assert.throws(() => readSource(batch), { code: 'PASSWORD_REQUIRED' });
   assert.throws(() => readSource(batch, { password: 'wrong' }), { code: 'WRONG_PASSWORD' });
   assert.throws(() => readSource(batch.slice(0, batch.length / 2), { password: 'batch pw' }), { code: 'FORMAT_INVALID' });
@@ -85,7 +94,10 @@ test('PSKC keys Tally cannot use are refused one by one; the others come through
     { kind: 'totp', id: 'odd', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', timeInterval: 30 },
   ]).replace(/(Id="odd" Algorithm=")[^"]+/, '$1urn:example:unknown');
   const source = readSource(file);
-  assert.deepEqual(source.tokens.map((t) => t.serial), ['good']);
+  assert.deepEqual(
+    source.tokens.map((t) => t.serial),
+    ['good'],
+  );
   assert.equal(source.refused.length, 1);
   assert.equal(source.refused[0].label, 'odd');
   assert.match(source.refused[0].reason, /not supported/);

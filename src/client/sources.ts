@@ -2,14 +2,15 @@
  * What `tally token import` reads, told apart by content: sdtid and PSKC files, CTF strings and
  * links, otpauth URIs. Pure: the command hands over the text of a file or the argument itself.
  */
-import { TallyError } from '../errors.js';
-import { decodeCtf, readSdtid } from '../core/securid/index.js';
-import { parseOtpauthUri } from '../core/otp/otpauth.js';
-import { readPskc } from '../core/pskc/read.js';
-import type { PskcKey } from '../core/pskc/model.js';
+
 import { parseAppLink } from '../core/ctkip/links.js';
+import { parseOtpauthUri } from '../core/otp/otpauth.js';
+import type { PskcKey } from '../core/pskc/model.js';
+import { readPskc } from '../core/pskc/read.js';
+import { decodeCtf, readSdtid } from '../core/securid/index.js';
+import { TallyError } from '../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../tokens/files.js';
-import { checkSerial, fromSecurId, isPrintableSerial, type ClientToken } from './tokens.js';
+import { type ClientToken, checkSerial, fromSecurId, isPrintableSerial } from './tokens.js';
 
 export type SourceFormat = 'sdtid' | 'pskc' | 'ctf' | 'otpauth';
 
@@ -22,7 +23,10 @@ export function detectFormat(input: string): SourceFormat {
     const head = text.slice(0, 4096);
     if (/<TKNBatch[\s>]/.test(head)) return 'sdtid';
     if (/<([\w.-]+:)?KeyContainer[\s>]/.test(head)) return 'pskc';
-    throw new TallyError('FORMAT_INVALID', `The XML is neither an sdtid file (TKNBatch) nor a PSKC file (KeyContainer); expected ${EXPECTED}.`);
+    throw new TallyError(
+      'FORMAT_INVALID',
+      `The XML is neither an sdtid file (TKNBatch) nor a PSKC file (KeyContainer); expected ${EXPECTED}.`,
+    );
   }
   if (/^otpauth:\/\//i.test(text)) return 'otpauth';
   // A CTF v2 string is 81 digits; anything long that starts with one is taken as a (mistyped) CTF
@@ -41,7 +45,10 @@ export function detectFormat(input: string): SourceFormat {
       throw new TallyError('FORMAT_INVALID', 'This is a CT-KIP activation link, not a token; use `tally token activate LINK`.');
     }
     if (link?.kind === 'ctkip') {
-      throw new TallyError('FORMAT_INVALID', `The URL is no token; expected ${EXPECTED}. A CT-KIP service URL goes to \`tally token activate\`.`);
+      throw new TallyError(
+        'FORMAT_INVALID',
+        `The URL is no token; expected ${EXPECTED}. A CT-KIP service URL goes to \`tally token activate\`.`,
+      );
     }
   }
   throw new TallyError('FORMAT_INVALID', `The input is not a token format Tally reads; expected ${EXPECTED}.`);
@@ -125,7 +132,11 @@ function readOtpauth(text: string): ClientToken {
 function readByFormat(format: SourceFormat, text: string, secrets: SourceSecrets): ReadSource {
   switch (format) {
     case 'sdtid':
-      return { format, tokens: readSdtid(text, { password: secrets.password, maxBytes: MAX_TOKEN_FILE_BYTES }).tokens.map(fromSecurId), refused: [] };
+      return {
+        format,
+        tokens: readSdtid(text, { password: secrets.password, maxBytes: MAX_TOKEN_FILE_BYTES }).tokens.map(fromSecurId),
+        refused: [],
+      };
     case 'pskc':
       return readPskcSource(text, secrets);
     case 'ctf':

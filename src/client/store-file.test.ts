@@ -1,11 +1,11 @@
-import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PASSPHRASE_ENV, keyFilePath, readTokenStore, withTokenStore } from './store-file.js';
+import { after, test } from 'node:test';
 import { formatKeyFile } from './store.js';
+import { keyFilePath, PASSPHRASE_ENV, readTokenStore, withTokenStore } from './store-file.js';
 import type { ClientToken } from './tokens.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tally-store-file-'));
@@ -62,7 +62,10 @@ test('a missing store is named; reading does not create one', async () => {
   const path = join(dir, 'tokens');
   const missing = { code: 'TOKEN_STORE_MISSING', message: new RegExp(`There is no token store at ${path}; create it with`) };
   assert.throws(() => readTokenStore(path, noPassphrase), missing);
-  await assert.rejects(withTokenStore(path, noPassphrase, { create: false }, async () => undefined), missing);
+  await assert.rejects(
+    withTokenStore(path, noPassphrase, { create: false }, async () => undefined),
+    missing,
+  );
   assert.deepEqual(readdirSync(dir), []);
 });
 
@@ -74,7 +77,10 @@ test('a passphrase store needs the passphrase, and no key file is made for it', 
   assert.equal(JSON.parse(readFileSync(path, 'utf8')).key.kind, 'passphrase');
   assert.equal(readTokenStore(path, withPassphrase)[0].serial, 'A');
   const before = snapshot(dir);
-  assert.throws(() => readTokenStore(path, noPassphrase), { code: 'PASSWORD_REQUIRED', message: new RegExp(`sealed with a passphrase; set ${PASSPHRASE_ENV}`) });
+  assert.throws(() => readTokenStore(path, noPassphrase), {
+    code: 'PASSWORD_REQUIRED',
+    message: new RegExp(`sealed with a passphrase; set ${PASSPHRASE_ENV}`),
+  });
   assert.throws(() => readTokenStore(path, { [PASSPHRASE_ENV]: 'wrong' }), { code: 'WRONG_PASSWORD' });
   assert.throws(() => readTokenStore(path, { [PASSPHRASE_ENV]: '' }), { code: 'PASSWORD_REQUIRED', message: /set but empty/ });
   await assert.rejects(create(path, [totp('B')], { [PASSPHRASE_ENV]: 'wrong' }), { code: 'WRONG_PASSWORD' });
@@ -98,10 +104,17 @@ test('a wrong or missing key file and a corrupt store fail clearly and leave eve
   assert.deepEqual(readdirSync(dir), ['tokens']);
 
   writeFileSync(keyFilePath(path), Buffer.from(good['tokens.key'], 'base64'));
-  for (const corrupt of ['', '{"format":"tally-token-store"', readFileSync(path, 'utf8').replace(/"sealed": "v1\.(.)/, '"sealed": "v1.A$1')]) {
+  for (const corrupt of [
+    '',
+    '{"format":"tally-token-store"',
+    readFileSync(path, 'utf8').replace(/"sealed": "v1\.(.)/, '"sealed": "v1.A$1'),
+  ]) {
     writeFileSync(path, corrupt);
     const before = snapshot(dir);
-    assert.throws(() => readTokenStore(path, noPassphrase), (error: { code: string }) => ['FORMAT_INVALID', 'INTEGRITY_CHECK_FAILED'].includes(error.code));
+    assert.throws(
+      () => readTokenStore(path, noPassphrase),
+      (error: { code: string }) => ['FORMAT_INVALID', 'INTEGRITY_CHECK_FAILED'].includes(error.code),
+    );
     await assert.rejects(create(path, [totp('B')]));
     assert.deepEqual(snapshot(dir), before);
   }
@@ -121,7 +134,12 @@ test('concurrent changes queue on the lock, so none is lost; a stale lock is tak
       }),
     ),
   );
-  assert.deepEqual(readTokenStore(path, noPassphrase).map((t) => t.serial).sort(), ['first', ...serials].sort());
+  assert.deepEqual(
+    readTokenStore(path, noPassphrase)
+      .map((t) => t.serial)
+      .sort(),
+    ['first', ...serials].sort(),
+  );
   assert.ok(!existsSync(`${path}.lock`));
   assert.deepEqual(readdirSync(dir).sort(), ['tokens', 'tokens.key'], 'no temporary files are left behind');
 
@@ -131,10 +149,13 @@ test('concurrent changes queue on the lock, so none is lost; a stale lock is tak
   assert.ok(!existsSync(`${path}.lock`));
 
   writeFileSync(`${path}.lock`, `${process.ppid}\n`);
-  await assert.rejects(withTokenStore(path, noPassphrase, { create: false, lockWaitMs: 200 }, async () => undefined), {
-    code: 'TOKEN_STORE_LOCKED',
-    message: new RegExp(`if none is running, remove ${path}\\.lock`),
-  });
+  await assert.rejects(
+    withTokenStore(path, noPassphrase, { create: false, lockWaitMs: 200 }, async () => undefined),
+    {
+      code: 'TOKEN_STORE_LOCKED',
+      message: new RegExp(`if none is running, remove ${path}\\.lock`),
+    },
+  );
   rmSync(`${path}.lock`);
 });
 

@@ -9,15 +9,15 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, r
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TallyError } from '../errors.js';
 import {
-  STORE_KEY_BYTES,
   formatKeyFile,
   newPassphraseSource,
   openStore,
   parseKeyFile,
   passphraseKey,
   readEnvelope,
-  sealStore,
+  STORE_KEY_BYTES,
   type StoreKeySource,
+  sealStore,
 } from './store.js';
 import type { ClientToken } from './tokens.js';
 
@@ -160,7 +160,10 @@ function existingStoreKey(path: string, source: StoreKeySource, env: NodeJS.Proc
   const keyPath = keyFilePath(path);
   const content = readSmallFile(keyPath, 'the key file');
   if (content === undefined) {
-    throw new TallyError('TOKEN_STORE_KEY_MISSING', `${path} is sealed with the key in ${keyPath}, which is missing; restore it from a backup.`);
+    throw new TallyError(
+      'TOKEN_STORE_KEY_MISSING',
+      `${path} is sealed with the key in ${keyPath}, which is missing; restore it from a backup.`,
+    );
   }
   return { source, key: parseKeyFile(content, keyPath) };
 }
@@ -179,7 +182,10 @@ function newStoreKey(path: string, env: NodeJS.ProcessEnv): StoreKey {
 }
 
 function missingStore(path: string): TallyError {
-  return new TallyError('TOKEN_STORE_MISSING', `There is no token store at ${path}; create it with \`tally token import\` or \`tally token activate\`.`);
+  return new TallyError(
+    'TOKEN_STORE_MISSING',
+    `There is no token store at ${path}; create it with \`tally token import\` or \`tally token activate\`.`,
+  );
 }
 
 function openExisting(path: string, content: string, env: NodeJS.ProcessEnv): { tokens: ClientToken[]; storeKey: StoreKey } {
@@ -212,7 +218,8 @@ export async function withTokenStore<T>(
   try {
     const content = readSmallFile(path, 'the token store');
     if (content === undefined && !options.create) throw missingStore(path);
-    const { tokens, storeKey } = content === undefined ? { tokens: [], storeKey: newStoreKey(path, env) } : openExisting(path, content, env);
+    const { tokens, storeKey } =
+      content === undefined ? { tokens: [], storeKey: newStoreKey(path, env) } : openExisting(path, content, env);
     return await use({
       path,
       tokens,

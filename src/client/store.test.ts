@@ -1,7 +1,16 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { formatKeyFile, newPassphraseSource, openStore, parseKeyFile, passphraseKey, readEnvelope, sealStore, type StoreKeySource } from './store.js';
+import { test } from 'node:test';
+import {
+  formatKeyFile,
+  newPassphraseSource,
+  openStore,
+  parseKeyFile,
+  passphraseKey,
+  readEnvelope,
+  type StoreKeySource,
+  sealStore,
+} from './store.js';
 import type { ClientToken } from './tokens.js';
 
 const tokens: ClientToken[] = [
@@ -18,7 +27,16 @@ const tokens: ClientToken[] = [
     features: { timeDerivedSeeds: true, appDerivedSeeds: false, mode: true },
   },
   { type: 'securid', serial: '000000000042', seed: randomBytes(16), digits: 6, intervalSeconds: 60, addPin: false, localPin: false },
-  { type: 'totp', serial: 'ACME:bob', secret: randomBytes(32), algorithm: 'SHA256', digits: 8, periodSeconds: 60, issuer: 'ACME', account: 'bob' },
+  {
+    type: 'totp',
+    serial: 'ACME:bob',
+    secret: randomBytes(32),
+    algorithm: 'SHA256',
+    digits: 8,
+    periodSeconds: 60,
+    issuer: 'ACME',
+    account: 'bob',
+  },
   { type: 'hotp', serial: 'K-1', secret: randomBytes(20), algorithm: 'SHA1', digits: 6, counter: 12 },
 ];
 
@@ -70,16 +88,28 @@ test('a wrong key, a changed byte, or a swapped key description does not open th
   const source = newPassphraseSource();
   const passphraseText = sealStore(tokens, passphraseKey(source, 'pw'), source);
   const rightKey = passphraseKey(source, 'pw');
-  assert.throws(() => openStore({ ...readEnvelope(passphraseText, 'S'), key: { ...source, cost: 2 } }, rightKey, 'S'), { code: 'WRONG_PASSWORD' });
+  assert.throws(() => openStore({ ...readEnvelope(passphraseText, 'S'), key: { ...source, cost: 2 } }, rightKey, 'S'), {
+    code: 'WRONG_PASSWORD',
+  });
   assert.throws(() => openStore({ ...readEnvelope(passphraseText, 'S'), key: keyFile }, rightKey, 'S'), wrongKey);
 });
 
 test('what is not a store is named as such, and a store cannot ask for unbounded scrypt work', () => {
   const notAStore = { code: 'FORMAT_INVALID', message: /^S is not a Tally token store \(.*\); it was left as it is\.$/ };
-  for (const text of ['', 'not json', '[]', '{}', '{"format":"other"}', '{"format":"tally-token-store","version":1,"key":{"kind":"key-file"}}']) {
+  for (const text of [
+    '',
+    'not json',
+    '[]',
+    '{}',
+    '{"format":"other"}',
+    '{"format":"tally-token-store","version":1,"key":{"kind":"key-file"}}',
+  ]) {
     assert.throws(() => readEnvelope(text, 'S'), notAStore, text);
   }
-  assert.throws(() => readEnvelope('{"format":"tally-token-store","version":2}', 'S'), { code: 'FORMAT_INVALID', message: /version 2 token store/ });
+  assert.throws(() => readEnvelope('{"format":"tally-token-store","version":2}', 'S'), {
+    code: 'FORMAT_INVALID',
+    message: /version 2 token store/,
+  });
   const source = newPassphraseSource();
   const text = sealStore([], passphraseKey(source, 'pw'), source);
   for (const change of [{ cost: 2 ** 30 }, { cost: 1000 }, { blockSize: 0 }, { parallelization: 1000 }, { kdf: 'pbkdf2' }, { salt: 42 }]) {

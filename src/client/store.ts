@@ -6,11 +6,11 @@
  * Pure: store-file.ts does the reading, writing and locking.
  */
 import { randomBytes, scryptSync } from 'node:crypto';
-import { TallyError } from '../errors.js';
 import { makeKeyring, open, seal } from '../core/crypto/secret-box.js';
 import { OTP_ALGORITHMS, type OtpAlgorithm } from '../core/otp/hotp.js';
 import type { SecurIdFeatures } from '../core/securid/index.js';
-import { checkSerial, type ClientToken } from './tokens.js';
+import { TallyError } from '../errors.js';
+import { type ClientToken, checkSerial } from './tokens.js';
 
 export const STORE_FORMAT = 'tally-token-store';
 const STORE_VERSION = 1;
@@ -119,7 +119,10 @@ export function readEnvelope(text: string, label: string): StoreEnvelope {
   }
   if (!isObject(value) || value.format !== STORE_FORMAT) throw notAStore(label, `no "format": "${STORE_FORMAT}"`);
   if (value.version !== STORE_VERSION) {
-    throw new TallyError('FORMAT_INVALID', `${label} is a version ${String(value.version)} token store; this Tally reads version ${STORE_VERSION}.`);
+    throw new TallyError(
+      'FORMAT_INVALID',
+      `${label} is a version ${String(value.version)} token store; this Tally reads version ${STORE_VERSION}.`,
+    );
   }
   if (typeof value.sealed !== 'string') throw notAStore(label, 'no sealed tokens');
   return { key: readKeySource(value.key, label), sealed: value.sealed };
@@ -223,7 +226,10 @@ export function openStore(envelope: StoreEnvelope, key: Buffer, label: string): 
     if (envelope.key.kind === 'passphrase') {
       throw new TallyError('WRONG_PASSWORD', `The passphrase does not open ${label}: it is wrong, or the store was altered.`);
     }
-    throw new TallyError('INTEGRITY_CHECK_FAILED', `${label} does not open with its key file: the key file is not the one it was sealed with, or the store was altered.`);
+    throw new TallyError(
+      'INTEGRITY_CHECK_FAILED',
+      `${label} does not open with its key file: the key file is not the one it was sealed with, or the store was altered.`,
+    );
   }
   let value: unknown;
   try {

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { readVector, readVectorJson } from '../../test/support/vectors.js';
 import { readSource } from './sources.js';
-import { expiredOn, mergeTokens, showCode, summarise, type ClientToken, type HotpClientToken } from './tokens.js';
+import { type ClientToken, expiredOn, type HotpClientToken, mergeTokens, showCode, summarise } from './tokens.js';
 
 interface SdtidVector {
   serial: string;
@@ -26,7 +26,7 @@ function sdtidToken(name: string): { token: ClientToken; vector: SdtidVector } {
   return { token, vector };
 }
 
-test('SecurID tokencodes and AddPIN passcodes equal stoken\'s', () => {
+test("SecurID tokencodes and AddPIN passcodes equal stoken's", () => {
   for (const name of ['t1-6d-30s', 't2-8d-30s-addpin', 't3-6d-60s-password', 't4-8d-60s-canon']) {
     const { token, vector } = sdtidToken(name);
     for (const { unix, tokencode } of vector.tokencodes) assert.equal(showCode(token, unix).code, tokencode, `${name} at ${unix}`);
@@ -35,7 +35,7 @@ test('SecurID tokencodes and AddPIN passcodes equal stoken\'s', () => {
   for (const { unix, passcode } of vector.passcodes_pin_1234 ?? []) assert.equal(showCode(token, unix, '1234').code, passcode);
 });
 
-test('a PIN goes in front of the code for tokens that do not add it, as Tally\'s server expects', () => {
+test("a PIN goes in front of the code for tokens that do not add it, as Tally's server expects", () => {
   const { token, vector } = sdtidToken('t1-6d-30s');
   const { unix, tokencode } = vector.tokencodes[0];
   assert.equal(showCode(token, unix, '1234').code, `1234${tokencode}`);
@@ -46,7 +46,7 @@ test('a PIN goes in front of the code for tokens that do not add it, as Tally\'s
   }
 });
 
-test('TOTP codes equal oathtool\'s; HOTP shows the stored counter\'s code and hands back the next counter', () => {
+test("TOTP codes equal oathtool's; HOTP shows the stored counter's code and hands back the next counter", () => {
   for (const vector of readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris) {
     let token = readSource(vector.uri).tokens[0];
     if (vector.type === 'totp') {

@@ -2,9 +2,10 @@
  * The tokens a `tally token` store holds, and the codes they show. The code rules are the token
  * type registry's, so a passcode printed here is the one Tally's server checks.
  */
-import { TallyError } from '../errors.js';
-import type { SecurIdToken } from '../core/securid/index.js';
+
 import type { OtpAlgorithm } from '../core/otp/hotp.js';
+import type { SecurIdToken } from '../core/securid/index.js';
+import { TallyError } from '../errors.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial } from '../tokens/types.js';
 

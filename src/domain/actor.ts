@@ -101,5 +101,8 @@ export function requireAuthorityOver(actor: Actor, target: ActionTarget | undefi
   if (target === undefined || actor.role === 'system' || actor.role === 'superadmin') return;
   if (actor.kind === 'user' && actor.name === target.username) return;
   if (target.role === 'user') return;
-  throw new TallyError('FORBIDDEN', `The ${actor.role} role acts only on ordinary users and their tokens; ${target.username} is a ${target.role}.`);
+  throw new TallyError(
+    'FORBIDDEN',
+    `The ${actor.role} role acts only on ordinary users and their tokens; ${target.username} is a ${target.role}.`,
+  );
 }

@@ -1,8 +1,8 @@
-import { TallyError, invalidField } from '../errors.js';
 import { randomToken, sha256Hex } from '../core/crypto/random.js';
-import type { ApiTokenRepository, ApiTokenRow } from '../store/repositories/api-tokens.js';
+import { invalidField, TallyError } from '../errors.js';
 import { API_TOKEN_ROLES, type ApiTokenRole } from '../model/vocabulary.js';
-import { requirePermission, type Actor } from './actor.js';
+import type { ApiTokenRepository, ApiTokenRow } from '../store/repositories/api-tokens.js';
+import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 
@@ -20,7 +20,14 @@ export interface ApiTokenView {
 
 function view(row: ApiTokenRow): ApiTokenView {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  return { id: Number(row.id), name: row.name, role: row.role, createdAt: new Date(row.created_at).toISOString(), lastUsedAt: iso(row.last_used_at), revokedAt: iso(row.revoked_at) };
+  return {
+    id: Number(row.id),
+    name: row.name,
+    role: row.role,
+    createdAt: new Date(row.created_at).toISOString(),
+    lastUsedAt: iso(row.last_used_at),
+    revokedAt: iso(row.revoked_at),
+  };
 }
 
 /**
@@ -35,18 +42,22 @@ export class ApiTokenService {
   ) {}
 
   async create(actor: Actor, input: { name: string; role: ApiTokenRole }): Promise<{ token: string; name: string; role: ApiTokenRole }> {
-    return this.audit.track(actor, { action: 'apitoken.create', targetType: 'apitoken', target: input.name.slice(0, 128), details: { role: input.role } }, async () => {
-      requirePermission(actor, 'apitokens.manage');
-      if (!/^[\w .@-]{1,128}$/.test(input.name)) {
-        throw invalidField('name', 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.');
-      }
-      if (!(API_TOKEN_ROLES as readonly string[]).includes(input.role)) {
-        throw invalidField('role', `The role must be one of ${API_TOKEN_ROLES.join(', ')}.`);
-      }
-      const token = TOKEN_PREFIX + randomToken(32);
-      await this.tokens.insert({ name: input.name, role: input.role, tokenHash: sha256Hex(token), now: this.clock.now() });
-      return { token, name: input.name, role: input.role };
-    });
+    return this.audit.track(
+      actor,
+      { action: 'apitoken.create', targetType: 'apitoken', target: input.name.slice(0, 128), details: { role: input.role } },
+      async () => {
+        requirePermission(actor, 'apitokens.manage');
+        if (!/^[\w .@-]{1,128}$/.test(input.name)) {
+          throw invalidField('name', 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.');
+        }
+        if (!(API_TOKEN_ROLES as readonly string[]).includes(input.role)) {
+          throw invalidField('role', `The role must be one of ${API_TOKEN_ROLES.join(', ')}.`);
+        }
+        const token = TOKEN_PREFIX + randomToken(32);
+        await this.tokens.insert({ name: input.name, role: input.role, tokenHash: sha256Hex(token), now: this.clock.now() });
+        return { token, name: input.name, role: input.role };
+      },
+    );
   }
 
   async list(actor: Actor): Promise<ApiTokenView[]> {
@@ -56,13 +67,19 @@ export class ApiTokenService {
 
   /** Revokes a token: its next request is refused, on every node (nothing is cached). */
   async revoke(actor: Actor, id: number): Promise<ApiTokenView> {
-    return this.audit.track(actor, { action: 'apitoken.revoke', targetType: 'apitoken', target: String(id) }, async () => {
-      requirePermission(actor, 'apitokens.manage');
-      const row = await this.tokens.find(id);
-      if (!row) throw new TallyError('API_TOKEN_NOT_FOUND', `No API token ${id}.`);
-      if (!(await this.tokens.revoke(id, this.clock.now()))) throw new TallyError('CONFLICT', `API token ${row.name} is revoked already.`);
-      return view({ ...row, revoked_at: this.clock.now() });
-    }, (token) => ({ name: token.name, role: token.role }));
+    return this.audit.track(
+      actor,
+      { action: 'apitoken.revoke', targetType: 'apitoken', target: String(id) },
+      async () => {
+        requirePermission(actor, 'apitokens.manage');
+        const row = await this.tokens.find(id);
+        if (!row) throw new TallyError('API_TOKEN_NOT_FOUND', `No API token ${id}.`);
+        if (!(await this.tokens.revoke(id, this.clock.now())))
+          throw new TallyError('CONFLICT', `API token ${row.name} is revoked already.`);
+        return view({ ...row, revoked_at: this.clock.now() });
+      },
+      (token) => ({ name: token.name, role: token.role }),
+    );
   }
 
   /** The actor behind a bearer token, or UNAUTHENTICATED. */

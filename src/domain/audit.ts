@@ -1,12 +1,12 @@
+import type { Kysely } from 'kysely';
+import { csvLine } from '../core/csv/csv.js';
+import type { AuditQuery } from '../model/audit.js';
+import type { AuditAction } from '../model/audit-actions.js';
+import type { AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
+import type { Database } from '../store/schema.js';
 import type { Actor } from './actor.js';
 import { requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
-import type { Kysely } from 'kysely';
-import type { AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
-import type { AuditQuery } from '../model/audit.js';
-import type { AuditAction } from '../model/audit-actions.js';
-import type { Database } from '../store/schema.js';
-import { csvLine } from '../core/csv/csv.js';
 
 export interface AuditEntry {
   action: AuditAction;
@@ -72,7 +72,10 @@ export class AuditService {
 
   /** Records many events inside a transaction, in one statement (a batch of authentications). */
   async recordManyIn(db: Kysely<Database>, events: ReadonlyArray<{ actor: Actor; entry: AuditEntry }>): Promise<void> {
-    await this.repository.appendMany(events.map(({ actor, entry }) => this.row(actor, entry)), db);
+    await this.repository.appendMany(
+      events.map(({ actor, entry }) => this.row(actor, entry)),
+      db,
+    );
   }
 
   private row(actor: Actor, entry: AuditEntry): NewAuditRow {
@@ -99,7 +102,11 @@ export class AuditService {
       result = await change();
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      await this.record(actor, { ...entry, result: 'failure', details: { ...entry.details, error: typeof code === 'string' ? code : 'INTERNAL' } });
+      await this.record(actor, {
+        ...entry,
+        result: 'failure',
+        details: { ...entry.details, error: typeof code === 'string' ? code : 'INTERNAL' },
+      });
       throw error;
     }
     await this.record(actor, { ...entry, details: { ...entry.details, ...describe?.(result) } });
@@ -123,21 +130,35 @@ export class AuditService {
    * itself recorded, with its filter.
    */
   async exportCsv(actor: Actor, query: Omit<AuditQuery, 'limit' | 'beforeId'>): Promise<{ csv: string; rows: number }> {
-    const filter = Object.fromEntries(Object.entries(query).filter(([, value]) => value !== undefined).map(([key, value]) => [key, typeof value === 'string' ? value.slice(0, 128) : value]));
-    return this.track(actor, { action: 'audit.export', details: filter }, async () => {
-      requirePermission(actor, 'audit.read');
-      let csv = csvLine(EXPORT_COLUMNS);
-      let rows = 0;
-      let beforeId: number | undefined;
-      while (rows < AUDIT_EXPORT_MAX_ROWS) {
-        const batch = await this.repository.query({ ...query, beforeId, limit: Math.min(EXPORT_BATCH, AUDIT_EXPORT_MAX_ROWS - rows) });
-        for (const event of batch.map(toEvent)) csv += csvLine(EXPORT_COLUMNS.map((column) => (column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column])));
-        rows += batch.length;
-        if (batch.length < EXPORT_BATCH) break;
-        beforeId = Number(batch[batch.length - 1].id);
-      }
-      return { csv, rows };
-    }, (result) => ({ rows: result.rows }));
+    const filter = Object.fromEntries(
+      Object.entries(query)
+        .filter(([, value]) => value !== undefined)
+        .map(([key, value]) => [key, typeof value === 'string' ? value.slice(0, 128) : value]),
+    );
+    return this.track(
+      actor,
+      { action: 'audit.export', details: filter },
+      async () => {
+        requirePermission(actor, 'audit.read');
+        let csv = csvLine(EXPORT_COLUMNS);
+        let rows = 0;
+        let beforeId: number | undefined;
+        while (rows < AUDIT_EXPORT_MAX_ROWS) {
+          const batch = await this.repository.query({ ...query, beforeId, limit: Math.min(EXPORT_BATCH, AUDIT_EXPORT_MAX_ROWS - rows) });
+          for (const event of batch.map(toEvent))
+            csv += csvLine(
+              EXPORT_COLUMNS.map((column) =>
+                column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column],
+              ),
+            );
+          rows += batch.length;
+          if (batch.length < EXPORT_BATCH) break;
+          beforeId = Number(batch[batch.length - 1].id);
+        }
+        return { csv, rows };
+      },
+      (result) => ({ rows: result.rows }),
+    );
   }
 }
 

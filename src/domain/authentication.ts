@@ -1,23 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { errorCatalogue, TallyError } from '../errors.js';
 import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import { findConsecutiveCodes, type PasscodeSearch, type PinEntry, verifyPasscode } from '../core/otp/verify.js';
-import type { Database } from '../store/schema.js';
+import { errorCatalogue, TallyError } from '../errors.js';
 import type { ChallengeKind } from '../model/vocabulary.js';
+import { AuthenticationRepository, type Holder, type StepUse } from '../store/repositories/authentication.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
-import { AuthenticationRepository, type Holder, type StepUse } from '../store/repositories/authentication.js';
 import type { UserRow } from '../store/repositories/users.js';
-import { USERNAME_PATTERN } from './users.js';
+import type { Database } from '../store/schema.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenTypeModule } from '../tokens/types.js';
-import { mayBeShown, requirePermission, type Actor, type HelpdeskCredentials } from './actor.js';
-import { credentialShown, type AuditService } from './audit.js';
+import { type Actor, type HelpdeskCredentials, mayBeShown, requirePermission } from './actor.js';
+import { type AuditService, credentialShown } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Lockout } from './lockout.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService, TokenView } from './tokens.js';
+import { USERNAME_PATTERN } from './users.js';
 
 export type AuthResult =
   | { result: 'accept'; message?: string }
@@ -105,7 +105,10 @@ export type LimitCode = 'TOKEN_NOT_YET_VALID' | 'TOKEN_EXPIRED' | 'TOKEN_USES_EX
  * ExpiryDate on, not once its NumberOfTransactions are used up. The use count is also checked
  * where a step is taken (`AuthenticationRepository.useSteps`), so racing requests cannot overdraw it.
  */
-export function limitReached(token: Pick<TokenRow, 'valid_from' | 'valid_until' | 'transactions_left'>, now: number): LimitCode | undefined {
+export function limitReached(
+  token: Pick<TokenRow, 'valid_from' | 'valid_until' | 'transactions_left'>,
+  now: number,
+): LimitCode | undefined {
   if (token.valid_from !== null && now < token.valid_from) return 'TOKEN_NOT_YET_VALID';
   if (token.valid_until !== null && now >= token.valid_until) return 'TOKEN_EXPIRED';
   if (token.transactions_left !== null && token.transactions_left <= 0) return 'TOKEN_USES_EXHAUSTED';
@@ -208,7 +211,8 @@ export class AuthenticationService {
   private settle(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
     // Refused at once rather than queued without end: a RADIUS client sends again, an API caller
     // gets 429, and the requests already waiting are answered in time.
-    if (this.queue.length >= MAX_WAITING) return Promise.reject(new TallyError('RATE_LIMITED', 'Too many authentications are waiting; try again in a moment.'));
+    if (this.queue.length >= MAX_WAITING)
+      return Promise.reject(new TallyError('RATE_LIMITED', 'Too many authentications are waiting; try again in a moment.'));
     return new Promise<AuthResult>((resolve, reject) => {
       this.queue.push({ actor, request, resolve, reject });
       this.draining ??= new Promise<void>((turn) => setImmediate(turn)).then(() => this.drain());
@@ -246,13 +250,21 @@ export class AuthenticationService {
       }
       const replies = await this.repository.write(async (trx) => {
         const at = this.clock.now();
-        const uses = decided.flatMap(({ decision: { consume } }) => (consume ? [stepUse(consume.token, consume.step, at, consume.changes)] : []));
+        const uses = decided.flatMap(({ decision: { consume } }) =>
+          consume ? [stepUse(consume.token, consume.step, at, consume.changes)] : [],
+        );
         const taken = await this.repository.useSteps(uses, trx);
         const outcomes = decided.map(({ pending, decision }) => ({
           pending,
-          outcome: decision.consume && !taken.has(decision.consume.token.id) ? { reply: { result: 'reject', message: DENIED } as AuthResult, reason: 'replayed code', serial: decision.serial } : decision,
+          outcome:
+            decision.consume && !taken.has(decision.consume.token.id)
+              ? { reply: { result: 'reject', message: DENIED } as AuthResult, reason: 'replayed code', serial: decision.serial }
+              : decision,
         }));
-        await this.recordFailureCounts(outcomes.map(({ outcome }) => outcome), trx);
+        await this.recordFailureCounts(
+          outcomes.map(({ outcome }) => outcome),
+          trx,
+        );
         await this.audit.recordManyIn(
           trx,
           outcomes.map(({ pending: { actor, request }, outcome }) => ({
@@ -280,12 +292,21 @@ export class AuthenticationService {
    */
   private async recordFailureCounts(outcomes: readonly Decision[], trx: Kysely<Database>): Promise<void> {
     const failures = outcomes.flatMap((outcome) => (outcome.failure ? [outcome.failure] : []));
-    const counts = await this.lockout.recordFailures(failures.map(({ user }) => user.id), trx);
+    const counts = await this.lockout.recordFailures(
+      failures.map(({ user }) => user.id),
+      trx,
+    );
     for (const { user } of failures) Object.assign(user, counts.get(user.id));
-    await this.repository.countTokenFailures(failures.flatMap(({ tokens }) => tokens), trx);
+    await this.repository.countTokenFailures(
+      failures.flatMap(({ tokens }) => tokens),
+      trx,
+    );
     // An accept that lost its step to a racing request became a new outcome, without the reset.
     const resets = outcomes.flatMap((outcome) => (outcome.resetFailures ? [outcome.resetFailures] : []));
-    await this.lockout.recordSuccesses(resets.map((user) => user.id), trx);
+    await this.lockout.recordSuccesses(
+      resets.map((user) => user.id),
+      trx,
+    );
     for (const user of resets) Object.assign(user, { failed_logons: 0, locked_until: null });
   }
 
@@ -316,7 +337,10 @@ export class AuthenticationService {
       if (match) return this.conclude(user, match, now, request.channel);
     }
     if (active.length === 0 && tokens.some((t) => t.state === 'pending')) {
-      const pending = { reply: { result: 'reject', message: 'Your token is not activated yet: finish its activation first.' }, reason: 'token pending' } as const;
+      const pending = {
+        reply: { result: 'reject', message: 'Your token is not activated yet: finish its activation first.' },
+        reason: 'token pending',
+      } as const;
       return lost.length > 0 ? { ...pending, failure: { user, tokens: lost } } : pending;
     }
     return this.failed(user, [...active, ...lost], active.length ? 'wrong passcode' : 'no active token');
@@ -329,7 +353,9 @@ export class AuthenticationService {
   private outsideLimits(match: Match, now: number): Decision | undefined {
     if (match.kind === 'replay' || match.kind === 'emergency') return undefined;
     const code = limitReached(match.token, now);
-    return code ? { reply: { result: 'reject', message: errorCatalogue[code].message, code }, reason: code, serial: match.token.serial } : undefined;
+    return code
+      ? { reply: { result: 'reject', message: errorCatalogue[code].message, code }, reason: code, serial: match.token.serial }
+      : undefined;
   }
 
   /** A reject whose failure the batch counts, in its own transaction, against the user and these tokens. */
@@ -345,10 +371,20 @@ export class AuthenticationService {
   }
 
   /** The step expected now and the windows around it, for a token. */
-  private expectation(type: TokenTypeModule, token: TokenRow, now: number): Pick<PasscodeSearch, 'expected' | 'small' | 'large' | 'direction'> {
+  private expectation(
+    type: TokenTypeModule,
+    token: TokenRow,
+    now: number,
+  ): Pick<PasscodeSearch, 'expected' | 'small' | 'large' | 'direction'> {
     const expected = type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now);
-    if (type.movingFactor === 'counter') return { expected, small: this.settings.hotpLookAhead, large: this.settings.hotpLargeWindow, direction: 'ahead' };
-    return { expected: expected + token.drift_steps, small: this.settings.smallWindow, large: this.settings.largeWindow, direction: 'both' };
+    if (type.movingFactor === 'counter')
+      return { expected, small: this.settings.hotpLookAhead, large: this.settings.hotpLargeWindow, direction: 'ahead' };
+    return {
+      expected: expected + token.drift_steps,
+      small: this.settings.smallWindow,
+      large: this.settings.largeWindow,
+      direction: 'both',
+    };
   }
 
   /** How the token's PIN enters a passcode, checked against its hash; none while a new PIN is owed. */
@@ -356,7 +392,9 @@ export class AuthenticationService {
     const pinHash = token.pin_hash;
     if (token.pin_mode !== 'required' || pinHash === null || token.new_pin_required === 1) return { kind: 'none' };
     const matches = (pin: string) => constantTimeEqual(this.pinHash(hashKey, token, pin), pinHash);
-    return token.add_pin === 1 ? { kind: 'added', minLength: this.settings.pinMinLength, maxLength: this.settings.pinMaxLength, matches } : { kind: 'prefix', matches };
+    return token.add_pin === 1
+      ? { kind: 'added', minLength: this.settings.pinMinLength, maxLength: this.settings.pinMaxLength, matches }
+      : { kind: 'prefix', matches };
   }
 
   private pinHash(hashKey: SecretHashKey, token: Pick<TokenRow, 'serial'>, pin: string): string {
@@ -379,7 +417,8 @@ export class AuthenticationService {
     if (found.kind === 'none') return undefined;
     if (found.kind === 'replay') return { token, kind: 'replay' };
     if (wantsNewPin) return { token, kind: 'new-pin', step: found.step };
-    if (!found.inSmallWindow || token.failed_count >= this.settings.failuresBeforeNextCode || token.next_code_required === 1) return { token, kind: 'next-code', step: found.step };
+    if (!found.inSmallWindow || token.failed_count >= this.settings.failuresBeforeNextCode || token.next_code_required === 1)
+      return { token, kind: 'next-code', step: found.step };
     return { token, kind: 'accept', step: found.step };
   }
 
@@ -393,11 +432,18 @@ export class AuthenticationService {
     const code = needsPin ? passcode.slice(-EMERGENCY_CODE_DIGITS) : passcode;
     if (code.length !== EMERGENCY_CODE_DIGITS || (!needsPin && passcode.length !== EMERGENCY_CODE_DIGITS)) return undefined;
     if (needsPin && !constantTimeEqual(this.pinHash(hashKey, token, passcode.slice(0, -EMERGENCY_CODE_DIGITS)), pinHash)) return undefined;
-    return constantTimeEqual(hashKey.hash('emergency-code', `${token.serial}:${code}`), emergencyHash) ? { token, kind: 'emergency' } : undefined;
+    return constantTimeEqual(hashKey.hash('emergency-code', `${token.serial}:${code}`), emergencyHash)
+      ? { token, kind: 'emergency' }
+      : undefined;
   }
 
   /** Marks a step used: the conditional update lets exactly one of several racing requests win. */
-  private async consume(token: TokenRow, step: number, now: number, extra: { drift_steps?: number; counter?: number } = {}): Promise<boolean> {
+  private async consume(
+    token: TokenRow,
+    step: number,
+    now: number,
+    extra: { drift_steps?: number; counter?: number } = {},
+  ): Promise<boolean> {
     return (await this.repository.useSteps([stepUse(token, step, now, extra)], this.db)).has(token.id);
   }
 
@@ -421,7 +467,8 @@ export class AuthenticationService {
           ...(user.failed_logons > 0 ? { resetFailures: user } : {}),
         };
       case 'next-code': {
-        if (!(await this.consume(match.token, match.step, now))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        if (!(await this.consume(match.token, match.step, now)))
+          return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
         const state = await this.challenge(match.token, 'next-code', String(match.step), now, channel);
         // The answer is checked as a passcode would be, so a PIN typed before the code is asked for too.
         const withPin = match.token.pin_mode === 'required' && match.token.pin_hash !== null && match.token.add_pin !== 1;
@@ -429,15 +476,32 @@ export class AuthenticationService {
         return { reply: { result: 'challenge', message, state, prompt: 'next-code' }, reason: 'next tokencode mode', serial };
       }
       case 'new-pin': {
-        if (!(await this.consume(match.token, match.step, now))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        if (!(await this.consume(match.token, match.step, now)))
+          return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
         const state = await this.challenge(match.token, 'new-pin', null, now, channel);
-        return { reply: { result: 'challenge', message: `Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state, prompt: 'new-pin' }, reason: 'new PIN mode', serial };
+        return {
+          reply: {
+            result: 'challenge',
+            message: `Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`,
+            state,
+            prompt: 'new-pin',
+          },
+          reason: 'new PIN mode',
+          serial,
+        };
       }
       case 'emergency': {
-        const used = match.token.emergency_one_time === 1
-          ? await this.db.updateTable('tokens').set({ emergency_hash: null, emergency_expires_at: null }).where('id', '=', match.token.id).where('emergency_hash', '=', match.token.emergency_hash).executeTakeFirst()
-          : undefined;
-        if (used && Number(used.numUpdatedRows) !== 1) return { reply: { result: 'reject', message: DENIED }, reason: 'emergency code used', serial };
+        const used =
+          match.token.emergency_one_time === 1
+            ? await this.db
+                .updateTable('tokens')
+                .set({ emergency_hash: null, emergency_expires_at: null })
+                .where('id', '=', match.token.id)
+                .where('emergency_hash', '=', match.token.emergency_hash)
+                .executeTakeFirst()
+            : undefined;
+        if (used && Number(used.numUpdatedRows) !== 1)
+          return { reply: { result: 'reject', message: DENIED }, reason: 'emergency code used', serial };
         // A code that works for days forgives its holder's earlier typing errors.
         if (match.token.failed_count > 0) {
           await this.db.updateTable('tokens').set({ failed_count: 0 }).where('id', '=', match.token.id).execute();
@@ -450,18 +514,41 @@ export class AuthenticationService {
   }
 
   /** Issues a challenge; `attempts` are the answers the chain it continues has had already. */
-  private async challenge(token: TokenRow, kind: ChallengeKind, data: string | null, now: number, channel: VerifyRequest['channel'], attempts = 0): Promise<string> {
+  private async challenge(
+    token: TokenRow,
+    kind: ChallengeKind,
+    data: string | null,
+    now: number,
+    channel: VerifyRequest['channel'],
+    attempts = 0,
+  ): Promise<string> {
     const state = (channel === 'self-service' ? CONSOLE_STATE_PREFIX : '') + randomBytes(16).toString('hex');
     await this.db.deleteFrom('auth_challenges').where('expires_at', '<', now).execute();
-    await this.db.insertInto('auth_challenges').values({ state, token_id: token.id, kind, data, expires_at: now + this.settings.challengeSeconds * 1000, attempts }).execute();
+    await this.db
+      .insertInto('auth_challenges')
+      .values({ state, token_id: token.id, kind, data, expires_at: now + this.settings.challengeSeconds * 1000, attempts })
+      .execute();
     return state;
   }
 
-  private async answerChallenge(user: UserRow, state: string, passcode: string, hashKey: SecretHashKey, channel: VerifyRequest['channel']): Promise<{ reply: AuthResult; reason: string; serial?: string }> {
+  private async answerChallenge(
+    user: UserRow,
+    state: string,
+    passcode: string,
+    hashKey: SecretHashKey,
+    channel: VerifyRequest['channel'],
+  ): Promise<{ reply: AuthResult; reason: string; serial?: string }> {
     const now = this.clock.now();
     // Claiming the challenge deletes it, so each state is answered once.
-    const challenge = await this.db.selectFrom('auth_challenges').selectAll().where('state', '=', state.slice(0, 64)).where('expires_at', '>', now).executeTakeFirst();
-    const token = challenge ? await this.db.selectFrom('tokens').selectAll().where('id', '=', challenge.token_id).executeTakeFirst() : undefined;
+    const challenge = await this.db
+      .selectFrom('auth_challenges')
+      .selectAll()
+      .where('state', '=', state.slice(0, 64))
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    const token = challenge
+      ? await this.db.selectFrom('tokens').selectAll().where('id', '=', challenge.token_id).executeTakeFirst()
+      : undefined;
     // A state no challenge of this user has proves nothing about who sent it: on the public
     // Self-Service form anyone may send one, so it is refused without counting against the user's
     // passcode lockout (which would let a stranger lock the user out of RADIUS and REST).
@@ -471,7 +558,8 @@ export class AuthenticationService {
     }
     // A token disabled (or reported lost) since the challenge was issued answers nothing more.
     if (token?.state !== 'active') return this.failure(user, [], 'unknown or expired challenge');
-    if (challenge.state.startsWith(CONSOLE_STATE_PREFIX) !== (channel === 'self-service')) return this.failure(user, [], 'challenge of another channel');
+    if (challenge.state.startsWith(CONSOLE_STATE_PREFIX) !== (channel === 'self-service'))
+      return this.failure(user, [], 'challenge of another channel');
     const deleted = await this.db.deleteFrom('auth_challenges').where('state', '=', challenge.state).executeTakeFirst();
     if (Number(deleted.numDeletedRows) !== 1) return this.failure(user, [], 'challenge answered twice');
     const serial = token.serial;
@@ -486,18 +574,39 @@ export class AuthenticationService {
         if (problem && chainEnds) return this.failure(user, [token], 'too many new PIN attempts').then((failed) => ({ ...failed, serial }));
         if (problem) {
           const again = await this.challenge(token, 'new-pin', null, now, channel, attempts);
-          return { reply: { result: 'challenge', message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`, state: again, prompt: 'new-pin' }, reason: 'PIN refused by policy', serial };
+          return {
+            reply: {
+              result: 'challenge',
+              message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`,
+              state: again,
+              prompt: 'new-pin',
+            },
+            reason: 'PIN refused by policy',
+            serial,
+          };
         }
         const next = await this.challenge(token, 'confirm-pin', this.pinHash(hashKey, token, passcode), now, channel, attempts);
-        return { reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next, prompt: 'confirm-pin' }, reason: 'new PIN entered', serial };
+        return {
+          reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next, prompt: 'confirm-pin' },
+          reason: 'new PIN entered',
+          serial,
+        };
       }
       case 'confirm-pin': {
         if (!constantTimeEqual(this.pinHash(hashKey, token, passcode), challenge.data ?? '')) {
           if (chainEnds) return this.failure(user, [token], 'too many new PIN attempts').then((failed) => ({ ...failed, serial }));
           const again = await this.challenge(token, 'new-pin', null, now, channel, attempts);
-          return { reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again, prompt: 'new-pin' }, reason: 'PIN confirmation mismatch', serial };
+          return {
+            reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again, prompt: 'new-pin' },
+            reason: 'PIN confirmation mismatch',
+            serial,
+          };
         }
-        await this.db.updateTable('tokens').set({ pin_hash: challenge.data, new_pin_required: 0, updated_at: now }).where('id', '=', token.id).execute();
+        await this.db
+          .updateTable('tokens')
+          .set({ pin_hash: challenge.data, new_pin_required: 0, updated_at: now })
+          .where('id', '=', token.id)
+          .execute();
         if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
         return { reply: { result: 'accept', message: 'New PIN accepted.' }, reason: 'new PIN set', serial };
       }
@@ -518,7 +627,8 @@ export class AuthenticationService {
           pin: this.pinEntry(token, hashKey),
         });
         if (found.kind !== 'match') return this.failure(user, [token], 'wrong next tokencode');
-        if (!(await this.consume(token, wanted, now, this.driftAfter(token, wanted, now)))) return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        if (!(await this.consume(token, wanted, now, this.driftAfter(token, wanted, now))))
+          return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
         if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
         return { reply: { result: 'accept' }, reason: 'next tokencode', serial };
       }
@@ -530,7 +640,8 @@ export class AuthenticationService {
     if (!new RegExp(`^\\d{${min},${max}}$`).test(pin)) return `A PIN is ${min} to ${max} digits.`;
     if (token.add_pin === 1 && pin.length > token.digits) return `This token takes a PIN of at most ${token.digits} digits.`;
     if (/^(\d)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin)) return 'That PIN is too easy to guess.';
-    if (token.pin_hash !== null && constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash)) return 'Choose a PIN you have not used.';
+    if (token.pin_hash !== null && constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash))
+      return 'Choose a PIN you have not used.';
     return undefined;
   }
 
@@ -540,7 +651,10 @@ export class AuthenticationService {
     const token = await new TokenRepository(this.db).findBySerial(serial);
     if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     if (actor.kind === 'user') {
-      const owner = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
+      const owner =
+        token.user_id === null
+          ? undefined
+          : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
       if (owner?.username !== actor.name) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     }
     await this.tokens.requireAuthorityOverHolder(actor, token);
@@ -558,43 +672,50 @@ export class AuthenticationService {
    * VPN; a wrong one counts toward the token's and the user's lockout, as at the VPN.
    */
   async testCode(actor: Actor, serial: string, passcode: string): Promise<CodeTest> {
-    return this.audit.track(actor, { action: 'token.test', targetType: 'token', target: serial }, async () => {
-      requirePermission(actor, 'tokens.testOwn');
-      const token = await this.tokenFor(actor, serial);
-      if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token can be tested.`);
-      const limit = limitReached(token, this.clock.now());
-      if (limit) throw new TallyError(limit);
-      const user = await this.holderOf(token);
-      if (user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account is disabled.');
-      if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
-      const now = this.clock.now();
-      const match = PASSCODE.test(passcode) ? this.match(token, passcode, await this.hasher.load()) : undefined;
-      switch (match?.kind) {
-        case 'accept':
-          if (await this.consume(token, match.step, now, this.driftAfter(token, match.step, now))) {
-            if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
-            return { result: 'accepted' as const };
+    return this.audit.track(
+      actor,
+      { action: 'token.test', targetType: 'token', target: serial },
+      async () => {
+        requirePermission(actor, 'tokens.testOwn');
+        const token = await this.tokenFor(actor, serial);
+        if (token.state !== 'active')
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token can be tested.`);
+        const limit = limitReached(token, this.clock.now());
+        if (limit) throw new TallyError(limit);
+        const user = await this.holderOf(token);
+        if (user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account is disabled.');
+        if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
+        const now = this.clock.now();
+        const match = PASSCODE.test(passcode) ? this.match(token, passcode, await this.hasher.load()) : undefined;
+        switch (match?.kind) {
+          case 'accept':
+            if (await this.consume(token, match.step, now, this.driftAfter(token, match.step, now))) {
+              if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
+              return { result: 'accepted' as const };
+            }
+            break;
+          case 'next-code': {
+            // Only the step is used up: the next tokencode is still owed, so the mode stays as it is.
+            const used = await this.db
+              .updateTable('tokens')
+              .set({ last_step: match.step })
+              .where('id', '=', token.id)
+              .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', match.step)]))
+              .executeTakeFirst();
+            if (Number(used.numUpdatedRows) === 1) return { result: 'next-code' as const };
+            break;
           }
-          break;
-        case 'next-code': {
-          // Only the step is used up: the next tokencode is still owed, so the mode stays as it is.
-          const used = await this.db
-            .updateTable('tokens')
-            .set({ last_step: match.step })
-            .where('id', '=', token.id)
-            .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', match.step)]))
-            .executeTakeFirst();
-          if (Number(used.numUpdatedRows) === 1) return { result: 'next-code' as const };
-          break;
+          case 'new-pin':
+            if (await this.consume(token, match.step, now, this.driftAfter(token, match.step, now)))
+              return { result: 'pin-needed' as const };
+            break;
         }
-        case 'new-pin':
-          if (await this.consume(token, match.step, now, this.driftAfter(token, match.step, now))) return { result: 'pin-needed' as const };
-          break;
-      }
-      // Counted as `verify` counts: a replayed code (or one a racing request used first) against the user only.
-      await this.failure(user, match ? [] : [token], match ? 'replayed code' : 'wrong passcode');
-      throw wrongCode(token);
-    }, (test) => ({ result: test.result }));
+        // Counted as `verify` counts: a replayed code (or one a racing request used first) against the user only.
+        await this.failure(user, match ? [] : [token], match ? 'replayed code' : 'wrong passcode');
+        throw wrongCode(token);
+      },
+      (test) => ({ result: test.result }),
+    );
   }
 
   /** Puts the token in new PIN mode: the next authentication asks for a new PIN. Nobody sees the old one. */
@@ -602,7 +723,8 @@ export class AuthenticationService {
     return this.audit.track(actor, { action: 'token.pin.reset', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.manage');
       const token = await this.tokenFor(actor, serial);
-      if (token.pin_mode !== 'required') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
+      if (token.pin_mode !== 'required')
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
       await this.db.updateTable('tokens').set({ new_pin_required: 1, updated_at: this.clock.now() }).where('id', '=', token.id).execute();
       return this.tokens.view({ ...token, new_pin_required: 1 });
     });
@@ -617,8 +739,10 @@ export class AuthenticationService {
     await this.audit.track(actor, { action: 'token.pin.set', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.setOwnPin');
       const token = await this.tokenFor(actor, serial);
-      if (token.pin_mode !== 'required') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
-      if (token.state !== 'active' && token.state !== 'pending') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; its PIN cannot be set.`);
+      if (token.pin_mode !== 'required')
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
+      if (token.state !== 'active' && token.state !== 'pending')
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; its PIN cannot be set.`);
       const hashKey = await this.hasher.load();
       if (token.pin_hash !== null && token.new_pin_required === 0) {
         const user = await this.holderOf(token);
@@ -638,7 +762,8 @@ export class AuthenticationService {
         .where('id', '=', token.id)
         .where('pin_hash', token.pin_hash === null ? 'is' : '=', token.pin_hash)
         .executeTakeFirst();
-      if (Number(changed.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `The PIN of token ${serial} was changed just now; try again.`);
+      if (Number(changed.numUpdatedRows) !== 1)
+        throw new TallyError('TOKEN_STATE_INVALID', `The PIN of token ${serial} was changed just now; try again.`);
     });
   }
 
@@ -650,7 +775,8 @@ export class AuthenticationService {
     return this.audit.track(actor, { action: 'token.resync', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, actor.kind === 'user' ? 'tokens.resyncOwn' : 'tokens.manage');
       const token = await this.tokenFor(actor, serial);
-      if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only active tokens can be resynchronised.`);
+      if (token.state !== 'active')
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only active tokens can be resynchronised.`);
       const limit = limitReached(token, this.clock.now());
       if (limit) throw new TallyError(limit);
       const holder = actor.kind === 'user' ? await this.holderOf(token) : undefined;
@@ -663,14 +789,24 @@ export class AuthenticationService {
       const material = this.tokens.material(token);
       const now = this.clock.now();
       const nowStep = type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now);
-      const [from, to] = type.movingFactor === 'time' ? [nowStep - RESYNC_TIME_WINDOW, nowStep + RESYNC_TIME_WINDOW] : [nowStep, nowStep + RESYNC_COUNTER_WINDOW];
+      const [from, to] =
+        type.movingFactor === 'time'
+          ? [nowStep - RESYNC_TIME_WINDOW, nowStep + RESYNC_TIME_WINDOW]
+          : [nowStep, nowStep + RESYNC_COUNTER_WINDOW];
       const found = findConsecutiveCodes({ codeAt: (step) => type.codeAt(material, step), first, second, from, to });
       if (found === undefined || (token.last_step !== null && found <= token.last_step)) {
         // The holder's form would otherwise be a code oracle that no lockout watches; the token
         // counts every wrong pair, whoever offered it.
-        await this.db.updateTable('tokens').set((eb) => ({ resync_failures: eb('resync_failures', '+', 1) })).where('id', '=', token.id).execute();
+        await this.db
+          .updateTable('tokens')
+          .set((eb) => ({ resync_failures: eb('resync_failures', '+', 1) }))
+          .where('id', '=', token.id)
+          .execute();
         if (holder) await this.lockout.recordFailure(holder.id);
-        throw new TallyError('TOKENCODE_INVALID', 'Those two codes are not consecutive codes of this token; enter two codes in a row as the token shows them.');
+        throw new TallyError(
+          'TOKENCODE_INVALID',
+          'Those two codes are not consecutive codes of this token; enter two codes in a row as the token shows them.',
+        );
       }
       const changes = this.driftAfter(token, found, now);
       if (!(await this.consume(token, found, now, changes))) throw new TallyError('TOKENCODE_INVALID', 'Those codes were used already.');
@@ -683,61 +819,90 @@ export class AuthenticationService {
    * Marks a token lost: it stops authenticating at once; per request, an emergency access code
    * (8 digits, shown once) stands in for the tokencode, once or for some days.
    */
-  async reportLost(actor: Actor, serial: string, options: { emergency: 'none' | 'one-time' | 'fixed'; days?: number }): Promise<{ token: TokenView; emergencyCode?: string; expiresAt?: string }> {
-    return this.audit.track(actor, { action: 'token.lost', targetType: 'token', target: serial, details: { emergency: options.emergency } }, async () => {
-      requirePermission(actor, actor.kind === 'user' ? 'tokens.reportOwnLost' : 'tokens.manage');
-      const token = await this.tokenFor(actor, serial);
-      if (token.state !== 'active' && token.state !== 'disabled') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}.`);
-      // A holder reports a token lost once; a fresh emergency code for a disabled one is the helpdesk's to give.
-      if (actor.kind === 'user' && token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} already.`);
-      const days = options.days ?? DEFAULT_EMERGENCY_DAYS;
-      if (!Number.isInteger(days) || days < 1 || days > 30) throw new TallyError('VALIDATION_FAILED', 'days must be 1 to 30.');
-      // A code no one may be shown would be of no use: refused before anything changes.
-      if (options.emergency !== 'none' && actor.kind !== 'user' && !mayBeShown(actor, 'emergency-code', this.helpdeskCredentials)) {
-        throw new TallyError('FORBIDDEN', `The ${actor.role} role is shown no emergency access codes (--helpdesk-credentials ${this.helpdeskCredentials}): report the token lost without one (emergency: none), or ask a super admin.`);
-      }
-      const now = this.clock.now();
-      const code = options.emergency === 'none' ? undefined : randomDigits(EMERGENCY_CODE_DIGITS);
-      const hashKey = await this.hasher.load();
-      const expiresAt = now + days * DAY_MS;
-      const holder = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
-      await this.db.transaction().execute(async (trx) => {
-        const reported = await trx
-          .updateTable('tokens')
-          .set({
-            state: 'disabled',
-            disabled_reason: 'lost',
-            emergency_hash: code ? hashKey.hash('emergency-code', `${token.serial}:${code}`) : null,
-            emergency_expires_at: code ? expiresAt : null,
-            emergency_one_time: code ? (options.emergency === 'one-time' ? 1 : 0) : null,
-            // A fresh emergency code gets its own few tries (EMERGENCY_ATTEMPTS).
-            failed_count: 0,
-            updated_at: now,
-          })
-          .where('id', '=', token.id)
-          .where('state', '=', token.state)
-          .executeTakeFirst();
-        if (Number(reported.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed just now; look again.`);
-        // Shown to an administrator: recorded with the change (a holder's own code is not).
-        if (code && actor.kind !== 'user') await this.audit.recordIn(trx, actor, credentialShown(serial, holder?.username ?? '', ['emergency-code']));
-      });
-      const view = await this.tokens.view({ ...token, state: 'disabled', disabled_reason: 'lost' });
-      return code ? { token: view, emergencyCode: code, expiresAt: new Date(expiresAt).toISOString() } : { token: view };
-    });
+  async reportLost(
+    actor: Actor,
+    serial: string,
+    options: { emergency: 'none' | 'one-time' | 'fixed'; days?: number },
+  ): Promise<{ token: TokenView; emergencyCode?: string; expiresAt?: string }> {
+    return this.audit.track(
+      actor,
+      { action: 'token.lost', targetType: 'token', target: serial, details: { emergency: options.emergency } },
+      async () => {
+        requirePermission(actor, actor.kind === 'user' ? 'tokens.reportOwnLost' : 'tokens.manage');
+        const token = await this.tokenFor(actor, serial);
+        if (token.state !== 'active' && token.state !== 'disabled')
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}.`);
+        // A holder reports a token lost once; a fresh emergency code for a disabled one is the helpdesk's to give.
+        if (actor.kind === 'user' && token.state !== 'active')
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} already.`);
+        const days = options.days ?? DEFAULT_EMERGENCY_DAYS;
+        if (!Number.isInteger(days) || days < 1 || days > 30) throw new TallyError('VALIDATION_FAILED', 'days must be 1 to 30.');
+        // A code no one may be shown would be of no use: refused before anything changes.
+        if (options.emergency !== 'none' && actor.kind !== 'user' && !mayBeShown(actor, 'emergency-code', this.helpdeskCredentials)) {
+          throw new TallyError(
+            'FORBIDDEN',
+            `The ${actor.role} role is shown no emergency access codes (--helpdesk-credentials ${this.helpdeskCredentials}): report the token lost without one (emergency: none), or ask a super admin.`,
+          );
+        }
+        const now = this.clock.now();
+        const code = options.emergency === 'none' ? undefined : randomDigits(EMERGENCY_CODE_DIGITS);
+        const hashKey = await this.hasher.load();
+        const expiresAt = now + days * DAY_MS;
+        const holder =
+          token.user_id === null
+            ? undefined
+            : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
+        await this.db.transaction().execute(async (trx) => {
+          const reported = await trx
+            .updateTable('tokens')
+            .set({
+              state: 'disabled',
+              disabled_reason: 'lost',
+              emergency_hash: code ? hashKey.hash('emergency-code', `${token.serial}:${code}`) : null,
+              emergency_expires_at: code ? expiresAt : null,
+              emergency_one_time: code ? (options.emergency === 'one-time' ? 1 : 0) : null,
+              // A fresh emergency code gets its own few tries (EMERGENCY_ATTEMPTS).
+              failed_count: 0,
+              updated_at: now,
+            })
+            .where('id', '=', token.id)
+            .where('state', '=', token.state)
+            .executeTakeFirst();
+          if (Number(reported.numUpdatedRows) !== 1)
+            throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed just now; look again.`);
+          // Shown to an administrator: recorded with the change (a holder's own code is not).
+          if (code && actor.kind !== 'user')
+            await this.audit.recordIn(trx, actor, credentialShown(serial, holder?.username ?? '', ['emergency-code']));
+        });
+        const view = await this.tokens.view({ ...token, state: 'disabled', disabled_reason: 'lost' });
+        return code ? { token: view, emergencyCode: code, expiresAt: new Date(expiresAt).toISOString() } : { token: view };
+      },
+    );
   }
 
   async setEnabled(actor: Actor, serial: string, enabled: boolean): Promise<TokenView> {
-    return this.audit.track(actor, { action: enabled ? 'token.enable' : 'token.disable', targetType: 'token', target: serial }, async () => {
-      requirePermission(actor, 'tokens.manage');
-      const token = await this.tokenFor(actor, serial);
-      const from = enabled ? 'disabled' : 'active';
-      const changes = enabled
-        ? { state: 'active' as const, disabled_reason: null, emergency_hash: null, emergency_expires_at: null, emergency_one_time: null, failed_count: 0 }
-        : { state: 'disabled' as const, disabled_reason: 'disabled by an administrator' };
-      const updated = await new TokenRepository(this.db).update(serial, { ...changes, updated_at: this.clock.now() }, { state: from });
-      if (!updated) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}, not ${from}.`);
-      return this.tokens.view({ ...token, ...changes });
-    });
+    return this.audit.track(
+      actor,
+      { action: enabled ? 'token.enable' : 'token.disable', targetType: 'token', target: serial },
+      async () => {
+        requirePermission(actor, 'tokens.manage');
+        const token = await this.tokenFor(actor, serial);
+        const from = enabled ? 'disabled' : 'active';
+        const changes = enabled
+          ? {
+              state: 'active' as const,
+              disabled_reason: null,
+              emergency_hash: null,
+              emergency_expires_at: null,
+              emergency_one_time: null,
+              failed_count: 0,
+            }
+          : { state: 'disabled' as const, disabled_reason: 'disabled by an administrator' };
+        const updated = await new TokenRepository(this.db).update(serial, { ...changes, updated_at: this.clock.now() }, { state: from });
+        if (!updated) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}, not ${from}.`);
+        return this.tokens.view({ ...token, ...changes });
+      },
+    );
   }
 
   /** Clears a token's wrong-passcode count and next tokencode mode. */
@@ -745,7 +910,11 @@ export class AuthenticationService {
     return this.audit.track(actor, { action: 'token.unlock', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.manage');
       const token = await this.tokenFor(actor, serial);
-      await this.db.updateTable('tokens').set({ failed_count: 0, next_code_required: 0, resync_failures: 0 }).where('id', '=', token.id).execute();
+      await this.db
+        .updateTable('tokens')
+        .set({ failed_count: 0, next_code_required: 0, resync_failures: 0 })
+        .where('id', '=', token.id)
+        .execute();
       return this.tokens.view({ ...token, failed_count: 0 });
     });
   }
@@ -755,6 +924,10 @@ export class AuthenticationService {
 function wrongCode(token: TokenRow): TallyError {
   const withPin = token.pin_mode === 'required' && token.pin_hash !== null && token.new_pin_required === 0;
   if (!withPin) return new TallyError('TOKENCODE_INVALID', 'That code was not accepted. Type the code your token shows now.');
-  if (token.add_pin === 1) return new TallyError('TOKENCODE_INVALID', 'That passcode was not accepted. Type the passcode your token app shows once you have entered your PIN in it.');
+  if (token.add_pin === 1)
+    return new TallyError(
+      'TOKENCODE_INVALID',
+      'That passcode was not accepted. Type the passcode your token app shows once you have entered your PIN in it.',
+    );
   return new TallyError('TOKENCODE_INVALID', 'That passcode was not accepted. Type your PIN and then the code your token shows now.');
 }

@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import { errorCatalogue, isTallyError, TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { BulkItemResult } from '../model/vocabulary.js';
 import { BulkDistributionRepository, type BulkDistributionRow, type BulkItemRow } from '../store/repositories/bulk-distributions.js';
 import type { Database } from '../store/schema.js';
-import type { BulkItemResult } from '../model/vocabulary.js';
-import { requirePermission, type Actor } from './actor.js';
+import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { DistributionService } from './distribution.js';
@@ -46,7 +46,12 @@ const BATCH = 100;
 export function parseUsernameList(text: string): string[] {
   return text
     .split(/\r?\n/)
-    .map((line) => line.split(/[,;\t]/)[0].trim().replace(/^"(.*)"$/, '$1'))
+    .map((line) =>
+      line
+        .split(/[,;\t]/)[0]
+        .trim()
+        .replace(/^"(.*)"$/, '$1'),
+    )
     .filter((name, index) => name !== '' && !name.startsWith('#') && !(index === 0 && name.toLowerCase() === 'username'))
     .flatMap((name) => name.split(/\s+/));
 }
@@ -76,20 +81,34 @@ export class BulkDistributionService {
 
   async start(actor: Actor, profileName: string, usernames: string[]): Promise<BulkDistributionView> {
     const unique = [...new Set(usernames.map((name) => name.trim()).filter((name) => name !== ''))];
-    return this.audit.track(actor, { action: 'token.bulk.start', targetType: 'profile', target: profileName.slice(0, 128), details: { users: unique.length } }, async () => {
-      requirePermission(actor, 'tokens.distribute');
-      const profile = await this.profiles.row(profileName);
-      if (profile.delivery === 'ctf') {
-        throw new TallyError('VALIDATION_FAILED', `Profile ${profile.name} delivers a CTF string, which is shown only to whoever distributes it; a bulk distribution needs a delivery the holder completes in the Self-Service Console (QR, CT-KIP or file).`);
-      }
-      if (unique.length === 0) throw new TallyError('VALIDATION_FAILED', 'The list has no usernames.');
-      if (unique.length > BULK_MAX_USERS) throw new TallyError('INPUT_TOO_LARGE', `A bulk distribution takes at most ${BULK_MAX_USERS} users; split the list.`);
-      const tooLong = unique.find((name) => name.length > 128);
-      if (tooLong) throw new TallyError('VALIDATION_FAILED', `"${tooLong.slice(0, 40)}…" is longer than a username can be.`);
-      const row = await this.repository.create({ profile: profile.name, createdBy: actor.name, usernames: unique, now: this.clock.now() });
-      this.work(actor, row);
-      return this.view(row);
-    }, (bulk) => ({ bulk: bulk.id }));
+    return this.audit.track(
+      actor,
+      { action: 'token.bulk.start', targetType: 'profile', target: profileName.slice(0, 128), details: { users: unique.length } },
+      async () => {
+        requirePermission(actor, 'tokens.distribute');
+        const profile = await this.profiles.row(profileName);
+        if (profile.delivery === 'ctf') {
+          throw new TallyError(
+            'VALIDATION_FAILED',
+            `Profile ${profile.name} delivers a CTF string, which is shown only to whoever distributes it; a bulk distribution needs a delivery the holder completes in the Self-Service Console (QR, CT-KIP or file).`,
+          );
+        }
+        if (unique.length === 0) throw new TallyError('VALIDATION_FAILED', 'The list has no usernames.');
+        if (unique.length > BULK_MAX_USERS)
+          throw new TallyError('INPUT_TOO_LARGE', `A bulk distribution takes at most ${BULK_MAX_USERS} users; split the list.`);
+        const tooLong = unique.find((name) => name.length > 128);
+        if (tooLong) throw new TallyError('VALIDATION_FAILED', `"${tooLong.slice(0, 40)}…" is longer than a username can be.`);
+        const row = await this.repository.create({
+          profile: profile.name,
+          createdBy: actor.name,
+          usernames: unique,
+          now: this.clock.now(),
+        });
+        this.work(actor, row);
+        return this.view(row);
+      },
+      (bulk) => ({ bulk: bulk.id }),
+    );
   }
 
   /** Continues an interrupted run where it stopped, as the admin who resumes it. */
@@ -145,7 +164,13 @@ export class BulkDistributionService {
           }
         }
         const finished = await this.repository.finish(run.id, this.clock.now());
-        if (finished) await this.audit.record(actor, { action: 'token.bulk.finish', targetType: 'bulk', target: String(run.id), details: { profile: run.profile, distributed: finished.distributed, failed: finished.failed } });
+        if (finished)
+          await this.audit.record(actor, {
+            action: 'token.bulk.finish',
+            targetType: 'bulk',
+            target: String(run.id),
+            details: { profile: run.profile, distributed: finished.distributed, failed: finished.failed },
+          });
       } catch (error) {
         // The store failed under us: the run stays running, shows as interrupted and can be resumed.
         this.logger?.error({ err: error, bulk: run.id }, 'a bulk distribution stopped');

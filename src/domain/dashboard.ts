@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
+import type { TokenState } from '../model/vocabulary.js';
 import { AuditRepository } from '../store/repositories/audit.js';
 import type { Database } from '../store/schema.js';
-import type { TokenState } from '../model/vocabulary.js';
-import { requirePermission, type Actor } from './actor.js';
+import { type Actor, requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
 
 export interface Dashboard {
@@ -50,8 +50,16 @@ export class DashboardService {
           eb.fn.sum<number>(eb.case().when('locked_until', '>', now).then(1).else(0).end()).as('locked'),
         ])
         .executeTakeFirstOrThrow(),
-      this.db.selectFrom('tokens').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute(),
-      this.db.selectFrom('token_requests').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirstOrThrow(),
+      this.db
+        .selectFrom('tokens')
+        .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+        .groupBy('state')
+        .execute(),
+      this.db
+        .selectFrom('token_requests')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('state', '=', 'pending')
+        .executeTakeFirstOrThrow(),
       this.audit.authenticationsByHour((currentHour - 23) * HOUR_MS),
       expiringQuery.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
       expiringQuery
@@ -65,7 +73,11 @@ export class DashboardService {
     ]);
     const states: Record<TokenState, number> = { unassigned: 0, pending: 0, active: 0, disabled: 0 };
     for (const row of tokens) states[row.state] = Number(row.n);
-    const hours = Array.from({ length: 24 }, (_, i) => ({ start: new Date((currentHour - 23 + i) * HOUR_MS).toISOString(), succeeded: 0, failed: 0 }));
+    const hours = Array.from({ length: 24 }, (_, i) => ({
+      start: new Date((currentHour - 23 + i) * HOUR_MS).toISOString(),
+      succeeded: 0,
+      failed: 0,
+    }));
     for (const row of byHour) {
       const slot = hours[row.hour - (currentHour - 23)];
       if (slot) slot[row.result === 'success' ? 'succeeded' : 'failed'] += row.n;
@@ -75,7 +87,10 @@ export class DashboardService {
       tokens: { ...states, total: Object.values(states).reduce((a, b) => a + b, 0) },
       pendingRequests: Number(requests.n),
       authentications: { succeeded: hours.reduce((a, h) => a + h.succeeded, 0), failed: hours.reduce((a, h) => a + h.failed, 0), hours },
-      expiring: { count: Number(expiringCount.n), first: expiring.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on })) },
+      expiring: {
+        count: Number(expiringCount.n),
+        first: expiring.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on })),
+      },
     };
   }
 }

@@ -1,8 +1,7 @@
-import { TallyError, invalidField } from '../errors.js';
-import type { TokenType } from '../tokens/types.js';
-import { tokenType as tokenTypeModule } from '../tokens/registry.js';
+import { invalidField, TallyError } from '../errors.js';
 import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
-
+import { tokenType as tokenTypeModule } from '../tokens/registry.js';
+import type { TokenType } from '../tokens/types.js';
 
 /** Short names, for messages and pages. */
 export const DELIVERY_NAMES: Record<Delivery, string> = { qr: 'QR code', ctkip: 'CT-KIP', file: 'token file', ctf: 'CTF' };
@@ -49,7 +48,10 @@ export const BUILT_IN_DEVICES: DeviceDefinition[] = [
     label: 'RSA SecurID app for Android',
     tokenTypes: ['securid'],
     versions: { '1': ['ctkip', 'ctf'], '*': ['ctkip', 'ctf', 'qr'] },
-    notes: { qr: 'the SecurID app 1.x for Android cannot scan QR codes (2.x and later can)', file: 'the Android app takes CT-KIP or CTF, not token files' },
+    notes: {
+      qr: 'the SecurID app 1.x for Android cannot scan QR codes (2.x and later can)',
+      file: 'the Android app takes CT-KIP or CTF, not token files',
+    },
     builtIn: true,
   },
   {
@@ -57,7 +59,10 @@ export const BUILT_IN_DEVICES: DeviceDefinition[] = [
     label: 'RSA SecurID app for iOS',
     tokenTypes: ['securid'],
     versions: { '1': ['ctkip', 'ctf'], '*': ['ctkip', 'ctf', 'qr'] },
-    notes: { qr: 'the SecurID app 1.x for iOS cannot scan QR codes (2.x and later can)', file: 'the iOS app takes CT-KIP or CTF, not token files' },
+    notes: {
+      qr: 'the SecurID app 1.x for iOS cannot scan QR codes (2.x and later can)',
+      file: 'the iOS app takes CT-KIP or CTF, not token files',
+    },
     builtIn: true,
   },
   {
@@ -111,11 +116,20 @@ export function checkDelivery(device: DeviceDefinition, tokenType: TokenType, de
   const possible = deliveriesFor(device, tokenType, appVersion);
   if (possible.includes(delivery)) return;
   const alternatives = possible.length ? `; it can take ${possible.join(', ')}` : '';
-  throw new TallyError('DELIVERY_NOT_SUPPORTED', `Delivery "${delivery}" is not possible: ${whyNot(device, tokenType, delivery, appVersion)}${alternatives}.`, { possible });
+  throw new TallyError(
+    'DELIVERY_NOT_SUPPORTED',
+    `Delivery "${delivery}" is not possible: ${whyNot(device, tokenType, delivery, appVersion)}${alternatives}.`,
+    { possible },
+  );
 }
 
 function whyNot(device: DeviceDefinition, tokenType: TokenType, delivery: Delivery, appVersion?: string): string {
-  return device.notes?.[delivery] ?? (tokenTypeModule(tokenType).deliveries.includes(delivery) ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it` : `${TYPE_NAMES[tokenType]} tokens have no ${DELIVERY_NAMES[delivery]} delivery`);
+  return (
+    device.notes?.[delivery] ??
+    (tokenTypeModule(tokenType).deliveries.includes(delivery)
+      ? `the ${device.label}${appVersion ? ` ${appVersion}` : ''} cannot take it`
+      : `${TYPE_NAMES[tokenType]} tokens have no ${DELIVERY_NAMES[delivery]} delivery`)
+  );
 }
 
 /** A delivery as a profile editor offers it: possible, or not and why. */
@@ -128,9 +142,15 @@ export interface DeliveryChoice {
 /** Every delivery for a device, token type and app version, with the reason for each one that is not possible. */
 export function deliveryChoices(device: DeviceDefinition, tokenType: TokenType, appVersion?: string): DeliveryChoice[] {
   const possible = deliveriesFor(device, tokenType, appVersion);
-  return DELIVERIES.map((delivery) => (possible.includes(delivery) ? { delivery, possible: true } : { delivery, possible: false, reason: whyNot(device, tokenType, delivery, appVersion) }));
+  return DELIVERIES.map((delivery) =>
+    possible.includes(delivery)
+      ? { delivery, possible: true }
+      : { delivery, possible: false, reason: whyNot(device, tokenType, delivery, appVersion) },
+  );
 }
 
 export function appVersionProblem(appVersion: string | undefined): string | undefined {
-  return appVersion !== undefined && majorVersion(appVersion) === undefined ? `The app version must start with a major version number, like 2 or 2.1 (got "${appVersion}").` : undefined;
+  return appVersion !== undefined && majorVersion(appVersion) === undefined
+    ? `The app version must start with a major version number, like 2 or 2.1 (got "${appVersion}").`
+    : undefined;
 }

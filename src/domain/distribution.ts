@@ -1,26 +1,34 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import { TallyError } from '../errors.js';
 import { randomDigits } from '../core/crypto/random.js';
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
+import { buildAppLink } from '../core/ctkip/links.js';
 import { encodeBase32 } from '../core/otp/base32.js';
 import { verifyPasscode } from '../core/otp/verify.js';
-import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
-import { buildAppLink } from '../core/ctkip/links.js';
 import type { CtfLinkApp } from '../core/securid/index.js';
+import { TallyError } from '../errors.js';
+import type { Delivery } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import type { Database } from '../store/schema.js';
 import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
 import { UserRepository, type UserRow } from '../store/repositories/users.js';
-import { ctfDeliverable, otpauthLink, tokenFile, type Holder, type TokenFile } from '../tokens/deliverables.js';
+import type { Database } from '../store/schema.js';
+import { ctfDeliverable, type Holder, otpauthLink, type TokenFile, tokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
-import { can, mayBeShown, requireAuthorityOver, requirePermission, type Actor, type CredentialKind, type HelpdeskCredentials } from './actor.js';
-import { credentialShown, type AuditService } from './audit.js';
+import {
+  type Actor,
+  type CredentialKind,
+  can,
+  type HelpdeskCredentials,
+  mayBeShown,
+  requireAuthorityOver,
+  requirePermission,
+} from './actor.js';
+import { type AuditService, credentialShown } from './audit.js';
 import type { Clock } from './clock.js';
-import type { Delivery } from '../model/vocabulary.js';
-import { profileFilePasswordContext, type ProfileRow, type ProfileService } from './profiles.js';
+import type { Notifier } from './notifications.js';
+import { type ProfileRow, type ProfileService, profileFilePasswordContext } from './profiles.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService, TokenView } from './tokens.js';
-import type { Notifier } from './notifications.js';
 
 /** What an admin receives when a token is distributed: exactly the delivery's secret, once. */
 export interface DistributionResult {
@@ -79,10 +87,12 @@ function generatedPassword(): string {
 
 /** What a user may ask for in the Self-Service Console without an admin: a token for themself, from an open profile. */
 function checkSelfServiceRequest(actor: Actor, username: string, profile: ProfileRow): void {
-  if (actor.kind !== 'user' || actor.name !== username) throw new TallyError('FORBIDDEN', 'In the Self-Service Console a user requests tokens for themself only.');
+  if (actor.kind !== 'user' || actor.name !== username)
+    throw new TallyError('FORBIDDEN', 'In the Self-Service Console a user requests tokens for themself only.');
   // A profile not open to self-service looks exactly like a missing one.
   if (profile.self_service !== 1) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${profile.name}.`);
-  if (profile.requires_approval === 1) throw new TallyError('FORBIDDEN', `Tokens of profile ${profile.name} need an administrator's approval: request one instead.`);
+  if (profile.requires_approval === 1)
+    throw new TallyError('FORBIDDEN', `Tokens of profile ${profile.name} need an administrator's approval: request one instead.`);
 }
 
 function ctfAppFor(deviceType: string): CtfLinkApp {
@@ -119,20 +129,30 @@ export class DistributionService {
    * approval. `notifyHolder: false` is for callers that mail the holder themselves; `show: false`
    * for callers that show the actor nothing (a bulk run): the answer then carries no credential.
    */
-  async distributeToUser(actor: Actor, username: string, profileName: string, options: { notifyHolder?: boolean; show?: boolean } = {}): Promise<DistributionResult> {
-    const result = await this.audit.track(actor, { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } }, async () => {
-      const selfService = !can(actor, 'tokens.distribute');
-      if (selfService) requirePermission(actor, 'tokens.request');
-      const profile = await this.profiles.row(profileName);
-      if (selfService) checkSelfServiceRequest(actor, username, profile);
-      const hashKey = await this.hasher.load();
-      return this.db.transaction().execute(async (trx) => {
-        const user = await this.user(trx, username);
-        requireAuthorityOver(actor, user);
-        const token = await this.insertNewToken(trx, profile, user.id);
-        return this.distribute(trx, hashKey, token, profile, user, actor, options.show !== false);
-      });
-    }, (result) => ({ serial: result.serial, delivery: result.delivery }));
+  async distributeToUser(
+    actor: Actor,
+    username: string,
+    profileName: string,
+    options: { notifyHolder?: boolean; show?: boolean } = {},
+  ): Promise<DistributionResult> {
+    const result = await this.audit.track(
+      actor,
+      { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } },
+      async () => {
+        const selfService = !can(actor, 'tokens.distribute');
+        if (selfService) requirePermission(actor, 'tokens.request');
+        const profile = await this.profiles.row(profileName);
+        if (selfService) checkSelfServiceRequest(actor, username, profile);
+        const hashKey = await this.hasher.load();
+        return this.db.transaction().execute(async (trx) => {
+          const user = await this.user(trx, username);
+          requireAuthorityOver(actor, user);
+          const token = await this.insertNewToken(trx, profile, user.id);
+          return this.distribute(trx, hashKey, token, profile, user, actor, options.show !== false);
+        });
+      },
+      (result) => ({ serial: result.serial, delivery: result.delivery }),
+    );
     if (options.notifyHolder !== false) this.notifier?.tokenDistributed(actor, result.serial, 'new');
     return result;
   }
@@ -141,14 +161,21 @@ export class DistributionService {
   async createUnassigned(actor: Actor, profileName: string, count: number): Promise<TokenView[]> {
     return this.audit.track(actor, { action: 'token.create', targetType: 'profile', target: profileName, details: { count } }, async () => {
       requirePermission(actor, 'tokens.create');
-      if (!Number.isInteger(count) || count < 1 || count > 1000) throw new TallyError('VALIDATION_FAILED', 'count must be a whole number from 1 to 1000.');
+      if (!Number.isInteger(count) || count < 1 || count > 1000)
+        throw new TallyError('VALIDATION_FAILED', 'count must be a whole number from 1 to 1000.');
       const profile = await this.profiles.row(profileName);
       const rows = await this.db.transaction().execute(async (trx) => {
         const created: TokenRow[] = [];
         for (let i = 0; i < count; i++) created.push(await this.insertNewToken(trx, profile, null));
         return created;
       });
-      for (const row of rows) await this.audit.record(actor, { action: 'token.create', targetType: 'token', target: row.serial, details: { profile: profileName } });
+      for (const row of rows)
+        await this.audit.record(actor, {
+          action: 'token.create',
+          targetType: 'token',
+          target: row.serial,
+          details: { profile: profileName },
+        });
       return Promise.all(rows.map((row) => this.tokens.view(row)));
     });
   }
@@ -158,51 +185,75 @@ export class DistributionService {
    * SecurID token, a hardware token), so it is active at once; a generated one is distributed.
    */
   async assign(actor: Actor, serial: string, username: string): Promise<DistributionResult> {
-    const result: DistributionResult = await this.audit.track(actor, { action: 'token.assign', targetType: 'token', target: serial, details: { username } }, async () => {
-      requirePermission(actor, 'tokens.distribute');
-      const hashKey = await this.hasher.load();
-      return this.db.transaction().execute(async (trx) => {
-        const repo = new TokenRepository(trx);
-        const token = await this.tokenRow(trx, serial);
-        if (token.state !== 'unassigned' || token.user_id !== null) {
-          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`);
-        }
-        const user = await this.user(trx, username);
-        requireAuthorityOver(actor, user);
-        const now = this.clock.now();
-        if (token.origin === 'imported') {
-          const claimed = await repo.update(serial, { user_id: user.id, state: 'active', activated_at: now, updated_at: now }, { state: 'unassigned', user_id: null });
+    const result: DistributionResult = await this.audit.track(
+      actor,
+      { action: 'token.assign', targetType: 'token', target: serial, details: { username } },
+      async () => {
+        requirePermission(actor, 'tokens.distribute');
+        const hashKey = await this.hasher.load();
+        return this.db.transaction().execute(async (trx) => {
+          const repo = new TokenRepository(trx);
+          const token = await this.tokenRow(trx, serial);
+          if (token.state !== 'unassigned' || token.user_id !== null) {
+            throw new TallyError(
+              'TOKEN_STATE_INVALID',
+              `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`,
+            );
+          }
+          const user = await this.user(trx, username);
+          requireAuthorityOver(actor, user);
+          const now = this.clock.now();
+          if (token.origin === 'imported') {
+            const claimed = await repo.update(
+              serial,
+              { user_id: user.id, state: 'active', activated_at: now, updated_at: now },
+              { state: 'unassigned', user_id: null },
+            );
+            if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
+            return { serial, tokenType: token.token_type, delivery: null, state: 'active', expiresAt: null };
+          }
+          if (token.profile_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no profile to distribute it by.`);
+          const claimed = await repo.update(
+            serial,
+            { user_id: user.id, state: 'pending', updated_at: now },
+            { state: 'unassigned', user_id: null },
+          );
           if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
-          return { serial, tokenType: token.token_type, delivery: null, state: 'active', expiresAt: null };
-        }
-        if (token.profile_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no profile to distribute it by.`);
-        const claimed = await repo.update(serial, { user_id: user.id, state: 'pending', updated_at: now }, { state: 'unassigned', user_id: null });
-        if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
-        const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
-        return this.distribute(trx, hashKey, { ...token, user_id: user.id }, profile, user, actor);
-      });
-    }, (result) => ({ delivery: result.delivery }));
+          const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
+          return this.distribute(trx, hashKey, { ...token, user_id: user.id }, profile, user, actor);
+        });
+      },
+      (result) => ({ delivery: result.delivery }),
+    );
     this.notifier?.tokenDistributed(actor, serial, 'new');
     return result;
   }
 
   /** A new distribution of an assigned token: the previous code, link and seed stop working at once. */
   async reissue(actor: Actor, serial: string): Promise<DistributionResult> {
-    const result = await this.audit.track(actor, { action: 'token.reissue', targetType: 'token', target: serial }, async () => {
-      requirePermission(actor, 'tokens.distribute');
-      const hashKey = await this.hasher.load();
-      return this.db.transaction().execute(async (trx) => {
-        const token = await this.tokenRow(trx, serial);
-        if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned; assign it instead.`);
-        if (token.profile_id === null) {
-          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was imported with its seed and has no profile; distribute a new token to the user instead.`);
-        }
-        const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
-        const user = await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirstOrThrow();
-        requireAuthorityOver(actor, user);
-        return this.distribute(trx, hashKey, token, profile, user, actor);
-      });
-    }, (result) => ({ delivery: result.delivery }));
+    const result = await this.audit.track(
+      actor,
+      { action: 'token.reissue', targetType: 'token', target: serial },
+      async () => {
+        requirePermission(actor, 'tokens.distribute');
+        const hashKey = await this.hasher.load();
+        return this.db.transaction().execute(async (trx) => {
+          const token = await this.tokenRow(trx, serial);
+          if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned; assign it instead.`);
+          if (token.profile_id === null) {
+            throw new TallyError(
+              'TOKEN_STATE_INVALID',
+              `Token ${serial} was imported with its seed and has no profile; distribute a new token to the user instead.`,
+            );
+          }
+          const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
+          const user = await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirstOrThrow();
+          requireAuthorityOver(actor, user);
+          return this.distribute(trx, hashKey, token, profile, user, actor);
+        });
+      },
+      (result) => ({ delivery: result.delivery }),
+    );
     this.notifier?.tokenDistributed(actor, serial, 'reissued');
     return result;
   }
@@ -231,9 +282,16 @@ export class DistributionService {
    */
   async redeemDownload(actor: Actor, linkToken: string): Promise<TokenFile> {
     const hash = downloadTokenHash(linkToken);
-    const distribution = await this.db.selectFrom('distributions').innerJoin('tokens', 'tokens.id', 'distributions.token_id').select(['distributions.id', 'tokens.serial']).where('secret_hash', '=', hash).where('delivery', '=', 'file').executeTakeFirst();
+    const distribution = await this.db
+      .selectFrom('distributions')
+      .innerJoin('tokens', 'tokens.id', 'distributions.token_id')
+      .select(['distributions.id', 'tokens.serial'])
+      .where('secret_hash', '=', hash)
+      .where('delivery', '=', 'file')
+      .executeTakeFirst();
     return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: distribution?.serial }, async () => {
-      if (!distribution) throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
+      if (!distribution)
+        throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
       return this.claimFile(distribution.id);
     });
   }
@@ -244,10 +302,23 @@ export class DistributionService {
       requirePermission(actor, 'tokens.seeds');
       const token = await this.tokenRow(this.db, serial);
       await this.tokens.requireAuthorityOverHolder(actor, token);
-      const distribution = await this.db.selectFrom('distributions').select('id').where('token_id', '=', token.id).where('delivery', '=', 'file').where('state', '=', 'open').executeTakeFirst();
-      if (!distribution) throw new TallyError('DOWNLOAD_LINK_INVALID', `Token ${serial} has no file waiting to be downloaded (downloaded already, expired, or not a file delivery).`);
+      const distribution = await this.db
+        .selectFrom('distributions')
+        .select('id')
+        .where('token_id', '=', token.id)
+        .where('delivery', '=', 'file')
+        .where('state', '=', 'open')
+        .executeTakeFirst();
+      if (!distribution)
+        throw new TallyError(
+          'DOWNLOAD_LINK_INVALID',
+          `Token ${serial} has no file waiting to be downloaded (downloaded already, expired, or not a file delivery).`,
+        );
       const file = await this.claimFile(distribution.id);
-      const holder = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
+      const holder =
+        token.user_id === null
+          ? undefined
+          : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
       await this.recordShown(this.db, actor, serial, holder?.username ?? '', ['token-file']);
       return file;
     });
@@ -262,12 +333,26 @@ export class DistributionService {
     return this.audit.track(actor, { action: 'token.download.link', targetType: 'token', target: serial }, async () =>
       this.db.transaction().execute(async (trx) => {
         const { distribution } = await this.pendingForHolder(trx, actor, serial);
-        if (distribution.delivery !== 'file') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not as a file.`);
+        if (distribution.delivery !== 'file')
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not as a file.`);
         const linkToken = randomBytes(32).toString('base64url');
-        const replaced = await trx.updateTable('distributions').set({ secret_hash: downloadTokenHash(linkToken) }).where('id', '=', distribution.id).where('state', '=', 'open').executeTakeFirst();
-        if (Number(replaced.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was downloaded or reissued just now.`);
-        const password = distribution.file_password_sealed === null ? undefined : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
-        return { downloadUrl: `${this.options.publicUrl}/download/${linkToken}`, ...(password === undefined ? {} : { filePassword: password }), expiresAt: new Date(distribution.expires_at).toISOString() };
+        const replaced = await trx
+          .updateTable('distributions')
+          .set({ secret_hash: downloadTokenHash(linkToken) })
+          .where('id', '=', distribution.id)
+          .where('state', '=', 'open')
+          .executeTakeFirst();
+        if (Number(replaced.numUpdatedRows) !== 1)
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was downloaded or reissued just now.`);
+        const password =
+          distribution.file_password_sealed === null
+            ? undefined
+            : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
+        return {
+          downloadUrl: `${this.options.publicUrl}/download/${linkToken}`,
+          ...(password === undefined ? {} : { filePassword: password }),
+          expiresAt: new Date(distribution.expires_at).toISOString(),
+        };
       }),
     );
   }
@@ -287,9 +372,13 @@ export class DistributionService {
       }
       const distribution = await trx.selectFrom('distributions').selectAll().where('id', '=', distributionId).executeTakeFirstOrThrow();
       const token = await trx.selectFrom('tokens').selectAll().where('id', '=', distribution.token_id).executeTakeFirstOrThrow();
-      const user = token.user_id === null ? undefined : await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
+      const user =
+        token.user_id === null ? undefined : await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
       await new TokenRepository(trx).update(token.serial, { state: 'active', activated_at: now, updated_at: now }, { state: 'pending' });
-      const password = distribution.file_password_sealed === null ? undefined : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
+      const password =
+        distribution.file_password_sealed === null
+          ? undefined
+          : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
       return tokenFile(token.token_type, this.tokens.material(token), this.holder(token, user), password);
     });
   }
@@ -314,7 +403,8 @@ export class DistributionService {
   private async insertNewToken(trx: Transaction<Database>, profile: ProfileRow, userId: number | null): Promise<TokenRow> {
     const type = tokenType(profile.token_type);
     const now = this.clock.now();
-    const expiresOn = profile.token_lifetime_days === null ? null : new Date(now + profile.token_lifetime_days * DAY_MS).toISOString().slice(0, 10);
+    const expiresOn =
+      profile.token_lifetime_days === null ? null : new Date(now + profile.token_lifetime_days * DAY_MS).toISOString().slice(0, 10);
     for (let attempt = 0; ; attempt++) {
       const serial = type.newSerial();
       if ((await new TokenRepository(trx).existingSerials([serial])).size > 0) {
@@ -349,7 +439,12 @@ export class DistributionService {
 
   /** Closes every open distribution of the token: their codes and links stop working now. */
   private async supersede(trx: Transaction<Database>, tokenId: number): Promise<void> {
-    await trx.updateTable('distributions').set({ state: 'superseded', locator: null }).where('token_id', '=', tokenId).where('state', '=', 'open').execute();
+    await trx
+      .updateTable('distributions')
+      .set({ state: 'superseded', locator: null })
+      .where('token_id', '=', tokenId)
+      .where('state', '=', 'open')
+      .execute();
   }
 
   /** A fresh CT-KIP activation code on an open distribution; returns the code (shown once). */
@@ -385,42 +480,47 @@ export class DistributionService {
    */
   async unassign(actor: Actor, serial: string): Promise<TokenView> {
     let holder: string | undefined;
-    return this.audit.track(actor, { action: 'token.unassign', targetType: 'token', target: serial }, async () => {
-      requirePermission(actor, 'tokens.distribute');
-      const row = await this.db.transaction().execute(async (trx) => {
-        const token = await this.tokenRow(trx, serial);
-        if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
-        await this.tokens.requireAuthorityOverHolder(actor, token, trx);
-        holder = (await trx.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst())?.username;
-        await this.supersede(trx, token.id);
-        await trx.deleteFrom('auth_challenges').where('token_id', '=', token.id).execute();
-        const generated = token.origin === 'generated';
-        const changed = await new TokenRepository(trx).update(
-          serial,
-          {
-            user_id: null,
-            state: 'unassigned',
-            label: null,
-            pin_hash: null,
-            new_pin_required: token.pin_mode === 'required' ? 1 : 0,
-            failed_count: 0,
-            next_code_required: 0,
-            emergency_hash: null,
-            emergency_expires_at: null,
-            emergency_one_time: null,
-            disabled_reason: null,
-            activated_at: null,
-            last_used_at: null,
-            updated_at: this.clock.now(),
-            ...(generated ? { seed_sealed: null, counter: 0, last_step: null, drift_steps: 0 } : {}),
-          },
-          { user_id: token.user_id },
-        );
-        if (!changed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed by someone else just now.`);
-        return new TokenRepository(trx).getBySerial(serial);
-      });
-      return this.tokens.view(row);
-    }, () => ({ username: holder ?? null }));
+    return this.audit.track(
+      actor,
+      { action: 'token.unassign', targetType: 'token', target: serial },
+      async () => {
+        requirePermission(actor, 'tokens.distribute');
+        const row = await this.db.transaction().execute(async (trx) => {
+          const token = await this.tokenRow(trx, serial);
+          if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
+          await this.tokens.requireAuthorityOverHolder(actor, token, trx);
+          holder = (await trx.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst())?.username;
+          await this.supersede(trx, token.id);
+          await trx.deleteFrom('auth_challenges').where('token_id', '=', token.id).execute();
+          const generated = token.origin === 'generated';
+          const changed = await new TokenRepository(trx).update(
+            serial,
+            {
+              user_id: null,
+              state: 'unassigned',
+              label: null,
+              pin_hash: null,
+              new_pin_required: token.pin_mode === 'required' ? 1 : 0,
+              failed_count: 0,
+              next_code_required: 0,
+              emergency_hash: null,
+              emergency_expires_at: null,
+              emergency_one_time: null,
+              disabled_reason: null,
+              activated_at: null,
+              last_used_at: null,
+              updated_at: this.clock.now(),
+              ...(generated ? { seed_sealed: null, counter: 0, last_step: null, drift_steps: 0 } : {}),
+            },
+            { user_id: token.user_id },
+          );
+          if (!changed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed by someone else just now.`);
+          return new TokenRepository(trx).getBySerial(serial);
+        });
+        return this.tokens.view(row);
+      },
+      () => ({ username: holder ?? null }),
+    );
   }
 
   /**
@@ -438,12 +538,23 @@ export class DistributionService {
     await this.audit.recordIn(db, actor, credentialShown(serial, username, kinds));
   }
 
-  private async distribute(trx: Transaction<Database>, hashKey: SecretHashKey, token: TokenRow, profile: ProfileRow, user: UserRow, actor: Actor, show = true): Promise<DistributionResult> {
+  private async distribute(
+    trx: Transaction<Database>,
+    hashKey: SecretHashKey,
+    token: TokenRow,
+    profile: ProfileRow,
+    user: UserRow,
+    actor: Actor,
+    show = true,
+  ): Promise<DistributionResult> {
     const type = tokenType(profile.token_type);
     const delivery = profile.delivery;
     const seedVisible = this.mayShow(actor, user, 'seed');
     if (delivery === 'ctf' && !seedVisible) {
-      throw new TallyError('FORBIDDEN', `A CTF token is its seed, shown once to whoever distributes it, and the ${actor.role} role never sees a seed: ask a super admin, or use a profile with QR, CT-KIP or file delivery.`);
+      throw new TallyError(
+        'FORBIDDEN',
+        `A CTF token is its seed, shown once to whoever distributes it, and the ${actor.role} role never sees a seed: ask a super admin, or use a profile with QR, CT-KIP or file delivery.`,
+      );
     }
     const now = this.clock.now();
     await this.supersede(trx, token.id);
@@ -486,7 +597,13 @@ export class DistributionService {
       expiresAt: activeAtOnce ? null : new Date(expiresAt).toISOString(),
     };
     const shown: CredentialKind[] = [];
-    const material = seed ? { serial: token.serial, seed, settings: { digits: token.digits, periodSeconds: token.period_seconds, algorithm: token.algorithm, addPin: token.add_pin === 1 } } : undefined;
+    const material = seed
+      ? {
+          serial: token.serial,
+          seed,
+          settings: { digits: token.digits, periodSeconds: token.period_seconds, algorithm: token.algorithm, addPin: token.add_pin === 1 },
+        }
+      : undefined;
     switch (delivery) {
       case 'ctkip': {
         const code = await this.issueActivationCode(trx, hashKey, distribution.id);
@@ -508,7 +625,8 @@ export class DistributionService {
           .updateTable('distributions')
           .set({
             secret_hash: downloadTokenHash(linkToken),
-            file_password_sealed: password === undefined ? null : seal(this.keyring, Buffer.from(password), distributionPasswordContext(distribution.id)),
+            file_password_sealed:
+              password === undefined ? null : seal(this.keyring, Buffer.from(password), distributionPasswordContext(distribution.id)),
           })
           .where('id', '=', distribution.id)
           .execute();
@@ -535,7 +653,12 @@ export class DistributionService {
         // Nothing secret for the admin: the user sees the QR code in the Self-Service Console.
         break;
     }
-    await this.audit.recordIn(trx, actor, { action: 'token.distribute', targetType: 'token', target: token.serial, details: { delivery, profile: profile.name, username: user.username } });
+    await this.audit.recordIn(trx, actor, {
+      action: 'token.distribute',
+      targetType: 'token',
+      target: token.serial,
+      details: { delivery, profile: profile.name, username: user.username },
+    });
     await this.recordShown(trx, actor, token.serial, user.username, shown);
     return result;
   }
@@ -558,7 +681,12 @@ export class DistributionService {
         if (type.seedDerivedByCtkip(distribution.delivery)) {
           const code = await this.issueActivationCode(trx, hashKey, distribution.id);
           const serviceUrl = this.ctkipUrl(profile);
-          return { kind: 'ctkip', ctkipUrl: serviceUrl, activationCode: code, appLink: buildAppLink({ form: 'securid', serviceUrl, activationCode: code }) };
+          return {
+            kind: 'ctkip',
+            ctkipUrl: serviceUrl,
+            activationCode: code,
+            appLink: buildAppLink({ form: 'securid', serviceUrl, activationCode: code }),
+          };
         }
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not activated here.`);
       });
@@ -596,18 +724,35 @@ export class DistributionService {
           pin: { kind: 'none' },
         });
         if (found.kind !== 'match') {
-          await trx.updateTable('distributions').set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) })).where('id', '=', distribution.id).execute();
-          throw new TallyError('TOKENCODE_INVALID', 'That code is not right. Check the time on your phone and enter the code the app shows now.');
+          await trx
+            .updateTable('distributions')
+            .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) }))
+            .where('id', '=', distribution.id)
+            .execute();
+          throw new TallyError(
+            'TOKENCODE_INVALID',
+            'That code is not right. Check the time on your phone and enter the code the app shows now.',
+          );
         }
-        const claimed = await trx.updateTable('distributions').set({ state: 'redeemed', redeemed_at: now }).where('id', '=', distribution.id).where('state', '=', 'open').executeTakeFirst();
-        if (Number(claimed.numUpdatedRows) !== 1) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was activated or reissued just now.`);
-        await new TokenRepository(trx).update(serial, {
-          state: 'active',
-          activated_at: now,
-          last_step: found.step,
-          counter: type.movingFactor === 'counter' ? found.step + 1 : 0,
-          updated_at: now,
-        }, { state: 'pending' });
+        const claimed = await trx
+          .updateTable('distributions')
+          .set({ state: 'redeemed', redeemed_at: now })
+          .where('id', '=', distribution.id)
+          .where('state', '=', 'open')
+          .executeTakeFirst();
+        if (Number(claimed.numUpdatedRows) !== 1)
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was activated or reissued just now.`);
+        await new TokenRepository(trx).update(
+          serial,
+          {
+            state: 'active',
+            activated_at: now,
+            last_step: found.step,
+            counter: type.movingFactor === 'counter' ? found.step + 1 : 0,
+            updated_at: now,
+          },
+          { state: 'pending' },
+        );
         return new TokenRepository(trx).getBySerial(serial);
       });
       return this.tokens.view(row);
@@ -616,12 +761,22 @@ export class DistributionService {
 
   private async pendingForHolder(trx: Kysely<Database>, actor: Actor, serial: string) {
     const token = await new TokenRepository(trx).findBySerial(serial);
-    const user = token?.user_id == null ? undefined : await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
+    const user =
+      token?.user_id == null ? undefined : await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
     // Another user's token looks exactly like a missing one.
-    if (!token || !user || actor.kind !== 'user' || user.username !== actor.name) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-    const distribution = await trx.selectFrom('distributions').selectAll().where('token_id', '=', token.id).where('state', '=', 'open').orderBy('id', 'desc').executeTakeFirst();
-    if (token.state !== 'pending' || !distribution) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} and has nothing waiting to be activated.`);
-    if (distribution.expires_at <= this.clock.now()) throw new TallyError('TOKEN_STATE_INVALID', `The activation of token ${serial} has expired; ask for the token to be reissued.`);
+    if (!token || !user || actor.kind !== 'user' || user.username !== actor.name)
+      throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+    const distribution = await trx
+      .selectFrom('distributions')
+      .selectAll()
+      .where('token_id', '=', token.id)
+      .where('state', '=', 'open')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    if (token.state !== 'pending' || !distribution)
+      throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} and has nothing waiting to be activated.`);
+    if (distribution.expires_at <= this.clock.now())
+      throw new TallyError('TOKEN_STATE_INVALID', `The activation of token ${serial} has expired; ask for the token to be reissued.`);
     if (token.profile_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no profile.`);
     const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
     return { token, distribution, profile, user };

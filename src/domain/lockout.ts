@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../store/schema.js';
 import type { Clock } from './clock.js';
 
@@ -76,7 +76,12 @@ export class Lockout {
   /** Clears the failures of each user that has any, in one statement. */
   async recordSuccesses(userIds: readonly number[], db: Kysely<Database> = this.db): Promise<void> {
     if (userIds.length === 0) return;
-    await db.updateTable('users').set({ failed_logons: 0, locked_until: null }).where('id', 'in', userIds).where('failed_logons', '>', 0).execute();
+    await db
+      .updateTable('users')
+      .set({ failed_logons: 0, locked_until: null })
+      .where('id', 'in', userIds)
+      .where('failed_logons', '>', 0)
+      .execute();
   }
 
   async unlock(userId: number): Promise<void> {

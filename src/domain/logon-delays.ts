@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { TallyError } from '../errors.js';
 import { LogonDelayRepository } from '../store/repositories/logon-delays.js';
 import type { Database } from '../store/schema.js';
@@ -19,7 +19,12 @@ export interface LogonDelaySettings {
   forgetAfterMinutes: number;
 }
 
-export const DEFAULT_LOGON_DELAYS: LogonDelaySettings = { freeFailures: 5, firstDelaySeconds: 1, maxDelaySeconds: 20, forgetAfterMinutes: 60 };
+export const DEFAULT_LOGON_DELAYS: LogonDelaySettings = {
+  freeFailures: 5,
+  firstDelaySeconds: 1,
+  maxDelaySeconds: 20,
+  forgetAfterMinutes: 60,
+};
 
 const USERNAME_KEY_LENGTH = 128;
 const PURGE_EVERY_MS = 60_000;
@@ -57,7 +62,8 @@ export class LogonDelays {
   private delaySql(failures: RawBuilder<number>): RawBuilder<number> {
     const steps: RawBuilder<unknown>[] = [];
     let n = this.settings.freeFailures;
-    for (; this.delayAfter(n) < this.settings.maxDelaySeconds * 1000; n++) steps.push(sql`when ${failures} = ${sql.lit(n)} then ${sql.lit(this.delayAfter(n))}`);
+    for (; this.delayAfter(n) < this.settings.maxDelaySeconds * 1000; n++)
+      steps.push(sql`when ${failures} = ${sql.lit(n)} then ${sql.lit(this.delayAfter(n))}`);
     return sql<number>`(case when ${failures} < ${sql.lit(this.settings.freeFailures)} then 0 ${sql.join(steps, sql` `)} else ${sql.lit(this.settings.maxDelaySeconds * 1000)} end)`;
   }
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.js';
-import type { Database } from '../store/schema.js';
 import { TokenRequestRepository } from '../store/repositories/token-requests.js';
+import type { Database } from '../store/schema.js';
 import type { Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import { CTKIP_PATH, type DistributionOptions } from './distribution.js';
@@ -66,7 +66,12 @@ export class Notifier {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
-  private later(actor: Actor, kind: MailKind, target: string, compose: () => Promise<(MailMessage & { username: string }) | undefined>): void {
+  private later(
+    actor: Actor,
+    kind: MailKind,
+    target: string,
+    compose: () => Promise<(MailMessage & { username: string }) | undefined>,
+  ): void {
     const mailer = this.mailer;
     if (!mailer) return;
     const work = (async () => {
@@ -76,12 +81,34 @@ export class Notifier {
         if (!message) return;
         username = message.username;
         await mailer.send({ to: message.to, subject: message.subject, text: message.text });
-        await this.audit.record(actor, { action: 'mail.sent', targetType: 'user', target: username, details: { mail: kind, about: target } });
+        await this.audit.record(actor, {
+          action: 'mail.sent',
+          targetType: 'user',
+          target: username,
+          details: { mail: kind, about: target },
+        });
       } catch (error) {
         const facts = error as { code?: unknown; responseCode?: unknown };
         const code = typeof facts.code === 'string' ? facts.code : 'UNKNOWN';
-        this.logger?.warn({ mail: kind, about: target, username, code, responseCode: typeof facts.responseCode === 'number' ? facts.responseCode : undefined }, 'a mail to a token holder failed');
-        await this.audit.record(actor, { action: 'mail.failed', targetType: 'user', target: username, result: 'failure', details: { mail: kind, about: target, error: code } }).catch(() => {});
+        this.logger?.warn(
+          {
+            mail: kind,
+            about: target,
+            username,
+            code,
+            responseCode: typeof facts.responseCode === 'number' ? facts.responseCode : undefined,
+          },
+          'a mail to a token holder failed',
+        );
+        await this.audit
+          .record(actor, {
+            action: 'mail.failed',
+            targetType: 'user',
+            target: username,
+            result: 'failure',
+            details: { mail: kind, about: target, error: code },
+          })
+          .catch(() => {});
       }
     })();
     this.pending.add(work);
@@ -108,12 +135,25 @@ export class Notifier {
       const how = token.delivery === 'ctf' ? ['Your administrator gives you the token to import into the SecurID app.', ''] : [];
       return ['It is active already.', ...how, 'You can see your tokens in the Self-Service Console:', '', `  ${this.consoleUrl}`, ''];
     }
-    const distribution = await this.db.selectFrom('distributions').select(['expires_at']).where('token_id', '=', token.id).where('state', '=', 'open').orderBy('id', 'desc').executeTakeFirst();
+    const distribution = await this.db
+      .selectFrom('distributions')
+      .select(['expires_at'])
+      .where('token_id', '=', token.id)
+      .where('state', '=', 'open')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
     const lines = ['To set it up, log on to the Self-Service Console and choose Activate:', '', `  ${this.consoleUrl}`, ''];
     if (distribution) lines.push(`The activation is open until ${new Date(distribution.expires_at).toISOString().slice(0, 10)}.`, '');
     if (token.delivery === 'ctkip' && token.mail_ctkip_url === 1) {
       const url = token.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
-      lines.push('Your token app will ask for this CT-KIP URL:', '', `  ${url}`, '', 'The activation code is shown only in the Self-Service Console, after you log on.', '');
+      lines.push(
+        'Your token app will ask for this CT-KIP URL:',
+        '',
+        `  ${url}`,
+        '',
+        'The activation code is shown only in the Self-Service Console, after you log on.',
+        '',
+      );
     }
     return lines;
   }
@@ -135,7 +175,10 @@ export class Notifier {
     return {
       to: row.email,
       username: row.username,
-      subject: event === 'reissued' ? `${this.options.issuer}: your token ${serial} has been issued again` : `${this.options.issuer}: a new token for you`,
+      subject:
+        event === 'reissued'
+          ? `${this.options.issuer}: your token ${serial} has been issued again`
+          : `${this.options.issuer}: a new token for you`,
       text: [this.greeting(row), '', ...intro, '', ...(await this.nextSteps(serial)), this.footer(), ''].join('\n'),
     };
   }
@@ -143,12 +186,27 @@ export class Notifier {
   private async decisionMail(requestId: number) {
     const request = await new TokenRequestRepository(this.db).find(requestId);
     if (!request) return undefined;
-    const user = await this.db.selectFrom('users').select(['email', 'username', 'first_name']).where('id', '=', request.user_id).executeTakeFirstOrThrow();
+    const user = await this.db
+      .selectFrom('users')
+      .select(['email', 'username', 'first_name'])
+      .where('id', '=', request.user_id)
+      .executeTakeFirstOrThrow();
     if (!user.email) return undefined;
     const approved = request.state === 'approved';
     const body = approved
-      ? [`Your request for a token (${request.profile_name}) has been approved: it is serial ${request.serial}.`, '', ...(request.serial ? await this.nextSteps(request.serial) : [])]
-      : [`Your request for a token (${request.profile_name}) has been declined.`, '', `Reason: ${request.reason ?? 'none given'}`, '', 'If you have questions, ask your administrator.', ''];
+      ? [
+          `Your request for a token (${request.profile_name}) has been approved: it is serial ${request.serial}.`,
+          '',
+          ...(request.serial ? await this.nextSteps(request.serial) : []),
+        ]
+      : [
+          `Your request for a token (${request.profile_name}) has been declined.`,
+          '',
+          `Reason: ${request.reason ?? 'none given'}`,
+          '',
+          'If you have questions, ask your administrator.',
+          '',
+        ];
     return {
       to: user.email,
       username: user.username,

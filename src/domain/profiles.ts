@@ -1,16 +1,24 @@
 import type { Kysely, Selectable } from 'kysely';
-import { TallyError, invalidField } from '../errors.js';
-import { seal, type Keyring } from '../core/crypto/secret-box.js';
+import { type Keyring, seal } from '../core/crypto/secret-box.js';
+import { invalidField, TallyError } from '../errors.js';
+import type { FilePasswordPolicy } from '../model/vocabulary.js';
+import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { Database, ProfilesTable } from '../store/schema.js';
-import type { FilePasswordPolicy } from '../model/vocabulary.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenAlgorithm, TokenType } from '../tokens/types.js';
-import { requirePermission, type Actor } from './actor.js';
+import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
-import { appVersionProblem, BUILT_IN_DEVICES, checkDelivery, deliveriesFor, deliveryChoices, type DeliveryChoice, type DeviceDefinition } from './devices.js';
-import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
+import {
+  appVersionProblem,
+  BUILT_IN_DEVICES,
+  checkDelivery,
+  type DeliveryChoice,
+  type DeviceDefinition,
+  deliveriesFor,
+  deliveryChoices,
+} from './devices.js';
 
 export type ProfileRow = Selectable<ProfilesTable>;
 
@@ -141,13 +149,16 @@ export class ProfileService {
       }
       for (const type of definition.tokenTypes) tokenType(type);
       for (const [version, deliveries] of Object.entries(definition.versions)) {
-        if (version !== '*' && !/^\d{1,4}$/.test(version)) throw invalidField('versions', `versions keys are major versions or *, not "${version}".`);
+        if (version !== '*' && !/^\d{1,4}$/.test(version))
+          throw invalidField('versions', `versions keys are major versions or *, not "${version}".`);
         for (const delivery of deliveries) {
-          if (!DELIVERIES.includes(delivery)) throw invalidField('versions', `Unknown delivery "${delivery}"; use ${DELIVERIES.join(', ')}.`);
+          if (!DELIVERIES.includes(delivery))
+            throw invalidField('versions', `Unknown delivery "${delivery}"; use ${DELIVERIES.join(', ')}.`);
         }
       }
       for (const delivery of Object.keys(definition.notes ?? {})) {
-        if (!DELIVERIES.includes(delivery as Delivery)) throw invalidField('notes', `notes keys are deliveries (${DELIVERIES.join(', ')}), not "${delivery}".`);
+        if (!DELIVERIES.includes(delivery as Delivery))
+          throw invalidField('notes', `notes keys are deliveries (${DELIVERIES.join(', ')}), not "${delivery}".`);
       }
       const stored = { ...definition, builtIn: false };
       const now = this.clock.now();
@@ -163,7 +174,12 @@ export class ProfileService {
   async create(actor: Actor, input: NewProfile): Promise<ProfileView> {
     return this.audit.track(
       actor,
-      { action: 'profile.create', targetType: 'profile', target: input.name.slice(0, 128), details: { tokenType: input.tokenType, deviceType: input.deviceType, delivery: input.delivery } },
+      {
+        action: 'profile.create',
+        targetType: 'profile',
+        target: input.name.slice(0, 128),
+        details: { tokenType: input.tokenType, deviceType: input.deviceType, delivery: input.delivery },
+      },
       async () => {
         requirePermission(actor, 'profiles.manage');
         if (!/^[\w .()@+-]{1,128}$/.test(input.name)) {
@@ -198,29 +214,54 @@ export class ProfileService {
    * except when the token type changes: then they start from the new type's defaults.
    */
   async update(actor: Actor, name: string, changes: ProfileChanges): Promise<ProfileView> {
-    return this.audit.track(actor, { action: 'profile.update', targetType: 'profile', target: name.slice(0, 128), details: { fields: Object.entries(changes).filter(([, value]) => value !== undefined).map(([key]) => key).join(',') } }, async () => {
-      requirePermission(actor, 'profiles.manage');
-      const row = await this.row(name);
-      const current = profileInput(row);
-      if (changes.tokenType !== undefined && changes.tokenType !== row.token_type) {
-        delete current.digits;
-        delete current.period;
-        delete current.algorithm;
-        delete current.tokenLifetimeDays;
-      }
-      const merged: NewProfile = { ...current };
-      for (const [key, value] of Object.entries(changes) as [keyof ProfileChanges, unknown][]) {
-        if (value === null) delete merged[key];
-        else if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
-      }
-      const keepsPassword = merged.filePasswordPolicy === 'admin' && merged.filePassword === undefined && row.file_password_sealed !== null;
-      const { device, columns } = await this.checked(merged, keepsPassword);
-      const updated = await this.db.transaction().execute(async (trx) => {
-        const sealed = merged.filePassword !== undefined ? seal(this.keyring, Buffer.from(merged.filePassword), profileFilePasswordContext(row.id)) : keepsPassword ? row.file_password_sealed : null;
-        return trx.updateTable('profiles').set({ ...columns, file_password_sealed: sealed, updated_at: this.clock.now() }).where('id', '=', row.id).returningAll().executeTakeFirstOrThrow();
-      });
-      return this.view(updated, device);
-    });
+    return this.audit.track(
+      actor,
+      {
+        action: 'profile.update',
+        targetType: 'profile',
+        target: name.slice(0, 128),
+        details: {
+          fields: Object.entries(changes)
+            .filter(([, value]) => value !== undefined)
+            .map(([key]) => key)
+            .join(','),
+        },
+      },
+      async () => {
+        requirePermission(actor, 'profiles.manage');
+        const row = await this.row(name);
+        const current = profileInput(row);
+        if (changes.tokenType !== undefined && changes.tokenType !== row.token_type) {
+          delete current.digits;
+          delete current.period;
+          delete current.algorithm;
+          delete current.tokenLifetimeDays;
+        }
+        const merged: NewProfile = { ...current };
+        for (const [key, value] of Object.entries(changes) as [keyof ProfileChanges, unknown][]) {
+          if (value === null) delete merged[key];
+          else if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
+        }
+        const keepsPassword =
+          merged.filePasswordPolicy === 'admin' && merged.filePassword === undefined && row.file_password_sealed !== null;
+        const { device, columns } = await this.checked(merged, keepsPassword);
+        const updated = await this.db.transaction().execute(async (trx) => {
+          const sealed =
+            merged.filePassword !== undefined
+              ? seal(this.keyring, Buffer.from(merged.filePassword), profileFilePasswordContext(row.id))
+              : keepsPassword
+                ? row.file_password_sealed
+                : null;
+          return trx
+            .updateTable('profiles')
+            .set({ ...columns, file_password_sealed: sealed, updated_at: this.clock.now() })
+            .where('id', '=', row.id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+        });
+        return this.view(updated, device);
+      },
+    );
   }
 
   /**
@@ -233,7 +274,8 @@ export class ProfileService {
     const devices = await this.devices();
     const device = devices.find((d) => d.deviceType === selection.deviceType);
     const problem = appVersionProblem(selection.appVersion);
-    const tokenType = device && selection.tokenType && device.tokenTypes.includes(selection.tokenType) ? selection.tokenType : device?.tokenTypes[0];
+    const tokenType =
+      device && selection.tokenType && device.tokenTypes.includes(selection.tokenType) ? selection.tokenType : device?.tokenTypes[0];
     return {
       devices,
       device,
@@ -250,7 +292,7 @@ export class ProfileService {
     checkDelivery(device, input.tokenType, input.delivery, input.appVersion);
     const settings = {
       digits: input.digits ?? type.defaults.digits,
-      periodSeconds: type.movingFactor === 'counter' ? 0 : input.period ?? type.defaults.periodSeconds,
+      periodSeconds: type.movingFactor === 'counter' ? 0 : (input.period ?? type.defaults.periodSeconds),
       algorithm: input.algorithm ?? type.defaults.algorithm,
       addPin: false,
     };
@@ -276,7 +318,8 @@ export class ProfileService {
       }
       checkServiceUrl(input.ctkipUrl);
     }
-    if (input.mailCtkipUrl && input.delivery !== 'ctkip') throw invalidField('mailCtkipUrl', 'mailCtkipUrl applies to ctkip delivery only.');
+    if (input.mailCtkipUrl && input.delivery !== 'ctkip')
+      throw invalidField('mailCtkipUrl', 'mailCtkipUrl applies to ctkip delivery only.');
     return {
       device,
       columns: {
@@ -318,13 +361,20 @@ export class ProfileService {
     if (filter.selfService !== undefined) query = query.where('self_service', '=', filter.selfService ? 1 : 0);
     const rows = await query.execute();
     const devices = await this.devices();
-    return rows.map((row) => this.view(row, devices.find((d) => d.deviceType === row.device_type)));
+    return rows.map((row) =>
+      this.view(
+        row,
+        devices.find((d) => d.deviceType === row.device_type),
+      ),
+    );
   }
 
   view(row: ProfileRow, device: DeviceDefinition | undefined): ProfileView {
     const warnings: string[] = [];
     if (row.device_type === 'authenticator' && (row.algorithm !== 'SHA1' || row.period_seconds !== 30 || row.digits !== 6)) {
-      warnings.push('Google Authenticator ignores algorithm and period (and, on Android, digits): users of that app will get wrong codes. Prefer SHA1, 6 digits, 30 s for generic apps.');
+      warnings.push(
+        'Google Authenticator ignores algorithm and period (and, on Android, digits): users of that app will get wrong codes. Prefer SHA1, 6 digits, 30 s for generic apps.',
+      );
     }
     return {
       name: row.name,
@@ -363,5 +413,6 @@ export function checkServiceUrl(url: string): void {
   } catch {
     throw invalidField('ctkipUrl', 'ctkipUrl must be an absolute http(s) URL.');
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw invalidField('ctkipUrl', 'ctkipUrl must be an absolute http(s) URL.');
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+    throw invalidField('ctkipUrl', 'ctkipUrl must be an absolute http(s) URL.');
 }

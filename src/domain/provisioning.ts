@@ -1,27 +1,27 @@
-import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { TallyError, isTallyError } from '../errors.js';
 import { constantTimeEqual } from '../core/crypto/random.js';
-import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { NONCE_BYTES, serverFinished, serverHello } from '../core/ctkip/exchange.js';
 import {
   buildServerResponse,
   buildSoapFault,
+  type ClientRequest,
   faultReasonFor,
   parseClientMessage,
   parseClientRequest,
-  type ClientRequest,
 } from '../core/ctkip/messages.js';
 import { findDescendant, parseStrictXml } from '../core/xml/strict.js';
-import type { Database } from '../store/schema.js';
+import { isTallyError, TallyError } from '../errors.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
-import { requirePermission, type Actor } from './actor.js';
+import type { Database } from '../store/schema.js';
+import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
-import type { RateLimitService } from './rate-limits.js';
 import type { Clock } from './clock.js';
+import { CODE_SECRET_DIGITS, LOCATOR_DIGITS } from './distribution.js';
+import type { RateLimitService } from './rate-limits.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService } from './tokens.js';
-import { LOCATOR_DIGITS, CODE_SECRET_DIGITS } from './distribution.js';
 
 /** Wrong codes a pending token takes before its activation locks (an admin resets or reissues). */
 export const MAX_ACTIVATION_ATTEMPTS = 5;
@@ -72,7 +72,12 @@ export class ProvisioningService {
   /** The newest unretired server key, generated on first use (init calls this too). */
   serverKey(): Promise<{ id: number; key: KeyObject }> {
     this.currentKey ??= (async () => {
-      const row = await this.db.selectFrom('ctkip_server_keys').selectAll().where('retired_at', 'is', null).orderBy('id', 'desc').executeTakeFirst();
+      const row = await this.db
+        .selectFrom('ctkip_server_keys')
+        .selectAll()
+        .where('retired_at', 'is', null)
+        .orderBy('id', 'desc')
+        .executeTakeFirst();
       if (row) return { id: row.id, key: this.openKey(row.id, row.private_key_sealed) };
       return this.insertKey();
     })();
@@ -89,7 +94,15 @@ export class ProvisioningService {
       const previous = await this.db.selectFrom('ctkip_server_keys').select('id').where('retired_at', 'is', null).execute();
       const created = await this.insertKey();
       if (previous.length) {
-        await this.db.updateTable('ctkip_server_keys').set({ retired_at: this.clock.now() }).where('id', 'in', previous.map((p) => p.id)).execute();
+        await this.db
+          .updateTable('ctkip_server_keys')
+          .set({ retired_at: this.clock.now() })
+          .where(
+            'id',
+            'in',
+            previous.map((p) => p.id),
+          )
+          .execute();
       }
       this.currentKey = Promise.resolve(created);
       return { id: created.id };
@@ -106,7 +119,11 @@ export class ProvisioningService {
         .values({ private_key_sealed: '', created_at: this.clock.now(), retired_at: null })
         .returning('id')
         .executeTakeFirstOrThrow();
-      await trx.updateTable('ctkip_server_keys').set({ private_key_sealed: seal(this.keyring, Buffer.from(pem), ctkipKeyContext(row.id)) }).where('id', '=', row.id).execute();
+      await trx
+        .updateTable('ctkip_server_keys')
+        .set({ private_key_sealed: seal(this.keyring, Buffer.from(pem), ctkipKeyContext(row.id)) })
+        .where('id', '=', row.id)
+        .execute();
       return row.id;
     });
     return { id, key: privateKey };
@@ -143,7 +160,14 @@ export class ProvisioningService {
         await this.db.deleteFrom('ctkip_sessions').where('expires_at', '<', now).execute();
         await this.db
           .insertInto('ctkip_sessions')
-          .values({ session_id: sessionId, distribution_id: claim.distributionId, server_nonce: serverNonce.toString('hex'), key_id: keyId, created_at: now, expires_at: now + SESSION_LIFETIME_MS })
+          .values({
+            session_id: sessionId,
+            distribution_id: claim.distributionId,
+            server_nonce: serverNonce.toString('hex'),
+            key_id: keyId,
+            created_at: now,
+            expires_at: now + SESSION_LIFETIME_MS,
+          })
           .execute();
         await this.audit.record(actor, { action: 'ctkip.start', targetType: 'token', target: claim.serial, details: client });
         return buildServerResponse({ authData: envelope.authData, provisioningData: envelope.provisioningData, response: responseXml });
@@ -156,7 +180,13 @@ export class ProvisioningService {
     }
   }
 
-  private async finish(actor: Actor, claim: Claim, message: Extract<ReturnType<typeof parseClientMessage>, { type: 'ClientNonce' }>, envelope: ClientRequest, client: Record<string, string>): Promise<string> {
+  private async finish(
+    actor: Actor,
+    claim: Claim,
+    message: Extract<ReturnType<typeof parseClientMessage>, { type: 'ClientNonce' }>,
+    envelope: ClientRequest,
+    client: Record<string, string>,
+  ): Promise<string> {
     const now = this.clock.now();
     const session = await this.db
       .selectFrom('ctkip_sessions')
@@ -167,8 +197,16 @@ export class ProvisioningService {
       .executeTakeFirst();
     return this.audit.track(actor, { action: 'ctkip.activate', targetType: 'token', target: claim.serial, details: client }, async () => {
       if (!session) throw new TallyError('CTKIP_SESSION_UNKNOWN');
-      const token = await this.db.selectFrom('tokens').innerJoin('distributions', 'distributions.token_id', 'tokens.id').selectAll('tokens').where('distributions.id', '=', claim.distributionId).executeTakeFirstOrThrow();
-      const user = token.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
+      const token = await this.db
+        .selectFrom('tokens')
+        .innerJoin('distributions', 'distributions.token_id', 'tokens.id')
+        .selectAll('tokens')
+        .where('distributions.id', '=', claim.distributionId)
+        .executeTakeFirstOrThrow();
+      const user =
+        token.user_id === null
+          ? undefined
+          : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
       const keyRow = await this.db.selectFrom('ctkip_server_keys').selectAll().where('id', '=', session.key_id).executeTakeFirstOrThrow();
       let result: ReturnType<typeof serverFinished>;
       try {
@@ -204,7 +242,14 @@ export class ProvisioningService {
         if (Number(claimed.numUpdatedRows) !== 1) throw new TallyError('ACTIVATION_CODE_INVALID');
         const activated = await new TokenRepository(trx).update(
           token.serial,
-          { seed_sealed: this.tokens.sealSeed(token.serial, result.kToken), state: 'active', activated_at: now, last_step: null, drift_steps: 0, updated_at: now },
+          {
+            seed_sealed: this.tokens.sealSeed(token.serial, result.kToken),
+            state: 'active',
+            activated_at: now,
+            last_step: null,
+            drift_steps: 0,
+            updated_at: now,
+          },
           { state: 'pending' },
         );
         if (!activated) throw new TallyError('ACTIVATION_CODE_INVALID');
@@ -221,7 +266,8 @@ export class ProvisioningService {
    */
   private async claimCode(actor: Actor, hashKey: SecretHashKey, code: string, client: Record<string, string>): Promise<Claim> {
     const source = actor.source ?? 'unknown';
-    if ((await this.rateLimits.peek(`ctkip-wrong-codes:${source}`, SOURCE_WINDOW_MS)) >= MAX_WRONG_CODES_PER_SOURCE) throw new TallyError('CTKIP_SOURCE_BLOCKED');
+    if ((await this.rateLimits.peek(`ctkip-wrong-codes:${source}`, SOURCE_WINDOW_MS)) >= MAX_WRONG_CODES_PER_SOURCE)
+      throw new TallyError('CTKIP_SOURCE_BLOCKED');
     const refuse = async (reason: string, serial?: string): Promise<never> => {
       await this.sourceFailed(actor, source, { reason, ...(serial ? { serial } : {}), ...client });
       throw new TallyError('ACTIVATION_CODE_INVALID');
@@ -231,7 +277,15 @@ export class ProvisioningService {
     const distribution = await this.db
       .selectFrom('distributions')
       .innerJoin('tokens', 'tokens.id', 'distributions.token_id')
-      .select(['distributions.id', 'distributions.secret_hash', 'distributions.failed_attempts', 'distributions.expires_at', 'tokens.serial', 'tokens.state', 'tokens.token_type'])
+      .select([
+        'distributions.id',
+        'distributions.secret_hash',
+        'distributions.failed_attempts',
+        'distributions.expires_at',
+        'tokens.serial',
+        'tokens.state',
+        'tokens.token_type',
+      ])
       .where('distributions.locator', '=', trimmed.slice(0, LOCATOR_DIGITS))
       .where('distributions.state', '=', 'open')
       .executeTakeFirst();
@@ -246,7 +300,8 @@ export class ProvisioningService {
       return refuse('wrong code', distribution.serial);
     }
     if (distribution.expires_at <= this.clock.now()) return refuse('expired', distribution.serial);
-    if (distribution.state !== 'pending' || distribution.token_type !== 'securid') return refuse(`token is ${distribution.state}`, distribution.serial);
+    if (distribution.state !== 'pending' || distribution.token_type !== 'securid')
+      return refuse(`token is ${distribution.state}`, distribution.serial);
     return { distributionId: distribution.id, secretHash: distribution.secret_hash, serial: distribution.serial };
   }
 
@@ -259,9 +314,19 @@ export class ProvisioningService {
   private async sourceFailed(actor: Actor, source: string, details: Record<string, string>): Promise<void> {
     const { hits } = await this.rateLimits.hit(`ctkip-wrong-codes:${source}`, SOURCE_WINDOW_MS);
     if (hits === 1) {
-      await this.audit.record(actor, { action: 'ctkip.code', targetType: details.serial ? 'token' : undefined, target: details.serial, result: 'failure', details: { ...details, folded: 'further wrong codes from this address within the hour are counted, not recorded one by one' } });
+      await this.audit.record(actor, {
+        action: 'ctkip.code',
+        targetType: details.serial ? 'token' : undefined,
+        target: details.serial,
+        result: 'failure',
+        details: { ...details, folded: 'further wrong codes from this address within the hour are counted, not recorded one by one' },
+      });
     } else if (hits === MAX_WRONG_CODES_PER_SOURCE) {
-      await this.audit.record(actor, { action: 'ctkip.source.blocked', result: 'failure', details: { wrongCodes: String(hits), window: '1 hour', last: details.reason } });
+      await this.audit.record(actor, {
+        action: 'ctkip.source.blocked',
+        result: 'failure',
+        details: { wrongCodes: String(hits), window: '1 hour', last: details.reason },
+      });
     }
   }
 
@@ -272,7 +337,12 @@ export class ProvisioningService {
       const token = await new TokenRepository(this.db).findBySerial(serial);
       if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
       await this.tokens.requireAuthorityOverHolder(actor, token);
-      await this.db.updateTable('distributions').set({ failed_attempts: 0 }).where('token_id', '=', token.id).where('state', '=', 'open').execute();
+      await this.db
+        .updateTable('distributions')
+        .set({ failed_attempts: 0 })
+        .where('token_id', '=', token.id)
+        .where('state', '=', 'open')
+        .execute();
     });
   }
 }

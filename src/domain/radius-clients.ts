@@ -1,10 +1,10 @@
 import { BlockList, isIP } from 'node:net';
 import type { Kysely } from 'kysely';
-import { TallyError, invalidField } from '../errors.js';
-import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
+import { invalidField, TallyError } from '../errors.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { Database } from '../store/schema.js';
-import { requirePermission, type Actor } from './actor.js';
+import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 
@@ -52,38 +52,71 @@ export class RadiusClientService {
     private readonly clock: Clock,
   ) {}
 
-  async create(actor: Actor, input: { name: string; address: string; secret: string; requireMessageAuthenticator?: boolean }): Promise<RadiusClientView> {
-    return this.audit.track(actor, { action: 'radius-client.create', targetType: 'radius-client', target: input.name.slice(0, 128), details: { address: input.address.slice(0, 64) } }, async () => {
-      requirePermission(actor, 'radius.manage');
-      if (!/^[\w .@-]{1,128}$/.test(input.name)) throw invalidField('name', 'name must be 1 to 128 letters, digits, spaces or . _ @ -.');
-      if (!parseAddress(input.address)) throw invalidField('address', 'address must be an IPv4 or IPv6 address, or a CIDR range like 10.0.0.0/24.');
-      if (input.secret.length < MIN_SECRET_LENGTH || input.secret.length > 128) {
-        throw invalidField('secret', `secret must be ${MIN_SECRET_LENGTH} to 128 characters (RFC 2865 advises at least 16).`);
-      }
-      const now = this.clock.now();
-      try {
-        const row = await this.db.transaction().execute(async (trx) => {
-          const inserted = await trx
-            .insertInto('radius_clients')
-            .values({ name: input.name, address: input.address, secret_sealed: '', require_message_authenticator: input.requireMessageAuthenticator === false ? 0 : 1, created_at: now })
-            .returningAll()
-            .executeTakeFirstOrThrow();
-          await trx.updateTable('radius_clients').set({ secret_sealed: seal(this.keyring, Buffer.from(input.secret), radiusSecretContext(inserted.id)) }).where('id', '=', inserted.id).execute();
-          return inserted;
-        });
-        this.cache = undefined;
-        return { name: row.name, address: row.address, requireMessageAuthenticator: row.require_message_authenticator === 1, createdAt: new Date(row.created_at).toISOString() };
-      } catch (error) {
-        if (isUniqueViolation(error)) throw new TallyError('CONFLICT', 'A RADIUS client with that name or address exists already.');
-        throw error;
-      }
-    });
+  async create(
+    actor: Actor,
+    input: { name: string; address: string; secret: string; requireMessageAuthenticator?: boolean },
+  ): Promise<RadiusClientView> {
+    return this.audit.track(
+      actor,
+      {
+        action: 'radius-client.create',
+        targetType: 'radius-client',
+        target: input.name.slice(0, 128),
+        details: { address: input.address.slice(0, 64) },
+      },
+      async () => {
+        requirePermission(actor, 'radius.manage');
+        if (!/^[\w .@-]{1,128}$/.test(input.name)) throw invalidField('name', 'name must be 1 to 128 letters, digits, spaces or . _ @ -.');
+        if (!parseAddress(input.address))
+          throw invalidField('address', 'address must be an IPv4 or IPv6 address, or a CIDR range like 10.0.0.0/24.');
+        if (input.secret.length < MIN_SECRET_LENGTH || input.secret.length > 128) {
+          throw invalidField('secret', `secret must be ${MIN_SECRET_LENGTH} to 128 characters (RFC 2865 advises at least 16).`);
+        }
+        const now = this.clock.now();
+        try {
+          const row = await this.db.transaction().execute(async (trx) => {
+            const inserted = await trx
+              .insertInto('radius_clients')
+              .values({
+                name: input.name,
+                address: input.address,
+                secret_sealed: '',
+                require_message_authenticator: input.requireMessageAuthenticator === false ? 0 : 1,
+                created_at: now,
+              })
+              .returningAll()
+              .executeTakeFirstOrThrow();
+            await trx
+              .updateTable('radius_clients')
+              .set({ secret_sealed: seal(this.keyring, Buffer.from(input.secret), radiusSecretContext(inserted.id)) })
+              .where('id', '=', inserted.id)
+              .execute();
+            return inserted;
+          });
+          this.cache = undefined;
+          return {
+            name: row.name,
+            address: row.address,
+            requireMessageAuthenticator: row.require_message_authenticator === 1,
+            createdAt: new Date(row.created_at).toISOString(),
+          };
+        } catch (error) {
+          if (isUniqueViolation(error)) throw new TallyError('CONFLICT', 'A RADIUS client with that name or address exists already.');
+          throw error;
+        }
+      },
+    );
   }
 
   async list(actor: Actor): Promise<RadiusClientView[]> {
     requirePermission(actor, 'radius.manage');
     const rows = await this.db.selectFrom('radius_clients').selectAll().orderBy('name').execute();
-    return rows.map((row) => ({ name: row.name, address: row.address, requireMessageAuthenticator: row.require_message_authenticator === 1, createdAt: new Date(row.created_at).toISOString() }));
+    return rows.map((row) => ({
+      name: row.name,
+      address: row.address,
+      requireMessageAuthenticator: row.require_message_authenticator === 1,
+      createdAt: new Date(row.created_at).toISOString(),
+    }));
   }
 
   /** Removes a client: its packets are dropped from now on (other nodes within their refresh interval). */
@@ -107,7 +140,11 @@ export class RadiusClientService {
         const match = new BlockList();
         if (parsed.prefix === undefined) match.addAddress(parsed.ip, parsed.family);
         else match.addSubnet(parsed.ip, parsed.prefix, parsed.family);
-        const client = { name: row.name, secret: open(this.keyring, row.secret_sealed, radiusSecretContext(row.id)), requireMessageAuthenticator: row.require_message_authenticator === 1 };
+        const client = {
+          name: row.name,
+          secret: open(this.keyring, row.secret_sealed, radiusSecretContext(row.id)),
+          requireMessageAuthenticator: row.require_message_authenticator === 1,
+        };
         return [{ match, exact: parsed.prefix === undefined ? parsed.ip : undefined, client }];
       });
       this.cache = { at: now, clients };

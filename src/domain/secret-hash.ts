@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { MetaRepository } from '../store/repositories/meta.js';
 import type { Database } from '../store/schema.js';
 

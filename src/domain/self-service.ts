@@ -1,17 +1,17 @@
 import type { Kysely } from 'kysely';
-import { TallyError } from '../errors.js';
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
-import type { Database } from '../store/schema.js';
-import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
-import type { TokenType } from '../tokens/types.js';
-import { tokenType as tokenTypeModule } from '../tokens/registry.js';
-import { requirePermission, type Actor } from './actor.js';
-import type { AuditService } from './audit.js';
-import type { Clock } from './clock.js';
-import { deliveriesFor, type DeviceDefinition } from './devices.js';
+import { TallyError } from '../errors.js';
 import type { Delivery } from '../model/vocabulary.js';
-import type { Activation, DistributionService } from './distribution.js';
+import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
+import type { Database } from '../store/schema.js';
+import { tokenType as tokenTypeModule } from '../tokens/registry.js';
+import type { TokenType } from '../tokens/types.js';
+import { type Actor, requirePermission } from './actor.js';
+import type { AuditService } from './audit.js';
 import type { AuthenticationService, AuthResult, CodeTest } from './authentication.js';
+import type { Clock } from './clock.js';
+import { type DeviceDefinition, deliveriesFor } from './devices.js';
+import type { Activation, DistributionService } from './distribution.js';
 import type { ProfileService } from './profiles.js';
 import { replacementDue, type SelfServiceRequest, type TokenRequestService } from './token-requests.js';
 import type { TokenView } from './tokens.js';
@@ -29,7 +29,13 @@ export const DEFAULT_SELF_SERVICE: Readonly<SelfServiceSettings> = { logOn: 'pas
 /** How a console log-on went: done, or a challenge to answer (the next tokencode, a new PIN). */
 export type SelfServiceLogOn =
   | { outcome: 'logged-on'; actor: Actor }
-  | { outcome: 'challenge'; username: string; state: string; message: string; prompt: Extract<AuthResult, { result: 'challenge' }>['prompt'] };
+  | {
+      outcome: 'challenge';
+      username: string;
+      state: string;
+      message: string;
+      prompt: Extract<AuthResult, { result: 'challenge' }>['prompt'];
+    };
 
 /** What reporting a token lost gave: an emergency access code, by the policy, shown once. */
 export interface LostReport {
@@ -141,15 +147,27 @@ export class SelfService {
             return reply === null || reply.result !== 'reject';
           }
         : undefined;
-    const actor = await this.users.logOn({ username: input.username, password: input.password, source: input.source, console: 'self-service', secondFactor });
+    const actor = await this.users.logOn({
+      username: input.username,
+      password: input.password,
+      source: input.source,
+      console: 'self-service',
+      secondFactor,
+    });
     if (!challenge) return { outcome: 'logged-on', actor };
     return { outcome: 'challenge', username: actor.name, state: challenge.state, message: challenge.message, prompt: challenge.prompt };
   }
 
   /** The answer to a log-on's challenge; its state proves the password and passcode before it. */
   async answerLogOnChallenge(input: { username: string; state: string; answer: string; source?: string }): Promise<SelfServiceLogOn> {
-    const reply = await this.authentication.verifyConsoleLogOn({ username: input.username, passcode: strip(input.answer), state: input.state, source: input.source });
-    if (reply?.result === 'challenge') return { outcome: 'challenge', username: input.username, state: reply.state, message: reply.message, prompt: reply.prompt };
+    const reply = await this.authentication.verifyConsoleLogOn({
+      username: input.username,
+      passcode: strip(input.answer),
+      state: input.state,
+      source: input.source,
+    });
+    if (reply?.result === 'challenge')
+      return { outcome: 'challenge', username: input.username, state: reply.state, message: reply.message, prompt: reply.prompt };
     if (reply?.result !== 'accept') throw new TallyError('INVALID_CREDENTIALS');
     return { outcome: 'logged-on', actor: { kind: 'user', name: input.username, role: 'user', source: input.source } };
   }
@@ -177,9 +195,14 @@ export class SelfService {
     return this.audit.track(actor, { action: 'token.rename', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.holder');
       const text = label.trim();
-      if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text)) throw new TallyError('VALIDATION_FAILED', `The name must be at most ${LABEL_MAX} characters, without control characters.`);
+      if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text))
+        throw new TallyError('VALIDATION_FAILED', `The name must be at most ${LABEL_MAX} characters, without control characters.`);
       const token = await this.own(actor, serial);
-      await new TokenRepository(this.db).update(token.serial, { label: text === '' ? null : text, updated_at: this.clock.now() }, { user_id: token.user_id });
+      await new TokenRepository(this.db).update(
+        token.serial,
+        { label: text === '' ? null : text, updated_at: this.clock.now() },
+        { user_id: token.user_id },
+      );
       return this.token(actor, serial);
     });
   }
@@ -195,7 +218,12 @@ export class SelfService {
       const key = `${row.device_type}\u0000${row.app_version ?? ''}`;
       let group = groups.get(key);
       if (!group) {
-        group = { device: device?.label ?? row.device_type, appVersion: row.app_version, profiles: [], order: device ? devices.indexOf(device) : devices.length };
+        group = {
+          device: device?.label ?? row.device_type,
+          appVersion: row.app_version,
+          profiles: [],
+          order: device ? devices.indexOf(device) : devices.length,
+        };
         groups.set(key, group);
       }
       group.profiles.push({
@@ -221,12 +249,21 @@ export class SelfService {
   async activate(actor: Actor, serial: string): Promise<HolderActivation> {
     requirePermission(actor, 'tokens.holder');
     const token = await this.own(actor, serial);
-    const profile = token.profile_id === null ? undefined : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
+    const profile =
+      token.profile_id === null
+        ? undefined
+        : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
     if (profile?.delivery === 'file') return { kind: 'file', ...(await this.distribution.holderDownload(actor, serial)) };
     const activation = await this.distribution.activation(actor, serial);
     if (activation.kind === 'otpauth') {
       const link = parseOtpauthUri(activation.uri);
-      return { ...activation, issuer: link.issuer ?? null, account: link.account, digits: link.digits, period: link.type === 'totp' ? link.period : null };
+      return {
+        ...activation,
+        issuer: link.issuer ?? null,
+        account: link.account,
+        digits: link.digits,
+        period: link.type === 'totp' ? link.period : null,
+      };
     }
     const device = profile ? (await this.profiles.devices()).find((d) => d.deviceType === profile.device_type) : undefined;
     return { ...activation, appCanScan: profile !== undefined && canScan(device, profile.token_type, profile.app_version) };
@@ -249,15 +286,26 @@ export class SelfService {
   async setPin(actor: Actor, serial: string, input: { current?: string; pin: string; again: string }): Promise<void> {
     requirePermission(actor, 'tokens.setOwnPin');
     await this.own(actor, serial);
-    if (input.pin !== input.again) throw new TallyError('VALIDATION_FAILED', 'The new PIN and its repetition differ; type the same new PIN twice.');
-    await this.authentication.setPin(actor, serial, input.pin, input.current === undefined || input.current === '' ? undefined : input.current);
+    if (input.pin !== input.again)
+      throw new TallyError('VALIDATION_FAILED', 'The new PIN and its repetition differ; type the same new PIN twice.');
+    await this.authentication.setPin(
+      actor,
+      serial,
+      input.pin,
+      input.current === undefined || input.current === '' ? undefined : input.current,
+    );
   }
 
   /** The token stops working at once; by the console's policy an emergency access code stands in for it. */
   async reportLost(actor: Actor, serial: string): Promise<LostReport> {
     const policy = this.settings.emergencyAccess;
     const report = await this.authentication.reportLost(actor, serial, { emergency: policy });
-    return { emergency: report.emergencyCode && report.expiresAt ? { code: report.emergencyCode, until: report.expiresAt, oneTime: policy === 'one-time' } : null };
+    return {
+      emergency:
+        report.emergencyCode && report.expiresAt
+          ? { code: report.emergencyCode, until: report.expiresAt, oneTime: policy === 'one-time' }
+          : null,
+    };
   }
 
   async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
@@ -271,24 +319,46 @@ export class SelfService {
   }
 
   private async view(row: TokenRow, devices: DeviceDefinition[]): Promise<HolderToken> {
-    const profile = row.profile_id === null ? undefined : await this.db.selectFrom('profiles').select(['name', 'device_type', 'delivery']).where('id', '=', row.profile_id).executeTakeFirst();
+    const profile =
+      row.profile_id === null
+        ? undefined
+        : await this.db
+            .selectFrom('profiles')
+            .select(['name', 'device_type', 'delivery'])
+            .where('id', '=', row.profile_id)
+            .executeTakeFirst();
     let activation: HolderToken['activation'] = null;
     if (row.state === 'pending') {
-      const open = await this.db.selectFrom('distributions').select('expires_at').where('token_id', '=', row.id).where('state', '=', 'open').orderBy('id', 'desc').executeTakeFirst();
+      const open = await this.db
+        .selectFrom('distributions')
+        .select('expires_at')
+        .where('token_id', '=', row.id)
+        .where('state', '=', 'open')
+        .orderBy('id', 'desc')
+        .executeTakeFirst();
       activation = open && open.expires_at > this.clock.now() ? 'open' : 'expired';
     }
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     const now = this.clock.now();
     let renewal: HolderToken['renewal'] = null;
     if (row.state === 'active' && row.profile_id !== null && row.user_id !== null && replacementDue(row.expires_on, now)) {
-      const requested = await this.db.selectFrom('token_requests').select('id').where('user_id', '=', row.user_id).where('profile_id', '=', row.profile_id).where('state', '=', 'pending').executeTakeFirst();
+      const requested = await this.db
+        .selectFrom('token_requests')
+        .select('id')
+        .where('user_id', '=', row.user_id)
+        .where('profile_id', '=', row.profile_id)
+        .where('state', '=', 'pending')
+        .executeTakeFirst();
       renewal = {
         expired: row.expires_on !== null && row.expires_on < new Date(now).toISOString().slice(0, 10),
         replacement: (await this.requests.newerOfProfile(row.user_id, row.profile_id, row.id)) ?? null,
         requested: requested !== undefined,
       };
     }
-    const emergencyUntil = row.state === 'disabled' && row.emergency_hash !== null && row.emergency_expires_at !== null && row.emergency_expires_at > now ? row.emergency_expires_at : undefined;
+    const emergencyUntil =
+      row.state === 'disabled' && row.emergency_hash !== null && row.emergency_expires_at !== null && row.emergency_expires_at > now
+        ? row.emergency_expires_at
+        : undefined;
     return {
       serial: row.serial,
       tokenType: row.token_type,
@@ -306,7 +376,8 @@ export class SelfService {
       pin: row.pin_mode !== 'required' ? 'none' : row.pin_hash !== null && row.new_pin_required === 0 ? 'set' : 'to-set',
       pinInApp: row.add_pin === 1,
       renewal,
-      emergencyAccess: emergencyUntil === undefined ? null : { until: new Date(emergencyUntil).toISOString(), oneTime: row.emergency_one_time === 1 },
+      emergencyAccess:
+        emergencyUntil === undefined ? null : { until: new Date(emergencyUntil).toISOString(), oneTime: row.emergency_one_time === 1 },
     };
   }
 }

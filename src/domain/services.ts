@@ -1,4 +1,5 @@
 import type { Keyring } from '../core/crypto/secret-box.js';
+import type { Logger } from '../logger.js';
 import type { Store } from '../store/connect.js';
 import { ApiTokenRepository } from '../store/repositories/api-tokens.js';
 import { AuditRepository } from '../store/repositories/audit.js';
@@ -6,25 +7,24 @@ import { UserRepository } from '../store/repositories/users.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
 import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
-import type { Clock } from './clock.js';
-import { DistributionService, type DistributionOptions } from './distribution.js';
-import { ProfileService } from './profiles.js';
-import { ProvisioningService } from './provisioning.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION } from './authentication.js';
-import { RadiusClientService } from './radius-clients.js';
-import { SecretHasher } from './secret-hash.js';
-import { TokenService } from './tokens.js';
-import { UserService } from './users.js';
+import { BulkDistributionService } from './bulk-distribution.js';
+import type { Clock } from './clock.js';
+import { DashboardService } from './dashboard.js';
+import { type DistributionOptions, DistributionService } from './distribution.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
 import { LogonDelays } from './logon-delays.js';
-import type { Logger } from '../logger.js';
-import { Notifier, type Mailer } from './notifications.js';
+import { type Mailer, Notifier } from './notifications.js';
+import { ProfileService } from './profiles.js';
+import { ProvisioningService } from './provisioning.js';
+import { RadiusClientService } from './radius-clients.js';
+import { RateLimitService } from './rate-limits.js';
+import { SecretHasher } from './secret-hash.js';
 import { DEFAULT_SELF_SERVICE, SelfService, type SelfServiceSettings } from './self-service.js';
 import { DEFAULT_SESSIONS, SessionService, type SessionSettings } from './sessions.js';
-import { RateLimitService } from './rate-limits.js';
 import { TokenRequestService } from './token-requests.js';
-import { BulkDistributionService } from './bulk-distribution.js';
-import { DashboardService } from './dashboard.js';
+import { TokenService } from './tokens.js';
+import { UserService } from './users.js';
 
 /** The domain services, wired once per process; adapters receive this and call nothing else. */
 export interface Services {
@@ -73,7 +73,16 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
   const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
-  const authentication = new AuthenticationService(store.db, tokens, hasher, lockout, audit, clock, DEFAULT_AUTHENTICATION, options.helpdeskCredentials ?? 'none');
+  const authentication = new AuthenticationService(
+    store.db,
+    tokens,
+    hasher,
+    lockout,
+    audit,
+    clock,
+    DEFAULT_AUTHENTICATION,
+    options.helpdeskCredentials ?? 'none',
+  );
   const requests = new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier);
   return {
     clock,
@@ -90,7 +99,17 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     authentication,
     radiusClients: new RadiusClientService(store.db, keyring, audit, clock),
     sessions: new SessionService(store.db, audit, clock, options.sessions ?? DEFAULT_SESSIONS, keyring),
-    selfService: new SelfService(store.db, profiles, distribution, authentication, requests, users, audit, clock, options.selfService ?? { ...DEFAULT_SELF_SERVICE }),
+    selfService: new SelfService(
+      store.db,
+      profiles,
+      distribution,
+      authentication,
+      requests,
+      users,
+      audit,
+      clock,
+      options.selfService ?? { ...DEFAULT_SELF_SERVICE },
+    ),
     requests,
     notifier,
     bulk: new BulkDistributionService(store.db, profiles, distribution, audit, clock, options.logger),

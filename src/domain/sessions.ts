@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
-import { TallyError } from '../errors.js';
 import { randomToken, sha256Hex } from '../core/crypto/random.js';
-import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
-import type { Database } from '../store/schema.js';
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
+import { TallyError } from '../errors.js';
 import type { WebConsole } from '../model/vocabulary.js';
 import { UserRepository } from '../store/repositories/users.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
-import { requireAuthorityOver, requirePermission, type Actor } from './actor.js';
+import type { Database } from '../store/schema.js';
+import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 
@@ -60,7 +60,16 @@ export class SessionService {
     await this.repository.deleteEnded(now, now - this.idleMs);
     const id = randomToken(32);
     const expiresAt = now + this.settings.maxHours * 3_600_000;
-    await this.repository.insert({ id_hash: sha256Hex(id), user_id: user.id, console, source: actor.source?.slice(0, 64) ?? null, created_at: now, last_seen_at: now, expires_at: expiresAt, flash_sealed: null });
+    await this.repository.insert({
+      id_hash: sha256Hex(id),
+      user_id: user.id,
+      console,
+      source: actor.source?.slice(0, 64) ?? null,
+      created_at: now,
+      last_seen_at: now,
+      expires_at: expiresAt,
+      flash_sealed: null,
+    });
     return { id, session: { actor, console, expiresAt } };
   }
 
@@ -117,13 +126,18 @@ export class SessionService {
 
   /** Ends every session of a user: the user themself, or an admin (a lost laptop, a leaver). */
   async revokeAll(actor: Actor, username: string): Promise<number> {
-    return this.audit.track(actor, { action: 'session.revoke', targetType: 'user', target: username }, async () => {
-      if (actor.kind !== 'user' || actor.name !== username) requirePermission(actor, 'sessions.revoke');
-      const user = await new UserRepository(this.db).findByUsername(username);
-      if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
-      requireAuthorityOver(actor, user);
-      return this.repository.deleteForUser(user.id);
-    }, (count) => ({ sessions: count }));
+    return this.audit.track(
+      actor,
+      { action: 'session.revoke', targetType: 'user', target: username },
+      async () => {
+        if (actor.kind !== 'user' || actor.name !== username) requirePermission(actor, 'sessions.revoke');
+        const user = await new UserRepository(this.db).findByUsername(username);
+        if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
+        requireAuthorityOver(actor, user);
+        return this.repository.deleteForUser(user.id);
+      },
+      (count) => ({ sessions: count }),
+    );
   }
 }
 

@@ -1,9 +1,9 @@
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
-import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
 import type { Store } from '../store/connect.js';
+import { AuditRepository } from '../store/repositories/audit.js';
 import { MetaRepository } from '../store/repositories/meta.js';
 import { UserRepository } from '../store/repositories/users.js';
-import { AuditRepository } from '../store/repositories/audit.js';
 import { systemActor } from './actor.js';
 import { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -32,7 +32,10 @@ export async function initialiseStore(
   clock: Clock,
 ): Promise<void> {
   if (!USERNAME_PATTERN.test(admin.username)) {
-    throw new TallyError('VALIDATION_FAILED', 'The admin username must be 1 to 128 letters, digits or . _ @ -, starting with a letter or digit.');
+    throw new TallyError(
+      'VALIDATION_FAILED',
+      'The admin username must be 1 to 128 letters, digits or . _ @ -, starting with a letter or digit.',
+    );
   }
   validatePassword(admin.password);
   const passwordHash = await hashPassword(admin.password);

@@ -1,5 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { MailMessage, Mailer } from './notifications.js';
+import type { Mailer, MailMessage } from './notifications.js';
 
 export interface SmtpSettings {
   host: string;

@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
-import { TokenRepository } from '../store/repositories/tokens.js';
-import { isUniqueViolation } from '../store/connect.js';
-import type { Database } from '../store/schema.js';
 import type { TokenRequestState } from '../model/vocabulary.js';
-import { TokenRequestRepository, type TokenRequestRecord } from '../store/repositories/token-requests.js';
+import { isUniqueViolation } from '../store/connect.js';
+import { type TokenRequestRecord, TokenRequestRepository } from '../store/repositories/token-requests.js';
+import { TokenRepository } from '../store/repositories/tokens.js';
 import { UserRepository } from '../store/repositories/users.js';
-import { requireAuthorityOver, requirePermission, type Actor } from './actor.js';
+import type { Database } from '../store/schema.js';
+import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { DistributionResult, DistributionService } from './distribution.js';
@@ -75,21 +75,39 @@ export class TokenRequestService {
    * closed to self-service still replaces its own tokens, but always through approval.
    */
   async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
-    return this.audit.track(actor, { action: 'token.replacement', targetType: 'token', target: serial }, async () => {
-      requirePermission(actor, 'tokens.request');
-      const token = await new TokenRepository(this.db).findHeldBy(serial, actor.name);
-      // Another user's token looks exactly like a missing one.
-      if (!token || token.user_id === null || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-      if (token.state !== 'active') throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token is replaced.`);
-      if (!replacementDue(token.expires_on, this.clock.now())) {
-        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is valid until ${token.expires_on ?? 'further notice'}; a replacement can be requested from ${REPLACEMENT_DAYS} days before its last day.`);
-      }
-      const profile = token.profile_id === null ? undefined : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
-      if (!profile) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was imported and has no profile to make a replacement by; ask your IT helpdesk.`);
-      const newer = await this.newerOfProfile(token.user_id, profile.id, token.id);
-      if (newer) throw new TallyError('TOKEN_STATE_INVALID', `Token ${newer} replaces token ${serial} already.`);
-      return this.submit(actor, profile, serial);
-    }, (result): Record<string, number | string> => (result.outcome === 'waiting' ? { request: result.request.id } : { replacement: result.token.serial }));
+    return this.audit.track(
+      actor,
+      { action: 'token.replacement', targetType: 'token', target: serial },
+      async () => {
+        requirePermission(actor, 'tokens.request');
+        const token = await new TokenRepository(this.db).findHeldBy(serial, actor.name);
+        // Another user's token looks exactly like a missing one.
+        if (!token || token.user_id === null || actor.kind !== 'user')
+          throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+        if (token.state !== 'active')
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token is replaced.`);
+        if (!replacementDue(token.expires_on, this.clock.now())) {
+          throw new TallyError(
+            'TOKEN_STATE_INVALID',
+            `Token ${serial} is valid until ${token.expires_on ?? 'further notice'}; a replacement can be requested from ${REPLACEMENT_DAYS} days before its last day.`,
+          );
+        }
+        const profile =
+          token.profile_id === null
+            ? undefined
+            : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
+        if (!profile)
+          throw new TallyError(
+            'TOKEN_STATE_INVALID',
+            `Token ${serial} was imported and has no profile to make a replacement by; ask your IT helpdesk.`,
+          );
+        const newer = await this.newerOfProfile(token.user_id, profile.id, token.id);
+        if (newer) throw new TallyError('TOKEN_STATE_INVALID', `Token ${newer} replaces token ${serial} already.`);
+        return this.submit(actor, profile, serial);
+      },
+      (result): Record<string, number | string> =>
+        result.outcome === 'waiting' ? { request: result.request.id } : { replacement: result.token.serial },
+    );
   }
 
   /** A token of the same profile the user was given after token `tokenId` and still has: what replaces that token. */
@@ -107,18 +125,25 @@ export class TokenRequestService {
   }
 
   private async submit(actor: Actor, profile: ProfileRow, replaces?: string): Promise<SelfServiceRequest> {
-    if (profile.self_service === 1 && profile.requires_approval !== 1) return { outcome: 'distributed', token: await this.distribution.distributeToUser(actor, actor.name, profile.name) };
-    return this.audit.track(actor, { action: 'token.request', targetType: 'profile', target: profile.name, details: replaces ? { replaces } : undefined }, async () => {
-      const user = await new UserRepository(this.db).findByUsername(actor.name);
-      if (!user || user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account cannot request tokens.');
-      try {
-        const row = await this.requests.insert({ user_id: user.id, profile_id: profile.id, created_at: this.clock.now() });
-        return { outcome: 'waiting' as const, request: view({ ...row, username: user.username, profile_name: profile.name }) };
-      } catch (error) {
-        if (isUniqueViolation(error)) throw new TallyError('TOKEN_REQUEST_PENDING', `Your request for ${profile.name} is waiting for approval already.`);
-        throw error;
-      }
-    }, (result) => ({ request: result.outcome === 'waiting' ? result.request.id : null }));
+    if (profile.self_service === 1 && profile.requires_approval !== 1)
+      return { outcome: 'distributed', token: await this.distribution.distributeToUser(actor, actor.name, profile.name) };
+    return this.audit.track(
+      actor,
+      { action: 'token.request', targetType: 'profile', target: profile.name, details: replaces ? { replaces } : undefined },
+      async () => {
+        const user = await new UserRepository(this.db).findByUsername(actor.name);
+        if (!user || user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account cannot request tokens.');
+        try {
+          const row = await this.requests.insert({ user_id: user.id, profile_id: profile.id, created_at: this.clock.now() });
+          return { outcome: 'waiting' as const, request: view({ ...row, username: user.username, profile_name: profile.name }) };
+        } catch (error) {
+          if (isUniqueViolation(error))
+            throw new TallyError('TOKEN_REQUEST_PENDING', `Your request for ${profile.name} is waiting for approval already.`);
+          throw error;
+        }
+      },
+      (result) => ({ request: result.outcome === 'waiting' ? result.request.id : null }),
+    );
   }
 
   /** The user's own requests that are not tokens yet: those waiting, and recent rejections with their reason. */
@@ -138,37 +163,49 @@ export class TokenRequestService {
 
   /** Approves a waiting request and distributes the token; if the distribution fails, the request waits again. */
   async approve(actor: Actor, id: number): Promise<{ request: TokenRequestView; token: DistributionResult }> {
-    return this.audit.track(actor, { action: 'token.request.approve', targetType: 'request', target: String(id) }, async () => {
-      requirePermission(actor, 'tokens.distribute');
-      const request = await this.pending(id);
-      await this.requireAuthorityOverRequester(actor, request);
-      const now = this.clock.now();
-      if (!(await this.requests.decide(id, { state: 'approved', decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
-      let token: DistributionResult;
-      try {
-        token = await this.distribution.distributeToUser(actor, request.username, request.profile_name, { notifyHolder: false });
-      } catch (error) {
-        await this.requests.update(id, { state: 'pending', decided_at: null, decided_by: null });
-        throw error;
-      }
-      await this.requests.update(id, { serial: token.serial });
-      this.notifier?.requestDecided(actor, id);
-      return { request: view({ ...request, state: 'approved', decided_at: now, decided_by: actor.name, serial: token.serial }), token };
-    }, (result) => ({ serial: result.token.serial, username: result.request.username }));
+    return this.audit.track(
+      actor,
+      { action: 'token.request.approve', targetType: 'request', target: String(id) },
+      async () => {
+        requirePermission(actor, 'tokens.distribute');
+        const request = await this.pending(id);
+        await this.requireAuthorityOverRequester(actor, request);
+        const now = this.clock.now();
+        if (!(await this.requests.decide(id, { state: 'approved', decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
+        let token: DistributionResult;
+        try {
+          token = await this.distribution.distributeToUser(actor, request.username, request.profile_name, { notifyHolder: false });
+        } catch (error) {
+          await this.requests.update(id, { state: 'pending', decided_at: null, decided_by: null });
+          throw error;
+        }
+        await this.requests.update(id, { serial: token.serial });
+        this.notifier?.requestDecided(actor, id);
+        return { request: view({ ...request, state: 'approved', decided_at: now, decided_by: actor.name, serial: token.serial }), token };
+      },
+      (result) => ({ serial: result.token.serial, username: result.request.username }),
+    );
   }
 
   async reject(actor: Actor, id: number, reason: string): Promise<TokenRequestView> {
-    return this.audit.track(actor, { action: 'token.request.reject', targetType: 'request', target: String(id) }, async () => {
-      requirePermission(actor, 'tokens.distribute');
-      const text = reason.trim();
-      if (text.length < 1 || text.length > REASON_MAX) throw new TallyError('VALIDATION_FAILED', `reason must be 1 to ${REASON_MAX} characters: the user reads it.`);
-      const request = await this.pending(id);
-      await this.requireAuthorityOverRequester(actor, request);
-      const now = this.clock.now();
-      if (!(await this.requests.decide(id, { state: 'rejected', reason: text, decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
-      this.notifier?.requestDecided(actor, id);
-      return view({ ...request, state: 'rejected', reason: text, decided_at: now, decided_by: actor.name });
-    }, (result) => ({ username: result.username }));
+    return this.audit.track(
+      actor,
+      { action: 'token.request.reject', targetType: 'request', target: String(id) },
+      async () => {
+        requirePermission(actor, 'tokens.distribute');
+        const text = reason.trim();
+        if (text.length < 1 || text.length > REASON_MAX)
+          throw new TallyError('VALIDATION_FAILED', `reason must be 1 to ${REASON_MAX} characters: the user reads it.`);
+        const request = await this.pending(id);
+        await this.requireAuthorityOverRequester(actor, request);
+        const now = this.clock.now();
+        if (!(await this.requests.decide(id, { state: 'rejected', reason: text, decided_at: now, decided_by: actor.name })))
+          throw decidedAlready(id);
+        this.notifier?.requestDecided(actor, id);
+        return view({ ...request, state: 'rejected', reason: text, decided_at: now, decided_by: actor.name });
+      },
+      (result) => ({ username: result.username }),
+    );
   }
 
   /** An administrator's own request (made in the Self-Service Console) is a super admin's to decide. */

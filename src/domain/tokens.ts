@@ -1,16 +1,16 @@
 import type { Kysely } from 'kysely';
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
-import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
-import type { Database, DistributionsTable } from '../store/schema.js';
-import { TokenRepository, type TokenQuery, type TokenRow } from '../store/repositories/tokens.js';
+import { type TokenQuery, TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
 import { UserRepository } from '../store/repositories/users.js';
+import type { Database, DistributionsTable } from '../store/schema.js';
 import { readTokenFile, type TokenCandidate } from '../tokens/files.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial } from '../tokens/types.js';
-import { requireAuthorityOver, requirePermission, type Actor } from './actor.js';
+import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
-import type { Clock } from './clock.js';
 import { EMERGENCY_ATTEMPTS } from './authentication.js';
+import type { Clock } from './clock.js';
 
 /** What may leave the service about a token: never the seed or the PIN. */
 export interface TokenView {
@@ -111,7 +111,10 @@ export class TokenService {
    * Imports an sdtid or PSKC file as unassigned tokens. The whole file is read and checked first;
    * then every accepted token is written in one transaction, so a failure leaves nothing behind.
    */
-  async importFile(actor: Actor, input: { content: Uint8Array; password?: string; replace?: boolean; fileName?: string }): Promise<ImportReport> {
+  async importFile(
+    actor: Actor,
+    input: { content: Uint8Array; password?: string; replace?: boolean; fileName?: string },
+  ): Promise<ImportReport> {
     return this.audit.track(
       actor,
       { action: 'token.import', targetType: 'file', target: input.fileName?.slice(0, 128) },
@@ -120,13 +123,21 @@ export class TokenService {
         const contents = readTokenFile(input.content, input.password);
         const report: ImportReport = { format: contents.format, imported: 0, replaced: 0, refused: 0, tokens: [], notes: contents.notes };
         const keyId = (id: string | undefined) => (id === undefined ? {} : { keyId: id });
-        for (const refused of contents.refused) report.tokens.push({ serial: refused.serial, ...keyId(refused.keyId), result: 'refused', reason: refused.reason });
+        for (const refused of contents.refused)
+          report.tokens.push({ serial: refused.serial, ...keyId(refused.keyId), result: 'refused', reason: refused.reason });
         const accepted: TokenCandidate[] = [];
         /** Each serial and the key (by PSKC Id, where it has one) that first had it. */
         const seen = new Map<string, string | undefined>();
         for (const candidate of contents.candidates) {
           const refusal = this.checkCandidate(candidate, seen);
-          if (refusal) report.tokens.push({ serial: candidate.serial, ...keyId(candidate.keyId), tokenType: candidate.tokenType, result: 'refused', reason: refusal });
+          if (refusal)
+            report.tokens.push({
+              serial: candidate.serial,
+              ...keyId(candidate.keyId),
+              tokenType: candidate.tokenType,
+              result: 'refused',
+              reason: refusal,
+            });
           else accepted.push(candidate);
           if (!seen.has(candidate.serial)) seen.set(candidate.serial, candidate.keyId);
         }
@@ -138,18 +149,39 @@ export class TokenService {
             const fields = this.candidateFields(candidate, now);
             if (!existing.has(candidate.serial)) {
               await tokens.insert({ ...fields, serial: candidate.serial, state: 'unassigned', origin: 'imported', created_at: now });
-              report.tokens.push({ serial: candidate.serial, ...keyId(candidate.keyId), tokenType: candidate.tokenType, result: 'imported' });
+              report.tokens.push({
+                serial: candidate.serial,
+                ...keyId(candidate.keyId),
+                tokenType: candidate.tokenType,
+                result: 'imported',
+              });
             } else if (input.replace) {
               await tokens.update(candidate.serial, fields);
-              report.tokens.push({ serial: candidate.serial, ...keyId(candidate.keyId), tokenType: candidate.tokenType, result: 'replaced' });
+              report.tokens.push({
+                serial: candidate.serial,
+                ...keyId(candidate.keyId),
+                tokenType: candidate.tokenType,
+                result: 'replaced',
+              });
             } else {
-              report.tokens.push({ serial: candidate.serial, ...keyId(candidate.keyId), tokenType: candidate.tokenType, result: 'refused', reason: 'A token with this serial exists already (use replace to overwrite it).' });
+              report.tokens.push({
+                serial: candidate.serial,
+                ...keyId(candidate.keyId),
+                tokenType: candidate.tokenType,
+                result: 'refused',
+                reason: 'A token with this serial exists already (use replace to overwrite it).',
+              });
             }
           }
         });
         for (const entry of report.tokens) report[entry.result]++;
         for (const entry of report.tokens.filter((t) => t.result !== 'refused')) {
-          await this.audit.record(actor, { action: `token.${entry.result === 'imported' ? 'import' : 'replace'}`, targetType: 'token', target: entry.serial, details: { format: contents.format } });
+          await this.audit.record(actor, {
+            action: `token.${entry.result === 'imported' ? 'import' : 'replace'}`,
+            targetType: 'token',
+            target: entry.serial,
+            details: { format: contents.format },
+          });
         }
         return report;
       },
@@ -168,20 +200,40 @@ export class TokenService {
     requirePermission(actor, 'tokens.read');
     const row = await new TokenRepository(this.db).findBySerial(serial);
     if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-    const profile = row.profile_id === null ? undefined : await this.db.selectFrom('profiles').select('name').where('id', '=', row.profile_id).executeTakeFirst();
-    const open = await this.db.selectFrom('distributions').select(['delivery', 'expires_at', 'failed_attempts']).where('token_id', '=', row.id).where('state', '=', 'open').orderBy('id', 'desc').executeTakeFirst();
+    const profile =
+      row.profile_id === null
+        ? undefined
+        : await this.db.selectFrom('profiles').select('name').where('id', '=', row.profile_id).executeTakeFirst();
+    const open = await this.db
+      .selectFrom('distributions')
+      .select(['delivery', 'expires_at', 'failed_attempts'])
+      .where('token_id', '=', row.id)
+      .where('state', '=', 'open')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
     const now = this.clock.now();
     return {
       token: await this.view(row),
       profile: profile?.name ?? null,
-      waiting: open ? { delivery: open.delivery, expiresAt: new Date(open.expires_at).toISOString(), expired: open.expires_at <= now, failedAttempts: open.failed_attempts } : null,
+      waiting: open
+        ? {
+            delivery: open.delivery,
+            expiresAt: new Date(open.expires_at).toISOString(),
+            expired: open.expires_at <= now,
+            failedAttempts: open.failed_attempts,
+          }
+        : null,
       failedCount: row.failed_count,
       nextCodeRequired: row.next_code_required === 1,
       pinSet: row.pin_hash !== null,
       newPinRequired: row.new_pin_required === 1,
       emergency:
         row.emergency_hash !== null && row.emergency_expires_at !== null
-          ? { expiresAt: new Date(row.emergency_expires_at).toISOString(), oneTime: row.emergency_one_time === 1, void: row.failed_count >= EMERGENCY_ATTEMPTS }
+          ? {
+              expiresAt: new Date(row.emergency_expires_at).toISOString(),
+              oneTime: row.emergency_one_time === 1,
+              void: row.failed_count >= EMERGENCY_ATTEMPTS,
+            }
           : null,
     };
   }
@@ -204,15 +256,20 @@ export class TokenService {
    */
   async delete(actor: Actor, serial: string): Promise<void> {
     let facts: { state: string; username: string | null } | undefined;
-    await this.audit.track(actor, { action: 'token.delete', targetType: 'token', target: serial }, async () => {
-      requirePermission(actor, 'tokens.delete');
-      const row = await new TokenRepository(this.db).findBySerial(serial);
-      if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-      await this.requireAuthorityOverHolder(actor, row);
-      facts = { state: row.state, username: (await this.view(row)).username };
-      const deleted = await this.db.deleteFrom('tokens').where('id', '=', row.id).executeTakeFirst();
-      if (Number(deleted.numDeletedRows) !== 1) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-    }, () => facts);
+    await this.audit.track(
+      actor,
+      { action: 'token.delete', targetType: 'token', target: serial },
+      async () => {
+        requirePermission(actor, 'tokens.delete');
+        const row = await new TokenRepository(this.db).findBySerial(serial);
+        if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+        await this.requireAuthorityOverHolder(actor, row);
+        facts = { state: row.state, username: (await this.view(row)).username };
+        const deleted = await this.db.deleteFrom('tokens').where('id', '=', row.id).executeTakeFirst();
+        if (Number(deleted.numDeletedRows) !== 1) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+      },
+      () => facts,
+    );
   }
 
   private checkCandidate(candidate: TokenCandidate, seen: Map<string, string | undefined>): string | undefined {
@@ -257,11 +314,17 @@ export class TokenService {
   /** Refuses an action on a token whose holder the actor has no authority over (see `requireAuthorityOver`). */
   async requireAuthorityOverHolder(actor: Actor, token: Pick<TokenRow, 'user_id'>, db: Kysely<Database> = this.db): Promise<void> {
     if (token.user_id === null) return;
-    requireAuthorityOver(actor, await db.selectFrom('users').select(['username', 'role']).where('id', '=', token.user_id).executeTakeFirst());
+    requireAuthorityOver(
+      actor,
+      await db.selectFrom('users').select(['username', 'role']).where('id', '=', token.user_id).executeTakeFirst(),
+    );
   }
 
   async view(row: TokenRow): Promise<TokenView> {
-    const user = row.user_id === null ? undefined : await this.db.selectFrom('users').select('username').where('id', '=', row.user_id).executeTakeFirst();
+    const user =
+      row.user_id === null
+        ? undefined
+        : await this.db.selectFrom('users').select('username').where('id', '=', row.user_id).executeTakeFirst();
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     return {
       serial: row.serial,

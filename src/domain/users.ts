@@ -1,15 +1,15 @@
-import { isTallyError, TallyError, invalidField } from '../errors.js';
 import { parseCsv } from '../core/csv/csv.js';
+import { invalidField, isTallyError, TallyError } from '../errors.js';
+import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
-import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
-import { requireAuthorityOver, requirePermission, type Actor } from './actor.js';
+import type { WebSessionRepository } from '../store/repositories/web-sessions.js';
+import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
-import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
 import type { Lockout } from './lockout.js';
 import type { LogonDelays } from './logon-delays.js';
-import type { WebSessionRepository } from '../store/repositories/web-sessions.js';
+import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
 
 export interface NewUser {
   username: string;
@@ -102,23 +102,44 @@ export class UserService {
    * and username (`LogonDelays`): after a few, an attempt that comes before its wait is over is
    * refused with LOGON_DELAYED, its password unchecked. They never lock passcode authentication.
    */
-  async logOn(input: { username: string; password: string; source?: string; console: 'self-service' | 'security'; secondFactor?: SecondFactor }): Promise<Actor> {
+  async logOn(input: {
+    username: string;
+    password: string;
+    source?: string;
+    console: 'self-service' | 'security';
+    secondFactor?: SecondFactor;
+  }): Promise<Actor> {
     const anonymous: Actor = { kind: 'anonymous', name: input.username.slice(0, 128), role: 'user', source: input.source };
     const refuse = async (reason: string, code: 'INVALID_CREDENTIALS' | 'USER_LOCKED' = 'INVALID_CREDENTIALS') => {
-      await this.audit.record(anonymous, { action: `logon.${input.console}`, targetType: 'user', target: anonymous.name, result: 'failure', details: { reason } });
+      await this.audit.record(anonymous, {
+        action: `logon.${input.console}`,
+        targetType: 'user',
+        target: anonymous.name,
+        result: 'failure',
+        details: { reason },
+      });
       throw new TallyError(code);
     };
     try {
       await this.delays.attempt(input.console, input.username);
     } catch (error) {
       if (isTallyError(error) && error.code === 'LOGON_DELAYED') {
-        await this.audit.record(anonymous, { action: `logon.${input.console}`, targetType: 'user', target: anonymous.name, result: 'failure', details: { reason: 'delayed' } });
+        await this.audit.record(anonymous, {
+          action: `logon.${input.console}`,
+          targetType: 'user',
+          target: anonymous.name,
+          result: 'failure',
+          details: { reason: 'delayed' },
+        });
       }
       throw error;
     }
     // A name no user can have is not looked up: PostgreSQL refuses a NUL in text.
     const row = USERNAME_PATTERN.test(input.username) ? await this.users.findByUsername(input.username) : undefined;
-    const passwordOk = await verifyPassword(row?.password_hash ?? (await decoyPasswordHash()), input.password.slice(0, PASSWORD_MAX_LENGTH));
+    const passwordOk = await verifyPassword(
+      row?.password_hash ?? (await decoyPasswordHash()),
+      input.password.slice(0, PASSWORD_MAX_LENGTH),
+    );
     const admin = row?.role === 'superadmin' || row?.role === 'helpdesk';
     if (!row) return refuse('unknown user');
     if (!passwordOk || row.password_hash === null) return refuse('wrong password');
@@ -127,10 +148,18 @@ export class UserService {
     // The passcode counts its own failures, against the passcode lockout; a passcode refused
     // because that lockout holds says so (the password was right, so this tells no stranger anything).
     if (input.secondFactor && !(await input.secondFactor(row.username))) {
-      return refuse('second factor', this.lockout.isLocked((await this.users.findByUsername(row.username)) ?? row) ? 'USER_LOCKED' : 'INVALID_CREDENTIALS');
+      return refuse(
+        'second factor',
+        this.lockout.isLocked((await this.users.findByUsername(row.username)) ?? row) ? 'USER_LOCKED' : 'INVALID_CREDENTIALS',
+      );
     }
     await this.delays.succeeded(input.console, input.username);
-    const actor: Actor = { kind: input.console === 'security' ? 'admin' : 'user', name: row.username, role: input.console === 'security' ? (row.role as 'superadmin' | 'helpdesk') : 'user', source: input.source };
+    const actor: Actor = {
+      kind: input.console === 'security' ? 'admin' : 'user',
+      name: row.username,
+      role: input.console === 'security' ? (row.role as 'superadmin' | 'helpdesk') : 'user',
+      source: input.source,
+    };
     await this.audit.record(actor, { action: `logon.${input.console}`, targetType: 'user', target: row.username });
     return actor;
   }
@@ -180,42 +209,54 @@ export class UserService {
   /** Changes a user's details, role or password. Help desk changes ordinary users only. */
   async update(actor: Actor, username: string, changes: UserChanges): Promise<UserView> {
     const fields = Object.keys(changes).filter((key) => changes[key as keyof UserChanges] !== undefined);
-    return this.audit.track(actor, { action: 'user.update', targetType: 'user', target: username.slice(0, 128), details: { fields: fields.join(',') } }, async () => {
-      requirePermission(actor, 'users.update');
-      const row = await this.row(username);
-      const roleChange = changes.role !== undefined && changes.role !== row.role;
-      requireAuthorityOver(actor, row);
-      if (roleChange) requirePermission(actor, 'users.setRole');
-      if (changes.role !== undefined && !(USER_ROLES as readonly string[]).includes(changes.role)) throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
-      if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email)) throw invalidField('email', 'The email address is not valid.');
-      for (const name of ['firstName', 'lastName'] as const) checkName(name, changes[name]);
-      if (roleChange && row.role === 'superadmin') await this.keepASuperadmin(row);
-      if (changes.password !== undefined) validatePassword(changes.password);
-      const updated = await this.users.update(row.id, {
-        ...(changes.email !== undefined ? { email: changes.email } : {}),
-        ...(changes.firstName !== undefined ? { first_name: changes.firstName } : {}),
-        ...(changes.lastName !== undefined ? { last_name: changes.lastName } : {}),
-        ...(changes.role !== undefined ? { role: changes.role } : {}),
-        ...(changes.password !== undefined ? { password_hash: await hashPassword(changes.password) } : {}),
-        updated_at: this.clock.now(),
-      });
-      // A new password (or role) must not leave a session opened with the old one running.
-      if (changes.password !== undefined || roleChange) await this.sessions.deleteForUser(row.id);
-      return this.view(updated ?? row);
-    }, (user) => (changes.role !== undefined ? { role: user.role } : undefined));
+    return this.audit.track(
+      actor,
+      { action: 'user.update', targetType: 'user', target: username.slice(0, 128), details: { fields: fields.join(',') } },
+      async () => {
+        requirePermission(actor, 'users.update');
+        const row = await this.row(username);
+        const roleChange = changes.role !== undefined && changes.role !== row.role;
+        requireAuthorityOver(actor, row);
+        if (roleChange) requirePermission(actor, 'users.setRole');
+        if (changes.role !== undefined && !(USER_ROLES as readonly string[]).includes(changes.role))
+          throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
+        if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email))
+          throw invalidField('email', 'The email address is not valid.');
+        for (const name of ['firstName', 'lastName'] as const) checkName(name, changes[name]);
+        if (roleChange && row.role === 'superadmin') await this.keepASuperadmin(row);
+        if (changes.password !== undefined) validatePassword(changes.password);
+        const updated = await this.users.update(row.id, {
+          ...(changes.email !== undefined ? { email: changes.email } : {}),
+          ...(changes.firstName !== undefined ? { first_name: changes.firstName } : {}),
+          ...(changes.lastName !== undefined ? { last_name: changes.lastName } : {}),
+          ...(changes.role !== undefined ? { role: changes.role } : {}),
+          ...(changes.password !== undefined ? { password_hash: await hashPassword(changes.password) } : {}),
+          updated_at: this.clock.now(),
+        });
+        // A new password (or role) must not leave a session opened with the old one running.
+        if (changes.password !== undefined || roleChange) await this.sessions.deleteForUser(row.id);
+        return this.view(updated ?? row);
+      },
+      (user) => (changes.role !== undefined ? { role: user.role } : undefined),
+    );
   }
 
   /** A disabled user can neither log on nor authenticate; their tokens and sessions stop working at once. */
   async setDisabled(actor: Actor, username: string, disabled: boolean): Promise<UserView> {
-    return this.audit.track(actor, { action: disabled ? 'user.disable' : 'user.enable', targetType: 'user', target: username.slice(0, 128) }, async () => {
-      requirePermission(actor, 'users.update');
-      const row = await this.row(username);
-      requireAuthorityOver(actor, row);
-      if (disabled && actor.kind === 'admin' && actor.name === row.username) throw new TallyError('CONFLICT', 'You cannot disable your own account.');
-      if (disabled && row.role === 'superadmin') await this.keepASuperadmin(row);
-      const updated = await this.users.update(row.id, { disabled: disabled ? 1 : 0, updated_at: this.clock.now() });
-      return this.view(updated ?? row);
-    });
+    return this.audit.track(
+      actor,
+      { action: disabled ? 'user.disable' : 'user.enable', targetType: 'user', target: username.slice(0, 128) },
+      async () => {
+        requirePermission(actor, 'users.update');
+        const row = await this.row(username);
+        requireAuthorityOver(actor, row);
+        if (disabled && actor.kind === 'admin' && actor.name === row.username)
+          throw new TallyError('CONFLICT', 'You cannot disable your own account.');
+        if (disabled && row.role === 'superadmin') await this.keepASuperadmin(row);
+        const updated = await this.users.update(row.id, { disabled: disabled ? 1 : 0, updated_at: this.clock.now() });
+        return this.view(updated ?? row);
+      },
+    );
   }
 
   /**
@@ -230,12 +271,29 @@ export class UserService {
       async () => {
         requirePermission(actor, 'users.create');
         const [header, ...rows] = parseCsv(text);
-        if (!header) throw new TallyError('VALIDATION_FAILED', 'The file is empty: it needs a header row (username, email, firstName, lastName, role, password) and a row per user.');
-        const columns = header.map((name) => IMPORT_COLUMNS[name.trim().toLowerCase().replace(/[\s_-]/g, '')]);
+        if (!header)
+          throw new TallyError(
+            'VALIDATION_FAILED',
+            'The file is empty: it needs a header row (username, email, firstName, lastName, role, password) and a row per user.',
+          );
+        const columns = header.map(
+          (name) =>
+            IMPORT_COLUMNS[
+              name
+                .trim()
+                .toLowerCase()
+                .replace(/[\s_-]/g, '')
+            ],
+        );
         const unknown = header.filter((_, i) => columns[i] === undefined);
-        if (unknown.length) throw new TallyError('VALIDATION_FAILED', `Unknown column(s) ${unknown.map((name) => `"${name.slice(0, 40)}"`).join(', ')}; use username, email, firstName, lastName, role, password.`);
+        if (unknown.length)
+          throw new TallyError(
+            'VALIDATION_FAILED',
+            `Unknown column(s) ${unknown.map((name) => `"${name.slice(0, 40)}"`).join(', ')}; use username, email, firstName, lastName, role, password.`,
+          );
         if (!columns.includes('username')) throw new TallyError('VALIDATION_FAILED', 'The header row needs a username column.');
-        if (rows.length > USER_IMPORT_MAX_ROWS) throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
+        if (rows.length > USER_IMPORT_MAX_ROWS)
+          throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
         const report: UserImportReport = { created: 0, refused: 0, rows: [] };
         for (const [index, fields] of rows.entries()) {
           // Spreadsheets write empty rows as a line of separators.
@@ -248,7 +306,8 @@ export class UserService {
           const username = (user.username ?? '').slice(0, 128);
           try {
             if (!username) throw new TallyError('VALIDATION_FAILED', 'The username is empty.');
-            if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role)) throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
+            if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role))
+              throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
             await this.create(actor, user as unknown as NewUser);
             report.rows.push({ row: index + 1, username, result: 'created' });
             report.created++;

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorCatalogue, isTallyError, isUnstorableText, TallyError, type ErrorCode } from '../errors.js';
+import { type ErrorCode, errorCatalogue, isTallyError, isUnstorableText, TallyError } from '../errors.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
@@ -38,7 +38,10 @@ export function toTallyError(error: unknown): TallyError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       // Multipart is parsed on upload routes only (http/multipart.ts); elsewhere it is refused unread.
-      return new TallyError('UNSUPPORTED_MEDIA_TYPE', 'This address does not take a body of that content type: the REST API takes application/json, and only file uploads take multipart/form-data.');
+      return new TallyError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'This address does not take a body of that content type: the REST API takes application/json, and only file uploads take multipart/form-data.',
+      );
     case 'FST_REQ_FILE_TOO_LARGE':
     case 'FST_PARTS_LIMIT':
     case 'FST_FILES_LIMIT':
@@ -51,7 +54,8 @@ export function toTallyError(error: unknown): TallyError {
   }
   if (fastifyError.statusCode === 429) return new TallyError('RATE_LIMITED');
   if (error instanceof SyntaxError) return new TallyError('MALFORMED_JSON');
-  if (isUnstorableText(error)) return new TallyError('VALIDATION_FAILED', 'The request holds a character that cannot be stored (such as NUL).');
+  if (isUnstorableText(error))
+    return new TallyError('VALIDATION_FAILED', 'The request holds a character that cannot be stored (such as NUL).');
   return new TallyError('INTERNAL');
 }
 
@@ -82,7 +86,8 @@ export function prefersHtml(request: FastifyRequest): boolean {
 export function installErrors(app: FastifyInstance, options: { htmlPage?: (error: TallyError) => string }): void {
   const send = (request: FastifyRequest, reply: FastifyReply, tallyError: TallyError) => {
     setRetryAfter(reply, tallyError);
-    if (options.htmlPage && prefersHtml(request)) void reply.status(tallyError.status).type('text/html; charset=utf-8').send(options.htmlPage(tallyError));
+    if (options.htmlPage && prefersHtml(request))
+      void reply.status(tallyError.status).type('text/html; charset=utf-8').send(options.htmlPage(tallyError));
     else void reply.status(tallyError.status).send(errorBody(tallyError));
   };
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {

@@ -1,10 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
 import { interopTest, runPeer } from '../../test/support/peers.js';
 import { createLogger } from '../logger.js';
 import { createFastify } from './fastify.js';
@@ -27,7 +27,23 @@ interopTest('a listener that speaks TLS sends Strict-Transport-Security over HTT
   try {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
-    runPeer('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert]);
+    runPeer('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
     const app = createFastify({ logger, tls: { cert, key } });
     app.get('/', async () => 'ok');
     await app.listen({ host: '127.0.0.1', port: 0 });

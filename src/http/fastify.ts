@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
-import type { Logger } from '../logger.js';
-import { TallyError } from '../errors.js';
 import type { Actor } from '../domain/actor.js';
+import { TallyError } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,7 +32,10 @@ function readTls(tls: TlsFiles): { cert: Buffer; key: Buffer } {
   try {
     return { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
   } catch (error) {
-    throw new TallyError('CONFIG_INVALID', `Cannot read the TLS certificate or key: ${(error as NodeJS.ErrnoException).path ?? ''} (${(error as NodeJS.ErrnoException).code}).`);
+    throw new TallyError(
+      'CONFIG_INVALID',
+      `Cannot read the TLS certificate or key: ${(error as NodeJS.ErrnoException).path ?? ''} (${(error as NodeJS.ErrnoException).code}).`,
+    );
   }
 }
 
@@ -74,6 +77,8 @@ export function createFastify(options: ListenerOptions): FastifyInstance {
     // and wrong when a proxy in front decides the scheme (the proxy sends its own; see the reverse-proxy guide).
     strictTransportSecurity: options.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false,
   });
-  app.addHook('onRequest', (request, reply, done) => securityHeaders(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined)));
+  app.addHook('onRequest', (request, reply, done) =>
+    securityHeaders(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined)),
+  );
   return app;
 }

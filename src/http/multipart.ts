@@ -1,5 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isTallyError, TallyError } from '../errors.js';
 
 /**
@@ -49,7 +49,8 @@ export function multipartError(error: unknown, limits: UploadLimits): TallyError
   if (isTallyError(error)) return error;
   const code = (error as { code?: string }).code ?? '';
   if (code === 'FST_REQ_FILE_TOO_LARGE') return new TallyError('INPUT_TOO_LARGE', `The file is larger than ${limits.fileBytes} bytes.`);
-  if (LIMIT_ERRORS.has(code)) return new TallyError('INPUT_TOO_LARGE', `The form has more parts than it may (one file, at most ${limits.fields} fields).`);
+  if (LIMIT_ERRORS.has(code))
+    return new TallyError('INPUT_TOO_LARGE', `The form has more parts than it may (one file, at most ${limits.fields} fields).`);
   return new TallyError('VALIDATION_FAILED', 'The upload is not a well-formed multipart/form-data body.');
 }
 
@@ -57,12 +58,25 @@ export function multipartError(error: unknown, limits: UploadLimits): TallyError
  * Reads an upload: text fields and one file, within `limits`. With `checkFormToken`, the first part
  * must be the `_csrf` field, and it is checked before anything else is read.
  */
-export async function readMultipart(request: FastifyRequest, limits: UploadLimits, checkFormToken?: (sent: string | undefined) => void): Promise<MultipartForm> {
+export async function readMultipart(
+  request: FastifyRequest,
+  limits: UploadLimits,
+  checkFormToken?: (sent: string | undefined) => void,
+): Promise<MultipartForm> {
   if (!request.isMultipart()) throw new TallyError('UNSUPPORTED_MEDIA_TYPE', 'This form takes multipart/form-data.');
   const form = Object.create(null) as MultipartForm;
   let first = true;
   try {
-    const parts = request.parts({ limits: { fileSize: limits.fileBytes, files: 1, fields: limits.fields, fieldSize: limits.fieldBytes, parts: limits.fields + 1, headerPairs: 16 } });
+    const parts = request.parts({
+      limits: {
+        fileSize: limits.fileBytes,
+        files: 1,
+        fields: limits.fields,
+        fieldSize: limits.fieldBytes,
+        parts: limits.fields + 1,
+        headerPairs: 16,
+      },
+    });
     for await (const part of parts) {
       if (first && checkFormToken) checkFormToken(part.type === 'field' && part.fieldname === '_csrf' ? String(part.value) : undefined);
       first = false;
@@ -71,7 +85,8 @@ export async function readMultipart(request: FastifyRequest, limits: UploadLimit
         if (part.file.truncated) throw new TallyError('INPUT_TOO_LARGE', `The file is larger than ${limits.fileBytes} bytes.`);
         if (part.filename || content.length > 0) form.file = { fileName: part.filename.slice(0, 255), content };
       } else if (part.fieldname !== 'file') {
-        if (part.valueTruncated) throw new TallyError('INPUT_TOO_LARGE', `The field ${part.fieldname.slice(0, 64)} is longer than ${limits.fieldBytes} bytes.`);
+        if (part.valueTruncated)
+          throw new TallyError('INPUT_TOO_LARGE', `The field ${part.fieldname.slice(0, 64)} is longer than ${limits.fieldBytes} bytes.`);
         form[part.fieldname] = String(part.value);
       }
     }

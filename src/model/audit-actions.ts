@@ -8,7 +8,8 @@ export const AUDIT_ACTIONS = {
   'logon.security': 'A log-on to the Security Console, or a refused one.',
   'logon.self-service': 'A log-on to the Self-Service Console, or a refused one.',
   'session.end': 'A user logged off.',
-  'credential.shown': "An administrator was shown a credential of someone's token (an activation code, an emergency access code, a CTF string, a token file or its link or password): who, whose token and what kind, never the credential.",
+  'credential.shown':
+    "An administrator was shown a credential of someone's token (an activation code, an emergency access code, a CTF string, a token file or its link or password): who, whose token and what kind, never the credential.",
   'session.revoke': "An administrator ended a user's console sessions.",
   'user.create': 'A user was created.',
   'user.import': 'Users were imported from a CSV file.',
@@ -53,7 +54,7 @@ export const AUDIT_ACTIONS = {
   'token.bulk.finish': 'A bulk distribution finished.',
   'ctkip.start': 'A CT-KIP client began an activation.',
   'ctkip.activate': 'A CT-KIP activation completed: the token holds its seed.',
-  'ctkip.code': "A CT-KIP activation code was refused: the first refusal per address and hour (later ones are only counted).",
+  'ctkip.code': 'A CT-KIP activation code was refused: the first refusal per address and hour (later ones are only counted).',
   'ctkip.source.blocked': 'An address sent too many wrong activation codes and is refused for the rest of the hour.',
   'ctkip.reset': "A token's CT-KIP activation was reset by an administrator.",
   'ctkip.key.rotate': "The CT-KIP server's key was rotated.",

@@ -1,10 +1,10 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isTallyError } from '../errors.js';
 import { AttributeType, attributeBytes, attributeString } from '../core/radius/attributes.js';
-import { buildReply, unhidePassword, verifyRequestMessageAuthenticator, type ReplyCode } from '../core/radius/authenticators.js';
+import { buildReply, type ReplyCode, unhidePassword, verifyRequestMessageAuthenticator } from '../core/radius/authenticators.js';
 import { decodePacket, RadiusCode } from '../core/radius/packet.js';
+import { type Clock, systemClock } from '../domain/clock.js';
 import type { Services } from '../domain/services.js';
-import { systemClock, type Clock } from '../domain/clock.js';
+import { isTallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 export interface RadiusServerOptions {
@@ -29,7 +29,8 @@ const DROP_WARNING_INTERVAL_MS = 60_000;
 const DROP_REASONS: Partial<Record<string, string>> = {
   RADIUS_MESSAGE_AUTHENTICATOR_MISSING:
     'it has no Message-Authenticator, which this client must send (BlastRADIUS protection). Upgrade the client to a release that sends one (pam_radius_auth does since 3.0.0, July 2024), or register it with requireMessageAuthenticator: false (docs/guides/radius.md)',
-  RADIUS_BAD_AUTHENTICATOR: 'its Message-Authenticator is wrong: the shared secret configured on the client differs from the one registered in Tally',
+  RADIUS_BAD_AUTHENTICATOR:
+    'its Message-Authenticator is wrong: the shared secret configured on the client differs from the one registered in Tally',
 };
 
 const REPLY_CODES: Record<'accept' | 'reject' | 'challenge', ReplyCode> = {
@@ -99,7 +100,10 @@ export async function startRadiusServer(services: Services, options: RadiusServe
     const state = attributeBytes(request, AttributeType.State);
     const passcode = hidden ? unhidePassword(hidden, client.secret, request.authenticator).toString('utf8') : '';
     const result = await services.authentication
-      .verify({ kind: 'radius-client', name: client.name, role: 'agent', source: remote.address }, { username, passcode, state: state?.toString('latin1'), channel: 'radius' })
+      .verify(
+        { kind: 'radius-client', name: client.name, role: 'agent', source: remote.address },
+        { username, passcode, state: state?.toString('latin1'), channel: 'radius' },
+      )
       .catch((error: unknown) => {
         // Unanswered, so the client's retransmission is tried again rather than taken for a duplicate.
         replies.delete(key);

@@ -1,11 +1,11 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
 import { TallyError } from '../errors.js';
-import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
+import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -122,7 +122,9 @@ async function openPostgres(url: string, schema?: string): Promise<Store> {
     options: schema ? `-c search_path=${schema}` : undefined,
     types: {
       getTypeParser: ((oid: number, format?: string) =>
-        oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+        oid === INT8_OID
+          ? (value: string) => Number(value)
+          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
   // An idle client losing its connection must not crash the process; the next query reports it.
@@ -162,8 +164,12 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
           await sql`select pg_advisory_xact_lock(hashtext(current_schema() || ':tally_migrations'))`.execute(connection);
         }
         // The same shape Kysely's migrator gave this table, so stores it migrated carry on.
-        await sql`create table if not exists tally_migrations (name varchar(255) primary key, timestamp varchar(255) not null)`.execute(connection);
-        const applied = new Set((await sql<{ name: string }>`select name from tally_migrations`.execute(connection)).rows.map((row) => row.name));
+        await sql`create table if not exists tally_migrations (name varchar(255) primary key, timestamp varchar(255) not null)`.execute(
+          connection,
+        );
+        const applied = new Set(
+          (await sql<{ name: string }>`select name from tally_migrations`.execute(connection)).rows.map((row) => row.name),
+        );
         const done: string[] = [];
         for (const [name, migration] of Object.entries(all)) {
           if (applied.has(name)) continue;

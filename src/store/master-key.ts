@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatKeyring, type Keyring, parseKeyring } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
-import { formatKeyring, parseKeyring, type Keyring } from '../core/crypto/secret-box.js';
 
 export const MASTER_KEY_FILE = 'master.key';
 

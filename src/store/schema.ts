@@ -1,6 +1,18 @@
 import type { Generated } from 'kysely';
+import type {
+  ApiTokenRole,
+  BulkDistributionState,
+  BulkItemResult,
+  ChallengeKind,
+  DistributionState,
+  FilePasswordPolicy,
+  TokenOrigin,
+  TokenRequestState,
+  TokenState,
+  UserRole,
+  WebConsole,
+} from '../model/vocabulary.js';
 import type { TokenType } from '../tokens/types.js';
-import type { ApiTokenRole, BulkDistributionState, BulkItemResult, ChallengeKind, DistributionState, FilePasswordPolicy, TokenOrigin, TokenRequestState, TokenState, UserRole, WebConsole } from '../model/vocabulary.js';
 
 /**
  * The tables, as Kysely sees them. Times are milliseconds since the epoch (INTEGER in SQLite,

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { open, seal, type Keyring } from '../core/crypto/secret-box.js';
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import type { Database } from './schema.js';
 
 /**
@@ -36,7 +36,11 @@ export async function resealAll(db: Kysely<Database>, keyring: Keyring): Promise
       const key = row[sealed.keyColumn] as string | number;
       const context = sealed.context(key);
       const resealed = seal(keyring, open(keyring, value, context), context);
-      await table.updateTable(sealed.table).set({ [sealed.column]: resealed }).where(sealed.keyColumn, '=', key).execute();
+      await table
+        .updateTable(sealed.table)
+        .set({ [sealed.column]: resealed })
+        .where(sealed.keyColumn, '=', key)
+        .execute();
       count++;
     }
   }

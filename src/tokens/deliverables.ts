@@ -1,7 +1,7 @@
-import { buildOtpauthUri } from '../core/otp/otpauth.js';
 import type { OtpAlgorithm } from '../core/otp/hotp.js';
+import { buildOtpauthUri } from '../core/otp/otpauth.js';
 import { writePskc } from '../core/pskc/write.js';
-import { buildCtfLink, encodeCtfV2, writeSdtid, type CtfLinkApp, type SecurIdToken } from '../core/securid/index.js';
+import { buildCtfLink, type CtfLinkApp, encodeCtfV2, type SecurIdToken, writeSdtid } from '../core/securid/index.js';
 import { TallyError } from '../errors.js';
 import type { TokenMaterial, TokenType } from './types.js';
 
@@ -31,7 +31,13 @@ function securIdToken(token: TokenMaterial, holder: Holder): SecurIdToken {
 
 /** The otpauth link standard authenticator apps scan. */
 export function otpauthLink(type: TokenType, token: TokenMaterial, holder: Holder): string {
-  const common = { issuer: holder.issuer, account: holder.username, secret: token.seed, algorithm: token.settings.algorithm as OtpAlgorithm, digits: token.settings.digits };
+  const common = {
+    issuer: holder.issuer,
+    account: holder.username,
+    secret: token.seed,
+    algorithm: token.settings.algorithm as OtpAlgorithm,
+    digits: token.settings.digits,
+  };
   if (type === 'totp') return buildOtpauthUri({ ...common, type: 'totp', period: token.settings.periodSeconds });
   if (type === 'hotp') return buildOtpauthUri({ ...common, type: 'hotp', counter: holder.counter });
   throw new TallyError('VALIDATION_FAILED', 'SecurID tokens have no otpauth link.');
@@ -55,10 +61,23 @@ export function tokenFile(type: TokenType, token: TokenMaterial, holder: Holder,
     return {
       fileName: `${token.serial}.sdtid`,
       contentType: 'application/xml',
-      body: writeSdtid(securIdToken(token, holder), { origin: holder.issuer, dest: holder.username, name: `${holder.issuer} token ${token.serial}`, password }),
+      body: writeSdtid(securIdToken(token, holder), {
+        origin: holder.issuer,
+        dest: holder.username,
+        name: `${holder.issuer} token ${token.serial}`,
+        password,
+      }),
     };
   }
-  const common = { id: token.serial, serial: token.serial, secret: token.seed, digits: token.settings.digits, issuer: holder.issuer, userId: holder.username, algorithm: token.settings.algorithm as OtpAlgorithm };
+  const common = {
+    id: token.serial,
+    serial: token.serial,
+    secret: token.seed,
+    digits: token.settings.digits,
+    issuer: holder.issuer,
+    userId: holder.username,
+    algorithm: token.settings.algorithm as OtpAlgorithm,
+  };
   const key =
     type === 'totp'
       ? { ...common, kind: 'totp' as const, timeInterval: token.settings.periodSeconds }

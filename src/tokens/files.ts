@@ -1,7 +1,7 @@
-import { TallyError } from '../errors.js';
-import { readSdtid, type SecurIdToken } from '../core/securid/index.js';
-import { readPskc } from '../core/pskc/read.js';
 import type { PskcKey } from '../core/pskc/model.js';
+import { readPskc } from '../core/pskc/read.js';
+import { readSdtid, type SecurIdToken } from '../core/securid/index.js';
+import { TallyError } from '../errors.js';
 import type { TokenSettings, TokenType } from './types.js';
 
 /** The largest token file an admin may import; big enough for batches of tens of thousands. */
@@ -67,11 +67,38 @@ function pskcCandidate(key: PskcKey): TokenCandidate {
   const expiresOn = policy?.expiryDate === undefined ? null : new Date(policy.expiryDate - 1).toISOString().slice(0, 10);
   switch (key.kind) {
     case 'hotp':
-      return { serial, tokenType: 'hotp', seed, settings: { digits: key.digits, periodSeconds: 0, algorithm: key.algorithm, addPin: false }, expiresOn, counter: key.counter, attributes, ...extra };
+      return {
+        serial,
+        tokenType: 'hotp',
+        seed,
+        settings: { digits: key.digits, periodSeconds: 0, algorithm: key.algorithm, addPin: false },
+        expiresOn,
+        counter: key.counter,
+        attributes,
+        ...extra,
+      };
     case 'totp':
-      return { serial, tokenType: 'totp', seed, settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: key.algorithm, addPin: false }, expiresOn, counter: 0, attributes, ...extra };
+      return {
+        serial,
+        tokenType: 'totp',
+        seed,
+        settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: key.algorithm, addPin: false },
+        expiresOn,
+        counter: 0,
+        attributes,
+        ...extra,
+      };
     case 'securid-aes':
-      return { serial, tokenType: 'securid', seed, settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: 'AES128', addPin: false }, expiresOn, counter: 0, attributes, ...extra };
+      return {
+        serial,
+        tokenType: 'securid',
+        seed,
+        settings: { digits: key.digits, periodSeconds: key.timeInterval, algorithm: 'AES128', addPin: false },
+        expiresOn,
+        counter: 0,
+        attributes,
+        ...extra,
+      };
   }
 }
 

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { hotp, OTP_ALGORITHMS, type OtpAlgorithm } from '../core/otp/hotp.js';
 import { invalidField } from '../errors.js';
-import { hotp } from '../core/otp/hotp.js';
-import { OTP_ALGORITHMS, type OtpAlgorithm } from '../core/otp/hotp.js';
-import { timeStep, type TokenMaterial, type TokenSettings, type TokenTypeModule } from './types.js';
+import { type TokenMaterial, type TokenSettings, type TokenTypeModule, timeStep } from './types.js';
 
 function checkOathSettings(settings: TokenSettings, timeBased: boolean): void {
   if (!OTP_ALGORITHMS.includes(settings.algorithm as OtpAlgorithm)) {

@@ -11,5 +11,5 @@ export function tokenType(type: string): TokenTypeModule {
   return module;
 }
 
-export { TOKEN_TYPES };
 export type { TokenType, TokenTypeModule };
+export { TOKEN_TYPES };

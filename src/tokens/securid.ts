@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
-import { invalidField } from '../errors.js';
 import { addPinToTokencode, computeTokencode } from '../core/securid/index.js';
-import { timeStep, type TokenMaterial, type TokenTypeModule } from './types.js';
+import { invalidField } from '../errors.js';
+import { type TokenMaterial, type TokenTypeModule, timeStep } from './types.js';
 
 export const securidType: TokenTypeModule = {
   type: 'securid',
@@ -29,7 +29,10 @@ export const securidType: TokenTypeModule = {
   stepAt: timeStep,
   codeAt(token: TokenMaterial, step: number): string {
     const interval = token.settings.periodSeconds as 30 | 60;
-    return computeTokencode({ serial: token.serial, seed: token.seed, digits: token.settings.digits, intervalSeconds: interval }, step * interval);
+    return computeTokencode(
+      { serial: token.serial, seed: token.seed, digits: token.settings.digits, intervalSeconds: interval },
+      step * interval,
+    );
   },
   /** With AddPIN the app adds the PIN into the tokencode; otherwise the user types PIN + tokencode. */
   passcode(token, code, pin) {

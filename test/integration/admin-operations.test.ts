@@ -1,6 +1,6 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { systemActor, type Actor } from '../../src/domain/actor.js';
+import { after, before, test } from 'node:test';
+import { type Actor, systemActor } from '../../src/domain/actor.js';
 import { BulkDistributionRepository } from '../../src/store/repositories/bulk-distributions.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -19,11 +19,13 @@ describeEachStore('Admin operations over REST', (getStore) => {
   type Role = 'superadmin' | 'helpdesk' | 'agent';
   const api = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, role: Role = 'superadmin') =>
     tally.admin.inject({ method, url, headers: bearer(tally.tokens[role]), ...(payload ? { payload } : {}) });
-  const tokenRow = (serial: string) => getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+  const tokenRow = (serial: string) =>
+    getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
 
   before(async () => {
     tally = await createTestTally(getStore());
-    for (const username of ['alice', 'bob', 'carol', 'dave']) await tally.services.users.create(systemActor, { username, email: `${username}@example.com` });
+    for (const username of ['alice', 'bob', 'carol', 'dave'])
+      await tally.services.users.create(systemActor, { username, email: `${username}@example.com` });
     await tally.services.users.create(systemActor, { username: 'hilda', role: 'helpdesk', password: 'helpdesk-password-1' });
     for (const profile of Object.values(PROFILES)) await tally.services.profiles.create(systemActor, profile);
   });
@@ -42,8 +44,20 @@ describeEachStore('Admin operations over REST', (getStore) => {
       ['audit export', 'GET', '/api/v1/audit/export?action=token.*', undefined, { superadmin: 200, helpdesk: 200, agent: 403 }],
       ['list API tokens', 'GET', '/api/v1/apitokens', undefined, { superadmin: 200, helpdesk: 403, agent: 403 }],
       ['list bulk distributions', 'GET', '/api/v1/bulk-distributions', undefined, { superadmin: 200, helpdesk: 200, agent: 403 }],
-      ['start a bulk distribution', 'POST', '/api/v1/bulk-distributions', { profile: PROFILES.ctf.name, usernames: ['alice'] }, { superadmin: 400, helpdesk: 400, agent: 403 }],
-      ['change a profile', 'PATCH', `/api/v1/profiles/${encodeURIComponent(PROFILES.phone.name)}`, { digits: 6 }, { superadmin: 200, helpdesk: 403, agent: 403 }],
+      [
+        'start a bulk distribution',
+        'POST',
+        '/api/v1/bulk-distributions',
+        { profile: PROFILES.ctf.name, usernames: ['alice'] },
+        { superadmin: 400, helpdesk: 400, agent: 403 },
+      ],
+      [
+        'change a profile',
+        'PATCH',
+        `/api/v1/profiles/${encodeURIComponent(PROFILES.phone.name)}`,
+        { digits: 6 },
+        { superadmin: 200, helpdesk: 403, agent: 403 },
+      ],
       ['remove a RADIUS client', 'DELETE', '/api/v1/radius-clients/none', undefined, { superadmin: 404, helpdesk: 403, agent: 403 }],
       ['revoke an API token', 'POST', '/api/v1/apitokens/999999/revoke', undefined, { superadmin: 404, helpdesk: 403, agent: 403 }],
       ['delete a token', 'DELETE', '/api/v1/tokens/NOSUCHTOKEN', undefined, { superadmin: 404, helpdesk: 403, agent: 403 }],
@@ -59,8 +73,13 @@ describeEachStore('Admin operations over REST', (getStore) => {
     assert.equal((await api('PATCH', '/api/v1/users/bob', { role: 'user' })).statusCode, 200);
   });
 
-  test('a user changes: fields, null clears, a new password; the last super admin and one\'s own account are kept', async () => {
-    const changed = await api('PATCH', '/api/v1/users/carol', { email: 'carol@new.example', firstName: 'Carol', lastName: 'Danvers', password: 'carol-password-1' });
+  test("a user changes: fields, null clears, a new password; the last super admin and one's own account are kept", async () => {
+    const changed = await api('PATCH', '/api/v1/users/carol', {
+      email: 'carol@new.example',
+      firstName: 'Carol',
+      lastName: 'Danvers',
+      password: 'carol-password-1',
+    });
     assert.equal(changed.statusCode, 200);
     assert.deepEqual([changed.json().email, changed.json().firstName, changed.json().lastName], ['carol@new.example', 'Carol', 'Danvers']);
     assert.equal(changed.json().password, undefined);
@@ -76,7 +95,10 @@ describeEachStore('Admin operations over REST', (getStore) => {
     const demote = await api('PATCH', '/api/v1/users/admin', { role: 'helpdesk' });
     assert.equal(demote.statusCode, 409);
     assert.match(demote.json().error.message, /last enabled super admin/);
-    await assert.rejects(tally.services.users.setDisabled({ kind: 'admin', name: 'admin', role: 'superadmin' }, 'admin', true), /cannot disable your own account/);
+    await assert.rejects(
+      tally.services.users.setDisabled({ kind: 'admin', name: 'admin', role: 'superadmin' }, 'admin', true),
+      /cannot disable your own account/,
+    );
   });
 
   test('disable and enable: a disabled user is refused at authentication, and enabled again works', async () => {
@@ -85,11 +107,15 @@ describeEachStore('Admin operations over REST', (getStore) => {
     assert.equal(verify.result, 'reject');
     assert.equal((await tally.services.audit.list(systemActor, { action: 'auth.rest', limit: 1 }))[0].details?.reason, 'user disabled');
     assert.equal((await api('POST', '/api/v1/users/dave/enable', undefined, 'helpdesk')).json().disabled, false);
-    await assert.rejects(tally.services.distribution.distributeToUser(systemActor, 'nobody', PROFILES.phone.name), { code: 'USER_NOT_FOUND' });
+    await assert.rejects(tally.services.distribution.distributeToUser(systemActor, 'nobody', PROFILES.phone.name), {
+      code: 'USER_NOT_FOUND',
+    });
   });
 
   test('CSV import over REST: a report per row', async () => {
-    const response = await api('POST', '/api/v1/users/import', { csv: 'username,email,password\nerin,erin@example.com,erin-password-1\nerin,,\nfred,fred@example.com,short\n' });
+    const response = await api('POST', '/api/v1/users/import', {
+      csv: 'username,email,password\nerin,erin@example.com,erin-password-1\nerin,,\nfred,fred@example.com,short\n',
+    });
     assert.equal(response.statusCode, 200);
     assert.deepEqual(response.json(), {
       created: 1,
@@ -118,7 +144,12 @@ describeEachStore('Admin operations over REST', (getStore) => {
     const ctf = await api('POST', '/api/v1/users/bob/tokens', { profile: PROFILES.ctf.name }, 'helpdesk');
     assert.equal(ctf.statusCode, 403);
     assert.match(ctf.json().error.message, /never sees a seed/);
-    assert.equal((await tally.services.tokens.list(systemActor, { username: 'bob', limit: 10, offset: 0 })).filter((t) => t.tokenType === 'securid').length, 0, 'the refused token was not made');
+    assert.equal(
+      (await tally.services.tokens.list(systemActor, { username: 'bob', limit: 10, offset: 0 })).filter((t) => t.tokenType === 'securid')
+        .length,
+      0,
+      'the refused token was not made',
+    );
     const unassigned = (await tally.services.distribution.createUnassigned(systemActor, PROFILES.ctf.name, 1))[0].serial;
     assert.equal((await api('POST', `/api/v1/tokens/${unassigned}/assign`, { username: 'bob' }, 'helpdesk')).statusCode, 403);
     assert.equal((await tokenRow(unassigned)).state, 'unassigned');
@@ -133,37 +164,76 @@ describeEachStore('Admin operations over REST', (getStore) => {
     assert.equal(unassigned.statusCode, 200);
     assert.deepEqual([unassigned.json().state, unassigned.json().username], ['unassigned', null]);
     assert.equal((await api('POST', `/api/v1/tokens/${serial}/unassign`)).json().error.code, 'TOKEN_STATE_INVALID');
-    const open = await getStore().db.selectFrom('distributions').select('state').where('token_id', '=', (await tokenRow(serial)).id).execute();
-    assert.ok(open.every((d) => d.state !== 'open'), 'its link stopped working');
+    const open = await getStore()
+      .db.selectFrom('distributions')
+      .select('state')
+      .where('token_id', '=', (await tokenRow(serial)).id)
+      .execute();
+    assert.ok(
+      open.every((d) => d.state !== 'open'),
+      'its link stopped working',
+    );
     const reassigned = await api('POST', `/api/v1/tokens/${serial}/assign`, { username: 'bob' });
     assert.match(reassigned.json().downloadUrl, /\/download\//, 'it is distributed afresh, with a new seed');
     const id = (await tokenRow(serial)).id;
     assert.equal((await api('DELETE', `/api/v1/tokens/${serial}`)).statusCode, 204);
     assert.equal((await api('GET', `/api/v1/tokens/${serial}`)).statusCode, 404);
-    assert.deepEqual(await getStore().db.selectFrom('distributions').select('id').where('token_id', '=', id).execute(), [], 'its distributions went with it');
+    assert.deepEqual(
+      await getStore().db.selectFrom('distributions').select('id').where('token_id', '=', id).execute(),
+      [],
+      'its distributions went with it',
+    );
     const history = await api('GET', `/api/v1/audit?serial=${serial}`);
-    assert.deepEqual(history.json().events.slice(0, 2).map((e: { action: string }) => e.action), ['token.delete', 'token.assign']);
+    assert.deepEqual(
+      history
+        .json()
+        .events.slice(0, 2)
+        .map((e: { action: string }) => e.action),
+      ['token.delete', 'token.assign'],
+    );
     assert.deepEqual(history.json().events[0].details, { state: 'pending', username: 'bob' });
   });
 
   test('bulk distribution over REST: 202 at once, then progress and a report per user', async () => {
     const names = ['bulk-a', 'bulk-b', 'bulk-c'];
     for (const username of names) await tally.services.users.create(systemActor, { username });
-    const started = await api('POST', '/api/v1/bulk-distributions', { profile: PROFILES.phone.name, usernames: [...names, 'bulk-a', 'ghost'] }, 'helpdesk');
+    const started = await api(
+      'POST',
+      '/api/v1/bulk-distributions',
+      { profile: PROFILES.phone.name, usernames: [...names, 'bulk-a', 'ghost'] },
+      'helpdesk',
+    );
     assert.equal(started.statusCode, 202);
     assert.equal(started.json().total, 4, 'a name listed twice gets one token');
     await tally.services.bulk.idle();
     const progress = await api('GET', `/api/v1/bulk-distributions/${started.json().id}`);
     assert.deepEqual(
       { ...progress.json().bulkDistribution, createdAt: undefined, finishedAt: undefined, id: undefined },
-      { id: undefined, profile: PROFILES.phone.name, createdBy: 'test-helpdesk', state: 'finished', total: 4, distributed: 3, failed: 1, waiting: 0, createdAt: undefined, finishedAt: undefined },
+      {
+        id: undefined,
+        profile: PROFILES.phone.name,
+        createdBy: 'test-helpdesk',
+        state: 'finished',
+        total: 4,
+        distributed: 3,
+        failed: 1,
+        waiting: 0,
+        createdAt: undefined,
+        finishedAt: undefined,
+      },
     );
     const failed = await api('GET', `/api/v1/bulk-distributions/${started.json().id}?result=failed`);
-    assert.deepEqual(failed.json().items, [{ position: 4, username: 'ghost', result: 'failed', serial: null, error: 'USER_NOT_FOUND', message: 'No user named ghost.' }]);
-    for (const username of names) assert.equal((await tally.services.tokens.list(systemActor, { username, limit: 5, offset: 0 })).length, 1);
+    assert.deepEqual(failed.json().items, [
+      { position: 4, username: 'ghost', result: 'failed', serial: null, error: 'USER_NOT_FOUND', message: 'No user named ghost.' },
+    ]);
+    for (const username of names)
+      assert.equal((await tally.services.tokens.list(systemActor, { username, limit: 5, offset: 0 })).length, 1);
     const events = await tally.services.audit.list(systemActor, { actor: 'test-helpdesk', action: 'token.distribute', limit: 10 });
     assert.ok(events.length >= 3, 'each distribution is audited with the admin who started the run');
-    assert.equal((await api('POST', '/api/v1/bulk-distributions', { profile: 'No such', usernames: ['x'] })).json().error.code, 'PROFILE_NOT_FOUND');
+    assert.equal(
+      (await api('POST', '/api/v1/bulk-distributions', { profile: 'No such', usernames: ['x'] })).json().error.code,
+      'PROFILE_NOT_FOUND',
+    );
     assert.equal((await api('POST', '/api/v1/bulk-distributions', { profile: PROFILES.phone.name, usernames: [] })).statusCode, 400);
     assert.equal((await api('GET', '/api/v1/bulk-distributions/999')).json().error.code, 'BULK_DISTRIBUTION_NOT_FOUND');
     assert.equal((await api('POST', `/api/v1/bulk-distributions/${started.json().id}/resume`)).statusCode, 409);
@@ -173,7 +243,12 @@ describeEachStore('Admin operations over REST', (getStore) => {
   test('a bulk distribution stopped by shutdown stays resumable; its progress is in the store', async () => {
     await tally.services.users.create(systemActor, { username: 'stopped1' });
     const repository = new BulkDistributionRepository(getStore().db);
-    const row = await repository.create({ profile: PROFILES.phone.name, createdBy: 'admin', usernames: ['stopped1'], now: tally.clock.now() - 10 * 60_000 });
+    const row = await repository.create({
+      profile: PROFILES.phone.name,
+      createdBy: 'admin',
+      usernames: ['stopped1'],
+      now: tally.clock.now() - 10 * 60_000,
+    });
     assert.equal((await tally.services.bulk.get(systemActor, Number(row.id))).state, 'interrupted');
     const resumed = await api('POST', `/api/v1/bulk-distributions/${row.id}/resume`);
     assert.equal(resumed.statusCode, 200);
@@ -198,7 +273,13 @@ describeEachStore('Admin operations over REST', (getStore) => {
     const robot = listed.find((t: { name: string }) => t.name === 'robot');
     assert.deepEqual(Object.keys(robot).sort(), ['createdAt', 'id', 'lastUsedAt', 'name', 'revokedAt', 'role']);
     assert.doesNotMatch(JSON.stringify(listed), new RegExp(created.token));
-    const verify = () => tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(created.token), payload: { username: 'alice', passcode: '1' } });
+    const verify = () =>
+      tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/auth/verify',
+        headers: bearer(created.token),
+        payload: { username: 'alice', passcode: '1' },
+      });
     assert.equal((await verify()).statusCode, 200);
     assert.notEqual((await api('POST', `/api/v1/apitokens/${robot.id}/revoke`)).json().revokedAt, null);
     assert.equal((await verify()).statusCode, 401);
@@ -213,17 +294,35 @@ describeEachStore('Admin operations over REST', (getStore) => {
   });
 
   test('profiles change over PATCH, checked against the capability table like a new one', async () => {
-    await tally.services.profiles.create(systemActor, { name: 'Phones 2', tokenType: 'securid', deviceType: 'ios', appVersion: '2.1', delivery: 'qr' });
+    await tally.services.profiles.create(systemActor, {
+      name: 'Phones 2',
+      tokenType: 'securid',
+      deviceType: 'ios',
+      appVersion: '2.1',
+      delivery: 'qr',
+    });
     const url = `/api/v1/profiles/${encodeURIComponent('Phones 2')}`;
     const downgraded = await api('PATCH', url, { appVersion: '1.2' });
     assert.equal(downgraded.statusCode, 422);
     assert.match(downgraded.json().error.message, /1\.x for iOS cannot scan QR codes/);
     const ctkip = await api('PATCH', url, { appVersion: '1.2', delivery: 'ctkip', selfService: true });
     assert.equal(ctkip.statusCode, 200);
-    assert.deepEqual([ctkip.json().appVersion, ctkip.json().delivery, ctkip.json().selfService, ctkip.json().digits], ['1.2', 'ctkip', true, 8]);
+    assert.deepEqual(
+      [ctkip.json().appVersion, ctkip.json().delivery, ctkip.json().selfService, ctkip.json().digits],
+      ['1.2', 'ctkip', true, 8],
+    );
     const retyped = await api('PATCH', url, { tokenType: 'totp', deviceType: 'authenticator', appVersion: null, delivery: 'qr' });
-    assert.deepEqual([retyped.json().tokenType, retyped.json().digits, retyped.json().period, retyped.json().algorithm, retyped.json().tokenLifetimeDays], ['totp', 6, 30, 'SHA1', null], 'settings start again from the new type');
-    const withPassword = await api('PATCH', url, { deviceType: 'tally-cli', delivery: 'file', filePasswordPolicy: 'admin', filePassword: 'file-password-1' });
+    assert.deepEqual(
+      [retyped.json().tokenType, retyped.json().digits, retyped.json().period, retyped.json().algorithm, retyped.json().tokenLifetimeDays],
+      ['totp', 6, 30, 'SHA1', null],
+      'settings start again from the new type',
+    );
+    const withPassword = await api('PATCH', url, {
+      deviceType: 'tally-cli',
+      delivery: 'file',
+      filePasswordPolicy: 'admin',
+      filePassword: 'file-password-1',
+    });
     assert.equal(withPassword.statusCode, 200);
     assert.equal((await api('PATCH', url, { description: 'kept password' })).statusCode, 200, 'the sealed password stays');
     const distributed = await api('POST', '/api/v1/users/alice/tokens', { profile: 'Phones 2' });
@@ -236,17 +335,32 @@ describeEachStore('Admin operations over REST', (getStore) => {
   test('the dashboard over REST', async () => {
     const dashboard = (await api('GET', '/api/v1/dashboard', undefined, 'helpdesk')).json();
     assert.equal(dashboard.authentications.hours.length, 24);
-    assert.equal(dashboard.tokens.total, dashboard.tokens.unassigned + dashboard.tokens.pending + dashboard.tokens.active + dashboard.tokens.disabled);
+    assert.equal(
+      dashboard.tokens.total,
+      dashboard.tokens.unassigned + dashboard.tokens.pending + dashboard.tokens.active + dashboard.tokens.disabled,
+    );
     assert.ok(dashboard.users.total >= 5);
   });
 
   test('OpenAPI describes the new endpoints and none of the console pages', async () => {
     const spec = (await api('GET', '/api/v1/openapi.json')).json();
-    for (const path of ['/api/v1/dashboard', '/api/v1/bulk-distributions', '/api/v1/bulk-distributions/{id}', '/api/v1/audit/export', '/api/v1/users/import', '/api/v1/users/{username}/authentications', '/api/v1/tokens/{serial}/unassign', '/api/v1/apitokens/{id}/revoke']) {
+    for (const path of [
+      '/api/v1/dashboard',
+      '/api/v1/bulk-distributions',
+      '/api/v1/bulk-distributions/{id}',
+      '/api/v1/audit/export',
+      '/api/v1/users/import',
+      '/api/v1/users/{username}/authentications',
+      '/api/v1/tokens/{serial}/unassign',
+      '/api/v1/apitokens/{id}/revoke',
+    ]) {
       assert.ok(spec.paths[path], path);
     }
     assert.ok(spec.paths['/api/v1/users/{username}'].patch);
     assert.ok(spec.paths['/api/v1/profiles/{name}'].patch);
-    assert.deepEqual(Object.keys(spec.paths).filter((path) => !path.startsWith('/api/v1')), []);
+    assert.deepEqual(
+      Object.keys(spec.paths).filter((path) => !path.startsWith('/api/v1')),
+      [],
+    );
   });
 });

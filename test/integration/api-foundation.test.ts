@@ -1,5 +1,5 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 
@@ -14,7 +14,12 @@ describeEachStore('REST API foundation', (getStore) => {
     tally.admin.inject({ method: 'POST', url, headers: bearer(token), payload: body as object });
 
   test('creates, gets and lists users; the password never comes back', async () => {
-    const created = await post('/api/v1/users', { username: 'alice', password: 'alice-password', email: 'alice@example.org', firstName: 'Alice' });
+    const created = await post('/api/v1/users', {
+      username: 'alice',
+      password: 'alice-password',
+      email: 'alice@example.org',
+      firstName: 'Alice',
+    });
     assert.equal(created.statusCode, 201, created.body);
     const body = created.json();
     assert.equal(body.username, 'alice');
@@ -24,7 +29,10 @@ describeEachStore('REST API foundation', (getStore) => {
     assert.equal(got.statusCode, 200);
     assert.equal(got.json().email, 'alice@example.org');
     const listed = await tally.admin.inject({ url: '/api/v1/users?search=ali&limit=5', headers: bearer(tally.tokens.superadmin) });
-    assert.deepEqual(listed.json().users.map((u: { username: string }) => u.username), ['alice']);
+    assert.deepEqual(
+      listed.json().users.map((u: { username: string }) => u.username),
+      ['alice'],
+    );
   });
 
   test('a duplicate username is USER_EXISTS, and nothing else changes', async () => {
@@ -67,7 +75,11 @@ describeEachStore('REST API foundation', (getStore) => {
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().error.code, 'USER_NOT_FOUND');
     // A NUL in a name: PostgreSQL cannot store it and says so (VALIDATION_FAILED); SQLite finds nothing.
-    for (const [url, found] of [['/api/v1/users/a%00b', 'USER_NOT_FOUND'], ['/api/v1/tokens/a%00b', 'TOKEN_NOT_FOUND'], ['/api/v1/audit?actor=a%00b', undefined]] as const) {
+    for (const [url, found] of [
+      ['/api/v1/users/a%00b', 'USER_NOT_FOUND'],
+      ['/api/v1/tokens/a%00b', 'TOKEN_NOT_FOUND'],
+      ['/api/v1/audit?actor=a%00b', undefined],
+    ] as const) {
       const response = await tally.admin.inject({ url, headers: bearer(tally.tokens.superadmin) });
       const expected = getStore().dialect === 'postgres' ? 'VALIDATION_FAILED' : found;
       assert.equal(response.statusCode === 200 ? undefined : response.json().error.code, expected, url);
@@ -81,7 +93,10 @@ describeEachStore('REST API foundation', (getStore) => {
       await tally.admin.inject({ url: '/api/v1/no-such-thing', headers: bearer(tally.tokens.superadmin) }),
       await tally.public.inject({ url: '/no-such-page' }),
     ];
-    assert.deepEqual(answers.map((a) => a.statusCode), [200, 401, 404, 404]);
+    assert.deepEqual(
+      answers.map((a) => a.statusCode),
+      [200, 401, 404, 404],
+    );
     for (const answer of answers) {
       assert.equal(answer.headers['x-content-type-options'], 'nosniff');
       assert.equal(answer.headers['x-frame-options'], 'SAMEORIGIN');
@@ -110,16 +125,29 @@ describeEachStore('REST API foundation', (getStore) => {
   test('the audit trail records who did what, from where, and how it ended; newest first; filters work', async () => {
     const response = await tally.admin.inject({ url: '/api/v1/audit?user=alice', headers: bearer(tally.tokens.superadmin) });
     assert.equal(response.statusCode, 200);
-    const events = response.json().events as { action: string; actor: string; result: string; source: string; id: number; details: { error?: string } }[];
-    assert.deepEqual(events.map((e) => [e.action, e.result]), [
-      ['user.create', 'failure'],
-      ['user.create', 'success'],
-    ]);
+    const events = response.json().events as {
+      action: string;
+      actor: string;
+      result: string;
+      source: string;
+      id: number;
+      details: { error?: string };
+    }[];
+    assert.deepEqual(
+      events.map((e) => [e.action, e.result]),
+      [
+        ['user.create', 'failure'],
+        ['user.create', 'success'],
+      ],
+    );
     assert.equal(events[0].details.error, 'USER_EXISTS');
     assert.equal(events[1].actor, 'test-superadmin');
     assert.equal(events[1].source, '127.0.0.1');
     assert.ok(events[0].id > events[1].id);
-    const forbidden = await tally.admin.inject({ url: '/api/v1/audit?action=user.create&result=failure', headers: bearer(tally.tokens.superadmin) });
+    const forbidden = await tally.admin.inject({
+      url: '/api/v1/audit?action=user.create&result=failure',
+      headers: bearer(tally.tokens.superadmin),
+    });
     assert.ok(forbidden.json().events.some((e: { details: { error?: string } }) => e.details.error === 'FORBIDDEN'));
     const agent = await tally.admin.inject({ url: '/api/v1/audit', headers: bearer(tally.tokens.agent) });
     assert.equal(agent.statusCode, 403);

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { sql } from 'kysely';
 import { migrateToLatest, openStore } from '../../src/store/connect.js';
 import { AuthenticationRepository } from '../../src/store/repositories/authentication.js';
@@ -20,7 +20,13 @@ if (testDialects().includes('postgres')) {
     await migrateToLatest(first);
     const second = await openStore(place.options);
     t.after(() => second.close());
-    await first.db.insertInto('rate_limits').values([{ key: 'row-a', window_start: 0, hits: 0 }, { key: 'row-b', window_start: 0, hits: 0 }]).execute();
+    await first.db
+      .insertInto('rate_limits')
+      .values([
+        { key: 'row-a', window_start: 0, hits: 0 },
+        { key: 'row-b', window_start: 0, hits: 0 },
+      ])
+      .execute();
 
     let holding = 0;
     let bothHolding!: () => void;
@@ -41,6 +47,13 @@ if (testDialects().includes('postgres')) {
     assert.deepEqual(results, ['row-a', 'row-b']);
     assert.equal(runs, 3, 'one of the two ran again');
     const hits = await first.db.selectFrom('rate_limits').select(['key', 'hits']).orderBy('key').execute();
-    assert.deepEqual(hits, [{ key: 'row-a', hits: 2 }, { key: 'row-b', hits: 2 }], 'each batch counted once');
+    assert.deepEqual(
+      hits,
+      [
+        { key: 'row-a', hits: 2 },
+        { key: 'row-b', hits: 2 },
+      ],
+      'each batch counted once',
+    );
   });
 }

@@ -1,20 +1,20 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
-import { describeEachStore } from '../support/store.js';
+import { after, before, test } from 'node:test';
+import { writePskc } from '../../src/core/pskc/write.js';
+import { buildAccessRequest } from '../../src/core/radius/authenticators.js';
+import { addPinToTokencode, writeSdtid } from '../../src/core/securid/index.js';
+import { createLogger } from '../../src/logger.js';
+import { type RunningRadius, startRadiusServer } from '../../src/radius/server.js';
 import { openStore } from '../../src/store/connect.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { tokenType } from '../../src/tokens/registry.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received, replyState } from '../support/radclient.js';
-import { writePskc } from '../../src/core/pskc/write.js';
-import { writeSdtid, addPinToTokencode } from '../../src/core/securid/index.js';
-import { tokenType } from '../../src/tokens/registry.js';
-import { startRadiusServer, type RunningRadius } from '../../src/radius/server.js';
-import { createLogger } from '../../src/logger.js';
-import { buildAccessRequest } from '../../src/core/radius/authenticators.js';
+import { describeEachStore } from '../support/store.js';
+import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 
 const RADIUS_SECRET = 'radius-test-secret-1';
 
@@ -25,8 +25,22 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
   before(async () => {
     tally = await createTestTally(getStore());
     radius = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
-    const api = (url: string, payload: object) => tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
-    for (const username of ['totp-user', 'hotp-user', 'securid-user', 'pin-user', 'lock-user', 'lost-user', 'race-user', 'drift-user', 'radius-user', 'radius-pin', 'radius-locked', 'next-user']) {
+    const api = (url: string, payload: object) =>
+      tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
+    for (const username of [
+      'totp-user',
+      'hotp-user',
+      'securid-user',
+      'pin-user',
+      'lock-user',
+      'lost-user',
+      'race-user',
+      'drift-user',
+      'radius-user',
+      'radius-pin',
+      'radius-locked',
+      'next-user',
+    ]) {
       assert.equal((await api('/api/v1/users', { username })).statusCode, 201);
     }
     const totpSeed = randomBytes(20);
@@ -41,17 +55,48 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
         seeds.set(serial, secret);
         return { kind: 'totp' as const, serial, secret };
       }),
-    ].map((k) => (k.kind === 'totp' ? { kind: 'totp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, timeInterval: 30 } : { kind: 'hotp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, counter: 0 }));
+    ].map((k) =>
+      k.kind === 'totp'
+        ? {
+            kind: 'totp' as const,
+            id: k.serial,
+            serial: k.serial,
+            secret: k.secret,
+            digits: 6,
+            algorithm: 'SHA1' as const,
+            timeInterval: 30,
+          }
+        : { kind: 'hotp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, counter: 0 },
+    );
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(oath)).toString('base64') })).json().imported, 9);
-    const securid = (serial: string, addPin: boolean) => ({ serial, seed: randomBytes(16), digits: 8, intervalSeconds: 60 as const, addPin, localPin: false, expiresOn: '2035-12-31' });
+    const securid = (serial: string, addPin: boolean) => ({
+      serial,
+      seed: randomBytes(16),
+      digits: 8,
+      intervalSeconds: 60 as const,
+      addPin,
+      localPin: false,
+      expiresOn: '2035-12-31',
+    });
     const tokens = [securid('111111111111', false), securid('222222222222', true), securid('333333333333', true)];
     for (const t of tokens) seeds.set(t.serial, t.seed);
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 3);
     const assignments: [string, string][] = [
-      ['TOTP-A', 'totp-user'], ['HOTP-A', 'hotp-user'], ['111111111111', 'securid-user'], ['222222222222', 'pin-user'],
-      ['TOTP-LOCK', 'lock-user'], ['TOTP-LOST', 'lost-user'], ['TOTP-RACE', 'race-user'], ['TOTP-DRIFT', 'drift-user'], ['TOTP-RADIUS', 'radius-user'], ['333333333333', 'radius-pin'], ['TOTP-RLOCK', 'radius-locked'], ['TOTP-NEXT', 'next-user'],
+      ['TOTP-A', 'totp-user'],
+      ['HOTP-A', 'hotp-user'],
+      ['111111111111', 'securid-user'],
+      ['222222222222', 'pin-user'],
+      ['TOTP-LOCK', 'lock-user'],
+      ['TOTP-LOST', 'lost-user'],
+      ['TOTP-RACE', 'race-user'],
+      ['TOTP-DRIFT', 'drift-user'],
+      ['TOTP-RADIUS', 'radius-user'],
+      ['333333333333', 'radius-pin'],
+      ['TOTP-RLOCK', 'radius-locked'],
+      ['TOTP-NEXT', 'next-user'],
     ];
-    for (const [serial, username] of assignments) assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
+    for (const [serial, username] of assignments)
+      assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
     assert.equal((await api('/api/v1/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: RADIUS_SECRET })).statusCode, 201);
   });
   after(async () => {
@@ -68,19 +113,41 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     return type.codeAt(material, step);
   }
   const verify = async (username: string, passcode: string, state?: string, token = tally.tokens.agent) =>
-    (await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(token), payload: { username, passcode, ...(state ? { state } : {}) } })).json();
+    (
+      await tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/auth/verify',
+        headers: bearer(token),
+        payload: { username, passcode, ...(state ? { state } : {}) },
+      })
+    ).json();
 
-  interopTest('TOTP: oathtool\'s code is accepted once; the replay, a wrong code and an unknown user are rejected alike', ['oathtool'], async () => {
-    tally.clock.advance(30);
-    const fromOathtool = runPeer('oathtool', ['--totp', '-N', `@${nowSeconds()}`, seeds.get('TOTP-A')!.toString('hex')]).trim();
-    assert.deepEqual(await verify('totp-user', fromOathtool), { result: 'accept' });
-    assert.deepEqual(await verify('totp-user', fromOathtool), { result: 'reject', message: 'Access denied.' });
-    assert.deepEqual(await verify('totp-user', fromOathtool === '123456' ? '654321' : '123456'), { result: 'reject', message: 'Access denied.' });
-    assert.deepEqual(await verify('nobody-at-all', fromOathtool), { result: 'reject', message: 'Access denied.' });
-    tally.clock.advance(30);
-    assert.deepEqual(await verify('totp-user', await code('TOTP-A', -1)), { result: 'reject', message: 'Access denied.' }, 'a step before the last accepted one is a replay');
-    assert.deepEqual(await verify('totp-user', await code('TOTP-A', 1)), { result: 'accept' }, 'one step ahead is inside the small window');
-  });
+  interopTest(
+    "TOTP: oathtool's code is accepted once; the replay, a wrong code and an unknown user are rejected alike",
+    ['oathtool'],
+    async () => {
+      tally.clock.advance(30);
+      const fromOathtool = runPeer('oathtool', ['--totp', '-N', `@${nowSeconds()}`, seeds.get('TOTP-A')!.toString('hex')]).trim();
+      assert.deepEqual(await verify('totp-user', fromOathtool), { result: 'accept' });
+      assert.deepEqual(await verify('totp-user', fromOathtool), { result: 'reject', message: 'Access denied.' });
+      assert.deepEqual(await verify('totp-user', fromOathtool === '123456' ? '654321' : '123456'), {
+        result: 'reject',
+        message: 'Access denied.',
+      });
+      assert.deepEqual(await verify('nobody-at-all', fromOathtool), { result: 'reject', message: 'Access denied.' });
+      tally.clock.advance(30);
+      assert.deepEqual(
+        await verify('totp-user', await code('TOTP-A', -1)),
+        { result: 'reject', message: 'Access denied.' },
+        'a step before the last accepted one is a replay',
+      );
+      assert.deepEqual(
+        await verify('totp-user', await code('TOTP-A', 1)),
+        { result: 'accept' },
+        'one step ahead is inside the small window',
+      );
+    },
+  );
 
   interopTest('HOTP: look-ahead accepts, counters only move forward, a far counter needs the next code', ['oathtool'], async () => {
     const hex = seeds.get('HOTP-A')!.toString('hex');
@@ -94,12 +161,22 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     assert.equal((await verify('hotp-user', codes[11], far.state)).result, 'accept');
   });
 
-  interopTest('SecurID: stoken\'s tokencode is accepted', ['stoken'], async () => {
+  interopTest("SecurID: stoken's tokencode is accepted", ['stoken'], async () => {
     tally.clock.advance(60);
-    const file = writeSdtid({ serial: '111111111111', seed: seeds.get('111111111111')!, digits: 8, intervalSeconds: 60, addPin: false, localPin: false, expiresOn: '2035-12-31' });
+    const file = writeSdtid({
+      serial: '111111111111',
+      seed: seeds.get('111111111111')!,
+      digits: 8,
+      intervalSeconds: 60,
+      addPin: false,
+      localPin: false,
+      expiresOn: '2035-12-31',
+    });
     const dir = (await import('node:fs')).mkdtempSync('/tmp/tally-auth-');
     (await import('node:fs')).writeFileSync(`${dir}/t.sdtid`, file);
-    const tokencode = runPeer('stoken', ['tokencode', '--file', `${dir}/t.sdtid`, `--use-time=${nowSeconds()}`, '--pin=0000', '-b'], { env: { ...process.env, HOME: dir } }).trim();
+    const tokencode = runPeer('stoken', ['tokencode', '--file', `${dir}/t.sdtid`, `--use-time=${nowSeconds()}`, '--pin=0000', '-b'], {
+      env: { ...process.env, HOME: dir },
+    }).trim();
     assert.deepEqual(await verify('securid-user', tokencode), { result: 'accept' });
     assert.equal((await verify('securid-user', tokencode)).result, 'reject');
   });
@@ -139,13 +216,19 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     for (let i = 0; i < 10; i++) assert.equal((await verify('lock-user', '000000')).result, 'reject');
     tally.clock.advance(30);
     assert.equal((await verify('lock-user', await code('TOTP-LOCK'))).result, 'reject');
-    const unlock = await tally.admin.inject({ method: 'POST', url: '/api/v1/users/lock-user/unlock', headers: bearer(tally.tokens.helpdesk) });
+    const unlock = await tally.admin.inject({
+      method: 'POST',
+      url: '/api/v1/users/lock-user/unlock',
+      headers: bearer(tally.tokens.helpdesk),
+    });
     assert.equal(unlock.statusCode, 200, unlock.body);
     await tally.admin.inject({ method: 'POST', url: '/api/v1/tokens/TOTP-LOCK/unlock', headers: bearer(tally.tokens.helpdesk) });
     tally.clock.advance(30);
     const passcode = await code('TOTP-LOCK');
     assert.equal((await verify('lock-user', passcode)).result, 'accept');
-    const audit = (await tally.admin.inject({ url: '/api/v1/audit?serial=TOTP-LOCK&action=auth.rest', headers: bearer(tally.tokens.superadmin) })).json();
+    const audit = (
+      await tally.admin.inject({ url: '/api/v1/audit?serial=TOTP-LOCK&action=auth.rest', headers: bearer(tally.tokens.superadmin) })
+    ).json();
     assert.equal(audit.events[0].result, 'success');
     const all = (await tally.admin.inject({ url: '/api/v1/audit?limit=1000', headers: bearer(tally.tokens.superadmin) })).body;
     assert.ok(!all.includes(passcode), 'no passcode in the audit trail');
@@ -153,7 +236,8 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
 
   test('three wrong passcodes in a row: the right code then needs the next one too, and an accept clears the failures', async () => {
     for (let i = 0; i < 3; i++) assert.equal((await verify('next-user', '000000')).result, 'reject');
-    const user = () => getStore().db.selectFrom('users').select('failed_logons').where('username', '=', 'next-user').executeTakeFirstOrThrow();
+    const user = () =>
+      getStore().db.selectFrom('users').select('failed_logons').where('username', '=', 'next-user').executeTakeFirstOrThrow();
     assert.equal((await user()).failed_logons, 3);
     const asked = await verify('next-user', await code('TOTP-NEXT'));
     assert.equal(asked.result, 'challenge', 'next tokencode mode after the wrong ones');
@@ -164,7 +248,12 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
   });
 
   test('lost token: an emergency code works once while the token is disabled; enabling ends it', async () => {
-    const lost = await tally.admin.inject({ method: 'POST', url: '/api/v1/tokens/TOTP-LOST/lost', headers: bearer(tally.tokens.superadmin), payload: { emergency: 'one-time', days: 3 } });
+    const lost = await tally.admin.inject({
+      method: 'POST',
+      url: '/api/v1/tokens/TOTP-LOST/lost',
+      headers: bearer(tally.tokens.superadmin),
+      payload: { emergency: 'one-time', days: 3 },
+    });
     assert.equal(lost.statusCode, 200, lost.body);
     const { emergencyCode } = lost.json();
     assert.match(emergencyCode, /^\d{8}$/);
@@ -172,7 +261,11 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     assert.equal((await verify('lost-user', await code('TOTP-LOST'))).result, 'reject', 'the lost token no longer authenticates');
     assert.equal((await verify('lost-user', emergencyCode)).result, 'accept');
     assert.equal((await verify('lost-user', emergencyCode)).result, 'reject', 'one-time');
-    const enabled = await tally.admin.inject({ method: 'POST', url: '/api/v1/tokens/TOTP-LOST/enable', headers: bearer(tally.tokens.helpdesk) });
+    const enabled = await tally.admin.inject({
+      method: 'POST',
+      url: '/api/v1/tokens/TOTP-LOST/enable',
+      headers: bearer(tally.tokens.helpdesk),
+    });
     assert.equal(enabled.json().state, 'active');
     tally.clock.advance(30);
     assert.equal((await verify('lost-user', await code('TOTP-LOST'))).result, 'accept');
@@ -190,9 +283,19 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
       const reply = await verify('totp-user', passcode);
       assert.equal(reply.result, 'reject', passcode);
     }
-    const tooLong = await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username: 'x', passcode: '1'.repeat(300) } });
+    const tooLong = await tally.admin.inject({
+      method: 'POST',
+      url: '/api/v1/auth/verify',
+      headers: bearer(tally.tokens.agent),
+      payload: { username: 'x', passcode: '1'.repeat(300) },
+    });
     assert.equal(tooLong.json().error.code, 'VALIDATION_FAILED');
-    const helpdesk = await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.helpdesk), payload: { username: 'x', passcode: '1' } });
+    const helpdesk = await tally.admin.inject({
+      method: 'POST',
+      url: '/api/v1/auth/verify',
+      headers: bearer(tally.tokens.helpdesk),
+      payload: { username: 'x', passcode: '1' },
+    });
     assert.equal(helpdesk.statusCode, 403);
     const agentElsewhere = await tally.admin.inject({ url: '/api/v1/users', headers: bearer(tally.tokens.agent) });
     assert.equal(agentElsewhere.statusCode, 403);
@@ -204,7 +307,11 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     const accepted = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-user', passcode));
     assert.equal(accepted.status, 0, accepted.stdout + accepted.stderr);
     assert.match(received(accepted, 'Access-Accept'), /Message-Authenticator = 0x[0-9a-f]{32}/);
-    for (const [user, pass] of [['radius-user', passcode], ['radius-user', '000000'], ['no-such-user', passcode]]) {
+    for (const [user, pass] of [
+      ['radius-user', passcode],
+      ['radius-user', '000000'],
+      ['no-such-user', passcode],
+    ]) {
       const run = await radclient(radius.port, RADIUS_SECRET, papRequest(user, pass, { expect: 'Access-Reject' }));
       assert.equal(run.status, 0, run.stdout + run.stderr);
       assert.match(received(run, 'Access-Reject'), /Reply-Message = "Access denied."/);
@@ -212,18 +319,31 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
   });
 
   interopTest('RADIUS: a locked user gets Access-Reject even with the right code', ['radclient'], async () => {
-    for (let i = 0; i < 10; i++) await radclient(radius.port, RADIUS_SECRET, papRequest('radius-locked', '000000', { expect: 'Access-Reject' }));
+    for (let i = 0; i < 10; i++)
+      await radclient(radius.port, RADIUS_SECRET, papRequest('radius-locked', '000000', { expect: 'Access-Reject' }));
     tally.clock.advance(30);
-    const run = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-locked', await code('TOTP-RLOCK'), { expect: 'Access-Reject' }));
+    const run = await radclient(
+      radius.port,
+      RADIUS_SECRET,
+      papRequest('radius-locked', await code('TOTP-RLOCK'), { expect: 'Access-Reject' }),
+    );
     assert.match(received(run, 'Access-Reject'), /Access denied/);
   });
 
   interopTest('RADIUS new PIN challenge with State through radclient', ['radclient'], async () => {
     tally.clock.advance(60);
-    const first = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-pin', await code('333333333333'), { expect: 'Access-Challenge' }));
+    const first = await radclient(
+      radius.port,
+      RADIUS_SECRET,
+      papRequest('radius-pin', await code('333333333333'), { expect: 'Access-Challenge' }),
+    );
     const challenge = received(first, 'Access-Challenge');
     assert.match(challenge, /Reply-Message = "Enter a new PIN/);
-    const second = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-pin', '4826', { state: replyState(challenge), expect: 'Access-Challenge' }));
+    const second = await radclient(
+      radius.port,
+      RADIUS_SECRET,
+      papRequest('radius-pin', '4826', { state: replyState(challenge), expect: 'Access-Challenge' }),
+    );
     const confirm = received(second, 'Access-Challenge');
     const third = await radclient(radius.port, RADIUS_SECRET, papRequest('radius-pin', '4826', { state: replyState(confirm) }));
     assert.match(received(third, 'Access-Accept'), /New PIN accepted/);
@@ -232,15 +352,22 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
   interopTest('RADIUS drops unknown clients, unsigned requests and garbage, and keeps answering', ['radclient'], async () => {
     const wrongSecret = await radclient(radius.port, 'not-the-secret', papRequest('radius-user', '123456'), { timeoutSeconds: 1 });
     assert.match(wrongSecret.stdout, /No reply from server/);
-    const unsigned = await radclient(radius.port, RADIUS_SECRET, ['User-Name = "radius-user"', 'User-Password = "123456"'], { timeoutSeconds: 1 });
+    const unsigned = await radclient(radius.port, RADIUS_SECRET, ['User-Name = "radius-user"', 'User-Password = "123456"'], {
+      timeoutSeconds: 1,
+    });
     assert.match(unsigned.stdout, /No reply from server/);
     const stranger = dgram.createSocket('udp4');
     stranger.bind(0, '127.0.0.9');
     await once(stranger, 'listening');
     const answers: Buffer[] = [];
     stranger.on('message', (m) => answers.push(m));
-    stranger.send(buildAccessRequest({ identifier: 1, authenticator: randomBytes(16), userName: 'radius-user', password: '123456' }, RADIUS_SECRET), radius.port, '127.0.0.1');
-    for (const garbage of [Buffer.alloc(0), randomBytes(19), randomBytes(5000), Buffer.from([1, 1, 0, 200, ...randomBytes(16)])]) stranger.send(garbage, radius.port, '127.0.0.1');
+    stranger.send(
+      buildAccessRequest({ identifier: 1, authenticator: randomBytes(16), userName: 'radius-user', password: '123456' }, RADIUS_SECRET),
+      radius.port,
+      '127.0.0.1',
+    );
+    for (const garbage of [Buffer.alloc(0), randomBytes(19), randomBytes(5000), Buffer.from([1, 1, 0, 200, ...randomBytes(16)])])
+      stranger.send(garbage, radius.port, '127.0.0.1');
     await new Promise((r) => setTimeout(r, 300));
     stranger.close();
     assert.equal(answers.length, 0, 'a client that is not registered gets no answer');
@@ -249,46 +376,60 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     received(still, 'Access-Accept');
   });
 
-  interopTest('RADIUS: requests dropped for their Message-Authenticator are named in a warning, once per client and minute', ['radclient'], async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const watched = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('info', sink), clock: tally.clock });
-    const unsigned = (user: string) => [`User-Name = "${user}"`, 'User-Password = "123456"'];
-    const warnings = () => lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 40);
-    try {
-      const three = await Promise.all(['radius-user', 'lock-user', 'totp-user'].map((user) => radclient(watched.port, RADIUS_SECRET, unsigned(user), { timeoutSeconds: 1 })));
-      for (const run of three) assert.match(run.stdout, /No reply from server/);
-      assert.equal(warnings().length, 1, lines.join(''));
-      const [first] = warnings();
-      assert.equal(first.client, 'vpn');
-      assert.equal(first.address, '127.0.0.1');
-      assert.equal(first.code, 'RADIUS_MESSAGE_AUTHENTICATOR_MISSING');
-      assert.match(first.msg, /client vpn dropped unanswered: it has no Message-Authenticator.*requireMessageAuthenticator: false/);
-      assert.doesNotMatch(lines.join(''), /123456/, 'nothing of the request is logged');
-      tally.clock.advance(59);
-      await radclient(watched.port, 'not-the-secret', papRequest('radius-user', '123456'), { timeoutSeconds: 1 });
-      assert.equal(warnings().length, 1, 'still within the minute');
-      tally.clock.advance(2);
-      await radclient(watched.port, 'not-the-secret', papRequest('radius-user', '123456'), { timeoutSeconds: 1 });
-      assert.equal(warnings().length, 2, 'a minute on, the next drop is named again');
-      const second = warnings()[1];
-      assert.equal(second.code, 'RADIUS_BAD_AUTHENTICATOR');
-      assert.equal(second.droppedSinceLastWarning, 3);
-      assert.match(second.msg, /shared secret configured on the client differs/);
-    } finally {
-      await watched.close();
-    }
-  });
+  interopTest(
+    'RADIUS: requests dropped for their Message-Authenticator are named in a warning, once per client and minute',
+    ['radclient'],
+    async () => {
+      const lines: string[] = [];
+      const sink = new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      });
+      const watched = await startRadiusServer(tally.services, {
+        host: '127.0.0.1',
+        port: 0,
+        logger: createLogger('info', sink),
+        clock: tally.clock,
+      });
+      const unsigned = (user: string) => [`User-Name = "${user}"`, 'User-Password = "123456"'];
+      const warnings = () => lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 40);
+      try {
+        const three = await Promise.all(
+          ['radius-user', 'lock-user', 'totp-user'].map((user) =>
+            radclient(watched.port, RADIUS_SECRET, unsigned(user), { timeoutSeconds: 1 }),
+          ),
+        );
+        for (const run of three) assert.match(run.stdout, /No reply from server/);
+        assert.equal(warnings().length, 1, lines.join(''));
+        const [first] = warnings();
+        assert.equal(first.client, 'vpn');
+        assert.equal(first.address, '127.0.0.1');
+        assert.equal(first.code, 'RADIUS_MESSAGE_AUTHENTICATOR_MISSING');
+        assert.match(first.msg, /client vpn dropped unanswered: it has no Message-Authenticator.*requireMessageAuthenticator: false/);
+        assert.doesNotMatch(lines.join(''), /123456/, 'nothing of the request is logged');
+        tally.clock.advance(59);
+        await radclient(watched.port, 'not-the-secret', papRequest('radius-user', '123456'), { timeoutSeconds: 1 });
+        assert.equal(warnings().length, 1, 'still within the minute');
+        tally.clock.advance(2);
+        await radclient(watched.port, 'not-the-secret', papRequest('radius-user', '123456'), { timeoutSeconds: 1 });
+        assert.equal(warnings().length, 2, 'a minute on, the next drop is named again');
+        const second = warnings()[1];
+        assert.equal(second.code, 'RADIUS_BAD_AUTHENTICATOR');
+        assert.equal(second.droppedSinceLastWarning, 3);
+        assert.match(second.msg, /shared secret configured on the client differs/);
+      } finally {
+        await watched.close();
+      }
+    },
+  );
 
   test('a change written by another connection (a tally command, another node) counts at the next authentication', async () => {
     // Straight to the service, as the RADIUS adapter calls it: nothing else writes in between.
     const nas = { kind: 'radius-client' as const, name: 'vpn', role: 'agent' as const, source: '127.0.0.1' };
-    const check = async (passcode: string) => (await tally.services.authentication.verify(nas, { username: 'totp-user', passcode, channel: 'radius' })).result;
+    const check = async (passcode: string) =>
+      (await tally.services.authentication.verify(nas, { username: 'totp-user', passcode, channel: 'radius' })).result;
     for (let i = 0; i < 2; i++) {
       tally.clock.advance(30);
       assert.equal(await check(await code('TOTP-A')), 'accept');
@@ -317,18 +458,32 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     assert.equal(odd.result, 'reject');
     assert.equal(long.result, 'reject');
     assert.equal(good.result, 'accept', 'the request settled with them is answered as if they were not there');
-    const audit = (await tally.admin.inject({ url: '/api/v1/audit?action=auth.radius&result=failure&limit=20', headers: bearer(tally.tokens.superadmin) })).json();
-    assert.ok(audit.events.some((e: { target: string }) => e.target === 'radius\\u0000user'), 'recorded, with the NUL written as an escape');
+    const audit = (
+      await tally.admin.inject({
+        url: '/api/v1/audit?action=auth.radius&result=failure&limit=20',
+        headers: bearer(tally.tokens.superadmin),
+      })
+    ).json();
+    assert.ok(
+      audit.events.some((e: { target: string }) => e.target === 'radius\\u0000user'),
+      'recorded, with the NUL written as an escape',
+    );
   });
 
   test('more authentications waiting than the limit: the extra one is refused at once, the others answered', async () => {
     const nas = { kind: 'radius-client' as const, name: 'vpn', role: 'agent' as const, source: '127.0.0.1' };
-    const waiting = Array.from({ length: 10_001 }, (_, i) => tally.services.authentication.verify(nas, { username: `flood-${i}`, passcode: '123456', channel: 'radius' }));
+    const waiting = Array.from({ length: 10_001 }, (_, i) =>
+      tally.services.authentication.verify(nas, { username: `flood-${i}`, passcode: '123456', channel: 'radius' }),
+    );
     const settled = await Promise.allSettled(waiting);
     const refused = settled.filter((s) => s.status === 'rejected');
     assert.equal(refused.length, 1);
     assert.equal(((refused[0] as PromiseRejectedResult).reason as { code: string }).code, 'RATE_LIMITED');
     assert.ok(settled.slice(0, 10_000).every((s) => s.status === 'fulfilled' && s.value.result === 'reject'));
-    assert.equal((await tally.services.authentication.verify(nas, { username: 'flood-after', passcode: '123456', channel: 'radius' })).result, 'reject', 'answered again once the queue drained');
+    assert.equal(
+      (await tally.services.authentication.verify(nas, { username: 'flood-after', passcode: '123456', channel: 'radius' })).result,
+      'reject',
+      'answered again once the queue drained',
+    );
   });
 });

@@ -1,12 +1,12 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { writePskc } from '../../src/core/pskc/write.js';
+import type { Actor } from '../../src/domain/actor.js';
+import { EMERGENCY_ATTEMPTS, NEW_PIN_ATTEMPTS, RESYNC_ATTEMPTS } from '../../src/domain/authentication.js';
+import { tokenType } from '../../src/tokens/registry.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
-import { writePskc } from '../../src/core/pskc/write.js';
-import { tokenType } from '../../src/tokens/registry.js';
-import { EMERGENCY_ATTEMPTS, NEW_PIN_ATTEMPTS, RESYNC_ATTEMPTS } from '../../src/domain/authentication.js';
-import type { Actor } from '../../src/domain/actor.js';
 
 /** An eight-digit code that is not `code`. */
 function otherThan(code: string, i: number): string {
@@ -17,16 +17,27 @@ function otherThan(code: string, i: number): string {
 
 describeEachStore('attempt limits: emergency codes, new PIN chains, resynchronisation', (getStore) => {
   let tally: TestTally;
-  const api = (url: string, payload: object, token = tally.tokens.superadmin) => tally.admin.inject({ method: 'POST', url, headers: bearer(token), payload });
+  const api = (url: string, payload: object, token = tally.tokens.superadmin) =>
+    tally.admin.inject({ method: 'POST', url, headers: bearer(token), payload });
   const verify = async (username: string, passcode: string, state?: string) =>
-    (await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username, passcode, ...(state ? { state } : {}) } })).json();
+    (
+      await tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/auth/verify',
+        headers: bearer(tally.tokens.agent),
+        payload: { username, passcode, ...(state ? { state } : {}) },
+      })
+    ).json();
   async function codeOf(serial: string, offset = 0): Promise<string> {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
     const type = tokenType(row.token_type);
-    const step = type.movingFactor === 'counter' ? row.counter + offset : Math.floor(tally.clock.now() / 1000 / row.period_seconds) + offset;
+    const step =
+      type.movingFactor === 'counter' ? row.counter + offset : Math.floor(tally.clock.now() / 1000 / row.period_seconds) + offset;
     return type.codeAt(tally.services.tokens.material(row), step);
   }
-  const failedLogons = async (username: string) => (await getStore().db.selectFrom('users').select('failed_logons').where('username', '=', username).executeTakeFirstOrThrow()).failed_logons;
+  const failedLogons = async (username: string) =>
+    (await getStore().db.selectFrom('users').select('failed_logons').where('username', '=', username).executeTakeFirstOrThrow())
+      .failed_logons;
 
   before(async () => {
     tally = await createTestTally(getStore());
@@ -36,8 +47,17 @@ describeEachStore('attempt limits: emergency codes, new PIN chains, resynchronis
         ? { kind: 'hotp' as const, id: serial, serial, secret: randomBytes(20), digits: 6, algorithm: 'SHA1' as const, counter: 0 }
         : { kind: 'totp' as const, id: serial, serial, secret: randomBytes(20), digits: 6, algorithm: 'SHA1' as const, timeInterval: 30 },
     );
-    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(keys)).toString('base64') })).json().imported, serials.length);
-    for (const [serial, username] of [['BF-LOST', 'bf-lost'], ['BF-LOST2', 'bf-pending'], ['BF-PENDING', 'bf-pending'], ['BF-PIN', 'bf-pin'], ['BF-RESYNC', 'bf-resync']]) {
+    assert.equal(
+      (await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(keys)).toString('base64') })).json().imported,
+      serials.length,
+    );
+    for (const [serial, username] of [
+      ['BF-LOST', 'bf-lost'],
+      ['BF-LOST2', 'bf-pending'],
+      ['BF-PENDING', 'bf-pending'],
+      ['BF-PIN', 'bf-pin'],
+      ['BF-RESYNC', 'bf-resync'],
+    ]) {
       if ((await api('/api/v1/users', { username })).statusCode !== 201) assert.equal(username, 'bf-pending');
       assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
     }
@@ -93,13 +113,24 @@ describeEachStore('attempt limits: emergency codes, new PIN chains, resynchronis
     const holder: Actor = { kind: 'user', name: 'bf-resync', role: 'user' };
     const resync = (actor: Actor, first: string, second: string) => tally.services.authentication.resync(actor, 'BF-RESYNC', first, second);
     for (let i = 0; i < RESYNC_ATTEMPTS; i++) {
-      await assert.rejects(resync(holder, String(100000 + i), String(200000 + i)), (error: Error & { code?: string }) => error.code === 'TOKENCODE_INVALID');
+      await assert.rejects(
+        resync(holder, String(100000 + i), String(200000 + i)),
+        (error: Error & { code?: string }) => error.code === 'TOKENCODE_INVALID',
+      );
     }
     const [first, second] = [await codeOf('BF-RESYNC', 500), await codeOf('BF-RESYNC', 501)];
-    await assert.rejects(resync(holder, first, second), (error: Error & { code?: string }) => error.code === 'TOKEN_LOCKED', 'even a right pair, once the tries are used up');
+    await assert.rejects(
+      resync(holder, first, second),
+      (error: Error & { code?: string }) => error.code === 'TOKEN_LOCKED',
+      'even a right pair, once the tries are used up',
+    );
     const helpdesk: Actor = { kind: 'admin', name: 'admin', role: 'helpdesk' };
     assert.equal((await resync(helpdesk, first, second)).state, 'active');
-    const row = await getStore().db.selectFrom('tokens').select(['counter', 'resync_failures']).where('serial', '=', 'BF-RESYNC').executeTakeFirstOrThrow();
+    const row = await getStore()
+      .db.selectFrom('tokens')
+      .select(['counter', 'resync_failures'])
+      .where('serial', '=', 'BF-RESYNC')
+      .executeTakeFirstOrThrow();
     assert.deepEqual(row, { counter: 502, resync_failures: 0 });
     const [third, fourth] = [await codeOf('BF-RESYNC', 100), await codeOf('BF-RESYNC', 101)];
     assert.equal((await resync(holder, third, fourth)).state, 'active', 'the holder may again once a right pair was taken');

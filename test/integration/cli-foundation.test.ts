@@ -1,10 +1,10 @@
-import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freshStoreOptions, testDialects } from '../support/store.js';
-import { freePort, repoRoot, startServe, storeArgs, tally } from '../support/cli.js';
+import { after, describe, test } from 'node:test';
 import { writePskc } from '../../src/core/pskc/write.js';
+import { freePort, repoRoot, startServe, storeArgs, tally } from '../support/cli.js';
+import { freshStoreOptions, testDialects } from '../support/store.js';
 
 test('--help on every command; unknown commands and flags name what is wrong and exit 2', () => {
   const overview = tally(['--help']);
@@ -76,12 +76,25 @@ for (const dialect of testDialects()) {
       const { token } = JSON.parse(created.stdout) as { token: string };
       assert.match(token, /^tly_/);
       const [port, adminPort] = [await freePort(), await freePort()];
-      const server = await startServe([...args, '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--radius-port', '0']);
+      const server = await startServe([
+        ...args,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--admin-port',
+        String(adminPort),
+        '--radius-port',
+        '0',
+      ]);
       try {
         assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
         const users = await fetch(`http://127.0.0.1:${adminPort}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } });
         assert.equal(users.status, 200);
-        assert.deepEqual(((await users.json()) as { users: { username: string }[] }).users.map((u) => u.username), ['root']);
+        assert.deepEqual(
+          ((await users.json()) as { users: { username: string }[] }).users.map((u) => u.username),
+          ['root'],
+        );
         const noToken = await fetch(`http://127.0.0.1:${adminPort}/api/v1/users`);
         assert.equal(noToken.status, 401);
       } finally {
@@ -126,7 +139,16 @@ for (const dialect of testDialects()) {
 test('the quick start (serve --init-if-needed) initialises a fresh data dir once and prints how to log on', async () => {
   const place = freshStoreOptions('sqlite');
   try {
-    const ports = ['--port', String(await freePort()), '--admin-port', String(await freePort()), '--radius-port', '0', '--host', '127.0.0.1'];
+    const ports = [
+      '--port',
+      String(await freePort()),
+      '--admin-port',
+      String(await freePort()),
+      '--radius-port',
+      '0',
+      '--host',
+      '127.0.0.1',
+    ];
     const first = await startServe(['--data-dir', place.dataDir, '--init-if-needed', ...ports]);
     assert.equal(await first.stop(), 0);
     assert.match(first.output(), /Security Console log-on: username "admin", password "[A-Za-z0-9_-]{16}"/);
@@ -163,11 +185,19 @@ test('inventory import: a per-token report, --json, exit 1 when the file or a to
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /cannot read/);
     const signedFile = join(place.dataDir, 'signed.pskcxml');
-    const pskc = writePskc([{ kind: 'totp', id: 'CLI-SIGNED', serial: 'CLI-SIGNED', secret: Buffer.alloc(20, 3), digits: 6, algorithm: 'SHA1', timeInterval: 30 }]);
-    writeFileSync(signedFile, pskc.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/>${end}`));
+    const pskc = writePskc([
+      { kind: 'totp', id: 'CLI-SIGNED', serial: 'CLI-SIGNED', secret: Buffer.alloc(20, 3), digits: 6, algorithm: 'SHA1', timeInterval: 30 },
+    ]);
+    writeFileSync(
+      signedFile,
+      pskc.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/>${end}`),
+    );
     const signed = tally(['inventory', 'import', signedFile, ...args]);
     assert.equal(signed.status, 0, signed.stderr);
-    assert.match(signed.stdout, /pskc: 1 imported, 0 replaced, 0 refused\.\nNote: The file carries an XML signature, which Tally does not check/);
+    assert.match(
+      signed.stdout,
+      /pskc: 1 imported, 0 replaced, 0 refused\.\nNote: The file carries an XML signature, which Tally does not check/,
+    );
   } finally {
     void place.cleanup();
   }

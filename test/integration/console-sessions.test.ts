@@ -1,10 +1,10 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { DEFAULT_SESSIONS } from '../../src/domain/sessions.js';
 import { consoleClient } from '../support/console.js';
 import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText } from '../support/web.js';
-import { DEFAULT_SESSIONS } from '../../src/domain/sessions.js';
 
 describeEachStore('Security Console sessions: idle and absolute timeouts', (getStore) => {
   let tally: TestTally;

@@ -1,12 +1,12 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { clientHello } from '../../src/core/ctkip/exchange.js';
+import { createServices } from '../../src/domain/services.js';
+import { buildPublicApp } from '../../src/http/public/app.js';
+import { createLogger } from '../../src/logger.js';
+import { activate, postCtkip } from '../support/ctkip.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
-import { activate, postCtkip } from '../support/ctkip.js';
-import { clientHello } from '../../src/core/ctkip/exchange.js';
-import { buildPublicApp } from '../../src/http/public/app.js';
-import { createServices } from '../../src/domain/services.js';
-import { createLogger } from '../../src/logger.js';
 
 const INVALID = 'Invalid authorization code.';
 const BLOCKED = /Too many wrong activation codes from this address/;
@@ -21,24 +21,53 @@ describeEachStore('CT-KIP abuse', (getStore) => {
   before(async () => {
     tally = await createTestTally(getStore());
     for (const username of ['dana', 'erin', 'fred']) {
-      assert.equal((await tally.admin.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(tally.tokens.superadmin), payload: { username } })).statusCode, 201);
+      assert.equal(
+        (
+          await tally.admin.inject({
+            method: 'POST',
+            url: '/api/v1/users',
+            headers: bearer(tally.tokens.superadmin),
+            payload: { username },
+          })
+        ).statusCode,
+        201,
+      );
     }
-    const profile = await tally.admin.inject({ method: 'POST', url: '/api/v1/profiles', headers: bearer(tally.tokens.superadmin), payload: { name: 'ctkip', tokenType: 'securid', deviceType: 'android', appVersion: '2.1', delivery: 'ctkip', digits: 8, period: 60 } });
+    const profile = await tally.admin.inject({
+      method: 'POST',
+      url: '/api/v1/profiles',
+      headers: bearer(tally.tokens.superadmin),
+      payload: { name: 'ctkip', tokenType: 'securid', deviceType: 'android', appVersion: '2.1', delivery: 'ctkip', digits: 8, period: 60 },
+    });
     assert.equal(profile.statusCode, 201, profile.body);
   });
   after(async () => tally.close());
 
   const distribute = async (username: string) => {
-    const response = await tally.admin.inject({ method: 'POST', url: `/api/v1/users/${username}/tokens`, headers: bearer(tally.tokens.superadmin), payload: { profile: 'ctkip' } });
+    const response = await tally.admin.inject({
+      method: 'POST',
+      url: `/api/v1/users/${username}/tokens`,
+      headers: bearer(tally.tokens.superadmin),
+      payload: { profile: 'ctkip' },
+    });
     assert.equal(response.statusCode, 201, response.body);
     return response.json() as { serial: string; activationCode: string };
   };
   const wrongCode = (code: string, i: number) => code.slice(0, 5) + String((Number(code.slice(5)) + 1 + i) % 10_000_000).padStart(7, '0');
   const failedAttempts = async (serial: string) =>
-    (await getStore().db.selectFrom('distributions').innerJoin('tokens', 'tokens.id', 'distributions.token_id').select('distributions.failed_attempts').where('tokens.serial', '=', serial).where('distributions.state', '=', 'open').executeTakeFirstOrThrow()).failed_attempts;
-  const auditRows = (source: string, action: string) => getStore().db.selectFrom('audit_events').selectAll().where('source', '=', source).where('action', '=', action).execute();
+    (
+      await getStore()
+        .db.selectFrom('distributions')
+        .innerJoin('tokens', 'tokens.id', 'distributions.token_id')
+        .select('distributions.failed_attempts')
+        .where('tokens.serial', '=', serial)
+        .where('distributions.state', '=', 'open')
+        .executeTakeFirstOrThrow()
+    ).failed_attempts;
+  const auditRows = (source: string, action: string) =>
+    getStore().db.selectFrom('audit_events').selectAll().where('source', '=', source).where('action', '=', action).execute();
 
-  test('a source spraying wrong codes over many locators is blocked after 10, before it can lock anyone\'s activation; others still activate', async () => {
+  test("a source spraying wrong codes over many locators is blocked after 10, before it can lock anyone's activation; others still activate", async () => {
     const victims = [await distribute('dana'), await distribute('erin')];
     const attacker = '10.66.0.1';
     const faults: (string | undefined)[] = [];
@@ -47,13 +76,24 @@ describeEachStore('CT-KIP abuse', (getStore) => {
       const code = i % 4 < 2 ? wrongCode(victims[i % 2]!.activationCode, i) : String(10_000_000_000 + i * 7_919_113).slice(-12);
       faults.push((await activate(tally.public, code, attacker)).fault);
     }
-    assert.ok(faults.slice(0, 10).every((fault) => fault === INVALID), String(faults.slice(0, 10)));
+    assert.ok(
+      faults.slice(0, 10).every((fault) => fault === INVALID),
+      String(faults.slice(0, 10)),
+    );
     for (const fault of faults.slice(10)) assert.match(fault ?? '', BLOCKED);
     for (const victim of victims) assert.ok((await failedAttempts(victim.serial)) < 5, 'no activation was locked');
     const before = await Promise.all(victims.map((v) => failedAttempts(v.serial)));
     assert.match((await activate(tally.public, wrongCode(victims[0]!.activationCode, 99), attacker)).fault ?? '', BLOCKED);
-    assert.deepEqual(await Promise.all(victims.map((v) => failedAttempts(v.serial))), before, 'a blocked source touches no distribution\'s counter');
-    assert.match((await activate(tally.public, victims[1]!.activationCode, attacker)).fault ?? '', BLOCKED, 'not even a right code is looked at from a blocked source');
+    assert.deepEqual(
+      await Promise.all(victims.map((v) => failedAttempts(v.serial))),
+      before,
+      "a blocked source touches no distribution's counter",
+    );
+    assert.match(
+      (await activate(tally.public, victims[1]!.activationCode, attacker)).fault ?? '',
+      BLOCKED,
+      'not even a right code is looked at from a blocked source',
+    );
 
     for (const [i, victim] of victims.entries()) {
       const { token, fault } = await activate(tally.public, victim.activationCode, `10.77.0.${i + 1}`);

@@ -1,15 +1,15 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { clientHello } from '../../src/core/ctkip/exchange.js';
+import { writeSdtid } from '../../src/core/securid/index.js';
+import { tokenType } from '../../src/tokens/registry.js';
+import { activate, CTKIP_URL, faultReason, finishExchange, postCtkip, startExchange } from '../support/ctkip.js';
+import { interopTest, runPeer } from '../support/peers.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
-import { interopTest, runPeer } from '../support/peers.js';
-import { activate, finishExchange, postCtkip, startExchange, faultReason, CTKIP_URL } from '../support/ctkip.js';
-import { tokenType } from '../../src/tokens/registry.js';
-import { writeSdtid } from '../../src/core/securid/index.js';
-import { clientHello } from '../../src/core/ctkip/exchange.js';
 
 const INVALID = 'Invalid authorization code.';
 
@@ -20,17 +20,28 @@ describeEachStore('CT-KIP service', (getStore) => {
     for (const username of ['dana', 'erin']) {
       await tally.admin.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(tally.tokens.superadmin), payload: { username } });
     }
-    const profile = await tally.admin.inject({ method: 'POST', url: '/api/v1/profiles', headers: bearer(tally.tokens.superadmin), payload: { name: 'ctkip', tokenType: 'securid', deviceType: 'android', appVersion: '2.1', delivery: 'ctkip', digits: 8, period: 60 } });
+    const profile = await tally.admin.inject({
+      method: 'POST',
+      url: '/api/v1/profiles',
+      headers: bearer(tally.tokens.superadmin),
+      payload: { name: 'ctkip', tokenType: 'securid', deviceType: 'android', appVersion: '2.1', delivery: 'ctkip', digits: 8, period: 60 },
+    });
     assert.equal(profile.statusCode, 201, profile.body);
   });
   after(async () => tally.close());
 
   const distribute = async (username = 'dana') => {
-    const response = await tally.admin.inject({ method: 'POST', url: `/api/v1/users/${username}/tokens`, headers: bearer(tally.tokens.superadmin), payload: { profile: 'ctkip' } });
+    const response = await tally.admin.inject({
+      method: 'POST',
+      url: `/api/v1/users/${username}/tokens`,
+      headers: bearer(tally.tokens.superadmin),
+      payload: { profile: 'ctkip' },
+    });
     assert.equal(response.statusCode, 201, response.body);
     return response.json() as { serial: string; activationCode: string };
   };
-  const tokenRow = (serial: string) => getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+  const tokenRow = (serial: string) =>
+    getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
 
   test('a distributed code provisions a token: both ends derive the same seed, which never travels', async () => {
     const { serial, activationCode } = await distribute();
@@ -47,33 +58,50 @@ describeEachStore('CT-KIP service', (getStore) => {
     assert.deepEqual(material.seed, token.seed);
     const step = Math.floor(tally.clock.now() / 60_000);
     assert.equal(tokenType('securid').codeAt(material, step).length, 8);
-    const audit = (await tally.admin.inject({ url: `/api/v1/audit?serial=${serial}&action=ctkip.activate`, headers: bearer(tally.tokens.superadmin) })).json();
+    const audit = (
+      await tally.admin.inject({ url: `/api/v1/audit?serial=${serial}&action=ctkip.activate`, headers: bearer(tally.tokens.superadmin) })
+    ).json();
     assert.equal(audit.events[0].source, '127.0.0.1');
     assert.equal(audit.events[0].details.clientVersion, '5.0.2.440');
     assert.doesNotMatch(JSON.stringify(audit), new RegExp(activationCode));
   });
 
-  interopTest('the derived token, written as sdtid, gives stoken the server\'s codes', ['stoken'], async () => {
+  interopTest("the derived token, written as sdtid, gives stoken the server's codes", ['stoken'], async () => {
     const { serial, activationCode } = await distribute();
     const { token } = await activate(tally.public, activationCode);
     assert.ok(token);
     const home = mkdtempSync(join(tmpdir(), 'tally-ctkip-'));
     const file = join(home, 'client.sdtid');
-    writeFileSync(file, writeSdtid({ serial: token.serial, seed: token.seed, digits: token.digits, intervalSeconds: token.intervalSeconds, addPin: false, localPin: false, expiresOn: token.expiresOn }));
+    writeFileSync(
+      file,
+      writeSdtid({
+        serial: token.serial,
+        seed: token.seed,
+        digits: token.digits,
+        intervalSeconds: token.intervalSeconds,
+        addPin: false,
+        localPin: false,
+        expiresOn: token.expiresOn,
+      }),
+    );
     const material = tally.services.tokens.material(await tokenRow(serial));
     for (const at of [Math.floor(tally.clock.now() / 1000), 1800000000]) {
-      const expected = runPeer('stoken', ['tokencode', '--file', file, `--use-time=${at}`, '--pin=0000', '-b'], { env: { ...process.env, HOME: home } }).trim();
+      const expected = runPeer('stoken', ['tokencode', '--file', file, `--use-time=${at}`, '--pin=0000', '-b'], {
+        env: { ...process.env, HOME: home },
+      }).trim();
       assert.equal(tokenType('securid').codeAt(material, Math.floor(at / 60)), expected);
     }
   });
 
-  test('the same code a second time, a reissued token\'s old code, and an expired code are refused', async () => {
+  test("the same code a second time, a reissued token's old code, and an expired code are refused", async () => {
     const { serial, activationCode } = await distribute();
     assert.ok((await activate(tally.public, activationCode)).token);
     assert.equal((await activate(tally.public, activationCode)).fault, INVALID);
 
     const second = await distribute('erin');
-    const reissued = (await tally.admin.inject({ method: 'POST', url: `/api/v1/tokens/${second.serial}/reissue`, headers: bearer(tally.tokens.superadmin) })).json();
+    const reissued = (
+      await tally.admin.inject({ method: 'POST', url: `/api/v1/tokens/${second.serial}/reissue`, headers: bearer(tally.tokens.superadmin) })
+    ).json();
     assert.equal((await activate(tally.public, second.activationCode)).fault, INVALID);
     assert.ok((await activate(tally.public, reissued.activationCode)).token);
 
@@ -94,7 +122,11 @@ describeEachStore('CT-KIP service', (getStore) => {
       assert.equal((await activate(tally.public, wrong)).fault, INVALID);
     }
     assert.equal((await activate(tally.public, activationCode)).fault, INVALID, 'locked: even the right code is refused');
-    const reset = await tally.admin.inject({ method: 'POST', url: `/api/v1/tokens/${serial}/reset-activation`, headers: bearer(tally.tokens.superadmin) });
+    const reset = await tally.admin.inject({
+      method: 'POST',
+      url: `/api/v1/tokens/${serial}/reset-activation`,
+      headers: bearer(tally.tokens.superadmin),
+    });
     assert.equal(reset.statusCode, 204, reset.body);
     assert.ok((await activate(tally.public, activationCode)).token);
   });
@@ -103,14 +135,28 @@ describeEachStore('CT-KIP service', (getStore) => {
     const { serial, activationCode } = await distribute();
     const started = await startExchange(tally.public, activationCode);
     assert.ok(started.requestXml && started.session);
-    const tampered = started.requestXml.replace(/(<EncryptedNonce[^>]*>)(.)/, (_, tag: string, c: string) => `${tag}${c === "A" ? "B" : "A"}`);
+    const tampered = started.requestXml.replace(
+      /(<EncryptedNonce[^>]*>)(.)/,
+      (_, tag: string, c: string) => `${tag}${c === 'A' ? 'B' : 'A'}`,
+    );
     assert.notEqual(tampered, started.requestXml);
     const result = await finishExchange(tally.public, activationCode, started.session, tampered);
     assert.match(result.fault ?? '', /could not be decrypted/);
     assert.equal((await tokenRow(serial)).state, 'pending');
-    const bodies = ['<soapenv:Envelope', 'garbage', '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', `<x>${'A'.repeat(100_000)}</x>`, ''];
+    const bodies = [
+      '<soapenv:Envelope',
+      'garbage',
+      '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>',
+      `<x>${'A'.repeat(100_000)}</x>`,
+      '',
+    ];
     for (const payload of bodies) {
-      const response = await tally.public.inject({ method: 'POST', url: CTKIP_URL, headers: { 'content-type': 'application/vnd.otps.ct-kip' }, payload });
+      const response = await tally.public.inject({
+        method: 'POST',
+        url: CTKIP_URL,
+        headers: { 'content-type': 'application/vnd.otps.ct-kip' },
+        payload,
+      });
       assert.equal(response.statusCode, 200);
       assert.match(String(response.headers['content-type']), /^text\/xml/);
       assert.ok(faultReason(response.body), payload.slice(0, 30));
@@ -126,7 +172,10 @@ describeEachStore('CT-KIP service', (getStore) => {
     const { serial, activationCode } = await distribute();
     const [a, b] = await Promise.all([startExchange(tally.public, activationCode), startExchange(tally.public, activationCode)]);
     assert.ok(a.session && b.session && a.requestXml && b.requestXml);
-    const results = await Promise.all([finishExchange(tally.public, activationCode, a.session, a.requestXml), finishExchange(tally.public, activationCode, b.session, b.requestXml)]);
+    const results = await Promise.all([
+      finishExchange(tally.public, activationCode, a.session, a.requestXml),
+      finishExchange(tally.public, activationCode, b.session, b.requestXml),
+    ]);
     assert.equal(results.filter((r) => r.token).length, 1);
     assert.equal(results.filter((r) => r.fault === INVALID).length, 1);
     const winner = results.find((r) => r.token)!.token!;

@@ -1,27 +1,40 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
 import QRCode from 'qrcode';
-import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
-import { interopTest, runPeer } from '../support/peers.js';
-import { readVector } from '../support/vectors.js';
-import { tokenType } from '../../src/tokens/registry.js';
-import { buildPublicApp } from '../../src/http/public/app.js';
-import { createLogger } from '../../src/logger.js';
 import { parseOtpauthUri } from '../../src/core/otp/otpauth.js';
 import { totp } from '../../src/core/otp/totp.js';
 import type { Actor } from '../../src/domain/actor.js';
+import { buildPublicApp } from '../../src/http/public/app.js';
+import { createLogger } from '../../src/logger.js';
+import { tokenType } from '../../src/tokens/registry.js';
+import { interopTest, runPeer } from '../support/peers.js';
+import { describeEachStore } from '../support/store.js';
+import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { readVector } from '../support/vectors.js';
 
 const PROFILES = {
   authenticatorQr: { name: 'Phone app (QR)', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true },
-  authenticatorFile: { name: 'Authenticator PSKC', tokenType: 'totp', deviceType: 'authenticator', delivery: 'file', filePasswordPolicy: 'generated' },
+  authenticatorFile: {
+    name: 'Authenticator PSKC',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'file',
+    filePasswordPolicy: 'generated',
+  },
   hotpFile: { name: 'HOTP PSKC', tokenType: 'hotp', deviceType: 'authenticator', delivery: 'file', digits: 8 },
   androidQr: { name: 'SecurID Android 2.x (QR)', tokenType: 'securid', deviceType: 'android', appVersion: '2.5', delivery: 'qr' },
-  windowsFile: { name: 'SecurID desktop (sdtid)', tokenType: 'securid', deviceType: 'windows', delivery: 'file', filePasswordPolicy: 'admin', filePassword: 'desk-top-pass' },
+  windowsFile: {
+    name: 'SecurID desktop (sdtid)',
+    tokenType: 'securid',
+    deviceType: 'windows',
+    delivery: 'file',
+    filePasswordPolicy: 'admin',
+    filePassword: 'desk-top-pass',
+  },
   ctf: { name: 'SecurID CTF', tokenType: 'securid', deviceType: 'android', appVersion: '1.3', delivery: 'ctf', digits: 6, period: 30 },
   ctkip: { name: 'SecurID CT-KIP', tokenType: 'securid', deviceType: 'ios', appVersion: '2.0', delivery: 'ctkip' },
 } as const;
@@ -33,7 +46,12 @@ describeEachStore('profiles and distribution', (getStore) => {
   before(async () => {
     tally = await createTestTally(getStore());
     for (const username of ['alice', 'bob', 'carol']) {
-      const created = await tally.admin.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(tally.tokens.superadmin), payload: { username, password: `${username}-password` } });
+      const created = await tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/users',
+        headers: bearer(tally.tokens.superadmin),
+        payload: { username, password: `${username}-password` },
+      });
       assert.equal(created.statusCode, 201);
     }
   });
@@ -41,7 +59,15 @@ describeEachStore('profiles and distribution', (getStore) => {
 
   const api = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object, token = tally.tokens.superadmin) =>
     tally.admin.inject({ method, url, headers: bearer(token), ...(payload ? { payload } : {}) });
-  const tokenCount = async () => Number((await getStore().db.selectFrom('tokens').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  const tokenCount = async () =>
+    Number(
+      (
+        await getStore()
+          .db.selectFrom('tokens')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   const holder = (username: string): Actor => ({ kind: 'user', name: username, role: 'user' });
   const codeNow = async (serial: string, offsetSteps = 0) => {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
@@ -56,7 +82,10 @@ describeEachStore('profiles and distribution', (getStore) => {
       assert.doesNotMatch(response.body, /desk-top-pass/);
     }
     const refusals: [object, RegExp][] = [
-      [{ name: 'x1', tokenType: 'securid', deviceType: 'android', appVersion: '1.0', delivery: 'qr' }, /1\.x for Android cannot scan QR codes.*it can take ctkip, ctf/],
+      [
+        { name: 'x1', tokenType: 'securid', deviceType: 'android', appVersion: '1.0', delivery: 'qr' },
+        /1\.x for Android cannot scan QR codes.*it can take ctkip, ctf/,
+      ],
       [{ name: 'x2', tokenType: 'securid', deviceType: 'ios', appVersion: '1.3', delivery: 'qr' }, /1\.x for iOS cannot scan/],
       [{ name: 'x3', tokenType: 'securid', deviceType: 'windows', delivery: 'qr' }, /Windows PC has no QR option.*ctkip, file, ctf/],
       [{ name: 'x4', tokenType: 'totp', deviceType: 'authenticator', delivery: 'ctkip' }, /do not speak CT-KIP.*qr, file/],
@@ -67,7 +96,12 @@ describeEachStore('profiles and distribution', (getStore) => {
       assert.equal(response.json().error.code, 'DELIVERY_NOT_SUPPORTED');
       assert.match(response.json().error.message, message);
     }
-    const wrongType = await api('POST', '/api/v1/profiles', { name: 'x5', tokenType: 'securid', deviceType: 'authenticator', delivery: 'qr' });
+    const wrongType = await api('POST', '/api/v1/profiles', {
+      name: 'x5',
+      tokenType: 'securid',
+      deviceType: 'authenticator',
+      delivery: 'qr',
+    });
     assert.equal(wrongType.json().error.code, 'VALIDATION_FAILED');
     assert.match(wrongType.json().error.message, /does not take securid tokens/);
     const unknownDevice = await api('POST', '/api/v1/profiles', { name: 'x6', tokenType: 'totp', deviceType: 'pager', delivery: 'qr' });
@@ -76,18 +110,33 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.equal(duplicate.json().error.code, 'PROFILE_EXISTS');
     const helpdesk = await api('POST', '/api/v1/profiles', { ...PROFILES.ctkip, name: 'hd' }, tally.tokens.helpdesk);
     assert.equal(helpdesk.statusCode, 403);
-    const warned = await api('POST', '/api/v1/profiles', { name: 'SHA256 app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', algorithm: 'SHA256' });
+    const warned = await api('POST', '/api/v1/profiles', {
+      name: 'SHA256 app',
+      tokenType: 'totp',
+      deviceType: 'authenticator',
+      delivery: 'qr',
+      algorithm: 'SHA256',
+    });
     assert.match(warned.json().warnings[0], /Google Authenticator ignores/);
   });
 
   test('admins add a device definition without a code change', async () => {
-    const put = await api('PUT', '/api/v1/device-types/yubikey-otp', { label: 'Hardware OATH key', tokenTypes: ['hotp'], versions: { '*': ['file'] }, notes: { qr: 'a key has no camera' } });
+    const put = await api('PUT', '/api/v1/device-types/yubikey-otp', {
+      label: 'Hardware OATH key',
+      tokenTypes: ['hotp'],
+      versions: { '*': ['file'] },
+      notes: { qr: 'a key has no camera' },
+    });
     assert.equal(put.statusCode, 200, put.body);
     const listed = (await api('GET', '/api/v1/device-types')).json().deviceTypes.map((d: { deviceType: string }) => d.deviceType);
     assert.ok(listed.includes('yubikey-otp') && listed.includes('android'));
     const qr = await api('POST', '/api/v1/profiles', { name: 'key qr', tokenType: 'hotp', deviceType: 'yubikey-otp', delivery: 'qr' });
     assert.match(qr.json().error.message, /a key has no camera/);
-    assert.equal((await api('POST', '/api/v1/profiles', { name: 'key file', tokenType: 'hotp', deviceType: 'yubikey-otp', delivery: 'file' })).statusCode, 201);
+    assert.equal(
+      (await api('POST', '/api/v1/profiles', { name: 'key file', tokenType: 'hotp', deviceType: 'yubikey-otp', delivery: 'file' }))
+        .statusCode,
+      201,
+    );
   });
 
   test('CT-KIP: a URL under the public URL, a 12-digit one-time code and an app link; no seed yet', async () => {
@@ -98,10 +147,17 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.equal(result.state, 'pending');
     assert.equal(result.ctkipUrl, 'http://localhost:8080/ctkip/services/CtkipService');
     assert.match(result.activationCode, /^\d{12}$/);
-    assert.equal(result.appLink, `com.rsa.securid://ctkip?scheme=http&url=localhost:8080/ctkip/services/CtkipService&activationCode=${result.activationCode}`);
+    assert.equal(
+      result.appLink,
+      `com.rsa.securid://ctkip?scheme=http&url=localhost:8080/ctkip/services/CtkipService&activationCode=${result.activationCode}`,
+    );
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', result.serial).executeTakeFirstOrThrow();
     assert.equal(row.seed_sealed, null);
-    const distribution = await getStore().db.selectFrom('distributions').selectAll().where('token_id', '=', row.id).executeTakeFirstOrThrow();
+    const distribution = await getStore()
+      .db.selectFrom('distributions')
+      .selectAll()
+      .where('token_id', '=', row.id)
+      .executeTakeFirstOrThrow();
     assert.notEqual(distribution.secret_hash, null);
     assert.ok(!JSON.stringify(distribution).includes(result.activationCode), 'the code is stored only as a keyed hash');
     const audit = (await api('GET', `/api/v1/audit?serial=${result.serial}`)).json();
@@ -115,7 +171,9 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.match(result.appLink, /^http:\/\/127\.0\.0\.1\/securid\/ctf\?ctfData=/);
     const at = Math.floor(tally.clock.now() / 1000);
     for (const token of [result.ctf, result.appLink]) {
-      const expected = runPeer('stoken', ['tokencode', '--token', token, `--use-time=${at}`, '--pin=0000', '-b'], { env: stokenEnv }).trim();
+      const expected = runPeer('stoken', ['tokencode', '--token', token, `--use-time=${at}`, '--pin=0000', '-b'], {
+        env: stokenEnv,
+      }).trim();
       assert.equal(await codeNow(result.serial), expected);
     }
   });
@@ -131,14 +189,19 @@ describeEachStore('profiles and distribution', (getStore) => {
     const file = join(home, `${result.serial}.sdtid`);
     writeFileSync(file, first.body);
     const at = Math.floor(tally.clock.now() / 1000);
-    const expected = runPeer('stoken', ['tokencode', '--file', file, '--password=desk-top-pass', `--use-time=${at}`, '--pin=0000', '-b'], { env: stokenEnv }).trim();
+    const expected = runPeer('stoken', ['tokencode', '--file', file, '--password=desk-top-pass', `--use-time=${at}`, '--pin=0000', '-b'], {
+      env: stokenEnv,
+    }).trim();
     assert.equal(await codeNow(result.serial), expected);
     const second = await tally.public.inject({ method: 'POST', url: path });
     assert.equal(second.statusCode, 410);
     assert.equal(second.json().error.code, 'DOWNLOAD_LINK_INVALID');
     assert.equal((await api('GET', `/api/v1/tokens/${result.serial}`)).json().state, 'active');
     const audit = (await api('GET', `/api/v1/audit?serial=${result.serial}&action=token.download`)).json();
-    assert.deepEqual(audit.events.map((e: { result: string }) => e.result), ['failure', 'success']);
+    assert.deepEqual(
+      audit.events.map((e: { result: string }) => e.result),
+      ['failure', 'success'],
+    );
   });
 
   interopTest('file (PSKC): python3-pskc reads the generated-password file; oathtool agrees', ['pskc2csv', 'oathtool'], async () => {
@@ -148,7 +211,9 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.equal(download.statusCode, 200, download.body);
     const file = join(home, `${result.serial}.pskcxml`);
     writeFileSync(file, download.body);
-    const csv = runPeer('pskc2csv', ['-p', result.filePassword, '-c', 'serial,secret,algorithm,response_length,time_interval', file]).trim().split('\n');
+    const csv = runPeer('pskc2csv', ['-p', result.filePassword, '-c', 'serial,secret,algorithm,response_length,time_interval', file])
+      .trim()
+      .split('\n');
     const [serial, secretHex, , digits, interval] = csv[1].split(',');
     assert.equal(serial, result.serial);
     assert.equal(digits, '6');
@@ -160,26 +225,33 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.equal(linkAfterAdmin.statusCode, 410, 'the admin download used the one download');
   });
 
-  interopTest('QR (authenticator): nothing secret for the admin; the holder\'s QR decodes with zbarimg, oathtool gives the code that confirms it', ['zbarimg', 'oathtool'], async () => {
-    const result = (await api('POST', '/api/v1/users/bob/tokens', { profile: PROFILES.authenticatorQr.name })).json();
-    assert.deepEqual(Object.keys(result).sort(), ['delivery', 'expiresAt', 'serial', 'state', 'tokenType']);
-    await assert.rejects(tally.services.distribution.activation(holder('alice'), result.serial), /No token with serial/);
-    const activation = await tally.services.distribution.activation(holder('bob'), result.serial);
-    assert.equal(activation.kind, 'otpauth');
-    const png = join(home, `${result.serial}.png`);
-    await QRCode.toFile(png, activation.kind === 'otpauth' ? activation.uri : '', { type: 'png' });
-    const decoded = runPeer('zbarimg', ['-q', '--raw', png]).trim();
-    const parsed = parseOtpauthUri(decoded);
-    assert.equal(parsed.account, 'bob');
-    assert.equal(parsed.issuer, 'Tally');
-    const at = Math.floor(tally.clock.now() / 1000);
-    const code = runPeer('oathtool', ['--totp', '-b', '-N', `@${at}`, decoded.match(/secret=([A-Z2-7]+)/)![1]]).trim();
-    await assert.rejects(tally.services.distribution.confirmFirstCode(holder('bob'), result.serial, code === '000000' ? '111111' : '000000'), /not right/);
-    const confirmed = await tally.services.distribution.confirmFirstCode(holder('bob'), result.serial, code);
-    assert.equal(confirmed.state, 'active');
-    await assert.rejects(tally.services.distribution.activation(holder('bob'), result.serial), /active and has nothing waiting/);
-    assert.equal(totp({ secret: parsed.secret }, at), code);
-  });
+  interopTest(
+    "QR (authenticator): nothing secret for the admin; the holder's QR decodes with zbarimg, oathtool gives the code that confirms it",
+    ['zbarimg', 'oathtool'],
+    async () => {
+      const result = (await api('POST', '/api/v1/users/bob/tokens', { profile: PROFILES.authenticatorQr.name })).json();
+      assert.deepEqual(Object.keys(result).sort(), ['delivery', 'expiresAt', 'serial', 'state', 'tokenType']);
+      await assert.rejects(tally.services.distribution.activation(holder('alice'), result.serial), /No token with serial/);
+      const activation = await tally.services.distribution.activation(holder('bob'), result.serial);
+      assert.equal(activation.kind, 'otpauth');
+      const png = join(home, `${result.serial}.png`);
+      await QRCode.toFile(png, activation.kind === 'otpauth' ? activation.uri : '', { type: 'png' });
+      const decoded = runPeer('zbarimg', ['-q', '--raw', png]).trim();
+      const parsed = parseOtpauthUri(decoded);
+      assert.equal(parsed.account, 'bob');
+      assert.equal(parsed.issuer, 'Tally');
+      const at = Math.floor(tally.clock.now() / 1000);
+      const code = runPeer('oathtool', ['--totp', '-b', '-N', `@${at}`, decoded.match(/secret=([A-Z2-7]+)/)![1]]).trim();
+      await assert.rejects(
+        tally.services.distribution.confirmFirstCode(holder('bob'), result.serial, code === '000000' ? '111111' : '000000'),
+        /not right/,
+      );
+      const confirmed = await tally.services.distribution.confirmFirstCode(holder('bob'), result.serial, code);
+      assert.equal(confirmed.state, 'active');
+      await assert.rejects(tally.services.distribution.activation(holder('bob'), result.serial), /active and has nothing waiting/);
+      assert.equal(totp({ secret: parsed.secret }, at), code);
+    },
+  );
 
   test('QR (SecurID Android 2.x): the holder gets a fresh CT-KIP code in an app link each time; the previous stops working', async () => {
     const result = (await api('POST', '/api/v1/users/carol/tokens', { profile: PROFILES.androidQr.name })).json();
@@ -190,7 +262,10 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.equal(second.kind, 'ctkip');
     if (first.kind !== 'ctkip' || second.kind !== 'ctkip') return;
     assert.notEqual(first.activationCode, second.activationCode);
-    assert.match(second.appLink, /^com\.rsa\.securid:\/\/ctkip\?scheme=http&url=localhost:8080\/ctkip\/services\/CtkipService&activationCode=\d{12}$/);
+    assert.match(
+      second.appLink,
+      /^com\.rsa\.securid:\/\/ctkip\?scheme=http&url=localhost:8080\/ctkip\/services\/CtkipService&activationCode=\d{12}$/,
+    );
     const hashes = await getStore().db.selectFrom('distributions').select('secret_hash').where('state', '=', 'open').execute();
     assert.equal(hashes.filter((h) => h.secret_hash !== null).length >= 1, true);
   });
@@ -206,9 +281,13 @@ describeEachStore('profiles and distribution', (getStore) => {
     const again = await api('POST', `/api/v1/tokens/${one.serial}/assign`, { username: 'bob' });
     assert.equal(again.statusCode, 409);
     assert.equal(again.json().error.code, 'TOKEN_STATE_INVALID');
-    const parallel = await Promise.all(['alice', 'bob', 'carol'].map((username) => api('POST', `/api/v1/tokens/${two.serial}/assign`, { username })));
+    const parallel = await Promise.all(
+      ['alice', 'bob', 'carol'].map((username) => api('POST', `/api/v1/tokens/${two.serial}/assign`, { username })),
+    );
     assert.deepEqual(parallel.map((r) => r.statusCode).sort(), [200, 409, 409]);
-    const imported = await api('POST', '/api/v1/tokens/import', { file: Buffer.from(readVector('securid/t1-6d-30s.sdtid')).toString('base64') });
+    const imported = await api('POST', '/api/v1/tokens/import', {
+      file: Buffer.from(readVector('securid/t1-6d-30s.sdtid')).toString('base64'),
+    });
     assert.equal(imported.json().imported, 1);
     const active = (await api('POST', '/api/v1/tokens/274153980626/assign', { username: 'bob' })).json();
     assert.deepEqual(active, { serial: '274153980626', tokenType: 'securid', delivery: null, state: 'active', expiresAt: null });
@@ -218,17 +297,35 @@ describeEachStore('profiles and distribution', (getStore) => {
 
   test('reissue: the old link and code stop working at once, the seed changes, and the audit shows both', async () => {
     const result = (await api('POST', '/api/v1/users/alice/tokens', { profile: PROFILES.hotpFile.name })).json();
-    const before = await getStore().db.selectFrom('tokens').select('seed_sealed').where('serial', '=', result.serial).executeTakeFirstOrThrow();
+    const before = await getStore()
+      .db.selectFrom('tokens')
+      .select('seed_sealed')
+      .where('serial', '=', result.serial)
+      .executeTakeFirstOrThrow();
     const reissued = (await api('POST', `/api/v1/tokens/${result.serial}/reissue`)).json();
     assert.notEqual(reissued.downloadUrl, result.downloadUrl);
     const old = await tally.public.inject({ method: 'POST', url: new URL(result.downloadUrl).pathname });
     assert.equal(old.statusCode, 410);
     const fresh = await tally.public.inject({ method: 'POST', url: new URL(reissued.downloadUrl).pathname });
     assert.equal(fresh.statusCode, 200);
-    const after = await getStore().db.selectFrom('tokens').select('seed_sealed').where('serial', '=', result.serial).executeTakeFirstOrThrow();
+    const after = await getStore()
+      .db.selectFrom('tokens')
+      .select('seed_sealed')
+      .where('serial', '=', result.serial)
+      .executeTakeFirstOrThrow();
     assert.notEqual(after.seed_sealed, before.seed_sealed);
-    const actions = (await api('GET', `/api/v1/audit?serial=${result.serial}`)).json().events.map((e: { action: string; result: string; actor: string }) => `${e.action}:${e.result}:${e.actor}`);
-    assert.deepEqual(actions, ['token.download:success:download-link', 'token.download:failure:download-link', 'token.reissue:success:test-superadmin', 'credential.shown:success:test-superadmin', 'token.distribute:success:test-superadmin', 'credential.shown:success:test-superadmin', 'token.distribute:success:test-superadmin']);
+    const actions = (await api('GET', `/api/v1/audit?serial=${result.serial}`))
+      .json()
+      .events.map((e: { action: string; result: string; actor: string }) => `${e.action}:${e.result}:${e.actor}`);
+    assert.deepEqual(actions, [
+      'token.download:success:download-link',
+      'token.download:failure:download-link',
+      'token.reissue:success:test-superadmin',
+      'credential.shown:success:test-superadmin',
+      'token.distribute:success:test-superadmin',
+      'credential.shown:success:test-superadmin',
+      'token.distribute:success:test-superadmin',
+    ]);
   });
 
   test('a one-time download link: HEAD and GET (a browser, a mail scanner) answer a page and use nothing; the Download button (POST) redeems it once', async () => {
@@ -249,7 +346,12 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.equal((await api('GET', `/api/v1/tokens/${result.serial}`)).json().state, 'pending', 'opening the link activates nothing');
     const audit = (await api('GET', `/api/v1/audit?serial=${result.serial}&action=token.download`)).json();
     assert.equal(audit.events.length, 0, 'opening the link is not a download attempt');
-    const redeemed = await tally.public.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
+    const redeemed = await tally.public.inject({
+      method: 'POST',
+      url: path,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: '',
+    });
     assert.equal(redeemed.statusCode, 200, redeemed.body);
     assert.match(redeemed.headers['content-disposition'] as string, /^attachment; filename=".*\.pskcxml"$/);
     assert.match(redeemed.body, /KeyContainer/);
@@ -262,7 +364,7 @@ describeEachStore('profiles and distribution', (getStore) => {
     assert.doesNotMatch(reopened.body, /<button type="submit"[^>]*>Download</);
   });
 
-  test('the request log never shows a download link\'s token: every line has /download/[redacted]', async () => {
+  test("the request log never shows a download link's token: every line has /download/[redacted]", async () => {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk, _encoding, done) {

@@ -1,28 +1,43 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { createServices, DEFAULT_SERVICE_OPTIONS } from '../../src/domain/services.js';
+import { SmtpMailer } from '../../src/domain/smtp-mailer.js';
+import { createLogger } from '../../src/logger.js';
+import { freePort } from '../support/cli.js';
+import { startSmtpServer } from '../support/smtp.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
-import { startSmtpServer } from '../support/smtp.js';
-import { freePort } from '../support/cli.js';
 import { WebClient } from '../support/web.js';
-import { SmtpMailer } from '../../src/domain/smtp-mailer.js';
-import { createServices, DEFAULT_SERVICE_OPTIONS } from '../../src/domain/services.js';
-import { createLogger } from '../../src/logger.js';
 
 const PUBLIC_URL = 'https://tokens.example.org';
 const PROFILES = {
   qr: { name: 'Phone app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true },
-  ctkipMailed: { name: 'iPhone (URL in mail)', tokenType: 'securid', deviceType: 'ios', appVersion: '2.0', delivery: 'ctkip', mailCtkipUrl: true },
+  ctkipMailed: {
+    name: 'iPhone (URL in mail)',
+    tokenType: 'securid',
+    deviceType: 'ios',
+    appVersion: '2.0',
+    delivery: 'ctkip',
+    mailCtkipUrl: true,
+  },
   ctkip: { name: 'iPhone', tokenType: 'securid', deviceType: 'ios', appVersion: '2.0', delivery: 'ctkip' },
   file: { name: 'Desktop file', tokenType: 'totp', deviceType: 'tally-cli', delivery: 'file', filePasswordPolicy: 'generated' },
-  approval: { name: 'Contractor token', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true, requiresApproval: true },
+  approval: {
+    name: 'Contractor token',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+    requiresApproval: true,
+  },
 } as const;
 
 describeEachStore('mail to token holders (a real SMTP server on loopback)', (getStore) => {
   let tally: TestTally;
   let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-  const api = (method: 'GET' | 'POST', url: string, payload?: object) => tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin), ...(payload ? { payload } : {}) });
+  const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+    tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin), ...(payload ? { payload } : {}) });
   /** The mails that arrive for what `act` does, once every send has finished. */
   const mailsFor = async (act: () => Promise<unknown>) => {
     const before = smtp.mails.length;
@@ -41,7 +56,8 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
       { username: 'nomail', password: 'nomail-password-1' },
     ];
     for (const user of users) assert.equal((await api('POST', '/api/v1/users', user)).statusCode, 201);
-    for (const profile of Object.values(PROFILES)) assert.equal((await api('POST', '/api/v1/profiles', profile)).statusCode, 201, JSON.stringify(profile));
+    for (const profile of Object.values(PROFILES))
+      assert.equal((await api('POST', '/api/v1/profiles', profile)).statusCode, 201, JSON.stringify(profile));
   });
   after(async () => {
     await tally.close();
@@ -70,10 +86,16 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
     const forBob = smtp.mails.filter((m) => m.text.includes(quiet.json().serial));
     assert.equal(forAlice.length, 1);
     assert.equal(forBob.length, 1);
-    assert.match(forAlice[0].text, /Your token app will ask for this CT-KIP URL:\n\n {2}https:\/\/tokens\.example\.org\/ctkip\/services\/CtkipService\n/);
+    assert.match(
+      forAlice[0].text,
+      /Your token app will ask for this CT-KIP URL:\n\n {2}https:\/\/tokens\.example\.org\/ctkip\/services\/CtkipService\n/,
+    );
     assert.match(forAlice[0].text, /The activation code is shown only in the Self-Service Console/);
     assert.doesNotMatch(forBob[0].text, /ctkip\/services/);
-    for (const [mail, code] of [[forAlice[0], mailed.json().activationCode], [forBob[0], quiet.json().activationCode]] as const) {
+    for (const [mail, code] of [
+      [forAlice[0], mailed.json().activationCode],
+      [forBob[0], quiet.json().activationCode],
+    ] as const) {
       assert.match(code, /^\d{12}$/);
       assert.ok(!mail.raw.includes(code), 'no activation code in the mail');
     }
@@ -112,10 +134,15 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
     assert.deepEqual(await mailsFor(() => client.post('/request', { profile: PROFILES.approval.name })), [], 'asking is not mailed');
     const [request] = (await api('GET', '/api/v1/requests?state=pending')).json().requests;
     let serial = '';
-    const approved = await mailsFor(async () => (serial = (await api('POST', `/api/v1/requests/${request.id}/approve`)).json().token.serial));
+    const approved = await mailsFor(
+      async () => (serial = (await api('POST', `/api/v1/requests/${request.id}/approve`)).json().token.serial),
+    );
     assert.equal(approved.length, 1, 'one mail: the decision, which says the token is ready');
     assert.equal(approved[0].headers.subject, 'Tally: your token request has been approved');
-    assert.match(approved[0].text, new RegExp(`Your request for a token \\(Contractor token\\) has been approved: it is serial ${serial}\\.`));
+    assert.match(
+      approved[0].text,
+      new RegExp(`Your request for a token \\(Contractor token\\) has been approved: it is serial ${serial}\\.`),
+    );
     assert.match(approved[0].text, /https:\/\/tokens\.example\.org\//);
 
     await client.get('/request');
@@ -131,14 +158,23 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
 
   test('a mail server that is down fails no distribution: the failure is logged (facts only) and audited', async () => {
     const lines: string[] = [];
-    const logger = createLogger('warn', new Writable({ write: (chunk, _encoding, done) => {
-        lines.push(String(chunk));
-        done();
-      },
-    }));
+    const logger = createLogger(
+      'warn',
+      new Writable({
+        write: (chunk, _encoding, done) => {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
     // The same store, with a mailer that reaches nobody.
     const mailer = new SmtpMailer({ host: '127.0.0.1', port: await freePort(), secure: false, from: 'tally@example.org' });
-    const services = createServices(getStore(), tally.keyring, tally.clock, { ...DEFAULT_SERVICE_OPTIONS, publicUrl: PUBLIC_URL, logger, mailer });
+    const services = createServices(getStore(), tally.keyring, tally.clock, {
+      ...DEFAULT_SERVICE_OPTIONS,
+      publicUrl: PUBLIC_URL,
+      logger,
+      mailer,
+    });
     const admin = { kind: 'apitoken', name: 'test-superadmin', role: 'superadmin' } as const;
     const result = await services.distribution.distributeToUser(admin, 'alice', PROFILES.ctkip.name);
     assert.equal(result.state, 'pending');

@@ -1,14 +1,14 @@
-import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { freshStoreOptions, testDialects } from '../support/store.js';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { totp } from '../../src/core/otp/totp.js';
+import { writePskc } from '../../src/core/pskc/write.js';
 import { freePort, startServe, storeArgs, tally } from '../support/cli.js';
+import { activate } from '../support/ctkip.js';
 import { interopTest } from '../support/peers.js';
 import { papRequest, radclient } from '../support/radclient.js';
-import { writePskc } from '../../src/core/pskc/write.js';
-import { totp } from '../../src/core/otp/totp.js';
-import { activate } from '../support/ctkip.js';
-import type { FastifyInstance } from 'fastify';
+import { freshStoreOptions, testDialects } from '../support/store.js';
 
 const RADIUS_SECRET = 'multi-node-secret';
 
@@ -43,17 +43,41 @@ for (const dialect of testDialects()) {
       for (let i = 0; i < 2; i++) {
         const [port, adminPort, radiusPort] = [await freePort(), await freePort(), await freePort()];
         const publicUrl = `http://127.0.0.1:${port}`;
-        const server = await startServe([...args, '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--radius-host', '127.0.0.1', '--radius-port', String(radiusPort), '--public-url', publicUrl, '--log-level', 'warn']);
+        const server = await startServe([
+          ...args,
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--admin-port',
+          String(adminPort),
+          '--radius-host',
+          '127.0.0.1',
+          '--radius-port',
+          String(radiusPort),
+          '--public-url',
+          publicUrl,
+          '--log-level',
+          'warn',
+        ]);
         nodes.push({ public: publicUrl, admin: `http://127.0.0.1:${adminPort}`, radiusPort, stop: server.stop });
       }
       const call = async (path: string, body: object) => {
-        const response = await fetch(nodes[0].admin + path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const response = await fetch(nodes[0].admin + path, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         const text = await response.text();
         assert.ok(response.status < 300, `${path}: ${response.status} ${text}`);
         return JSON.parse(text) as Record<string, string>;
       };
       await call('/api/v1/users', { username: 'nina' });
-      await call('/api/v1/tokens/import', { file: Buffer.from(writePskc([{ kind: 'totp', id: 'NODE-TOTP', serial: 'NODE-TOTP', secret, digits: 6, algorithm: 'SHA1', timeInterval: 30 }])).toString('base64') });
+      await call('/api/v1/tokens/import', {
+        file: Buffer.from(
+          writePskc([{ kind: 'totp', id: 'NODE-TOTP', serial: 'NODE-TOTP', secret, digits: 6, algorithm: 'SHA1', timeInterval: 30 }]),
+        ).toString('base64'),
+      });
       await call('/api/v1/tokens/NODE-TOTP/assign', { username: 'nina' });
       await call('/api/v1/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: RADIUS_SECRET });
       await call('/api/v1/profiles', { name: 'file', tokenType: 'hotp', deviceType: 'authenticator', delivery: 'file' });
@@ -65,12 +89,26 @@ for (const dialect of testDialects()) {
     });
 
     const distribute = async (profile: string) =>
-      (await (await fetch(`${nodes[0].admin}/api/v1/users/nina/tokens`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile }) })).json()) as Record<string, string>;
+      (await (
+        await fetch(`${nodes[0].admin}/api/v1/users/nina/tokens`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ profile }),
+        })
+      ).json()) as Record<string, string>;
 
     test('the same code sent to both nodes at once is accepted once (REST)', async () => {
       const passcode = totp({ secret }, Math.floor(Date.now() / 1000));
       const results = await Promise.all(
-        nodes.flatMap((node) => [0, 1, 2].map(() => fetch(`${node.admin}/api/v1/auth/verify`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'nina', passcode }) }).then((r) => r.json() as Promise<{ result: string }>))),
+        nodes.flatMap((node) =>
+          [0, 1, 2].map(() =>
+            fetch(`${node.admin}/api/v1/auth/verify`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ username: 'nina', passcode }),
+            }).then((r) => r.json() as Promise<{ result: string }>),
+          ),
+        ),
       );
       assert.equal(results.filter((r) => r.result === 'accept').length, 1, JSON.stringify(results));
     });
@@ -86,7 +124,9 @@ for (const dialect of testDialects()) {
     test('one download link redeemed on both nodes at once: exactly one file', async () => {
       const { downloadUrl } = await distribute('file');
       const path = new URL(downloadUrl).pathname;
-      const statuses = await Promise.all(nodes.flatMap((node) => [0, 1, 2].map(() => fetch(node.public + path, { method: 'POST' }).then((r) => r.status))));
+      const statuses = await Promise.all(
+        nodes.flatMap((node) => [0, 1, 2].map(() => fetch(node.public + path, { method: 'POST' }).then((r) => r.status))),
+      );
       assert.deepEqual(statuses.sort(), [200, 410, 410, 410, 410, 410]);
     });
 

@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeEachStore } from '../support/store.js';
-import { TestClock } from '../support/tally.js';
+import { test } from 'node:test';
 import { RateLimitService } from '../../src/domain/rate-limits.js';
 import { openStore } from '../../src/store/connect.js';
+import { describeEachStore } from '../support/store.js';
+import { TestClock } from '../support/tally.js';
 
 describeEachStore('Rate limits in the store', (getStore, getHandle) => {
   const rows = async () => (await getStore().db.selectFrom('rate_limits').select('key').orderBy('key').execute()).map((row) => row.key);
@@ -25,7 +25,10 @@ describeEachStore('Rate limits in the store', (getStore, getHandle) => {
     t.after(() => otherNode.close());
     const nodes = [new RateLimitService(getStore().db, clock), new RateLimitService(otherNode.db, clock)];
     const counts = await Promise.all(Array.from({ length: 20 }, (_, i) => nodes[i % 2].hit('race:198.51.100.7', 60_000)));
-    assert.deepEqual(counts.map((c) => c.hits).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.deepEqual(
+      counts.map((c) => c.hits).sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
   });
 
   test('windows that ended an hour ago are deleted, the rest kept', async () => {

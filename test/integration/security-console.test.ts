@@ -1,25 +1,32 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { writePskc } from '../../src/core/pskc/write.js';
 import { systemActor } from '../../src/domain/actor.js';
+import { buildAdminApp } from '../../src/http/admin/app.js';
+import { createLogger } from '../../src/logger.js';
 import { BulkDistributionRepository } from '../../src/store/repositories/bulk-distributions.js';
 import { readTokenFile } from '../../src/tokens/files.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { consoleClient, postMultipart } from '../support/console.js';
 import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
-import { formToken, pageText, WebClient } from '../support/web.js';
-import { Writable } from 'node:stream';
-import { buildAdminApp } from '../../src/http/admin/app.js';
-import { createLogger } from '../../src/logger.js';
 import { readVector, readVectorJson } from '../support/vectors.js';
-import { writePskc } from '../../src/core/pskc/write.js';
+import { formToken, pageText, WebClient } from '../support/web.js';
 
 const PROFILES = {
   phone: { name: 'Phone app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true },
   desktop: { name: 'Desktop file', tokenType: 'totp', deviceType: 'tally-cli', delivery: 'file', filePasswordPolicy: 'generated' },
   ctf: { name: 'SecurID CTF', tokenType: 'securid', deviceType: 'android', appVersion: '1.5', delivery: 'ctf' },
   ctkip: { name: 'SecurID iPhone', tokenType: 'securid', deviceType: 'ios', appVersion: '2.1', delivery: 'ctkip' },
-  approval: { name: 'Contractor phone', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true, requiresApproval: true },
+  approval: {
+    name: 'Contractor phone',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+    requiresApproval: true,
+  },
   pin: { name: 'PIN phone', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', pinMode: 'required' },
 } as const;
 
@@ -33,9 +40,11 @@ describeEachStore('Security Console', (getStore) => {
   let address = 0;
   const nextAddress = () => `10.7.0.${++address}`;
   const text = (body: string) => pageText(body);
-  const tokenRow = (serial: string) => getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+  const tokenRow = (serial: string) =>
+    getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
   /** A token of `profile` for `username`, made by the domain (not by the page under test). */
-  const distributed = async (username: string, profile: string) => (await tally.services.distribution.distributeToUser(systemActor, username, profile)).serial;
+  const distributed = async (username: string, profile: string) =>
+    (await tally.services.distribution.distributeToUser(systemActor, username, profile)).serial;
   /** An active TOTP token whose codes the test can compute. */
   const activeToken = async (username: string) => {
     const serial = await distributed(username, PROFILES.desktop.name);
@@ -63,7 +72,7 @@ describeEachStore('Security Console', (getStore) => {
   });
   after(async () => tally.close());
 
-  test('the log-on page: the contract\'s labels, a strict CSP, its own cookie; only admins get in', async () => {
+  test("the log-on page: the contract's labels, a strict CSP, its own cookie; only admins get in", async () => {
     const client = new WebClient(tally.admin, nextAddress());
     const page = await client.get('/console');
     assert.equal(page.statusCode, 200);
@@ -124,7 +133,11 @@ describeEachStore('Security Console', (getStore) => {
       ['GET', '/console/profiles/new?deviceType=ios&tokenType=securid&appVersion=2'],
       ['GET', `/console/profiles/${encodeURIComponent(PROFILES.phone.name)}/edit`],
       ['POST', '/console/profiles/new', { name: 'Sneaky', deviceType: 'authenticator', tokenType: 'totp', delivery: 'qr' }],
-      ['POST', `/console/profiles/${encodeURIComponent(PROFILES.phone.name)}/edit`, { deviceType: 'authenticator', tokenType: 'totp', delivery: 'file' }],
+      [
+        'POST',
+        `/console/profiles/${encodeURIComponent(PROFILES.phone.name)}/edit`,
+        { deviceType: 'authenticator', tokenType: 'totp', delivery: 'file' },
+      ],
       ['POST', '/console/devices', { deviceType: 'x', label: 'X', tokenTypes: 'totp', versions: '*: qr' }],
       ['POST', '/console/users', { username: 'eve', role: 'superadmin' }],
       ['POST', '/console/users/admin/edit', { email: 'evil@example.com' }],
@@ -168,17 +181,28 @@ describeEachStore('Security Console', (getStore) => {
     const ctf = await act(helpdesk, '/console/users/bob', '/console/users/bob/distribute', { profile: PROFILES.ctf.name });
     assert.equal(ctf.statusCode, 403);
     assert.match(text(ctf.body), /never sees a seed/);
-    assert.doesNotMatch(text((await helpdesk.get('/console/users/bob')).body), /SecurID CTF \(ctf\)/, 'the CTF profile is not offered to help desk');
+    assert.doesNotMatch(
+      text((await helpdesk.get('/console/users/bob')).body),
+      /SecurID CTF \(ctf\)/,
+      'the CTF profile is not offered to help desk',
+    );
     const ctkip = await act(helpdesk, '/console/users/bob', '/console/users/bob/distribute', { profile: PROFILES.ctkip.name });
     assert.match(text(ctkip.body), /Activation code \d{12}/, 'an activation code is no seed: help desk reads it to the user');
   });
 
-  test('users: find, create, edit, disable and enable, unlock, end sessions; admins are a super admin\'s to change', async () => {
+  test("users: find, create, edit, disable and enable, unlock, end sessions; admins are a super admin's to change", async () => {
     const found = await admin.get('/console/users?q=ali');
     assert.match(text(found.body), /alice/);
     assert.doesNotMatch(text(found.body), /\bbob\b/);
     await admin.get('/console/users/new');
-    const created = await admin.post('/console/users', { username: 'grace', email: 'grace@example.com', firstName: 'Grace', lastName: 'Hopper', password: 'grace-password-1', role: 'user' });
+    const created = await admin.post('/console/users', {
+      username: 'grace',
+      email: 'grace@example.com',
+      firstName: 'Grace',
+      lastName: 'Hopper',
+      password: 'grace-password-1',
+      role: 'user',
+    });
     assert.equal(created.statusCode, 303);
     assert.equal(created.headers.location, '/console/users/grace?notice=user-created');
     await admin.get('/console/users/new');
@@ -189,13 +213,21 @@ describeEachStore('Security Console', (getStore) => {
 
     await helpdesk.get('/console/users/new');
     assert.equal((await helpdesk.post('/console/users', { username: 'heidi' })).statusCode, 303, 'help desk creates ordinary users');
-    const edited = await act(helpdesk, '/console/users/heidi/edit', '/console/users/heidi/edit', { email: 'heidi@example.com', firstName: 'Heidi', lastName: '', password: '' });
+    const edited = await act(helpdesk, '/console/users/heidi/edit', '/console/users/heidi/edit', {
+      email: 'heidi@example.com',
+      firstName: 'Heidi',
+      lastName: '',
+      password: '',
+    });
     assert.equal(edited.statusCode, 303);
     const heidi = await tally.services.users.get(systemActor, 'heidi');
     assert.equal(heidi.email, 'heidi@example.com');
     assert.equal(heidi.firstName, 'Heidi');
 
-    const promoted = await act(admin, '/console/users/heidi/edit', '/console/users/heidi/edit', { email: 'heidi@example.com', role: 'helpdesk' });
+    const promoted = await act(admin, '/console/users/heidi/edit', '/console/users/heidi/edit', {
+      email: 'heidi@example.com',
+      role: 'helpdesk',
+    });
     assert.equal(promoted.statusCode, 303);
     assert.equal((await tally.services.users.get(systemActor, 'heidi')).role, 'helpdesk');
     const demote = await act(helpdesk, '/console/users/heidi', '/console/users/heidi/disable');
@@ -207,10 +239,14 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal((await graceLogOn.logOn('grace', 'grace-password-1')).statusCode, 401, 'a disabled user cannot log on');
     assert.equal((await act(helpdesk, '/console/users/grace', '/console/users/grace/enable')).statusCode, 303);
     assert.equal((await graceLogOn.logOn('grace', 'grace-password-1')).statusCode, 303);
-    assert.equal((await act(admin, '/console/users/grace', '/console/users/grace/sessions/revoke')).headers.location, '/console/users/grace?notice=sessions-ended');
+    assert.equal(
+      (await act(admin, '/console/users/grace', '/console/users/grace/sessions/revoke')).headers.location,
+      '/console/users/grace?notice=sessions-ended',
+    );
     assert.match(text((await graceLogOn.get('/')).body), /Log on/);
 
-    for (let i = 0; i < 10; i++) await tally.services.authentication.verify(systemActor, { username: 'frank', passcode: '000000', channel: 'rest' });
+    for (let i = 0; i < 10; i++)
+      await tally.services.authentication.verify(systemActor, { username: 'frank', passcode: '000000', channel: 'rest' });
     const locked = await helpdesk.get('/console/users/frank');
     assert.match(text(locked.body), /Locked/);
     assert.match(text(locked.body), /Recent authentications.*no active token/);
@@ -225,9 +261,14 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(text(last.body), /last enabled super admin/);
   });
 
-  test('a user\'s page shows their tokens and recent authentications, and a super admin can test a passcode', async () => {
+  test("a user's page shows their tokens and recent authentications, and a super admin can test a passcode", async () => {
     const serial = await activeToken('carol');
-    await tally.services.authentication.verify(systemActor, { username: 'carol', passcode: await codeAt(serial, 0), channel: 'radius', source: '192.0.2.7' });
+    await tally.services.authentication.verify(systemActor, {
+      username: 'carol',
+      passcode: await codeAt(serial, 0),
+      channel: 'radius',
+      source: '192.0.2.7',
+    });
     const page = await admin.get('/console/users/carol');
     assert.match(text(page.body), new RegExp(`Tokens ${'.*'}${serial}.*Active`));
     assert.match(text(page.body), new RegExp(`Recent authentications.*RADIUS ${serial} Success.*192\\.0\\.2\\.7`));
@@ -238,7 +279,8 @@ describeEachStore('Security Console', (getStore) => {
 
   test('import users from CSV, uploaded or pasted, with a report for every row', async () => {
     await admin.get('/console/users/import');
-    const csv = 'username,email,firstName,lastName,role\r\nivan,ivan@example.com,Ivan,Ivanov,\r\nalice,alice2@example.com,,,\r\njudy,not-an-email,,,\r\n,,,,\r\n,nobody@example.com,,,\r\nkim,kim@example.com,"Kim, Jr.",,helpdesk\r\n';
+    const csv =
+      'username,email,firstName,lastName,role\r\nivan,ivan@example.com,Ivan,Ivanov,\r\nalice,alice2@example.com,,,\r\njudy,not-an-email,,,\r\n,,,,\r\n,nobody@example.com,,,\r\nkim,kim@example.com,"Kim, Jr.",,helpdesk\r\n';
     const uploaded = await postMultipart(tally.admin, admin, '/console/users/import', {}, { name: 'users.csv', content: csv });
     assert.equal(uploaded.statusCode, 200);
     const report = text(uploaded.body);
@@ -252,7 +294,9 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal((await tally.services.users.get(systemActor, 'kim')).firstName, 'Kim, Jr.');
 
     await helpdesk.get('/console/users/import');
-    const pasted = await postMultipart(tally.admin, helpdesk, '/console/users/import', { csv: 'username;role\nleo;\nmallory;superadmin\n' });
+    const pasted = await postMultipart(tally.admin, helpdesk, '/console/users/import', {
+      csv: 'username;role\nleo;\nmallory;superadmin\n',
+    });
     assert.match(text(pasted.body), /1 created, 1 refused.*leo Created.*mallory Refused The helpdesk role may not do this/);
     const bad = await postMultipart(tally.admin, admin, '/console/users/import', { csv: 'login,shoe size\nx,42\n' });
     assert.equal(bad.statusCode, 400);
@@ -262,12 +306,19 @@ describeEachStore('Security Console', (getStore) => {
   test('a long import report leads with the refused rows and folds the created ones away', async () => {
     await admin.get('/console/users/import');
     const names = Array.from({ length: 150 }, (_, i) => `long${String(i).padStart(3, '0')}`);
-    const csv = ['username,email', ...names.map((name, i) => (i === 40 ? `${name},not-an-email` : `${name},${name}@example.com`)), 'long000,again@example.com'].join('\n');
+    const csv = [
+      'username,email',
+      ...names.map((name, i) => (i === 40 ? `${name},not-an-email` : `${name},${name}@example.com`)),
+      'long000,again@example.com',
+    ].join('\n');
     const uploaded = await postMultipart(tally.admin, admin, '/console/users/import', { csv });
     assert.equal(uploaded.statusCode, 200);
     const report = text(uploaded.body);
     assert.match(report, /149 created, 2 refused/);
-    assert.match(report, /Refused rows .* Reason 41 long040 Refused The email address is not valid\. 151 long000 Refused A user named long000 exists already\. The 149 users created/);
+    assert.match(
+      report,
+      /Refused rows .* Reason 41 long040 Refused The email address is not valid\. 151 long000 Refused A user named long000 exists already\. The 149 users created/,
+    );
     const folded = /<details class="manual">([\s\S]*)<\/details>/.exec(uploaded.body)?.[1] ?? '';
     assert.equal((folded.match(/badge-active">Created</g) ?? []).length, 149);
     assert.doesNotMatch(folded, /Refused/);
@@ -278,7 +329,10 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(text(step1.body), /Device and app.*RSA SecurID app for iOS/);
     const old = await admin.get('/console/profiles/new?deviceType=ios&tokenType=securid&appVersion=1.3');
     assert.match(old.body, /<input type="radio" name="delivery" value="qr" disabled>/);
-    assert.match(text(old.body), /QR code Not offered Not possible: the SecurID app 1\.x for iOS cannot scan QR codes \(2\.x and later can\)/);
+    assert.match(
+      text(old.body),
+      /QR code Not offered Not possible: the SecurID app 1\.x for iOS cannot scan QR codes \(2\.x and later can\)/,
+    );
     assert.match(old.body, /<input type="radio" name="delivery" value="ctkip" required checked>/);
     const newer = await admin.get('/console/profiles/new?deviceType=ios&tokenType=securid&appVersion=2.4');
     assert.match(newer.body, /<input type="radio" name="delivery" value="qr" required checked>/);
@@ -289,24 +343,76 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(text(badVersion.body), /must start with a major version number/);
 
     await admin.get('/console/profiles/new?deviceType=ios&tokenType=securid&appVersion=1.3');
-    const refused = await admin.post('/console/profiles/new', { name: 'Old iPhones', deviceType: 'ios', tokenType: 'securid', appVersion: '1.3', delivery: 'qr', digits: '8', period: '60', pinMode: 'required', activationLifetimeDays: '14' });
+    const refused = await admin.post('/console/profiles/new', {
+      name: 'Old iPhones',
+      deviceType: 'ios',
+      tokenType: 'securid',
+      appVersion: '1.3',
+      delivery: 'qr',
+      digits: '8',
+      period: '60',
+      pinMode: 'required',
+      activationLifetimeDays: '14',
+    });
     assert.equal(refused.statusCode, 422, 'a forged choice the page did not offer is refused by the domain');
     assert.match(text(refused.body), /cannot scan QR codes/);
-    const created = await admin.post('/console/profiles/new', { name: 'Old iPhones', description: 'SecurID 1.x', deviceType: 'ios', tokenType: 'securid', appVersion: '1.3', delivery: 'ctkip', digits: '8', period: '60', pinMode: 'required', activationLifetimeDays: '7', mailCtkipUrl: 'yes', selfService: 'yes' });
+    const created = await admin.post('/console/profiles/new', {
+      name: 'Old iPhones',
+      description: 'SecurID 1.x',
+      deviceType: 'ios',
+      tokenType: 'securid',
+      appVersion: '1.3',
+      delivery: 'ctkip',
+      digits: '8',
+      period: '60',
+      pinMode: 'required',
+      activationLifetimeDays: '7',
+      mailCtkipUrl: 'yes',
+      selfService: 'yes',
+    });
     assert.equal(created.statusCode, 303);
     const profile = await tally.services.profiles.get(systemActor, 'Old iPhones');
-    assert.deepEqual([profile.delivery, profile.pinMode, profile.activationLifetimeDays, profile.mailCtkipUrl, profile.selfService, profile.tokenLifetimeDays], ['ctkip', 'required', 7, true, true, 1095]);
+    assert.deepEqual(
+      [
+        profile.delivery,
+        profile.pinMode,
+        profile.activationLifetimeDays,
+        profile.mailCtkipUrl,
+        profile.selfService,
+        profile.tokenLifetimeDays,
+      ],
+      ['ctkip', 'required', 7, true, true, 1095],
+    );
 
     const edit = await admin.get(`/console/profiles/${encodeURIComponent('Old iPhones')}/edit`);
     assert.match(edit.body, /value="ctkip" required checked/);
     assert.match(edit.body, /name="activationLifetimeDays" type="number" value="7"/);
-    const changed = await admin.post(`/console/profiles/${encodeURIComponent('Old iPhones')}/edit`, { deviceType: 'ios', tokenType: 'securid', appVersion: '2.0', delivery: 'qr', digits: '8', period: '60', pinMode: 'none', activationLifetimeDays: '14', description: '' });
+    const changed = await admin.post(`/console/profiles/${encodeURIComponent('Old iPhones')}/edit`, {
+      deviceType: 'ios',
+      tokenType: 'securid',
+      appVersion: '2.0',
+      delivery: 'qr',
+      digits: '8',
+      period: '60',
+      pinMode: 'none',
+      activationLifetimeDays: '14',
+      description: '',
+    });
     assert.equal(changed.statusCode, 303);
     const after = await tally.services.profiles.get(systemActor, 'Old iPhones');
-    assert.deepEqual([after.appVersion, after.delivery, after.pinMode, after.description, after.selfService, after.mailCtkipUrl], ['2.0', 'qr', 'none', null, false, false]);
+    assert.deepEqual(
+      [after.appVersion, after.delivery, after.pinMode, after.description, after.selfService, after.mailCtkipUrl],
+      ['2.0', 'qr', 'none', null, false, false],
+    );
     assert.match(text((await admin.get('/console/audit?action=profile.*')).body), /profile\.update.*Old iPhones/);
 
-    const duplicate = await admin.post('/console/profiles/new', { name: 'Old iPhones', deviceType: 'authenticator', tokenType: 'totp', delivery: 'qr', activationLifetimeDays: '14' });
+    const duplicate = await admin.post('/console/profiles/new', {
+      name: 'Old iPhones',
+      deviceType: 'authenticator',
+      tokenType: 'totp',
+      delivery: 'qr',
+      activationLifetimeDays: '14',
+    });
     assert.equal(duplicate.statusCode, 409);
     assert.match(duplicate.body, /value="Old iPhones"/);
   });
@@ -315,7 +421,13 @@ describeEachStore('Security Console', (getStore) => {
     const table = await helpdesk.get('/console/devices');
     assert.match(text(table.body), /RSA SecurID app for Windows.*a Windows PC has no QR option/);
     await admin.get('/console/devices');
-    const saved = await admin.post('/console/devices', { deviceType: 'yubico', label: 'Yubico Authenticator', tokenTypes: 'totp', versions: '*: qr, file', notes: 'ctkip: it does not speak CT-KIP' });
+    const saved = await admin.post('/console/devices', {
+      deviceType: 'yubico',
+      label: 'Yubico Authenticator',
+      tokenTypes: 'totp',
+      versions: '*: qr, file',
+      notes: 'ctkip: it does not speak CT-KIP',
+    });
     assert.equal(saved.statusCode, 303);
     const editor = await admin.get('/console/profiles/new?deviceType=yubico&tokenType=totp');
     assert.match(text(editor.body), /For Yubico Authenticator · TOTP tokens/);
@@ -351,12 +463,20 @@ describeEachStore('Security Console', (getStore) => {
     const audit = await admin.get(`/console/audit?serial=${serial}`);
     const rows = [...audit.body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => text(m[1]));
     for (const action of ['token.assign', 'token.download', 'token.reissue']) {
-      assert.ok(rows.some((row) => row.includes(`admin console ${action}`) && row.includes('Success')), action);
+      assert.ok(
+        rows.some((row) => row.includes(`admin console ${action}`) && row.includes('Success')),
+        action,
+      );
     }
     assert.ok(rows.some((row) => row.includes('token.download') && row.includes('Failure') && row.includes('DOWNLOAD_LINK_INVALID')));
     assert.match(text((await admin.get(`/console/tokens/${serial}`)).body), /History.*admin console token\.reissue/);
 
-    const unknown = await act(admin, `/console/tokens/${/href="\/console\/tokens\/([A-Z0-9]+)"/.exec(generated.body.slice(generated.body.indexOf(serial) + serial.length))![1]}`, '/console/tokens/NOPE/assign', { username: 'x' });
+    const unknown = await act(
+      admin,
+      `/console/tokens/${/href="\/console\/tokens\/([A-Z0-9]+)"/.exec(generated.body.slice(generated.body.indexOf(serial) + serial.length))![1]}`,
+      '/console/tokens/NOPE/assign',
+      { username: 'x' },
+    );
     assert.equal(unknown.statusCode, 404);
   });
 
@@ -370,7 +490,10 @@ describeEachStore('Security Console', (getStore) => {
     const lost = await act(helpdesk, page, `${page}/lost`, { emergency: 'one-time', days: '3' });
     assert.equal(lost.statusCode, 200);
     const code = /id="emergency-code" class="secret secret-large">(\d{8})</.exec(lost.body)![1];
-    assert.equal((await tally.services.authentication.verify(systemActor, { username: 'erin', passcode: code, channel: 'rest' })).result, 'accept');
+    assert.equal(
+      (await tally.services.authentication.verify(systemActor, { username: 'erin', passcode: code, channel: 'rest' })).result,
+      'accept',
+    );
     assert.doesNotMatch((await helpdesk.get(page)).body, new RegExp(code), 'shown once');
     assert.equal((await act(helpdesk, page, `${page}/enable`)).statusCode, 303);
 
@@ -381,7 +504,8 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal(wrong.statusCode, 400);
     assert.match(text(wrong.body), /not consecutive codes/);
 
-    for (let i = 0; i < 3; i++) await tally.services.authentication.verify(systemActor, { username: 'erin', passcode: '999999', channel: 'rest' });
+    for (let i = 0; i < 3; i++)
+      await tally.services.authentication.verify(systemActor, { username: 'erin', passcode: '999999', channel: 'rest' });
     assert.match(text((await helpdesk.get(page)).body), /3 wrong passcode\(s\) in a row/);
     assert.equal((await helpdesk.post(`${page}/unlock`)).headers.location, `${page}?notice=token-unlocked`);
     assert.equal((await tokenRow(serial)).failed_count, 0);
@@ -392,7 +516,11 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal((await tokenRow(pinToken)).new_pin_required, 1);
 
     const ctkip = await distributed('erin', PROFILES.ctkip.name);
-    await tally.store.db.updateTable('distributions').set({ failed_attempts: 3 }).where('token_id', '=', (await tokenRow(ctkip)).id).execute();
+    await tally.store.db
+      .updateTable('distributions')
+      .set({ failed_attempts: 3 })
+      .where('token_id', '=', (await tokenRow(ctkip)).id)
+      .execute();
     assert.match(text((await helpdesk.get(`/console/tokens/${ctkip}`)).body), /3 wrong activation code/);
     assert.equal((await helpdesk.post(`/console/tokens/${ctkip}/reset-activation`)).statusCode, 303);
 
@@ -400,7 +528,11 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal(unconfirmed.statusCode, 400);
     assert.equal((await act(helpdesk, page, `${page}/unassign`, { confirm: 'yes' })).statusCode, 303);
     const back = await tokenRow(serial);
-    assert.deepEqual([back.state, back.user_id, back.seed_sealed, back.last_step], ['unassigned', null, null, null], 'a generated token leaves without its seed');
+    assert.deepEqual(
+      [back.state, back.user_id, back.seed_sealed, back.last_step],
+      ['unassigned', null, null, null],
+      'a generated token leaves without its seed',
+    );
 
     assert.equal((await act(admin, page, `${page}/delete`, { confirm: 'yes' })).headers.location, '/console/tokens?notice=token-deleted');
     assert.equal(await getStore().db.selectFrom('tokens').select('id').where('serial', '=', serial).executeTakeFirst(), undefined);
@@ -411,7 +543,9 @@ describeEachStore('Security Console', (getStore) => {
     const serial = await distributed('bob', PROFILES.ctkip.name);
     const bySerial = await helpdesk.get(`/console/tokens?serial=${serial.slice(0, 6)}`);
     assert.match(text(bySerial.body), new RegExp(serial));
-    const byUser = text(/<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/tokens?username=bob&state=pending&type=securid')).body)![1]);
+    const byUser = text(
+      /<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/tokens?username=bob&state=pending&type=securid')).body)![1],
+    );
     assert.match(byUser, new RegExp(`${serial} SecurID Pending activation bob`));
     assert.doesNotMatch(byUser, /TOTP|Active/);
     const unknown = await helpdesk.get('/console/tokens?username=nobody');
@@ -424,7 +558,13 @@ describeEachStore('Security Console', (getStore) => {
     for (const username of names) await tally.services.users.create(systemActor, { username });
     const form = await helpdesk.get('/console/bulk');
     assert.match(text(form.body), /Not offered: SecurID CTF/);
-    const started = await postMultipart(tally.admin, helpdesk, '/console/bulk', { profile: PROFILES.phone.name, usernames: `${names.slice(0, 6).join('\n')}\nghost\nbulk0` }, { name: 'more.csv', content: `username,name\n${names.slice(6).join(',x\n')},x\n` });
+    const started = await postMultipart(
+      tally.admin,
+      helpdesk,
+      '/console/bulk',
+      { profile: PROFILES.phone.name, usernames: `${names.slice(0, 6).join('\n')}\nghost\nbulk0` },
+      { name: 'more.csv', content: `username,name\n${names.slice(6).join(',x\n')},x\n` },
+    );
     assert.equal(started.statusCode, 303);
     const id = /\/console\/bulk\/(\d+)$/.exec(String(started.headers.location))![1];
     await tally.services.bulk.idle();
@@ -434,8 +574,12 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(text(report.body), /7 ghost Failed No user named ghost\./);
     const failures = await helpdesk.get(`/console/bulk/${id}?result=failed`);
     assert.equal([...failures.body.matchAll(/<tr>/g)].length - 1, 1);
-    for (const username of names) assert.equal((await tally.services.tokens.list(systemActor, { username, limit: 5, offset: 0 })).length, 1, username);
-    assert.match(text((await admin.get('/console/audit?action=token.bulk.*')).body), /hilda console token\.bulk\.finish.*hilda console token\.bulk\.start/);
+    for (const username of names)
+      assert.equal((await tally.services.tokens.list(systemActor, { username, limit: 5, offset: 0 })).length, 1, username);
+    assert.match(
+      text((await admin.get('/console/audit?action=token.bulk.*')).body),
+      /hilda console token\.bulk\.finish.*hilda console token\.bulk\.start/,
+    );
 
     const ctf = await postMultipart(tally.admin, admin, '/console/bulk', { profile: PROFILES.ctf.name, usernames: 'bulk0' });
     assert.equal(ctf.statusCode, 400);
@@ -447,7 +591,12 @@ describeEachStore('Security Console', (getStore) => {
   test('a running bulk distribution refreshes its page; an interrupted one can be resumed', async () => {
     const repository = new BulkDistributionRepository(getStore().db);
     await tally.services.users.create(systemActor, { username: 'late1' });
-    const running = await repository.create({ profile: PROFILES.phone.name, createdBy: 'admin', usernames: ['late1'], now: tally.clock.now() });
+    const running = await repository.create({
+      profile: PROFILES.phone.name,
+      createdBy: 'admin',
+      usernames: ['late1'],
+      now: tally.clock.now(),
+    });
     const page = await admin.get(`/console/bulk/${running.id}`);
     assert.equal(page.headers.refresh, '2');
     assert.match(text(page.body), /Running: 0 of 1 done/);
@@ -490,7 +639,9 @@ describeEachStore('Security Console', (getStore) => {
     const byAdmin = text((await helpdesk.get('/console/audit?actor=hilda&action=token.*')).body);
     assert.match(byAdmin, /hilda console token\./);
     assert.doesNotMatch(byAdmin, /admin console|system system/);
-    const failures = text(/<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/audit?result=failure&action=auth.rest')).body)![1]);
+    const failures = text(
+      /<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/audit?result=failure&action=auth.rest')).body)![1],
+    );
     assert.match(failures, /auth\.rest/);
     assert.doesNotMatch(failures, /Success/);
     const onUser = text((await helpdesk.get('/console/audit?user=frank')).body);
@@ -513,22 +664,45 @@ describeEachStore('Security Console', (getStore) => {
     const lines = exported.body.trim().split('\r\n');
     assert.equal(lines[0], 'id,at,actorType,actor,action,targetType,target,result,source,details');
     assert.ok(lines.slice(1).every((line) => line.includes(',auth.rest,') && line.includes(',failure,')));
-    assert.ok(lines.some((line) => line.includes(`"'=HYPERLINK(""http://evil"")"`)), 'a would-be formula stays text');
+    assert.ok(
+      lines.some((line) => line.includes(`"'=HYPERLINK(""http://evil"")"`)),
+      'a would-be formula stays text',
+    );
     const audited = await tally.services.audit.list(systemActor, { action: 'audit.export', limit: 1 });
     assert.deepEqual([audited[0].actor, audited[0].details], ['hilda', { action: 'auth.rest', result: 'failure', rows: lines.length - 1 }]);
   });
 
   test('the dashboard counts users, tokens by state, requests, authentications and failures of 24 h, and tokens expiring within 30 days', async () => {
-    await tally.services.profiles.create(systemActor, { name: 'Short-lived', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', tokenLifetimeDays: 10 });
+    await tally.services.profiles.create(systemActor, {
+      name: 'Short-lived',
+      tokenType: 'totp',
+      deviceType: 'authenticator',
+      delivery: 'qr',
+      tokenLifetimeDays: 10,
+    });
     const soon = await distributed('alice', 'Short-lived');
     const summary = await tally.services.dashboard.summary(systemActor);
     const tokens = await getStore().db.selectFrom('tokens').select('state').execute();
     assert.equal(summary.tokens.total, tokens.length);
     assert.equal(summary.tokens.pending, tokens.filter((t) => t.state === 'pending').length);
-    assert.equal(summary.users.total, Number((await getStore().db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n));
+    assert.equal(
+      summary.users.total,
+      Number(
+        (
+          await getStore()
+            .db.selectFrom('users')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      ),
+    );
     assert.equal(summary.expiring.count, 1);
     assert.equal(summary.expiring.first[0].serial, soon);
-    const audited = await tally.services.audit.list(systemActor, { action: 'auth.*', since: tally.clock.now() - 86_400_000 + 3_600_000, limit: 1000 });
+    const audited = await tally.services.audit.list(systemActor, {
+      action: 'auth.*',
+      since: tally.clock.now() - 86_400_000 + 3_600_000,
+      limit: 1000,
+    });
     assert.equal(summary.authentications.succeeded + summary.authentications.failed >= audited.length, true);
     assert.equal(summary.authentications.hours.length, 24);
     const page = text((await helpdesk.get('/console')).body);
@@ -541,7 +715,12 @@ describeEachStore('Security Console', (getStore) => {
 
   test('settings: RADIUS clients and API tokens (shown once, revocable), and the CT-KIP key', async () => {
     await admin.get('/console/settings');
-    const added = await admin.post('/console/settings/radius-clients', { name: 'vpn', address: '10.0.0.0/24', secret: 'a-long-shared-secret', requireMessageAuthenticator: 'yes' });
+    const added = await admin.post('/console/settings/radius-clients', {
+      name: 'vpn',
+      address: '10.0.0.0/24',
+      secret: 'a-long-shared-secret',
+      requireMessageAuthenticator: 'yes',
+    });
     assert.equal(added.headers.location, '/console/settings?notice=radius-client-added');
     const page = await admin.get('/console/settings');
     assert.match(text(page.body), /vpn 10\.0\.0\.0\/24 Required/);
@@ -556,7 +735,13 @@ describeEachStore('Security Console', (getStore) => {
     await admin.get('/console/settings');
     const created = await admin.post('/console/settings/api-tokens', { name: 'vpn-agent', role: 'agent' });
     const token = /id="api-token" class="secret secret-wrap">(tly_[^<]+)</.exec(created.body)![1];
-    const verify = () => tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(token), payload: { username: 'alice', passcode: '1' } });
+    const verify = () =>
+      tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/auth/verify',
+        headers: bearer(token),
+        payload: { username: 'alice', passcode: '1' },
+      });
     assert.equal((await verify()).statusCode, 200);
     const listed = await admin.get('/console/settings');
     assert.doesNotMatch(listed.body, new RegExp(token), 'the token is not shown again');
@@ -584,11 +769,16 @@ describeEachStore('Security Console', (getStore) => {
     const multipart = (parts: { name: string; value: string | Buffer; fileName?: string }[]) => {
       const boundary = '----tallytestboundary';
       const chunks = parts.flatMap((part) => [
-        Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${part.name}"${part.fileName ? `; filename="${part.fileName}"\r\ncontent-type: application/octet-stream` : ''}\r\n\r\n`),
+        Buffer.from(
+          `--${boundary}\r\ncontent-disposition: form-data; name="${part.name}"${part.fileName ? `; filename="${part.fileName}"\r\ncontent-type: application/octet-stream` : ''}\r\n\r\n`,
+        ),
         Buffer.from(part.value),
         Buffer.from('\r\n'),
       ]);
-      return { headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, accept: 'text/html' }, payload: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]) };
+      return {
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, accept: 'text/html' },
+        payload: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]),
+      };
     };
     const huge = Buffer.alloc(17 * 1024 * 1024, `${MARKER}\n`);
     try {
@@ -596,15 +786,36 @@ describeEachStore('Security Console', (getStore) => {
       await stranger.get('/console');
       const token = formToken(stranger.lastBody)!;
       const cookie = [...stranger.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-      const logOn = multipart([{ name: '_csrf', value: token }, { name: 'username', value: 'admin' }, { name: 'file', value: huge, fileName: 'big.bin' }]);
-      const refused = await logged.inject({ method: 'POST', url: '/console/logon', remoteAddress: '10.7.9.1', headers: { ...logOn.headers, cookie }, payload: logOn.payload });
+      const logOn = multipart([
+        { name: '_csrf', value: token },
+        { name: 'username', value: 'admin' },
+        { name: 'file', value: huge, fileName: 'big.bin' },
+      ]);
+      const refused = await logged.inject({
+        method: 'POST',
+        url: '/console/logon',
+        remoteAddress: '10.7.9.1',
+        headers: { ...logOn.headers, cookie },
+        payload: logOn.payload,
+      });
       assert.equal(refused.statusCode, 415, refused.body.slice(0, 300));
       assert.match(pageText(refused.body), /UNSUPPORTED_MEDIA_TYPE/);
-      const apiRefused = await logged.inject({ method: 'POST', url: '/api/v1/users', headers: { ...bearer(tally.tokens.superadmin), 'content-type': logOn.headers['content-type'] }, payload: logOn.payload });
+      const apiRefused = await logged.inject({
+        method: 'POST',
+        url: '/api/v1/users',
+        headers: { ...bearer(tally.tokens.superadmin), 'content-type': logOn.headers['content-type'] },
+        payload: logOn.payload,
+      });
       assert.equal(apiRefused.statusCode, 415);
       assert.equal(apiRefused.json().error.code, 'UNSUPPORTED_MEDIA_TYPE');
 
-      const anonymousUpload = await logged.inject({ method: 'POST', url: '/console/tokens/import', remoteAddress: '10.7.9.1', headers: { ...logOn.headers, cookie }, payload: logOn.payload });
+      const anonymousUpload = await logged.inject({
+        method: 'POST',
+        url: '/console/tokens/import',
+        remoteAddress: '10.7.9.1',
+        headers: { ...logOn.headers, cookie },
+        payload: logOn.payload,
+      });
       assert.equal(anonymousUpload.statusCode, 303, 'no session: sent to the log-on page before the body is read');
 
       const logged0n = await consoleClient(logged, 'admin', ADMIN_PASSWORD, nextAddress());
@@ -612,25 +823,68 @@ describeEachStore('Security Console', (getStore) => {
       const big = await postMultipart(logged, logged0n, '/console/tokens/import', {}, { name: 'big.sdtid', content: huge });
       assert.equal(big.statusCode, 413, big.body.slice(0, 300));
       assert.match(pageText(big.body), /INPUT_TOO_LARGE/);
-      const tooMany = await postMultipart(logged, logged0n, '/console/users/import', Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${i}`, 'x'])));
+      const tooMany = await postMultipart(
+        logged,
+        logged0n,
+        '/console/users/import',
+        Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${i}`, 'x'])),
+      );
       assert.equal(tooMany.statusCode, 413);
 
-      const fileFirst = multipart([{ name: 'file', value: readVector('securid/t1-6d-30s.sdtid'), fileName: 't1.sdtid' }, { name: '_csrf', value: formToken(logged0n.lastBody)! }]);
+      const fileFirst = multipart([
+        { name: 'file', value: readVector('securid/t1-6d-30s.sdtid'), fileName: 't1.sdtid' },
+        { name: '_csrf', value: formToken(logged0n.lastBody)! },
+      ]);
       const session = [...logged0n.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-      const unchecked = await logged.inject({ method: 'POST', url: '/console/tokens/import', remoteAddress: '10.7.9.2', headers: { ...fileFirst.headers, cookie: session }, payload: fileFirst.payload });
+      const unchecked = await logged.inject({
+        method: 'POST',
+        url: '/console/tokens/import',
+        remoteAddress: '10.7.9.2',
+        headers: { ...fileFirst.headers, cookie: session },
+        payload: fileFirst.payload,
+      });
       assert.equal(unchecked.statusCode, 403, 'the form token must come before the file');
       assert.match(pageText(unchecked.body), /CSRF_FAILED/);
       await assert.rejects(tally.services.tokens.get(systemActor, '274153980626'), { code: 'TOKEN_NOT_FOUND' });
-      const urlencoded = await logged.inject({ method: 'POST', url: '/console/tokens/import', remoteAddress: '10.7.9.2', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie: session }, payload: `_csrf=${formToken(logged0n.lastBody)}` });
+      const urlencoded = await logged.inject({
+        method: 'POST',
+        url: '/console/tokens/import',
+        remoteAddress: '10.7.9.2',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie: session },
+        payload: `_csrf=${formToken(logged0n.lastBody)}`,
+      });
       assert.equal(urlencoded.statusCode, 415, 'an upload route takes multipart only');
 
-      const pskc = writePskc([{ kind: 'totp', id: 'REST-MULTIPART', serial: 'REST-MULTIPART', secret: Buffer.alloc(20, 7), digits: 6, algorithm: 'SHA1', timeInterval: 30 }]);
-      const small = multipart([{ name: 'file', value: pskc, fileName: 'one.pskcxml' }, { name: 'replace', value: 'false' }]);
-      const restSmall = await logged.inject({ method: 'POST', url: '/api/v1/tokens/import', headers: { ...bearer(tally.tokens.superadmin), 'content-type': small.headers['content-type'] }, payload: small.payload });
+      const pskc = writePskc([
+        {
+          kind: 'totp',
+          id: 'REST-MULTIPART',
+          serial: 'REST-MULTIPART',
+          secret: Buffer.alloc(20, 7),
+          digits: 6,
+          algorithm: 'SHA1',
+          timeInterval: 30,
+        },
+      ]);
+      const small = multipart([
+        { name: 'file', value: pskc, fileName: 'one.pskcxml' },
+        { name: 'replace', value: 'false' },
+      ]);
+      const restSmall = await logged.inject({
+        method: 'POST',
+        url: '/api/v1/tokens/import',
+        headers: { ...bearer(tally.tokens.superadmin), 'content-type': small.headers['content-type'] },
+        payload: small.payload,
+      });
       assert.equal(restSmall.statusCode, 200, restSmall.body);
       assert.equal(restSmall.json().imported, 1, 'the REST upload route still takes a file');
       const rest = multipart([{ name: 'file', value: huge, fileName: 'big.pskc' }]);
-      const restBig = await logged.inject({ method: 'POST', url: '/api/v1/tokens/import', headers: { ...bearer(tally.tokens.superadmin), 'content-type': rest.headers['content-type'] }, payload: rest.payload });
+      const restBig = await logged.inject({
+        method: 'POST',
+        url: '/api/v1/tokens/import',
+        headers: { ...bearer(tally.tokens.superadmin), 'content-type': rest.headers['content-type'] },
+        payload: rest.payload,
+      });
       assert.equal(restBig.statusCode, 413);
       assert.equal(restBig.json().error.code, 'INPUT_TOO_LARGE');
 
@@ -656,23 +910,56 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(text(imported.body), new RegExp(`SDTID file: 1 imported, 0 replaced, 0 refused.*${vector.serial} securid Imported`));
     const again = await postMultipart(tally.admin, admin, '/console/tokens/import', { password: vector.password! }, file);
     assert.match(text(again.body), /0 imported, 0 replaced, 1 refused.*exists already/);
-    const replaced = await postMultipart(tally.admin, admin, '/console/tokens/import', { password: vector.password!, replace: 'yes' }, file);
+    const replaced = await postMultipart(
+      tally.admin,
+      admin,
+      '/console/tokens/import',
+      { password: vector.password!, replace: 'yes' },
+      file,
+    );
     assert.match(text(replaced.body), /0 imported, 1 replaced/);
-    const doctype = await postMultipart(tally.admin, admin, '/console/tokens/import', {}, { name: 'bad.xml', content: '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "x">]><TKNBatch/>' });
+    const doctype = await postMultipart(
+      tally.admin,
+      admin,
+      '/console/tokens/import',
+      {},
+      { name: 'bad.xml', content: '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "x">]><TKNBatch/>' },
+    );
     assert.equal(doctype.statusCode, 400);
     const none = await postMultipart(tally.admin, admin, '/console/tokens/import', {});
     assert.match(text(none.body), /Choose a token file/);
-    const pskc = writePskc([{ kind: 'totp', id: 'CONSOLE-SIGNED', serial: 'CONSOLE-SIGNED', secret: Buffer.alloc(20, 5), digits: 6, algorithm: 'SHA1', timeInterval: 30 }]);
-    const signedFile = { name: 'signed.pskcxml', content: Buffer.from(pskc.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/>${end}`)) };
+    const pskc = writePskc([
+      {
+        kind: 'totp',
+        id: 'CONSOLE-SIGNED',
+        serial: 'CONSOLE-SIGNED',
+        secret: Buffer.alloc(20, 5),
+        digits: 6,
+        algorithm: 'SHA1',
+        timeInterval: 30,
+      },
+    ]);
+    const signedFile = {
+      name: 'signed.pskcxml',
+      content: Buffer.from(
+        pskc.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/>${end}`),
+      ),
+    };
     const signed = await postMultipart(tally.admin, admin, '/console/tokens/import', {}, signedFile);
     assert.equal(signed.statusCode, 200);
-    assert.match(signed.body, /<div class="notice notice-warning" role="status">The file carries an XML signature, which Tally does not check/);
+    assert.match(
+      signed.body,
+      /<div class="notice notice-warning" role="status">The file carries an XML signature, which Tally does not check/,
+    );
     assert.doesNotMatch(imported.body, /XML signature/);
 
     const assigned = await act(admin, `/console/tokens/${vector.serial}`, `/console/tokens/${vector.serial}/assign`, { username: 'bob' });
     assert.match(text(assigned.body), /Token assigned.*active at once/);
     assert.equal((await tokenRow(vector.serial)).state, 'active');
-    assert.equal((await act(admin, `/console/tokens/${vector.serial}`, `/console/tokens/${vector.serial}/unassign`, { confirm: 'yes' })).statusCode, 303);
+    assert.equal(
+      (await act(admin, `/console/tokens/${vector.serial}`, `/console/tokens/${vector.serial}/unassign`, { confirm: 'yes' })).statusCode,
+      303,
+    );
     const shelved = await tokenRow(vector.serial);
     assert.deepEqual([shelved.state, shelved.user_id], ['unassigned', null]);
     assert.notEqual(shelved.seed_sealed, null, 'an imported token keeps its seed');

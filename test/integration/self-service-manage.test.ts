@@ -1,18 +1,47 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Actor } from '../../src/domain/actor.js';
+import type { SelfServiceSettings } from '../../src/domain/self-service.js';
+import { tokenType } from '../../src/tokens/registry.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, WebClient } from '../support/web.js';
-import { tokenType } from '../../src/tokens/registry.js';
-import type { Actor } from '../../src/domain/actor.js';
-import type { SelfServiceSettings } from '../../src/domain/self-service.js';
 
 const PROFILES = {
   phone: { name: 'Phone', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true },
-  pinned: { name: 'Phone with PIN', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true, pinMode: 'required' },
-  shortLived: { name: 'Short-lived', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true, tokenLifetimeDays: 20 },
-  longLived: { name: 'Long-lived', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true, tokenLifetimeDays: 365 },
-  shortApproval: { name: 'Short-lived (approved)', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true, requiresApproval: true, tokenLifetimeDays: 20 },
+  pinned: {
+    name: 'Phone with PIN',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+    pinMode: 'required',
+  },
+  shortLived: {
+    name: 'Short-lived',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+    tokenLifetimeDays: 20,
+  },
+  longLived: {
+    name: 'Long-lived',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+    tokenLifetimeDays: 365,
+  },
+  shortApproval: {
+    name: 'Short-lived (approved)',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+    requiresApproval: true,
+    tokenLifetimeDays: 20,
+  },
   shortClosed: { name: 'Short-lived (admins only)', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', tokenLifetimeDays: 20 },
 } as const;
 type ProfileKey = keyof typeof PROFILES;
@@ -26,21 +55,34 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
   let address = 0;
   const policy: SelfServiceSettings = { logOn: 'password', emergencyAccess: 'one-time' };
   const browser = () => new WebClient(tally.public, `10.7.0.${++address}`);
-  const api = (method: 'GET' | 'POST', url: string, payload?: object) => tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin), ...(payload ? { payload } : {}) });
+  const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+    tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin), ...(payload ? { payload } : {}) });
   const verify = async (username: string, passcode: string, state?: string) =>
-    (await tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username, passcode, ...(state ? { state } : {}) } })).json() as { result: string; state?: string; message?: string };
+    (
+      await tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/auth/verify',
+        headers: bearer(tally.tokens.agent),
+        payload: { username, passcode, ...(state ? { state } : {}) },
+      })
+    ).json() as { result: string; state?: string; message?: string };
   const loggedOn = async (username: string) => {
     const client = browser();
     const response = await client.logOn(username, password(username));
     assert.equal(response.statusCode, 303, response.body);
     return client;
   };
-  const tokenRow = (serial: string) => getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
-  const userRow = (username: string) => getStore().db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirstOrThrow();
+  const tokenRow = (serial: string) =>
+    getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+  const userRow = (username: string) =>
+    getStore().db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirstOrThrow();
   /** The code of a token `offset` steps from now, as an app whose clock is that far off shows it. */
   const codeAt = async (serial: string, offset = 0) => {
     const row = await tokenRow(serial);
-    return tokenType(row.token_type).codeAt(tally.services.tokens.material(row), Math.floor(tally.clock.now() / 1000 / row.period_seconds) + offset);
+    return tokenType(row.token_type).codeAt(
+      tally.services.tokens.material(row),
+      Math.floor(tally.clock.now() / 1000 / row.period_seconds) + offset,
+    );
   };
   /** A code no step has used yet: the clock moves on to the next step first. */
   const freshCode = async (serial: string, offset = 0) => {
@@ -60,7 +102,8 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
 
   before(async () => {
     tally = await createTestTally(getStore(), { services: { selfService: policy } });
-    for (const username of USERS) assert.equal((await api('POST', '/api/v1/users', { username, password: password(username) })).statusCode, 201);
+    for (const username of USERS)
+      assert.equal((await api('POST', '/api/v1/users', { username, password: password(username) })).statusCode, 201);
     for (const profile of Object.values(PROFILES)) assert.equal((await api('POST', '/api/v1/profiles', profile)).statusCode, 201);
   });
   after(async () => tally.close());
@@ -93,12 +136,18 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     assert.equal((await userRow('alice')).failed_logons, 3);
 
     const right = await freshCode(serial);
-    assert.equal((await alice.post(`/tokens/${serial}/test`, { passcode: right })).headers.location, `/tokens/${serial}?notice=code-accepted`);
+    assert.equal(
+      (await alice.post(`/tokens/${serial}/test`, { passcode: right })).headers.location,
+      `/tokens/${serial}?notice=code-accepted`,
+    );
     assert.equal((await userRow('alice')).failed_logons, 0, 'a right code clears the count, as at the VPN');
     const replayed = await alice.post(`/tokens/${serial}/test`, { passcode: right });
     assert.equal(replayed.statusCode, 400, 'nor can a tested code be tested again');
 
-    const events = (await api('GET', `/api/v1/audit?action=token.test&serial=${serial}`)).json().events as { result: string; details: Record<string, unknown> }[];
+    const events = (await api('GET', `/api/v1/audit?action=token.test&serial=${serial}`)).json().events as {
+      result: string;
+      details: Record<string, unknown>;
+    }[];
     assert.deepEqual(events.map((e) => e.result).reverse(), ['success', 'failure', 'failure', 'success', 'failure']);
     assert.doesNotMatch(JSON.stringify(events), new RegExp(`${code}|${right}`));
   });
@@ -115,7 +164,10 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     const page = await bob.get(`/tokens/${serial}`);
     assert.match(page.body, /<label for="test-passcode">Passcode<\/label>\s*<input id="test-passcode" name="passcode" type="password"/);
     const code = await freshCode(serial);
-    assert.equal((await bob.post(`/tokens/${serial}/test`, { passcode: `2468${code}` })).headers.location, `/tokens/${serial}?notice=code-accepted`);
+    assert.equal(
+      (await bob.post(`/tokens/${serial}/test`, { passcode: `2468${code}` })).headers.location,
+      `/tokens/${serial}?notice=code-accepted`,
+    );
     assert.equal((await verify('bob', `2468${code}`)).result, 'reject', 'used up');
 
     const wrongPin = await bob.post(`/tokens/${serial}/test`, { passcode: `1357${await freshCode(serial)}` });
@@ -165,10 +217,15 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     assert.equal((await tokenRow(serial)).drift_steps, 7);
     assert.equal((await verify('carol', second)).result, 'reject', 'the resync codes are used up');
     const now = await freshCode(serial, 7);
-    assert.equal((await carol.post(`/tokens/${serial}/test`, { passcode: now })).headers.location, `/tokens/${serial}?notice=code-accepted`, 'in step: accepted at once');
+    assert.equal(
+      (await carol.post(`/tokens/${serial}/test`, { passcode: now })).headers.location,
+      `/tokens/${serial}?notice=code-accepted`,
+      'in step: accepted at once',
+    );
     assert.equal((await carol.post(`/tokens/${serial}/resync`, { first, second })).statusCode, 400, 'used codes do not resync again');
     // That was one wrong pair since the last right one; four more use up the holder's five.
-    for (let i = 0; i < 4; i++) assert.equal((await carol.post(`/tokens/${serial}/resync`, { first: '123456', second: '654321' })).statusCode, 400);
+    for (let i = 0; i < 4; i++)
+      assert.equal((await carol.post(`/tokens/${serial}/resync`, { first: '123456', second: '654321' })).statusCode, 400);
     const stopped = await carol.post(`/tokens/${serial}/resync`, { first: await freshCode(serial, 9), second: await codeAt(serial, 10) });
     assert.equal(stopped.statusCode, 423);
     assert.match(pageText(stopped.body), /ask your help desk to do it/);
@@ -209,7 +266,10 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     assert.equal((await userRow('dave')).failed_logons, 1, 'nothing was guessed, so nothing counts');
     const same = await dave.post(`/tokens/${serial}/pin`, { current: '2580', pin: '2580', again: '2580' });
     assert.match(pageText(same.body), /Choose a PIN you have not used/);
-    assert.equal((await dave.post(`/tokens/${serial}/pin`, { current: '2580', pin: '7319', again: '7319' })).headers.location, `/tokens/${serial}?notice=pin-set`);
+    assert.equal(
+      (await dave.post(`/tokens/${serial}/pin`, { current: '2580', pin: '7319', again: '7319' })).headers.location,
+      `/tokens/${serial}?notice=pin-set`,
+    );
     assert.equal((await verify('dave', `2580${await freshCode(serial)}`)).result, 'reject');
     assert.equal((await verify('dave', `7319${await freshCode(serial)}`)).result, 'accept');
 
@@ -247,8 +307,14 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     const reload = await erin.get(reported.headers.location as string);
     assert.doesNotMatch(reload.body, new RegExp(code));
     assert.doesNotMatch(reload.body, /emergency-code/);
-    assert.match(pageText(reload.body), /Reported lost This token no longer works\. The emergency access code you were shown when you reported it works once, until/);
-    assert.equal((await getStore().db.selectFrom('web_sessions').select('flash_sealed').where('flash_sealed', 'is not', null).execute()).length, 0);
+    assert.match(
+      pageText(reload.body),
+      /Reported lost This token no longer works\. The emergency access code you were shown when you reported it works once, until/,
+    );
+    assert.equal(
+      (await getStore().db.selectFrom('web_sessions').select('flash_sealed').where('flash_sealed', 'is not', null).execute()).length,
+      0,
+    );
     const lostBadge = /<span class="badge badge-disabled">Reported lost<\/span>/;
     assert.match(reload.body, lostBadge, 'the badge says why the token stopped, not just "Disabled"');
     assert.match((await erin.get('/')).body, lostBadge);
@@ -268,7 +334,10 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     const frank = await loggedOn('frank');
     try {
       policy.emergencyAccess = 'none';
-      assert.match(pageText((await frank.get(`/tokens/${none}`)).body), /If you need to log on before a new token works, ask your IT helpdesk/);
+      assert.match(
+        pageText((await frank.get(`/tokens/${none}`)).body),
+        /If you need to log on before a new token works, ask your IT helpdesk/,
+      );
       const reported = await frank.post(`/tokens/${none}/lost`, { confirm: 'yes' });
       const page = await frank.get(reported.headers.location as string);
       assert.doesNotMatch(page.body, /emergency-code/);
@@ -288,7 +357,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     }
   });
 
-  test('request a replacement: only in a token\'s last 30 days; by the same profile and its approval rules; once', async () => {
+  test("request a replacement: only in a token's last 30 days; by the same profile and its approval rules; once", async () => {
     const long = await activeToken('grace', 'longLived');
     const short = await activeToken('grace', 'shortLived');
     const approval = await activeToken('grace', 'shortApproval');
@@ -306,7 +375,12 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     const replaced = await grace.post(`/tokens/${short}/replace`);
     assert.equal(replaced.statusCode, 303);
     assert.equal(replaced.headers.location, '/?notice=token-requested');
-    const mine = await getStore().db.selectFrom('tokens').innerJoin('profiles', 'profiles.id', 'tokens.profile_id').select(['tokens.serial', 'tokens.state', 'profiles.name']).where('profiles.name', '=', PROFILES.shortLived.name).execute();
+    const mine = await getStore()
+      .db.selectFrom('tokens')
+      .innerJoin('profiles', 'profiles.id', 'tokens.profile_id')
+      .select(['tokens.serial', 'tokens.state', 'profiles.name'])
+      .where('profiles.name', '=', PROFILES.shortLived.name)
+      .execute();
     const replacement = mine.find((t) => t.serial !== short)!;
     assert.equal(replacement.state, 'pending');
     assert.match((await grace.get('/')).body, new RegExp(`/tokens/${replacement.serial}/activate`));
@@ -318,13 +392,32 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     await grace.get(`/tokens/${approval}`);
     const waiting = await grace.post(`/tokens/${approval}/replace`);
     assert.equal(waiting.headers.location, '/?notice=request-waiting');
-    assert.match(pageText((await grace.get(`/tokens/${approval}`)).body), /request for a replacement waits for an administrator's approval/);
+    assert.match(
+      pageText((await grace.get(`/tokens/${approval}`)).body),
+      /request for a replacement waits for an administrator's approval/,
+    );
     await grace.get(`/tokens/${closed}`);
-    assert.equal((await grace.post(`/tokens/${closed}/replace`)).headers.location, '/?notice=request-waiting', 'a profile closed to self-service replaces through approval');
+    assert.equal(
+      (await grace.post(`/tokens/${closed}/replace`)).headers.location,
+      '/?notice=request-waiting',
+      'a profile closed to self-service replaces through approval',
+    );
     const requests = (await api('GET', '/api/v1/requests?state=pending')).json().requests as { username: string; profile: string }[];
-    assert.deepEqual(requests.filter((r) => r.username === 'grace').map((r) => r.profile).sort(), [PROFILES.shortApproval.name, PROFILES.shortClosed.name].sort());
-    await assert.rejects(tally.services.requests.request(holder('grace'), PROFILES.shortClosed.name), { code: 'PROFILE_NOT_FOUND' }, 'but it is not open to requests');
-    const audit = (await api('GET', `/api/v1/audit?action=token.request&actor=grace`)).json().events as { details: Record<string, unknown> }[];
+    assert.deepEqual(
+      requests
+        .filter((r) => r.username === 'grace')
+        .map((r) => r.profile)
+        .sort(),
+      [PROFILES.shortApproval.name, PROFILES.shortClosed.name].sort(),
+    );
+    await assert.rejects(
+      tally.services.requests.request(holder('grace'), PROFILES.shortClosed.name),
+      { code: 'PROFILE_NOT_FOUND' },
+      'but it is not open to requests',
+    );
+    const audit = (await api('GET', `/api/v1/audit?action=token.request&actor=grace`)).json().events as {
+      details: Record<string, unknown>;
+    }[];
     assert.ok(audit.some((e) => e.details.replaces === closed));
 
     await getStore().db.updateTable('tokens').set({ expires_on: '2026-11-01' }).where('serial', '=', long).execute();
@@ -382,7 +475,11 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
 
       const noToken = browser();
       await noToken.get('/');
-      assert.equal((await noToken.post('/logon', { username: 'judy', password: password('judy'), passcode: '' })).statusCode, 303, 'no active token: the password is enough');
+      assert.equal(
+        (await noToken.post('/logon', { username: 'judy', password: password('judy'), passcode: '' })).statusCode,
+        303,
+        'no active token: the password is enough',
+      );
 
       const attempt = async (pass: string, passcode: string) => {
         const client = browser();
@@ -395,12 +492,23 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       const rightCodeWrongPassword = await attempt('wrong-password', await freshCode(serial));
       for (const { response } of [wrongPassword, noPasscode, wrongPasscode, rightCodeWrongPassword]) {
         assert.equal(response.statusCode, 401);
-        assert.equal(pageText(response.body).replace(/value="[^"]*"/g, ''), pageText(wrongPassword.response.body).replace(/value="[^"]*"/g, ''));
+        assert.equal(
+          pageText(response.body).replace(/value="[^"]*"/g, ''),
+          pageText(wrongPassword.response.body).replace(/value="[^"]*"/g, ''),
+        );
         assert.match(pageText(response.body), /The username or password is not right/);
       }
-      assert.equal(await tally.services.logonDelays.failures('self-service', 'ivan'), 4, 'each attempt counts once as a failed log-on, whichever part failed');
+      assert.equal(
+        await tally.services.logonDelays.failures('self-service', 'ivan'),
+        4,
+        'each attempt counts once as a failed log-on, whichever part failed',
+      );
       assert.equal((await userRow('ivan')).failed_logons, 2, 'and only the passcodes checked count against the passcode lockout');
-      assert.equal((await tokenRow(serial)).failed_count, 1, 'a wrong passcode counts on the token too (an empty one, as at the VPN, on the user only)');
+      assert.equal(
+        (await tokenRow(serial)).failed_count,
+        1,
+        'a wrong passcode counts on the token too (an empty one, as at the VPN, on the user only)',
+      );
 
       const code = await freshCode(serial);
       const right = await attempt(password('ivan'), code);
@@ -436,9 +544,17 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       assert.match(pageText(first.body), /One more step .* Enter a new PIN of 4 to 8 digits\./);
       assert.match(first.body, /<label for="answer">New PIN<\/label>\s*<input id="answer" name="answer" type="password"/);
       assert.equal(judy.cookies.get('tally_session'), undefined, 'not logged on yet');
-      const confirm = await judy.post('/logon/challenge', { username: 'judy', state: /name="state" value="([^"]+)"/.exec(first.body)![1], answer: '4826' });
+      const confirm = await judy.post('/logon/challenge', {
+        username: 'judy',
+        state: /name="state" value="([^"]+)"/.exec(first.body)![1],
+        answer: '4826',
+      });
       assert.match(confirm.body, /<label for="answer">New PIN again<\/label>/);
-      const done = await judy.post('/logon/challenge', { username: 'judy', state: /name="state" value="([^"]+)"/.exec(confirm.body)![1], answer: '4826' });
+      const done = await judy.post('/logon/challenge', {
+        username: 'judy',
+        state: /name="state" value="([^"]+)"/.exec(confirm.body)![1],
+        answer: '4826',
+      });
       assert.equal(done.statusCode, 303);
       assert.match(pageText((await judy.get('/')).body), /My tokens/);
       assert.equal((await tokenRow(pinned)).new_pin_required, 0);
@@ -463,13 +579,25 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       assert.equal(rest.result, 'challenge');
       const outsider = browser();
       await outsider.get('/');
-      const smuggled = await outsider.post('/logon/challenge', { username: 'judy', state: rest.state!, answer: `4826${await codeAt(pinned, 1)}` });
+      const smuggled = await outsider.post('/logon/challenge', {
+        username: 'judy',
+        state: rest.state!,
+        answer: `4826${await codeAt(pinned, 1)}`,
+      });
       assert.equal(smuggled.statusCode, 401);
       assert.equal(outsider.cookies.get('tally_session'), undefined);
       await getStore().db.updateTable('tokens').set({ failed_count: 3 }).where('serial', '=', pinned).execute();
-      const consoleChallenge = await outsider.post('/logon', { username: 'judy', password: password('judy'), passcode: `4826${await freshCode(pinned)}` });
+      const consoleChallenge = await outsider.post('/logon', {
+        username: 'judy',
+        password: password('judy'),
+        passcode: `4826${await freshCode(pinned)}`,
+      });
       const consoleState = /name="state" value="([^"]+)"/.exec(consoleChallenge.body)![1];
-      assert.equal((await verify('judy', `4826${await codeAt(pinned, 1)}`, consoleState)).result, 'reject', 'nor does the REST API take a console state');
+      assert.equal(
+        (await verify('judy', `4826${await codeAt(pinned, 1)}`, consoleState)).result,
+        'reject',
+        'nor does the REST API take a console state',
+      );
 
       // Reported lost while a challenge is open: the challenge answers nothing more.
       await getStore().db.updateTable('tokens').set({ failed_count: 3 }).where('serial', '=', pinned).execute();
@@ -487,8 +615,15 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     const { id } = await tally.services.sessions.start(holder('mallory'), 'self-service');
     await tally.services.sessions.putFlash(id, 'emergency-code:A', 'secret-value');
     assert.equal(await tally.services.sessions.takeFlash(id, 'emergency-code:B'), null);
-    const taken = await Promise.all([tally.services.sessions.takeFlash(id, 'emergency-code:A'), tally.services.sessions.takeFlash(id, 'emergency-code:A')]);
-    assert.deepEqual(taken.filter((value) => value !== null), ['secret-value'], 'of two pages racing for it, one gets it');
+    const taken = await Promise.all([
+      tally.services.sessions.takeFlash(id, 'emergency-code:A'),
+      tally.services.sessions.takeFlash(id, 'emergency-code:A'),
+    ]);
+    assert.deepEqual(
+      taken.filter((value) => value !== null),
+      ['secret-value'],
+      'of two pages racing for it, one gets it',
+    );
     assert.equal(await tally.services.sessions.takeFlash(id, 'emergency-code:A'), null);
   });
 });

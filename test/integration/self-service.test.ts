@@ -1,22 +1,57 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { createServices } from '../../src/domain/services.js';
+import { buildPublicApp } from '../../src/http/public/app.js';
+import { createLogger } from '../../src/logger.js';
+import { tokenType } from '../../src/tokens/registry.js';
+import { activate as activateOverCtkip } from '../support/ctkip.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, WebClient } from '../support/web.js';
-import { activate as activateOverCtkip } from '../support/ctkip.js';
-import { tokenType } from '../../src/tokens/registry.js';
-import { buildPublicApp } from '../../src/http/public/app.js';
-import { createLogger } from '../../src/logger.js';
-import { createServices } from '../../src/domain/services.js';
 
 const PROFILES = {
-  phone: { name: 'Phone authenticator', description: 'For your own phone', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true },
+  phone: {
+    name: 'Phone authenticator',
+    description: 'For your own phone',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+  },
   iphone: { name: 'SecurID for iPhone', tokenType: 'securid', deviceType: 'ios', appVersion: '2.1', delivery: 'ctkip', selfService: true },
-  iphoneOld: { name: 'SecurID for iPhone 1.x', tokenType: 'securid', deviceType: 'ios', appVersion: '1.3', delivery: 'ctkip', selfService: true },
-  desktop: { name: 'Desktop token file', tokenType: 'totp', deviceType: 'tally-cli', delivery: 'file', filePasswordPolicy: 'generated', selfService: true },
-  ctf: { name: 'SecurID Android (CTF)', tokenType: 'securid', deviceType: 'android', appVersion: '1.5', delivery: 'ctf', selfService: true },
-  approval: { name: 'Contractor token', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true, requiresApproval: true },
+  iphoneOld: {
+    name: 'SecurID for iPhone 1.x',
+    tokenType: 'securid',
+    deviceType: 'ios',
+    appVersion: '1.3',
+    delivery: 'ctkip',
+    selfService: true,
+  },
+  desktop: {
+    name: 'Desktop token file',
+    tokenType: 'totp',
+    deviceType: 'tally-cli',
+    delivery: 'file',
+    filePasswordPolicy: 'generated',
+    selfService: true,
+  },
+  ctf: {
+    name: 'SecurID Android (CTF)',
+    tokenType: 'securid',
+    deviceType: 'android',
+    appVersion: '1.5',
+    delivery: 'ctf',
+    selfService: true,
+  },
+  approval: {
+    name: 'Contractor token',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+    requiresApproval: true,
+  },
   adminOnly: { name: 'Admin-only token', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr' },
 } as const;
 
@@ -28,14 +63,21 @@ describeEachStore('Self-Service Console', (getStore) => {
   let address = 0;
   /** A browser from an address of its own, so the per-address log-on limit of one test never touches another. */
   const browser = () => new WebClient(tally.public, `10.1.0.${++address}`);
-  const api = (method: 'GET' | 'POST', url: string, payload?: object) => tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin), ...(payload ? { payload } : {}) });
+  const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+    tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin), ...(payload ? { payload } : {}) });
   const loggedOn = async (username: string) => {
     const client = browser();
     const response = await client.logOn(username, password(username));
     assert.equal(response.statusCode, 303, response.body);
     return client;
   };
-  const tokensOf = async (username: string) => getStore().db.selectFrom('tokens').innerJoin('users', 'users.id', 'tokens.user_id').selectAll('tokens').where('users.username', '=', username).execute();
+  const tokensOf = async (username: string) =>
+    getStore()
+      .db.selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .selectAll('tokens')
+      .where('users.username', '=', username)
+      .execute();
   const codeNow = async (serial: string) => {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
     return tokenType(row.token_type).codeAt(tally.services.tokens.material(row), Math.floor(tally.clock.now() / 1000 / row.period_seconds));
@@ -43,7 +85,8 @@ describeEachStore('Self-Service Console', (getStore) => {
 
   before(async () => {
     tally = await createTestTally(getStore(), { logonRateLimit: 5 });
-    for (const username of USERS) assert.equal((await api('POST', '/api/v1/users', { username, password: password(username) })).statusCode, 201);
+    for (const username of USERS)
+      assert.equal((await api('POST', '/api/v1/users', { username, password: password(username) })).statusCode, 201);
     for (const profile of Object.values(PROFILES)) assert.equal((await api('POST', '/api/v1/profiles', profile)).statusCode, 201);
   });
   after(async () => tally.close());
@@ -124,7 +167,13 @@ describeEachStore('Self-Service Console', (getStore) => {
       assert.equal(response.statusCode, 403, `token ${token}`);
       assert.match(pageText(response.body), /did not come from this site/);
     }
-    const json = await tally.public.inject({ method: 'POST', url: '/request', remoteAddress: '10.1.9.9', headers: { cookie: `tally_session=${alice.cookies.get('tally_session')}` }, payload: { profile: PROFILES.phone.name } });
+    const json = await tally.public.inject({
+      method: 'POST',
+      url: '/request',
+      remoteAddress: '10.1.9.9',
+      headers: { cookie: `tally_session=${alice.cookies.get('tally_session')}` },
+      payload: { profile: PROFILES.phone.name },
+    });
     assert.equal(json.statusCode, 403);
     assert.equal((await tokensOf('alice')).length, before);
     const logOff = await alice.post('/logoff', { _csrf: null });
@@ -139,7 +188,10 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.equal(logOff.statusCode, 303);
     assert.equal(client.cookies.get('tally_session'), undefined);
     const hash = createHash('sha256').update(sessionId).digest('hex');
-    assert.equal(await getStore().db.selectFrom('web_sessions').select('id_hash').where('id_hash', '=', hash).executeTakeFirst(), undefined);
+    assert.equal(
+      await getStore().db.selectFrom('web_sessions').select('id_hash').where('id_hash', '=', hash).executeTakeFirst(),
+      undefined,
+    );
     const replay = browser();
     replay.cookies.set('tally_session', sessionId);
     assert.match(pageText((await replay.get('/')).body), /Log on/);
@@ -148,7 +200,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.equal(post.headers.location, '/?notice=session-ended');
   });
 
-  test('sessions end after the idle timeout and after the absolute timeout; an admin revokes all of a user\'s sessions', async () => {
+  test("sessions end after the idle timeout and after the absolute timeout; an admin revokes all of a user's sessions", async () => {
     const idle = await loggedOn('dave');
     tally.clock.advance(14 * 60);
     assert.match(pageText((await idle.get('/')).body), /My tokens/, 'still within 15 idle minutes');
@@ -173,7 +225,8 @@ describeEachStore('Self-Service Console', (getStore) => {
   test('the log-on form is rate limited per address', async () => {
     const client = browser();
     await client.get('/');
-    for (let i = 0; i < 5; i++) assert.equal((await client.post('/logon', { username: 'nobody', password: 'wrong-password' })).statusCode, 401);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await client.post('/logon', { username: 'nobody', password: 'wrong-password' })).statusCode, 401);
     const limited = await client.post('/logon', { username: 'alice', password: password('alice') });
     assert.equal(limited.statusCode, 429);
     assert.match(limited.headers['content-type'] as string, /text\/html/);
@@ -182,7 +235,10 @@ describeEachStore('Self-Service Console', (getStore) => {
   });
 
   test('the log-on limit counts the attempts of every node on the store: spreading them over two gains nothing', async () => {
-    const otherNode = await buildPublicApp(createServices(getStore(), tally.keyring, tally.clock), { logger: createLogger('silent'), logonRateLimit: 5 });
+    const otherNode = await buildPublicApp(createServices(getStore(), tally.keyring, tally.clock), {
+      logger: createLogger('silent'),
+      logonRateLimit: 5,
+    });
     try {
       const source = `10.1.0.${++address}`;
       const here = new WebClient(tally.public, source);
@@ -190,8 +246,13 @@ describeEachStore('Self-Service Console', (getStore) => {
       await here.get('/');
       await there.get('/');
       // Another unknown name than the test before's: its five failures would make this one wait.
-      for (const client of [here, there, here, there, here]) assert.equal((await client.post('/logon', { username: 'nobody-else', password: 'wrong-password' })).statusCode, 401);
-      assert.equal((await there.post('/logon', { username: 'alice', password: password('alice') })).statusCode, 429, 'the sixth attempt, on the node that saw two');
+      for (const client of [here, there, here, there, here])
+        assert.equal((await client.post('/logon', { username: 'nobody-else', password: 'wrong-password' })).statusCode, 401);
+      assert.equal(
+        (await there.post('/logon', { username: 'alice', password: password('alice') })).statusCode,
+        429,
+        'the sixth attempt, on the node that saw two',
+      );
       assert.equal((await here.post('/logon', { username: 'alice', password: password('alice') })).statusCode, 429);
       const other = new WebClient(otherNode, `10.1.0.${++address}`);
       assert.equal((await other.logOn('alice', password('alice'))).statusCode, 303, 'another address is not limited');
@@ -202,7 +263,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     }
   });
 
-  test('wrong passwords slow the user\'s next log-ons down (no lock), and the page says so', async () => {
+  test("wrong passwords slow the user's next log-ons down (no lock), and the page says so", async () => {
     for (let i = 0; i < 5; i++) {
       const response = await browser().logOn('erin', 'not-the-password');
       assert.equal(response.statusCode, 401);
@@ -240,12 +301,18 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.equal(page.statusCode, 200);
     assert.match(page.body, /<img src="data:image\/svg\+xml;base64,[^"]+" alt="[^"]*QR code[^"]*"/);
     const secret = /data-copy="([A-Z2-7]+)"/.exec(page.body)![1];
-    assert.match(page.body, new RegExp(`<code id="secret-key" class="secret">${secret.replace(/(.{1,4})/g, '<span class="key-group">$1</span>')}</code>`), 'the key as text');
+    assert.match(
+      page.body,
+      new RegExp(`<code id="secret-key" class="secret">${secret.replace(/(.{1,4})/g, '<span class="key-group">$1</span>')}</code>`),
+      'the key as text',
+    );
     assert.match(page.body, /otpauth:\/\/totp\/Tally:alice\?secret=/);
     assert.match(page.body, /<label for="tokencode">Tokencode<\/label>/);
     assert.match(page.body, /<button type="submit" class="button button-primary">Confirm<\/button>/);
 
-    const wrong = await alice.post(`/tokens/${token.serial}/confirm`, { tokencode: (await codeNow(token.serial)) === '000000' ? '111111' : '000000' });
+    const wrong = await alice.post(`/tokens/${token.serial}/confirm`, {
+      tokencode: (await codeNow(token.serial)) === '000000' ? '111111' : '000000',
+    });
     assert.equal(wrong.statusCode, 400);
     assert.match(pageText(wrong.body), /That code is not right/);
     const confirmed = await alice.post(`/tokens/${token.serial}/confirm`, { tokencode: await codeNow(token.serial) });
@@ -271,12 +338,16 @@ describeEachStore('Self-Service Console', (getStore) => {
       ['POST', `/tokens/${token.serial}/rename`, { label: 'mine now' }],
     ] as const) {
       const response = method === 'GET' ? await bob.get(url) : await bob.post(url, fields);
-      const missing = method === 'GET' ? await bob.get(url.replace(token.serial, '999999')) : await bob.post(url.replace(token.serial, '999999'), fields);
+      const missing =
+        method === 'GET' ? await bob.get(url.replace(token.serial, '999999')) : await bob.post(url.replace(token.serial, '999999'), fields);
       assert.equal(response.statusCode, 404, `${method} ${url}`);
       assert.equal(pageText(response.body).replace(token.serial, 'S'), pageText(missing.body).replace('999999', 'S'));
       await bob.get('/');
     }
-    assert.equal((await getStore().db.selectFrom('tokens').select('label').where('serial', '=', token.serial).executeTakeFirstOrThrow()).label, null);
+    assert.equal(
+      (await getStore().db.selectFrom('tokens').select('label').where('serial', '=', token.serial).executeTakeFirstOrThrow()).label,
+      null,
+    );
     const anonymous = browser();
     const redirected = await anonymous.get(`/tokens/${token.serial}/activate`);
     assert.equal(redirected.statusCode, 303);
@@ -289,7 +360,10 @@ describeEachStore('Self-Service Console', (getStore) => {
     await assert.rejects(tally.services.distribution.distributeToUser(bob, 'bob', PROFILES.adminOnly.name), { code: 'PROFILE_NOT_FOUND' });
     await assert.rejects(tally.services.requests.request(bob, PROFILES.adminOnly.name), { code: 'PROFILE_NOT_FOUND' });
     await assert.rejects(tally.services.distribution.distributeToUser(bob, 'bob', PROFILES.approval.name), { code: 'FORBIDDEN' });
-    await assert.rejects(tally.services.distribution.distributeToUser({ kind: 'apitoken', name: 'a', role: 'agent' }, 'bob', PROFILES.phone.name), { code: 'FORBIDDEN' });
+    await assert.rejects(
+      tally.services.distribution.distributeToUser({ kind: 'apitoken', name: 'a', role: 'agent' }, 'bob', PROFILES.phone.name),
+      { code: 'FORBIDDEN' },
+    );
     await assert.rejects(tally.services.selfService.tokens({ kind: 'apitoken', name: 'h', role: 'helpdesk' }), { code: 'FORBIDDEN' });
   });
 
@@ -326,7 +400,10 @@ describeEachStore('Self-Service Console', (getStore) => {
     const [token] = await tokensOf('carol');
     const first = await carol.get(`/tokens/${token.serial}/activate`);
     const second = await carol.get(`/tokens/${token.serial}/activate`);
-    const linkOf = (body: string) => /<form method="post" action="(\/download\/[A-Za-z0-9_-]+)"><button type="submit" class="button button-primary">Download token file</.exec(body)![1];
+    const linkOf = (body: string) =>
+      /<form method="post" action="(\/download\/[A-Za-z0-9_-]+)"><button type="submit" class="button button-primary">Download token file</.exec(
+        body,
+      )![1];
     const passwordOf = (body: string) => /id="file-password" class="secret secret-large">([A-Za-z0-9]{14})</.exec(body)![1];
     assert.equal(passwordOf(first.body), passwordOf(second.body));
     assert.equal((await tally.public.inject({ method: 'POST', url: linkOf(first.body) })).statusCode, 410, 'replaced by the second visit');
@@ -361,7 +438,10 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.match(pageText(details.body), /shown once, when the token was issued, and Tally does not keep it/);
     assert.equal((await tokensOf('dave')).length, 1, 'one request, one token');
     const flashes = await getStore().db.selectFrom('web_sessions').select('flash_sealed').execute();
-    assert.ok(flashes.every((row) => row.flash_sealed === null || !row.flash_sealed.includes(ctf)), 'the waiting CTF is sealed, not stored in clear');
+    assert.ok(
+      flashes.every((row) => row.flash_sealed === null || !row.flash_sealed.includes(ctf)),
+      'the waiting CTF is sealed, not stored in clear',
+    );
   });
 
   test("CTF: another user's session cannot take a token's waiting string", async () => {
@@ -418,7 +498,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.equal(audit[0].result, 'success');
   });
 
-  test('rename: a name of the holder\'s own, shown in the list; control characters are refused', async () => {
+  test("rename: a name of the holder's own, shown in the list; control characters are refused", async () => {
     const alice = await loggedOn('alice');
     const [token] = await tokensOf('alice');
     await alice.get(`/tokens/${token.serial}`);
@@ -452,7 +532,16 @@ describeEachStore('Self-Service Console', (getStore) => {
   test('the audit records the console: log-ons, requests, activations, renames; never a secret', async () => {
     const events = (await api('GET', '/api/v1/audit?limit=1000')).json().events as { action: string; details: unknown }[];
     const actions = new Set(events.map((e) => e.action));
-    for (const action of ['logon.self-service', 'session.end', 'token.distribute', 'token.activation.show', 'token.activation.confirm', 'token.download.link', 'token.rename', 'token.request']) {
+    for (const action of [
+      'logon.self-service',
+      'session.end',
+      'token.distribute',
+      'token.activation.show',
+      'token.activation.confirm',
+      'token.download.link',
+      'token.rename',
+      'token.request',
+    ]) {
       assert.ok(actions.has(action), action);
     }
     assert.doesNotMatch(JSON.stringify(events), /password-1|secret=|otpauth/);

@@ -3,24 +3,25 @@
  * loopback: the client must derive the seed the server derived, store nothing it cannot trust, and
  * show the server's reason when refused.
  */
-import { after, before, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { tallyAsync, type CliResult } from '../support/cli.js';
+import { after, before, test } from 'node:test';
 import { serverFinished, serverHello, type TokenSettings } from '../../src/core/ctkip/exchange.js';
 import {
-  INVALID_AUTHORIZATION_CODE,
   buildServerResponse,
   buildSoapFault,
+  INVALID_AUTHORIZATION_CODE,
   parseClientMessage,
   parseClientRequest,
 } from '../../src/core/ctkip/messages.js';
 import { addPinToTokencode, computeTokencode } from '../../src/core/securid/index.js';
+import { type CliResult, tallyAsync } from '../support/cli.js';
 
 const CODE = '482915736024';
 const PATH = '/ctkip/services/CtkipService';
@@ -77,7 +78,13 @@ function answer(body: string): string {
     });
   }
   const serverNonce = sessions.get(message.sessionId) as Buffer;
-  const finished = serverFinished({ message, sessionId: message.sessionId, serverNonce, serverPrivateKey: privateKey, token: behaviour.settings });
+  const finished = serverFinished({
+    message,
+    sessionId: message.sessionId,
+    serverNonce,
+    serverPrivateKey: privateKey,
+    token: behaviour.settings,
+  });
   provisioned.push({ settings: behaviour.settings, seed: finished.kToken });
   return buildServerResponse({
     authData: received.authData,
@@ -136,7 +143,7 @@ function noSecrets(result: CliResult, ...secrets: string[]): void {
   }
 }
 
-test('activation stores the seed the server derived: the tokencodes and passcodes match the server\'s', async () => {
+test("activation stores the seed the server derived: the tokencodes and passcodes match the server's", async () => {
   behaviour.settings = tokenSettings({ digits: 8, intervalSeconds: 30, addPin: true });
   behaviour.tamperMac = false;
   const store = storePath();
@@ -159,16 +166,25 @@ test('activation stores the seed the server derived: the tokencodes and passcode
 
   const key = { serial: settings.serial, seed, digits: settings.digits, intervalSeconds: settings.intervalSeconds };
   const times = [1700000000, 1700000031, 1900000000];
-  const codes = await Promise.all(
-    times.map((at) => tallyAsync(['token', 'code', '--store', store, '--at', String(at)], { env })),
+  const codes = await Promise.all(times.map((at) => tallyAsync(['token', 'code', '--store', store, '--at', String(at)], { env })));
+  assert.deepEqual(
+    codes.map((c) => c.stdout.trim()),
+    times.map((at) => computeTokencode(key, at)),
   );
-  assert.deepEqual(codes.map((c) => c.stdout.trim()), times.map((at) => computeTokencode(key, at)));
   const withPin = await tallyAsync(['token', 'code', '--store', store, '--at', '1700000000', '--pin', '2468'], { env });
   assert.equal(withPin.stdout.trim(), addPinToTokencode(computeTokencode(key, 1700000000), '2468'));
 
   const listed = JSON.parse((await tallyAsync(['token', 'list', '--store', store, '--json'], { env })).stdout);
   assert.deepEqual(listed, [
-    { serial: settings.serial, type: 'securid', algorithm: 'AES128', digits: 8, intervalSeconds: 30, expiresOn: '2031-06-30', addPin: true },
+    {
+      serial: settings.serial,
+      type: 'securid',
+      algorithm: 'AES128',
+      digits: 8,
+      intervalSeconds: 30,
+      expiresOn: '2031-06-30',
+      addPin: true,
+    },
   ]);
 });
 
@@ -193,7 +209,7 @@ test('an app link carrying the code works as the URL; activating the same serial
   assert.match(noCode.stderr, /carries no activation code; give it after the URL/);
 });
 
-test('a wrong activation code: exit 1 with the server\'s reason, and no store is made', async () => {
+test("a wrong activation code: exit 1 with the server's reason, and no store is made", async () => {
   behaviour.settings = tokenSettings();
   const store = storePath();
   const result = await activate([serviceUrl(), '000000000000', '--store', store]);

@@ -2,18 +2,19 @@
  * `tally token` as a user runs it (real processes), checked against the real peers: stoken for
  * SecurID tokens (files, CTF strings and links both ways), oathtool for TOTP and HOTP.
  */
-import { after, test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tallyAsync, type CliResult } from '../support/cli.js';
-import { interopTest, runPeer } from '../support/peers.js';
-import { readVector, readVectorJson, vectorPath } from '../support/vectors.js';
-import { encodeBase32 } from '../../src/core/otp/base32.js';
+import { after, test } from 'node:test';
 import { readTokenStore } from '../../src/client/store-file.js';
 import { showCode } from '../../src/client/tokens.js';
+import { encodeBase32 } from '../../src/core/otp/base32.js';
+import { type CliResult, tallyAsync } from '../support/cli.js';
+import { interopTest, runPeer } from '../support/peers.js';
+import { readVector, readVectorJson, vectorPath } from '../support/vectors.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tally-token-client-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -67,7 +68,7 @@ const FIXED_TIMES = [1700000000, 1700000029, 1700000040, 1735689599, 1735689600,
 
 /** Times spread over the years tokens live, with seconds that land on every code slot. */
 function randomTimes(count: number): number[] {
-  return Array.from({ length: count }, () => 1_600_000_000 + randomBytes(4).readUInt32BE() % 400_000_000);
+  return Array.from({ length: count }, () => 1_600_000_000 + (randomBytes(4).readUInt32BE() % 400_000_000));
 }
 
 interface SdtidVector {
@@ -97,11 +98,17 @@ test('--help of every token command has its usage, options and examples; the ove
   failed(unknown, /unknown command "token frob"\. Commands: token activate, token import/, 2);
 });
 
-test('the stoken-made vector files import with their passwords and give the sidecars\' codes', async () => {
+test("the stoken-made vector files import with their passwords and give the sidecars' codes", async () => {
   const store = scratchPath('vectors.store');
   for (const name of VECTORS) {
     const vector = readVectorJson<SdtidVector>(`securid/${name}.json`);
-    const args = ['import', vectorPath(`securid/${name}.sdtid`), '--store', store, ...(vector.password ? ['--password', vector.password] : [])];
+    const args = [
+      'import',
+      vectorPath(`securid/${name}.sdtid`),
+      '--store',
+      store,
+      ...(vector.password ? ['--password', vector.password] : []),
+    ];
     assert.equal(ok(await token(args), name), `${vector.serial}\n`);
   }
   await Promise.all(
@@ -124,21 +131,33 @@ test('the stoken-made vector files import with their passwords and give the side
   assert.match(list, /^SERIAL\s+TYPE\s+DIGITS\s+INTERVAL\s+EXPIRES\n/);
   assert.match(list, /\n498012736455\s+securid\s+6\s+60 s\s+2035-12-31\n/);
   const json = JSON.parse(ok(await token(['list', '--store', store, '--json']), 'list --json'));
-  assert.deepEqual(json.map((t: { serial: string }) => t.serial), VECTORS.map((name) => readVectorJson<SdtidVector>(`securid/${name}.json`).serial));
+  assert.deepEqual(
+    json.map((t: { serial: string }) => t.serial),
+    VECTORS.map((name) => readVectorJson<SdtidVector>(`securid/${name}.json`).serial),
+  );
   const seeds = VECTORS.map((name) => readVectorJson<{ seed_hex: string }>(`securid/${name}.json`).seed_hex);
-  for (const seed of seeds) assert.ok(!list.includes(seed) && !JSON.stringify(json).includes(seed) && !readFileSync(store, 'utf8').includes(seed));
+  for (const seed of seeds)
+    assert.ok(!list.includes(seed) && !JSON.stringify(json).includes(seed) && !readFileSync(store, 'utf8').includes(seed));
 });
 
-interopTest('a stoken-issued sdtid, with and without a file password, gives stoken\'s codes at many times', ['stoken'], async () => {
+interopTest("a stoken-issued sdtid, with and without a file password, gives stoken's codes at many times", ['stoken'], async () => {
   for (const password of [undefined, 'Issue-pass-7']) {
     const file = scratchFile('issued.sdtid', stoken(['issue', ...(password ? [`--new-password=${password}`] : [])]));
-    const serial = stoken(['show', `--file=${file}`, ...(password ? [`--password=${password}`] : [])]).match(/Serial number\s*:\s*(\d+)/)![1];
+    const serial = stoken(['show', `--file=${file}`, ...(password ? [`--password=${password}`] : [])]).match(
+      /Serial number\s*:\s*(\d+)/,
+    )![1];
     const store = scratchPath('issued.store');
     if (password) failed(await token(['import', file, '--store', store]), /protected by a password.*--password/);
-    assert.equal(ok(await token(['import', file, '--store', store, ...(password ? ['--password', password] : [])]), 'import'), `${serial}\n`);
+    assert.equal(
+      ok(await token(['import', file, '--store', store, ...(password ? ['--password', password] : [])]), 'import'),
+      `${serial}\n`,
+    );
     const cliTimes = [FIXED_TIMES[1], ...randomTimes(1)];
     const codes = await Promise.all(cliTimes.map((at) => codeAt(store, serial, at)));
-    assert.deepEqual(codes, cliTimes.map((at) => stokenCode([`--file=${file}`], at, password)));
+    assert.deepEqual(
+      codes,
+      cliTimes.map((at) => stokenCode([`--file=${file}`], at, password)),
+    );
     const [stored] = readTokenStore(store, {});
     for (const at of randomTimes(40)) assert.equal(showCode(stored, at).code, stokenCode([`--file=${file}`], at, password), `at ${at}`);
   }
@@ -152,7 +171,10 @@ interopTest('exports as sdtid, ctf and ctf-v3 are read by stoken with the same c
   const times = [...FIXED_TIMES, ...randomTimes(6)];
   const expected = times.map((at) => showCode(stored, at).code);
   const exported = async (format: string, password?: string) =>
-    ok(await token(['export', '--store', store, '--serial', serial, '--format', format, ...(password ? ['--password', password] : [])]), format);
+    ok(
+      await token(['export', '--store', store, '--serial', serial, '--format', format, ...(password ? ['--password', password] : [])]),
+      format,
+    );
 
   for (const password of [undefined, 'Export-pass-9']) {
     const sdtid = scratchFile('exported.sdtid', await exported('sdtid', password));
@@ -161,8 +183,13 @@ interopTest('exports as sdtid, ctf and ctf-v3 are read by stoken with the same c
     assert.match(ctf, /^\d{81}$/);
     assert.ok(v3.startsWith('http://127.0.0.1/securid/ctf?ctfData='));
     for (const source of [[`--file=${sdtid}`], [`--token=${ctf}`], [`--token=${v3}`]]) {
-      assert.deepEqual(times.map((at) => stokenCode(source, at, password)), expected, source[0]);
-      if (password) assert.throws(() => stokenCode(source, times[0]), /command-line input is requested/, `${source[0]} asks for its password`);
+      assert.deepEqual(
+        times.map((at) => stokenCode(source, at, password)),
+        expected,
+        source[0],
+      );
+      if (password)
+        assert.throws(() => stokenCode(source, times[0]), /command-line input is requested/, `${source[0]} asks for its password`);
     }
     if (password) assert.match(stoken(['show', `--file=${sdtid}`, `--password=${password}`]), /Encrypted w\/password\s*:\s*yes/);
   }
@@ -175,7 +202,7 @@ interface OtpauthCase {
   secretBytes: number;
 }
 
-interopTest('imported otpauth URIs give oathtool\'s TOTP codes; HOTP moves its counter on with each code', ['oathtool'], async () => {
+interopTest("imported otpauth URIs give oathtool's TOTP codes; HOTP moves its counter on with each code", ['oathtool'], async () => {
   const store = scratchPath('oath.store');
   const cases: OtpauthCase[] = [
     { algorithm: 'SHA1', digits: 6, period: 30, secretBytes: 20 },
@@ -192,7 +219,8 @@ interopTest('imported otpauth URIs give oathtool\'s TOTP codes; HOTP moves its c
     const at = randomTimes(1)[0];
     assert.equal(await codeAt(store, `Example:user${i}`, at), oathtool(at), JSON.stringify(c));
     const stored = readTokenStore(store, {}).find((t) => t.serial === `Example:user${i}`)!;
-    for (const at of [...FIXED_TIMES, ...randomTimes(10)]) assert.equal(showCode(stored, at).code, oathtool(at), `${JSON.stringify(c)} at ${at}`);
+    for (const at of [...FIXED_TIMES, ...randomTimes(10)])
+      assert.equal(showCode(stored, at).code, oathtool(at), `${JSON.stringify(c)} at ${at}`);
   }
 
   const secret = encodeBase32(randomBytes(20));
@@ -202,9 +230,14 @@ interopTest('imported otpauth URIs give oathtool\'s TOTP codes; HOTP moves its c
   const shown: string[] = [];
   for (let i = 0; i < 3; i++) shown.push(await codeAt(store, 'carol', 0));
   assert.deepEqual(shown, expected);
-  const listed = JSON.parse(ok(await token(['list', '--store', store, '--json']), 'list')).find((t: { serial: string }) => t.serial === 'carol');
+  const listed = JSON.parse(ok(await token(['list', '--store', store, '--json']), 'list')).find(
+    (t: { serial: string }) => t.serial === 'carol',
+  );
   assert.equal(listed.counter, 8);
-  assert.match(ok(await token(['export', '--store', store, '--serial', 'carol', '--format', 'otpauth']), 'export'), /^otpauth:\/\/hotp\/carol\?secret=.*&counter=8\n$/);
+  assert.match(
+    ok(await token(['export', '--store', store, '--serial', 'carol', '--format', 'otpauth']), 'export'),
+    /^otpauth:\/\/hotp\/carol\?secret=.*&counter=8\n$/,
+  );
   assert.equal(await codeAt(store, 'carol', 0, '4321'), `4321${runPeer('oathtool', ['--hotp', '-b', '-c', '8', secret]).trim()}`);
 });
 
@@ -212,9 +245,15 @@ interopTest('a PSKC file imports with its password, and a pskc export is read by
   const vector = readVectorJson<{ password: string; serial: string; codes: { unix: number; code: string }[] }>('pskc/totp-pbkdf2.json');
   const store = scratchPath('pskc.store');
   failed(await token(['import', vectorPath('pskc/totp-pbkdf2.pskcxml'), '--store', store, '--password', 'wrong']), /password is wrong/);
-  assert.equal(ok(await token(['import', vectorPath('pskc/totp-pbkdf2.pskcxml'), '--store', store, '--password', vector.password]), 'import'), `${vector.serial}\n`);
+  assert.equal(
+    ok(await token(['import', vectorPath('pskc/totp-pbkdf2.pskcxml'), '--store', store, '--password', vector.password]), 'import'),
+    `${vector.serial}\n`,
+  );
   assert.equal(await codeAt(store, vector.serial, vector.codes[0].unix), vector.codes[0].code);
-  const exported = scratchFile('export.pskcxml', ok(await token(['export', '--store', store, '--format', 'pskc', '--password', 'new pw']), 'export'));
+  const exported = scratchFile(
+    'export.pskcxml',
+    ok(await token(['export', '--store', store, '--format', 'pskc', '--password', 'new pw']), 'export'),
+  );
   const csv = runPeer('pskc2csv', ['-p', 'new pw', '-c', 'serial,secret,response_length,time_interval', exported]);
   assert.match(csv, new RegExp(`^${vector.serial},c0ffee00112233445566778899aabbccddeeff01,6,30$`, 'm'));
 });
@@ -245,7 +284,10 @@ test('bad input says what is wrong, exits 1 (2 for bad usage), and leaves the st
 
   ok(await token(['import', t1.ctf_v2, '--store', store]), 'import ctf');
   ok(await token(['import', 'otpauth://totp/dave?secret=JBSWY3DPEHPK3PXP', '--store', store]), 'import otpauth');
-  failed(await token(['import', t1.ctf_v2, '--store', store]), new RegExp(`Already in the store: ${t1.serial}\\. Nothing was imported; give --replace`));
+  failed(
+    await token(['import', t1.ctf_v2, '--store', store]),
+    new RegExp(`Already in the store: ${t1.serial}\\. Nothing was imported; give --replace`),
+  );
   assert.equal(ok(await token(['import', t1.ctf_v2, '--store', store, '--replace']), 'replace'), `${t1.serial}\n`);
   const stored = readFileSync(store, 'utf8');
   const after = await Promise.all([
@@ -279,15 +321,23 @@ test('bad input says what is wrong, exits 1 (2 for bad usage), and leaves the st
 
   assert.equal(ok(await token(['remove', '--store', store, '--serial', 'dave']), 'remove'), 'dave\n');
   failed(await token(['remove', '--store', store, '--serial', 'dave']), /There is no token dave/);
-  assert.deepEqual(readTokenStore(store, {}).map((t) => t.serial), [t1.serial]);
-  assert.deepEqual(readdirSync(scratch).filter((name) => name.endsWith('.tmp') || name.endsWith('.lock')), []);
+  assert.deepEqual(
+    readTokenStore(store, {}).map((t) => t.serial),
+    [t1.serial],
+  );
+  assert.deepEqual(
+    readdirSync(scratch).filter((name) => name.endsWith('.tmp') || name.endsWith('.lock')),
+    [],
+  );
 });
 
 test('a passphrase store: no key file, and every command needs the passphrase', async () => {
   const store = scratchPath('passphrase.store');
   const withPassphrase = { TALLY_TOKEN_STORE_PASSPHRASE: 'correct horse battery' };
   const t4 = readVectorJson<SdtidVector>('securid/t4-8d-60s-canon.json');
-  const imported = await tallyAsync(['token', 'import', vectorPath('securid/t4-8d-60s-canon.sdtid'), '--store', store], { env: withPassphrase });
+  const imported = await tallyAsync(['token', 'import', vectorPath('securid/t4-8d-60s-canon.sdtid'), '--store', store], {
+    env: withPassphrase,
+  });
   assert.equal(ok(imported, 'import'), `${t4.serial}\n`);
   assert.ok(!existsSync(`${store}.key`));
   const { unix, tokencode } = t4.tokencodes[0];
@@ -295,8 +345,14 @@ test('a passphrase store: no key file, and every command needs the passphrase', 
   assert.equal(ok(shown, 'code'), `${tokencode}\n`);
   const before = readFileSync(store, 'utf8');
   failed(await token(['code', '--store', store]), /sealed with a passphrase; set TALLY_TOKEN_STORE_PASSPHRASE/);
-  failed(await tallyAsync(['token', 'list', '--store', store], { env: { TALLY_TOKEN_STORE_PASSPHRASE: 'wrong' } }), /passphrase does not open/);
+  failed(
+    await tallyAsync(['token', 'list', '--store', store], { env: { TALLY_TOKEN_STORE_PASSPHRASE: 'wrong' } }),
+    /passphrase does not open/,
+  );
   const t1 = readVectorJson<{ ctf_v2: string }>('securid/t1-6d-30s.json');
-  failed(await tallyAsync(['token', 'import', t1.ctf_v2, '--store', store], { env: { TALLY_TOKEN_STORE_PASSPHRASE: 'wrong' } }), /passphrase does not open/);
+  failed(
+    await tallyAsync(['token', 'import', t1.ctf_v2, '--store', store], { env: { TALLY_TOKEN_STORE_PASSPHRASE: 'wrong' } }),
+    /passphrase does not open/,
+  );
   assert.equal(readFileSync(store, 'utf8'), before);
 });

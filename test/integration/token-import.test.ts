@@ -1,16 +1,16 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { writePskc } from '../../src/core/pskc/write.js';
+import { type SecurIdToken, writeSdtid } from '../../src/core/securid/index.js';
+import { tokenType } from '../../src/tokens/registry.js';
+import { interopTest, runPeer } from '../support/peers.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { readVector, readVectorJson } from '../support/vectors.js';
-import { interopTest, runPeer } from '../support/peers.js';
-import { writeSdtid, type SecurIdToken } from '../../src/core/securid/index.js';
-import { writePskc } from '../../src/core/pskc/write.js';
-import { tokenType } from '../../src/tokens/registry.js';
 
 interface SdtidVector {
   serial: string;
@@ -51,9 +51,17 @@ describeEachStore('token import (sdtid)', (getStore) => {
 
   const importJson = (payload: object, token = tally.tokens.superadmin) =>
     tally.admin.inject({ method: 'POST', url: '/api/v1/tokens/import', headers: bearer(token), payload });
-  const tokenCount = async () => Number((await getStore().db.selectFrom('tokens').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  const tokenCount = async () =>
+    Number(
+      (
+        await getStore()
+          .db.selectFrom('tokens')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
 
-  test('imports each stoken-made vector file; the seed is sealed and gives stoken\'s codes', async () => {
+  test("imports each stoken-made vector file; the seed is sealed and gives stoken's codes", async () => {
     for (const name of vectors) {
       const vector = readVectorJson<SdtidVector>(`securid/${name}.json`);
       const response = await importJson({
@@ -90,12 +98,25 @@ describeEachStore('token import (sdtid)', (getStore) => {
     assert.match(again.tokens[0].reason, /exists already/);
     const replaced = (await importJson({ file, replace: true })).json();
     assert.equal(replaced.replaced, 3);
-    const audit = (await tally.admin.inject({ url: `/api/v1/audit?serial=${batch[1].serial}`, headers: bearer(tally.tokens.superadmin) })).json();
-    assert.deepEqual(audit.events.map((e: { action: string }) => e.action), ['token.replace', 'token.import']);
+    const audit = (
+      await tally.admin.inject({ url: `/api/v1/audit?serial=${batch[1].serial}`, headers: bearer(tally.tokens.superadmin) })
+    ).json();
+    assert.deepEqual(
+      audit.events.map((e: { action: string }) => e.action),
+      ['token.replace', 'token.import'],
+    );
   });
 
   test('a PSKC file with an XML signature imports, and the report says the signature was not checked', async () => {
-    const key = { kind: 'totp' as const, id: 'SIGNED-1', serial: 'SIGNED-1', secret: randomBytes(20), digits: 6, algorithm: 'SHA1' as const, timeInterval: 30 };
+    const key = {
+      kind: 'totp' as const,
+      id: 'SIGNED-1',
+      serial: 'SIGNED-1',
+      secret: randomBytes(20),
+      digits: 6,
+      algorithm: 'SHA1' as const,
+      timeInterval: 30,
+    };
     const unsigned = writePskc([key]);
     const signed = unsigned.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `${XML_SIGNATURE}${end}`);
     assert.notEqual(signed, unsigned);
@@ -135,7 +156,11 @@ describeEachStore('token import (sdtid)', (getStore) => {
       { file: Buffer.from(protectedFile), password: 'wrong-password', code: 'WRONG_PASSWORD', status: 400 },
       { file: Buffer.from(flipped), code: 'INTEGRITY_CHECK_FAILED', status: 400 },
       { file: Buffer.from(plain.slice(0, plain.length / 2)), code: 'FORMAT_INVALID', status: 400 },
-      { file: Buffer.from('<?xml version="1.0"?><!DOCTYPE TKNBatch [<!ENTITY x "y">]><TKNBatch>&x;</TKNBatch>'), code: 'XML_FORBIDDEN_CONSTRUCT', status: 400 },
+      {
+        file: Buffer.from('<?xml version="1.0"?><!DOCTYPE TKNBatch [<!ENTITY x "y">]><TKNBatch>&x;</TKNBatch>'),
+        code: 'XML_FORBIDDEN_CONSTRUCT',
+        status: 400,
+      },
       { file: Buffer.from('hello, not a token file'), code: 'FORMAT_INVALID', status: 400 },
     ];
     const before = await tokenCount();
@@ -158,14 +183,18 @@ describeEachStore('token import (sdtid)', (getStore) => {
     const helpdesk = await importJson({ file: Buffer.from(plain).toString('base64') }, tally.tokens.helpdesk);
     assert.equal(helpdesk.statusCode, 403);
     assert.equal(await tokenCount(), before);
-    const failures = (await tally.admin.inject({ url: '/api/v1/audit?action=token.import&result=failure', headers: bearer(tally.tokens.superadmin) })).json();
+    const failures = (
+      await tally.admin.inject({ url: '/api/v1/audit?action=token.import&result=failure', headers: bearer(tally.tokens.superadmin) })
+    ).json();
     assert.ok(failures.events.length >= cases.length);
   });
 
   interopTest('imports what `stoken issue` writes, with and without a password, and agrees on codes', ['stoken'], async () => {
     const home = mkdtempSync(join(tmpdir(), 'tally-stoken-'));
     for (const password of [undefined, 'stoken-pass-1']) {
-      const sdtid = runPeer('stoken', ['issue', ...(password ? [`--new-password=${password}`] : [])], { env: { ...process.env, HOME: home } });
+      const sdtid = runPeer('stoken', ['issue', ...(password ? [`--new-password=${password}`] : [])], {
+        env: { ...process.env, HOME: home },
+      });
       const file = join(home, 'issued.sdtid');
       writeFileSync(file, sdtid);
       const report = (await importJson({ file: Buffer.from(sdtid).toString('base64'), ...(password ? { password } : {}) })).json();
@@ -174,9 +203,13 @@ describeEachStore('token import (sdtid)', (getStore) => {
       const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
       const material = tally.services.tokens.material(row);
       for (const at of [1700000000, 1735689600, 1800000123]) {
-        const expected = runPeer('stoken', ['tokencode', '--file', file, `--use-time=${at}`, '--pin=0000', '-b', ...(password ? [`--password=${password}`] : [])], {
-          env: { ...process.env, HOME: home },
-        }).trim();
+        const expected = runPeer(
+          'stoken',
+          ['tokencode', '--file', file, `--use-time=${at}`, '--pin=0000', '-b', ...(password ? [`--password=${password}`] : [])],
+          {
+            env: { ...process.env, HOME: home },
+          },
+        ).trim();
         assert.equal(tokenType('securid').codeAt(material, Math.floor(at / material.settings.periodSeconds)), expected);
       }
     }

@@ -1,12 +1,12 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { describeEachStore } from '../support/store.js';
-import { createTestTally, type TestTally } from '../support/tally.js';
-import { WebClient } from '../support/web.js';
 import { resolveConfig } from '../../src/config.js';
 import { buildPublicApp } from '../../src/http/public/app.js';
 import { createLogger } from '../../src/logger.js';
+import { describeEachStore } from '../support/store.js';
+import { createTestTally, type TestTally } from '../support/tally.js';
+import { WebClient } from '../support/web.js';
 
 const PROXY = '10.9.0.1';
 
@@ -30,8 +30,17 @@ describeEachStore('trusted proxies', (getStore) => {
   });
 
   /** A failed log-on (a fresh unknown name each time, so no per-user delay interferes) from `peer`, claiming `forwardedFor`. */
-  const attempt = (peer: string, forwardedFor: string) => new WebClient(app, peer, { 'x-forwarded-for': forwardedFor }).logOn(`nobody-${++n}`, 'wrong-password');
-  const sources = async (username: string) => (await getStore().db.selectFrom('audit_events').select('source').where('action', '=', 'logon.self-service').where('target', '=', username).execute()).map((row) => row.source);
+  const attempt = (peer: string, forwardedFor: string) =>
+    new WebClient(app, peer, { 'x-forwarded-for': forwardedFor }).logOn(`nobody-${++n}`, 'wrong-password');
+  const sources = async (username: string) =>
+    (
+      await getStore()
+        .db.selectFrom('audit_events')
+        .select('source')
+        .where('action', '=', 'logon.self-service')
+        .where('target', '=', username)
+        .execute()
+    ).map((row) => row.source);
 
   test('from an untrusted peer a spoofed X-Forwarded-For is ignored: the rate limit counts the peer, the audit records the peer', async () => {
     const peer = '10.8.0.1';

@@ -1,8 +1,8 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { type Actor, systemActor } from '../../src/domain/actor.js';
 import { describeEachStore } from '../support/store.js';
 import { createTestTally, type TestTally } from '../support/tally.js';
-import { systemActor, type Actor } from '../../src/domain/actor.js';
 
 describeEachStore('sessions end when credentials change', (getStore) => {
   let tally: TestTally;
@@ -24,7 +24,9 @@ describeEachStore('sessions end when credentials change', (getStore) => {
 
   test('a log-on with a name no user can have (a NUL, overlong) is refused like a wrong password, and audited', async () => {
     for (const username of ['pi\u0000a', 'p'.repeat(300)]) {
-      await assert.rejects(tally.services.users.logOn({ username, password: 'second-password-2', console: 'self-service' }), { code: 'INVALID_CREDENTIALS' });
+      await assert.rejects(tally.services.users.logOn({ username, password: 'second-password-2', console: 'self-service' }), {
+        code: 'INVALID_CREDENTIALS',
+      });
     }
     const events = await tally.services.audit.list(systemActor, { action: 'logon.self-service', result: 'failure', limit: 10 });
     assert.ok(events.some((e) => e.target === 'pi\\u0000a'));

@@ -44,7 +44,10 @@ export function storeArgs(options: { dataDir: string; databaseUrl?: string; sche
 }
 
 /** Starts `tally serve` and resolves once /healthz answers on both listeners. */
-export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ stop: (signal?: NodeJS.Signals) => Promise<number | null>; output: () => string }> {
+export async function startServe(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ stop: (signal?: NodeJS.Signals) => Promise<number | null>; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -1,5 +1,5 @@
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { formToken, WebClient } from './web.js';
 
 /** A browser logged on to the Security Console as `username`, from an address of its own. */
@@ -16,13 +16,24 @@ export async function consoleClient(app: FastifyInstance, username: string, pass
  * Posts a multipart form (a file upload) as a browser would, with the client's cookies and the form
  * token of the last page it read.
  */
-export async function postMultipart(app: FastifyInstance, client: WebClient, url: string, fields: Record<string, string>, file?: { name: string; content: Buffer | string }): Promise<LightMyRequestResponse> {
+export async function postMultipart(
+  app: FastifyInstance,
+  client: WebClient,
+  url: string,
+  fields: Record<string, string>,
+  file?: { name: string; content: Buffer | string },
+): Promise<LightMyRequestResponse> {
   const boundary = `----tally${randomBytes(8).toString('hex')}`;
   const parts: Buffer[] = [];
   const all = { _csrf: formToken(client.lastBody) ?? '', ...fields };
-  for (const [name, value] of Object.entries(all)) parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  for (const [name, value] of Object.entries(all))
+    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
   if (file) {
-    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`));
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
+      ),
+    );
     parts.push(Buffer.from(file.content));
     parts.push(Buffer.from('\r\n'));
   }

@@ -1,5 +1,5 @@
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { test, type TestContext } from 'node:test';
+import { type SpawnSyncOptions, spawnSync } from 'node:child_process';
+import { type TestContext, test } from 'node:test';
 
 const found = new Map<string, boolean>();
 
@@ -22,11 +22,7 @@ export function interopRequired(): boolean {
  * An interop test: runs when every peer exists, skips politely when one is missing, and fails
  * (never skips) when REQUIRE_INTEROP=1.
  */
-export function interopTest(
-  name: string,
-  peers: string[],
-  fn: (t: TestContext) => unknown | Promise<unknown>,
-): void {
+export function interopTest(name: string, peers: string[], fn: (t: TestContext) => unknown | Promise<unknown>): void {
   const missing = peers.filter((p) => !hasPeer(p));
   if (missing.length > 0 && !interopRequired()) {
     test(name, { skip: `peer not installed: ${missing.join(', ')}` }, () => {});

@@ -9,7 +9,12 @@ export interface RadclientRun {
 }
 
 /** radclient (freeradius-utils) as a child process; asynchronous because the server may share this event loop. */
-export async function radclient(port: number, secret: string, lines: string[], options: { timeoutSeconds?: number } = {}): Promise<RadclientRun> {
+export async function radclient(
+  port: number,
+  secret: string,
+  lines: string[],
+  options: { timeoutSeconds?: number } = {},
+): Promise<RadclientRun> {
   const child = spawn('radclient', ['-x', '-r', '1', '-t', String(options.timeoutSeconds ?? 3), `127.0.0.1:${port}`, 'auth', secret]);
   let stdout = '';
   let stderr = '';
@@ -28,7 +33,11 @@ export function received(run: RadclientRun, code: 'Access-Accept' | 'Access-Reje
 }
 
 /** An Access-Request as radclient reads it: PAP, signed with a Message-Authenticator; `expect` lets it exit 0 on non-Accept replies. */
-export function papRequest(user: string, passcode: string, extra: { state?: string; expect?: 'Access-Reject' | 'Access-Challenge' } = {}): string[] {
+export function papRequest(
+  user: string,
+  passcode: string,
+  extra: { state?: string; expect?: 'Access-Reject' | 'Access-Challenge' } = {},
+): string[] {
   return [
     `User-Name = "${user}"`,
     `User-Password = "${passcode}"`,

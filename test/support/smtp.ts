@@ -31,12 +31,22 @@ function parse(raw: string, envelope: { from: string; to: string[] }): ReceivedM
   }
   const body = raw.slice(split + 4);
   const encoding = (headers['content-transfer-encoding'] ?? '').toLowerCase();
-  const text = encoding === 'quoted-printable' ? decodeQuotedPrintable(body) : encoding === 'base64' ? Buffer.from(body, 'base64').toString('utf8') : body;
+  const text =
+    encoding === 'quoted-printable'
+      ? decodeQuotedPrintable(body)
+      : encoding === 'base64'
+        ? Buffer.from(body, 'base64').toString('utf8')
+        : body;
   return { ...envelope, headers, text: text.replace(/\r\n/g, '\n'), raw };
 }
 
 /** A real SMTP server on loopback that keeps what arrives, for tests that read the mail Tally sent. */
-export async function startSmtpServer(): Promise<{ port: number; mails: ReceivedMail[]; waitFor(count: number): Promise<ReceivedMail[]>; close(): Promise<void> }> {
+export async function startSmtpServer(): Promise<{
+  port: number;
+  mails: ReceivedMail[];
+  waitFor(count: number): Promise<ReceivedMail[]>;
+  close(): Promise<void>;
+}> {
   const mails: ReceivedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -46,7 +56,10 @@ export async function startSmtpServer(): Promise<{ port: number; mails: Received
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
-        const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) };
+        const envelope = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+        };
         mails.push(parse(Buffer.concat(chunks).toString('utf8'), envelope));
         callback();
       });

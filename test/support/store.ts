@@ -1,8 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { describe, before, after } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { sql } from 'kysely';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from '../../src/store/connect.js';
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { generateMasterKey, makeKeyring, type Keyring } from '../../src/core/crypto/secret-box.js';
+import { generateMasterKey, type Keyring, makeKeyring } from '../../src/core/crypto/secret-box.js';
 import { systemActor } from '../../src/domain/actor.js';
 import type { Clock } from '../../src/domain/clock.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS, type ServiceOptions, type Services } from '../../src/domain/services.js';

@@ -32,7 +32,14 @@ export class WebClient {
   }
 
   async get(url: string): Promise<LightMyRequestResponse> {
-    return this.remember(await this.app.inject({ method: 'GET', url, remoteAddress: this.remoteAddress, headers: { accept: 'text/html', ...this.headers, ...this.cookieHeader() } }));
+    return this.remember(
+      await this.app.inject({
+        method: 'GET',
+        url,
+        remoteAddress: this.remoteAddress,
+        headers: { accept: 'text/html', ...this.headers, ...this.cookieHeader() },
+      }),
+    );
   }
 
   /** Posts a form; `_csrf` comes from the last page read unless the fields give one (or null for none). */
@@ -64,5 +71,13 @@ export function formToken(body: string): string | undefined {
 
 /** The text of a page without its tags, with whitespace collapsed: what a reader sees. */
 export function pageText(body: string): string {
-  return body.replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/\s+/g, ' ').trim();
+  return body
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&amp;/g, '&')
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/\s+/g, ' ')
+    .trim();
 }

@@ -1,8 +1,8 @@
-import { defineCommand, EXIT } from '../command.js';
-import { storeSettings, withServices } from '../store.js';
-import { API_TOKEN_ROLES } from '../../model/vocabulary.js';
 import { systemActor } from '../../domain/actor.js';
 import type { ApiTokenRole } from '../../model/vocabulary.js';
+import { API_TOKEN_ROLES } from '../../model/vocabulary.js';
+import { defineCommand, EXIT } from '../command.js';
+import { storeSettings, withServices } from '../store.js';
 
 export const apiTokenCreateCommand = defineCommand({
   name: 'apitoken create',

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { defineCommand, EXIT } from '../command.js';
-import { storeSettings, withStore } from '../store.js';
-import { generateMasterKey, makeKeyring, type Keyring } from '../../core/crypto/secret-box.js';
+import { generateMasterKey, type Keyring, makeKeyring } from '../../core/crypto/secret-box.js';
 import { TallyError } from '../../errors.js';
 import { loadKeyring, masterKeyPath, writeKeyringFile } from '../../store/master-key.js';
+import { defineCommand, EXIT } from '../command.js';
+import { storeSettings, withStore } from '../store.js';
 
 export const initCommand = defineCommand({
   name: 'init',
@@ -19,7 +19,9 @@ export const initCommand = defineCommand({
   ],
   async run({ config, options, io }) {
     if (!options.adminPasswordStdin) {
-      io.err('tally init: give the admin password on standard input with --admin-password-stdin (never as a flag, so it stays out of the process list).\n');
+      io.err(
+        'tally init: give the admin password on standard input with --admin-password-stdin (never as a flag, so it stays out of the process list).\n',
+      );
       return EXIT.usage;
     }
     const password = (await io.readStdin()).split(/\r?\n/)[0] ?? '';
@@ -46,7 +48,9 @@ export const initCommand = defineCommand({
       await initialiseStore(store, keyring, { username: String(options.adminUser), password }, systemClock);
       await createServices(store, keyring, systemClock).provisioning.serverKey();
       io.out(`Initialised ${store.description}.\n`);
-      io.out(`Master key: ${config.masterKey !== undefined ? 'from TALLY_MASTER_KEY' : keyFile + (createdKeyFile ? ' (created, mode 0600; back it up)' : ' (existing)')}.\n`);
+      io.out(
+        `Master key: ${config.masterKey !== undefined ? 'from TALLY_MASTER_KEY' : keyFile + (createdKeyFile ? ' (created, mode 0600; back it up)' : ' (existing)')}.\n`,
+      );
       io.out(`Super admin: ${String(options.adminUser)}.\n`);
       return EXIT.ok;
     });

@@ -1,9 +1,9 @@
 import { readFileSync, statSync } from 'node:fs';
+import { systemActor } from '../../domain/actor.js';
+import { TallyError } from '../../errors.js';
+import { MAX_TOKEN_FILE_BYTES } from '../../tokens/files.js';
 import { defineCommand, EXIT, UsageError } from '../command.js';
 import { storeSettings, withServices } from '../store.js';
-import { systemActor } from '../../domain/actor.js';
-import { MAX_TOKEN_FILE_BYTES } from '../../tokens/files.js';
-import { TallyError } from '../../errors.js';
 
 export const inventoryImportCommand = defineCommand({
   name: 'inventory import',
@@ -28,7 +28,8 @@ export const inventoryImportCommand = defineCommand({
     } catch {
       throw new UsageError(`cannot read ${file}.`);
     }
-    if (size > MAX_TOKEN_FILE_BYTES) throw new TallyError('INPUT_TOO_LARGE', `${file} is ${size} bytes; at most ${MAX_TOKEN_FILE_BYTES} are accepted.`);
+    if (size > MAX_TOKEN_FILE_BYTES)
+      throw new TallyError('INPUT_TOO_LARGE', `${file} is ${size} bytes; at most ${MAX_TOKEN_FILE_BYTES} are accepted.`);
     const content = readFileSync(file);
     return withServices(config, async (services) => {
       const report = await services.tokens.importFile(systemActor, {
@@ -42,7 +43,9 @@ export const inventoryImportCommand = defineCommand({
       } else {
         for (const token of report.tokens) {
           const key = token.keyId === undefined ? '' : ` (Key Id ${token.keyId})`;
-          io.out(`${token.serial.padEnd(14)} ${(token.tokenType ?? '').padEnd(8)} ${token.result}${key}${token.reason ? `: ${token.reason}` : ''}\n`);
+          io.out(
+            `${token.serial.padEnd(14)} ${(token.tokenType ?? '').padEnd(8)} ${token.result}${key}${token.reason ? `: ${token.reason}` : ''}\n`,
+          );
         }
         io.out(`${report.format}: ${report.imported} imported, ${report.replaced} replaced, ${report.refused} refused.\n`);
         for (const note of report.notes) io.out(`Note: ${note}\n`);

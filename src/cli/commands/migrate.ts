@@ -1,5 +1,5 @@
 import { defineCommand, EXIT } from '../command.js';
-import { storeSettings, storeOptions } from '../store.js';
+import { storeOptions, storeSettings } from '../store.js';
 
 export const migrateCommand = defineCommand({
   name: 'migrate',

@@ -1,8 +1,8 @@
-import { defineCommand, EXIT } from '../command.js';
-import { storeSettings, withStore } from '../store.js';
 import { generateMasterKey, makeKeyring } from '../../core/crypto/secret-box.js';
 import { systemActor } from '../../domain/actor.js';
 import { loadKeyring, writeKeyringFile } from '../../store/master-key.js';
+import { defineCommand, EXIT } from '../command.js';
+import { storeSettings, withStore } from '../store.js';
 
 export const rotateMasterKeyCommand = defineCommand({
   name: 'rotate-master-key',
@@ -36,7 +36,11 @@ export const rotateMasterKeyCommand = defineCommand({
         details: { version: next.version, resealed: count },
       });
       io.out(`Re-encrypted ${count} value(s) under master key version ${next.version}.\n`);
-      io.out(config.masterKey === undefined ? `Key ring: ${where}.\n` : `New key ring written to ${where}: set TALLY_MASTER_KEY to its content, then delete it.\n`);
+      io.out(
+        config.masterKey === undefined
+          ? `Key ring: ${where}.\n`
+          : `New key ring written to ${where}: set TALLY_MASTER_KEY to its content, then delete it.\n`,
+      );
       return EXIT.ok;
     });
   },

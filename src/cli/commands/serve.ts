@@ -3,7 +3,8 @@ import { storeOptions, storeSettings } from '../store.js';
 
 export const serveCommand = defineCommand({
   name: 'serve',
-  summary: 'Run Tally: the public listener (Self-Service Console, CT-KIP, downloads), the admin listener (Security Console, REST API) and RADIUS.',
+  summary:
+    'Run Tally: the public listener (Self-Service Console, CT-KIP, downloads), the admin listener (Security Console, REST API) and RADIUS.',
   settings: [
     ...storeSettings,
     'masterKey',
@@ -39,7 +40,8 @@ export const serveCommand = defineCommand({
   notes: ['SIGTERM or SIGINT stops Tally cleanly: listeners stop accepting, requests in flight finish, the store closes.'],
   async run({ config, io }) {
     if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together.');
-    if (Boolean(config.adminTlsCert) !== Boolean(config.adminTlsKey)) throw new UsageError('--admin-tls-cert and --admin-tls-key go together.');
+    if (Boolean(config.adminTlsCert) !== Boolean(config.adminTlsKey))
+      throw new UsageError('--admin-tls-cert and --admin-tls-key go together.');
     if (config.smtpPassword !== undefined && config.smtpUser === undefined) throw new UsageError('--smtp-password needs --smtp-user.');
     const [{ startServer }, { createLogger }] = await Promise.all([import('../../server.js'), import('../../logger.js')]);
     const logger = createLogger(config.logLevel ?? 'info');
@@ -73,7 +75,14 @@ export const serveCommand = defineCommand({
       selfService: { logOn: config.selfServiceLogon ?? 'password', emergencyAccess: config.selfServiceEmergencyAccess ?? 'one-time' },
       helpdeskCredentials: config.helpdeskCredentials ?? 'none',
       smtp: config.smtpHost
-        ? { host: config.smtpHost, port: config.smtpPort ?? 587, secure: config.smtpSecure ?? false, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom ?? 'Tally <tally@localhost>' }
+        ? {
+            host: config.smtpHost,
+            port: config.smtpPort ?? 587,
+            secure: config.smtpSecure ?? false,
+            user: config.smtpUser,
+            password: config.smtpPassword,
+            from: config.mailFrom ?? 'Tally <tally@localhost>',
+          }
         : undefined,
       logger,
       announce: (lines) => io.err(`${lines.join('\n')}\n`),

@@ -2,15 +2,15 @@
  * `tally token ...`: a software token for desktops and scripts. Each command reads its input,
  * calls src/client, and prints; the store, formats and CT-KIP exchange live there.
  */
-import { readFileSync, statSync, type Stats } from 'node:fs';
-import { defineCommand, EXIT, UsageError, type Io, type OptionSpec } from '../command.js';
+import { readFileSync, type Stats, statSync } from 'node:fs';
+import { activateToken, activationTarget } from '../../client/ctkip-http.js';
+import { EXPORT_FORMATS, type ExportFormat, exportToken } from '../../client/export.js';
+import { type ReadSource, readSource } from '../../client/sources.js';
+import { keyFilePath, PASSPHRASE_ENV, readTokenStore, withTokenStore } from '../../client/store-file.js';
+import { type ClientToken, expiredOn, fromSecurId, mergeTokens, showCode, summarise } from '../../client/tokens.js';
 import { TallyError } from '../../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../tokens/files.js';
-import { activateToken, activationTarget } from '../../client/ctkip-http.js';
-import { EXPORT_FORMATS, exportToken, type ExportFormat } from '../../client/export.js';
-import { readSource, type ReadSource } from '../../client/sources.js';
-import { PASSPHRASE_ENV, keyFilePath, readTokenStore, withTokenStore } from '../../client/store-file.js';
-import { expiredOn, fromSecurId, mergeTokens, showCode, summarise, type ClientToken } from '../../client/tokens.js';
+import { defineCommand, EXIT, type Io, type OptionSpec, UsageError } from '../command.js';
 
 const storeOption: OptionSpec = {
   type: 'string',
@@ -18,7 +18,10 @@ const storeOption: OptionSpec = {
   doc: `The token store file. It is created by import and activate; its key is kept in FILE.key beside it, or derived from ${PASSPHRASE_ENV} when that is set at creation.`,
 };
 
-const serialOption: OptionSpec = { type: 'string', doc: 'The token (its serial, or label for OATH tokens); may be left out when the store holds one.' };
+const serialOption: OptionSpec = {
+  type: 'string',
+  doc: 'The token (its serial, or label for OATH tokens); may be left out when the store holds one.',
+};
 
 const STORE_NOTE = [
   `The store is JSON sealed with AES-256-GCM, mode 0600. With ${PASSPHRASE_ENV} set when it is created, its key is`,
@@ -139,7 +142,9 @@ function reportRefused(source: ReadSource, io: Io): void {
 export const tokenImportCommand = defineCommand({
   name: 'token import',
   summary: 'Import tokens from an sdtid or PSKC file, a CTF string or link, or an otpauth URI, and print their serials.',
-  positionals: [{ name: 'FILE_OR_STRING', doc: 'A file (sdtid, PSKC, or one holding a string below), - for standard input, or the string itself.' }],
+  positionals: [
+    { name: 'FILE_OR_STRING', doc: 'A file (sdtid, PSKC, or one holding a string below), - for standard input, or the string itself.' },
+  ],
   settings: [],
   options: {
     store: storeOption,
@@ -175,7 +180,10 @@ export const tokenImportCommand = defineCommand({
       const incoming = new Set(source.tokens.map((token) => token.serial));
       const clashes = store.tokens.filter((token) => incoming.has(token.serial));
       if (clashes.length > 0 && !options.replace) {
-        throw new TallyError('CONFLICT', `Already in the store: ${listSerials(clashes)}. Nothing was imported; give --replace to overwrite.`);
+        throw new TallyError(
+          'CONFLICT',
+          `Already in the store: ${listSerials(clashes)}. Nothing was imported; give --replace to overwrite.`,
+        );
       }
       store.save(mergeTokens(store.tokens, source.tokens));
     });
@@ -266,7 +274,15 @@ export const tokenExportCommand = defineCommand({
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => `${row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()}\n`).join('');
+  return rows
+    .map(
+      (row) =>
+        `${row
+          .map((cell, column) => cell.padEnd(widths[column]))
+          .join('  ')
+          .trimEnd()}\n`,
+    )
+    .join('');
 }
 
 export const tokenListCommand = defineCommand({
@@ -305,7 +321,10 @@ export const tokenRemoveCommand = defineCommand({
     store: storeOption,
     serial: { type: 'string', required: true, doc: 'The token to remove.' },
   },
-  notes: [`The seed is gone for good unless you have an export or a backup of the store and ${keyFilePath('FILE')}.`, 'Example: tally token remove --store ~/.tally/tokens --serial 000123456789'],
+  notes: [
+    `The seed is gone for good unless you have an export or a backup of the store and ${keyFilePath('FILE')}.`,
+    'Example: tally token remove --store ~/.tally/tokens --serial 000123456789',
+  ],
   async run({ options, io }) {
     const path = storePath(options);
     const serial = String(options.serial);
@@ -318,4 +337,11 @@ export const tokenRemoveCommand = defineCommand({
   },
 });
 
-export const tokenCommands = [tokenActivateCommand, tokenImportCommand, tokenCodeCommand, tokenExportCommand, tokenListCommand, tokenRemoveCommand];
+export const tokenCommands = [
+  tokenActivateCommand,
+  tokenImportCommand,
+  tokenCodeCommand,
+  tokenExportCommand,
+  tokenListCommand,
+  tokenRemoveCommand,
+];

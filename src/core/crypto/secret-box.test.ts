@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatKeyring, generateMasterKey, keyVersionOf, makeKeyring, open, parseKeyring, seal } from './secret-box.js';
+import { test } from 'node:test';
 import { TallyError } from '../../errors.js';
+import { formatKeyring, generateMasterKey, keyVersionOf, makeKeyring, open, parseKeyring, seal } from './secret-box.js';
 
 const seed = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 
@@ -16,7 +16,10 @@ test('seals with the current key version and opens again', () => {
 test('refuses another context, another key, an altered ciphertext and an unknown version', () => {
   const keyring = makeKeyring([generateMasterKey(1)]);
   const sealed = seal(keyring, seed, 'token:1:seed');
-  assert.throws(() => open(keyring, sealed, 'token:2:seed'), (e: unknown) => e instanceof TallyError && e.code === 'MASTER_KEY_INVALID');
+  assert.throws(
+    () => open(keyring, sealed, 'token:2:seed'),
+    (e: unknown) => e instanceof TallyError && e.code === 'MASTER_KEY_INVALID',
+  );
   const other = makeKeyring([generateMasterKey(1)]);
   assert.throws(() => open(other, sealed, 'token:1:seed'), TallyError);
   const raw = Buffer.from(sealed.slice(3), 'base64');
@@ -33,7 +36,10 @@ test('keyring text round-trips; a bare key is version 1; bad text is refused cle
   assert.deepEqual(again.byVersion.get(1), keyring.byVersion.get(1));
   const bare = parseKeyring(generateMasterKey(1).key.toString('base64'));
   assert.equal(bare.current.version, 1);
-  assert.throws(() => parseKeyring(''), (e: unknown) => e instanceof TallyError && e.code === 'MASTER_KEY_MISSING');
+  assert.throws(
+    () => parseKeyring(''),
+    (e: unknown) => e instanceof TallyError && e.code === 'MASTER_KEY_MISSING',
+  );
   assert.throws(() => parseKeyring('v1:c2hvcnQ='), /32 bytes/);
   assert.throws(() => parseKeyring('v1:***'), /not base64/);
   assert.throws(() => parseKeyring('key=abc:def'), /v<version>/);

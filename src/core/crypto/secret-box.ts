@@ -61,12 +61,10 @@ function decodeKey(base64: string, version: number): Buffer {
 }
 
 export function formatKeyring(keyring: Keyring): string {
-  return (
-    `${[...keyring.byVersion.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([version, key]) => `v${version}:${key.toString('base64')}`)
-      .join('\n')}\n`
-  );
+  return `${[...keyring.byVersion.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([version, key]) => `v${version}:${key.toString('base64')}`)
+    .join('\n')}\n`;
 }
 
 export function generateMasterKey(version: number): MasterKey {

@@ -21,8 +21,19 @@ const BLOCK = 64;
 // ---- MD5 ----
 
 const MD5_K = Int32Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(i + 1)) * 2 ** 32) | 0);
-const MD5_S = Uint8Array.from({ length: 64 }, (_, i) => [[7, 12, 17, 22], [5, 9, 14, 20], [4, 11, 16, 23], [6, 10, 15, 21]][i >> 4][i % 4]);
-const MD5_G = Uint8Array.from({ length: 64 }, (_, i) => (i < 16 ? i : i < 32 ? (5 * i + 1) % 16 : i < 48 ? (3 * i + 5) % 16 : (7 * i) % 16));
+const MD5_S = Uint8Array.from(
+  { length: 64 },
+  (_, i) =>
+    [
+      [7, 12, 17, 22],
+      [5, 9, 14, 20],
+      [4, 11, 16, 23],
+      [6, 10, 15, 21],
+    ][i >> 4][i % 4],
+);
+const MD5_G = Uint8Array.from({ length: 64 }, (_, i) =>
+  i < 16 ? i : i < 32 ? (5 * i + 1) % 16 : i < 48 ? (3 * i + 5) % 16 : (7 * i) % 16,
+);
 const md5Words = new Int32Array(16);
 
 function md5Compress(state: Int32Array, block: Uint8Array, offset: number): void {

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { csvLine, parseCsv } from './csv.js';
+import { test } from 'node:test';
 import { TallyError } from '../../errors.js';
+import { csvLine, parseCsv } from './csv.js';
 
 test('parses quoted fields, doubled quotes, CRLF and LF, and drops blank lines', () => {
   const text = '\uFEFFusername,email,note\r\nalice,alice@example.com,"says ""hi"", twice"\n\nbob,,"two\nlines"\r\n';
@@ -13,13 +13,22 @@ test('parses quoted fields, doubled quotes, CRLF and LF, and drops blank lines',
 });
 
 test('detects a semicolon or tab separator from the first line', () => {
-  assert.deepEqual(parseCsv('username;email\nalice;a@example.com'), [['username', 'email'], ['alice', 'a@example.com']]);
-  assert.deepEqual(parseCsv('username\temail\nalice\ta@example.com'), [['username', 'email'], ['alice', 'a@example.com']]);
+  assert.deepEqual(parseCsv('username;email\nalice;a@example.com'), [
+    ['username', 'email'],
+    ['alice', 'a@example.com'],
+  ]);
+  assert.deepEqual(parseCsv('username\temail\nalice\ta@example.com'), [
+    ['username', 'email'],
+    ['alice', 'a@example.com'],
+  ]);
   assert.deepEqual(parseCsv('alice\nbob'), [['alice'], ['bob']]);
 });
 
 test('refuses a quote that never closes', () => {
-  assert.throws(() => parseCsv('a,"b\nc'), (e) => e instanceof TallyError && e.code === 'FORMAT_INVALID');
+  assert.throws(
+    () => parseCsv('a,"b\nc'),
+    (e) => e instanceof TallyError && e.code === 'FORMAT_INVALID',
+  );
 });
 
 test('writes RFC 4180 lines, and keeps would-be formulas as text', () => {

@@ -1,40 +1,32 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   constants,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  type KeyObject,
   privateDecrypt,
   publicEncrypt,
   randomBytes,
-  type KeyObject,
 } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { readVector, readVectorJson, vectorPath } from '../../../test/support/vectors.js';
+import { type ErrorCode, TallyError } from '../../errors.js';
+import { type ClientSession, clientFinish, clientHello, clientNonce, serverFinished, serverHello, type TokenSettings } from './exchange.js';
 import {
-  clientFinish,
-  clientHello,
-  clientNonce,
-  serverFinished,
-  serverHello,
-  type ClientSession,
-  type TokenSettings,
-} from './exchange.js';
-import {
-  DEFAULT_CLIENT_PROVISIONING_DATA,
   buildClientRequest,
   buildServerResponse,
+  type ClientHello,
+  type ClientNonce,
+  DEFAULT_CLIENT_PROVISIONING_DATA,
   parseClientMessage,
   parseClientRequest,
   parseServerFinished,
   parseServerHello,
   parseServerProvisioningData,
   parseServerResponse,
-  type ClientHello,
-  type ClientNonce,
 } from './messages.js';
-import { TallyError, type ErrorCode } from '../../errors.js';
-import { readVector, readVectorJson, vectorPath } from '../../../test/support/vectors.js';
-import { readFileSync } from 'node:fs';
 
 const MOCK = 'ctkip/mock-exchange';
 const FAKE = 'ctkip/fakeserver-exchange';
@@ -134,7 +126,10 @@ test('serverHello takes the public half of a private key', () => {
   assert.equal(parsed.serverNonce.toString('hex'), mock.R_S_hex);
 });
 
-for (const [name, vector] of [['mock-exchange', mock], ['fakeserver-exchange', fake]] as const) {
+for (const [name, vector] of [
+  ['mock-exchange', mock],
+  ['fakeserver-exchange', fake],
+] as const) {
   test(`clientFinish accepts the captured ${name} ServerFinished and returns the token`, () => {
     const response = parseServerResponse(readVectorJson(`ctkip/${name}/exchange.json`).http_messages[3].body);
     const token = clientFinish({
@@ -248,17 +243,26 @@ test('serverFinished refuses a wrong session, a wrong or missing R_S echo and a 
   const captured = mockClientNonce();
   const secrets = [hex(mock.R_S_hex), hex(mock.R_C_hex), Buffer.from(mock.activation_code)];
 
-  assertNoSecrets(rejects(() => mockServerFinished({ sessionId: 'another' }), 'CTKIP_SESSION_UNKNOWN'), ...secrets);
+  assertNoSecrets(
+    rejects(() => mockServerFinished({ sessionId: 'another' }), 'CTKIP_SESSION_UNKNOWN'),
+    ...secrets,
+  );
 
   const wrongEcho = Buffer.from(captured.echoedServerNonce!);
   wrongEcho[0] ^= 1;
-  assertNoSecrets(rejects(() => mockServerFinished({ echoedServerNonce: wrongEcho }), 'CTKIP_NONCE_MISMATCH'), ...secrets);
+  assertNoSecrets(
+    rejects(() => mockServerFinished({ echoedServerNonce: wrongEcho }), 'CTKIP_NONCE_MISMATCH'),
+    ...secrets,
+  );
   rejects(() => mockServerFinished({ echoedServerNonce: wrongEcho.subarray(0, 15) }), 'CTKIP_NONCE_MISMATCH');
   rejects(() => mockServerFinished({ echoedServerNonce: undefined }), 'CTKIP_NONCE_MISMATCH');
 
   const tampered = Buffer.from(captured.encryptedNonce);
   tampered[64] ^= 0x01;
-  assertNoSecrets(rejects(() => mockServerFinished({ encryptedNonce: tampered }), 'CTKIP_DECRYPT_FAILED'), ...secrets);
+  assertNoSecrets(
+    rejects(() => mockServerFinished({ encryptedNonce: tampered }), 'CTKIP_DECRYPT_FAILED'),
+    ...secrets,
+  );
   rejects(() => mockServerFinished({ encryptedNonce: captured.encryptedNonce.subarray(1) }), 'CTKIP_DECRYPT_FAILED');
   rejects(() => mockServerFinished({ encryptedNonce: Buffer.alloc(0) }), 'CTKIP_DECRYPT_FAILED');
 
@@ -289,7 +293,10 @@ test('clientFinish refuses a tampered or missing MAC, another session and a fail
 
   const tampered = Buffer.from(captured.mac!);
   tampered[15] ^= 0x80;
-  assertNoSecrets(rejects(() => clientFinish({ session, message: { ...captured, mac: tampered }, pin: {} }), 'CTKIP_MAC_MISMATCH'), ...secrets);
+  assertNoSecrets(
+    rejects(() => clientFinish({ session, message: { ...captured, mac: tampered }, pin: {} }), 'CTKIP_MAC_MISMATCH'),
+    ...secrets,
+  );
   rejects(() => clientFinish({ session, message: { ...captured, mac: tampered.subarray(0, 8) }, pin: {} }), 'CTKIP_MAC_MISMATCH');
   rejects(() => clientFinish({ session, message: { ...captured, mac: undefined }, pin: {} }), 'CTKIP_MAC_MISMATCH');
   const otherNonce = Buffer.from(session.clientNonce);
@@ -303,7 +310,7 @@ test('clientFinish refuses a tampered or missing MAC, another session and a fail
   rejects(() => clientFinish({ session, message: { ...captured, intervalSeconds: 45 }, pin: {} }), 'CTKIP_BAD_MESSAGE');
 });
 
-test('clientFinish fills in the clients\' defaults: 8 digits, 60 s, AddPIN 1, PinType 0', () => {
+test("clientFinish fills in the clients' defaults: 8 digits, 60 s, AddPIN 1, PinType 0", () => {
   const captured = parseServerFinished(readVector(`${MOCK}/ServerFinished.xml`));
   const token = clientFinish({
     session: sessionOf(mock),
@@ -328,8 +335,5 @@ test('clientNonce refuses a ServerHello it cannot work with', () => {
   rejects(() => clientNonce({ hello: { ...hello, modulus: Buffer.alloc(0) }, clientNonce: rC }), 'CTKIP_BAD_MESSAGE');
   rejects(() => clientNonce({ hello, clientNonce: randomBytes(15) }), 'VALIDATION_FAILED');
   const weak = generateKeyPairSync('rsa', { modulusLength: 512 }).publicKey.export({ format: 'jwk' });
-  rejects(
-    () => clientNonce({ hello: { ...hello, modulus: Buffer.from(weak.n!, 'base64url') }, clientNonce: rC }),
-    'CTKIP_UNSUPPORTED',
-  );
+  rejects(() => clientNonce({ hello: { ...hello, modulus: Buffer.from(weak.n!, 'base64url') }, clientNonce: rC }), 'CTKIP_UNSUPPORTED');
 });

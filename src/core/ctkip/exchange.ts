@@ -1,6 +1,5 @@
-import { constants, createPublicKey, privateDecrypt, publicEncrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, type KeyObject, privateDecrypt, publicEncrypt, timingSafeEqual } from 'node:crypto';
 import { TallyError } from '../../errors.js';
-import { deriveTokenKey, keyConfirmationMac, modulusBytes } from './prf.js';
 import {
   ALGORITHM,
   buildClientHello,
@@ -14,6 +13,7 @@ import {
   type ServerFinished,
   type ServerHello,
 } from './messages.js';
+import { deriveTokenKey, keyConfirmationMac, modulusBytes } from './prf.js';
 
 /** R_C and R_S are both 16 bytes in the dialect. */
 export const NONCE_BYTES = 16;

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildAppLink, parseAppLink, type AppLinkForm } from './links.js';
-import { TallyError, type ErrorCode } from '../../errors.js';
+import { test } from 'node:test';
 import { readVectorJson } from '../../../test/support/vectors.js';
+import { type ErrorCode, TallyError } from '../../errors.js';
+import { type AppLinkForm, buildAppLink, parseAppLink } from './links.js';
 
 const SERVICE = 'https://tally.example.com/ctkip/services/CtkipService';
 const CODE = '482915736024';
@@ -55,9 +55,18 @@ test('parses the link shapes reported from the field', () => {
       'https://rsa.example.org/ctkip/services/CtkipService',
       '123456789012',
     ],
-    ['com.rsa.securid://ctkip?url=https://rsa.example.org:443/ctkip/services/CtkipService', 'https://rsa.example.org/ctkip/services/CtkipService'],
-    ['http://127.0.0.1/securid/ctf?schema=https&url=rsa.example.org:443/ctkip/services/CtkipService', 'https://rsa.example.org/ctkip/services/CtkipService'],
-    ['securidauthenticator://ctkip?scheme=https&url=rsa.example.org:7004/ctkip/services/CtkipService', 'https://rsa.example.org:7004/ctkip/services/CtkipService'],
+    [
+      'com.rsa.securid://ctkip?url=https://rsa.example.org:443/ctkip/services/CtkipService',
+      'https://rsa.example.org/ctkip/services/CtkipService',
+    ],
+    [
+      'http://127.0.0.1/securid/ctf?schema=https&url=rsa.example.org:443/ctkip/services/CtkipService',
+      'https://rsa.example.org/ctkip/services/CtkipService',
+    ],
+    [
+      'securidauthenticator://ctkip?scheme=https&url=rsa.example.org:7004/ctkip/services/CtkipService',
+      'https://rsa.example.org:7004/ctkip/services/CtkipService',
+    ],
     ['https://rsa.example.org:7004/ctkip/services/CtkipService', 'https://rsa.example.org:7004/ctkip/services/CtkipService'],
     [`  ${readVectorJson('ctkip/mock-exchange/exchange.json').url}\n`, 'http://127.0.0.1:18180/ctkip/services/CtkipService'],
     ['COM.RSA.SECURID://CTKIP?Scheme=https&URL=h.example:443/x&ActivationCode=42', 'https://h.example/x', '42'],
@@ -98,7 +107,13 @@ test('refuses what is not a CT-KIP URL or app link, without echoing a code', () 
 });
 
 test('refuses to build links from unusable service URLs or codes', () => {
-  for (const serviceUrl of ['not a url', 'ftp://h.example/x', 'https://u:p@h.example/x', 'https://h.example/x?a=1&b=2', 'https://h.example/x#f']) {
+  for (const serviceUrl of [
+    'not a url',
+    'ftp://h.example/x',
+    'https://u:p@h.example/x',
+    'https://h.example/x?a=1&b=2',
+    'https://h.example/x#f',
+  ]) {
     rejects(() => buildAppLink({ form: 'plain', serviceUrl }), 'VALIDATION_FAILED');
   }
   const error = rejects(() => buildAppLink({ form: 'securid', serviceUrl: SERVICE, activationCode: '1234-5678' }), 'VALIDATION_FAILED');

@@ -1,10 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readVector, readVectorJson } from '../../../test/support/vectors.js';
+import { type ErrorCode, TallyError } from '../../errors.js';
 import {
   ALGORITHM,
-  DEFAULT_CLIENT_PROVISIONING_DATA,
-  INVALID_AUTHORIZATION_CODE,
-  MAX_MESSAGE_BYTES,
   buildClientHello,
   buildClientNonce,
   buildClientRequest,
@@ -13,8 +12,12 @@ import {
   buildServerProvisioningData,
   buildServerResponse,
   buildSoapFault,
+  type ClientNonce,
+  DEFAULT_CLIENT_PROVISIONING_DATA,
   decodeBase64,
   faultReasonFor,
+  INVALID_AUTHORIZATION_CODE,
+  MAX_MESSAGE_BYTES,
   parseClientMessage,
   parseClientRequest,
   parseServerFinished,
@@ -22,11 +25,8 @@ import {
   parseServerProvisioningData,
   parseServerResponse,
   parseSoapFault,
-  type ClientNonce,
   type SoapFault,
 } from './messages.js';
-import { TallyError, type ErrorCode } from '../../errors.js';
-import { readVector, readVectorJson } from '../../../test/support/vectors.js';
 
 const EXCHANGES = ['mock-exchange', 'fakeserver-exchange'] as const;
 const FAKE = 'ctkip/fakeserver-exchange';
@@ -279,7 +279,10 @@ test('refuses client requests with missing parts or undecodable contents', () =>
   rejects(() => parseClientRequest(clientRequestWith({ authData: '1', request: hello })), 'CTKIP_BAD_MESSAGE');
   rejects(() => parseClientRequest(clientRequestWith({ authData: '1', provisioningData: pd })), 'CTKIP_BAD_MESSAGE');
   rejects(() => parseClientRequest(clientRequestWith({ authData: '1', provisioningData: pd, request: '%%%' })), 'CTKIP_BAD_MESSAGE');
-  rejects(() => parseClientRequest(clientRequestWith({ authData: '1', provisioningData: base64('not xml'), request: hello })), 'FORMAT_INVALID');
+  rejects(
+    () => parseClientRequest(clientRequestWith({ authData: '1', provisioningData: base64('not xml'), request: hello })),
+    'FORMAT_INVALID',
+  );
   const notUtf8 = Buffer.from([0xc3, 0x28]).toString('base64');
   rejects(() => parseClientRequest(clientRequestWith({ authData: '1', provisioningData: pd, request: notUtf8 })), 'CTKIP_BAD_MESSAGE');
 });
@@ -291,10 +294,19 @@ test('refuses inner messages that are not what they should be', () => {
   rejects(() => parseClientMessage('<ClientNonce SessionID="s"><EncryptedNonce>AA!A</EncryptedNonce></ClientNonce>'), 'CTKIP_BAD_MESSAGE');
   rejects(() => parseClientMessage('<ClientHello><SupportedKeyTypes>'), 'FORMAT_INVALID');
   rejects(() => parseServerHello(readVector(`${FAKE}/ServerFinished.xml`)), 'CTKIP_BAD_MESSAGE');
-  rejects(() => parseServerHello(readVector(`${FAKE}/ServerHello.xml`).replace(/<ds:Exponent>.*?<\/ds:Exponent>/, '')), 'CTKIP_BAD_MESSAGE');
+  rejects(
+    () => parseServerHello(readVector(`${FAKE}/ServerHello.xml`).replace(/<ds:Exponent>.*?<\/ds:Exponent>/, '')),
+    'CTKIP_BAD_MESSAGE',
+  );
   rejects(() => parseServerHello(readVector(`${FAKE}/ServerHello.xml`).replace(/<Payload[\s\S]*?<\/Payload>/, '')), 'CTKIP_BAD_MESSAGE');
-  rejects(() => parseServerFinished(readVector(`${FAKE}/ServerFinished.xml`).replace('<OTPLength>8', '<OTPLength>eight')), 'CTKIP_BAD_MESSAGE');
-  rejects(() => parseServerFinished(readVector(`${FAKE}/ServerFinished.xml`).replace('TimeInterval="60"', 'TimeInterval="1m"')), 'CTKIP_BAD_MESSAGE');
+  rejects(
+    () => parseServerFinished(readVector(`${FAKE}/ServerFinished.xml`).replace('<OTPLength>8', '<OTPLength>eight')),
+    'CTKIP_BAD_MESSAGE',
+  );
+  rejects(
+    () => parseServerFinished(readVector(`${FAKE}/ServerFinished.xml`).replace('TimeInterval="60"', 'TimeInterval="1m"')),
+    'CTKIP_BAD_MESSAGE',
+  );
   rejects(() => parseServerFinished(readVector(`${FAKE}/ServerHello.xml`)), 'CTKIP_BAD_MESSAGE');
 });
 
@@ -318,12 +330,12 @@ test('values are escaped in what Tally builds', () => {
     sessionId: 's"1',
     serial: '000000000001',
     keyExpiryDate: '2030-01-01',
-    userId: 'o\'brien & <co>',
+    userId: "o'brien & <co>",
     digits: 6,
     intervalSeconds: 30,
     mac: Buffer.alloc(16),
   });
   const parsed = parseServerFinished(finished);
   assert.equal(parsed.sessionId, 's"1');
-  assert.equal(parsed.userId, 'o\'brien & <co>');
+  assert.equal(parsed.userId, "o'brien & <co>");
 });

@@ -1,13 +1,5 @@
-import { TallyError, errorCatalogue, type ErrorCode } from '../../errors.js';
-import {
-  childNamed,
-  childrenNamed,
-  escapeXml,
-  findDescendant,
-  localName,
-  parseStrictXml,
-  type XmlElement,
-} from '../xml/strict.js';
+import { type ErrorCode, errorCatalogue, TallyError } from '../../errors.js';
+import { childNamed, childrenNamed, escapeXml, findDescendant, localName, parseStrictXml, type XmlElement } from '../xml/strict.js';
 
 const NS = {
   soapEnvelope: 'http://schemas.xmlsoap.org/soap/envelope/',
@@ -407,7 +399,9 @@ export function parseClientMessage(xml: string | Uint8Array): ClientMessage {
     case 'ClientNonce': {
       const extensions = childNamed(root, 'Extensions');
       const echo = extensions
-        ? childrenNamed(extensions, 'Extension').map((extension) => childNamed(extension, 'Data')).find(Boolean)
+        ? childrenNamed(extensions, 'Extension')
+            .map((extension) => childNamed(extension, 'Data'))
+            .find(Boolean)
         : undefined;
       return {
         type: 'ClientNonce',
@@ -432,7 +426,12 @@ export function buildClientHello(): string {
   return render(
     {
       name: 'ClientHello',
-      attributes: [['xmlns', NS.ctkip200511], ['xmlns:xsd', NS.xsd], ['xmlns:xsi', NS.xsi], ['Version', '1.0']],
+      attributes: [
+        ['xmlns', NS.ctkip200511],
+        ['xmlns:xsd', NS.xsd],
+        ['xmlns:xsi', NS.xsi],
+        ['Version', '1.0'],
+      ],
       children: [
         offer('SupportedKeyTypes', ALGORITHM.securidAes),
         offer('SupportedEncryptionAlgorithms', ALGORITHM.rsa15),
@@ -456,7 +455,11 @@ export function buildClientNonce(fields: ClientNonceFields): string {
     render(
       {
         name: 'ClientNonce',
-        attributes: [['xmlns', NS.ctkip200511], ['Version', '1.0'], ['SessionID', fields.sessionId]],
+        attributes: [
+          ['xmlns', NS.ctkip200511],
+          ['Version', '1.0'],
+          ['SessionID', fields.sessionId],
+        ],
         children: [
           { name: 'EncryptedNonce', attributes: UNQUALIFIED, text: base64Line(fields.encryptedNonce) },
           {
@@ -526,12 +529,7 @@ export function buildServerHello(fields: ServerHelloFields): string {
     render(
       {
         name: 'ServerHello',
-        attributes: [
-          ...CTKIP12_DS_XSI,
-          ['SessionID', fields.sessionId],
-          ['Status', 'Continue'],
-          ['Version', '1.0'],
-        ],
+        attributes: [...CTKIP12_DS_XSI, ['SessionID', fields.sessionId], ['Status', 'Continue'], ['Version', '1.0']],
         children: [
           { name: 'KeyType', attributes: UNQUALIFIED, text: ALGORITHM.securidAes },
           { name: 'EncryptionAlgorithm', attributes: UNQUALIFIED, text: ALGORITHM.rsa15 },
@@ -588,8 +586,7 @@ export function parseServerFinished(xml: string | Uint8Array): ServerFinished {
   const root = parse(xml);
   expectRoot(root, 'ServerFinished');
   const extensions = childNamed(root, 'Extensions');
-  const inExtensions = (name: string): XmlElement | undefined =>
-    extensions ? findDescendant(extensions, name) : undefined;
+  const inExtensions = (name: string): XmlElement | undefined => (extensions ? findDescendant(extensions, name) : undefined);
   const mode = inExtensions('OTPMode');
   const time = mode ? childNamed(mode, 'Time') : undefined;
   const mac = childNamed(root, 'Mac');

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aesCmac, ctkipPrf, deriveTokenKey, keyConfirmationMac, modulusBytes } from './prf.js';
-import { TallyError } from '../../errors.js';
+import { test } from 'node:test';
 import { readVectorJson } from '../../../test/support/vectors.js';
+import { TallyError } from '../../errors.js';
+import { aesCmac, ctkipPrf, deriveTokenKey, keyConfirmationMac, modulusBytes } from './prf.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
@@ -26,7 +26,10 @@ test('AES-CMAC matches the RFC 4493 examples (empty, one block, partial block, f
 });
 
 test('AES-CMAC takes only 128-bit keys', () => {
-  assert.throws(() => aesCmac(Buffer.alloc(24), Buffer.alloc(0)), (e) => e instanceof TallyError && e.code === 'VALIDATION_FAILED');
+  assert.throws(
+    () => aesCmac(Buffer.alloc(24), Buffer.alloc(0)),
+    (e) => e instanceof TallyError && e.code === 'VALIDATION_FAILED',
+  );
 });
 
 test('the dialect PRF appends the block counter 1 to the message', () => {

@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { decodeBase32, encodeBase32 } from './base32.js';
-import { TallyError } from '../../errors.js';
+import { test } from 'node:test';
 import { readVectorJson } from '../../../test/support/vectors.js';
+import { TallyError } from '../../errors.js';
+import { decodeBase32, encodeBase32 } from './base32.js';
 
 const isFormatInvalid = (e: unknown) => e instanceof TallyError && e.code === 'FORMAT_INVALID';
 

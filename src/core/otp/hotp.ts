@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { hmacSha1 } from '../crypto/small-hash.js';
 import { TallyError } from '../../errors.js';
+import { hmacSha1 } from '../crypto/small-hash.js';
 
 /** The HMAC hash of an OATH token, named as otpauth links and oathtool name it. */
 export type OtpAlgorithm = 'SHA1' | 'SHA256' | 'SHA512';
@@ -59,9 +59,7 @@ export function hotpHmac(secret: Uint8Array, counter: number | bigint, algorithm
 /** RFC 4226 dynamic truncation: 31 bits at the offset named by the low nibble of the last byte. */
 export function dynamicTruncate(hmac: Uint8Array): number {
   const offset = hmac[hmac.length - 1] & 0x0f;
-  return (
-    ((hmac[offset] & 0x7f) << 24) | (hmac[offset + 1] << 16) | (hmac[offset + 2] << 8) | hmac[offset + 3]
-  );
+  return ((hmac[offset] & 0x7f) << 24) | (hmac[offset + 1] << 16) | (hmac[offset + 2] << 8) | hmac[offset + 3];
 }
 
 /** The HOTP code for one counter value, zero-padded to `digits`. */

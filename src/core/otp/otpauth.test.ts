@@ -1,15 +1,15 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes, randomInt } from 'node:crypto';
-import { buildOtpauthUri, parseOtpauthUri, type OtpauthToken } from './otpauth.js';
-import { hotp } from './hotp.js';
-import { totp } from './totp.js';
-import { TallyError } from '../../errors.js';
-import { readVectorJson } from '../../../test/support/vectors.js';
+import { test } from 'node:test';
 import { interopTest, runPeer } from '../../../test/support/peers.js';
+import { readVectorJson } from '../../../test/support/vectors.js';
+import { TallyError } from '../../errors.js';
+import { hotp } from './hotp.js';
+import { buildOtpauthUri, type OtpauthToken, parseOtpauthUri } from './otpauth.js';
+import { totp } from './totp.js';
 
 const vectors = readVectorJson('oath/otpauth-uris.json').uris;
 
@@ -23,7 +23,7 @@ function formatError(fn: () => unknown): string {
   assert.fail('expected FORMAT_INVALID');
 }
 
-test('parses the vector links into their tokens, whose codes match oathtool\'s', () => {
+test("parses the vector links into their tokens, whose codes match oathtool's", () => {
   for (const v of vectors) {
     const token = parseOtpauthUri(v.uri);
     assert.equal(token.type, v.type);
@@ -44,17 +44,32 @@ test('parses the vector links into their tokens, whose codes match oathtool\'s',
 
 test('builds exactly the vector links', () => {
   for (const v of vectors) {
-    const common = { issuer: v.issuer, account: v.account, secret: Buffer.from(v.secret_hex, 'hex'), algorithm: v.algorithm, digits: v.digits };
-    const token: OtpauthToken = v.type === 'totp' ? { type: 'totp', ...common, period: v.period } : { type: 'hotp', ...common, counter: v.counter };
+    const common = {
+      issuer: v.issuer,
+      account: v.account,
+      secret: Buffer.from(v.secret_hex, 'hex'),
+      algorithm: v.algorithm,
+      digits: v.digits,
+    };
+    const token: OtpauthToken =
+      v.type === 'totp' ? { type: 'totp', ...common, period: v.period } : { type: 'hotp', ...common, counter: v.counter };
     assert.equal(buildOtpauthUri(token), v.uri);
   }
 });
 
 test('reads links as apps write them: no issuer, issuer only in the label or parameter, defaults, odd case', () => {
   const bare = parseOtpauthUri('otpauth://totp/alice?secret=mzxw6ytboi');
-  assert.deepEqual({ ...bare, secret: Buffer.from(bare.secret).toString() }, {
-    type: 'totp', account: 'alice', secret: 'foobar', algorithm: 'SHA1', digits: 6, period: 30,
-  });
+  assert.deepEqual(
+    { ...bare, secret: Buffer.from(bare.secret).toString() },
+    {
+      type: 'totp',
+      account: 'alice',
+      secret: 'foobar',
+      algorithm: 'SHA1',
+      digits: 6,
+      period: 30,
+    },
+  );
   assert.equal(parseOtpauthUri('otpauth://totp/ACME%3A%20bob?secret=MZXW6YTBOI').issuer, 'ACME');
   assert.equal(parseOtpauthUri('otpauth://totp/ACME%3A%20bob?secret=MZXW6YTBOI').account, 'bob');
   assert.equal(parseOtpauthUri('otpauth://totp/bob?secret=MZXW6YTBOI&issuer=ACME+Co').issuer, 'ACME Co');
@@ -105,11 +120,14 @@ test('building refuses what no reader could split back, and bad parameters', () 
   assert.throws(() => buildOtpauthUri({ ...base, digits: 9 }), refused);
   assert.throws(() => buildOtpauthUri({ ...base, period: 0 }), refused);
   assert.throws(() => buildOtpauthUri({ ...base, type: 'hotp', counter: -1 } as OtpauthToken), refused);
-  assert.equal(buildOtpauthUri({ ...base, issuer: 'A', account: 'x:y' }), 'otpauth://totp/A:x%3Ay?secret=MZXW6YTBOI&issuer=A&algorithm=SHA1&digits=6&period=30');
+  assert.equal(
+    buildOtpauthUri({ ...base, issuer: 'A', account: 'x:y' }),
+    'otpauth://totp/A:x%3Ay?secret=MZXW6YTBOI&issuer=A&algorithm=SHA1&digits=6&period=30',
+  );
 });
 
 function randomText(): string {
-  const alphabet = 'abcXYZ019 @.:/?#&=+%_-~!\'()*é中🙂';
+  const alphabet = "abcXYZ019 @.:/?#&=+%_-~!'()*é中🙂";
   const chars = [...alphabet];
   return Array.from({ length: randomInt(1, 16) }, () => chars[randomInt(chars.length)]).join('');
 }
@@ -125,7 +143,9 @@ function randomToken(): OtpauthToken {
     algorithm: (['SHA1', 'SHA256', 'SHA512'] as const)[randomInt(3)],
     digits: randomInt(6, 9),
   };
-  return randomInt(2) === 0 ? { type: 'totp', ...common, period: randomInt(2) === 0 ? 30 : 60 } : { type: 'hotp', ...common, counter: randomInt(0, 2 ** 47) };
+  return randomInt(2) === 0
+    ? { type: 'totp', ...common, period: randomInt(2) === 0 ? 30 : 60 }
+    : { type: 'hotp', ...common, counter: randomInt(0, 2 ** 47) };
 }
 
 test('round-trips 500 random tokens with awkward labels', () => {

@@ -12,9 +12,7 @@ interface OtpauthCommon {
 }
 
 /** What an otpauth:// link (Google's Key-Uri-Format) carries. */
-export type OtpauthToken =
-  | (OtpauthCommon & { type: 'totp'; period: number })
-  | (OtpauthCommon & { type: 'hotp'; counter: number });
+export type OtpauthToken = (OtpauthCommon & { type: 'totp'; period: number }) | (OtpauthCommon & { type: 'hotp'; counter: number });
 
 function invalid(message: string): TallyError {
   return new TallyError('FORMAT_INVALID', `The otpauth link is not valid: ${message}.`);

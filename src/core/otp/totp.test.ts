@@ -1,12 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { totp, totpCounter } from './totp.js';
+import { test } from 'node:test';
+import { interopTest, runPeer } from '../../../test/support/peers.js';
+import { readVectorJson } from '../../../test/support/vectors.js';
+import { TallyError } from '../../errors.js';
 import { encodeBase32 } from './base32.js';
 import type { OtpAlgorithm } from './hotp.js';
-import { TallyError } from '../../errors.js';
-import { readVectorJson } from '../../../test/support/vectors.js';
-import { interopTest, runPeer } from '../../../test/support/peers.js';
+import { totp, totpCounter } from './totp.js';
 
 const appendixB = readVectorJson('oath/rfc6238-appendix-b.json');
 

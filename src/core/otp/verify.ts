@@ -32,10 +32,7 @@ export interface PasscodeSearch {
   pin: PinEntry;
 }
 
-export type PasscodeMatch =
-  | { kind: 'none' }
-  | { kind: 'replay'; step: number }
-  | { kind: 'match'; step: number; inSmallWindow: boolean };
+export type PasscodeMatch = { kind: 'none' } | { kind: 'replay'; step: number } | { kind: 'match'; step: number; inSmallWindow: boolean };
 
 /** Digit-wise subtraction modulo 10: undoes the SecurID app's PIN addition. */
 export function subtractDigits(passcode: string, code: string): string {

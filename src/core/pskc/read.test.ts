@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readPskc, type PskcKeyOutcome, type PskcReadOptions } from './read.js';
-import { writePskc } from './write.js';
-import { decryptAes128Cbc, derivePbkdf2, hmac } from './cipher.js';
-import type { PskcKey } from './model.js';
+import { test } from 'node:test';
+import { readVector, readVectorJson } from '../../../test/support/vectors.js';
+import { type ErrorCode, TallyError } from '../../errors.js';
 import { hotp } from '../otp/hotp.js';
 import { totp } from '../otp/totp.js';
-import { TallyError, type ErrorCode } from '../../errors.js';
-import { readVector, readVectorJson } from '../../../test/support/vectors.js';
+import { decryptAes128Cbc, derivePbkdf2, hmac } from './cipher.js';
+import type { PskcKey } from './model.js';
+import { type PskcKeyOutcome, type PskcReadOptions, readPskc } from './read.js';
+import { writePskc } from './write.js';
 
 function codeOf(fn: () => unknown): ErrorCode | undefined {
   try {
@@ -129,7 +129,10 @@ function rfc6030Figure7(prf = '', paramsPrefix = 'pkcs5'): string {
 const RFC_SECRET = Buffer.from('12345678901234567890', 'ascii');
 
 test('RFC 6030 figure 7: the PBKDF2 key, the secret, and (the same secret as RFC 4226) its HOTP codes', () => {
-  assert.equal(derivePbkdf2('qwerty', Buffer.from('Ej7/PEpyEpw=', 'base64'), 1000, 16, 'sha1').toString('hex'), '651e63cd57008476af1ff6422cd02e41');
+  assert.equal(
+    derivePbkdf2('qwerty', Buffer.from('Ej7/PEpyEpw=', 'base64'), 1000, 16, 'sha1').toString('hex'),
+    '651e63cd57008476af1ff6422cd02e41',
+  );
   const result = readPskc(rfc6030Figure7(), { password: 'qwerty' });
   assert.equal(result.passwordProtected, true);
   const key = imported(result.keys[0]);
@@ -159,14 +162,29 @@ test('RFC 6030 figure 7 reads the same with an empty or explicit HMAC-SHA1 PRF, 
   ]) {
     assert.deepEqual(onlyKey(rfc6030Figure7(prf, prefix), { password: 'qwerty' }).secret, RFC_SECRET, prf + prefix);
   }
-  assert.equal(codeOf(() => readPskc(rfc6030Figure7('<PRF Algorithm="http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"/>'), { password: 'qwerty' })), 'WRONG_PASSWORD');
-  assert.equal(codeOf(() => readPskc(rfc6030Figure7('<PRF Algorithm="http://example.com/#md5"/>'), { password: 'qwerty' })), 'UNSUPPORTED_ALGORITHM');
+  assert.equal(
+    codeOf(() => readPskc(rfc6030Figure7('<PRF Algorithm="http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"/>'), { password: 'qwerty' })),
+    'WRONG_PASSWORD',
+  );
+  assert.equal(
+    codeOf(() => readPskc(rfc6030Figure7('<PRF Algorithm="http://example.com/#md5"/>'), { password: 'qwerty' })),
+    'UNSUPPORTED_ALGORITHM',
+  );
 });
 
 test('RFC 6030 figure 7: wrong, missing and empty passwords', () => {
-  assert.equal(codeOf(() => readPskc(rfc6030Figure7(), { password: 'qwertz' })), 'WRONG_PASSWORD');
-  assert.equal(codeOf(() => readPskc(rfc6030Figure7())), 'PASSWORD_REQUIRED');
-  assert.equal(codeOf(() => readPskc(rfc6030Figure7(), { password: '' })), 'PASSWORD_REQUIRED');
+  assert.equal(
+    codeOf(() => readPskc(rfc6030Figure7(), { password: 'qwertz' })),
+    'WRONG_PASSWORD',
+  );
+  assert.equal(
+    codeOf(() => readPskc(rfc6030Figure7())),
+    'PASSWORD_REQUIRED',
+  );
+  assert.equal(
+    codeOf(() => readPskc(rfc6030Figure7(), { password: '' })),
+    'PASSWORD_REQUIRED',
+  );
 });
 
 test('a wrong password whose key happens to unpad the MAC key is still WRONG_PASSWORD, not an integrity failure', () => {
@@ -178,7 +196,10 @@ test('a wrong password whose key happens to unpad the MAC key is still WRONG_PAS
     if (decryptAes128Cbc(derivePbkdf2(candidate, salt, 1000, 16, 'sha1'), macKeyCipher).ok) lucky = candidate;
   }
   assert.ok(lucky, 'no password in the search unpads the MAC key');
-  assert.equal(codeOf(() => readPskc(rfc6030Figure7(), { password: lucky })), 'WRONG_PASSWORD');
+  assert.equal(
+    codeOf(() => readPskc(rfc6030Figure7(), { password: lucky })),
+    'WRONG_PASSWORD',
+  );
 });
 
 for (const name of ['totp-pbkdf2', 'hotp-pbkdf2']) {
@@ -211,8 +232,14 @@ for (const name of ['totp-pbkdf2', 'hotp-pbkdf2']) {
       assert.equal(key.timeInterval, v.time_interval);
       for (const c of v.codes) assert.equal(totp({ ...key, period: key.timeInterval }, c.unix), c.code);
     }
-    assert.equal(codeOf(() => readPskc(xml, { password: `${v.password}!` })), 'WRONG_PASSWORD');
-    assert.equal(codeOf(() => readPskc(xml)), 'PASSWORD_REQUIRED');
+    assert.equal(
+      codeOf(() => readPskc(xml, { password: `${v.password}!` })),
+      'WRONG_PASSWORD',
+    );
+    assert.equal(
+      codeOf(() => readPskc(xml)),
+      'PASSWORD_REQUIRED',
+    );
   });
 }
 
@@ -227,22 +254,41 @@ test('a flipped ValueMAC or ciphertext byte, or a missing ValueMAC, fails the wh
   for (const at of [0, 7, 19]) {
     const edited = xml.replace(v.secret_value_mac_b64, flip(v.secret_value_mac_b64, at));
     assert.notEqual(edited, xml);
-    assert.equal(codeOf(() => readPskc(edited, { password: v.password })), 'INTEGRITY_CHECK_FAILED');
+    assert.equal(
+      codeOf(() => readPskc(edited, { password: v.password })),
+      'INTEGRITY_CHECK_FAILED',
+    );
   }
   // The IV and the first block: the padding survives, so the password was right and the file was altered.
   for (const at of [0, 15, 16]) {
     const edited = xml.replace(v.secret_cipher_value_b64, flip(v.secret_cipher_value_b64, at));
-    assert.equal(codeOf(() => readPskc(edited, { password: v.password })), 'INTEGRITY_CHECK_FAILED');
+    assert.equal(
+      codeOf(() => readPskc(edited, { password: v.password })),
+      'INTEGRITY_CHECK_FAILED',
+    );
   }
   // The only value garbled in its last block looks exactly like a wrong password (no MAC matches, no padding survives).
   const lastBlock = xml.replace(v.secret_cipher_value_b64, flip(v.secret_cipher_value_b64, 47));
-  assert.equal(codeOf(() => readPskc(lastBlock, { password: v.password })), 'WRONG_PASSWORD');
+  assert.equal(
+    codeOf(() => readPskc(lastBlock, { password: v.password })),
+    'WRONG_PASSWORD',
+  );
   const noMac = xml.replace(/<pskc:ValueMAC>[^<]*<\/pskc:ValueMAC>/, '');
-  assert.equal(codeOf(() => readPskc(noMac, { password: v.password })), 'INTEGRITY_CHECK_FAILED');
+  assert.equal(
+    codeOf(() => readPskc(noMac, { password: v.password })),
+    'INTEGRITY_CHECK_FAILED',
+  );
 });
 
 test('one bad key among good ones fails the whole file when its MAC does not match', () => {
-  const keys: PskcKey[] = [0, 1, 2].map((i) => ({ kind: 'totp', id: `k${i}`, secret: Buffer.alloc(20, i + 1), digits: 6, algorithm: 'SHA1', timeInterval: 30 }));
+  const keys: PskcKey[] = [0, 1, 2].map((i) => ({
+    kind: 'totp',
+    id: `k${i}`,
+    secret: Buffer.alloc(20, i + 1),
+    digits: 6,
+    algorithm: 'SHA1',
+    timeInterval: 30,
+  }));
   const xml = writePskc(keys, { password: 'pw', iterations: 1000, randomBytes: seededRandom('three') });
   const macs = [...xml.matchAll(/<pskc:ValueMAC>([^<]+)</g)].map((m) => m[1]);
   assert.equal(macs.length, 3);
@@ -254,7 +300,13 @@ test('one bad key among good ones fails the whole file when its MAC does not mat
 
 test('an unknown algorithm, hash, encoding or length refuses that key only; the others are imported', () => {
   const keys: PskcKey[] = [0, 1, 2, 3, 4, 5].map((i) => ({
-    kind: 'hotp', id: `k${i}`, serial: `S${i}`, secret: Buffer.alloc(20, i + 1), digits: 6, algorithm: 'SHA1', counter: i,
+    kind: 'hotp',
+    id: `k${i}`,
+    serial: `S${i}`,
+    secret: Buffer.alloc(20, i + 1),
+    digits: 6,
+    algorithm: 'SHA1',
+    counter: i,
   }));
   for (const password of [undefined, 'pw']) {
     let xml = writePskc(keys, { password, iterations: 1000, randomBytes: seededRandom('refuse') });
@@ -268,16 +320,22 @@ test('an unknown algorithm, hash, encoding or length refuses that key only; the 
     edit(4, 'Length="6"', 'Length="10"');
     edit(5, /<pskc:Secret>[\s\S]*?<\/pskc:Secret>/, '');
     const result = readPskc(xml, { password });
-    assert.deepEqual(result.keys.map((k) => k.status), ['imported', 'refused', 'refused', 'refused', 'refused', 'refused']);
+    assert.deepEqual(
+      result.keys.map((k) => k.status),
+      ['imported', 'refused', 'refused', 'refused', 'refused', 'refused'],
+    );
     assert.deepEqual(Buffer.from(imported(result.keys[0]).secret), Buffer.alloc(20, 1));
     const refusals = result.keys.slice(1).map((k) => (k.status === 'refused' ? [k.id, k.serial, k.code, k.reason] : []));
-    assert.deepEqual(refusals.map((r) => r.slice(0, 3)), [
-      ['k1', 'S1', 'UNSUPPORTED_ALGORITHM'],
-      ['k2', 'S2', 'UNSUPPORTED_ALGORITHM'],
-      ['k3', 'S3', 'UNSUPPORTED_ALGORITHM'],
-      ['k4', 'S4', 'UNSUPPORTED_ALGORITHM'],
-      ['k5', 'S5', 'FORMAT_INVALID'],
-    ]);
+    assert.deepEqual(
+      refusals.map((r) => r.slice(0, 3)),
+      [
+        ['k1', 'S1', 'UNSUPPORTED_ALGORITHM'],
+        ['k2', 'S2', 'UNSUPPORTED_ALGORITHM'],
+        ['k3', 'S3', 'UNSUPPORTED_ALGORITHM'],
+        ['k4', 'S4', 'UNSUPPORTED_ALGORITHM'],
+        ['k5', 'S5', 'FORMAT_INVALID'],
+      ],
+    );
     assert.match(String(refusals[0][3]), /pskc:ocra/);
     assert.match(String(refusals[1][3]), /HMAC-MD5/);
     assert.match(String(refusals[2][3]), /ALPHANUMERIC/);
@@ -288,41 +346,106 @@ test('an unknown algorithm, hash, encoding or length refuses that key only; the 
 
 test('DOCTYPE and entities are refused before anything is read', () => {
   const xml = readVector('pskc/hotp-pbkdf2.pskcxml');
-  const withDoctype = xml.replace('?>\n', '?>\n<!DOCTYPE pskc:KeyContainer [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n').replace('<pskc:Issuer>Tally', '<pskc:Issuer>&xxe;');
-  assert.equal(codeOf(() => readPskc(withDoctype, { password: 'Tally PSKC hotp 2' })), 'XML_FORBIDDEN_CONSTRUCT');
-  const billionLaughs = '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><pskc:KeyContainer xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0">&b;</pskc:KeyContainer>';
-  assert.equal(codeOf(() => readPskc(billionLaughs)), 'XML_FORBIDDEN_CONSTRUCT');
-  assert.equal(codeOf(() => readPskc(xml.replace('<pskc:Issuer>Tally', '<pskc:Issuer>&nbsp;'))), 'FORMAT_INVALID');
+  const withDoctype = xml
+    .replace('?>\n', '?>\n<!DOCTYPE pskc:KeyContainer [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n')
+    .replace('<pskc:Issuer>Tally', '<pskc:Issuer>&xxe;');
+  assert.equal(
+    codeOf(() => readPskc(withDoctype, { password: 'Tally PSKC hotp 2' })),
+    'XML_FORBIDDEN_CONSTRUCT',
+  );
+  const billionLaughs =
+    '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><pskc:KeyContainer xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0">&b;</pskc:KeyContainer>';
+  assert.equal(
+    codeOf(() => readPskc(billionLaughs)),
+    'XML_FORBIDDEN_CONSTRUCT',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace('<pskc:Issuer>Tally', '<pskc:Issuer>&nbsp;'))),
+    'FORMAT_INVALID',
+  );
 });
 
 test('truncated, empty, foreign or malformed files are FORMAT_INVALID', () => {
   const xml = readVector('pskc/hotp-pbkdf2.pskcxml');
   for (const cut of [0.1, 0.5, 0.9, 0.999]) {
-    assert.equal(codeOf(() => readPskc(xml.slice(0, Math.floor(xml.length * cut)), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID', `cut at ${cut}`);
+    assert.equal(
+      codeOf(() => readPskc(xml.slice(0, Math.floor(xml.length * cut)), { password: 'Tally PSKC hotp 2' })),
+      'FORMAT_INVALID',
+      `cut at ${cut}`,
+    );
   }
-  assert.equal(codeOf(() => readPskc('')), 'FORMAT_INVALID');
-  assert.equal(codeOf(() => readPskc('<KeyContainer Version="1.0"/>')), 'FORMAT_INVALID');
-  assert.equal(codeOf(() => readPskc('<x:KeyContainer xmlns:x="urn:example" Version="1.0"/>')), 'FORMAT_INVALID');
-  assert.equal(codeOf(() => readPskc(xml.replace(' Version="1.0"', ''))), 'FORMAT_INVALID');
-  assert.equal(codeOf(() => readPskc(xml.replace(/<xenc:CipherValue>nNJ\+/, '<xenc:CipherValue>*NJ+'), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
-  assert.equal(codeOf(() => readPskc(xml.replace('<IterationCount>10000', '<IterationCount>lots'), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
-  assert.equal(codeOf(() => readPskc(xml.replace(/<pskc:MACMethod[\s\S]*<\/pskc:MACMethod>/, ''), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
-  assert.equal(codeOf(() => readPskc(xml.replace(/<pskc:EncryptionKey>[\s\S]*<\/pskc:EncryptionKey>/, ''), { password: 'Tally PSKC hotp 2' })), 'FORMAT_INVALID');
+  assert.equal(
+    codeOf(() => readPskc('')),
+    'FORMAT_INVALID',
+  );
+  assert.equal(
+    codeOf(() => readPskc('<KeyContainer Version="1.0"/>')),
+    'FORMAT_INVALID',
+  );
+  assert.equal(
+    codeOf(() => readPskc('<x:KeyContainer xmlns:x="urn:example" Version="1.0"/>')),
+    'FORMAT_INVALID',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace(' Version="1.0"', ''))),
+    'FORMAT_INVALID',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace(/<xenc:CipherValue>nNJ\+/, '<xenc:CipherValue>*NJ+'), { password: 'Tally PSKC hotp 2' })),
+    'FORMAT_INVALID',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace('<IterationCount>10000', '<IterationCount>lots'), { password: 'Tally PSKC hotp 2' })),
+    'FORMAT_INVALID',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace(/<pskc:MACMethod[\s\S]*<\/pskc:MACMethod>/, ''), { password: 'Tally PSKC hotp 2' })),
+    'FORMAT_INVALID',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace(/<pskc:EncryptionKey>[\s\S]*<\/pskc:EncryptionKey>/, ''), { password: 'Tally PSKC hotp 2' })),
+    'FORMAT_INVALID',
+  );
   // An empty container is a valid file with nothing in it.
-  assert.deepEqual(readPskc('<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"/>'), { passwordProtected: false, signed: false, keys: [] });
+  assert.deepEqual(readPskc('<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"/>'), {
+    passwordProtected: false,
+    signed: false,
+    keys: [],
+  });
 });
 
 test('other protection schemes and unreasonable PBKDF2 costs are refused as a whole', () => {
   const xml = readVector('pskc/hotp-pbkdf2.pskcxml');
   const password = 'Tally PSKC hotp 2';
-  const preShared = xml.replace(/<pskc:EncryptionKey>[\s\S]*<\/pskc:EncryptionKey>/, '<pskc:EncryptionKey><ds:KeyName xmlns:ds="http://www.w3.org/2000/09/xmldsig#">Pre-shared-key</ds:KeyName></pskc:EncryptionKey>');
-  assert.equal(codeOf(() => readPskc(preShared, { password })), 'UNSUPPORTED_ALGORITHM');
-  assert.equal(codeOf(() => readPskc(xml.replace('xmldsig#hmac-sha1', 'xmldsig#hmac-md5'), { password })), 'UNSUPPORTED_ALGORITHM');
-  assert.equal(codeOf(() => readPskc(xml.replace('<IterationCount>10000', '<IterationCount>100000000'), { password })), 'INPUT_TOO_LARGE');
-  assert.equal(codeOf(() => readPskc(xml, { password, maxIterations: 9999 })), 'INPUT_TOO_LARGE');
-  assert.equal(codeOf(() => readPskc(xml.replace('<KeyLength>16', '<KeyLength>32'), { password })), 'FORMAT_INVALID');
+  const preShared = xml.replace(
+    /<pskc:EncryptionKey>[\s\S]*<\/pskc:EncryptionKey>/,
+    '<pskc:EncryptionKey><ds:KeyName xmlns:ds="http://www.w3.org/2000/09/xmldsig#">Pre-shared-key</ds:KeyName></pskc:EncryptionKey>',
+  );
+  assert.equal(
+    codeOf(() => readPskc(preShared, { password })),
+    'UNSUPPORTED_ALGORITHM',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace('xmldsig#hmac-sha1', 'xmldsig#hmac-md5'), { password })),
+    'UNSUPPORTED_ALGORITHM',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace('<IterationCount>10000', '<IterationCount>100000000'), { password })),
+    'INPUT_TOO_LARGE',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml, { password, maxIterations: 9999 })),
+    'INPUT_TOO_LARGE',
+  );
+  assert.equal(
+    codeOf(() => readPskc(xml.replace('<KeyLength>16', '<KeyLength>32'), { password })),
+    'FORMAT_INVALID',
+  );
   // A value encrypted with another cipher cannot be decrypted, but its MAC still checks: that key alone is refused.
-  const otherCipher = xml.replace(/(<pskc:EncryptedValue>\s*<xenc:EncryptionMethod Algorithm=")[^"]+/, '$1http://www.w3.org/2001/04/xmlenc#kw-aes128');
+  const otherCipher = xml.replace(
+    /(<pskc:EncryptedValue>\s*<xenc:EncryptionMethod Algorithm=")[^"]+/,
+    '$1http://www.w3.org/2001/04/xmlenc#kw-aes128',
+  );
   const outcome = readPskc(otherCipher, { password }).keys[0];
   assert.equal(outcome.status === 'refused' && outcome.code, 'UNSUPPORTED_ALGORITHM');
 });
@@ -330,12 +453,25 @@ test('other protection schemes and unreasonable PBKDF2 costs are refused as a wh
 test('a 50 MB input is refused as INPUT_TOO_LARGE without parsing', () => {
   // The body would be refused as a forbidden DOCTYPE and as malformed XML if anything read it:
   // INPUT_TOO_LARGE shows the size alone decided, before any parsing.
-  const head = '<?xml version="1.0"?><!DOCTYPE KeyContainer [<!ENTITY x "y">]><KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><unclosed>';
+  const head =
+    '<?xml version="1.0"?><!DOCTYPE KeyContainer [<!ENTITY x "y">]><KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><unclosed>';
   const huge = Buffer.concat([Buffer.from(head), Buffer.alloc(50 * 1024 * 1024, 0x20)]);
-  assert.equal(codeOf(() => readPskc(huge.subarray(0, 64 * 1024))), 'XML_FORBIDDEN_CONSTRUCT');
-  assert.equal(codeOf(() => readPskc(huge)), 'INPUT_TOO_LARGE');
-  assert.equal(codeOf(() => readPskc(huge.toString('utf8'))), 'INPUT_TOO_LARGE');
-  assert.equal(codeOf(() => readPskc(readVector('pskc/hotp-pbkdf2.pskcxml'), { maxBytes: 1000 })), 'INPUT_TOO_LARGE');
+  assert.equal(
+    codeOf(() => readPskc(huge.subarray(0, 64 * 1024))),
+    'XML_FORBIDDEN_CONSTRUCT',
+  );
+  assert.equal(
+    codeOf(() => readPskc(huge)),
+    'INPUT_TOO_LARGE',
+  );
+  assert.equal(
+    codeOf(() => readPskc(huge.toString('utf8'))),
+    'INPUT_TOO_LARGE',
+  );
+  assert.equal(
+    codeOf(() => readPskc(readVector('pskc/hotp-pbkdf2.pskcxml'), { maxBytes: 1000 })),
+    'INPUT_TOO_LARGE',
+  );
 });
 
 test('plain files: older #totp URIs, defaults, encrypted-looking nothing, and no secret in messages', () => {
@@ -351,23 +487,42 @@ test('plain files: older #totp URIs, defaults, encrypted-looking nothing, and no
   </KeyPackage>
 </KeyContainer>`;
   const old = onlyKey(plain('urn:ietf:params:xml:ns:keyprov:pskc#totp', ''));
-  assert.deepEqual(old, { kind: 'totp', id: 'K', secret, digits: 8, manufacturer: 'M', userId: 'device-user', serial: 'SN1', algorithm: 'SHA1', timeInterval: 30 });
+  assert.deepEqual(old, {
+    kind: 'totp',
+    id: 'K',
+    secret,
+    digits: 8,
+    manufacturer: 'M',
+    userId: 'device-user',
+    serial: 'SN1',
+    algorithm: 'SHA1',
+    timeInterval: 30,
+  });
   const appendixB = readVectorJson('oath/rfc6238-appendix-b.json');
   if (old.kind !== 'totp') assert.fail('not a TOTP key');
   assert.equal(totp({ ...old, period: old.timeInterval }, 59), appendixB.values[0].totp);
-  const rich = onlyKey(plain(
-    'urn:ietf:params:xml:ns:keyprov:pskc:totp',
-    '<Time><PlainValue>5</PlainValue></Time><TimeInterval><PlainValue>60</PlainValue></TimeInterval><TimeDrift><PlainValue>-2</PlainValue></TimeDrift>',
-    '<Suite>HMAC-SHA-256</Suite>',
-  ));
+  const rich = onlyKey(
+    plain(
+      'urn:ietf:params:xml:ns:keyprov:pskc:totp',
+      '<Time><PlainValue>5</PlainValue></Time><TimeInterval><PlainValue>60</PlainValue></TimeInterval><TimeDrift><PlainValue>-2</PlainValue></TimeDrift>',
+      '<Suite>HMAC-SHA-256</Suite>',
+    ),
+  );
   assert.equal(rich.kind === 'totp' && [rich.algorithm, rich.timeInterval, rich.time, rich.timeDrift].join(), 'SHA256,60,5,-2');
   assert.equal(onlyKey(plain('urn:ietf:params:xml:ns:keyprov:pskc#hotp', '<Counter><PlainValue>77</PlainValue></Counter>')).kind, 'hotp');
 
   const bad = readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '<Counter><PlainValue>-1</PlainValue></Counter>')).keys[0];
   assert.equal(bad.status === 'refused' && bad.code, 'FORMAT_INVALID');
-  const badBase64 = readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace('</PlainValue></Secret>', '!</PlainValue></Secret>')).keys[0];
+  const badBase64 = readPskc(
+    plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace('</PlainValue></Secret>', '!</PlainValue></Secret>'),
+  ).keys[0];
   assert.equal(badBase64.status === 'refused' && badBase64.code, 'FORMAT_INVALID');
-  const checkDigit = readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace('<ResponseFormat Length="8"/>', '<ResponseFormat Length="8" CheckDigits="true"/>')).keys[0];
+  const checkDigit = readPskc(
+    plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace(
+      '<ResponseFormat Length="8"/>',
+      '<ResponseFormat Length="8" CheckDigits="true"/>',
+    ),
+  ).keys[0];
   assert.equal(checkDigit.status === 'refused' && checkDigit.code, 'UNSUPPORTED_ALGORITHM');
   for (const outcome of [bad, badBase64, checkDigit]) {
     assert.ok(outcome.status === 'refused' && !outcome.reason.includes(secret.toString('base64').slice(0, 12)));
@@ -392,7 +547,10 @@ test('messages of whole-file failures carry no secret, password or key material'
 test('a SecurID-AES key (draft PSKC algorithm profile) is read with its 12-digit serial and interval', () => {
   const v = readVectorJson('securid/t3-6d-60s-password.json');
   const seed = Buffer.from(v.seed_hex, 'hex');
-  for (const uri of ['http://www.rsa.com/names/2008/04/algorithms/SecurID#SecurID-AES', 'http://www.rsasecurity.com/rsalabs/otps/schemas/2005/09/otps-wst#SecurID-AES']) {
+  for (const uri of [
+    'http://www.rsa.com/names/2008/04/algorithms/SecurID#SecurID-AES',
+    'http://www.rsasecurity.com/rsalabs/otps/schemas/2005/09/otps-wst#SecurID-AES',
+  ]) {
     const xml = `<pskc:KeyContainer xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><pskc:KeyPackage>
       <pskc:DeviceInfo><pskc:Manufacturer>RSA</pskc:Manufacturer><pskc:SerialNo>${v.serial}</pskc:SerialNo></pskc:DeviceInfo>
       <pskc:Key Id="${v.serial}" Algorithm="${uri}">
@@ -400,7 +558,15 @@ test('a SecurID-AES key (draft PSKC algorithm profile) is read with its 12-digit
         <pskc:Data><pskc:Secret><pskc:PlainValue>${seed.toString('base64')}</pskc:PlainValue></pskc:Secret>
         <pskc:TimeInterval><pskc:PlainValue>${v.interval}</pskc:PlainValue></pskc:TimeInterval></pskc:Data>
       </pskc:Key></pskc:KeyPackage></pskc:KeyContainer>`;
-    assert.deepEqual(onlyKey(xml), { kind: 'securid-aes', id: v.serial, secret: seed, digits: v.digits, manufacturer: 'RSA', serial: v.serial, timeInterval: v.interval });
+    assert.deepEqual(onlyKey(xml), {
+      kind: 'securid-aes',
+      id: v.serial,
+      secret: seed,
+      digits: v.digits,
+      manufacturer: 'RSA',
+      serial: v.serial,
+      timeInterval: v.interval,
+    });
     const short = onlyKey(xml.replace(`<pskc:SerialNo>${v.serial}`, '<pskc:SerialNo>4242'));
     assert.equal(short.serial, '000000004242');
     const noSerial = readPskc(xml.replace(/<pskc:SerialNo>[^<]*<\/pskc:SerialNo>/, '')).keys[0];
@@ -412,7 +578,8 @@ test('a SecurID-AES key (draft PSKC algorithm profile) is read with its 12-digit
 });
 
 test('an XML signature on the KeyContainer is noticed (and not checked), with or without a password', () => {
-  const signature = '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>';
+  const signature =
+    '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>';
   const v = readVectorJson('pskc/totp-pbkdf2.json');
   const xml = readVector('pskc/totp-pbkdf2.pskcxml');
   assert.equal(readPskc(xml, { password: v.password }).signed, false);
@@ -427,7 +594,9 @@ test('an XML signature on the KeyContainer is noticed (and not checked), with or
 });
 
 /** RFC 6030 figure 10 (a key protected by a PIN the device checks), with `policy` as the HOTP key's Policy. */
-function rfc6030Figure10(policy = '<PINPolicy MinLength="4" MaxLength="4" PINKeyId="123456781" PINEncoding="DECIMAL" PINUsageMode="Local"/><KeyUsage>OTP</KeyUsage>'): string {
+function rfc6030Figure10(
+  policy = '<PINPolicy MinLength="4" MaxLength="4" PINKeyId="123456781" PINEncoding="DECIMAL" PINUsageMode="Local"/><KeyUsage>OTP</KeyUsage>',
+): string {
   return `<?xml version="1.0" encoding="UTF-8"?>
 <KeyContainer
     xmlns="urn:ietf:params:xml:ns:keyprov:pskc"
@@ -495,15 +664,26 @@ test('RFC 6030 figure 10: a PIN the device checks (Local) limits nothing here; t
 });
 
 test('Policy StartDate, ExpiryDate and NumberOfTransactions are read (RFC 6030 section 4.3.4), offsets honoured', () => {
-  const policy = (extra: string) => imported(readPskc(rfc6030Figure10(`<StartDate>2006-05-01T00:00:00Z</StartDate>${extra}<KeyUsage>OTP</KeyUsage><KeyUsage>CR</KeyUsage>`)).keys[0]).policy;
+  const policy = (extra: string) =>
+    imported(
+      readPskc(rfc6030Figure10(`<StartDate>2006-05-01T00:00:00Z</StartDate>${extra}<KeyUsage>OTP</KeyUsage><KeyUsage>CR</KeyUsage>`))
+        .keys[0],
+    ).policy;
   assert.deepEqual(policy('<ExpiryDate>2006-05-31T00:00:00Z</ExpiryDate><NumberOfTransactions>100</NumberOfTransactions>'), {
     startDate: Date.UTC(2006, 4, 1),
     expiryDate: Date.UTC(2006, 4, 31),
     numberOfTransactions: 100,
   });
-  assert.deepEqual(policy('<ExpiryDate>2006-05-31T02:00:00.5+02:00</ExpiryDate>'), { startDate: Date.UTC(2006, 4, 1), expiryDate: Date.UTC(2006, 4, 31, 0, 0, 0, 500) });
+  assert.deepEqual(policy('<ExpiryDate>2006-05-31T02:00:00.5+02:00</ExpiryDate>'), {
+    startDate: Date.UTC(2006, 4, 1),
+    expiryDate: Date.UTC(2006, 4, 31, 0, 0, 0, 500),
+  });
   // No zone: UTC, as RFC 6030 writes its dates.
-  assert.deepEqual(policy('<ExpiryDate>2006-05-31T00:00:00</ExpiryDate><NumberOfTransactions>0</NumberOfTransactions>'), { startDate: Date.UTC(2006, 4, 1), expiryDate: Date.UTC(2006, 4, 31), numberOfTransactions: 0 });
+  assert.deepEqual(policy('<ExpiryDate>2006-05-31T00:00:00</ExpiryDate><NumberOfTransactions>0</NumberOfTransactions>'), {
+    startDate: Date.UTC(2006, 4, 1),
+    expiryDate: Date.UTC(2006, 4, 31),
+    numberOfTransactions: 0,
+  });
 });
 
 test('a Policy Tally cannot enforce, or one without OTP among its KeyUsage, refuses that key only', () => {

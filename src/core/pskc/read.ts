@@ -1,4 +1,4 @@
-import { TallyError, type ErrorCode } from '../../errors.js';
+import { type ErrorCode, TallyError } from '../../errors.js';
 import type { OtpAlgorithm } from '../otp/hotp.js';
 import { childNamed, childrenNamed, localName, parseStrictXml, type XmlElement } from '../xml/strict.js';
 import { decryptAes128Cbc, derivePbkdf2, hmacDigest, macMatches } from './cipher.js';
@@ -7,11 +7,11 @@ import {
   HOTP_URI,
   PBKDF2_URI,
   PSKC_NS,
+  type PskcKey,
+  type PskcPolicy,
   SECURID_AES_URI,
   TOTP_URI,
   XENC11_NS,
-  type PskcKey,
-  type PskcPolicy,
 } from './model.js';
 
 export interface PskcReadOptions {
@@ -215,7 +215,10 @@ function readProtection(container: XmlElement, options: PskcReadOptions): Protec
   if (!encryptionKey) throw malformed('The file has encrypted values but no EncryptionKey.');
   const derivedKey = childNamed(encryptionKey, 'DerivedKey');
   if (!derivedKey) {
-    throw new TallyError('UNSUPPORTED_ALGORITHM', 'The file is encrypted with a pre-shared key or certificate; Tally reads password-protected (PBKDF2) files.');
+    throw new TallyError(
+      'UNSUPPORTED_ALGORITHM',
+      'The file is encrypted with a pre-shared key or certificate; Tally reads password-protected (PBKDF2) files.',
+    );
   }
   const pbkdf2 = readPbkdf2(derivedKey, options.maxIterations ?? DEFAULT_MAX_ITERATIONS);
 
@@ -230,7 +233,10 @@ function readProtection(container: XmlElement, options: PskcReadOptions): Protec
   if (!macKeyElement) throw malformed('The MACMethod has no MACKey.');
   const encryptedMacKey = readEncryptedValue(macKeyElement, 'the MACKey');
   if (encryptedMacKey.algorithm !== AES128_CBC_URI) {
-    throw new TallyError('UNSUPPORTED_ALGORITHM', `The MACKey is encrypted with ${describe(encryptedMacKey.algorithm)}; Tally reads aes128-cbc.`);
+    throw new TallyError(
+      'UNSUPPORTED_ALGORITHM',
+      `The MACKey is encrypted with ${describe(encryptedMacKey.algorithm)}; Tally reads aes128-cbc.`,
+    );
   }
 
   if (options.password === undefined || options.password === '') throw new TallyError('PASSWORD_REQUIRED');
@@ -260,7 +266,10 @@ function checkValueMacs(keys: RawKey[], protection: Protection): void {
     mismatched.length === encrypted.length &&
     mismatched.every((value) => !decryptAes128Cbc(protection.cipherKey, value.ivAndCiphertext).ok);
   if (wrongKey) throw new TallyError('WRONG_PASSWORD');
-  throw new TallyError('INTEGRITY_CHECK_FAILED', `The ValueMAC of ${mismatched[0].where} does not match: the file is corrupt or was altered.`);
+  throw new TallyError(
+    'INTEGRITY_CHECK_FAILED',
+    `The ValueMAC of ${mismatched[0].where} does not match: the file is corrupt or was altered.`,
+  );
 }
 
 function valueBytes(value: RawValue, cipherKey: Buffer | undefined, what: string): Buffer | string {
@@ -297,7 +306,10 @@ function integerOf(raw: RawKey, name: DataName, cipherKey: Buffer | undefined): 
 
 function hashOf(suite: string | undefined): OtpAlgorithm {
   if (suite === undefined) return 'SHA1';
-  const name = suite.toUpperCase().replace(/^HMAC-?/, '').replace(/-/g, '');
+  const name = suite
+    .toUpperCase()
+    .replace(/^HMAC-?/, '')
+    .replace(/-/g, '');
   if (name === 'SHA1' || name === 'SHA256' || name === 'SHA512') return name;
   throw new TallyError('UNSUPPORTED_ALGORITHM', `The Suite ${describe(suite)} is not HMAC-SHA1, HMAC-SHA256 or HMAC-SHA512.`);
 }
@@ -310,7 +322,10 @@ function digitsOf(key: XmlElement): number {
   // python-pskc leaves Encoding out unless told; decimal is what every OATH and SecurID token shows.
   const encoding = format.attributes.Encoding ?? 'DECIMAL';
   if (encoding !== 'DECIMAL') {
-    throw new TallyError('UNSUPPORTED_ALGORITHM', `The response encoding ${describe(encoding)} is not supported; Tally's tokens show DECIMAL codes.`);
+    throw new TallyError(
+      'UNSUPPORTED_ALGORITHM',
+      `The response encoding ${describe(encoding)} is not supported; Tally's tokens show DECIMAL codes.`,
+    );
   }
   if (['true', '1'].includes(format.attributes.CheckDigits ?? '')) {
     throw new TallyError('UNSUPPORTED_ALGORITHM', 'Codes with a check digit are not supported.');
@@ -329,10 +344,24 @@ function dateTime(text: string, what: string): number {
   const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$/.exec(text);
   if (!match) throw policyRefused(`The ${what} ${describe(text)} is not a date and time (such as 2026-05-01T00:00:00Z).`);
   const [, year, month, day, hour, minute, second, fraction, zone] = match;
-  const ms = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second), Math.floor(Number(fraction ?? 0) * 1000));
+  const ms = Date.UTC(
+    Number(year),
+    Number(month) - 1,
+    Number(day),
+    Number(hour),
+    Number(minute),
+    Number(second),
+    Math.floor(Number(fraction ?? 0) * 1000),
+  );
   const check = new Date(ms);
   // Date.UTC rolls 31 February over into March; a date that does not exist is refused instead.
-  if (check.getUTCMonth() !== Number(month) - 1 || check.getUTCDate() !== Number(day) || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) {
+  if (
+    check.getUTCMonth() !== Number(month) - 1 ||
+    check.getUTCDate() !== Number(day) ||
+    Number(hour) > 23 ||
+    Number(minute) > 59 ||
+    Number(second) > 59
+  ) {
     throw policyRefused(`The ${what} ${describe(text)} is not a valid date and time.`);
   }
   if (zone === undefined || zone === 'Z') return ms;
@@ -366,7 +395,8 @@ function policyOf(key: XmlElement): PskcPolicy | undefined {
         break;
       case 'NumberOfTransactions': {
         const count = Number(text);
-        if (!/^[0-9]{1,9}$/.test(text)) throw policyRefused(`The Policy NumberOfTransactions ${describe(text)} is not a whole number Tally can count down.`);
+        if (!/^[0-9]{1,9}$/.test(text))
+          throw policyRefused(`The Policy NumberOfTransactions ${describe(text)} is not a whole number Tally can count down.`);
         read.numberOfTransactions = count;
         break;
       }
@@ -376,7 +406,9 @@ function policyOf(key: XmlElement): PskcPolicy | undefined {
       case 'PINPolicy': {
         const mode = element.attributes.PINUsageMode?.trim();
         if (mode !== 'Local') {
-          throw policyRefused(`The Policy's PINPolicy has PINUsageMode ${mode === undefined ? '(none)' : describe(mode)}; Tally takes keys whose PIN the device checks (Local), and sets its own PINs.`);
+          throw policyRefused(
+            `The Policy's PINPolicy has PINUsageMode ${mode === undefined ? '(none)' : describe(mode)}; Tally takes keys whose PIN the device checks (Local), and sets its own PINs.`,
+          );
         }
         break;
       }
@@ -385,7 +417,10 @@ function policyOf(key: XmlElement): PskcPolicy | undefined {
     }
   }
   if (usages.length > 0 && !usages.includes('OTP')) {
-    throw new TallyError('KEY_USAGE_NOT_OTP', `The key's Policy allows ${usages.map(describe).join(', ')} but not OTP, so it may not be used for one-time passwords.`);
+    throw new TallyError(
+      'KEY_USAGE_NOT_OTP',
+      `The key's Policy allows ${usages.map(describe).join(', ')} but not OTP, so it may not be used for one-time passwords.`,
+    );
   }
   if (read.startDate !== undefined && read.expiryDate !== undefined && read.expiryDate <= read.startDate) {
     throw policyRefused('The Policy ExpiryDate is not after its StartDate.');
@@ -399,7 +434,10 @@ function decodeKey(raw: RawKey, cipherKey: Buffer | undefined): PskcKey {
   if (!algorithmUri) throw malformed('The key has no Algorithm.');
   const kind = KEY_ALGORITHMS.get(algorithmUri);
   if (kind === undefined) {
-    throw new TallyError('UNSUPPORTED_ALGORITHM', `The algorithm ${describe(algorithmUri)} is not supported; Tally reads HOTP, TOTP and SecurID-AES keys.`);
+    throw new TallyError(
+      'UNSUPPORTED_ALGORITHM',
+      `The algorithm ${describe(algorithmUri)} is not supported; Tally reads HOTP, TOTP and SecurID-AES keys.`,
+    );
   }
   const id = element.attributes.Id;
   const serial = textOf(raw.deviceInfo, 'SerialNo');

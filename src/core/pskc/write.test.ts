@@ -1,15 +1,15 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writePskc, type PskcWriteOptions } from './write.js';
-import { readPskc, type PskcKeyOutcome } from './read.js';
-import type { PskcHmac, PskcKey } from './model.js';
-import type { OtpAlgorithm } from '../otp/hotp.js';
-import { TallyError } from '../../errors.js';
+import { test } from 'node:test';
 import { interopTest, runPeer } from '../../../test/support/peers.js';
+import { TallyError } from '../../errors.js';
+import type { OtpAlgorithm } from '../otp/hotp.js';
+import type { PskcHmac, PskcKey } from './model.js';
+import { type PskcKeyOutcome, readPskc } from './read.js';
+import { type PskcWriteOptions, writePskc } from './write.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -48,8 +48,17 @@ function randomKey(i: number): PskcKey {
 
 const everything: PskcKey[] = [
   {
-    kind: 'hotp', id: 'h1', secret: Buffer.from('12345678901234567890'), digits: 6, algorithm: 'SHA1', counter: 0,
-    serial: 'S-1', manufacturer: 'Tally & Co <test>', userId: 'alice@example.com', issuer: 'Tally "quoted"', friendlyName: 'Alice’s phone',
+    kind: 'hotp',
+    id: 'h1',
+    secret: Buffer.from('12345678901234567890'),
+    digits: 6,
+    algorithm: 'SHA1',
+    counter: 0,
+    serial: 'S-1',
+    manufacturer: 'Tally & Co <test>',
+    userId: 'alice@example.com',
+    issuer: 'Tally "quoted"',
+    friendlyName: 'Alice’s phone',
   },
   { kind: 'totp', id: 't1', secret: randomBytes(32), digits: 8, algorithm: 'SHA256', timeInterval: 60, time: 0, timeDrift: -3 },
   { kind: 'totp', secret: randomBytes(64), digits: 7, algorithm: 'SHA512', timeInterval: 30 },
@@ -119,7 +128,10 @@ function withTempDir<T>(fn: (dir: string) => T): T {
 }
 
 function parseCsv(text: string): Record<string, string>[] {
-  const [header, ...rows] = text.trim().split(/\r?\n/).map((line) => line.split(','));
+  const [header, ...rows] = text
+    .trim()
+    .split(/\r?\n/)
+    .map((line) => line.split(','));
   return rows.map((row) => Object.fromEntries(header.map((name, i) => [name, row[i] ?? ''])));
 }
 
@@ -152,20 +164,28 @@ interopTest('files we write (plain and password, HOTP and TOTP, several keys) ar
       const file = join(dir, `ours-${n}.pskcxml`);
       writeFileSync(file, writePskc(keys, { ...options, password }));
 
-      const csv = parseCsv(runPeer('pskc2csv', [
-        ...(password === undefined ? [] : ['-p', password]),
-        '-c', 'serial,secret,algorithm,response_length,counter,time_interval', file,
-      ]));
+      const csv = parseCsv(
+        runPeer('pskc2csv', [
+          ...(password === undefined ? [] : ['-p', password]),
+          '-c',
+          'serial,secret,algorithm,response_length,counter,time_interval',
+          file,
+        ]),
+      );
       assert.equal(csv.length, keys.length);
       keys.forEach((key, i) => {
-        assert.deepEqual(csv[i], {
-          serial: key.serial,
-          secret: Buffer.from(key.secret).toString('hex'),
-          algorithm: URIS[key.kind as 'hotp' | 'totp'],
-          response_length: String(key.digits),
-          counter: key.kind === 'hotp' ? String(key.counter) : '',
-          time_interval: key.kind === 'totp' ? String(key.timeInterval) : '',
-        }, `case ${n} key ${i}`);
+        assert.deepEqual(
+          csv[i],
+          {
+            serial: key.serial,
+            secret: Buffer.from(key.secret).toString('hex'),
+            algorithm: URIS[key.kind as 'hotp' | 'totp'],
+            response_length: String(key.digits),
+            counter: key.kind === 'hotp' ? String(key.counter) : '',
+            time_interval: key.kind === 'totp' ? String(key.timeInterval) : '',
+          },
+          `case ${n} key ${i}`,
+        );
       });
 
       const python = JSON.parse(runPeer(PYTHON, ['-c', PYTHON_READ, file, ...(password === undefined ? [] : [password])]));
@@ -203,35 +223,52 @@ if spec.get('password'):
 f.write(sys.stdout.buffer)
 `;
 
-interopTest('files python3-pskc writes (random secrets; plain, PBKDF2, encrypted counters, SHA-256 MAC and PRF) are read by us', ['pskc2csv'], () => {
-  const variants = [
-    {},
-    { password: 'python pw 1', iterations: 1000, fields: ['secret'] },
-    { password: 'python pw 2', iterations: 1500, fields: ['secret', 'counter', 'time_interval'], mac: 'hmac-sha256' },
-    // python-pskc writes the PRF URI as PRF's text (and itself reads only an Algorithm attribute).
-    { password: 'python pw 3', iterations: 1000, fields: ['secret'], prf: 'hmac-sha256' },
-  ];
-  for (const variant of variants) {
-    const keys = Array.from({ length: 4 }, (_, i) => randomKey(i + 10)) as (PskcKey & { kind: 'hotp' | 'totp' })[];
-    const spec = {
-      ...variant,
-      keys: keys.map((key) => ({
-        id: key.id,
-        serial: key.serial,
-        secret_hex: Buffer.from(key.secret).toString('hex'),
-        algorithm: URIS[key.kind],
-        algorithm_suite: `HMAC-${key.algorithm}`,
-        response_length: key.digits,
-        issuer: 'Py',
-        ...(key.kind === 'hotp' ? { counter: key.counter } : { time_interval: key.timeInterval }),
-      })),
-    };
-    const xml = runPeer(PYTHON, ['-c', PYTHON_WRITE], { input: JSON.stringify(spec) });
-    const read = readPskc(xml, { password: variant.password });
-    assert.equal(read.passwordProtected, variant.password !== undefined);
-    assert.deepEqual(keysOf(read.keys), keys.map((key) => ({ ...key, issuer: 'Py', secret: Buffer.from(key.secret) })), JSON.stringify(variant));
-    if (variant.password !== undefined) {
-      assert.equal((() => { try { readPskc(xml, { password: 'wrong' }); } catch (e) { return (e as TallyError).code; } })(), 'WRONG_PASSWORD');
+interopTest(
+  'files python3-pskc writes (random secrets; plain, PBKDF2, encrypted counters, SHA-256 MAC and PRF) are read by us',
+  ['pskc2csv'],
+  () => {
+    const variants = [
+      {},
+      { password: 'python pw 1', iterations: 1000, fields: ['secret'] },
+      { password: 'python pw 2', iterations: 1500, fields: ['secret', 'counter', 'time_interval'], mac: 'hmac-sha256' },
+      // python-pskc writes the PRF URI as PRF's text (and itself reads only an Algorithm attribute).
+      { password: 'python pw 3', iterations: 1000, fields: ['secret'], prf: 'hmac-sha256' },
+    ];
+    for (const variant of variants) {
+      const keys = Array.from({ length: 4 }, (_, i) => randomKey(i + 10)) as (PskcKey & { kind: 'hotp' | 'totp' })[];
+      const spec = {
+        ...variant,
+        keys: keys.map((key) => ({
+          id: key.id,
+          serial: key.serial,
+          secret_hex: Buffer.from(key.secret).toString('hex'),
+          algorithm: URIS[key.kind],
+          algorithm_suite: `HMAC-${key.algorithm}`,
+          response_length: key.digits,
+          issuer: 'Py',
+          ...(key.kind === 'hotp' ? { counter: key.counter } : { time_interval: key.timeInterval }),
+        })),
+      };
+      const xml = runPeer(PYTHON, ['-c', PYTHON_WRITE], { input: JSON.stringify(spec) });
+      const read = readPskc(xml, { password: variant.password });
+      assert.equal(read.passwordProtected, variant.password !== undefined);
+      assert.deepEqual(
+        keysOf(read.keys),
+        keys.map((key) => ({ ...key, issuer: 'Py', secret: Buffer.from(key.secret) })),
+        JSON.stringify(variant),
+      );
+      if (variant.password !== undefined) {
+        assert.equal(
+          (() => {
+            try {
+              readPskc(xml, { password: 'wrong' });
+            } catch (e) {
+              return (e as TallyError).code;
+            }
+          })(),
+          'WRONG_PASSWORD',
+        );
+      }
     }
-  }
-});
+  },
+);

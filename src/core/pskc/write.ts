@@ -8,12 +8,12 @@ import {
   PBKDF2_URI,
   PSKC_HMACS,
   PSKC_NS,
-  SECURID_AES_URI,
-  TOTP_URI,
-  XENC11_NS,
-  XENC_NS,
   type PskcHmac,
   type PskcKey,
+  SECURID_AES_URI,
+  TOTP_URI,
+  XENC_NS,
+  XENC11_NS,
 } from './model.js';
 
 export interface PskcWriteOptions {
@@ -104,7 +104,8 @@ function passwordSealer(password: string, options: PskcWriteOptions): Sealer {
   if (!Number.isSafeInteger(iterations) || iterations < MIN_ITERATIONS) throw refuse(`PBKDF2 needs at least ${MIN_ITERATIONS} iterations`);
   const prf = options.prf ?? 'hmac-sha1';
   const mac = options.mac ?? 'hmac-sha1';
-  if (!Object.hasOwn(PSKC_HMACS, prf) || !Object.hasOwn(PSKC_HMACS, mac)) throw refuse('the PRF and the MAC must be hmac-sha1 or hmac-sha256');
+  if (!Object.hasOwn(PSKC_HMACS, prf) || !Object.hasOwn(PSKC_HMACS, mac))
+    throw refuse('the PRF and the MAC must be hmac-sha1 or hmac-sha256');
 
   const salt = Buffer.from(random(SALT_BYTES));
   const cipherKey = derivePbkdf2(password, salt, iterations, AES128_KEY_BYTES, PSKC_HMACS[prf].digest);

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TallyError } from '../../errors.js';
 import { AttributeType, attributeBytes, attributeString, proxyStates } from './attributes.js';
 import type { RadiusPacket } from './packet.js';
-import { TallyError } from '../../errors.js';
 
 const packet: RadiusPacket = {
   code: 1,

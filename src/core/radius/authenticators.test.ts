@@ -1,6 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { type ErrorCode, TallyError } from '../../errors.js';
+import { AttributeType, attributeBytes, attributeString } from './attributes.js';
 import {
   buildAccessRequest,
   buildReply,
@@ -11,9 +13,7 @@ import {
   verifyReply,
   verifyRequestMessageAuthenticator,
 } from './authenticators.js';
-import { AttributeType, attributeBytes, attributeString } from './attributes.js';
 import { decodePacket, encodePacket, RadiusCode, type RadiusPacket } from './packet.js';
-import { TallyError, type ErrorCode } from '../../errors.js';
 
 const hex = (dump: string): Buffer => Buffer.from(dump.replace(/\s+/g, ''), 'hex');
 
@@ -151,7 +151,11 @@ test('a request with a wrong, missing, doubled or short Message-Authenticator is
 
 test('a reply puts the Message-Authenticator first, keyed to the Request Authenticator, and signs everything with the Response Authenticator', () => {
   const { packet: request } = signedRequest('challenge');
-  const bytes = buildReply(request, SECRET, { code: RadiusCode.AccessChallenge, replyMessage: 'Enter the next tokencode', state: Buffer.from('s1') });
+  const bytes = buildReply(request, SECRET, {
+    code: RadiusCode.AccessChallenge,
+    replyMessage: 'Enter the next tokencode',
+    state: Buffer.from('s1'),
+  });
   assert.equal(bytes[0], RadiusCode.AccessChallenge);
   assert.equal(bytes[1], request.identifier);
   assert.equal(bytes[20], AttributeType.MessageAuthenticator);
@@ -184,10 +188,11 @@ test('a reply echoes Proxy-State last and in order, after any extra attributes',
   );
   const sessionTimeout = { type: AttributeType.SessionTimeout, value: Buffer.from([0, 0, 0, 60]) };
   const reply = decodePacket(buildReply(request, SECRET, { code: RadiusCode.AccessAccept, attributes: [sessionTimeout] }));
-  assert.deepEqual(
-    reply.attributes.slice(1),
-    [sessionTimeout, { type: AttributeType.ProxyState, value: Buffer.from('p1') }, { type: AttributeType.ProxyState, value: Buffer.from('p2') }],
-  );
+  assert.deepEqual(reply.attributes.slice(1), [
+    sessionTimeout,
+    { type: AttributeType.ProxyState, value: Buffer.from('p1') },
+    { type: AttributeType.ProxyState, value: Buffer.from('p2') },
+  ]);
   verifyReply(reply, request, SECRET);
 });
 
@@ -201,12 +206,18 @@ test('a long Reply-Message is split over 253-byte attributes without cutting a U
   for (const [text, lengths] of cases) {
     const reply = decodePacket(buildReply(request, SECRET, { code: RadiusCode.AccessReject, replyMessage: text }));
     const parts = reply.attributes.filter((a) => a.type === AttributeType.ReplyMessage).map((a) => a.value);
-    assert.deepEqual(parts.map((p) => p.length), lengths);
+    assert.deepEqual(
+      parts.map((p) => p.length),
+      lengths,
+    );
     for (const part of parts) new TextDecoder('utf-8', { fatal: true }).decode(part);
     assert.equal(Buffer.concat(parts).toString('utf8'), text);
   }
   const silent = decodePacket(buildReply(request, SECRET, { code: RadiusCode.AccessReject, replyMessage: '' }));
-  assert.deepEqual(silent.attributes.map((a) => a.type), [AttributeType.MessageAuthenticator]);
+  assert.deepEqual(
+    silent.attributes.map((a) => a.type),
+    [AttributeType.MessageAuthenticator],
+  );
 });
 
 test('an Access-Reject cannot carry a State', () => {

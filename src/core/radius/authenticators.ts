@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import { hmacMd5, md5 } from '../crypto/small-hash.js';
 import { TallyError } from '../../errors.js';
+import { hmacMd5, md5 } from '../crypto/small-hash.js';
 import { AttributeType, proxyStates } from './attributes.js';
-import { encodePacket, MAX_ATTRIBUTE_VALUE_LENGTH, RadiusCode, type RadiusAttribute, type RadiusPacket } from './packet.js';
+import { encodePacket, MAX_ATTRIBUTE_VALUE_LENGTH, type RadiusAttribute, RadiusCode, type RadiusPacket } from './packet.js';
 
 /** A RADIUS shared secret; a string is taken as its UTF-8 bytes. */
 export type Secret = Buffer | string;
@@ -90,7 +90,11 @@ export function messageAuthenticator(packet: RadiusPacket, authenticatorField: B
  * mitigation: without it a man in the middle can add Proxy-State to the request and, through an
  * MD5 collision in the echoed reply, turn an Access-Reject into an Access-Accept.
  */
-export function verifyRequestMessageAuthenticator(request: RadiusPacket, secret: Secret, options: { required: boolean } = { required: true }): void {
+export function verifyRequestMessageAuthenticator(
+  request: RadiusPacket,
+  secret: Secret,
+  options: { required: boolean } = { required: true },
+): void {
   const own = findMessageAuthenticator(request);
   if (own === undefined) {
     if (options.required) throw new TallyError('RADIUS_MESSAGE_AUTHENTICATOR_MISSING');
@@ -173,18 +177,21 @@ export interface AccessRequest {
 
 /** Builds a PAP Access-Request datagram with a Message-Authenticator, as a NAS would (for tests and the benchmark). */
 export function buildAccessRequest(request: AccessRequest, secret: Secret): Buffer {
-  const packet = withMessageAuthenticator({
-    code: RadiusCode.AccessRequest,
-    identifier: request.identifier,
-    authenticator: request.authenticator,
-    attributes: [
-      { type: AttributeType.MessageAuthenticator, value: Buffer.alloc(BLOCK) },
-      { type: AttributeType.UserName, value: Buffer.from(request.userName, 'utf8') },
-      { type: AttributeType.UserPassword, value: hidePassword(request.password, secret, request.authenticator) },
-      ...(request.state === undefined ? [] : [{ type: AttributeType.State, value: request.state }]),
-      ...(request.attributes ?? []),
-    ],
-  }, secret);
+  const packet = withMessageAuthenticator(
+    {
+      code: RadiusCode.AccessRequest,
+      identifier: request.identifier,
+      authenticator: request.authenticator,
+      attributes: [
+        { type: AttributeType.MessageAuthenticator, value: Buffer.alloc(BLOCK) },
+        { type: AttributeType.UserName, value: Buffer.from(request.userName, 'utf8') },
+        { type: AttributeType.UserPassword, value: hidePassword(request.password, secret, request.authenticator) },
+        ...(request.state === undefined ? [] : [{ type: AttributeType.State, value: request.state }]),
+        ...(request.attributes ?? []),
+      ],
+    },
+    secret,
+  );
   return encodePacket(packet);
 }
 
@@ -199,7 +206,10 @@ export function verifyReply(
   options: { requireMessageAuthenticator: boolean } = { requireMessageAuthenticator: true },
 ): void {
   if (reply.identifier !== request.identifier) {
-    throw new TallyError('RADIUS_BAD_AUTHENTICATOR', `The reply's identifier ${reply.identifier} is not the request's ${request.identifier}.`);
+    throw new TallyError(
+      'RADIUS_BAD_AUTHENTICATOR',
+      `The reply's identifier ${reply.identifier} is not the request's ${request.identifier}.`,
+    );
   }
   if (!sameBytes(reply.authenticator, responseAuthenticator(reply, request.authenticator, secret))) {
     throw new TallyError('RADIUS_BAD_AUTHENTICATOR', 'The reply has a wrong Response Authenticator; the shared secret may be wrong.');

@@ -10,7 +10,7 @@ import type { TestContext } from 'node:test';
 import { interopTest } from '../../../test/support/peers.js';
 import { TallyError } from '../../errors.js';
 import { AttributeType, attributeBytes, attributeString } from './attributes.js';
-import { buildAccessRequest, verifyReply, type AccessRequest } from './authenticators.js';
+import { type AccessRequest, buildAccessRequest, verifyReply } from './authenticators.js';
 import { decodePacket, RadiusCode, type RadiusPacket } from './packet.js';
 
 const SECRET = 'tally interop secret';
@@ -142,22 +142,26 @@ async function ask(t: TestContext, port: number, fields: Omit<AccessRequest, 'id
   return reply;
 }
 
-interopTest('FreeRADIUS, requiring Message-Authenticator, accepts our signed PAP requests and its replies verify', ['freeradius'], async (t) => {
-  const port = await startFreeradius(t);
+interopTest(
+  'FreeRADIUS, requiring Message-Authenticator, accepts our signed PAP requests and its replies verify',
+  ['freeradius'],
+  async (t) => {
+    const port = await startFreeradius(t);
 
-  const proxyState = { type: AttributeType.ProxyState, value: Buffer.from('p1') };
-  const accept = await ask(t, port, { userName: 'alice', password: '123456', attributes: [proxyState] });
-  assert.equal(accept.code, RadiusCode.AccessAccept);
-  assert.equal(attributeString(accept, AttributeType.ReplyMessage), 'hello alice');
-  assert.deepEqual(attributeBytes(accept, AttributeType.ProxyState), proxyState.value);
+    const proxyState = { type: AttributeType.ProxyState, value: Buffer.from('p1') };
+    const accept = await ask(t, port, { userName: 'alice', password: '123456', attributes: [proxyState] });
+    assert.equal(accept.code, RadiusCode.AccessAccept);
+    assert.equal(attributeString(accept, AttributeType.ReplyMessage), 'hello alice');
+    assert.deepEqual(attributeBytes(accept, AttributeType.ProxyState), proxyState.value);
 
-  assert.equal((await ask(t, port, { userName: 'dave', password: LONG_PASSWORD })).code, RadiusCode.AccessAccept);
-  assert.equal((await ask(t, port, { userName: 'alice', password: '654321' })).code, RadiusCode.AccessReject);
+    assert.equal((await ask(t, port, { userName: 'dave', password: LONG_PASSWORD })).code, RadiusCode.AccessAccept);
+    assert.equal((await ask(t, port, { userName: 'alice', password: '654321' })).code, RadiusCode.AccessReject);
 
-  const challenge = await ask(t, port, { userName: 'carol', password: '' });
-  assert.equal(challenge.code, RadiusCode.AccessChallenge);
-  assert.equal(attributeString(challenge, AttributeType.ReplyMessage), 'Enter the next tokencode');
-  const state = attributeBytes(challenge, AttributeType.State);
-  assert.deepEqual(state, Buffer.from('next'));
-  assert.equal((await ask(t, port, { userName: 'carol', password: '654321', state })).code, RadiusCode.AccessAccept);
-});
+    const challenge = await ask(t, port, { userName: 'carol', password: '' });
+    assert.equal(challenge.code, RadiusCode.AccessChallenge);
+    assert.equal(attributeString(challenge, AttributeType.ReplyMessage), 'Enter the next tokencode');
+    const state = attributeBytes(challenge, AttributeType.State);
+    assert.deepEqual(state, Buffer.from('next'));
+    assert.equal((await ask(t, port, { userName: 'carol', password: '654321', state })).code, RadiusCode.AccessAccept);
+  },
+);

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { decodePacket, encodePacket, RadiusCode } from './packet.js';
+import { test } from 'node:test';
 import { TallyError } from '../../errors.js';
+import { decodePacket, encodePacket, RadiusCode } from './packet.js';
 
 /** The Access-Request of RFC 2865 §7.1, from its hex dump. */
 const rfc2865AccessRequest = Buffer.from(

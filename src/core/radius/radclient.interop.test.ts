@@ -4,8 +4,8 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
 import { interopTest } from '../../../test/support/peers.js';
-import { radclient as runRadclient, received } from '../../../test/support/radclient.js';
-import { isTallyError, type ErrorCode } from '../../errors.js';
+import { received, radclient as runRadclient } from '../../../test/support/radclient.js';
+import { type ErrorCode, isTallyError } from '../../errors.js';
 import { AttributeType, attributeBytes, attributeString } from './attributes.js';
 import { buildReply, responseAuthenticator, unhidePassword, verifyRequestMessageAuthenticator } from './authenticators.js';
 import { decodePacket, encodePacket, RadiusCode } from './packet.js';
@@ -25,7 +25,11 @@ async function startResponder(t: TestContext) {
       const request = decodePacket(datagram);
       verifyRequestMessageAuthenticator(request, SECRET);
       const user = attributeString(request, AttributeType.UserName) ?? '';
-      const password = unhidePassword(attributeBytes(request, AttributeType.UserPassword) ?? Buffer.alloc(0), SECRET, request.authenticator).toString('utf8');
+      const password = unhidePassword(
+        attributeBytes(request, AttributeType.UserPassword) ?? Buffer.alloc(0),
+        SECRET,
+        request.authenticator,
+      ).toString('utf8');
       const state = attributeBytes(request, AttributeType.State);
       if (state) seen.states.push(state);
       let reply: Buffer;
@@ -79,20 +83,24 @@ interopTest('radclient accepts our Access-Accept with its Reply-Message and echo
   assert.match(reply, /Proxy-State = 0x0102\s+Proxy-State = 0x0a0b/);
 });
 
-interopTest('radclient follows our Access-Challenge: State and Reply-Message, then Accept with the State sent back', ['radclient'], async (t) => {
-  const { port, seen } = await startResponder(t);
-  const first = await radclient(port, [...signed('alice', 'challenge'), 'Response-Packet-Type = Access-Challenge']);
-  assert.equal(first.status, 0, first.stderr);
-  const challenge = received(first, 'Access-Challenge');
-  assert.match(challenge, /Reply-Message = "Enter the next tokencode"/);
-  const state = /State = 0x([0-9a-f]+)/.exec(challenge)?.[1];
-  assert.equal(state, seen.issued[0].toString('hex'));
+interopTest(
+  'radclient follows our Access-Challenge: State and Reply-Message, then Accept with the State sent back',
+  ['radclient'],
+  async (t) => {
+    const { port, seen } = await startResponder(t);
+    const first = await radclient(port, [...signed('alice', 'challenge'), 'Response-Packet-Type = Access-Challenge']);
+    assert.equal(first.status, 0, first.stderr);
+    const challenge = received(first, 'Access-Challenge');
+    assert.match(challenge, /Reply-Message = "Enter the next tokencode"/);
+    const state = /State = 0x([0-9a-f]+)/.exec(challenge)?.[1];
+    assert.equal(state, seen.issued[0].toString('hex'));
 
-  const second = await radclient(port, [...signed('alice', '123456'), `State = 0x${state}`]);
-  assert.equal(second.status, 0, second.stderr);
-  received(second, 'Access-Accept');
-  assert.deepEqual(seen.states, [seen.issued[0]]);
-});
+    const second = await radclient(port, [...signed('alice', '123456'), `State = 0x${state}`]);
+    assert.equal(second.status, 0, second.stderr);
+    received(second, 'Access-Accept');
+    assert.deepEqual(seen.states, [seen.issued[0]]);
+  },
+);
 
 interopTest('radclient accepts our Access-Reject', ['radclient'], async (t) => {
   const { port } = await startResponder(t);
@@ -101,20 +109,24 @@ interopTest('radclient accepts our Access-Reject', ['radclient'], async (t) => {
   assert.match(received(run, 'Access-Reject'), /Reply-Message = "Access denied"/);
 });
 
-interopTest('radclient discards a reply with a broken Response or Message-Authenticator; we drop unsigned or wrongly signed requests', ['radclient'], async (t) => {
-  const { port, seen } = await startResponder(t);
-  const [badResponse, badMessage, unsigned, wrongSecret] = await Promise.all([
-    radclient(port, signed('broken-response-authenticator', '123456')),
-    radclient(port, signed('broken-message-authenticator', '123456')),
-    radclient(port, ['User-Name = "alice"', 'User-Password = "123456"']),
-    radclient(port, signed('alice', '123456'), 'not the secret'),
-  ]);
-  for (const run of [badResponse, badMessage, unsigned, wrongSecret]) {
-    assert.equal(run.status, 1);
-    assert.doesNotMatch(run.stdout, /Received Access-/);
-    assert.match(run.stdout, /No reply from server/);
-  }
-  assert.match(badResponse.stderr, /invalid Response Authenticator/);
-  assert.match(badMessage.stderr, /invalid Message-Authenticator/);
-  assert.deepEqual([...seen.refused].sort(), ['RADIUS_BAD_AUTHENTICATOR', 'RADIUS_MESSAGE_AUTHENTICATOR_MISSING']);
-});
+interopTest(
+  'radclient discards a reply with a broken Response or Message-Authenticator; we drop unsigned or wrongly signed requests',
+  ['radclient'],
+  async (t) => {
+    const { port, seen } = await startResponder(t);
+    const [badResponse, badMessage, unsigned, wrongSecret] = await Promise.all([
+      radclient(port, signed('broken-response-authenticator', '123456')),
+      radclient(port, signed('broken-message-authenticator', '123456')),
+      radclient(port, ['User-Name = "alice"', 'User-Password = "123456"']),
+      radclient(port, signed('alice', '123456'), 'not the secret'),
+    ]);
+    for (const run of [badResponse, badMessage, unsigned, wrongSecret]) {
+      assert.equal(run.status, 1);
+      assert.doesNotMatch(run.stdout, /Received Access-/);
+      assert.match(run.stdout, /No reply from server/);
+    }
+    assert.match(badResponse.stderr, /invalid Response Authenticator/);
+    assert.match(badMessage.stderr, /invalid Message-Authenticator/);
+    assert.deepEqual([...seen.refused].sort(), ['RADIUS_BAD_AUTHENTICATOR', 'RADIUS_MESSAGE_AUTHENTICATOR_MISSING']);
+  },
+);

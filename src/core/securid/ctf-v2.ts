@@ -6,14 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { TallyError } from '../../errors.js';
 import { aesDecrypt, aesEncrypt, xor } from './aes.js';
-import {
-  checkCtfPassword,
-  deviceIdRequired,
-  passwordRequired,
-  wrongDeviceId,
-  wrongPassword,
-  type CtfSecrets,
-} from './ctf-secrets.js';
+import { type CtfSecrets, checkCtfPassword, deviceIdRequired, passwordRequired, wrongDeviceId, wrongPassword } from './ctf-secrets.js';
 import { checkSecurIdToken, dateOfEpochDay, epochDay, featuresOf, type SecurIdToken } from './token.js';
 
 export interface CtfV2Options extends CtfSecrets {
@@ -165,10 +158,7 @@ export function decodeCtfV2(text: string, options: CtfV2Options = {}): SecurIdTo
   const bits = BigInt(`0o${digits.slice(13, 76)}`);
   const flags = bitsAt(bits, 45n, 16n);
   if (!(flags & FLAG_128_BIT)) {
-    throw new TallyError(
-      'UNSUPPORTED_ALGORITHM',
-      'The CTF v2 string holds a 64-bit token; only 128-bit (AES) tokens are supported.',
-    );
+    throw new TallyError('UNSUPPORTED_ALGORITHM', 'The CTF v2 string holds a 64-bit token; only 128-bit (AES) tokens are supported.');
   }
 
   let device: Buffer | undefined;

@@ -3,24 +3,9 @@
  * AES-256-CBC and HMAC-SHA256 keys; securid.md "CTF v3". These functions handle the plain base64;
  * ctf.ts adds the percent-encoding and the app link around it.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createHmac,
-  pbkdf2Sync,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { TallyError } from '../../errors.js';
-import {
-  checkCtfPassword,
-  deviceIdRequired,
-  passwordRequired,
-  wrongDeviceId,
-  wrongPassword,
-  type CtfSecrets,
-} from './ctf-secrets.js';
+import { type CtfSecrets, checkCtfPassword, deviceIdRequired, passwordRequired, wrongDeviceId, wrongPassword } from './ctf-secrets.js';
 import { checkSecurIdToken, dateOfEpochDay, epochDay, featuresOf, type SecurIdToken } from './token.js';
 
 const VERSION = 3;
@@ -116,7 +101,9 @@ export function encodeCtfV3(token: SecurIdToken, options: CtfSecrets & { nonce?:
     cipher.update(payload),
     cipher.final(),
   ]);
-  const mac = createHmac('sha256', deriveKey(password, device, MAC_KEY_CONSTANT, nonce)).update(head).digest();
+  const mac = createHmac('sha256', deriveKey(password, device, MAC_KEY_CONSTANT, nonce))
+    .update(head)
+    .digest();
   return Buffer.concat([head, mac]).toString('base64');
 }
 
@@ -153,7 +140,9 @@ export function decodeCtfV3(base64: string, options: CtfSecrets = {}): SecurIdTo
     throw new TallyError('INTEGRITY_CHECK_FAILED', 'The CTF v3 string is damaged (its password check does not verify).');
   }
   const head = container.subarray(0, MAC_AT);
-  const mac = createHmac('sha256', deriveKey(password, device, MAC_KEY_CONSTANT, nonce)).update(head).digest();
+  const mac = createHmac('sha256', deriveKey(password, device, MAC_KEY_CONSTANT, nonce))
+    .update(head)
+    .digest();
   if (!timingSafeEqual(mac, container.subarray(MAC_AT))) {
     throw new TallyError('INTEGRITY_CHECK_FAILED', 'The CTF v3 string failed its MAC check; it is damaged or was changed.');
   }

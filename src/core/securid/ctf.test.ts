@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { readVector, readVectorJson } from '../../../test/support/vectors.js';
 import { TallyError } from '../../errors.js';
-import { CTF_LINK_PREFIXES, buildCtfLink, decodeCtf, parseCtfLink, type CtfLinkApp } from './ctf.js';
+import { buildCtfLink, CTF_LINK_PREFIXES, type CtfLinkApp, decodeCtf, parseCtfLink } from './ctf.js';
 import { decodeCtfV2, encodeCtfV2 } from './ctf-v2.js';
 import { decodeCtfV3, encodeCtfV3 } from './ctf-v3.js';
 import { readSdtid } from './sdtid.js';
@@ -129,15 +129,33 @@ test('missing or wrong password and device ID, for v2 and v3', () => {
     }
     return undefined;
   };
-  assert.deepEqual(details(() => decodeCtf(BOUND.bare)), { code: 'PASSWORD_REQUIRED', secret: 'deviceId' });
-  assert.deepEqual(details(() => decodeCtf(BOUND.bare, { deviceId: 'ffff' })), { code: 'WRONG_PASSWORD', secret: 'deviceId' });
-  assert.deepEqual(details(() => decodeCtf(BOUND.bareWithPassword, { deviceId: DEVICE_ID })), { code: 'PASSWORD_REQUIRED', secret: undefined });
-  assert.deepEqual(details(() => decodeCtf(BOUND.bareWithPassword, { deviceId: DEVICE_ID, password: 'pw 3' })), {
-    code: 'WRONG_PASSWORD',
-    secret: undefined,
-  });
-  assert.deepEqual(details(() => decodeCtf(BOUND.v3)), { code: 'PASSWORD_REQUIRED', secret: 'deviceId' });
-  assert.deepEqual(details(() => decodeCtf(BOUND.v3, { deviceId: 'ABCD' })), { code: 'WRONG_PASSWORD', secret: 'deviceId' });
+  assert.deepEqual(
+    details(() => decodeCtf(BOUND.bare)),
+    { code: 'PASSWORD_REQUIRED', secret: 'deviceId' },
+  );
+  assert.deepEqual(
+    details(() => decodeCtf(BOUND.bare, { deviceId: 'ffff' })),
+    { code: 'WRONG_PASSWORD', secret: 'deviceId' },
+  );
+  assert.deepEqual(
+    details(() => decodeCtf(BOUND.bareWithPassword, { deviceId: DEVICE_ID })),
+    { code: 'PASSWORD_REQUIRED', secret: undefined },
+  );
+  assert.deepEqual(
+    details(() => decodeCtf(BOUND.bareWithPassword, { deviceId: DEVICE_ID, password: 'pw 3' })),
+    {
+      code: 'WRONG_PASSWORD',
+      secret: undefined,
+    },
+  );
+  assert.deepEqual(
+    details(() => decodeCtf(BOUND.v3)),
+    { code: 'PASSWORD_REQUIRED', secret: 'deviceId' },
+  );
+  assert.deepEqual(
+    details(() => decodeCtf(BOUND.v3, { deviceId: 'ABCD' })),
+    { code: 'WRONG_PASSWORD', secret: 'deviceId' },
+  );
 
   const { vector } = load('t3-6d-60s-password');
   for (const form of [vector.ctf_v2, vector.ctf_v3_android_link]) {
@@ -214,7 +232,6 @@ test('bad CTF v2 strings: checksum, non-digits, non-octal, length, version', () 
   throwsCode(() => decodeCtf(`${good}0`), 'FORMAT_INVALID', /81 digits/);
   throwsCode(() => decodeCtf(`1${good.slice(1)}`), 'FORMAT_INVALID', /version 1/);
   throwsCode(() => decodeCtf(''), 'FORMAT_INVALID');
-
 });
 
 test('bad CTF v3 strings and links: MAC, base64, length, version, percent-encoding, prefix', () => {

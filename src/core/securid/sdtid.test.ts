@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { readVector, readVectorJson } from '../../../test/support/vectors.js';
 import { TallyError } from '../../errors.js';
 import { findDescendant, parseStrictXml, type XmlElement } from '../xml/strict.js';
@@ -152,9 +152,15 @@ test('the canon alignment quirk: a short line moves back to the last 16-byte bou
   const section = (...children: XmlElement[]): XmlElement => ({ name: 'TKN', attributes: {}, children, text: '' });
   const zeros = (n: number) => '\0'.repeat(n);
   // A at 0 (pad 8 after), B fits in 16 with that pad so it overwrites A, then C follows after 16 zeros' pad.
-  assert.equal(canon(section(leaf('A', 'x'), leaf('B', 'y'), leaf('C', 'z'))).toString('latin1'), `TKN.B y\n${zeros(8)}TKN.C z\n${zeros(16)}`);
+  assert.equal(
+    canon(section(leaf('A', 'x'), leaf('B', 'y'), leaf('C', 'z'))).toString('latin1'),
+    `TKN.B y\n${zeros(8)}TKN.C z\n${zeros(16)}`,
+  );
   // Empty elements never move back.
-  assert.equal(canon(section(leaf('A', 'x'), leaf('D', ''), leaf('B', 'y'))).toString('latin1'), `TKN.A x\nTKN.D </D>\n${zeros(8)}TKN.B y\n${zeros(11)}`);
+  assert.equal(
+    canon(section(leaf('A', 'x'), leaf('D', ''), leaf('B', 'y'))).toString('latin1'),
+    `TKN.A x\nTKN.D </D>\n${zeros(8)}TKN.B y\n${zeros(11)}`,
+  );
   // MAC elements are skipped; containers emit only their leaves, with the full path. The 17-byte
   // first line leaves pad 1, so the next (short) line moves back to 16 and overwrites its newline.
   const nested: XmlElement = { name: 'Attrs', attributes: {}, children: [leaf('Nick', 'n'), leaf('InnerMAC', 'm')], text: 'ignored' };

@@ -117,10 +117,7 @@ function readTokenFields(tkn: XmlElement, header: XmlElement, label: string): To
   const interval = integerField(field('Interval'), 'Interval', label) ?? 60;
   const alg = integerField(field('Alg'), 'Alg', label);
   if (alg !== undefined && alg !== 1) {
-    throw new TallyError(
-      'UNSUPPORTED_ALGORITHM',
-      `The sdtid token ${label} uses algorithm ${alg}; only 1 (AES-128) is supported.`,
-    );
+    throw new TallyError('UNSUPPORTED_ALGORITHM', `The sdtid token ${label} uses algorithm ${alg}; only 1 (AES-128) is supported.`);
   }
 
   const features: SecurIdFeatures = {
@@ -177,11 +174,7 @@ function integrityError(): TallyError {
   );
 }
 
-function openBatch(
-  batch: { origin: string; dest: string; name: string },
-  tokens: TokenFields[],
-  batchSecret: Buffer,
-): SdtidBatch {
+function openBatch(batch: { origin: string; dest: string; name: string }, tokens: TokenFields[], batchSecret: Buffer): SdtidBatch {
   return {
     origin: batch.origin,
     dest: batch.dest,
@@ -221,9 +214,7 @@ export function readSdtid(input: string | Uint8Array, options: SdtidReadOptions 
     headerMacField: base64Block(headerField('HeaderMAC'), 'HeaderMAC', 'in TKNHeader'),
     canonHeader: canon(header),
   };
-  const tokens = tknElements.map((tkn, i) =>
-    readTokenFields(tkn, header, tknElements.length === 1 ? 'in TKN' : `in TKN ${i + 1}`),
-  );
+  const tokens = tknElements.map((tkn, i) => readTokenFields(tkn, header, tknElements.length === 1 ? 'in TKN' : `in TKN ${i + 1}`));
 
   const password = options.password ? options.password : undefined;
   // Origin keys a file without a password. stoken's `export --sdtid --new-password=''` keys it with

@@ -3,14 +3,15 @@
  * Everything Tally writes must be read by stoken with the same codes, and everything stoken writes
  * must be read by Tally with the same seed. Randomness is seeded, so a failure repeats.
  */
-import { after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { interopTest, runPeer } from '../../../test/support/peers.js';
-import { CTF_LINK_PREFIXES, buildCtfLink, decodeCtf, type CtfLinkApp } from './ctf.js';
+import { buildCtfLink, CTF_LINK_PREFIXES, type CtfLinkApp, decodeCtf } from './ctf.js';
 import { encodeCtfV2 } from './ctf-v2.js';
 import { readSdtid, writeSdtid } from './sdtid.js';
 import type { SecurIdToken } from './token.js';
@@ -61,7 +62,12 @@ class SeededRandom {
   constructor(private readonly label: string) {}
   bytes(size: number): Buffer {
     const out: Buffer[] = [];
-    for (let got = 0; got < size; got += 32) out.push(createHash('sha256').update(`${this.label}:${this.counter++}`).digest());
+    for (let got = 0; got < size; got += 32)
+      out.push(
+        createHash('sha256')
+          .update(`${this.label}:${this.counter++}`)
+          .digest(),
+      );
     return Buffer.concat(out).subarray(0, size);
   }
   int(min: number, max: number): number {
@@ -79,7 +85,11 @@ class SeededRandom {
   text(min: number, max: number): string {
     const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.:/&<>éü€';
     const length = this.int(min, max);
-    return Array.from({ length }, () => this.pick([...alphabet])).join('').trim() || 'x';
+    return (
+      Array.from({ length }, () => this.pick([...alphabet]))
+        .join('')
+        .trim() || 'x'
+    );
   }
   date(fromYear: number, toYear: number): string {
     const start = Date.UTC(fromYear, 0, 1) / 86_400_000;
@@ -119,10 +129,7 @@ class SeededRandom {
 }
 
 function secretArgs(secrets: { password?: string; deviceId?: string }): string[] {
-  return [
-    ...(secrets.password ? [`--password=${secrets.password}`] : []),
-    ...(secrets.deviceId ? [`--devid=${secrets.deviceId}`] : []),
-  ];
+  return [...(secrets.password ? [`--password=${secrets.password}`] : []), ...(secrets.deviceId ? [`--devid=${secrets.deviceId}`] : [])];
 }
 
 function stokenCode(source: string[], secrets: { password?: string; deviceId?: string }, time: number, pin: string): string {

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { readVectorJson } from '../../../test/support/vectors.js';
 import { TallyError } from '../../errors.js';
 import { addPinToTokencode, computePasscode, computeTokencode } from './tokencode.js';
@@ -31,7 +31,12 @@ test('securid.md inline vectors: 60 s with and without PIN, 30 s at three times'
   assert.equal(computeTokencode(sixty, 1409757465), '65366536');
   assert.equal(computePasscode(sixty, 1409757465, '9999'), '65365425');
 
-  const thirty = { serial: '123456789012', seed: Buffer.from('00112233445566778899aabbccddeeff', 'hex'), digits: 6, intervalSeconds: 30 as const };
+  const thirty = {
+    serial: '123456789012',
+    seed: Buffer.from('00112233445566778899aabbccddeeff', 'hex'),
+    digits: 6,
+    intervalSeconds: 30 as const,
+  };
   assert.equal(computeTokencode(thirty, 1700000000), '888838');
   assert.equal(computeTokencode(thirty, 1700000029), '921662');
   assert.equal(computeTokencode(thirty, 1700000075), '695895');

@@ -77,11 +77,7 @@ export function addPinToTokencode(tokencode: string, pin: string): string {
  * What the software token displays at `unixSeconds`: the tokencode with the PIN added when the token
  * requires it (addPin). Tokens without addPin ignore the PIN, as stoken does; it is still checked.
  */
-export function computePasscode(
-  token: TokencodeKey & Pick<SecurIdToken, 'addPin'>,
-  unixSeconds: number,
-  pin: string,
-): string {
+export function computePasscode(token: TokencodeKey & Pick<SecurIdToken, 'addPin'>, unixSeconds: number, pin: string): string {
   checkPin(pin);
   const tokencode = computeTokencode(token, unixSeconds);
   return token.addPin ? addPinToTokencode(tokencode, pin) : tokencode;

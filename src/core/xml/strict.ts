@@ -85,9 +85,7 @@ export function parseStrictXml(input: string | Uint8Array, limits: StrictXmlLimi
     throw new TallyError('FORMAT_INVALID', `The XML is not well-formed: ${valid.err.msg} (line ${valid.err.line}).`);
   }
   const nodes = parser.parse(text) as OrderedNode[];
-  const roots = nodes
-    .map((node) => toElement(node, 1, maxDepth))
-    .filter((element): element is XmlElement => element !== undefined);
+  const roots = nodes.map((node) => toElement(node, 1, maxDepth)).filter((element): element is XmlElement => element !== undefined);
   if (roots.length !== 1) throw new TallyError('FORMAT_INVALID', 'The XML must have exactly one root element.');
   return roots[0];
 }
@@ -120,10 +118,5 @@ export function findDescendant(element: XmlElement, name: string): XmlElement | 
 
 /** Escapes text for use in XML content or attribute values. */
 export function escapeXml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }

@@ -1,18 +1,18 @@
-import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../domain/services.js';
-import { createFastify, type ListenerOptions } from '../fastify.js';
 import { errorResponseSchema, installJsonErrors } from '../errors.js';
-import { bearerAuthentication } from './api/auth.js';
-import { userRoutes } from './api/users.js';
-import { auditRoutes } from './api/audit.js';
+import { createFastify, type ListenerOptions } from '../fastify.js';
 import { apiTokenRoutes } from './api/api-tokens.js';
-import { tokenRoutes } from './api/tokens.js';
-import { profileRoutes } from './api/profiles.js';
-import { distributionRoutes } from './api/distribution.js';
+import { auditRoutes } from './api/audit.js';
+import { bearerAuthentication } from './api/auth.js';
 import { authenticationRoutes } from './api/authentication.js';
-import { requestRoutes } from './api/requests.js';
 import { dashboardRoutes } from './api/dashboard.js';
+import { distributionRoutes } from './api/distribution.js';
+import { profileRoutes } from './api/profiles.js';
+import { requestRoutes } from './api/requests.js';
+import { tokenRoutes } from './api/tokens.js';
+import { userRoutes } from './api/users.js';
 import { securityConsole } from './console/index.js';
 import { requireRoutePermissions } from './permissions.js';
 

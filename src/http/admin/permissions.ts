@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { requirePermission, type Permission } from '../../domain/actor.js';
+import { type Permission, requirePermission } from '../../domain/actor.js';
 import { TallyError } from '../../errors.js';
 
 /**

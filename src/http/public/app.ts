@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../domain/services.js';
-import { createFastify, type ListenerOptions } from '../fastify.js';
 import { installErrors } from '../errors.js';
+import { createFastify, type ListenerOptions } from '../fastify.js';
 import { assetRoutes } from '../web/assets.js';
-import { downloadRoutes } from './downloads.js';
 import { ctkipRoutes } from './ctkip.js';
+import { downloadRoutes } from './downloads.js';
 import { selfServiceConsole } from './self-service/routes.js';
 import { errorPage } from './self-service/views.js';
 

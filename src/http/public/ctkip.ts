@@ -1,9 +1,9 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import { buildSoapFault, faultReasonFor, MAX_MESSAGE_BYTES } from '../../core/ctkip/messages.js';
-import { toTallyError } from '../errors.js';
-import type { Services } from '../../domain/services.js';
 import { CTKIP_PATH } from '../../domain/distribution.js';
+import type { Services } from '../../domain/services.js';
+import { toTallyError } from '../errors.js';
 import { sharedRateLimitStore } from '../web/shared-rate-limit.js';
 
 /**
@@ -21,7 +21,10 @@ export async function ctkipRoutes(app: FastifyInstance, services: Services, sett
       const tallyError = toTallyError(error);
       if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'CT-KIP request failed');
       const code = tallyError.code === 'BODY_TOO_LARGE' ? 'INPUT_TOO_LARGE' : tallyError.code;
-      void reply.status(200).type('text/xml; charset=utf-8').send(buildSoapFault(faultReasonFor(code)));
+      void reply
+        .status(200)
+        .type('text/xml; charset=utf-8')
+        .send(buildSoapFault(faultReasonFor(code)));
     });
     scope.post(CTKIP_PATH, { config: { rateLimit: { max: settings.rateLimit, timeWindow: 60_000 } } }, async (request, reply) => {
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);

@@ -1,16 +1,16 @@
 import { createHmac } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
-import { sharedRateLimitStore } from './shared-rate-limit.js';
-import { TallyError } from '../../errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { constantTimeEqual, randomToken } from '../../core/crypto/random.js';
 import type { Services } from '../../domain/services.js';
 import type { WebSession } from '../../domain/sessions.js';
+import { TallyError } from '../../errors.js';
 import type { WebConsole } from '../../model/vocabulary.js';
 import { toTallyError } from '../errors.js';
 import type { Html } from './html.js';
+import { sharedRateLimitStore } from './shared-rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -63,7 +63,12 @@ function sessionFormToken(sessionId: string): string {
  * Starts a session after a successful log-on: a fresh id (never one the browser brought along),
  * the previous session ended.
  */
-export async function startWebSession(services: Services, options: WebConsoleOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function startWebSession(
+  services: Services,
+  options: WebConsoleOptions,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   if (!request.actor) throw new TallyError('UNAUTHENTICATED');
   if (request.webSession) await services.sessions.end(request.webSession.id, request.webSession.actor);
   const { id } = await services.sessions.start(request.actor, options.console);
@@ -71,7 +76,12 @@ export async function startWebSession(services: Services, options: WebConsoleOpt
   reply.clearCookie(cookieName(request, `${options.cookie}_form`), cookieOptions(request));
 }
 
-export async function endWebSession(services: Services, options: WebConsoleOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function endWebSession(
+  services: Services,
+  options: WebConsoleOptions,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   if (request.webSession) await services.sessions.end(request.webSession.id, request.webSession.actor);
   reply.clearCookie(cookieName(request, options.cookie), cookieOptions(request));
 }
@@ -89,7 +99,12 @@ export function requireSession(home: string) {
  * HTML forms, a log-on rate limit, HTML error pages, and pages never cached. `routes` adds the
  * console's pages inside this scope.
  */
-export async function registerWebConsole(app: FastifyInstance, services: Services, options: WebConsoleOptions, routes: (scope: FastifyInstance) => void | Promise<void>): Promise<void> {
+export async function registerWebConsole(
+  app: FastifyInstance,
+  services: Services,
+  options: WebConsoleOptions,
+  routes: (scope: FastifyInstance) => void | Promise<void>,
+): Promise<void> {
   await app.register(async (scope) => {
     await scope.register(cookie);
     await scope.register(formbody, { bodyLimit: FORM_BODY_LIMIT });
@@ -144,7 +159,10 @@ export function checkFormToken(request: FastifyRequest, sent: unknown): void {
 export function formSchema(fields: Record<string, { maxLength: number; minLength?: number }>, required: string[] = Object.keys(fields)) {
   return {
     type: 'object',
-    properties: { _csrf: { type: 'string', maxLength: 64 }, ...Object.fromEntries(Object.entries(fields).map(([name, limits]) => [name, { type: 'string', ...limits }])) },
+    properties: {
+      _csrf: { type: 'string', maxLength: 64 },
+      ...Object.fromEntries(Object.entries(fields).map(([name, limits]) => [name, { type: 'string', ...limits }])),
+    },
     required: ['_csrf', ...required],
     additionalProperties: false,
   } as const;

@@ -1,4 +1,4 @@
-import { html, type Html } from './html.js';
+import { type Html, html } from './html.js';
 
 /** A time as UTC text, which the page script rewrites into the reader's own time zone. */
 export function time(iso: string | null, empty = 'Never'): Html {
@@ -21,7 +21,8 @@ export function path(base: string, ...segments: (string | number)[]): string {
 /** A query string of the non-empty values, with its `?`, or nothing. */
 export function query(values: Record<string, string | number | undefined | null>): string {
   const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(values)) if (value !== undefined && value !== null && value !== '') params.set(name, String(value));
+  for (const [name, value] of Object.entries(values))
+    if (value !== undefined && value !== null && value !== '') params.set(name, String(value));
   const text = params.toString();
   return text ? `?${text}` : '';
 }

@@ -1,5 +1,5 @@
-import { html, type Html } from './html.js';
 import type { TallyError } from '../../errors.js';
+import { type Html, html } from './html.js';
 
 /**
  * The `Username` and `Password` fields of both consoles' log-on forms (their labels are an outside
@@ -16,7 +16,14 @@ export function credentialFields(username: string | undefined): Html {
     </div>`;
 }
 
-const ERROR_HEADINGS: Record<number, string> = { 403: 'Not allowed', 404: 'Not found', 409: 'Not possible right now', 410: 'No longer available', 423: 'Locked', 429: 'Slow down' };
+const ERROR_HEADINGS: Record<number, string> = {
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Not possible right now',
+  410: 'No longer available',
+  423: 'Locked',
+  429: 'Slow down',
+};
 
 /** Both consoles' error page body: a heading for the status, the message, the stable code, a way back. */
 export function errorCard(error: TallyError, back: { href: string; label: string }): { heading: string; body: Html } {

@@ -1,5 +1,5 @@
 import { assetUrl } from './assets.js';
-import { html, type Html, type Renderable } from './html.js';
+import { type Html, html, type Renderable } from './html.js';
 
 export interface Notice {
   kind: 'success' | 'info' | 'warning' | 'error';
@@ -64,16 +64,20 @@ export function layout(frame: PageFrame, page: Page): Html {
 <header class="topbar">
   <div class="topbar-inner">
     <a class="brand" href="${frame.home}">${LOGO}<span class="brand-name">Tally</span><span class="brand-console">${frame.console}</span></a>
-    ${user
-      ? html`<div class="account">
+    ${
+      user
+        ? html`<div class="account">
       <span class="account-name" title="Logged on as ${user.name}"><span class="visually-hidden">Logged on as </span>${user.name}</span>
       <form method="post" action="${user.logOffAction}">${csrfField(user.csrfToken)}<button type="submit" class="button button-quiet">Log off</button></form>
     </div>`
-      : ''}
+        : ''
+    }
   </div>
-  ${frame.nav?.length
-    ? html`<nav class="tabs" aria-label="Sections"><div class="tabs-inner">${frame.nav.map((item) => html`<a href="${item.href}"${item.current ? html` aria-current="page"` : ''}>${item.label}</a>`)}</div></nav>`
-    : ''}
+  ${
+    frame.nav?.length
+      ? html`<nav class="tabs" aria-label="Sections"><div class="tabs-inner">${frame.nav.map((item) => html`<a href="${item.href}"${item.current ? html` aria-current="page"` : ''}>${item.label}</a>`)}</div></nav>`
+      : ''
+  }
 </header>
 <main id="main" class="container${page.narrow ? ' container-narrow' : ''}">
 ${notice(page.notice)}

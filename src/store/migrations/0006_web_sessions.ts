@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Dialect } from '../connect.js';
 import { idColumn, timeColumn } from './columns.js';
 
@@ -39,7 +39,10 @@ export function webSessions(dialect: Dialect) {
         .execute();
       await db.schema.createIndex('token_requests_state').on('token_requests').column('state').execute();
 
-      await db.schema.alterTable('profiles').addColumn('mail_ctkip_url', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('profiles')
+        .addColumn('mail_ctkip_url', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
     },
   };
 }

@@ -27,7 +27,11 @@ export function bulkDistributions(dialect: Dialect) {
         .addColumn('error', 'varchar(64)')
         .addColumn('message', 'varchar(512)')
         .execute();
-      await db.schema.createIndex('bulk_distribution_items_bulk').on('bulk_distribution_items').columns(['bulk_id', 'result', 'position']).execute();
+      await db.schema
+        .createIndex('bulk_distribution_items_bulk')
+        .on('bulk_distribution_items')
+        .columns(['bulk_id', 'result', 'position'])
+        .execute();
     },
   };
 }

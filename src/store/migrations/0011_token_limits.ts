@@ -13,9 +13,15 @@ export function tokenLimits(dialect: Dialect) {
       await db.schema.alterTable('tokens').addColumn('transactions_left', 'integer').execute();
       // Wrong pairs of codes offered to resynchronise the token since its last good one: a holder
       // who has offered too many must ask the help desk.
-      await db.schema.alterTable('tokens').addColumn('resync_failures', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('tokens')
+        .addColumn('resync_failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
       // How many answers a challenge chain (new PIN, confirm PIN) has had: it ends after a few.
-      await db.schema.alterTable('auth_challenges').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('auth_challenges')
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
     },
   };
 }

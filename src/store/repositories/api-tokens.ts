@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { ApiTokensTable, Database } from '../schema.js';
 import type { ApiTokenRole } from '../../model/vocabulary.js';
+import type { ApiTokensTable, Database } from '../schema.js';
 
 export type ApiTokenRow = Selectable<ApiTokensTable>;
 
@@ -10,7 +10,14 @@ export class ApiTokenRepository {
   async insert(token: { name: string; role: ApiTokenRole; tokenHash: string; now: number }): Promise<ApiTokenRow> {
     return this.db
       .insertInto('api_tokens')
-      .values({ name: token.name, role: token.role, token_hash: token.tokenHash, created_at: token.now, last_used_at: null, revoked_at: null })
+      .values({
+        name: token.name,
+        role: token.role,
+        token_hash: token.tokenHash,
+        created_at: token.now,
+        last_used_at: null,
+        revoked_at: null,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
   }
@@ -38,7 +45,12 @@ export class ApiTokenRepository {
 
   /** Revokes once: false when the token was revoked already. */
   async revoke(id: number, now: number): Promise<boolean> {
-    const result = await this.db.updateTable('api_tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    const result = await this.db
+      .updateTable('api_tokens')
+      .set({ revoked_at: now })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 }

@@ -1,11 +1,10 @@
-import { CompiledQuery, sql, type Insertable, type Kysely, type Selectable } from 'kysely';
-import type { AuditEventsTable, Database } from '../schema.js';
-import { dialectOf, rowsParameters, type Dialect } from '../connect.js';
+import { CompiledQuery, type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import type { AuditQuery } from '../../model/audit.js';
+import { type Dialect, dialectOf, rowsParameters } from '../connect.js';
+import type { AuditEventsTable, Database } from '../schema.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;
-
 
 /** The actions an authentication records, by channel. */
 const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius', 'auth.self-service'];
@@ -33,7 +32,17 @@ export class AuditRepository {
   /** Appends many events in one statement (a batch of authentications). */
   async appendMany(events: readonly NewAuditRow[], db: Kysely<Database> = this.db): Promise<void> {
     if (events.length === 0) return;
-    const rows = events.map((e) => [e.at, e.actor_type, e.actor, e.action, e.target_type ?? null, e.target ?? null, e.result, e.source ?? null, e.details ?? null]);
+    const rows = events.map((e) => [
+      e.at,
+      e.actor_type,
+      e.actor,
+      e.action,
+      e.target_type ?? null,
+      e.target ?? null,
+      e.result,
+      e.source ?? null,
+      e.details ?? null,
+    ]);
     await db.executeQuery(CompiledQuery.raw(this.insertSql, rowsParameters(this.dialect, rows)));
   }
 
@@ -65,7 +74,15 @@ export class AuditRepository {
           eb.and([eb('target_type', '=', 'user'), eb('target', '=', username)]),
           eb.and([
             eb('target_type', '=', 'token'),
-            eb('target', 'in', eb.selectFrom('tokens').innerJoin('users', 'users.id', 'tokens.user_id').select('tokens.serial').where('users.username', '=', username)),
+            eb(
+              'target',
+              'in',
+              eb
+                .selectFrom('tokens')
+                .innerJoin('users', 'users.id', 'tokens.user_id')
+                .select('tokens.serial')
+                .where('users.username', '=', username),
+            ),
           ]),
         ]),
       )

@@ -1,5 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
-import { dialectOf, listParameter, rowsParameters, type Dialect } from '../connect.js';
+import { type Dialect, dialectOf, listParameter, rowsParameters } from '../connect.js';
 import type { Database } from '../schema.js';
 import type { TokenRow } from './tokens.js';
 import type { UserRow } from './users.js';
@@ -99,7 +99,8 @@ export class AuthenticationRepository {
     }
     if (missing.length === 0) return found;
     const statements = STATEMENTS[this.dialect];
-    const users = (await this.db.executeQuery(CompiledQuery.raw(statements.users, [listParameter(this.dialect, missing)]))).rows as UserRow[];
+    const users = (await this.db.executeQuery(CompiledQuery.raw(statements.users, [listParameter(this.dialect, missing)])))
+      .rows as UserRow[];
     if (users.length === 0) return found;
     const byId = new Map<number, Holder>();
     for (const user of users) {
@@ -107,7 +108,16 @@ export class AuthenticationRepository {
       found.set(user.username, holder);
       byId.set(user.id, holder);
     }
-    const tokens = (await this.db.executeQuery(CompiledQuery.raw(statements.tokens, [listParameter(this.dialect, users.map((u) => u.id))]))).rows as TokenRow[];
+    const tokens = (
+      await this.db.executeQuery(
+        CompiledQuery.raw(statements.tokens, [
+          listParameter(
+            this.dialect,
+            users.map((u) => u.id),
+          ),
+        ]),
+      )
+    ).rows as TokenRow[];
     for (const token of tokens) if (token.user_id !== null) byId.get(token.user_id)?.tokens.push(token);
     const cached = this.cache?.holders;
     if (cached) {
@@ -158,12 +168,28 @@ export class AuthenticationRepository {
    */
   async useSteps(uses: readonly StepUse[], db: Kysely<Database>): Promise<Set<number>> {
     if (uses.length === 0) return new Set();
-    const parameters = rowsParameters(this.dialect, uses.map((u) => [u.row.id, u.step, u.at, u.driftSteps, u.counter]));
+    const parameters = rowsParameters(
+      this.dialect,
+      uses.map((u) => [u.row.id, u.step, u.at, u.driftSteps, u.counter]),
+    );
     const result = await db.executeQuery(CompiledQuery.raw(STATEMENTS[this.dialect].useSteps, parameters));
-    const left = new Map((result.rows as Array<{ id: number; transactions_left: number | null }>).map((row) => [Number(row.id), row.transactions_left === null ? null : Number(row.transactions_left)]));
+    const left = new Map(
+      (result.rows as Array<{ id: number; transactions_left: number | null }>).map((row) => [
+        Number(row.id),
+        row.transactions_left === null ? null : Number(row.transactions_left),
+      ]),
+    );
     for (const use of uses) {
       if (!left.has(use.row.id)) continue;
-      Object.assign(use.row, { last_step: use.step, failed_count: 0, next_code_required: 0, last_used_at: use.at, drift_steps: use.driftSteps, counter: use.counter, transactions_left: left.get(use.row.id) });
+      Object.assign(use.row, {
+        last_step: use.step,
+        failed_count: 0,
+        next_code_required: 0,
+        last_used_at: use.at,
+        drift_steps: use.driftSteps,
+        counter: use.counter,
+        transactions_left: left.get(use.row.id),
+      });
     }
     return new Set(left.keys());
   }
@@ -174,7 +200,11 @@ export class AuthenticationRepository {
     const rows = await db
       .updateTable('tokens')
       .set((eb) => ({ failed_count: eb('failed_count', '+', 1) }))
-      .where('id', 'in', tokens.map((t) => t.id))
+      .where(
+        'id',
+        'in',
+        tokens.map((t) => t.id),
+      )
       .returning(['id', 'failed_count'])
       .execute();
     const counts = new Map(rows.map((row) => [Number(row.id), row.failed_count]));

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { BulkDistributionItemsTable, BulkDistributionsTable, Database } from '../schema.js';
 import type { BulkItemResult } from '../../model/vocabulary.js';
+import type { BulkDistributionItemsTable, BulkDistributionsTable, Database } from '../schema.js';
 
 export type BulkDistributionRow = Selectable<BulkDistributionsTable>;
 export type BulkItemRow = Selectable<BulkDistributionItemsTable>;
@@ -15,11 +15,27 @@ export class BulkDistributionRepository {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx
         .insertInto('bulk_distributions')
-        .values({ profile: run.profile, created_by: run.createdBy, state: 'running', total: run.usernames.length, created_at: run.now, updated_at: run.now, finished_at: null })
+        .values({
+          profile: run.profile,
+          created_by: run.createdBy,
+          state: 'running',
+          total: run.usernames.length,
+          created_at: run.now,
+          updated_at: run.now,
+          finished_at: null,
+        })
         .returningAll()
         .executeTakeFirstOrThrow();
       for (let i = 0; i < run.usernames.length; i += INSERT_CHUNK) {
-        const items = run.usernames.slice(i, i + INSERT_CHUNK).map((username, j) => ({ bulk_id: row.id, position: i + j + 1, username, result: 'waiting' as const, serial: null, error: null, message: null }));
+        const items = run.usernames.slice(i, i + INSERT_CHUNK).map((username, j) => ({
+          bulk_id: row.id,
+          position: i + j + 1,
+          username,
+          result: 'waiting' as const,
+          serial: null,
+          error: null,
+          message: null,
+        }));
         await trx.insertInto('bulk_distribution_items').values(items).execute();
       }
       return row;
@@ -42,16 +58,32 @@ export class BulkDistributionRepository {
 
   /** Takes over a run nobody is working on (none has moved since `staleBefore`); false when someone else got it. */
   async claim(id: number, staleBefore: number, now: number): Promise<boolean> {
-    const result = await this.db.updateTable('bulk_distributions').set({ updated_at: now }).where('id', '=', id).where('state', '=', 'running').where('updated_at', '<', staleBefore).executeTakeFirst();
+    const result = await this.db
+      .updateTable('bulk_distributions')
+      .set({ updated_at: now })
+      .where('id', '=', id)
+      .where('state', '=', 'running')
+      .where('updated_at', '<', staleBefore)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 
   /** One user done: the item and the run's counts change together. */
-  async record(id: number, itemId: number, outcome: { result: Exclude<BulkItemResult, 'waiting'>; serial?: string; error?: string; message?: string }, now: number): Promise<void> {
+  async record(
+    id: number,
+    itemId: number,
+    outcome: { result: Exclude<BulkItemResult, 'waiting'>; serial?: string; error?: string; message?: string },
+    now: number,
+  ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const changed = await trx
         .updateTable('bulk_distribution_items')
-        .set({ result: outcome.result, serial: outcome.serial ?? null, error: outcome.error ?? null, message: outcome.message?.slice(0, 512) ?? null })
+        .set({
+          result: outcome.result,
+          serial: outcome.serial ?? null,
+          error: outcome.error ?? null,
+          message: outcome.message?.slice(0, 512) ?? null,
+        })
         .where('id', '=', itemId)
         .where('result', '=', 'waiting')
         .executeTakeFirst();
@@ -66,6 +98,12 @@ export class BulkDistributionRepository {
   }
 
   async finish(id: number, now: number): Promise<BulkDistributionRow | undefined> {
-    return this.db.updateTable('bulk_distributions').set({ state: 'finished', finished_at: now, updated_at: now }).where('id', '=', id).where('state', '=', 'running').returningAll().executeTakeFirst();
+    return this.db
+      .updateTable('bulk_distributions')
+      .set({ state: 'finished', finished_at: now, updated_at: now })
+      .where('id', '=', id)
+      .where('state', '=', 'running')
+      .returningAll()
+      .executeTakeFirst();
   }
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from '../schema.js';
 
 /** An attempt claimed (`failures` now counts it), or refused until `nextAttemptAt`. */
@@ -13,8 +13,17 @@ export class LogonDelayRepository {
    * is checked and the others wait for the delay it set. Counts older than `staleBefore` start over.
    * `delayFor(failures)` is the wait after that many failures, as SQL over the new count.
    */
-  async claim(key: string, now: number, staleBefore: number, delayFor: (failures: RawBuilder<number>) => RawBuilder<number>): Promise<LogonClaim> {
-    await this.db.insertInto('logon_delays').values({ key, failures: 0, last_attempt_at: now, next_attempt_at: 0 }).onConflict((c) => c.column('key').doNothing()).execute();
+  async claim(
+    key: string,
+    now: number,
+    staleBefore: number,
+    delayFor: (failures: RawBuilder<number>) => RawBuilder<number>,
+  ): Promise<LogonClaim> {
+    await this.db
+      .insertInto('logon_delays')
+      .values({ key, failures: 0, last_attempt_at: now, next_attempt_at: 0 })
+      .onConflict((c) => c.column('key').doNothing())
+      .execute();
     const failures = sql<number>`(case when last_attempt_at < ${staleBefore} then 1 else failures + 1 end)`;
     const claimed = await this.db
       .updateTable('logon_delays')

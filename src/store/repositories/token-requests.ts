@@ -1,6 +1,6 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
-import type { Database, TokenRequestsTable } from '../schema.js';
 import type { TokenRequestState } from '../../model/vocabulary.js';
+import type { Database, TokenRequestsTable } from '../schema.js';
 
 export type TokenRequestRow = Selectable<TokenRequestsTable>;
 
@@ -43,7 +43,12 @@ export class TokenRequestRepository {
 
   /** Changes a request only while it is still pending: a decision is taken once. */
   async decide(id: number, changes: Updateable<TokenRequestsTable>): Promise<boolean> {
-    const result = await this.db.updateTable('token_requests').set(changes).where('id', '=', id).where('state', '=', 'pending').executeTakeFirst();
+    const result = await this.db
+      .updateTable('token_requests')
+      .set(changes)
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 

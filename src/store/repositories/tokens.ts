@@ -46,7 +46,11 @@ export class TokenRepository {
     const found = new Set<string>();
     // Chunked: SQLite limits bound parameters per statement.
     for (let i = 0; i < serials.length; i += 500) {
-      const rows = await this.db.selectFrom('tokens').select('serial').where('serial', 'in', serials.slice(i, i + 500)).execute();
+      const rows = await this.db
+        .selectFrom('tokens')
+        .select('serial')
+        .where('serial', 'in', serials.slice(i, i + 500))
+        .execute();
       for (const row of rows) found.add(row.serial);
     }
     return found;
@@ -66,7 +70,8 @@ export class TokenRepository {
     if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.tokenType !== undefined) query = query.where('token_type', '=', filter.tokenType);
-    if (filter.serialPrefix !== undefined) query = query.where('serial', 'like', `${filter.serialPrefix.replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
+    if (filter.serialPrefix !== undefined)
+      query = query.where('serial', 'like', `${filter.serialPrefix.replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
     return query.orderBy('serial').limit(filter.limit).offset(filter.offset).execute();
   }
 }

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
-import type { Database, UsersTable } from '../schema.js';
 import type { UserRole } from '../../model/vocabulary.js';
+import type { Database, UsersTable } from '../schema.js';
 
 export type UserRow = Selectable<UsersTable>;
 
@@ -74,7 +74,10 @@ export class UserRepository {
   }
 
   async count(): Promise<number> {
-    const row = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const row = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 }

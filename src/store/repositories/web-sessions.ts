@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database, WebSessionsTable } from '../schema.js';
 import type { UserRole, WebConsole } from '../../model/vocabulary.js';
+import type { Database, WebSessionsTable } from '../schema.js';
 
 export type WebSessionRow = Selectable<WebSessionsTable>;
 
@@ -38,12 +38,20 @@ export class WebSessionRepository {
   }
 
   async findFlash(idHash: string): Promise<string | null> {
-    return (await this.db.selectFrom('web_sessions').select('flash_sealed').where('id_hash', '=', idHash).executeTakeFirst())?.flash_sealed ?? null;
+    return (
+      (await this.db.selectFrom('web_sessions').select('flash_sealed').where('id_hash', '=', idHash).executeTakeFirst())?.flash_sealed ??
+      null
+    );
   }
 
   /** Clears the flash only if it is still `sealed`: of two requests taking it, one gets it. */
   async takeFlash(idHash: string, sealed: string): Promise<boolean> {
-    const result = await this.db.updateTable('web_sessions').set({ flash_sealed: null }).where('id_hash', '=', idHash).where('flash_sealed', '=', sealed).executeTakeFirst();
+    const result = await this.db
+      .updateTable('web_sessions')
+      .set({ flash_sealed: null })
+      .where('id_hash', '=', idHash)
+      .where('flash_sealed', '=', sealed)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
 

@@ -1,8 +1,8 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
 import type { Services } from '../../../domain/services.js';
-import { actorOf } from './auth.js';
 import { API_TOKEN_ROLES } from '../../../model/vocabulary.js';
+import { actorOf } from './auth.js';
 import { oneOf } from './vocabulary.js';
 
 const NewApiToken = Type.Object(
@@ -27,7 +27,8 @@ const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) });
 export function apiTokenRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Body: Static<typeof NewApiToken> }>(
     '/apitokens',
-    { config: { permission: 'apitokens.manage' },
+    {
+      config: { permission: 'apitokens.manage' },
       schema: {
         tags: ['api tokens'],
         summary: 'Create an API token (shown once)',
@@ -40,7 +41,8 @@ export function apiTokenRoutes(app: FastifyInstance, services: Services): void {
 
   app.get(
     '/apitokens',
-    { config: { permission: 'apitokens.manage' },
+    {
+      config: { permission: 'apitokens.manage' },
       schema: {
         tags: ['api tokens'],
         summary: 'List API tokens (never the tokens themselves)',
@@ -51,7 +53,15 @@ export function apiTokenRoutes(app: FastifyInstance, services: Services): void {
   );
   app.post<{ Params: Static<typeof IdParams> }>(
     '/apitokens/:id/revoke',
-    { config: { permission: 'apitokens.manage' }, schema: { tags: ['api tokens'], summary: 'Revoke an API token: its next request is refused', params: IdParams, response: { 200: ApiTokenView } } },
+    {
+      config: { permission: 'apitokens.manage' },
+      schema: {
+        tags: ['api tokens'],
+        summary: 'Revoke an API token: its next request is refused',
+        params: IdParams,
+        response: { 200: ApiTokenView },
+      },
+    },
     async (request) => services.apiTokens.revoke(actorOf(request), Number(request.params.id)),
   );
 }

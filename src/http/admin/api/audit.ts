@@ -1,5 +1,5 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
 import { aboutTarget } from '../../../domain/audit.js';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
@@ -49,7 +49,15 @@ function filterOf(q: Filter) {
 export function auditRoutes(app: FastifyInstance, services: Services): void {
   app.get<{ Querystring: Static<typeof AuditQuery> }>(
     '/audit',
-    { config: { permission: 'audit.read' }, schema: { tags: ['audit'], summary: 'The audit trail, newest first', querystring: AuditQuery, response: { 200: Type.Object({ events: Type.Array(AuditEvent) }) } } },
+    {
+      config: { permission: 'audit.read' },
+      schema: {
+        tags: ['audit'],
+        summary: 'The audit trail, newest first',
+        querystring: AuditQuery,
+        response: { 200: Type.Object({ events: Type.Array(AuditEvent) }) },
+      },
+    },
     async (request) => {
       const q = request.query;
       const events = await services.audit.list(actorOf(request), {
@@ -63,7 +71,8 @@ export function auditRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Querystring: Filter }>(
     '/audit/export',
-    { config: { permission: 'audit.read' },
+    {
+      config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
         summary: 'The audit trail as CSV (the same filters), newest first',
@@ -73,7 +82,10 @@ export function auditRoutes(app: FastifyInstance, services: Services): void {
     },
     async (request, reply) => {
       const { csv } = await services.audit.exportCsv(actorOf(request), filterOf(request.query));
-      return reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="tally-audit.csv"').send(csv);
+      return reply
+        .header('content-type', 'text/csv; charset=utf-8')
+        .header('content-disposition', 'attachment; filename="tally-audit.csv"')
+        .send(csv);
     },
   );
 }

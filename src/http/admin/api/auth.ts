@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import { TallyError } from '../../../errors.js';
-import type { Services } from '../../../domain/services.js';
 import type { Actor } from '../../../domain/actor.js';
+import type { Services } from '../../../domain/services.js';
+import { TallyError } from '../../../errors.js';
 
 /** Resolves `Authorization: Bearer TOKEN` to the request's actor, or UNAUTHENTICATED. */
 export function bearerAuthentication(services: Services) {

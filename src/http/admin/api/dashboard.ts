@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
 
@@ -12,7 +12,9 @@ const DashboardSchema = Type.Object({
   authentications: Type.Object({
     succeeded: Count,
     failed: Count,
-    hours: Type.Array(Type.Object({ start: Type.String({ format: 'date-time' }), succeeded: Count, failed: Count }), { description: 'the last 24 hours, oldest first' }),
+    hours: Type.Array(Type.Object({ start: Type.String({ format: 'date-time' }), succeeded: Count, failed: Count }), {
+      description: 'the last 24 hours, oldest first',
+    }),
   }),
   expiring: Type.Object({
     count: Count,
@@ -23,7 +25,15 @@ const DashboardSchema = Type.Object({
 export function dashboardRoutes(app: FastifyInstance, services: Services): void {
   app.get(
     '/dashboard',
-    { config: { permission: 'dashboard.read' }, schema: { tags: ['dashboard'], summary: 'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days', response: { 200: DashboardSchema } } },
+    {
+      config: { permission: 'dashboard.read' },
+      schema: {
+        tags: ['dashboard'],
+        summary:
+          'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days',
+        response: { 200: DashboardSchema },
+      },
+    },
     async (request) => services.dashboard.summary(actorOf(request)),
   );
 }

@@ -1,10 +1,10 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
 import type { Services } from '../../../domain/services.js';
-import { actorOf } from './auth.js';
-import { TokenViewSchema } from './tokens.js';
-import { listQuery, pageOf } from './paging.js';
 import { BULK_ITEM_RESULTS } from '../../../model/vocabulary.js';
+import { actorOf } from './auth.js';
+import { listQuery, pageOf } from './paging.js';
+import { TokenViewSchema } from './tokens.js';
 import { oneOf } from './vocabulary.js';
 
 export const DistributionResultSchema = Type.Object({
@@ -22,7 +22,10 @@ export const DistributionResultSchema = Type.Object({
 });
 
 const ProfileBody = Type.Object({ profile: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
-const CreateBody = Type.Object({ profile: Type.String({ minLength: 1, maxLength: 128 }), count: Type.Integer({ minimum: 1, maximum: 1000 }) }, { additionalProperties: false });
+const CreateBody = Type.Object(
+  { profile: Type.String({ minLength: 1, maxLength: 128 }), count: Type.Integer({ minimum: 1, maximum: 1000 }) },
+  { additionalProperties: false },
+);
 const AssignBody = Type.Object({ username: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
 const SerialParams = Type.Object({ serial: Type.String({ maxLength: 64 }) });
@@ -59,27 +62,72 @@ const BulkItemsQuery = Type.Object({ ...listQuery, result: Type.Optional(oneOf(B
 export function distributionRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Params: Static<typeof UsernameParams>; Body: Static<typeof ProfileBody> }>(
     '/users/:username/tokens',
-    { config: { permission: 'tokens.distribute' }, schema: { tags: ['distribution'], summary: 'Assign a new token to a user and distribute it by the profile', params: UsernameParams, body: ProfileBody, response: { 201: DistributionResultSchema } } },
-    async (request, reply) => reply.status(201).send(await services.distribution.distributeToUser(actorOf(request), request.params.username, request.body.profile)),
+    {
+      config: { permission: 'tokens.distribute' },
+      schema: {
+        tags: ['distribution'],
+        summary: 'Assign a new token to a user and distribute it by the profile',
+        params: UsernameParams,
+        body: ProfileBody,
+        response: { 201: DistributionResultSchema },
+      },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await services.distribution.distributeToUser(actorOf(request), request.params.username, request.body.profile)),
   );
   app.post<{ Body: Static<typeof CreateBody> }>(
     '/tokens',
-    { config: { permission: 'tokens.create' }, schema: { tags: ['distribution'], summary: 'Create unassigned tokens of a profile', body: CreateBody, response: { 201: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
-    async (request, reply) => reply.status(201).send({ tokens: await services.distribution.createUnassigned(actorOf(request), request.body.profile, request.body.count) }),
+    {
+      config: { permission: 'tokens.create' },
+      schema: {
+        tags: ['distribution'],
+        summary: 'Create unassigned tokens of a profile',
+        body: CreateBody,
+        response: { 201: Type.Object({ tokens: Type.Array(TokenViewSchema) }) },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send({ tokens: await services.distribution.createUnassigned(actorOf(request), request.body.profile, request.body.count) }),
   );
   app.post<{ Params: Static<typeof SerialParams>; Body: Static<typeof AssignBody> }>(
     '/tokens/:serial/assign',
-    { config: { permission: 'tokens.distribute' }, schema: { tags: ['distribution'], summary: 'Assign an unassigned token to a user (imported tokens become active at once)', params: SerialParams, body: AssignBody, response: { 200: DistributionResultSchema } } },
+    {
+      config: { permission: 'tokens.distribute' },
+      schema: {
+        tags: ['distribution'],
+        summary: 'Assign an unassigned token to a user (imported tokens become active at once)',
+        params: SerialParams,
+        body: AssignBody,
+        response: { 200: DistributionResultSchema },
+      },
+    },
     async (request) => services.distribution.assign(actorOf(request), request.params.serial, request.body.username),
   );
   app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/reissue',
-    { config: { permission: 'tokens.distribute' }, schema: { tags: ['distribution'], summary: 'Distribute again: the previous code, link and seed stop working', params: SerialParams, response: { 200: DistributionResultSchema } } },
+    {
+      config: { permission: 'tokens.distribute' },
+      schema: {
+        tags: ['distribution'],
+        summary: 'Distribute again: the previous code, link and seed stop working',
+        params: SerialParams,
+        response: { 200: DistributionResultSchema },
+      },
+    },
     async (request) => services.distribution.reissue(actorOf(request), request.params.serial),
   );
   app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/reset-activation',
-    { config: { permission: 'tokens.distribute' }, schema: { tags: ['distribution'], summary: 'Let a CT-KIP activation be tried again after too many wrong codes', params: SerialParams } },
+    {
+      config: { permission: 'tokens.distribute' },
+      schema: {
+        tags: ['distribution'],
+        summary: 'Let a CT-KIP activation be tried again after too many wrong codes',
+        params: SerialParams,
+      },
+    },
     async (request, reply) => {
       await services.provisioning.resetActivationAttempts(actorOf(request), request.params.serial);
       return reply.status(204).send();
@@ -87,48 +135,96 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
   );
   app.post(
     '/ctkip/rotate-key',
-    { config: { permission: 'ctkip.manage' }, schema: { tags: ['distribution'], summary: 'Make a new CT-KIP server key pair; exchanges under way finish with the old one', response: { 200: Type.Object({ id: Type.Integer() }) } } },
+    {
+      config: { permission: 'ctkip.manage' },
+      schema: {
+        tags: ['distribution'],
+        summary: 'Make a new CT-KIP server key pair; exchanges under way finish with the old one',
+        response: { 200: Type.Object({ id: Type.Integer() }) },
+      },
+    },
     async (request) => services.provisioning.rotateServerKey(actorOf(request)),
   );
   app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/download',
-    { config: { permission: 'tokens.seeds' }, schema: { tags: ['distribution'], summary: "Download a token's pending file once (the same one-time claim as its link)", params: SerialParams } },
+    {
+      config: { permission: 'tokens.seeds' },
+      schema: {
+        tags: ['distribution'],
+        summary: "Download a token's pending file once (the same one-time claim as its link)",
+        params: SerialParams,
+      },
+    },
     async (request, reply) => {
       const file = await services.distribution.adminDownload(actorOf(request), request.params.serial);
-      return reply.header('content-type', file.contentType).header('content-disposition', `attachment; filename="${file.fileName}"`).header('cache-control', 'no-store').send(file.body);
+      return reply
+        .header('content-type', file.contentType)
+        .header('content-disposition', `attachment; filename="${file.fileName}"`)
+        .header('cache-control', 'no-store')
+        .send(file.body);
     },
   );
 
   app.post<{ Body: Static<typeof BulkBody> }>(
     '/bulk-distributions',
-    { config: { permission: 'tokens.distribute' },
+    {
+      config: { permission: 'tokens.distribute' },
       schema: {
         tags: ['distribution'],
         summary: 'Distribute a token of a profile to each user of a list, in the background',
-        description: 'Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused.',
+        description:
+          'Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused.',
         body: BulkBody,
         response: { 202: BulkSchema },
       },
     },
-    async (request, reply) => reply.status(202).send(await services.bulk.start(actorOf(request), request.body.profile, request.body.usernames)),
+    async (request, reply) =>
+      reply.status(202).send(await services.bulk.start(actorOf(request), request.body.profile, request.body.usernames)),
   );
   app.get(
     '/bulk-distributions',
-    { config: { permission: 'tokens.read' }, schema: { tags: ['distribution'], summary: 'Recent bulk distributions, newest first', response: { 200: Type.Object({ bulkDistributions: Type.Array(BulkSchema) }) } } },
+    {
+      config: { permission: 'tokens.read' },
+      schema: {
+        tags: ['distribution'],
+        summary: 'Recent bulk distributions, newest first',
+        response: { 200: Type.Object({ bulkDistributions: Type.Array(BulkSchema) }) },
+      },
+    },
     async (request) => ({ bulkDistributions: await services.bulk.list(actorOf(request)) }),
   );
   app.get<{ Params: Static<typeof IdParams>; Querystring: Static<typeof BulkItemsQuery> }>(
     '/bulk-distributions/:id',
-    { config: { permission: 'tokens.read' }, schema: { tags: ['distribution'], summary: "A bulk distribution's progress and its report per user", params: IdParams, querystring: BulkItemsQuery, response: { 200: Type.Object({ bulkDistribution: BulkSchema, items: Type.Array(BulkItemSchema) }) } } },
+    {
+      config: { permission: 'tokens.read' },
+      schema: {
+        tags: ['distribution'],
+        summary: "A bulk distribution's progress and its report per user",
+        params: IdParams,
+        querystring: BulkItemsQuery,
+        response: { 200: Type.Object({ bulkDistribution: BulkSchema, items: Type.Array(BulkItemSchema) }) },
+      },
+    },
     async (request) => {
       const id = Number(request.params.id);
       const bulkDistribution = await services.bulk.get(actorOf(request), id);
-      return { bulkDistribution, items: await services.bulk.items(actorOf(request), id, { ...pageOf(request.query), result: request.query.result }) };
+      return {
+        bulkDistribution,
+        items: await services.bulk.items(actorOf(request), id, { ...pageOf(request.query), result: request.query.result }),
+      };
     },
   );
   app.post<{ Params: Static<typeof IdParams> }>(
     '/bulk-distributions/:id/resume',
-    { config: { permission: 'tokens.distribute' }, schema: { tags: ['distribution'], summary: 'Continue an interrupted bulk distribution', params: IdParams, response: { 200: BulkSchema } } },
+    {
+      config: { permission: 'tokens.distribute' },
+      schema: {
+        tags: ['distribution'],
+        summary: 'Continue an interrupted bulk distribution',
+        params: IdParams,
+        response: { 200: BulkSchema },
+      },
+    },
     async (request) => services.bulk.resume(actorOf(request), Number(request.params.id)),
   );
 }

@@ -1,11 +1,11 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
-import type { Services } from '../../../domain/services.js';
 import type { ProfileChanges } from '../../../domain/profiles.js';
-import { actorOf } from './auth.js';
+import type { Services } from '../../../domain/services.js';
 import { FILE_PASSWORD_POLICIES } from '../../../model/vocabulary.js';
-import { oneOf } from './vocabulary.js';
 import { TOKEN_TYPES } from '../../../tokens/registry.js';
+import { actorOf } from './auth.js';
+import { oneOf } from './vocabulary.js';
 
 const TokenTypeSchema = oneOf(TOKEN_TYPES);
 const DeliverySchema = Type.Union([Type.Literal('qr'), Type.Literal('ctkip'), Type.Literal('file'), Type.Literal('ctf')]);
@@ -15,7 +15,11 @@ const NewProfile = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 128 }),
     description: Type.Optional(Type.String({ maxLength: 512 })),
     tokenType: TokenTypeSchema,
-    deviceType: Type.String({ minLength: 1, maxLength: 32, description: 'authenticator, android, ios, windows, macos, tally-cli, or one an admin added' }),
+    deviceType: Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: 'authenticator, android, ios, windows, macos, tally-cli, or one an admin added',
+    }),
     appVersion: Type.Optional(Type.String({ maxLength: 32 })),
     delivery: DeliverySchema,
     digits: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
@@ -29,7 +33,9 @@ const NewProfile = Type.Object(
     selfService: Type.Optional(Type.Boolean()),
     requiresApproval: Type.Optional(Type.Boolean()),
     ctkipUrl: Type.Optional(Type.String({ maxLength: 512 })),
-    mailCtkipUrl: Type.Optional(Type.Boolean({ description: "ctkip only: the holder's mail names the CT-KIP URL (never the activation code)" })),
+    mailCtkipUrl: Type.Optional(
+      Type.Boolean({ description: "ctkip only: the holder's mail names the CT-KIP URL (never the activation code)" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -69,15 +75,26 @@ const PutDevice = Type.Object(
   {
     label: Type.String({ minLength: 1, maxLength: 128 }),
     tokenTypes: Type.Array(TokenTypeSchema, { minItems: 1, maxItems: 3 }),
-    versions: Type.Record(Type.String({ maxLength: 4 }), Type.Array(DeliverySchema, { maxItems: 4 }), { description: 'app major version (or *) to the deliveries it takes' }),
-    notes: Type.Optional(Type.Record(Type.String({ maxLength: 8 }), Type.String({ maxLength: 256 }), { description: 'delivery to why the device cannot take it' })),
+    versions: Type.Record(Type.String({ maxLength: 4 }), Type.Array(DeliverySchema, { maxItems: 4 }), {
+      description: 'app major version (or *) to the deliveries it takes',
+    }),
+    notes: Type.Optional(
+      Type.Record(Type.String({ maxLength: 8 }), Type.String({ maxLength: 256 }), {
+        description: 'delivery to why the device cannot take it',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 
 /** Every field of a new profile but its name, each optional; null returns a field to its default. */
 const ProfileChangesBody = Type.Object(
-  Object.fromEntries(Object.entries(Type.Omit(NewProfile, ['name']).properties).map(([key, schema]) => [key, Type.Optional(Type.Union([schema, Type.Null()]))])),
+  Object.fromEntries(
+    Object.entries(Type.Omit(NewProfile, ['name']).properties).map(([key, schema]) => [
+      key,
+      Type.Optional(Type.Union([schema, Type.Null()])),
+    ]),
+  ),
   { additionalProperties: false },
 );
 
@@ -87,16 +104,21 @@ const DeviceParams = Type.Object({ deviceType: Type.String({ maxLength: 32 }) })
 export function profileRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Body: Static<typeof NewProfile> }>(
     '/profiles',
-    { config: { permission: 'profiles.manage' }, schema: { tags: ['profiles'], summary: 'Create a software token profile', body: NewProfile, response: { 201: ProfileViewSchema } } },
+    {
+      config: { permission: 'profiles.manage' },
+      schema: { tags: ['profiles'], summary: 'Create a software token profile', body: NewProfile, response: { 201: ProfileViewSchema } },
+    },
     async (request, reply) => reply.status(201).send(await services.profiles.create(actorOf(request), request.body)),
   );
   app.patch<{ Params: Static<typeof NameParams>; Body: ProfileChanges }>(
     '/profiles/:name',
-    { config: { permission: 'profiles.manage' },
+    {
+      config: { permission: 'profiles.manage' },
       schema: {
         tags: ['profiles'],
         summary: 'Change a token profile (its name stays); tokens distributed from now on follow it',
-        description: 'Fields left out keep their value; null returns a field to its default. Changing tokenType resets digits, period, algorithm and token lifetime to the new type\'s defaults unless given.',
+        description:
+          "Fields left out keep their value; null returns a field to its default. Changing tokenType resets digits, period, algorithm and token lifetime to the new type's defaults unless given.",
         params: NameParams,
         body: ProfileChangesBody,
         response: { 200: ProfileViewSchema },
@@ -106,24 +128,50 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
   );
   app.get(
     '/profiles',
-    { config: { permission: 'profiles.read' }, schema: { tags: ['profiles'], summary: 'List token profiles', response: { 200: Type.Object({ profiles: Type.Array(ProfileViewSchema) }) } } },
+    {
+      config: { permission: 'profiles.read' },
+      schema: {
+        tags: ['profiles'],
+        summary: 'List token profiles',
+        response: { 200: Type.Object({ profiles: Type.Array(ProfileViewSchema) }) },
+      },
+    },
     async (request) => ({ profiles: await services.profiles.list(actorOf(request)) }),
   );
   app.get<{ Params: Static<typeof NameParams> }>(
     '/profiles/:name',
-    { config: { permission: 'profiles.read' }, schema: { tags: ['profiles'], summary: 'Get a token profile', params: NameParams, response: { 200: ProfileViewSchema } } },
+    {
+      config: { permission: 'profiles.read' },
+      schema: { tags: ['profiles'], summary: 'Get a token profile', params: NameParams, response: { 200: ProfileViewSchema } },
+    },
     async (request) => services.profiles.get(actorOf(request), request.params.name),
   );
   app.get(
     '/device-types',
-    { config: { permission: 'profiles.read' }, schema: { tags: ['profiles'], summary: 'The capability table: device types and what each app version can take', response: { 200: Type.Object({ deviceTypes: Type.Array(DeviceDefinitionSchema) }) } } },
+    {
+      config: { permission: 'profiles.read' },
+      schema: {
+        tags: ['profiles'],
+        summary: 'The capability table: device types and what each app version can take',
+        response: { 200: Type.Object({ deviceTypes: Type.Array(DeviceDefinitionSchema) }) },
+      },
+    },
     async (request) => {
       return { deviceTypes: await services.profiles.deviceTypes(actorOf(request)) };
     },
   );
   app.put<{ Params: Static<typeof DeviceParams>; Body: Static<typeof PutDevice> }>(
     '/device-types/:deviceType',
-    { config: { permission: 'profiles.manage' }, schema: { tags: ['profiles'], summary: 'Add or change a device definition in the capability table', params: DeviceParams, body: PutDevice, response: { 200: DeviceDefinitionSchema } } },
+    {
+      config: { permission: 'profiles.manage' },
+      schema: {
+        tags: ['profiles'],
+        summary: 'Add or change a device definition in the capability table',
+        params: DeviceParams,
+        body: PutDevice,
+        response: { 200: DeviceDefinitionSchema },
+      },
+    },
     async (request) => services.profiles.putDevice(actorOf(request), { deviceType: request.params.deviceType, ...request.body } as never),
   );
 }

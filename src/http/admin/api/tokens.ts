@@ -1,14 +1,14 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
-import { TallyError } from '../../../errors.js';
 import type { Services } from '../../../domain/services.js';
+import { TallyError } from '../../../errors.js';
+import { TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/vocabulary.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../../tokens/files.js';
+import { TOKEN_TYPES } from '../../../tokens/registry.js';
+import { readMultipart, type UploadLimits, uploadRoutes } from '../../multipart.js';
 import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
-import { TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/vocabulary.js';
 import { oneOf } from './vocabulary.js';
-import { TOKEN_TYPES } from '../../../tokens/registry.js';
-import { readMultipart, uploadRoutes, type UploadLimits } from '../../multipart.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -26,7 +26,9 @@ export const TokenViewSchema = Type.Object({
   expiresOn: Nullable(Type.String()),
   validFrom: Nullable(Type.String({ description: "An imported key's PSKC Policy StartDate: no code is accepted before it." })),
   validUntil: Nullable(Type.String({ description: "An imported key's PSKC Policy ExpiryDate: no code is accepted from then on." })),
-  usesLeft: Type.Union([Type.Integer(), Type.Null()], { description: "Codes the token may still be used for (an imported key's PSKC NumberOfTransactions); null: no limit." }),
+  usesLeft: Type.Union([Type.Integer(), Type.Null()], {
+    description: "Codes the token may still be used for (an imported key's PSKC NumberOfTransactions); null: no limit.",
+  }),
   createdAt: Type.String(),
   activatedAt: Nullable(Type.String()),
   lastUsedAt: Nullable(Type.String()),
@@ -41,7 +43,7 @@ const ImportReportSchema = Type.Object({
   tokens: Type.Array(
     Type.Object({
       serial: Type.String(),
-      keyId: Type.Optional(Type.String({ description: "The PSKC Key Id, which names the key where serials repeat." })),
+      keyId: Type.Optional(Type.String({ description: 'The PSKC Key Id, which names the key where serials repeat.' })),
       tokenType: Type.Optional(Type.String()),
       result: Type.Union([Type.Literal('imported'), Type.Literal('replaced'), Type.Literal('refused')]),
       reason: Type.Optional(Type.String()),
@@ -82,11 +84,14 @@ function decodeBase64File(text: string): Buffer {
 /** What a REST token import may hold: the `file` part plus optional `password` and `replace` fields. */
 const IMPORT_LIMITS: UploadLimits = { fileBytes: MAX_TOKEN_FILE_BYTES, fields: 2, fieldBytes: 1024 };
 
-async function readMultipartImport(request: FastifyRequest): Promise<{ content: Buffer; fileName?: string; password?: string; replace?: boolean }> {
+async function readMultipartImport(
+  request: FastifyRequest,
+): Promise<{ content: Buffer; fileName?: string; password?: string; replace?: boolean }> {
   const { file, ...fields } = await readMultipart(request, IMPORT_LIMITS);
   if (!file) throw new TallyError('VALIDATION_FAILED', 'The upload has no file part.');
   const unknown = Object.keys(fields).filter((name) => !['password', 'replace'].includes(name));
-  if (unknown.length) throw new TallyError('VALIDATION_FAILED', `Unknown form field(s): ${unknown.map((name) => name.slice(0, 64)).join(', ')}.`);
+  if (unknown.length)
+    throw new TallyError('VALIDATION_FAILED', `Unknown form field(s): ${unknown.map((name) => name.slice(0, 64)).join(', ')}.`);
   if (fields.replace !== undefined && !['true', 'false'].includes(fields.replace)) {
     throw new TallyError('VALIDATION_FAILED', 'replace must be true or false.');
   }
@@ -104,7 +109,8 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
         schema: {
           tags: ['tokens'],
           summary: 'Import an sdtid or PSKC file as unassigned tokens (JSON with base64, or multipart/form-data)',
-          description: 'A file that fails its MACs or password imports nothing. A serial that exists already is refused unless replace is true.',
+          description:
+            'A file that fails its MACs or password imports nothing. A serial that exists already is refused unless replace is true.',
           body: { content: { 'application/json': { schema: ImportJson }, 'multipart/form-data': { schema: {} } } },
           response: { 200: ImportReportSchema },
         },
@@ -121,35 +127,73 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Querystring: Static<typeof TokenListQuery> }>(
     '/tokens',
-    { config: { permission: 'tokens.read' }, schema: { tags: ['tokens'], summary: 'List or search tokens', querystring: TokenListQuery, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
+    {
+      config: { permission: 'tokens.read' },
+      schema: {
+        tags: ['tokens'],
+        summary: 'List or search tokens',
+        querystring: TokenListQuery,
+        response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) },
+      },
+    },
     async (request) => {
       const q = request.query;
-      const tokens = await services.tokens.list(actorOf(request), { ...pageOf(q), state: q.state, tokenType: q.tokenType, serialPrefix: q.serial, username: q.username });
+      const tokens = await services.tokens.list(actorOf(request), {
+        ...pageOf(q),
+        state: q.state,
+        tokenType: q.tokenType,
+        serialPrefix: q.serial,
+        username: q.username,
+      });
       return { tokens };
     },
   );
 
   app.get<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial',
-    { config: { permission: 'tokens.read' }, schema: { tags: ['tokens'], summary: 'Get a token', params: SerialParams, response: { 200: TokenViewSchema } } },
+    {
+      config: { permission: 'tokens.read' },
+      schema: { tags: ['tokens'], summary: 'Get a token', params: SerialParams, response: { 200: TokenViewSchema } },
+    },
     async (request) => services.tokens.get(actorOf(request), request.params.serial),
   );
 
   app.get<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/tokens',
-    { config: { permission: 'tokens.read' }, schema: { tags: ['tokens'], summary: "A user's tokens", params: UsernameParams, response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) } } },
-    async (request) => ({ tokens: await services.tokens.list(actorOf(request), { username: request.params.username, limit: 1000, offset: 0 }) }),
+    {
+      config: { permission: 'tokens.read' },
+      schema: {
+        tags: ['tokens'],
+        summary: "A user's tokens",
+        params: UsernameParams,
+        response: { 200: Type.Object({ tokens: Type.Array(TokenViewSchema) }) },
+      },
+    },
+    async (request) => ({
+      tokens: await services.tokens.list(actorOf(request), { username: request.params.username, limit: 1000, offset: 0 }),
+    }),
   );
 
   app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/unassign',
-    { config: { permission: 'tokens.distribute' }, schema: { tags: ['tokens'], summary: 'Take a token back into the unassigned inventory (a generated one loses its seed)', params: SerialParams, response: { 200: TokenViewSchema } } },
+    {
+      config: { permission: 'tokens.distribute' },
+      schema: {
+        tags: ['tokens'],
+        summary: 'Take a token back into the unassigned inventory (a generated one loses its seed)',
+        params: SerialParams,
+        response: { 200: TokenViewSchema },
+      },
+    },
     async (request) => services.distribution.unassign(actorOf(request), request.params.serial),
   );
 
   app.delete<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial',
-    { config: { permission: 'tokens.delete' }, schema: { tags: ['tokens'], summary: 'Delete a token (super admins); the audit trail keeps its history', params: SerialParams } },
+    {
+      config: { permission: 'tokens.delete' },
+      schema: { tags: ['tokens'], summary: 'Delete a token (super admins); the audit trail keeps its history', params: SerialParams },
+    },
     async (request, reply) => {
       await services.tokens.delete(actorOf(request), request.params.serial);
       return reply.status(204).send();

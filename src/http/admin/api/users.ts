@@ -1,9 +1,9 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
 import type { Services } from '../../../domain/services.js';
+import { USER_ROLES } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
-import { USER_ROLES } from '../../../model/vocabulary.js';
 import { oneOf } from './vocabulary.js';
 
 const UserView = Type.Object({
@@ -42,11 +42,26 @@ const UserChanges = Type.Object(
   { additionalProperties: false, description: 'Fields left out keep their value; null clears one.' },
 );
 
-const ImportBody = Type.Object({ csv: Type.String({ maxLength: 2 * 1024 * 1024, description: 'A header row (username, and any of email, firstName, lastName, role, password) and a row per user' }) }, { additionalProperties: false });
+const ImportBody = Type.Object(
+  {
+    csv: Type.String({
+      maxLength: 2 * 1024 * 1024,
+      description: 'A header row (username, and any of email, firstName, lastName, role, password) and a row per user',
+    }),
+  },
+  { additionalProperties: false },
+);
 const ImportReport = Type.Object({
   created: Type.Integer(),
   refused: Type.Integer(),
-  rows: Type.Array(Type.Object({ row: Type.Integer(), username: Type.String(), result: Type.Union([Type.Literal('created'), Type.Literal('refused')]), reason: Type.Optional(Type.String()) })),
+  rows: Type.Array(
+    Type.Object({
+      row: Type.Integer(),
+      username: Type.String(),
+      result: Type.Union([Type.Literal('created'), Type.Literal('refused')]),
+      reason: Type.Optional(Type.String()),
+    }),
+  ),
 });
 
 const AuthenticationEvent = Type.Object({
@@ -59,12 +74,18 @@ const AuthenticationEvent = Type.Object({
 });
 
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
-const UserListQuery = Type.Object({ ...listQuery, search: Type.Optional(Type.String({ maxLength: 128 })) }, { additionalProperties: false });
+const UserListQuery = Type.Object(
+  { ...listQuery, search: Type.Optional(Type.String({ maxLength: 128 })) },
+  { additionalProperties: false },
+);
 
 export function userRoutes(app: FastifyInstance, services: Services): void {
   app.post<{ Body: Static<typeof NewUser> }>(
     '/users',
-    { config: { permission: 'users.create' }, schema: { tags: ['users'], summary: 'Create a user', body: NewUser, response: { 201: UserView } } },
+    {
+      config: { permission: 'users.create' },
+      schema: { tags: ['users'], summary: 'Create a user', body: NewUser, response: { 201: UserView } },
+    },
     async (request, reply) => {
       const user = await services.users.create(actorOf(request), request.body);
       return reply.status(201).send(user);
@@ -73,7 +94,15 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Querystring: Static<typeof UserListQuery> }>(
     '/users',
-    { config: { permission: 'users.read' }, schema: { tags: ['users'], summary: 'List or search users', querystring: UserListQuery, response: { 200: Type.Object({ users: Type.Array(UserView) }) } } },
+    {
+      config: { permission: 'users.read' },
+      schema: {
+        tags: ['users'],
+        summary: 'List or search users',
+        querystring: UserListQuery,
+        response: { 200: Type.Object({ users: Type.Array(UserView) }) },
+      },
+    },
     async (request) => {
       const { limit, offset } = pageOf(request.query);
       return { users: await services.users.list(actorOf(request), { search: request.query.search, limit, offset }) };
@@ -82,43 +111,91 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
 
   app.get<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username',
-    { config: { permission: 'users.read' }, schema: { tags: ['users'], summary: 'Get a user', params: UsernameParams, response: { 200: UserView } } },
+    {
+      config: { permission: 'users.read' },
+      schema: { tags: ['users'], summary: 'Get a user', params: UsernameParams, response: { 200: UserView } },
+    },
     async (request) => services.users.get(actorOf(request), request.params.username),
   );
 
   app.patch<{ Params: Static<typeof UsernameParams>; Body: Static<typeof UserChanges> }>(
     '/users/:username',
-    { config: { permission: 'users.update' }, schema: { tags: ['users'], summary: "Change a user's details, role or password (help desk: ordinary users only)", params: UsernameParams, body: UserChanges, response: { 200: UserView } } },
+    {
+      config: { permission: 'users.update' },
+      schema: {
+        tags: ['users'],
+        summary: "Change a user's details, role or password (help desk: ordinary users only)",
+        params: UsernameParams,
+        body: UserChanges,
+        response: { 200: UserView },
+      },
+    },
     async (request) => services.users.update(actorOf(request), request.params.username, request.body),
   );
 
   app.post<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/disable',
-    { config: { permission: 'users.update' }, schema: { tags: ['users'], summary: 'Disable a user: no log-on, no authentication', params: UsernameParams, response: { 200: UserView } } },
+    {
+      config: { permission: 'users.update' },
+      schema: {
+        tags: ['users'],
+        summary: 'Disable a user: no log-on, no authentication',
+        params: UsernameParams,
+        response: { 200: UserView },
+      },
+    },
     async (request) => services.users.setDisabled(actorOf(request), request.params.username, true),
   );
 
   app.post<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/enable',
-    { config: { permission: 'users.update' }, schema: { tags: ['users'], summary: 'Enable a disabled user', params: UsernameParams, response: { 200: UserView } } },
+    {
+      config: { permission: 'users.update' },
+      schema: { tags: ['users'], summary: 'Enable a disabled user', params: UsernameParams, response: { 200: UserView } },
+    },
     async (request) => services.users.setDisabled(actorOf(request), request.params.username, false),
   );
 
   app.post<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/sessions/revoke',
-    { config: { permission: 'sessions.revoke' }, schema: { tags: ['users'], summary: "End every console session of a user", params: UsernameParams, response: { 200: Type.Object({ sessions: Type.Integer() }) } } },
+    {
+      config: { permission: 'sessions.revoke' },
+      schema: {
+        tags: ['users'],
+        summary: 'End every console session of a user',
+        params: UsernameParams,
+        response: { 200: Type.Object({ sessions: Type.Integer() }) },
+      },
+    },
     async (request) => ({ sessions: await services.sessions.revokeAll(actorOf(request), request.params.username) }),
   );
 
   app.post<{ Body: Static<typeof ImportBody> }>(
     '/users/import',
-    { config: { permission: 'users.create' }, bodyLimit: 3 * 1024 * 1024, schema: { tags: ['users'], summary: 'Create users from CSV, with a report per row', body: ImportBody, response: { 200: ImportReport } } },
+    {
+      config: { permission: 'users.create' },
+      bodyLimit: 3 * 1024 * 1024,
+      schema: {
+        tags: ['users'],
+        summary: 'Create users from CSV, with a report per row',
+        body: ImportBody,
+        response: { 200: ImportReport },
+      },
+    },
     async (request) => services.users.importCsv(actorOf(request), request.body.csv),
   );
 
   app.get<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/authentications',
-    { config: { permission: 'users.read' }, schema: { tags: ['users'], summary: "A user's recent authentications (REST and RADIUS), newest first", params: UsernameParams, response: { 200: Type.Object({ authentications: Type.Array(AuthenticationEvent) }) } } },
+    {
+      config: { permission: 'users.read' },
+      schema: {
+        tags: ['users'],
+        summary: "A user's recent authentications (REST and RADIUS), newest first",
+        params: UsernameParams,
+        response: { 200: Type.Object({ authentications: Type.Array(AuthenticationEvent) }) },
+      },
+    },
     async (request) => {
       await services.users.get(actorOf(request), request.params.username);
       return { authentications: await services.audit.authentications(actorOf(request), request.params.username, 50) };

@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isTallyError, TallyError, type ErrorCode } from '../../../errors.js';
 import type { Actor } from '../../../domain/actor.js';
-import type { Html } from '../../web/html.js';
-import { checkFormToken } from '../../web/console.js';
-import { readMultipart, uploadRoutes, type UploadLimits } from '../../multipart.js';
-import type { Notice } from '../../web/layout.js';
+import { type ErrorCode, isTallyError, TallyError } from '../../../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../../tokens/files.js';
+import { readMultipart, type UploadLimits, uploadRoutes } from '../../multipart.js';
+import { checkFormToken } from '../../web/console.js';
+import type { Html } from '../../web/html.js';
+import type { Notice } from '../../web/layout.js';
 import type { Section, Viewer } from './views/kit.js';
 
 /** What the Security Console's routes share: the viewer, pages, notices by name, and upload forms. */
@@ -30,7 +30,19 @@ export function fixable(error: unknown, codes: ErrorCode[]): TallyError {
 }
 
 /** Codes a form's input causes: the page shows the form again with the message. */
-export const INPUT_ERRORS: ErrorCode[] = ['VALIDATION_FAILED', 'CONFLICT', 'USER_EXISTS', 'USER_NOT_FOUND', 'PROFILE_EXISTS', 'PROFILE_NOT_FOUND', 'DEVICE_TYPE_NOT_FOUND', 'DELIVERY_NOT_SUPPORTED', 'TOKEN_STATE_INVALID', 'TOKENCODE_INVALID', 'INPUT_TOO_LARGE'];
+export const INPUT_ERRORS: ErrorCode[] = [
+  'VALIDATION_FAILED',
+  'CONFLICT',
+  'USER_EXISTS',
+  'USER_NOT_FOUND',
+  'PROFILE_EXISTS',
+  'PROFILE_NOT_FOUND',
+  'DEVICE_TYPE_NOT_FOUND',
+  'DELIVERY_NOT_SUPPORTED',
+  'TOKEN_STATE_INVALID',
+  'TOKENCODE_INVALID',
+  'INPUT_TOO_LARGE',
+];
 
 /** Messages a redirect asks for by name: the text is ours, never the query string's. */
 const NOTICES = {

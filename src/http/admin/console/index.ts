@@ -1,9 +1,17 @@
 import type { FastifyInstance } from 'fastify';
+import type { Services } from '../../../domain/services.js';
 import { TallyError } from '../../../errors.js';
 import { setRetryAfter } from '../../errors.js';
-import type { Services } from '../../../domain/services.js';
 import { assetRoutes } from '../../web/assets.js';
-import { endWebSession, formSchema, registerWebConsole, requireSession, startWebSession, type WebConsoleOptions } from '../../web/console.js';
+import {
+  endWebSession,
+  formSchema,
+  registerWebConsole,
+  requireSession,
+  startWebSession,
+  type WebConsoleOptions,
+} from '../../web/console.js';
+import { requireRoutePermissions } from '../permissions.js';
 import { actorOf, fixable, noticeFrom, page, redirect, viewerOf } from './http.js';
 import { auditRoutes } from './routes/audit.js';
 import { bulkRoutes } from './routes/bulk.js';
@@ -14,7 +22,6 @@ import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
 import { dashboardPage, errorPage, logOnPage } from './views/home.js';
 import { HOME } from './views/kit.js';
-import { requireRoutePermissions } from '../permissions.js';
 
 /** Not the self-service cookie's name: browsers send a host's cookies to all its ports. */
 export const SECURITY_CONSOLE_COOKIE = 'tally_console';
@@ -41,7 +48,9 @@ export async function securityConsole(app: FastifyInstance, services: Services, 
         scope.addHook('onRoute', (route) => {
           route.schema = { hide: true, ...route.schema };
         });
-        scope.setNotFoundHandler((request, reply) => page(reply, errorPage(viewerOf(request), new TallyError('NOT_FOUND', `There is no page ${request.url.split('?')[0]}.`)), 404));
+        scope.setNotFoundHandler((request, reply) =>
+          page(reply, errorPage(viewerOf(request), new TallyError('NOT_FOUND', `There is no page ${request.url.split('?')[0]}.`)), 404),
+        );
         const loggedOn = requireSession(HOME);
 
         scope.get('/', async (request, reply) => {
@@ -51,10 +60,18 @@ export async function securityConsole(app: FastifyInstance, services: Services, 
 
         scope.post<{ Body: { username: string; password: string } }>(
           '/logon',
-          { config: { rateLimit: { max: options.logonRateLimit, timeWindow: 60_000 } }, schema: { body: formSchema({ username: { maxLength: 128 }, password: { maxLength: 1024 } }) } },
+          {
+            config: { rateLimit: { max: options.logonRateLimit, timeWindow: 60_000 } },
+            schema: { body: formSchema({ username: { maxLength: 128 }, password: { maxLength: 1024 } }) },
+          },
           async (request, reply) => {
             try {
-              request.actor = await services.users.logOn({ username: request.body.username, password: request.body.password, source: request.ip, console: 'security' });
+              request.actor = await services.users.logOn({
+                username: request.body.username,
+                password: request.body.password,
+                source: request.ip,
+                console: 'security',
+              });
             } catch (error) {
               const refused = fixable(error, ['INVALID_CREDENTIALS', 'USER_LOCKED', 'LOGON_DELAYED']);
               setRetryAfter(reply, refused);

@@ -1,15 +1,35 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isTallyError, TallyError, type ErrorCode } from '../../../errors.js';
-import { setRetryAfter } from '../../errors.js';
-import { DEFAULT_EMERGENCY_DAYS, type CodeTest } from '../../../domain/authentication.js';
-import type { SelfServiceLogOn } from '../../../domain/self-service.js';
+import { type CodeTest, DEFAULT_EMERGENCY_DAYS } from '../../../domain/authentication.js';
 import type { DistributionResult } from '../../../domain/distribution.js';
+import type { SelfServiceLogOn } from '../../../domain/self-service.js';
 import type { Services } from '../../../domain/services.js';
-import { formSchema, registerWebConsole, requireSession, startWebSession, endWebSession, type WebConsoleOptions } from '../../web/console.js';
+import { type ErrorCode, isTallyError, TallyError } from '../../../errors.js';
+import { setRetryAfter } from '../../errors.js';
+import {
+  endWebSession,
+  formSchema,
+  registerWebConsole,
+  requireSession,
+  startWebSession,
+  type WebConsoleOptions,
+} from '../../web/console.js';
+import { Html } from '../../web/html.js';
 import type { Notice } from '../../web/layout.js';
 import { qrDataUri } from '../../web/qr.js';
-import { Html } from '../../web/html.js';
-import { activatePage, ctfPage, errorPage, HOME, logOnChallengePage, logOnPage, myTokensPage, requestPage, tokenPage, type TokenForm, type TokenPageView, type Viewer } from './views.js';
+import {
+  activatePage,
+  ctfPage,
+  errorPage,
+  HOME,
+  logOnChallengePage,
+  logOnPage,
+  myTokensPage,
+  requestPage,
+  type TokenForm,
+  type TokenPageView,
+  tokenPage,
+  type Viewer,
+} from './views.js';
 
 export const SELF_SERVICE_COOKIE = 'tally_session';
 
@@ -22,12 +42,18 @@ const NOTICES = {
   'token-active': { kind: 'success', text: 'Your token is active. From now on, use the codes it shows when you log on.' },
   renamed: { kind: 'success', text: 'The name has been saved.' },
   'code-accepted': { kind: 'success', text: 'That code is right: your token works.' },
-  'code-next': { kind: 'warning', text: 'That code is right, but your next log-on will ask for a second code: the token has had wrong codes, or is out of step. If its codes are often refused, resync it below.' },
+  'code-next': {
+    kind: 'warning',
+    text: 'That code is right, but your next log-on will ask for a second code: the token has had wrong codes, or is out of step. If its codes are often refused, resync it below.',
+  },
   'code-pin-needed': { kind: 'warning', text: 'That code is right. The token has no PIN yet: set one below before you log on with it.' },
   resynced: { kind: 'success', text: 'Your token is in step again.' },
   'pin-set': { kind: 'success', text: 'Your new PIN is set. Use it from your next log-on.' },
   'reported-lost': { kind: 'warning', text: 'The token is reported lost: it no longer works.' },
-  'ctf-shown': { kind: 'info', text: 'The token string was shown once, when the token was issued, and Tally does not keep it. If you did not import it, report this token lost and request a replacement.' },
+  'ctf-shown': {
+    kind: 'info',
+    text: 'The token string was shown once, when the token was issued, and Tally does not keep it. If you did not import it, report this token lost and request a replacement.',
+  },
 } satisfies Record<string, Notice>;
 
 type NoticeName = keyof typeof NOTICES;
@@ -69,7 +95,12 @@ function onPage(error: unknown, codes: ErrorCode[]): TallyError | undefined {
   return isTallyError(error) && codes.includes(error.code) ? error : undefined;
 }
 
-const SerialParams = { type: 'object', properties: { serial: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' } }, required: ['serial'], additionalProperties: false } as const;
+const SerialParams = {
+  type: 'object',
+  properties: { serial: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' } },
+  required: ['serial'],
+  additionalProperties: false,
+} as const;
 type SerialRoute = { Params: { serial: string } };
 const CODE = { maxLength: 80 };
 
@@ -100,7 +131,11 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
     });
 
     /** Runs a log-on step: a refusal shows the form again, a challenge its own step, success starts the session. */
-    const logOnStep = async (request: FastifyRequest<{ Body: { username: string } }>, reply: FastifyReply, step: () => Promise<SelfServiceLogOn>) => {
+    const logOnStep = async (
+      request: FastifyRequest<{ Body: { username: string } }>,
+      reply: FastifyReply,
+      step: () => Promise<SelfServiceLogOn>,
+    ) => {
       let outcome: SelfServiceLogOn;
       try {
         outcome = await step();
@@ -108,7 +143,11 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
         const refused = onPage(error, ['INVALID_CREDENTIALS', 'USER_LOCKED', 'LOGON_DELAYED']);
         if (!refused) throw error;
         setRetryAfter(reply, refused);
-        return page(reply, logOnPage(viewer(request), { username: request.body.username, passcode: passcodeAsked(), error: refused }), refused.status);
+        return page(
+          reply,
+          logOnPage(viewer(request), { username: request.body.username, passcode: passcodeAsked(), error: refused }),
+          refused.status,
+        );
       }
       if (outcome.outcome === 'challenge') return page(reply, logOnChallengePage(viewer(request), outcome));
       request.actor = outcome.actor;
@@ -118,16 +157,35 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
 
     scope.post<{ Body: { username: string; password: string; passcode?: string } }>(
       '/logon',
-      { config: logOnLimit, schema: { body: formSchema({ username: { maxLength: 128 }, password: { maxLength: 1024 }, passcode: CODE }, ['username', 'password']) } },
+      {
+        config: logOnLimit,
+        schema: {
+          body: formSchema({ username: { maxLength: 128 }, password: { maxLength: 1024 }, passcode: CODE }, ['username', 'password']),
+        },
+      },
       async (request, reply) =>
-        logOnStep(request, reply, () => services.selfService.logOn({ username: request.body.username, password: request.body.password, passcode: request.body.passcode ?? '', source: request.ip })),
+        logOnStep(request, reply, () =>
+          services.selfService.logOn({
+            username: request.body.username,
+            password: request.body.password,
+            passcode: request.body.passcode ?? '',
+            source: request.ip,
+          }),
+        ),
     );
 
     scope.post<{ Body: { username: string; state: string; answer: string } }>(
       '/logon/challenge',
       { config: logOnLimit, schema: { body: formSchema({ username: { maxLength: 128 }, state: { maxLength: 64 }, answer: CODE }) } },
       async (request, reply) =>
-        logOnStep(request, reply, () => services.selfService.answerLogOnChallenge({ username: request.body.username, state: request.body.state, answer: request.body.answer, source: request.ip })),
+        logOnStep(request, reply, () =>
+          services.selfService.answerLogOnChallenge({
+            username: request.body.username,
+            state: request.body.state,
+            answer: request.body.answer,
+            source: request.ip,
+          }),
+        ),
     );
 
     scope.post('/logoff', { schema: { body: formSchema({}) } }, async (request, reply) => {
@@ -135,21 +193,27 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       return reply.redirect(`${HOME}?notice=logged-off`, 303);
     });
 
-    scope.get('/request', { onRequest: loggedOn }, async (request, reply) => page(reply, requestPage(viewer(request), await services.selfService.offer(actor(request)))));
+    scope.get('/request', { onRequest: loggedOn }, async (request, reply) =>
+      page(reply, requestPage(viewer(request), await services.selfService.offer(actor(request)))),
+    );
 
-    scope.post<{ Body: { profile: string } }>('/request', { onRequest: loggedOn, schema: { body: formSchema({ profile: { maxLength: 128, minLength: 1 } }) } }, async (request, reply) => {
-      try {
-        const outcome = await services.requests.request(actor(request), request.body.profile);
-        if (outcome.outcome === 'waiting') return reply.redirect(`${HOME}?notice=request-waiting`, 303);
-        // The CTF string exists only now: it waits in the session for the one page after the redirect.
-        if (outcome.token.ctf !== undefined) return reply.redirect(await keepCtf(request, outcome.token), 303);
-        return reply.redirect(`${HOME}?notice=token-requested`, 303);
-      } catch (error) {
-        const refused = onPage(error, ['TOKEN_REQUEST_PENDING', 'PROFILE_NOT_FOUND', 'DELIVERY_NOT_SUPPORTED']);
-        if (!refused) throw error;
-        return page(reply, requestPage(viewer(request), await services.selfService.offer(actor(request)), refused), refused.status);
-      }
-    });
+    scope.post<{ Body: { profile: string } }>(
+      '/request',
+      { onRequest: loggedOn, schema: { body: formSchema({ profile: { maxLength: 128, minLength: 1 } }) } },
+      async (request, reply) => {
+        try {
+          const outcome = await services.requests.request(actor(request), request.body.profile);
+          if (outcome.outcome === 'waiting') return reply.redirect(`${HOME}?notice=request-waiting`, 303);
+          // The CTF string exists only now: it waits in the session for the one page after the redirect.
+          if (outcome.token.ctf !== undefined) return reply.redirect(await keepCtf(request, outcome.token), 303);
+          return reply.redirect(`${HOME}?notice=token-requested`, 303);
+        } catch (error) {
+          const refused = onPage(error, ['TOKEN_REQUEST_PENDING', 'PROFILE_NOT_FOUND', 'DELIVERY_NOT_SUPPORTED']);
+          if (!refused) throw error;
+          return page(reply, requestPage(viewer(request), await services.selfService.offer(actor(request)), refused), refused.status);
+        }
+      },
+    );
 
     /** Puts a new token's CTF string in the session and names the page that shows it once. */
     const keepCtf = async (request: FastifyRequest, token: DistributionResult): Promise<string> => {
@@ -174,7 +238,10 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
     scope.get<SerialRoute>('/tokens/:serial', { onRequest: loggedOn, schema: { params: SerialParams } }, async (request, reply) => {
       const view = await tokenView(request, { notice: noticeFrom(request) });
       const emergency = await services.sessions.takeFlash(sessionId(request), emergencyFlash(request.params.serial));
-      return page(reply, tokenPage(viewer(request), emergency === null ? view : { ...view, emergency: JSON.parse(emergency) as TokenPageView['emergency'] }));
+      return page(
+        reply,
+        tokenPage(viewer(request), emergency === null ? view : { ...view, emergency: JSON.parse(emergency) as TokenPageView['emergency'] }),
+      );
     });
 
     /**
@@ -208,11 +275,18 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
     const showActivation = async (request: FastifyRequest<SerialRoute>, reply: FastifyReply, error?: TallyError) => {
       const token = await services.selfService.token(actor(request), request.params.serial);
       const activation = await services.selfService.activate(actor(request), request.params.serial);
-      const qr = activation.kind === 'otpauth' ? await qrDataUri(activation.uri) : activation.kind === 'ctkip' && activation.appCanScan ? await qrDataUri(activation.appLink) : undefined;
+      const qr =
+        activation.kind === 'otpauth'
+          ? await qrDataUri(activation.uri)
+          : activation.kind === 'ctkip' && activation.appCanScan
+            ? await qrDataUri(activation.appLink)
+            : undefined;
       return page(reply, activatePage(viewer(request), { token, activation, qr, error }), error?.status);
     };
 
-    scope.get<SerialRoute>('/tokens/:serial/activate', { onRequest: loggedOn, schema: { params: SerialParams } }, async (request, reply) => showActivation(request, reply));
+    scope.get<SerialRoute>('/tokens/:serial/activate', { onRequest: loggedOn, schema: { params: SerialParams } }, async (request, reply) =>
+      showActivation(request, reply),
+    );
 
     scope.post<SerialRoute & { Body: { tokencode: string } }>(
       '/tokens/:serial/confirm',
@@ -236,16 +310,32 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
 
     /** A token's own limits (an imported key's Policy), said on the form like a wrong code. */
     const TOKEN_LIMITS = ['TOKEN_NOT_YET_VALID', 'TOKEN_EXPIRED', 'TOKEN_USES_EXHAUSTED'] as const;
-    const TESTED: Record<CodeTest['result'], NoticeName> = { accepted: 'code-accepted', 'next-code': 'code-next', 'pin-needed': 'code-pin-needed' };
-    tokenForm<{ passcode: string }>('test', 'test', { fields: { passcode: CODE } }, ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID', ...TOKEN_LIMITS], async (request) => {
-      const tested = await services.selfService.testCode(actor(request), request.params.serial, request.body.passcode);
-      return back(request, TESTED[tested.result]);
-    });
+    const TESTED: Record<CodeTest['result'], NoticeName> = {
+      accepted: 'code-accepted',
+      'next-code': 'code-next',
+      'pin-needed': 'code-pin-needed',
+    };
+    tokenForm<{ passcode: string }>(
+      'test',
+      'test',
+      { fields: { passcode: CODE } },
+      ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID', ...TOKEN_LIMITS],
+      async (request) => {
+        const tested = await services.selfService.testCode(actor(request), request.params.serial, request.body.passcode);
+        return back(request, TESTED[tested.result]);
+      },
+    );
 
-    tokenForm<{ first: string; second: string }>('resync', 'resync', { fields: { first: CODE, second: CODE } }, ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID', 'TOKEN_LOCKED', ...TOKEN_LIMITS], async (request) => {
-      await services.selfService.resync(actor(request), request.params.serial, request.body.first, request.body.second);
-      return back(request, 'resynced');
-    });
+    tokenForm<{ first: string; second: string }>(
+      'resync',
+      'resync',
+      { fields: { first: CODE, second: CODE } },
+      ['TOKENCODE_INVALID', 'USER_LOCKED', 'TOKEN_STATE_INVALID', 'TOKEN_LOCKED', ...TOKEN_LIMITS],
+      async (request) => {
+        await services.selfService.resync(actor(request), request.params.serial, request.body.first, request.body.second);
+        return back(request, 'resynced');
+      },
+    );
 
     tokenForm<{ current?: string; pin: string; again: string }>(
       'pin',
@@ -260,15 +350,22 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
 
     tokenForm<{ confirm: string }>('lost', 'lost', { fields: { confirm: { maxLength: 8 } } }, ['TOKEN_STATE_INVALID'], async (request) => {
       const report = await services.selfService.reportLost(actor(request), request.params.serial);
-      if (report.emergency) await services.sessions.putFlash(sessionId(request), emergencyFlash(request.params.serial), JSON.stringify(report.emergency));
+      if (report.emergency)
+        await services.sessions.putFlash(sessionId(request), emergencyFlash(request.params.serial), JSON.stringify(report.emergency));
       return back(request, 'reported-lost');
     });
 
-    tokenForm('replace', 'replace', { fields: {} }, ['TOKEN_STATE_INVALID', 'TOKEN_REQUEST_PENDING', 'DELIVERY_NOT_SUPPORTED', 'PROFILE_NOT_FOUND'], async (request) => {
-      const outcome = await services.selfService.requestReplacement(actor(request), request.params.serial);
-      if (outcome.outcome === 'waiting') return `${HOME}?notice=request-waiting`;
-      if (outcome.token.ctf !== undefined) return keepCtf(request, outcome.token);
-      return `${HOME}?notice=token-requested`;
-    });
+    tokenForm(
+      'replace',
+      'replace',
+      { fields: {} },
+      ['TOKEN_STATE_INVALID', 'TOKEN_REQUEST_PENDING', 'DELIVERY_NOT_SUPPORTED', 'PROFILE_NOT_FOUND'],
+      async (request) => {
+        const outcome = await services.selfService.requestReplacement(actor(request), request.params.serial);
+        if (outcome.outcome === 'waiting') return `${HOME}?notice=request-waiting`;
+        if (outcome.token.ctf !== undefined) return keepCtf(request, outcome.token);
+        return `${HOME}?notice=token-requested`;
+      },
+    );
   });
 }

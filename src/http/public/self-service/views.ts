@@ -1,11 +1,11 @@
-import { credentialFields, errorCard } from '../../web/forms.js';
+import type { DistributionResult } from '../../../domain/distribution.js';
 import type { HolderActivation, HolderToken, OfferGroup, SelfServiceLogOn, SelfServiceSettings } from '../../../domain/self-service.js';
 import type { TokenRequestView } from '../../../domain/token-requests.js';
-import type { DistributionResult } from '../../../domain/distribution.js';
 import type { TallyError } from '../../../errors.js';
-import { html, type Html } from '../../web/html.js';
-import { csrfField, layout, type Notice, type PageFrame } from '../../web/layout.js';
 import { tokenType as tokenTypeModule } from '../../../tokens/registry.js';
+import { credentialFields, errorCard } from '../../web/forms.js';
+import { type Html, html } from '../../web/html.js';
+import { csrfField, layout, type Notice, type PageFrame } from '../../web/layout.js';
 
 /** The pages of the Self-Service Console, as typed functions of what they show. */
 
@@ -92,13 +92,15 @@ export function logOnPage(viewer: Viewer, form: { username?: string; passcode: b
   <form method="post" action="/logon" class="form">
     ${csrfField(viewer.csrfToken)}
     ${credentialFields(form.username)}
-    ${form.passcode
-      ? html`<div class="field">
+    ${
+      form.passcode
+        ? html`<div class="field">
       <label for="passcode">Passcode</label>
       <input id="passcode" name="passcode" type="password" inputmode="numeric" autocomplete="one-time-code" maxlength="72" aria-describedby="passcode-hint">
       <p class="hint" id="passcode-hint">If you have an active token: your PIN, if it has one, then the code the token shows. Without an active token, leave it empty.</p>
     </div>`
-      : ''}
+        : ''
+    }
     <button type="submit" class="button button-primary button-block">Log on</button>
   </form>
 </section>`,
@@ -141,9 +143,11 @@ function requestCard(request: TokenRequestView): Html {
   <div class="item-main">
     <h3 class="item-title">${request.profile}</h3>
     <p class="item-meta">Requested ${time(request.createdAt)}</p>
-    ${waiting
-      ? html`<p>An administrator has to approve this request. You will get a mail when it is decided.</p>`
-      : html`<p>Declined ${time(request.decidedAt)}. Reason: ${request.reason ?? 'none given'}</p>`}
+    ${
+      waiting
+        ? html`<p>An administrator has to approve this request. You will get a mail when it is decided.</p>`
+        : html`<p>Declined ${time(request.decidedAt)}. Reason: ${request.reason ?? 'none given'}</p>`
+    }
   </div>
   <div class="item-side">${waiting ? html`<span class="badge badge-pending">Waiting for approval</span>` : html`<span class="badge badge-disabled">Declined</span>`}</div>
 </li>`;
@@ -186,22 +190,26 @@ export function myTokensPage(viewer: Viewer, data: { tokens: HolderToken[]; requ
   <h1>My tokens</h1>
   ${tokens.length ? html`<a class="button button-primary" href="/request">Request a token</a>` : ''}
 </div>
-${requests.length
-  ? html`<section aria-labelledby="requests-title" class="section">
+${
+  requests.length
+    ? html`<section aria-labelledby="requests-title" class="section">
   <h2 id="requests-title">Requests</h2>
   <ul class="items">${requests.map(requestCard)}</ul>
 </section>`
-  : ''}
-${tokens.length
-  ? html`<section aria-labelledby="tokens-title" class="section">
+    : ''
+}
+${
+  tokens.length
+    ? html`<section aria-labelledby="tokens-title" class="section">
   <h2 id="tokens-title" class="visually-hidden">Tokens</h2>
   <ul class="items">${tokens.map(tokenCard)}</ul>
 </section>`
-  : html`<section class="card empty">
+    : html`<section class="card empty">
   <h2>You have no tokens yet</h2>
   <p>A token is an app on your phone or computer that shows a new code every few seconds. You type that code when you log on to prove it is you.</p>
   <a class="button button-primary" href="/request">Request a token</a>
-</section>`}`,
+</section>`
+}`,
   });
 }
 
@@ -265,7 +273,10 @@ ${activation.kind === 'otpauth' ? otpauthBody(viewer, view, activation) : activa
 }
 
 function otpauthBody(viewer: Viewer, view: ActivationView, activation: Extract<HolderActivation, { kind: 'otpauth' }>): Html {
-  const kind = activation.period === null ? `counter-based, ${activation.digits} digits` : `time-based, ${activation.digits} digits, a new code every ${activation.period} seconds`;
+  const kind =
+    activation.period === null
+      ? `counter-based, ${activation.digits} digits`
+      : `time-based, ${activation.digits} digits, a new code every ${activation.period} seconds`;
   return html`<div class="card">
 ${steps([
   html`<h2>Add an account in your authenticator app</h2><p>Open the app (Google Authenticator, Microsoft Authenticator, FreeOTP, Aegis, …) and choose to add an account by scanning a QR code.</p>`,
@@ -374,7 +385,12 @@ function invalidIf(view: TokenPageView, form: TokenForm): Html {
   return view.refused?.form === form ? html` aria-invalid="true" autofocus` : html``;
 }
 
-function codeField(id: string, name: string, label: string, options: { secret?: boolean; invalid?: Html; describedBy?: string; hint?: string } = {}): Html {
+function codeField(
+  id: string,
+  name: string,
+  label: string,
+  options: { secret?: boolean; invalid?: Html; describedBy?: string; hint?: string } = {},
+): Html {
   const describedBy = options.describedBy ?? (options.hint ? `${id}-hint` : undefined);
   return html`<div class="field">
       <label for="${id}">${label}</label>
@@ -398,9 +414,11 @@ function lostNote(token: HolderToken): Html {
   const access = token.emergencyAccess;
   return html`<section class="card" aria-labelledby="lost-title">
   <h2 id="lost-title">Reported lost</h2>
-  <p>This token no longer works.${access
-    ? html` The emergency access code you were shown when you reported it works ${access.oneTime ? 'once' : 'as often as you need it'}, until ${time(access.until)}.`
-    : ' No emergency access code works for it now.'}</p>
+  <p>This token no longer works.${
+    access
+      ? html` The emergency access code you were shown when you reported it works ${access.oneTime ? 'once' : 'as often as you need it'}, until ${time(access.until)}.`
+      : ' No emergency access code works for it now.'
+  }</p>
   <p>Need a new token? <a href="/request">Request a token</a>. Found this one again? Your IT helpdesk can enable it.</p>
 </section>`;
 }
@@ -461,7 +479,10 @@ function pinCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html 
 }
 
 function resyncCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
-  const pair = tokenTypeModule(token.tokenType).movingFactor === 'counter' ? 'the code your token shows, then the one it shows next' : 'the code shown now and, once it changes, the next one';
+  const pair =
+    tokenTypeModule(token.tokenType).movingFactor === 'counter'
+      ? 'the code your token shows, then the one it shows next'
+      : 'the code shown now and, once it changes, the next one';
   return html`<section class="card" aria-labelledby="resync-title">
   <h2 id="resync-title">Resync</h2>
   <p>Codes refused although you type them right? The token may be out of step. Type two codes in a row: ${pair}${token.pin === 'set' && !token.pinInApp ? ', without your PIN' : ''}.</p>

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { AuditQuery } from '../../../../model/audit.js';
 import { aboutTarget } from '../../../../domain/audit.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
+import type { AuditQuery } from '../../../../model/audit.js';
 import { actorOf, fixable, given, page, viewerOf } from '../http.js';
-import { auditPage, type AuditFilter } from '../views/audit.js';
+import { type AuditFilter, auditPage } from '../views/audit.js';
 
 const PAGE = 100;
 const DAY_MS = 86_400_000;
@@ -71,8 +71,15 @@ export function auditRoutes(app: FastifyInstance, services: Services): void {
     }
   });
 
-  app.get<FilterRoute>('/audit/export', { config: { permission: 'audit.read' }, schema: { querystring: FilterQuery } }, async (request, reply) => {
-    const { csv } = await services.audit.exportCsv(actorOf(request), auditQuery(filterOf(request.query)));
-    return reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="tally-audit.csv"').send(csv);
-  });
+  app.get<FilterRoute>(
+    '/audit/export',
+    { config: { permission: 'audit.read' }, schema: { querystring: FilterQuery } },
+    async (request, reply) => {
+      const { csv } = await services.audit.exportCsv(actorOf(request), auditQuery(filterOf(request.query)));
+      return reply
+        .header('content-type', 'text/csv; charset=utf-8')
+        .header('content-disposition', 'attachment; filename="tally-audit.csv"')
+        .send(csv);
+    },
+  );
 }

@@ -3,11 +3,16 @@ import { parseUsernameList } from '../../../../domain/bulk-distribution.js';
 import type { Services } from '../../../../domain/services.js';
 import { BULK_ITEM_RESULTS, type BulkItemResult } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
-import { actorOf, fixable, INPUT_ERRORS, page, viewerOf, consoleUploads, type MultipartForm } from '../http.js';
-import { link } from '../views/kit.js';
+import { actorOf, consoleUploads, fixable, INPUT_ERRORS, type MultipartForm, page, viewerOf } from '../http.js';
 import { BULK_ITEMS_PAGE, bulkPage, bulkRunPage } from '../views/bulk.js';
+import { link } from '../views/kit.js';
 
-const IdParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } }, required: ['id'], additionalProperties: false } as const;
+const IdParams = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } },
+  required: ['id'],
+  additionalProperties: false,
+} as const;
 const RunQuery = {
   type: 'object',
   properties: { result: { type: 'string', enum: BULK_ITEM_RESULTS }, offset: { type: 'string', pattern: '^[0-9]{0,9}$' } },
@@ -18,9 +23,14 @@ const REFRESH_SECONDS = 2;
 
 /** Bulk distribution: a token for each user of a list, with a progress page and a report per user. */
 export function bulkRoutes(app: FastifyInstance, services: Services): void {
-  const showForm = async (actor: ReturnType<typeof actorOf>) => ({ profiles: await services.profiles.list(actor), runs: await services.bulk.list(actor) });
+  const showForm = async (actor: ReturnType<typeof actorOf>) => ({
+    profiles: await services.profiles.list(actor),
+    runs: await services.bulk.list(actor),
+  });
 
-  app.get('/bulk', { config: { permission: 'tokens.read' } }, async (request, reply) => page(reply, bulkPage(viewerOf(request), await showForm(actorOf(request)))));
+  app.get('/bulk', { config: { permission: 'tokens.read' } }, async (request, reply) =>
+    page(reply, bulkPage(viewerOf(request), await showForm(actorOf(request)))),
+  );
 
   consoleUploads(app, (uploads) => {
     uploads.post<{ Body: MultipartForm }>('/bulk', { config: { permission: 'tokens.distribute' } }, async (request, reply) => {
@@ -32,24 +42,49 @@ export function bulkRoutes(app: FastifyInstance, services: Services): void {
         return reply.redirect(link('bulk', bulk.id), 303);
       } catch (error) {
         const refused = fixable(error, INPUT_ERRORS);
-        return page(reply, bulkPage(viewerOf(request), { ...(await showForm(actorOf(request))), form: { profile: form.profile, usernames: form.usernames }, error: refused }), refused.status);
+        return page(
+          reply,
+          bulkPage(viewerOf(request), {
+            ...(await showForm(actorOf(request))),
+            form: { profile: form.profile, usernames: form.usernames },
+            error: refused,
+          }),
+          refused.status,
+        );
       }
     });
   });
 
-  app.get<{ Params: { id: string }; Querystring: { result?: BulkItemResult; offset?: string } }>('/bulk/:id', { config: { permission: 'tokens.read' }, schema: { params: IdParams, querystring: RunQuery } }, async (request, reply) => {
-    const id = Number(request.params.id);
-    const actor = actorOf(request);
-    const offset = Number(request.query.offset || 0);
-    const bulk = await services.bulk.get(actor, id);
-    const items = await services.bulk.items(actor, id, { result: request.query.result, limit: BULK_ITEMS_PAGE + 1, offset });
-    // A refresh header, not a script: the page follows the run with scripts off, under the strict CSP.
-    if (bulk.state === 'running') void reply.header('refresh', String(REFRESH_SECONDS));
-    return page(reply, bulkRunPage(viewerOf(request, 'tokens'), { bulk, items: items.slice(0, BULK_ITEMS_PAGE), result: request.query.result ?? 'all', offset, more: items.length > BULK_ITEMS_PAGE }));
-  });
+  app.get<{ Params: { id: string }; Querystring: { result?: BulkItemResult; offset?: string } }>(
+    '/bulk/:id',
+    { config: { permission: 'tokens.read' }, schema: { params: IdParams, querystring: RunQuery } },
+    async (request, reply) => {
+      const id = Number(request.params.id);
+      const actor = actorOf(request);
+      const offset = Number(request.query.offset || 0);
+      const bulk = await services.bulk.get(actor, id);
+      const items = await services.bulk.items(actor, id, { result: request.query.result, limit: BULK_ITEMS_PAGE + 1, offset });
+      // A refresh header, not a script: the page follows the run with scripts off, under the strict CSP.
+      if (bulk.state === 'running') void reply.header('refresh', String(REFRESH_SECONDS));
+      return page(
+        reply,
+        bulkRunPage(viewerOf(request, 'tokens'), {
+          bulk,
+          items: items.slice(0, BULK_ITEMS_PAGE),
+          result: request.query.result ?? 'all',
+          offset,
+          more: items.length > BULK_ITEMS_PAGE,
+        }),
+      );
+    },
+  );
 
-  app.post<{ Params: { id: string } }>('/bulk/:id/resume', { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
-    await services.bulk.resume(actorOf(request), Number(request.params.id));
-    return reply.redirect(link('bulk', request.params.id), 303);
-  });
+  app.post<{ Params: { id: string } }>(
+    '/bulk/:id/resume',
+    { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({}) } },
+    async (request, reply) => {
+      await services.bulk.resume(actorOf(request), Number(request.params.id));
+      return reply.redirect(link('bulk', request.params.id), 303);
+    },
+  );
 }

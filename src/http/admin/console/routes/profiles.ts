@@ -1,18 +1,33 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeviceDefinition } from '../../../../domain/devices.js';
-import type { Delivery } from '../../../../model/vocabulary.js';
-import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { NewProfile, ProfileChanges } from '../../../../domain/profiles.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
-import type { FilePasswordPolicy } from '../../../../model/vocabulary.js';
+import type { Delivery, FilePasswordPolicy } from '../../../../model/vocabulary.js';
+import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { TokenAlgorithm, TokenType } from '../../../../tokens/types.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, given, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf, wholeNumber } from '../http.js';
 import { link } from '../views/kit.js';
-import { deviceStepPage, devicesPage, formOfProfile, profileFormPage, profilePage, profilesPage, type DeviceForm, type EditorMode, type EditorSelection, type ProfileForm } from '../views/profiles.js';
+import {
+  type DeviceForm,
+  deviceStepPage,
+  devicesPage,
+  type EditorMode,
+  type EditorSelection,
+  formOfProfile,
+  type ProfileForm,
+  profileFormPage,
+  profilePage,
+  profilesPage,
+} from '../views/profiles.js';
 
-const NameParams = { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 128 } }, required: ['name'], additionalProperties: false } as const;
+const NameParams = {
+  type: 'object',
+  properties: { name: { type: 'string', minLength: 1, maxLength: 128 } },
+  required: ['name'],
+  additionalProperties: false,
+} as const;
 const EditorQuery = {
   type: 'object',
   properties: {
@@ -26,15 +41,35 @@ const EditorQuery = {
 type EditorQueryType = { deviceType?: string; tokenType?: string; appVersion?: string; step?: 'device' };
 
 const PROFILE_FIELDS = Object.fromEntries(
-  ['name', 'description', 'deviceType', 'tokenType', 'appVersion', 'delivery', 'digits', 'period', 'algorithm', 'pinMode', 'tokenLifetimeDays', 'activationLifetimeDays', 'filePasswordPolicy', 'filePassword', 'ctkipUrl', 'selfService', 'requiresApproval', 'mailCtkipUrl'].map((name) => [
-    name,
-    { maxLength: name === 'ctkipUrl' || name === 'description' ? 512 : 128 },
-  ]),
+  [
+    'name',
+    'description',
+    'deviceType',
+    'tokenType',
+    'appVersion',
+    'delivery',
+    'digits',
+    'period',
+    'algorithm',
+    'pinMode',
+    'tokenLifetimeDays',
+    'activationLifetimeDays',
+    'filePasswordPolicy',
+    'filePassword',
+    'ctkipUrl',
+    'selfService',
+    'requiresApproval',
+    'mailCtkipUrl',
+  ].map((name) => [name, { maxLength: name === 'ctkipUrl' || name === 'description' ? 512 : 128 }]),
 );
 type ProfileBody = Partial<Record<string, string>>;
 
 function selectionOf(source: { deviceType?: string; tokenType?: string; appVersion?: string }): EditorSelection {
-  return { deviceType: given(source.deviceType), tokenType: given(source.tokenType) as TokenType | undefined, appVersion: given(source.appVersion) };
+  return {
+    deviceType: given(source.deviceType),
+    tokenType: given(source.tokenType) as TokenType | undefined,
+    appVersion: given(source.appVersion),
+  };
 }
 
 /** The form as the profile it describes: fields a delivery does not use are left out. */
@@ -107,64 +142,129 @@ function lines(text: string | undefined): [string, string][] {
 export function profileRoutes(app: FastifyInstance, services: Services): void {
   app.get('/profiles', { config: { permission: 'profiles.read' } }, async (request, reply) => {
     const actor = actorOf(request);
-    return page(reply, profilesPage(viewerOf(request), await services.profiles.list(actor), await services.profiles.devices(), noticeFrom(request)));
+    return page(
+      reply,
+      profilesPage(viewerOf(request), await services.profiles.list(actor), await services.profiles.devices(), noticeFrom(request)),
+    );
   });
 
   /** The editor: the device step until a device is chosen, then the profile form with the deliveries that device can take. */
-  const editor = async (request: FastifyRequest, reply: FastifyReply, mode: EditorMode, selection: EditorSelection, form: ProfileForm, options: { deviceStep?: boolean; error?: TallyError } = {}) => {
+  const editor = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    mode: EditorMode,
+    selection: EditorSelection,
+    form: ProfileForm,
+    options: { deviceStep?: boolean; error?: TallyError } = {},
+  ) => {
     const state = await services.profiles.editor(actorOf(request), selection);
     if (options.deviceStep || !state.device || !state.tokenType || state.appVersionProblem) {
       const problem = state.appVersionProblem ? new TallyError('VALIDATION_FAILED', state.appVersionProblem) : options.error;
       return page(reply, deviceStepPage(viewerOf(request), mode, state, selection, problem), problem?.status);
     }
-    return page(reply, profileFormPage(viewerOf(request), mode, { ...state, device: state.device, tokenType: state.tokenType }, selection, form, options.error), options.error?.status);
+    return page(
+      reply,
+      profileFormPage(
+        viewerOf(request),
+        mode,
+        { ...state, device: state.device, tokenType: state.tokenType },
+        selection,
+        form,
+        options.error,
+      ),
+      options.error?.status,
+    );
   };
 
-  app.get<{ Querystring: EditorQueryType }>('/profiles/new', { config: { permission: 'profiles.manage' }, schema: { querystring: EditorQuery } }, async (request, reply) =>
-    editor(request, reply, { kind: 'new' }, selectionOf(request.query), {}, { deviceStep: request.query.step === 'device' || !request.query.deviceType }),
+  app.get<{ Querystring: EditorQueryType }>(
+    '/profiles/new',
+    { config: { permission: 'profiles.manage' }, schema: { querystring: EditorQuery } },
+    async (request, reply) =>
+      editor(
+        request,
+        reply,
+        { kind: 'new' },
+        selectionOf(request.query),
+        {},
+        { deviceStep: request.query.step === 'device' || !request.query.deviceType },
+      ),
   );
 
-  app.post<{ Body: ProfileBody }>('/profiles/new', { config: { permission: 'profiles.manage' }, schema: { body: formSchema(PROFILE_FIELDS, []) } }, async (request, reply) => {
-    try {
-      const profile = await services.profiles.create(actorOf(request), { name: (request.body.name ?? '').trim(), ...profileFields(request.body) });
-      return redirect(reply, link('profiles', profile.name), 'profile-created');
-    } catch (error) {
-      return editor(request, reply, { kind: 'new' }, selectionOf(request.body), formOf(request.body), { error: fixable(error, INPUT_ERRORS) });
-    }
-  });
+  app.post<{ Body: ProfileBody }>(
+    '/profiles/new',
+    { config: { permission: 'profiles.manage' }, schema: { body: formSchema(PROFILE_FIELDS, []) } },
+    async (request, reply) => {
+      try {
+        const profile = await services.profiles.create(actorOf(request), {
+          name: (request.body.name ?? '').trim(),
+          ...profileFields(request.body),
+        });
+        return redirect(reply, link('profiles', profile.name), 'profile-created');
+      } catch (error) {
+        return editor(request, reply, { kind: 'new' }, selectionOf(request.body), formOf(request.body), {
+          error: fixable(error, INPUT_ERRORS),
+        });
+      }
+    },
+  );
 
-  app.get<{ Params: { name: string } }>('/profiles/:name', { config: { permission: 'profiles.read' }, schema: { params: NameParams } }, async (request, reply) => {
-    const profile = await services.profiles.get(actorOf(request), request.params.name);
-    const device = (await services.profiles.devices()).find((d) => d.deviceType === profile.deviceType);
-    return page(reply, profilePage(viewerOf(request), profile, device, noticeFrom(request)));
-  });
+  app.get<{ Params: { name: string } }>(
+    '/profiles/:name',
+    { config: { permission: 'profiles.read' }, schema: { params: NameParams } },
+    async (request, reply) => {
+      const profile = await services.profiles.get(actorOf(request), request.params.name);
+      const device = (await services.profiles.devices()).find((d) => d.deviceType === profile.deviceType);
+      return page(reply, profilePage(viewerOf(request), profile, device, noticeFrom(request)));
+    },
+  );
 
-  app.get<{ Params: { name: string }; Querystring: EditorQueryType }>('/profiles/:name/edit', { config: { permission: 'profiles.manage' }, schema: { params: NameParams, querystring: EditorQuery } }, async (request, reply) => {
-    const actor = actorOf(request);
-    // The editor first, so a role without it is refused before anything of the profile is read.
-    await services.profiles.editor(actor);
-    const profile = await services.profiles.get(actor, request.params.name);
-    const selection = request.query.deviceType ? selectionOf(request.query) : { deviceType: profile.deviceType, tokenType: profile.tokenType, appVersion: profile.appVersion ?? undefined };
-    return editor(request, reply, { kind: 'edit', name: profile.name }, selection, formOfProfile(profile), { deviceStep: request.query.step === 'device' });
-  });
+  app.get<{ Params: { name: string }; Querystring: EditorQueryType }>(
+    '/profiles/:name/edit',
+    { config: { permission: 'profiles.manage' }, schema: { params: NameParams, querystring: EditorQuery } },
+    async (request, reply) => {
+      const actor = actorOf(request);
+      // The editor first, so a role without it is refused before anything of the profile is read.
+      await services.profiles.editor(actor);
+      const profile = await services.profiles.get(actor, request.params.name);
+      const selection = request.query.deviceType
+        ? selectionOf(request.query)
+        : { deviceType: profile.deviceType, tokenType: profile.tokenType, appVersion: profile.appVersion ?? undefined };
+      return editor(request, reply, { kind: 'edit', name: profile.name }, selection, formOfProfile(profile), {
+        deviceStep: request.query.step === 'device',
+      });
+    },
+  );
 
-  app.post<{ Params: { name: string }; Body: ProfileBody }>('/profiles/:name/edit', { config: { permission: 'profiles.manage' }, schema: { params: NameParams, body: formSchema(PROFILE_FIELDS, []) } }, async (request, reply) => {
-    try {
-      await services.profiles.update(actorOf(request), request.params.name, profileChanges(request.body));
-      return redirect(reply, link('profiles', request.params.name), 'profile-updated');
-    } catch (error) {
-      const refused = fixable(error, INPUT_ERRORS.filter((code) => code !== 'PROFILE_NOT_FOUND'));
-      return editor(request, reply, { kind: 'edit', name: request.params.name }, selectionOf(request.body), formOf(request.body), { error: refused });
-    }
-  });
+  app.post<{ Params: { name: string }; Body: ProfileBody }>(
+    '/profiles/:name/edit',
+    { config: { permission: 'profiles.manage' }, schema: { params: NameParams, body: formSchema(PROFILE_FIELDS, []) } },
+    async (request, reply) => {
+      try {
+        await services.profiles.update(actorOf(request), request.params.name, profileChanges(request.body));
+        return redirect(reply, link('profiles', request.params.name), 'profile-updated');
+      } catch (error) {
+        const refused = fixable(
+          error,
+          INPUT_ERRORS.filter((code) => code !== 'PROFILE_NOT_FOUND'),
+        );
+        return editor(request, reply, { kind: 'edit', name: request.params.name }, selectionOf(request.body), formOf(request.body), {
+          error: refused,
+        });
+      }
+    },
+  );
 
   app.get('/devices', { config: { permission: 'profiles.read' } }, async (request, reply) => {
-    return page(reply, devicesPage(viewerOf(request, 'profiles'), await services.profiles.deviceTypes(actorOf(request)), {}, undefined, noticeFrom(request)));
+    return page(
+      reply,
+      devicesPage(viewerOf(request, 'profiles'), await services.profiles.deviceTypes(actorOf(request)), {}, undefined, noticeFrom(request)),
+    );
   });
 
   app.post<{ Body: { deviceType: string; label: string; tokenTypes?: string | string[]; versions: string; notes?: string } }>(
     '/devices',
-    { config: { permission: 'profiles.manage' },
+    {
+      config: { permission: 'profiles.manage' },
       schema: {
         body: {
           type: 'object',
@@ -172,7 +272,12 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
             _csrf: { type: 'string', maxLength: 64 },
             deviceType: { type: 'string', maxLength: 32 },
             label: { type: 'string', maxLength: 128 },
-            tokenTypes: { anyOf: [{ type: 'string', maxLength: 8 }, { type: 'array', items: { type: 'string', maxLength: 8 }, maxItems: 3 }] },
+            tokenTypes: {
+              anyOf: [
+                { type: 'string', maxLength: 8 },
+                { type: 'array', items: { type: 'string', maxLength: 8 }, maxItems: 3 },
+              ],
+            },
             versions: { type: 'string', maxLength: 1024 },
             notes: { type: 'string', maxLength: 2048 },
           },
@@ -187,9 +292,17 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
       const form: DeviceForm = { deviceType: body.deviceType, label: body.label, tokenTypes, versions: body.versions, notes: body.notes };
       try {
         if (tokenTypes.length === 0) throw new TallyError('VALIDATION_FAILED', 'Tick the token types the device takes.');
-        const versions = Object.fromEntries(lines(body.versions).map(([version, deliveries]) => [version, deliveries.split(/[\s,]+/).filter(Boolean) as Delivery[]]));
+        const versions = Object.fromEntries(
+          lines(body.versions).map(([version, deliveries]) => [version, deliveries.split(/[\s,]+/).filter(Boolean) as Delivery[]]),
+        );
         const notes = Object.fromEntries(lines(body.notes)) as DeviceDefinition['notes'];
-        await services.profiles.putDevice(actorOf(request), { deviceType: body.deviceType.trim(), label: body.label.trim(), tokenTypes: tokenTypes as TokenType[], versions, notes });
+        await services.profiles.putDevice(actorOf(request), {
+          deviceType: body.deviceType.trim(),
+          label: body.label.trim(),
+          tokenTypes: tokenTypes as TokenType[],
+          versions,
+          notes,
+        });
       } catch (error) {
         const refused = fixable(error, INPUT_ERRORS);
         return page(reply, devicesPage(viewerOf(request, 'profiles'), await services.profiles.devices(), form, refused), refused.status);

@@ -8,7 +8,12 @@ import { link } from '../views/kit.js';
 import { requestsPage } from '../views/requests.js';
 import { distributionResultPage } from './tokens.js';
 
-const IdParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } }, required: ['id'], additionalProperties: false } as const;
+const IdParams = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } },
+  required: ['id'],
+  additionalProperties: false,
+} as const;
 const ListQuery = {
   type: 'object',
   properties: { state: { type: 'string', enum: [...TOKEN_REQUEST_STATES, 'all'] }, notice: { type: 'string', maxLength: 32 } },
@@ -22,23 +27,47 @@ export function requestRoutes(app: FastifyInstance, services: Services): void {
     return page(reply, requestsPage(viewerOf(request), { requests, state, notice: noticeFrom(request), error }), error?.status);
   };
 
-  app.get<{ Querystring: { state?: TokenRequestState | 'all' } }>('/requests', { config: { permission: 'tokens.read' }, schema: { querystring: ListQuery } }, async (request, reply) => show(request, reply, request.query.state ?? 'pending'));
+  app.get<{ Querystring: { state?: TokenRequestState | 'all' } }>(
+    '/requests',
+    { config: { permission: 'tokens.read' }, schema: { querystring: ListQuery } },
+    async (request, reply) => show(request, reply, request.query.state ?? 'pending'),
+  );
 
-  app.post<{ Params: { id: string } }>('/requests/:id/approve', { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({}) } }, async (request, reply) => {
-    try {
-      const approved = await services.requests.approve(actorOf(request), Number(request.params.id));
-      return distributionResultPage(request, reply, services, approved.token, approved.request.username, `Request ${approved.request.id} approved`);
-    } catch (error) {
-      return show(request, reply, 'pending', fixable(error, [...INPUT_ERRORS, 'TOKEN_REQUEST_DECIDED', 'TOKEN_REQUEST_NOT_FOUND', 'FORBIDDEN']));
-    }
-  });
+  app.post<{ Params: { id: string } }>(
+    '/requests/:id/approve',
+    { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({}) } },
+    async (request, reply) => {
+      try {
+        const approved = await services.requests.approve(actorOf(request), Number(request.params.id));
+        return distributionResultPage(
+          request,
+          reply,
+          services,
+          approved.token,
+          approved.request.username,
+          `Request ${approved.request.id} approved`,
+        );
+      } catch (error) {
+        return show(
+          request,
+          reply,
+          'pending',
+          fixable(error, [...INPUT_ERRORS, 'TOKEN_REQUEST_DECIDED', 'TOKEN_REQUEST_NOT_FOUND', 'FORBIDDEN']),
+        );
+      }
+    },
+  );
 
-  app.post<{ Params: { id: string }; Body: { reason: string } }>('/requests/:id/reject', { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({ reason: { maxLength: 500 } }) } }, async (request, reply) => {
-    try {
-      await services.requests.reject(actorOf(request), Number(request.params.id), request.body.reason);
-    } catch (error) {
-      return show(request, reply, 'pending', fixable(error, [...INPUT_ERRORS, 'TOKEN_REQUEST_DECIDED', 'TOKEN_REQUEST_NOT_FOUND']));
-    }
-    return redirect(reply, link('requests'), 'request-rejected');
-  });
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    '/requests/:id/reject',
+    { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({ reason: { maxLength: 500 } }) } },
+    async (request, reply) => {
+      try {
+        await services.requests.reject(actorOf(request), Number(request.params.id), request.body.reason);
+      } catch (error) {
+        return show(request, reply, 'pending', fixable(error, [...INPUT_ERRORS, 'TOKEN_REQUEST_DECIDED', 'TOKEN_REQUEST_NOT_FOUND']));
+      }
+      return redirect(reply, link('requests'), 'request-rejected');
+    },
+  );
 }

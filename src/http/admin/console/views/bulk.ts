@@ -3,13 +3,32 @@ import type { ProfileView } from '../../../../domain/profiles.js';
 import type { TallyError } from '../../../../errors.js';
 import type { BulkItemResult } from '../../../../model/vocabulary.js';
 import { query, time } from '../../../web/format.js';
-import { html, type Html } from '../../../web/html.js';
-import { actionButton, consolePage, csrf, fileField, link, may, pageHead, pager, selectField, serialLink, table, textArea, TYPE_NAMES, userLink, type Viewer } from './kit.js';
+import { type Html, html } from '../../../web/html.js';
+import {
+  actionButton,
+  consolePage,
+  csrf,
+  fileField,
+  link,
+  may,
+  pageHead,
+  pager,
+  selectField,
+  serialLink,
+  TYPE_NAMES,
+  table,
+  textArea,
+  userLink,
+  type Viewer,
+} from './kit.js';
 
 export const BULK_ITEMS_PAGE = 500;
 
 function bulkState(bulk: BulkDistributionView): Html {
-  if (bulk.state === 'finished') return bulk.failed ? html`<span class="badge badge-pending">Finished, ${bulk.failed} failed</span>` : html`<span class="badge badge-active">Finished</span>`;
+  if (bulk.state === 'finished')
+    return bulk.failed
+      ? html`<span class="badge badge-pending">Finished, ${bulk.failed} failed</span>`
+      : html`<span class="badge badge-active">Finished</span>`;
   if (bulk.state === 'interrupted') return html`<span class="badge badge-failure">Interrupted</span>`;
   return html`<span class="badge badge-running">Running</span>`;
 }
@@ -19,34 +38,56 @@ function progress(bulk: BulkDistributionView): Html {
   return html`<progress max="${bulk.total}" value="${done}" aria-label="Progress of bulk distribution ${bulk.id}">${done} of ${bulk.total}</progress>`;
 }
 
-export function bulkPage(viewer: Viewer, data: { profiles: ProfileView[]; runs: BulkDistributionView[]; form?: { profile?: string; usernames?: string }; error?: TallyError }): Html {
+export function bulkPage(
+  viewer: Viewer,
+  data: { profiles: ProfileView[]; runs: BulkDistributionView[]; form?: { profile?: string; usernames?: string }; error?: TallyError },
+): Html {
   const usable = data.profiles.filter((profile) => profile.delivery !== 'ctf');
   const left = data.profiles.filter((profile) => profile.delivery === 'ctf');
-  return consolePage({ ...viewer, section: 'tokens' }, {
-    title: 'Bulk distribution',
-    error: data.error,
-    body: html`${pageHead('Bulk distribution', undefined, 'A new token of one profile for each user of a list. It runs in the background; each user is mailed and activates in the Self-Service Console.')}
-${may(viewer, 'tokens.distribute')
-  ? html`<form method="post" action="${link('bulk')}" enctype="multipart/form-data" class="card form form-narrow-selects">
+  return consolePage(
+    { ...viewer, section: 'tokens' },
+    {
+      title: 'Bulk distribution',
+      error: data.error,
+      body: html`${pageHead('Bulk distribution', undefined, 'A new token of one profile for each user of a list. It runs in the background; each user is mailed and activates in the Self-Service Console.')}
+${
+  may(viewer, 'tokens.distribute')
+    ? html`<form method="post" action="${link('bulk')}" enctype="multipart/form-data" class="card form form-narrow-selects">
   ${csrf(viewer)}
-  ${selectField('profile', 'Profile', usable.map((profile) => ({ value: profile.name, label: `${profile.name} (${TYPE_NAMES[profile.tokenType]}, ${profile.delivery})` })), data.form?.profile, { required: true, hint: left.length ? `Not offered: ${left.map((p) => p.name).join(', ')} (CTF strings are shown only to whoever distributes them).` : undefined })}
+  ${selectField(
+    'profile',
+    'Profile',
+    usable.map((profile) => ({ value: profile.name, label: `${profile.name} (${TYPE_NAMES[profile.tokenType]}, ${profile.delivery})` })),
+    data.form?.profile,
+    {
+      required: true,
+      hint: left.length
+        ? `Not offered: ${left.map((p) => p.name).join(', ')} (CTF strings are shown only to whoever distributes them).`
+        : undefined,
+    },
+  )}
   <div class="columns columns-form">
     ${textArea('usernames', 'Usernames', data.form?.usernames, { rows: 10, maxlength: 400_000, placeholder: 'alice\nbob\ncarol', hint: 'One per line (or the first column of a CSV).' })}
     ${fileField('file', 'Or a file of usernames', { accept: '.csv,.txt,text/csv,text/plain', hint: 'A text or CSV file; a “username” header is skipped. Users listed twice get one token.' })}
   </div>
   <div class="form-actions"><button type="submit" class="button button-primary">Start distribution</button></div>
 </form>`
-  : ''}
+    : ''
+}
 <section aria-labelledby="runs-title" class="section">
   <h2 id="runs-title">Recent runs</h2>
   ${table(
     'Recent bulk distributions',
     ['#', 'Profile', 'Started', 'By', 'Progress', 'State'],
-    data.runs.map((run) => html`<tr><td><a href="${link('bulk', run.id)}">${run.id}</a></td><td>${run.profile}</td><td>${time(run.createdAt)}</td><td>${run.createdBy}</td><td>${progress(run)} <span class="muted">${run.distributed + run.failed} / ${run.total}</span></td><td>${bulkState(run)}</td></tr>`),
+    data.runs.map(
+      (run) =>
+        html`<tr><td><a href="${link('bulk', run.id)}">${run.id}</a></td><td>${run.profile}</td><td>${time(run.createdAt)}</td><td>${run.createdBy}</td><td>${progress(run)} <span class="muted">${run.distributed + run.failed} / ${run.total}</span></td><td>${bulkState(run)}</td></tr>`,
+    ),
     'None yet.',
   )}
 </section>`,
-  });
+    },
+  );
 }
 
 const RESULT_FILTERS: { value: BulkItemResult | 'all'; label: string }[] = [
@@ -56,22 +97,38 @@ const RESULT_FILTERS: { value: BulkItemResult | 'all'; label: string }[] = [
   { value: 'waiting', label: 'Waiting' },
 ];
 
-export function bulkRunPage(viewer: Viewer, data: { bulk: BulkDistributionView; items: BulkItemView[]; result: BulkItemResult | 'all'; offset: number; more: boolean; error?: TallyError }): Html {
+export function bulkRunPage(
+  viewer: Viewer,
+  data: {
+    bulk: BulkDistributionView;
+    items: BulkItemView[];
+    result: BulkItemResult | 'all';
+    offset: number;
+    more: boolean;
+    error?: TallyError;
+  },
+): Html {
   const { bulk } = data;
   const done = bulk.distributed + bulk.failed;
   const base = link('bulk', bulk.id);
-  const at = (offset: number) => `${base}${query({ result: data.result === 'all' ? undefined : data.result, offset: offset || undefined })}`;
+  const at = (offset: number) =>
+    `${base}${query({ result: data.result === 'all' ? undefined : data.result, offset: offset || undefined })}`;
   const summary =
     bulk.state === 'finished'
       ? `Finished: ${bulk.distributed} distributed, ${bulk.failed} failed, of ${bulk.total}.`
       : bulk.state === 'interrupted'
         ? `Interrupted after ${done} of ${bulk.total}: the server stopped while it ran. Resume it to go on.`
         : `Running: ${done} of ${bulk.total} done. This page refreshes itself.`;
-  return consolePage({ ...viewer, section: 'tokens' }, {
-    title: `Bulk distribution ${bulk.id}`,
-    error: data.error,
-    notice: { kind: bulk.state === 'finished' ? (bulk.failed ? 'warning' : 'success') : bulk.state === 'interrupted' ? 'error' : 'info', text: summary },
-    body: html`<p class="back"><a href="${link('bulk')}">← Bulk distribution</a></p>
+  return consolePage(
+    { ...viewer, section: 'tokens' },
+    {
+      title: `Bulk distribution ${bulk.id}`,
+      error: data.error,
+      notice: {
+        kind: bulk.state === 'finished' ? (bulk.failed ? 'warning' : 'success') : bulk.state === 'interrupted' ? 'error' : 'info',
+        text: summary,
+      },
+      body: html`<p class="back"><a href="${link('bulk')}">← Bulk distribution</a></p>
 ${pageHead(html`Bulk distribution ${bulk.id} ${bulkState(bulk)}`, bulk.state === 'interrupted' && may(viewer, 'tokens.distribute') ? actionButton(viewer, `${base}/resume`, 'Resume', { kind: 'primary' }) : bulk.state === 'running' ? html`<a class="button button-secondary" href="${base}">Refresh</a>` : undefined)}
 <div class="card">
   <div class="progress-row">${progress(bulk)}<span class="progress-count"><strong>${done}</strong> of ${bulk.total}</span></div>
@@ -91,10 +148,14 @@ ${pageHead(html`Bulk distribution ${bulk.id} ${bulkState(bulk)}`, bulk.state ===
   ${table(
     'One row per user',
     ['#', 'User', 'Result', 'Token', 'Reason'],
-    data.items.map((item) => html`<tr><td>${item.position}</td><td>${userLink(item.username)}</td><td>${item.result === 'distributed' ? html`<span class="badge badge-active">Distributed</span>` : item.result === 'failed' ? html`<span class="badge badge-failure">Failed</span>` : html`<span class="badge badge-unassigned">Waiting</span>`}</td><td>${item.serial ? serialLink(item.serial) : ''}</td><td>${item.message ?? ''}</td></tr>`),
+    data.items.map(
+      (item) =>
+        html`<tr><td>${item.position}</td><td>${userLink(item.username)}</td><td>${item.result === 'distributed' ? html`<span class="badge badge-active">Distributed</span>` : item.result === 'failed' ? html`<span class="badge badge-failure">Failed</span>` : html`<span class="badge badge-unassigned">Waiting</span>`}</td><td>${item.serial ? serialLink(item.serial) : ''}</td><td>${item.message ?? ''}</td></tr>`,
+    ),
     'No users here.',
   )}
   ${pager(data.offset > 0 ? at(Math.max(0, data.offset - BULK_ITEMS_PAGE)) : undefined, data.more ? at(data.offset + BULK_ITEMS_PAGE) : undefined)}
 </section>`,
-  });
+    },
+  );
 }

@@ -1,10 +1,10 @@
-import { credentialFields, errorCard } from '../../../web/forms.js';
 import type { Dashboard } from '../../../../domain/dashboard.js';
 import type { TallyError } from '../../../../errors.js';
 import { day } from '../../../web/format.js';
-import { html, type Html } from '../../../web/html.js';
+import { credentialFields, errorCard } from '../../../web/forms.js';
+import { type Html, html } from '../../../web/html.js';
 import type { Notice } from '../../../web/layout.js';
-import { consolePage, csrf, HOME, link, may, pageHead, serialLink, STATE_NAMES, table, userLink, type Viewer } from './kit.js';
+import { consolePage, csrf, HOME, link, may, pageHead, STATE_NAMES, serialLink, table, userLink, type Viewer } from './kit.js';
 
 export function logOnPage(viewer: Viewer, form: { username?: string; error?: TallyError; notice?: Notice }): Html {
   return consolePage(viewer, {
@@ -57,15 +57,23 @@ function authenticationChart(data: Dashboard['authentications']): Html {
   const slot = plotWidth / data.hours.length;
   const barWidth = Math.max(2, slot - 6);
   const y = (value: number) => CHART.top + plotHeight - (value / max) * plotHeight;
-  const grid = [0, max / 2, max].map((value) => html`<g class="chart-grid"><line x1="${CHART.left}" x2="${CHART.width - 4}" y1="${y(value)}" y2="${y(value)}"></line><text x="${CHART.left - 6}" y="${y(value) + 4}" text-anchor="end">${value}</text></g>`);
+  const grid = [0, max / 2, max].map(
+    (value) =>
+      html`<g class="chart-grid"><line x1="${CHART.left}" x2="${CHART.width - 4}" y1="${y(value)}" y2="${y(value)}"></line><text x="${CHART.left - 6}" y="${y(value) + 4}" text-anchor="end">${value}</text></g>`,
+  );
   const bars = data.hours.map((hour, i) => {
     const x = CHART.left + i * slot + (slot - barWidth) / 2;
     const hourLabel = `${hour.start.slice(11, 16)} UTC`;
-    const ok = hour.succeeded ? html`<rect class="chart-ok" x="${x.toFixed(1)}" y="${y(hour.succeeded).toFixed(1)}" width="${barWidth.toFixed(1)}" height="${(y(0) - y(hour.succeeded)).toFixed(1)}"></rect>` : '';
+    const ok = hour.succeeded
+      ? html`<rect class="chart-ok" x="${x.toFixed(1)}" y="${y(hour.succeeded).toFixed(1)}" width="${barWidth.toFixed(1)}" height="${(y(0) - y(hour.succeeded)).toFixed(1)}"></rect>`
+      : '';
     const failed = hour.failed
       ? html`<rect class="chart-failed" x="${x.toFixed(1)}" y="${y(hour.succeeded + hour.failed).toFixed(1)}" width="${barWidth.toFixed(1)}" height="${(y(hour.succeeded) - y(hour.succeeded + hour.failed)).toFixed(1)}"></rect>`
       : '';
-    const tick = i % 6 === 0 ? html`<text class="chart-axis" x="${(x + barWidth / 2).toFixed(1)}" y="${CHART.height - 8}" text-anchor="middle">${hour.start.slice(11, 16)}</text>` : '';
+    const tick =
+      i % 6 === 0
+        ? html`<text class="chart-axis" x="${(x + barWidth / 2).toFixed(1)}" y="${CHART.height - 8}" text-anchor="middle">${hour.start.slice(11, 16)}</text>`
+        : '';
     return html`<g><title>${hourLabel}: ${hour.succeeded} succeeded, ${hour.failed} failed</title><rect class="chart-hover" x="${(CHART.left + i * slot).toFixed(1)}" y="${CHART.top}" width="${slot.toFixed(1)}" height="${plotHeight}"></rect>${ok}${failed}</g>${tick}`;
   });
   return html`<figure class="chart">
@@ -95,10 +103,12 @@ function tokenStateBar(tokens: Dashboard['tokens']): Html {
 export function dashboardPage(viewer: Viewer, data: Dashboard, notice?: Notice): Html {
   const auth = data.authentications;
   const actions = html`${may(viewer, 'tokens.distribute') ? html`<a class="button button-primary" href="${link('bulk')}">Hand out tokens to a team</a>` : ''}<a class="button button-secondary" href="${link('users', 'new')}">Create user</a>`;
-  return consolePage({ ...viewer, section: 'dashboard' }, {
-    title: 'Dashboard',
-    notice,
-    body: html`${pageHead('Dashboard', actions)}
+  return consolePage(
+    { ...viewer, section: 'dashboard' },
+    {
+      title: 'Dashboard',
+      notice,
+      body: html`${pageHead('Dashboard', actions)}
 <section aria-labelledby="counts-title" class="section">
   <h2 id="counts-title" class="visually-hidden">Counts</h2>
   <div class="stats">
@@ -127,11 +137,15 @@ export function dashboardPage(viewer: Viewer, data: Dashboard, notice?: Notice):
       ${table(
         'Tokens expiring within 30 days',
         ['Serial', 'User', 'Last day'],
-        data.expiring.first.map((token) => html`<tr><td>${serialLink(token.serial)}</td><td>${userLink(token.username)}</td><td>${day(token.expiresOn)}</td></tr>`),
+        data.expiring.first.map(
+          (token) =>
+            html`<tr><td>${serialLink(token.serial)}</td><td>${userLink(token.username)}</td><td>${day(token.expiresOn)}</td></tr>`,
+        ),
         'No token expires within 30 days.',
       )}
     </section>
   </div>
 </div>`,
-  });
+    },
+  );
 }

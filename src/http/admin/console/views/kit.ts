@@ -1,10 +1,9 @@
-import { can, type Actor, type Permission } from '../../../../domain/actor.js';
+import { type Actor, can, type Permission } from '../../../../domain/actor.js';
 import type { TallyError } from '../../../../errors.js';
+import type { Delivery, TokenState } from '../../../../model/vocabulary.js';
 import type { TokenType } from '../../../../tokens/types.js';
-import type { Delivery } from '../../../../model/vocabulary.js';
-import type { TokenState } from '../../../../model/vocabulary.js';
 import { path } from '../../../web/format.js';
-import { html, type Html, type Renderable } from '../../../web/html.js';
+import { type Html, html, type Renderable } from '../../../web/html.js';
 import { csrfField, layout, type Notice, type PageFrame } from '../../../web/layout.js';
 
 /** The building blocks every Security Console page shares: the frame, form fields, tables, badges. */
@@ -25,7 +24,12 @@ export function may(viewer: Viewer, permission: Permission): boolean {
   return viewer.actor !== undefined && can(viewer.actor, permission);
 }
 
-export const ROLE_NAMES: Record<string, string> = { superadmin: 'Super admin', helpdesk: 'Help desk', user: 'User', agent: 'Agent (API only)' };
+export const ROLE_NAMES: Record<string, string> = {
+  superadmin: 'Super admin',
+  helpdesk: 'Help desk',
+  user: 'User',
+  agent: 'Agent (API only)',
+};
 
 export function link(...segments: (string | number)[]): string {
   return path(HOME, ...segments);
@@ -51,7 +55,9 @@ function frame(viewer: Viewer): PageFrame {
     wide: true,
     user: actor ? { name: actor.name, csrfToken: viewer.csrfToken, logOffAction: link('logoff') } : undefined,
     nav,
-    footer: actor ? html`<p>Tally Security Console · logged on as ${actor.name} (${ROLE_NAMES[actor.role] ?? actor.role})</p>` : html`<p>Tally Security Console, for administrators.</p>`,
+    footer: actor
+      ? html`<p>Tally Security Console · logged on as ${actor.name} (${ROLE_NAMES[actor.role] ?? actor.role})</p>`
+      : html`<p>Tally Security Console, for administrators.</p>`,
   };
 }
 
@@ -100,7 +106,20 @@ function hintOf(id: string, hint: Renderable | undefined): Html {
   return hint ? html`<p class="field-hint" id="${id}">${hint}</p>` : html``;
 }
 
-export function textField(name: string, label: string, value: string | number | null | undefined, options: FieldOptions & { type?: 'text' | 'email' | 'password' | 'number' | 'date' | 'search'; maxlength?: number; min?: number; max?: number; autocomplete?: string; placeholder?: string; list?: string } = {}): Html {
+export function textField(
+  name: string,
+  label: string,
+  value: string | number | null | undefined,
+  options: FieldOptions & {
+    type?: 'text' | 'email' | 'password' | 'number' | 'date' | 'search';
+    maxlength?: number;
+    min?: number;
+    max?: number;
+    autocomplete?: string;
+    placeholder?: string;
+    list?: string;
+  } = {},
+): Html {
   const id = ids(name);
   const type = options.type ?? 'text';
   return html`<div class="field">
@@ -110,7 +129,12 @@ export function textField(name: string, label: string, value: string | number | 
 </div>`;
 }
 
-export function textArea(name: string, label: string, value: string | null | undefined, options: FieldOptions & { rows?: number; maxlength?: number; placeholder?: string } = {}): Html {
+export function textArea(
+  name: string,
+  label: string,
+  value: string | null | undefined,
+  options: FieldOptions & { rows?: number; maxlength?: number; placeholder?: string } = {},
+): Html {
   const id = ids(name);
   return html`<div class="field">
   <label for="${id.id}">${label}</label>
@@ -125,7 +149,13 @@ export interface Option {
   disabled?: boolean;
 }
 
-export function selectField(name: string, label: string, options: Option[], selected: string | null | undefined, extra: FieldOptions = {}): Html {
+export function selectField(
+  name: string,
+  label: string,
+  options: Option[],
+  selected: string | null | undefined,
+  extra: FieldOptions = {},
+): Html {
   const id = ids(name);
   return html`<div class="field">
   <label for="${id.id}">${label}</label>
@@ -155,7 +185,17 @@ export function fileField(name: string, label: string, options: FieldOptions & {
 }
 
 /** A form of one button (and hidden fields) that posts an action. */
-export function actionButton(viewer: Viewer, action: string, label: string, options: { kind?: 'primary' | 'secondary' | 'danger' | 'quiet'; small?: boolean; fields?: Record<string, string>; describedBy?: string } = {}): Html {
+export function actionButton(
+  viewer: Viewer,
+  action: string,
+  label: string,
+  options: {
+    kind?: 'primary' | 'secondary' | 'danger' | 'quiet';
+    small?: boolean;
+    fields?: Record<string, string>;
+    describedBy?: string;
+  } = {},
+): Html {
   const kind = options.kind ?? 'secondary';
   return html`<form method="post" action="${action}" class="inline-form">${csrfField(viewer.csrfToken)}${Object.entries(options.fields ?? {}).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}<button type="submit" class="button button-${kind}${options.small ? ' button-small' : ''}"${options.describedBy ? html` aria-describedby="${options.describedBy}"` : ''}>${label}</button></form>`;
 }
@@ -179,9 +219,21 @@ export function pager(previous: string | undefined, next: string | undefined): H
 export const DELIVERY_NAMES: Record<Delivery, string> = { qr: 'QR code', ctkip: 'CT-KIP', file: 'Token file', ctf: 'CTF string' };
 
 /** Where an actor acted from, as the audit shows it beside the name. */
-export const ACTOR_KINDS: Record<string, string> = { admin: 'console', apitoken: 'API token', user: 'self-service', system: 'system', anonymous: 'not logged on', 'radius-client': 'RADIUS client' };
+export const ACTOR_KINDS: Record<string, string> = {
+  admin: 'console',
+  apitoken: 'API token',
+  user: 'self-service',
+  system: 'system',
+  anonymous: 'not logged on',
+  'radius-client': 'RADIUS client',
+};
 
-export const STATE_NAMES: Record<TokenState, string> = { unassigned: 'Unassigned', pending: 'Pending activation', active: 'Active', disabled: 'Disabled' };
+export const STATE_NAMES: Record<TokenState, string> = {
+  unassigned: 'Unassigned',
+  pending: 'Pending activation',
+  active: 'Active',
+  disabled: 'Disabled',
+};
 export const TYPE_NAMES: Record<TokenType, string> = { totp: 'TOTP', hotp: 'HOTP', securid: 'SecurID' };
 
 export function stateBadge(state: TokenState): Html {
@@ -189,7 +241,9 @@ export function stateBadge(state: TokenState): Html {
 }
 
 export function resultBadge(result: 'success' | 'failure'): Html {
-  return result === 'success' ? html`<span class="badge badge-active">Success</span>` : html`<span class="badge badge-failure">Failure</span>`;
+  return result === 'success'
+    ? html`<span class="badge badge-active">Success</span>`
+    : html`<span class="badge badge-failure">Failure</span>`;
 }
 
 export function userLink(username: string | null): Html {

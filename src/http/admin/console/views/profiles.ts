@@ -1,13 +1,29 @@
 import { DELIVERY_LABELS, type DeviceDefinition } from '../../../../domain/devices.js';
-import { DELIVERIES, type Delivery } from '../../../../model/vocabulary.js';
-import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { ProfileEditor, ProfileView } from '../../../../domain/profiles.js';
 import type { TallyError } from '../../../../errors.js';
+import { DELIVERIES, type Delivery } from '../../../../model/vocabulary.js';
+import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { TokenType } from '../../../../tokens/types.js';
 import { query } from '../../../web/format.js';
-import { html, type Html } from '../../../web/html.js';
+import { type Html, html } from '../../../web/html.js';
 import type { Notice } from '../../../web/layout.js';
-import { backLink, checkboxField, consolePage, DELIVERY_NAMES, csrf, link, may, pageHead, selectField, table, textArea, textField, TYPE_NAMES, type Option, type Viewer } from './kit.js';
+import {
+  backLink,
+  checkboxField,
+  consolePage,
+  csrf,
+  DELIVERY_NAMES,
+  link,
+  may,
+  type Option,
+  pageHead,
+  selectField,
+  TYPE_NAMES,
+  table,
+  textArea,
+  textField,
+  type Viewer,
+} from './kit.js';
 
 function yes(value: boolean): string {
   return value ? 'Yes' : 'No';
@@ -16,24 +32,34 @@ function yes(value: boolean): string {
 export function profilesPage(viewer: Viewer, profiles: ProfileView[], devices: DeviceDefinition[], notice?: Notice): Html {
   const deviceLabel = (type: string) => devices.find((d) => d.deviceType === type)?.label ?? type;
   const actions = html`<a class="button button-secondary" href="${link('devices')}">Capability table</a>${may(viewer, 'profiles.manage') ? html`<a class="button button-primary" href="${link('profiles', 'new')}">New profile</a>` : ''}`;
-  return consolePage({ ...viewer, section: 'profiles' }, {
-    title: 'Profiles',
-    notice,
-    body: html`${pageHead('Token profiles', actions, 'A profile says what a token is (type and settings), which app it is for, and how it reaches its holder.')}
+  return consolePage(
+    { ...viewer, section: 'profiles' },
+    {
+      title: 'Profiles',
+      notice,
+      body: html`${pageHead('Token profiles', actions, 'A profile says what a token is (type and settings), which app it is for, and how it reaches its holder.')}
 ${table(
   'Token profiles',
   ['Name', 'Type', 'Device', 'Delivery', 'Self-service', 'Approval'],
-  profiles.map((profile) => html`<tr><td><a href="${link('profiles', profile.name)}">${profile.name}</a></td><td>${TYPE_NAMES[profile.tokenType]}</td><td>${deviceLabel(profile.deviceType)}${profile.appVersion ? html` <span class="muted">${profile.appVersion}</span>` : ''}</td><td>${DELIVERY_NAMES[profile.delivery]}</td><td>${yes(profile.selfService)}</td><td>${profile.requiresApproval ? 'Needed' : '—'}</td></tr>`),
-  may(viewer, 'profiles.manage') ? html`No profiles yet: <a href="${link('profiles', 'new')}">create the first one</a>, say one for phones and one for desktops.` : 'No profiles yet.',
+  profiles.map(
+    (profile) =>
+      html`<tr><td><a href="${link('profiles', profile.name)}">${profile.name}</a></td><td>${TYPE_NAMES[profile.tokenType]}</td><td>${deviceLabel(profile.deviceType)}${profile.appVersion ? html` <span class="muted">${profile.appVersion}</span>` : ''}</td><td>${DELIVERY_NAMES[profile.delivery]}</td><td>${yes(profile.selfService)}</td><td>${profile.requiresApproval ? 'Needed' : '—'}</td></tr>`,
+  ),
+  may(viewer, 'profiles.manage')
+    ? html`No profiles yet: <a href="${link('profiles', 'new')}">create the first one</a>, say one for phones and one for desktops.`
+    : 'No profiles yet.',
 )}`,
-  });
+    },
+  );
 }
 
 export function profilePage(viewer: Viewer, profile: ProfileView, device: DeviceDefinition | undefined, notice?: Notice): Html {
-  return consolePage({ ...viewer, section: 'profiles' }, {
-    title: profile.name,
-    notice,
-    body: html`${backLink(link('profiles'), 'Profiles')}
+  return consolePage(
+    { ...viewer, section: 'profiles' },
+    {
+      title: profile.name,
+      notice,
+      body: html`${backLink(link('profiles'), 'Profiles')}
 ${pageHead(profile.name, may(viewer, 'profiles.manage') ? html`<a class="button button-primary" href="${link('profiles', profile.name, 'edit')}">Edit</a>` : undefined, profile.description ?? undefined)}
 ${profile.warnings.map((warning) => html`<div class="notice notice-warning" role="status">${warning}</div>`)}
 <div class="card">
@@ -47,11 +73,17 @@ ${profile.warnings.map((warning) => html`<div class="notice notice-warning" role
     ${profile.delivery === 'file' ? html`<div><dt>File password</dt><dd>${{ none: 'None', generated: 'Generated per file', admin: 'Set by an admin' }[profile.filePasswordPolicy]}</dd></div>` : ''}
     <div><dt>Self-service</dt><dd>${profile.selfService ? (profile.requiresApproval ? 'Yes, after approval' : 'Yes') : 'No'}</dd></div>
     ${profile.ctkipUrl ? html`<div class="fact-wide"><dt>CT-KIP URL</dt><dd class="mono">${profile.ctkipUrl}</dd></div>` : ''}
-    <div class="fact-wide"><dt>The device could also take</dt><dd>${profile.possibleDeliveries.filter((d) => d !== profile.delivery).map((d) => DELIVERY_NAMES[d]).join(', ') || 'nothing else'}</dd></div>
+    <div class="fact-wide"><dt>The device could also take</dt><dd>${
+      profile.possibleDeliveries
+        .filter((d) => d !== profile.delivery)
+        .map((d) => DELIVERY_NAMES[d])
+        .join(', ') || 'nothing else'
+    }</dd></div>
   </dl>
 </div>
 <p><a href="${link('tokens')}">Tokens</a> · <a href="${link('audit')}${query({ action: 'profile.*' })}">Profile changes in the audit trail</a></p>`,
-  });
+    },
+  );
 }
 
 export interface ProfileForm {
@@ -110,12 +142,20 @@ function editorTitle(mode: EditorMode): string {
 const DIGITS: Record<TokenType, string[]> = { totp: ['6', '7', '8'], hotp: ['6', '7', '8'], securid: ['8', '6'] };
 
 /** Step one: what the token will live on. The deliveries on offer follow from it. */
-export function deviceStepPage(viewer: Viewer, mode: EditorMode, editor: ProfileEditor, selection: EditorSelection, error?: TallyError): Html {
+export function deviceStepPage(
+  viewer: Viewer,
+  mode: EditorMode,
+  editor: ProfileEditor,
+  selection: EditorSelection,
+  error?: TallyError,
+): Html {
   const chosen = editor.device?.deviceType ?? selection.deviceType ?? editor.devices[0]?.deviceType;
-  return consolePage({ ...viewer, section: 'profiles' }, {
-    title: editorTitle(mode),
-    error,
-    body: html`${backLink(mode.kind === 'new' ? link('profiles') : link('profiles', mode.name), mode.kind === 'new' ? 'Profiles' : mode.name)}
+  return consolePage(
+    { ...viewer, section: 'profiles' },
+    {
+      title: editorTitle(mode),
+      error,
+      body: html`${backLink(mode.kind === 'new' ? link('profiles') : link('profiles', mode.name), mode.kind === 'new' ? 'Profiles' : mode.name)}
 ${pageHead(editorTitle(mode), undefined, 'First: which app will hold the token? What it can take decides how the token can reach its holder.')}
 <form method="get" action="${editorUrl(mode)}" class="card form">
   <fieldset class="choice-group choice-grid">
@@ -133,11 +173,19 @@ ${pageHead(editorTitle(mode), undefined, 'First: which app will hold the token? 
   </div>
   <div class="form-actions"><button type="submit" class="button button-primary">Continue</button></div>
 </form>`,
-  });
+    },
+  );
 }
 
 /** Step two: the profile itself, with only the deliveries the device can take on offer and the reason for each one left out. */
-export function profileFormPage(viewer: Viewer, mode: EditorMode, editor: ProfileEditor & { device: DeviceDefinition; tokenType: TokenType }, selection: EditorSelection, form: ProfileForm, error?: TallyError): Html {
+export function profileFormPage(
+  viewer: Viewer,
+  mode: EditorMode,
+  editor: ProfileEditor & { device: DeviceDefinition; tokenType: TokenType },
+  selection: EditorSelection,
+  form: ProfileForm,
+  error?: TallyError,
+): Html {
   const type = editor.tokenType;
   const module = tokenTypeModule(type);
   const possible = editor.choices.filter((choice) => choice.possible);
@@ -145,11 +193,16 @@ export function profileFormPage(viewer: Viewer, mode: EditorMode, editor: Profil
   const delivery = form.delivery && offered(form.delivery as Delivery) ? form.delivery : possible[0]?.delivery;
   const change = `${editorUrl(mode)}${query({ step: 'device', deviceType: editor.device.deviceType, tokenType: type, appVersion: selection.appVersion })}`;
   const options = (values: readonly string[]): Option[] => values.map((value) => ({ value, label: value }));
-  const typeNote = selection.tokenType && selection.tokenType !== type ? html`<p class="hint">The ${editor.device.label} does not take ${TYPE_NAMES[selection.tokenType]} tokens, so this is a ${TYPE_NAMES[type]} profile.</p>` : '';
-  return consolePage({ ...viewer, section: 'profiles' }, {
-    title: editorTitle(mode),
-    error,
-    body: html`${backLink(mode.kind === 'new' ? link('profiles') : link('profiles', mode.name), mode.kind === 'new' ? 'Profiles' : mode.name)}
+  const typeNote =
+    selection.tokenType && selection.tokenType !== type
+      ? html`<p class="hint">The ${editor.device.label} does not take ${TYPE_NAMES[selection.tokenType]} tokens, so this is a ${TYPE_NAMES[type]} profile.</p>`
+      : '';
+  return consolePage(
+    { ...viewer, section: 'profiles' },
+    {
+      title: editorTitle(mode),
+      error,
+      body: html`${backLink(mode.kind === 'new' ? link('profiles') : link('profiles', mode.name), mode.kind === 'new' ? 'Profiles' : mode.name)}
 ${pageHead(editorTitle(mode))}
 <div class="card summary-card">
   <div><span class="muted">For</span> <strong>${editor.device.label}</strong>${selection.appVersion ? html` <span class="muted">version</span> <strong>${selection.appVersion}</strong>` : ''} · <strong>${TYPE_NAMES[type]}</strong> tokens</div>
@@ -188,31 +241,64 @@ ${pageHead(editorTitle(mode))}
     <h2>Token</h2>
     <div class="form-grid">
       ${selectField('digits', 'Digits', options(DIGITS[type]), form.digits ?? DIGITS[type][0])}
-      ${module.movingFactor === 'counter' ? '' : selectField('period', 'New code every', [{ value: '30', label: '30 seconds' }, { value: '60', label: '60 seconds' }], form.period || String(module.defaults.periodSeconds))}
+      ${
+        module.movingFactor === 'counter'
+          ? ''
+          : selectField(
+              'period',
+              'New code every',
+              [
+                { value: '30', label: '30 seconds' },
+                { value: '60', label: '60 seconds' },
+              ],
+              form.period || String(module.defaults.periodSeconds),
+            )
+      }
       ${module.algorithms.length < 2 ? '' : selectField('algorithm', 'Algorithm', options(module.algorithms), form.algorithm ?? module.defaults.algorithm, { hint: 'Google Authenticator knows SHA1, 6 digits and 30 seconds only.' })}
-      ${selectField('pinMode', 'PIN', [{ value: 'none', label: 'None' }, { value: 'required', label: 'Required (PIN + tokencode)' }], form.pinMode ?? 'none')}
+      ${selectField(
+        'pinMode',
+        'PIN',
+        [
+          { value: 'none', label: 'None' },
+          { value: 'required', label: 'Required (PIN + tokencode)' },
+        ],
+        form.pinMode ?? 'none',
+      )}
       ${textField('tokenLifetimeDays', 'Token lifetime (days)', form.tokenLifetimeDays, { type: 'number', min: 1, max: 10950, hint: module.defaultLifetimeDays === null ? 'Empty: no end date.' : `Empty: ${module.defaultLifetimeDays} days (${TYPE_NAMES[type]} tokens need a last day).` })}
       ${textField('activationLifetimeDays', 'Activation open for (days)', form.activationLifetimeDays ?? '14', { type: 'number', min: 1, max: 365, required: true })}
     </div>
   </section>
-  ${offered('file')
-    ? html`<section class="card">
+  ${
+    offered('file')
+      ? html`<section class="card">
     <h2>Token file</h2>
     <p class="hint">For file delivery only.</p>
     <div class="form-grid">
-      ${selectField('filePasswordPolicy', 'File password', [{ value: 'none', label: 'None' }, { value: 'generated', label: 'A new one for each file' }, { value: 'admin', label: 'One I set for every file' }], form.filePasswordPolicy ?? 'none')}
+      ${selectField(
+        'filePasswordPolicy',
+        'File password',
+        [
+          { value: 'none', label: 'None' },
+          { value: 'generated', label: 'A new one for each file' },
+          { value: 'admin', label: 'One I set for every file' },
+        ],
+        form.filePasswordPolicy ?? 'none',
+      )}
       ${textField('filePassword', 'Password for every file', undefined, { type: 'password', maxlength: 40, autocomplete: 'new-password', hint: mode.kind === 'edit' ? 'Only with “One I set”: 8 to 40 characters; leave empty to keep the current one.' : 'Only with “One I set”: 8 to 40 characters.' })}
     </div>
   </section>`
-    : ''}
-  ${DELIVERIES.some((delivery) => offered(delivery) && module.seedDerivedByCtkip(delivery))
-    ? html`<section class="card">
+      : ''
+  }
+  ${
+    DELIVERIES.some((delivery) => offered(delivery) && module.seedDerivedByCtkip(delivery))
+      ? html`<section class="card">
     <h2>CT-KIP</h2>
     <p class="hint">For CT-KIP provisioning only.</p>
     ${textField('ctkipUrl', 'CT-KIP URL', form.ctkipUrl, { maxlength: 512, hint: 'Empty: this server’s own (the public URL + /ctkip/services/CtkipService).' })}
     ${offered('ctkip') ? checkboxField('mailCtkipUrl', 'Name the CT-KIP URL in the mail to the holder', form.mailCtkipUrl ?? false, 'Never the activation code: that is shown only in the Self-Service Console.') : ''}
   </section>`
-    : ''}
+      : ''
+  }
   <section class="card">
     <h2>Self-service</h2>
     ${checkboxField('selfService', 'Users may request this token in the Self-Service Console', form.selfService ?? false)}
@@ -220,12 +306,16 @@ ${pageHead(editorTitle(mode))}
   </section>
   <div class="form-actions"><button type="submit" class="button button-primary">${mode.kind === 'new' ? 'Create profile' : 'Save profile'}</button><a class="button button-secondary" href="${mode.kind === 'new' ? link('profiles') : link('profiles', mode.name)}">Cancel</a></div>
 </form>`,
-  });
+    },
+  );
 }
 
 function versionsText(device: DeviceDefinition): string {
   return Object.entries(device.versions)
-    .map(([version, deliveries]) => `${version === '*' ? 'any version' : `version ${version}`}: ${deliveries.map((d) => DELIVERY_NAMES[d]).join(', ') || 'nothing'}`)
+    .map(
+      ([version, deliveries]) =>
+        `${version === '*' ? 'any version' : `version ${version}`}: ${deliveries.map((d) => DELIVERY_NAMES[d]).join(', ') || 'nothing'}`,
+    )
     .join('; ');
 }
 
@@ -238,20 +328,26 @@ export interface DeviceForm {
 }
 
 export function devicesPage(viewer: Viewer, devices: DeviceDefinition[], form: DeviceForm = {}, error?: TallyError, notice?: Notice): Html {
-  return consolePage({ ...viewer, section: 'profiles' }, {
-    title: 'Capability table',
-    error,
-    notice,
-    body: html`${backLink(link('profiles'), 'Profiles')}
+  return consolePage(
+    { ...viewer, section: 'profiles' },
+    {
+      title: 'Capability table',
+      error,
+      notice,
+      body: html`${backLink(link('profiles'), 'Profiles')}
 ${pageHead('Capability table', undefined, 'What each app can take. Profile editors offer only these deliveries, and say why the others are left out.')}
 ${table(
   'Devices and what they take',
   ['Device', 'Tokens', 'Deliveries', 'Why not'],
-  devices.map((device) => html`<tr><td><strong>${device.label}</strong><br><span class="mono muted">${device.deviceType}</span>${device.builtIn ? '' : html` <span class="badge badge-pending">Added</span>`}</td><td>${device.tokenTypes.map((t) => TYPE_NAMES[t]).join(', ')}</td><td>${versionsText(device)}</td><td>${Object.entries(device.notes ?? {}).map(([delivery, note]) => html`<div><strong>${DELIVERY_NAMES[delivery as Delivery]}</strong>: ${note}</div>`)}</td></tr>`),
+  devices.map(
+    (device) =>
+      html`<tr><td><strong>${device.label}</strong><br><span class="mono muted">${device.deviceType}</span>${device.builtIn ? '' : html` <span class="badge badge-pending">Added</span>`}</td><td>${device.tokenTypes.map((t) => TYPE_NAMES[t]).join(', ')}</td><td>${versionsText(device)}</td><td>${Object.entries(device.notes ?? {}).map(([delivery, note]) => html`<div><strong>${DELIVERY_NAMES[delivery as Delivery]}</strong>: ${note}</div>`)}</td></tr>`,
+  ),
   'No devices.',
 )}
-${may(viewer, 'profiles.manage')
-  ? html`<section class="card" aria-labelledby="device-title">
+${
+  may(viewer, 'profiles.manage')
+    ? html`<section class="card" aria-labelledby="device-title">
   <h2 id="device-title">Add or change a device</h2>
   <p class="hint">A device type that exists is replaced (a built-in one is overridden).</p>
   <form method="post" action="${link('devices')}" class="form">
@@ -266,6 +362,8 @@ ${may(viewer, 'profiles.manage')
     <div class="form-actions"><button type="submit" class="button button-primary">Save device</button></div>
   </form>
 </section>`
-  : ''}`,
-  });
+    : ''
+}`,
+    },
+  );
 }

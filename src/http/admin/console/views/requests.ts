@@ -2,7 +2,7 @@ import type { TokenRequestView } from '../../../../domain/token-requests.js';
 import type { TallyError } from '../../../../errors.js';
 import type { TokenRequestState } from '../../../../model/vocabulary.js';
 import { time } from '../../../web/format.js';
-import { html, type Html } from '../../../web/html.js';
+import { type Html, html } from '../../../web/html.js';
 import type { Notice } from '../../../web/layout.js';
 import { actionButton, consolePage, csrf, link, may, pageHead, serialLink, table, userLink, type Viewer } from './kit.js';
 
@@ -35,18 +35,27 @@ function decision(viewer: Viewer, request: TokenRequestView): Html {
 </div>`;
 }
 
-export function requestsPage(viewer: Viewer, data: { requests: TokenRequestView[]; state: TokenRequestState | 'all'; notice?: Notice; error?: TallyError }): Html {
-  return consolePage({ ...viewer, section: 'requests' }, {
-    title: 'Requests',
-    notice: data.notice,
-    error: data.error,
-    body: html`${pageHead('Token requests', undefined, 'Users ask for tokens in the Self-Service Console; profiles that need approval wait here. Approving distributes the token; either way the user is mailed.')}
+export function requestsPage(
+  viewer: Viewer,
+  data: { requests: TokenRequestView[]; state: TokenRequestState | 'all'; notice?: Notice; error?: TallyError },
+): Html {
+  return consolePage(
+    { ...viewer, section: 'requests' },
+    {
+      title: 'Requests',
+      notice: data.notice,
+      error: data.error,
+      body: html`${pageHead('Token requests', undefined, 'Users ask for tokens in the Self-Service Console; profiles that need approval wait here. Approving distributes the token; either way the user is mailed.')}
 <nav class="segmented" aria-label="Filter requests">${STATES.map((state) => html`<a href="${link('requests')}?state=${state.value}"${state.value === data.state ? html` aria-current="page"` : ''}>${state.label}</a>`)}</nav>
 ${table(
   'Token requests',
   ['#', 'User', 'Profile', 'Requested', 'State', 'Decision'],
-  data.requests.map((request) => html`<tr><td id="request-${request.id}">${request.id}</td><td>${userLink(request.username)}</td><td><a href="${link('profiles', request.profile)}">${request.profile}</a></td><td>${time(request.createdAt)}</td><td>${stateBadge(request.state)}</td><td>${decision(viewer, request)}</td></tr>`),
+  data.requests.map(
+    (request) =>
+      html`<tr><td id="request-${request.id}">${request.id}</td><td>${userLink(request.username)}</td><td><a href="${link('profiles', request.profile)}">${request.profile}</a></td><td>${time(request.createdAt)}</td><td>${stateBadge(request.state)}</td><td>${decision(viewer, request)}</td></tr>`,
+  ),
   data.state === 'pending' ? 'No request is waiting.' : 'No requests.',
 )}`,
-  });
+    },
+  );
 }

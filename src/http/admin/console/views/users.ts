@@ -6,11 +6,28 @@ import type { UserImportReport, UserView } from '../../../../domain/users.js';
 import type { TallyError } from '../../../../errors.js';
 import { USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
 import { query, time } from '../../../web/format.js';
-import { html, type Html } from '../../../web/html.js';
+import { type Html, html } from '../../../web/html.js';
 import type { Notice } from '../../../web/layout.js';
 import {
-  actionButton, backLink, consolePage, csrf, fileField, link, may, pageHead, pager, resultBadge, ROLE_NAMES, selectField,
-  serialLink, stateBadge, table, textArea, textField, TYPE_NAMES, type Viewer,
+  actionButton,
+  backLink,
+  consolePage,
+  csrf,
+  fileField,
+  link,
+  may,
+  pageHead,
+  pager,
+  ROLE_NAMES,
+  resultBadge,
+  selectField,
+  serialLink,
+  stateBadge,
+  TYPE_NAMES,
+  table,
+  textArea,
+  textField,
+  type Viewer,
 } from './kit.js';
 
 const PAGE = 50;
@@ -25,13 +42,18 @@ function userStatus(user: UserView): Html {
   return html`<span class="badge badge-active">Enabled</span>`;
 }
 
-export function usersPage(viewer: Viewer, data: { users: UserView[]; search?: string; offset: number; more: boolean; notice?: Notice }): Html {
+export function usersPage(
+  viewer: Viewer,
+  data: { users: UserView[]; search?: string; offset: number; more: boolean; notice?: Notice },
+): Html {
   const actions = html`<a class="button button-secondary" href="${link('users', 'import')}">Import from CSV</a><a class="button button-primary" href="${link('users', 'new')}">Create user</a>`;
   const at = (offset: number) => `${link('users')}${query({ q: data.search, offset: offset || undefined })}`;
-  return consolePage({ ...viewer, section: 'users' }, {
-    title: 'Users',
-    notice: data.notice,
-    body: html`${pageHead('Users', actions)}
+  return consolePage(
+    { ...viewer, section: 'users' },
+    {
+      title: 'Users',
+      notice: data.notice,
+      body: html`${pageHead('Users', actions)}
 <form method="get" action="${link('users')}" class="form filters filters-search" role="search">
   ${textField('q', 'Find users', data.search, { type: 'search', maxlength: 128, placeholder: 'Username, name or email' })}
   <button type="submit" class="button button-secondary">Search</button>
@@ -39,11 +61,15 @@ export function usersPage(viewer: Viewer, data: { users: UserView[]; search?: st
 ${table(
   'Users',
   ['Username', 'Name', 'Email', 'Role', 'State', 'Created'],
-  data.users.map((user) => html`<tr><td><a href="${link('users', user.username)}">${user.username}</a></td><td>${fullName(user)}</td><td>${user.email ?? ''}</td><td>${ROLE_NAMES[user.role]}</td><td>${userStatus(user)}</td><td>${time(user.createdAt)}</td></tr>`),
+  data.users.map(
+    (user) =>
+      html`<tr><td><a href="${link('users', user.username)}">${user.username}</a></td><td>${fullName(user)}</td><td>${user.email ?? ''}</td><td>${ROLE_NAMES[user.role]}</td><td>${userStatus(user)}</td><td>${time(user.createdAt)}</td></tr>`,
+  ),
   data.search ? `No user matches “${data.search}”.` : 'No users yet.',
 )}
 ${pager(data.offset > 0 ? at(Math.max(0, data.offset - PAGE)) : undefined, data.more ? at(data.offset + PAGE) : undefined)}`,
-  });
+    },
+  );
 }
 
 export const USERS_PAGE = PAGE;
@@ -58,12 +84,13 @@ export interface UserForm {
 
 const ROLE_OPTIONS = USER_ROLES.map((role) => ({ value: role, label: ROLE_NAMES[role] }));
 
-
 export function newUserPage(viewer: Viewer, form: UserForm = {}, error?: TallyError): Html {
-  return consolePage({ ...viewer, section: 'users' }, {
-    title: 'Create user',
-    error,
-    body: html`${pageHead('Create user')}
+  return consolePage(
+    { ...viewer, section: 'users' },
+    {
+      title: 'Create user',
+      error,
+      body: html`${pageHead('Create user')}
 <form method="post" action="${link('users')}" class="card form form-grid">
   ${csrf(viewer)}
   ${textField('username', 'Username', form.username, { required: true, maxlength: 128, autofocus: !error, hint: 'Letters, digits and . _ @ -; it cannot be changed later.' })}
@@ -74,14 +101,17 @@ export function newUserPage(viewer: Viewer, form: UserForm = {}, error?: TallyEr
   ${may(viewer, 'users.setRole') ? selectField('role', 'Role', ROLE_OPTIONS, form.role ?? 'user', { hint: 'Help desk and super admins log on to this console.' }) : ''}
   <div class="form-actions"><button type="submit" class="button button-primary">Create user</button><a class="button button-secondary" href="${link('users')}">Cancel</a></div>
 </form>`,
-  });
+    },
+  );
 }
 
 export function importUsersPage(viewer: Viewer, error?: TallyError, csvText?: string): Html {
-  return consolePage({ ...viewer, section: 'users' }, {
-    title: 'Import users',
-    error,
-    body: html`${pageHead('Import users from CSV', undefined, 'A header row, then a row per user. Each row is created on its own: the report says what happened to every row.')}
+  return consolePage(
+    { ...viewer, section: 'users' },
+    {
+      title: 'Import users',
+      error,
+      body: html`${pageHead('Import users from CSV', undefined, 'A header row, then a row per user. Each row is created on its own: the report says what happened to every row.')}
 <div class="columns columns-form">
   <form method="post" action="${link('users', 'import')}" enctype="multipart/form-data" class="card form">
     ${csrf(viewer)}
@@ -100,7 +130,8 @@ export function importUsersPage(viewer: Viewer, error?: TallyError, csvText?: st
     <p class="hint">Commas, semicolons or tabs between fields; quotes as spreadsheets write them.</p>
   </aside>
 </div>`,
-  });
+    },
+  );
 }
 
 /** Above this many rows, the report lists the refused ones and folds the created ones away. */
@@ -122,16 +153,22 @@ export function importUsersReportPage(viewer: Viewer, report: UserImportReport):
   <summary>The ${report.created} users created</summary>
   ${table('The rows of the file that were imported', headers, report.rows.filter((row) => row.result === 'created').map(line), 'None.')}
 </details>`;
-  return consolePage({ ...viewer, section: 'users' }, {
-    title: 'Import report',
-    notice: { kind: report.refused ? 'warning' : 'success', text: `${report.created} created, ${report.refused} refused.` },
-    body: html`${pageHead('Import report', html`<a class="button button-secondary" href="${link('users', 'import')}">Import more</a><a class="button button-primary" href="${link('users')}">Users</a>`)}
+  return consolePage(
+    { ...viewer, section: 'users' },
+    {
+      title: 'Import report',
+      notice: { kind: report.refused ? 'warning' : 'success', text: `${report.created} created, ${report.refused} refused.` },
+      body: html`${pageHead('Import report', html`<a class="button button-secondary" href="${link('users', 'import')}">Import more</a><a class="button button-primary" href="${link('users')}">Users</a>`)}
 ${body}`,
-  });
+    },
+  );
 }
 
 function tokenRows(tokens: TokenView[]): Html[] {
-  return tokens.map((token) => html`<tr><td>${serialLink(token.serial)}</td><td>${TYPE_NAMES[token.tokenType]}</td><td>${stateBadge(token.state)}</td><td>${token.label ?? ''}</td><td>${time(token.lastUsedAt)}</td></tr>`);
+  return tokens.map(
+    (token) =>
+      html`<tr><td>${serialLink(token.serial)}</td><td>${TYPE_NAMES[token.tokenType]}</td><td>${stateBadge(token.state)}</td><td>${token.label ?? ''}</td><td>${time(token.lastUsedAt)}</td></tr>`,
+  );
 }
 
 function authenticationRows(events: AuditEvent[]): Html[] {
@@ -161,11 +198,13 @@ ${user.locked ? actionButton(viewer, `${base}/unlock`, 'Unlock') : ''}
 ${manageable ? (user.disabled ? actionButton(viewer, `${base}/enable`, 'Enable') : actionButton(viewer, `${base}/disable`, 'Disable', { kind: 'danger' })) : ''}
 ${actionButton(viewer, `${base}/sessions/revoke`, 'End sessions')}`;
   const distributable = data.profiles.filter((profile) => profile.delivery !== 'ctf' || may(viewer, 'tokens.seeds'));
-  return consolePage({ ...viewer, section: 'users' }, {
-    title: user.username,
-    notice: data.notice,
-    error: data.error,
-    body: html`${backLink(link('users'), 'Users')}
+  return consolePage(
+    { ...viewer, section: 'users' },
+    {
+      title: user.username,
+      notice: data.notice,
+      error: data.error,
+      body: html`${backLink(link('users'), 'Users')}
 ${pageHead(html`${user.username} ${userStatus(user)}`, actions)}
 <div class="card">
   <dl class="facts facts-grid">
@@ -182,14 +221,22 @@ ${pageHead(html`${user.username} ${userStatus(user)}`, actions)}
   </section>
   <section class="card" aria-labelledby="distribute-title">
     <h2 id="distribute-title">Distribute a new token</h2>
-    ${distributable.length
-      ? html`<form method="post" action="${base}/distribute" class="form">
+    ${
+      distributable.length
+        ? html`<form method="post" action="${base}/distribute" class="form">
       ${csrf(viewer)}
-      ${selectField('profile', 'Profile', distributable.map((profile) => ({ value: profile.name, label: `${profile.name} (${profile.delivery})` })), undefined, { required: true })}
+      ${selectField(
+        'profile',
+        'Profile',
+        distributable.map((profile) => ({ value: profile.name, label: `${profile.name} (${profile.delivery})` })),
+        undefined,
+        { required: true },
+      )}
       <button type="submit" class="button button-primary">Distribute</button>
     </form>
     <p class="hint">To give ${user.username} a token from the inventory, open the token and assign it by serial.</p>`
-      : html`<p class="empty-note">No profile yet. ${may(viewer, 'profiles.manage') ? html`<a href="${link('profiles', 'new')}">Create one</a>.` : 'Ask a super admin to create one.'}</p>`}
+        : html`<p class="empty-note">No profile yet. ${may(viewer, 'profiles.manage') ? html`<a href="${link('profiles', 'new')}">Create one</a>.` : 'Ask a super admin to create one.'}</p>`
+    }
   </section>
 </div>
 <section class="card" aria-labelledby="auth-title">
@@ -197,8 +244,9 @@ ${pageHead(html`${user.username} ${userStatus(user)}`, actions)}
   ${table(`Recent authentications of ${user.username}`, ['When', 'Channel', 'Token', 'Result', 'Reason', 'From'], authenticationRows(data.authentications), 'No authentications yet.')}
   <p><a href="${link('audit')}${query({ user: user.username })}">Everything done to ${user.username} in the audit trail</a></p>
 </section>
-${may(viewer, 'auth.verify')
-  ? html`<section class="card" aria-labelledby="verify-title">
+${
+  may(viewer, 'auth.verify')
+    ? html`<section class="card" aria-labelledby="verify-title">
   <h2 id="verify-title">Test a passcode</h2>
   <p class="hint">A real authentication, as RADIUS or the REST API would make it: it is recorded, and an accepted code cannot be used again.</p>
   ${data.verified ? html`<div class="notice notice-${data.verified.result === 'reject' ? 'error' : 'success'}" role="status">Result: ${data.verified.result}${data.verified.message ? ` — ${data.verified.message}` : ''}</div>` : ''}
@@ -208,16 +256,20 @@ ${may(viewer, 'auth.verify')
     <button type="submit" class="button button-secondary">Test</button>
   </form>
 </section>`
-  : ''}`,
-  });
+    : ''
+}`,
+    },
+  );
 }
 
 export function editUserPage(viewer: Viewer, user: UserView, form: UserForm, error?: TallyError): Html {
   const base = link('users', user.username);
-  return consolePage({ ...viewer, section: 'users' }, {
-    title: `Edit ${user.username}`,
-    error,
-    body: html`${backLink(base, user.username)}
+  return consolePage(
+    { ...viewer, section: 'users' },
+    {
+      title: `Edit ${user.username}`,
+      error,
+      body: html`${backLink(base, user.username)}
 ${pageHead(`Edit ${user.username}`)}
 <form method="post" action="${base}/edit" class="card form form-grid">
   ${csrf(viewer)}
@@ -228,6 +280,6 @@ ${pageHead(`Edit ${user.username}`)}
   ${may(viewer, 'users.setRole') ? selectField('role', 'Role', ROLE_OPTIONS, form.role ?? user.role) : ''}
   <div class="form-actions"><button type="submit" class="button button-primary">Save</button><a class="button button-secondary" href="${base}">Cancel</a></div>
 </form>`,
-  });
+    },
+  );
 }
-
