@@ -1,10 +1,12 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import { type Keyring, seal } from '../core/crypto/secret-box.js';
 import { invalidField, TallyError } from '../errors.js';
 import type { FilePasswordPolicy } from '../model/vocabulary.js';
 import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import type { Database, ProfilesTable } from '../store/schema.js';
+import { DeviceTypeRepository } from '../store/repositories/device-types.js';
+import { ProfileRepository, type ProfileRow } from '../store/repositories/profiles.js';
+import type { Database } from '../store/schema.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenAlgorithm, TokenType } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
@@ -20,7 +22,7 @@ import {
   deliveryChoices,
 } from './devices.js';
 
-export type ProfileRow = Selectable<ProfilesTable>;
+export type { ProfileRow };
 
 export interface NewProfile {
   name: string;
@@ -111,12 +113,18 @@ export function profileFilePasswordContext(id: number): string {
 
 /** The capability table (built-in devices plus admins' additions) and the token profiles. */
 export class ProfileService {
+  private readonly profiles: ProfileRepository;
+  private readonly deviceDefinitions: DeviceTypeRepository;
+
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.profiles = new ProfileRepository(db);
+    this.deviceDefinitions = new DeviceTypeRepository(db);
+  }
 
   /** The capability table as an administrator reads it. */
   async deviceTypes(actor: Actor): Promise<DeviceDefinition[]> {
@@ -125,7 +133,7 @@ export class ProfileService {
   }
 
   async devices(): Promise<DeviceDefinition[]> {
-    const rows = await this.db.selectFrom('device_types').selectAll().execute();
+    const rows = await this.deviceDefinitions.all();
     const added = rows.map((row) => ({ ...(JSON.parse(row.definition) as DeviceDefinition), builtIn: false }));
     const overridden = new Set(added.map((d) => d.deviceType));
     return [...BUILT_IN_DEVICES.filter((d) => !overridden.has(d.deviceType)), ...added];
@@ -162,11 +170,7 @@ export class ProfileService {
       }
       const stored = { ...definition, builtIn: false };
       const now = this.clock.now();
-      await this.db
-        .insertInto('device_types')
-        .values({ device_type: definition.deviceType, definition: JSON.stringify(stored), created_at: now, updated_at: now })
-        .onConflict((oc) => oc.column('device_type').doUpdateSet({ definition: JSON.stringify(stored), updated_at: now }))
-        .execute();
+      await this.deviceDefinitions.put(definition.deviceType, JSON.stringify(stored), now);
       return stored;
     });
   }
@@ -188,18 +192,12 @@ export class ProfileService {
         const { device, columns } = await this.checked(input, false);
         const now = this.clock.now();
         try {
-          return await this.db.transaction().execute(async (trx) => {
-            const row = await trx
-              .insertInto('profiles')
-              .values({ name: input.name, ...columns, file_password_sealed: null, created_at: now, updated_at: now })
-              .returningAll()
-              .executeTakeFirstOrThrow();
-            if (input.filePassword !== undefined) {
-              const sealed = seal(this.keyring, Buffer.from(input.filePassword), profileFilePasswordContext(row.id));
-              await trx.updateTable('profiles').set({ file_password_sealed: sealed }).where('id', '=', row.id).execute();
-            }
-            return this.view(row, device);
-          });
+          const row = await this.profiles.insert(input.name, columns, now, (id) =>
+            input.filePassword === undefined
+              ? undefined
+              : seal(this.keyring, Buffer.from(input.filePassword), profileFilePasswordContext(id)),
+          );
+          return this.view(row, device);
         } catch (error) {
           if (isUniqueViolation(error)) throw new TallyError('PROFILE_EXISTS', `A profile named ${input.name} exists already.`);
           throw error;
@@ -245,20 +243,13 @@ export class ProfileService {
         const keepsPassword =
           merged.filePasswordPolicy === 'admin' && merged.filePassword === undefined && row.file_password_sealed !== null;
         const { device, columns } = await this.checked(merged, keepsPassword);
-        const updated = await this.db.transaction().execute(async (trx) => {
-          const sealed =
-            merged.filePassword !== undefined
-              ? seal(this.keyring, Buffer.from(merged.filePassword), profileFilePasswordContext(row.id))
-              : keepsPassword
-                ? row.file_password_sealed
-                : null;
-          return trx
-            .updateTable('profiles')
-            .set({ ...columns, file_password_sealed: sealed, updated_at: this.clock.now() })
-            .where('id', '=', row.id)
-            .returningAll()
-            .executeTakeFirstOrThrow();
-        });
+        const sealed =
+          merged.filePassword !== undefined
+            ? seal(this.keyring, Buffer.from(merged.filePassword), profileFilePasswordContext(row.id))
+            : keepsPassword
+              ? row.file_password_sealed
+              : null;
+        const updated = await this.profiles.update(row.id, { ...columns, file_password_sealed: sealed, updated_at: this.clock.now() });
         return this.view(updated, device);
       },
     );
@@ -344,7 +335,7 @@ export class ProfileService {
   }
 
   async row(name: string): Promise<ProfileRow> {
-    const row = await this.db.selectFrom('profiles').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await this.profiles.findByName(name);
     if (!row) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${name}.`);
     return row;
   }
@@ -357,9 +348,7 @@ export class ProfileService {
 
   async list(actor: Actor, filter: { selfService?: boolean } = {}): Promise<ProfileView[]> {
     requirePermission(actor, 'profiles.read');
-    let query = this.db.selectFrom('profiles').selectAll().orderBy('name');
-    if (filter.selfService !== undefined) query = query.where('self_service', '=', filter.selfService ? 1 : 0);
-    const rows = await query.execute();
+    const rows = await this.profiles.list(filter);
     const devices = await this.devices();
     return rows.map((row) =>
       this.view(
