@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { invalidField, TallyError } from '../errors.js';
 import { isUniqueViolation } from '../store/connect.js';
+import { RadiusClientRepository } from '../store/repositories/radius-clients.js';
 import type { Database } from '../store/schema.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
@@ -45,12 +46,16 @@ function parseAddress(address: string): { ip: string; prefix?: number; family: '
 export class RadiusClientService {
   private cache: { at: number; clients: { match: BlockList; exact?: string; client: RadiusClient }[] } | undefined;
 
+  private readonly clients: RadiusClientRepository;
+
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.clients = new RadiusClientRepository(db);
+  }
 
   async create(
     actor: Actor,
@@ -74,25 +79,10 @@ export class RadiusClientService {
         }
         const now = this.clock.now();
         try {
-          const row = await this.db.transaction().execute(async (trx) => {
-            const inserted = await trx
-              .insertInto('radius_clients')
-              .values({
-                name: input.name,
-                address: input.address,
-                secret_sealed: '',
-                require_message_authenticator: input.requireMessageAuthenticator === false ? 0 : 1,
-                created_at: now,
-              })
-              .returningAll()
-              .executeTakeFirstOrThrow();
-            await trx
-              .updateTable('radius_clients')
-              .set({ secret_sealed: seal(this.keyring, Buffer.from(input.secret), radiusSecretContext(inserted.id)) })
-              .where('id', '=', inserted.id)
-              .execute();
-            return inserted;
-          });
+          const row = await this.clients.insert(
+            { name: input.name, address: input.address, requireMessageAuthenticator: input.requireMessageAuthenticator !== false, now },
+            (id) => seal(this.keyring, Buffer.from(input.secret), radiusSecretContext(id)),
+          );
           this.cache = undefined;
           return {
             name: row.name,
@@ -110,7 +100,7 @@ export class RadiusClientService {
 
   async list(actor: Actor): Promise<RadiusClientView[]> {
     requirePermission(actor, 'radius.manage');
-    const rows = await this.db.selectFrom('radius_clients').selectAll().orderBy('name').execute();
+    const rows = await this.clients.list();
     return rows.map((row) => ({
       name: row.name,
       address: row.address,
@@ -123,8 +113,7 @@ export class RadiusClientService {
   async remove(actor: Actor, name: string): Promise<void> {
     await this.audit.track(actor, { action: 'radius-client.remove', targetType: 'radius-client', target: name.slice(0, 128) }, async () => {
       requirePermission(actor, 'radius.manage');
-      const result = await this.db.deleteFrom('radius_clients').where('name', '=', name).executeTakeFirst();
-      if (Number(result.numDeletedRows) !== 1) throw new TallyError('RADIUS_CLIENT_NOT_FOUND', `No RADIUS client named ${name}.`);
+      if (!(await this.clients.remove(name))) throw new TallyError('RADIUS_CLIENT_NOT_FOUND', `No RADIUS client named ${name}.`);
       this.cache = undefined;
     });
   }
@@ -133,7 +122,7 @@ export class RadiusClientService {
   async resolve(address: string): Promise<RadiusClient | undefined> {
     const now = this.clock.now();
     if (!this.cache || now - this.cache.at > REFRESH_MS) {
-      const rows = await this.db.selectFrom('radius_clients').selectAll().execute();
+      const rows = await this.clients.all();
       const clients = rows.flatMap((row) => {
         const parsed = parseAddress(row.address);
         if (!parsed) return [];
