@@ -1,4 +1,5 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import { UserRepository } from '../store/repositories/users.js';
 import type { Database } from '../store/schema.js';
 import type { Clock } from './clock.js';
 
@@ -55,17 +56,7 @@ export class Lockout {
    * transaction), and returns each one's new count and lock.
    */
   async recordFailures(userIds: readonly number[], db: Kysely<Database> = this.db): Promise<Map<number, FailureCounts>> {
-    if (userIds.length === 0) return new Map();
-    const threshold = this.settings.threshold;
-    const rows = await db
-      .updateTable('users')
-      .set({
-        failed_logons: sql`failed_logons + 1`,
-        locked_until: sql`case when failed_logons + 1 >= ${threshold} then ${this.lockUntil()} else locked_until end`,
-      })
-      .where('id', 'in', userIds)
-      .returning(['id', 'failed_logons', 'locked_until'])
-      .execute();
+    const rows = await new UserRepository(db).countFailures(userIds, this.settings.threshold, this.lockUntil());
     return new Map(rows.map(({ id, ...counts }) => [id, counts]));
   }
 
@@ -75,17 +66,11 @@ export class Lockout {
 
   /** Clears the failures of each user that has any, in one statement. */
   async recordSuccesses(userIds: readonly number[], db: Kysely<Database> = this.db): Promise<void> {
-    if (userIds.length === 0) return;
-    await db
-      .updateTable('users')
-      .set({ failed_logons: 0, locked_until: null })
-      .where('id', 'in', userIds)
-      .where('failed_logons', '>', 0)
-      .execute();
+    await new UserRepository(db).clearFailures(userIds);
   }
 
   async unlock(userId: number): Promise<void> {
-    await this.db.updateTable('users').set({ failed_logons: 0, locked_until: null }).where('id', '=', userId).execute();
+    await new UserRepository(this.db).unlock(userId);
   }
 
   unknownIsLocked(username: string): boolean {

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { UserRole } from '../../model/vocabulary.js';
 import type { Database, UsersTable } from '../schema.js';
 
@@ -79,5 +79,49 @@ export class UserRepository {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+
+  // --- Reads by id and the lockout counters (for domain/tokens, notifications and lockout) ---
+
+  async findById(id: number): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /**
+   * Counts one failure for each user in one conditional update (so concurrent failures on several
+   * nodes all count), locking until `lockUntil` those who reach `threshold`; returns each one's
+   * new count and lock.
+   */
+  async countFailures(
+    ids: readonly number[],
+    threshold: number,
+    lockUntil: number,
+  ): Promise<{ id: number; failed_logons: number; locked_until: number | null }[]> {
+    if (ids.length === 0) return [];
+    return this.db
+      .updateTable('users')
+      .set({
+        failed_logons: sql`failed_logons + 1`,
+        locked_until: sql`case when failed_logons + 1 >= ${threshold} then ${lockUntil} else locked_until end`,
+      })
+      .where('id', 'in', ids)
+      .returning(['id', 'failed_logons', 'locked_until'])
+      .execute();
+  }
+
+  /** Clears the failures and lock of each of these users that has any failure. */
+  async clearFailures(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db
+      .updateTable('users')
+      .set({ failed_logons: 0, locked_until: null })
+      .where('id', 'in', ids)
+      .where('failed_logons', '>', 0)
+      .execute();
+  }
+
+  /** An administrator's unlock: failures and lock cleared whatever they were. */
+  async unlock(id: number): Promise<void> {
+    await this.db.updateTable('users').set({ failed_logons: 0, locked_until: null }).where('id', '=', id).execute();
   }
 }
