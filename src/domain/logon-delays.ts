@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
-import { LogonDelayRepository } from '../store/repositories/logon-delays.js';
+import { type DelaySchedule, LogonDelayRepository } from '../store/repositories/logon-delays.js';
 import type { Database } from '../store/schema.js';
 import type { Clock } from './clock.js';
 
@@ -58,13 +58,12 @@ export class LogonDelays {
     return Math.min(this.settings.maxDelaySeconds, this.settings.firstDelaySeconds * 2 ** beyond) * 1000;
   }
 
-  /** `delayAfter` as SQL over a count, for the one statement that claims an attempt. */
-  private delaySql(failures: RawBuilder<number>): RawBuilder<number> {
-    const steps: RawBuilder<unknown>[] = [];
+  /** `delayAfter` as a table, for the one statement that claims an attempt. */
+  private schedule(): DelaySchedule {
+    const steps: number[] = [];
     let n = this.settings.freeFailures;
-    for (; this.delayAfter(n) < this.settings.maxDelaySeconds * 1000; n++)
-      steps.push(sql`when ${failures} = ${sql.lit(n)} then ${sql.lit(this.delayAfter(n))}`);
-    return sql<number>`(case when ${failures} < ${sql.lit(this.settings.freeFailures)} then 0 ${sql.join(steps, sql` `)} else ${sql.lit(this.settings.maxDelaySeconds * 1000)} end)`;
+    for (; this.delayAfter(n) < this.settings.maxDelaySeconds * 1000; n++) steps.push(this.delayAfter(n));
+    return { freeFailures: this.settings.freeFailures, steps, maxMs: this.settings.maxDelaySeconds * 1000 };
   }
 
   /** A digest of the name as typed: any text is storable (PostgreSQL refuses a NUL), and no row holds a name. */
@@ -83,7 +82,7 @@ export class LogonDelays {
       this.lastPurge = now;
       await this.repository.purge(now - forgetMs);
     }
-    const claim = await this.repository.claim(this.key(console, username), now, now - forgetMs, (failures) => this.delaySql(failures));
+    const claim = await this.repository.claim(this.key(console, username), now, now - forgetMs, this.schedule());
     if (!claim.claimed) {
       const retryAfterSeconds = Math.max(1, Math.ceil((claim.nextAttemptAt - now) / 1000));
       throw new TallyError('LOGON_DELAYED', undefined, { retryAfterSeconds });

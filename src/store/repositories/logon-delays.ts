@@ -4,6 +4,22 @@ import type { Database } from '../schema.js';
 /** An attempt claimed (`failures` now counts it), or refused until `nextAttemptAt`. */
 export type LogonClaim = { claimed: true; failures: number } | { claimed: false; nextAttemptAt: number };
 
+/**
+ * The wait after a count of failures, in milliseconds: none below `freeFailures`, `steps[i]` after
+ * `freeFailures + i`, and `maxMs` beyond the steps.
+ */
+export interface DelaySchedule {
+  freeFailures: number;
+  steps: readonly number[];
+  maxMs: number;
+}
+
+/** The schedule as SQL over a count, for the one statement that claims an attempt. */
+function delaySql(schedule: DelaySchedule, failures: RawBuilder<number>): RawBuilder<number> {
+  const steps = schedule.steps.map((delay, i) => sql`when ${failures} = ${sql.lit(schedule.freeFailures + i)} then ${sql.lit(delay)}`);
+  return sql<number>`(case when ${failures} < ${sql.lit(schedule.freeFailures)} then 0 ${sql.join(steps, sql` `)} else ${sql.lit(schedule.maxMs)} end)`;
+}
+
 export class LogonDelayRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -11,14 +27,9 @@ export class LogonDelayRepository {
    * Claims the right to check one password for `key`, counted as a failure until `clear` says it
    * was right: one conditional update, so of many attempts racing on many nodes after a wait, one
    * is checked and the others wait for the delay it set. Counts older than `staleBefore` start over.
-   * `delayFor(failures)` is the wait after that many failures, as SQL over the new count.
+   * `schedule` gives the wait after the new count of failures.
    */
-  async claim(
-    key: string,
-    now: number,
-    staleBefore: number,
-    delayFor: (failures: RawBuilder<number>) => RawBuilder<number>,
-  ): Promise<LogonClaim> {
+  async claim(key: string, now: number, staleBefore: number, schedule: DelaySchedule): Promise<LogonClaim> {
     await this.db
       .insertInto('logon_delays')
       .values({ key, failures: 0, last_attempt_at: now, next_attempt_at: 0 })
@@ -27,7 +38,7 @@ export class LogonDelayRepository {
     const failures = sql<number>`(case when last_attempt_at < ${staleBefore} then 1 else failures + 1 end)`;
     const claimed = await this.db
       .updateTable('logon_delays')
-      .set({ failures, last_attempt_at: now, next_attempt_at: sql<number>`cast(${now} as bigint) + ${delayFor(failures)}` })
+      .set({ failures, last_attempt_at: now, next_attempt_at: sql<number>`cast(${now} as bigint) + ${delaySql(schedule, failures)}` })
       .where('key', '=', key)
       .where((eb) => eb.or([eb('next_attempt_at', '<=', now), eb('last_attempt_at', '<', staleBefore)]))
       .returning('failures')
