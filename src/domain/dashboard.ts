@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { TokenState } from '../model/vocabulary.js';
 import { AuditRepository } from '../store/repositories/audit.js';
+import { DashboardRepository } from '../store/repositories/dashboard.js';
 import type { Database } from '../store/schema.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
@@ -22,12 +23,14 @@ const EXPIRING_SHOWN = 10;
 /** The numbers an admin looks at first, from a few aggregate queries. */
 export class DashboardService {
   private readonly audit: AuditRepository;
+  private readonly counts: DashboardRepository;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly clock: Clock,
   ) {
     this.audit = new AuditRepository(db);
+    this.counts = new DashboardRepository(db);
   }
 
   async summary(actor: Actor): Promise<Dashboard> {
@@ -36,43 +39,15 @@ export class DashboardService {
     const currentHour = Math.floor(now / HOUR_MS);
     const today = new Date(now).toISOString().slice(0, 10);
     const lastDay = new Date(now + EXPIRY_DAYS * 86_400_000).toISOString().slice(0, 10);
-    const expiringQuery = this.db
-      .selectFrom('tokens')
-      .where('state', 'in', ['active', 'pending'])
-      .where('expires_on', '>=', today)
-      .where('expires_on', '<=', lastDay);
-    const [users, tokens, requests, byHour, expiringCount, expiring] = await Promise.all([
-      this.db
-        .selectFrom('users')
-        .select((eb) => [
-          eb.fn.countAll<number>().as('total'),
-          eb.fn.sum<number>(eb.case().when('disabled', '=', 1).then(1).else(0).end()).as('disabled'),
-          eb.fn.sum<number>(eb.case().when('locked_until', '>', now).then(1).else(0).end()).as('locked'),
-        ])
-        .executeTakeFirstOrThrow(),
-      this.db
-        .selectFrom('tokens')
-        .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
-        .groupBy('state')
-        .execute(),
-      this.db
-        .selectFrom('token_requests')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('state', '=', 'pending')
-        .executeTakeFirstOrThrow(),
+    const [users, tokens, pendingRequests, byHour, expiring] = await Promise.all([
+      this.counts.userCounts(now),
+      this.counts.tokensByState(),
+      this.counts.pendingRequests(),
       this.audit.authenticationsByHour((currentHour - 23) * HOUR_MS),
-      expiringQuery.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      expiringQuery
-        .leftJoin('users', 'users.id', 'tokens.user_id')
-        .select(['tokens.serial', 'users.username', 'tokens.expires_on'])
-        .$narrowType<{ expires_on: string }>()
-        .orderBy('tokens.expires_on')
-        .orderBy('tokens.serial')
-        .limit(EXPIRING_SHOWN)
-        .execute(),
+      this.counts.expiring(today, lastDay, EXPIRING_SHOWN),
     ]);
     const states: Record<TokenState, number> = { unassigned: 0, pending: 0, active: 0, disabled: 0 };
-    for (const row of tokens) states[row.state] = Number(row.n);
+    for (const row of tokens) states[row.state] = row.n;
     const hours = Array.from({ length: 24 }, (_, i) => ({
       start: new Date((currentHour - 23 + i) * HOUR_MS).toISOString(),
       succeeded: 0,
@@ -83,13 +58,13 @@ export class DashboardService {
       if (slot) slot[row.result === 'success' ? 'succeeded' : 'failed'] += row.n;
     }
     return {
-      users: { total: Number(users.total), disabled: Number(users.disabled ?? 0), locked: Number(users.locked ?? 0) },
+      users,
       tokens: { ...states, total: Object.values(states).reduce((a, b) => a + b, 0) },
-      pendingRequests: Number(requests.n),
+      pendingRequests,
       authentications: { succeeded: hours.reduce((a, h) => a + h.succeeded, 0), failed: hours.reduce((a, h) => a + h.failed, 0), hours },
       expiring: {
-        count: Number(expiringCount.n),
-        first: expiring.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on })),
+        count: expiring.count,
+        first: expiring.first.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on })),
       },
     };
   }
