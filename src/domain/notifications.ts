@@ -1,6 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.js';
+import { OpenDistributionRepository } from '../store/repositories/open-distributions.js';
+import { ProfileRepository } from '../store/repositories/profiles.js';
 import { TokenRequestRepository } from '../store/repositories/token-requests.js';
+import { TokenRepository } from '../store/repositories/tokens.js';
+import { UserRepository } from '../store/repositories/users.js';
 import type { Database } from '../store/schema.js';
 import type { Actor } from './actor.js';
 import type { AuditService } from './audit.js';
@@ -125,27 +129,17 @@ export class Notifier {
 
   /** What the holder does next with a token that has just reached them. */
   private async nextSteps(serial: string): Promise<string[]> {
-    const token = await this.db
-      .selectFrom('tokens')
-      .leftJoin('profiles', 'profiles.id', 'tokens.profile_id')
-      .select(['tokens.id', 'tokens.state', 'profiles.delivery', 'profiles.ctkip_url', 'profiles.mail_ctkip_url'])
-      .where('tokens.serial', '=', serial)
-      .executeTakeFirstOrThrow();
+    const token = await new TokenRepository(this.db).getBySerial(serial);
+    const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
     if (token.state !== 'pending') {
-      const how = token.delivery === 'ctf' ? ['Your administrator gives you the token to import into the SecurID app.', ''] : [];
+      const how = profile?.delivery === 'ctf' ? ['Your administrator gives you the token to import into the SecurID app.', ''] : [];
       return ['It is active already.', ...how, 'You can see your tokens in the Self-Service Console:', '', `  ${this.consoleUrl}`, ''];
     }
-    const distribution = await this.db
-      .selectFrom('distributions')
-      .select(['expires_at'])
-      .where('token_id', '=', token.id)
-      .where('state', '=', 'open')
-      .orderBy('id', 'desc')
-      .executeTakeFirst();
+    const distribution = await new OpenDistributionRepository(this.db).latestFor(token.id);
     const lines = ['To set it up, log on to the Self-Service Console and choose Activate:', '', `  ${this.consoleUrl}`, ''];
     if (distribution) lines.push(`The activation is open until ${new Date(distribution.expires_at).toISOString().slice(0, 10)}.`, '');
-    if (token.delivery === 'ctkip' && token.mail_ctkip_url === 1) {
-      const url = token.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
+    if (profile?.delivery === 'ctkip' && profile.mail_ctkip_url === 1) {
+      const url = profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
       lines.push(
         'Your token app will ask for this CT-KIP URL:',
         '',
@@ -159,15 +153,11 @@ export class Notifier {
   }
 
   private async distributionMail(serial: string, event: DistributionEvent) {
-    const row = await this.db
-      .selectFrom('tokens')
-      .innerJoin('users', 'users.id', 'tokens.user_id')
-      .leftJoin('profiles', 'profiles.id', 'tokens.profile_id')
-      .select(['users.email', 'users.username', 'users.first_name', 'profiles.name as profile'])
-      .where('tokens.serial', '=', serial)
-      .executeTakeFirst();
-    if (!row?.email) return undefined;
-    const what = `serial ${serial}${row.profile ? `, ${row.profile}` : ''}`;
+    const token = await new TokenRepository(this.db).findBySerial(serial);
+    const row = token?.user_id == null ? undefined : await new UserRepository(this.db).findById(token.user_id);
+    if (!token || !row?.email) return undefined;
+    const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
+    const what = `serial ${serial}${profile ? `, ${profile.name}` : ''}`;
     const intro =
       event === 'reissued'
         ? [`Your token (${what}) has been issued again. Whatever you were given for it before no longer works.`]
@@ -186,11 +176,8 @@ export class Notifier {
   private async decisionMail(requestId: number) {
     const request = await new TokenRequestRepository(this.db).find(requestId);
     if (!request) return undefined;
-    const user = await this.db
-      .selectFrom('users')
-      .select(['email', 'username', 'first_name'])
-      .where('id', '=', request.user_id)
-      .executeTakeFirstOrThrow();
+    const user = await new UserRepository(this.db).findById(request.user_id);
+    if (!user) throw new Error(`User ${request.user_id} of token request ${requestId} is missing.`);
     if (!user.email) return undefined;
     const approved = request.state === 'approved';
     const body = approved

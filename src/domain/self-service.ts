@@ -2,6 +2,9 @@ import type { Kysely } from 'kysely';
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
 import { TallyError } from '../errors.js';
 import type { Delivery } from '../model/vocabulary.js';
+import { OpenDistributionRepository } from '../store/repositories/open-distributions.js';
+import { ProfileRepository } from '../store/repositories/profiles.js';
+import { TokenRequestRepository } from '../store/repositories/token-requests.js';
 import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
 import type { Database } from '../store/schema.js';
 import { tokenType as tokenTypeModule } from '../tokens/registry.js';
@@ -174,14 +177,7 @@ export class SelfService {
 
   async tokens(actor: Actor): Promise<HolderToken[]> {
     requirePermission(actor, 'tokens.holder');
-    const rows = await this.db
-      .selectFrom('tokens')
-      .innerJoin('users', 'users.id', 'tokens.user_id')
-      .selectAll('tokens')
-      .where('users.username', '=', actor.name)
-      .orderBy('tokens.created_at', 'desc')
-      .orderBy('tokens.id', 'desc')
-      .execute();
+    const rows = await new TokenRepository(this.db).listHeldBy(actor.name);
     const devices = await this.profiles.devices();
     return Promise.all(rows.map((row) => this.view(row, devices)));
   }
@@ -210,7 +206,7 @@ export class SelfService {
   /** The profiles open to self-service, grouped by device and app version. */
   async offer(actor: Actor): Promise<OfferGroup[]> {
     requirePermission(actor, 'tokens.request');
-    const rows = await this.db.selectFrom('profiles').selectAll().where('self_service', '=', 1).orderBy('name').execute();
+    const rows = await new ProfileRepository(this.db).list({ selfService: true });
     const devices = await this.profiles.devices();
     const groups = new Map<string, OfferGroup & { order: number }>();
     for (const row of rows) {
@@ -249,10 +245,7 @@ export class SelfService {
   async activate(actor: Actor, serial: string): Promise<HolderActivation> {
     requirePermission(actor, 'tokens.holder');
     const token = await this.own(actor, serial);
-    const profile =
-      token.profile_id === null
-        ? undefined
-        : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
+    const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
     if (profile?.delivery === 'file') return { kind: 'file', ...(await this.distribution.holderDownload(actor, serial)) };
     const activation = await this.distribution.activation(actor, serial);
     if (activation.kind === 'otpauth') {
@@ -319,40 +312,21 @@ export class SelfService {
   }
 
   private async view(row: TokenRow, devices: DeviceDefinition[]): Promise<HolderToken> {
-    const profile =
-      row.profile_id === null
-        ? undefined
-        : await this.db
-            .selectFrom('profiles')
-            .select(['name', 'device_type', 'delivery'])
-            .where('id', '=', row.profile_id)
-            .executeTakeFirst();
+    const profile = row.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(row.profile_id);
     let activation: HolderToken['activation'] = null;
     if (row.state === 'pending') {
-      const open = await this.db
-        .selectFrom('distributions')
-        .select('expires_at')
-        .where('token_id', '=', row.id)
-        .where('state', '=', 'open')
-        .orderBy('id', 'desc')
-        .executeTakeFirst();
+      const open = await new OpenDistributionRepository(this.db).latestFor(row.id);
       activation = open && open.expires_at > this.clock.now() ? 'open' : 'expired';
     }
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     const now = this.clock.now();
     let renewal: HolderToken['renewal'] = null;
     if (row.state === 'active' && row.profile_id !== null && row.user_id !== null && replacementDue(row.expires_on, now)) {
-      const requested = await this.db
-        .selectFrom('token_requests')
-        .select('id')
-        .where('user_id', '=', row.user_id)
-        .where('profile_id', '=', row.profile_id)
-        .where('state', '=', 'pending')
-        .executeTakeFirst();
+      const requested = await new TokenRequestRepository(this.db).hasPending(row.user_id, row.profile_id);
       renewal = {
         expired: row.expires_on !== null && row.expires_on < new Date(now).toISOString().slice(0, 10),
         replacement: (await this.requests.newerOfProfile(row.user_id, row.profile_id, row.id)) ?? null,
-        requested: requested !== undefined,
+        requested,
       };
     }
     const emergencyUntil =

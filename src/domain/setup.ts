@@ -4,6 +4,7 @@ import type { Store } from '../store/connect.js';
 import { AuditRepository } from '../store/repositories/audit.js';
 import { MetaRepository } from '../store/repositories/meta.js';
 import { UserRepository } from '../store/repositories/users.js';
+import { inTransaction } from '../store/transactions.js';
 import { systemActor } from './actor.js';
 import { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -40,7 +41,7 @@ export async function initialiseStore(
   validatePassword(admin.password);
   const passwordHash = await hashPassword(admin.password);
   const now = clock.now();
-  await store.db.transaction().execute(async (trx) => {
+  await inTransaction(store.db, async (trx) => {
     const meta = new MetaRepository(trx);
     if (!(await meta.insertOnce(INITIALISED_AT, new Date(now).toISOString()))) {
       throw new TallyError('STORE_ALREADY_INITIALISED', `${store.description} is initialised already; nothing was changed.`);

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
 import type { TokenRequestState } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
+import { ProfileRepository } from '../store/repositories/profiles.js';
 import { type TokenRequestRecord, TokenRequestRepository } from '../store/repositories/token-requests.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
 import { UserRepository } from '../store/repositories/users.js';
@@ -92,10 +93,7 @@ export class TokenRequestService {
             `Token ${serial} is valid until ${token.expires_on ?? 'further notice'}; a replacement can be requested from ${REPLACEMENT_DAYS} days before its last day.`,
           );
         }
-        const profile =
-          token.profile_id === null
-            ? undefined
-            : await this.db.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirst();
+        const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
         if (!profile)
           throw new TallyError(
             'TOKEN_STATE_INVALID',
@@ -112,16 +110,7 @@ export class TokenRequestService {
 
   /** A token of the same profile the user was given after token `tokenId` and still has: what replaces that token. */
   async newerOfProfile(userId: number, profileId: number, tokenId: number): Promise<string | undefined> {
-    const row = await this.db
-      .selectFrom('tokens')
-      .select('serial')
-      .where('user_id', '=', userId)
-      .where('profile_id', '=', profileId)
-      .where('id', '>', tokenId)
-      .where('state', 'in', ['pending', 'active'])
-      .orderBy('id', 'desc')
-      .executeTakeFirst();
-    return row?.serial;
+    return new TokenRepository(this.db).newestOfProfileAfter(userId, profileId, tokenId);
   }
 
   private async submit(actor: Actor, profile: ProfileRow, replaces?: string): Promise<SelfServiceRequest> {

@@ -1,9 +1,12 @@
 import type { Kysely } from 'kysely';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
+import { OpenDistributionRepository } from '../store/repositories/open-distributions.js';
+import { ProfileRepository } from '../store/repositories/profiles.js';
 import { type TokenQuery, TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
 import { UserRepository } from '../store/repositories/users.js';
 import type { Database, DistributionsTable } from '../store/schema.js';
+import { inTransaction } from '../store/transactions.js';
 import { readTokenFile, type TokenCandidate } from '../tokens/files.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial } from '../tokens/types.js';
@@ -141,7 +144,7 @@ export class TokenService {
           else accepted.push(candidate);
           if (!seen.has(candidate.serial)) seen.set(candidate.serial, candidate.keyId);
         }
-        await this.db.transaction().execute(async (trx) => {
+        await inTransaction(this.db, async (trx) => {
           const tokens = new TokenRepository(trx);
           const existing = await tokens.existingSerials(accepted.map((c) => c.serial));
           const now = this.clock.now();
@@ -200,17 +203,8 @@ export class TokenService {
     requirePermission(actor, 'tokens.read');
     const row = await new TokenRepository(this.db).findBySerial(serial);
     if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-    const profile =
-      row.profile_id === null
-        ? undefined
-        : await this.db.selectFrom('profiles').select('name').where('id', '=', row.profile_id).executeTakeFirst();
-    const open = await this.db
-      .selectFrom('distributions')
-      .select(['delivery', 'expires_at', 'failed_attempts'])
-      .where('token_id', '=', row.id)
-      .where('state', '=', 'open')
-      .orderBy('id', 'desc')
-      .executeTakeFirst();
+    const profile = row.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(row.profile_id);
+    const open = await new OpenDistributionRepository(this.db).latestFor(row.id);
     const now = this.clock.now();
     return {
       token: await this.view(row),
@@ -265,8 +259,8 @@ export class TokenService {
         if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
         await this.requireAuthorityOverHolder(actor, row);
         facts = { state: row.state, username: (await this.view(row)).username };
-        const deleted = await this.db.deleteFrom('tokens').where('id', '=', row.id).executeTakeFirst();
-        if (Number(deleted.numDeletedRows) !== 1) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+        if (!(await new TokenRepository(this.db).remove(row.id)))
+          throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
       },
       () => facts,
     );
@@ -314,17 +308,11 @@ export class TokenService {
   /** Refuses an action on a token whose holder the actor has no authority over (see `requireAuthorityOver`). */
   async requireAuthorityOverHolder(actor: Actor, token: Pick<TokenRow, 'user_id'>, db: Kysely<Database> = this.db): Promise<void> {
     if (token.user_id === null) return;
-    requireAuthorityOver(
-      actor,
-      await db.selectFrom('users').select(['username', 'role']).where('id', '=', token.user_id).executeTakeFirst(),
-    );
+    requireAuthorityOver(actor, await new UserRepository(db).findById(token.user_id));
   }
 
   async view(row: TokenRow): Promise<TokenView> {
-    const user =
-      row.user_id === null
-        ? undefined
-        : await this.db.selectFrom('users').select('username').where('id', '=', row.user_id).executeTakeFirst();
+    const user = row.user_id === null ? undefined : await new UserRepository(this.db).findById(row.user_id);
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     return {
       serial: row.serial,

@@ -55,4 +55,16 @@ export class TokenRequestRepository {
   async update(id: number, changes: Updateable<TokenRequestsTable>): Promise<void> {
     await this.db.updateTable('token_requests').set(changes).where('id', '=', id).execute();
   }
+
+  /** Whether this user has a pending request for this profile. */
+  async hasPending(userId: number, profileId: number): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('token_requests')
+      .select('id')
+      .where('user_id', '=', userId)
+      .where('profile_id', '=', profileId)
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
 }

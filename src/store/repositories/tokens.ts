@@ -74,4 +74,38 @@ export class TokenRepository {
       query = query.where('serial', 'like', `${filter.serialPrefix.replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
     return query.orderBy('serial').limit(filter.limit).offset(filter.offset).execute();
   }
+
+  // --- For domain/tokens, self-service and token-requests (the repositories refactor, #19 item 2) ---
+
+  /** Deletes a token by id (what hangs off it goes by cascade); returns whether there was one. */
+  async remove(id: number): Promise<boolean> {
+    const result = await this.db.deleteFrom('tokens').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) === 1;
+  }
+
+  /** Every token `username` holds, newest first. */
+  async listHeldBy(username: string): Promise<TokenRow[]> {
+    return this.db
+      .selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .selectAll('tokens')
+      .where('users.username', '=', username)
+      .orderBy('tokens.created_at', 'desc')
+      .orderBy('tokens.id', 'desc')
+      .execute();
+  }
+
+  /** The serial of the newest pending or active token of this user and profile made after token `afterId`. */
+  async newestOfProfileAfter(userId: number, profileId: number, afterId: number): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('tokens')
+      .select('serial')
+      .where('user_id', '=', userId)
+      .where('profile_id', '=', profileId)
+      .where('id', '>', afterId)
+      .where('state', 'in', ['pending', 'active'])
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    return row?.serial;
+  }
 }
