@@ -96,3 +96,53 @@ test('layering: the domain knows no adapter, and the store knows neither adapter
   assert.deepEqual(layerOffenders('domain', under('http', 'radius', 'cli')), []);
   assert.deepEqual(layerOffenders('store', under('http', 'radius', 'cli', 'domain')), []);
 });
+
+/** Kysely imports of a source text that bring in values (a query helper like `sql`), not only types. */
+function kyselyValueImports(text: string): string[] {
+  const found: string[] = [];
+  for (const [statement, typeOnly, clause] of text.matchAll(/^\s*(?:import|export)\s+(type\s+)?([^'"]*?)\s*from\s+'kysely'/gm)) {
+    if (typeOnly) continue;
+    const named = /\{([^}]*)\}/.exec(clause ?? '')?.[1] ?? '';
+    const values = named
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '' && !name.startsWith('type '));
+    const unnamed = (clause ?? '')
+      .replace(/\{[^}]*\}/, '')
+      .replace(/,/g, '')
+      .trim();
+    if (values.length > 0 || unnamed !== '') found.push(statement.trim().replace(/\s+/g, ' '));
+  }
+  for (const [statement] of text.matchAll(/\bimport\(\s*'kysely'\s*\)|^\s*import\s+'kysely'/gm)) found.push(statement.trim());
+  return found;
+}
+
+test('layering: the domain writes no SQL', () => {
+  // Being moved into src/store/repositories/ in parallel (issue #19, item 2); the list must shrink to empty.
+  const notYetMoved = ['src/domain/authentication.ts', 'src/domain/distribution.ts', 'src/domain/provisioning.ts'];
+  const offences = (file: string): string[] => {
+    const text = readFileSync(file, 'utf8');
+    return [
+      ...[...text.matchAll(/\.\s*(selectFrom|updateTable|insertInto|deleteFrom|transaction)\s*\(/g)].map(([, call]) => `calls ${call}(`),
+      ...kyselyValueImports(text).map((statement) => `has \`${statement}\``),
+    ];
+  };
+  const files = sources(join(repoRoot, 'src', 'domain'))
+    .filter((file) => !file.endsWith('.test.ts'))
+    .map((file) => ({ file, name: relative(repoRoot, file), offences: offences(file) }));
+  assert.deepEqual(
+    files.filter(({ name }) => !notYetMoved.includes(name)).flatMap(({ name, offences }) => offences.map((o) => `${name} ${o}`)),
+    [],
+    'SQL belongs in a repository (src/store/repositories/), which the domain calls',
+  );
+  assert.deepEqual(
+    notYetMoved.filter((name) => !files.some((file) => file.name === name && file.offences.length > 0)),
+    [],
+    'these files write no SQL any more: take them off the allow-list',
+  );
+  // The rule itself catches what it names.
+  assert.equal(offences(join(repoRoot, 'src', 'store', 'repositories', 'users.ts')).length > 0, true);
+  assert.deepEqual(kyselyValueImports("import { type Kysely, sql } from 'kysely';\nimport type { Selectable } from 'kysely';"), [
+    "import { type Kysely, sql } from 'kysely'",
+  ]);
+});
