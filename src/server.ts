@@ -10,6 +10,7 @@ import type { SessionSettings } from './domain/sessions.js';
 import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.js';
 import { SmtpMailer, type SmtpSettings } from './domain/smtp-mailer.js';
 import { buildAdminApp } from './http/admin/app.js';
+import type { Phase, Readiness } from './http/admin/readiness.js';
 import type { TlsFiles } from './http/fastify.js';
 import { buildPublicApp } from './http/public/app.js';
 import type { Logger } from './logger.js';
@@ -85,6 +86,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const apps: FastifyInstance[] = [];
   let radius: RunningRadius | undefined;
   let mailer: SmtpMailer | undefined;
+  let phase: Phase = 'starting';
   try {
     await migrateToLatest(store);
     const firstStart = options.initIfNeeded && !(await isInitialised(store)) ? await initialiseForQuickStart(options, store, clock) : [];
@@ -114,7 +116,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls });
     apps.push(publicApp);
-    const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: undefined });
+    const readiness: Readiness = { phase: () => phase, check: () => checkStoreReady(store, keyring) };
+    const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: undefined, readiness });
     apps.push(adminApp);
     const publicAddress = await publicApp.listen({ host: options.host, port: options.port });
     const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });
@@ -125,6 +128,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const publicUrl = options.publicUrl ?? `${options.tls ? 'https' : 'http'}://localhost:${boundPort}`;
     serviceOptions.publicUrl = publicUrl;
     serviceOptions.issuer = options.issuer;
+    phase = 'ready';
     options.announce?.([
       ...firstStart,
       `Tally is running on ${store.description}.`,
@@ -144,6 +148,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       adminAddress,
       radiusPort: radius?.port,
       async close() {
+        phase = 'stopping';
         await radius?.close();
         await Promise.all(apps.map((app) => app.close()));
         await services.bulk.stop();

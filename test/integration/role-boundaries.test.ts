@@ -8,7 +8,7 @@ import { requireRoutePermissions } from '../../src/http/admin/permissions.js';
 import { createLogger } from '../../src/logger.js';
 import { consoleClient } from '../support/console.js';
 import { describeEachStore } from '../support/store.js';
-import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { ADMIN_PASSWORD, bearer, createTestTally, readyOn, type TestTally } from '../support/tally.js';
 import { pageText } from '../support/web.js';
 
 const PROFILES = {
@@ -349,7 +349,7 @@ describeEachStore('Role boundaries', (getStore) => {
       ...DEFAULT_SERVICE_OPTIONS,
       helpdeskCredentials: 'one-time-codes',
     });
-    const app = await buildAdminApp(services, { logger: createLogger('silent') });
+    const app = await buildAdminApp(services, { logger: createLogger('silent'), readiness: readyOn(getStore(), tally.keyring) });
     const other = { services, admin: app, tokens: tally.tokens };
     try {
       const call = (request: { method: Method; url: string; payload?: object }) =>

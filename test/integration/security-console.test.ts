@@ -10,7 +10,7 @@ import { readTokenFile } from '../../src/tokens/files.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { consoleClient, postMultipart } from '../support/console.js';
 import { describeEachStore } from '../support/store.js';
-import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { ADMIN_PASSWORD, bearer, createTestTally, readyOn, type TestTally } from '../support/tally.js';
 import { readVector, readVectorJson } from '../support/vectors.js';
 import { formToken, pageText, WebClient } from '../support/web.js';
 
@@ -764,7 +764,10 @@ describeEachStore('Security Console', (getStore) => {
         done();
       },
     });
-    const logged = await buildAdminApp(tally.services, { logger: createLogger('debug', sink) });
+    const logged = await buildAdminApp(tally.services, {
+      logger: createLogger('debug', sink),
+      readiness: readyOn(getStore(), tally.keyring),
+    });
     const MARKER = 'PART-MARKER-7f3a';
     const multipart = (parts: { name: string; value: string | Buffer; fileName?: string }[]) => {
       const boundary = '----tallytestboundary';

@@ -3,8 +3,9 @@ import { generateMasterKey, type Keyring, makeKeyring } from '../../src/core/cry
 import { systemActor } from '../../src/domain/actor.js';
 import type { Clock } from '../../src/domain/clock.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS, type ServiceOptions, type Services } from '../../src/domain/services.js';
-import { initialiseStore } from '../../src/domain/setup.js';
+import { checkStoreReady, initialiseStore } from '../../src/domain/setup.js';
 import { buildAdminApp } from '../../src/http/admin/app.js';
+import type { Readiness } from '../../src/http/admin/readiness.js';
 import { buildPublicApp } from '../../src/http/public/app.js';
 import { createLogger } from '../../src/logger.js';
 import type { Store } from '../../src/store/connect.js';
@@ -39,6 +40,11 @@ export interface TestTallyOptions {
   logonRateLimit?: number;
 }
 
+/** The readiness of a test Tally: up, and ready as long as its store answers and the key opens it. */
+export function readyOn(store: Store, keyring: Keyring): Readiness {
+  return { phase: () => 'ready', check: () => checkStoreReady(store, keyring) };
+}
+
 /** An initialised Tally on a migrated store, with an API token per role and both apps (not listening). */
 export async function createTestTally(store: Store, options: TestTallyOptions = {}): Promise<TestTally> {
   const keyring = makeKeyring([generateMasterKey(1)]);
@@ -47,7 +53,7 @@ export async function createTestTally(store: Store, options: TestTallyOptions = 
   // A copy of its own: tests that listen on a port change the public URL.
   const services = createServices(store, keyring, clock, { ...DEFAULT_SERVICE_OPTIONS, ...options.services });
   const logger = createLogger('silent');
-  const admin = await buildAdminApp(services, { logger });
+  const admin = await buildAdminApp(services, { logger, readiness: readyOn(store, keyring) });
   const publicApp = await buildPublicApp(services, { logger, logonRateLimit: options.logonRateLimit });
   const token = async (role: 'superadmin' | 'helpdesk' | 'agent') =>
     (await services.apiTokens.create(systemActor, { name: `test-${role}`, role })).token;

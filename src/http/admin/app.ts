@@ -15,11 +15,12 @@ import { tokenRoutes } from './api/tokens.js';
 import { userRoutes } from './api/users.js';
 import { securityConsole } from './console/index.js';
 import { requireRoutePermissions } from './permissions.js';
+import { type Readiness, readinessRoute } from './readiness.js';
 
 export const API_PREFIX = '/api/v1';
 
 /** The admin listener: the REST API under /api/v1 and the Security Console at /console. */
-export async function buildAdminApp(services: Services, options: ListenerOptions): Promise<FastifyInstance> {
+export async function buildAdminApp(services: Services, options: ListenerOptions & { readiness: Readiness }): Promise<FastifyInstance> {
   const app = createFastify(options);
   installJsonErrors(app);
   await app.register(swagger, {
@@ -30,6 +31,7 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
     },
   });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  readinessRoute(app, options.readiness);
 
   await app.register(
     async (api) => {
