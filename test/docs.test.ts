@@ -96,3 +96,12 @@ test('layering: the domain knows no adapter, and the store knows neither adapter
   assert.deepEqual(layerOffenders('domain', under('http', 'radius', 'cli')), []);
   assert.deepEqual(layerOffenders('store', under('http', 'radius', 'cli', 'domain')), []);
 });
+
+test('layering: src/formats (token files and strings, for server and client) is pure: core, errors, model and token types only', () => {
+  const allowed = (target: string) =>
+    ['node:crypto', 'node:buffer', 'errors.js', 'tokens/types.js'].includes(target) || under('core', 'model', 'formats')(target);
+  assert.deepEqual(
+    layerOffenders('formats', (target) => !allowed(target)),
+    [],
+  );
+});
