@@ -146,3 +146,12 @@ test('layering: the domain writes no SQL', () => {
     "import { type Kysely, sql } from 'kysely'",
   ]);
 });
+
+test('layering: src/formats (token files and strings, for server and client) is pure: core, errors, model and token types only', () => {
+  const allowed = (target: string) =>
+    ['node:crypto', 'node:buffer', 'errors.js', 'tokens/types.js'].includes(target) || under('core', 'model', 'formats')(target);
+  assert.deepEqual(
+    layerOffenders('formats', (target) => !allowed(target)),
+    [],
+  );
+});

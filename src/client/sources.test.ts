@@ -4,41 +4,16 @@ import { test } from 'node:test';
 import { readVector, readVectorJson } from '../../test/support/vectors.js';
 import { writePskc } from '../core/pskc/write.js';
 import { type SecurIdToken, writeSdtid } from '../core/securid/index.js';
-import { detectFormat, readSource } from './sources.js';
+import { readSource } from './sources.js';
 
 const t3 = readVectorJson<{ serial: string; seed_hex: string; password: string; ctf_v2: string; ctf_v3_android_link: string }>(
   'securid/t3-6d-60s-password.json',
 );
-const t1 = readVectorJson<{ serial: string; seed_hex: string; ctf_v2: string; ctf_v3_android_link: string }>('securid/t1-6d-30s.json');
 const otpauth = readVectorJson<{ uris: { uri: string; secret_hex: string }[] }>('oath/otpauth-uris.json').uris;
 
 function securId(serial: string): SecurIdToken {
   return { serial, seed: randomBytes(16), digits: 8, intervalSeconds: 60, addPin: true, localPin: false, expiresOn: '2031-01-31' };
 }
-
-test('formats are told apart by content', () => {
-  assert.equal(detectFormat(readVector('securid/t1-6d-30s.sdtid')), 'sdtid');
-  assert.equal(detectFormat(`\uFEFF  ${readVector('pskc/totp-pbkdf2.pskcxml')}`), 'pskc');
-  assert.equal(detectFormat(t1.ctf_v2), 'ctf');
-  assert.equal(detectFormat(t1.ctf_v2.match(/.{1,5}/g)!.join('-')), 'ctf');
-  assert.equal(detectFormat(t1.ctf_v3_android_link), 'ctf');
-  assert.equal(detectFormat(`com.rsa.securid.iphone://ctf?ctfData=${t1.ctf_v2}`), 'ctf');
-  assert.equal(detectFormat(otpauth[0].uri), 'otpauth');
-  assert.equal(detectFormat(otpauth[0].uri.replace('otpauth', 'OTPAUTH')), 'otpauth');
-});
-
-test('what is no token format is refused with what would be', () => {
-  for (const input of ['hello', '', '{"tokens": []}', 'https://example.com/page', '<html><body/></html>', '12345']) {
-    assert.throws(() => detectFormat(input), {
-      code: 'FORMAT_INVALID',
-      message: /expected an sdtid or PSKC file, a CTF string or link, or an otpauth:\/\/ URI/,
-    });
-  }
-  assert.throws(() => detectFormat('com.rsa.securid://ctkip?scheme=https&url=h:443/ctkip/services/CtkipService&activationCode=123'), {
-    code: 'FORMAT_INVALID',
-    message: /CT-KIP activation link, not a token; use `tally token activate LINK`/,
-  });
-});
 
 test('every form of a SecurID token reads to the same token', () => {
   const forms = [
@@ -57,22 +32,6 @@ test('every form of a SecurID token reads to the same token', () => {
     forms.map((f) => f.format),
     ['sdtid', 'ctf', 'ctf'],
   );
-});
-
-test('an sdtid batch gives every token; passwords and damage are reported as the cores name them', () => {
-  const batch = writeSdtid([securId('000000000001'), securId('000000000002')], { password: 'batch pw' });
-  assert.deepEqual(
-    readSource(batch, { password: 'batch pw' }).tokens.map((t) => t.serial),
-    ['000000000001', '000000000002'],
-  );
-  assert.throws(() => readSource(batch), { code: 'PASSWORD_REQUIRED' });
-  assert.throws(() => readSource(batch, { password: 'wrong' }), { code: 'WRONG_PASSWORD' });
-  assert.throws(() => readSource(batch.slice(0, batch.length / 2), { password: 'batch pw' }), { code: 'FORMAT_INVALID' });
-  assert.throws(() => readSource(t3.ctf_v2), { code: 'PASSWORD_REQUIRED' });
-  assert.throws(() => readSource(t3.ctf_v2, { password: 'nope' }), { code: 'WRONG_PASSWORD' });
-  assert.throws(() => readSource(`${t1.ctf_v2.slice(0, 40)}x${t1.ctf_v2.slice(41)}`), { code: 'FORMAT_INVALID', message: /only digits/ });
-  const mistyped = `${t1.ctf_v2.slice(0, 40)}${(Number(t1.ctf_v2[40]) + 1) % 8}${t1.ctf_v2.slice(41)}`;
-  assert.throws(() => readSource(mistyped), { code: 'INTEGRITY_CHECK_FAILED' });
 });
 
 test('otpauth URIs are named by their label; PSKC keys by serial, then Id', () => {
@@ -108,4 +67,22 @@ test('two tokens under one serial, control characters in a label and oversized i
   assert.throws(() => readSource(twins), { code: 'CONFLICT', message: /two tokens with serial 000000000007/ });
   assert.throws(() => readSource('otpauth://totp/evil%1B%5B2J?secret=JBSWY3DPEHPK3PXP'), { code: 'FORMAT_INVALID', message: /printable/ });
   assert.throws(() => readSource(`<?xml version="1.0"?><TKNBatch>${' '.repeat(17 * 1024 * 1024)}</TKNBatch>`), { code: 'INPUT_TOO_LARGE' });
+});
+
+test('PSKC keys map as on the server: unnamed keys are refused, labels are key #N, a Policy expiry is kept', () => {
+  const file = writePskc([
+    { kind: 'securid-aes', id: 'S', serial: '000000000042', secret: randomBytes(16), digits: 8, timeInterval: 60 },
+    { kind: 'hotp', id: 'bare', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', counter: 0 },
+  ])
+    .replace(' Id="bare"', '')
+    .replace('</pskc:Key>', '<pskc:Policy><pskc:ExpiryDate>2031-02-01T00:00:00Z</pskc:ExpiryDate></pskc:Policy></pskc:Key>');
+  const source = readSource(file);
+  assert.deepEqual(
+    source.tokens.map((t) => [t.serial, t.type === 'securid' && t.expiresOn]),
+    [['000000000042', '2031-01-31']],
+  );
+  assert.deepEqual(
+    source.refused.map((r) => [r.label, r.reason]),
+    [['key #2', 'The key has neither a serial number nor an Id.']],
+  );
 });

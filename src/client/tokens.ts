@@ -6,6 +6,7 @@
 import type { OtpAlgorithm } from '../core/otp/hotp.js';
 import type { SecurIdToken } from '../core/securid/index.js';
 import { TallyError } from '../errors.js';
+import { isPrintableSerial, SERIAL_RULE } from '../formats/names.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial } from '../tokens/types.js';
 
@@ -39,19 +40,10 @@ export interface HotpClientToken extends OathClientToken {
 export type OathToken = TotpClientToken | HotpClientToken;
 export type ClientToken = SecurIdClientToken | OathToken;
 
-const MAX_SERIAL_CHARS = 256;
-
-/**
- * Serials come from files and links a user was sent; they are printed to terminals, so control
- * characters (escape sequences) are refused rather than echoed.
- */
-export function isPrintableSerial(serial: string): boolean {
-  return serial.trim() !== '' && serial.length <= MAX_SERIAL_CHARS && !/[\u0000-\u001f\u007f-\u009f]/.test(serial);
-}
-
+/** Serials are printed to terminals, so one with control characters (escape sequences) is refused rather than echoed. */
 export function checkSerial(serial: string): void {
   if (!isPrintableSerial(serial)) {
-    throw new TallyError('FORMAT_INVALID', `A token serial or label must be 1 to ${MAX_SERIAL_CHARS} printable characters.`);
+    throw new TallyError('FORMAT_INVALID', `A token serial or label must be ${SERIAL_RULE}.`);
   }
 }
 

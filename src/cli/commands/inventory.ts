@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { systemActor } from '../../domain/actor.js';
 import { TallyError } from '../../errors.js';
-import { MAX_TOKEN_FILE_BYTES } from '../../tokens/files.js';
+import { MAX_TOKEN_FILE_BYTES } from '../../formats/detect.js';
 import { defineCommand, EXIT, UsageError } from '../command.js';
 import { storeSettings, withServices } from '../store.js';
 

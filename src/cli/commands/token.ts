@@ -9,7 +9,7 @@ import { type ReadSource, readSource } from '../../client/sources.js';
 import { keyFilePath, PASSPHRASE_ENV, readTokenStore, withTokenStore } from '../../client/store-file.js';
 import { type ClientToken, expiredOn, fromSecurId, mergeTokens, showCode, summarise } from '../../client/tokens.js';
 import { TallyError } from '../../errors.js';
-import { MAX_TOKEN_FILE_BYTES } from '../../tokens/files.js';
+import { MAX_TOKEN_FILE_BYTES } from '../../formats/detect.js';
 import { defineCommand, EXIT, type Io, type OptionSpec, UsageError } from '../command.js';
 
 const storeOption: OptionSpec = {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../../../domain/actor.js';
 import { type ErrorCode, isTallyError, TallyError } from '../../../errors.js';
-import { MAX_TOKEN_FILE_BYTES } from '../../../tokens/files.js';
+import { MAX_TOKEN_FILE_BYTES } from '../../../formats/detect.js';
 import { readMultipart, type UploadLimits, uploadRoutes } from '../../multipart.js';
 import { checkFormToken } from '../../web/console.js';
 import type { Html } from '../../web/html.js';
