@@ -11,7 +11,13 @@ describeEachStore('CT-KIP repository', (getStore) => {
   let next = 0;
 
   /** A pending SecurID token with an open CT-KIP distribution under a fresh locator. */
-  async function pendingActivation(): Promise<{ tokenId: number; distributionId: number; serial: string; locator: string }> {
+  async function pendingActivation(): Promise<{
+    tokenId: number;
+    distributionId: number;
+    serial: string;
+    locator: string;
+    secretHash: string;
+  }> {
     next += 1;
     const serial = String(100_000_000_000 + next);
     const locator = String(10_000 + next);
@@ -64,7 +70,7 @@ describeEachStore('CT-KIP repository', (getStore) => {
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    return { tokenId: token.id, distributionId: distribution.id, serial, locator };
+    return { tokenId: token.id, distributionId: distribution.id, serial, locator, secretHash: `hash-${next}` };
   }
 
   async function openSession(repository: CtkipRepository, distributionId: number, sessionId: string, keyId: number): Promise<void> {
@@ -104,7 +110,7 @@ describeEachStore('CT-KIP repository', (getStore) => {
     const found = await repository.findOpenByLocator(activation.locator);
     assert.deepEqual(found, {
       distributionId: activation.distributionId,
-      secretHash: `hash-${next}`,
+      secretHash: activation.secretHash,
       failedAttempts: 0,
       expiresAt: NOW + 60_000,
       serial: activation.serial,
@@ -123,23 +129,24 @@ describeEachStore('CT-KIP repository', (getStore) => {
     const keyId = await repository.insertServerKey(NOW, () => 'sealed');
     const a = await pendingActivation();
     const b = await pendingActivation();
-    await openSession(repository, a.distributionId, `s-${next}-a`, keyId);
-    assert.equal((await repository.findSession(`s-${next}-a`, a.distributionId, NOW))?.key_id, keyId);
-    assert.equal(await repository.findSession(`s-${next}-a`, b.distributionId, NOW), undefined);
-    assert.equal(await repository.findSession(`s-${next}-a`, a.distributionId, NOW + 600_000), undefined);
-    await repository.endSession(`s-${next}-a`);
-    assert.equal(await repository.findSession(`s-${next}-a`, a.distributionId, NOW), undefined);
+    const sessionId = `session-${a.distributionId}`;
+    await openSession(repository, a.distributionId, sessionId, keyId);
+    assert.equal((await repository.findSession(sessionId, a.distributionId, NOW))?.key_id, keyId);
+    assert.equal(await repository.findSession(sessionId, b.distributionId, NOW), undefined);
+    assert.equal(await repository.findSession(sessionId, a.distributionId, NOW + 600_000), undefined);
+    await repository.endSession(sessionId);
+    assert.equal(await repository.findSession(sessionId, a.distributionId, NOW), undefined);
   });
 
   test('redeem: of two racing claims exactly one wins; the loser writes nothing; a changed code does not redeem', async () => {
     const repository = new CtkipRepository(getStore().db);
     const keyId = await repository.insertServerKey(NOW, () => 'sealed');
     const activation = await pendingActivation();
-    await openSession(repository, activation.distributionId, `race-${next}`, keyId);
+    await openSession(repository, activation.distributionId, `race-${activation.distributionId}`, keyId);
     const claim = (seed: string) =>
       repository.redeem({
         distributionId: activation.distributionId,
-        secretHash: `hash-${next}`,
+        secretHash: activation.secretHash,
         serial: activation.serial,
         token: { seed_sealed: seed, state: 'active', activated_at: NOW, updated_at: NOW },
         now: NOW,
@@ -164,7 +171,7 @@ describeEachStore('CT-KIP repository', (getStore) => {
       .executeTakeFirstOrThrow();
     assert.equal(distribution.state, 'redeemed');
     assert.equal(distribution.locator, null);
-    assert.equal(await repository.findSession(`race-${next}`, activation.distributionId, NOW), undefined);
+    assert.equal(await repository.findSession(`race-${activation.distributionId}`, activation.distributionId, NOW), undefined);
 
     const reissued = await pendingActivation();
     const wrongHash = await repository.redeem({
@@ -185,7 +192,7 @@ describeEachStore('CT-KIP repository', (getStore) => {
     await db.updateTable('tokens').set({ state: 'disabled' }).where('id', '=', activation.tokenId).execute();
     const won = await repository.redeem({
       distributionId: activation.distributionId,
-      secretHash: `hash-${next}`,
+      secretHash: activation.secretHash,
       serial: activation.serial,
       token: { state: 'active' },
       now: NOW,
