@@ -2,17 +2,10 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } fr
 import type { Kysely } from 'kysely';
 import { constantTimeEqual } from '../core/crypto/random.js';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
-import { NONCE_BYTES, serverFinished, serverHello } from '../core/ctkip/exchange.js';
-import {
-  buildServerResponse,
-  buildSoapFault,
-  type ClientRequest,
-  faultReasonFor,
-  parseClientMessage,
-  parseClientRequest,
-} from '../core/ctkip/messages.js';
-import { findDescendant, parseStrictXml } from '../core/xml/strict.js';
-import { isTallyError, TallyError } from '../errors.js';
+import { answerClientHello, answerClientNonce, NONCE_BYTES } from '../core/ctkip/exchange.js';
+import type { ClientHello, ClientNonce, PinSettings, ServerFinishedFields, ServerHelloFields } from '../core/ctkip/messages.js';
+import { TallyError } from '../errors.js';
+import { CtkipRepository } from '../store/repositories/ctkip.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
 import type { Database } from '../store/schema.js';
 import { type Actor, requirePermission } from './actor.js';
@@ -45,19 +38,32 @@ interface Claim {
   serial: string;
 }
 
-/** What the CT-KIP adapter hands over: the raw body and where it came from. */
-export interface CtkipRequest {
-  body: string | Uint8Array;
+/** One decoded CT-KIP request, as the adapter hands it over: the message, its code, and who sent it. */
+export interface CtkipRequest<Message extends ClientHello | ClientNonce> {
+  message: Message;
+  /** The activation code the envelope carries. */
+  activationCode: string;
+  /** The client's description of itself (version, maker), for the audit trail only. */
+  client: Record<string, string>;
+  /** The client's address, for the per-source limit and the audit trail. */
   source: string;
+}
+
+/** The answer to a ClientNonce: the ServerFinished and the PIN settings that travel with it. */
+export interface CtkipFinished {
+  finished: ServerFinishedFields;
+  pin: PinSettings;
 }
 
 /**
  * The CT-KIP service (the SecurID dialect, spec/ctkip.md): redeems a one-time activation code for
- * a token whose seed both ends derive. Every answer is a SOAP document, faults included; the token
- * becomes active, with the derived seed sealed, only when ServerFinished is produced.
+ * a token whose seed both ends derive. It takes decoded messages and returns typed answers; a
+ * refusal is a TallyError, which the adapter encodes as a SOAP fault. The token becomes active,
+ * with the derived seed sealed, only when ServerFinished is produced. SQL is in CtkipRepository.
  */
 export class ProvisioningService {
   private currentKey: Promise<{ id: number; key: KeyObject }> | undefined;
+  private readonly store: CtkipRepository;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -67,18 +73,15 @@ export class ProvisioningService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly rateLimits: RateLimitService,
-  ) {}
+  ) {
+    this.store = new CtkipRepository(db);
+  }
 
   /** The newest unretired server key, generated on first use (init calls this too). */
   serverKey(): Promise<{ id: number; key: KeyObject }> {
     this.currentKey ??= (async () => {
-      const row = await this.db
-        .selectFrom('ctkip_server_keys')
-        .selectAll()
-        .where('retired_at', 'is', null)
-        .orderBy('id', 'desc')
-        .executeTakeFirst();
-      if (row) return { id: row.id, key: this.openKey(row.id, row.private_key_sealed) };
+      const current = await this.store.currentServerKey();
+      if (current) return { id: current.id, key: this.openKey(current.id, current.sealed) };
       return this.insertKey();
     })();
     this.currentKey.catch(() => {
@@ -91,19 +94,8 @@ export class ProvisioningService {
   async rotateServerKey(actor: Actor): Promise<{ id: number }> {
     return this.audit.track(actor, { action: 'ctkip.key.rotate' }, async () => {
       requirePermission(actor, 'ctkip.manage');
-      const previous = await this.db.selectFrom('ctkip_server_keys').select('id').where('retired_at', 'is', null).execute();
       const created = await this.insertKey();
-      if (previous.length) {
-        await this.db
-          .updateTable('ctkip_server_keys')
-          .set({ retired_at: this.clock.now() })
-          .where(
-            'id',
-            'in',
-            previous.map((p) => p.id),
-          )
-          .execute();
-      }
+      await this.store.retireServerKeysBefore(created.id, this.clock.now());
       this.currentKey = Promise.resolve(created);
       return { id: created.id };
     });
@@ -111,21 +103,9 @@ export class ProvisioningService {
 
   private async insertKey(): Promise<{ id: number; key: KeyObject }> {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: SERVER_KEY_BITS, publicExponent: 65537 });
-    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    // The sealed value is bound to the row's id, which exists only after the insert: one transaction for both.
-    const id = await this.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .insertInto('ctkip_server_keys')
-        .values({ private_key_sealed: '', created_at: this.clock.now(), retired_at: null })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      await trx
-        .updateTable('ctkip_server_keys')
-        .set({ private_key_sealed: seal(this.keyring, Buffer.from(pem), ctkipKeyContext(row.id)) })
-        .where('id', '=', row.id)
-        .execute();
-      return row.id;
-    });
+    const pem = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    // The sealed value is bound to the row's id: the repository inserts, then seals, in one transaction.
+    const id = await this.store.insertServerKey(this.clock.now(), (keyId) => seal(this.keyring, pem, ctkipKeyContext(keyId)));
     return { id, key: privateKey };
   }
 
@@ -141,84 +121,57 @@ export class ProvisioningService {
     return key;
   }
 
-  /** Answers one CT-KIP POST with the SOAP document to send back (always with HTTP 200). */
-  async handle(request: CtkipRequest): Promise<string> {
-    let envelope: ClientRequest | undefined;
-    try {
-      envelope = parseClientRequest(request.body);
-      const message = parseClientMessage(envelope.request);
-      const client = clientSoftware(envelope.provisioningData);
-      const actor: Actor = { kind: 'anonymous', name: 'ctkip-client', role: 'user', source: request.source };
-      const hashKey = await this.hasher.load();
-      if (message.type === 'ClientHello') {
-        const claim = await this.claimCode(actor, hashKey, envelope.authData, client);
-        const sessionId = randomBytes(16).toString('hex');
-        const serverNonce = randomBytes(NONCE_BYTES);
-        const { id: keyId, key } = await this.serverKey();
-        const responseXml = serverHello({ hello: message, sessionId, serverNonce, serverKey: key });
-        const now = this.clock.now();
-        await this.db.deleteFrom('ctkip_sessions').where('expires_at', '<', now).execute();
-        await this.db
-          .insertInto('ctkip_sessions')
-          .values({
-            session_id: sessionId,
-            distribution_id: claim.distributionId,
-            server_nonce: serverNonce.toString('hex'),
-            key_id: keyId,
-            created_at: now,
-            expires_at: now + SESSION_LIFETIME_MS,
-          })
-          .execute();
-        await this.audit.record(actor, { action: 'ctkip.start', targetType: 'token', target: claim.serial, details: client });
-        return buildServerResponse({ authData: envelope.authData, provisioningData: envelope.provisioningData, response: responseXml });
-      }
-      const claim = await this.claimCode(actor, hashKey, envelope.authData, client);
-      return await this.finish(actor, claim, message, envelope, client);
-    } catch (error) {
-      if (!isTallyError(error)) throw error;
-      return buildSoapFault(faultReasonFor(error.code));
-    }
+  /**
+   * Answers a ClientHello: checks the code (redeeming nothing yet), opens a session in the store,
+   * so that any node can take the ClientNonce, and returns the ServerHello to send.
+   */
+  async hello(request: CtkipRequest<ClientHello>): Promise<ServerHelloFields> {
+    const actor = ctkipActor(request.source);
+    const claim = await this.claimCode(actor, await this.hasher.load(), request.activationCode, request.client);
+    const sessionId = randomBytes(16).toString('hex');
+    const serverNonce = randomBytes(NONCE_BYTES);
+    const { id: keyId, key } = await this.serverKey();
+    const hello = answerClientHello({ hello: request.message, sessionId, serverNonce, serverKey: key });
+    const now = this.clock.now();
+    await this.store.openSession({
+      session_id: sessionId,
+      distribution_id: claim.distributionId,
+      server_nonce: serverNonce.toString('hex'),
+      key_id: keyId,
+      created_at: now,
+      expires_at: now + SESSION_LIFETIME_MS,
+    });
+    await this.audit.record(actor, { action: 'ctkip.start', targetType: 'token', target: claim.serial, details: request.client });
+    return hello;
   }
 
-  private async finish(
-    actor: Actor,
-    claim: Claim,
-    message: Extract<ReturnType<typeof parseClientMessage>, { type: 'ClientNonce' }>,
-    envelope: ClientRequest,
-    client: Record<string, string>,
-  ): Promise<string> {
+  /**
+   * Answers a ClientNonce: checks the code again and the client's proof against its session,
+   * derives the seed, then redeems the code and activates the token in one claim; the
+   * ServerFinished is returned only when that claim is won.
+   */
+  async finish(request: CtkipRequest<ClientNonce>): Promise<CtkipFinished> {
+    const actor = ctkipActor(request.source);
+    const { message, client } = request;
+    const claim = await this.claimCode(actor, await this.hasher.load(), request.activationCode, client);
     const now = this.clock.now();
-    const session = await this.db
-      .selectFrom('ctkip_sessions')
-      .selectAll()
-      .where('session_id', '=', message.sessionId.slice(0, 64))
-      .where('distribution_id', '=', claim.distributionId)
-      .where('expires_at', '>', now)
-      .executeTakeFirst();
+    const session = await this.store.findSession(message.sessionId.slice(0, 64), claim.distributionId, now);
     return this.audit.track(actor, { action: 'ctkip.activate', targetType: 'token', target: claim.serial, details: client }, async () => {
       if (!session) throw new TallyError('CTKIP_SESSION_UNKNOWN');
-      const token = await this.db
-        .selectFrom('tokens')
-        .innerJoin('distributions', 'distributions.token_id', 'tokens.id')
-        .selectAll('tokens')
-        .where('distributions.id', '=', claim.distributionId)
-        .executeTakeFirstOrThrow();
-      const user =
-        token.user_id === null
-          ? undefined
-          : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
-      const keyRow = await this.db.selectFrom('ctkip_server_keys').selectAll().where('id', '=', session.key_id).executeTakeFirstOrThrow();
-      let result: ReturnType<typeof serverFinished>;
+      const { token, username } = await this.store.activationTarget(claim.distributionId);
+      const keyRow = await this.store.serverKey(session.key_id);
+      if (!keyRow) throw new Error(`CT-KIP server key ${session.key_id} is missing.`);
+      let answer: ReturnType<typeof answerClientNonce>;
       try {
-        result = serverFinished({
+        answer = answerClientNonce({
           message,
           sessionId: session.session_id,
           serverNonce: Buffer.from(session.server_nonce, 'hex'),
-          serverPrivateKey: this.openKey(keyRow.id, keyRow.private_key_sealed),
+          serverPrivateKey: this.openKey(keyRow.id, keyRow.sealed),
           token: {
             serial: token.serial,
             keyExpiryDate: `${token.expires_on ?? '2037-12-31'}T00:00:00+00:00`,
-            userId: user?.username ?? '',
+            userId: username ?? '',
             digits: token.digits as 6 | 8,
             intervalSeconds: token.period_seconds as 30 | 60,
             pinType: 0,
@@ -227,35 +180,26 @@ export class ProvisioningService {
         });
       } catch (error) {
         // A failed proof ends the session: a client must start again with a fresh ServerHello.
-        await this.db.deleteFrom('ctkip_sessions').where('session_id', '=', session.session_id).execute();
+        await this.store.endSession(session.session_id);
         throw error;
       }
-      await this.db.transaction().execute(async (trx) => {
-        // The one-time claim: of two clients racing with one code, exactly one gets here.
-        const claimed = await trx
-          .updateTable('distributions')
-          .set({ state: 'redeemed', redeemed_at: now, locator: null })
-          .where('id', '=', claim.distributionId)
-          .where('state', '=', 'open')
-          .where('secret_hash', '=', claim.secretHash)
-          .executeTakeFirst();
-        if (Number(claimed.numUpdatedRows) !== 1) throw new TallyError('ACTIVATION_CODE_INVALID');
-        const activated = await new TokenRepository(trx).update(
-          token.serial,
-          {
-            seed_sealed: this.tokens.sealSeed(token.serial, result.kToken),
-            state: 'active',
-            activated_at: now,
-            last_step: null,
-            drift_steps: 0,
-            updated_at: now,
-          },
-          { state: 'pending' },
-        );
-        if (!activated) throw new TallyError('ACTIVATION_CODE_INVALID');
-        await trx.deleteFrom('ctkip_sessions').where('distribution_id', '=', claim.distributionId).execute();
+      // The one-time claim: of two clients racing with one code, exactly one wins.
+      const redeemed = await this.store.redeem({
+        distributionId: claim.distributionId,
+        secretHash: claim.secretHash,
+        serial: token.serial,
+        token: {
+          seed_sealed: this.tokens.sealSeed(token.serial, answer.kToken),
+          state: 'active',
+          activated_at: now,
+          last_step: null,
+          drift_steps: 0,
+          updated_at: now,
+        },
+        now,
       });
-      return buildServerResponse({ authData: envelope.authData, provisioningData: result.provisioningData, response: result.responseXml });
+      if (!redeemed) throw new TallyError('ACTIVATION_CODE_INVALID');
+      return { finished: answer.finished, pin: answer.pin };
     });
   }
 
@@ -274,35 +218,17 @@ export class ProvisioningService {
     };
     const trimmed = code.trim();
     if (!new RegExp(`^\\d{${LOCATOR_DIGITS + CODE_SECRET_DIGITS}}$`).test(trimmed)) return refuse('malformed code');
-    const distribution = await this.db
-      .selectFrom('distributions')
-      .innerJoin('tokens', 'tokens.id', 'distributions.token_id')
-      .select([
-        'distributions.id',
-        'distributions.secret_hash',
-        'distributions.failed_attempts',
-        'distributions.expires_at',
-        'tokens.serial',
-        'tokens.state',
-        'tokens.token_type',
-      ])
-      .where('distributions.locator', '=', trimmed.slice(0, LOCATOR_DIGITS))
-      .where('distributions.state', '=', 'open')
-      .executeTakeFirst();
-    if (!distribution || distribution.secret_hash === null) return refuse('unknown code');
-    if (distribution.failed_attempts >= MAX_ACTIVATION_ATTEMPTS) return refuse('locked after too many wrong codes', distribution.serial);
-    if (!constantTimeEqual(hashKey.hash('activation-code', trimmed), distribution.secret_hash)) {
-      await this.db
-        .updateTable('distributions')
-        .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) }))
-        .where('id', '=', distribution.id)
-        .execute();
+    const distribution = await this.store.findOpenByLocator(trimmed.slice(0, LOCATOR_DIGITS));
+    if (!distribution || distribution.secretHash === null) return refuse('unknown code');
+    if (distribution.failedAttempts >= MAX_ACTIVATION_ATTEMPTS) return refuse('locked after too many wrong codes', distribution.serial);
+    if (!constantTimeEqual(hashKey.hash('activation-code', trimmed), distribution.secretHash)) {
+      await this.store.countWrongCode(distribution.distributionId);
       return refuse('wrong code', distribution.serial);
     }
-    if (distribution.expires_at <= this.clock.now()) return refuse('expired', distribution.serial);
-    if (distribution.state !== 'pending' || distribution.token_type !== 'securid')
-      return refuse(`token is ${distribution.state}`, distribution.serial);
-    return { distributionId: distribution.id, secretHash: distribution.secret_hash, serial: distribution.serial };
+    if (distribution.expiresAt <= this.clock.now()) return refuse('expired', distribution.serial);
+    if (distribution.tokenState !== 'pending' || distribution.tokenType !== 'securid')
+      return refuse(`token is ${distribution.tokenState}`, distribution.serial);
+    return { distributionId: distribution.distributionId, secretHash: distribution.secretHash, serial: distribution.serial };
   }
 
   /**
@@ -337,27 +263,12 @@ export class ProvisioningService {
       const token = await new TokenRepository(this.db).findBySerial(serial);
       if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
       await this.tokens.requireAuthorityOverHolder(actor, token);
-      await this.db
-        .updateTable('distributions')
-        .set({ failed_attempts: 0 })
-        .where('token_id', '=', token.id)
-        .where('state', '=', 'open')
-        .execute();
+      await this.store.resetWrongCodes(token.id);
     });
   }
 }
 
-/** The client's own description of itself (version, maker), for the audit trail only. */
-function clientSoftware(provisioningData: string): Record<string, string> {
-  try {
-    const root = parseStrictXml(provisioningData, { maxBytes: 4096, maxDepth: 4 });
-    const facts: Record<string, string> = {};
-    for (const name of ['Version', 'Manufacturer', 'FormFactor']) {
-      const text = findDescendant(root, name)?.text.trim();
-      if (text) facts[`client${name}`] = text.slice(0, 64);
-    }
-    return facts;
-  } catch {
-    return {};
-  }
+/** CT-KIP clients are anonymous: the activation code is their only credential. */
+function ctkipActor(source: string): Actor {
+  return { kind: 'anonymous', name: 'ctkip-client', role: 'user', source };
 }

@@ -10,8 +10,11 @@ import {
   type ClientHello,
   type ClientNonce,
   type PinSettings,
+  requirePinSettings,
   type ServerFinished,
+  type ServerFinishedFields,
   type ServerHello,
+  type ServerHelloFields,
 } from './messages.js';
 import { deriveTokenKey, keyConfirmationMac, modulusBytes } from './prf.js';
 
@@ -58,8 +61,8 @@ export interface ServerHelloStep {
   serverKey: KeyObject;
 }
 
-/** Answers a ClientHello with the ServerHello XML, after checking the client offers the dialect. */
-export function serverHello(step: ServerHelloStep): string {
+/** Answers a ClientHello with the ServerHello's fields, after checking the client offers the dialect. */
+export function answerClientHello(step: ServerHelloStep): ServerHelloFields {
   const { hello } = step;
   const offered =
     hello.keyTypes.includes(ALGORITHM.securidAes) &&
@@ -68,7 +71,12 @@ export function serverHello(step: ServerHelloStep): string {
   if (!offered) throw new TallyError('CTKIP_UNSUPPORTED');
   requireSessionId(step.sessionId);
   requireNonce(step.serverNonce, 'The server nonce');
-  return buildServerHello({ sessionId: step.sessionId, serverNonce: step.serverNonce, ...rsaNumbers(step.serverKey) });
+  return { sessionId: step.sessionId, serverNonce: step.serverNonce, ...rsaNumbers(step.serverKey) };
+}
+
+/** Answers a ClientHello with the ServerHello XML (answerClientHello, encoded). */
+export function serverHello(step: ServerHelloStep): string {
+  return buildServerHello(answerClientHello(step));
 }
 
 export interface TokenSettings extends PinSettings {
@@ -105,13 +113,23 @@ function checkTokenSettings(token: TokenSettings): void {
   }
   if (token.digits !== 6 && token.digits !== 8) throw invalid('CT-KIP tokens have 6 or 8 digits.');
   if (token.intervalSeconds !== 30 && token.intervalSeconds !== 60) throw invalid('CT-KIP tokens change every 30 or 60 seconds.');
+  requirePinSettings(token);
+}
+
+/** The ServerFinished as values: what the server sends, and the seed it keeps. */
+export interface ServerFinishedAnswer {
+  /** K_TOKEN, the token seed: store it (encrypted) before sending the response. */
+  kToken: Buffer;
+  finished: ServerFinishedFields;
+  /** The second response's ProvisioningData (the PIN settings). */
+  pin: PinSettings;
 }
 
 /**
  * Checks a ClientNonce against the session, recovers R_C and derives the seed. Every failure is a
  * typed error; none of them names a nonce.
  */
-export function serverFinished(step: ServerFinishedStep): ServerFinishedResult {
+export function answerClientNonce(step: ServerFinishedStep): ServerFinishedAnswer {
   const { message, token } = step;
   checkTokenSettings(token);
   requireNonce(step.serverNonce, 'The server nonce');
@@ -130,16 +148,25 @@ export function serverFinished(step: ServerFinishedStep): ServerFinishedResult {
   if (clientNonce.length !== NONCE_BYTES) throw new TallyError('CTKIP_DECRYPT_FAILED');
 
   const kToken = deriveTokenKey(clientNonce, rsaNumbers(step.serverPrivateKey).modulus, step.serverNonce);
-  const responseXml = buildServerFinished({
-    sessionId: step.sessionId,
-    serial: token.serial,
-    keyExpiryDate: token.keyExpiryDate,
-    userId: token.userId,
-    digits: token.digits,
-    intervalSeconds: token.intervalSeconds,
-    mac: keyConfirmationMac(kToken, clientNonce),
-  });
-  return { kToken, responseXml, provisioningData: buildServerProvisioningData(token) };
+  return {
+    kToken,
+    finished: {
+      sessionId: step.sessionId,
+      serial: token.serial,
+      keyExpiryDate: token.keyExpiryDate,
+      userId: token.userId,
+      digits: token.digits,
+      intervalSeconds: token.intervalSeconds,
+      mac: keyConfirmationMac(kToken, clientNonce),
+    },
+    pin: { pinType: token.pinType, addPin: token.addPin },
+  };
+}
+
+/** answerClientNonce with the ServerFinished and its ProvisioningData encoded. */
+export function serverFinished(step: ServerFinishedStep): ServerFinishedResult {
+  const { kToken, finished, pin } = answerClientNonce(step);
+  return { kToken, responseXml: buildServerFinished(finished), provisioningData: buildServerProvisioningData(pin) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -306,11 +306,16 @@ export interface PinSettings {
   addPin: boolean;
 }
 
-/** The second response's document, in the fake server's layout. */
-export function buildServerProvisioningData(pin: PinSettings): string {
+/** PinType is one digit. */
+export function requirePinSettings(pin: PinSettings): void {
   if (!Number.isInteger(pin.pinType) || pin.pinType < 0 || pin.pinType > 9) {
     throw new TallyError('VALIDATION_FAILED', 'PinType must be a digit.');
   }
+}
+
+/** The second response's document, in the fake server's layout. */
+export function buildServerProvisioningData(pin: PinSettings): string {
+  requirePinSettings(pin);
   return (
     '<?xml version="1.0"?>\n<ProvisioningData>\n' +
     `<PinType>${pin.pinType}</PinType><AddPIN>${pin.addPin ? 1 : 0}</AddPIN></ProvisioningData>\n`
