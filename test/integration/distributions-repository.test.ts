@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Store } from '../../src/store/connect.js';
 import { DistributionRepository } from '../../src/store/repositories/distributions.js';
 import { TokenRepository, type TokenRow } from '../../src/store/repositories/tokens.js';
 import { UserRepository } from '../../src/store/repositories/users.js';
 import { UnitOfWork } from '../../src/store/unit-of-work.js';
+import { repoRoot } from '../support/cli.js';
 import { describeEachStore } from '../support/store.js';
 
 const NOW = 1_800_000_000_000;
@@ -183,4 +186,10 @@ describeEachStore('distribution repository', (getStore) => {
     );
     assert.equal((await work.repositories.distributions.findOpenForToken(token.id))?.id, kept);
   });
+});
+
+test('the distribution service asks repositories and a unit of work: no query builder, no transaction of its own', () => {
+  const source = readFileSync(join(repoRoot, 'src/domain/distribution.ts'), 'utf8');
+  const calls = [...source.matchAll(/\.(?:selectFrom|updateTable|insertInto|deleteFrom)\(|\.transaction\(\)/g)].map((m) => m[0]);
+  assert.deepEqual(calls, []);
 });
