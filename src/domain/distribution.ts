@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import { randomDigits } from '../core/crypto/random.js';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { buildAppLink } from '../core/ctkip/links.js';
@@ -8,10 +8,10 @@ import { verifyPasscode } from '../core/otp/verify.js';
 import type { CtfLinkApp } from '../core/securid/index.js';
 import { TallyError } from '../errors.js';
 import type { Delivery } from '../model/vocabulary.js';
-import { isUniqueViolation } from '../store/connect.js';
-import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
-import { UserRepository, type UserRow } from '../store/repositories/users.js';
+import type { TokenRow } from '../store/repositories/tokens.js';
+import type { UserRow } from '../store/repositories/users.js';
 import type { Database } from '../store/schema.js';
+import { type Repositories, UnitOfWork } from '../store/unit-of-work.js';
 import { ctfDeliverable, type Holder, otpauthLink, type TokenFile, tokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
 import {
@@ -107,8 +107,10 @@ function ctfAppFor(deviceType: string): CtfLinkApp {
  * links, and reissue, which replaces all of them at once.
  */
 export class DistributionService {
+  private readonly work: UnitOfWork;
+
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly keyring: Keyring,
     private readonly tokens: TokenService,
     private readonly profiles: ProfileService,
@@ -117,7 +119,9 @@ export class DistributionService {
     private readonly clock: Clock,
     private readonly options: DistributionOptions,
     private readonly notifier?: Pick<Notifier, 'tokenDistributed'>,
-  ) {}
+  ) {
+    this.work = new UnitOfWork(db);
+  }
 
   ctkipUrl(profile: Pick<ProfileRow, 'ctkip_url'>): string {
     return profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
@@ -144,11 +148,11 @@ export class DistributionService {
         const profile = await this.profiles.row(profileName);
         if (selfService) checkSelfServiceRequest(actor, username, profile);
         const hashKey = await this.hasher.load();
-        return this.db.transaction().execute(async (trx) => {
-          const user = await this.user(trx, username);
+        return this.work.transaction(async (repos) => {
+          const user = await this.user(repos, username);
           requireAuthorityOver(actor, user);
-          const token = await this.insertNewToken(trx, profile, user.id);
-          return this.distribute(trx, hashKey, token, profile, user, actor, options.show !== false);
+          const token = await this.insertNewToken(repos, profile, user.id);
+          return this.distribute(repos, hashKey, token, profile, user, actor, options.show !== false);
         });
       },
       (result) => ({ serial: result.serial, delivery: result.delivery }),
@@ -164,9 +168,9 @@ export class DistributionService {
       if (!Number.isInteger(count) || count < 1 || count > 1000)
         throw new TallyError('VALIDATION_FAILED', 'count must be a whole number from 1 to 1000.');
       const profile = await this.profiles.row(profileName);
-      const rows = await this.db.transaction().execute(async (trx) => {
+      const rows = await this.work.transaction(async (repos) => {
         const created: TokenRow[] = [];
-        for (let i = 0; i < count; i++) created.push(await this.insertNewToken(trx, profile, null));
+        for (let i = 0; i < count; i++) created.push(await this.insertNewToken(repos, profile, null));
         return created;
       });
       for (const row of rows)
@@ -191,16 +195,16 @@ export class DistributionService {
       async () => {
         requirePermission(actor, 'tokens.distribute');
         const hashKey = await this.hasher.load();
-        return this.db.transaction().execute(async (trx) => {
-          const repo = new TokenRepository(trx);
-          const token = await this.tokenRow(trx, serial);
+        return this.work.transaction(async (repos) => {
+          const repo = repos.tokens;
+          const token = await this.tokenRow(repos, serial);
           if (token.state !== 'unassigned' || token.user_id !== null) {
             throw new TallyError(
               'TOKEN_STATE_INVALID',
               `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`,
             );
           }
-          const user = await this.user(trx, username);
+          const user = await this.user(repos, username);
           requireAuthorityOver(actor, user);
           const now = this.clock.now();
           if (token.origin === 'imported') {
@@ -219,8 +223,8 @@ export class DistributionService {
             { state: 'unassigned', user_id: null },
           );
           if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
-          const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
-          return this.distribute(trx, hashKey, { ...token, user_id: user.id }, profile, user, actor);
+          const profile = await repo.getProfile(token.profile_id);
+          return this.distribute(repos, hashKey, { ...token, user_id: user.id }, profile, user, actor);
         });
       },
       (result) => ({ delivery: result.delivery }),
@@ -237,8 +241,8 @@ export class DistributionService {
       async () => {
         requirePermission(actor, 'tokens.distribute');
         const hashKey = await this.hasher.load();
-        return this.db.transaction().execute(async (trx) => {
-          const token = await this.tokenRow(trx, serial);
+        return this.work.transaction(async (repos) => {
+          const token = await this.tokenRow(repos, serial);
           if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned; assign it instead.`);
           if (token.profile_id === null) {
             throw new TallyError(
@@ -246,10 +250,11 @@ export class DistributionService {
               `Token ${serial} was imported with its seed and has no profile; distribute a new token to the user instead.`,
             );
           }
-          const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
-          const user = await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirstOrThrow();
+          const profile = await repos.tokens.getProfile(token.profile_id);
+          const user = await repos.tokens.holderOf(token);
+          if (!user) throw new Error(`The holder of token ${serial} was not found.`);
           requireAuthorityOver(actor, user);
-          return this.distribute(trx, hashKey, token, profile, user, actor);
+          return this.distribute(repos, hashKey, token, profile, user, actor);
         });
       },
       (result) => ({ delivery: result.delivery }),
@@ -264,14 +269,7 @@ export class DistributionService {
    * nothing and records nothing; only `redeemDownload` (the page's button) uses the link.
    */
   async checkDownload(linkToken: string): Promise<{ expiresAt: string }> {
-    const open = await this.db
-      .selectFrom('distributions')
-      .select('expires_at')
-      .where('secret_hash', '=', downloadTokenHash(linkToken))
-      .where('delivery', '=', 'file')
-      .where('state', '=', 'open')
-      .where('expires_at', '>', this.clock.now())
-      .executeTakeFirst();
+    const open = await this.work.repositories.distributions.findOpenDownload(downloadTokenHash(linkToken), this.clock.now());
     if (!open) throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
     return { expiresAt: new Date(open.expires_at).toISOString() };
   }
@@ -281,14 +279,7 @@ export class DistributionService {
    * claims it), and the token becomes active.
    */
   async redeemDownload(actor: Actor, linkToken: string): Promise<TokenFile> {
-    const hash = downloadTokenHash(linkToken);
-    const distribution = await this.db
-      .selectFrom('distributions')
-      .innerJoin('tokens', 'tokens.id', 'distributions.token_id')
-      .select(['distributions.id', 'tokens.serial'])
-      .where('secret_hash', '=', hash)
-      .where('delivery', '=', 'file')
-      .executeTakeFirst();
+    const distribution = await this.work.repositories.distributions.findDownload(downloadTokenHash(linkToken));
     return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: distribution?.serial }, async () => {
       if (!distribution)
         throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
@@ -300,26 +291,18 @@ export class DistributionService {
   async adminDownload(actor: Actor, serial: string): Promise<TokenFile> {
     return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.seeds');
-      const token = await this.tokenRow(this.db, serial);
+      const repos = this.work.repositories;
+      const token = await this.tokenRow(repos, serial);
       await this.tokens.requireAuthorityOverHolder(actor, token);
-      const distribution = await this.db
-        .selectFrom('distributions')
-        .select('id')
-        .where('token_id', '=', token.id)
-        .where('delivery', '=', 'file')
-        .where('state', '=', 'open')
-        .executeTakeFirst();
-      if (!distribution)
+      const distributionId = await repos.distributions.findOpenFileForToken(token.id);
+      if (distributionId === undefined)
         throw new TallyError(
           'DOWNLOAD_LINK_INVALID',
           `Token ${serial} has no file waiting to be downloaded (downloaded already, expired, or not a file delivery).`,
         );
-      const file = await this.claimFile(distribution.id);
-      const holder =
-        token.user_id === null
-          ? undefined
-          : await this.db.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst();
-      await this.recordShown(this.db, actor, serial, holder?.username ?? '', ['token-file']);
+      const file = await this.claimFile(distributionId);
+      const holder = await repos.tokens.holderOf(token);
+      await this.recordShown(repos.db, actor, serial, holder?.username ?? '', ['token-file']);
       return file;
     });
   }
@@ -331,18 +314,12 @@ export class DistributionService {
    */
   async holderDownload(actor: Actor, serial: string): Promise<{ downloadUrl: string; filePassword?: string; expiresAt: string }> {
     return this.audit.track(actor, { action: 'token.download.link', targetType: 'token', target: serial }, async () =>
-      this.db.transaction().execute(async (trx) => {
-        const { distribution } = await this.pendingForHolder(trx, actor, serial);
+      this.work.transaction(async (repos) => {
+        const { distribution } = await this.pendingForHolder(repos, actor, serial);
         if (distribution.delivery !== 'file')
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not as a file.`);
         const linkToken = randomBytes(32).toString('base64url');
-        const replaced = await trx
-          .updateTable('distributions')
-          .set({ secret_hash: downloadTokenHash(linkToken) })
-          .where('id', '=', distribution.id)
-          .where('state', '=', 'open')
-          .executeTakeFirst();
-        if (Number(replaced.numUpdatedRows) !== 1)
+        if (!(await repos.distributions.replaceDownloadLink(distribution.id, downloadTokenHash(linkToken))))
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was downloaded or reissued just now.`);
         const password =
           distribution.file_password_sealed === null
@@ -359,22 +336,14 @@ export class DistributionService {
 
   private async claimFile(distributionId: number): Promise<TokenFile> {
     const now = this.clock.now();
-    return this.db.transaction().execute(async (trx) => {
-      const claimed = await trx
-        .updateTable('distributions')
-        .set({ state: 'redeemed', redeemed_at: now })
-        .where('id', '=', distributionId)
-        .where('state', '=', 'open')
-        .where('expires_at', '>', now)
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) !== 1) {
+    return this.work.transaction(async (repos) => {
+      const distribution = await repos.distributions.claimDownload(distributionId, now);
+      if (!distribution) {
         throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
       }
-      const distribution = await trx.selectFrom('distributions').selectAll().where('id', '=', distributionId).executeTakeFirstOrThrow();
-      const token = await trx.selectFrom('tokens').selectAll().where('id', '=', distribution.token_id).executeTakeFirstOrThrow();
-      const user =
-        token.user_id === null ? undefined : await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
-      await new TokenRepository(trx).update(token.serial, { state: 'active', activated_at: now, updated_at: now }, { state: 'pending' });
+      const token = await repos.tokens.getById(distribution.token_id);
+      const user = await repos.tokens.holderOf(token);
+      await repos.tokens.activate(token.serial, now);
       const password =
         distribution.file_password_sealed === null
           ? undefined
@@ -387,31 +356,31 @@ export class DistributionService {
     return { issuer: this.options.issuer, username: user?.username ?? token.serial, expiresOn: token.expires_on, counter: token.counter };
   }
 
-  private async user(db: Kysely<Database>, username: string): Promise<UserRow> {
-    const user = await new UserRepository(db).findByUsername(username);
+  private async user(repos: Repositories, username: string): Promise<UserRow> {
+    const user = await repos.users.findByUsername(username);
     if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
     if (user.disabled === 1) throw new TallyError('TOKEN_STATE_INVALID', `User ${username} is disabled.`);
     return user;
   }
 
-  private async tokenRow(db: Kysely<Database>, serial: string): Promise<TokenRow> {
-    const token = await new TokenRepository(db).findBySerial(serial);
+  private async tokenRow(repos: Repositories, serial: string): Promise<TokenRow> {
+    const token = await repos.tokens.findBySerial(serial);
     if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     return token;
   }
 
-  private async insertNewToken(trx: Transaction<Database>, profile: ProfileRow, userId: number | null): Promise<TokenRow> {
+  private async insertNewToken(repos: Repositories, profile: ProfileRow, userId: number | null): Promise<TokenRow> {
     const type = tokenType(profile.token_type);
     const now = this.clock.now();
     const expiresOn =
       profile.token_lifetime_days === null ? null : new Date(now + profile.token_lifetime_days * DAY_MS).toISOString().slice(0, 10);
     for (let attempt = 0; ; attempt++) {
       const serial = type.newSerial();
-      if ((await new TokenRepository(trx).existingSerials([serial])).size > 0) {
+      if ((await repos.tokens.existingSerials([serial])).size > 0) {
         if (attempt < 10) continue;
         throw new TallyError('CONFLICT', 'Could not find a free serial number; try again.');
       }
-      return new TokenRepository(trx).insert({
+      return repos.tokens.insert({
         serial,
         token_type: profile.token_type,
         state: userId === null ? 'unassigned' : 'pending',
@@ -437,36 +406,17 @@ export class DistributionService {
     }
   }
 
-  /** Closes every open distribution of the token: their codes and links stop working now. */
-  private async supersede(trx: Transaction<Database>, tokenId: number): Promise<void> {
-    await trx
-      .updateTable('distributions')
-      .set({ state: 'superseded', locator: null })
-      .where('token_id', '=', tokenId)
-      .where('state', '=', 'open')
-      .execute();
-  }
-
   /** A fresh CT-KIP activation code on an open distribution; returns the code (shown once). */
-  async issueActivationCode(trx: Kysely<Database>, hashKey: SecretHashKey, distributionId: number): Promise<string> {
+  private async issueActivationCode(repos: Repositories, hashKey: SecretHashKey, distributionId: number): Promise<string> {
     // A free locator is looked for before writing: on PostgreSQL a failed write (a unique
     // violation) aborts the whole transaction, so it cannot be retried in place. Only a
     // concurrent distribution picking the same locator in the same instant still fails (CONFLICT).
     for (let attempt = 0; attempt < 20; attempt++) {
       const locator = randomDigits(LOCATOR_DIGITS);
-      const taken = await trx.selectFrom('distributions').select('id').where('locator', '=', locator).executeTakeFirst();
-      if (taken) continue;
+      if (await repos.distributions.locatorTaken(locator)) continue;
       const code = locator + randomDigits(CODE_SECRET_DIGITS);
-      try {
-        await trx
-          .updateTable('distributions')
-          .set({ locator, secret_hash: hashKey.hash('activation-code', code), failed_attempts: 0 })
-          .where('id', '=', distributionId)
-          .execute();
-      } catch (error) {
-        if (isUniqueViolation(error)) throw new TallyError('CONFLICT', 'Another activation code was issued at the same moment; try again.');
-        throw error;
-      }
+      if (!(await repos.distributions.setActivationCode(distributionId, locator, hashKey.hash('activation-code', code))))
+        throw new TallyError('CONFLICT', 'Another activation code was issued at the same moment; try again.');
       return code;
     }
     throw new TallyError('CONFLICT', 'Could not find a free activation code; try again.');
@@ -485,15 +435,15 @@ export class DistributionService {
       { action: 'token.unassign', targetType: 'token', target: serial },
       async () => {
         requirePermission(actor, 'tokens.distribute');
-        const row = await this.db.transaction().execute(async (trx) => {
-          const token = await this.tokenRow(trx, serial);
+        const row = await this.work.transaction(async (repos) => {
+          const token = await this.tokenRow(repos, serial);
           if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
-          await this.tokens.requireAuthorityOverHolder(actor, token, trx);
-          holder = (await trx.selectFrom('users').select('username').where('id', '=', token.user_id).executeTakeFirst())?.username;
-          await this.supersede(trx, token.id);
-          await trx.deleteFrom('auth_challenges').where('token_id', '=', token.id).execute();
+          await this.tokens.requireAuthorityOverHolder(actor, token, repos.db);
+          holder = (await repos.tokens.holderOf(token))?.username;
+          await repos.distributions.supersedeOpen(token.id);
+          await repos.tokens.dropChallenges(token.id);
           const generated = token.origin === 'generated';
-          const changed = await new TokenRepository(trx).update(
+          const changed = await repos.tokens.update(
             serial,
             {
               user_id: null,
@@ -515,7 +465,7 @@ export class DistributionService {
             { user_id: token.user_id },
           );
           if (!changed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed by someone else just now.`);
-          return new TokenRepository(trx).getBySerial(serial);
+          return repos.tokens.getBySerial(serial);
         });
         return this.tokens.view(row);
       },
@@ -539,7 +489,7 @@ export class DistributionService {
   }
 
   private async distribute(
-    trx: Transaction<Database>,
+    repos: Repositories,
     hashKey: SecretHashKey,
     token: TokenRow,
     profile: ProfileRow,
@@ -557,12 +507,12 @@ export class DistributionService {
       );
     }
     const now = this.clock.now();
-    await this.supersede(trx, token.id);
+    await repos.distributions.supersedeOpen(token.id);
     // CT-KIP derives the seed at activation: no seed exists until then.
     const seed = type.seedDerivedByCtkip(delivery) ? undefined : randomBytes(type.seedBytes);
     const activeAtOnce = delivery === 'ctf';
     const expiresAt = now + profile.activation_lifetime_days * DAY_MS;
-    await new TokenRepository(trx).update(token.serial, {
+    await repos.tokens.update(token.serial, {
       seed_sealed: seed ? this.tokens.sealSeed(token.serial, seed) : null,
       state: activeAtOnce ? 'active' : 'pending',
       activated_at: activeAtOnce ? now : null,
@@ -573,22 +523,14 @@ export class DistributionService {
       next_code_required: 0,
       updated_at: now,
     });
-    const distribution = await trx
-      .insertInto('distributions')
-      .values({
-        token_id: token.id,
-        delivery,
-        state: activeAtOnce ? 'redeemed' : 'open',
-        locator: null,
-        secret_hash: null,
-        file_password_sealed: null,
-        expires_at: expiresAt,
-        created_by: actor.name,
-        created_at: now,
-        redeemed_at: activeAtOnce ? now : null,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const distributionId = await repos.distributions.open({
+      tokenId: token.id,
+      delivery,
+      redeemedAt: activeAtOnce ? now : null,
+      expiresAt,
+      createdBy: actor.name,
+      now,
+    });
     const result: DistributionResult = {
       serial: token.serial,
       tokenType: token.token_type,
@@ -606,7 +548,7 @@ export class DistributionService {
       : undefined;
     switch (delivery) {
       case 'ctkip': {
-        const code = await this.issueActivationCode(trx, hashKey, distribution.id);
+        const code = await this.issueActivationCode(repos, hashKey, distributionId);
         const serviceUrl = this.ctkipUrl(profile);
         result.ctkipUrl = serviceUrl;
         // Otherwise the holder is shown a fresh code under Activate in the Self-Service Console.
@@ -621,15 +563,11 @@ export class DistributionService {
       case 'file': {
         const linkToken = randomBytes(32).toString('base64url');
         const password = await this.filePassword(profile);
-        await trx
-          .updateTable('distributions')
-          .set({
-            secret_hash: downloadTokenHash(linkToken),
-            file_password_sealed:
-              password === undefined ? null : seal(this.keyring, Buffer.from(password), distributionPasswordContext(distribution.id)),
-          })
-          .where('id', '=', distribution.id)
-          .execute();
+        await repos.distributions.attachFile(distributionId, {
+          secretHash: downloadTokenHash(linkToken),
+          filePasswordSealed:
+            password === undefined ? null : seal(this.keyring, Buffer.from(password), distributionPasswordContext(distributionId)),
+        });
         // Others are told nothing: the holder gets a fresh link in the Self-Service Console.
         if (show && seedVisible) {
           result.downloadUrl = `${this.options.publicUrl}/download/${linkToken}`;
@@ -653,13 +591,13 @@ export class DistributionService {
         // Nothing secret for the admin: the user sees the QR code in the Self-Service Console.
         break;
     }
-    await this.audit.recordIn(trx, actor, {
+    await this.audit.recordIn(repos.db, actor, {
       action: 'token.distribute',
       targetType: 'token',
       target: token.serial,
       details: { delivery, profile: profile.name, username: user.username },
     });
-    await this.recordShown(trx, actor, token.serial, user.username, shown);
+    await this.recordShown(repos.db, actor, token.serial, user.username, shown);
     return result;
   }
 
@@ -671,15 +609,15 @@ export class DistributionService {
   async activation(actor: Actor, serial: string): Promise<Activation> {
     return this.audit.track(actor, { action: 'token.activation.show', targetType: 'token', target: serial }, async () => {
       const hashKey = await this.hasher.load();
-      return this.db.transaction().execute(async (trx) => {
-        const { token, distribution, profile, user } = await this.pendingForHolder(trx, actor, serial);
+      return this.work.transaction(async (repos) => {
+        const { token, distribution, profile, user } = await this.pendingForHolder(repos, actor, serial);
         const type = tokenType(token.token_type);
         if (distribution.delivery === 'qr' && !type.seedDerivedByCtkip('qr')) {
           const uri = otpauthLink(token.token_type, this.tokens.material(token), this.holder(token, user));
           return { kind: 'otpauth', uri, secret: encodeBase32(this.tokens.material(token).seed) };
         }
         if (type.seedDerivedByCtkip(distribution.delivery)) {
-          const code = await this.issueActivationCode(trx, hashKey, distribution.id);
+          const code = await this.issueActivationCode(repos, hashKey, distribution.id);
           const serviceUrl = this.ctkipUrl(profile);
           return {
             kind: 'ctkip',
@@ -699,8 +637,8 @@ export class DistributionService {
    */
   async confirmFirstCode(actor: Actor, serial: string, code: string): Promise<TokenView> {
     return this.audit.track(actor, { action: 'token.activation.confirm', targetType: 'token', target: serial }, async () => {
-      const row = await this.db.transaction().execute(async (trx) => {
-        const { token, distribution } = await this.pendingForHolder(trx, actor, serial);
+      const row = await this.work.transaction(async (repos) => {
+        const { token, distribution } = await this.pendingForHolder(repos, actor, serial);
         const type = tokenType(token.token_type);
         if (distribution.delivery !== 'qr' || type.seedDerivedByCtkip('qr')) {
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is activated by its app, not by a first code.`);
@@ -724,61 +662,37 @@ export class DistributionService {
           pin: { kind: 'none' },
         });
         if (found.kind !== 'match') {
-          await trx
-            .updateTable('distributions')
-            .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) }))
-            .where('id', '=', distribution.id)
-            .execute();
+          await repos.distributions.countFailedAttempt(distribution.id);
           throw new TallyError(
             'TOKENCODE_INVALID',
             'That code is not right. Check the time on your phone and enter the code the app shows now.',
           );
         }
-        const claimed = await trx
-          .updateTable('distributions')
-          .set({ state: 'redeemed', redeemed_at: now })
-          .where('id', '=', distribution.id)
-          .where('state', '=', 'open')
-          .executeTakeFirst();
-        if (Number(claimed.numUpdatedRows) !== 1)
+        if (!(await repos.distributions.redeem(distribution.id, now)))
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was activated or reissued just now.`);
-        await new TokenRepository(trx).update(
-          serial,
-          {
-            state: 'active',
-            activated_at: now,
-            last_step: found.step,
-            counter: type.movingFactor === 'counter' ? found.step + 1 : 0,
-            updated_at: now,
-          },
-          { state: 'pending' },
-        );
-        return new TokenRepository(trx).getBySerial(serial);
+        await repos.tokens.activate(serial, now, {
+          last_step: found.step,
+          counter: type.movingFactor === 'counter' ? found.step + 1 : 0,
+        });
+        return repos.tokens.getBySerial(serial);
       });
       return this.tokens.view(row);
     });
   }
 
-  private async pendingForHolder(trx: Kysely<Database>, actor: Actor, serial: string) {
-    const token = await new TokenRepository(trx).findBySerial(serial);
-    const user =
-      token?.user_id == null ? undefined : await trx.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
+  private async pendingForHolder(repos: Repositories, actor: Actor, serial: string) {
+    const token = await repos.tokens.findBySerial(serial);
+    const user = token === undefined ? undefined : await repos.tokens.holderOf(token);
     // Another user's token looks exactly like a missing one.
     if (!token || !user || actor.kind !== 'user' || user.username !== actor.name)
       throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-    const distribution = await trx
-      .selectFrom('distributions')
-      .selectAll()
-      .where('token_id', '=', token.id)
-      .where('state', '=', 'open')
-      .orderBy('id', 'desc')
-      .executeTakeFirst();
+    const distribution = await repos.distributions.findOpenForToken(token.id);
     if (token.state !== 'pending' || !distribution)
       throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} and has nothing waiting to be activated.`);
     if (distribution.expires_at <= this.clock.now())
       throw new TallyError('TOKEN_STATE_INVALID', `The activation of token ${serial} has expired; ask for the token to be reissued.`);
     if (token.profile_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no profile.`);
-    const profile = await trx.selectFrom('profiles').selectAll().where('id', '=', token.profile_id).executeTakeFirstOrThrow();
+    const profile = await repos.tokens.getProfile(token.profile_id);
     return { token, distribution, profile, user };
   }
 

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.js';
-import { OpenDistributionRepository } from '../store/repositories/open-distributions.js';
+import { DistributionRepository } from '../store/repositories/distributions.js';
 import { ProfileRepository } from '../store/repositories/profiles.js';
 import { TokenRequestRepository } from '../store/repositories/token-requests.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
@@ -135,7 +135,7 @@ export class Notifier {
       const how = profile?.delivery === 'ctf' ? ['Your administrator gives you the token to import into the SecurID app.', ''] : [];
       return ['It is active already.', ...how, 'You can see your tokens in the Self-Service Console:', '', `  ${this.consoleUrl}`, ''];
     }
-    const distribution = await new OpenDistributionRepository(this.db).latestFor(token.id);
+    const distribution = await new DistributionRepository(this.db).latestFor(token.id);
     const lines = ['To set it up, log on to the Self-Service Console and choose Activate:', '', `  ${this.consoleUrl}`, ''];
     if (distribution) lines.push(`The activation is open until ${new Date(distribution.expires_at).toISOString().slice(0, 10)}.`, '');
     if (profile?.delivery === 'ctkip' && profile.mail_ctkip_url === 1) {

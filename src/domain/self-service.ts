@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
 import { TallyError } from '../errors.js';
 import type { Delivery } from '../model/vocabulary.js';
-import { OpenDistributionRepository } from '../store/repositories/open-distributions.js';
+import { DistributionRepository } from '../store/repositories/distributions.js';
 import { ProfileRepository } from '../store/repositories/profiles.js';
 import { TokenRequestRepository } from '../store/repositories/token-requests.js';
 import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
@@ -315,7 +315,7 @@ export class SelfService {
     const profile = row.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(row.profile_id);
     let activation: HolderToken['activation'] = null;
     if (row.state === 'pending') {
-      const open = await new OpenDistributionRepository(this.db).latestFor(row.id);
+      const open = await new DistributionRepository(this.db).latestFor(row.id);
       activation = open && open.expires_at > this.clock.now() ? 'open' : 'expired';
     }
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
-import { OpenDistributionRepository } from '../store/repositories/open-distributions.js';
+import { DistributionRepository } from '../store/repositories/distributions.js';
 import { ProfileRepository } from '../store/repositories/profiles.js';
 import { type TokenQuery, TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
 import { UserRepository } from '../store/repositories/users.js';
@@ -204,7 +204,7 @@ export class TokenService {
     const row = await new TokenRepository(this.db).findBySerial(serial);
     if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     const profile = row.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(row.profile_id);
-    const open = await new OpenDistributionRepository(this.db).latestFor(row.id);
+    const open = await new DistributionRepository(this.db).latestFor(row.id);
     const now = this.clock.now();
     return {
       token: await this.view(row),

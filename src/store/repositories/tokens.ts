@@ -1,5 +1,5 @@
 import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
-import type { Database, TokensTable } from '../schema.js';
+import type { Database, ProfilesTable, TokensTable, UsersTable } from '../schema.js';
 
 export type TokenRow = Selectable<TokensTable>;
 export type NewTokenRow = Insertable<TokensTable>;
@@ -107,5 +107,36 @@ export class TokenRepository {
       .orderBy('id', 'desc')
       .executeTakeFirst();
     return row?.serial;
+  }
+
+  // --- Distribution (src/domain/distribution.ts): a token's holder, profile and challenges. ---
+
+  /** A token known to exist, by id (referenced by a row read in the same transaction). */
+  async getById(id: number): Promise<TokenRow> {
+    return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  }
+
+  /** The user holding the token; undefined when it is unassigned. */
+  async holderOf(token: Pick<TokenRow, 'user_id'>): Promise<Selectable<UsersTable> | undefined> {
+    if (token.user_id === null) return undefined;
+    return this.db.selectFrom('users').selectAll().where('id', '=', token.user_id).executeTakeFirst();
+  }
+
+  /** The profile a token was made by (its `profile_id`; an imported token has none). */
+  async getProfile(profileId: number): Promise<Selectable<ProfilesTable>> {
+    return this.db.selectFrom('profiles').selectAll().where('id', '=', profileId).executeTakeFirstOrThrow();
+  }
+
+  /**
+   * A pending token becomes active (its holder proved having the seed, or took its file), with the
+   * step and counter it was activated at; false when it is no longer pending.
+   */
+  async activate(serial: string, now: number, moved: Pick<TokenChanges, 'last_step' | 'counter'> = {}): Promise<boolean> {
+    return this.update(serial, { ...moved, state: 'active', activated_at: now, updated_at: now }, { state: 'pending' });
+  }
+
+  /** Drops the token's pending challenges (an unassigned token answers none). */
+  async dropChallenges(tokenId: number): Promise<void> {
+    await this.db.deleteFrom('auth_challenges').where('token_id', '=', tokenId).execute();
   }
 }
