@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { TallyError } from '../errors.js';
 import { type Command, EXIT, helpText, type Io, parseCommandLine, UsageError } from './command.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
@@ -18,18 +19,41 @@ const commands: Command[] = [
   ...tokenCommands,
 ];
 
+/** The version of this Tally, from its package.json (beside src/ in a checkout, beside dist/ when installed). */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function commandList(shown: Command[]): string[] {
+  const width = Math.max(...shown.map((c) => c.name.length)) + 2;
+  return shown.map((c) => `  ${c.name.padEnd(width)} ${c.summary.split('. ')[0].replace(/\.$/, '')}.`);
+}
+
 function overview(): string {
-  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     'Usage: tally COMMAND [options]',
     '',
     'Tally: an open-source authentication manager for software tokens.',
     '',
     'Commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)} ${c.summary.split('. ')[0].replace(/\.$/, '')}.`),
+    ...commandList(commands),
     '',
     'Run `tally COMMAND --help` for the options of a command.',
+    'Run `tally --version` for the version.',
     'Exit codes: 0 success, 1 the command failed (the message says why), 2 bad usage.',
+    '',
+  ].join('\n');
+}
+
+/** `tally GROUP --help`: the commands of a group such as `token`. */
+function groupHelp(group: string): string {
+  return [
+    `Usage: tally ${group} COMMAND [options]`,
+    '',
+    'Commands:',
+    ...commandList(commands.filter((c) => c.name.startsWith(`${group} `))),
+    '',
+    `Run \`tally ${group} COMMAND --help\` for the options of a command.`,
     '',
   ].join('\n');
 }
@@ -50,7 +74,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(overview());
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
   }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    io.out(`tally ${version()}\n`);
+    return EXIT.ok;
+  }
   const { command, rest, group } = findCommand(argv);
+  if (!command && group && argv.length === 2 && (argv[1] === '--help' || argv[1] === '-h')) {
+    io.out(groupHelp(group));
+    return EXIT.ok;
+  }
   if (!command) {
     const known = group ? commands.filter((c) => c.name.startsWith(`${group} `)).map((c) => c.name) : commands.map((c) => c.name);
     io.err(`tally: unknown command "${argv.slice(0, group ? 2 : 1).join(' ')}". Commands: ${known.join(', ')}. Run \`tally --help\`.\n`);

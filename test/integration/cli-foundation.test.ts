@@ -6,6 +6,24 @@ import { writePskc } from '../../src/core/pskc/write.js';
 import { freePort, repoRoot, startServe, storeArgs, tally } from '../support/cli.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
 
+test("--version prints the package version; a command group's --help lists its commands and exits 0", () => {
+  const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const printed = tally([flag]);
+    assert.equal(printed.status, 0, flag);
+    assert.equal(printed.stdout, `tally ${version}\n`, flag);
+  }
+  for (const group of ['token', 'apitoken']) {
+    const help = tally([group, '--help']);
+    assert.equal(help.status, 0, `${group} --help: ${help.stderr}`);
+    assert.match(help.stdout, new RegExp(`^Usage: tally ${group} COMMAND`), group);
+  }
+  const tokenHelp = tally(['token', '--help']).stdout;
+  for (const command of ['activate', 'import', 'code', 'export', 'list', 'remove'])
+    assert.match(tokenHelp, new RegExp(`\\n  token ${command} `), command);
+  assert.equal(tally(['token']).status, 2, 'a group alone is still bad usage');
+});
+
 test('--help on every command; unknown commands and flags name what is wrong and exit 2', () => {
   const overview = tally(['--help']);
   assert.equal(overview.status, 0);
