@@ -5,7 +5,7 @@ import { type PasscodeSearch, type PinEntry, verifyPasscode } from '../core/otp/
 import { errorCatalogue, TallyError } from '../errors.js';
 import type { ChallengeKind } from '../model/vocabulary.js';
 import type { AuthenticationRepository, Holder, StepUse } from '../store/repositories/authentication.js';
-import type { ChallengeRepository } from '../store/repositories/challenges.js';
+import type { ChallengeRepository, NewChallenge } from '../store/repositories/challenges.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
 import type { Database } from '../store/schema.js';
@@ -111,6 +111,8 @@ interface Decision {
   failure?: { user: UserRow; tokens: TokenRow[] };
   /** A user whose failure count an accept resets. */
   resetFailures?: UserRow;
+  /** A challenge issued with the step `consume` takes (next tokencode, new PIN): stored only if the step is. */
+  challenge?: NewChallenge;
 }
 
 /** A request waiting for its batch. */
@@ -284,10 +286,12 @@ export class PasscodeRules {
  *   4. match      `matchTokens`: the active tokens, then a lost token's emergency code
  *                 (a challenge's answer instead: `answerChallenge`)
  *   5. decide     `conclude`: accept, next tokencode, new PIN, emergency access, or reject
- *   6. persist    `persist`: one transaction for the batch: steps used, failures counted and
- *                 cleared, every request's audit event
- * Challenges, a PIN set by a new PIN chain and emergency code use are still written as they are
- * decided (step 5), outside the batch's transaction.
+ *   6. persist    `persist`: one transaction for the batch: steps used, the next tokencode and
+ *                 new PIN challenges they open, failures counted and cleared, every request's
+ *                 audit event
+ * Still written as they are decided (step 5), outside the batch's transaction: what answering a
+ * challenge does (taking it, the chain's next challenge, a confirmed PIN, its failures) and an
+ * emergency code's use.
  */
 export class AuthenticationService {
   /** Requests waiting for the next batch. */
@@ -450,27 +454,32 @@ export class AuthenticationService {
           ...(user.failed_logons > 0 ? { resetFailures: user } : {}),
         };
       case 'next-code': {
-        if (!(await this.rules.consume(match.token, match.step, now)))
-          return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
-        const state = await this.challenge(match.token, 'next-code', String(match.step), now, channel);
+        // The step is used and the challenge stored in the batch's transaction (a step a racing request took first issues none).
+        const challenge = this.newChallenge(match.token, 'next-code', String(match.step), now, channel);
         // The answer is checked as a passcode would be, so a PIN typed before the code is asked for too.
         const withPin = match.token.pin_mode === 'required' && match.token.pin_hash !== null && match.token.add_pin !== 1;
         const message = `Wait for the code to change, then enter ${withPin ? 'your PIN and ' : ''}the next tokencode.`;
-        return { reply: { result: 'challenge', message, state, prompt: 'next-code' }, reason: 'next tokencode mode', serial };
+        return {
+          reply: { result: 'challenge', message, state: challenge.state, prompt: 'next-code' },
+          reason: 'next tokencode mode',
+          serial,
+          consume: { token: match.token, step: match.step, changes: {} },
+          challenge,
+        };
       }
       case 'new-pin': {
-        if (!(await this.rules.consume(match.token, match.step, now)))
-          return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
-        const state = await this.challenge(match.token, 'new-pin', null, now, channel);
+        const challenge = this.newChallenge(match.token, 'new-pin', null, now, channel);
         return {
           reply: {
             result: 'challenge',
             message: `Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`,
-            state,
+            state: challenge.state,
             prompt: 'new-pin',
           },
           reason: 'new PIN mode',
           serial,
+          consume: { token: match.token, step: match.step, changes: {} },
+          challenge,
         };
       }
       case 'emergency': {
@@ -503,9 +512,9 @@ export class AuthenticationService {
   }
 
   /**
-   * Step 6: the batch's effects in one transaction: the steps its accepts use (an accept whose step
-   * a racing request took first becomes a reject), the failures it counts and clears, and every
-   * request's audit event.
+   * Step 6: the batch's effects in one transaction: the steps its accepts and challenges use (one
+   * whose step a racing request took first becomes a reject, and issues no challenge), the
+   * challenges, the failures it counts and clears, and every request's audit event.
    */
   private async persist(decided: ReadonlyArray<{ pending: Pending; decision: Decision }>) {
     return this.repository.write(async (trx) => {
@@ -521,6 +530,11 @@ export class AuthenticationService {
             ? ({ reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial: decision.serial } satisfies Decision)
             : decision,
       }));
+      await this.challenges.issueAll(
+        outcomes.flatMap(({ outcome }) => (outcome.challenge ? [outcome.challenge] : [])),
+        at,
+        trx,
+      );
       await this.recordFailureCounts(
         outcomes.map(({ outcome }) => outcome),
         trx,
@@ -577,21 +591,31 @@ export class AuthenticationService {
     return { reply: { result: 'reject', message: DENIED }, reason };
   }
 
-  /** Issues a challenge; `attempts` are the answers the chain it continues has had already. */
-  private async challenge(
+  /** A challenge to issue; `attempts` are the answers the chain it continues has had already. */
+  private newChallenge(
     token: TokenRow,
     kind: ChallengeKind,
     data: string | null,
     now: number,
     channel: VerifyRequest['channel'],
     attempts = 0,
-  ): Promise<string> {
+  ): NewChallenge {
     const state = (channel === 'self-service' ? CONSOLE_STATE_PREFIX : '') + randomBytes(16).toString('hex');
-    await this.challenges.issue(
-      { state, tokenId: token.id, kind, data, expiresAt: now + this.settings.challengeSeconds * 1000, attempts },
-      now,
-    );
-    return state;
+    return { state, tokenId: token.id, kind, data, expiresAt: now + this.settings.challengeSeconds * 1000, attempts };
+  }
+
+  /** Issues a challenge at once: for the answers of a challenge, which write outside a batch anyway. */
+  private async challenge(
+    token: TokenRow,
+    kind: ChallengeKind,
+    data: string | null,
+    now: number,
+    channel: VerifyRequest['channel'],
+    attempts: number,
+  ): Promise<string> {
+    const challenge = this.newChallenge(token, kind, data, now, channel, attempts);
+    await this.challenges.issue(challenge, now);
+    return challenge.state;
   }
 
   /** Steps 4 and 5 for the answer to a challenge: the challenge is taken (deleted) first, so each is answered once. */

@@ -22,17 +22,25 @@ export class ChallengeRepository {
 
   /** Stores a challenge, dropping the ones expired by `now` on the way. */
   async issue(challenge: NewChallenge, now: number): Promise<void> {
-    await this.db.deleteFrom('auth_challenges').where('expires_at', '<', now).execute();
-    await this.db
+    await this.issueAll([challenge], now);
+  }
+
+  /** Stores challenges in one statement (a batch's, in its transaction), dropping the ones expired by `now`. */
+  async issueAll(challenges: readonly NewChallenge[], now: number, db: Kysely<Database> = this.db): Promise<void> {
+    if (challenges.length === 0) return;
+    await db.deleteFrom('auth_challenges').where('expires_at', '<', now).execute();
+    await db
       .insertInto('auth_challenges')
-      .values({
-        state: challenge.state,
-        token_id: challenge.tokenId,
-        kind: challenge.kind,
-        data: challenge.data,
-        expires_at: challenge.expiresAt,
-        attempts: challenge.attempts,
-      })
+      .values(
+        challenges.map((challenge) => ({
+          state: challenge.state,
+          token_id: challenge.tokenId,
+          kind: challenge.kind,
+          data: challenge.data,
+          expires_at: challenge.expiresAt,
+          attempts: challenge.attempts,
+        })),
+      )
       .execute();
   }
 

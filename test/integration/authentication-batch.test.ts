@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { writePskc } from '../../src/core/pskc/write.js';
+import { AuditService } from '../../src/domain/audit.js';
+import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from '../../src/domain/authentication.js';
+import { SecretHasher } from '../../src/domain/secret-hash.js';
+import { AuditRepository } from '../../src/store/repositories/audit.js';
+import { AuthenticationRepository } from '../../src/store/repositories/authentication.js';
+import { ChallengeRepository } from '../../src/store/repositories/challenges.js';
+import { tokenType } from '../../src/tokens/registry.js';
+import { describeEachStore } from '../support/store.js';
+import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+
+/**
+ * A batch persists every effect of its requests in one transaction: when that transaction fails,
+ * nothing of it stays, not even the step a next tokencode challenge used or the challenge itself.
+ */
+describeEachStore('authentication batches commit all or nothing', (getStore) => {
+  let tally: TestTally;
+
+  before(async () => {
+    tally = await createTestTally(getStore());
+    const api = (url: string, payload: object) =>
+      tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
+    assert.equal((await api('/api/v1/users', { username: 'batch-user' })).statusCode, 201);
+    const key = {
+      kind: 'totp' as const,
+      id: 'B1',
+      serial: 'BATCH-1',
+      secret: randomBytes(20),
+      digits: 6,
+      algorithm: 'SHA1' as const,
+      timeInterval: 30,
+    };
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc([key])).toString('base64') })).json().imported, 1);
+    assert.equal((await api('/api/v1/tokens/BATCH-1/assign', { username: 'batch-user' })).json().state, 'active');
+  });
+  after(() => tally.close());
+
+  /** The token's code `ahead` steps after the current one: outside the small window, inside the large one. */
+  async function codeAhead(ahead: number): Promise<string> {
+    const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', 'BATCH-1').executeTakeFirstOrThrow();
+    const type = tokenType(row.token_type);
+    return type.codeAt(
+      tally.services.tokens.material(row),
+      type.stepAt({ periodSeconds: row.period_seconds, counter: row.counter }, tally.clock.now()) + ahead,
+    );
+  }
+
+  test('a next tokencode challenge whose batch fails to commit leaves no used step and no challenge', async () => {
+    const db = getStore().db;
+    const audit = new AuditService(new AuditRepository(db), tally.clock);
+    audit.recordManyIn = async () => {
+      throw new Error('the audit insert failed');
+    };
+    const repository = new AuthenticationRepository(db);
+    const failing = new AuthenticationService(
+      repository,
+      new ChallengeRepository(db),
+      new PasscodeRules(repository, tally.services.tokens, tally.services.lockout, tally.clock, DEFAULT_AUTHENTICATION),
+      new SecretHasher(db, tally.keyring),
+      tally.services.lockout,
+      audit,
+      tally.clock,
+    );
+    const passcode = await codeAhead(5);
+    await assert.rejects(failing.verifyConsoleLogOn({ username: 'batch-user', passcode }), /the audit insert failed/);
+    const token = await db.selectFrom('tokens').select(['id', 'last_step']).where('serial', '=', 'BATCH-1').executeTakeFirstOrThrow();
+    assert.equal(token.last_step, null, 'the step is not used');
+    assert.deepEqual(
+      await db.selectFrom('auth_challenges').select('state').where('token_id', '=', token.id).execute(),
+      [],
+      'no challenge is left',
+    );
+
+    const reply = await tally.services.authentication.verifyConsoleLogOn({ username: 'batch-user', passcode });
+    assert.equal(reply?.result, 'challenge', 'the same code still opens its challenge once the store commits');
+    assert.equal(
+      (await db.selectFrom('auth_challenges').select('kind').where('token_id', '=', token.id).execute()).map((row) => row.kind).join(),
+      'next-code',
+    );
+  });
+});
