@@ -113,6 +113,8 @@ interface Decision {
   resetFailures?: UserRow;
   /** A challenge issued with the step `consume` takes (next tokencode, new PIN): stored only if the step is. */
   challenge?: NewChallenge;
+  /** A lost token whose emergency access code was right: used (a one-time one only if still unused). */
+  emergency?: TokenRow;
 }
 
 /** A request waiting for its batch. */
@@ -287,11 +289,10 @@ export class PasscodeRules {
  *                 (a challenge's answer instead: `answerChallenge`)
  *   5. decide     `conclude`: accept, next tokencode, new PIN, emergency access, or reject
  *   6. persist    `persist`: one transaction for the batch: steps used, the next tokencode and
- *                 new PIN challenges they open, failures counted and cleared, every request's
- *                 audit event
+ *                 new PIN challenges they open, emergency codes used, failures counted and
+ *                 cleared, every request's audit event
  * Still written as they are decided (step 5), outside the batch's transaction: what answering a
- * challenge does (taking it, the chain's next challenge, a confirmed PIN, its failures) and an
- * emergency code's use.
+ * challenge does (taking it, the chain's next challenge, a confirmed PIN, its failures).
  */
 export class AuthenticationService {
   /** Requests waiting for the next batch. */
@@ -482,18 +483,14 @@ export class AuthenticationService {
           challenge,
         };
       }
-      case 'emergency': {
-        const { token } = match;
-        if (token.emergency_one_time === 1 && !(await this.repository.useEmergencyCode(token.id, token.emergency_hash ?? '')))
-          return { reply: { result: 'reject', message: DENIED }, reason: 'emergency code used', serial };
-        // A code that works for days forgives its holder's earlier typing errors.
-        if (token.failed_count > 0) {
-          await this.repository.clearTokenFailures(token.id);
-          token.failed_count = 0;
-        }
-        if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
-        return { reply: { result: 'accept', message: 'Accepted with an emergency access code.' }, reason: 'emergency access code', serial };
-      }
+      case 'emergency':
+        return {
+          reply: { result: 'accept', message: 'Accepted with an emergency access code.' },
+          reason: 'emergency access code',
+          serial,
+          emergency: match.token,
+          ...(user.failed_logons > 0 ? { resetFailures: user } : {}),
+        };
     }
   }
 
@@ -514,6 +511,7 @@ export class AuthenticationService {
   /**
    * Step 6: the batch's effects in one transaction: the steps its accepts and challenges use (one
    * whose step a racing request took first becomes a reject, and issues no challenge), the
+   * emergency codes used (a one-time code a racing request used first: a reject), the
    * challenges, the failures it counts and clears, and every request's audit event.
    */
   private async persist(decided: ReadonlyArray<{ pending: Pending; decision: Decision }>) {
@@ -523,13 +521,17 @@ export class AuthenticationService {
         consume ? [stepUse(consume.token, consume.step, at, consume.changes)] : [],
       );
       const taken = await this.repository.useSteps(uses, trx);
-      const outcomes = decided.map(({ pending, decision }) => ({
-        pending,
-        outcome:
-          decision.consume && !taken.has(decision.consume.token.id)
-            ? ({ reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial: decision.serial } satisfies Decision)
-            : decision,
-      }));
+      const emergencies = decided.flatMap(({ decision: { emergency } }) => (emergency ? [emergency] : []));
+      const usedCodes = await this.repository.useEmergencyCodes(emergencies, trx);
+      const outcomes = decided.map(({ pending, decision }) => {
+        const { consume, emergency, serial } = decision;
+        let outcome: Decision = decision;
+        if (consume && !taken.has(consume.token.id))
+          outcome = { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        else if (emergency && !usedCodes.has(emergency.id))
+          outcome = { reply: { result: 'reject', message: DENIED }, reason: 'emergency code used', serial };
+        return { pending, outcome };
+      });
       await this.challenges.issueAll(
         outcomes.flatMap(({ outcome }) => (outcome.challenge ? [outcome.challenge] : [])),
         at,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { writePskc } from '../../src/core/pskc/write.js';
+import { type Actor, systemActor } from '../../src/domain/actor.js';
 import { AuditService } from '../../src/domain/audit.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from '../../src/domain/authentication.js';
 import { SecretHasher } from '../../src/domain/secret-hash.js';
@@ -35,6 +36,10 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
     };
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc([key])).toString('base64') })).json().imported, 1);
     assert.equal((await api('/api/v1/tokens/BATCH-1/assign', { username: 'batch-user' })).json().state, 'active');
+    assert.equal((await api('/api/v1/users', { username: 'batch-lost' })).statusCode, 201);
+    const lostKey = { ...key, id: 'B2', serial: 'BATCH-2', secret: randomBytes(20) };
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc([lostKey])).toString('base64') })).json().imported, 1);
+    assert.equal((await api('/api/v1/tokens/BATCH-2/assign', { username: 'batch-lost' })).json().state, 'active');
   });
   after(() => tally.close());
 
@@ -48,14 +53,15 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
     );
   }
 
-  test('a next tokencode challenge whose batch fails to commit leaves no used step and no challenge', async () => {
+  /** An authentication service on the same store whose batches fail at their last write (the audit insert). */
+  function failingAuthentication(): AuthenticationService {
     const db = getStore().db;
     const audit = new AuditService(new AuditRepository(db), tally.clock);
     audit.recordManyIn = async () => {
       throw new Error('the audit insert failed');
     };
     const repository = new AuthenticationRepository(db);
-    const failing = new AuthenticationService(
+    return new AuthenticationService(
       repository,
       new ChallengeRepository(db),
       new PasscodeRules(repository, tally.services.tokens, tally.services.lockout, tally.clock, DEFAULT_AUTHENTICATION),
@@ -64,6 +70,11 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
       audit,
       tally.clock,
     );
+  }
+
+  test('a next tokencode challenge whose batch fails to commit leaves no used step and no challenge', async () => {
+    const db = getStore().db;
+    const failing = failingAuthentication();
     const passcode = await codeAhead(5);
     await assert.rejects(failing.verifyConsoleLogOn({ username: 'batch-user', passcode }), /the audit insert failed/);
     const token = await db.selectFrom('tokens').select(['id', 'last_step']).where('serial', '=', 'BATCH-1').executeTakeFirstOrThrow();
@@ -80,5 +91,24 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
       (await db.selectFrom('auth_challenges').select('kind').where('token_id', '=', token.id).execute()).map((row) => row.kind).join(),
       'next-code',
     );
+  });
+
+  test('a one-time emergency access code accepted in a batch that fails to commit stays unused', async () => {
+    const db = getStore().db;
+    const lost = await tally.services.tokenAdmin.reportLost(systemActor, 'BATCH-2', { emergency: 'one-time' });
+    const emergencyCode = lost.emergencyCode ?? '';
+    assert.equal(emergencyCode.length, 8);
+    const agent: Actor = { kind: 'apitoken', name: 'vpn', role: 'agent' };
+    const request = { username: 'batch-lost', passcode: emergencyCode, channel: 'rest' } as const;
+    await assert.rejects(failingAuthentication().verify(agent, request), /the audit insert failed/);
+    const row = await db.selectFrom('tokens').select('emergency_hash').where('serial', '=', 'BATCH-2').executeTakeFirstOrThrow();
+    assert.notEqual(row.emergency_hash, null, 'the one-time code is not used up');
+
+    assert.equal(
+      (await tally.services.authentication.verify(agent, request)).result,
+      'accept',
+      'the code still works once the store commits',
+    );
+    assert.equal((await tally.services.authentication.verify(agent, request)).result, 'reject', 'once');
   });
 });

@@ -102,11 +102,16 @@ describeEachStore('authentication claims outside the batch', (getStore, getHandl
       [lost?.state, lost?.disabled_reason, lost?.emergency_hash, lost?.emergency_one_time],
       ['disabled', 'lost', 'emergency-hash', 1],
     );
-    const uses = await Promise.all([
-      repository.useEmergencyCode(tokenId, 'emergency-hash'),
-      repository.useEmergencyCode(tokenId, 'emergency-hash'),
-    ]);
-    assert.deepEqual([...uses].sort(), [false, true]);
+    assert.ok(lost);
+    // Two nodes, each with the row as it read it, a wrong passcode counted against it before.
+    const rows = [
+      { ...lost, failed_count: 2 },
+      { ...lost, failed_count: 2 },
+    ];
+    const uses = await Promise.all(rows.map((row) => repository.useEmergencyCodes([row])));
+    assert.deepEqual(uses.map((used) => used.has(tokenId)).sort(), [false, true]);
+    const winner = rows[uses.findIndex((used) => used.has(tokenId))];
+    assert.deepEqual([winner?.emergency_hash, winner?.failed_count], [null, 0], 'the winning row is updated to match the store');
     assert.equal((await repository.tokenById(tokenId))?.emergency_hash, null);
   });
 });

@@ -260,20 +260,31 @@ export class AuthenticationRepository {
     return Number(used.numUpdatedRows) === 1;
   }
 
-  /** Uses up a one-time emergency access code; true for the one caller that did. */
-  async useEmergencyCode(tokenId: number, emergencyHash: string): Promise<boolean> {
-    const used = await this.db
-      .updateTable('tokens')
-      .set({ emergency_hash: null, emergency_expires_at: null })
-      .where('id', '=', tokenId)
-      .where('emergency_hash', '=', emergencyHash)
-      .executeTakeFirst();
-    return Number(used.numUpdatedRows) === 1;
-  }
-
-  /** Clears a token's count of wrong passcodes. */
-  async clearTokenFailures(tokenId: number): Promise<void> {
-    await this.db.updateTable('tokens').set({ failed_count: 0 }).where('id', '=', tokenId).execute();
+  /**
+   * Uses lost tokens' emergency access codes (a batch's, in its transaction): a one-time code is
+   * voided where it is still the one matched, so of racing callers one wins; a code that works for
+   * days stays. Either way the token's wrong-passcode count is cleared (its holder's typing errors
+   * are forgiven). Returns the tokens whose code was used; their rows are updated to match.
+   */
+  async useEmergencyCodes(tokens: readonly TokenRow[], db: Kysely<Database> = this.db): Promise<Set<number>> {
+    const used = new Set<number>();
+    for (const token of tokens) {
+      if (token.emergency_one_time === 1) {
+        const voided = await db
+          .updateTable('tokens')
+          .set({ emergency_hash: null, emergency_expires_at: null, failed_count: 0 })
+          .where('id', '=', token.id)
+          .where('emergency_hash', '=', token.emergency_hash ?? '')
+          .executeTakeFirst();
+        if (Number(voided.numUpdatedRows) !== 1) continue;
+        Object.assign(token, { emergency_hash: null, emergency_expires_at: null });
+      } else if (token.failed_count > 0) {
+        await db.updateTable('tokens').set({ failed_count: 0 }).where('id', '=', token.id).execute();
+      }
+      token.failed_count = 0;
+      used.add(token.id);
+    }
+    return used;
   }
 
   /** Sets a token's PIN (a confirmed new PIN) and ends its new PIN mode. */
