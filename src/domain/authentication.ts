@@ -115,6 +115,8 @@ interface Decision {
   challenge?: NewChallenge;
   /** A lost token whose emergency access code was right: used (a one-time one only if still unused). */
   emergency?: TokenRow;
+  /** A new PIN confirmed: set on the token, ending its new PIN mode. */
+  newPin?: { token: TokenRow; pinHash: string };
 }
 
 /** A request waiting for its batch. */
@@ -288,11 +290,11 @@ export class PasscodeRules {
  *   4. match      `matchTokens`: the active tokens, then a lost token's emergency code
  *                 (a challenge's answer instead: `answerChallenge`)
  *   5. decide     `conclude`: accept, next tokencode, new PIN, emergency access, or reject
- *   6. persist    `persist`: one transaction for the batch: steps used, the next tokencode and
- *                 new PIN challenges they open, emergency codes used, failures counted and
- *                 cleared, every request's audit event
- * Still written as they are decided (step 5), outside the batch's transaction: what answering a
- * challenge does (taking it, the chain's next challenge, a confirmed PIN, its failures).
+ *   6. persist    `persist`: one transaction for the batch: steps used, challenges issued,
+ *                 emergency codes used, PINs set, failures counted and cleared, every
+ *                 request's audit event
+ * Only taking a challenge that is answered is written as it is decided (step 4, a delete that one
+ * answer wins); everything else a request leads to is persisted with its batch.
  */
 export class AuthenticationService {
   /** Requests waiting for the next batch. */
@@ -394,7 +396,7 @@ export class AuthenticationService {
     const { user, tokens } = holder;
     const refused = this.refusedByRules(user, request.passcode);
     if (refused) return refused;
-    if (request.state !== undefined) return this.answerChallenge(user, request.state, request.passcode, hashKey, request.channel);
+    if (request.state !== undefined) return this.answerChallenge(user, tokens, request.state, request.passcode, hashKey, request.channel);
     const now = this.clock.now();
     const match = this.matchTokens(tokens, request.passcode, hashKey, now);
     return this.conclude(user, tokens, match, now, request.channel);
@@ -512,7 +514,8 @@ export class AuthenticationService {
    * Step 6: the batch's effects in one transaction: the steps its accepts and challenges use (one
    * whose step a racing request took first becomes a reject, and issues no challenge), the
    * emergency codes used (a one-time code a racing request used first: a reject), the
-   * challenges, the failures it counts and clears, and every request's audit event.
+   * challenges, the PINs new PIN chains confirmed, the failures it counts and clears, and every
+   * request's audit event.
    */
   private async persist(decided: ReadonlyArray<{ pending: Pending; decision: Decision }>) {
     return this.repository.write(async (trx) => {
@@ -534,6 +537,11 @@ export class AuthenticationService {
       });
       await this.challenges.issueAll(
         outcomes.flatMap(({ outcome }) => (outcome.challenge ? [outcome.challenge] : [])),
+        at,
+        trx,
+      );
+      await this.repository.setPins(
+        outcomes.flatMap(({ outcome }) => (outcome.newPin ? [outcome.newPin] : [])),
         at,
         trx,
       );
@@ -587,12 +595,6 @@ export class AuthenticationService {
     return { reply: { result: 'reject', message: DENIED }, reason, failure: { user, tokens } };
   }
 
-  /** A reject whose failure is counted at once: for the paths that write outside a batch anyway. */
-  private async failure(user: UserRow, tokens: TokenRow[], reason: string): Promise<{ reply: AuthResult; reason: string }> {
-    await this.rules.countFailure(user, tokens);
-    return { reply: { result: 'reject', message: DENIED }, reason };
-  }
-
   /** A challenge to issue; `attempts` are the answers the chain it continues has had already. */
   private newChallenge(
     token: TokenRow,
@@ -606,43 +608,33 @@ export class AuthenticationService {
     return { state, tokenId: token.id, kind, data, expiresAt: now + this.settings.challengeSeconds * 1000, attempts };
   }
 
-  /** Issues a challenge at once: for the answers of a challenge, which write outside a batch anyway. */
-  private async challenge(
-    token: TokenRow,
-    kind: ChallengeKind,
-    data: string | null,
-    now: number,
-    channel: VerifyRequest['channel'],
-    attempts: number,
-  ): Promise<string> {
-    const challenge = this.newChallenge(token, kind, data, now, channel, attempts);
-    await this.challenges.issue(challenge, now);
-    return challenge.state;
-  }
-
-  /** Steps 4 and 5 for the answer to a challenge: the challenge is taken (deleted) first, so each is answered once. */
+  /**
+   * Steps 4 and 5 for the answer to a challenge: the challenge is taken (deleted) at once, so each
+   * is answered once; what the answer leads to is persisted with the batch.
+   */
   private async answerChallenge(
     user: UserRow,
+    tokens: readonly TokenRow[],
     state: string,
     passcode: string,
     hashKey: SecretHashKey,
     channel: VerifyRequest['channel'],
-  ): Promise<{ reply: AuthResult; reason: string; serial?: string }> {
+  ): Promise<Decision> {
     const now = this.clock.now();
     const challenge = await this.challenges.find(state.slice(0, 64), now);
-    const token = challenge ? await this.repository.tokenById(challenge.token_id) : undefined;
+    const token = challenge ? tokens.find((held) => held.id === challenge.token_id) : undefined;
     // A state no challenge of this user has proves nothing about who sent it: on the public
     // Self-Service form anyone may send one, so it is refused without counting against the user's
     // passcode lockout (which would let a stranger lock the user out of RADIUS and REST).
-    if (!challenge || token?.user_id !== user.id) {
+    if (!challenge || !token) {
       if (channel === 'self-service') return { reply: { result: 'reject', message: DENIED }, reason: 'unknown or expired challenge' };
-      return this.failure(user, [], 'unknown or expired challenge');
+      return this.failed(user, [], 'unknown or expired challenge');
     }
     // A token disabled (or reported lost) since the challenge was issued answers nothing more.
-    if (token?.state !== 'active') return this.failure(user, [], 'unknown or expired challenge');
+    if (token.state !== 'active') return this.failed(user, [], 'unknown or expired challenge');
     if (challenge.state.startsWith(CONSOLE_STATE_PREFIX) !== (channel === 'self-service'))
-      return this.failure(user, [], 'challenge of another channel');
-    if (!(await this.challenges.take(challenge.state))) return this.failure(user, [], 'challenge answered twice');
+      return this.failed(user, [], 'challenge of another channel');
+    if (!(await this.challenges.take(challenge.state))) return this.failed(user, [], 'challenge answered twice');
     const serial = token.serial;
     const limit = limitReached(token, now);
     if (limit) return { reply: { result: 'reject', message: errorCatalogue[limit].message, code: limit }, reason: limit, serial };
@@ -652,49 +644,59 @@ export class AuthenticationService {
     switch (challenge.kind) {
       case 'new-pin': {
         const problem = this.rules.pinProblem(token, passcode, hashKey);
-        if (problem && chainEnds) return this.failure(user, [token], 'too many new PIN attempts').then((failed) => ({ ...failed, serial }));
+        if (problem && chainEnds) return { ...this.failed(user, [token], 'too many new PIN attempts'), serial };
         if (problem) {
-          const again = await this.challenge(token, 'new-pin', null, now, channel, attempts);
+          const again = this.newChallenge(token, 'new-pin', null, now, channel, attempts);
           return {
             reply: {
               result: 'challenge',
               message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`,
-              state: again,
+              state: again.state,
               prompt: 'new-pin',
             },
             reason: 'PIN refused by policy',
             serial,
+            challenge: again,
           };
         }
-        const next = await this.challenge(token, 'confirm-pin', this.rules.pinHash(hashKey, token, passcode), now, channel, attempts);
+        const next = this.newChallenge(token, 'confirm-pin', this.rules.pinHash(hashKey, token, passcode), now, channel, attempts);
         return {
-          reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next, prompt: 'confirm-pin' },
+          reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next.state, prompt: 'confirm-pin' },
           reason: 'new PIN entered',
           serial,
+          challenge: next,
         };
       }
       case 'confirm-pin': {
         const pinHash = challenge.data ?? '';
         if (!constantTimeEqual(this.rules.pinHash(hashKey, token, passcode), pinHash)) {
-          if (chainEnds) return this.failure(user, [token], 'too many new PIN attempts').then((failed) => ({ ...failed, serial }));
-          const again = await this.challenge(token, 'new-pin', null, now, channel, attempts);
+          if (chainEnds) return { ...this.failed(user, [token], 'too many new PIN attempts'), serial };
+          const again = this.newChallenge(token, 'new-pin', null, now, channel, attempts);
           return {
-            reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again, prompt: 'new-pin' },
+            reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again.state, prompt: 'new-pin' },
             reason: 'PIN confirmation mismatch',
             serial,
+            challenge: again,
           };
         }
-        await this.repository.setPin(token.id, pinHash, now);
-        if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
-        return { reply: { result: 'accept', message: 'New PIN accepted.' }, reason: 'new PIN set', serial };
+        return {
+          reply: { result: 'accept', message: 'New PIN accepted.' },
+          reason: 'new PIN set',
+          serial,
+          newPin: { token, pinHash },
+          ...(user.failed_logons > 0 ? { resetFailures: user } : {}),
+        };
       }
       case 'next-code': {
         const wanted = Number(challenge.data) + 1;
-        if (!this.rules.matchesNextStep(token, passcode, wanted, hashKey)) return this.failure(user, [token], 'wrong next tokencode');
-        if (!(await this.rules.consume(token, wanted, now, this.rules.driftAfter(token, wanted, now))))
-          return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
-        if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
-        return { reply: { result: 'accept' }, reason: 'next tokencode', serial };
+        if (!this.rules.matchesNextStep(token, passcode, wanted, hashKey)) return this.failed(user, [token], 'wrong next tokencode');
+        return {
+          reply: { result: 'accept' },
+          reason: 'next tokencode',
+          serial,
+          consume: { token, step: wanted, changes: this.rules.driftAfter(token, wanted, now) },
+          ...(user.failed_logons > 0 ? { resetFailures: user } : {}),
+        };
       }
     }
   }

@@ -40,12 +40,18 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
     const lostKey = { ...key, id: 'B2', serial: 'BATCH-2', secret: randomBytes(20) };
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc([lostKey])).toString('base64') })).json().imported, 1);
     assert.equal((await api('/api/v1/tokens/BATCH-2/assign', { username: 'batch-lost' })).json().state, 'active');
+    assert.equal((await api('/api/v1/users', { username: 'batch-pin' })).statusCode, 201);
+    const pinKey = { ...key, id: 'B3', serial: 'BATCH-3', secret: randomBytes(20) };
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc([pinKey])).toString('base64') })).json().imported, 1);
+    assert.equal((await api('/api/v1/tokens/BATCH-3/assign', { username: 'batch-pin' })).json().state, 'active');
+    // The token asks for a PIN it has not got yet.
+    await getStore().db.updateTable('tokens').set({ pin_mode: 'required', new_pin_required: 1 }).where('serial', '=', 'BATCH-3').execute();
   });
   after(() => tally.close());
 
-  /** The token's code `ahead` steps after the current one: outside the small window, inside the large one. */
-  async function codeAhead(ahead: number): Promise<string> {
-    const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', 'BATCH-1').executeTakeFirstOrThrow();
+  /** The token's code `ahead` steps after the current one (5: outside the small window, inside the large one). */
+  async function codeAhead(ahead: number, serial = 'BATCH-1'): Promise<string> {
+    const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
     const type = tokenType(row.token_type);
     return type.codeAt(
       tally.services.tokens.material(row),
@@ -110,5 +116,36 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
       'the code still works once the store commits',
     );
     assert.equal((await tally.services.authentication.verify(agent, request)).result, 'reject', 'once');
+  });
+
+  test('a new PIN confirmed in a batch that fails to commit is not set, and no failure is counted for it', async () => {
+    const db = getStore().db;
+    const agent: Actor = { kind: 'apitoken', name: 'vpn', role: 'agent' };
+    const answer = (passcode: string, state?: string) => ({
+      username: 'batch-pin',
+      passcode,
+      channel: 'rest' as const,
+      ...(state ? { state } : {}),
+    });
+    const asked = await tally.services.authentication.verify(agent, answer(await codeAhead(0, 'BATCH-3')));
+    assert.equal(asked.result, 'challenge');
+    const confirm = await tally.services.authentication.verify(agent, answer('4826', asked.result === 'challenge' ? asked.state : ''));
+    assert.equal(confirm.result, 'challenge');
+    const confirmState = confirm.result === 'challenge' ? confirm.state : '';
+    await assert.rejects(failingAuthentication().verify(agent, answer('4826', confirmState)), /the audit insert failed/);
+    const row = await db
+      .selectFrom('tokens')
+      .select(['pin_hash', 'new_pin_required'])
+      .where('serial', '=', 'BATCH-3')
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(row, { pin_hash: null, new_pin_required: 1 }, 'no PIN is set');
+
+    // The challenge was taken all the same (one answer each): answering it again is refused, and that failure is counted once it commits.
+    assert.deepEqual(await tally.services.authentication.verify(agent, answer('4826', confirmState)), {
+      result: 'reject',
+      message: 'Access denied.',
+    });
+    const user = await db.selectFrom('users').select('failed_logons').where('username', '=', 'batch-pin').executeTakeFirstOrThrow();
+    assert.equal(user.failed_logons, 1);
   });
 });

@@ -287,13 +287,12 @@ export class AuthenticationRepository {
     return used;
   }
 
-  /** Sets a token's PIN (a confirmed new PIN) and ends its new PIN mode. */
-  async setPin(tokenId: number, pinHash: string, now: number): Promise<void> {
-    await this.db
-      .updateTable('tokens')
-      .set({ pin_hash: pinHash, new_pin_required: 0, updated_at: now })
-      .where('id', '=', tokenId)
-      .execute();
+  /** Sets tokens' PINs (confirmed new PINs, a batch's) and ends their new PIN mode; the rows are updated to match. */
+  async setPins(pins: ReadonlyArray<{ token: TokenRow; pinHash: string }>, now: number, db: Kysely<Database> = this.db): Promise<void> {
+    for (const { token, pinHash } of pins) {
+      await db.updateTable('tokens').set({ pin_hash: pinHash, new_pin_required: 0, updated_at: now }).where('id', '=', token.id).execute();
+      Object.assign(token, { pin_hash: pinHash, new_pin_required: 0, updated_at: now });
+    }
   }
 
   /** Replaces the PIN only where it is still `previous` (null: none yet); true for the one caller that did. */
