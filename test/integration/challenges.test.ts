@@ -55,7 +55,7 @@ describeEachStore('authentication claims outside the batch', (getStore, getHandl
     t.after(() => otherNode.close());
     const here = new ChallengeRepository(getStore().db);
     const there = new ChallengeRepository(otherNode.db);
-    await here.issue({ state: 'race-1', tokenId, kind: 'new-pin', data: null, expiresAt: NOW + 60_000, attempts: 2 }, NOW);
+    await here.issueAll([{ state: 'race-1', tokenId, kind: 'new-pin', data: null, expiresAt: NOW + 60_000, attempts: 2 }], NOW);
     const seen = await there.find('race-1', NOW);
     assert.equal(seen?.kind, 'new-pin');
     assert.equal(seen?.attempts, 2);
@@ -67,10 +67,13 @@ describeEachStore('authentication claims outside the batch', (getStore, getHandl
 
   test('an expired challenge is not found, and issuing another drops it', async () => {
     const challenges = new ChallengeRepository(getStore().db);
-    await challenges.issue({ state: 'old-1', tokenId, kind: 'next-code', data: '7', expiresAt: NOW + 1_000, attempts: 0 }, NOW);
+    await challenges.issueAll([{ state: 'old-1', tokenId, kind: 'next-code', data: '7', expiresAt: NOW + 1_000, attempts: 0 }], NOW);
     assert.equal((await challenges.find('old-1', NOW))?.data, '7');
     assert.equal(await challenges.find('old-1', NOW + 1_000), undefined);
-    await challenges.issue({ state: 'new-1', tokenId, kind: 'next-code', data: '8', expiresAt: NOW + 60_000, attempts: 0 }, NOW + 2_000);
+    await challenges.issueAll(
+      [{ state: 'new-1', tokenId, kind: 'next-code', data: '8', expiresAt: NOW + 60_000, attempts: 0 }],
+      NOW + 2_000,
+    );
     const left = await getStore().db.selectFrom('auth_challenges').select('state').where('state', 'in', ['old-1', 'new-1']).execute();
     assert.deepEqual(
       left.map((row) => row.state),
@@ -97,7 +100,7 @@ describeEachStore('authentication claims outside the batch', (getStore, getHandl
       repository.reportLost(tokenId, 'active', emergency, NOW),
     ]);
     assert.deepEqual([...reports].sort(), [false, true]);
-    const lost = await repository.tokenById(tokenId);
+    const lost = await getStore().db.selectFrom('tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
     assert.deepEqual(
       [lost?.state, lost?.disabled_reason, lost?.emergency_hash, lost?.emergency_one_time],
       ['disabled', 'lost', 'emergency-hash', 1],
@@ -112,6 +115,6 @@ describeEachStore('authentication claims outside the batch', (getStore, getHandl
     assert.deepEqual(uses.map((used) => used.has(tokenId)).sort(), [false, true]);
     const winner = rows[uses.findIndex((used) => used.has(tokenId))];
     assert.deepEqual([winner?.emergency_hash, winner?.failed_count], [null, 0], 'the winning row is updated to match the store');
-    assert.equal((await repository.tokenById(tokenId))?.emergency_hash, null);
+    assert.equal((await getStore().db.selectFrom('tokens').selectAll().where('id', '=', tokenId).executeTakeFirst())?.emergency_hash, null);
   });
 });

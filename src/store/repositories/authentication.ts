@@ -233,10 +233,6 @@ export class AuthenticationRepository {
     return active !== undefined;
   }
 
-  async tokenById(id: number): Promise<TokenRow | undefined> {
-    return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
-  }
-
   /** The user holding a token, known to exist (a token's `user_id`). */
   async userById(id: number): Promise<UserRow> {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();

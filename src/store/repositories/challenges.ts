@@ -20,11 +20,6 @@ export interface NewChallenge {
 export class ChallengeRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** Stores a challenge, dropping the ones expired by `now` on the way. */
-  async issue(challenge: NewChallenge, now: number): Promise<void> {
-    await this.issueAll([challenge], now);
-  }
-
   /** Stores challenges in one statement (a batch's, in its transaction), dropping the ones expired by `now`. */
   async issueAll(challenges: readonly NewChallenge[], now: number, db: Kysely<Database> = this.db): Promise<void> {
     if (challenges.length === 0) return;
