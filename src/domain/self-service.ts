@@ -11,11 +11,12 @@ import { tokenType as tokenTypeModule } from '../tokens/registry.js';
 import type { TokenType } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
-import type { AuthenticationService, AuthResult, CodeTest } from './authentication.js';
+import type { AuthenticationService, AuthResult } from './authentication.js';
 import type { Clock } from './clock.js';
 import { type DeviceDefinition, deliveriesFor } from './devices.js';
 import type { Activation, DistributionService } from './distribution.js';
 import type { ProfileService } from './profiles.js';
+import type { CodeTest, TokenAdministrationService } from './token-administration.js';
 import { replacementDue, type SelfServiceRequest, type TokenRequestService } from './token-requests.js';
 import type { TokenView } from './tokens.js';
 import type { SecondFactor, UserService } from './users.js';
@@ -127,6 +128,7 @@ export class SelfService {
     private readonly db: Kysely<Database>,
     private readonly profiles: ProfileService,
     private readonly distribution: DistributionService,
+    private readonly tokenAdmin: TokenAdministrationService,
     private readonly authentication: AuthenticationService,
     private readonly requests: TokenRequestService,
     private readonly users: UserService,
@@ -268,11 +270,11 @@ export class SelfService {
   }
 
   async testCode(actor: Actor, serial: string, passcode: string): Promise<CodeTest> {
-    return this.authentication.testCode(actor, serial, strip(passcode));
+    return this.tokenAdmin.testCode(actor, serial, strip(passcode));
   }
 
   async resync(actor: Actor, serial: string, first: string, second: string): Promise<void> {
-    await this.authentication.resync(actor, serial, strip(first), strip(second));
+    await this.tokenAdmin.resync(actor, serial, strip(first), strip(second));
   }
 
   /** Sets or changes the PIN; the new one is typed twice, and changing one takes the current PIN. */
@@ -281,18 +283,13 @@ export class SelfService {
     await this.own(actor, serial);
     if (input.pin !== input.again)
       throw new TallyError('VALIDATION_FAILED', 'The new PIN and its repetition differ; type the same new PIN twice.');
-    await this.authentication.setPin(
-      actor,
-      serial,
-      input.pin,
-      input.current === undefined || input.current === '' ? undefined : input.current,
-    );
+    await this.tokenAdmin.setPin(actor, serial, input.pin, input.current === undefined || input.current === '' ? undefined : input.current);
   }
 
   /** The token stops working at once; by the console's policy an emergency access code stands in for it. */
   async reportLost(actor: Actor, serial: string): Promise<LostReport> {
     const policy = this.settings.emergencyAccess;
-    const report = await this.authentication.reportLost(actor, serial, { emergency: policy });
+    const report = await this.tokenAdmin.reportLost(actor, serial, { emergency: policy });
     return {
       emergency:
         report.emergencyCode && report.expiresAt

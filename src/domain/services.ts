@@ -3,11 +3,14 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/connect.js';
 import { ApiTokenRepository } from '../store/repositories/api-tokens.js';
 import { AuditRepository } from '../store/repositories/audit.js';
+import { AuthenticationRepository } from '../store/repositories/authentication.js';
+import { ChallengeRepository } from '../store/repositories/challenges.js';
+import { TokenRepository } from '../store/repositories/tokens.js';
 import { UserRepository } from '../store/repositories/users.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
 import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
-import { AuthenticationService, DEFAULT_AUTHENTICATION } from './authentication.js';
+import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
 import { BulkDistributionService } from './bulk-distribution.js';
 import type { Clock } from './clock.js';
 import { DashboardService } from './dashboard.js';
@@ -22,6 +25,7 @@ import { RateLimitService } from './rate-limits.js';
 import { SecretHasher } from './secret-hash.js';
 import { DEFAULT_SELF_SERVICE, SelfService, type SelfServiceSettings } from './self-service.js';
 import { DEFAULT_SESSIONS, SessionService, type SessionSettings } from './sessions.js';
+import { TokenAdministrationService } from './token-administration.js';
 import { TokenRequestService } from './token-requests.js';
 import { TokenService } from './tokens.js';
 import { UserService } from './users.js';
@@ -40,6 +44,8 @@ export interface Services {
   distribution: DistributionService;
   provisioning: ProvisioningService;
   authentication: AuthenticationService;
+  /** A token's authentication state: PINs, resync, lost tokens, enable, disable, unlock, testing a code. */
+  tokenAdmin: TokenAdministrationService;
   radiusClients: RadiusClientService;
   sessions: SessionService;
   selfService: SelfService;
@@ -73,14 +79,26 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
   const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
+  const authenticationStore = new AuthenticationRepository(store.db);
+  const passcodeRules = new PasscodeRules(authenticationStore, tokens, lockout, clock, DEFAULT_AUTHENTICATION);
   const authentication = new AuthenticationService(
-    store.db,
+    authenticationStore,
+    new ChallengeRepository(store.db),
+    passcodeRules,
+    hasher,
+    lockout,
+    audit,
+    clock,
+  );
+  const tokenAdmin = new TokenAdministrationService(
+    authenticationStore,
+    new TokenRepository(store.db),
+    passcodeRules,
     tokens,
     hasher,
     lockout,
     audit,
     clock,
-    DEFAULT_AUTHENTICATION,
     options.helpdeskCredentials ?? 'none',
   );
   const requests = new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier);
@@ -97,12 +115,14 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     distribution,
     provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock, rateLimits),
     authentication,
+    tokenAdmin,
     radiusClients: new RadiusClientService(store.db, keyring, audit, clock),
     sessions: new SessionService(store.db, audit, clock, options.sessions ?? DEFAULT_SESSIONS, keyring),
     selfService: new SelfService(
       store.db,
       profiles,
       distribution,
+      tokenAdmin,
       authentication,
       requests,
       users,

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { writePskc } from '../../src/core/pskc/write.js';
 import type { Actor } from '../../src/domain/actor.js';
-import { EMERGENCY_ATTEMPTS, NEW_PIN_ATTEMPTS, RESYNC_ATTEMPTS } from '../../src/domain/authentication.js';
+import { EMERGENCY_ATTEMPTS, NEW_PIN_ATTEMPTS } from '../../src/domain/authentication.js';
+import { RESYNC_ATTEMPTS } from '../../src/domain/token-administration.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -111,7 +112,7 @@ describeEachStore('attempt limits: emergency codes, new PIN chains, resynchronis
 
   test(`a holder offering wrong pairs to resynchronise gets ${RESYNC_ATTEMPTS} tries; the help desk can still do it`, async () => {
     const holder: Actor = { kind: 'user', name: 'bf-resync', role: 'user' };
-    const resync = (actor: Actor, first: string, second: string) => tally.services.authentication.resync(actor, 'BF-RESYNC', first, second);
+    const resync = (actor: Actor, first: string, second: string) => tally.services.tokenAdmin.resync(actor, 'BF-RESYNC', first, second);
     for (let i = 0; i < RESYNC_ATTEMPTS; i++) {
       await assert.rejects(
         resync(holder, String(100000 + i), String(200000 + i)),

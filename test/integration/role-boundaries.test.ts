@@ -179,7 +179,7 @@ describeEachStore('Role boundaries', (getStore) => {
     await tally.services.users.create(systemActor, { username, role: targetRole });
     let serial = '';
     if (token === 'active' || token === 'disabled') serial = await activeToken(username);
-    if (token === 'disabled') await tally.services.authentication.setEnabled(systemActor, serial, false);
+    if (token === 'disabled') await tally.services.tokenAdmin.setEnabled(systemActor, serial, false);
     if (token === 'pending')
       serial = (await tally.services.distribution.distributeToUser(systemActor, username, PROFILES.phone.name)).serial;
     if (token === 'unassigned')

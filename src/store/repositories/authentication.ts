@@ -166,7 +166,7 @@ export class AuthenticationRepository {
    * the same statement, and one with none left takes no step, so the limit holds across nodes.
    * A token appears at most once per call. The rows of the tokens taken are updated to match the store.
    */
-  async useSteps(uses: readonly StepUse[], db: Kysely<Database>): Promise<Set<number>> {
+  async useSteps(uses: readonly StepUse[], db: Kysely<Database> = this.db): Promise<Set<number>> {
     if (uses.length === 0) return new Set();
     const parameters = rowsParameters(
       this.dialect,
@@ -195,7 +195,7 @@ export class AuthenticationRepository {
   }
 
   /** Counts a wrong passcode on each token (next tokencode mode follows enough of them); the rows are updated to match. */
-  async countTokenFailures(tokens: readonly TokenRow[], db: Kysely<Database>): Promise<void> {
+  async countTokenFailures(tokens: readonly TokenRow[], db: Kysely<Database> = this.db): Promise<void> {
     if (tokens.length === 0) return;
     const rows = await db
       .updateTable('tokens')
@@ -209,6 +209,153 @@ export class AuthenticationRepository {
       .execute();
     const counts = new Map(rows.map((row) => [Number(row.id), row.failed_count]));
     for (const token of tokens) token.failed_count = counts.get(token.id) ?? token.failed_count;
+  }
+
+  // ---- One token's authentication state, outside the batches (challenges, administration) ----
+
+  /**
+   * Runs work outside the batches in one transaction (a change and its audit event). Unlike
+   * `write`, it keeps no cached holder: the change moves SQLite's marker, which empties the cache.
+   */
+  async transaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(work);
+  }
+
+  /** Whether the user with this name holds an active token. */
+  async hasActiveToken(username: string): Promise<boolean> {
+    const active = await this.db
+      .selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .select('tokens.id')
+      .where('users.username', '=', username)
+      .where('tokens.state', '=', 'active')
+      .executeTakeFirst();
+    return active !== undefined;
+  }
+
+  /** The user holding a token, known to exist (a token's `user_id`). */
+  async userById(id: number): Promise<UserRow> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  }
+
+  async usernameOf(userId: number): Promise<string | undefined> {
+    return (await this.db.selectFrom('users').select('username').where('id', '=', userId).executeTakeFirst())?.username;
+  }
+
+  /**
+   * Marks only the step used, leaving the token's failures and next tokencode mode as they are;
+   * true if it was newer than the token's last one (so of racing callers one wins).
+   */
+  async takeStepOnly(tokenId: number, step: number): Promise<boolean> {
+    const used = await this.db
+      .updateTable('tokens')
+      .set({ last_step: step })
+      .where('id', '=', tokenId)
+      .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
+      .executeTakeFirst();
+    return Number(used.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Uses lost tokens' emergency access codes (a batch's, in its transaction): a one-time code is
+   * voided where it is still the one matched, so of racing callers one wins; a code that works for
+   * days stays. Either way the token's wrong-passcode count is cleared (its holder's typing errors
+   * are forgiven). Returns the tokens whose code was used; their rows are updated to match.
+   */
+  async useEmergencyCodes(tokens: readonly TokenRow[], db: Kysely<Database> = this.db): Promise<Set<number>> {
+    const used = new Set<number>();
+    for (const token of tokens) {
+      if (token.emergency_one_time === 1) {
+        const voided = await db
+          .updateTable('tokens')
+          .set({ emergency_hash: null, emergency_expires_at: null, failed_count: 0 })
+          .where('id', '=', token.id)
+          .where('emergency_hash', '=', token.emergency_hash ?? '')
+          .executeTakeFirst();
+        if (Number(voided.numUpdatedRows) !== 1) continue;
+        Object.assign(token, { emergency_hash: null, emergency_expires_at: null });
+      } else if (token.failed_count > 0) {
+        await db.updateTable('tokens').set({ failed_count: 0 }).where('id', '=', token.id).execute();
+      }
+      token.failed_count = 0;
+      used.add(token.id);
+    }
+    return used;
+  }
+
+  /** Sets tokens' PINs (confirmed new PINs, a batch's) and ends their new PIN mode; the rows are updated to match. */
+  async setPins(pins: ReadonlyArray<{ token: TokenRow; pinHash: string }>, now: number, db: Kysely<Database> = this.db): Promise<void> {
+    for (const { token, pinHash } of pins) {
+      await db.updateTable('tokens').set({ pin_hash: pinHash, new_pin_required: 0, updated_at: now }).where('id', '=', token.id).execute();
+      Object.assign(token, { pin_hash: pinHash, new_pin_required: 0, updated_at: now });
+    }
+  }
+
+  /** Replaces the PIN only where it is still `previous` (null: none yet); true for the one caller that did. */
+  async replacePin(tokenId: number, previous: string | null, pinHash: string, now: number): Promise<boolean> {
+    const changed = await this.db
+      .updateTable('tokens')
+      .set({ pin_hash: pinHash, new_pin_required: 0, updated_at: now })
+      .where('id', '=', tokenId)
+      .where('pin_hash', previous === null ? 'is' : '=', previous)
+      .executeTakeFirst();
+    return Number(changed.numUpdatedRows) === 1;
+  }
+
+  /** Puts a token in new PIN mode. */
+  async requireNewPin(tokenId: number, now: number): Promise<void> {
+    await this.db.updateTable('tokens').set({ new_pin_required: 1, updated_at: now }).where('id', '=', tokenId).execute();
+  }
+
+  /** Counts a wrong pair offered to resynchronise a token. */
+  async countResyncFailure(tokenId: number): Promise<void> {
+    await this.db
+      .updateTable('tokens')
+      .set((eb) => ({ resync_failures: eb('resync_failures', '+', 1) }))
+      .where('id', '=', tokenId)
+      .execute();
+  }
+
+  async clearResyncFailures(tokenId: number): Promise<void> {
+    await this.db.updateTable('tokens').set({ resync_failures: 0 }).where('id', '=', tokenId).execute();
+  }
+
+  /** Clears a token's wrong-passcode counts (passcodes and resync pairs) and its next tokencode mode. */
+  async unlockToken(tokenId: number): Promise<void> {
+    await this.db
+      .updateTable('tokens')
+      .set({ failed_count: 0, next_code_required: 0, resync_failures: 0 })
+      .where('id', '=', tokenId)
+      .execute();
+  }
+
+  /**
+   * Disables a token as lost, with the keyed hash of its emergency access code (or none), where it
+   * is still in `fromState`; true for the one caller that did. Its wrong-passcode count starts
+   * again, so a fresh emergency code gets its own few tries.
+   */
+  async reportLost(
+    tokenId: number,
+    fromState: TokenRow['state'],
+    emergency: { hash: string; expiresAt: number; oneTime: boolean } | undefined,
+    now: number,
+    db: Kysely<Database> = this.db,
+  ): Promise<boolean> {
+    const reported = await db
+      .updateTable('tokens')
+      .set({
+        state: 'disabled',
+        disabled_reason: 'lost',
+        emergency_hash: emergency?.hash ?? null,
+        emergency_expires_at: emergency?.expiresAt ?? null,
+        emergency_one_time: emergency ? (emergency.oneTime ? 1 : 0) : null,
+        failed_count: 0,
+        updated_at: now,
+      })
+      .where('id', '=', tokenId)
+      .where('state', '=', fromState)
+      .executeTakeFirst();
+    return Number(reported.numUpdatedRows) === 1;
   }
 
   private async marker(db: Kysely<Database>): Promise<string> {

@@ -83,7 +83,7 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
         response: { 200: TokenViewSchema },
       },
     },
-    async (request) => services.authentication.resync(actorOf(request), request.params.serial, request.body.code1, request.body.code2),
+    async (request) => services.tokenAdmin.resync(actorOf(request), request.params.serial, request.body.code1, request.body.code2),
   );
   app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/reset-pin',
@@ -96,7 +96,7 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
         response: { 200: TokenViewSchema },
       },
     },
-    async (request) => services.authentication.resetPin(actorOf(request), request.params.serial),
+    async (request) => services.tokenAdmin.resetPin(actorOf(request), request.params.serial),
   );
   app.post<{ Params: Static<typeof SerialParams>; Body: Static<typeof LostBody> }>(
     '/tokens/:serial/lost',
@@ -111,7 +111,7 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
       },
     },
     async (request) =>
-      services.authentication.reportLost(actorOf(request), request.params.serial, {
+      services.tokenAdmin.reportLost(actorOf(request), request.params.serial, {
         emergency: request.body?.emergency ?? 'one-time',
         days: request.body?.days,
       }),
@@ -127,7 +127,7 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
         response: { 200: TokenViewSchema },
       },
     },
-    async (request) => services.authentication.setEnabled(actorOf(request), request.params.serial, true),
+    async (request) => services.tokenAdmin.setEnabled(actorOf(request), request.params.serial, true),
   );
   app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/disable',
@@ -135,7 +135,7 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
       config: { permission: 'tokens.manage' },
       schema: { tags: ['authentication'], summary: 'Disable a token', params: SerialParams, response: { 200: TokenViewSchema } },
     },
-    async (request) => services.authentication.setEnabled(actorOf(request), request.params.serial, false),
+    async (request) => services.tokenAdmin.setEnabled(actorOf(request), request.params.serial, false),
   );
   app.post<{ Params: Static<typeof SerialParams> }>(
     '/tokens/:serial/unlock',
@@ -148,7 +148,7 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
         response: { 200: TokenViewSchema },
       },
     },
-    async (request) => services.authentication.unlockToken(actorOf(request), request.params.serial),
+    async (request) => services.tokenAdmin.unlockToken(actorOf(request), request.params.serial),
   );
   app.post<{ Params: Static<typeof UsernameParams> }>(
     '/users/:username/unlock',

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type CodeTest, DEFAULT_EMERGENCY_DAYS } from '../../../domain/authentication.js';
 import type { DistributionResult } from '../../../domain/distribution.js';
 import type { SelfServiceLogOn } from '../../../domain/self-service.js';
 import type { Services } from '../../../domain/services.js';
+import { type CodeTest, DEFAULT_EMERGENCY_DAYS } from '../../../domain/token-administration.js';
 import { type ErrorCode, isTallyError, TallyError } from '../../../errors.js';
 import { setRetryAfter } from '../../errors.js';
 import {

@@ -226,11 +226,11 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
       .send(file.body);
   });
   tokenAction('enable', 'tokens.manage', {}, [], async (request) => {
-    await services.authentication.setEnabled(actorOf(request), request.params.serial, true);
+    await services.tokenAdmin.setEnabled(actorOf(request), request.params.serial, true);
     return 'token-enabled';
   });
   tokenAction('disable', 'tokens.manage', {}, [], async (request) => {
-    await services.authentication.setEnabled(actorOf(request), request.params.serial, false);
+    await services.tokenAdmin.setEnabled(actorOf(request), request.params.serial, false);
     return 'token-disabled';
   });
   tokenAction<{ emergency: string; days: string }>(
@@ -242,7 +242,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
       const emergency = request.body.emergency;
       if (emergency !== 'none' && emergency !== 'one-time' && emergency !== 'fixed')
         throw new TallyError('VALIDATION_FAILED', 'Choose what emergency access to give.');
-      const lost = await services.authentication.reportLost(actorOf(request), request.params.serial, {
+      const lost = await services.tokenAdmin.reportLost(actorOf(request), request.params.serial, {
         emergency,
         days: wholeNumber('Days', request.body.days),
       });
@@ -255,7 +255,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     { code1: { maxLength: 16 }, code2: { maxLength: 16 } },
     ['code1', 'code2'],
     async (request) => {
-      await services.authentication.resync(
+      await services.tokenAdmin.resync(
         actorOf(request),
         request.params.serial,
         request.body.code1.replace(/\s+/g, ''),
@@ -265,11 +265,11 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     },
   );
   tokenAction('reset-pin', 'tokens.manage', {}, [], async (request) => {
-    await services.authentication.resetPin(actorOf(request), request.params.serial);
+    await services.tokenAdmin.resetPin(actorOf(request), request.params.serial);
     return 'pin-reset';
   });
   tokenAction('unlock', 'tokens.manage', {}, [], async (request) => {
-    await services.authentication.unlockToken(actorOf(request), request.params.serial);
+    await services.tokenAdmin.unlockToken(actorOf(request), request.params.serial);
     return 'token-unlocked';
   });
   tokenAction('reset-activation', 'tokens.distribute', {}, [], async (request) => {
