@@ -10,6 +10,14 @@ import type { Section, Viewer } from './views/kit.js';
 
 /** What the Security Console's routes share: the viewer, pages, notices by name, and upload forms. */
 
+/** Path parameters of a page about one numbered thing (a bulk run, a request, an API token). */
+export const IdParams = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } },
+  required: ['id'],
+  additionalProperties: false,
+} as const;
+
 export function actorOf(request: FastifyRequest): Actor {
   if (!request.actor) throw new TallyError('UNAUTHENTICATED');
   return request.actor;

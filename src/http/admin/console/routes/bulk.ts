@@ -3,16 +3,10 @@ import { parseUsernameList } from '../../../../domain/bulk-distribution.js';
 import type { Services } from '../../../../domain/services.js';
 import { BULK_ITEM_RESULTS, type BulkItemResult } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
-import { actorOf, consoleUploads, fixable, INPUT_ERRORS, type MultipartForm, page, viewerOf } from '../http.js';
+import { actorOf, consoleUploads, fixable, IdParams, INPUT_ERRORS, type MultipartForm, page, viewerOf } from '../http.js';
 import { BULK_ITEMS_PAGE, bulkPage, bulkRunPage } from '../views/bulk.js';
 import { link } from '../views/kit.js';
 
-const IdParams = {
-  type: 'object',
-  properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } },
-  required: ['id'],
-  additionalProperties: false,
-} as const;
 const RunQuery = {
   type: 'object',
   properties: { result: { type: 'string', enum: BULK_ITEM_RESULTS }, offset: { type: 'string', pattern: '^[0-9]{0,9}$' } },

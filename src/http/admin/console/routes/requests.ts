@@ -3,17 +3,11 @@ import type { Services } from '../../../../domain/services.js';
 import type { TallyError } from '../../../../errors.js';
 import { TOKEN_REQUEST_STATES, type TokenRequestState } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
-import { actorOf, fixable, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf } from '../http.js';
+import { actorOf, fixable, IdParams, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf } from '../http.js';
 import { link } from '../views/kit.js';
 import { requestsPage } from '../views/requests.js';
 import { distributionResultPage } from './tokens.js';
 
-const IdParams = {
-  type: 'object',
-  properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } },
-  required: ['id'],
-  additionalProperties: false,
-} as const;
 const ListQuery = {
   type: 'object',
   properties: { state: { type: 'string', enum: [...TOKEN_REQUEST_STATES, 'all'] }, notice: { type: 'string', maxLength: 32 } },

@@ -3,16 +3,9 @@ import { can } from '../../../../domain/actor.js';
 import type { Services } from '../../../../domain/services.js';
 import type { ApiTokenRole } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
-import { actorOf, fixable, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf } from '../http.js';
+import { actorOf, fixable, IdParams, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf } from '../http.js';
 import { link } from '../views/kit.js';
 import { apiTokenCreatedPage, type SettingsData, settingsPage } from '../views/settings.js';
-
-const IdParams = {
-  type: 'object',
-  properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } },
-  required: ['id'],
-  additionalProperties: false,
-} as const;
 
 /** RADIUS clients, API tokens and the CT-KIP server key: a super admin's page. */
 export function settingsRoutes(app: FastifyInstance, services: Services): void {
