@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { TallyError } from './errors.js';
+import { HELPDESK_CREDENTIAL_POLICIES } from './model/vocabulary.js';
 
 /**
  * One typed schema for every setting, each with a default and a doc line. Values come from
@@ -192,7 +193,7 @@ export const settings = {
   ),
   helpdeskCredentials: oneOf(
     'What a help desk administrator is shown when distributing a token or reporting one lost: `none` (the holder gets the activation code in the Self-Service Console, and a lost token gets no emergency access code from the help desk), or `one-time-codes` (activation codes and emergency access codes, which the help desk reads to a user whose identity it checked). Seeds, token files and their links never go to the help desk. Every credential shown to an administrator is recorded in the audit trail as `credential.shown`.',
-    ['none', 'one-time-codes'] as const,
+    HELPDESK_CREDENTIAL_POLICIES,
     'none',
   ),
   smtpHost: text('SMTP server for the mails to token holders (token distributed, request decided); without it no mail is sent.'),

@@ -1,4 +1,5 @@
 import { TallyError } from '../errors.js';
+import type { HelpdeskCredentials } from '../model/vocabulary.js';
 
 export type AdminRole = 'superadmin' | 'helpdesk';
 export type Role = AdminRole | 'agent' | 'user';
@@ -71,8 +72,6 @@ export function requirePermission(actor: Actor, permission: Permission): void {
  * RSA's practice. Seeds, token files, their download links and passwords go to super admins and the
  * token's holder only, whatever the setting.
  */
-export type HelpdeskCredentials = 'none' | 'one-time-codes';
-export const HELPDESK_CREDENTIALS: readonly HelpdeskCredentials[] = ['none', 'one-time-codes'];
 
 /** What an administrator can be shown; each showing is recorded as `credential.shown`. */
 export type CredentialKind = 'activation-code' | 'emergency-code' | 'download-link' | 'file-password' | 'seed' | 'token-file';

@@ -7,22 +7,14 @@ import { encodeBase32 } from '../core/otp/base32.js';
 import { verifyPasscode } from '../core/otp/verify.js';
 import type { CtfLinkApp } from '../core/securid/index.js';
 import { TallyError } from '../errors.js';
-import type { Delivery } from '../model/vocabulary.js';
+import type { Delivery, HelpdeskCredentials } from '../model/vocabulary.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
 import type { Database } from '../store/schema.js';
 import { type Repositories, UnitOfWork } from '../store/unit-of-work.js';
 import { ctfDeliverable, type Holder, otpauthLink, type TokenFile, tokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
-import {
-  type Actor,
-  type CredentialKind,
-  can,
-  type HelpdeskCredentials,
-  mayBeShown,
-  requireAuthorityOver,
-  requirePermission,
-} from './actor.js';
+import { type Actor, type CredentialKind, can, mayBeShown, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditService, credentialShown } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Notifier } from './notifications.js';

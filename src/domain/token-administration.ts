@@ -1,11 +1,12 @@
 import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import { findConsecutiveCodes } from '../core/otp/verify.js';
 import { TallyError } from '../errors.js';
+import type { HelpdeskCredentials } from '../model/vocabulary.js';
 import type { AuthenticationRepository } from '../store/repositories/authentication.js';
 import type { TokenRepository, TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
 import { tokenType } from '../tokens/registry.js';
-import { type Actor, type HelpdeskCredentials, mayBeShown, requirePermission } from './actor.js';
+import { type Actor, mayBeShown, requirePermission } from './actor.js';
 import { type AuditService, credentialShown } from './audit.js';
 import { EMERGENCY_CODE_DIGITS, limitReached, type PasscodeRules } from './authentication.js';
 import type { Clock } from './clock.js';

@@ -41,3 +41,7 @@ export type BulkDistributionState = (typeof BULK_DISTRIBUTION_STATES)[number];
 
 export const BULK_ITEM_RESULTS = ['waiting', 'distributed', 'failed'] as const;
 export type BulkItemResult = (typeof BULK_ITEM_RESULTS)[number];
+
+/** What the help desk may be shown of a token's credentials (`--helpdesk-credentials`). */
+export const HELPDESK_CREDENTIAL_POLICIES = ['none', 'one-time-codes'] as const;
+export type HelpdeskCredentials = (typeof HELPDESK_CREDENTIAL_POLICIES)[number];
