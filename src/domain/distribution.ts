@@ -47,15 +47,26 @@ export interface DistributionOptions {
   helpdeskCredentials?: HelpdeskCredentials;
 }
 
+/**
+ * What a holder is shown to activate a pending token. A CT-KIP activation shows the outstanding
+ * code and the app link carrying it; both are absent when there is none to show (a distribution made before codes were kept
+ * sealed): the holder asks for a new one.
+ */
 export type Activation =
   | { kind: 'otpauth'; uri: string; secret: string }
-  | { kind: 'ctkip'; ctkipUrl: string; activationCode: string; appLink: string };
+  | { kind: 'ctkip'; ctkipUrl: string; activationCode?: string; appLink?: string };
+
+/** A pending token file for its holder: the outstanding one-time link (absent: ask for a new one) and the file's password. */
+export interface HolderDownload {
+  downloadUrl?: string;
+  filePassword?: string;
+  expiresAt: string;
+}
 
 const MAX_CONFIRM_ATTEMPTS = 10;
 /** An HOTP app shows counter 0 first; a user who pressed a few times is still found. */
 const HOTP_FIRST_WINDOW = 9;
 
-/** The step in [from, to] whose code equals `code`, comparing every candidate in constant time. */
 export const CTKIP_PATH = '/ctkip/services/CtkipService';
 /** An activation code: the first digits find the distribution, the rest prove the holder. */
 export const LOCATOR_DIGITS = 5;
@@ -65,6 +76,11 @@ const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz2345
 
 export function distributionPasswordContext(id: number): string {
   return `distribution:${id}:file-password`;
+}
+
+/** The context of a distribution's outstanding credential (activation code or link token), sealed to show it again. */
+function credentialContext(id: number): string {
+  return `distribution:${id}:credential`;
 }
 
 export function downloadTokenHash(linkToken: string): string {
@@ -300,25 +316,32 @@ export class DistributionService {
   }
 
   /**
-   * The holder's own download of a pending token file, asked for in the Self-Service Console: a
-   * fresh one-time link on the open distribution (any earlier link stops working, so a reload never
-   * shows a used one) and the file's password.
+   * The holder's pending token file, in the Self-Service Console: the outstanding one-time link and
+   * the file's password. Showing changes nothing (a reload or a link prefetch shows the same link);
+   * with `renew` (the holder's button, a POST) a new link replaces it and the old one stops working.
    */
-  async holderDownload(actor: Actor, serial: string): Promise<{ downloadUrl: string; filePassword?: string; expiresAt: string }> {
-    return this.audit.track(actor, { action: 'token.download.link', targetType: 'token', target: serial }, async () =>
+  async holderDownload(actor: Actor, serial: string, renew = false): Promise<HolderDownload> {
+    const action = renew ? 'token.download.link' : 'token.activation.show';
+    return this.audit.track(actor, { action, targetType: 'token', target: serial }, async () =>
       this.work.transaction(async (repos) => {
         const { distribution } = await this.pendingForHolder(repos, actor, serial);
         if (distribution.delivery !== 'file')
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not as a file.`);
-        const linkToken = randomBytes(32).toString('base64url');
-        if (!(await repos.distributions.replaceDownloadLink(distribution.id, downloadTokenHash(linkToken))))
-          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was downloaded or reissued just now.`);
+        let linkToken: string | undefined;
+        if (renew) {
+          linkToken = randomBytes(32).toString('base64url');
+          const sealed = seal(this.keyring, Buffer.from(linkToken), credentialContext(distribution.id));
+          if (!(await repos.distributions.replaceDownloadLink(distribution.id, downloadTokenHash(linkToken), sealed)))
+            throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was downloaded or reissued just now.`);
+        } else if (distribution.credential_sealed !== null) {
+          linkToken = open(this.keyring, distribution.credential_sealed, credentialContext(distribution.id)).toString();
+        }
         const password =
           distribution.file_password_sealed === null
             ? undefined
             : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
         return {
-          downloadUrl: `${this.options.publicUrl}/download/${linkToken}`,
+          ...(linkToken === undefined ? {} : { downloadUrl: `${this.options.publicUrl}/download/${linkToken}` }),
           ...(password === undefined ? {} : { filePassword: password }),
           expiresAt: new Date(distribution.expires_at).toISOString(),
         };
@@ -407,7 +430,8 @@ export class DistributionService {
       const locator = randomDigits(LOCATOR_DIGITS);
       if (await repos.distributions.locatorTaken(locator)) continue;
       const code = locator + randomDigits(CODE_SECRET_DIGITS);
-      if (!(await repos.distributions.setActivationCode(distributionId, locator, hashKey.hash('activation-code', code))))
+      const sealed = seal(this.keyring, Buffer.from(code), credentialContext(distributionId));
+      if (!(await repos.distributions.setActivationCode(distributionId, locator, hashKey.hash('activation-code', code), sealed)))
         throw new TallyError('CONFLICT', 'Another activation code was issued at the same moment; try again.');
       return code;
     }
@@ -557,6 +581,7 @@ export class DistributionService {
         const password = await this.filePassword(profile);
         await repos.distributions.attachFile(distributionId, {
           secretHash: downloadTokenHash(linkToken),
+          credentialSealed: seal(this.keyring, Buffer.from(linkToken), credentialContext(distributionId)),
           filePasswordSealed:
             password === undefined ? null : seal(this.keyring, Buffer.from(password), distributionPasswordContext(distributionId)),
         });
@@ -580,7 +605,9 @@ export class DistributionService {
         break;
       }
       case 'qr':
-        // Nothing secret for the admin: the user sees the QR code in the Self-Service Console.
+        // Nothing secret for the admin: the user sees the QR code in the Self-Service Console (for
+        // SecurID apps a CT-KIP link with its activation code, issued now so that showing it changes nothing).
+        if (type.seedDerivedByCtkip('qr')) await this.issueActivationCode(repos, hashKey, distributionId);
         break;
     }
     await this.audit.recordIn(repos.db, actor, {
@@ -595,27 +622,37 @@ export class DistributionService {
 
   /**
    * What the token's holder scans or types to activate a pending token, shown only to that user
-   * after logging on: the otpauth link (standard apps), or a fresh CT-KIP code and app link
-   * (SecurID apps; each request replaces the previous code, so a reload never shows a used one).
+   * after logging on: the otpauth link (standard apps), or the outstanding CT-KIP code and app link
+   * (SecurID apps). Showing changes nothing: a reload or a link prefetch shows the same code, and
+   * the code an administrator phoned keeps working. With `renew` (the holder's button, a POST) a new
+   * code replaces it and the old one stops working.
    */
-  async activation(actor: Actor, serial: string): Promise<Activation> {
-    return this.audit.track(actor, { action: 'token.activation.show', targetType: 'token', target: serial }, async () => {
+  async activation(actor: Actor, serial: string, renew = false): Promise<Activation> {
+    const action = renew ? 'token.activation.renew' : 'token.activation.show';
+    return this.audit.track(actor, { action, targetType: 'token', target: serial }, async () => {
       const hashKey = await this.hasher.load();
       return this.work.transaction(async (repos) => {
         const { token, distribution, profile, user } = await this.pendingForHolder(repos, actor, serial);
         const type = tokenType(token.token_type);
         if (distribution.delivery === 'qr' && !type.seedDerivedByCtkip('qr')) {
+          if (renew)
+            throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is activated by scanning its QR code; it has no activation code.`);
           const uri = otpauthLink(token.token_type, this.tokens.material(token), this.holder(token, user));
           return { kind: 'otpauth', uri, secret: encodeBase32(this.tokens.material(token).seed) };
         }
         if (type.seedDerivedByCtkip(distribution.delivery)) {
-          const code = await this.issueActivationCode(repos, hashKey, distribution.id);
           const serviceUrl = this.ctkipUrl(profile);
+          const activationCode = renew
+            ? await this.issueActivationCode(repos, hashKey, distribution.id)
+            : distribution.credential_sealed === null
+              ? undefined
+              : open(this.keyring, distribution.credential_sealed, credentialContext(distribution.id)).toString();
+          if (activationCode === undefined) return { kind: 'ctkip', ctkipUrl: serviceUrl };
           return {
             kind: 'ctkip',
             ctkipUrl: serviceUrl,
-            activationCode: code,
-            appLink: buildAppLink({ form: 'securid', serviceUrl, activationCode: code }),
+            activationCode,
+            appLink: buildAppLink({ form: 'securid', serviceUrl, activationCode }),
           };
         }
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not activated here.`);

@@ -14,7 +14,7 @@ import type { AuditService } from './audit.js';
 import type { AuthenticationService, AuthResult } from './authentication.js';
 import type { Clock } from './clock.js';
 import { type DeviceDefinition, deliveriesFor } from './devices.js';
-import type { Activation, DistributionService } from './distribution.js';
+import type { Activation, DistributionService, HolderDownload } from './distribution.js';
 import type { ProfileService } from './profiles.js';
 import type { CodeTest, TokenAdministrationService } from './token-administration.js';
 import { replacementDue, type SelfServiceRequest, type TokenRequestService } from './token-requests.js';
@@ -94,7 +94,7 @@ export interface OfferGroup {
 export type HolderActivation =
   | (Extract<Activation, { kind: 'otpauth' }> & { issuer: string | null; account: string; digits: number; period: number | null })
   | (Extract<Activation, { kind: 'ctkip' }> & { appCanScan: boolean })
-  | { kind: 'file'; downloadUrl: string; filePassword?: string; expiresAt: string };
+  | ({ kind: 'file' } & HolderDownload);
 
 const LABEL_MAX = 64;
 
@@ -240,16 +240,17 @@ export class SelfService {
   }
 
   /**
-   * What the holder needs to activate a pending token, asked for on the Activate page: the otpauth
-   * link, a fresh CT-KIP code, or a fresh one-time download link. Each request replaces the
-   * previous code or link; nothing is shown again once the token is active.
+   * What the holder needs to activate a pending token, shown on the Activate page: the otpauth
+   * link, the outstanding CT-KIP code, or the outstanding one-time download link. Showing changes
+   * nothing; `renew` (the page's button, a POST) replaces the code or link, and the old one stops
+   * working. Nothing is shown once the token is active.
    */
-  async activate(actor: Actor, serial: string): Promise<HolderActivation> {
+  async activate(actor: Actor, serial: string, renew = false): Promise<HolderActivation> {
     requirePermission(actor, 'tokens.holder');
     const token = await this.own(actor, serial);
     const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
-    if (profile?.delivery === 'file') return { kind: 'file', ...(await this.distribution.holderDownload(actor, serial)) };
-    const activation = await this.distribution.activation(actor, serial);
+    if (profile?.delivery === 'file') return { kind: 'file', ...(await this.distribution.holderDownload(actor, serial, renew)) };
+    const activation = await this.distribution.activation(actor, serial, renew);
     if (activation.kind === 'otpauth') {
       const link = parseOtpauthUri(activation.uri);
       return {

@@ -152,6 +152,8 @@ export interface DistributionsTable {
   failed_attempts: Generated<number>;
   /** Sealed with context `distribution:<id>:file-password`. */
   file_password_sealed: string | null;
+  /** The outstanding activation code or download link token, sealed with context `distribution:<id>:credential`. */
+  credential_sealed: string | null;
   expires_at: number;
   created_by: string;
   created_at: number;

@@ -18,6 +18,7 @@ export const sealedColumns: SealedColumn[] = [
   { table: 'tokens', keyColumn: 'serial', column: 'seed_sealed', context: (serial) => `token:${serial}:seed` },
   { table: 'profiles', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `profile:${id}:file-password` },
   { table: 'distributions', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `distribution:${id}:file-password` },
+  { table: 'distributions', keyColumn: 'id', column: 'credential_sealed', context: (id) => `distribution:${id}:credential` },
   { table: 'ctkip_server_keys', keyColumn: 'id', column: 'private_key_sealed', context: (id) => `ctkip-key:${id}` },
   { table: 'radius_clients', keyColumn: 'id', column: 'secret_sealed', context: (id) => `radius-client:${id}` },
   { table: 'web_sessions', keyColumn: 'id_hash', column: 'flash_sealed', context: (idHash) => `web-session:${idHash}:flash` },

@@ -178,7 +178,7 @@ for (const dialect of testDialects())
         });
 
         await t.test(
-          'CT-KIP (SecurID on iPhone 2.x): the URL and activation code as text, the app link as a QR code; the exchange activates',
+          'CT-KIP (SecurID on iPhone 2.x): the URL and activation code as text, the app link as a QR code; a reload shows the same code, New activation code replaces it; the exchange activates',
           async () => {
             await page.goto(`${base}/request`);
             await page.getByRole('radio', { name: /^SecurID on iPhone/ }).check();
@@ -186,7 +186,14 @@ for (const dialect of testDialects())
             await page.getByRole('listitem').filter({ hasText: 'SecurID on iPhone' }).getByRole('link', { name: 'Activate' }).click();
             await page.getByText('What the app asks for').waitFor();
             const url = (await page.locator('#ctkip-url').textContent())!.trim();
+            const shownFirst = (await page.locator('#activation-code').textContent())!.trim();
+            await page.reload();
+            assert.equal((await page.locator('#activation-code').textContent())!.trim(), shownFirst, 'a reload shows the same code');
+            await page.getByRole('button', { name: 'New activation code' }).click();
+            await page.getByText('Here is your new activation code. The previous one no longer works.').waitFor();
             const code = (await page.locator('#activation-code').textContent())!.trim();
+            assert.notEqual(code, shownFirst);
+            assert.ok((await activateOverCtkip(tally.public, shownFirst)).fault, 'the replaced code no longer works');
             assert.equal(url, `${base}/ctkip/services/CtkipService`);
             assert.match(code, /^\d{12}$/);
             await shoot(page, '07-activate-ctkip', { forDocs: true });

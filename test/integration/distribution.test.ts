@@ -11,6 +11,7 @@ import type { Actor } from '../../src/domain/actor.js';
 import { buildPublicApp } from '../../src/http/public/app.js';
 import { createLogger } from '../../src/logger.js';
 import { tokenType } from '../../src/tokens/registry.js';
+import { activate as ctkipActivate } from '../support/ctkip.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -253,21 +254,60 @@ describeEachStore('profiles and distribution', (getStore) => {
     },
   );
 
-  test('QR (SecurID Android 2.x): the holder gets a fresh CT-KIP code in an app link each time; the previous stops working', async () => {
+  test('QR (SecurID Android 2.x): opening the activation shows the same sealed CT-KIP code and changes nothing; only a renew replaces it', async () => {
     const result = (await api('POST', '/api/v1/users/carol/tokens', { profile: PROFILES.androidQr.name })).json();
     assert.equal(result.activationCode, undefined);
+    const row = () =>
+      getStore()
+        .db.selectFrom('distributions')
+        .innerJoin('tokens', 'tokens.id', 'distributions.token_id')
+        .select(['distributions.secret_hash', 'distributions.credential_sealed', 'distributions.failed_attempts'])
+        .where('tokens.serial', '=', result.serial)
+        .where('distributions.state', '=', 'open')
+        .executeTakeFirstOrThrow();
+    const before = await row();
     const first = await tally.services.distribution.activation(holder('carol'), result.serial);
     const second = await tally.services.distribution.activation(holder('carol'), result.serial);
     assert.equal(first.kind, 'ctkip');
-    assert.equal(second.kind, 'ctkip');
     if (first.kind !== 'ctkip' || second.kind !== 'ctkip') return;
-    assert.notEqual(first.activationCode, second.activationCode);
+    assert.match(first.activationCode ?? '', /^\d{12}$/);
+    assert.deepEqual(second, first, 'a reload shows the same code');
+    assert.deepEqual(await row(), before, 'showing changed nothing in the store');
     assert.match(
-      second.appLink,
+      first.appLink ?? '',
       /^com\.rsa\.securid:\/\/ctkip\?scheme=http&url=localhost:8080\/ctkip\/services\/CtkipService&activationCode=\d{12}$/,
     );
-    const hashes = await getStore().db.selectFrom('distributions').select('secret_hash').where('state', '=', 'open').execute();
-    assert.equal(hashes.filter((h) => h.secret_hash !== null).length >= 1, true);
+    // Kept to be shown again, sealed under the master key: the code is not in the row in clear.
+    assert.match(before.credential_sealed ?? '', /^v\d+\./);
+    assert.doesNotMatch(before.credential_sealed ?? '', new RegExp(first.activationCode ?? 'none'));
+    const renewed = await tally.services.distribution.activation(holder('carol'), result.serial, true);
+    if (renewed.kind !== 'ctkip') return assert.fail('a CT-KIP activation');
+    assert.notEqual(renewed.activationCode, first.activationCode);
+    assert.deepEqual(
+      await tally.services.distribution.activation(holder('carol'), result.serial),
+      renewed,
+      'the new code is shown from now on',
+    );
+    // Against the real exchange: the replaced code is refused, the new one activates the token.
+    const app = tally.public;
+    assert.match((await ctkipActivate(app, first.activationCode ?? '')).fault ?? '', /Invalid authorization code/);
+    const activated = await ctkipActivate(app, renewed.activationCode ?? '');
+    assert.equal(activated.fault, undefined);
+    assert.equal(activated.token?.serial, result.serial);
+  });
+
+  test('the code an administrator phoned keeps working after the holder opened the Activate page', async () => {
+    const result = (await api('POST', '/api/v1/users/carol/tokens', { profile: PROFILES.ctkip.name })).json();
+    assert.match(result.activationCode, /^\d{12}$/);
+    const shown = await tally.services.distribution.activation(holder('carol'), result.serial);
+    assert.equal(
+      shown.kind === 'ctkip' ? shown.activationCode : undefined,
+      result.activationCode,
+      'the holder sees the code the administrator was given',
+    );
+    const activated = await ctkipActivate(tally.public, result.activationCode);
+    assert.equal(activated.fault, undefined);
+    assert.equal(activated.token?.serial, result.serial);
   });
 
   test('by serial: unassigned tokens, assign distributes; a second assign is refused; imported tokens are active at once', async () => {

@@ -76,13 +76,19 @@ describeEachStore('distribution repository', (getStore) => {
     const repo = new DistributionRepository(getStore().db);
     const token = await newToken(getStore());
     const id = await openFile(repo, token.id);
-    assert.equal(await repo.replaceDownloadLink(id, 'a'.repeat(64)), true);
+    assert.equal(await repo.replaceDownloadLink(id, 'a'.repeat(64), 'sealed-a'), true);
     assert.deepEqual(await repo.findOpenDownload('a'.repeat(64), NOW), { expires_at: NOW + DAY });
     assert.equal(await repo.findOpenDownload('a'.repeat(64), NOW + DAY), undefined, 'not once expired');
     assert.deepEqual(await repo.findDownload('a'.repeat(64)), { id, serial: token.serial });
     assert.equal(await repo.redeem(id, NOW), true);
+    const redeemed = await getStore()
+      .db.selectFrom('distributions')
+      .select('credential_sealed')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    assert.equal(redeemed.credential_sealed, null, 'a used link is no longer kept to be shown');
     assert.equal(await repo.redeem(id, NOW), false);
-    assert.equal(await repo.replaceDownloadLink(id, 'b'.repeat(64)), false);
+    assert.equal(await repo.replaceDownloadLink(id, 'b'.repeat(64), 'sealed-b'), false);
     assert.equal(await repo.findOpenDownload('a'.repeat(64), NOW), undefined);
     assert.deepEqual(await repo.findDownload('a'.repeat(64)), { id, serial: token.serial }, 'a used link is still found, to say so');
     assert.equal(await repo.findOpenFileForToken(token.id), undefined);
@@ -110,7 +116,7 @@ describeEachStore('distribution repository', (getStore) => {
       now: NOW,
     });
     const others = await openFile(repo, other.id);
-    assert.equal(await repo.setActivationCode(second, '91234', 'hash'), true);
+    assert.equal(await repo.setActivationCode(second, '91234', 'hash', 'sealed-hash'), true);
     assert.equal((await repo.findOpenForToken(token.id))?.id, second, 'the newest open one');
     assert.equal(await repo.findOpenFileForToken(token.id), first);
 
@@ -127,15 +133,15 @@ describeEachStore('distribution repository', (getStore) => {
     const token = await newToken(getStore());
     const a = await repo.open({ tokenId: token.id, delivery: 'ctkip', redeemedAt: null, expiresAt: NOW + DAY, createdBy: 'a', now: NOW });
     const b = await repo.open({ tokenId: token.id, delivery: 'ctkip', redeemedAt: null, expiresAt: NOW + DAY, createdBy: 'a', now: NOW });
-    assert.equal(await repo.setActivationCode(a, '55555', 'h1'), true);
+    assert.equal(await repo.setActivationCode(a, '55555', 'h1', 'sealed-h1'), true);
     assert.equal(await repo.locatorTaken('55555'), true);
-    assert.equal(await repo.setActivationCode(b, '55555', 'h2'), false);
+    assert.equal(await repo.setActivationCode(b, '55555', 'h2', 'sealed-h2'), false);
     await repo.countFailedAttempt(a);
     await Promise.all([repo.countFailedAttempt(a), repo.countFailedAttempt(a)]);
     assert.equal((await repo.findOpenForToken(token.id))?.id, b);
     const before = await getStore().db.selectFrom('distributions').select('failed_attempts').where('id', '=', a).executeTakeFirstOrThrow();
     assert.equal(before.failed_attempts, 3);
-    assert.equal(await repo.setActivationCode(a, '55556', 'h3'), true);
+    assert.equal(await repo.setActivationCode(a, '55556', 'h3', 'sealed-h3'), true);
     const after = await getStore()
       .db.selectFrom('distributions')
       .select(['failed_attempts', 'locator', 'secret_hash'])

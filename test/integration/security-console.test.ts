@@ -188,6 +188,11 @@ describeEachStore('Security Console', (getStore) => {
     );
     const ctkip = await act(helpdesk, '/console/users/bob', '/console/users/bob/distribute', { profile: PROFILES.ctkip.name });
     assert.match(text(ctkip.body), /Activation code \d{12}/, 'an activation code is no seed: help desk reads it to the user');
+    assert.match(
+      text(ctkip.body),
+      /The code works once, until .+\. It stops working sooner if the token is reissued or the user asks for a New activation code in the Self-Service Console\./,
+      'the result page says when the code stops working',
+    );
   });
 
   test("users: find, create, edit, disable and enable, unlock, end sessions; admins are a super admin's to change", async () => {

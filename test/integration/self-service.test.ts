@@ -367,7 +367,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     await assert.rejects(tally.services.selfService.tokens({ kind: 'apitoken', name: 'h', role: 'helpdesk' }), { code: 'FORBIDDEN' });
   });
 
-  test('CT-KIP: the URL and a fresh activation code as text on each visit (QR where the app can scan); the app activates with the newest', async () => {
+  test('CT-KIP: the URL and the same activation code on each visit (QR where the app can scan); New activation code replaces it; the app activates with the newest', async () => {
     const bob = await loggedOn('bob');
     await bob.get('/request');
     assert.equal((await bob.post('/request', { profile: PROFILES.iphone.name })).statusCode, 303);
@@ -375,12 +375,22 @@ describeEachStore('Self-Service Console', (getStore) => {
     const first = await bob.get(`/tokens/${token.serial}/activate`);
     const second = await bob.get(`/tokens/${token.serial}/activate`);
     const codeOf = (body: string) => /id="activation-code" class="secret secret-large">(\d{12})</.exec(body)![1];
-    assert.notEqual(codeOf(first.body), codeOf(second.body));
+    assert.equal(codeOf(first.body), codeOf(second.body), 'opening the page again shows the same code: a GET changes nothing');
     assert.match(pageText(second.body), /URL http:\/\/localhost:8080\/ctkip\/services\/CtkipService/);
     assert.match(pageText(second.body), new RegExp(`Activation code ${codeOf(second.body)}`));
     assert.match(second.body, /alt="QR code for the SecurID app"/, 'iOS 2.x scans QR codes');
+    assert.match(
+      pageText(second.body),
+      /New activation code The code shown now, or the one your IT helpdesk gave you, then stops working\./,
+    );
+    const renewed = await bob.post(`/tokens/${token.serial}/activate/renew`, {});
+    assert.equal(renewed.statusCode, 303);
+    assert.equal(renewed.headers.location, `/tokens/${token.serial}/activate?notice=activation-renewed`);
+    const third = await bob.get(String(renewed.headers.location));
+    assert.match(pageText(third.body), /Here is your new activation code\. The previous one no longer works\./);
+    assert.notEqual(codeOf(third.body), codeOf(first.body));
     assert.ok((await activateOverCtkip(tally.public, codeOf(first.body))).fault, 'the replaced code no longer works');
-    const activated = await activateOverCtkip(tally.public, codeOf(second.body));
+    const activated = await activateOverCtkip(tally.public, codeOf(third.body));
     assert.ok(activated.token, activated.fault);
     assert.equal((await tally.services.selfService.token({ kind: 'user', name: 'bob', role: 'user' }, token.serial)).state, 'active');
     assert.equal((await bob.get(`/tokens/${token.serial}/activate`)).statusCode, 409);
@@ -393,7 +403,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.doesNotMatch(page.body, /<img/, 'the 1.x app cannot scan: no QR code');
   });
 
-  test('file: a one-time link and the password on the Activate page; the link works once, a new visit replaces it', async () => {
+  test('file: a one-time link and the password on the Activate page; a visit shows the same link, New download link replaces it, the link works once', async () => {
     const carol = await loggedOn('carol');
     await carol.get('/request');
     await carol.post('/request', { profile: PROFILES.desktop.name });
@@ -406,11 +416,17 @@ describeEachStore('Self-Service Console', (getStore) => {
       )![1];
     const passwordOf = (body: string) => /id="file-password" class="secret secret-large">([A-Za-z0-9]{14})</.exec(body)![1];
     assert.equal(passwordOf(first.body), passwordOf(second.body));
-    assert.equal((await tally.public.inject({ method: 'POST', url: linkOf(first.body) })).statusCode, 410, 'replaced by the second visit');
-    const download = await tally.public.inject({ method: 'POST', url: linkOf(second.body) });
+    assert.equal(linkOf(first.body), linkOf(second.body), 'opening the page again shows the same link: a GET changes nothing');
+    const renewed = await carol.post(`/tokens/${token.serial}/activate/renew`, {});
+    assert.equal(renewed.headers.location, `/tokens/${token.serial}/activate?notice=link-renewed`);
+    const third = await carol.get(String(renewed.headers.location));
+    assert.match(pageText(third.body), /Here is your new download link\. The previous one no longer works\./);
+    assert.equal(passwordOf(third.body), passwordOf(first.body), 'the file and its password stay the same');
+    assert.equal((await tally.public.inject({ method: 'POST', url: linkOf(first.body) })).statusCode, 410, 'replaced by New download link');
+    const download = await tally.public.inject({ method: 'POST', url: linkOf(third.body) });
     assert.equal(download.statusCode, 200);
     assert.match(download.headers['content-disposition'] as string, /\.pskcxml"/);
-    const again = await tally.public.inject({ url: linkOf(second.body), headers: { accept: 'text/html' } });
+    const again = await tally.public.inject({ url: linkOf(third.body), headers: { accept: 'text/html' } });
     assert.equal(again.statusCode, 410);
     assert.match(again.headers['content-type'] as string, /text\/html/, 'a browser gets a page');
     assert.match(pageText(again.body), /DOWNLOAD_LINK_INVALID/);
@@ -537,6 +553,7 @@ describeEachStore('Self-Service Console', (getStore) => {
       'session.end',
       'token.distribute',
       'token.activation.show',
+      'token.activation.renew',
       'token.activation.confirm',
       'token.download.link',
       'token.rename',

@@ -11,6 +11,7 @@ import { webSessionFlash } from './0008_web_session_flash.js';
 import { rateLimits } from './0009_rate_limits.js';
 import { logonDelays } from './0010_logon_delays.js';
 import { tokenLimits } from './0011_token_limits.js';
+import { distributionCredentials } from './0012_distribution_credentials.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -26,5 +27,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0009_rate_limits': rateLimits(dialect),
     '0010_logon_delays': logonDelays(dialect),
     '0011_token_limits': tokenLimits(dialect),
+    '0012_distribution_credentials': distributionCredentials(),
   };
 }

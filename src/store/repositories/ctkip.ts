@@ -165,7 +165,7 @@ export class CtkipRepository {
       await this.db.transaction().execute(async (trx) => {
         const claimed = await trx
           .updateTable('distributions')
-          .set({ state: 'redeemed', redeemed_at: redemption.now, locator: null })
+          .set({ state: 'redeemed', redeemed_at: redemption.now, locator: null, credential_sealed: null })
           .where('id', '=', redemption.distributionId)
           .where('state', '=', 'open')
           .where('secret_hash', '=', redemption.secretHash)

@@ -41,7 +41,7 @@ export class DistributionRepository {
   async supersedeOpen(tokenId: number): Promise<void> {
     await this.db
       .updateTable('distributions')
-      .set({ state: 'superseded', locator: null })
+      .set({ state: 'superseded', locator: null, credential_sealed: null })
       .where('token_id', '=', tokenId)
       .where('state', '=', 'open')
       .execute();
@@ -88,11 +88,11 @@ export class DistributionRepository {
    * Puts a fresh activation code (its locator and hash) on a distribution, resetting its wrong
    * attempts; false when another distribution took the locator at the same moment (a unique violation).
    */
-  async setActivationCode(id: number, locator: string, secretHash: string): Promise<boolean> {
+  async setActivationCode(id: number, locator: string, secretHash: string, credentialSealed: string): Promise<boolean> {
     try {
       await this.db
         .updateTable('distributions')
-        .set({ locator, secret_hash: secretHash, failed_attempts: 0 })
+        .set({ locator, secret_hash: secretHash, credential_sealed: credentialSealed, failed_attempts: 0 })
         .where('id', '=', id)
         .execute();
       return true;
@@ -115,7 +115,7 @@ export class DistributionRepository {
   async redeem(id: number, now: number): Promise<boolean> {
     const result = await this.db
       .updateTable('distributions')
-      .set({ state: 'redeemed', redeemed_at: now })
+      .set({ state: 'redeemed', redeemed_at: now, credential_sealed: null })
       .where('id', '=', id)
       .where('state', '=', 'open')
       .executeTakeFirst();
@@ -123,19 +123,19 @@ export class DistributionRepository {
   }
 
   /** Sets a file delivery's download link (its hash) and sealed file password. */
-  async attachFile(id: number, file: { secretHash: string; filePasswordSealed: string | null }): Promise<void> {
+  async attachFile(id: number, file: { secretHash: string; credentialSealed: string; filePasswordSealed: string | null }): Promise<void> {
     await this.db
       .updateTable('distributions')
-      .set({ secret_hash: file.secretHash, file_password_sealed: file.filePasswordSealed })
+      .set({ secret_hash: file.secretHash, credential_sealed: file.credentialSealed, file_password_sealed: file.filePasswordSealed })
       .where('id', '=', id)
       .execute();
   }
 
   /** Replaces the download link of a still open distribution; false when it was redeemed or superseded meanwhile. */
-  async replaceDownloadLink(id: number, secretHash: string): Promise<boolean> {
+  async replaceDownloadLink(id: number, secretHash: string, credentialSealed: string): Promise<boolean> {
     const result = await this.db
       .updateTable('distributions')
-      .set({ secret_hash: secretHash })
+      .set({ secret_hash: secretHash, credential_sealed: credentialSealed })
       .where('id', '=', id)
       .where('state', '=', 'open')
       .executeTakeFirst();
@@ -184,7 +184,7 @@ export class DistributionRepository {
   async claimDownload(id: number, now: number): Promise<DistributionRow | undefined> {
     return this.db
       .updateTable('distributions')
-      .set({ state: 'redeemed', redeemed_at: now })
+      .set({ state: 'redeemed', redeemed_at: now, credential_sealed: null })
       .where('id', '=', id)
       .where('state', '=', 'open')
       .where('expires_at', '>', now)

@@ -48,6 +48,8 @@ const NOTICES = {
   },
   'code-pin-needed': { kind: 'warning', text: 'That code is right. The token has no PIN yet: set one below before you log on with it.' },
   resynced: { kind: 'success', text: 'Your token is in step again.' },
+  'activation-renewed': { kind: 'success', text: 'Here is your new activation code. The previous one no longer works.' },
+  'link-renewed': { kind: 'success', text: 'Here is your new download link. The previous one no longer works.' },
   'pin-set': { kind: 'success', text: 'Your new PIN is set. Use it from your next log-on.' },
   'reported-lost': { kind: 'warning', text: 'The token is reported lost: it no longer works.' },
   'ctf-shown': {
@@ -272,20 +274,32 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       );
     const back = (request: FastifyRequest<SerialRoute>, notice: NoticeName) => `/tokens/${request.params.serial}?notice=${notice}`;
 
+    // Showing changes nothing (a reload or a link prefetch shows the same code or link); only the
+    // page's button, a POST to /activate/renew, replaces them.
     const showActivation = async (request: FastifyRequest<SerialRoute>, reply: FastifyReply, error?: TallyError) => {
       const token = await services.selfService.token(actor(request), request.params.serial);
       const activation = await services.selfService.activate(actor(request), request.params.serial);
       const qr =
         activation.kind === 'otpauth'
           ? await qrDataUri(activation.uri)
-          : activation.kind === 'ctkip' && activation.appCanScan
+          : activation.kind === 'ctkip' && activation.appCanScan && activation.appLink
             ? await qrDataUri(activation.appLink)
             : undefined;
-      return page(reply, activatePage(viewer(request), { token, activation, qr, error }), error?.status);
+      return page(reply, activatePage(viewer(request), { token, activation, qr, error, notice: noticeFrom(request) }), error?.status);
     };
 
     scope.get<SerialRoute>('/tokens/:serial/activate', { onRequest: loggedOn, schema: { params: SerialParams } }, async (request, reply) =>
       showActivation(request, reply),
+    );
+
+    scope.post<SerialRoute>(
+      '/tokens/:serial/activate/renew',
+      { onRequest: loggedOn, schema: { params: SerialParams, body: formSchema({}) } },
+      async (request, reply) => {
+        const renewed = await services.selfService.activate(actor(request), request.params.serial, true);
+        const notice: NoticeName = renewed.kind === 'file' ? 'link-renewed' : 'activation-renewed';
+        return reply.redirect(`/tokens/${request.params.serial}/activate?notice=${notice}`, 303);
+      },
     );
 
     scope.post<SerialRoute & { Body: { tokencode: string } }>(

@@ -258,6 +258,7 @@ export interface ActivationView {
   /** The QR code as a data: URI, for the otpauth link or the app link. */
   qr?: string;
   error?: TallyError;
+  notice?: Notice;
 }
 
 export function activatePage(viewer: Viewer, view: ActivationView): Html {
@@ -265,10 +266,10 @@ export function activatePage(viewer: Viewer, view: ActivationView): Html {
   const title = activation.kind === 'file' ? 'Download your token file' : 'Activate your token';
   return layout(frame({ ...viewer, section: 'tokens' }), {
     title,
-    notice: view.error ? { kind: 'error', text: view.error.message } : undefined,
+    notice: view.error ? { kind: 'error', text: view.error.message } : view.notice,
     body: html`<div class="page-head"><h1>${title}</h1></div>
 <p class="lead">${tokenTitle(token)} · <span class="mono">${token.serial}</span> · ${token.device ?? TYPE_NAMES[token.tokenType]}</p>
-${activation.kind === 'otpauth' ? otpauthBody(viewer, view, activation) : activation.kind === 'ctkip' ? ctkipBody(view, activation) : fileBody(activation)}`,
+${activation.kind === 'otpauth' ? otpauthBody(viewer, view, activation) : activation.kind === 'ctkip' ? ctkipBody(viewer, view, activation) : fileBody(viewer, view, activation)}`,
   });
 }
 
@@ -308,12 +309,35 @@ ${steps([
 </div>`;
 }
 
-function ctkipBody(view: ActivationView, activation: Extract<HolderActivation, { kind: 'ctkip' }>): Html {
+/** The button that replaces the outstanding code or link (a POST: opening the page never does). */
+function renewForm(viewer: Viewer, view: ActivationView, label: string, consequence: string): Html {
+  return html`<form method="post" action="/tokens/${view.token.serial}/activate/renew" class="form form-inline">
+    ${csrfField(viewer.csrfToken)}
+    <button type="submit" class="button button-secondary" aria-describedby="renew-consequence">${label}</button>
+    <p class="hint" id="renew-consequence">${consequence}</p>
+  </form>`;
+}
+
+function ctkipBody(viewer: Viewer, view: ActivationView, activation: Extract<HolderActivation, { kind: 'ctkip' }>): Html {
+  const renew = renewForm(
+    viewer,
+    view,
+    'New activation code',
+    'The code shown now, or the one your IT helpdesk gave you, then stops working.',
+  );
+  if (activation.activationCode === undefined || activation.appLink === undefined) {
+    return html`<div class="card">
+  <h2>No activation code to show</h2>
+  <p>This token's activation code was given out before codes could be shown again. Get a new one here, or use the one your IT helpdesk gave you.</p>
+  ${renew}
+</div>`;
+  }
   const values = html`<dl class="facts facts-stacked">
     <div><dt>URL</dt><dd>${copyable('ctkip-url', 'URL', activation.ctkipUrl, { className: 'secret-wrap' })}</dd></div>
     <div><dt>Activation code</dt><dd>${copyable('activation-code', 'activation code', activation.activationCode, { className: 'secret-large' })}</dd></div>
   </dl>
-  <p class="hint">The activation code works once. Each time you open this page you get a new one, and the previous one stops working.</p>`;
+  <p class="hint">The activation code works once. It is the same code each time you open this page, and the same one your IT helpdesk may have given you. Lost it, or did the app refuse it?</p>
+  ${renew}`;
   const onPhone = html`<p class="on-phone"><a class="button button-secondary" href="${activation.appLink}">On this phone? Open in the SecurID app</a></p>`;
   const qr = activation.appCanScan ? view.qr : undefined;
   return html`<div class="card">
@@ -330,12 +354,18 @@ ${steps([
 </div>`;
 }
 
-function fileBody(activation: Extract<HolderActivation, { kind: 'file' }>): Html {
+function fileBody(viewer: Viewer, view: ActivationView, activation: Extract<HolderActivation, { kind: 'file' }>): Html {
+  const renew = renewForm(viewer, view, 'New download link', 'The link shown now then stops working.');
+  const download = activation.downloadUrl
+    ? html`<form method="post" action="${new URL(activation.downloadUrl).pathname}"><button type="submit" class="button button-primary">Download token file</button></form>
+  <p class="hint">The link works once, until ${time(activation.expiresAt)}. If the download failed:</p>
+  ${renew}`
+    : html`<p>This token's download link was given out before links could be shown again. Get a new one:</p>
+  ${renew}`;
   return html`<div class="card">
 ${steps([
   html`<h2>Download the file</h2>
-  <form method="post" action="${new URL(activation.downloadUrl).pathname}"><button type="submit" class="button button-primary">Download token file</button></form>
-  <p class="hint">The link works once, until ${time(activation.expiresAt)}. If the download fails, open this page again for a new link; the previous link then stops working.</p>`,
+  ${download}`,
   activation.filePassword
     ? html`<h2>Note the file's password</h2><p>The app asks for it when you import the file.</p>${copyable('file-password', 'password', activation.filePassword, { className: 'secret-large' })}`
     : html`<h2>No password</h2><p>This file has no password: keep it safe and delete it once it is imported.</p>`,

@@ -289,12 +289,13 @@ export function distributionPage(
       body =
         result.activationCode === undefined
           ? html`<p>${data.username ?? 'The user'} logs on to the Self-Service Console (<a href="${data.publicUrl}/">${data.publicUrl}/</a>) and opens <strong>Activate</strong>, where the activation code is shown. Your role is not shown activation codes (<code>--helpdesk-credentials</code>).</p>`
-          : html`<p>Give the user the URL and the activation code by a channel you trust, or let them open <strong>Activate</strong> in the Self-Service Console, where a fresh code is shown.</p>
+          : html`<p>Give the user the URL and the activation code by a channel you trust (RSA's advice: mail the URL, phone the code), or let them open <strong>Activate</strong> in the Self-Service Console, where the same code is shown.</p>
 <dl class="facts facts-stacked">
   <div><dt>CT-KIP URL</dt><dd>${copyable('ctkip-url', 'CT-KIP URL', result.ctkipUrl ?? '', 'secret-wrap')}</dd></div>
   <div><dt>Activation code</dt><dd>${copyable('activation-code', 'activation code', result.activationCode, 'secret-large')}</dd></div>
   ${result.appLink ? html`<div><dt>App link</dt><dd>${copyable('app-link', 'app link', result.appLink, 'secret-wrap')}</dd></div>` : ''}
-</dl>`;
+</dl>
+<p class="hint" id="code-stops">The code works once${result.expiresAt ? html`, until ${time(result.expiresAt)}` : ''}. It stops working sooner if the token is reissued or the user asks for a <strong>New activation code</strong> in the Self-Service Console.</p>`;
       break;
     case 'file':
       body = result.downloadUrl
