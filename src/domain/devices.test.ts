@@ -30,3 +30,31 @@ test('an app version must start with its major number', () => {
   assert.equal(appVersionProblem(undefined), undefined);
   assert.match(appVersionProblem('latest')!, /major version number/);
 });
+
+test('no app version means every version: a delivery is offered only if every version of the app takes it', () => {
+  for (const type of ['android', 'ios']) {
+    const choices = deliveryChoices(device(type), 'securid');
+    assert.deepEqual(
+      choices.filter((c) => c.possible).map((c) => c.delivery),
+      ['ctkip', 'ctf'],
+      `${type}: the 1.x app cannot scan, so a profile for every version is no QR profile`,
+    );
+    assert.match(choices.find((c) => c.delivery === 'qr')?.reason ?? '', /1\.x .* cannot scan QR codes/);
+  }
+  assert.deepEqual(
+    deliveryChoices(device('android'), 'securid', '3.0')
+      .filter((c) => c.possible)
+      .map((c) => c.delivery),
+    ['qr', 'ctkip', 'ctf'],
+    'a named later version still scans',
+  );
+});
+
+test('standard authenticator apps are not said to take token files', () => {
+  const choices = deliveryChoices(device('authenticator'), 'totp');
+  assert.deepEqual(
+    choices.filter((c) => c.possible).map((c) => c.delivery),
+    ['qr'],
+  );
+  assert.match(choices.find((c) => c.delivery === 'file')?.reason ?? '', /import neither PSKC nor sdtid/);
+});

@@ -32,15 +32,20 @@ export interface DeviceDefinition {
 /**
  * The default capability table, after RSA's documentation and the admins' reports in
  * spec/ctkip.md: SecurID 1.x apps and Windows cannot scan QR codes, 2.x on Android and iOS can;
- * standard authenticator apps scan otpauth links; the CLI takes CT-KIP, files and strings.
+ * standard authenticator apps scan otpauth links (and take no token files); the CLI takes CT-KIP,
+ * files and strings.
  */
 export const BUILT_IN_DEVICES: DeviceDefinition[] = [
   {
     deviceType: 'authenticator',
     label: 'Standard authenticator app (Google Authenticator, FreeOTP, Aegis, ...)',
     tokenTypes: ['totp', 'hotp'],
-    versions: { '*': ['qr', 'file'] },
-    notes: { ctkip: 'standard authenticator apps do not speak CT-KIP', ctf: 'CTF strings are for SecurID apps' },
+    versions: { '*': ['qr'] },
+    notes: {
+      ctkip: 'standard authenticator apps do not speak CT-KIP',
+      ctf: 'CTF strings are for SecurID apps',
+      file: 'standard authenticator apps (Google and Microsoft Authenticator among them) import neither PSKC nor sdtid files',
+    },
     builtIn: true,
   },
   {
@@ -96,11 +101,17 @@ function majorVersion(appVersion: string | undefined): string | undefined {
   return match ? match[1] : undefined;
 }
 
+/**
+ * The deliveries a device takes for a token type and app version. No version means every version
+ * (a profile for all of them), so only what every listed version takes: a SecurID profile for
+ * Android with no version cannot be QR, since the 1.x app cannot scan.
+ */
 export function deliveriesFor(device: DeviceDefinition, tokenType: TokenType, appVersion?: string): Delivery[] {
   if (!device.tokenTypes.includes(tokenType)) return [];
   const major = majorVersion(appVersion);
-  const byVersion = (major !== undefined ? device.versions[major] : undefined) ?? device.versions['*'] ?? [];
-  return byVersion.filter((delivery) => tokenTypeModule(tokenType).deliveries.includes(delivery));
+  const lists = major !== undefined ? [device.versions[major] ?? device.versions['*'] ?? []] : Object.values(device.versions);
+  const everyVersion = lists.length === 0 ? [] : lists.reduce((common, list) => common.filter((delivery) => list.includes(delivery)));
+  return everyVersion.filter((delivery) => tokenTypeModule(tokenType).deliveries.includes(delivery));
 }
 
 /**

@@ -22,11 +22,11 @@ const PROFILES = {
   authenticatorFile: {
     name: 'Authenticator PSKC',
     tokenType: 'totp',
-    deviceType: 'authenticator',
+    deviceType: 'tally-cli',
     delivery: 'file',
     filePasswordPolicy: 'generated',
   },
-  hotpFile: { name: 'HOTP PSKC', tokenType: 'hotp', deviceType: 'authenticator', delivery: 'file', digits: 8 },
+  hotpFile: { name: 'HOTP PSKC', tokenType: 'hotp', deviceType: 'tally-cli', delivery: 'file', digits: 8 },
   androidQr: { name: 'SecurID Android 2.x (QR)', tokenType: 'securid', deviceType: 'android', appVersion: '2.5', delivery: 'qr' },
   windowsFile: {
     name: 'SecurID desktop (sdtid)',
@@ -89,7 +89,13 @@ describeEachStore('profiles and distribution', (getStore) => {
       ],
       [{ name: 'x2', tokenType: 'securid', deviceType: 'ios', appVersion: '1.3', delivery: 'qr' }, /1\.x for iOS cannot scan/],
       [{ name: 'x3', tokenType: 'securid', deviceType: 'windows', delivery: 'qr' }, /Windows PC has no QR option.*ctkip, file, ctf/],
-      [{ name: 'x4', tokenType: 'totp', deviceType: 'authenticator', delivery: 'ctkip' }, /do not speak CT-KIP.*qr, file/],
+      [{ name: 'x4', tokenType: 'totp', deviceType: 'authenticator', delivery: 'ctkip' }, /do not speak CT-KIP.*it can take qr\./],
+      [{ name: 'x5', tokenType: 'totp', deviceType: 'authenticator', delivery: 'file' }, /import neither PSKC nor sdtid files/],
+      // No app version: every version, and the 1.x apps cannot scan.
+      [
+        { name: 'x6', tokenType: 'securid', deviceType: 'android', delivery: 'qr' },
+        /1\.x for Android cannot scan QR codes.*it can take ctkip, ctf/,
+      ],
     ];
     for (const [profile, message] of refusals) {
       const response = await api('POST', '/api/v1/profiles', profile);

@@ -80,7 +80,7 @@ for (const dialect of testDialects()) {
       });
       await call('/api/v1/tokens/NODE-TOTP/assign', { username: 'nina' });
       await call('/api/v1/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: RADIUS_SECRET });
-      await call('/api/v1/profiles', { name: 'file', tokenType: 'hotp', deviceType: 'authenticator', delivery: 'file' });
+      await call('/api/v1/profiles', { name: 'file', tokenType: 'hotp', deviceType: 'tally-cli', delivery: 'file' });
       await call('/api/v1/profiles', { name: 'ctkip', tokenType: 'securid', deviceType: 'tally-cli', delivery: 'ctkip' });
     });
     after(async () => {
