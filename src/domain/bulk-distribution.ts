@@ -1,9 +1,7 @@
-import type { Kysely } from 'kysely';
 import { errorCatalogue, isTallyError, TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BulkItemResult } from '../model/vocabulary.js';
-import { BulkDistributionRepository, type BulkDistributionRow, type BulkItemRow } from '../store/repositories/bulk-distributions.js';
-import type { Database } from '../store/schema.js';
+import type { BulkDistributionRepository, BulkDistributionRow, BulkItemRow } from '../store/repositories/bulk-distributions.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -64,20 +62,17 @@ export function parseUsernameList(text: string): string[] {
  * the Self-Service Console are allowed.
  */
 export class BulkDistributionService {
-  private readonly repository: BulkDistributionRepository;
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
 
   constructor(
-    db: Kysely<Database>,
+    private readonly repository: BulkDistributionRepository,
     private readonly profiles: ProfileService,
     private readonly distribution: DistributionService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly logger?: Logger,
-  ) {
-    this.repository = new BulkDistributionRepository(db);
-  }
+  ) {}
 
   async start(actor: Actor, profileName: string, usernames: string[]): Promise<BulkDistributionView> {
     const unique = [...new Set(usernames.map((name) => name.trim()).filter((name) => name !== ''))];

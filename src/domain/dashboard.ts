@@ -1,8 +1,6 @@
-import type { Kysely } from 'kysely';
 import type { TokenState } from '../model/vocabulary.js';
-import { AuditRepository } from '../store/repositories/audit.js';
-import { DashboardRepository } from '../store/repositories/dashboard.js';
-import type { Database } from '../store/schema.js';
+import type { AuditRepository } from '../store/repositories/audit.js';
+import type { DashboardRepository } from '../store/repositories/dashboard.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
 
@@ -22,16 +20,11 @@ const EXPIRING_SHOWN = 10;
 
 /** The numbers an admin looks at first, from a few aggregate queries. */
 export class DashboardService {
-  private readonly audit: AuditRepository;
-  private readonly counts: DashboardRepository;
-
   constructor(
-    db: Kysely<Database>,
+    private readonly audit: AuditRepository,
+    private readonly counts: DashboardRepository,
     private readonly clock: Clock,
-  ) {
-    this.audit = new AuditRepository(db);
-    this.counts = new DashboardRepository(db);
-  }
+  ) {}
 
   async summary(actor: Actor): Promise<Dashboard> {
     requirePermission(actor, 'dashboard.read');

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
-import { type DelaySchedule, LogonDelayRepository } from '../store/repositories/logon-delays.js';
-import type { Database } from '../store/schema.js';
+import type { DelaySchedule, LogonDelayRepository } from '../store/repositories/logon-delays.js';
 import type { Clock } from './clock.js';
 
 /** The consoles whose password log-ons are counted apart. */
@@ -40,16 +38,13 @@ const PURGE_EVERY_MS = 60_000;
  * counted the same way, so the answers tell nothing about which names exist.
  */
 export class LogonDelays {
-  private readonly repository: LogonDelayRepository;
   private lastPurge = 0;
 
   constructor(
-    db: Kysely<Database>,
+    private readonly repository: LogonDelayRepository,
     private readonly clock: Clock,
     readonly settings: LogonDelaySettings = DEFAULT_LOGON_DELAYS,
-  ) {
-    this.repository = new LogonDelayRepository(db);
-  }
+  ) {}
 
   /** The wait, in milliseconds, after `failures` failed attempts in a row. */
   delayAfter(failures: number): number {

@@ -1,11 +1,5 @@
-import type { Kysely } from 'kysely';
 import type { Logger } from '../logger.js';
-import { DistributionRepository } from '../store/repositories/distributions.js';
-import { ProfileRepository } from '../store/repositories/profiles.js';
-import { TokenRequestRepository } from '../store/repositories/token-requests.js';
-import { TokenRepository } from '../store/repositories/tokens.js';
-import { UserRepository } from '../store/repositories/users.js';
-import type { Database } from '../store/schema.js';
+import type { StoreRepositories } from '../store/unit-of-work.js';
 import type { Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import { CTKIP_PATH, type DistributionOptions } from './distribution.js';
@@ -45,7 +39,7 @@ export class Notifier {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly store: Pick<StoreRepositories, 'tokens' | 'profiles' | 'users' | 'distributions' | 'requests'>,
     private readonly audit: AuditService,
     /** Read at send time: the public URL is known only once the listener is bound. */
     private readonly options: DistributionOptions,
@@ -129,13 +123,13 @@ export class Notifier {
 
   /** What the holder does next with a token that has just reached them. */
   private async nextSteps(serial: string): Promise<string[]> {
-    const token = await new TokenRepository(this.db).getBySerial(serial);
-    const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
+    const token = await this.store.tokens.getBySerial(serial);
+    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
     if (token.state !== 'pending') {
       const how = profile?.delivery === 'ctf' ? ['Your administrator gives you the token to import into the SecurID app.', ''] : [];
       return ['It is active already.', ...how, 'You can see your tokens in the Self-Service Console:', '', `  ${this.consoleUrl}`, ''];
     }
-    const distribution = await new DistributionRepository(this.db).latestFor(token.id);
+    const distribution = await this.store.distributions.latestFor(token.id);
     const lines = ['To set it up, log on to the Self-Service Console and choose Activate:', '', `  ${this.consoleUrl}`, ''];
     if (distribution) lines.push(`The activation is open until ${new Date(distribution.expires_at).toISOString().slice(0, 10)}.`, '');
     if (profile?.delivery === 'ctkip' && profile.mail_ctkip_url === 1) {
@@ -153,10 +147,10 @@ export class Notifier {
   }
 
   private async distributionMail(serial: string, event: DistributionEvent) {
-    const token = await new TokenRepository(this.db).findBySerial(serial);
-    const row = token?.user_id == null ? undefined : await new UserRepository(this.db).findById(token.user_id);
+    const token = await this.store.tokens.findBySerial(serial);
+    const row = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
     if (!token || !row?.email) return undefined;
-    const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
+    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
     const what = `serial ${serial}${profile ? `, ${profile.name}` : ''}`;
     const intro =
       event === 'reissued'
@@ -174,9 +168,9 @@ export class Notifier {
   }
 
   private async decisionMail(requestId: number) {
-    const request = await new TokenRequestRepository(this.db).find(requestId);
+    const request = await this.store.requests.find(requestId);
     if (!request) return undefined;
-    const user = await new UserRepository(this.db).findById(request.user_id);
+    const user = await this.store.users.findById(request.user_id);
     if (!user) throw new Error(`User ${request.user_id} of token request ${requestId} is missing.`);
     if (!user.email) return undefined;
     const approved = request.state === 'approved';

@@ -1,12 +1,11 @@
-import type { Kysely } from 'kysely';
 import { type Keyring, seal } from '../core/crypto/secret-box.js';
 import { invalidField, TallyError } from '../errors.js';
 import type { FilePasswordPolicy } from '../model/vocabulary.js';
 import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import { DeviceTypeRepository } from '../store/repositories/device-types.js';
-import { ProfileRepository, type ProfileRow } from '../store/repositories/profiles.js';
-import type { Database } from '../store/schema.js';
+import type { DeviceTypeRepository } from '../store/repositories/device-types.js';
+import type { ProfileRepository, ProfileRow } from '../store/repositories/profiles.js';
+import type { StoreRepositories } from '../store/unit-of-work.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenAlgorithm, TokenType } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
@@ -117,13 +116,13 @@ export class ProfileService {
   private readonly deviceDefinitions: DeviceTypeRepository;
 
   constructor(
-    db: Kysely<Database>,
+    store: Pick<StoreRepositories, 'profiles' | 'deviceTypes'>,
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
   ) {
-    this.profiles = new ProfileRepository(db);
-    this.deviceDefinitions = new DeviceTypeRepository(db);
+    this.profiles = store.profiles;
+    this.deviceDefinitions = store.deviceTypes;
   }
 
   /** The capability table as an administrator reads it. */

@@ -1,13 +1,12 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { constantTimeEqual } from '../core/crypto/random.js';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { answerClientHello, answerClientNonce, NONCE_BYTES } from '../core/ctkip/exchange.js';
 import type { ClientHello, ClientNonce, PinSettings, ServerFinishedFields, ServerHelloFields } from '../core/ctkip/messages.js';
 import { TallyError } from '../errors.js';
-import { CtkipRepository } from '../store/repositories/ctkip.js';
-import { TokenRepository } from '../store/repositories/tokens.js';
-import type { Database } from '../store/schema.js';
+import type { CtkipRepository } from '../store/repositories/ctkip.js';
+import type { TokenRepository } from '../store/repositories/tokens.js';
+import type { StoreRepositories } from '../store/unit-of-work.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -64,9 +63,10 @@ export interface CtkipFinished {
 export class ProvisioningService {
   private currentKey: Promise<{ id: number; key: KeyObject }> | undefined;
   private readonly store: CtkipRepository;
+  private readonly tokenRows: TokenRepository;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    repositories: Pick<StoreRepositories, 'ctkip' | 'tokens'>,
     private readonly keyring: Keyring,
     private readonly tokens: TokenService,
     private readonly hasher: SecretHasher,
@@ -74,7 +74,8 @@ export class ProvisioningService {
     private readonly clock: Clock,
     private readonly rateLimits: RateLimitService,
   ) {
-    this.store = new CtkipRepository(db);
+    this.store = repositories.ctkip;
+    this.tokenRows = repositories.tokens;
   }
 
   /** The newest unretired server key, generated on first use (init calls this too). */
@@ -260,7 +261,7 @@ export class ProvisioningService {
   async resetActivationAttempts(actor: Actor, serial: string): Promise<void> {
     await this.audit.track(actor, { action: 'ctkip.reset', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.distribute');
-      const token = await new TokenRepository(this.db).findBySerial(serial);
+      const token = await this.tokenRows.findBySerial(serial);
       if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
       await this.tokens.requireAuthorityOverHolder(actor, token);
       await this.store.resetWrongCodes(token.id);

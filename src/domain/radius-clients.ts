@@ -1,10 +1,8 @@
 import { BlockList, isIP } from 'node:net';
-import type { Kysely } from 'kysely';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { invalidField, TallyError } from '../errors.js';
 import { isUniqueViolation } from '../store/connect.js';
-import { RadiusClientRepository } from '../store/repositories/radius-clients.js';
-import type { Database } from '../store/schema.js';
+import type { RadiusClientRepository } from '../store/repositories/radius-clients.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -46,16 +44,12 @@ function parseAddress(address: string): { ip: string; prefix?: number; family: '
 export class RadiusClientService {
   private cache: { at: number; clients: { match: BlockList; exact?: string; client: RadiusClient }[] } | undefined;
 
-  private readonly clients: RadiusClientRepository;
-
   constructor(
-    db: Kysely<Database>,
+    private readonly clients: RadiusClientRepository,
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-  ) {
-    this.clients = new RadiusClientRepository(db);
-  }
+  ) {}
 
   async create(
     actor: Actor,

@@ -1,6 +1,4 @@
-import type { Kysely } from 'kysely';
-import { RateLimitRepository } from '../store/repositories/rate-limits.js';
-import type { Database } from '../store/schema.js';
+import type { RateLimitRepository } from '../store/repositories/rate-limits.js';
 import type { Clock } from './clock.js';
 
 /** Windows are at most this long; rows of older windows are deleted. */
@@ -22,15 +20,12 @@ export interface RateLimitCount {
  * guesses over nodes.
  */
 export class RateLimitService {
-  private readonly repository: RateLimitRepository;
   private lastPurge = 0;
 
   constructor(
-    db: Kysely<Database>,
+    private readonly repository: RateLimitRepository,
     private readonly clock: Clock,
-  ) {
-    this.repository = new RateLimitRepository(db);
-  }
+  ) {}
 
   /** The hits counted on `key` in its current window, without counting one. */
   peek(key: string, windowMs: number): Promise<number> {

@@ -1,8 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
-import { MetaRepository } from '../store/repositories/meta.js';
-import type { Database } from '../store/schema.js';
+import type { MetaRepository } from '../store/repositories/meta.js';
 
 const LOOKUP_KEY = 'lookup_key';
 const LOOKUP_CONTEXT = `meta:${LOOKUP_KEY}`;
@@ -24,13 +22,13 @@ export class SecretHasher {
   private key: Promise<Buffer> | undefined;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly meta: MetaRepository,
     private readonly keyring: Keyring,
   ) {}
 
   private loadKey(): Promise<Buffer> {
     this.key ??= (async () => {
-      const meta = new MetaRepository(this.db);
+      const meta = this.meta;
       // Two processes may race to create it; insertOnce lets exactly one win and both read the winner.
       await meta.insertOnce(LOOKUP_KEY, seal(this.keyring, randomBytes(32), LOOKUP_CONTEXT));
       const sealed = await meta.get(LOOKUP_KEY);

@@ -1,12 +1,10 @@
-import type { Kysely } from 'kysely';
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
 import { TallyError } from '../errors.js';
 import type { Delivery } from '../model/vocabulary.js';
-import { DistributionRepository } from '../store/repositories/distributions.js';
-import { ProfileRepository } from '../store/repositories/profiles.js';
-import { TokenRequestRepository } from '../store/repositories/token-requests.js';
-import { TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
-import type { Database } from '../store/schema.js';
+import type { DistributionRepository } from '../store/repositories/distributions.js';
+import type { ProfileRepository } from '../store/repositories/profiles.js';
+import type { TokenRequestRepository } from '../store/repositories/token-requests.js';
+import type { TokenRepository, TokenRow } from '../store/repositories/tokens.js';
 import { tokenType as tokenTypeModule } from '../tokens/registry.js';
 import type { TokenType } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
@@ -123,9 +121,17 @@ const strip = (code: string) => code.replace(/\s+/g, '');
  * lost, replace). Every method works on the actor's own tokens only; another user's token looks
  * exactly like a missing one.
  */
+/** The repositories the holder's side reads and writes. */
+export interface SelfServiceRepositories {
+  tokens: TokenRepository;
+  profiles: ProfileRepository;
+  distributions: DistributionRepository;
+  requests: TokenRequestRepository;
+}
+
 export class SelfService {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly store: SelfServiceRepositories,
     private readonly profiles: ProfileService,
     private readonly distribution: DistributionService,
     private readonly tokenAdmin: TokenAdministrationService,
@@ -179,7 +185,7 @@ export class SelfService {
 
   async tokens(actor: Actor): Promise<HolderToken[]> {
     requirePermission(actor, 'tokens.holder');
-    const rows = await new TokenRepository(this.db).listHeldBy(actor.name);
+    const rows = await this.store.tokens.listHeldBy(actor.name);
     const devices = await this.profiles.devices();
     return Promise.all(rows.map((row) => this.view(row, devices)));
   }
@@ -196,7 +202,7 @@ export class SelfService {
       if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text))
         throw new TallyError('VALIDATION_FAILED', `The name must be at most ${LABEL_MAX} characters, without control characters.`);
       const token = await this.own(actor, serial);
-      await new TokenRepository(this.db).update(
+      await this.store.tokens.update(
         token.serial,
         { label: text === '' ? null : text, updated_at: this.clock.now() },
         { user_id: token.user_id },
@@ -208,7 +214,7 @@ export class SelfService {
   /** The profiles open to self-service, grouped by device and app version. */
   async offer(actor: Actor): Promise<OfferGroup[]> {
     requirePermission(actor, 'tokens.request');
-    const rows = await new ProfileRepository(this.db).list({ selfService: true });
+    const rows = await this.store.profiles.list({ selfService: true });
     const devices = await this.profiles.devices();
     const groups = new Map<string, OfferGroup & { order: number }>();
     for (const row of rows) {
@@ -248,7 +254,7 @@ export class SelfService {
   async activate(actor: Actor, serial: string, renew = false): Promise<HolderActivation> {
     requirePermission(actor, 'tokens.holder');
     const token = await this.own(actor, serial);
-    const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
+    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
     if (profile?.delivery === 'file') return { kind: 'file', ...(await this.distribution.holderDownload(actor, serial, renew)) };
     const activation = await this.distribution.activation(actor, serial, renew);
     if (activation.kind === 'otpauth') {
@@ -304,23 +310,23 @@ export class SelfService {
   }
 
   private async own(actor: Actor, serial: string): Promise<TokenRow> {
-    const row = await new TokenRepository(this.db).findHeldBy(serial, actor.name);
+    const row = await this.store.tokens.findHeldBy(serial, actor.name);
     if (!row || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     return row;
   }
 
   private async view(row: TokenRow, devices: DeviceDefinition[]): Promise<HolderToken> {
-    const profile = row.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(row.profile_id);
+    const profile = row.profile_id === null ? undefined : await this.store.profiles.findById(row.profile_id);
     let activation: HolderToken['activation'] = null;
     if (row.state === 'pending') {
-      const open = await new DistributionRepository(this.db).latestFor(row.id);
+      const open = await this.store.distributions.latestFor(row.id);
       activation = open && open.expires_at > this.clock.now() ? 'open' : 'expired';
     }
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     const now = this.clock.now();
     let renewal: HolderToken['renewal'] = null;
     if (row.state === 'active' && row.profile_id !== null && row.user_id !== null && replacementDue(row.expires_on, now)) {
-      const requested = await new TokenRequestRepository(this.db).hasPending(row.user_id, row.profile_id);
+      const requested = await this.store.requests.hasPending(row.user_id, row.profile_id);
       renewal = {
         expired: row.expires_on !== null && row.expires_on < new Date(now).toISOString().slice(0, 10),
         replacement: (await this.requests.newerOfProfile(row.user_id, row.profile_id, row.id)) ?? null,

@@ -4,10 +4,20 @@ import type { Store } from '../store/connect.js';
 import { ApiTokenRepository } from '../store/repositories/api-tokens.js';
 import { AuditRepository } from '../store/repositories/audit.js';
 import { AuthenticationRepository } from '../store/repositories/authentication.js';
+import { BulkDistributionRepository } from '../store/repositories/bulk-distributions.js';
 import { ChallengeRepository } from '../store/repositories/challenges.js';
+import { DashboardRepository } from '../store/repositories/dashboard.js';
+import { DistributionRepository } from '../store/repositories/distributions.js';
+import { LogonDelayRepository } from '../store/repositories/logon-delays.js';
+import { MetaRepository } from '../store/repositories/meta.js';
+import { ProfileRepository } from '../store/repositories/profiles.js';
+import { RadiusClientRepository } from '../store/repositories/radius-clients.js';
+import { RateLimitRepository } from '../store/repositories/rate-limits.js';
+import { TokenRequestRepository } from '../store/repositories/token-requests.js';
 import { TokenRepository } from '../store/repositories/tokens.js';
 import { UserRepository } from '../store/repositories/users.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
+import { storeRepositories } from '../store/unit-of-work.js';
 import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
@@ -70,13 +80,14 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { publicUrl: 'http://loca
 
 export function createServices(store: Store, keyring: Keyring, clock: Clock, options: ServiceOptions = DEFAULT_SERVICE_OPTIONS): Services {
   const audit = new AuditService(new AuditRepository(store.db), clock);
-  const hasher = new SecretHasher(store.db, keyring);
+  const hasher = new SecretHasher(new MetaRepository(store.db), keyring);
   const tokens = new TokenService(store.db, keyring, audit, clock);
-  const profiles = new ProfileService(store.db, keyring, audit, clock);
+  const repositories = storeRepositories(store.db);
+  const profiles = new ProfileService(repositories, keyring, audit, clock);
   const lockout = new Lockout(store.db, clock, DEFAULT_LOCKOUT);
-  const logonDelays = new LogonDelays(store.db, clock);
-  const rateLimits = new RateLimitService(store.db, clock);
-  const notifier = new Notifier(store.db, audit, options, options.mailer, options.logger);
+  const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
+  const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
+  const notifier = new Notifier(repositories, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
   const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
   const authenticationStore = new AuthenticationRepository(store.db);
@@ -101,7 +112,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     clock,
     options.helpdeskCredentials ?? 'none',
   );
-  const requests = new TokenRequestService(store.db, profiles, distribution, audit, clock, notifier);
+  const requests = new TokenRequestService(repositories, profiles, distribution, audit, clock, notifier);
   return {
     clock,
     options,
@@ -113,13 +124,25 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     tokens,
     profiles,
     distribution,
-    provisioning: new ProvisioningService(store.db, keyring, tokens, hasher, audit, clock, rateLimits),
+    provisioning: new ProvisioningService(repositories, keyring, tokens, hasher, audit, clock, rateLimits),
     authentication,
     tokenAdmin,
-    radiusClients: new RadiusClientService(store.db, keyring, audit, clock),
-    sessions: new SessionService(store.db, audit, clock, options.sessions ?? DEFAULT_SESSIONS, keyring),
+    radiusClients: new RadiusClientService(new RadiusClientRepository(store.db), keyring, audit, clock),
+    sessions: new SessionService(
+      new WebSessionRepository(store.db),
+      new UserRepository(store.db),
+      audit,
+      clock,
+      options.sessions ?? DEFAULT_SESSIONS,
+      keyring,
+    ),
     selfService: new SelfService(
-      store.db,
+      {
+        tokens: new TokenRepository(store.db),
+        profiles: new ProfileRepository(store.db),
+        distributions: new DistributionRepository(store.db),
+        requests: new TokenRequestRepository(store.db),
+      },
       profiles,
       distribution,
       tokenAdmin,
@@ -132,8 +155,8 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     ),
     requests,
     notifier,
-    bulk: new BulkDistributionService(store.db, profiles, distribution, audit, clock, options.logger),
-    dashboard: new DashboardService(store.db, clock),
+    bulk: new BulkDistributionService(new BulkDistributionRepository(store.db), profiles, distribution, audit, clock, options.logger),
+    dashboard: new DashboardService(new AuditRepository(store.db), new DashboardRepository(store.db), clock),
     rateLimits,
   };
 }

@@ -1,11 +1,9 @@
-import type { Kysely } from 'kysely';
 import { randomToken, sha256Hex } from '../core/crypto/random.js';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
 import type { WebConsole } from '../model/vocabulary.js';
-import { UserRepository } from '../store/repositories/users.js';
-import { WebSessionRepository } from '../store/repositories/web-sessions.js';
-import type { Database } from '../store/schema.js';
+import type { UserRepository } from '../store/repositories/users.js';
+import type { WebSessionRepository } from '../store/repositories/web-sessions.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -36,17 +34,14 @@ const TOUCH_INTERVAL_MS = 60_000;
  * the store keeps its SHA-256, enough for an id of that entropy.
  */
 export class SessionService {
-  private readonly repository: WebSessionRepository;
-
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly repository: WebSessionRepository,
+    private readonly users: UserRepository,
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly settings: SessionSettings,
     private readonly keyring: Keyring,
-  ) {
-    this.repository = new WebSessionRepository(db);
-  }
+  ) {}
 
   private get idleMs(): number {
     return this.settings.idleMinutes * 60_000;
@@ -54,7 +49,7 @@ export class SessionService {
 
   /** A new session for an actor the user service has just logged on; the id goes into the cookie and nowhere else. */
   async start(actor: Actor, console: WebConsole): Promise<{ id: string; session: WebSession }> {
-    const user = await new UserRepository(this.db).findByUsername(actor.name);
+    const user = await this.users.findByUsername(actor.name);
     if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${actor.name}.`);
     const now = this.clock.now();
     await this.repository.deleteEnded(now, now - this.idleMs);
@@ -131,7 +126,7 @@ export class SessionService {
       { action: 'session.revoke', targetType: 'user', target: username },
       async () => {
         if (actor.kind !== 'user' || actor.name !== username) requirePermission(actor, 'sessions.revoke');
-        const user = await new UserRepository(this.db).findByUsername(username);
+        const user = await this.users.findByUsername(username);
         if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
         requireAuthorityOver(actor, user);
         return this.repository.deleteForUser(user.id);

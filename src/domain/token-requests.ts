@@ -1,12 +1,8 @@
-import type { Kysely } from 'kysely';
 import { TallyError } from '../errors.js';
 import type { TokenRequestState } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import { ProfileRepository } from '../store/repositories/profiles.js';
-import { type TokenRequestRecord, TokenRequestRepository } from '../store/repositories/token-requests.js';
-import { TokenRepository } from '../store/repositories/tokens.js';
-import { UserRepository } from '../store/repositories/users.js';
-import type { Database } from '../store/schema.js';
+import type { TokenRequestRecord, TokenRequestRepository } from '../store/repositories/token-requests.js';
+import type { StoreRepositories } from '../store/unit-of-work.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -52,14 +48,14 @@ export class TokenRequestService {
   private readonly requests: TokenRequestRepository;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly store: Pick<StoreRepositories, 'tokens' | 'profiles' | 'users' | 'requests'>,
     private readonly profiles: ProfileService,
     private readonly distribution: DistributionService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly notifier?: Pick<Notifier, 'requestDecided'>,
   ) {
-    this.requests = new TokenRequestRepository(db);
+    this.requests = store.requests;
   }
 
   /** The logged-on user asks for a token of a self-service profile for themself. */
@@ -81,7 +77,7 @@ export class TokenRequestService {
       { action: 'token.replacement', targetType: 'token', target: serial },
       async () => {
         requirePermission(actor, 'tokens.request');
-        const token = await new TokenRepository(this.db).findHeldBy(serial, actor.name);
+        const token = await this.store.tokens.findHeldBy(serial, actor.name);
         // Another user's token looks exactly like a missing one.
         if (!token || token.user_id === null || actor.kind !== 'user')
           throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
@@ -93,7 +89,7 @@ export class TokenRequestService {
             `Token ${serial} is valid until ${token.expires_on ?? 'further notice'}; a replacement can be requested from ${REPLACEMENT_DAYS} days before its last day.`,
           );
         }
-        const profile = token.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(token.profile_id);
+        const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
         if (!profile)
           throw new TallyError(
             'TOKEN_STATE_INVALID',
@@ -110,7 +106,7 @@ export class TokenRequestService {
 
   /** A token of the same profile the user was given after token `tokenId` and still has: what replaces that token. */
   async newerOfProfile(userId: number, profileId: number, tokenId: number): Promise<string | undefined> {
-    return new TokenRepository(this.db).newestOfProfileAfter(userId, profileId, tokenId);
+    return this.store.tokens.newestOfProfileAfter(userId, profileId, tokenId);
   }
 
   private async submit(actor: Actor, profile: ProfileRow, replaces?: string): Promise<SelfServiceRequest> {
@@ -120,7 +116,7 @@ export class TokenRequestService {
       actor,
       { action: 'token.request', targetType: 'profile', target: profile.name, details: replaces ? { replaces } : undefined },
       async () => {
-        const user = await new UserRepository(this.db).findByUsername(actor.name);
+        const user = await this.store.users.findByUsername(actor.name);
         if (!user || user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account cannot request tokens.');
         try {
           const row = await this.requests.insert({ user_id: user.id, profile_id: profile.id, created_at: this.clock.now() });
@@ -138,7 +134,7 @@ export class TokenRequestService {
   /** The user's own requests that are not tokens yet: those waiting, and recent rejections with their reason. */
   async mine(actor: Actor): Promise<TokenRequestView[]> {
     requirePermission(actor, 'tokens.holder');
-    const user = await new UserRepository(this.db).findByUsername(actor.name);
+    const user = await this.store.users.findByUsername(actor.name);
     if (!user) return [];
     const since = this.clock.now() - REJECTION_SHOWN_MS;
     const rows = await this.requests.query({ userId: user.id, limit: 50, offset: 0 });
@@ -199,7 +195,7 @@ export class TokenRequestService {
 
   /** An administrator's own request (made in the Self-Service Console) is a super admin's to decide. */
   private async requireAuthorityOverRequester(actor: Actor, request: TokenRequestRecord): Promise<void> {
-    requireAuthorityOver(actor, await new UserRepository(this.db).findByUsername(request.username));
+    requireAuthorityOver(actor, await this.store.users.findByUsername(request.username));
   }
 
   private async pending(id: number): Promise<TokenRequestRecord> {

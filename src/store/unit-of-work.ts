@@ -1,5 +1,9 @@
 import type { Kysely } from 'kysely';
+import { CtkipRepository } from './repositories/ctkip.js';
+import { DeviceTypeRepository } from './repositories/device-types.js';
 import { DistributionRepository } from './repositories/distributions.js';
+import { ProfileRepository } from './repositories/profiles.js';
+import { TokenRequestRepository } from './repositories/token-requests.js';
 import { TokenRepository } from './repositories/tokens.js';
 import { UserRepository } from './repositories/users.js';
 import type { Database } from './schema.js';
@@ -41,4 +45,27 @@ export class UnitOfWork {
   async transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T> {
     return this.db.transaction().execute((trx) => work(repositories(trx)));
   }
+}
+
+/** One instance of each repository on the connection, for the services' constructors (services.ts). */
+export interface StoreRepositories {
+  tokens: TokenRepository;
+  users: UserRepository;
+  distributions: DistributionRepository;
+  profiles: ProfileRepository;
+  deviceTypes: DeviceTypeRepository;
+  requests: TokenRequestRepository;
+  ctkip: CtkipRepository;
+}
+
+export function storeRepositories(db: Kysely<Database>): StoreRepositories {
+  return {
+    tokens: new TokenRepository(db),
+    users: new UserRepository(db),
+    distributions: new DistributionRepository(db),
+    profiles: new ProfileRepository(db),
+    deviceTypes: new DeviceTypeRepository(db),
+    requests: new TokenRequestRepository(db),
+    ctkip: new CtkipRepository(db),
+  };
 }

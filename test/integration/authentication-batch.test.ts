@@ -9,6 +9,7 @@ import { SecretHasher } from '../../src/domain/secret-hash.js';
 import { AuditRepository } from '../../src/store/repositories/audit.js';
 import { AuthenticationRepository } from '../../src/store/repositories/authentication.js';
 import { ChallengeRepository } from '../../src/store/repositories/challenges.js';
+import { MetaRepository } from '../../src/store/repositories/meta.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -71,7 +72,7 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
       repository,
       new ChallengeRepository(db),
       new PasscodeRules(repository, tally.services.tokens, tally.services.lockout, tally.clock, DEFAULT_AUTHENTICATION),
-      new SecretHasher(db, tally.keyring),
+      new SecretHasher(new MetaRepository(db), tally.keyring),
       tally.services.lockout,
       audit,
       tally.clock,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RateLimitService } from '../../src/domain/rate-limits.js';
 import { openStore } from '../../src/store/connect.js';
+import { RateLimitRepository } from '../../src/store/repositories/rate-limits.js';
 import { describeEachStore } from '../support/store.js';
 import { TestClock } from '../support/tally.js';
 
@@ -10,7 +11,7 @@ describeEachStore('Rate limits in the store', (getStore, getHandle) => {
 
   test('hits count within a window, a new window counts afresh, and the reset time says when', async () => {
     const clock = new TestClock();
-    const limits = new RateLimitService(getStore().db, clock);
+    const limits = new RateLimitService(new RateLimitRepository(getStore().db), clock);
     assert.deepEqual(await limits.hit('form:192.0.2.1', 60_000), { hits: 1, resetInMs: 60_000 });
     clock.advance(20);
     assert.deepEqual(await limits.hit('form:192.0.2.1', 60_000), { hits: 2, resetInMs: 40_000 });
@@ -23,7 +24,10 @@ describeEachStore('Rate limits in the store', (getStore, getHandle) => {
     const clock = new TestClock(Date.UTC(2026, 10, 30));
     const otherNode = await openStore(getHandle().options);
     t.after(() => otherNode.close());
-    const nodes = [new RateLimitService(getStore().db, clock), new RateLimitService(otherNode.db, clock)];
+    const nodes = [
+      new RateLimitService(new RateLimitRepository(getStore().db), clock),
+      new RateLimitService(new RateLimitRepository(otherNode.db), clock),
+    ];
     const counts = await Promise.all(Array.from({ length: 20 }, (_, i) => nodes[i % 2].hit('race:198.51.100.7', 60_000)));
     assert.deepEqual(
       counts.map((c) => c.hits).sort((a, b) => a - b),
@@ -33,7 +37,7 @@ describeEachStore('Rate limits in the store', (getStore, getHandle) => {
 
   test('windows that ended an hour ago are deleted, the rest kept', async () => {
     const clock = new TestClock(Date.UTC(2026, 11, 1));
-    const limits = new RateLimitService(getStore().db, clock);
+    const limits = new RateLimitService(new RateLimitRepository(getStore().db), clock);
     await limits.hit('old:203.0.113.1', 60_000);
     clock.advance(30 * 60);
     await limits.hit('recent:203.0.113.2', 60_000);
