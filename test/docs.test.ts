@@ -117,6 +117,13 @@ function kyselyValueImports(text: string): string[] {
   return found;
 }
 
+test("layering: the domain holds no query builder: not even its types, nor the tables' (a transaction is an opaque Connection)", () => {
+  assert.deepEqual(
+    layerOffenders('domain', (target) => target === 'kysely' || target === 'store/schema.js'),
+    [],
+  );
+});
+
 test('layering: the domain writes no SQL', () => {
   const offences = (file: string): string[] => {
     const text = readFileSync(file, 'utf8');

@@ -1,9 +1,8 @@
-import type { Kysely } from 'kysely';
 import { csvLine } from '../core/csv/csv.js';
 import type { AuditQuery } from '../model/audit.js';
 import type { AuditAction } from '../model/audit-actions.js';
 import type { AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
-import type { Database } from '../store/schema.js';
+import type { Connection } from '../store/unit-of-work.js';
 import type { Actor } from './actor.js';
 import { requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
@@ -66,15 +65,15 @@ export class AuditService {
   }
 
   /** Records inside a transaction, so the event commits (or rolls back) with the change it describes. */
-  async recordIn(db: Kysely<Database>, actor: Actor, entry: AuditEntry): Promise<void> {
-    await this.repository.append(this.row(actor, entry), db);
+  async recordIn(connection: Connection, actor: Actor, entry: AuditEntry): Promise<void> {
+    await this.repository.append(this.row(actor, entry), connection);
   }
 
   /** Records many events inside a transaction, in one statement (a batch of authentications). */
-  async recordManyIn(db: Kysely<Database>, events: ReadonlyArray<{ actor: Actor; entry: AuditEntry }>): Promise<void> {
+  async recordManyIn(connection: Connection, events: ReadonlyArray<{ actor: Actor; entry: AuditEntry }>): Promise<void> {
     await this.repository.appendMany(
       events.map(({ actor, entry }) => this.row(actor, entry)),
-      db,
+      connection,
     );
   }
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { constantTimeEqual } from '../core/crypto/random.js';
 import { type PasscodeSearch, type PinEntry, verifyPasscode } from '../core/otp/verify.js';
 import { errorCatalogue, TallyError } from '../errors.js';
@@ -8,7 +7,7 @@ import type { AuthenticationRepository, Holder, StepUse } from '../store/reposit
 import type { ChallengeRepository, NewChallenge } from '../store/repositories/challenges.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
-import type { Database } from '../store/schema.js';
+import type { Connection } from '../store/unit-of-work.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenTypeModule } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
@@ -570,7 +569,7 @@ export class AuthenticationService {
    * The batch's failures and resets, one statement each however many it holds. The rows (the
    * holder cache's, on SQLite) are updated to match, as the step updates are.
    */
-  private async recordFailureCounts(outcomes: readonly Decision[], trx: Kysely<Database>): Promise<void> {
+  private async recordFailureCounts(outcomes: readonly Decision[], trx: Connection): Promise<void> {
     const failures = outcomes.flatMap((outcome) => (outcome.failure ? [outcome.failure] : []));
     const counts = await this.lockout.recordFailures(
       failures.map(({ user }) => user.id),

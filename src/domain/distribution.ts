@@ -1,5 +1,4 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { randomDigits } from '../core/crypto/random.js';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { buildAppLink } from '../core/ctkip/links.js';
@@ -10,8 +9,7 @@ import { TallyError } from '../errors.js';
 import type { Delivery, HelpdeskCredentials } from '../model/vocabulary.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
-import type { Database } from '../store/schema.js';
-import { type Repositories, UnitOfWork } from '../store/unit-of-work.js';
+import type { Connection, Repositories, UnitOfWork } from '../store/unit-of-work.js';
 import { ctfDeliverable, type Holder, otpauthLink, type TokenFile, tokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
 import { type Actor, type CredentialKind, can, mayBeShown, requireAuthorityOver, requirePermission } from './actor.js';
@@ -115,10 +113,8 @@ function ctfAppFor(deviceType: string): CtfLinkApp {
  * links, and reissue, which replaces all of them at once.
  */
 export class DistributionService {
-  private readonly work: UnitOfWork;
-
   constructor(
-    db: Kysely<Database>,
+    private readonly work: UnitOfWork,
     private readonly keyring: Keyring,
     private readonly tokens: TokenService,
     private readonly profiles: ProfileService,
@@ -127,9 +123,7 @@ export class DistributionService {
     private readonly clock: Clock,
     private readonly options: DistributionOptions,
     private readonly notifier?: Pick<Notifier, 'tokenDistributed'>,
-  ) {
-    this.work = new UnitOfWork(db);
-  }
+  ) {}
 
   ctkipUrl(profile: Pick<ProfileRow, 'ctkip_url'>): string {
     return profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
@@ -310,7 +304,7 @@ export class DistributionService {
         );
       const file = await this.claimFile(distributionId);
       const holder = await repos.tokens.holderOf(token);
-      await this.recordShown(repos.db, actor, serial, holder?.username ?? '', ['token-file']);
+      await this.recordShown(repos.connection, actor, serial, holder?.username ?? '', ['token-file']);
       return file;
     });
   }
@@ -454,7 +448,7 @@ export class DistributionService {
         const row = await this.work.transaction(async (repos) => {
           const token = await this.tokenRow(repos, serial);
           if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
-          await this.tokens.requireAuthorityOverHolder(actor, token, repos.db);
+          await this.tokens.requireAuthorityOverHolder(actor, token, repos.users);
           holder = (await repos.tokens.holderOf(token))?.username;
           await repos.distributions.supersedeOpen(token.id);
           await repos.tokens.dropChallenges(token.id);
@@ -499,9 +493,9 @@ export class DistributionService {
   }
 
   /** Records that an administrator was shown a credential (never the credential itself); a holder's own are not recorded. */
-  async recordShown(db: Kysely<Database>, actor: Actor, serial: string, username: string, kinds: CredentialKind[]): Promise<void> {
+  async recordShown(connection: Connection, actor: Actor, serial: string, username: string, kinds: CredentialKind[]): Promise<void> {
     if (actor.kind === 'user' || kinds.length === 0) return;
-    await this.audit.recordIn(db, actor, credentialShown(serial, username, kinds));
+    await this.audit.recordIn(connection, actor, credentialShown(serial, username, kinds));
   }
 
   private async distribute(
@@ -610,13 +604,13 @@ export class DistributionService {
         if (type.seedDerivedByCtkip('qr')) await this.issueActivationCode(repos, hashKey, distributionId);
         break;
     }
-    await this.audit.recordIn(repos.db, actor, {
+    await this.audit.recordIn(repos.connection, actor, {
       action: 'token.distribute',
       targetType: 'token',
       target: token.serial,
       details: { delivery, profile: profile.name, username: user.username },
     });
-    await this.recordShown(repos.db, actor, token.serial, user.username, shown);
+    await this.recordShown(repos.connection, actor, token.serial, user.username, shown);
     return result;
   }
 

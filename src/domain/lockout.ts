@@ -1,6 +1,5 @@
-import type { Kysely } from 'kysely';
-import { UserRepository } from '../store/repositories/users.js';
-import type { Database } from '../store/schema.js';
+import type { UserRepository } from '../store/repositories/users.js';
+import type { Connection } from '../store/unit-of-work.js';
 import type { Clock } from './clock.js';
 
 export interface LockoutSettings {
@@ -32,7 +31,7 @@ export class Lockout {
   private readonly unknown = new Map<string, { failures: number; lockedUntil: number }>();
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly users: UserRepository,
     private readonly clock: Clock,
     readonly settings: LockoutSettings,
   ) {}
@@ -55,8 +54,8 @@ export class Lockout {
    * Counts one failure for each user in one statement (a batch of authentications, inside its
    * transaction), and returns each one's new count and lock.
    */
-  async recordFailures(userIds: readonly number[], db: Kysely<Database> = this.db): Promise<Map<number, FailureCounts>> {
-    const rows = await new UserRepository(db).countFailures(userIds, this.settings.threshold, this.lockUntil());
+  async recordFailures(userIds: readonly number[], connection?: Connection): Promise<Map<number, FailureCounts>> {
+    const rows = await this.users.countFailures(userIds, this.settings.threshold, this.lockUntil(), connection);
     return new Map(rows.map(({ id, ...counts }) => [id, counts]));
   }
 
@@ -65,12 +64,12 @@ export class Lockout {
   }
 
   /** Clears the failures of each user that has any, in one statement. */
-  async recordSuccesses(userIds: readonly number[], db: Kysely<Database> = this.db): Promise<void> {
-    await new UserRepository(db).clearFailures(userIds);
+  async recordSuccesses(userIds: readonly number[], connection?: Connection): Promise<void> {
+    await this.users.clearFailures(userIds, connection);
   }
 
   async unlock(userId: number): Promise<void> {
-    await new UserRepository(this.db).unlock(userId);
+    await this.users.unlock(userId);
   }
 
   unknownIsLocked(username: string): boolean {

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { StoreRepositories } from '../store/unit-of-work.js';
+import type { Repositories } from '../store/unit-of-work.js';
 import type { Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import { CTKIP_PATH, type DistributionOptions } from './distribution.js';
@@ -39,7 +39,7 @@ export class Notifier {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
-    private readonly store: Pick<StoreRepositories, 'tokens' | 'profiles' | 'users' | 'distributions' | 'requests'>,
+    private readonly store: Pick<Repositories, 'tokens' | 'profiles' | 'users' | 'distributions' | 'requests'>,
     private readonly audit: AuditService,
     /** Read at send time: the public URL is known only once the listener is bound. */
     private readonly options: DistributionOptions,

@@ -5,7 +5,7 @@ import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { DeviceTypeRepository } from '../store/repositories/device-types.js';
 import type { ProfileRepository, ProfileRow } from '../store/repositories/profiles.js';
-import type { StoreRepositories } from '../store/unit-of-work.js';
+import type { Repositories } from '../store/unit-of-work.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenAlgorithm, TokenType } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
@@ -116,7 +116,7 @@ export class ProfileService {
   private readonly deviceDefinitions: DeviceTypeRepository;
 
   constructor(
-    store: Pick<StoreRepositories, 'profiles' | 'deviceTypes'>,
+    store: Pick<Repositories, 'profiles' | 'deviceTypes'>,
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,

@@ -6,7 +6,7 @@ import type { ClientHello, ClientNonce, PinSettings, ServerFinishedFields, Serve
 import { TallyError } from '../errors.js';
 import type { CtkipRepository } from '../store/repositories/ctkip.js';
 import type { TokenRepository } from '../store/repositories/tokens.js';
-import type { StoreRepositories } from '../store/unit-of-work.js';
+import type { Repositories } from '../store/unit-of-work.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -66,7 +66,7 @@ export class ProvisioningService {
   private readonly tokenRows: TokenRepository;
 
   constructor(
-    repositories: Pick<StoreRepositories, 'ctkip' | 'tokens'>,
+    repositories: Pick<Repositories, 'ctkip' | 'tokens'>,
     private readonly keyring: Keyring,
     private readonly tokens: TokenService,
     private readonly hasher: SecretHasher,

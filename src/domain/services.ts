@@ -2,22 +2,15 @@ import type { Keyring } from '../core/crypto/secret-box.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/connect.js';
 import { ApiTokenRepository } from '../store/repositories/api-tokens.js';
-import { AuditRepository } from '../store/repositories/audit.js';
 import { AuthenticationRepository } from '../store/repositories/authentication.js';
 import { BulkDistributionRepository } from '../store/repositories/bulk-distributions.js';
 import { ChallengeRepository } from '../store/repositories/challenges.js';
 import { DashboardRepository } from '../store/repositories/dashboard.js';
-import { DistributionRepository } from '../store/repositories/distributions.js';
 import { LogonDelayRepository } from '../store/repositories/logon-delays.js';
-import { MetaRepository } from '../store/repositories/meta.js';
-import { ProfileRepository } from '../store/repositories/profiles.js';
 import { RadiusClientRepository } from '../store/repositories/radius-clients.js';
 import { RateLimitRepository } from '../store/repositories/rate-limits.js';
-import { TokenRequestRepository } from '../store/repositories/token-requests.js';
-import { TokenRepository } from '../store/repositories/tokens.js';
-import { UserRepository } from '../store/repositories/users.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
-import { storeRepositories } from '../store/unit-of-work.js';
+import { UnitOfWork } from '../store/unit-of-work.js';
 import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
@@ -79,17 +72,18 @@ export interface ServiceOptions extends DistributionOptions {
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
 
 export function createServices(store: Store, keyring: Keyring, clock: Clock, options: ServiceOptions = DEFAULT_SERVICE_OPTIONS): Services {
-  const audit = new AuditService(new AuditRepository(store.db), clock);
-  const hasher = new SecretHasher(new MetaRepository(store.db), keyring);
-  const tokens = new TokenService(store.db, keyring, audit, clock);
-  const repositories = storeRepositories(store.db);
+  const work = new UnitOfWork(store.db);
+  const { repositories } = work;
+  const audit = new AuditService(repositories.audit, clock);
+  const hasher = new SecretHasher(repositories.meta, keyring);
+  const tokens = new TokenService(work, keyring, audit, clock);
   const profiles = new ProfileService(repositories, keyring, audit, clock);
-  const lockout = new Lockout(store.db, clock, DEFAULT_LOCKOUT);
+  const lockout = new Lockout(repositories.users, clock, DEFAULT_LOCKOUT);
   const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
   const notifier = new Notifier(repositories, audit, options, options.mailer, options.logger);
-  const distribution = new DistributionService(store.db, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
-  const users = new UserService(new UserRepository(store.db), audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
+  const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
+  const users = new UserService(repositories.users, audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(authenticationStore, tokens, lockout, clock, DEFAULT_AUTHENTICATION);
   const authentication = new AuthenticationService(
@@ -103,7 +97,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   );
   const tokenAdmin = new TokenAdministrationService(
     authenticationStore,
-    new TokenRepository(store.db),
+    repositories.tokens,
     passcodeRules,
     tokens,
     hasher,
@@ -130,19 +124,14 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     radiusClients: new RadiusClientService(new RadiusClientRepository(store.db), keyring, audit, clock),
     sessions: new SessionService(
       new WebSessionRepository(store.db),
-      new UserRepository(store.db),
+      repositories.users,
       audit,
       clock,
       options.sessions ?? DEFAULT_SESSIONS,
       keyring,
     ),
     selfService: new SelfService(
-      {
-        tokens: new TokenRepository(store.db),
-        profiles: new ProfileRepository(store.db),
-        distributions: new DistributionRepository(store.db),
-        requests: new TokenRequestRepository(store.db),
-      },
+      repositories,
       profiles,
       distribution,
       tokenAdmin,
@@ -156,7 +145,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     requests,
     notifier,
     bulk: new BulkDistributionService(new BulkDistributionRepository(store.db), profiles, distribution, audit, clock, options.logger),
-    dashboard: new DashboardService(new AuditRepository(store.db), new DashboardRepository(store.db), clock),
+    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,
   };
 }

@@ -1,10 +1,8 @@
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
 import type { Store } from '../store/connect.js';
-import { AuditRepository } from '../store/repositories/audit.js';
 import { MetaRepository } from '../store/repositories/meta.js';
-import { UserRepository } from '../store/repositories/users.js';
-import { inTransaction } from '../store/transactions.js';
+import { UnitOfWork } from '../store/unit-of-work.js';
 import { systemActor } from './actor.js';
 import { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -41,13 +39,13 @@ export async function initialiseStore(
   validatePassword(admin.password);
   const passwordHash = await hashPassword(admin.password);
   const now = clock.now();
-  await inTransaction(store.db, async (trx) => {
-    const meta = new MetaRepository(trx);
+  await new UnitOfWork(store.db).transaction(async (repos) => {
+    const meta = repos.meta;
     if (!(await meta.insertOnce(INITIALISED_AT, new Date(now).toISOString()))) {
       throw new TallyError('STORE_ALREADY_INITIALISED', `${store.description} is initialised already; nothing was changed.`);
     }
     await meta.set(KEY_CHECK, seal(keyring, Buffer.from(KEY_CHECK_TEXT), KEY_CHECK_CONTEXT));
-    await new UserRepository(trx).insert({
+    await repos.users.insert({
       username: admin.username,
       passwordHash,
       email: null,
@@ -56,7 +54,7 @@ export async function initialiseStore(
       role: 'superadmin',
       now,
     });
-    await new AuditService(new AuditRepository(trx), clock).recordIn(trx, systemActor, {
+    await new AuditService(repos.audit, clock).record(systemActor, {
       action: 'store.initialise',
       targetType: 'user',
       target: admin.username,

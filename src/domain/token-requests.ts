@@ -2,7 +2,7 @@ import { TallyError } from '../errors.js';
 import type { TokenRequestState } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { TokenRequestRecord, TokenRequestRepository } from '../store/repositories/token-requests.js';
-import type { StoreRepositories } from '../store/unit-of-work.js';
+import type { Repositories } from '../store/unit-of-work.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -48,7 +48,7 @@ export class TokenRequestService {
   private readonly requests: TokenRequestRepository;
 
   constructor(
-    private readonly store: Pick<StoreRepositories, 'tokens' | 'profiles' | 'users' | 'requests'>,
+    private readonly store: Pick<Repositories, 'tokens' | 'profiles' | 'users' | 'requests'>,
     private readonly profiles: ProfileService,
     private readonly distribution: DistributionService,
     private readonly audit: AuditService,

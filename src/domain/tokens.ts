@@ -1,12 +1,9 @@
-import type { Kysely } from 'kysely';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
-import { DistributionRepository } from '../store/repositories/distributions.js';
-import { ProfileRepository } from '../store/repositories/profiles.js';
-import { type TokenQuery, TokenRepository, type TokenRow } from '../store/repositories/tokens.js';
-import { UserRepository } from '../store/repositories/users.js';
-import type { Database, DistributionsTable } from '../store/schema.js';
-import { inTransaction } from '../store/transactions.js';
+import type { Delivery } from '../model/vocabulary.js';
+import type { TokenQuery, TokenRow } from '../store/repositories/tokens.js';
+import type { UserRepository } from '../store/repositories/users.js';
+import type { Repositories, UnitOfWork } from '../store/unit-of-work.js';
 import { readTokenFile, type TokenCandidate } from '../tokens/files.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial } from '../tokens/types.js';
@@ -43,7 +40,7 @@ export interface TokenDetails {
   token: TokenView;
   profile: string | null;
   /** The open distribution waiting for its holder, if any: how it is delivered and until when. */
-  waiting: { delivery: DistributionsTable['delivery']; expiresAt: string; expired: boolean; failedAttempts: number } | null;
+  waiting: { delivery: Delivery; expiresAt: string; expired: boolean; failedAttempts: number } | null;
   failedCount: number;
   nextCodeRequired: boolean;
   pinSet: boolean;
@@ -71,12 +68,16 @@ export function seedContext(serial: string): string {
 
 /** Owns the token inventory: import, lookup, and the sealed seeds. */
 export class TokenService {
+  private readonly store: Repositories;
+
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly work: UnitOfWork,
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.store = work.repositories;
+  }
 
   /**
    * Opened seeds are kept (keyed by their sealed value, so a new seed is never mistaken for an old
@@ -144,8 +145,8 @@ export class TokenService {
           else accepted.push(candidate);
           if (!seen.has(candidate.serial)) seen.set(candidate.serial, candidate.keyId);
         }
-        await inTransaction(this.db, async (trx) => {
-          const tokens = new TokenRepository(trx);
+        await this.work.transaction(async (repos) => {
+          const tokens = repos.tokens;
           const existing = await tokens.existingSerials(accepted.map((c) => c.serial));
           const now = this.clock.now();
           for (const candidate of accepted) {
@@ -194,17 +195,17 @@ export class TokenService {
 
   async get(actor: Actor, serial: string): Promise<TokenView> {
     requirePermission(actor, 'tokens.read');
-    const row = await new TokenRepository(this.db).findBySerial(serial);
+    const row = await this.store.tokens.findBySerial(serial);
     if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     return this.view(row);
   }
 
   async details(actor: Actor, serial: string): Promise<TokenDetails> {
     requirePermission(actor, 'tokens.read');
-    const row = await new TokenRepository(this.db).findBySerial(serial);
+    const row = await this.store.tokens.findBySerial(serial);
     if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-    const profile = row.profile_id === null ? undefined : await new ProfileRepository(this.db).findById(row.profile_id);
-    const open = await new DistributionRepository(this.db).latestFor(row.id);
+    const profile = row.profile_id === null ? undefined : await this.store.profiles.findById(row.profile_id);
+    const open = await this.store.distributions.latestFor(row.id);
     const now = this.clock.now();
     return {
       token: await this.view(row),
@@ -236,11 +237,11 @@ export class TokenService {
     requirePermission(actor, 'tokens.read');
     let userId: number | undefined;
     if (filter.username !== undefined) {
-      const user = await new UserRepository(this.db).findByUsername(filter.username);
+      const user = await this.store.users.findByUsername(filter.username);
       if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${filter.username}.`);
       userId = user.id;
     }
-    const rows = await new TokenRepository(this.db).query({ ...filter, userId });
+    const rows = await this.store.tokens.query({ ...filter, userId });
     return Promise.all(rows.map((row) => this.view(row)));
   }
 
@@ -255,12 +256,11 @@ export class TokenService {
       { action: 'token.delete', targetType: 'token', target: serial },
       async () => {
         requirePermission(actor, 'tokens.delete');
-        const row = await new TokenRepository(this.db).findBySerial(serial);
+        const row = await this.store.tokens.findBySerial(serial);
         if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
         await this.requireAuthorityOverHolder(actor, row);
         facts = { state: row.state, username: (await this.view(row)).username };
-        if (!(await new TokenRepository(this.db).remove(row.id)))
-          throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+        if (!(await this.store.tokens.remove(row.id))) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
       },
       () => facts,
     );
@@ -306,13 +306,17 @@ export class TokenService {
   }
 
   /** Refuses an action on a token whose holder the actor has no authority over (see `requireAuthorityOver`). */
-  async requireAuthorityOverHolder(actor: Actor, token: Pick<TokenRow, 'user_id'>, db: Kysely<Database> = this.db): Promise<void> {
+  async requireAuthorityOverHolder(
+    actor: Actor,
+    token: Pick<TokenRow, 'user_id'>,
+    users: UserRepository = this.store.users,
+  ): Promise<void> {
     if (token.user_id === null) return;
-    requireAuthorityOver(actor, await new UserRepository(db).findById(token.user_id));
+    requireAuthorityOver(actor, await users.findById(token.user_id));
   }
 
   async view(row: TokenRow): Promise<TokenView> {
-    const user = row.user_id === null ? undefined : await new UserRepository(this.db).findById(row.user_id);
+    const user = row.user_id === null ? undefined : await this.store.users.findById(row.user_id);
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     return {
       serial: row.serial,

@@ -1,54 +1,37 @@
 import type { Kysely } from 'kysely';
+import { AuditRepository } from './repositories/audit.js';
 import { CtkipRepository } from './repositories/ctkip.js';
 import { DeviceTypeRepository } from './repositories/device-types.js';
 import { DistributionRepository } from './repositories/distributions.js';
+import { MetaRepository } from './repositories/meta.js';
 import { ProfileRepository } from './repositories/profiles.js';
 import { TokenRequestRepository } from './repositories/token-requests.js';
 import { TokenRepository } from './repositories/tokens.js';
 import { UserRepository } from './repositories/users.js';
 import type { Database } from './schema.js';
 
-/** The repositories a unit of work uses, all bound to the same connection or transaction. */
-export interface Repositories {
-  tokens: TokenRepository;
-  users: UserRepository;
-  distributions: DistributionRepository;
-  /**
-   * The connection (inside `transaction`, the transaction) the repositories are bound to, for
-   * services that take one so that what they write commits with the rest (audit's `recordIn`).
-   * Not for queries: the domain asks repositories.
-   */
-  db: Kysely<Database>;
-}
-
-export function repositories(db: Kysely<Database>): Repositories {
-  return { tokens: new TokenRepository(db), users: new UserRepository(db), distributions: new DistributionRepository(db), db };
-}
+declare const opaque: unique symbol;
 
 /**
- * Units of work for a domain service: `run` outside any transaction, `transaction` for work that
- * commits or rolls back whole. The service never opens a transaction on the query builder itself.
+ * A connection or an open transaction as the domain holds it: something to hand on to a repository
+ * or the audit so that their writes commit with the rest, never something to query (it has no
+ * methods; only src/store/ turns it back into the query builder).
  */
-export class UnitOfWork {
-  private readonly outside: Repositories;
-
-  constructor(private readonly db: Kysely<Database>) {
-    this.outside = repositories(db);
-  }
-
-  /** Repositories on the connection itself: each statement commits on its own. */
-  get repositories(): Repositories {
-    return this.outside;
-  }
-
-  /** Runs `work` with repositories bound to one transaction: committed when it returns, rolled back when it throws. */
-  async transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => work(repositories(trx)));
-  }
+export interface Connection {
+  readonly [opaque]: 'connection';
 }
 
-/** One instance of each repository on the connection, for the services' constructors (services.ts). */
-export interface StoreRepositories {
+export function connectionOf(db: Kysely<Database>): Connection {
+  return db as unknown as Connection;
+}
+
+/** For repositories only: the query builder behind a connection the domain handed on. */
+export function queryBuilderOf(connection: Connection): Kysely<Database> {
+  return connection as unknown as Kysely<Database>;
+}
+
+/** One of each repository, all bound to the same connection or transaction. */
+export interface Repositories {
   tokens: TokenRepository;
   users: UserRepository;
   distributions: DistributionRepository;
@@ -56,9 +39,13 @@ export interface StoreRepositories {
   deviceTypes: DeviceTypeRepository;
   requests: TokenRequestRepository;
   ctkip: CtkipRepository;
+  audit: AuditRepository;
+  meta: MetaRepository;
+  /** The connection they are bound to, for a service that writes with them (audit's `recordIn`). */
+  connection: Connection;
 }
 
-export function storeRepositories(db: Kysely<Database>): StoreRepositories {
+export function repositories(db: Kysely<Database>): Repositories {
   return {
     tokens: new TokenRepository(db),
     users: new UserRepository(db),
@@ -67,5 +54,26 @@ export function storeRepositories(db: Kysely<Database>): StoreRepositories {
     deviceTypes: new DeviceTypeRepository(db),
     requests: new TokenRequestRepository(db),
     ctkip: new CtkipRepository(db),
+    audit: new AuditRepository(db),
+    meta: new MetaRepository(db),
+    connection: connectionOf(db),
   };
+}
+
+/**
+ * Units of work for domain services: `repositories` outside any transaction (each statement commits
+ * on its own), `transaction` for work that commits or rolls back whole, across aggregates. The one
+ * way the domain gets a transaction: it never opens one on the query builder itself.
+ */
+export class UnitOfWork {
+  readonly repositories: Repositories;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.repositories = repositories(db);
+  }
+
+  /** Runs `work` with repositories bound to one transaction: committed when it returns, rolled back when it throws. */
+  async transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => work(repositories(trx)));
+  }
 }

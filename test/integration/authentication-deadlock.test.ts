@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { sql } from 'kysely';
 import { migrateToLatest, openStore } from '../../src/store/connect.js';
 import { AuthenticationRepository } from '../../src/store/repositories/authentication.js';
+import { type Connection, queryBuilderOf } from '../../src/store/unit-of-work.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
 
 /**
@@ -32,7 +33,8 @@ if (testDialects().includes('postgres')) {
     let bothHolding!: () => void;
     const bothHold = new Promise<void>((resolve) => (bothHolding = resolve));
     let runs = 0;
-    const batch = (mine: string, theirs: string) => async (trx: typeof first.db) => {
+    const batch = (mine: string, theirs: string) => async (connection: Connection) => {
+      const trx = queryBuilderOf(connection);
       runs++;
       await sql`update rate_limits set hits = hits + 1 where key = ${mine}`.execute(trx);
       if (++holding === 2) bothHolding();

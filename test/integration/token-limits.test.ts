@@ -5,6 +5,7 @@ import { createLogger } from '../../src/logger.js';
 import { type RunningRadius, startRadiusServer } from '../../src/radius/server.js';
 import { openStore } from '../../src/store/connect.js';
 import { AuthenticationRepository } from '../../src/store/repositories/authentication.js';
+import { connectionOf } from '../../src/store/unit-of-work.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received } from '../support/radclient.js';
 import { describeEachStore } from '../support/store.js';
@@ -214,8 +215,8 @@ describeEachStore('imported keys keep their PSKC Policy limits', (getStore, getH
     const there = new AuthenticationRepository(otherNode.db);
     const at = tally.clock.now();
     // Both nodes decided on the same row (one use left), for two different, fresh counters.
-    const first = await here.useSteps([{ row: { ...stale }, step: 0, at, driftSteps: 0, counter: 1 }], getStore().db);
-    const second = await there.useSteps([{ row: { ...stale }, step: 1, at, driftSteps: 0, counter: 2 }], otherNode.db);
+    const first = await here.useSteps([{ row: { ...stale }, step: 0, at, driftSteps: 0, counter: 1 }], connectionOf(getStore().db));
+    const second = await there.useSteps([{ row: { ...stale }, step: 1, at, driftSteps: 0, counter: 2 }], connectionOf(otherNode.db));
     assert.deepEqual([first.size, second.size], [1, 0]);
     const row = await getStore()
       .db.selectFrom('tokens')

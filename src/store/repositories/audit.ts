@@ -2,6 +2,7 @@ import { CompiledQuery, type Insertable, type Kysely, type Selectable, sql } fro
 import type { AuditQuery } from '../../model/audit.js';
 import { type Dialect, dialectOf, rowsParameters } from '../connect.js';
 import type { AuditEventsTable, Database } from '../schema.js';
+import { type Connection, queryBuilderOf } from '../unit-of-work.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;
@@ -24,13 +25,14 @@ export class AuditRepository {
         : `insert into audit_events (${columns}) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`;
   }
 
-  /** Appends on this repository's connection, or on `db` (a transaction the event belongs to). */
-  async append(event: NewAuditRow, db: Kysely<Database> = this.db): Promise<void> {
-    await this.appendMany([event], db);
+  /** Appends on this repository's connection, or on `connection` (a transaction the event belongs to). */
+  async append(event: NewAuditRow, connection?: Connection): Promise<void> {
+    await this.appendMany([event], connection);
   }
 
   /** Appends many events in one statement (a batch of authentications). */
-  async appendMany(events: readonly NewAuditRow[], db: Kysely<Database> = this.db): Promise<void> {
+  async appendMany(events: readonly NewAuditRow[], connection?: Connection): Promise<void> {
+    const db = connection ? queryBuilderOf(connection) : this.db;
     if (events.length === 0) return;
     const rows = events.map((e) => [
       e.at,

@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import { type Dialect, dialectOf, listParameter, rowsParameters } from '../connect.js';
 import type { Database } from '../schema.js';
+import { type Connection, connectionOf, queryBuilderOf } from '../unit-of-work.js';
 import type { TokenRow } from './tokens.js';
 import type { UserRow } from './users.js';
 
@@ -135,7 +136,7 @@ export class AuthenticationRepository {
    * holders were read, the cache stays valid across these writes (`useSteps` updates the cached
    * tokens); otherwise it is dropped.
    */
-  async write<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  async write<T>(work: (trx: Connection) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.writeOnce(work);
@@ -145,13 +146,13 @@ export class AuthenticationRepository {
     }
   }
 
-  private async writeOnce<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  private async writeOnce<T>(work: (trx: Connection) => Promise<T>): Promise<T> {
     const cache = this.cache;
     this.cache = undefined;
     let marker: string | undefined;
     const result = await this.db.transaction().execute(async (trx) => {
       const untouched = cache !== undefined && (await this.marker(trx)) === cache.marker;
-      const done = await work(trx);
+      const done = await work(connectionOf(trx));
       if (untouched) marker = await this.marker(trx);
       return done;
     });
@@ -166,7 +167,8 @@ export class AuthenticationRepository {
    * the same statement, and one with none left takes no step, so the limit holds across nodes.
    * A token appears at most once per call. The rows of the tokens taken are updated to match the store.
    */
-  async useSteps(uses: readonly StepUse[], db: Kysely<Database> = this.db): Promise<Set<number>> {
+  async useSteps(uses: readonly StepUse[], connection?: Connection): Promise<Set<number>> {
+    const db = connection ? queryBuilderOf(connection) : this.db;
     if (uses.length === 0) return new Set();
     const parameters = rowsParameters(
       this.dialect,
@@ -195,7 +197,8 @@ export class AuthenticationRepository {
   }
 
   /** Counts a wrong passcode on each token (next tokencode mode follows enough of them); the rows are updated to match. */
-  async countTokenFailures(tokens: readonly TokenRow[], db: Kysely<Database> = this.db): Promise<void> {
+  async countTokenFailures(tokens: readonly TokenRow[], connection?: Connection): Promise<void> {
+    const db = connection ? queryBuilderOf(connection) : this.db;
     if (tokens.length === 0) return;
     const rows = await db
       .updateTable('tokens')
@@ -217,8 +220,8 @@ export class AuthenticationRepository {
    * Runs work outside the batches in one transaction (a change and its audit event). Unlike
    * `write`, it keeps no cached holder: the change moves SQLite's marker, which empties the cache.
    */
-  async transaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(work);
+  async transaction<T>(work: (trx: Connection) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => work(connectionOf(trx)));
   }
 
   /** Whether the user with this name holds an active token. */
@@ -262,7 +265,8 @@ export class AuthenticationRepository {
    * days stays. Either way the token's wrong-passcode count is cleared (its holder's typing errors
    * are forgiven). Returns the tokens whose code was used; their rows are updated to match.
    */
-  async useEmergencyCodes(tokens: readonly TokenRow[], db: Kysely<Database> = this.db): Promise<Set<number>> {
+  async useEmergencyCodes(tokens: readonly TokenRow[], connection?: Connection): Promise<Set<number>> {
+    const db = connection ? queryBuilderOf(connection) : this.db;
     const used = new Set<number>();
     for (const token of tokens) {
       if (token.emergency_one_time === 1) {
@@ -284,7 +288,8 @@ export class AuthenticationRepository {
   }
 
   /** Sets tokens' PINs (confirmed new PINs, a batch's) and ends their new PIN mode; the rows are updated to match. */
-  async setPins(pins: ReadonlyArray<{ token: TokenRow; pinHash: string }>, now: number, db: Kysely<Database> = this.db): Promise<void> {
+  async setPins(pins: ReadonlyArray<{ token: TokenRow; pinHash: string }>, now: number, connection?: Connection): Promise<void> {
+    const db = connection ? queryBuilderOf(connection) : this.db;
     for (const { token, pinHash } of pins) {
       await db.updateTable('tokens').set({ pin_hash: pinHash, new_pin_required: 0, updated_at: now }).where('id', '=', token.id).execute();
       Object.assign(token, { pin_hash: pinHash, new_pin_required: 0, updated_at: now });
@@ -339,8 +344,9 @@ export class AuthenticationRepository {
     fromState: TokenRow['state'],
     emergency: { hash: string; expiresAt: number; oneTime: boolean } | undefined,
     now: number,
-    db: Kysely<Database> = this.db,
+    connection?: Connection,
   ): Promise<boolean> {
+    const db = connection ? queryBuilderOf(connection) : this.db;
     const reported = await db
       .updateTable('tokens')
       .set({

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AuthChallengesTable, Database } from '../schema.js';
+import { type Connection, queryBuilderOf } from '../unit-of-work.js';
 
 export type ChallengeRow = Selectable<AuthChallengesTable>;
 
@@ -21,7 +22,8 @@ export class ChallengeRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Stores challenges in one statement (a batch's, in its transaction), dropping the ones expired by `now`. */
-  async issueAll(challenges: readonly NewChallenge[], now: number, db: Kysely<Database> = this.db): Promise<void> {
+  async issueAll(challenges: readonly NewChallenge[], now: number, connection?: Connection): Promise<void> {
+    const db = connection ? queryBuilderOf(connection) : this.db;
     if (challenges.length === 0) return;
     await db.deleteFrom('auth_challenges').where('expires_at', '<', now).execute();
     await db

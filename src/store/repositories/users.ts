@@ -1,6 +1,7 @@
 import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { UserRole } from '../../model/vocabulary.js';
 import type { Database, UsersTable } from '../schema.js';
+import { type Connection, queryBuilderOf } from '../unit-of-work.js';
 
 export type UserRow = Selectable<UsersTable>;
 
@@ -96,9 +97,11 @@ export class UserRepository {
     ids: readonly number[],
     threshold: number,
     lockUntil: number,
+    connection?: Connection,
   ): Promise<{ id: number; failed_logons: number; locked_until: number | null }[]> {
     if (ids.length === 0) return [];
-    return this.db
+    const db = connection ? queryBuilderOf(connection) : this.db;
+    return db
       .updateTable('users')
       .set({
         failed_logons: sql`failed_logons + 1`,
@@ -110,9 +113,10 @@ export class UserRepository {
   }
 
   /** Clears the failures and lock of each of these users that has any failure. */
-  async clearFailures(ids: readonly number[]): Promise<void> {
+  async clearFailures(ids: readonly number[], connection?: Connection): Promise<void> {
     if (ids.length === 0) return;
-    await this.db
+    const db = connection ? queryBuilderOf(connection) : this.db;
+    await db
       .updateTable('users')
       .set({ failed_logons: 0, locked_until: null })
       .where('id', 'in', ids)
