@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import { openStore } from '../../src/store/connect.js';
 import { AuthenticationRepository } from '../../src/store/repositories/authentication.js';
 import { ChallengeRepository } from '../../src/store/repositories/challenges.js';
-import { describeEachStore } from '../support/store.js';
+import { describeEachStore, insertTokenRow } from '../support/store.js';
 
 const NOW = 1_800_000_000_000;
 
@@ -15,38 +15,7 @@ describeEachStore('authentication claims outside the batch', (getStore, getHandl
   let tokenId: number;
 
   before(async () => {
-    const row = await getStore()
-      .db.insertInto('tokens')
-      .values({
-        serial: 'CH-0001',
-        token_type: 'totp',
-        state: 'active',
-        origin: 'generated',
-        user_id: null,
-        profile_id: null,
-        label: null,
-        seed_sealed: null,
-        digits: 6,
-        period_seconds: 30,
-        algorithm: 'SHA1',
-        pin_hash: null,
-        last_step: null,
-        expires_on: null,
-        attributes: null,
-        disabled_reason: null,
-        created_at: NOW,
-        updated_at: NOW,
-        activated_at: null,
-        last_used_at: null,
-        emergency_hash: null,
-        emergency_expires_at: null,
-        emergency_one_time: null,
-        valid_from: null,
-        valid_until: null,
-        transactions_left: null,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const row = await insertTokenRow(getStore().db, NOW, { serial: 'CH-0001', state: 'active' });
     tokenId = row.id;
   });
 

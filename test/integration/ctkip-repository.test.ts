@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CtkipRepository } from '../../src/store/repositories/ctkip.js';
-import { describeEachStore } from '../support/store.js';
+import { describeEachStore, insertTokenRow } from '../support/store.js';
 
 // The CT-KIP repository's claims on both dialects: each one-time step is won by exactly one caller.
 
@@ -22,38 +22,7 @@ describeEachStore('CT-KIP repository', (getStore) => {
     const serial = String(100_000_000_000 + next);
     const locator = String(10_000 + next);
     const db = getStore().db;
-    const token = await db
-      .insertInto('tokens')
-      .values({
-        serial,
-        token_type: 'securid',
-        state: 'pending',
-        origin: 'generated',
-        user_id: null,
-        profile_id: null,
-        label: null,
-        seed_sealed: null,
-        digits: 8,
-        period_seconds: 60,
-        algorithm: 'AES128',
-        pin_hash: null,
-        last_step: null,
-        expires_on: null,
-        attributes: null,
-        disabled_reason: null,
-        created_at: NOW,
-        updated_at: NOW,
-        activated_at: null,
-        last_used_at: null,
-        emergency_hash: null,
-        emergency_expires_at: null,
-        emergency_one_time: null,
-        valid_from: null,
-        valid_until: null,
-        transactions_left: null,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const token = await insertTokenRow(db, NOW, { serial, token_type: 'securid', digits: 8, period_seconds: 60, algorithm: 'AES128' });
     const distribution = await db
       .insertInto('distributions')
       .values({

@@ -8,7 +8,7 @@ import { TokenRepository, type TokenRow } from '../../src/store/repositories/tok
 import { UserRepository } from '../../src/store/repositories/users.js';
 import { UnitOfWork } from '../../src/store/unit-of-work.js';
 import { repoRoot } from '../support/cli.js';
-import { describeEachStore } from '../support/store.js';
+import { describeEachStore, insertTokenRow } from '../support/store.js';
 
 const NOW = 1_800_000_000_000;
 const DAY = 86_400_000;
@@ -27,27 +27,7 @@ async function newToken(store: Store, username?: string): Promise<TokenRow> {
           role: 'user',
           now: NOW,
         });
-  return new TokenRepository(store.db).insert({
-    serial: `R${String(++serials).padStart(8, '0')}`,
-    token_type: 'totp',
-    state: 'pending',
-    origin: 'generated',
-    user_id: user?.id ?? null,
-    profile_id: null,
-    label: null,
-    seed_sealed: null,
-    digits: 6,
-    period_seconds: 30,
-    algorithm: 'SHA1',
-    last_step: null,
-    expires_on: null,
-    attributes: null,
-    disabled_reason: null,
-    created_at: NOW,
-    updated_at: NOW,
-    activated_at: null,
-    last_used_at: null,
-  });
+  return insertTokenRow(store.db, NOW, { serial: `R${String(++serials).padStart(8, '0')}`, user_id: user?.id ?? null });
 }
 
 function openFile(repo: DistributionRepository, tokenId: number, expiresAt = NOW + DAY): Promise<number> {

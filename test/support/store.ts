@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from '../../src/store/connect.js';
+import { type NewTokenRow, TokenRepository, type TokenRow } from '../../src/store/repositories/tokens.js';
+import type { Database } from '../../src/store/schema.js';
 
 /** The dialects a store test runs on: SQLite always, PostgreSQL when TALLY_TEST_DATABASE_URL is set. */
 export function testDialects(): ('sqlite' | 'postgres')[] {
@@ -67,4 +69,36 @@ export function describeEachStore(name: string, use: (getStore: () => Store, han
       );
     });
   }
+}
+
+/**
+ * A bare token row for repository tests: a pending, unassigned TOTP token with nothing issued, made
+ * at `now`; `fields` change what the test is about (serial, type, state, holder...).
+ */
+export async function insertTokenRow(
+  db: Kysely<Database>,
+  now: number,
+  fields: Partial<NewTokenRow> & { serial: string },
+): Promise<TokenRow> {
+  return new TokenRepository(db).insert({
+    token_type: 'totp',
+    state: 'pending',
+    origin: 'generated',
+    user_id: null,
+    profile_id: null,
+    label: null,
+    seed_sealed: null,
+    digits: 6,
+    period_seconds: 30,
+    algorithm: 'SHA1',
+    last_step: null,
+    expires_on: null,
+    attributes: null,
+    disabled_reason: null,
+    created_at: now,
+    updated_at: now,
+    activated_at: null,
+    last_used_at: null,
+    ...fields,
+  });
 }
