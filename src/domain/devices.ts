@@ -50,7 +50,7 @@ export const BUILT_IN_DEVICES: DeviceDefinition[] = [
   },
   {
     deviceType: 'android',
-    label: 'RSA SecurID app for Android',
+    label: 'RSA SecurID Software Token for Android',
     tokenTypes: ['securid'],
     versions: { '1': ['ctkip', 'ctf'], '*': ['ctkip', 'ctf', 'qr'] },
     notes: {
@@ -61,7 +61,7 @@ export const BUILT_IN_DEVICES: DeviceDefinition[] = [
   },
   {
     deviceType: 'ios',
-    label: 'RSA SecurID app for iOS',
+    label: 'RSA SecurID Software Token for iOS',
     tokenTypes: ['securid'],
     versions: { '1': ['ctkip', 'ctf'], '*': ['ctkip', 'ctf', 'qr'] },
     notes: {
@@ -72,15 +72,15 @@ export const BUILT_IN_DEVICES: DeviceDefinition[] = [
   },
   {
     deviceType: 'windows',
-    label: 'RSA SecurID app for Windows',
+    label: 'RSA SecurID Software Token for Windows',
     tokenTypes: ['securid'],
     versions: { '*': ['ctkip', 'file', 'ctf'] },
-    notes: { qr: 'a Windows PC has no QR option: a desktop cannot scan a QR code' },
+    notes: { qr: 'the Windows app has no QR option, since a desktop cannot scan a QR code' },
     builtIn: true,
   },
   {
     deviceType: 'macos',
-    label: 'RSA SecurID app for macOS',
+    label: 'RSA SecurID Software Token for macOS',
     tokenTypes: ['securid'],
     versions: { '*': ['ctkip', 'file', 'ctf'] },
     notes: { qr: 'a desktop cannot scan a QR code' },

@@ -271,5 +271,5 @@ export class ProvisioningService {
 
 /** CT-KIP clients are anonymous: the activation code is their only credential. */
 function ctkipActor(source: string): Actor {
-  return { kind: 'anonymous', name: 'ctkip-client', role: 'user', source };
+  return { kind: 'anonymous', name: 'CT-KIP client', role: 'user', source };
 }

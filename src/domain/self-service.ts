@@ -51,7 +51,7 @@ export interface HolderToken {
   label: string | null;
   state: TokenRow['state'];
   profile: string | null;
-  /** The device's name, e.g. "RSA SecurID app for iOS". */
+  /** The device's name, e.g. "RSA SecurID Software Token for iOS". */
   device: string | null;
   delivery: Delivery | null;
   /** For a pending token: whether it can be activated now, or its activation has run out. */

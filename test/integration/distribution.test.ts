@@ -88,7 +88,10 @@ describeEachStore('profiles and distribution', (getStore) => {
         /1\.x for Android cannot scan QR codes.*it can take ctkip, ctf/,
       ],
       [{ name: 'x2', tokenType: 'securid', deviceType: 'ios', appVersion: '1.3', delivery: 'qr' }, /1\.x for iOS cannot scan/],
-      [{ name: 'x3', tokenType: 'securid', deviceType: 'windows', delivery: 'qr' }, /Windows PC has no QR option.*ctkip, file, ctf/],
+      [
+        { name: 'x3', tokenType: 'securid', deviceType: 'windows', delivery: 'qr' },
+        /^Delivery "qr" is not possible: the Windows app has no QR option, since a desktop cannot scan a QR code; it can take ctkip, file, ctf\.$/,
+      ],
       [{ name: 'x4', tokenType: 'totp', deviceType: 'authenticator', delivery: 'ctkip' }, /do not speak CT-KIP.*it can take qr\./],
       [{ name: 'x5', tokenType: 'totp', deviceType: 'authenticator', delivery: 'file' }, /import neither PSKC nor sdtid files/],
       // No app version: every version, and the 1.x apps cannot scan.
@@ -364,8 +367,8 @@ describeEachStore('profiles and distribution', (getStore) => {
       .json()
       .events.map((e: { action: string; result: string; actor: string }) => `${e.action}:${e.result}:${e.actor}`);
     assert.deepEqual(actions, [
-      'token.download:success:download-link',
-      'token.download:failure:download-link',
+      'token.download:success:download link',
+      'token.download:failure:download link',
       'token.reissue:success:test-superadmin',
       'credential.shown:success:test-superadmin',
       'token.distribute:success:test-superadmin',

@@ -331,7 +331,7 @@ describeEachStore('Security Console', (getStore) => {
 
   test('the profile editor offers what the device can take, says why not for the rest, and creates and edits profiles', async () => {
     const step1 = await admin.get('/console/profiles/new');
-    assert.match(text(step1.body), /Device and app.*RSA SecurID app for iOS/);
+    assert.match(text(step1.body), /Device and app.*RSA SecurID Software Token for iOS/);
     const old = await admin.get('/console/profiles/new?deviceType=ios&tokenType=securid&appVersion=1.3');
     assert.match(old.body, /<input type="radio" name="delivery" value="qr" disabled>/);
     assert.match(
@@ -424,7 +424,7 @@ describeEachStore('Security Console', (getStore) => {
 
   test('the capability table: see it, and add a device that the editor then offers', async () => {
     const table = await helpdesk.get('/console/devices');
-    assert.match(text(table.body), /RSA SecurID app for Windows.*a Windows PC has no QR option/);
+    assert.match(text(table.body), /RSA SecurID Software Token for Windows.*the Windows app has no QR option, since a desktop cannot scan/);
     await admin.get('/console/devices');
     const saved = await admin.post('/console/devices', {
       deviceType: 'yubico',
@@ -469,12 +469,12 @@ describeEachStore('Security Console', (getStore) => {
     const rows = [...audit.body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => text(m[1]));
     for (const action of ['token.assign', 'token.download', 'token.reissue']) {
       assert.ok(
-        rows.some((row) => row.includes(`admin console ${action}`) && row.includes('Success')),
+        rows.some((row) => row.includes(`admin (console) ${action}`) && row.includes('Success')),
         action,
       );
     }
     assert.ok(rows.some((row) => row.includes('token.download') && row.includes('Failure') && row.includes('DOWNLOAD_LINK_INVALID')));
-    assert.match(text((await admin.get(`/console/tokens/${serial}`)).body), /History.*admin console token\.reissue/);
+    assert.match(text((await admin.get(`/console/tokens/${serial}`)).body), /History.*admin \(console\) token\.reissue/);
 
     const unknown = await act(
       admin,
@@ -583,7 +583,7 @@ describeEachStore('Security Console', (getStore) => {
       assert.equal((await tally.services.tokens.list(systemActor, { username, limit: 5, offset: 0 })).length, 1, username);
     assert.match(
       text((await admin.get('/console/audit?action=token.bulk.*')).body),
-      /hilda console token\.bulk\.finish.*hilda console token\.bulk\.start/,
+      /hilda \(console\) token\.bulk\.finish.*hilda \(console\) token\.bulk\.start/,
     );
 
     const ctf = await postMultipart(tally.admin, admin, '/console/bulk', { profile: PROFILES.ctf.name, usernames: 'bulk0' });
@@ -642,7 +642,7 @@ describeEachStore('Security Console', (getStore) => {
     const serial = await distributed('frank', PROFILES.phone.name);
     await tally.services.authentication.verify(systemActor, { username: '=HYPERLINK("http://evil")', passcode: '1', channel: 'rest' });
     const byAdmin = text((await helpdesk.get('/console/audit?actor=hilda&action=token.*')).body);
-    assert.match(byAdmin, /hilda console token\./);
+    assert.match(byAdmin, /hilda \(console\) token\./);
     assert.doesNotMatch(byAdmin, /admin console|system system/);
     const failures = text(
       /<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/audit?result=failure&action=auth.rest')).body)![1],

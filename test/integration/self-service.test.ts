@@ -283,7 +283,10 @@ describeEachStore('Self-Service Console', (getStore) => {
     const offer = await alice.get('/request');
     const text = pageText(offer.body);
     assert.match(text, /Standard authenticator app/);
-    assert.match(text, /RSA SecurID app for iOS · app version 2\.1 or later/);
+    assert.match(text, /RSA SecurID Software Token for iOS · app version 2\.1 or later/);
+    // The 1.3 profile beside the 2.1 one is for the 1.x apps, not "1.3 or later".
+    assert.match(text, /RSA SecurID Software Token for iOS · app version 1\.x/);
+    assert.doesNotMatch(text, /1\.3 or later/);
     assert.match(text, /Phone authenticator/);
     assert.match(text, /scan a QR code with the app, then type the first code/);
     assert.match(text, /Contractor token Needs approval/);

@@ -213,13 +213,31 @@ ${
   });
 }
 
+/**
+ * A group's app versions, as the user reads them: the newest group of a device covers its version
+ * and every later one; an older group only its own major version, since the next group takes the
+ * later apps (a profile for 1.3 beside one for 2.1 is for the 1.x apps).
+ */
+function appVersionHeading(group: OfferGroup, groups: readonly OfferGroup[]): string {
+  const version = group.appVersion ?? '';
+  const major = majorOf(version) ?? 0;
+  const laterGroup = groups.some((other) => other.device === group.device && (majorOf(other.appVersion ?? '') ?? 0) > major);
+  if (laterGroup) return `app version ${major}.x`;
+  return `app version ${/^\d+$/.test(version) ? `${version}.x` : version} or later`;
+}
+
+function majorOf(version: string): number | undefined {
+  const match = /^(\d+)/.exec(version.trim());
+  return match ? Number(match[1]) : undefined;
+}
+
 export function requestPage(viewer: Viewer, groups: OfferGroup[], error?: TallyError): Html {
   const body = groups.length
     ? html`<form method="post" action="/request" class="form">
   ${csrfField(viewer.csrfToken)}
   ${groups.map(
     (group) => html`<fieldset class="choice-group">
-    <legend>${group.device}${group.appVersion ? html` <span class="muted">· app version ${group.appVersion} or later</span>` : ''}</legend>
+    <legend>${group.device}${group.appVersion ? html` <span class="muted">· ${appVersionHeading(group, groups)}</span>` : ''}</legend>
     ${group.profiles.map(
       (profile) => html`<label class="choice">
       <input type="radio" name="profile" value="${profile.name}" required>
@@ -342,7 +360,7 @@ function ctkipBody(viewer: Viewer, view: ActivationView, activation: Extract<Hol
   const qr = activation.appCanScan ? view.qr : undefined;
   return html`<div class="card">
 ${steps([
-  html`<h2>Open the SecurID app</h2><p>Install the RSA SecurID Authenticate app from your app store if you do not have it, then choose to add a token.</p>`,
+  html`<h2>Open the SecurID app</h2><p>Install the RSA SecurID Software Token app (SecurID Authenticator in its later versions) from your app store if you do not have it, then choose to add a token.</p>`,
   ...(qr
     ? [
         html`<h2>Scan this QR code with the app</h2>${qrFigure(qr, 'QR code for the SecurID app', 'The app reads the URL and the activation code from it.')}${onPhone}`,

@@ -91,7 +91,7 @@ export function auditRows(events: AuditEvent[], options: { target?: boolean } = 
   return events.map(
     (event) => html`<tr>
   <td>${time(event.at)}</td>
-  <td><span class="actor">${event.actor}</span> <span class="muted">${ACTOR_KINDS[event.actorType] ?? event.actorType}</span></td>
+  <td><span class="actor">${event.actor}</span> <span class="muted">(${ACTOR_KINDS[event.actorType] ?? event.actorType})</span></td>
   <td class="mono">${event.action}</td>
   ${options.target === false ? '' : html`<td>${event.targetType === 'token' && event.target ? serialLink(event.target) : event.targetType === 'user' && event.target ? userLink(event.target) : html`${event.targetType ? `${event.targetType} ` : ''}${event.target ?? ''}`}</td>`}
   <td>${resultBadge(event.result)}</td>
