@@ -1,4 +1,4 @@
-import { parseCsv } from '../core/csv/csv.js';
+import { parseCsvRecords } from '../core/csv/csv.js';
 import { invalidField, isTallyError, TallyError } from '../errors.js';
 import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
@@ -44,8 +44,11 @@ export interface UserChanges {
 export interface UserImportReport {
   created: number;
   refused: number;
-  /** One entry per data row of the file, in order (`row` counts from 1 after the header). */
-  rows: { row: number; username: string; result: 'created' | 'refused'; reason?: string }[];
+  /**
+   * One entry per data row of the file, in order: `row` counts the rows from 1 after the header,
+   * `line` is where the row starts in the file, as an editor numbers it (the header is line 1).
+   */
+  rows: { row: number; line: number; username: string; result: 'created' | 'refused'; reason?: string }[];
 }
 
 /** The CSV header names an import understands, each mapped to its field; spaces, `_` and `-` are ignored. */
@@ -270,7 +273,8 @@ export class UserService {
       { action: 'user.import', targetType: 'file' },
       async () => {
         requirePermission(actor, 'users.create');
-        const [header, ...rows] = parseCsv(text);
+        const [headerRecord, ...rows] = parseCsvRecords(text);
+        const header = headerRecord?.fields;
         if (!header)
           throw new TallyError(
             'VALIDATION_FAILED',
@@ -295,7 +299,7 @@ export class UserService {
         if (rows.length > USER_IMPORT_MAX_ROWS)
           throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
         const report: UserImportReport = { created: 0, refused: 0, rows: [] };
-        for (const [index, fields] of rows.entries()) {
+        for (const [index, { line, fields }] of rows.entries()) {
           // Spreadsheets write empty rows as a line of separators.
           if (fields.every((field) => field.trim() === '')) continue;
           const user: Record<string, string> = {};
@@ -309,11 +313,11 @@ export class UserService {
             if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role))
               throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
             await this.create(actor, user as unknown as NewUser);
-            report.rows.push({ row: index + 1, username, result: 'created' });
+            report.rows.push({ row: index + 1, line, username, result: 'created' });
             report.created++;
           } catch (error) {
             if (!isTallyError(error)) throw error;
-            report.rows.push({ row: index + 1, username, result: 'refused', reason: error.message });
+            report.rows.push({ row: index + 1, line, username, result: 'refused', reason: error.message });
             report.refused++;
           }
         }

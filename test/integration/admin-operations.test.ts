@@ -112,18 +112,19 @@ describeEachStore('Admin operations over REST', (getStore) => {
     });
   });
 
-  test('CSV import over REST: a report per row', async () => {
+  test('CSV import over REST: a report per row, each with the line of the file it is on', async () => {
+    // A quoted line break (in the first password) and a blank line: the rows start on lines 2, 5 and 6.
     const response = await api('POST', '/api/v1/users/import', {
-      csv: 'username,email,password\nerin,erin@example.com,erin-password-1\nerin,,\nfred,fred@example.com,short\n',
+      csv: 'username,email,password\nerin,erin@example.com,"erin-password-1\nsecond line"\n\nerin,,\nfred,fred@example.com,short\n',
     });
     assert.equal(response.statusCode, 200);
     assert.deepEqual(response.json(), {
       created: 1,
       refused: 2,
       rows: [
-        { row: 1, username: 'erin', result: 'created' },
-        { row: 2, username: 'erin', result: 'refused', reason: 'A user named erin exists already.' },
-        { row: 3, username: 'fred', result: 'refused', reason: 'The password must be 8 to 1024 characters long.' },
+        { row: 1, line: 2, username: 'erin', result: 'created' },
+        { row: 2, line: 5, username: 'erin', result: 'refused', reason: 'A user named erin exists already.' },
+        { row: 3, line: 6, username: 'fred', result: 'refused', reason: 'The password must be 8 to 1024 characters long.' },
       ],
     });
     const event = (await tally.services.audit.list(systemActor, { action: 'user.import', limit: 1 }))[0];

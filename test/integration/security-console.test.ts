@@ -290,12 +290,14 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal(uploaded.statusCode, 200);
     const report = text(uploaded.body);
     assert.match(report, /2 created, 3 refused/);
-    assert.match(report, /1 ivan Created/);
-    assert.match(report, /2 alice Refused A user named alice exists already/);
-    assert.match(report, /3 judy Refused The email address is not valid/);
-    assert.match(report, /5 Refused The username is empty/);
-    assert.match(report, /6 kim Created/);
-    assert.doesNotMatch(report, /\b4 /, 'an empty row is no user');
+    // The report names the line of the file (the header is line 1), as an editor shows it.
+    assert.match(report, /Line Username Result Reason/);
+    assert.match(report, /2 ivan Created/);
+    assert.match(report, /3 alice Refused A user named alice exists already/);
+    assert.match(report, /4 judy Refused The email address is not valid/);
+    assert.match(report, /6 Refused The username is empty/);
+    assert.match(report, /7 kim Created/);
+    assert.doesNotMatch(report, /\b5 /, 'an empty row is no user');
     assert.equal((await tally.services.users.get(systemActor, 'kim')).firstName, 'Kim, Jr.');
 
     await helpdesk.get('/console/users/import');
@@ -322,7 +324,7 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(report, /149 created, 2 refused/);
     assert.match(
       report,
-      /Refused rows .* Reason 41 long040 Refused The email address is not valid\. 151 long000 Refused A user named long000 exists already\. The 149 users created/,
+      /Refused rows .* Reason 42 long040 Refused The email address is not valid\. 152 long000 Refused A user named long000 exists already\. The 149 users created/,
     );
     const folded = /<details class="manual">([\s\S]*)<\/details>/.exec(uploaded.body)?.[1] ?? '';
     assert.equal((folded.match(/badge-active">Created</g) ?? []).length, 149);

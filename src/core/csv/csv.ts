@@ -8,17 +8,27 @@ import { TallyError } from '../../errors.js';
 
 /** Rows of fields; blank lines are dropped. A semicolon or tab separator is detected from the first line. */
 export function parseCsv(text: string): string[][] {
+  return parseCsvRecords(text).map((record) => record.fields);
+}
+
+/**
+ * The same rows, each with the line of the file it starts on (1 for the first), so a report can
+ * point at the line a person sees in an editor even past blank lines and quoted line breaks.
+ */
+export function parseCsvRecords(text: string): { line: number; fields: string[] }[] {
   const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
   const firstLine = source.slice(0, source.search(/\r?\n|$/));
   const separator = firstLine.includes(',') ? ',' : firstLine.includes(';') ? ';' : firstLine.includes('\t') ? '\t' : ',';
-  const rows: string[][] = [];
+  const rows: { line: number; fields: string[] }[] = [];
   let row: string[] = [];
+  let line = 1;
+  let rowLine = 1;
   let field = '';
   let quoted = false;
   let i = 0;
   const endRow = () => {
     row.push(field);
-    if (row.length > 1 || row[0].trim() !== '') rows.push(row);
+    if (row.length > 1 || row[0].trim() !== '') rows.push({ line: rowLine, fields: row });
     row = [];
     field = '';
   };
@@ -32,6 +42,7 @@ export function parseCsv(text: string): string[][] {
       }
       if (c === '"') quoted = false;
       else field += c;
+      if (c === '\n') line++;
       i++;
       continue;
     }
@@ -44,6 +55,8 @@ export function parseCsv(text: string): string[][] {
     } else if (c === '\n' || c === '\r') {
       endRow();
       if (c === '\r' && source[i + 1] === '\n') i++;
+      line++;
+      rowLine = line;
     } else {
       field += c;
     }

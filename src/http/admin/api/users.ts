@@ -57,6 +57,7 @@ const ImportReport = Type.Object({
   rows: Type.Array(
     Type.Object({
       row: Type.Integer(),
+      line: Type.Integer({ description: 'The line of the file the row starts on (the header is line 1).' }),
       username: Type.String(),
       result: Type.Union([Type.Literal('created'), Type.Literal('refused')]),
       reason: Type.Optional(Type.String()),

@@ -138,9 +138,9 @@ export function importUsersPage(viewer: Viewer, error?: TallyError, csvText?: st
 const REPORT_ROWS_LISTED = 100;
 
 export function importUsersReportPage(viewer: Viewer, report: UserImportReport): Html {
-  const headers = ['Row', 'Username', 'Result', 'Reason'];
+  const headers = ['Line', 'Username', 'Result', 'Reason'];
   const line = (row: UserImportReport['rows'][number]) =>
-    html`<tr><td>${row.row}</td><td>${row.result === 'created' ? html`<a href="${link('users', row.username)}">${row.username}</a>` : row.username}</td><td>${row.result === 'created' ? html`<span class="badge badge-active">Created</span>` : html`<span class="badge badge-failure">Refused</span>`}</td><td>${row.reason ?? ''}</td></tr>`;
+    html`<tr><td>${row.line}</td><td>${row.result === 'created' ? html`<a href="${link('users', row.username)}">${row.username}</a>` : row.username}</td><td>${row.result === 'created' ? html`<span class="badge badge-active">Created</span>` : html`<span class="badge badge-failure">Refused</span>`}</td><td>${row.reason ?? ''}</td></tr>`;
   // A long report leads with what needs doing: the refused rows, each with its reason.
   const body =
     report.rows.length <= REPORT_ROWS_LISTED
