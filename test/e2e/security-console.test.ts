@@ -176,6 +176,10 @@ interopTest(
 
       await t.test('reissues it, and the audit shows both actions by the super admin', async () => {
         await page.goto(`${base}/console/tokens/${serial}`);
+        // Reissuing a token in use asks first, as Unassign and Delete do.
+        await page.getByRole('button', { name: 'Reissue' }).click();
+        await page.getByText('Tick the box to confirm').waitFor();
+        await page.getByRole('checkbox', { name: /Replace the token .+ uses now/ }).check();
         await page.getByRole('button', { name: 'Reissue' }).click();
         await page.getByRole('heading', { name: 'Token reissued' }).waitFor();
         await page.locator('#download-url').waitFor();
@@ -187,7 +191,11 @@ interopTest(
             .filter({ hasText: result });
         for (const action of ['token.assign', 'token.download', 'token.reissue']) {
           assert.equal(await rows(action).count(), 1, action);
-          assert.match((await rows(action).getByRole('cell').nth(1).textContent())!, /admin\s+console/, `${action} was done by the admin`);
+          assert.match(
+            (await rows(action).getByRole('cell').nth(1).textContent())!,
+            /admin\s+\(console\)/,
+            `${action} was done by the admin`,
+          );
         }
         assert.equal(await rows('token.download', 'Failure').count(), 1, 'the second download was refused, and recorded');
         await shoot(page, '08-audit-token', { forDocs: true });
@@ -267,6 +275,7 @@ interopTest(
         });
         assert.equal(download.status(), 403);
         assert.doesNotMatch(await download.text(), /<\?xml|KeyContainer|Secret/);
+        await page.getByRole('checkbox', { name: /Replace the token .+ uses now|Replace what waits for/ }).check();
         await page.getByRole('button', { name: 'Reissue' }).click();
         await page.getByRole('heading', { name: 'Token reissued' }).waitFor();
         await page.getByText('Your role never sees a seed').waitFor();

@@ -452,7 +452,7 @@ describeEachStore('Role boundaries', (getStore) => {
     }
     assert.deepEqual(await tokenRow(target.serial), before, 'nothing changed');
     await admin.get(page);
-    assert.equal((await admin.post(`${page}/disable`, {})).statusCode, 303, 'a super admin may');
+    assert.equal((await admin.post(`${page}/disable`, { confirm: 'yes' })).statusCode, 303, 'a super admin may');
     assert.equal((await tokenRow(target.serial)).state, 'disabled');
   });
 

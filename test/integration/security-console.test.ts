@@ -463,7 +463,11 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal(again.statusCode, 410);
     assert.match(text(again.body), /has no file waiting to be downloaded/);
 
-    const reissued = await act(admin, `/console/tokens/${serial}`, `/console/tokens/${serial}/reissue`);
+    const unconfirmed = await act(admin, `/console/tokens/${serial}`, `/console/tokens/${serial}/reissue`);
+    assert.equal(unconfirmed.statusCode, 400, 'reissuing the token in use asks first');
+    assert.match(text(unconfirmed.body), /Tick the box to confirm: the token in use, or the code or link waiting, stops working/);
+    assert.equal((await tokenRow(serial)).state, 'active', 'nothing changed');
+    const reissued = await act(admin, `/console/tokens/${serial}`, `/console/tokens/${serial}/reissue`, { confirm: 'yes' });
     assert.match(text(reissued.body), /Token reissued.*dave.*Download link/);
     assert.equal((await tokenRow(serial)).state, 'pending');
 
@@ -490,7 +494,11 @@ describeEachStore('Security Console', (getStore) => {
   test('token actions: disable and enable, lost with an emergency code shown once, resync, reset PIN, clear, unassign, delete', async () => {
     const serial = await activeToken('erin');
     const page = `/console/tokens/${serial}`;
-    assert.equal((await act(helpdesk, page, `${page}/disable`)).headers.location, `${page}?notice=token-disabled`);
+    const disableUnconfirmed = await act(helpdesk, page, `${page}/disable`);
+    assert.equal(disableUnconfirmed.statusCode, 400, 'disabling a token in use asks first');
+    assert.match(text(disableUnconfirmed.body), /Tick the box to confirm the token is to stop authenticating/);
+    assert.equal((await tokenRow(serial)).state, 'active', 'nothing changed');
+    assert.equal((await act(helpdesk, page, `${page}/disable`, { confirm: 'yes' })).headers.location, `${page}?notice=token-disabled`);
     assert.equal((await tokenRow(serial)).state, 'disabled');
     assert.equal((await act(helpdesk, page, `${page}/enable`)).statusCode, 303);
 

@@ -213,7 +213,9 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
       return distributionResultPage(request, reply, services, result, request.body.username.trim(), 'Token assigned');
     },
   );
-  tokenAction('reissue', 'tokens.distribute', {}, [], async (request, reply) => {
+  tokenAction<{ confirm?: string }>('reissue', 'tokens.distribute', { confirm: { maxLength: 8 } }, [], async (request, reply) => {
+    if (request.body.confirm !== 'yes')
+      throw new TallyError('VALIDATION_FAILED', 'Tick the box to confirm: the token in use, or the code or link waiting, stops working.');
     const result = await services.distribution.reissue(actorOf(request), request.params.serial);
     const token = await services.tokens.get(actorOf(request), request.params.serial);
     return distributionResultPage(request, reply, services, result, token.username, 'Token reissued');
@@ -229,7 +231,9 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     await services.tokenAdmin.setEnabled(actorOf(request), request.params.serial, true);
     return 'token-enabled';
   });
-  tokenAction('disable', 'tokens.manage', {}, [], async (request) => {
+  tokenAction<{ confirm?: string }>('disable', 'tokens.manage', { confirm: { maxLength: 8 } }, [], async (request) => {
+    if (request.body.confirm !== 'yes')
+      throw new TallyError('VALIDATION_FAILED', 'Tick the box to confirm the token is to stop authenticating.');
     await services.tokenAdmin.setEnabled(actorOf(request), request.params.serial, false);
     return 'token-disabled';
   });

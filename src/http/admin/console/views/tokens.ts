@@ -133,7 +133,7 @@ export function tokenPage(
       cards.push(
         actionCard(
           'Reissue',
-          html`<p>A new distribution by the profile: the previous activation code, link and seed stop working at once.</p>${actionButton(viewer, `${base}/reissue`, 'Reissue')}`,
+          html`<form method="post" action="${base}/reissue" class="form">${csrf(viewer)}${checkboxField('confirm', token.state === 'active' ? `Replace the token ${token.username} uses now` : `Replace what waits for ${token.username}`, false)}<button type="submit" class="button button-danger">Reissue</button></form><p class="hint">A new distribution by the profile: the previous activation code, link and seed stop working at once.</p>`,
         ),
       );
     }
@@ -159,7 +159,7 @@ export function tokenPage(
       cards.push(
         actionCard(
           'Disable',
-          html`<p>The token stops authenticating until it is enabled again.</p>${actionButton(viewer, `${base}/disable`, 'Disable')}`,
+          html`<form method="post" action="${base}/disable" class="form">${csrf(viewer)}${checkboxField('confirm', `Stop ${token.username}'s token from authenticating`, false)}<button type="submit" class="button button-danger">Disable</button></form><p class="hint">The token stops authenticating until it is enabled again.</p>`,
         ),
       );
       cards.push(
