@@ -126,7 +126,8 @@ interface Pending {
 
 /** A token's PIN policy in words, for prompts and refusals: "4 to 8 digits". */
 export function pinPolicyText(token: Pick<TokenRow, 'pin_min_length' | 'pin_max_length' | 'pin_charset'>): string {
-  const length = token.pin_min_length === token.pin_max_length ? `${token.pin_min_length}` : `${token.pin_min_length} to ${token.pin_max_length}`;
+  const length =
+    token.pin_min_length === token.pin_max_length ? `${token.pin_min_length}` : `${token.pin_min_length} to ${token.pin_max_length}`;
   return `${length} ${token.pin_charset === 'alphanumeric' ? 'letters or digits' : 'digits'}`;
 }
 

@@ -431,11 +431,15 @@ function checkedPinPolicy(input: NewProfile, digits: number) {
     ['pinMinLength', minLength],
     ['pinMaxLength', maxLength],
   ] as const) {
-    if (!Number.isInteger(value) || value < min || value > max) throw invalidField(field, `${field} must be a whole number from ${min} to ${max}.`);
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw invalidField(field, `${field} must be a whole number from ${min} to ${max}.`);
   }
   if (minLength > maxLength) throw invalidField('pinMaxLength', 'pinMaxLength must be at least pinMinLength.');
   if (pinpad && maxLength > digits)
-    throw invalidField('pinMaxLength', `pinMaxLength must be at most ${digits} for a PINPad token of ${digits} digits: the app drops PIN digits beyond the tokencode's.`);
+    throw invalidField(
+      'pinMaxLength',
+      `pinMaxLength must be at most ${digits} for a PINPad token of ${digits} digits: the app drops PIN digits beyond the tokencode's.`,
+    );
   return { minLength, maxLength, charset: pinpad ? ('digits' as const) : (input.pinCharset ?? 'digits'), reuse: input.pinReuse ?? false };
 }
 

@@ -86,7 +86,10 @@ export class TokenAdministrationService {
         if (user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account is disabled.');
         if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
         const now = this.clock.now();
-        const match = passcode.length <= 64 && WELL_FORMED_PASSCODE.test(passcode) ? this.rules.match(token, passcode, await this.hasher.load()) : undefined;
+        const match =
+          passcode.length <= 64 && WELL_FORMED_PASSCODE.test(passcode)
+            ? this.rules.match(token, passcode, await this.hasher.load())
+            : undefined;
         switch (match?.kind) {
           case 'accept':
             if (await this.rules.consume(token, match.step, now, this.rules.driftAfter(token, match.step, now))) {

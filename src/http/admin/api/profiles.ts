@@ -27,7 +27,8 @@ const NewProfile = Type.Object(
     algorithm: Type.Optional(Type.Union([Type.Literal('SHA1'), Type.Literal('SHA256'), Type.Literal('SHA512'), Type.Literal('AES128')])),
     pinMode: Type.Optional(
       oneOf(PROFILE_PIN_MODES, {
-        description: 'none; required: PIN + tokencode typed together; pinpad (SecurID): the PIN typed into the app, which mixes it into the code',
+        description:
+          'none; required: PIN + tokencode typed together; pinpad (SecurID): the PIN typed into the app, which mixes it into the code',
       }),
     ),
     pinMinLength: Type.Optional(Type.Integer({ description: 'shortest PIN, 4 to 8 (default 4)' })),
