@@ -418,7 +418,10 @@ export const PIN_LENGTH_LIMITS = { min: 4, max: 8 } as const;
  * PINPad is for SecurID tokens only (the app adds the PIN into the tokencode digit by digit), so
  * its PIN is digits, and no longer than the tokencode, whose length the app keeps.
  */
-function checkedPinPolicy(input: NewProfile, digits: number) {
+export function checkedPinPolicy(
+  input: Pick<NewProfile, 'tokenType' | 'pinMode' | 'pinMinLength' | 'pinMaxLength' | 'pinCharset' | 'pinReuse'>,
+  digits: number,
+) {
   const pinpad = input.pinMode === 'pinpad';
   if (pinpad && input.tokenType !== 'securid')
     throw invalidField('pinMode', 'pinMode "pinpad" is for SecurID tokens only: other apps show the code without a PIN in it.');
