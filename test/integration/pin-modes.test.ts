@@ -7,6 +7,7 @@ import type { Actor } from '../../src/domain/actor.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningRadius, startRadiusServer } from '../../src/radius/server.js';
 import { tokenType } from '../../src/tokens/registry.js';
+import { activate } from '../support/ctkip.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received, replyState } from '../support/radclient.js';
 import { describeEachStore } from '../support/store.js';
@@ -27,6 +28,8 @@ const PROFILES = {
     pinMode: 'pinpad',
   },
   pinpadFile: { name: 'PINPad sdtid', tokenType: 'securid', deviceType: 'windows', delivery: 'file', digits: 6, pinMode: 'pinpad' },
+  pinpadCtkip: { name: 'PINPad CT-KIP', tokenType: 'securid', deviceType: 'ios', appVersion: '2.0', delivery: 'ctkip', pinMode: 'pinpad' },
+  fobCtkip: { name: 'Fob CT-KIP', tokenType: 'securid', deviceType: 'ios', appVersion: '2.0', delivery: 'ctkip', pinMode: 'required' },
   fobAlphanumeric: {
     name: 'Fob alphanumeric',
     tokenType: 'securid',
@@ -49,7 +52,8 @@ describeEachStore('PIN modes and the PIN policy', (getStore) => {
   before(async () => {
     tally = await createTestTally(getStore());
     radius = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
-    for (const username of ['pat', 'sam', 'fob', 'next']) assert.equal((await api('POST', '/api/v1/users', { username })).statusCode, 201);
+    for (const username of ['pat', 'sam', 'fob', 'next', 'ct'])
+      assert.equal((await api('POST', '/api/v1/users', { username })).statusCode, 201);
     for (const profile of Object.values(PROFILES)) {
       const created = await api('POST', '/api/v1/profiles', profile);
       assert.equal(created.statusCode, 201, created.body);
@@ -108,6 +112,18 @@ describeEachStore('PIN modes and the PIN policy', (getStore) => {
       ['pinpad', 4, 6, 'digits', false],
       'a 6-digit PINPad profile takes PINs of at most 6 digits',
     );
+  });
+
+  test("CT-KIP: ServerFinished's PIN settings say AddPIN for a PINPad profile's token, and not for PIN + tokencode", async () => {
+    for (const [profile, addPin] of [
+      [PROFILES.pinpadCtkip.name, true],
+      [PROFILES.fobCtkip.name, false],
+    ] as const) {
+      const { activationCode } = (await api('POST', '/api/v1/users/ct/tokens', { profile })).json();
+      const { token, fault } = await activate(tally.public, activationCode);
+      assert.equal(fault, undefined);
+      assert.equal(token?.addPin, addPin, profile);
+    }
   });
 
   interopTest(
