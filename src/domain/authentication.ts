@@ -46,8 +46,6 @@ export interface AuthenticationSettings {
   hotpLargeWindow: number;
   /** Consecutive wrong passcodes on a token after which the next success needs the next tokencode too. */
   failuresBeforeNextCode: number;
-  pinMinLength: number;
-  pinMaxLength: number;
   challengeSeconds: number;
 }
 
@@ -57,8 +55,6 @@ export const DEFAULT_AUTHENTICATION: AuthenticationSettings = {
   hotpLookAhead: 3,
   hotpLargeWindow: 20,
   failuresBeforeNextCode: 3,
-  pinMinLength: 4,
-  pinMaxLength: 8,
   challengeSeconds: 120,
 };
 
@@ -69,6 +65,8 @@ const MAX_BATCH = 256;
 const MAX_WAITING = 10_000;
 const MAX_USERNAME_LENGTH = 128;
 const MAX_PASSCODE_LENGTH = 64;
+/** Digits, or letters and digits where a profile's PIN policy allows letters in the PIN typed in front. */
+export const WELL_FORMED_PASSCODE = /^[0-9A-Za-z]+$/;
 /** The digits of an emergency access code. */
 export const EMERGENCY_CODE_DIGITS = 8;
 /** Wrong passcodes a lost token's emergency access code survives; then it is void and the help desk issues another. */
@@ -125,6 +123,22 @@ interface Pending {
   resolve: (reply: AuthResult) => void;
   reject: (error: unknown) => void;
 }
+
+/** A token's PIN policy in words, for prompts and refusals: "4 to 8 digits". */
+export function pinPolicyText(token: Pick<TokenRow, 'pin_min_length' | 'pin_max_length' | 'pin_charset'>): string {
+  const length =
+    token.pin_min_length === token.pin_max_length ? `${token.pin_min_length}` : `${token.pin_min_length} to ${token.pin_max_length}`;
+  return `${length} ${token.pin_charset === 'alphanumeric' ? 'letters or digits' : 'digits'}`;
+}
+
+/** The new PIN challenge's prompt, stating the token's policy (the reuse rule once there is an earlier PIN). */
+function newPinPrompt(token: TokenRow): string {
+  const reuse = token.pin_reuse === 0 && token.pin_hash !== null ? ' It may not be one of your last two.' : '';
+  return `Enter a new PIN of ${pinPolicyText(token)}.${reuse}`;
+}
+
+/** What RSA's agents ask in next tokencode mode: the next tokencode alone, whatever the PIN mode. */
+export const NEXT_TOKENCODE_PROMPT = 'Wait for the tokencode to change, then enter the new tokencode:';
 
 /** How a passcode matched one token. */
 export type Match =
@@ -195,7 +209,11 @@ export class PasscodeRules {
       : undefined;
   }
 
-  /** The one step after `previous` alone (a next tokencode challenge's answer): its replay check is the step's use. */
+  /**
+   * The one step after `previous` alone (a next tokencode challenge's answer): its replay check is
+   * the step's use. As at RSA, the answer is the next tokencode alone, without the PIN typed in
+   * front; a PINPad app always mixes the PIN into the code it shows, so there the PIN is in it.
+   */
   matchesNextStep(token: TokenRow, passcode: string, wanted: number, hashKey: SecretHashKey): boolean {
     const type = tokenType(token.token_type);
     const material = this.tokens.material(token);
@@ -208,7 +226,7 @@ export class PasscodeRules {
       large: 0,
       direction: 'ahead',
       lastStep: null,
-      pin: this.pinEntry(token, hashKey),
+      pin: token.add_pin === 1 ? this.pinEntry(token, hashKey) : { kind: 'none' },
     });
     return found.kind === 'match';
   }
@@ -236,7 +254,7 @@ export class PasscodeRules {
     if (token.pin_mode !== 'required' || pinHash === null || token.new_pin_required === 1) return { kind: 'none' };
     const matches = (pin: string) => constantTimeEqual(this.pinHash(hashKey, token, pin), pinHash);
     return token.add_pin === 1
-      ? { kind: 'added', minLength: this.settings.pinMinLength, maxLength: this.settings.pinMaxLength, matches }
+      ? { kind: 'added', minLength: token.pin_min_length, maxLength: token.pin_max_length, matches }
       : { kind: 'prefix', matches };
   }
 
@@ -244,14 +262,22 @@ export class PasscodeRules {
     return hashKey.hash('pin', `${token.serial}:${pin}`);
   }
 
-  /** Why a PIN is refused for this token, if it is. */
+  /**
+   * Why a PIN is refused for this token, if it is: the policy the token was made with (its
+   * profile's), a PIN too easy to guess, or (unless the policy allows reuse) the PIN it replaces or
+   * the one before that.
+   */
   pinProblem(token: TokenRow, pin: string, hashKey: SecretHashKey): string | undefined {
-    const { pinMinLength: min, pinMaxLength: max } = this.settings;
-    if (!new RegExp(`^\\d{${min},${max}}$`).test(pin)) return `A PIN is ${min} to ${max} digits.`;
+    const { pin_min_length: min, pin_max_length: max } = token;
+    const alphabet = token.pin_charset === 'alphanumeric' ? '[0-9A-Za-z]' : '\\d';
+    if (!new RegExp(`^${alphabet}{${min},${max}}$`).test(pin)) return `A PIN is ${pinPolicyText(token)}.`;
     if (token.add_pin === 1 && pin.length > token.digits) return `This token takes a PIN of at most ${token.digits} digits.`;
-    if (/^(\d)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin)) return 'That PIN is too easy to guess.';
-    if (token.pin_hash !== null && constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash))
-      return 'Choose a PIN you have not used.';
+    if (/^(.)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin)) return 'That PIN is too easy to guess.';
+    if (token.pin_reuse === 0) {
+      const hash = this.pinHash(hashKey, token, pin);
+      const used = [token.pin_hash, token.previous_pin_hash].some((earlier) => earlier !== null && constantTimeEqual(hash, earlier));
+      if (used) return 'Choose a PIN other than your last two.';
+    }
     return undefined;
   }
 
@@ -405,7 +431,7 @@ export class AuthenticationService {
   private refusedByRules(user: UserRow, passcode: string): Decision | undefined {
     if (user.disabled === 1) return { reply: { result: 'reject', message: DENIED }, reason: 'user disabled' };
     if (this.lockout.isLocked(user)) return { reply: { result: 'reject', message: DENIED }, reason: 'user locked' };
-    const wellFormed = passcode.length > 0 && passcode.length <= MAX_PASSCODE_LENGTH && /^\d+$/.test(passcode);
+    const wellFormed = passcode.length > 0 && passcode.length <= MAX_PASSCODE_LENGTH && WELL_FORMED_PASSCODE.test(passcode);
     if (!wellFormed) return this.failed(user, [], 'malformed passcode');
     return undefined;
   }
@@ -458,11 +484,8 @@ export class AuthenticationService {
       case 'next-code': {
         // The step is used and the challenge stored in the batch's transaction (a step a racing request took first issues none).
         const challenge = this.newChallenge(match.token, 'next-code', String(match.step), now, channel);
-        // The answer is checked as a passcode would be, so a PIN typed before the code is asked for too.
-        const withPin = match.token.pin_mode === 'required' && match.token.pin_hash !== null && match.token.add_pin !== 1;
-        const message = `Wait for the code to change, then enter ${withPin ? 'your PIN and ' : ''}the next tokencode.`;
         return {
-          reply: { result: 'challenge', message, state: challenge.state, prompt: 'next-code' },
+          reply: { result: 'challenge', message: NEXT_TOKENCODE_PROMPT, state: challenge.state, prompt: 'next-code' },
           reason: 'next tokencode mode',
           serial,
           consume: { token: match.token, step: match.step, changes: {} },
@@ -474,7 +497,7 @@ export class AuthenticationService {
         return {
           reply: {
             result: 'challenge',
-            message: `Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`,
+            message: newPinPrompt(match.token),
             state: challenge.state,
             prompt: 'new-pin',
           },
@@ -649,7 +672,7 @@ export class AuthenticationService {
           return {
             reply: {
               result: 'challenge',
-              message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`,
+              message: `${problem} ${newPinPrompt(token)}`,
               state: again.state,
               prompt: 'new-pin',
             },

@@ -1,6 +1,6 @@
 import { type Keyring, seal } from '../core/crypto/secret-box.js';
 import { invalidField, TallyError } from '../errors.js';
-import type { FilePasswordPolicy } from '../model/vocabulary.js';
+import type { FilePasswordPolicy, PinCharset, ProfilePinMode } from '../model/vocabulary.js';
 import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { DeviceTypeRepository } from '../store/repositories/device-types.js';
@@ -33,7 +33,12 @@ export interface NewProfile {
   digits?: number;
   period?: number;
   algorithm?: TokenAlgorithm;
-  pinMode?: 'none' | 'required';
+  pinMode?: ProfilePinMode;
+  /** The PIN policy (for pinMode required or pinpad): length, what it is made of, whether an earlier PIN may be chosen again. */
+  pinMinLength?: number;
+  pinMaxLength?: number;
+  pinCharset?: PinCharset;
+  pinReuse?: boolean;
   tokenLifetimeDays?: number;
   activationLifetimeDays?: number;
   filePasswordPolicy?: FilePasswordPolicy;
@@ -55,7 +60,11 @@ export interface ProfileView {
   digits: number;
   period: number | null;
   algorithm: TokenAlgorithm;
-  pinMode: 'none' | 'required';
+  pinMode: ProfilePinMode;
+  pinMinLength: number;
+  pinMaxLength: number;
+  pinCharset: PinCharset;
+  pinReuse: boolean;
   tokenLifetimeDays: number | null;
   activationLifetimeDays: number;
   filePasswordPolicy: FilePasswordPolicy;
@@ -90,6 +99,10 @@ function profileInput(row: ProfileRow): NewProfile {
     digits: row.digits,
     algorithm: row.algorithm,
     pinMode: row.pin_mode,
+    pinMinLength: row.pin_min_length,
+    pinMaxLength: row.pin_max_length,
+    pinCharset: row.pin_charset,
+    pinReuse: row.pin_reuse === 1,
     activationLifetimeDays: row.activation_lifetime_days,
     filePasswordPolicy: row.file_password_policy,
     selfService: row.self_service === 1,
@@ -310,6 +323,7 @@ export class ProfileService {
     }
     if (input.mailCtkipUrl && input.delivery !== 'ctkip')
       throw invalidField('mailCtkipUrl', 'mailCtkipUrl applies to ctkip delivery only.');
+    const pin = checkedPinPolicy(input, settings.digits);
     return {
       device,
       columns: {
@@ -322,6 +336,10 @@ export class ProfileService {
         period_seconds: settings.periodSeconds,
         algorithm: settings.algorithm,
         pin_mode: input.pinMode ?? 'none',
+        pin_min_length: pin.minLength,
+        pin_max_length: pin.maxLength,
+        pin_charset: pin.charset,
+        pin_reuse: pin.reuse ? 1 : 0,
         token_lifetime_days: input.tokenLifetimeDays ?? type.defaultLifetimeDays,
         activation_lifetime_days: input.activationLifetimeDays ?? DEFAULT_ACTIVATION_LIFETIME_DAYS,
         file_password_policy: policy,
@@ -375,6 +393,10 @@ export class ProfileService {
       period: row.period_seconds === 0 ? null : row.period_seconds,
       algorithm: row.algorithm,
       pinMode: row.pin_mode,
+      pinMinLength: row.pin_min_length,
+      pinMaxLength: row.pin_max_length,
+      pinCharset: row.pin_charset,
+      pinReuse: row.pin_reuse === 1,
       tokenLifetimeDays: row.token_lifetime_days,
       activationLifetimeDays: row.activation_lifetime_days,
       filePasswordPolicy: row.file_password_policy,
@@ -386,6 +408,42 @@ export class ProfileService {
       warnings,
     };
   }
+}
+
+/** RSA's limits for a PIN's length. */
+export const PIN_LENGTH_LIMITS = { min: 4, max: 8 } as const;
+
+/**
+ * A profile's PIN policy, checked: the length within RSA's 4 to 8, digits or letters and digits.
+ * PINPad is for SecurID tokens only (the app adds the PIN into the tokencode digit by digit), so
+ * its PIN is digits, and no longer than the tokencode, whose length the app keeps.
+ */
+export function checkedPinPolicy(
+  input: Pick<NewProfile, 'tokenType' | 'pinMode' | 'pinMinLength' | 'pinMaxLength' | 'pinCharset' | 'pinReuse'>,
+  digits: number,
+) {
+  const pinpad = input.pinMode === 'pinpad';
+  if (pinpad && input.tokenType !== 'securid')
+    throw invalidField('pinMode', 'pinMode "pinpad" is for SecurID tokens only: other apps show the code without a PIN in it.');
+  if (pinpad && input.pinCharset === 'alphanumeric')
+    throw invalidField('pinCharset', 'A PINPad PIN is digits only: the app adds it into the tokencode digit by digit.');
+  const { min, max } = PIN_LENGTH_LIMITS;
+  const minLength = input.pinMinLength ?? min;
+  const maxLength = input.pinMaxLength ?? (pinpad ? Math.min(max, digits) : max);
+  for (const [field, value] of [
+    ['pinMinLength', minLength],
+    ['pinMaxLength', maxLength],
+  ] as const) {
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw invalidField(field, `${field} must be a whole number from ${min} to ${max}.`);
+  }
+  if (minLength > maxLength) throw invalidField('pinMaxLength', 'pinMaxLength must be at least pinMinLength.');
+  if (pinpad && maxLength > digits)
+    throw invalidField(
+      'pinMaxLength',
+      `pinMaxLength must be at most ${digits} for a PINPad token of ${digits} digits: the app drops PIN digits beyond the tokencode's.`,
+    );
+  return { minLength, maxLength, charset: pinpad ? ('digits' as const) : (input.pinCharset ?? 'digits'), reuse: input.pinReuse ?? false };
 }
 
 function checkDays(name: string, value: number | undefined, min: number, max: number): void {

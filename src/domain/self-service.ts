@@ -9,7 +9,7 @@ import { tokenType as tokenTypeModule } from '../tokens/registry.js';
 import type { TokenType } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
-import type { AuthenticationService, AuthResult } from './authentication.js';
+import { type AuthenticationService, type AuthResult, pinPolicyText } from './authentication.js';
 import type { Clock } from './clock.js';
 import { type DeviceDefinition, deliveriesFor } from './devices.js';
 import type { Activation, DistributionService, HolderDownload } from './distribution.js';
@@ -65,6 +65,8 @@ export interface HolderToken {
   pin: 'none' | 'to-set' | 'set';
   /** The token app adds the PIN into the code it shows (SecurID), rather than the user typing it first. */
   pinInApp: boolean;
+  /** What a new PIN may be, in words: "4 to 8 digits" (the policy the token was made with). */
+  pinPolicy: string;
   /** For an active token in its last 30 days, or past them: whether it has ended, the token that replaces it, or a request waiting for one. */
   renewal: { expired: boolean; replacement: string | null; requested: boolean } | null;
   /** For a token reported lost: the emergency access code that still works, if any (the code itself was shown once). */
@@ -353,6 +355,7 @@ export class SelfService {
       disabledReason: row.disabled_reason,
       pin: row.pin_mode !== 'required' ? 'none' : row.pin_hash !== null && row.new_pin_required === 0 ? 'set' : 'to-set',
       pinInApp: row.add_pin === 1,
+      pinPolicy: pinPolicyText(row),
       renewal,
       emergencyAccess:
         emergencyUntil === undefined ? null : { until: new Date(emergencyUntil).toISOString(), oneTime: row.emergency_one_time === 1 },

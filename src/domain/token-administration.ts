@@ -8,7 +8,7 @@ import type { UserRow } from '../store/repositories/users.js';
 import { tokenType } from '../tokens/registry.js';
 import { type Actor, mayBeShown, requirePermission } from './actor.js';
 import { type AuditService, credentialShown } from './audit.js';
-import { EMERGENCY_CODE_DIGITS, limitReached, type PasscodeRules } from './authentication.js';
+import { EMERGENCY_CODE_DIGITS, limitReached, type PasscodeRules, WELL_FORMED_PASSCODE } from './authentication.js';
 import type { Clock } from './clock.js';
 import type { Lockout } from './lockout.js';
 import type { SecretHasher } from './secret-hash.js';
@@ -29,7 +29,6 @@ export const DEFAULT_EMERGENCY_DAYS = 7;
 const RESYNC_TIME_WINDOW = 120;
 const RESYNC_COUNTER_WINDOW = 1000;
 const DAY_MS = 86_400_000;
-const PASSCODE = /^\d{1,64}$/;
 
 /**
  * The administration of a token's authentication state, by its holder or the help desk: testing a
@@ -87,7 +86,10 @@ export class TokenAdministrationService {
         if (user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account is disabled.');
         if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
         const now = this.clock.now();
-        const match = PASSCODE.test(passcode) ? this.rules.match(token, passcode, await this.hasher.load()) : undefined;
+        const match =
+          passcode.length <= 64 && WELL_FORMED_PASSCODE.test(passcode)
+            ? this.rules.match(token, passcode, await this.hasher.load())
+            : undefined;
         switch (match?.kind) {
           case 'accept':
             if (await this.rules.consume(token, match.step, now, this.rules.driftAfter(token, match.step, now))) {

@@ -27,6 +27,17 @@ export type Delivery = (typeof DELIVERIES)[number];
 export const DISTRIBUTION_STATES = ['open', 'redeemed', 'superseded'] as const;
 export type DistributionState = (typeof DISTRIBUTION_STATES)[number];
 
+/**
+ * How a profile's tokens take a PIN: none; typed in front of the tokencode (fob style); or typed
+ * into the app, which mixes it into the code it shows (PINPad, SecurID only).
+ */
+export const PROFILE_PIN_MODES = ['none', 'required', 'pinpad'] as const;
+export type ProfilePinMode = (typeof PROFILE_PIN_MODES)[number];
+
+/** What a PIN may be made of. */
+export const PIN_CHARSETS = ['digits', 'alphanumeric'] as const;
+export type PinCharset = (typeof PIN_CHARSETS)[number];
+
 export const CHALLENGE_KINDS = ['new-pin', 'confirm-pin', 'next-code'] as const;
 export type ChallengeKind = (typeof CHALLENGE_KINDS)[number];
 

@@ -6,6 +6,8 @@ import type {
   ChallengeKind,
   DistributionState,
   FilePasswordPolicy,
+  PinCharset,
+  ProfilePinMode,
   TokenOrigin,
   TokenRequestState,
   TokenState,
@@ -79,6 +81,14 @@ export interface TokensTable {
   pin_mode: Generated<'none' | 'required'>;
   pin_hash: string | null;
   new_pin_required: Generated<number>;
+  /** The PIN policy the token was made with (its profile's at the time; defaults for imported tokens). */
+  pin_min_length: Generated<number>;
+  pin_max_length: Generated<number>;
+  pin_charset: Generated<PinCharset>;
+  /** 1: a new PIN may repeat the one it replaces or the one before; 0: it may not. */
+  pin_reuse: Generated<number>;
+  /** Keyed hash of the PIN before the current one, for the reuse rule. */
+  previous_pin_hash: string | null;
   /** HOTP: the next counter expected. */
   counter: Generated<number>;
   /** The last accepted time step or counter: replay protection advances it with a conditional update. */
@@ -127,7 +137,11 @@ export interface ProfilesTable {
   digits: number;
   period_seconds: number;
   algorithm: 'SHA1' | 'SHA256' | 'SHA512' | 'AES128';
-  pin_mode: 'none' | 'required';
+  pin_mode: ProfilePinMode;
+  pin_min_length: Generated<number>;
+  pin_max_length: Generated<number>;
+  pin_charset: Generated<PinCharset>;
+  pin_reuse: Generated<number>;
   token_lifetime_days: number | null;
   activation_lifetime_days: number;
   file_password_policy: FilePasswordPolicy;

@@ -265,7 +265,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     assert.match(pageText(noCurrent.body), /Type your current PIN/);
     assert.equal((await userRow('dave')).failed_logons, 1, 'nothing was guessed, so nothing counts');
     const same = await dave.post(`/tokens/${serial}/pin`, { current: '2580', pin: '2580', again: '2580' });
-    assert.match(pageText(same.body), /Choose a PIN you have not used/);
+    assert.match(pageText(same.body), /Choose a PIN other than your last two/);
     assert.equal(
       (await dave.post(`/tokens/${serial}/pin`, { current: '2580', pin: '7319', again: '7319' })).headers.location,
       `/tokens/${serial}?notice=pin-set`,
@@ -564,12 +564,13 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       const next = browser();
       await next.get('/');
       const asked = await next.post('/logon', { username: 'judy', password: password('judy'), passcode: `4826${await freshCode(pinned)}` });
-      assert.match(pageText(asked.body), /enter your PIN and the next tokencode/);
-      assert.match(asked.body, /<label for="answer">Next code<\/label>/);
+      // As RSA's agents ask: the next tokencode alone, without the PIN.
+      assert.match(pageText(asked.body), /Wait for the tokencode to change, then enter the new tokencode:/);
+      assert.match(asked.body, /<label for="answer">Next tokencode<\/label>/);
       const state = /name="state" value="([^"]+)"/.exec(asked.body)![1];
-      const forged = await next.post('/logon/challenge', { username: 'ivan', state, answer: `4826${await codeAt(pinned, 1)}` });
+      const forged = await next.post('/logon/challenge', { username: 'ivan', state, answer: await codeAt(pinned, 1) });
       assert.equal(forged.statusCode, 401, "the state is judy's");
-      const answered = await next.post('/logon/challenge', { username: 'judy', state, answer: `4826${await codeAt(pinned, 1)}` });
+      const answered = await next.post('/logon/challenge', { username: 'judy', state, answer: await codeAt(pinned, 1) });
       assert.equal(answered.statusCode, 303);
 
       // A state from the REST API proves a passcode but no password: the console does not take it.
@@ -582,7 +583,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       const smuggled = await outsider.post('/logon/challenge', {
         username: 'judy',
         state: rest.state!,
-        answer: `4826${await codeAt(pinned, 1)}`,
+        answer: await codeAt(pinned, 1),
       });
       assert.equal(smuggled.statusCode, 401);
       assert.equal(outsider.cookies.get('tally_session'), undefined);
@@ -594,7 +595,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       });
       const consoleState = /name="state" value="([^"]+)"/.exec(consoleChallenge.body)![1];
       assert.equal(
-        (await verify('judy', `4826${await codeAt(pinned, 1)}`, consoleState)).result,
+        (await verify('judy', await codeAt(pinned, 1), consoleState)).result,
         'reject',
         'nor does the REST API take a console state',
       );
@@ -605,7 +606,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       const open = await verify('judy', `4826${await freshCode(pinned)}`);
       assert.equal(open.result, 'challenge');
       assert.equal((await api('POST', `/api/v1/tokens/${pinned}/lost`, { emergency: 'none' })).statusCode, 200);
-      assert.equal((await verify('judy', `4826${await codeAt(pinned, 1)}`, open.state)).result, 'reject');
+      assert.equal((await verify('judy', await codeAt(pinned, 1), open.state)).result, 'reject');
     } finally {
       policy.logOn = 'password';
     }

@@ -291,8 +291,9 @@ export class AuthenticationRepository {
   async setPins(pins: ReadonlyArray<{ token: TokenRow; pinHash: string }>, now: number, connection?: Connection): Promise<void> {
     const db = connection ? queryBuilderOf(connection) : this.db;
     for (const { token, pinHash } of pins) {
-      await db.updateTable('tokens').set({ pin_hash: pinHash, new_pin_required: 0, updated_at: now }).where('id', '=', token.id).execute();
-      Object.assign(token, { pin_hash: pinHash, new_pin_required: 0, updated_at: now });
+      const changes = { pin_hash: pinHash, previous_pin_hash: token.pin_hash, new_pin_required: 0, updated_at: now };
+      await db.updateTable('tokens').set(changes).where('id', '=', token.id).execute();
+      Object.assign(token, changes);
     }
   }
 
@@ -300,7 +301,7 @@ export class AuthenticationRepository {
   async replacePin(tokenId: number, previous: string | null, pinHash: string, now: number): Promise<boolean> {
     const changed = await this.db
       .updateTable('tokens')
-      .set({ pin_hash: pinHash, new_pin_required: 0, updated_at: now })
+      .set({ pin_hash: pinHash, previous_pin_hash: previous, new_pin_required: 0, updated_at: now })
       .where('id', '=', tokenId)
       .where('pin_hash', previous === null ? 'is' : '=', previous)
       .executeTakeFirst();

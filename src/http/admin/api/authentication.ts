@@ -1,8 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
+import { CHALLENGE_KINDS } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
 import { TokenViewSchema } from './tokens.js';
+import { oneOf } from './vocabulary.js';
 
 const VerifyBody = Type.Object(
   {
@@ -22,6 +24,12 @@ const VerifyResult = Type.Object({
     }),
   ),
   state: Type.Optional(Type.String()),
+  prompt: Type.Optional(
+    oneOf(CHALLENGE_KINDS, {
+      description:
+        "A challenge's answer: new-pin and confirm-pin a PIN; next-code the next tokencode alone, without the PIN (a PINPad app's code has it mixed in)",
+    }),
+  ),
 });
 const SerialParams = Type.Object({ serial: Type.String({ maxLength: 64 }) });
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });

@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ProfileChanges } from '../../../domain/profiles.js';
 import type { Services } from '../../../domain/services.js';
-import { FILE_PASSWORD_POLICIES } from '../../../model/vocabulary.js';
+import { FILE_PASSWORD_POLICIES, PIN_CHARSETS, PROFILE_PIN_MODES } from '../../../model/vocabulary.js';
 import { TOKEN_TYPES } from '../../../tokens/registry.js';
 import { actorOf } from './auth.js';
 import { oneOf } from './vocabulary.js';
@@ -25,7 +25,16 @@ const NewProfile = Type.Object(
     digits: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
     period: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
     algorithm: Type.Optional(Type.Union([Type.Literal('SHA1'), Type.Literal('SHA256'), Type.Literal('SHA512'), Type.Literal('AES128')])),
-    pinMode: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('required')])),
+    pinMode: Type.Optional(
+      oneOf(PROFILE_PIN_MODES, {
+        description:
+          'none; required: PIN + tokencode typed together; pinpad (SecurID): the PIN typed into the app, which mixes it into the code',
+      }),
+    ),
+    pinMinLength: Type.Optional(Type.Integer({ description: 'shortest PIN, 4 to 8 (default 4)' })),
+    pinMaxLength: Type.Optional(Type.Integer({ description: 'longest PIN, 4 to 8 (default 8; pinpad: at most the digits)' })),
+    pinCharset: Type.Optional(oneOf(PIN_CHARSETS, { description: 'digits (default; pinpad: always) or alphanumeric' })),
+    pinReuse: Type.Optional(Type.Boolean({ description: 'whether a new PIN may repeat one of the last two (default false)' })),
     tokenLifetimeDays: Type.Optional(Type.Integer()),
     activationLifetimeDays: Type.Optional(Type.Integer()),
     filePasswordPolicy: Type.Optional(oneOf(FILE_PASSWORD_POLICIES)),
@@ -50,7 +59,11 @@ const ProfileViewSchema = Type.Object({
   digits: Type.Integer(),
   period: Type.Union([Type.Integer(), Type.Null()]),
   algorithm: Type.String(),
-  pinMode: Type.String(),
+  pinMode: oneOf(PROFILE_PIN_MODES),
+  pinMinLength: Type.Integer(),
+  pinMaxLength: Type.Integer(),
+  pinCharset: oneOf(PIN_CHARSETS),
+  pinReuse: Type.Boolean(),
   tokenLifetimeDays: Type.Union([Type.Integer(), Type.Null()]),
   activationLifetimeDays: Type.Integer(),
   filePasswordPolicy: Type.String(),

@@ -44,7 +44,7 @@ const NOTICES = {
   'code-accepted': { kind: 'success', text: 'That code is right: your token works.' },
   'code-next': {
     kind: 'warning',
-    text: 'That code is right, but your next log-on will ask for a second code: the token has had wrong codes, or is out of step. If its codes are often refused, resync it below.',
+    text: 'That code is right, but your next log-on will ask for a second code: the token has had wrong codes, or is out of step. When asked, wait for the tokencode to change, then enter the new tokencode alone, without your PIN. If its codes are often refused, resync it below.',
   },
   'code-pin-needed': { kind: 'warning', text: 'That code is right. The token has no PIN yet: set one below before you log on with it.' },
   resynced: { kind: 'success', text: 'Your token is in step again.' },
@@ -233,7 +233,6 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       token: await services.selfService.token(actor(request), request.params.serial),
       emergencyPolicy: services.selfService.settings.emergencyAccess,
       emergencyDays: DEFAULT_EMERGENCY_DAYS,
-      pinLength: { min: services.authentication.settings.pinMinLength, max: services.authentication.settings.pinMaxLength },
       ...more,
     });
 

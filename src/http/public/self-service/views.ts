@@ -108,7 +108,7 @@ export function logOnPage(viewer: Viewer, form: { username?: string; passcode: b
 }
 
 const CHALLENGE_FIELDS: Record<Extract<SelfServiceLogOn, { outcome: 'challenge' }>['prompt'], { label: string; secret: boolean }> = {
-  'next-code': { label: 'Next code', secret: false },
+  'next-code': { label: 'Next tokencode', secret: false },
   'new-pin': { label: 'New PIN', secret: true },
   'confirm-pin': { label: 'New PIN again', secret: true },
 };
@@ -425,7 +425,6 @@ export interface TokenPageView {
   /** What reporting a token lost gives, by the console's policy. */
   emergencyPolicy: SelfServiceSettings['emergencyAccess'];
   emergencyDays: number;
-  pinLength: { min: number; max: number };
 }
 
 /** ` aria-invalid` and focus on the first field of the form a refusal is about. */
@@ -511,7 +510,6 @@ function testCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html
 
 function pinCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
   const change = token.pin === 'set';
-  const { min, max } = view.pinLength;
   const invalid = invalidIf(view, 'pin');
   return html`<section class="card" aria-labelledby="pin-title">
   <h2 id="pin-title">${change ? 'Change PIN' : 'Set a PIN'}</h2>
@@ -519,7 +517,7 @@ function pinCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html 
   <form method="post" action="/tokens/${token.serial}/pin" class="form">
     ${csrfField(viewer.csrfToken)}
     ${change ? codeField('pin-current', 'current', 'Current PIN', { secret: true, invalid }) : ''}
-    ${codeField('pin-new', 'pin', 'New PIN', { secret: true, hint: `${min} to ${max} digits; not one digit over and over, nor a run such as 1234.`, invalid: change ? undefined : invalid })}
+    ${codeField('pin-new', 'pin', 'New PIN', { secret: true, hint: `${token.pinPolicy}; not one character over and over, nor a run such as 1234.`, invalid: change ? undefined : invalid })}
     ${codeField('pin-again', 'again', 'New PIN again', { secret: true })}
     <button type="submit" class="button button-primary">${change ? 'Change PIN' : 'Set PIN'}</button>
   </form>

@@ -3,7 +3,7 @@ import type { DeviceDefinition } from '../../../../domain/devices.js';
 import type { NewProfile, ProfileChanges } from '../../../../domain/profiles.js';
 import type { Services } from '../../../../domain/services.js';
 import { TallyError } from '../../../../errors.js';
-import type { Delivery, FilePasswordPolicy } from '../../../../model/vocabulary.js';
+import { type Delivery, type FilePasswordPolicy, PROFILE_PIN_MODES } from '../../../../model/vocabulary.js';
 import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { TokenAlgorithm, TokenType } from '../../../../tokens/types.js';
 import { formSchema } from '../../../web/console.js';
@@ -52,6 +52,10 @@ const PROFILE_FIELDS = Object.fromEntries(
     'period',
     'algorithm',
     'pinMode',
+    'pinMinLength',
+    'pinMaxLength',
+    'pinCharset',
+    'pinReuse',
     'tokenLifetimeDays',
     'activationLifetimeDays',
     'filePasswordPolicy',
@@ -89,7 +93,11 @@ function profileFields(body: ProfileBody): Omit<NewProfile, 'name'> {
     digits: wholeNumber('Digits', body.digits),
     period: module?.movingFactor === 'counter' ? undefined : wholeNumber('Period', body.period),
     algorithm: module && module.algorithms.length < 2 ? undefined : (given(body.algorithm) as TokenAlgorithm | undefined),
-    pinMode: body.pinMode === 'required' ? 'required' : 'none',
+    pinMode: PROFILE_PIN_MODES.find((pinMode) => pinMode === body.pinMode) ?? 'none',
+    pinMinLength: wholeNumber('Shortest PIN', body.pinMinLength),
+    pinMaxLength: wholeNumber('Longest PIN', body.pinMaxLength),
+    pinCharset: body.pinCharset === 'alphanumeric' ? 'alphanumeric' : 'digits',
+    pinReuse: body.pinReuse === 'yes',
     tokenLifetimeDays: wholeNumber('Token lifetime', body.tokenLifetimeDays),
     activationLifetimeDays: wholeNumber('Activation open for', body.activationLifetimeDays),
     filePasswordPolicy: delivery === 'file' ? ((given(body.filePasswordPolicy) ?? 'none') as FilePasswordPolicy) : 'none',
@@ -113,6 +121,8 @@ function profileChanges(body: ProfileBody): ProfileChanges {
     digits: fields.digits ?? null,
     period: fields.period ?? null,
     algorithm: fields.algorithm ?? null,
+    pinMinLength: fields.pinMinLength ?? null,
+    pinMaxLength: fields.pinMaxLength ?? null,
   };
 }
 
@@ -122,6 +132,7 @@ function formOf(body: ProfileBody): ProfileForm {
     selfService: body.selfService === 'yes',
     requiresApproval: body.requiresApproval === 'yes',
     mailCtkipUrl: body.mailCtkipUrl === 'yes',
+    pinReuse: body.pinReuse === 'yes',
   };
 }
 

@@ -1,7 +1,8 @@
+import { pinPolicyText } from '../../../../domain/authentication.js';
 import { DELIVERY_LABELS, type DeviceDefinition } from '../../../../domain/devices.js';
 import type { ProfileEditor, ProfileView } from '../../../../domain/profiles.js';
 import type { TallyError } from '../../../../errors.js';
-import { DELIVERIES, type Delivery } from '../../../../model/vocabulary.js';
+import { DELIVERIES, type Delivery, PROFILE_PIN_MODES, type ProfilePinMode } from '../../../../model/vocabulary.js';
 import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { TokenType } from '../../../../tokens/types.js';
 import { query } from '../../../web/format.js';
@@ -67,7 +68,8 @@ ${profile.warnings.map((warning) => html`<div class="notice notice-warning" role
     <div><dt>Token type</dt><dd>${TYPE_NAMES[profile.tokenType]}, ${profile.digits} digits${profile.period ? `, ${profile.period} s` : ''}, ${profile.algorithm}</dd></div>
     <div><dt>Device</dt><dd>${device?.label ?? profile.deviceType}${profile.appVersion ? ` ${profile.appVersion}` : ''}</dd></div>
     <div class="fact-wide"><dt>Delivery</dt><dd>${DELIVERY_NAMES[profile.delivery]}: ${DELIVERY_LABELS[profile.delivery]}</dd></div>
-    <div><dt>PIN</dt><dd>${profile.pinMode === 'required' ? 'Required' : 'None'}</dd></div>
+    <div><dt>PIN</dt><dd>${PIN_MODE_NAMES[profile.pinMode]}</dd></div>
+    ${profile.pinMode === 'none' ? '' : html`<div><dt>PIN policy</dt><dd>${pinPolicyText({ pin_min_length: profile.pinMinLength, pin_max_length: profile.pinMaxLength, pin_charset: profile.pinCharset })}; ${profile.pinReuse ? 'earlier PINs may be chosen again' : 'not one of the last two'}</dd></div>`}
     <div><dt>Token lifetime</dt><dd>${profile.tokenLifetimeDays ? `${profile.tokenLifetimeDays} days` : 'No end date'}</dd></div>
     <div><dt>Activation open for</dt><dd>${profile.activationLifetimeDays} days</dd></div>
     ${profile.delivery === 'file' ? html`<div><dt>File password</dt><dd>${{ none: 'None', generated: 'Generated per file', admin: 'Set by an admin' }[profile.filePasswordPolicy]}</dd></div>` : ''}
@@ -86,6 +88,12 @@ ${profile.warnings.map((warning) => html`<div class="notice notice-warning" role
   );
 }
 
+const PIN_MODE_NAMES: Record<ProfilePinMode, string> = {
+  none: 'None',
+  required: 'Required (PIN + tokencode)',
+  pinpad: 'PINPad (PIN typed into the app, which mixes it into the code)',
+};
+
 export interface ProfileForm {
   name?: string;
   description?: string;
@@ -94,6 +102,10 @@ export interface ProfileForm {
   period?: string;
   algorithm?: string;
   pinMode?: string;
+  pinMinLength?: string;
+  pinMaxLength?: string;
+  pinCharset?: string;
+  pinReuse?: boolean;
   tokenLifetimeDays?: string;
   activationLifetimeDays?: string;
   filePasswordPolicy?: string;
@@ -112,6 +124,10 @@ export function formOfProfile(profile: ProfileView): ProfileForm {
     period: profile.period === null ? '' : String(profile.period),
     algorithm: profile.algorithm,
     pinMode: profile.pinMode,
+    pinMinLength: String(profile.pinMinLength),
+    pinMaxLength: String(profile.pinMaxLength),
+    pinCharset: profile.pinCharset,
+    pinReuse: profile.pinReuse,
     tokenLifetimeDays: profile.tokenLifetimeDays === null ? '' : String(profile.tokenLifetimeDays),
     activationLifetimeDays: String(profile.activationLifetimeDays),
     filePasswordPolicy: profile.filePasswordPolicy,
@@ -258,14 +274,32 @@ ${pageHead(editorTitle(mode))}
       ${selectField(
         'pinMode',
         'PIN',
-        [
-          { value: 'none', label: 'None' },
-          { value: 'required', label: 'Required (PIN + tokencode)' },
-        ],
+        PROFILE_PIN_MODES.filter((pinMode) => pinMode !== 'pinpad' || type === 'securid').map((pinMode) => ({
+          value: pinMode,
+          label: PIN_MODE_NAMES[pinMode],
+        })),
         form.pinMode ?? 'none',
       )}
       ${textField('tokenLifetimeDays', 'Token lifetime (days)', form.tokenLifetimeDays, { type: 'number', min: 1, max: 10950, hint: module.defaultLifetimeDays === null ? 'Empty: no end date.' : `Empty: ${module.defaultLifetimeDays} days (${TYPE_NAMES[type]} tokens need a last day).` })}
       ${textField('activationLifetimeDays', 'Activation open for (days)', form.activationLifetimeDays ?? '14', { type: 'number', min: 1, max: 365, required: true })}
+    </div>
+  </section>
+  <section class="card">
+    <h2>PIN policy</h2>
+    <p class="hint">When the profile's tokens take a PIN: what a new PIN may be, wherever it is set.</p>
+    <div class="form-grid">
+      ${textField('pinMinLength', 'Shortest PIN', form.pinMinLength ?? '4', { type: 'number', min: 4, max: 8, required: true })}
+      ${textField('pinMaxLength', 'Longest PIN', form.pinMaxLength ?? '', { type: 'number', min: 4, max: 8, hint: 'Empty: 8 (PINPad: at most the digits).' })}
+      ${selectField(
+        'pinCharset',
+        'PIN characters',
+        [
+          { value: 'digits', label: 'Digits only' },
+          { value: 'alphanumeric', label: 'Letters and digits (not PINPad)' },
+        ],
+        form.pinCharset ?? 'digits',
+      )}
+      ${checkboxField('pinReuse', 'A new PIN may repeat one of the last two', form.pinReuse ?? false)}
     </div>
   </section>
   ${
