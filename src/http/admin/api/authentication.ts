@@ -2,7 +2,9 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
+import { noContent } from './responses.js';
 import { TokenViewSchema } from './tokens.js';
+import { UserViewSchema } from './users.js';
 
 const VerifyBody = Type.Object(
   {
@@ -154,7 +156,12 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
     '/users/:username/unlock',
     {
       config: { permission: 'users.unlock' },
-      schema: { tags: ['users'], summary: 'Unlock a user locked out by failed attempts', params: UsernameParams },
+      schema: {
+        tags: ['users'],
+        summary: 'Unlock a user locked out by failed attempts',
+        params: UsernameParams,
+        response: { 200: UserViewSchema },
+      },
     },
     async (request) => services.users.unlock(actorOf(request), request.params.username),
   );
@@ -188,7 +195,12 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
     '/radius-clients/:name',
     {
       config: { permission: 'radius.manage' },
-      schema: { tags: ['radius'], summary: 'Remove a RADIUS client: its packets are dropped from now on', params: NameParams },
+      schema: {
+        tags: ['radius'],
+        summary: 'Remove a RADIUS client: its packets are dropped from now on',
+        params: NameParams,
+        response: { 204: noContent },
+      },
     },
     async (request, reply) => {
       await services.radiusClients.remove(actorOf(request), request.params.name);
