@@ -47,7 +47,7 @@ export function storeArgs(options: { dataDir: string; databaseUrl?: string; sche
 export async function startServe(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-): Promise<{ stop: (signal?: NodeJS.Signals) => Promise<number | null>; output: () => string }> {
+): Promise<{ stop: (signal?: NodeJS.Signals) => Promise<number | null>; signal: (signal: NodeJS.Signals) => void; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -63,6 +63,7 @@ export async function startServe(
   }
   return {
     output: () => output,
+    signal: (signal) => child.kill(signal),
     stop: async (signal = 'SIGTERM') => {
       child.kill(signal);
       return exited;
