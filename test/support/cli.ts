@@ -53,7 +53,8 @@ export async function startServe(
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
+  // Generous: on a loaded machine the first start (tsx, the argon2 hash, the CT-KIP key) can take tens of seconds.
+  const deadline = Date.now() + 90_000;
   while (!/Tally is running/.test(output)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
