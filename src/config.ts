@@ -310,7 +310,7 @@ export function configurationReference(): string {
     'A secret setting (a key, a password, a database URL) can instead be read from a file: set',
     '`TALLY_X_FILE` to its path (the container secrets convention, e.g. `/run/secrets/tally_master_key`).',
     'A trailing line break is dropped; setting both `TALLY_X` and `TALLY_X_FILE` is an error, and so is',
-    'a file Tally cannot read (the message names the variable and the path, never the content).',
+    'a file Tally cannot read or an empty one (the message names the variable and the path, never the content).',
     '',
     '| flag | environment | default | meaning |',
     '| --- | --- | --- | --- |',
