@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { TallyError } from './errors.js';
 import { HELPDESK_CREDENTIAL_POLICIES } from './model/vocabulary.js';
@@ -15,7 +16,10 @@ export interface Setting<T> {
   kind: 'string' | 'boolean' | 'integer';
   /** Parses and validates the raw text; throws a plain Error with what is allowed. */
   parse: (raw: string) => T;
-  /** Never printed back in errors (e.g. a password). */
+  /**
+   * A secret (a password, a key, a URL that may hold a password): never printed back in errors,
+   * and also read from the file named by `TALLY_X_FILE` (the container secrets convention).
+   */
   secret?: boolean;
 }
 
@@ -63,11 +67,12 @@ function flag(doc: string): Setting<boolean> {
   };
 }
 
-function url(doc: string, protocols: string[], fallback?: string): Setting<string> {
+function url(doc: string, protocols: string[], options: { secret?: boolean } = {}): Setting<string> {
   return {
     doc,
-    default: fallback,
+    default: undefined,
     kind: 'string',
+    secret: options.secret,
     parse: (raw) => {
       let parsed: URL;
       try {
@@ -129,10 +134,11 @@ export function parseTrustedProxies(raw: string): string[] {
 /** Every setting Tally knows, by its camelCase name. The flag is `--kebab-case`, the env `TALLY_SNAKE_CASE`. */
 export const settings = {
   dataDir: text('Directory for the SQLite database and the master key file.', './data'),
-  databaseUrl: url('PostgreSQL URL (`postgres://user@host:5432/db`); without it the store is SQLite in the data dir.', [
-    'postgres:',
-    'postgresql:',
-  ]),
+  databaseUrl: url(
+    'PostgreSQL URL (`postgres://user:password@host:5432/db`); without it the store is SQLite in the data dir.',
+    ['postgres:', 'postgresql:'],
+    { secret: true },
+  ),
   databaseSchema: {
     ...text("PostgreSQL schema to keep Tally's tables in (created if missing); default: the server's search path."),
     parse: (raw: string) => {
@@ -219,6 +225,37 @@ export function envName(name: string): string {
   return `TALLY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
+/** The variable naming a file that holds a secret setting's value (`TALLY_MASTER_KEY_FILE`). */
+export function fileEnvName(name: string): string {
+  return `${envName(name)}_FILE`;
+}
+
+/**
+ * A setting's raw value from the environment, and where it came from. A secret setting may come
+ * from the file its `_FILE` variable names instead (trailing line breaks dropped, as editors and
+ * `echo` add them). Both set is an error rather than a silent choice; an unreadable or empty file
+ * is named, its content never shown.
+ */
+function fromEnvironment(name: string, setting: Setting<unknown>, env: NodeJS.ProcessEnv): { raw: string | undefined; source: string } {
+  const direct = env[envName(name)];
+  const file = setting.secret ? env[fileEnvName(name)] : undefined;
+  if (file === undefined || file === '') return { raw: direct, source: envName(name) };
+  const source = fileEnvName(name);
+  if (direct !== undefined && direct !== '')
+    throw new TallyError('CONFIG_INVALID', `${envName(name)} and ${source} are both set; set one of them.`);
+  let raw: string;
+  try {
+    raw = readFileSync(file, 'utf8').replace(/[\r\n]+$/, '');
+  } catch (error) {
+    throw new TallyError(
+      'CONFIG_INVALID',
+      `${source} names ${file}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
+    );
+  }
+  if (raw.trim() === '') throw new TallyError('CONFIG_INVALID', `${source} names ${file}, which is empty.`);
+  return { raw, source };
+}
+
 /**
  * Resolves the named settings from flags (already split by the CLI), then the environment, then
  * defaults. A bad value throws CONFIG_INVALID naming the flag (or variable) and what is allowed.
@@ -232,9 +269,8 @@ export function resolveConfig<N extends SettingName>(
   for (const name of names) {
     const setting = settings[name] as Setting<unknown>;
     const fromFlag = flags[name];
-    const fromEnv = env[envName(name)];
-    const source = fromFlag !== undefined ? flagName(name) : envName(name);
-    const raw = fromFlag !== undefined ? fromFlag : fromEnv;
+    // A flag wins over the environment, so the environment (and a secret's file) is not read then.
+    const { raw, source } = fromFlag !== undefined ? { raw: fromFlag, source: flagName(name) } : fromEnvironment(name, setting, env);
     if (raw === undefined || (raw === '' && fromFlag === undefined)) {
       config[name] = setting.default;
       continue;
@@ -259,7 +295,8 @@ export function configurationReference(): string {
     const setting = s as Setting<unknown>;
     const shown = setting.default === undefined ? '—' : `\`${String(setting.default)}\``;
     const flagCell = name === 'masterKey' ? '—' : `\`${flagName(name)}\``;
-    return `| ${flagCell} | \`${envName(name)}\` | ${shown} | ${setting.doc} |`;
+    const envCell = setting.secret ? `\`${envName(name)}\` or \`${fileEnvName(name)}\`` : `\`${envName(name)}\``;
+    return `| ${flagCell} | ${envCell} | ${shown} | ${setting.doc} |`;
   });
   return [
     '# Configuration',
@@ -269,6 +306,11 @@ export function configurationReference(): string {
     'Every setting is a command-line flag or a `TALLY_*` environment variable; a flag wins over the',
     'environment. Values are checked at start-up: a bad one stops Tally with a message naming the',
     'setting and what is allowed, and exit code 2.',
+    '',
+    'A secret setting (a key, a password, a database URL) can instead be read from a file: set',
+    '`TALLY_X_FILE` to its path (the container secrets convention, e.g. `/run/secrets/tally_master_key`).',
+    'A trailing line break is dropped; setting both `TALLY_X` and `TALLY_X_FILE` is an error, and so is',
+    'a file Tally cannot read or an empty one (the message names the variable and the path, never the content).',
     '',
     '| flag | environment | default | meaning |',
     '| --- | --- | --- | --- |',

@@ -10,7 +10,7 @@ import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.
 import { SmtpMailer, type SmtpSettings } from './domain/smtp-mailer.js';
 import { buildAdminApp } from './http/admin/app.js';
 import type { Phase, Readiness } from './http/admin/readiness.js';
-import type { TlsFiles } from './http/fastify.js';
+import { reloadTls, type TlsFiles } from './http/fastify.js';
 import { buildPublicApp } from './http/public/app.js';
 import type { Logger } from './logger.js';
 import type { HelpdeskCredentials } from './model/vocabulary.js';
@@ -59,6 +59,12 @@ export interface RunningServer {
   adminAddress: string;
   /** The bound RADIUS port, when RADIUS is on. */
   radiusPort?: number;
+  /**
+   * Reads the listeners' TLS certificates and keys again (SIGHUP): new connections get the new
+   * ones, open connections carry on. A listener whose files do not load keeps its old pair, and
+   * the error is logged.
+   */
+  reloadCertificates(): void;
   close(): Promise<void>;
 }
 
@@ -147,6 +153,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       publicAddress,
       adminAddress,
       radiusPort: radius?.port,
+      reloadCertificates() {
+        const listeners = [
+          { listener: 'public', app: publicApp, tls: options.tls },
+          { listener: 'admin', app: adminApp, tls: options.adminTls },
+        ];
+        for (const { listener, app, tls } of listeners) {
+          if (!tls) continue;
+          try {
+            reloadTls(app, tls);
+            options.logger.info({ listener, cert: tls.cert }, 'TLS certificate reloaded');
+          } catch (error) {
+            const reason = error instanceof Error ? error.message : String(error);
+            options.logger.error({ listener, cert: tls.cert, reason }, 'TLS certificate not reloaded; the previous one stays in use');
+          }
+        }
+      },
       async close() {
         phase = 'stopping';
         await radius?.close();

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { type Config, flagName, resolveConfig, type SettingName, settings } from '../config.js';
+import { type Config, fileEnvName, flagName, resolveConfig, type Setting, type SettingName, settings } from '../config.js';
 import { TallyError } from '../errors.js';
 
 /** Exit codes scripts can trust. */
@@ -79,6 +79,9 @@ export function helpText(command: Command): string {
   lines.push(`  ${'--help'.padEnd(28)} Show this help.`);
   if (command.settings.length) {
     lines.push('', 'Every setting can also come from the environment as TALLY_ + its name in upper snake case (e.g. TALLY_DATA_DIR).');
+    const secrets = command.settings.filter((name) => (settings[name] as Setting<unknown>).secret);
+    if (secrets.length > 0)
+      lines.push(`A secret setting can come from a file instead: ${secrets.map(fileEnvName).join(', ')} name the file to read.`);
   }
   if (command.notes) lines.push('', ...command.notes);
   return `${lines.join('\n')}\n`;

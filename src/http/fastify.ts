@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import type { Actor } from '../domain/actor.js';
@@ -37,6 +38,15 @@ function readTls(tls: TlsFiles): { cert: Buffer; key: Buffer } {
       `Cannot read the TLS certificate or key: ${(error as NodeJS.ErrnoException).path ?? ''} (${(error as NodeJS.ErrnoException).code}).`,
     );
   }
+}
+
+/**
+ * Loads a listener's certificate and key again (after a renewal): new handshakes use them, and
+ * connections already open keep theirs. Throws, changing nothing, when a file cannot be read or
+ * the pair is no valid PEM certificate and matching key.
+ */
+export function reloadTls(app: FastifyInstance, tls: TlsFiles): void {
+  (app.server as unknown as TlsServer).setSecureContext(readTls(tls));
 }
 
 /**

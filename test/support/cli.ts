@@ -47,13 +47,14 @@ export function storeArgs(options: { dataDir: string; databaseUrl?: string; sche
 export async function startServe(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-): Promise<{ stop: (signal?: NodeJS.Signals) => Promise<number | null>; output: () => string }> {
+): Promise<{ stop: (signal?: NodeJS.Signals) => Promise<number | null>; signal: (signal: NodeJS.Signals) => void; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
+  // Generous: on a loaded machine the first start (tsx, the argon2 hash, the CT-KIP key) can take tens of seconds.
+  const deadline = Date.now() + 90_000;
   while (!/Tally is running/.test(output)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -63,6 +64,7 @@ export async function startServe(
   }
   return {
     output: () => output,
+    signal: (signal) => child.kill(signal),
     stop: async (signal = 'SIGTERM') => {
       child.kill(signal);
       return exited;

@@ -37,7 +37,10 @@ export const serveCommand = defineCommand({
     'logLevel',
     'initIfNeeded',
   ],
-  notes: ['SIGTERM or SIGINT stops Tally cleanly: listeners stop accepting, requests in flight finish, the store closes.'],
+  notes: [
+    'SIGTERM or SIGINT stops Tally cleanly: listeners stop accepting, requests in flight finish, the store closes.',
+    'SIGHUP reloads the TLS certificates and keys (after a renewal): new connections get them, open ones carry on; files that do not load leave the old ones in use.',
+  ],
   async run({ config, io }) {
     if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together.');
     if (Boolean(config.adminTlsCert) !== Boolean(config.adminTlsKey))
@@ -54,6 +57,9 @@ export const serveCommand = defineCommand({
     };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
+    // Node's default for SIGHUP ends the process; until the listeners exist there is nothing to reload.
+    let onReload = () => {};
+    process.on('SIGHUP', () => onReload());
     const server = await startServer({
       store: storeOptions(config),
       masterKey: config.masterKey,
@@ -87,6 +93,7 @@ export const serveCommand = defineCommand({
       logger,
       announce: (lines) => io.err(`${lines.join('\n')}\n`),
     });
+    onReload = () => server.reloadCertificates();
     await new Promise<void>((resolve) => {
       onSignal = (signal: string) => {
         logger.info({ signal }, 'shutting down');

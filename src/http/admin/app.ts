@@ -11,6 +11,7 @@ import { dashboardRoutes } from './api/dashboard.js';
 import { distributionRoutes } from './api/distribution.js';
 import { profileRoutes } from './api/profiles.js';
 import { requestRoutes } from './api/requests.js';
+import { operationIdOf } from './api/responses.js';
 import { tokenRoutes } from './api/tokens.js';
 import { userRoutes } from './api/users.js';
 import { securityConsole } from './console/index.js';
@@ -25,7 +26,14 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
   installJsonErrors(app);
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Tally REST API', version: '1', description: 'Administration and authentication API of Tally.' },
+      info: {
+        title: 'Tally REST API',
+        version: '1',
+        description: 'Administration and authentication API of Tally.',
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+      },
+      // Relative: the admin listener that serves this document, at whatever address it is reached.
+      servers: [{ url: '/', description: 'The admin listener serving this document' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -39,6 +47,8 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
       await api.register(async (secured) => {
         secured.addHook('onRoute', (route) => {
           route.schema ??= {};
+          const method = Array.isArray(route.method) ? route.method[0] : route.method;
+          route.schema.operationId ??= operationIdOf(String(method), route.url.slice(API_PREFIX.length));
           const responses = (route.schema.response ?? {}) as Record<string, unknown>;
           responses['4xx'] ??= errorResponseSchema;
           responses['5xx'] ??= errorResponseSchema;

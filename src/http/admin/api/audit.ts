@@ -4,6 +4,7 @@ import { aboutTarget } from '../../../domain/audit.js';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
 import { pageOf, timeOf } from './paging.js';
+import { download } from './responses.js';
 
 const AuditEvent = Type.Object({
   id: Type.Integer(),
@@ -77,7 +78,7 @@ export function auditRoutes(app: FastifyInstance, services: Services): void {
         tags: ['audit'],
         summary: 'The audit trail as CSV (the same filters), newest first',
         querystring: Type.Omit(AuditQuery, ['before', 'limit'], { additionalProperties: false }),
-        produces: ['text/csv'],
+        response: { 200: download('The audit events as CSV, one per line, with a header line.', ['text/csv']) },
       },
     },
     async (request, reply) => {

@@ -3,7 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
 import { CHALLENGE_KINDS } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
+import { noContent } from './responses.js';
 import { TokenViewSchema } from './tokens.js';
+import { UserViewSchema } from './users.js';
 import { oneOf } from './vocabulary.js';
 
 const VerifyBody = Type.Object(
@@ -162,7 +164,12 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
     '/users/:username/unlock',
     {
       config: { permission: 'users.unlock' },
-      schema: { tags: ['users'], summary: 'Unlock a user locked out by failed attempts', params: UsernameParams },
+      schema: {
+        tags: ['users'],
+        summary: 'Unlock a user locked out by failed attempts',
+        params: UsernameParams,
+        response: { 200: UserViewSchema },
+      },
     },
     async (request) => services.users.unlock(actorOf(request), request.params.username),
   );
@@ -196,7 +203,12 @@ export function authenticationRoutes(app: FastifyInstance, services: Services): 
     '/radius-clients/:name',
     {
       config: { permission: 'radius.manage' },
-      schema: { tags: ['radius'], summary: 'Remove a RADIUS client: its packets are dropped from now on', params: NameParams },
+      schema: {
+        tags: ['radius'],
+        summary: 'Remove a RADIUS client: its packets are dropped from now on',
+        params: NameParams,
+        response: { 204: noContent },
+      },
     },
     async (request, reply) => {
       await services.radiusClients.remove(actorOf(request), request.params.name);

@@ -4,6 +4,7 @@ import type { Services } from '../../../domain/services.js';
 import { BULK_ITEM_RESULTS } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
+import { download, noContent } from './responses.js';
 import { TokenViewSchema } from './tokens.js';
 import { oneOf } from './vocabulary.js';
 
@@ -126,6 +127,7 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
         tags: ['distribution'],
         summary: 'Let a CT-KIP activation be tried again after too many wrong codes',
         params: SerialParams,
+        response: { 204: noContent },
       },
     },
     async (request, reply) => {
@@ -153,6 +155,7 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
         tags: ['distribution'],
         summary: "Download a token's pending file once (the same one-time claim as its link)",
         params: SerialParams,
+        response: { 200: download('The token file: sdtid (application/xml) or PSKC.', ['application/xml', 'application/pskc+xml']) },
       },
     },
     async (request, reply) => {

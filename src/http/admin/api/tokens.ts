@@ -8,6 +8,7 @@ import { TOKEN_TYPES } from '../../../tokens/registry.js';
 import { readMultipart, type UploadLimits, uploadRoutes } from '../../multipart.js';
 import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
+import { noContent } from './responses.js';
 import { oneOf } from './vocabulary.js';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -192,7 +193,12 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     '/tokens/:serial',
     {
       config: { permission: 'tokens.delete' },
-      schema: { tags: ['tokens'], summary: 'Delete a token (super admins); the audit trail keeps its history', params: SerialParams },
+      schema: {
+        tags: ['tokens'],
+        summary: 'Delete a token (super admins); the audit trail keeps its history',
+        params: SerialParams,
+        response: { 204: noContent },
+      },
     },
     async (request, reply) => {
       await services.tokens.delete(actorOf(request), request.params.serial);

@@ -6,7 +6,7 @@ import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
 import { oneOf } from './vocabulary.js';
 
-const UserView = Type.Object({
+export const UserViewSchema = Type.Object({
   username: Type.String(),
   email: Type.Union([Type.String(), Type.Null()]),
   firstName: Type.Union([Type.String(), Type.Null()]),
@@ -85,7 +85,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     '/users',
     {
       config: { permission: 'users.create' },
-      schema: { tags: ['users'], summary: 'Create a user', body: NewUser, response: { 201: UserView } },
+      schema: { tags: ['users'], summary: 'Create a user', body: NewUser, response: { 201: UserViewSchema } },
     },
     async (request, reply) => {
       const user = await services.users.create(actorOf(request), request.body);
@@ -101,7 +101,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
         tags: ['users'],
         summary: 'List or search users',
         querystring: UserListQuery,
-        response: { 200: Type.Object({ users: Type.Array(UserView) }) },
+        response: { 200: Type.Object({ users: Type.Array(UserViewSchema) }) },
       },
     },
     async (request) => {
@@ -114,7 +114,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     '/users/:username',
     {
       config: { permission: 'users.read' },
-      schema: { tags: ['users'], summary: 'Get a user', params: UsernameParams, response: { 200: UserView } },
+      schema: { tags: ['users'], summary: 'Get a user', params: UsernameParams, response: { 200: UserViewSchema } },
     },
     async (request) => services.users.get(actorOf(request), request.params.username),
   );
@@ -128,7 +128,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
         summary: "Change a user's details, role or password (help desk: ordinary users only)",
         params: UsernameParams,
         body: UserChanges,
-        response: { 200: UserView },
+        response: { 200: UserViewSchema },
       },
     },
     async (request) => services.users.update(actorOf(request), request.params.username, request.body),
@@ -142,7 +142,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
         tags: ['users'],
         summary: 'Disable a user: no log-on, no authentication',
         params: UsernameParams,
-        response: { 200: UserView },
+        response: { 200: UserViewSchema },
       },
     },
     async (request) => services.users.setDisabled(actorOf(request), request.params.username, true),
@@ -152,7 +152,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     '/users/:username/enable',
     {
       config: { permission: 'users.update' },
-      schema: { tags: ['users'], summary: 'Enable a disabled user', params: UsernameParams, response: { 200: UserView } },
+      schema: { tags: ['users'], summary: 'Enable a disabled user', params: UsernameParams, response: { 200: UserViewSchema } },
     },
     async (request) => services.users.setDisabled(actorOf(request), request.params.username, false),
   );
