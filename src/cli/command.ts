@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import type { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
 import { type Config, flagName, resolveConfig, type SettingName, settings } from '../config.js';
 import { TallyError } from '../errors.js';
 

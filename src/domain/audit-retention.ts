@@ -59,7 +59,11 @@ export class AuditRetentionService {
             chunk +=
               range.format === 'jsonl'
                 ? `${JSON.stringify(event)}\n`
-                : csvLine(EXPORT_COLUMNS.map((column) => (column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column])));
+                : csvLine(
+                    EXPORT_COLUMNS.map((column) =>
+                      column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column],
+                    ),
+                  );
           await write(chunk);
           rows += page.length;
           afterId = Number(last.id);

@@ -8,13 +8,23 @@ import { AuditRetentionService } from '../../src/domain/audit-retention.js';
 import { AuditRepository, type NewAuditRow } from '../../src/store/repositories/audit.js';
 import { MetaRepository } from '../../src/store/repositories/meta.js';
 import { storeArgs, tally, tallyAsync } from '../support/cli.js';
-import { describeEachStore, freshStoreOptions, testDialects, type TestStoreHandle } from '../support/store.js';
+import { describeEachStore, freshStoreOptions, type TestStoreHandle, testDialects } from '../support/store.js';
 
 const DAY = 86_400_000;
 const JAN_1 = Date.UTC(2026, 0, 1);
 
 function event(at: number, action = 'user.create'): NewAuditRow {
-  return { at, actor_type: 'system', actor: 'system', action, target_type: 'user', target: `u${at}`, result: 'success', source: null, details: null };
+  return {
+    at,
+    actor_type: 'system',
+    actor: 'system',
+    action,
+    target_type: 'user',
+    target: `u${at}`,
+    result: 'success',
+    source: null,
+    details: null,
+  };
 }
 
 describeEachStore('audit repository: ascending pages and the retention purge', (getStore) => {
@@ -77,7 +87,14 @@ describeEachStore('audit retention service: exports cover what a purge deletes',
     const result = await service().retention.exportRange(systemActor, { since, until, format: 'jsonl' }, async (chunk) => {
       text += chunk;
     });
-    return { ...result, lines: text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { at: string; action: string }) };
+    return {
+      ...result,
+      lines: text
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { at: string; action: string }),
+    };
   };
 
   test('a purge without an export is refused and recorded as refused; with exports of every stretch holding events it deletes them', async () => {
@@ -152,7 +169,10 @@ describe('tally audit export and purge, as processes', () => {
           tallyAsync(['audit', 'export', ...args]),
         ]);
         assert.equal(jsonl.status, 0, jsonl.stderr);
-        const lines = jsonl.stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: number; action: string });
+        const lines = jsonl.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { id: number; action: string });
         assert.equal(lines[0]?.action, 'store.initialise');
         assert.equal(csv.status, 0, csv.stderr);
         assert.match(csv.stdout, /^id,at,actorType,actor,action,targetType,target,result,source,details\r\n1,.*,store\.initialise,/);

@@ -34,7 +34,8 @@ function writerTo(stream: Writable): (chunk: string) => Promise<void> {
 
 export const auditExportCommand = defineCommand({
   name: 'audit export',
-  summary: 'Export the audit events of a time range, oldest first, as JSON lines or CSV (recorded as a complete export, which a purge needs).',
+  summary:
+    'Export the audit events of a time range, oldest first, as JSON lines or CSV (recorded as a complete export, which a purge needs).',
   settings: [...storeSettings, 'masterKey'],
   options: {
     since: { type: 'string', doc: 'The first instant exported (ISO 8601 date or date-time with a zone); default: the beginning.' },
@@ -80,7 +81,11 @@ export const auditPurgeCommand = defineCommand({
   summary: 'Delete the audit events older than a date, once complete exports (tally audit export) cover them all.',
   settings: [...storeSettings, 'masterKey'],
   options: {
-    before: { type: 'string', doc: 'Delete events older than this (ISO 8601 date or date-time with a zone; not in the future).', required: true },
+    before: {
+      type: 'string',
+      doc: 'Delete events older than this (ISO 8601 date or date-time with a zone; not in the future).',
+      required: true,
+    },
     force: { type: 'boolean', doc: 'Purge even where no complete export covers the events.' },
   },
   notes: [

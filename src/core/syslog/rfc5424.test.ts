@@ -43,7 +43,10 @@ test('RFC 5424 examples 3 and 4: structured data elements, with and without a me
     `<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] ${BOM}An application event log entry...`,
   );
   assert.equal(
-    formatSyslogMessage({ ...message, structuredData: [...message.structuredData, { id: 'examplePriority@32473', params: [['class', 'high']] }] }),
+    formatSyslogMessage({
+      ...message,
+      structuredData: [...message.structuredData, { id: 'examplePriority@32473', params: [['class', 'high']] }],
+    }),
     '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 class="high"]',
   );
 });
@@ -55,7 +58,14 @@ test('PARAM-VALUEs escape ", \\ and ] with a backslash and nothing else (RFC 542
 });
 
 test('header fields take PRINTUSASCII within their lengths; empty ones are the NILVALUE; bad PRI parts are refused', () => {
-  const line = formatSyslogMessage({ facility: 13, severity: 6, hostname: 'host name', appName: 'a'.repeat(60), msgId: 'token.activation.confirm.and.more.x', procId: '' });
+  const line = formatSyslogMessage({
+    facility: 13,
+    severity: 6,
+    hostname: 'host name',
+    appName: 'a'.repeat(60),
+    msgId: 'token.activation.confirm.and.more.x',
+    procId: '',
+  });
   assert.equal(line, `<110>1 - host_name ${'a'.repeat(48)} - token.activation.confirm.and.mor -`);
   assert.throws(() => formatSyslogMessage({ facility: 24, severity: 0 }), /facility/);
   assert.throws(() => formatSyslogMessage({ facility: 0, severity: 8 }), /severity/);

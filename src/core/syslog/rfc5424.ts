@@ -52,7 +52,10 @@ export function escapeParamValue(value: string): string {
 export function structuredData(elements: readonly StructuredElement[] | undefined): string {
   if (!elements || elements.length === 0) return NIL;
   return elements
-    .map((element) => `[${[sdName(element.id), ...element.params.map(([name, value]) => `${sdName(name)}="${escapeParamValue(value)}"`)].join(' ')}]`)
+    .map(
+      (element) =>
+        `[${[sdName(element.id), ...element.params.map(([name, value]) => `${sdName(name)}="${escapeParamValue(value)}"`)].join(' ')}]`,
+    )
     .join('');
 }
 

@@ -12,7 +12,21 @@ test('parseInstant reads a date as midnight UTC and a date-time in its zone', ()
 });
 
 test('parseInstant refuses what is not an ISO 8601 date, a date that does not exist and a date-time without a zone', () => {
-  for (const bad of ['yesterday', '31/01/2026', '2026-1-31', '2026-02-30', '2025-02-29', '2026-13-01', '2026-01-31T24:00:00Z', '1706659200', ''])
-    assert.throws(() => parseInstant('--before', bad), (error: Error & { code?: string }) => error.code === 'VALIDATION_FAILED' && /--before/.test(error.message), bad);
+  for (const bad of [
+    'yesterday',
+    '31/01/2026',
+    '2026-1-31',
+    '2026-02-30',
+    '2025-02-29',
+    '2026-13-01',
+    '2026-01-31T24:00:00Z',
+    '1706659200',
+    '',
+  ])
+    assert.throws(
+      () => parseInstant('--before', bad),
+      (error: Error & { code?: string }) => error.code === 'VALIDATION_FAILED' && /--before/.test(error.message),
+      bad,
+    );
   assert.throws(() => parseInstant('--until', '2026-01-31T12:00:00'), /no time zone: add Z/);
 });

@@ -25,11 +25,20 @@ export function parseInstant(name: string, text: string): number {
   const [year, month, day] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
   const [hour, minute, second] = dateTime ? [Number(dateTime[4]), Number(dateTime[5]), Number(dateTime[6] ?? 0)] : [0, 0, 0];
   const calendar = new Date(Date.UTC(year, month - 1, day));
-  if (calendar.getUTCFullYear() !== year || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59)
+  if (
+    calendar.getUTCFullYear() !== year ||
+    calendar.getUTCMonth() !== month - 1 ||
+    calendar.getUTCDate() !== day ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  )
     throw new TallyError('VALIDATION_FAILED', `${name} "${text}" is not a real date or time.`);
   if (date) return calendar.getTime();
   const zone = dateTime?.[8] ?? 'Z';
-  const offsetMinutes = /^[Zz]$/.test(zone) ? 0 : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)));
+  const offsetMinutes = /^[Zz]$/.test(zone)
+    ? 0
+    : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)));
   const fraction = Math.floor(Number(`0${dateTime?.[7] ?? ''}`) * 1000);
   return Date.UTC(year, month - 1, day, hour, minute, second, fraction) - offsetMinutes * 60_000;
 }
