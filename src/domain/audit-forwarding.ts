@@ -102,7 +102,7 @@ export class AuditForwarder {
     const rows = await this.audit.ascending({ afterId: claim.state.after, limit: this.settings.batch });
     const ready = this.contiguous(claim.state.after, rows);
     if (ready.through === claim.state.after) return 0;
-    if (ready.rows.length > 0) await this.sink.send(ready.rows.map((row) => auditSyslogMessage(toEvent(row), this.settings.hostname)));
+    await this.sink.send(ready.rows.map((row) => auditSyslogMessage(toEvent(row), this.settings.hostname)));
     const next: ForwardingState = { holder: this.settings.holder, until: this.clock.now() + this.settings.leaseMs, after: ready.through };
     if (!(await this.meta.replace(STATE_KEY, claim.raw, JSON.stringify(next))))
       throw new Error('the audit forwarding lease was taken over during a send; those events may be sent twice');
