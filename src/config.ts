@@ -131,6 +131,34 @@ export function parseTrustedProxies(raw: string): string[] {
   return entries;
 }
 
+/** Where audit events are forwarded: `udp://`, `tcp://` (RFC 6587) or `tls://` (RFC 5425) with a host and a port. */
+export interface SyslogAddress {
+  protocol: 'udp' | 'tcp' | 'tls';
+  host: string;
+  port: number;
+}
+
+const SYSLOG_DEFAULT_PORTS = { udp: 514, tcp: 514, tls: 6514 } as const;
+
+export function parseSyslogUrl(raw: string): SyslogAddress {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error('must be a URL such as udp://host:514, tcp://host:514 or tls://host:6514');
+  }
+  const protocol = url.protocol.slice(0, -1);
+  if (protocol !== 'udp' && protocol !== 'tcp' && protocol !== 'tls') throw new Error('must start with udp://, tcp:// or tls://');
+  if (url.hostname === '') throw new Error('must name a host');
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.username !== '')
+    throw new Error('takes only a host and a port (no path, query or user)');
+  return {
+    protocol,
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port === '' ? SYSLOG_DEFAULT_PORTS[protocol] : Number(url.port),
+  };
+}
+
 /** Every setting Tally knows, by its camelCase name. The flag is `--kebab-case`, the env `TALLY_SNAKE_CASE`. */
 export const settings = {
   dataDir: text('Directory for the SQLite database and the master key file.', './data'),
@@ -210,6 +238,13 @@ export const settings = {
   smtpUser: text('SMTP user name, when the server wants authentication.'),
   smtpPassword: text('SMTP password (prefer the environment variable to the flag).', undefined, { secret: true }),
   mailFrom: text('The From address of mails to token holders.', 'Tally <tally@localhost>'),
+  auditSyslog: {
+    doc: 'Forward every audit event to a syslog server or SIEM as RFC 5424 messages: `udp://host:514`, `tcp://host:514` (octet-counted frames, RFC 6587) or `tls://host:6514` (RFC 5425). Events are read from the audit table behind a cursor kept in the store, so a restart or an outage of the server loses none (at least once); one node at a time forwards. Default: off.',
+    default: undefined,
+    kind: 'string',
+    parse: parseSyslogUrl,
+  } satisfies Setting<SyslogAddress>,
+  auditSyslogCaFile: text("PEM file of the CA certificates that `tls://` syslog servers are checked against instead of the system's."),
   initIfNeeded: flag('On first start, initialise the store and create an admin with a generated password (used by `npm start`).'),
 } satisfies Record<string, Setting<unknown>>;
 

@@ -34,6 +34,10 @@ export const errorCatalogue = {
   MASTER_KEY_MISSING: { status: 500, message: 'The master key is missing.' },
   MASTER_KEY_INVALID: { status: 500, message: 'The master key is not valid or does not match the store.' },
   CONFLICT: { status: 409, message: 'The request conflicts with the current state.' },
+  AUDIT_NOT_EXPORTED: {
+    status: 409,
+    message: 'Part of the audit trail to be purged has not been exported; export it first (tally audit export), or force the purge.',
+  },
 
   // Users
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },

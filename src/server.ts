@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { randomToken } from './core/crypto/random.js';
 import { generateMasterKey, type Keyring, makeKeyring } from './core/crypto/secret-box.js';
+import { AuditForwarder, DEFAULT_AUDIT_FORWARDING, runAuditForwarding } from './domain/audit-forwarding.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import type { SelfServiceSettings } from './domain/self-service.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from './domain/services.js';
@@ -17,6 +20,9 @@ import type { HelpdeskCredentials } from './model/vocabulary.js';
 import { type RunningRadius, startRadiusServer } from './radius/server.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/connect.js';
 import { keyFileIsPrivate, loadKeyring, masterKeyPath, writeKeyringFile } from './store/master-key.js';
+import { AuditRepository } from './store/repositories/audit.js';
+import { MetaRepository } from './store/repositories/meta.js';
+import { openSyslogSink, type SyslogTarget } from './syslog/transport.js';
 
 export interface ServerOptions {
   store: StoreOptions;
@@ -45,6 +51,10 @@ export interface ServerOptions {
   helpdeskCredentials?: HelpdeskCredentials;
   /** Mail to token holders; off without it. */
   smtp?: SmtpSettings;
+  /** Audit events forwarded to syslog; off without it. */
+  auditSyslog?: SyslogTarget;
+  /** How often the audit forwarder looks for new events (ms); 1000 by default. */
+  auditSyslogIntervalMs?: number;
   logger: Logger;
   clock?: Clock;
   /** Called with facts for the operator (what `npm start` prints). */
@@ -92,6 +102,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const apps: FastifyInstance[] = [];
   let radius: RunningRadius | undefined;
   let mailer: SmtpMailer | undefined;
+  let forwarding: { stop(): Promise<void> } | undefined;
   let phase: Phase = 'starting';
   try {
     await migrateToLatest(store);
@@ -129,6 +140,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });
     if (options.radiusPort !== 0)
       radius = await startRadiusServer(services, { host: options.radiusHost, port: options.radiusPort, logger: options.logger });
+    if (options.auditSyslog) {
+      const sink = openSyslogSink(options.auditSyslog);
+      const forwarder = new AuditForwarder(new AuditRepository(store.db), new MetaRepository(store.db), sink, clock, {
+        ...DEFAULT_AUDIT_FORWARDING,
+        hostname: hostname(),
+        holder: randomUUID(),
+      });
+      const running = runAuditForwarding(forwarder, options.auditSyslogIntervalMs ?? 1000, options.logger);
+      forwarding = { stop: () => running.stop().finally(() => sink.close()) };
+    }
     const publicPort = publicApp.server.address();
     const boundPort = typeof publicPort === 'object' && publicPort ? publicPort.port : options.port;
     const publicUrl = options.publicUrl ?? `${options.tls ? 'https' : 'http'}://localhost:${boundPort}`;
@@ -142,6 +163,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  Security Console:     ${adminAddress}/console`,
       `  REST API:             ${adminAddress}/api/v1 (OpenAPI at ${adminAddress}/api/v1/openapi.json)`,
       radius ? `  RADIUS:               udp ${options.radiusHost}:${radius.port}` : '  RADIUS:               off',
+      options.auditSyslog
+        ? `  Audit to syslog:      ${options.auditSyslog.protocol}://${options.auditSyslog.host}:${options.auditSyslog.port}`
+        : '  Audit to syslog:      off (no --audit-syslog)',
       options.smtp
         ? `  Mail:                 SMTP ${options.smtp.host}:${options.smtp.port}, from ${options.smtp.from}`
         : '  Mail:                 off (no --smtp-host)',
@@ -175,11 +199,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await Promise.all(apps.map((app) => app.close()));
         await services.bulk.stop();
         await services.notifier.idle();
+        await forwarding?.stop();
         mailer?.close();
         await store.close();
       },
     };
   } catch (error) {
+    await forwarding?.stop().catch(() => {});
     await radius?.close().catch(() => {});
     await Promise.all(apps.map((app) => app.close().catch(() => {})));
     mailer?.close();

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type Config, fileEnvName, flagName, resolveConfig, type Setting, type SettingName, settings } from '../config.js';
 import { TallyError } from '../errors.js';
@@ -18,6 +19,8 @@ export interface OptionSpec {
 
 export interface Io {
   out: (text: string) => void;
+  /** Standard output as a stream, for output too large to hand over at once (it waits for a slow reader). */
+  stdout?: Writable;
   err: (text: string) => void;
   readStdin: () => Promise<string>;
   env: NodeJS.ProcessEnv;

@@ -17,6 +17,7 @@ function readStdin(): Promise<string> {
 
 main(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),
+  stdout: process.stdout,
   err: (text) => process.stderr.write(text),
   readStdin,
   env: process.env,

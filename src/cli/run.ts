@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { TallyError } from '../errors.js';
 import { type Command, EXIT, helpText, type Io, parseCommandLine, UsageError } from './command.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
+import { auditExportCommand, auditPurgeCommand } from './commands/audit.js';
 import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -16,6 +17,8 @@ const commands: Command[] = [
   apiTokenCreateCommand,
   rotateMasterKeyCommand,
   inventoryImportCommand,
+  auditExportCommand,
+  auditPurgeCommand,
   ...tokenCommands,
 ];
 

@@ -29,6 +29,8 @@ const permissions = {
   'users.unlock': ['superadmin', 'helpdesk'],
   'apitokens.manage': ['superadmin'],
   'audit.read': ['superadmin', 'helpdesk'],
+  // Deleting audit events is for the operator at the server (`tally audit purge`, the system actor) only.
+  'audit.purge': [],
   'tokens.read': ['superadmin', 'helpdesk'],
   'tokens.import': ['superadmin'],
   'tokens.distribute': ['superadmin', 'helpdesk'],

@@ -164,9 +164,10 @@ export class AuditService {
 /** The most rows one export holds; narrow the filter for more. */
 export const AUDIT_EXPORT_MAX_ROWS = 100_000;
 const EXPORT_BATCH = 1000;
-const EXPORT_COLUMNS = ['id', 'at', 'actorType', 'actor', 'action', 'targetType', 'target', 'result', 'source', 'details'] as const;
+/** The columns of a CSV export (the REST one and `tally audit export`). */
+export const EXPORT_COLUMNS = ['id', 'at', 'actorType', 'actor', 'action', 'targetType', 'target', 'result', 'source', 'details'] as const;
 
-function toEvent(row: AuditRow): AuditEvent {
+export function toEvent(row: AuditRow): AuditEvent {
   return {
     id: Number(row.id),
     at: new Date(row.at).toISOString(),

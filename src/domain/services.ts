@@ -13,6 +13,7 @@ import { WebSessionRepository } from '../store/repositories/web-sessions.js';
 import { UnitOfWork } from '../store/unit-of-work.js';
 import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
+import { AuditRetentionService } from './audit-retention.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
 import { BulkDistributionService } from './bulk-distribution.js';
 import type { Clock } from './clock.js';
@@ -38,6 +39,8 @@ export interface Services {
   clock: Clock;
   options: ServiceOptions;
   audit: AuditService;
+  /** Complete exports of a time range and the purge of what is older than a date. */
+  auditRetention: AuditRetentionService;
   users: UserService;
   lockout: Lockout;
   logonDelays: LogonDelays;
@@ -111,6 +114,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     clock,
     options,
     audit,
+    auditRetention: new AuditRetentionService(repositories.audit, audit, clock),
     users,
     lockout,
     logonDelays,

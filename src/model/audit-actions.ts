@@ -65,6 +65,7 @@ export const AUDIT_ACTIONS = {
   'mail.sent': 'A mail was handed to the SMTP server.',
   'mail.failed': 'A mail could not be handed to the SMTP server.',
   'audit.export': 'The audit trail was exported.',
+  'audit.purge': 'Audit events older than a date were deleted (retention), with how many, the date and whether it was forced.',
 } as const satisfies Record<string, string>;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

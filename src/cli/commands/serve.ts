@@ -34,6 +34,8 @@ export const serveCommand = defineCommand({
     'smtpUser',
     'smtpPassword',
     'mailFrom',
+    'auditSyslog',
+    'auditSyslogCaFile',
     'logLevel',
     'initIfNeeded',
   ],
@@ -46,6 +48,8 @@ export const serveCommand = defineCommand({
     if (Boolean(config.adminTlsCert) !== Boolean(config.adminTlsKey))
       throw new UsageError('--admin-tls-cert and --admin-tls-key go together.');
     if (config.smtpPassword !== undefined && config.smtpUser === undefined) throw new UsageError('--smtp-password needs --smtp-user.');
+    if (config.auditSyslogCaFile !== undefined && config.auditSyslog?.protocol !== 'tls')
+      throw new UsageError('--audit-syslog-ca-file goes with a tls:// --audit-syslog.');
     const [{ startServer }, { createLogger }] = await Promise.all([import('../../server.js'), import('../../logger.js')]);
     const logger = createLogger(config.logLevel ?? 'info');
     // Listened for before the start: a signal that came between the banner and a later handler
@@ -90,6 +94,7 @@ export const serveCommand = defineCommand({
             from: config.mailFrom ?? 'Tally <tally@localhost>',
           }
         : undefined,
+      auditSyslog: config.auditSyslog ? { ...config.auditSyslog, caFile: config.auditSyslogCaFile } : undefined,
       logger,
       announce: (lines) => io.err(`${lines.join('\n')}\n`),
     });

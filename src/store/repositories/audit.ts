@@ -10,7 +10,10 @@ export type NewAuditRow = Insertable<AuditEventsTable>;
 /** The actions an authentication records, by channel. */
 const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius', 'auth.self-service'];
 
-/** Append-only: there is deliberately no update or delete here. */
+/**
+ * Append-only: there is deliberately no update, and one delete: `purgeBefore`, the retention
+ * purge (which the domain allows only over an exported range, or when forced, and records).
+ */
 export class AuditRepository {
   /** Any number of events in one statement, the list as one parameter (JSON for SQLite, arrays for PostgreSQL). */
   private readonly insertSql: string;
@@ -63,6 +66,41 @@ export class AuditRepository {
     if (filter.until !== undefined) query = query.where('at', '<=', filter.until);
     if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId);
     return query.orderBy('id', 'desc').limit(filter.limit).execute();
+  }
+
+  /**
+   * Events after an id, oldest first, optionally within [since, until) by time: for streaming an
+   * export and for forwarding, page by page without holding the table.
+   */
+  async ascending(range: { afterId: number; since?: number; until?: number; limit: number }): Promise<AuditRow[]> {
+    let query = this.db.selectFrom('audit_events').selectAll().where('id', '>', range.afterId);
+    if (range.since !== undefined) query = query.where('at', '>=', range.since);
+    if (range.until !== undefined) query = query.where('at', '<', range.until);
+    return query.orderBy('id', 'asc').limit(range.limit).execute();
+  }
+
+  /**
+   * The retention purge: deletes up to `limit` of the oldest events older than `before` and returns
+   * how many. The newest event is never deleted, so SQLite never hands out an id again (its
+   * AUTOINCREMENT counter survives, but a forwarder's cursor must never meet a reused id).
+   */
+  async purgeBefore(before: number, limit: number): Promise<number> {
+    const db = this.db;
+    const result = await db
+      .deleteFrom('audit_events')
+      .where(
+        'id',
+        'in',
+        db
+          .selectFrom('audit_events')
+          .select('id')
+          .where('at', '<', before)
+          .where('id', '<', (eb) => eb.selectFrom('audit_events').select((e) => e.fn.max('id').as('newest')))
+          .orderBy('id', 'asc')
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /** A user's authentications, newest first: those recorded against the user and those against the tokens they hold now. */

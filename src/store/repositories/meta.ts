@@ -27,4 +27,15 @@ export class MetaRepository {
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
       .execute();
   }
+
+  /** Compare and swap: replaces the value only if it is still `expected`; returns whether it did (a claim across nodes). */
+  async replace(key: string, expected: string, next: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('tally_meta')
+      .set({ value: next })
+      .where('key', '=', key)
+      .where('value', '=', expected)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
 }
