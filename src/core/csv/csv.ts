@@ -18,7 +18,7 @@ export function parseCsv(text: string): string[][] {
   let i = 0;
   const endRow = () => {
     row.push(field);
-    if (row.length > 1 || row[0].trim() !== '') rows.push(row);
+    if (row.length > 1 || field.trim() !== '') rows.push(row);
     row = [];
     field = '';
   };
