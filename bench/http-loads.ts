@@ -88,6 +88,7 @@ export async function restVerifyLoad(
       now = Date.now() / 1000;
       [user] = ledger.take(1, currentStep(now));
     }
+    if (!user) throw new Error('A new step hands every user out again, so one must be free.');
     const response = await fetch(`${server.adminUrl}/api/v1/auth/verify`, {
       method: 'POST',
       headers: { authorization: `Bearer ${server.agentToken}`, 'content-type': 'application/json' },

@@ -65,9 +65,9 @@ export function reapedChildrenCpuSeconds(): number {
 
 /** CPU seconds all processors have been busy since boot (everything but idle and iowait), from /proc/stat. */
 export function machineBusySeconds(): number {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
-  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
-  return (user + nice + system + irq + softirq + (steal ?? 0)) / CLOCK_TICKS;
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields.map(Number);
+  return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
 }
 
 /** CPU seconds of this process itself. */

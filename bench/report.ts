@@ -49,7 +49,7 @@ export function machineFacts(): Machine {
     node: process.version,
     freeradius: firstLine('freeradius', ['-v']),
     radclient: firstLine('radclient', ['-v']),
-    loadAverageAtStart: loadavg()[0],
+    loadAverageAtStart: loadavg()[0]!,
   };
 }
 
@@ -132,9 +132,9 @@ function ratios(results: BenchResults): string[] {
 
 export function textTable(results: BenchResults): string {
   const all = [HEADER, ...rows(results)];
-  const widths = HEADER.map((_, column) => Math.max(...all.map((row) => row[column].length)));
+  const widths = HEADER.map((_, column) => Math.max(...all.map((row) => row[column]!.length)));
   const line = (row: string[]) =>
-    row.map((cell, column) => (column < 1 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
+    row.map((cell, column) => (column < 1 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   return [line(HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...rows(results).map(line), '', ...ratios(results)].join('\n');
 }
 

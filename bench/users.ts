@@ -62,9 +62,9 @@ export class UserLedger {
   /** Up to `count` users not yet used in `step`; fewer (even none) once every user has had its turn in it. */
   take(count: number, step: number): BenchUser[] {
     const taken: BenchUser[] = [];
-    while (taken.length < count && this.lastStep[this.cursor] < step) {
+    while (taken.length < count && this.lastStep[this.cursor]! < step) {
       this.lastStep[this.cursor] = step;
-      taken.push(this.users[this.cursor]);
+      taken.push(this.users[this.cursor]!);
       this.cursor = (this.cursor + 1) % this.users.length;
     }
     return taken;

@@ -9,7 +9,7 @@ import { repoRoot } from './support/cli.js';
 
 test('docs/errors.md documents every error code, and only those', () => {
   const docs = readFileSync(join(repoRoot, 'docs/errors.md'), 'utf8');
-  const documented = new Set([...docs.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
+  const documented = new Set([...docs.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!));
   const catalogue = Object.keys(errorCatalogue);
   assert.deepEqual(
     catalogue.filter((code) => !documented.has(code)),

@@ -29,7 +29,7 @@ export function version(): string {
 
 function commandList(shown: Command[]): string[] {
   const width = Math.max(...shown.map((c) => c.name.length)) + 2;
-  return shown.map((c) => `  ${c.name.padEnd(width)} ${c.summary.split('. ')[0].replace(/\.$/, '')}.`);
+  return shown.map((c) => `  ${c.name.padEnd(width)} ${(c.summary.split('. ')[0] ?? '').replace(/\.$/, '')}.`);
 }
 
 function overview(): string {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { firstItem } from '../../test/support/items.js';
 import { buildServerResponse, buildSoapFault, INVALID_AUTHORIZATION_CODE, MAX_MESSAGE_BYTES } from '../core/ctkip/messages.js';
 import { type ActivationTarget, activateToken, activationTarget } from './ctkip-http.js';
 
@@ -64,7 +65,7 @@ function answering(
 test("the first request is the ClientHello envelope with the dialect's headers", async () => {
   const server = answering(200, buildSoapFault(INVALID_AUTHORIZATION_CODE));
   await assert.rejects(activateToken(target, { fetch: server.fetch }));
-  const [{ url, init }] = server.requests;
+  const { url, init } = firstItem(server.requests);
   assert.equal(url, target.serviceUrl);
   assert.equal(init.method, 'POST');
   assert.deepEqual(init.headers, {

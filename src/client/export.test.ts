@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { firstItem } from '../../test/support/items.js';
 import { readVectorJson } from '../../test/support/vectors.js';
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
 import { readPskc } from '../core/pskc/read.js';
@@ -32,7 +33,7 @@ function roundTrip(token: ClientToken, format: Parameters<typeof exportToken>[1]
   assert.ok(text.endsWith('\n'));
   const back = readSource(text, { password });
   assert.equal(back.tokens.length, 1);
-  return back.tokens[0];
+  return firstItem(back.tokens);
 }
 
 test('SecurID: sdtid, ctf and ctf-v3 carry every field back; pskc carries the seed and settings', () => {
@@ -59,17 +60,18 @@ test('the SecurID outputs have the shapes stoken takes', () => {
   assert.equal(parseCtfLink(link).version, 3);
   assert.doesNotMatch(link.slice(link.indexOf('=') + 1), /[^A-Za-z0-9%]/);
   assert.equal(decodeCtf(link).serial, securId.serial);
-  assert.equal(readSdtid(exportToken(securId, 'sdtid', { password: 'p' }), { password: 'p' }).tokens[0].serial, securId.serial);
+  assert.equal(firstItem(readSdtid(exportToken(securId, 'sdtid', { password: 'p' }), { password: 'p' }).tokens).serial, securId.serial);
   assert.throws(() => readSdtid(exportToken(securId, 'sdtid', { password: 'p' })), { code: 'PASSWORD_REQUIRED' });
   assert.throws(() => decodeCtf(exportToken(securId, 'ctf', { password: 'p' }).trim()), { code: 'PASSWORD_REQUIRED' });
   const pskc = readPskc(exportToken(securId, 'pskc', { password: 'p' }), { password: 'p' });
   assert.equal(pskc.passwordProtected, true);
-  assert.equal(pskc.keys[0].status === 'imported' && pskc.keys[0].key.kind, 'securid-aes');
+  const outcome = firstItem(pskc.keys);
+  assert.equal(outcome.status === 'imported' && outcome.key.kind, 'securid-aes');
 });
 
 test('OATH: otpauth and pskc give the same codes back, the HOTP counter included', () => {
   for (const { uri } of otpauth) {
-    const token = readSource(uri).tokens[0];
+    const token = firstItem(readSource(uri).tokens);
     const viaUri = roundTrip(token, 'otpauth');
     assert.deepEqual(viaUri, token);
     assert.deepEqual(parseOtpauthUri(exportToken(token, 'otpauth')), parseOtpauthUri(uri));
@@ -83,7 +85,7 @@ test('OATH: otpauth and pskc give the same codes back, the HOTP counter included
 });
 
 test('a format a token cannot take names the ones it can; otpauth takes no password', () => {
-  const totp = readSource(otpauth[0].uri).tokens[0];
+  const totp = firstItem(readSource(firstItem(otpauth).uri).tokens);
   assert.throws(() => exportToken(securId, 'otpauth'), {
     code: 'VALIDATION_FAILED',
     message: 'SecurID tokens cannot be exported as otpauth; use sdtid, ctf, ctf-v3, pskc.',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { firstItem } from '../../test/support/items.js';
 import { readVector, readVectorJson } from '../../test/support/vectors.js';
 import { writePskc } from '../core/pskc/write.js';
 import { type SecurIdToken, writeSdtid } from '../core/securid/index.js';
@@ -23,7 +24,7 @@ test('every form of a SecurID token reads to the same token', () => {
   ];
   for (const source of forms) {
     assert.equal(source.tokens.length, 1);
-    const [token] = source.tokens;
+    const token = firstItem(source.tokens);
     assert.equal(token.type, 'securid');
     assert.equal(token.serial, t3.serial);
     assert.equal(token.type === 'securid' && token.seed.toString('hex'), t3.seed_hex);
@@ -35,16 +36,16 @@ test('every form of a SecurID token reads to the same token', () => {
 });
 
 test('otpauth URIs are named by their label; PSKC keys by serial, then Id', () => {
-  const totp = readSource(otpauth[0].uri).tokens[0];
+  const totp = firstItem(readSource(firstItem(otpauth).uri).tokens);
   assert.equal(totp.serial, 'Tally:alice@example.com');
-  assert.equal(totp.type === 'totp' && totp.secret.toString('hex'), otpauth[0].secret_hex);
+  assert.equal(totp.type === 'totp' && totp.secret.toString('hex'), firstItem(otpauth).secret_hex);
   const pskc = readVectorJson<{ password: string; serial: string; secret_hex: string }>('pskc/totp-pbkdf2.json');
   const fromFile = readSource(readVector('pskc/totp-pbkdf2.pskcxml'), { password: pskc.password });
   assert.equal(fromFile.format, 'pskc');
-  assert.equal(fromFile.tokens[0].serial, pskc.serial);
+  assert.equal(firstItem(fromFile.tokens).serial, pskc.serial);
   assert.throws(() => readSource(readVector('pskc/totp-pbkdf2.pskcxml')), { code: 'PASSWORD_REQUIRED' });
   const noSerial = writePskc([{ kind: 'hotp', id: 'K-1', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', counter: 3 }]);
-  assert.equal(readSource(noSerial).tokens[0].serial, 'K-1');
+  assert.equal(firstItem(readSource(noSerial).tokens).serial, 'K-1');
 });
 
 test('PSKC keys Tally cannot use are refused one by one; the others come through', () => {
@@ -58,8 +59,8 @@ test('PSKC keys Tally cannot use are refused one by one; the others come through
     ['good'],
   );
   assert.equal(source.refused.length, 1);
-  assert.equal(source.refused[0].label, 'odd');
-  assert.match(source.refused[0].reason, /not supported/);
+  assert.equal(firstItem(source.refused).label, 'odd');
+  assert.match(firstItem(source.refused).reason, /not supported/);
 });
 
 test('two tokens under one serial, control characters in a label and oversized input are refused', () => {

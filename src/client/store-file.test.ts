@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { firstItem } from '../../test/support/items.js';
 import { formatKeyFile } from './store.js';
 import { keyFilePath, PASSPHRASE_ENV, readTokenStore, withTokenStore } from './store-file.js';
 import type { ClientToken } from './tokens.js';
@@ -75,7 +76,7 @@ test('a passphrase store needs the passphrase, and no key file is made for it', 
   await create(path, [totp('A')], withPassphrase);
   assert.deepEqual(readdirSync(dir), ['tokens']);
   assert.equal(JSON.parse(readFileSync(path, 'utf8')).key.kind, 'passphrase');
-  assert.equal(readTokenStore(path, withPassphrase)[0].serial, 'A');
+  assert.equal(firstItem(readTokenStore(path, withPassphrase)).serial, 'A');
   const before = snapshot(dir);
   assert.throws(() => readTokenStore(path, noPassphrase), {
     code: 'PASSWORD_REQUIRED',
@@ -103,7 +104,9 @@ test('a wrong or missing key file and a corrupt store fail clearly and leave eve
   await assert.rejects(create(path, [totp('B')]), { code: 'TOKEN_STORE_KEY_MISSING', message: /tokens\.key, which is missing/ });
   assert.deepEqual(readdirSync(dir), ['tokens']);
 
-  writeFileSync(keyFilePath(path), Buffer.from(good['tokens.key'], 'base64'));
+  const goodKey = good['tokens.key'];
+  assert.ok(goodKey !== undefined, 'the snapshot holds tokens.key');
+  writeFileSync(keyFilePath(path), Buffer.from(goodKey, 'base64'));
   for (const corrupt of [
     '',
     '{"format":"tally-token-store"',

@@ -82,7 +82,7 @@ test('a wrong key, a changed byte, or a swapped key description does not open th
   const wrongKey = { code: 'INTEGRITY_CHECK_FAILED', message: /S does not open with its key file/ };
   assert.throws(() => openStore(envelope, randomBytes(32), 'S'), wrongKey);
   const sealed = Buffer.from(envelope.sealed.slice(3), 'base64');
-  sealed[sealed.length - 1] ^= 1;
+  sealed[sealed.length - 1]! ^= 1;
   assert.throws(() => openStore({ ...envelope, sealed: `v1.${sealed.toString('base64')}` }, key, 'S'), wrongKey);
   // The key description is authenticated: a store cannot be moved to a weaker one.
   const source = newPassphraseSource();

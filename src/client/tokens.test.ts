@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { firstItem, item } from '../../test/support/items.js';
 import { readVector, readVectorJson } from '../../test/support/vectors.js';
 import { readSource } from './sources.js';
 import { type ClientToken, expiredOn, type HotpClientToken, mergeTokens, showCode, summarise } from './tokens.js';
@@ -22,7 +23,7 @@ interface OtpauthVector {
 
 function sdtidToken(name: string): { token: ClientToken; vector: SdtidVector } {
   const vector = readVectorJson<SdtidVector>(`securid/${name}.json`);
-  const [token] = readSource(readVector(`securid/${name}.sdtid`), { password: vector.password ?? undefined }).tokens;
+  const token = firstItem(readSource(readVector(`securid/${name}.sdtid`), { password: vector.password ?? undefined }).tokens);
   return { token, vector };
 }
 
@@ -37,9 +38,9 @@ test("SecurID tokencodes and AddPIN passcodes equal stoken's", () => {
 
 test("a PIN goes in front of the code for tokens that do not add it, as Tally's server expects", () => {
   const { token, vector } = sdtidToken('t1-6d-30s');
-  const { unix, tokencode } = vector.tokencodes[0];
+  const { unix, tokencode } = firstItem(vector.tokencodes);
   assert.equal(showCode(token, unix, '1234').code, `1234${tokencode}`);
-  const totp = readSource(readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris[0].uri).tokens[0];
+  const totp = firstItem(readSource(firstItem(readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris).uri).tokens);
   assert.equal(showCode(totp, 1700000000, '9876').code, '9876754270');
   for (const pin of ['12', '123456789', '12a4']) {
     assert.throws(() => showCode(token, unix, pin), { code: 'VALIDATION_FAILED', message: 'The PIN must be 4 to 8 digits.' });
@@ -48,7 +49,7 @@ test("a PIN goes in front of the code for tokens that do not add it, as Tally's 
 
 test("TOTP codes equal oathtool's; HOTP shows the stored counter's code and hands back the next counter", () => {
   for (const vector of readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris) {
-    let token = readSource(vector.uri).tokens[0];
+    let token = firstItem(readSource(vector.uri).tokens);
     if (vector.type === 'totp') {
       for (const { unix, code } of vector.codes) assert.equal(showCode(token, unix as number).code, code);
       assert.equal(showCode(token, 1700000000).advanced, undefined);
@@ -74,7 +75,7 @@ test('summaries say what a token is and never carry its seed', () => {
     expiresOn: '2035-12-31',
     addPin: false,
   });
-  const hotp = readSource(readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris[2].uri).tokens[0];
+  const hotp = firstItem(readSource(item(readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris, 2).uri).tokens);
   const summary = summarise(hotp);
   assert.equal(summary.intervalSeconds, null);
   assert.equal(summary.counter, 7);
@@ -85,12 +86,14 @@ test('a SecurID token has expired once its expiry day is over (UTC); OATH tokens
   const { token } = sdtidToken('t3-6d-60s-password');
   assert.equal(expiredOn(token, Date.UTC(2035, 11, 31, 23, 59, 59) / 1000), undefined);
   assert.equal(expiredOn(token, Date.UTC(2036, 0, 1) / 1000), '2035-12-31');
-  const totp = readSource(readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris[0].uri).tokens[0];
+  const totp = firstItem(readSource(firstItem(readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris).uri).tokens);
   assert.equal(expiredOn(totp, 4_000_000_000), undefined);
 });
 
 test('merging puts a token with a known serial in its old place and adds new ones at the end', () => {
-  const [a, b, c] = ['t1-6d-30s', 't2-8d-30s-addpin', 't3-6d-60s-password'].map((name) => sdtidToken(name).token);
+  const a = sdtidToken('t1-6d-30s').token;
+  const b = sdtidToken('t2-8d-30s-addpin').token;
+  const c = sdtidToken('t3-6d-60s-password').token;
   const newerA = { ...a, digits: 8 };
   assert.deepEqual(mergeTokens([a, b], [c, newerA]), [newerA, b, c]);
   assert.deepEqual(mergeTokens([], [a]), [a]);

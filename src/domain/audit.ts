@@ -151,8 +151,9 @@ export class AuditService {
               ),
             );
           rows += batch.length;
-          if (batch.length < EXPORT_BATCH) break;
-          beforeId = Number(batch[batch.length - 1].id);
+          const last = batch.at(-1);
+          if (batch.length < EXPORT_BATCH || last === undefined) break;
+          beforeId = Number(last.id);
         }
         return { csv, rows };
       },

@@ -44,12 +44,7 @@ const BATCH = 100;
 export function parseUsernameList(text: string): string[] {
   return text
     .split(/\r?\n/)
-    .map((line) =>
-      line
-        .split(/[,;\t]/)[0]
-        .trim()
-        .replace(/^"(.*)"$/, '$1'),
-    )
+    .map((line) => (line.split(/[,;\t]/)[0] ?? '').trim().replace(/^"(.*)"$/, '$1'))
     .filter((name, index) => name !== '' && !name.startsWith('#') && !(index === 0 && name.toLowerCase() === 'username'))
     .flatMap((name) => name.split(/\s+/));
 }

@@ -238,7 +238,7 @@ export class ProvisioningService {
    * address is recorded with the count. An address spraying codes writes two audit rows an hour, not
    * one per request.
    */
-  private async sourceFailed(actor: Actor, source: string, details: Record<string, string>): Promise<void> {
+  private async sourceFailed(actor: Actor, source: string, details: { reason: string } & Record<string, string>): Promise<void> {
     const { hits } = await this.rateLimits.hit(`ctkip-wrong-codes:${source}`, SOURCE_WINDOW_MS);
     if (hits === 1) {
       await this.audit.record(actor, {

@@ -30,7 +30,7 @@ const MIN_SECRET_LENGTH = 8;
 const REFRESH_MS = 10_000;
 
 function parseAddress(address: string): { ip: string; prefix?: number; family: 'ipv4' | 'ipv6' } | undefined {
-  const [ip, prefixText, ...rest] = address.split('/');
+  const [ip = '', prefixText, ...rest] = address.split('/');
   const version = isIP(ip);
   if (version === 0 || rest.length) return undefined;
   const family = version === 4 ? 'ipv4' : 'ipv6';

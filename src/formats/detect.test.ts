@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { firstItem } from '../../test/support/items.js';
 import { readVector, readVectorJson } from '../../test/support/vectors.js';
 import { detectFormat, TOKEN_FILE_FORMATS } from './detect.js';
 
@@ -13,8 +14,8 @@ test('formats are told apart by content', () => {
   assert.equal(detectFormat(t1.ctf_v2.match(/.{1,5}/g)!.join('-')), 'ctf');
   assert.equal(detectFormat(t1.ctf_v3_android_link), 'ctf');
   assert.equal(detectFormat(`com.rsa.securid.iphone://ctf?ctfData=${t1.ctf_v2}`), 'ctf');
-  assert.equal(detectFormat(otpauth[0].uri), 'otpauth');
-  assert.equal(detectFormat(otpauth[0].uri.replace('otpauth', 'OTPAUTH')), 'otpauth');
+  assert.equal(detectFormat(firstItem(otpauth).uri), 'otpauth');
+  assert.equal(detectFormat(firstItem(otpauth).uri.replace('otpauth', 'OTPAUTH')), 'otpauth');
 });
 
 test('a PSKC KeyContainer is found under any namespace prefix, a dotted one included', () => {
@@ -39,7 +40,7 @@ test('what is no token format is refused with what would be', () => {
 test('where only token files are accepted, CTF, otpauth and anything else get the one token-file message', () => {
   assert.equal(detectFormat(readVector('securid/t1-6d-30s.sdtid'), TOKEN_FILE_FORMATS), 'sdtid');
   assert.equal(detectFormat(readVector('pskc/hotp-pbkdf2.pskcxml'), TOKEN_FILE_FORMATS), 'pskc');
-  for (const input of [t1.ctf_v2, t1.ctf_v3_android_link, otpauth[0].uri, 'hello, not a token file', '<html/>', '']) {
+  for (const input of [t1.ctf_v2, t1.ctf_v3_android_link, firstItem(otpauth).uri, 'hello, not a token file', '<html/>', '']) {
     assert.throws(() => detectFormat(input, TOKEN_FILE_FORMATS), {
       code: 'FORMAT_INVALID',
       message: 'The file is neither an sdtid token file (TKNBatch) nor a PSKC file (KeyContainer).',

@@ -9,6 +9,7 @@ import { readTokenFile } from '../../src/tokens/files.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { launchChromium } from '../support/chromium.js';
 import { repoRoot } from '../support/cli.js';
+import { firstItem } from '../support/items.js';
 import { interopTest } from '../support/peers.js';
 import { freshStoreOptions } from '../support/store.js';
 import { ADMIN_PASSWORD, createTestTally, type TestTally } from '../support/tally.js';
@@ -166,7 +167,7 @@ interopTest(
         ]);
         const file = join(work, download.suggestedFilename());
         await download.saveAs(file);
-        const [candidate] = readTokenFile(readFileSync(file), password).candidates;
+        const candidate = firstItem(readTokenFile(readFileSync(file), password).candidates);
         assert.equal(candidate.serial, serial);
 
         await page.getByRole('button', { name: 'Download the file' }).click();

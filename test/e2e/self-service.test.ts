@@ -10,6 +10,7 @@ import { migrateToLatest, openStore } from '../../src/store/connect.js';
 import { readTokenFile } from '../../src/tokens/files.js';
 import { repoRoot } from '../support/cli.js';
 import { activate as activateOverCtkip } from '../support/ctkip.js';
+import { firstItem } from '../support/items.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received } from '../support/radclient.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
@@ -25,7 +26,7 @@ const GUIDE = join(repoRoot, 'docs/guides/self-service-qr.md');
  */
 function guideBodies(collection: 'profiles' | 'users'): Record<string, unknown>[] {
   const pattern = new RegExp(`"\\$TALLY_API/${collection}"[^\\n]*<<'EOF'\\n([\\s\\S]*?)\\nEOF`, 'g');
-  return [...readFileSync(GUIDE, 'utf8').matchAll(pattern)].map((match) => JSON.parse(match[1]) as Record<string, unknown>);
+  return [...readFileSync(GUIDE, 'utf8').matchAll(pattern)].map((match) => JSON.parse(match[1]!) as Record<string, unknown>);
 }
 
 /** Screenshots for CI artefacts; with UPDATE_DOC_SCREENSHOTS=1 the guide's images are refreshed too. */
@@ -107,7 +108,7 @@ for (const dialect of testDialects())
           await page.getByRole('button', { name: 'Log on' }).click();
           await page.getByText('The username or password is not right.').waitFor();
           await shoot(page, '01-log-on-refused');
-          await page.getByLabel('Password').fill(String(users[0].password));
+          await page.getByLabel('Password').fill(String(firstItem(users).password));
           await page.getByRole('button', { name: 'Log on' }).click();
           await page.getByRole('heading', { name: 'My tokens' }).waitFor();
           await page.getByText('You have no tokens yet').waitFor();
@@ -131,7 +132,7 @@ for (const dialect of testDialects())
             await page.getByRole('link', { name: 'Activate' }).click();
             await page.getByRole('heading', { name: 'Activate your token' }).waitFor();
             const activateUrl = page.url();
-            serial = /\/tokens\/([^/]+)\/activate$/.exec(activateUrl)![1];
+            serial = /\/tokens\/([^/]+)\/activate$/.exec(activateUrl)![1]!;
             await shoot(page, '04-activate-qr', { forDocs: true });
             const qr = page.getByRole('img', { name: /QR code/ });
             const png = join(work, 'qr.png');
@@ -139,7 +140,7 @@ for (const dialect of testDialects())
             copyFileSync(png, join(SCREENSHOTS, '04-qr-code.png'));
             const uri = runPeer('zbarimg', ['-q', '--raw', png]).trim();
             assert.match(uri, /^otpauth:\/\/totp\/Tally:alice\?secret=[A-Z2-7]+/);
-            secret = /secret=([A-Z2-7]+)/.exec(uri)![1];
+            secret = /secret=([A-Z2-7]+)/.exec(uri)![1]!;
             assert.ok(await page.getByText(secret, { exact: true }).isVisible(), 'the key as text, for people who cannot scan');
             await page.getByText('More for typing by hand').click();
             assert.ok(await page.getByText(uri, { exact: true }).isVisible(), 'and the link');
@@ -233,7 +234,7 @@ for (const dialect of testDialects())
           ]);
           const file = join(work, download.suggestedFilename());
           await download.saveAs(file);
-          const [candidate] = readTokenFile(readFileSync(file), password).candidates;
+          const candidate = firstItem(readTokenFile(readFileSync(file), password).candidates);
           const expected = runPeer('oathtool', ['--totp', '-b', '-N', `@${at}`, encodeBase32(candidate.seed)]).trim();
           const row = await store.db.selectFrom('tokens').selectAll().where('serial', '=', candidate.serial).executeTakeFirstOrThrow();
           assert.equal(row.state, 'active');

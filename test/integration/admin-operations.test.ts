@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type Actor, systemActor } from '../../src/domain/actor.js';
 import { BulkDistributionRepository } from '../../src/store/repositories/bulk-distributions.js';
+import { firstItem } from '../support/items.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 
@@ -105,7 +106,10 @@ describeEachStore('Admin operations over REST', (getStore) => {
     assert.equal((await api('POST', '/api/v1/users/dave/disable', undefined, 'helpdesk')).json().disabled, true);
     const verify = await tally.services.authentication.verify(systemActor, { username: 'dave', passcode: '123456', channel: 'rest' });
     assert.equal(verify.result, 'reject');
-    assert.equal((await tally.services.audit.list(systemActor, { action: 'auth.rest', limit: 1 }))[0].details?.reason, 'user disabled');
+    assert.equal(
+      firstItem(await tally.services.audit.list(systemActor, { action: 'auth.rest', limit: 1 })).details?.reason,
+      'user disabled',
+    );
     assert.equal((await api('POST', '/api/v1/users/dave/enable', undefined, 'helpdesk')).json().disabled, false);
     await assert.rejects(tally.services.distribution.distributeToUser(systemActor, 'nobody', PROFILES.phone.name), {
       code: 'USER_NOT_FOUND',
@@ -127,7 +131,7 @@ describeEachStore('Admin operations over REST', (getStore) => {
         { row: 3, line: 6, username: 'fred', result: 'refused', reason: 'The password must be 8 to 1024 characters long.' },
       ],
     });
-    const event = (await tally.services.audit.list(systemActor, { action: 'user.import', limit: 1 }))[0];
+    const event = firstItem(await tally.services.audit.list(systemActor, { action: 'user.import', limit: 1 }));
     assert.deepEqual(event.details, { created: 1, refused: 2 });
     assert.doesNotMatch(JSON.stringify(await tally.services.audit.list(systemActor, { limit: 50 })), /erin-password-1/);
     assert.equal((await api('POST', '/api/v1/users/import', { csv: '' })).json().error.code, 'VALIDATION_FAILED');
@@ -151,7 +155,7 @@ describeEachStore('Admin operations over REST', (getStore) => {
       0,
       'the refused token was not made',
     );
-    const unassigned = (await tally.services.distribution.createUnassigned(systemActor, PROFILES.ctf.name, 1))[0].serial;
+    const unassigned = firstItem(await tally.services.distribution.createUnassigned(systemActor, PROFILES.ctf.name, 1)).serial;
     assert.equal((await api('POST', `/api/v1/tokens/${unassigned}/assign`, { username: 'bob' }, 'helpdesk')).statusCode, 403);
     assert.equal((await tokenRow(unassigned)).state, 'unassigned');
     const superadmin = await api('POST', `/api/v1/tokens/${unassigned}/assign`, { username: 'bob' });

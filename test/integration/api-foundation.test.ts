@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { firstItem, item } from '../support/items.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 
@@ -140,10 +141,10 @@ describeEachStore('REST API foundation', (getStore) => {
         ['user.create', 'success'],
       ],
     );
-    assert.equal(events[0].details.error, 'USER_EXISTS');
-    assert.equal(events[1].actor, 'test-superadmin');
-    assert.equal(events[1].source, '127.0.0.1');
-    assert.ok(events[0].id > events[1].id);
+    assert.equal(firstItem(events).details.error, 'USER_EXISTS');
+    assert.equal(item(events, 1).actor, 'test-superadmin');
+    assert.equal(item(events, 1).source, '127.0.0.1');
+    assert.ok(firstItem(events).id > item(events, 1).id);
     const forbidden = await tally.admin.inject({
       url: '/api/v1/audit?action=user.create&result=failure',
       headers: bearer(tally.tokens.superadmin),

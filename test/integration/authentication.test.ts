@@ -11,6 +11,7 @@ import { createLogger } from '../../src/logger.js';
 import { type RunningRadius, startRadiusServer } from '../../src/radius/server.js';
 import { openStore } from '../../src/store/connect.js';
 import { tokenType } from '../../src/tokens/registry.js';
+import { firstItem, item } from '../support/items.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received, replyState } from '../support/radclient.js';
 import { describeEachStore } from '../support/store.js';
@@ -152,13 +153,13 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
   interopTest('HOTP: look-ahead accepts, counters only move forward, a far counter needs the next code', ['oathtool'], async () => {
     const hex = seeds.get('HOTP-A')!.toString('hex');
     const codes = runPeer('oathtool', ['--hotp', '-c', '0', '-w', '12', hex]).trim().split('\n');
-    assert.deepEqual(await verify('hotp-user', codes[0]), { result: 'accept' });
-    assert.deepEqual(await verify('hotp-user', codes[3]), { result: 'accept' });
-    assert.equal((await verify('hotp-user', codes[2])).result, 'reject');
-    const far = await verify('hotp-user', codes[10]);
+    assert.deepEqual(await verify('hotp-user', firstItem(codes)), { result: 'accept' });
+    assert.deepEqual(await verify('hotp-user', item(codes, 3)), { result: 'accept' });
+    assert.equal((await verify('hotp-user', item(codes, 2))).result, 'reject');
+    const far = await verify('hotp-user', item(codes, 10));
     assert.equal(far.result, 'challenge');
     assert.equal(far.message, 'Wait for the tokencode to change, then enter the new tokencode:');
-    assert.equal((await verify('hotp-user', codes[11], far.state)).result, 'accept');
+    assert.equal((await verify('hotp-user', item(codes, 11), far.state)).result, 'accept');
   });
 
   interopTest("SecurID: stoken's tokencode is accepted", ['stoken'], async () => {
@@ -311,7 +312,7 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
       ['radius-user', passcode],
       ['radius-user', '000000'],
       ['no-such-user', passcode],
-    ]) {
+    ] as const) {
       const run = await radclient(radius.port, RADIUS_SECRET, papRequest(user, pass, { expect: 'Access-Reject' }));
       assert.equal(run.status, 0, run.stdout + run.stderr);
       assert.match(received(run, 'Access-Reject'), /Reply-Message = "Access denied."/);

@@ -4,6 +4,7 @@ import { freeradiusTotp, freeradiusTotpPostgresReplay, freeradiusTotpSqliteRepla
 import { runRadclientLoad } from '../../bench/radclient-load.js';
 import { RadiusClient } from '../../bench/radius-client.js';
 import { BENCH_PERIOD, type BenchUser, benchUsers, startBatch, tokencode, UserLedger } from '../../bench/users.js';
+import { firstItem, item } from '../support/items.js';
 import { interopRequired, interopTest } from '../support/peers.js';
 
 /** The right code with its last digit changed: wrong, whatever the code is. */
@@ -51,7 +52,9 @@ interopTest(
     const client = await RadiusClient.open(server);
     t.after(() => client.close());
 
-    const [user, other] = (await startBatch(new UserLedger(users), 2, 1)).users;
+    const taken = (await startBatch(new UserLedger(users), 2, 1)).users;
+    const user = firstItem(taken);
+    const other = item(taken, 1);
     const now = Date.now() / 1000;
     assert.equal(await client.request(user.username, tokencode(user, now), 2000), 'accept');
     assert.equal(await client.request(user.username, tokencode(user, now), 2000), 'accept');
@@ -87,7 +90,9 @@ for (const { target, runs, module } of replayPeers) {
       t.after(() => client.close());
       const ledger = new UserLedger(users);
 
-      const [user, other] = (await startBatch(ledger, 2, 1)).users;
+      const taken = (await startBatch(ledger, 2, 1)).users;
+      const user = firstItem(taken);
+      const other = item(taken, 1);
       const now = Date.now() / 1000;
       assert.equal(await client.request(user.username, tokencode(user, now), 2000), 'accept');
       assert.equal(await client.request(user.username, tokencode(user, now), 2000), 'reject');

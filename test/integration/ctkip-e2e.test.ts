@@ -24,7 +24,7 @@ for (const dialect of testDialects()) {
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    return (await response.json()) as Record<string, string>;
+    return (await response.json()) as Record<'serial' | 'ctkipUrl' | 'activationCode' | 'appLink', string>;
   };
 
   before(async () => {

@@ -12,6 +12,7 @@ import { buildPublicApp } from '../../src/http/public/app.js';
 import { createLogger } from '../../src/logger.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { activate as ctkipActivate } from '../support/ctkip.js';
+import { firstItem, item } from '../support/items.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -224,7 +225,7 @@ describeEachStore('profiles and distribution', (getStore) => {
     const csv = runPeer('pskc2csv', ['-p', result.filePassword, '-c', 'serial,secret,algorithm,response_length,time_interval', file])
       .trim()
       .split('\n');
-    const [serial, secretHex, , digits, interval] = csv[1].split(',');
+    const [serial, secretHex = '', , digits, interval] = item(csv, 1).split(',');
     assert.equal(serial, result.serial);
     assert.equal(digits, '6');
     assert.equal(interval, '30');
@@ -251,7 +252,7 @@ describeEachStore('profiles and distribution', (getStore) => {
       assert.equal(parsed.account, 'bob');
       assert.equal(parsed.issuer, 'Tally');
       const at = Math.floor(tally.clock.now() / 1000);
-      const code = runPeer('oathtool', ['--totp', '-b', '-N', `@${at}`, decoded.match(/secret=([A-Z2-7]+)/)![1]]).trim();
+      const code = runPeer('oathtool', ['--totp', '-b', '-N', `@${at}`, decoded.match(/secret=([A-Z2-7]+)/)![1]!]).trim();
       await assert.rejects(
         tally.services.distribution.confirmFirstCode(holder('bob'), result.serial, code === '000000' ? '111111' : '000000'),
         /not right/,
@@ -322,7 +323,9 @@ describeEachStore('profiles and distribution', (getStore) => {
   test('by serial: unassigned tokens, assign distributes; a second assign is refused; imported tokens are active at once', async () => {
     const created = await api('POST', '/api/v1/tokens', { profile: PROFILES.ctkip.name, count: 2 });
     assert.equal(created.statusCode, 201, created.body);
-    const [one, two] = created.json().tokens as { serial: string; state: string }[];
+    const createdTokens = created.json().tokens as { serial: string; state: string }[];
+    const one = firstItem(createdTokens);
+    const two = item(createdTokens, 1);
     assert.equal(one.state, 'unassigned');
     const assigned = (await api('POST', `/api/v1/tokens/${one.serial}/assign`, { username: 'alice' })).json();
     assert.equal(assigned.state, 'pending');

@@ -5,6 +5,7 @@ import { createServices, DEFAULT_SERVICE_OPTIONS } from '../../src/domain/servic
 import { SmtpMailer } from '../../src/domain/smtp-mailer.js';
 import { createLogger } from '../../src/logger.js';
 import { freePort } from '../support/cli.js';
+import { firstItem } from '../support/items.js';
 import { startSmtpServer } from '../support/smtp.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -67,7 +68,7 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
   test('a distributed token: a mail with the link to the Self-Service Console and nothing secret', async () => {
     const mails = await mailsFor(() => api('POST', '/api/v1/users/alice/tokens', { profile: PROFILES.qr.name }));
     assert.equal(mails.length, 1);
-    const [mail] = mails;
+    const mail = firstItem(mails);
     assert.deepEqual(mail.to, ['alice@example.org']);
     assert.equal(mail.from, 'tally@example.org');
     assert.equal(mail.headers.subject, 'Tally: a new token for you');
@@ -87,14 +88,14 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
     assert.equal(forAlice.length, 1);
     assert.equal(forBob.length, 1);
     assert.match(
-      forAlice[0].text,
+      firstItem(forAlice).text,
       /Your token app will ask for this CT-KIP URL:\n\n {2}https:\/\/tokens\.example\.org\/ctkip\/services\/CtkipService\n/,
     );
-    assert.match(forAlice[0].text, /The activation code is shown only in the Self-Service Console/);
-    assert.doesNotMatch(forBob[0].text, /ctkip\/services/);
+    assert.match(firstItem(forAlice).text, /The activation code is shown only in the Self-Service Console/);
+    assert.doesNotMatch(firstItem(forBob).text, /ctkip\/services/);
     for (const [mail, code] of [
-      [forAlice[0], mailed.json().activationCode],
-      [forBob[0], quiet.json().activationCode],
+      [firstItem(forAlice), mailed.json().activationCode],
+      [firstItem(forBob), quiet.json().activationCode],
     ] as const) {
       assert.match(code, /^\d{12}$/);
       assert.ok(!mail.raw.includes(code), 'no activation code in the mail');
@@ -112,9 +113,9 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
       assert.doesNotMatch(mail.raw, /\/download\//);
     }
     assert.equal(reissued.length, 1);
-    assert.equal(reissued[0].headers.subject, `Tally: your token ${result.serial} has been issued again`);
-    assert.match(reissued[0].text, /^Hello bob,/);
-    assert.match(reissued[0].text, /Whatever you were given for it before no longer works/);
+    assert.equal(firstItem(reissued).headers.subject, `Tally: your token ${result.serial} has been issued again`);
+    assert.match(firstItem(reissued).text, /^Hello bob,/);
+    assert.match(firstItem(reissued).text, /Whatever you were given for it before no longer works/);
   });
 
   test('no mail for a user without an address; self-service requests are mailed too', async () => {
@@ -124,7 +125,7 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
     await client.get('/request');
     const mails = await mailsFor(() => client.post('/request', { profile: PROFILES.qr.name }));
     assert.equal(mails.length, 1);
-    assert.deepEqual(mails[0].to, ['bob@example.org']);
+    assert.deepEqual(firstItem(mails).to, ['bob@example.org']);
   });
 
   test('a request decided: one mail when approved (the token is ready), one with the reason when rejected', async () => {
@@ -138,20 +139,20 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
       async () => (serial = (await api('POST', `/api/v1/requests/${request.id}/approve`)).json().token.serial),
     );
     assert.equal(approved.length, 1, 'one mail: the decision, which says the token is ready');
-    assert.equal(approved[0].headers.subject, 'Tally: your token request has been approved');
+    assert.equal(firstItem(approved).headers.subject, 'Tally: your token request has been approved');
     assert.match(
-      approved[0].text,
+      firstItem(approved).text,
       new RegExp(`Your request for a token \\(Contractor token\\) has been approved: it is serial ${serial}\\.`),
     );
-    assert.match(approved[0].text, /https:\/\/tokens\.example\.org\//);
+    assert.match(firstItem(approved).text, /https:\/\/tokens\.example\.org\//);
 
     await client.get('/request');
     await client.post('/request', { profile: PROFILES.approval.name });
     const [again] = (await api('GET', '/api/v1/requests?state=pending')).json().requests;
     const rejected = await mailsFor(() => api('POST', `/api/v1/requests/${again.id}/reject`, { reason: 'Use your hardware token.' }));
     assert.equal(rejected.length, 1);
-    assert.equal(rejected[0].headers.subject, 'Tally: your token request has been declined');
-    assert.match(rejected[0].text, /Reason: Use your hardware token\./);
+    assert.equal(firstItem(rejected).headers.subject, 'Tally: your token request has been declined');
+    assert.match(firstItem(rejected).text, /Reason: Use your hardware token\./);
     const sent = (await api('GET', '/api/v1/audit?action=mail.sent')).json().events;
     assert.ok(sent.length >= 6);
   });

@@ -6,6 +6,7 @@ import { totp } from '../../src/core/otp/totp.js';
 import { writePskc } from '../../src/core/pskc/write.js';
 import { freePort, startServe, storeArgs, tally } from '../support/cli.js';
 import { activate } from '../support/ctkip.js';
+import { firstItem, item } from '../support/items.js';
 import { interopTest } from '../support/peers.js';
 import { papRequest, radclient } from '../support/radclient.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
@@ -63,7 +64,7 @@ for (const dialect of testDialects()) {
         nodes.push({ public: publicUrl, admin: `http://127.0.0.1:${adminPort}`, radiusPort, stop: server.stop });
       }
       const call = async (path: string, body: object) => {
-        const response = await fetch(nodes[0].admin + path, {
+        const response = await fetch(firstItem(nodes).admin + path, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify(body),
@@ -90,12 +91,12 @@ for (const dialect of testDialects()) {
 
     const distribute = async (profile: string) =>
       (await (
-        await fetch(`${nodes[0].admin}/api/v1/users/nina/tokens`, {
+        await fetch(`${firstItem(nodes).admin}/api/v1/users/nina/tokens`, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ profile }),
         })
-      ).json()) as Record<string, string>;
+      ).json()) as Record<'serial' | 'activationCode' | 'downloadUrl', string>;
 
     test('the same code sent to both nodes at once is accepted once (REST)', async () => {
       const passcode = totp({ secret }, Math.floor(Date.now() / 1000));
@@ -133,11 +134,11 @@ for (const dialect of testDialects()) {
     test('CT-KIP: the exchange starts on one node and finishes on the other', async () => {
       const { activationCode, serial } = await distribute('ctkip');
       const { startExchange, finishExchange } = await import('../support/ctkip.js');
-      const started = await startExchange(overHttp(nodes[0].public), activationCode);
+      const started = await startExchange(overHttp(firstItem(nodes).public), activationCode);
       assert.ok(started.session && started.requestXml, started.fault);
-      const finished = await finishExchange(overHttp(nodes[1].public), activationCode, started.session, started.requestXml);
+      const finished = await finishExchange(overHttp(item(nodes, 1).public), activationCode, started.session, started.requestXml);
       assert.equal(finished.token?.serial, serial, finished.fault);
-      assert.ok((await activate(overHttp(nodes[1].public), activationCode)).fault, 'the code is used up on every node');
+      assert.ok((await activate(overHttp(item(nodes, 1).public), activationCode)).fault, 'the code is used up on every node');
     });
   });
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { RateLimitService } from '../../src/domain/rate-limits.js';
 import { openStore } from '../../src/store/connect.js';
 import { RateLimitRepository } from '../../src/store/repositories/rate-limits.js';
+import { item } from '../support/items.js';
 import { describeEachStore } from '../support/store.js';
 import { TestClock } from '../support/tally.js';
 
@@ -28,7 +29,7 @@ describeEachStore('Rate limits in the store', (getStore, getHandle) => {
       new RateLimitService(new RateLimitRepository(getStore().db), clock),
       new RateLimitService(new RateLimitRepository(otherNode.db), clock),
     ];
-    const counts = await Promise.all(Array.from({ length: 20 }, (_, i) => nodes[i % 2].hit('race:198.51.100.7', 60_000)));
+    const counts = await Promise.all(Array.from({ length: 20 }, (_, i) => item(nodes, i % 2).hit('race:198.51.100.7', 60_000)));
     assert.deepEqual(
       counts.map((c) => c.hits).sort((a, b) => a - b),
       Array.from({ length: 20 }, (_, i) => i + 1),

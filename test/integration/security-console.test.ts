@@ -9,6 +9,7 @@ import { BulkDistributionRepository } from '../../src/store/repositories/bulk-di
 import { readTokenFile } from '../../src/tokens/files.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { consoleClient, postMultipart } from '../support/console.js';
+import { firstItem, item } from '../support/items.js';
 import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, bearer, createTestTally, readyOn, type TestTally } from '../support/tally.js';
 import { readVector, readVectorJson } from '../support/vectors.js';
@@ -449,15 +450,15 @@ describeEachStore('Security Console', (getStore) => {
     await admin.get('/console/tokens/generate');
     const generated = await admin.post('/console/tokens/generate', { profile: PROFILES.desktop.name, count: '2' });
     assert.match(text(generated.body), /2 token\(s\) generated/);
-    const serial = /href="\/console\/tokens\/([A-Z0-9]+)"/.exec(generated.body)![1];
+    const serial = /href="\/console\/tokens\/([A-Z0-9]+)"/.exec(generated.body)![1]!;
     const assigned = await act(admin, `/console/tokens/${serial}`, `/console/tokens/${serial}/assign`, { username: 'dave' });
     assert.equal(assigned.statusCode, 200);
     assert.match(text(assigned.body), /This is shown only once.*Token assigned.*Download link.*File password/);
-    const password = /id="file-password" class="secret secret-large">([^<]+)</.exec(assigned.body)![1];
+    const password = /id="file-password" class="secret secret-large">([^<]+)</.exec(assigned.body)![1]!;
     const download = await admin.post(`/console/tokens/${serial}/download`);
     assert.equal(download.statusCode, 200);
     assert.match(String(download.headers['content-disposition']), /attachment/);
-    assert.equal(readTokenFile(download.rawPayload, password).candidates[0].serial, serial);
+    assert.equal(firstItem(readTokenFile(download.rawPayload, password).candidates).serial, serial);
     assert.equal((await tokenRow(serial)).state, 'active');
     const again = await admin.post(`/console/tokens/${serial}/download`);
     assert.equal(again.statusCode, 410);
@@ -472,7 +473,7 @@ describeEachStore('Security Console', (getStore) => {
     assert.equal((await tokenRow(serial)).state, 'pending');
 
     const audit = await admin.get(`/console/audit?serial=${serial}`);
-    const rows = [...audit.body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => text(m[1]));
+    const rows = [...audit.body.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => text(m[1]!));
     for (const action of ['token.assign', 'token.download', 'token.reissue']) {
       assert.ok(
         rows.some((row) => row.includes(`admin (console) ${action}`) && row.includes('Success')),
@@ -484,7 +485,7 @@ describeEachStore('Security Console', (getStore) => {
 
     const unknown = await act(
       admin,
-      `/console/tokens/${/href="\/console\/tokens\/([A-Z0-9]+)"/.exec(generated.body.slice(generated.body.indexOf(serial) + serial.length))![1]}`,
+      `/console/tokens/${/href="\/console\/tokens\/([A-Z0-9]+)"/.exec(generated.body.slice(generated.body.indexOf(serial) + serial.length))![1]!}`,
       '/console/tokens/NOPE/assign',
       { username: 'x' },
     );
@@ -504,7 +505,7 @@ describeEachStore('Security Console', (getStore) => {
 
     const lost = await act(helpdesk, page, `${page}/lost`, { emergency: 'one-time', days: '3' });
     assert.equal(lost.statusCode, 200);
-    const code = /id="emergency-code" class="secret secret-large">(\d{8})</.exec(lost.body)![1];
+    const code = /id="emergency-code" class="secret secret-large">(\d{8})</.exec(lost.body)![1]!;
     assert.equal(
       (await tally.services.authentication.verify(systemActor, { username: 'erin', passcode: code, channel: 'rest' })).result,
       'accept',
@@ -559,7 +560,7 @@ describeEachStore('Security Console', (getStore) => {
     const bySerial = await helpdesk.get(`/console/tokens?serial=${serial.slice(0, 6)}`);
     assert.match(text(bySerial.body), new RegExp(serial));
     const byUser = text(
-      /<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/tokens?username=bob&state=pending&type=securid')).body)![1],
+      /<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/tokens?username=bob&state=pending&type=securid')).body)![1]!,
     );
     assert.match(byUser, new RegExp(`${serial} SecurID Pending activation bob`));
     assert.doesNotMatch(byUser, /TOTP|Active/);
@@ -581,7 +582,7 @@ describeEachStore('Security Console', (getStore) => {
       { name: 'more.csv', content: `username,name\n${names.slice(6).join(',x\n')},x\n` },
     );
     assert.equal(started.statusCode, 303);
-    const id = /\/console\/bulk\/(\d+)$/.exec(String(started.headers.location))![1];
+    const id = /\/console\/bulk\/(\d+)$/.exec(String(started.headers.location))![1]!;
     await tally.services.bulk.idle();
     const report = await helpdesk.get(`/console/bulk/${id}`);
     assert.equal(report.headers.refresh, undefined, 'a finished run does not refresh');
@@ -640,7 +641,7 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(text(again.body), /decided already/);
 
     await tally.services.requests.request({ kind: 'user', name: 'dave', role: 'user' }, PROFILES.approval.name);
-    const pending = (await tally.services.requests.list(systemActor, { state: 'pending', limit: 5, offset: 0 }))[0];
+    const pending = firstItem(await tally.services.requests.list(systemActor, { state: 'pending', limit: 5, offset: 0 }));
     await admin.get('/console/requests');
     const rejected = await admin.post(`/console/requests/${pending.id}/reject`, { reason: 'Contractors get hardware tokens.' });
     assert.equal(rejected.headers.location, '/console/requests?notice=request-rejected');
@@ -655,7 +656,7 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(byAdmin, /hilda \(console\) token\./);
     assert.doesNotMatch(byAdmin, /admin console|system system/);
     const failures = text(
-      /<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/audit?result=failure&action=auth.rest')).body)![1],
+      /<tbody>([\s\S]*)<\/tbody>/.exec((await helpdesk.get('/console/audit?result=failure&action=auth.rest')).body)![1]!,
     );
     assert.match(failures, /auth\.rest/);
     assert.doesNotMatch(failures, /Success/);
@@ -670,7 +671,7 @@ describeEachStore('Security Console', (getStore) => {
     const first = await helpdesk.get('/console/audit');
     const older = /href="(\/console\/audit\?before=\d+)"/.exec(first.body);
     assert.ok(older, 'more than a page of events');
-    assert.equal((await helpdesk.get(older[1].replace(/&amp;/g, '&'))).statusCode, 200);
+    assert.equal((await helpdesk.get(item(older, 1).replace(/&amp;/g, '&'))).statusCode, 200);
 
     const exported = await helpdesk.get(`/console/audit/export?action=auth.rest&result=failure`);
     assert.equal(exported.statusCode, 200);
@@ -684,7 +685,10 @@ describeEachStore('Security Console', (getStore) => {
       'a would-be formula stays text',
     );
     const audited = await tally.services.audit.list(systemActor, { action: 'audit.export', limit: 1 });
-    assert.deepEqual([audited[0].actor, audited[0].details], ['hilda', { action: 'auth.rest', result: 'failure', rows: lines.length - 1 }]);
+    assert.deepEqual(
+      [firstItem(audited).actor, firstItem(audited).details],
+      ['hilda', { action: 'auth.rest', result: 'failure', rows: lines.length - 1 }],
+    );
   });
 
   test('the dashboard counts users, tokens by state, requests, authentications and failures of 24 h, and tokens expiring within 30 days', async () => {
@@ -712,7 +716,7 @@ describeEachStore('Security Console', (getStore) => {
       ),
     );
     assert.equal(summary.expiring.count, 1);
-    assert.equal(summary.expiring.first[0].serial, soon);
+    assert.equal(firstItem(summary.expiring.first).serial, soon);
     const audited = await tally.services.audit.list(systemActor, {
       action: 'auth.*',
       since: tally.clock.now() - 86_400_000 + 3_600_000,
@@ -749,7 +753,7 @@ describeEachStore('Security Console', (getStore) => {
 
     await admin.get('/console/settings');
     const created = await admin.post('/console/settings/api-tokens', { name: 'vpn-agent', role: 'agent' });
-    const token = /id="api-token" class="secret secret-wrap">(tly_[^<]+)</.exec(created.body)![1];
+    const token = /id="api-token" class="secret secret-wrap">(tly_[^<]+)</.exec(created.body)![1]!;
     const verify = () =>
       tally.admin.inject({
         method: 'POST',

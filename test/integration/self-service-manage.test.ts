@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import type { Actor } from '../../src/domain/actor.js';
 import type { SelfServiceSettings } from '../../src/domain/self-service.js';
 import { tokenType } from '../../src/tokens/registry.js';
+import { firstItem } from '../support/items.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, WebClient } from '../support/web.js';
@@ -294,12 +295,12 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     assert.equal((await tokenRow(serial)).state, 'disabled');
     const sessions = await getStore().db.selectFrom('web_sessions').select('flash_sealed').where('flash_sealed', 'is not', null).execute();
     assert.equal(sessions.length, 1);
-    assert.match(sessions[0].flash_sealed!, /^v1\./, 'waiting sealed in the session');
+    assert.match(firstItem(sessions).flash_sealed!, /^v1\./, 'waiting sealed in the session');
 
     const shown = await erin.get(reported.headers.location as string);
     const code = /id="emergency-code" class="secret secret-large">(\d{8})</.exec(shown.body)?.[1];
     assert.ok(code, pageText(shown.body));
-    assert.doesNotMatch(sessions[0].flash_sealed!, new RegExp(code));
+    assert.doesNotMatch(firstItem(sessions).flash_sealed!, new RegExp(code));
     assert.match(pageText(shown.body), /reported lost: it no longer works/);
     assert.match(pageText(shown.body), /It works once, until .* shown only this once/);
     assert.doesNotMatch(shown.body, /action="\/tokens\/[^/]+\/(test|resync|lost)"/, 'a lost token has nothing to test, resync or report');
@@ -348,7 +349,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       await frank.get(`/tokens/${fixed}`);
       const second = await frank.post(`/tokens/${fixed}/lost`, { confirm: 'yes' });
       const shown = await frank.get(second.headers.location as string);
-      const code = /id="emergency-code" class="secret secret-large">(\d{8})</.exec(shown.body)![1];
+      const code = /id="emergency-code" class="secret secret-large">(\d{8})</.exec(shown.body)![1]!;
       assert.match(pageText(shown.body), /It works as often as you need it/);
       assert.equal((await verify('frank', code)).result, 'accept');
       assert.equal((await verify('frank', code)).result, 'accept', 'a fixed code works again');
@@ -546,13 +547,13 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       assert.equal(judy.cookies.get('tally_session'), undefined, 'not logged on yet');
       const confirm = await judy.post('/logon/challenge', {
         username: 'judy',
-        state: /name="state" value="([^"]+)"/.exec(first.body)![1],
+        state: /name="state" value="([^"]+)"/.exec(first.body)![1]!,
         answer: '4826',
       });
       assert.match(confirm.body, /<label for="answer">New PIN again<\/label>/);
       const done = await judy.post('/logon/challenge', {
         username: 'judy',
-        state: /name="state" value="([^"]+)"/.exec(confirm.body)![1],
+        state: /name="state" value="([^"]+)"/.exec(confirm.body)![1]!,
         answer: '4826',
       });
       assert.equal(done.statusCode, 303);
@@ -567,7 +568,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
       // As RSA's agents ask: the next tokencode alone, without the PIN.
       assert.match(pageText(asked.body), /Wait for the tokencode to change, then enter the new tokencode:/);
       assert.match(asked.body, /<label for="answer">Next tokencode<\/label>/);
-      const state = /name="state" value="([^"]+)"/.exec(asked.body)![1];
+      const state = /name="state" value="([^"]+)"/.exec(asked.body)![1]!;
       const forged = await next.post('/logon/challenge', { username: 'ivan', state, answer: await codeAt(pinned, 1) });
       assert.equal(forged.statusCode, 401, "the state is judy's");
       const answered = await next.post('/logon/challenge', { username: 'judy', state, answer: await codeAt(pinned, 1) });
@@ -593,7 +594,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
         password: password('judy'),
         passcode: `4826${await freshCode(pinned)}`,
       });
-      const consoleState = /name="state" value="([^"]+)"/.exec(consoleChallenge.body)![1];
+      const consoleState = /name="state" value="([^"]+)"/.exec(consoleChallenge.body)![1]!;
       assert.equal(
         (await verify('judy', await codeAt(pinned, 1), consoleState)).result,
         'reject',

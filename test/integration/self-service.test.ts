@@ -6,6 +6,7 @@ import { buildPublicApp } from '../../src/http/public/app.js';
 import { createLogger } from '../../src/logger.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { activate as activateOverCtkip } from '../support/ctkip.js';
+import { firstItem } from '../support/items.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, WebClient } from '../support/web.js';
@@ -161,7 +162,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     const bob = await loggedOn('bob');
     await bob.get('/request');
     const before = (await tokensOf('alice')).length;
-    const forged = [null, 'x'.repeat(43), bob.lastBody.match(/name="_csrf" value="([^"]+)"/)![1]];
+    const forged = [null, 'x'.repeat(43), bob.lastBody.match(/name="_csrf" value="([^"]+)"/)![1]!];
     for (const token of forged) {
       const response = await alice.post('/request', { _csrf: token, profile: PROFILES.phone.name });
       assert.equal(response.statusCode, 403, `token ${token}`);
@@ -295,7 +296,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.equal(requested.statusCode, 303);
     const list = await alice.get(requested.headers.location as string);
     assert.match(pageText(list.body), /Your new token is ready to set up/);
-    const [token] = await tokensOf('alice');
+    const token = firstItem(await tokensOf('alice'));
     assert.equal(token.state, 'pending');
     assert.match(list.body, new RegExp(`<a class="button button-primary" href="/tokens/${token.serial}/activate"[^>]*>Activate</a>`));
     assert.match(pageText(list.body), /Waiting for activation/);
@@ -303,7 +304,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     const page = await alice.get(`/tokens/${token.serial}/activate`);
     assert.equal(page.statusCode, 200);
     assert.match(page.body, /<img src="data:image\/svg\+xml;base64,[^"]+" alt="[^"]*QR code[^"]*"/);
-    const secret = /data-copy="([A-Z2-7]+)"/.exec(page.body)![1];
+    const secret = /data-copy="([A-Z2-7]+)"/.exec(page.body)![1]!;
     assert.match(
       page.body,
       new RegExp(`<code id="secret-key" class="secret">${secret.replace(/(.{1,4})/g, '<span class="key-group">$1</span>')}</code>`),
@@ -331,7 +332,7 @@ describeEachStore('Self-Service Console', (getStore) => {
   });
 
   test("another user's token is unreachable by URL: it looks exactly like a missing one", async () => {
-    const [token] = await tokensOf('alice');
+    const token = firstItem(await tokensOf('alice'));
     const bob = await loggedOn('bob');
     await bob.get('/');
     for (const [method, url, fields] of [
@@ -374,10 +375,10 @@ describeEachStore('Self-Service Console', (getStore) => {
     const bob = await loggedOn('bob');
     await bob.get('/request');
     assert.equal((await bob.post('/request', { profile: PROFILES.iphone.name })).statusCode, 303);
-    const [token] = (await tokensOf('bob')).filter((t) => t.token_type === 'securid');
+    const token = firstItem((await tokensOf('bob')).filter((t) => t.token_type === 'securid'));
     const first = await bob.get(`/tokens/${token.serial}/activate`);
     const second = await bob.get(`/tokens/${token.serial}/activate`);
-    const codeOf = (body: string) => /id="activation-code" class="secret secret-large">(\d{12})</.exec(body)![1];
+    const codeOf = (body: string) => /id="activation-code" class="secret secret-large">(\d{12})</.exec(body)![1]!;
     assert.equal(codeOf(first.body), codeOf(second.body), 'opening the page again shows the same code: a GET changes nothing');
     assert.match(pageText(second.body), /URL http:\/\/localhost:8080\/ctkip\/services\/CtkipService/);
     assert.match(pageText(second.body), new RegExp(`Activation code ${codeOf(second.body)}`));
@@ -410,14 +411,14 @@ describeEachStore('Self-Service Console', (getStore) => {
     const carol = await loggedOn('carol');
     await carol.get('/request');
     await carol.post('/request', { profile: PROFILES.desktop.name });
-    const [token] = await tokensOf('carol');
+    const token = firstItem(await tokensOf('carol'));
     const first = await carol.get(`/tokens/${token.serial}/activate`);
     const second = await carol.get(`/tokens/${token.serial}/activate`);
     const linkOf = (body: string) =>
       /<form method="post" action="(\/download\/[A-Za-z0-9_-]+)"><button type="submit" class="button button-primary">Download token file</.exec(
         body,
-      )![1];
-    const passwordOf = (body: string) => /id="file-password" class="secret secret-large">([A-Za-z0-9]{14})</.exec(body)![1];
+      )![1]!;
+    const passwordOf = (body: string) => /id="file-password" class="secret secret-large">([A-Za-z0-9]{14})</.exec(body)![1]!;
     assert.equal(passwordOf(first.body), passwordOf(second.body));
     assert.equal(linkOf(first.body), linkOf(second.body), 'opening the page again shows the same link: a GET changes nothing');
     const renewed = await carol.post(`/tokens/${token.serial}/activate/renew`, {});
@@ -441,13 +442,13 @@ describeEachStore('Self-Service Console', (getStore) => {
     await dave.get('/request');
     const requested = await dave.post('/request', { profile: PROFILES.ctf.name });
     assert.equal(requested.statusCode, 303, 'the answer to the POST is a redirect, so a reload does not post again');
-    const [token] = await tokensOf('dave');
+    const token = firstItem(await tokensOf('dave'));
     assert.equal(token.state, 'active');
     assert.equal(requested.headers.location, `/tokens/${token.serial}/issued`);
     assert.doesNotMatch(requested.body, /\d{81}/);
     const shown = await dave.get(requested.headers.location as string);
     assert.equal(shown.statusCode, 200);
-    const ctf = /id="ctf" class="secret secret-wrap">(\d{81})</.exec(shown.body)![1];
+    const ctf = /id="ctf" class="secret secret-wrap">(\d{81})</.exec(shown.body)![1]!;
     assert.match(pageText(shown.body), /shown only once/);
     const reloaded = await dave.get(requested.headers.location as string);
     assert.equal(reloaded.statusCode, 303);
@@ -499,7 +500,7 @@ describeEachStore('Self-Service Console', (getStore) => {
     assert.equal(approved.json().request.state, 'approved');
     assert.equal(approved.json().token.state, 'pending');
     assert.equal((await api('POST', `/api/v1/requests/${pending[0].id}/approve`)).json().error.code, 'TOKEN_REQUEST_DECIDED');
-    const [token] = await tokensOf('erin');
+    const token = firstItem(await tokensOf('erin'));
     assert.equal(approved.json().request.serial, token.serial);
     assert.match((await erin.get('/')).body, new RegExp(`/tokens/${token.serial}/activate`));
 
@@ -519,7 +520,7 @@ describeEachStore('Self-Service Console', (getStore) => {
 
   test("rename: a name of the holder's own, shown in the list; control characters are refused", async () => {
     const alice = await loggedOn('alice');
-    const [token] = await tokensOf('alice');
+    const token = firstItem(await tokensOf('alice'));
     await alice.get(`/tokens/${token.serial}`);
     const renamed = await alice.post(`/tokens/${token.serial}/rename`, { label: 'Work phone <3' });
     assert.equal(renamed.headers.location, `/tokens/${token.serial}?notice=renamed`);

@@ -58,7 +58,7 @@ function tokenSettings(overrides: Partial<TokenSettings> = {}): TokenSettings {
 function tamper(responseXml: string): string {
   return responseXml.replace(/(<Mac\b[^>]*>)([^<]+)(<\/Mac>)/, (_, open: string, value: string, close: string) => {
     const mac = Buffer.from(value, 'base64');
-    mac[0] ^= 1;
+    mac[0]! ^= 1;
     return `${open}${mac.toString('base64')}${close}`;
   });
 }

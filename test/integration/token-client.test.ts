@@ -13,6 +13,7 @@ import { readTokenStore } from '../../src/client/store-file.js';
 import { showCode } from '../../src/client/tokens.js';
 import { encodeBase32 } from '../../src/core/otp/base32.js';
 import { type CliResult, tallyAsync } from '../support/cli.js';
+import { firstItem, item } from '../support/items.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { readVector, readVectorJson, vectorPath } from '../support/vectors.js';
 
@@ -88,13 +89,14 @@ test('--help of every token command has its usage, options and examples; the ove
     ...names.map((name) => tallyAsync(['token', name, '--help'])),
   ]);
   for (const [i, name] of names.entries()) {
+    const help = item(helps, i);
     assert.match(overview.stdout, new RegExp(`\\n  token ${name} `));
-    assert.equal(helps[i].status, 0, name);
-    assert.match(helps[i].stdout, new RegExp(`^Usage: tally token ${name}`));
-    assert.match(helps[i].stdout, /--store VALUE/);
-    assert.match(helps[i].stdout, /Example/);
+    assert.equal(help.status, 0, name);
+    assert.match(help.stdout, new RegExp(`^Usage: tally token ${name}`));
+    assert.match(help.stdout, /--store VALUE/);
+    assert.match(help.stdout, /Example/);
   }
-  assert.match(helps[names.indexOf('export')].stdout, /--format VALUE .*\(sdtid\|ctf\|ctf-v3\|otpauth\|pskc\)/);
+  assert.match(item(helps, names.indexOf('export')).stdout, /--format VALUE .*\(sdtid\|ctf\|ctf-v3\|otpauth\|pskc\)/);
   failed(unknown, /unknown command "token frob"\. Commands: token activate, token import/, 2);
 });
 
@@ -114,7 +116,7 @@ test("the stoken-made vector files import with their passwords and give the side
   await Promise.all(
     VECTORS.map(async (name) => {
       const vector = readVectorJson<SdtidVector>(`securid/${name}.json`);
-      const { unix, tokencode } = vector.tokencodes[5];
+      const { unix, tokencode } = item(vector.tokencodes, 5);
       assert.equal(await codeAt(store, vector.serial, unix), tokencode, `${name} at ${unix}`);
       const [withPin] = vector.passcodes_pin_1234 ?? [];
       if (withPin) assert.equal(await codeAt(store, vector.serial, withPin.unix, '1234'), withPin.passcode);
@@ -145,20 +147,20 @@ interopTest("a stoken-issued sdtid, with and without a file password, gives stok
     const file = scratchFile('issued.sdtid', stoken(['issue', ...(password ? [`--new-password=${password}`] : [])]));
     const serial = stoken(['show', `--file=${file}`, ...(password ? [`--password=${password}`] : [])]).match(
       /Serial number\s*:\s*(\d+)/,
-    )![1];
+    )![1]!;
     const store = scratchPath('issued.store');
     if (password) failed(await token(['import', file, '--store', store]), /protected by a password.*--password/);
     assert.equal(
       ok(await token(['import', file, '--store', store, ...(password ? ['--password', password] : [])]), 'import'),
       `${serial}\n`,
     );
-    const cliTimes = [FIXED_TIMES[1], ...randomTimes(1)];
+    const cliTimes = [item(FIXED_TIMES, 1), ...randomTimes(1)];
     const codes = await Promise.all(cliTimes.map((at) => codeAt(store, serial, at)));
     assert.deepEqual(
       codes,
       cliTimes.map((at) => stokenCode([`--file=${file}`], at, password)),
     );
-    const [stored] = readTokenStore(store, {});
+    const stored = firstItem(readTokenStore(store, {}));
     for (const at of randomTimes(40)) assert.equal(showCode(stored, at).code, stokenCode([`--file=${file}`], at, password), `at ${at}`);
   }
 });
@@ -167,7 +169,7 @@ interopTest('exports as sdtid, ctf and ctf-v3 are read by stoken with the same c
   const file = scratchFile('source.sdtid', stoken(['issue']));
   const store = scratchPath('export.store');
   const serial = ok(await token(['import', file, '--store', store]), 'import').trim();
-  const [stored] = readTokenStore(store, {});
+  const stored = firstItem(readTokenStore(store, {}));
   const times = [...FIXED_TIMES, ...randomTimes(6)];
   const expected = times.map((at) => showCode(stored, at).code);
   const exported = async (format: string, password?: string) =>
@@ -189,7 +191,11 @@ interopTest('exports as sdtid, ctf and ctf-v3 are read by stoken with the same c
         source[0],
       );
       if (password)
-        assert.throws(() => stokenCode(source, times[0]), /command-line input is requested/, `${source[0]} asks for its password`);
+        assert.throws(
+          () => stokenCode(source, firstItem(times)),
+          /command-line input is requested/,
+          `${firstItem(source)} asks for its password`,
+        );
     }
     if (password) assert.match(stoken(['show', `--file=${sdtid}`, `--password=${password}`]), /Encrypted w\/password\s*:\s*yes/);
   }
@@ -216,7 +222,7 @@ interopTest("imported otpauth URIs give oathtool's TOTP codes; HOTP moves its co
     assert.equal(ok(await token(['import', '-', '--store', store], uri), 'import'), `Example:user${i}\n`);
     const oathtool = (at: number) =>
       runPeer('oathtool', [`--totp=${c.algorithm}`, '-b', '-d', String(c.digits), '-s', `${c.period}s`, '-N', `@${at}`, secret]).trim();
-    const at = randomTimes(1)[0];
+    const at = firstItem(randomTimes(1));
     assert.equal(await codeAt(store, `Example:user${i}`, at), oathtool(at), JSON.stringify(c));
     const stored = readTokenStore(store, {}).find((t) => t.serial === `Example:user${i}`)!;
     for (const at of [...FIXED_TIMES, ...randomTimes(10)])
@@ -249,7 +255,7 @@ interopTest('a PSKC file imports with its password, and a pskc export is read by
     ok(await token(['import', vectorPath('pskc/totp-pbkdf2.pskcxml'), '--store', store, '--password', vector.password]), 'import'),
     `${vector.serial}\n`,
   );
-  assert.equal(await codeAt(store, vector.serial, vector.codes[0].unix), vector.codes[0].code);
+  assert.equal(await codeAt(store, vector.serial, firstItem(vector.codes).unix), firstItem(vector.codes).code);
   const exported = scratchFile(
     'export.pskcxml',
     ok(await token(['export', '--store', store, '--format', 'pskc', '--password', 'new pw']), 'export'),
@@ -340,7 +346,7 @@ test('a passphrase store: no key file, and every command needs the passphrase', 
   });
   assert.equal(ok(imported, 'import'), `${t4.serial}\n`);
   assert.ok(!existsSync(`${store}.key`));
-  const { unix, tokencode } = t4.tokencodes[0];
+  const { unix, tokencode } = firstItem(t4.tokencodes);
   const shown = await tallyAsync(['token', 'code', '--store', store, '--at', String(unix)], { env: withPassphrase });
   assert.equal(ok(shown, 'code'), `${tokencode}\n`);
   const before = readFileSync(store, 'utf8');

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { writePskc } from '../../src/core/pskc/write.js';
 import { type SecurIdToken, writeSdtid } from '../../src/core/securid/index.js';
 import { tokenType } from '../../src/tokens/registry.js';
+import { item } from '../support/items.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -99,7 +100,7 @@ describeEachStore('token import (sdtid)', (getStore) => {
     const replaced = (await importJson({ file, replace: true })).json();
     assert.equal(replaced.replaced, 3);
     const audit = (
-      await tally.admin.inject({ url: `/api/v1/audit?serial=${batch[1].serial}`, headers: bearer(tally.tokens.superadmin) })
+      await tally.admin.inject({ url: `/api/v1/audit?serial=${item(batch, 1).serial}`, headers: bearer(tally.tokens.superadmin) })
     ).json();
     assert.deepEqual(
       audit.events.map((e: { action: string }) => e.action),

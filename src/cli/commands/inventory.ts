@@ -21,7 +21,8 @@ export const inventoryImportCommand = defineCommand({
     'Example: tally inventory import tokens.sdtid --data-dir /var/lib/tally --password "$SDTID_PASSWORD"',
   ],
   async run({ config, options, positionals, io }) {
-    const file = positionals[0];
+    // biome-ignore lint/style/noNonNullAssertion: FILE is a required positional; parseCommandLine refuses a call without it.
+    const file = positionals[0]!;
     let size: number;
     try {
       size = statSync(file).size;

@@ -45,8 +45,9 @@ function selectToken(tokens: readonly ClientToken[], serial: string | undefined,
     const held = tokens.length === 0 ? 'it holds no tokens' : `it holds ${listSerials(tokens)}`;
     throw new TallyError('TOKEN_NOT_FOUND', `There is no token ${serial} in ${path}; ${held}.`);
   }
-  if (tokens.length === 1) return tokens[0];
-  if (tokens.length === 0) throw new TallyError('TOKEN_NOT_FOUND', `${path} holds no tokens.`);
+  const [only, ...others] = tokens;
+  if (only === undefined) throw new TallyError('TOKEN_NOT_FOUND', `${path} holds no tokens.`);
+  if (others.length === 0) return only;
   throw new UsageError(`${path} holds ${tokens.length} tokens (${listSerials(tokens)}); choose one with --serial.`);
 }
 
@@ -112,7 +113,8 @@ export const tokenActivateCommand = defineCommand({
   async run({ options, positionals, io }) {
     let target: ReturnType<typeof activationTarget>;
     try {
-      target = activationTarget(positionals[0], positionals[1]);
+      // biome-ignore lint/style/noNonNullAssertion: URL is a required positional; parseCommandLine refuses a call without it.
+      target = activationTarget(positionals[0]!, positionals[1]);
     } catch (error) {
       if (error instanceof TallyError && error.code === 'VALIDATION_FAILED') throw new UsageError(error.message);
       throw error;
@@ -167,7 +169,8 @@ export const tokenImportCommand = defineCommand({
     "  echo 'otpauth://totp/ACME:alice?secret=...&issuer=ACME' | tally token import - --store ~/.tally/tokens",
   ],
   async run({ options, positionals, io }) {
-    const input = await readImportInput(positionals[0], io);
+    // biome-ignore lint/style/noNonNullAssertion: FILE_OR_STRING is a required positional; parseCommandLine refuses a call without it.
+    const input = await readImportInput(positionals[0]!, io);
     let source: ReadSource;
     try {
       source = readSource(input, { password: options.password as string | undefined, deviceId: options.deviceId as string | undefined });
@@ -273,12 +276,13 @@ export const tokenExportCommand = defineCommand({
 });
 
 function table(rows: string[][]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  const [header = []] = rows;
+  const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
   return rows
     .map(
       (row) =>
         `${row
-          .map((cell, column) => cell.padEnd(widths[column]))
+          .map((cell, column) => cell.padEnd(widths[column] ?? 0))
           .join('  ')
           .trimEnd()}\n`,
     )

@@ -23,7 +23,7 @@ test('refuses another context, another key, an altered ciphertext and an unknown
   const other = makeKeyring([generateMasterKey(1)]);
   assert.throws(() => open(other, sealed, 'token:1:seed'), TallyError);
   const raw = Buffer.from(sealed.slice(3), 'base64');
-  raw[raw.length - 1] ^= 1;
+  raw[raw.length - 1]! ^= 1;
   assert.throws(() => open(keyring, `v1.${raw.toString('base64')}`, 'token:1:seed'), TallyError);
   assert.throws(() => open(keyring, sealed.replace(/^v1/, 'v9'), 'token:1:seed'), /version 9/);
   assert.throws(() => open(keyring, 'garbage', 'x'), TallyError);

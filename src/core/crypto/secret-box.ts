@@ -40,15 +40,17 @@ export function parseKeyring(text: string): Keyring {
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'));
-  if (lines.length === 1 && !lines[0].includes(':')) {
-    return makeKeyring([{ version: 1, key: decodeKey(lines[0], 1) }]);
+  const [single, ...more] = lines;
+  if (single !== undefined && more.length === 0 && !single.includes(':')) {
+    return makeKeyring([{ version: 1, key: decodeKey(single, 1) }]);
   }
   return makeKeyring(
     lines.map((line) => {
       const match = /^v(\d{1,6}):(\S+)$/.exec(line);
       if (!match) throw new TallyError('MASTER_KEY_INVALID', 'Each master key line must read v<version>:<base64 key>.');
-      const version = Number(match[1]);
-      return { version, key: decodeKey(match[2], version) };
+      const [, versionDigits = '', key = ''] = match;
+      const version = Number(versionDigits);
+      return { version, key: decodeKey(key, version) };
     }),
   );
 }

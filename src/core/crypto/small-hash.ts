@@ -6,6 +6,8 @@
  * compressions of plain integer arithmetic. Tested against node:crypto and the RFCs' vectors.
  * Neither is used where collision resistance matters: RADIUS mandates MD5, and HMAC-SHA-1 (OATH)
  * rests on SHA-1's compression function as a PRF.
+ * Every index below is in range by its loop bound or the block size, so reads assert it with `!`
+ * (no run-time check in the compression loops).
  */
 
 interface Algorithm {
@@ -29,7 +31,7 @@ const MD5_S = Uint8Array.from(
       [5, 9, 14, 20],
       [4, 11, 16, 23],
       [6, 10, 15, 21],
-    ][i >> 4][i % 4],
+    ][i >> 4]![i % 4]!,
 );
 const MD5_G = Uint8Array.from({ length: 64 }, (_, i) =>
   i < 16 ? i : i < 32 ? (5 * i + 1) % 16 : i < 48 ? (3 * i + 5) % 16 : (7 * i) % 16,
@@ -40,45 +42,45 @@ function md5Compress(state: Int32Array, block: Uint8Array, offset: number): void
   const m = md5Words;
   for (let i = 0; i < 16; i++) {
     const o = offset + i * 4;
-    m[i] = block[o] | (block[o + 1] << 8) | (block[o + 2] << 16) | (block[o + 3] << 24);
+    m[i] = block[o]! | (block[o + 1]! << 8) | (block[o + 2]! << 16) | (block[o + 3]! << 24);
   }
-  let a = state[0];
-  let b = state[1];
-  let c = state[2];
-  let d = state[3];
+  let a = state[0]!;
+  let b = state[1]!;
+  let c = state[2]!;
+  let d = state[3]!;
   // One loop per round, so that no step branches on which function it uses.
   for (let i = 0; i < 16; i++) {
-    const f = (((b & c) | (~b & d)) + a + MD5_K[i] + m[MD5_G[i]]) | 0;
+    const f = (((b & c) | (~b & d)) + a + MD5_K[i]! + m[MD5_G[i]!]!) | 0;
     a = d;
     d = c;
     c = b;
-    b = (b + ((f << MD5_S[i]) | (f >>> (32 - MD5_S[i])))) | 0;
+    b = (b + ((f << MD5_S[i]!) | (f >>> (32 - MD5_S[i]!)))) | 0;
   }
   for (let i = 16; i < 32; i++) {
-    const f = (((d & b) | (~d & c)) + a + MD5_K[i] + m[MD5_G[i]]) | 0;
+    const f = (((d & b) | (~d & c)) + a + MD5_K[i]! + m[MD5_G[i]!]!) | 0;
     a = d;
     d = c;
     c = b;
-    b = (b + ((f << MD5_S[i]) | (f >>> (32 - MD5_S[i])))) | 0;
+    b = (b + ((f << MD5_S[i]!) | (f >>> (32 - MD5_S[i]!)))) | 0;
   }
   for (let i = 32; i < 48; i++) {
-    const f = ((b ^ c ^ d) + a + MD5_K[i] + m[MD5_G[i]]) | 0;
+    const f = ((b ^ c ^ d) + a + MD5_K[i]! + m[MD5_G[i]!]!) | 0;
     a = d;
     d = c;
     c = b;
-    b = (b + ((f << MD5_S[i]) | (f >>> (32 - MD5_S[i])))) | 0;
+    b = (b + ((f << MD5_S[i]!) | (f >>> (32 - MD5_S[i]!)))) | 0;
   }
   for (let i = 48; i < 64; i++) {
-    const f = ((c ^ (b | ~d)) + a + MD5_K[i] + m[MD5_G[i]]) | 0;
+    const f = ((c ^ (b | ~d)) + a + MD5_K[i]! + m[MD5_G[i]!]!) | 0;
     a = d;
     d = c;
     c = b;
-    b = (b + ((f << MD5_S[i]) | (f >>> (32 - MD5_S[i])))) | 0;
+    b = (b + ((f << MD5_S[i]!) | (f >>> (32 - MD5_S[i]!)))) | 0;
   }
-  state[0] = (state[0] + a) | 0;
-  state[1] = (state[1] + b) | 0;
-  state[2] = (state[2] + c) | 0;
-  state[3] = (state[3] + d) | 0;
+  state[0] = (state[0]! + a) | 0;
+  state[1] = (state[1]! + b) | 0;
+  state[2] = (state[2]! + c) | 0;
+  state[3] = (state[3]! + d) | 0;
 }
 
 const MD5: Algorithm = {
@@ -96,20 +98,20 @@ function sha1Compress(state: Int32Array, block: Uint8Array, offset: number): voi
   const w = sha1Words;
   for (let i = 0; i < 16; i++) {
     const o = offset + i * 4;
-    w[i] = (block[o] << 24) | (block[o + 1] << 16) | (block[o + 2] << 8) | block[o + 3];
+    w[i] = (block[o]! << 24) | (block[o + 1]! << 16) | (block[o + 2]! << 8) | block[o + 3]!;
   }
   for (let i = 16; i < 80; i++) {
-    const x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
+    const x = w[i - 3]! ^ w[i - 8]! ^ w[i - 14]! ^ w[i - 16]!;
     w[i] = (x << 1) | (x >>> 31);
   }
-  let a = state[0];
-  let b = state[1];
-  let c = state[2];
-  let d = state[3];
-  let e = state[4];
+  let a = state[0]!;
+  let b = state[1]!;
+  let c = state[2]!;
+  let d = state[3]!;
+  let e = state[4]!;
   // One loop per round, so that no step branches on which function it uses.
   for (let i = 0; i < 20; i++) {
-    const t = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + w[i]) | 0;
+    const t = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + w[i]!) | 0;
     e = d;
     d = c;
     c = (b << 30) | (b >>> 2);
@@ -117,7 +119,7 @@ function sha1Compress(state: Int32Array, block: Uint8Array, offset: number): voi
     a = t;
   }
   for (let i = 20; i < 40; i++) {
-    const t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0x6ed9eba1 + w[i]) | 0;
+    const t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0x6ed9eba1 + w[i]!) | 0;
     e = d;
     d = c;
     c = (b << 30) | (b >>> 2);
@@ -125,7 +127,7 @@ function sha1Compress(state: Int32Array, block: Uint8Array, offset: number): voi
     a = t;
   }
   for (let i = 40; i < 60; i++) {
-    const t = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + (0x8f1bbcdc | 0) + w[i]) | 0;
+    const t = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + (0x8f1bbcdc | 0) + w[i]!) | 0;
     e = d;
     d = c;
     c = (b << 30) | (b >>> 2);
@@ -133,18 +135,18 @@ function sha1Compress(state: Int32Array, block: Uint8Array, offset: number): voi
     a = t;
   }
   for (let i = 60; i < 80; i++) {
-    const t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + (0xca62c1d6 | 0) + w[i]) | 0;
+    const t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + (0xca62c1d6 | 0) + w[i]!) | 0;
     e = d;
     d = c;
     c = (b << 30) | (b >>> 2);
     b = a;
     a = t;
   }
-  state[0] = (state[0] + a) | 0;
-  state[1] = (state[1] + b) | 0;
-  state[2] = (state[2] + c) | 0;
-  state[3] = (state[3] + d) | 0;
-  state[4] = (state[4] + e) | 0;
+  state[0] = (state[0]! + a) | 0;
+  state[1] = (state[1]! + b) | 0;
+  state[2] = (state[2]! + c) | 0;
+  state[3] = (state[3]! + d) | 0;
+  state[4] = (state[4]! + e) | 0;
 }
 
 const SHA1: Algorithm = {
@@ -170,13 +172,13 @@ function finish(algorithm: Algorithm, state: Int32Array, absorbed: number, parts
     total += part.length;
     let offset = 0;
     if (pending > 0) {
-      while (pending < BLOCK && offset < part.length) tail[pending++] = part[offset++];
+      while (pending < BLOCK && offset < part.length) tail[pending++] = part[offset++]!;
       if (pending < BLOCK) continue;
       algorithm.compress(state, tail, 0);
       pending = 0;
     }
     for (; offset + BLOCK <= part.length; offset += BLOCK) algorithm.compress(state, part, offset);
-    while (offset < part.length) tail[pending++] = part[offset++];
+    while (offset < part.length) tail[pending++] = part[offset++]!;
   }
   tail[pending] = 0x80;
   const end = pending + 1 + 8 <= BLOCK ? BLOCK : 2 * BLOCK;
@@ -198,7 +200,7 @@ function finish(algorithm: Algorithm, state: Int32Array, absorbed: number, parts
   const out = Buffer.allocUnsafe(algorithm.outputBytes);
   for (let i = 0; i < algorithm.outputBytes; i++) {
     const shift = algorithm.littleEndian ? 8 * (i % 4) : 24 - 8 * (i % 4);
-    out[i] = (state[i >> 2] >>> shift) & 0xff;
+    out[i] = (state[i >> 2]! >>> shift) & 0xff;
   }
   return out;
 }
@@ -211,7 +213,7 @@ function digest(algorithm: Algorithm, parts: readonly Uint8Array[]): Buffer {
 function keyedState(algorithm: Algorithm, key: Uint8Array, pad: number): Int32Array {
   const block = new Uint8Array(BLOCK);
   block.set(key.length > BLOCK ? digest(algorithm, [key]) : key);
-  for (let i = 0; i < BLOCK; i++) block[i] ^= pad;
+  for (let i = 0; i < BLOCK; i++) block[i]! ^= pad;
   const state = algorithm.initial.slice();
   algorithm.compress(state, block, 0);
   return state;

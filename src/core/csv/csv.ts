@@ -28,7 +28,7 @@ export function parseCsvRecords(text: string): { line: number; fields: string[] 
   let i = 0;
   const endRow = () => {
     row.push(field);
-    if (row.length > 1 || row[0].trim() !== '') rows.push({ line: rowLine, fields: row });
+    if (row.length > 1 || field.trim() !== '') rows.push({ line: rowLine, fields: row });
     row = [];
     field = '';
   };

@@ -249,7 +249,7 @@ test('serverFinished refuses a wrong session, a wrong or missing R_S echo and a 
   );
 
   const wrongEcho = Buffer.from(captured.echoedServerNonce!);
-  wrongEcho[0] ^= 1;
+  wrongEcho[0]! ^= 1;
   assertNoSecrets(
     rejects(() => mockServerFinished({ echoedServerNonce: wrongEcho }), 'CTKIP_NONCE_MISMATCH'),
     ...secrets,
@@ -258,7 +258,7 @@ test('serverFinished refuses a wrong session, a wrong or missing R_S echo and a 
   rejects(() => mockServerFinished({ echoedServerNonce: undefined }), 'CTKIP_NONCE_MISMATCH');
 
   const tampered = Buffer.from(captured.encryptedNonce);
-  tampered[64] ^= 0x01;
+  tampered[64]! ^= 0x01;
   assertNoSecrets(
     rejects(() => mockServerFinished({ encryptedNonce: tampered }), 'CTKIP_DECRYPT_FAILED'),
     ...secrets,
@@ -292,7 +292,7 @@ test('clientFinish refuses a tampered or missing MAC, another session and a fail
   const secrets = [session.serverNonce, session.clientNonce, hex(fake.K_TOKEN_hex)];
 
   const tampered = Buffer.from(captured.mac!);
-  tampered[15] ^= 0x80;
+  tampered[15]! ^= 0x80;
   assertNoSecrets(
     rejects(() => clientFinish({ session, message: { ...captured, mac: tampered }, pin: {} }), 'CTKIP_MAC_MISMATCH'),
     ...secrets,
@@ -300,7 +300,7 @@ test('clientFinish refuses a tampered or missing MAC, another session and a fail
   rejects(() => clientFinish({ session, message: { ...captured, mac: tampered.subarray(0, 8) }, pin: {} }), 'CTKIP_MAC_MISMATCH');
   rejects(() => clientFinish({ session, message: { ...captured, mac: undefined }, pin: {} }), 'CTKIP_MAC_MISMATCH');
   const otherNonce = Buffer.from(session.clientNonce);
-  otherNonce[0] ^= 1;
+  otherNonce[0]! ^= 1;
   rejects(() => clientFinish({ session: { ...session, clientNonce: otherNonce }, message: captured, pin: {} }), 'CTKIP_MAC_MISMATCH');
 
   rejects(() => clientFinish({ session, message: { ...captured, sessionId: 'other' }, pin: {} }), 'CTKIP_BAD_MESSAGE');

@@ -130,10 +130,10 @@ export function parseAppLink(input: string): ParsedAppLink {
   const text = input.trim();
   const match = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?(?:#.*)?$/i.exec(text);
   if (!match) throw notALink();
-  const scheme = match[1].toLowerCase();
-  const host = match[2].toLowerCase();
-  const path = match[3] ?? '';
-  const parameters = queryParameters(match[4] ?? '');
+  const [, schemeName = '', hostName = '', path = '', query = ''] = match;
+  const scheme = schemeName.toLowerCase();
+  const host = hostName.toLowerCase();
+  const parameters = queryParameters(query);
 
   const appHost = scheme === 'com.rsa.securid' || scheme === 'com.rsa.securid.iphone' || scheme === 'securidauthenticator';
   const androidLink = (scheme === 'http' || scheme === 'https') && host === '127.0.0.1' && path === '/securid/ctf';

@@ -189,10 +189,13 @@ for (const name of EXCHANGES) {
 
   test(`parses every captured server response of ${name}`, () => {
     const vector = exchange(name);
-    const [first, second] = ['1-response.http', '2-response.http'].map((file) => message(name, file));
-    const responses = [first, second].map((m) => parseServerResponse(m.body));
-    for (const [index, response] of responses.entries()) {
-      const m = [first, second][index];
+    const first = message(name, '1-response.http');
+    const second = message(name, '2-response.http');
+    const responses = [parseServerResponse(first.body), parseServerResponse(second.body)] as const;
+    for (const [m, response] of [
+      [first, responses[0]],
+      [second, responses[1]],
+    ] as const) {
       assert.equal(response.authData, vector.activation_code);
       assert.equal(response.provisioningData, m.decoded_ProvisioningData);
       assert.equal(response.response, m.decoded_Response);

@@ -8,9 +8,9 @@ const ZERO_BLOCK = Buffer.alloc(BLOCK);
 function doubleBlock(block: Buffer): Buffer {
   const out = Buffer.alloc(BLOCK);
   for (let i = 0; i < BLOCK; i++) {
-    out[i] = ((block[i] << 1) & 0xff) | (i + 1 < BLOCK ? block[i + 1] >>> 7 : 0);
+    out[i] = ((block[i]! << 1) & 0xff) | (i + 1 < BLOCK ? block[i + 1]! >>> 7 : 0);
   }
-  if (block[0] & 0x80) out[BLOCK - 1] ^= 0x87;
+  if (block[0]! & 0x80) out[BLOCK - 1]! ^= 0x87;
   return out;
 }
 
@@ -28,7 +28,7 @@ export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
   if (!complete) padded[message.length] = 0x80;
   const subkey = complete ? k1 : k2;
   const lastStart = (blocks - 1) * BLOCK;
-  for (let i = 0; i < BLOCK; i++) padded[lastStart + i] ^= subkey[i];
+  for (let i = 0; i < BLOCK; i++) padded[lastStart + i]! ^= subkey[i]!;
 
   // CBC with a zero IV over the prepared blocks is the CMAC chain; its last block is the tag.
   const cbc = createCipheriv('aes-128-cbc', key, ZERO_BLOCK).setAutoPadding(false);

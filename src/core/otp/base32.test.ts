@@ -19,7 +19,7 @@ const RFC4648 = [
 ];
 
 test('encodes and decodes the RFC 4648 vectors', () => {
-  for (const [text, base32] of RFC4648) {
+  for (const [text = '', base32 = ''] of RFC4648) {
     assert.equal(encodeBase32(Buffer.from(text)), base32);
     assert.equal(decodeBase32(base32).toString(), text);
   }

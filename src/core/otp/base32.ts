@@ -33,8 +33,9 @@ export function decodeBase32(text: string): Buffer {
   let bits = 0;
   let count = 0;
   for (let i = 0; i < body.length; i++) {
-    if (/\s/.test(body[i])) continue;
-    const value = VALUES.get(body[i].toUpperCase());
+    const character = body.charAt(i);
+    if (/\s/.test(character)) continue;
+    const value = VALUES.get(character.toUpperCase());
     if (value === undefined) {
       throw new TallyError('FORMAT_INVALID', `The base32 text has a character outside A-Z and 2-7 at position ${i + 1}.`);
     }

@@ -58,8 +58,9 @@ export function hotpHmac(secret: Uint8Array, counter: number | bigint, algorithm
 
 /** RFC 4226 dynamic truncation: 31 bits at the offset named by the low nibble of the last byte. */
 export function dynamicTruncate(hmac: Uint8Array): number {
-  const offset = hmac[hmac.length - 1] & 0x0f;
-  return ((hmac[offset] & 0x7f) << 24) | (hmac[offset + 1] << 16) | (hmac[offset + 2] << 8) | hmac[offset + 3];
+  // An HMAC is at least 20 bytes and the offset at most 15, so all four bytes are in range.
+  const offset = hmac[hmac.length - 1]! & 0x0f;
+  return ((hmac[offset]! & 0x7f) << 24) | (hmac[offset + 1]! << 16) | (hmac[offset + 2]! << 8) | hmac[offset + 3]!;
 }
 
 /** The HOTP code for one counter value, zero-padded to `digits`. */

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { item } from '../../../test/support/items.js';
 import { interopTest, runPeer } from '../../../test/support/peers.js';
 import { readVectorJson } from '../../../test/support/vectors.js';
 import { TallyError } from '../../errors.js';
@@ -140,7 +141,7 @@ function randomToken(): OtpauthToken {
     ...(issuer === undefined ? {} : { issuer }),
     account,
     secret: randomBytes(randomInt(10, 65)),
-    algorithm: (['SHA1', 'SHA256', 'SHA512'] as const)[randomInt(3)],
+    algorithm: item(['SHA1', 'SHA256', 'SHA512'] as const, randomInt(3)),
     digits: randomInt(6, 9),
   };
   return randomInt(2) === 0

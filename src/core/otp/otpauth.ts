@@ -107,16 +107,17 @@ function readParams(query: string): Map<string, string> {
 export function parseOtpauthUri(uri: string): OtpauthToken {
   const match = /^otpauth:\/\/([^/?#]*)\/([^?#]*)(?:\?([^#]*))?(?:#.*)?$/is.exec(uri.trim());
   if (!match) throw invalid('it does not have the form otpauth://TYPE/LABEL?PARAMETERS');
-  const type = match[1].toLowerCase();
-  if (type !== 'totp' && type !== 'hotp') throw invalid(`the type${quoted(match[1])} is neither totp nor hotp`);
+  const [, typeName = '', labelText = '', query = ''] = match;
+  const type = typeName.toLowerCase();
+  if (type !== 'totp' && type !== 'hotp') throw invalid(`the type${quoted(typeName)} is neither totp nor hotp`);
 
-  const label = percentDecode(match[2], 'the label');
+  const label = percentDecode(labelText, 'the label');
   const colon = label.indexOf(':');
   const labelIssuer = colon < 0 ? '' : label.slice(0, colon).trim();
   const account = (colon < 0 ? label : label.slice(colon + 1)).trim();
   if (account === '') throw invalid('the label has no account name');
 
-  const params = readParams(match[3] ?? '');
+  const params = readParams(query);
   const secretText = params.get('secret');
   if (secretText === undefined || secretText.trim() === '') throw invalid('the secret parameter is missing');
   let secret: Buffer;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { firstItem, item } from '../../../test/support/items.js';
 import { readVector, readVectorJson } from '../../../test/support/vectors.js';
 import { type ErrorCode, TallyError } from '../../errors.js';
 import { hotp } from '../otp/hotp.js';
@@ -38,7 +39,7 @@ function imported(outcome: PskcKeyOutcome): PskcKey {
 function onlyKey(xml: string, options?: PskcReadOptions): PskcKey {
   const result = readPskc(xml, options);
   assert.equal(result.keys.length, 1);
-  return imported(result.keys[0]);
+  return imported(firstItem(result.keys));
 }
 
 /** Deterministic stand-in for randomBytes, so edited fixtures behave the same on every run. */
@@ -135,7 +136,7 @@ test('RFC 6030 figure 7: the PBKDF2 key, the secret, and (the same secret as RFC
   );
   const result = readPskc(rfc6030Figure7(), { password: 'qwerty' });
   assert.equal(result.passwordProtected, true);
-  const key = imported(result.keys[0]);
+  const key = imported(firstItem(result.keys));
   assert.deepEqual(key, {
     kind: 'hotp',
     id: '123456',
@@ -159,7 +160,7 @@ test('RFC 6030 figure 7 reads the same with an empty or explicit HMAC-SHA1 PRF, 
     ['<PRF Algorithm="http://www.w3.org/2000/09/xmldsig#hmac-sha1"/>', 'pkcs5'],
     ['<PRF>http://www.w3.org/2000/09/xmldsig#hmac-sha1</PRF>', 'pkcs5'],
     ['', 'xenc11'],
-  ]) {
+  ] as const) {
     assert.deepEqual(onlyKey(rfc6030Figure7(prf, prefix), { password: 'qwerty' }).secret, RFC_SECRET, prf + prefix);
   }
   assert.equal(
@@ -208,7 +209,7 @@ for (const name of ['totp-pbkdf2', 'hotp-pbkdf2']) {
     const xml = readVector(`pskc/${name}.pskcxml`);
     const derived = derivePbkdf2(v.password, Buffer.from(v.pbkdf2.salt_b64, 'base64'), v.pbkdf2.iterations, v.pbkdf2.key_length, 'sha1');
     assert.equal(derived.toString('hex'), v.pbkdf2.derived_key_hex);
-    const macKeyCipher = /<pskc:MACKey>[\s\S]*?<xenc:CipherValue>([^<]+)</.exec(xml)![1];
+    const macKeyCipher = /<pskc:MACKey>[\s\S]*?<xenc:CipherValue>([^<]+)</.exec(xml)![1]!;
     const macKey = decryptAes128Cbc(derived, Buffer.from(macKeyCipher, 'base64'));
     assert.ok(macKey.ok);
     assert.equal(macKey.plaintext.toString('hex'), v.mac_key_hex);
@@ -248,7 +249,7 @@ test('a flipped ValueMAC or ciphertext byte, or a missing ValueMAC, fails the wh
   const xml = readVector('pskc/totp-pbkdf2.pskcxml');
   const flip = (b64: string, at: number) => {
     const bytes = Buffer.from(b64, 'base64');
-    bytes[at] ^= 0x01;
+    bytes[at]! ^= 0x01;
     return bytes.toString('base64');
   };
   for (const at of [0, 7, 19]) {
@@ -290,9 +291,9 @@ test('one bad key among good ones fails the whole file when its MAC does not mat
     timeInterval: 30,
   }));
   const xml = writePskc(keys, { password: 'pw', iterations: 1000, randomBytes: seededRandom('three') });
-  const macs = [...xml.matchAll(/<pskc:ValueMAC>([^<]+)</g)].map((m) => m[1]);
+  const macs = [...xml.matchAll(/<pskc:ValueMAC>([^<]+)</g)].map((m) => m[1]!);
   assert.equal(macs.length, 3);
-  const edited = xml.replace(macs[2], Buffer.alloc(20).toString('base64'));
+  const edited = xml.replace(item(macs, 2), Buffer.alloc(20).toString('base64'));
   const error = errorOf(() => readPskc(edited, { password: 'pw' }));
   assert.equal(error.code, 'INTEGRITY_CHECK_FAILED');
   assert.match(error.message, /key 3 \(Id "k2"\)/);
@@ -324,7 +325,7 @@ test('an unknown algorithm, hash, encoding or length refuses that key only; the 
       result.keys.map((k) => k.status),
       ['imported', 'refused', 'refused', 'refused', 'refused', 'refused'],
     );
-    assert.deepEqual(Buffer.from(imported(result.keys[0]).secret), Buffer.alloc(20, 1));
+    assert.deepEqual(Buffer.from(imported(firstItem(result.keys)).secret), Buffer.alloc(20, 1));
     const refusals = result.keys.slice(1).map((k) => (k.status === 'refused' ? [k.id, k.serial, k.code, k.reason] : []));
     assert.deepEqual(
       refusals.map((r) => r.slice(0, 3)),
@@ -336,11 +337,11 @@ test('an unknown algorithm, hash, encoding or length refuses that key only; the 
         ['k5', 'S5', 'FORMAT_INVALID'],
       ],
     );
-    assert.match(String(refusals[0][3]), /pskc:ocra/);
-    assert.match(String(refusals[1][3]), /HMAC-MD5/);
-    assert.match(String(refusals[2][3]), /ALPHANUMERIC/);
-    assert.match(String(refusals[3][3]), /10 digits/);
-    assert.match(String(refusals[4][3]), /no Data\/Secret/);
+    assert.match(String(refusals[0]?.[3]), /pskc:ocra/);
+    assert.match(String(refusals[1]?.[3]), /HMAC-MD5/);
+    assert.match(String(refusals[2]?.[3]), /ALPHANUMERIC/);
+    assert.match(String(refusals[3]?.[3]), /10 digits/);
+    assert.match(String(refusals[4]?.[3]), /no Data\/Secret/);
   }
 });
 
@@ -446,7 +447,7 @@ test('other protection schemes and unreasonable PBKDF2 costs are refused as a wh
     /(<pskc:EncryptedValue>\s*<xenc:EncryptionMethod Algorithm=")[^"]+/,
     '$1http://www.w3.org/2001/04/xmlenc#kw-aes128',
   );
-  const outcome = readPskc(otherCipher, { password }).keys[0];
+  const outcome = firstItem(readPskc(otherCipher, { password }).keys);
   assert.equal(outcome.status === 'refused' && outcome.code, 'UNSUPPORTED_ALGORITHM');
 });
 
@@ -511,18 +512,20 @@ test('plain files: older #totp URIs, defaults, encrypted-looking nothing, and no
   assert.equal(rich.kind === 'totp' && [rich.algorithm, rich.timeInterval, rich.time, rich.timeDrift].join(), 'SHA256,60,5,-2');
   assert.equal(onlyKey(plain('urn:ietf:params:xml:ns:keyprov:pskc#hotp', '<Counter><PlainValue>77</PlainValue></Counter>')).kind, 'hotp');
 
-  const bad = readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '<Counter><PlainValue>-1</PlainValue></Counter>')).keys[0];
+  const bad = firstItem(readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '<Counter><PlainValue>-1</PlainValue></Counter>')).keys);
   assert.equal(bad.status === 'refused' && bad.code, 'FORMAT_INVALID');
-  const badBase64 = readPskc(
-    plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace('</PlainValue></Secret>', '!</PlainValue></Secret>'),
-  ).keys[0];
+  const badBase64 = firstItem(
+    readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace('</PlainValue></Secret>', '!</PlainValue></Secret>')).keys,
+  );
   assert.equal(badBase64.status === 'refused' && badBase64.code, 'FORMAT_INVALID');
-  const checkDigit = readPskc(
-    plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace(
-      '<ResponseFormat Length="8"/>',
-      '<ResponseFormat Length="8" CheckDigits="true"/>',
-    ),
-  ).keys[0];
+  const checkDigit = firstItem(
+    readPskc(
+      plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '').replace(
+        '<ResponseFormat Length="8"/>',
+        '<ResponseFormat Length="8" CheckDigits="true"/>',
+      ),
+    ).keys,
+  );
   assert.equal(checkDigit.status === 'refused' && checkDigit.code, 'UNSUPPORTED_ALGORITHM');
   for (const outcome of [bad, badBase64, checkDigit]) {
     assert.ok(outcome.status === 'refused' && !outcome.reason.includes(secret.toString('base64').slice(0, 12)));
@@ -569,11 +572,11 @@ test('a SecurID-AES key (draft PSKC algorithm profile) is read with its 12-digit
     });
     const short = onlyKey(xml.replace(`<pskc:SerialNo>${v.serial}`, '<pskc:SerialNo>4242'));
     assert.equal(short.serial, '000000004242');
-    const noSerial = readPskc(xml.replace(/<pskc:SerialNo>[^<]*<\/pskc:SerialNo>/, '')).keys[0];
+    const noSerial = firstItem(readPskc(xml.replace(/<pskc:SerialNo>[^<]*<\/pskc:SerialNo>/, '')).keys);
     assert.equal(noSerial.status === 'refused' && noSerial.code, 'FORMAT_INVALID');
   }
   const counterBased = `<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><KeyPackage><Key Id="c" Algorithm="http://www.rsa.com/names/2008/04/algorithms/SecurID#SecurID-AES128-Counter"><Data><Secret><PlainValue>${seed.toString('base64')}</PlainValue></Secret></Data></Key></KeyPackage></KeyContainer>`;
-  const outcome = readPskc(counterBased).keys[0];
+  const outcome = firstItem(readPskc(counterBased).keys);
   assert.equal(outcome.status === 'refused' && outcome.code, 'UNSUPPORTED_ALGORITHM');
 });
 
@@ -587,7 +590,7 @@ test('an XML signature on the KeyContainer is noticed (and not checked), with or
   assert.notEqual(signed, xml);
   const result = readPskc(signed, { password: v.password });
   assert.equal(result.signed, true);
-  assert.equal(result.keys[0].status, 'imported');
+  assert.equal(firstItem(result.keys).status, 'imported');
   const plain = writePskc([{ kind: 'hotp', id: 'P1', secret: Buffer.alloc(20, 7), digits: 6, algorithm: 'SHA1', counter: 0 }]);
   assert.equal(readPskc(plain).signed, false);
   assert.equal(readPskc(plain.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `${signature}${end}`)).signed, true);
@@ -654,11 +657,11 @@ function rfc6030Figure10(
 
 test('RFC 6030 figure 10: a PIN the device checks (Local) limits nothing here; the PIN key itself is refused by its Id', () => {
   const result = readPskc(rfc6030Figure10());
-  const key = imported(result.keys[0]);
+  const key = imported(firstItem(result.keys));
   assert.equal(key.id, '12345678');
   assert.equal(key.policy, undefined);
   assert.equal(key.kind === 'hotp' && hotp({ secret: key.secret, algorithm: key.algorithm, digits: key.digits }, key.counter), '84755224');
-  const pin = result.keys[1];
+  const pin = item(result.keys, 1);
   assert.equal(pin.status, 'refused');
   assert.deepEqual(pin.status === 'refused' && [pin.id, pin.serial, pin.code], ['123456781', '987654321', 'UNSUPPORTED_ALGORITHM']);
 });
@@ -666,8 +669,10 @@ test('RFC 6030 figure 10: a PIN the device checks (Local) limits nothing here; t
 test('Policy StartDate, ExpiryDate and NumberOfTransactions are read (RFC 6030 section 4.3.4), offsets honoured', () => {
   const policy = (extra: string) =>
     imported(
-      readPskc(rfc6030Figure10(`<StartDate>2006-05-01T00:00:00Z</StartDate>${extra}<KeyUsage>OTP</KeyUsage><KeyUsage>CR</KeyUsage>`))
-        .keys[0],
+      firstItem(
+        readPskc(rfc6030Figure10(`<StartDate>2006-05-01T00:00:00Z</StartDate>${extra}<KeyUsage>OTP</KeyUsage><KeyUsage>CR</KeyUsage>`))
+          .keys,
+      ),
     ).policy;
   assert.deepEqual(policy('<ExpiryDate>2006-05-31T00:00:00Z</ExpiryDate><NumberOfTransactions>100</NumberOfTransactions>'), {
     startDate: Date.UTC(2006, 4, 1),
@@ -688,7 +693,7 @@ test('Policy StartDate, ExpiryDate and NumberOfTransactions are read (RFC 6030 s
 
 test('a Policy Tally cannot enforce, or one without OTP among its KeyUsage, refuses that key only', () => {
   const refusal = (policy: string) => {
-    const outcome = readPskc(rfc6030Figure10(policy)).keys[0];
+    const outcome = firstItem(readPskc(rfc6030Figure10(policy)).keys);
     assert.equal(outcome.status, 'refused', policy);
     return outcome.status === 'refused' ? [outcome.id, outcome.code, outcome.reason] : [];
   };

@@ -258,7 +258,8 @@ function checkValueMacs(keys: RawKey[], protection: Protection): void {
   const mismatched = encrypted.filter(
     (value) => !macMatches(protection.macDigest, protection.macKey, value.ivAndCiphertext, value.mac as Buffer),
   );
-  if (mismatched.length === 0) return;
+  const [firstMismatch] = mismatched;
+  if (firstMismatch === undefined) return;
   // PSKC has no password check of its own. A wrong password passes the MAC key's padding about
   // once in 256; then no ValueMAC matches and the values' padding (nearly always) fails as well.
   // One matching ValueMAC, or intact padding, means the password is right and the file was altered.
@@ -268,7 +269,7 @@ function checkValueMacs(keys: RawKey[], protection: Protection): void {
   if (wrongKey) throw new TallyError('WRONG_PASSWORD');
   throw new TallyError(
     'INTEGRITY_CHECK_FAILED',
-    `The ValueMAC of ${mismatched[0].where} does not match: the file is corrupt or was altered.`,
+    `The ValueMAC of ${firstMismatch.where} does not match: the file is corrupt or was altered.`,
   );
 }
 

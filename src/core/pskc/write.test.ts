@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { firstItem, item } from '../../../test/support/items.js';
 import { interopTest, runPeer } from '../../../test/support/peers.js';
 import { TallyError } from '../../errors.js';
 import type { OtpAlgorithm } from '../otp/hotp.js';
@@ -39,7 +40,7 @@ function randomKey(i: number): PskcKey {
     serial: `TLY${String(i).padStart(7, '0')}`,
     secret: randomBytes(randomInt(10, 65)),
     digits: randomInt(6, 9),
-    algorithm: ALGORITHMS[randomInt(3)],
+    algorithm: item(ALGORITHMS, randomInt(3)),
   };
   return i % 2 === 0
     ? { kind: 'hotp', ...common, counter: randomInt(0, 2 ** 32) }
@@ -103,12 +104,12 @@ test('a password-protected file shows no secret; salt, IVs and MAC key come from
 
 test('refuses keys and options it cannot write faithfully', () => {
   const refused = (e: unknown) => e instanceof TallyError && e.code === 'VALIDATION_FAILED';
-  const good = everything[0];
+  const good = firstItem(everything);
   assert.throws(() => writePskc([{ ...good, digits: 9 }]), refused);
   assert.throws(() => writePskc([{ ...good, secret: Buffer.alloc(0) }]), refused);
   assert.throws(() => writePskc([{ ...good, kind: 'hotp', counter: -1 } as PskcKey]), refused);
-  assert.throws(() => writePskc([{ ...everything[1], timeInterval: 0 } as PskcKey]), refused);
-  assert.throws(() => writePskc([{ ...everything[3], serial: 'ABC' } as PskcKey]), refused);
+  assert.throws(() => writePskc([{ ...item(everything, 1), timeInterval: 0 } as PskcKey]), refused);
+  assert.throws(() => writePskc([{ ...item(everything, 3), serial: 'ABC' } as PskcKey]), refused);
   assert.throws(() => writePskc([{ ...good, userId: 'bell\u0007' }]), refused);
   assert.throws(() => writePskc([{ ...good, issuer: 'half \ud83d' }]), refused);
   assert.throws(() => writePskc([{ ...good, id: 'nul\u0000' }]), refused);
@@ -128,7 +129,7 @@ function withTempDir<T>(fn: (dir: string) => T): T {
 }
 
 function parseCsv(text: string): Record<string, string>[] {
-  const [header, ...rows] = text
+  const [header = [], ...rows] = text
     .trim()
     .split(/\r?\n/)
     .map((line) => line.split(','));
@@ -160,7 +161,7 @@ interopTest('files we write (plain and password, HOTP and TOTP, several keys) ar
     ];
     cases.forEach(({ password, options }, n) => {
       const keys = Array.from({ length: 5 }, (_, i) => randomKey(i));
-      keys[0] = { ...keys[0], issuer: 'Tally', userId: 'bob', manufacturer: 'Tally' };
+      keys[0] = { ...firstItem(keys), issuer: 'Tally', userId: 'bob', manufacturer: 'Tally' };
       const file = join(dir, `ours-${n}.pskcxml`);
       writeFileSync(file, writePskc(keys, { ...options, password }));
 

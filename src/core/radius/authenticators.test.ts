@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { firstItem } from '../../../test/support/items.js';
 import { type ErrorCode, TallyError } from '../../errors.js';
 import { AttributeType, attributeBytes, attributeString } from './attributes.js';
 import {
@@ -105,7 +106,7 @@ test('User-Password chains each block on the previous ciphertext block (RFC 2865
   let previous = authenticator;
   for (let block = 0; block < 3; block++) {
     const b = createHash('md5').update(SECRET).update(previous).digest();
-    for (let i = 0; i < 16; i++) expected[block * 16 + i] = padded[block * 16 + i] ^ b[i];
+    for (let i = 0; i < 16; i++) expected[block * 16 + i] = padded[block * 16 + i]! ^ b[i]!;
     previous = expected.subarray(block * 16, block * 16 + 16);
   }
   assert.deepEqual(hidePassword(password, SECRET, authenticator), expected);
@@ -136,7 +137,7 @@ test('a request with a wrong, missing, doubled or short Message-Authenticator is
     attributes: packet.attributes.map((a) => (a.type === AttributeType.MessageAuthenticator ? { type: a.type, value } : a)),
   });
   const flipped = Buffer.from(attributeBytes(packet, AttributeType.MessageAuthenticator)!);
-  flipped[0] ^= 1;
+  flipped[0]! ^= 1;
   assert.throws(() => verifyRequestMessageAuthenticator(replaceAuth(flipped), SECRET), code('RADIUS_BAD_AUTHENTICATOR'));
   assert.throws(() => verifyRequestMessageAuthenticator(packet, 'another secret'), code('RADIUS_BAD_AUTHENTICATOR'));
   const tampered = { ...packet, attributes: [...packet.attributes, { type: AttributeType.ProxyState, value: Buffer.from('x') }] };
@@ -144,7 +145,7 @@ test('a request with a wrong, missing, doubled or short Message-Authenticator is
   const missing = { ...packet, attributes: packet.attributes.filter((a) => a.type !== AttributeType.MessageAuthenticator) };
   assert.throws(() => verifyRequestMessageAuthenticator(missing, SECRET), code('RADIUS_MESSAGE_AUTHENTICATOR_MISSING'));
   verifyRequestMessageAuthenticator(missing, SECRET, { required: false });
-  const doubled = { ...packet, attributes: [...packet.attributes, packet.attributes[0]] };
+  const doubled = { ...packet, attributes: [...packet.attributes, firstItem(packet.attributes)] };
   assert.throws(() => verifyRequestMessageAuthenticator(doubled, SECRET), code('RADIUS_MALFORMED_PACKET'));
   assert.throws(() => verifyRequestMessageAuthenticator(replaceAuth(Buffer.alloc(15)), SECRET), code('RADIUS_MALFORMED_PACKET'));
 });
@@ -250,7 +251,7 @@ test('mutated signed requests only ever raise TallyError through decode, verify,
   const { bytes } = signedRequest('a passcode of some length');
   for (let i = 0; i < 3000; i++) {
     const mutated = Buffer.from(bytes);
-    for (let flips = 1 + (i % 3); flips > 0; flips--) mutated[Math.floor(Math.random() * mutated.length)] ^= 1 << (i % 8);
+    for (let flips = 1 + (i % 3); flips > 0; flips--) mutated[Math.floor(Math.random() * mutated.length)]! ^= 1 << (i % 8);
     try {
       const packet = decodePacket(i % 7 === 0 ? mutated.subarray(0, 20 + (i % mutated.length)) : mutated);
       attributeString(packet, AttributeType.UserName);

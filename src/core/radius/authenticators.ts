@@ -26,7 +26,7 @@ function xorChain(input: Buffer, secret: Buffer, requestAuthenticator: Buffer, e
   let previous = requestAuthenticator;
   for (let offset = 0; offset < input.length; offset += BLOCK) {
     const pad = md5(secret, previous);
-    for (let i = 0; i < BLOCK; i++) out[offset + i] = input[offset + i] ^ pad[i];
+    for (let i = 0; i < BLOCK; i++) out[offset + i] = input[offset + i]! ^ pad[i]!;
     previous = (encrypting ? out : input).subarray(offset, offset + BLOCK);
   }
   return out;
@@ -66,7 +66,7 @@ export function responseAuthenticator(reply: RadiusPacket, requestAuthenticator:
 function findMessageAuthenticator(packet: RadiusPacket): RadiusAttribute | undefined {
   const found = packet.attributes.filter((a) => a.type === AttributeType.MessageAuthenticator);
   if (found.length > 1) throw new TallyError('RADIUS_MALFORMED_PACKET', 'The packet has more than one Message-Authenticator.');
-  if (found.length === 1 && found[0].value.length !== BLOCK) {
+  if (found[0] !== undefined && found[0].value.length !== BLOCK) {
     throw new TallyError('RADIUS_MALFORMED_PACKET', 'The Message-Authenticator must be 16 bytes.');
   }
   return found[0];
@@ -124,7 +124,7 @@ function textChunks(text: string): Buffer[] {
   let start = 0;
   while (start < all.length) {
     let end = Math.min(start + MAX_ATTRIBUTE_VALUE_LENGTH, all.length);
-    while (end < all.length && (all[end] & 0xc0) === 0x80) end--;
+    while (end < all.length && (all[end]! & 0xc0) === 0x80) end--;
     chunks.push(all.subarray(start, end));
     start = end;
   }

@@ -130,7 +130,7 @@ async function startFreeradius(t: TestContext): Promise<number> {
 
 /** Sends one Access-Request built by the codec and returns the verified reply. */
 async function ask(t: TestContext, port: number, fields: Omit<AccessRequest, 'identifier' | 'authenticator'>): Promise<RadiusPacket> {
-  const request = { ...fields, identifier: randomBytes(1)[0], authenticator: randomBytes(16) };
+  const request = { ...fields, identifier: randomBytes(1).readUInt8(0), authenticator: randomBytes(16) };
   const socket = dgram.createSocket('udp4');
   t.after(() => socket.close());
   socket.send(buildAccessRequest(request, SECRET), port, '127.0.0.1');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { firstItem, item } from '../../../test/support/items.js';
 import { TallyError } from '../../errors.js';
 import { decodePacket, encodePacket, RadiusCode } from './packet.js';
 
@@ -47,7 +48,7 @@ test('ignores bytes beyond the Length field as padding and copies values out of 
   const packet = decodePacket(padded);
   assert.equal(packet.attributes.length, 4);
   padded.fill(0);
-  assert.equal(packet.attributes[0].value.toString(), 'nemo');
+  assert.equal(firstItem(packet.attributes).value.toString(), 'nemo');
 });
 
 test('keeps Vendor-Specific and unknown attributes raw, empty values included', () => {
@@ -85,7 +86,7 @@ test('accepts exactly 4096 bytes and refuses 4097', () => {
   const bytes = encodePacket(packet);
   assert.equal(bytes.length, 4096);
   assert.deepEqual(decodePacket(bytes), packet);
-  attributes[15] = { type: 18, value: Buffer.alloc(attributes[15].value.length + 1) };
+  attributes[15] = { type: 18, value: Buffer.alloc(item(attributes, 15).value.length + 1) };
   assert.throws(() => encodePacket(packet), isMalformed);
   assert.throws(() => decodePacket(Buffer.concat([bytes, Buffer.alloc(1)])), isMalformed);
 });

@@ -51,8 +51,8 @@ export function decodePacket(datagram: Buffer): RadiusPacket {
   let offset = HEADER_LENGTH;
   while (offset < length) {
     if (offset + 2 > length) throw malformed('An attribute header runs past the end of the packet.', { offset });
-    const type = datagram[offset];
-    const attributeLength = datagram[offset + 1];
+    const type = datagram.readUInt8(offset);
+    const attributeLength = datagram.readUInt8(offset + 1);
     if (attributeLength < 2) throw malformed(`Attribute ${type} has length ${attributeLength}, below the minimum of 2.`, { offset });
     if (offset + attributeLength > length) throw malformed(`Attribute ${type} runs past the end of the packet.`, { offset });
     // A copy, so a decoded packet does not pin or alias the receive buffer.
@@ -60,8 +60,8 @@ export function decodePacket(datagram: Buffer): RadiusPacket {
     offset += attributeLength;
   }
   return {
-    code: datagram[0],
-    identifier: datagram[1],
+    code: datagram.readUInt8(0),
+    identifier: datagram.readUInt8(1),
     authenticator: Buffer.from(datagram.subarray(4, HEADER_LENGTH)),
     attributes,
   };

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
+import { firstItem } from '../../../test/support/items.js';
 import { interopTest } from '../../../test/support/peers.js';
 import { received, radclient as runRadclient } from '../../../test/support/radclient.js';
 import { type ErrorCode, isTallyError } from '../../errors.js';
@@ -42,11 +43,11 @@ async function startResponder(t: TestContext) {
       } else {
         reply = buildReply(request, SECRET, { code: RadiusCode.AccessReject, replyMessage: 'Access denied' });
       }
-      if (user === 'broken-response-authenticator') reply[4] ^= 0x01;
+      if (user === 'broken-response-authenticator') reply[4]! ^= 0x01;
       if (user === 'broken-message-authenticator') {
         // Corrupt only the Message-Authenticator and re-sign, so only that check can catch it.
         const packet = decodePacket(reply);
-        packet.attributes[0].value[0] ^= 0x01;
+        firstItem(packet.attributes).value[0]! ^= 0x01;
         reply = encodePacket({ ...packet, authenticator: responseAuthenticator(packet, request.authenticator, SECRET) });
       }
       socket.send(reply, peer.port, peer.address);
@@ -93,7 +94,7 @@ interopTest(
     const challenge = received(first, 'Access-Challenge');
     assert.match(challenge, /Reply-Message = "Enter the next tokencode"/);
     const state = /State = 0x([0-9a-f]+)/.exec(challenge)?.[1];
-    assert.equal(state, seen.issued[0].toString('hex'));
+    assert.equal(state, firstItem(seen.issued).toString('hex'));
 
     const second = await radclient(port, [...signed('alice', '123456'), `State = 0x${state}`]);
     assert.equal(second.status, 0, second.stderr);

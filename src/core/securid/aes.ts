@@ -28,7 +28,7 @@ export function cbcMac(key: Buffer, iv: Buffer, data: Buffer): Buffer {
 
 export function xor(a: Buffer, b: Buffer): Buffer {
   const out = Buffer.alloc(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i] ^ b[i];
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
   return out;
 }
 

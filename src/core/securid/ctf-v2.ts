@@ -56,7 +56,7 @@ function ctfHash(data: Buffer): Buffer {
 /** The 15-bit short form of ctfHash used for the checksum, seed check and device-ID check. */
 function ctfHash15(data: Buffer): number {
   const hash = ctfHash(data);
-  return (hash[0] << 7) | (hash[1] >> 1);
+  return hash.readUInt16BE(0) >> 1;
 }
 
 function filteredDeviceId(deviceId: string, inLink: boolean): Buffer {

@@ -55,7 +55,7 @@ function deriveKey(password: Buffer, device: Buffer, constant: Buffer, nonce: Bu
   const material = Buffer.concat([password, device, constant, nonce]);
   // The apps feed PBKDF2 every other byte of this material (a UTF-16 mix-up kept for compatibility).
   const everyOther = Buffer.alloc(Math.floor(material.length / 2));
-  for (let i = 0; i < everyOther.length; i++) everyOther[i] = material[2 * i + 1];
+  for (let i = 0; i < everyOther.length; i++) everyOther[i] = material.readUInt8(2 * i + 1);
   return pbkdf2Sync(everyOther, nonce, PBKDF2_ITERATIONS, 32, 'sha256');
 }
 
@@ -123,7 +123,7 @@ export function decodeCtfV3(base64: string, options: CtfSecrets = {}): SecurIdTo
     throw formatError(`A CTF v3 string holds ${CONTAINER_BYTES} bytes; this one holds ${container.length}.`);
   }
   if (container[0] !== VERSION) throw formatError(`The CTF string is version ${container[0]}, not 3.`);
-  const [passwordLocked, deviceLocked] = [container[1], container[2]];
+  const [passwordLocked, deviceLocked] = [container.readUInt8(1), container.readUInt8(2)];
   if (passwordLocked > 1 || deviceLocked > 1) throw formatError('The CTF v3 lock flags must be 0 or 1.');
   if (deviceLocked && !options.deviceId) throw deviceIdRequired();
   if (passwordLocked && !options.password) throw passwordRequired();
@@ -152,9 +152,9 @@ export function decodeCtfV3(base64: string, options: CtfSecrets = {}): SecurIdTo
   const payload = Buffer.concat([decipher.update(container.subarray(PAYLOAD_AT, MAC_AT)), decipher.final()]);
   const serial = payload.toString('latin1', SERIAL_AT, SERIAL_AT + 12);
   if (!/^\d{12}$/.test(serial)) throw formatError('The CTF v3 serial is not 12 digits.');
-  const digits = payload[DIGITS_AT];
+  const digits = payload.readUInt8(DIGITS_AT);
   if (digits < 1 || digits > 8) throw formatError('The CTF v3 digits must be from 1 to 8.');
-  const interval = payload[INTERVAL_AT];
+  const interval = payload.readUInt8(INTERVAL_AT);
   if (interval !== 30 && interval !== 60) throw formatError('The CTF v3 interval must be 30 or 60 seconds.');
   const expiryDay = Math.floor(payload.readUIntBE(EXPIRY_AT, 5) / EXPIRY_UNITS_PER_DAY);
 

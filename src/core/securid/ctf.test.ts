@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { firstItem } from '../../../test/support/items.js';
 import { readVector, readVectorJson } from '../../../test/support/vectors.js';
 import { TallyError } from '../../errors.js';
 import { buildCtfLink, CTF_LINK_PREFIXES, type CtfLinkApp, decodeCtf, parseCtfLink } from './ctf.js';
@@ -25,7 +26,7 @@ const VECTOR_SETS = ['t1-6d-30s', 't2-8d-30s-addpin', 't3-6d-60s-password', 't4-
 function load(name: string): { vector: CtfVector; fromSdtid: SecurIdToken; secrets: { password?: string } } {
   const vector = readVectorJson<CtfVector>(`securid/${name}.json`);
   const secrets = vector.password === null ? {} : { password: vector.password };
-  const { userLogin, ...fromSdtid } = readSdtid(readVector(`securid/${name}.sdtid`), secrets).tokens[0];
+  const { userLogin, ...fromSdtid } = firstItem(readSdtid(readVector(`securid/${name}.sdtid`), secrets).tokens);
   return { vector, fromSdtid, secrets };
 }
 
@@ -242,11 +243,11 @@ test('bad CTF v3 strings and links: MAC, base64, length, version, percent-encodi
 
   for (const offset of [100, 200, 270]) {
     const tampered = Buffer.from(container);
-    tampered[offset] ^= 1;
+    tampered[offset]! ^= 1;
     throwsCode(() => decodeCtf(reencode(tampered)), 'INTEGRITY_CHECK_FAILED');
   }
   const deviceHashTampered = Buffer.from(container);
-  deviceHashTampered[10] ^= 1;
+  deviceHashTampered[10]! ^= 1;
   throwsCode(() => decodeCtf(reencode(deviceHashTampered)), 'INTEGRITY_CHECK_FAILED');
   const versionTwo = Buffer.from(container);
   versionTwo[0] = 2;

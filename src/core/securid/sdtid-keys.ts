@@ -24,12 +24,12 @@ export function deriveK0(passwordOrOrigin: string, dest: string, name: string): 
   const lastBlocks = Buffer.alloc(16 * K0_ROUNDS);
   for (let i = 0; i < K0_ROUNDS; i++) {
     chained.copy(lastBlocks, 16 * i);
-    lastBlocks[16 * i + 14] ^= i >> 8;
-    lastBlocks[16 * i + 15] ^= i & 0xff;
+    lastBlocks[16 * i + 14]! ^= i >> 8;
+    lastBlocks[16 * i + 15]! ^= i & 0xff;
   }
   const macs = aesEncrypt(key, lastBlocks);
   const k0 = Buffer.alloc(16);
-  for (let i = 0; i < macs.length; i++) k0[i % 16] ^= macs[i];
+  for (let i = 0; i < macs.length; i++) k0[i % 16]! ^= macs[i]!;
   return k0;
 }
 

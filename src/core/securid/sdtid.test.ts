@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { firstItem, item } from '../../../test/support/items.js';
 import { readVector, readVectorJson } from '../../../test/support/vectors.js';
 import { TallyError } from '../../errors.js';
 import { findDescendant, parseStrictXml, type XmlElement } from '../xml/strict.js';
@@ -73,7 +74,8 @@ for (const [name, userLogin] of Object.entries(VECTOR_SETS)) {
     const { vector, file } = load(name);
     const expected = vector.intermediates;
     const root = parseStrictXml(file);
-    const [header, tkn] = root.children;
+    const header = firstItem(root.children);
+    const tkn = item(root.children, 1);
     const batchName = text(header, 'Name').trim();
     const sn = text(tkn, 'SN').trim();
 
@@ -125,7 +127,7 @@ test('t1–t3: the writer reproduces stoken issue byte for byte given the same b
     const { vector, file } = load(name);
     const batch = readSdtid(file, passwordOf(vector));
     const signature = Buffer.from(/<BatchSignature>([^<]*)</.exec(file)?.[1] as string, 'base64');
-    const written = writeSdtid(batch.tokens[0], {
+    const written = writeSdtid(firstItem(batch.tokens), {
       origin: batch.origin,
       dest: batch.dest,
       name: batch.name,
@@ -144,7 +146,7 @@ test('t1–t3: the writer reproduces stoken issue byte for byte given the same b
 test('t4: TKN-level fields override the header defaults (AddPIN 0 over DefAddPIN 1)', () => {
   const { file } = load('t4-8d-60s-canon');
   assert.match(file, /<DefAddPIN>1<\/DefAddPIN>/);
-  assert.equal(readSdtid(file).tokens[0].addPin, false);
+  assert.equal(firstItem(readSdtid(file).tokens).addPin, false);
 });
 
 test('the canon alignment quirk: a short line moves back to the last 16-byte boundary', () => {
@@ -211,9 +213,12 @@ test('batches with many TKN: each has its own TokenMAC and settings; one bad Tok
   throwsCode(() => readSdtid(written), 'PASSWORD_REQUIRED');
 
   const macs = [...written.matchAll(/<TokenMAC>([^<]*)</g)].map((m) => m[1]);
-  const flipped = Buffer.from(macs[2], 'base64');
-  flipped[0] ^= 1;
-  throwsCode(() => readSdtid(written.replace(macs[2], flipped.toString('base64')), { password: 'batch pw' }), 'INTEGRITY_CHECK_FAILED');
+  const flipped = Buffer.from(item(macs, 2), 'base64');
+  flipped[0]! ^= 1;
+  throwsCode(
+    () => readSdtid(written.replace(item(macs, 2), flipped.toString('base64')), { password: 'batch pw' }),
+    'INTEGRITY_CHECK_FAILED',
+  );
   const tamperedLogin = written.replace('<UserLogin>user3</UserLogin>', '<UserLogin>mallory</UserLogin>');
   throwsCode(() => readSdtid(tamperedLogin, { password: 'batch pw' }), 'INTEGRITY_CHECK_FAILED');
 });
@@ -244,10 +249,10 @@ test('passwords: required, wrong, empty, and not needed', () => {
   throwsCode(() => readSdtid(file), 'PASSWORD_REQUIRED');
   throwsCode(() => readSdtid(file, { password: '' }), 'PASSWORD_REQUIRED');
   throwsCode(() => readSdtid(file, { password: 'Tally-vector-pass4' }), 'WRONG_PASSWORD');
-  assert.equal(readSdtid(file, passwordOf(vector)).tokens[0].serial, vector.serial);
+  assert.equal(firstItem(readSdtid(file, passwordOf(vector)).tokens).serial, vector.serial);
   // stoken ignores a password the file does not need; so does Tally.
   const plain = load('t1-6d-30s');
-  assert.equal(readSdtid(plain.file, { password: 'unneeded' }).tokens[0].seed.toString('hex'), plain.vector.seed_hex);
+  assert.equal(firstItem(readSdtid(plain.file, { password: 'unneeded' }).tokens).seed.toString('hex'), plain.vector.seed_hex);
 });
 
 test("a file keyed with the empty password (stoken export --sdtid --new-password='') opens without one", () => {
@@ -261,7 +266,7 @@ test('tampering: a flipped MAC byte or a changed field fails the integrity check
   const { file } = load('t1-6d-30s');
   const flip = (base64: string) => {
     const bytes = Buffer.from(base64, 'base64');
-    bytes[7] ^= 0x40;
+    bytes[7]! ^= 0x40;
     return bytes.toString('base64');
   };
   const headerMacText = /<HeaderMAC>([^<]*)</.exec(file)?.[1] as string;

@@ -298,7 +298,8 @@ function serialize(element: XmlElement, indent: string): string {
  */
 export function writeSdtid(tokens: SecurIdToken | readonly SecurIdToken[], options: SdtidWriteOptions = {}): string {
   const list: readonly SecurIdToken[] = Array.isArray(tokens) ? tokens : [tokens as SecurIdToken];
-  if (list.length === 0) throw new TallyError('VALIDATION_FAILED', 'An sdtid file needs at least one token.');
+  const [first] = list;
+  if (first === undefined) throw new TallyError('VALIDATION_FAILED', 'An sdtid file needs at least one token.');
   list.forEach(checkSecurIdToken);
   const origin = fieldText(options.origin, 'Origin');
   const dest = fieldText(options.dest, 'Dest');
@@ -312,7 +313,7 @@ export function writeSdtid(tokens: SecurIdToken | readonly SecurIdToken[], optio
   if (batchSecret.length !== 16) throw new TallyError('VALIDATION_FAILED', 'The sdtid batch secret must be 16 bytes.');
 
   const k0 = deriveK0(options.password ? options.password : origin, dest, name);
-  const defaults = new Map(tokenSettings(list[0]));
+  const defaults = new Map(tokenSettings(first));
   const def = (field: string) => leaf(`Def${field}`, defaults.get(field) as string);
   const header = container('TKNHeader', [
     leaf('Version', '0'),

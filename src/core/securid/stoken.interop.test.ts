@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { firstItem, item } from '../../../test/support/items.js';
 import { interopTest, runPeer } from '../../../test/support/peers.js';
 import { buildCtfLink, CTF_LINK_PREFIXES, type CtfLinkApp, decodeCtf } from './ctf.js';
 import { encodeCtfV2 } from './ctf-v2.js';
@@ -53,7 +54,9 @@ function show(args: string[]): Record<string, string> {
 }
 
 function shownSeed(args: string[]): string {
-  return show(args)['Decrypted seed'].replaceAll(' ', '');
+  const seed = show(args)['Decrypted seed'];
+  assert.ok(seed !== undefined, 'stoken shows a decrypted seed');
+  return seed.replaceAll(' ', '');
 }
 
 /** A deterministic stream of random values, so a failing case can be replayed. */
@@ -77,7 +80,7 @@ class SeededRandom {
     return this.int(0, 1) === 1;
   }
   pick<T>(items: readonly T[]): T {
-    return items[this.int(0, items.length - 1)];
+    return item(items, this.int(0, items.length - 1));
   }
   digits(count: number): string {
     return Array.from({ length: count }, () => String(this.int(0, 9))).join('');
@@ -163,7 +166,7 @@ interopTest('stoken: reads every sdtid we write, with and without a password, wi
     const file = scratchFile(writeSdtid(token, options));
     const secrets = { password };
     const fields = show([`--file=${file}`, ...secretArgs(secrets)]);
-    assert.equal(fields['Decrypted seed'].replaceAll(' ', ''), token.seed.toString('hex'), `case ${i}`);
+    assert.equal(fields['Decrypted seed']?.replaceAll(' ', ''), token.seed.toString('hex'), `case ${i}`);
     assert.equal(fields['Serial number'], token.serial);
     assert.equal(fields['Tokencode digits'], String(token.digits));
     assert.equal(fields['Seconds per tokencode'], String(token.intervalSeconds));
@@ -237,15 +240,15 @@ interopTest('stoken: every sdtid `stoken issue` writes (with/without a password)
     const password = i % 2 === 0 ? random.text(1, 30) : undefined;
     const issued = stoken(['issue', `--template=${scratchFile(template)}`, ...(password ? [`--new-password=${password}`] : [])]);
     const file = scratchFile(issued);
-    const [token] = readSdtid(issued, { password }).tokens;
+    const token = firstItem(readSdtid(issued, { password }).tokens);
     const fields = show([`--file=${file}`, ...secretArgs({ password })]);
-    assert.equal(token.seed.toString('hex'), fields['Decrypted seed'].replaceAll(' ', ''), `case ${i}`);
+    assert.equal(token.seed.toString('hex'), fields['Decrypted seed']?.replaceAll(' ', ''), `case ${i}`);
     assert.equal(token.serial, fields['Serial number']);
     assert.equal(token.userLogin, userLogin.trim());
     // stoken shows the day after the last valid day, and cannot show days past 2038-01-19.
     const lastDay = Date.parse(`${token.expiresOn}T00:00:00Z`);
     if (lastDay < Date.parse('2038-01-18T00:00:00Z')) {
-      assert.equal(lastDay + 86_400_000, Date.parse(`${fields['Expiration date'].replaceAll('/', '-')}T00:00:00Z`), `case ${i}`);
+      assert.equal(lastDay + 86_400_000, Date.parse(`${fields['Expiration date']?.replaceAll('/', '-')}T00:00:00Z`), `case ${i}`);
     }
     const time = random.time();
     const pin = random.pin();
@@ -276,7 +279,8 @@ interopTest('stoken: every form `stoken export` writes (v2, links, v3, sdtid; pa
         ...(password !== undefined || random.bool() ? [`--new-password=${password ?? ''}`] : []),
         ...(deviceId ? [`--new-devid=${deviceId}`] : []),
       ]);
-      const token = form[0] === '--sdtid' ? readSdtid(exported, { password }).tokens[0] : decodeCtf(exported, { password, deviceId });
+      const token =
+        form[0] === '--sdtid' ? firstItem(readSdtid(exported, { password }).tokens) : decodeCtf(exported, { password, deviceId });
       assert.equal(token.seed.toString('hex'), seed, `case ${i} ${form.join(' ')}`);
     }
   }

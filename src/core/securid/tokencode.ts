@@ -27,7 +27,7 @@ export function computeTokencode(token: TokencodeKey, unixSeconds: number): stri
   const thirtySeconds = token.intervalSeconds === 30;
   // Four codes come out of each key chain, so the chain's time stops at 4 or 2 minutes.
   const chainMinute = thirtySeconds ? minute & ~1 : minute & ~3;
-  const time = [
+  const time = Buffer.from([
     bcd(Math.floor(year / 100)),
     bcd(year % 100),
     bcd(when.getUTCMonth() + 1),
@@ -36,13 +36,13 @@ export function computeTokencode(token: TokencodeKey, unixSeconds: number): stri
     bcd(chainMinute),
     0,
     0,
-  ];
+  ]);
   const serialBcd = Buffer.from(token.serial.slice(4), 'hex');
 
   let key = token.seed;
   for (const length of KEY_CHAIN_LENGTHS) {
     const block = Buffer.alloc(16, 0xaa);
-    for (let i = 0; i < length; i++) block[i] = time[i];
+    time.copy(block, 0, 0, length);
     serialBcd.copy(block, 8);
     block.fill(0xbb, 12);
     key = aesEncrypt(key, block);

@@ -86,8 +86,9 @@ export function parseStrictXml(input: string | Uint8Array, limits: StrictXmlLimi
   }
   const nodes = parser.parse(text) as OrderedNode[];
   const roots = nodes.map((node) => toElement(node, 1, maxDepth)).filter((element): element is XmlElement => element !== undefined);
-  if (roots.length !== 1) throw new TallyError('FORMAT_INVALID', 'The XML must have exactly one root element.');
-  return roots[0];
+  const [root, ...others] = roots;
+  if (root === undefined || others.length > 0) throw new TallyError('FORMAT_INVALID', 'The XML must have exactly one root element.');
+  return root;
 }
 
 /** The name without its namespace prefix. */

@@ -17,7 +17,7 @@ export type Renderable = Html | string | number | boolean | null | undefined | r
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 
 function render(value: Renderable): string {
@@ -28,7 +28,7 @@ function render(value: Renderable): string {
 }
 
 export function html(strings: TemplateStringsArray, ...values: Renderable[]): Html {
-  let out = strings[0];
-  for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1];
+  let out = '';
+  for (const [i, text] of strings.entries()) out += i === 0 ? text : render(values[i - 1]) + text;
   return new Html(out);
 }

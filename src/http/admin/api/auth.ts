@@ -7,9 +7,9 @@ import { TallyError } from '../../../errors.js';
 export function bearerAuthentication(services: Services) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     const header = request.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match) throw new TallyError('UNAUTHENTICATED', 'Send an API token as `Authorization: Bearer TOKEN`.');
-    request.actor = await services.apiTokens.authenticate(match[1], request.ip);
+    const token = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
+    if (token === undefined) throw new TallyError('UNAUTHENTICATED', 'Send an API token as `Authorization: Bearer TOKEN`.');
+    request.actor = await services.apiTokens.authenticate(token, request.ip);
   };
 }
 

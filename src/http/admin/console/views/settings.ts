@@ -85,7 +85,7 @@ ${
     ${selectField(
       'role',
       'Role',
-      ['agent', 'helpdesk', 'superadmin'].map((role) => ({ value: role, label: ROLE_NAMES[role] })),
+      ['agent', 'helpdesk', 'superadmin'].map((role) => ({ value: role, label: ROLE_NAMES[role] ?? role })),
       data.apiTokenForm?.role ?? 'agent',
     )}
     <div class="form-actions"><button type="submit" class="button button-primary">Create API token</button></div>

@@ -82,7 +82,7 @@ export interface UserForm {
   role?: UserRole;
 }
 
-const ROLE_OPTIONS = USER_ROLES.map((role) => ({ value: role, label: ROLE_NAMES[role] }));
+const ROLE_OPTIONS = USER_ROLES.map((role) => ({ value: role, label: ROLE_NAMES[role] ?? role }));
 
 export function newUserPage(viewer: Viewer, form: UserForm = {}, error?: TallyError): Html {
   return consolePage(
