@@ -34,6 +34,9 @@ export const errorCatalogue = {
   MASTER_KEY_MISSING: { status: 500, message: 'The master key is missing.' },
   MASTER_KEY_INVALID: { status: 500, message: 'The master key is not valid or does not match the store.' },
   CONFLICT: { status: 409, message: 'The request conflicts with the current state.' },
+  BACKUP_INVALID: { status: 422, message: 'The file is not a complete, undamaged Tally backup archive.' },
+  BACKUP_SCHEMA_NEWER: { status: 409, message: 'The backup archive comes from a newer Tally than this one.' },
+  RESTORE_TARGET_NOT_EMPTY: { status: 409, message: 'A backup restores only into an empty store.' },
 
   // Users
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },

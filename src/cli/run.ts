@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { TallyError } from '../errors.js';
 import { type Command, EXIT, helpText, type Io, parseCommandLine, UsageError } from './command.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
+import { backupCommand } from './commands/backup.js';
 import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
 import { migrateCommand } from './commands/migrate.js';
+import { restoreCommand } from './commands/restore.js';
 import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommands } from './commands/token.js';
@@ -15,6 +17,8 @@ const commands: Command[] = [
   serveCommand,
   apiTokenCreateCommand,
   rotateMasterKeyCommand,
+  backupCommand,
+  restoreCommand,
   inventoryImportCommand,
   ...tokenCommands,
 ];
