@@ -90,7 +90,10 @@ test('a file that is not an archive, or from a newer archive format, is refused 
   assert.throws(() => new ArchiveDecoder().line('not json'), { code: 'BACKUP_INVALID', message: /Line 1 of the archive is not JSON/ });
   assert.throws(() => new ArchiveDecoder().line('{"format":"pgdump"}'), { code: 'BACKUP_INVALID', message: /not a Tally backup archive/ });
   const newer = JSON.stringify({ ...header, version: ARCHIVE_VERSION + 1 });
-  assert.throws(() => new ArchiveDecoder().line(newer), { code: 'BACKUP_INVALID', message: /format version 2; this Tally reads version 1/ });
+  assert.throws(() => new ArchiveDecoder().line(newer), {
+    code: 'BACKUP_INVALID',
+    message: /format version 2; this Tally reads version 1/,
+  });
   const incomplete = JSON.stringify({ ...header, tables: [{ name: 'users', rows: -1 }] });
   assert.throws(() => new ArchiveDecoder().line(incomplete), { code: 'BACKUP_INVALID', message: /header is incomplete/ });
 });
