@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, openSync, renameSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip, createGzip } from 'node:zlib';
@@ -180,8 +180,15 @@ export async function writeBackup(store: Store, write: (line: string) => Promise
  */
 export async function backupToFile(store: Store, path: string, options: BackupOptions): Promise<ArchiveHeader> {
   const temp = `${path}.partial-${process.pid}`;
+  let fd: number;
+  try {
+    // Opened before the store is read, so a path that cannot be written fails at once.
+    fd = openSync(temp, 'w', 0o600);
+  } catch (error) {
+    throw new TallyError('CONFIG_INVALID', `Cannot write the archive ${path} (${(error as NodeJS.ErrnoException).code ?? 'unwritable'}).`);
+  }
   const gzip = createGzip();
-  const written = pipeline(gzip, createWriteStream(temp, { mode: 0o600 }));
+  const written = pipeline(gzip, createWriteStream('', { fd }));
   try {
     const header = await writeBackup(
       store,

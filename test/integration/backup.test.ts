@@ -406,6 +406,22 @@ describe('restore refusals leave the target untouched', () => {
   });
 });
 
+test('backup to a path that cannot be written fails at once: exit 2, no partial file', () => {
+  const place = freshStoreOptions('sqlite');
+  try {
+    const init = tally(['init', ...storeArgs(place.options), '--admin-user', 'root', '--admin-password-stdin'], {
+      input: 'password-123\n',
+    });
+    assert.equal(init.status, 0, init.stderr);
+    const result = tally(['backup', ...storeArgs(place.options), '--out', join(place.dataDir, 'missing', 'x.tally.gz')]);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /Cannot write the archive .*missing\/x\.tally\.gz \(ENOENT\)/);
+    assert.doesNotMatch(result.stderr, /row\(s\)/, 'nothing was read');
+  } finally {
+    void place.cleanup();
+  }
+});
+
 test('backup and restore have --help', () => {
   for (const command of ['backup', 'restore']) {
     const help = tally([command, '--help']);
