@@ -38,6 +38,9 @@ export const errorCatalogue = {
     status: 409,
     message: 'Part of the audit trail to be purged has not been exported; export it first (tally audit export), or force the purge.',
   },
+  BACKUP_INVALID: { status: 422, message: 'The file is not a complete, undamaged Tally backup archive.' },
+  BACKUP_SCHEMA_NEWER: { status: 409, message: 'The backup archive comes from a newer Tally than this one.' },
+  RESTORE_TARGET_NOT_EMPTY: { status: 409, message: 'A backup restores only into an empty store.' },
 
   // Users
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },

@@ -3,9 +3,11 @@ import { TallyError } from '../errors.js';
 import { type Command, EXIT, helpText, type Io, parseCommandLine, UsageError } from './command.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
 import { auditExportCommand, auditPurgeCommand } from './commands/audit.js';
+import { backupCommand } from './commands/backup.js';
 import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
 import { migrateCommand } from './commands/migrate.js';
+import { restoreCommand } from './commands/restore.js';
 import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommands } from './commands/token.js';
@@ -16,6 +18,8 @@ const commands: Command[] = [
   serveCommand,
   apiTokenCreateCommand,
   rotateMasterKeyCommand,
+  backupCommand,
+  restoreCommand,
   inventoryImportCommand,
   auditExportCommand,
   auditPurgeCommand,

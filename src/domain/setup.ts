@@ -10,9 +10,10 @@ import { hashPassword } from './passwords.js';
 import { USERNAME_PATTERN, validatePassword } from './users.js';
 
 const INITIALISED_AT = 'initialised_at';
-const KEY_CHECK = 'master_key_check';
+/** The `tally_meta` entry a store's master key check value is kept under. */
+export const MASTER_KEY_CHECK_ENTRY = 'master_key_check';
 // Matches the tally_meta entry of store/sealed.ts, so key rotation re-seals it with the rest.
-const KEY_CHECK_CONTEXT = `meta:${KEY_CHECK}`;
+const KEY_CHECK_CONTEXT = `meta:${MASTER_KEY_CHECK_ENTRY}`;
 const KEY_CHECK_TEXT = 'tally master key check';
 
 export async function isInitialised(store: Store): Promise<boolean> {
@@ -44,7 +45,7 @@ export async function initialiseStore(
     if (!(await meta.insertOnce(INITIALISED_AT, new Date(now).toISOString()))) {
       throw new TallyError('STORE_ALREADY_INITIALISED', `${store.description} is initialised already; nothing was changed.`);
     }
-    await meta.set(KEY_CHECK, seal(keyring, Buffer.from(KEY_CHECK_TEXT), KEY_CHECK_CONTEXT));
+    await meta.set(MASTER_KEY_CHECK_ENTRY, seal(keyring, Buffer.from(KEY_CHECK_TEXT), KEY_CHECK_CONTEXT));
     await repos.users.insert({
       username: admin.username,
       passwordHash,
@@ -68,14 +69,18 @@ export async function checkStoreReady(store: Store, keyring: Keyring): Promise<v
   if ((await meta.get(INITIALISED_AT)) === undefined) {
     throw new TallyError('STORE_NOT_INITIALISED', `${store.description} is not initialised: run \`tally init\` first.`);
   }
-  const check = await meta.get(KEY_CHECK);
-  if (check === undefined) throw new TallyError('MASTER_KEY_INVALID', 'The store has no master key check value.');
+  checkMasterKeyOpens(keyring, await meta.get(MASTER_KEY_CHECK_ENTRY), store.description);
+}
+
+/**
+ * Refuses a keyring that does not open a store, by the check value `tally init` sealed into its
+ * `tally_meta` (entry MASTER_KEY_CHECK_ENTRY); `where` names the store or archive for the message.
+ */
+export function checkMasterKeyOpens(keyring: Keyring, check: string | undefined, where: string): void {
+  if (check === undefined) throw new TallyError('MASTER_KEY_INVALID', `${where} has no master key check value.`);
   try {
     if (open(keyring, check, KEY_CHECK_CONTEXT).toString() !== KEY_CHECK_TEXT) throw new Error('mismatch');
   } catch {
-    throw new TallyError(
-      'MASTER_KEY_INVALID',
-      `The master key does not open ${store.description}: check TALLY_MASTER_KEY or DATA_DIR/master.key.`,
-    );
+    throw new TallyError('MASTER_KEY_INVALID', `The master key does not open ${where}: check TALLY_MASTER_KEY or DATA_DIR/master.key.`);
   }
 }

@@ -5,6 +5,10 @@
 export const AUDIT_ACTIONS = {
   'store.initialise': 'A new store was initialised (its first administrator and keys made).',
   'masterkey.rotate': 'Every sealed value was sealed again under a new master key.',
+  'store.backup':
+    '`tally backup` wrote an archive of the whole store (file, schema level, rows); recorded in the store backed up, after its snapshot.',
+  'store.restore':
+    '`tally restore` filled an empty store from an archive (its creation time, source dialect, schema level, rows); the first event after the restored ones.',
   'logon.security': 'A log-on to the Security Console, or a refused one.',
   'logon.self-service': 'A log-on to the Self-Service Console, or a refused one.',
   'session.end': 'A user logged off.',

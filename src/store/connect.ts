@@ -148,14 +148,17 @@ async function openPostgres(url: string, schema?: string): Promise<Store> {
 }
 
 /**
- * Brings the schema to the latest version; safe to run from several processes at once. One
+ * Brings the schema to the latest version (or only up to the migration `upTo`, for a restore);
+ * safe to run from several processes at once. One
  * transaction holds the lock (PostgreSQL: an advisory lock per schema; SQLite: BEGIN IMMEDIATE),
  * reads what was applied and applies the rest, so a crash leaves the store at the last version.
  * (Kysely's own migrator scans the whole catalogue to find its tables, which races with other
  * schemas being created and dropped in the same PostgreSQL database.)
  */
-export async function migrateToLatest(store: Store): Promise<string[]> {
-  const all = migrations(store.dialect);
+export async function migrateToLatest(store: Store, upTo?: string): Promise<string[]> {
+  const all = Object.entries(migrations(store.dialect));
+  const last = upTo === undefined ? all.length : all.findIndex(([name]) => name === upTo) + 1;
+  if (last === 0) throw new TallyError('STORE_UNAVAILABLE', `This Tally has no migration ${upTo}.`);
   try {
     return await store.db.connection().execute(async (connection) => {
       await sql.raw(store.dialect === 'sqlite' ? 'begin immediate' : 'begin').execute(connection);
@@ -171,7 +174,7 @@ export async function migrateToLatest(store: Store): Promise<string[]> {
           (await sql<{ name: string }>`select name from tally_migrations`.execute(connection)).rows.map((row) => row.name),
         );
         const done: string[] = [];
-        for (const [name, migration] of Object.entries(all)) {
+        for (const [name, migration] of all.slice(0, last)) {
           if (applied.has(name)) continue;
           await migration.up(connection);
           await sql`insert into tally_migrations (name, timestamp) values (${name}, ${new Date().toISOString()})`.execute(connection);

@@ -33,3 +33,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0015_pin_policy': pinPolicy(),
   };
 }
+
+/** The names of this Tally's migrations, in order (the same for both dialects). */
+export function migrationNames(): string[] {
+  return Object.keys(migrations('sqlite'));
+}
+
+/** The name of this Tally's last migration: the schema level it brings a store to. */
+export function latestMigration(): string {
+  return migrationNames().at(-1) ?? '';
+}
