@@ -27,6 +27,8 @@ export interface AuditEvent {
   result: 'success' | 'failure';
   source: string | null;
   details: Record<string, unknown> | null;
+  /** The request it came from, to find its log lines (X-Request-Id, or a RADIUS packet's id). */
+  requestId: string | null;
 }
 
 /**
@@ -88,6 +90,7 @@ export class AuditService {
       result: entry.result ?? 'success',
       source: actor.source === undefined ? null : printable(actor.source),
       details: entry.details ? JSON.stringify(entry.details) : null,
+      request_id: actor.requestId ?? null,
     };
   }
 
@@ -164,7 +167,19 @@ export class AuditService {
 /** The most rows one export holds; narrow the filter for more. */
 export const AUDIT_EXPORT_MAX_ROWS = 100_000;
 const EXPORT_BATCH = 1000;
-const EXPORT_COLUMNS = ['id', 'at', 'actorType', 'actor', 'action', 'targetType', 'target', 'result', 'source', 'details'] as const;
+const EXPORT_COLUMNS = [
+  'id',
+  'at',
+  'actorType',
+  'actor',
+  'action',
+  'targetType',
+  'target',
+  'result',
+  'source',
+  'details',
+  'requestId',
+] as const;
 
 function toEvent(row: AuditRow): AuditEvent {
   return {
@@ -178,5 +193,6 @@ function toEvent(row: AuditRow): AuditEvent {
     result: row.result,
     source: row.source,
     details: row.details ? (JSON.parse(row.details) as Record<string, unknown>) : null,
+    requestId: row.request_id,
   };
 }

@@ -9,7 +9,7 @@ export function bearerAuthentication(services: Services) {
     const header = request.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) throw new TallyError('UNAUTHENTICATED', 'Send an API token as `Authorization: Bearer TOKEN`.');
-    request.actor = await services.apiTokens.authenticate(match[1], request.ip);
+    request.actor = { ...(await services.apiTokens.authenticate(match[1], request.ip)), requestId: request.id };
   };
 }
 
