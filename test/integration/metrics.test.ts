@@ -68,7 +68,12 @@ describeEachStore('GET /metrics, X-Request-Id and the audit trail', (getStore) =
 
   test('authentications are counted by channel and outcome, with their latency and batch sizes; no username in any label', async () => {
     const verify = (username: string) =>
-      tally.admin.inject({ method: 'POST', url: '/api/v1/auth/verify', headers: bearer(tally.tokens.agent), payload: { username, passcode: '123456' } });
+      tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/auth/verify',
+        headers: bearer(tally.tokens.agent),
+        payload: { username, passcode: '123456' },
+      });
     const answers = await Promise.all([verify('metrics-nobody-1'), verify('metrics-nobody-2'), verify('metrics-nobody-3')]);
     for (const answer of answers) assert.equal(answer.json().result, 'reject');
     const text = await scrape();
