@@ -33,7 +33,11 @@ describeEachStore('GET /metrics, X-Request-Id and the audit trail', (getStore) =
     metrics.watchQueue(() => tally.services.authentication.waiting);
     const adminOptions = { logger: createLogger('silent'), readiness: readyOn(tally.store, tally.keyring) };
     guarded = await buildAdminApp(tally.services, { ...adminOptions, metrics: { scrape: () => metrics.scrape(), token: METRICS_TOKEN } });
-    open = await buildAdminApp(tally.services, { ...adminOptions, metrics: { scrape: () => metrics.scrape() } });
+    open = await buildAdminApp(tally.services, {
+      ...adminOptions,
+      monitor: { observer: metrics, listener: 'admin' },
+      metrics: { scrape: () => metrics.scrape() },
+    });
     radius = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
   });
   after(async () => {
@@ -64,6 +68,16 @@ describeEachStore('GET /metrics, X-Request-Id and the audit trail', (getStore) =
     const answer = await open.inject({ url: '/metrics' });
     assert.equal(answer.statusCode, 200);
     assert.match(answer.body, /^# TYPE tally_authentications_total counter$/m);
+  });
+
+  test('HTTP responses are counted by listener, route pattern and status class; an unknown URL is not a label', async () => {
+    await open.inject({ url: '/no-such-page-4711' });
+    await open.inject({ url: '/api/v1/users/someone', headers: bearer(tally.tokens.superadmin) });
+    const text = (await open.inject({ url: '/metrics' })).body;
+    assert.equal(sample(text, 'tally_http_responses_total{listener="admin",route="unmatched",status_class="4xx"}'), 1);
+    assert.equal(sample(text, 'tally_http_responses_total{listener="admin",route="/api/v1/users/:username",status_class="4xx"}'), 1);
+    assert.ok((sample(text, 'tally_http_responses_total{listener="admin",route="/metrics",status_class="2xx"}') ?? 0) >= 1);
+    assert.doesNotMatch(text, /4711|someone/);
   });
 
   test('authentications are counted by channel and outcome, with their latency and batch sizes; no username in any label', async () => {
