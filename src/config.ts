@@ -184,6 +184,11 @@ export const settings = {
   port: port('Port of the public listener.', 8080),
   adminHost: text('Address of the admin listener (Security Console, REST API); loopback by default.', '127.0.0.1'),
   adminPort: port('Port of the admin listener.', 8081),
+  metricsToken: text(
+    'A bearer token Prometheus must send to scrape `GET /metrics` on the admin listener (`Authorization: Bearer TOKEN`; in prometheus.yml, `authorization: {credentials: TOKEN}`). Without it /metrics answers whoever reaches the admin listener.',
+    undefined,
+    { secret: true },
+  ),
   radiusHost: text('Address the RADIUS server listens on.', '0.0.0.0'),
   radiusPort: port('UDP port of the RADIUS server; 0 turns RADIUS off.', 1812),
   publicUrl: url(

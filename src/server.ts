@@ -16,6 +16,7 @@ import type { Phase, Readiness } from './http/admin/readiness.js';
 import { reloadTls, type TlsFiles } from './http/fastify.js';
 import { buildPublicApp } from './http/public/app.js';
 import type { Logger } from './logger.js';
+import { PrometheusMetrics } from './metrics/prometheus.js';
 import type { HelpdeskCredentials } from './model/vocabulary.js';
 import { type RunningRadius, startRadiusServer } from './radius/server.js';
 import { migrateToLatest, openStore, type Store, type StoreOptions } from './store/connect.js';
@@ -31,6 +32,8 @@ export interface ServerOptions {
   port: number;
   adminHost: string;
   adminPort: number;
+  /** When set, `GET /metrics` answers only a scrape that sends it as a bearer token. */
+  metricsToken?: string;
   radiusHost: string;
   /** 0 turns RADIUS off. */
   radiusPort: number;
@@ -67,6 +70,8 @@ export interface RunningServer {
   publicUrl: string;
   publicAddress: string;
   adminAddress: string;
+  /** This server's Prometheus metrics (what `GET /metrics` shows). */
+  metrics: PrometheusMetrics;
   /** The bound RADIUS port, when RADIUS is on. */
   radiusPort?: number;
   /**
@@ -98,7 +103,8 @@ async function initialiseForQuickStart(options: ServerOptions, store: Store, clo
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
-  const store = await openStore(options.store);
+  const metrics = new PrometheusMetrics();
+  const store = await openStore({ ...options.store, onError: (kind) => metrics.storeError(kind) });
   const apps: FastifyInstance[] = [];
   let radius: RunningRadius | undefined;
   let mailer: SmtpMailer | undefined;
@@ -121,8 +127,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       helpdeskCredentials: options.helpdeskCredentials,
       mailer,
       logger: options.logger,
+      observer: metrics,
     };
     const services = createServices(store, keyring, clock, serviceOptions);
+    metrics.watchQueue(() => services.authentication.waiting);
     // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
     await services.provisioning.serverKey();
     const listener = {
@@ -131,10 +139,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       logonRateLimit: options.logonRateLimit,
       ctkipRateLimit: options.ctkipRateLimit,
     };
-    const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls });
+    const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls, monitor: { observer: metrics, listener: 'public' } });
     apps.push(publicApp);
     const readiness: Readiness = { phase: () => phase, check: () => checkStoreReady(store, keyring) };
-    const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: undefined, readiness });
+    const adminApp = await buildAdminApp(services, {
+      ...listener,
+      tls: options.adminTls,
+      trustProxy: undefined,
+      readiness,
+      monitor: { observer: metrics, listener: 'admin' },
+      metrics: { scrape: () => metrics.scrape(), token: options.metricsToken },
+    });
     apps.push(adminApp);
     const publicAddress = await publicApp.listen({ host: options.host, port: options.port });
     const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });
@@ -162,6 +177,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  Self-Service Console: ${publicUrl}/`,
       `  Security Console:     ${adminAddress}/console`,
       `  REST API:             ${adminAddress}/api/v1 (OpenAPI at ${adminAddress}/api/v1/openapi.json)`,
+      `  Metrics:              ${adminAddress}/metrics${options.metricsToken === undefined ? '' : ' (with the metrics token)'}`,
       radius ? `  RADIUS:               udp ${options.radiusHost}:${radius.port}` : '  RADIUS:               off',
       options.auditSyslog
         ? `  Audit to syslog:      ${options.auditSyslog.protocol}://${options.auditSyslog.host}:${options.auditSyslog.port}`
@@ -176,6 +192,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       publicUrl,
       publicAddress,
       adminAddress,
+      metrics,
       radiusPort: radius?.port,
       reloadCertificates() {
         const listeners = [

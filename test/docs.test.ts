@@ -97,6 +97,13 @@ test('layering: the domain knows no adapter, and the store knows neither adapter
   assert.deepEqual(layerOffenders('store', under('http', 'radius', 'cli', 'domain')), []);
 });
 
+test('layering: the domain reports through its Observer and knows neither prom-client nor src/metrics', () => {
+  assert.deepEqual(
+    layerOffenders('domain', (target) => target === 'prom-client' || target.startsWith('metrics/')),
+    [],
+  );
+});
+
 /** Kysely imports of a source text that bring in values (a query helper like `sql`), not only types. */
 function kyselyValueImports(text: string): string[] {
   const found: string[] = [];

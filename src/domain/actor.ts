@@ -12,6 +12,8 @@ export interface Actor {
   role: Role | 'system';
   /** The client address, where there is one. */
   source?: string;
+  /** The request this is part of (its X-Request-Id, or the id a RADIUS packet is given), for the log and the audit trail. */
+  requestId?: string;
 }
 
 export const systemActor: Actor = { kind: 'system', name: 'system', role: 'system' };

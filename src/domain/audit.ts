@@ -27,6 +27,8 @@ export interface AuditEvent {
   result: 'success' | 'failure';
   source: string | null;
   details: Record<string, unknown> | null;
+  /** The request it came from, to find its log lines (X-Request-Id, or a RADIUS packet's id). */
+  requestId: string | null;
 }
 
 /**
@@ -88,6 +90,7 @@ export class AuditService {
       result: entry.result ?? 'success',
       source: actor.source === undefined ? null : printable(actor.source),
       details: entry.details ? JSON.stringify(entry.details) : null,
+      request_id: actor.requestId ?? null,
     };
   }
 
@@ -166,7 +169,19 @@ export class AuditService {
 export const AUDIT_EXPORT_MAX_ROWS = 100_000;
 const EXPORT_BATCH = 1000;
 /** The columns of a CSV export (the REST one and `tally audit export`). */
-export const EXPORT_COLUMNS = ['id', 'at', 'actorType', 'actor', 'action', 'targetType', 'target', 'result', 'source', 'details'] as const;
+export const EXPORT_COLUMNS = [
+  'id',
+  'at',
+  'actorType',
+  'actor',
+  'action',
+  'targetType',
+  'target',
+  'result',
+  'source',
+  'details',
+  'requestId',
+] as const;
 
 export function toEvent(row: AuditRow): AuditEvent {
   return {
@@ -180,5 +195,6 @@ export function toEvent(row: AuditRow): AuditEvent {
     result: row.result,
     source: row.source,
     details: row.details ? (JSON.parse(row.details) as Record<string, unknown>) : null,
+    requestId: row.request_id,
   };
 }

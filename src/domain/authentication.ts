@@ -14,6 +14,7 @@ import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Lockout } from './lockout.js';
+import { type AuthenticationOutcome, type Observer, unobserved } from './observer.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService } from './tokens.js';
 import { USERNAME_PATTERN } from './users.js';
@@ -335,10 +336,16 @@ export class AuthenticationService {
     private readonly lockout: Lockout,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly observer: Observer = unobserved,
   ) {}
 
   get settings(): AuthenticationSettings {
     return this.rules.settings;
+  }
+
+  /** Requests waiting for a batch now (a gauge for monitoring). */
+  get waiting(): number {
+    return this.queue.length;
   }
 
   async verify(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
@@ -352,10 +359,23 @@ export class AuthenticationService {
    * channel. Null when the user has no active token, so there is no passcode to ask for. No actor:
    * the caller is the console's log-on (`SelfService.logOn`), once it has checked the password.
    */
-  async verifyConsoleLogOn(request: { username: string; passcode: string; state?: string; source?: string }): Promise<AuthResult | null> {
+  async verifyConsoleLogOn(request: {
+    username: string;
+    passcode: string;
+    state?: string;
+    source?: string;
+    requestId?: string;
+  }): Promise<AuthResult | null> {
     if (request.state === undefined && !(await this.repository.hasActiveToken(request.username))) return null;
-    const user: Actor = { kind: 'user', name: request.username.slice(0, MAX_USERNAME_LENGTH), role: 'user', source: request.source };
-    return this.settle(user, { ...request, channel: 'self-service' });
+    const { requestId, ...verify } = request;
+    const user: Actor = {
+      kind: 'user',
+      name: request.username.slice(0, MAX_USERNAME_LENGTH),
+      role: 'user',
+      source: request.source,
+      requestId,
+    };
+    return this.settle(user, { ...verify, channel: 'self-service' });
   }
 
   /**
@@ -365,12 +385,28 @@ export class AuthenticationService {
    * alone, a request waits one turn.
    */
   private settle(actor: Actor, request: VerifyRequest): Promise<AuthResult> {
+    const arrived = performance.now();
+    const observe = (outcome: AuthenticationOutcome) =>
+      this.observer.authentication(request.channel, outcome, (performance.now() - arrived) / 1000);
     // Refused at once rather than queued without end: a RADIUS client sends again, an API caller
     // gets 429, and the requests already waiting are answered in time.
-    if (this.queue.length >= MAX_WAITING)
+    if (this.queue.length >= MAX_WAITING) {
+      observe('error');
       return Promise.reject(new TallyError('RATE_LIMITED', 'Too many authentications are waiting; try again in a moment.'));
+    }
     return new Promise<AuthResult>((resolve, reject) => {
-      this.queue.push({ actor, request, resolve, reject });
+      this.queue.push({
+        actor,
+        request,
+        resolve: (reply) => {
+          observe(reply.result);
+          resolve(reply);
+        },
+        reject: (error) => {
+          observe('error');
+          reject(error);
+        },
+      });
       this.draining ??= new Promise<void>((turn) => setImmediate(turn)).then(() => this.drain());
     });
   }
@@ -393,6 +429,7 @@ export class AuthenticationService {
         settling.push(pending);
       }
     }
+    this.observer.authenticationBatch(settling.length);
     const decided: Array<{ pending: Pending; decision: Decision }> = [];
     try {
       const hashKey = await this.hasher.load();

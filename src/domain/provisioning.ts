@@ -46,6 +46,8 @@ export interface CtkipRequest<Message extends ClientHello | ClientNonce> {
   client: Record<string, string>;
   /** The client's address, for the per-source limit and the audit trail. */
   source: string;
+  /** The HTTP request's id, for the audit trail. */
+  requestId?: string;
 }
 
 /** The answer to a ClientNonce: the ServerFinished and the PIN settings that travel with it. */
@@ -127,7 +129,7 @@ export class ProvisioningService {
    * so that any node can take the ClientNonce, and returns the ServerHello to send.
    */
   async hello(request: CtkipRequest<ClientHello>): Promise<ServerHelloFields> {
-    const actor = ctkipActor(request.source);
+    const actor = ctkipActor(request.source, request.requestId);
     const claim = await this.claimCode(actor, await this.hasher.load(), request.activationCode, request.client);
     const sessionId = randomBytes(16).toString('hex');
     const serverNonce = randomBytes(NONCE_BYTES);
@@ -152,7 +154,7 @@ export class ProvisioningService {
    * ServerFinished is returned only when that claim is won.
    */
   async finish(request: CtkipRequest<ClientNonce>): Promise<CtkipFinished> {
-    const actor = ctkipActor(request.source);
+    const actor = ctkipActor(request.source, request.requestId);
     const { message, client } = request;
     const claim = await this.claimCode(actor, await this.hasher.load(), request.activationCode, client);
     const now = this.clock.now();
@@ -270,6 +272,6 @@ export class ProvisioningService {
 }
 
 /** CT-KIP clients are anonymous: the activation code is their only credential. */
-function ctkipActor(source: string): Actor {
-  return { kind: 'anonymous', name: 'CT-KIP client', role: 'user', source };
+function ctkipActor(source: string, requestId: string | undefined): Actor {
+  return { kind: 'anonymous', name: 'CT-KIP client', role: 'user', source, requestId };
 }

@@ -150,12 +150,23 @@ export class SelfService {
    * has an active token, a passcode, checked as one attempt: a failure of either counts once and
    * looks like a wrong password. A right passcode may still lead to a challenge.
    */
-  async logOn(input: { username: string; password: string; passcode: string; source?: string }): Promise<SelfServiceLogOn> {
+  async logOn(input: {
+    username: string;
+    password: string;
+    passcode: string;
+    source?: string;
+    requestId?: string;
+  }): Promise<SelfServiceLogOn> {
     let challenge: Extract<AuthResult, { result: 'challenge' }> | undefined;
     const secondFactor: SecondFactor | undefined =
       this.settings.logOn === 'password+passcode'
         ? async (username) => {
-            const reply = await this.authentication.verifyConsoleLogOn({ username, passcode: strip(input.passcode), source: input.source });
+            const reply = await this.authentication.verifyConsoleLogOn({
+              username,
+              passcode: strip(input.passcode),
+              source: input.source,
+              requestId: input.requestId,
+            });
             if (reply?.result === 'challenge') challenge = reply;
             return reply === null || reply.result !== 'reject';
           }
@@ -164,6 +175,7 @@ export class SelfService {
       username: input.username,
       password: input.password,
       source: input.source,
+      requestId: input.requestId,
       console: 'self-service',
       secondFactor,
     });
@@ -172,17 +184,27 @@ export class SelfService {
   }
 
   /** The answer to a log-on's challenge; its state proves the password and passcode before it. */
-  async answerLogOnChallenge(input: { username: string; state: string; answer: string; source?: string }): Promise<SelfServiceLogOn> {
+  async answerLogOnChallenge(input: {
+    username: string;
+    state: string;
+    answer: string;
+    source?: string;
+    requestId?: string;
+  }): Promise<SelfServiceLogOn> {
     const reply = await this.authentication.verifyConsoleLogOn({
       username: input.username,
       passcode: strip(input.answer),
       state: input.state,
       source: input.source,
+      requestId: input.requestId,
     });
     if (reply?.result === 'challenge')
       return { outcome: 'challenge', username: input.username, state: reply.state, message: reply.message, prompt: reply.prompt };
     if (reply?.result !== 'accept') throw new TallyError('INVALID_CREDENTIALS');
-    return { outcome: 'logged-on', actor: { kind: 'user', name: input.username, role: 'user', source: input.source } };
+    return {
+      outcome: 'logged-on',
+      actor: { kind: 'user', name: input.username, role: 'user', source: input.source, requestId: input.requestId },
+    };
   }
 
   async tokens(actor: Actor): Promise<HolderToken[]> {

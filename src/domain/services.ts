@@ -22,6 +22,7 @@ import { type DistributionOptions, DistributionService } from './distribution.js
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
 import { LogonDelays } from './logon-delays.js';
 import { type Mailer, Notifier } from './notifications.js';
+import { type Observer, unobserved } from './observer.js';
 import { ProfileService } from './profiles.js';
 import { ProvisioningService } from './provisioning.js';
 import { RadiusClientService } from './radius-clients.js';
@@ -60,6 +61,8 @@ export interface Services {
   bulk: BulkDistributionService;
   dashboard: DashboardService;
   rateLimits: RateLimitService;
+  /** Where the services and the adapters report for monitoring (`unobserved` without metrics). */
+  observer: Observer;
 }
 
 export interface ServiceOptions extends DistributionOptions {
@@ -70,6 +73,8 @@ export interface ServiceOptions extends DistributionOptions {
   logger?: Logger;
   /** The Self-Service Console's log-on and lost-token policies; read on each use. */
   selfService?: SelfServiceSettings;
+  /** Monitoring (the Prometheus metrics); none without it. */
+  observer?: Observer;
 }
 
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
@@ -89,6 +94,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const users = new UserService(repositories.users, audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(authenticationStore, tokens, lockout, clock, DEFAULT_AUTHENTICATION);
+  const observer = options.observer ?? unobserved;
   const authentication = new AuthenticationService(
     authenticationStore,
     new ChallengeRepository(store.db),
@@ -97,6 +103,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     lockout,
     audit,
     clock,
+    observer,
   );
   const tokenAdmin = new TokenAdministrationService(
     authenticationStore,
@@ -151,5 +158,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     bulk: new BulkDistributionService(new BulkDistributionRepository(store.db), profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,
+    observer,
   };
 }

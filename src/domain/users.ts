@@ -109,10 +109,17 @@ export class UserService {
     username: string;
     password: string;
     source?: string;
+    requestId?: string;
     console: 'self-service' | 'security';
     secondFactor?: SecondFactor;
   }): Promise<Actor> {
-    const anonymous: Actor = { kind: 'anonymous', name: input.username.slice(0, 128), role: 'user', source: input.source };
+    const anonymous: Actor = {
+      kind: 'anonymous',
+      name: input.username.slice(0, 128),
+      role: 'user',
+      source: input.source,
+      requestId: input.requestId,
+    };
     const refuse = async (reason: string, code: 'INVALID_CREDENTIALS' | 'USER_LOCKED' = 'INVALID_CREDENTIALS') => {
       await this.audit.record(anonymous, {
         action: `logon.${input.console}`,
@@ -162,6 +169,7 @@ export class UserService {
       name: row.username,
       role: input.console === 'security' ? (row.role as 'superadmin' | 'helpdesk') : 'user',
       source: input.source,
+      requestId: input.requestId,
     };
     await this.audit.record(actor, { action: `logon.${input.console}`, targetType: 'user', target: row.username });
     return actor;

@@ -3,8 +3,10 @@ import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import type { Actor } from '../domain/actor.js';
+import type { Observer } from '../domain/observer.js';
 import { TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { REQUEST_ID_HEADER, requestIdFor } from './request-id.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,6 +29,8 @@ export interface ListenerOptions {
   logonRateLimit?: number;
   /** CT-KIP requests per minute from one address. */
   ctkipRateLimit?: number;
+  /** Where every response is counted (by route pattern and status class), and as which listener. */
+  monitor?: { observer: Observer; listener: string };
 }
 
 function readTls(tls: TlsFiles): { cert: Buffer; key: Buffer } {
@@ -63,8 +67,20 @@ export function createFastify(options: ListenerOptions): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    genReqId: requestIdFor,
   }) as unknown as FastifyInstance;
   app.decorateRequest('actor', null);
+  // Echoed, so a client or proxy can find its request in Tally's log and audit trail.
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    done();
+  });
+  const monitor = options.monitor;
+  if (monitor)
+    app.addHook('onResponse', (request, reply, done) => {
+      monitor.observer.httpResponse(monitor.listener, request.routeOptions.url ?? 'unmatched', reply.statusCode);
+      done();
+    });
   // helmet's middleware built once: @fastify/helmet builds it anew for every request, parsing
   // the policy each time (about a tenth of a REST verification's CPU).
   const securityHeaders = helmet({

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { AttributeType, attributeBytes, attributeString } from '../core/radius/attributes.js';
 import { buildReply, type ReplyCode, unhidePassword, verifyRequestMessageAuthenticator } from '../core/radius/authenticators.js';
 import { decodePacket, RadiusCode } from '../core/radius/packet.js';
 import { type Clock, systemClock } from '../domain/clock.js';
+import type { RadiusDropReason } from '../domain/observer.js';
 import type { Services } from '../domain/services.js';
 import { isTallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -33,6 +35,14 @@ const DROP_REASONS: Partial<Record<string, string>> = {
     'its Message-Authenticator is wrong: the shared secret configured on the client differs from the one registered in Tally',
 };
 
+/** Why a refused packet was dropped, for the metrics, by the refusal's stable code. */
+const DROP_METRIC_REASONS: Partial<Record<string, RadiusDropReason>> = {
+  RADIUS_MALFORMED_PACKET: 'malformed',
+  RADIUS_MESSAGE_AUTHENTICATOR_MISSING: 'missing_message_authenticator',
+  RADIUS_BAD_AUTHENTICATOR: 'bad_authenticator',
+  RATE_LIMITED: 'overloaded',
+};
+
 const REPLY_CODES: Record<'accept' | 'reject' | 'challenge', ReplyCode> = {
   accept: RadiusCode.AccessAccept,
   reject: RadiusCode.AccessReject,
@@ -51,7 +61,7 @@ export async function startRadiusServer(services: Services, options: RadiusServe
   const warned = new Map<string, { at: number; dropped: number }>();
 
   /** Says why a known client gets no answer: at warning level, once per client and minute, with how many more were dropped since. */
-  function warnDropped(clientName: string, address: string, error: unknown): void {
+  function warnDropped(clientName: string, address: string, requestId: string, error: unknown): void {
     const reason = isTallyError(error) ? DROP_REASONS[error.code] : undefined;
     if (!reason || !isTallyError(error)) return;
     const now = clock.now();
@@ -62,30 +72,37 @@ export async function startRadiusServer(services: Services, options: RadiusServe
     }
     warned.set(clientName, { at: now, dropped: 0 });
     options.logger.warn(
-      { client: clientName, address, code: error.code, droppedSinceLastWarning: last ? last.dropped : 0 },
+      { reqId: requestId, client: clientName, address, code: error.code, droppedSinceLastWarning: last ? last.dropped : 0 },
       `RADIUS request from client ${clientName} dropped unanswered: ${reason}. Further drops from this client are logged at most once a minute.`,
     );
   }
 
-  async function answer(datagram: Buffer, remote: RemoteInfo): Promise<void> {
+  /** `requestId` names this packet in the log lines and audit event it leads to. */
+  async function answer(datagram: Buffer, remote: RemoteInfo, requestId: string): Promise<void> {
     const client = await services.radiusClients.resolve(remote.address);
     if (!client) {
-      options.logger.debug({ address: remote.address }, 'RADIUS packet from an unknown client dropped');
+      services.observer.radiusDropped('unknown_client');
+      options.logger.debug({ reqId: requestId, address: remote.address }, 'RADIUS packet from an unknown client dropped');
       return;
     }
     const request = decodePacket(datagram);
-    if (request.code !== RadiusCode.AccessRequest) return;
+    if (request.code !== RadiusCode.AccessRequest) {
+      services.observer.radiusDropped('unsupported_code');
+      return;
+    }
     try {
       verifyRequestMessageAuthenticator(request, client.secret, { required: client.requireMessageAuthenticator });
     } catch (error) {
-      warnDropped(client.name, remote.address, error);
+      warnDropped(client.name, remote.address, requestId, error);
       throw error;
     }
     const key = `${remote.address}:${remote.port}:${request.identifier}:${request.authenticator.toString('hex')}`;
     const now = Date.now();
     const seen = replies.get(key);
     if (seen && now - seen.at < DUPLICATE_WINDOW_MS) {
+      // Answered again from the cache; one still being decided gets nothing (the client sends again).
       if (seen.reply) socket.send(seen.reply, remote.port, remote.address);
+      else services.observer.radiusDropped('duplicate');
       return;
     }
     replies.set(key, { at: now });
@@ -101,7 +118,7 @@ export async function startRadiusServer(services: Services, options: RadiusServe
     const passcode = hidden ? unhidePassword(hidden, client.secret, request.authenticator).toString('utf8') : '';
     const result = await services.authentication
       .verify(
-        { kind: 'radius-client', name: client.name, role: 'agent', source: remote.address },
+        { kind: 'radius-client', name: client.name, role: 'agent', source: remote.address, requestId },
         { username, passcode, state: state?.toString('latin1'), channel: 'radius' },
       )
       .catch((error: unknown) => {
@@ -119,9 +136,12 @@ export async function startRadiusServer(services: Services, options: RadiusServe
   }
 
   socket.on('message', (datagram, remote) => {
-    answer(datagram, remote).catch((error: unknown) => {
-      if (isTallyError(error)) options.logger.debug({ code: error.code, address: remote.address }, 'RADIUS packet dropped');
-      else options.logger.error({ err: error }, 'RADIUS request failed');
+    const requestId = randomUUID();
+    answer(datagram, remote, requestId).catch((error: unknown) => {
+      services.observer.radiusDropped((isTallyError(error) && DROP_METRIC_REASONS[error.code]) || 'error');
+      if (isTallyError(error))
+        options.logger.debug({ reqId: requestId, code: error.code, address: remote.address }, 'RADIUS packet dropped');
+      else options.logger.error({ reqId: requestId, err: error }, 'RADIUS request failed');
     });
   });
   socket.on('error', (error) => options.logger.error({ err: error }, 'RADIUS socket error'));

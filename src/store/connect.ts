@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, type LogConfig, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { TallyError } from '../errors.js';
 import { migrations } from './migrations/index.js';
@@ -35,6 +35,28 @@ export interface StoreOptions {
   databaseUrl?: string;
   /** PostgreSQL only: use (and create) this schema, so test runs never collide. */
   schema?: string;
+  /** Told of every statement that fails, by kind (for the metrics); the caller still gets the error. */
+  onError?: (kind: StoreErrorKind) => void;
+}
+
+/** `constraint`: a unique or foreign key refused a row; `conflict`: a lock or serialisation conflict; `other`: anything else. */
+export type StoreErrorKind = 'constraint' | 'conflict' | 'other';
+
+/** What kind of failure a driver's error is, by its code (PostgreSQL's SQLSTATE, better-sqlite3's SQLITE_*). */
+export function storeErrorKind(error: unknown): StoreErrorKind {
+  const code = String((error as { code?: unknown }).code ?? '');
+  if (code.startsWith('23') || code.startsWith('SQLITE_CONSTRAINT')) return 'constraint';
+  if (code === '40001' || code === '40P01' || code === '55P03' || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+    return 'conflict';
+  return 'other';
+}
+
+/** Kysely's log hook, reporting failed statements only. */
+function errorLog(onError: StoreOptions['onError']): LogConfig | undefined {
+  if (!onError) return undefined;
+  return (event) => {
+    if (event.level === 'error') onError(storeErrorKind(event.error));
+  };
 }
 
 export interface Store {
@@ -58,11 +80,12 @@ function describePostgres(url: string): string {
 
 /** Opens the store and checks that it answers; an unreachable database is STORE_UNAVAILABLE. */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.schema);
-  return openSqlite(options.dataDir);
+  const log = errorLog(options.onError);
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.schema, log);
+  return openSqlite(options.dataDir, log);
 }
 
-async function openSqlite(dataDir: string): Promise<Store> {
+async function openSqlite(dataDir: string, log: LogConfig | undefined): Promise<Store> {
   const file = join(dataDir, 'tally.db');
   let database: BetterSqlite3.Database;
   try {
@@ -82,7 +105,7 @@ async function openSqlite(dataDir: string): Promise<Store> {
   } catch (error) {
     throw new TallyError('STORE_UNAVAILABLE', `Cannot open the SQLite database ${file}: ${(error as Error).message}`);
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }), log });
   return { db, dialect: 'sqlite', description: `SQLite at ${file}`, close: () => db.destroy() };
 }
 
@@ -110,7 +133,7 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-async function openPostgres(url: string, schema?: string): Promise<Store> {
+async function openPostgres(url: string, schema: string | undefined, log: LogConfig | undefined): Promise<Store> {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new TallyError('CONFIG_INVALID', 'The PostgreSQL schema name must be lower-case letters, digits and underscores.');
   }
@@ -129,7 +152,7 @@ async function openPostgres(url: string, schema?: string): Promise<Store> {
   });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
   try {
     if (schema) {
       // Two processes creating the schema at once: IF NOT EXISTS can still fail for the loser.

@@ -61,6 +61,8 @@ export interface AuditEventsTable {
   result: 'success' | 'failure';
   source: string | null;
   details: string | null;
+  /** The request the event came from (X-Request-Id, or a RADIUS packet's id). */
+  request_id: string | null;
 }
 
 export interface TokensTable {

@@ -678,7 +678,7 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(String(exported.headers['content-type']), /text\/csv/);
     assert.match(String(exported.headers['content-disposition']), /attachment; filename="tally-audit.csv"/);
     const lines = exported.body.trim().split('\r\n');
-    assert.equal(lines[0], 'id,at,actorType,actor,action,targetType,target,result,source,details');
+    assert.equal(lines[0], 'id,at,actorType,actor,action,targetType,target,result,source,details,requestId');
     assert.ok(lines.slice(1).every((line) => line.includes(',auth.rest,') && line.includes(',failure,')));
     assert.ok(
       lines.some((line) => line.includes(`"'=HYPERLINK(""http://evil"")"`)),

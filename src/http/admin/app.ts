@@ -15,13 +15,17 @@ import { operationIdOf } from './api/responses.js';
 import { tokenRoutes } from './api/tokens.js';
 import { userRoutes } from './api/users.js';
 import { securityConsole } from './console/index.js';
+import { type MetricsEndpoint, metricsRoute } from './metrics.js';
 import { requireRoutePermissions } from './permissions.js';
 import { type Readiness, readinessRoute } from './readiness.js';
 
 export const API_PREFIX = '/api/v1';
 
-/** The admin listener: the REST API under /api/v1 and the Security Console at /console. */
-export async function buildAdminApp(services: Services, options: ListenerOptions & { readiness: Readiness }): Promise<FastifyInstance> {
+/** The admin listener: the REST API under /api/v1, the Security Console at /console, and /metrics when given. */
+export async function buildAdminApp(
+  services: Services,
+  options: ListenerOptions & { readiness: Readiness; metrics?: MetricsEndpoint },
+): Promise<FastifyInstance> {
   const app = createFastify(options);
   installJsonErrors(app);
   await app.register(swagger, {
@@ -40,6 +44,7 @@ export async function buildAdminApp(services: Services, options: ListenerOptions
   });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   readinessRoute(app, options.readiness);
+  if (options.metrics) await metricsRoute(app, options.metrics);
 
   await app.register(
     async (api) => {

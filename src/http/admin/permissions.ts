@@ -3,10 +3,11 @@ import { type Permission, requirePermission } from '../../domain/actor.js';
 import { TallyError } from '../../errors.js';
 
 /**
- * What a route of the admin listener needs: a permission from the domain's table, or `session` for
- * a route any logged-on administrator may open (the domain service it calls still decides).
+ * What a route of the admin listener needs: a permission from the domain's table, `session` for
+ * a route any logged-on administrator may open (the domain service it calls still decides), or
+ * `metrics-token` for the Prometheus scrape, which has no actor and checks `--metrics-token` itself.
  */
-export type RoutePermission = Permission | 'session';
+export type RoutePermission = Permission | 'session' | 'metrics-token';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -31,7 +32,7 @@ export function requireRoutePermissions(scope: FastifyInstance): void {
   scope.addHook('onRequest', async (request: FastifyRequest) => {
     const permission = request.routeOptions.config.permission;
     // Unknown URLs (the not-found handler) have no route config; they answer 404.
-    if (permission === undefined || permission === 'session') return;
+    if (permission === undefined || permission === 'session' || permission === 'metrics-token') return;
     if (!request.actor) throw new TallyError('UNAUTHENTICATED');
     requirePermission(request.actor, permission);
   });

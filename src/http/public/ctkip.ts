@@ -24,17 +24,21 @@ export async function ctkipRoutes(app: FastifyInstance, services: Services, sett
       const tallyError = toTallyError(error);
       if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'CT-KIP request failed');
       const code = tallyError.code === 'BODY_TOO_LARGE' ? 'INPUT_TOO_LARGE' : tallyError.code;
+      services.observer.ctkip('refused', code);
       void reply.status(200).type('text/xml; charset=utf-8').send(encodeFault(code));
     });
     scope.post(CTKIP_PATH, { config: { rateLimit: { max: settings.rateLimit, timeWindow: 60_000 } } }, async (request, reply) => {
       // Set first: the error handler keeps it, so a refusal of a read request is not cached either.
       void reply.header('cache-control', 'no-store');
       const decoded = decodeClientRequest(Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
-      const common = { activationCode: decoded.activationCode, client: decoded.client, source: request.ip };
-      const answer: ServerReply =
-        decoded.message.type === 'ClientHello'
-          ? { type: 'ServerHello', hello: await services.provisioning.hello({ ...common, message: decoded.message }) }
-          : { type: 'ServerFinished', ...(await services.provisioning.finish({ ...common, message: decoded.message })) };
+      const common = { activationCode: decoded.activationCode, client: decoded.client, source: request.ip, requestId: request.id };
+      let answer: ServerReply;
+      if (decoded.message.type === 'ClientHello')
+        answer = { type: 'ServerHello', hello: await services.provisioning.hello({ ...common, message: decoded.message }) };
+      else {
+        answer = { type: 'ServerFinished', ...(await services.provisioning.finish({ ...common, message: decoded.message })) };
+        services.observer.ctkip('activated');
+      }
       return reply.status(200).type('text/xml; charset=utf-8').header('cache-control', 'no-store').send(encodeServerReply(decoded, answer));
     });
   });

@@ -40,7 +40,7 @@ export async function downloadRoutes(app: FastifyInstance, services: Services): 
 
     scope.post<LinkRoute>('/download/:token', { schema: { params: LINK_PARAMS } }, async (request, reply) => {
       const file = await services.distribution.redeemDownload(
-        { kind: 'anonymous', name: 'download link', role: 'user', source: request.ip },
+        { kind: 'anonymous', name: 'download link', role: 'user', source: request.ip, requestId: request.id },
         request.params.token,
       );
       return reply

@@ -118,7 +118,7 @@ export async function registerWebConsole(
       const session = sessionId ? await services.sessions.resume(sessionId, options.console, request.ip) : null;
       if (session && sessionId) {
         request.webSession = { ...session, id: sessionId };
-        request.actor = session.actor;
+        request.actor = { ...session.actor, requestId: request.id };
         request.csrfToken = sessionFormToken(sessionId);
       } else {
         // Before log-on the token is a random value in a cookie of its own (double submit), so the log-on form is protected too.

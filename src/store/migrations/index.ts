@@ -12,6 +12,7 @@ import { rateLimits } from './0009_rate_limits.js';
 import { logonDelays } from './0010_logon_delays.js';
 import { tokenLimits } from './0011_token_limits.js';
 import { distributionCredentials } from './0012_distribution_credentials.js';
+import { auditRequestId } from './0013_audit_request_id.js';
 import { pinPolicy } from './0015_pin_policy.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
@@ -29,7 +30,8 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0010_logon_delays': logonDelays(dialect),
     '0011_token_limits': tokenLimits(dialect),
     '0012_distribution_credentials': distributionCredentials(),
-    // 0013 and 0014 are taken by work merged alongside this one.
+    '0013_audit_request_id': auditRequestId(),
+    // 0014 is taken by work merged alongside this one.
     '0015_pin_policy': pinPolicy(),
   };
 }

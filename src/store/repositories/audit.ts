@@ -21,11 +21,11 @@ export class AuditRepository {
 
   constructor(private readonly db: Kysely<Database>) {
     this.dialect = dialectOf(db);
-    const columns = 'at, actor_type, actor, action, target_type, target, result, source, details';
+    const columns = 'at, actor_type, actor, action, target_type, target, result, source, details, request_id';
     this.insertSql =
       this.dialect === 'sqlite'
-        ? `insert into audit_events (${columns}) select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8 from json_each(?)`
-        : `insert into audit_events (${columns}) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`;
+        ? `insert into audit_events (${columns}) select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 from json_each(?)`
+        : `insert into audit_events (${columns}) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`;
   }
 
   /** Appends on this repository's connection, or on `connection` (a transaction the event belongs to). */
@@ -47,6 +47,7 @@ export class AuditRepository {
       e.result,
       e.source ?? null,
       e.details ?? null,
+      e.request_id ?? null,
     ]);
     await db.executeQuery(CompiledQuery.raw(this.insertSql, rowsParameters(this.dialect, rows)));
   }

@@ -17,6 +17,7 @@ const AuditEvent = Type.Object({
   result: Type.Union([Type.Literal('success'), Type.Literal('failure')]),
   source: Type.Union([Type.String(), Type.Null()]),
   details: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+  requestId: Type.Union([Type.String({ description: 'the request it came from (X-Request-Id), as in the log' }), Type.Null()]),
 });
 
 const AuditQuery = Type.Object(

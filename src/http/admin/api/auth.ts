@@ -9,7 +9,7 @@ export function bearerAuthentication(services: Services) {
     const header = request.headers.authorization;
     const token = header ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
     if (token === undefined) throw new TallyError('UNAUTHENTICATED', 'Send an API token as `Authorization: Bearer TOKEN`.');
-    request.actor = await services.apiTokens.authenticate(token, request.ip);
+    request.actor = { ...(await services.apiTokens.authenticate(token, request.ip)), requestId: request.id };
   };
 }
 

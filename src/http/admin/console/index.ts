@@ -70,6 +70,7 @@ export async function securityConsole(app: FastifyInstance, services: Services, 
                 username: request.body.username,
                 password: request.body.password,
                 source: request.ip,
+                requestId: request.id,
                 console: 'security',
               });
             } catch (error) {

@@ -172,6 +172,7 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
             password: request.body.password,
             passcode: request.body.passcode ?? '',
             source: request.ip,
+            requestId: request.id,
           }),
         ),
     );
@@ -186,6 +187,7 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
             state: request.body.state,
             answer: request.body.answer,
             source: request.ip,
+            requestId: request.id,
           }),
         ),
     );
