@@ -56,6 +56,7 @@ export function auditSyslogMessage(event: AuditEvent, hostname: string): string 
     ['result', event.result],
     ['source', event.source],
     ['details', event.details ? JSON.stringify(event.details) : null],
+    ['requestId', event.requestId],
   ];
   const message: SyslogMessage = {
     facility: FACILITY_AUTHPRIV,

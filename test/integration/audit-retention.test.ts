@@ -175,7 +175,7 @@ describe('tally audit export and purge, as processes', () => {
           .map((line) => JSON.parse(line) as { id: number; action: string });
         assert.equal(lines[0]?.action, 'store.initialise');
         assert.equal(csv.status, 0, csv.stderr);
-        assert.match(csv.stdout, /^id,at,actorType,actor,action,targetType,target,result,source,details\r\n1,.*,store\.initialise,/);
+        assert.match(csv.stdout, /^id,at,actorType,actor,action,targetType,target,result,source,details,requestId\r\n1,.*,store\.initialise,/);
         assert.equal(empty.stdout, '', 'nothing before 2020');
         assert.equal(badDate.status, 2);
         assert.match(badDate.stderr, /--before "2026-02-30" is not a real date/);
