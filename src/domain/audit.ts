@@ -137,7 +137,7 @@ export class AuditService {
   ): Promise<T> {
     try {
       const result = await work(tx);
-      await tx.audit.append(this.row(actor, succeeded(entry, describe?.(result))));
+      await tx.audit.appendMany([this.row(actor, succeeded(entry, describe?.(result)))]);
       return result;
     } catch (error) {
       const refusal = error instanceof RefusalKeepingWrites ? error.refusal : error;
