@@ -48,6 +48,17 @@ async function events(store: Store, action: string) {
   return new UnitOfWork(store.db).repositories.audit.query({ action, limit: 10 });
 }
 
+function insertUser(tx: Repositories, username: string) {
+  return tx.users.insert({ username, passwordHash: null, email: null, firstName: null, lastName: null, role: 'user', now: NOW });
+}
+
+/** Each event about `target`: its result and details. */
+async function outcomes(store: Store, action: string, target: string) {
+  return (await events(store, action))
+    .filter((event) => event.target === target)
+    .map((event) => [event.result, JSON.parse(event.details ?? '{}')]);
+}
+
 describeEachStore('audit in the transaction of the change it records', (getStore) => {
   test('a change whose audit event cannot be written does not land', async () => {
     const users = userService(getStore(), new AuditInsertFails(getStore().db));
@@ -64,61 +75,29 @@ describeEachStore('audit in the transaction of the change it records', (getStore
   test('a change that throws leaves nothing changed and records a failure with the error code', async () => {
     const audit = new AuditService(new UnitOfWork(getStore().db), clock);
     const change = audit.change(admin, { action: 'user.create', targetType: 'user', target: 'half-made' }, async (tx) => {
-      await tx.users.insert({
-        username: 'half-made',
-        passwordHash: null,
-        email: null,
-        firstName: null,
-        lastName: null,
-        role: 'user',
-        now: NOW,
-      });
+      await insertUser(tx, 'half-made');
       throw new TallyError('CONFLICT', 'refused after the insert');
     });
     await assert.rejects(change, (error: unknown) => error instanceof TallyError && error.code === 'CONFLICT');
     assert.equal(await userExists(getStore(), 'half-made'), false);
-    const recorded = (await events(getStore(), 'user.create')).filter((event) => event.target === 'half-made');
-    assert.deepEqual(
-      recorded.map((event) => [event.result, JSON.parse(event.details ?? '{}')]),
-      [['failure', { error: 'CONFLICT' }]],
-    );
+    assert.deepEqual(await outcomes(getStore(), 'user.create', 'half-made'), [['failure', { error: 'CONFLICT' }]]);
   });
 
   test('a refusal that keeps its writes commits them with its failure event, then throws the refusal', async () => {
     const audit = new AuditService(new UnitOfWork(getStore().db), clock);
     const change = audit.change(admin, { action: 'user.create', targetType: 'user', target: 'counted' }, async (tx) => {
-      await tx.users.insert({
-        username: 'counted',
-        passwordHash: null,
-        email: null,
-        firstName: null,
-        lastName: null,
-        role: 'user',
-        now: NOW,
-      });
+      await insertUser(tx, 'counted');
       throw new RefusalKeepingWrites(new TallyError('TOKENCODE_INVALID'));
     });
     await assert.rejects(change, (error: unknown) => error instanceof TallyError && error.code === 'TOKENCODE_INVALID');
     assert.equal(await userExists(getStore(), 'counted'), true);
-    const recorded = (await events(getStore(), 'user.create')).filter((event) => event.target === 'counted');
-    assert.deepEqual(
-      recorded.map((event) => [event.result, JSON.parse(event.details ?? '{}')]),
-      [['failure', { error: 'TOKENCODE_INVALID' }]],
-    );
+    assert.deepEqual(await outcomes(getStore(), 'user.create', 'counted'), [['failure', { error: 'TOKENCODE_INVALID' }]]);
   });
 
   test('a change made within another rolls back with it, and both failures are recorded', async () => {
     const audit = new AuditService(new UnitOfWork(getStore().db), clock);
     const outer = audit.change(admin, { action: 'token.request.approve', targetType: 'request', target: 'outer' }, async (tx) => {
-      await tx.users.insert({
-        username: 'outer-made',
-        passwordHash: null,
-        email: null,
-        firstName: null,
-        lastName: null,
-        role: 'user',
-        now: NOW,
-      });
+      await insertUser(tx, 'outer-made');
       return audit.change(
         admin,
         { action: 'token.distribute', targetType: 'user', target: 'inner' },
