@@ -165,3 +165,23 @@ test('layering: src/formats (token files and strings, for server and client) is 
     [],
   );
 });
+
+test('audit: one way in: only the audit service appends events, and the code calls it by `change` (a change and its event, one transaction) or `record`', () => {
+  const appendsOutsideAudit = sources(join(repoRoot, 'src'))
+    .filter((file) => !file.endsWith('.test.ts'))
+    .map((file) => relative(repoRoot, file))
+    .filter((name) => name !== join('src', 'domain', 'audit.ts') && name !== join('src', 'store', 'repositories', 'audit.ts'))
+    .filter((name) => /\.\s*append(?:Many)?\s*\(/.test(readFileSync(join(repoRoot, name), 'utf8')));
+  assert.deepEqual(appendsOutsideAudit, [], 'events are appended by AuditService alone');
+  const service = readFileSync(join(repoRoot, 'src', 'domain', 'audit.ts'), 'utf8');
+  const body = service.slice(service.indexOf('export class AuditService'));
+  const publicMethods = [...body.matchAll(/^ {2}(?!private\b|constructor\b)(?:async\s+)?(\w+)\s*[<(]/gm)].map(([, name]) => name);
+  assert.deepEqual(publicMethods.sort(), ['authentications', 'change', 'exportCsv', 'list', 'record']);
+  const writesCalled = new Set(
+    sources(join(repoRoot, 'src'))
+      .filter((file) => !file.endsWith('.test.ts'))
+      .flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/\baudit\s*\.\s*(\w+)\s*\(/g)].map(([, name]) => name as string))
+      .filter((name) => !['list', 'authentications', 'exportCsv', 'authenticationsByHour', 'query', 'authenticationsOf'].includes(name)),
+  );
+  assert.deepEqual([...writesCalled].sort(), ['appendMany', 'change', 'record']);
+});

@@ -42,10 +42,10 @@ export class ApiTokenService {
   ) {}
 
   async create(actor: Actor, input: { name: string; role: ApiTokenRole }): Promise<{ token: string; name: string; role: ApiTokenRole }> {
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: 'apitoken.create', targetType: 'apitoken', target: input.name.slice(0, 128), details: { role: input.role } },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'apitokens.manage');
         if (!/^[\w .@-]{1,128}$/.test(input.name)) {
           throw invalidField('name', 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.');
@@ -54,7 +54,7 @@ export class ApiTokenService {
           throw invalidField('role', `The role must be one of ${API_TOKEN_ROLES.join(', ')}.`);
         }
         const token = TOKEN_PREFIX + randomToken(32);
-        await this.tokens.insert({ name: input.name, role: input.role, tokenHash: sha256Hex(token), now: this.clock.now() });
+        await tx.apiTokens.insert({ name: input.name, role: input.role, tokenHash: sha256Hex(token), now: this.clock.now() });
         return { token, name: input.name, role: input.role };
       },
     );
@@ -67,14 +67,14 @@ export class ApiTokenService {
 
   /** Revokes a token: its next request is refused, on every node (nothing is cached). */
   async revoke(actor: Actor, id: number): Promise<ApiTokenView> {
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: 'apitoken.revoke', targetType: 'apitoken', target: String(id) },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'apitokens.manage');
-        const row = await this.tokens.find(id);
+        const row = await tx.apiTokens.find(id);
         if (!row) throw new TallyError('API_TOKEN_NOT_FOUND', `No API token ${id}.`);
-        if (!(await this.tokens.revoke(id, this.clock.now())))
+        if (!(await tx.apiTokens.revoke(id, this.clock.now())))
           throw new TallyError('CONFLICT', `API token ${row.name} is revoked already.`);
         return view({ ...row, revoked_at: this.clock.now() });
       },

@@ -2,7 +2,7 @@ import { csvLine } from '../core/csv/csv.js';
 import { TallyError } from '../errors.js';
 import type { AuditRepository } from '../store/repositories/audit.js';
 import { type Actor, requirePermission } from './actor.js';
-import { type AuditService, EXPORT_COLUMNS, toEvent } from './audit.js';
+import { type AuditEntry, type AuditService, EXPORT_COLUMNS, failure, toEvent } from './audit.js';
 import type { Clock } from './clock.js';
 
 export type AuditExportFormat = 'jsonl' | 'csv';
@@ -41,37 +41,52 @@ export class AuditRetentionService {
     const since = range.since ?? 0;
     const until = range.until ?? startedAt;
     const details = { since: iso(since), until: iso(until), format: range.format };
-    return this.audit.track(
+    const entry: AuditEntry = { action: 'audit.export', details };
+    let rows: number;
+    try {
+      requirePermission(actor, 'audit.read');
+      if (since >= until) throw new TallyError('VALIDATION_FAILED', `--since (${iso(since)}) must be before --until (${iso(until)}).`);
+      rows = await this.writeRange(since, until, range.format, write);
+    } catch (error) {
+      await this.audit.record({ actor, entry: failure(entry, error) });
+      throw error;
+    }
+    // An export changes nothing: recorded on its own, there is no change for the event to commit with.
+    await this.audit.record({
       actor,
-      { action: 'audit.export', details },
-      async () => {
-        requirePermission(actor, 'audit.read');
-        if (since >= until) throw new TallyError('VALIDATION_FAILED', `--since (${iso(since)}) must be before --until (${iso(until)}).`);
-        if (range.format === 'csv') await write(csvLine(EXPORT_COLUMNS));
-        let rows = 0;
-        let afterId = 0;
-        for (;;) {
-          const page = await this.repository.ascending({ afterId, since, until, limit: PAGE });
-          const last = page.at(-1);
-          if (last === undefined) break;
-          let chunk = '';
-          for (const event of page.map(toEvent))
-            chunk +=
-              range.format === 'jsonl'
-                ? `${JSON.stringify(event)}\n`
-                : csvLine(
-                    EXPORT_COLUMNS.map((column) =>
-                      column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column],
-                    ),
-                  );
-          await write(chunk);
-          rows += page.length;
-          afterId = Number(last.id);
-        }
-        return { rows };
-      },
-      (result) => ({ rows: result.rows, fullRange: true, coveredUntil: iso(Math.min(until, startedAt)) }),
-    );
+      entry: { ...entry, details: { ...details, rows, fullRange: true, coveredUntil: iso(Math.min(until, startedAt)) } },
+    });
+    return { rows };
+  }
+
+  private async writeRange(
+    since: number,
+    until: number,
+    format: AuditExportFormat,
+    write: (chunk: string) => Promise<void>,
+  ): Promise<number> {
+    if (format === 'csv') await write(csvLine(EXPORT_COLUMNS));
+    let rows = 0;
+    let afterId = 0;
+    for (;;) {
+      const page = await this.repository.ascending({ afterId, since, until, limit: PAGE });
+      const last = page.at(-1);
+      if (last === undefined) break;
+      let chunk = '';
+      for (const event of page.map(toEvent))
+        chunk +=
+          format === 'jsonl'
+            ? `${JSON.stringify(event)}\n`
+            : csvLine(
+                EXPORT_COLUMNS.map((column) =>
+                  column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column],
+                ),
+              );
+      await write(chunk);
+      rows += page.length;
+      afterId = Number(last.id);
+    }
+    return rows;
   }
 
   /**
@@ -81,17 +96,17 @@ export class AuditRetentionService {
    */
   async purge(actor: Actor, request: { before: number; force: boolean }): Promise<{ deleted: number }> {
     const { before, force } = request;
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: 'audit.purge', details: { before: iso(before), forced: force } },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'audit.purge');
         if (before > this.clock.now())
           throw new TallyError('VALIDATION_FAILED', `--before (${iso(before)}) is in the future; the purge takes only what is past.`);
-        if (!force) await this.requireExported(before);
+        if (!force) await this.requireExported(tx.audit, before);
         let deleted = 0;
         for (;;) {
-          const batch = await this.repository.purgeBefore(before, PAGE);
+          const batch = await tx.audit.purgeBefore(before, PAGE);
           deleted += batch;
           if (batch < PAGE) break;
         }
@@ -107,11 +122,11 @@ export class AuditRetentionService {
    * up to its start, so its own `audit.export` event is never covered by itself: purge before the
    * `--until` of an export that already ended, as the message suggests.
    */
-  private async requireExported(before: number): Promise<void> {
+  private async requireExported(events: AuditRepository, before: number): Promise<void> {
     let from = 0;
-    for (const [since, until] of [...(await this.exportedRanges()), [before, before] as const]) {
+    for (const [since, until] of [...(await this.exportedRanges(events)), [before, before] as const]) {
       if (since > from) {
-        const uncovered = (await this.repository.ascending({ afterId: 0, since: from, until: Math.min(since, before), limit: 1 })).at(0);
+        const uncovered = (await events.ascending({ afterId: 0, since: from, until: Math.min(since, before), limit: 1 })).at(0);
         if (uncovered !== undefined) {
           const at = iso(Number(uncovered.at));
           throw new TallyError(
@@ -126,11 +141,11 @@ export class AuditRetentionService {
   }
 
   /** The [since, coveredUntil) ranges of successful complete exports, sorted by start. */
-  private async exportedRanges(): Promise<[number, number][]> {
+  private async exportedRanges(events: AuditRepository): Promise<[number, number][]> {
     const ranges: [number, number][] = [];
     let beforeId: number | undefined;
     for (;;) {
-      const page = await this.repository.query({ action: 'audit.export', result: 'success', beforeId, limit: PAGE });
+      const page = await events.query({ action: 'audit.export', result: 'success', beforeId, limit: PAGE });
       for (const event of page.map(toEvent)) {
         const details = event.details ?? {};
         if (details.fullRange !== true || typeof details.since !== 'string' || typeof details.coveredUntil !== 'string') continue;

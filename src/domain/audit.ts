@@ -1,8 +1,9 @@
 import { csvLine } from '../core/csv/csv.js';
+import type { TallyError } from '../errors.js';
 import type { AuditQuery } from '../model/audit.js';
 import type { AuditAction } from '../model/audit-actions.js';
 import type { AuditRepository, AuditRow, NewAuditRow } from '../store/repositories/audit.js';
-import type { Connection } from '../store/unit-of-work.js';
+import type { Connection, Repositories, UnitOfWork } from '../store/unit-of-work.js';
 import type { Actor } from './actor.js';
 import { requirePermission } from './actor.js';
 import type { Clock } from './clock.js';
@@ -55,27 +56,109 @@ export function aboutTarget(about: { serial?: string; user?: string }): Pick<Aud
   return {};
 }
 
-/** The append-only audit trail: who did what to what, when, from where, and how it ended. */
+/** One event and who caused it. */
+export interface AuditRecord {
+  actor: Actor;
+  entry: AuditEntry;
+}
+
+/**
+ * Thrown from a change's work to refuse while keeping what the work wrote: a wrong code counted
+ * against a lockout must stay counted. The writes commit with the failure event, then `refusal` is
+ * thrown to the caller.
+ */
+export class RefusalKeepingWrites extends Error {
+  constructor(readonly refusal: TallyError) {
+    super(refusal.message);
+  }
+}
+
+/**
+ * The append-only audit trail: who did what to what, when, from where, and how it ended. The
+ * domain records through two calls: `change` for a change (its event commits with it) and `record`
+ * for events that are no change of their own.
+ */
 export class AuditService {
+  /** Failure events of changes nested in a transaction, recorded however that transaction ends. */
+  private readonly nestedFailures = new WeakMap<Repositories, NewAuditRow[]>();
+
+  private readonly repository: AuditRepository;
+
   constructor(
-    private readonly repository: AuditRepository,
+    private readonly work: UnitOfWork,
     private readonly clock: Clock,
-  ) {}
-
-  async record(actor: Actor, entry: AuditEntry): Promise<void> {
-    await this.repository.append(this.row(actor, entry));
+  ) {
+    this.repository = work.repositories.audit;
   }
 
-  /** Records inside a transaction, so the event commits (or rolls back) with the change it describes. */
-  async recordIn(connection: Connection, actor: Actor, entry: AuditEntry): Promise<void> {
-    await this.repository.append(this.row(actor, entry), connection);
+  /**
+   * Makes a change and records it: `work` runs in one transaction with every repository bound to
+   * it, and the success event (with what `describe` adds from the result) is appended in that
+   * transaction, so neither commits without the other. When `work` throws, the transaction rolls
+   * back and a failure event with the error's stable code is recorded on its own. A change made
+   * inside another (`within` its transaction) commits or rolls back with it.
+   */
+  async change<T>(
+    actor: Actor,
+    entry: AuditEntry,
+    work: (tx: Repositories) => Promise<T>,
+    describe?: (result: T) => AuditEntry['details'],
+    within?: Repositories,
+  ): Promise<T> {
+    if (within) return this.changeWithin(within, actor, entry, work, describe);
+    let nested: NewAuditRow[] = [];
+    let outcome: { result: T } | { refusal: TallyError };
+    try {
+      outcome = await this.work.transaction(async (tx) => {
+        nested = [];
+        this.nestedFailures.set(tx, nested);
+        try {
+          const result = await work(tx);
+          await tx.audit.appendMany([...nested, this.row(actor, succeeded(entry, describe?.(result)))]);
+          return { result };
+        } catch (error) {
+          if (!(error instanceof RefusalKeepingWrites)) throw error;
+          await tx.audit.appendMany([...nested, this.row(actor, failure(entry, error.refusal))]);
+          return { refusal: error.refusal };
+        }
+      });
+    } catch (error) {
+      await this.repository.appendMany([...nested, this.row(actor, failure(entry, error))]);
+      throw error;
+    }
+    if ('refusal' in outcome) throw outcome.refusal;
+    return outcome.result;
   }
 
-  /** Records many events inside a transaction, in one statement (a batch of authentications). */
-  async recordManyIn(connection: Connection, events: ReadonlyArray<{ actor: Actor; entry: AuditEntry }>): Promise<void> {
+  private async changeWithin<T>(
+    tx: Repositories,
+    actor: Actor,
+    entry: AuditEntry,
+    work: (tx: Repositories) => Promise<T>,
+    describe?: (result: T) => AuditEntry['details'],
+  ): Promise<T> {
+    try {
+      const result = await work(tx);
+      await tx.audit.appendMany([this.row(actor, succeeded(entry, describe?.(result)))]);
+      return result;
+    } catch (error) {
+      const refusal = error instanceof RefusalKeepingWrites ? error.refusal : error;
+      this.nestedFailures.get(tx)?.push(this.row(actor, failure(entry, refusal)));
+      throw refusal;
+    }
+  }
+
+  /**
+   * Records events that are no change of their own, in one statement: inside a change's or a
+   * batch's transaction (`within`), where they commit or roll back with it (a credential shown, an
+   * authentication), or on their own where there is no change to lose (a read that is recorded, a
+   * refusal that changed nothing).
+   */
+  async record(events: AuditRecord | readonly AuditRecord[], within?: Connection): Promise<void> {
+    const list: readonly AuditRecord[] = 'actor' in events ? [events] : events;
     await this.repository.appendMany(
-      events.map(({ actor, entry }) => this.row(actor, entry)),
-      connection,
+      list.map(({ actor, entry }) => this.row(actor, entry)),
+      within,
     );
   }
 
@@ -92,27 +175,6 @@ export class AuditService {
       details: entry.details ? JSON.stringify(entry.details) : null,
       request_id: actor.requestId ?? null,
     };
-  }
-
-  /**
-   * Runs a change and records it either way: success, or failure with the error's stable code.
-   * `describe` may add non-secret facts from the result.
-   */
-  async track<T>(actor: Actor, entry: AuditEntry, change: () => Promise<T>, describe?: (result: T) => AuditEntry['details']): Promise<T> {
-    let result: T;
-    try {
-      result = await change();
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      await this.record(actor, {
-        ...entry,
-        result: 'failure',
-        details: { ...entry.details, error: typeof code === 'string' ? code : 'INTERNAL' },
-      });
-      throw error;
-    }
-    await this.record(actor, { ...entry, details: { ...entry.details, ...describe?.(result) } });
-    return result;
   }
 
   async list(actor: Actor, query: AuditQuery): Promise<AuditEvent[]> {
@@ -137,31 +199,36 @@ export class AuditService {
         .filter(([, value]) => value !== undefined)
         .map(([key, value]) => [key, typeof value === 'string' ? value.slice(0, 128) : value]),
     );
-    return this.track(
-      actor,
-      { action: 'audit.export', details: filter },
-      async () => {
-        requirePermission(actor, 'audit.read');
-        let csv = csvLine(EXPORT_COLUMNS);
-        let rows = 0;
-        let beforeId: number | undefined;
-        while (rows < AUDIT_EXPORT_MAX_ROWS) {
-          const batch = await this.repository.query({ ...query, beforeId, limit: Math.min(EXPORT_BATCH, AUDIT_EXPORT_MAX_ROWS - rows) });
-          for (const event of batch.map(toEvent))
-            csv += csvLine(
-              EXPORT_COLUMNS.map((column) =>
-                column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column],
-              ),
-            );
-          rows += batch.length;
-          const last = batch.at(-1);
-          if (batch.length < EXPORT_BATCH || last === undefined) break;
-          beforeId = Number(last.id);
-        }
-        return { csv, rows };
-      },
-      (result) => ({ rows: result.rows }),
-    );
+    const entry: AuditEntry = { action: 'audit.export', details: filter };
+    let result: { csv: string; rows: number };
+    try {
+      requirePermission(actor, 'audit.read');
+      result = await this.csvOf(query);
+    } catch (error) {
+      await this.record({ actor, entry: failure(entry, error) });
+      throw error;
+    }
+    // A read changes nothing: recorded on its own, there is no change for the event to commit with.
+    await this.record({ actor, entry: succeeded(entry, { rows: result.rows }) });
+    return result;
+  }
+
+  private async csvOf(query: Omit<AuditQuery, 'limit' | 'beforeId'>): Promise<{ csv: string; rows: number }> {
+    let csv = csvLine(EXPORT_COLUMNS);
+    let rows = 0;
+    let beforeId: number | undefined;
+    while (rows < AUDIT_EXPORT_MAX_ROWS) {
+      const batch = await this.repository.query({ ...query, beforeId, limit: Math.min(EXPORT_BATCH, AUDIT_EXPORT_MAX_ROWS - rows) });
+      for (const event of batch.map(toEvent))
+        csv += csvLine(
+          EXPORT_COLUMNS.map((column) => (column === 'details' ? (event.details ? JSON.stringify(event.details) : null) : event[column])),
+        );
+      rows += batch.length;
+      const last = batch.at(-1);
+      if (batch.length < EXPORT_BATCH || last === undefined) break;
+      beforeId = Number(last.id);
+    }
+    return { csv, rows };
   }
 }
 
@@ -182,6 +249,16 @@ export const EXPORT_COLUMNS = [
   'details',
   'requestId',
 ] as const;
+
+function succeeded(entry: AuditEntry, described: AuditEntry['details']): AuditEntry {
+  return { ...entry, details: { ...entry.details, ...described } };
+}
+
+/** The entry of something that failed, with the error's stable code (`INTERNAL` for anything unexpected). */
+export function failure(entry: AuditEntry, error: unknown): AuditEntry {
+  const code = (error as { code?: unknown }).code;
+  return { ...entry, result: 'failure', details: { ...entry.details, error: typeof code === 'string' ? code : 'INTERNAL' } };
+}
 
 export function toEvent(row: AuditRow): AuditEvent {
   return {

@@ -7,7 +7,7 @@ import type { AuthenticationRepository, Holder, StepUse } from '../store/reposit
 import type { ChallengeRepository, NewChallenge } from '../store/repositories/challenges.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
-import type { Connection } from '../store/unit-of-work.js';
+import type { Connection, Repositories } from '../store/unit-of-work.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenTypeModule } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
@@ -165,7 +165,6 @@ function stepUse(token: TokenRow, step: number, at: number, changes: StepChanges
  */
 export class PasscodeRules {
   constructor(
-    private readonly repository: AuthenticationRepository,
     private readonly tokens: TokenService,
     private readonly lockout: Lockout,
     private readonly clock: Clock,
@@ -289,15 +288,18 @@ export class PasscodeRules {
     return { drift_steps: step - type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now) };
   }
 
-  /** Marks a step used outside a batch: the conditional update lets exactly one of several racing requests win. */
-  async consume(token: TokenRow, step: number, now: number, changes: StepChanges = {}): Promise<boolean> {
-    return (await this.repository.useSteps([stepUse(token, step, now, changes)])).has(token.id);
+  /**
+   * Marks a step used outside a batch, in a change's transaction: the conditional update lets
+   * exactly one of several racing requests win.
+   */
+  async consume(tx: Repositories, token: TokenRow, step: number, now: number, changes: StepChanges = {}): Promise<boolean> {
+    return (await tx.authentication.useSteps([stepUse(token, step, now, changes)])).has(token.id);
   }
 
-  /** Counts a failure at once against the user (lockout) and these tokens, for the paths that write outside a batch. */
-  async countFailure(user: UserRow, tokens: TokenRow[]): Promise<void> {
-    await this.lockout.recordFailure(user.id);
-    await this.repository.countTokenFailures(tokens);
+  /** Counts a failure against the user (lockout) and these tokens, in a change's transaction outside a batch. */
+  async countFailure(tx: Repositories, user: UserRow, tokens: TokenRow[]): Promise<void> {
+    await this.lockout.recordFailure(user.id, tx.connection);
+    await tx.authentication.countTokenFailures(tokens);
   }
 }
 
@@ -608,8 +610,7 @@ export class AuthenticationService {
         outcomes.map(({ outcome }) => outcome),
         trx,
       );
-      await this.audit.recordManyIn(
-        trx,
+      await this.audit.record(
         outcomes.map(({ pending: { actor, request }, outcome }) => ({
           actor: { ...actor, source: request.source ?? actor.source },
           entry: {
@@ -620,6 +621,7 @@ export class AuthenticationService {
             details: { username: request.username.slice(0, MAX_USERNAME_LENGTH), reply: outcome.reply.result, reason: outcome.reason },
           },
         })),
+        trx,
       );
       return outcomes;
     });

@@ -2,6 +2,7 @@ import { errorCatalogue, isTallyError, TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BulkItemResult } from '../model/vocabulary.js';
 import type { BulkDistributionRepository, BulkDistributionRow, BulkItemRow } from '../store/repositories/bulk-distributions.js';
+import type { UnitOfWork } from '../store/unit-of-work.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
@@ -60,23 +61,27 @@ export class BulkDistributionService {
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
 
+  private readonly repository: BulkDistributionRepository;
+
   constructor(
-    private readonly repository: BulkDistributionRepository,
+    private readonly unitOfWork: UnitOfWork,
     private readonly profiles: ProfileService,
     private readonly distribution: DistributionService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    this.repository = unitOfWork.repositories.bulkDistributions;
+  }
 
   async start(actor: Actor, profileName: string, usernames: string[]): Promise<BulkDistributionView> {
     const unique = [...new Set(usernames.map((name) => name.trim()).filter((name) => name !== ''))];
-    return this.audit.track(
+    const row = await this.audit.change(
       actor,
       { action: 'token.bulk.start', targetType: 'profile', target: profileName.slice(0, 128), details: { users: unique.length } },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'tokens.distribute');
-        const profile = await this.profiles.row(profileName);
+        const profile = await this.profiles.row(profileName, tx.profiles);
         if (profile.delivery === 'ctf') {
           throw new TallyError(
             'VALIDATION_FAILED',
@@ -88,31 +93,33 @@ export class BulkDistributionService {
           throw new TallyError('INPUT_TOO_LARGE', `A bulk distribution takes at most ${BULK_MAX_USERS} users; split the list.`);
         const tooLong = unique.find((name) => name.length > 128);
         if (tooLong) throw new TallyError('VALIDATION_FAILED', `"${tooLong.slice(0, 40)}…" is longer than a username can be.`);
-        const row = await this.repository.create({
+        return tx.bulkDistributions.create({
           profile: profile.name,
           createdBy: actor.name,
           usernames: unique,
           now: this.clock.now(),
         });
-        this.work(actor, row);
-        return this.view(row);
       },
-      (bulk) => ({ bulk: bulk.id }),
+      (created) => ({ bulk: Number(created.id) }),
     );
+    // Only once the run has committed: its work reads it back.
+    this.work(actor, row);
+    return this.view(row);
   }
 
   /** Continues an interrupted run where it stopped, as the admin who resumes it. */
   async resume(actor: Actor, id: number): Promise<BulkDistributionView> {
-    return this.audit.track(actor, { action: 'token.bulk.resume', targetType: 'bulk', target: String(id) }, async () => {
+    const now = this.clock.now();
+    const row = await this.audit.change(actor, { action: 'token.bulk.resume', targetType: 'bulk', target: String(id) }, async (tx) => {
       requirePermission(actor, 'tokens.distribute');
-      const row = await this.row(id);
-      const now = this.clock.now();
-      if (this.state(row) !== 'interrupted' || !(await this.repository.claim(id, now - STALE_MS, now))) {
+      const row = await this.row(id, tx.bulkDistributions);
+      if (this.state(row) !== 'interrupted' || !(await tx.bulkDistributions.claim(id, now - STALE_MS, now))) {
         throw new TallyError('CONFLICT', `Bulk distribution ${id} is ${this.state(row)}; only an interrupted one can be resumed.`);
       }
-      this.work(actor, row);
-      return this.view({ ...row, updated_at: now });
+      return row;
     });
+    this.work(actor, row);
+    return this.view({ ...row, updated_at: now });
   }
 
   async get(actor: Actor, id: number): Promise<BulkDistributionView> {
@@ -153,14 +160,17 @@ export class BulkDistributionService {
             await this.distributeOne(actor, run, item);
           }
         }
-        const finished = await this.repository.finish(run.id, this.clock.now());
-        if (finished)
-          await this.audit.record(actor, {
-            action: 'token.bulk.finish',
-            targetType: 'bulk',
-            target: String(run.id),
-            details: { profile: run.profile, distributed: finished.distributed, failed: finished.failed },
-          });
+        // Recorded with the finish, by the one node whose finish wins.
+        await this.unitOfWork.transaction(async (tx) => {
+          const finished = await tx.bulkDistributions.finish(run.id, this.clock.now());
+          if (finished) {
+            const details = { profile: run.profile, distributed: finished.distributed, failed: finished.failed };
+            await this.audit.record(
+              { actor, entry: { action: 'token.bulk.finish', targetType: 'bulk', target: String(run.id), details } },
+              tx.connection,
+            );
+          }
+        });
       } catch (error) {
         // The store failed under us: the run stays running, shows as interrupted and can be resumed.
         this.logger?.error({ err: error, bulk: run.id }, 'a bulk distribution stopped');
@@ -183,8 +193,8 @@ export class BulkDistributionService {
     await this.repository.record(run.id, item.id, outcome, this.clock.now());
   }
 
-  private async row(id: number): Promise<BulkDistributionRow> {
-    const row = await this.repository.find(id);
+  private async row(id: number, repository: BulkDistributionRepository = this.repository): Promise<BulkDistributionRow> {
+    const row = await repository.find(id);
     if (!row) throw new TallyError('BULK_DISTRIBUTION_NOT_FOUND', `No bulk distribution ${id}.`);
     return row;
   }

@@ -13,7 +13,7 @@ import type { Connection, Repositories, UnitOfWork } from '../store/unit-of-work
 import { ctfDeliverable, type Holder, otpauthLink, type TokenFile, tokenFile } from '../tokens/deliverables.js';
 import { tokenType } from '../tokens/registry.js';
 import { type Actor, type CredentialKind, can, mayBeShown, requireAuthorityOver, requirePermission } from './actor.js';
-import { type AuditService, credentialShown } from './audit.js';
+import { type AuditService, credentialShown, RefusalKeepingWrites } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Notifier } from './notifications.js';
 import { type ProfileRow, type ProfileService, profileFilePasswordContext } from './profiles.js';
@@ -125,6 +125,14 @@ export class DistributionService {
     private readonly notifier?: Pick<Notifier, 'tokenDistributed'>,
   ) {}
 
+  /**
+   * Loads the activation-code key: a change that distributes `within` its own transaction calls
+   * this first, as on SQLite a transaction waiting for the key to be read would wait for itself.
+   */
+  async loadKeys(): Promise<void> {
+    await this.hasher.load();
+  }
+
   ctkipUrl(profile: Pick<ProfileRow, 'ctkip_url'>): string {
     return profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
   }
@@ -134,30 +142,30 @@ export class DistributionService {
    * Self-Service Console only to themself, from a profile open to self-service that needs no
    * approval. `notifyHolder: false` is for callers that mail the holder themselves; `show: false`
    * for callers that show the actor nothing (a bulk run): the answer then carries no credential.
+   * `within` makes it part of another change (which has called `loadKeys` before its transaction).
    */
   async distributeToUser(
     actor: Actor,
     username: string,
     profileName: string,
-    options: { notifyHolder?: boolean; show?: boolean } = {},
+    options: { notifyHolder?: boolean; show?: boolean; within?: Repositories } = {},
   ): Promise<DistributionResult> {
-    const result = await this.audit.track(
+    const hashKey = await this.hasher.load();
+    const result = await this.audit.change(
       actor,
       { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } },
-      async () => {
+      async (tx) => {
         const selfService = !can(actor, 'tokens.distribute');
         if (selfService) requirePermission(actor, 'tokens.request');
-        const profile = await this.profiles.row(profileName);
+        const profile = await this.profiles.row(profileName, tx.profiles);
         if (selfService) checkSelfServiceRequest(actor, username, profile);
-        const hashKey = await this.hasher.load();
-        return this.work.transaction(async (repos) => {
-          const user = await this.user(repos, username);
-          requireAuthorityOver(actor, user);
-          const token = await this.insertNewToken(repos, profile, user.id);
-          return this.distribute(repos, hashKey, token, profile, user, actor, options.show !== false);
-        });
+        const user = await this.user(tx, username);
+        requireAuthorityOver(actor, user);
+        const token = await this.insertNewToken(tx, profile, user.id);
+        return this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
       },
       (result) => ({ serial: result.serial, delivery: result.delivery }),
+      options.within,
     );
     if (options.notifyHolder !== false) this.notifier?.tokenDistributed(actor, result.serial, 'new');
     return result;
@@ -165,25 +173,26 @@ export class DistributionService {
 
   /** Unassigned tokens of a profile, to be assigned by serial later. They get their seed when distributed. */
   async createUnassigned(actor: Actor, profileName: string, count: number): Promise<TokenView[]> {
-    return this.audit.track(actor, { action: 'token.create', targetType: 'profile', target: profileName, details: { count } }, async () => {
-      requirePermission(actor, 'tokens.create');
-      if (!Number.isInteger(count) || count < 1 || count > 1000)
-        throw new TallyError('VALIDATION_FAILED', 'count must be a whole number from 1 to 1000.');
-      const profile = await this.profiles.row(profileName);
-      const rows = await this.work.transaction(async (repos) => {
-        const created: TokenRow[] = [];
-        for (let i = 0; i < count; i++) created.push(await this.insertNewToken(repos, profile, null));
-        return created;
-      });
-      for (const row of rows)
-        await this.audit.record(actor, {
-          action: 'token.create',
-          targetType: 'token',
-          target: row.serial,
-          details: { profile: profileName },
-        });
-      return Promise.all(rows.map((row) => this.tokens.view(row)));
-    });
+    return this.audit.change(
+      actor,
+      { action: 'token.create', targetType: 'profile', target: profileName, details: { count } },
+      async (tx) => {
+        requirePermission(actor, 'tokens.create');
+        if (!Number.isInteger(count) || count < 1 || count > 1000)
+          throw new TallyError('VALIDATION_FAILED', 'count must be a whole number from 1 to 1000.');
+        const profile = await this.profiles.row(profileName, tx.profiles);
+        const rows: TokenRow[] = [];
+        for (let i = 0; i < count; i++) rows.push(await this.insertNewToken(tx, profile, null));
+        await this.audit.record(
+          rows.map((row) => ({
+            actor,
+            entry: { action: 'token.create', targetType: 'token', target: row.serial, details: { profile: profileName } },
+          })),
+          tx.connection,
+        );
+        return Promise.all(rows.map((row) => this.tokens.view(row, tx.users)));
+      },
+    );
   }
 
   /**
@@ -191,43 +200,41 @@ export class DistributionService {
    * SecurID token, a hardware token), so it is active at once; a generated one is distributed.
    */
   async assign(actor: Actor, serial: string, username: string): Promise<DistributionResult> {
-    const result: DistributionResult = await this.audit.track(
+    const hashKey = await this.hasher.load();
+    const result: DistributionResult = await this.audit.change(
       actor,
       { action: 'token.assign', targetType: 'token', target: serial, details: { username } },
-      async () => {
+      async (repos) => {
         requirePermission(actor, 'tokens.distribute');
-        const hashKey = await this.hasher.load();
-        return this.work.transaction(async (repos) => {
-          const repo = repos.tokens;
-          const token = await this.tokenRow(repos, serial);
-          if (token.state !== 'unassigned' || token.user_id !== null) {
-            throw new TallyError(
-              'TOKEN_STATE_INVALID',
-              `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`,
-            );
-          }
-          const user = await this.user(repos, username);
-          requireAuthorityOver(actor, user);
-          const now = this.clock.now();
-          if (token.origin === 'imported') {
-            const claimed = await repo.update(
-              serial,
-              { user_id: user.id, state: 'active', activated_at: now, updated_at: now },
-              { state: 'unassigned', user_id: null },
-            );
-            if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
-            return { serial, tokenType: token.token_type, delivery: null, state: 'active', expiresAt: null };
-          }
-          if (token.profile_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no profile to distribute it by.`);
+        const repo = repos.tokens;
+        const token = await this.tokenRow(repos, serial);
+        if (token.state !== 'unassigned' || token.user_id !== null) {
+          throw new TallyError(
+            'TOKEN_STATE_INVALID',
+            `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`,
+          );
+        }
+        const user = await this.user(repos, username);
+        requireAuthorityOver(actor, user);
+        const now = this.clock.now();
+        if (token.origin === 'imported') {
           const claimed = await repo.update(
             serial,
-            { user_id: user.id, state: 'pending', updated_at: now },
+            { user_id: user.id, state: 'active', activated_at: now, updated_at: now },
             { state: 'unassigned', user_id: null },
           );
           if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
-          const profile = await repo.getProfile(token.profile_id);
-          return this.distribute(repos, hashKey, { ...token, user_id: user.id }, profile, user, actor);
-        });
+          return { serial, tokenType: token.token_type, delivery: null, state: 'active', expiresAt: null };
+        }
+        if (token.profile_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no profile to distribute it by.`);
+        const claimed = await repo.update(
+          serial,
+          { user_id: user.id, state: 'pending', updated_at: now },
+          { state: 'unassigned', user_id: null },
+        );
+        if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
+        const profile = await repo.getProfile(token.profile_id);
+        return this.distribute(repos, hashKey, { ...token, user_id: user.id }, profile, user, actor);
       },
       (result) => ({ delivery: result.delivery }),
     );
@@ -237,27 +244,25 @@ export class DistributionService {
 
   /** A new distribution of an assigned token: the previous code, link and seed stop working at once. */
   async reissue(actor: Actor, serial: string): Promise<DistributionResult> {
-    const result = await this.audit.track(
+    const hashKey = await this.hasher.load();
+    const result = await this.audit.change(
       actor,
       { action: 'token.reissue', targetType: 'token', target: serial },
-      async () => {
+      async (repos) => {
         requirePermission(actor, 'tokens.distribute');
-        const hashKey = await this.hasher.load();
-        return this.work.transaction(async (repos) => {
-          const token = await this.tokenRow(repos, serial);
-          if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned; assign it instead.`);
-          if (token.profile_id === null) {
-            throw new TallyError(
-              'TOKEN_STATE_INVALID',
-              `Token ${serial} was imported with its seed and has no profile; distribute a new token to the user instead.`,
-            );
-          }
-          const profile = await repos.tokens.getProfile(token.profile_id);
-          const user = await repos.tokens.holderOf(token);
-          if (!user) throw new Error(`The holder of token ${serial} was not found.`);
-          requireAuthorityOver(actor, user);
-          return this.distribute(repos, hashKey, token, profile, user, actor);
-        });
+        const token = await this.tokenRow(repos, serial);
+        if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned; assign it instead.`);
+        if (token.profile_id === null) {
+          throw new TallyError(
+            'TOKEN_STATE_INVALID',
+            `Token ${serial} was imported with its seed and has no profile; distribute a new token to the user instead.`,
+          );
+        }
+        const profile = await repos.tokens.getProfile(token.profile_id);
+        const user = await repos.tokens.holderOf(token);
+        if (!user) throw new Error(`The holder of token ${serial} was not found.`);
+        requireAuthorityOver(actor, user);
+        return this.distribute(repos, hashKey, token, profile, user, actor);
       },
       (result) => ({ delivery: result.delivery }),
     );
@@ -282,27 +287,26 @@ export class DistributionService {
    */
   async redeemDownload(actor: Actor, linkToken: string): Promise<TokenFile> {
     const distribution = await this.work.repositories.distributions.findDownload(downloadTokenHash(linkToken));
-    return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: distribution?.serial }, async () => {
+    return this.audit.change(actor, { action: 'token.download', targetType: 'token', target: distribution?.serial }, async (tx) => {
       if (!distribution)
         throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
-      return this.claimFile(distribution.id);
+      return this.claimFile(tx, distribution.id);
     });
   }
 
   /** The admin's one download of a token's pending file, the same one-time claim as the link. */
   async adminDownload(actor: Actor, serial: string): Promise<TokenFile> {
-    return this.audit.track(actor, { action: 'token.download', targetType: 'token', target: serial }, async () => {
+    return this.audit.change(actor, { action: 'token.download', targetType: 'token', target: serial }, async (repos) => {
       requirePermission(actor, 'tokens.seeds');
-      const repos = this.work.repositories;
       const token = await this.tokenRow(repos, serial);
-      await this.tokens.requireAuthorityOverHolder(actor, token);
+      await this.tokens.requireAuthorityOverHolder(actor, token, repos.users);
       const distributionId = await repos.distributions.findOpenFileForToken(token.id);
       if (distributionId === undefined)
         throw new TallyError(
           'DOWNLOAD_LINK_INVALID',
           `Token ${serial} has no file waiting to be downloaded (downloaded already, expired, or not a file delivery).`,
         );
-      const file = await this.claimFile(distributionId);
+      const file = await this.claimFile(repos, distributionId);
       const holder = await repos.tokens.holderOf(token);
       await this.recordShown(repos.connection, actor, serial, holder?.username ?? '', ['token-file']);
       return file;
@@ -316,49 +320,45 @@ export class DistributionService {
    */
   async holderDownload(actor: Actor, serial: string, renew = false): Promise<HolderDownload> {
     const action = renew ? 'token.download.link' : 'token.activation.show';
-    return this.audit.track(actor, { action, targetType: 'token', target: serial }, async () =>
-      this.work.transaction(async (repos) => {
-        const { distribution } = await this.pendingForHolder(repos, actor, serial);
-        if (distribution.delivery !== 'file')
-          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not as a file.`);
-        let linkToken: string | undefined;
-        if (renew) {
-          linkToken = randomBytes(32).toString('base64url');
-          const sealed = seal(this.keyring, Buffer.from(linkToken), credentialContext(distribution.id));
-          if (!(await repos.distributions.replaceDownloadLink(distribution.id, downloadTokenHash(linkToken), sealed)))
-            throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was downloaded or reissued just now.`);
-        } else if (distribution.credential_sealed !== null) {
-          linkToken = open(this.keyring, distribution.credential_sealed, credentialContext(distribution.id)).toString();
-        }
-        const password =
-          distribution.file_password_sealed === null
-            ? undefined
-            : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
-        return {
-          ...(linkToken === undefined ? {} : { downloadUrl: `${this.options.publicUrl}/download/${linkToken}` }),
-          ...(password === undefined ? {} : { filePassword: password }),
-          expiresAt: new Date(distribution.expires_at).toISOString(),
-        };
-      }),
-    );
-  }
-
-  private async claimFile(distributionId: number): Promise<TokenFile> {
-    const now = this.clock.now();
-    return this.work.transaction(async (repos) => {
-      const distribution = await repos.distributions.claimDownload(distributionId, now);
-      if (!distribution) {
-        throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
+    return this.audit.change(actor, { action, targetType: 'token', target: serial }, async (repos) => {
+      const { distribution } = await this.pendingForHolder(repos, actor, serial);
+      if (distribution.delivery !== 'file')
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not as a file.`);
+      let linkToken: string | undefined;
+      if (renew) {
+        linkToken = randomBytes(32).toString('base64url');
+        const sealed = seal(this.keyring, Buffer.from(linkToken), credentialContext(distribution.id));
+        if (!(await repos.distributions.replaceDownloadLink(distribution.id, downloadTokenHash(linkToken), sealed)))
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was downloaded or reissued just now.`);
+      } else if (distribution.credential_sealed !== null) {
+        linkToken = open(this.keyring, distribution.credential_sealed, credentialContext(distribution.id)).toString();
       }
-      const token = await repos.tokens.getById(distribution.token_id);
-      const user = await repos.tokens.holderOf(token);
-      await repos.tokens.activate(token.serial, now);
       const password =
         distribution.file_password_sealed === null
           ? undefined
           : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
-      return tokenFile(token.token_type, this.tokens.material(token), this.holder(token, user), password);
+      return {
+        ...(linkToken === undefined ? {} : { downloadUrl: `${this.options.publicUrl}/download/${linkToken}` }),
+        ...(password === undefined ? {} : { filePassword: password }),
+        expiresAt: new Date(distribution.expires_at).toISOString(),
+      };
     });
+  }
+
+  private async claimFile(repos: Repositories, distributionId: number): Promise<TokenFile> {
+    const now = this.clock.now();
+    const distribution = await repos.distributions.claimDownload(distributionId, now);
+    if (!distribution) {
+      throw new TallyError('DOWNLOAD_LINK_INVALID', 'This download link is not valid: it was used, has expired or was replaced.');
+    }
+    const token = await repos.tokens.getById(distribution.token_id);
+    const user = await repos.tokens.holderOf(token);
+    await repos.tokens.activate(token.serial, now);
+    const password =
+      distribution.file_password_sealed === null
+        ? undefined
+        : open(this.keyring, distribution.file_password_sealed, distributionPasswordContext(distribution.id)).toString();
+    return tokenFile(token.token_type, this.tokens.material(token), this.holder(token, user), password);
   }
 
   holder(token: TokenRow, user: Pick<UserRow, 'username'> | undefined): Holder {
@@ -447,45 +447,43 @@ export class DistributionService {
    */
   async unassign(actor: Actor, serial: string): Promise<TokenView> {
     let holder: string | undefined;
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: 'token.unassign', targetType: 'token', target: serial },
-      async () => {
+      async (repos) => {
         requirePermission(actor, 'tokens.distribute');
-        const row = await this.work.transaction(async (repos) => {
-          const token = await this.tokenRow(repos, serial);
-          if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
-          await this.tokens.requireAuthorityOverHolder(actor, token, repos.users);
-          holder = (await repos.tokens.holderOf(token))?.username;
-          await repos.distributions.supersedeOpen(token.id);
-          await repos.tokens.dropChallenges(token.id);
-          const generated = token.origin === 'generated';
-          const changed = await repos.tokens.update(
-            serial,
-            {
-              user_id: null,
-              state: 'unassigned',
-              label: null,
-              pin_hash: null,
-              previous_pin_hash: null,
-              new_pin_required: token.pin_mode === 'required' ? 1 : 0,
-              failed_count: 0,
-              next_code_required: 0,
-              emergency_hash: null,
-              emergency_expires_at: null,
-              emergency_one_time: null,
-              disabled_reason: null,
-              activated_at: null,
-              last_used_at: null,
-              updated_at: this.clock.now(),
-              ...(generated ? { seed_sealed: null, counter: 0, last_step: null, drift_steps: 0 } : {}),
-            },
-            { user_id: token.user_id },
-          );
-          if (!changed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed by someone else just now.`);
-          return repos.tokens.getBySerial(serial);
-        });
-        return this.tokens.view(row);
+        const token = await this.tokenRow(repos, serial);
+        if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned.`);
+        await this.tokens.requireAuthorityOverHolder(actor, token, repos.users);
+        holder = (await repos.tokens.holderOf(token))?.username;
+        await repos.distributions.supersedeOpen(token.id);
+        await repos.tokens.dropChallenges(token.id);
+        const generated = token.origin === 'generated';
+        const changed = await repos.tokens.update(
+          serial,
+          {
+            user_id: null,
+            state: 'unassigned',
+            label: null,
+            pin_hash: null,
+            previous_pin_hash: null,
+            new_pin_required: token.pin_mode === 'required' ? 1 : 0,
+            failed_count: 0,
+            next_code_required: 0,
+            emergency_hash: null,
+            emergency_expires_at: null,
+            emergency_one_time: null,
+            disabled_reason: null,
+            activated_at: null,
+            last_used_at: null,
+            updated_at: this.clock.now(),
+            ...(generated ? { seed_sealed: null, counter: 0, last_step: null, drift_steps: 0 } : {}),
+          },
+          { user_id: token.user_id },
+        );
+        if (!changed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed by someone else just now.`);
+        const row = await repos.tokens.getBySerial(serial);
+        return this.tokens.view(row, repos.users);
       },
       () => ({ username: holder ?? null }),
     );
@@ -503,7 +501,7 @@ export class DistributionService {
   /** Records that an administrator was shown a credential (never the credential itself); a holder's own are not recorded. */
   async recordShown(connection: Connection, actor: Actor, serial: string, username: string, kinds: CredentialKind[]): Promise<void> {
     if (actor.kind === 'user' || kinds.length === 0) return;
-    await this.audit.recordIn(connection, actor, credentialShown(serial, username, kinds));
+    await this.audit.record({ actor, entry: credentialShown(serial, username, kinds) }, connection);
   }
 
   private async distribute(
@@ -612,12 +610,11 @@ export class DistributionService {
         if (type.seedDerivedByCtkip('qr')) await this.issueActivationCode(repos, hashKey, distributionId);
         break;
     }
-    await this.audit.recordIn(repos.connection, actor, {
-      action: 'token.distribute',
-      targetType: 'token',
-      target: token.serial,
-      details: { delivery, profile: profile.name, username: user.username },
-    });
+    const details = { delivery, profile: profile.name, username: user.username };
+    await this.audit.record(
+      { actor, entry: { action: 'token.distribute', targetType: 'token', target: token.serial, details } },
+      repos.connection,
+    );
     await this.recordShown(repos.connection, actor, token.serial, user.username, shown);
     return result;
   }
@@ -631,34 +628,32 @@ export class DistributionService {
    */
   async activation(actor: Actor, serial: string, renew = false): Promise<Activation> {
     const action = renew ? 'token.activation.renew' : 'token.activation.show';
-    return this.audit.track(actor, { action, targetType: 'token', target: serial }, async () => {
-      const hashKey = await this.hasher.load();
-      return this.work.transaction(async (repos) => {
-        const { token, distribution, profile, user } = await this.pendingForHolder(repos, actor, serial);
-        const type = tokenType(token.token_type);
-        if (distribution.delivery === 'qr' && !type.seedDerivedByCtkip('qr')) {
-          if (renew)
-            throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is activated by scanning its QR code; it has no activation code.`);
-          const uri = otpauthLink(token.token_type, this.tokens.material(token), this.holder(token, user));
-          return { kind: 'otpauth', uri, secret: encodeBase32(this.tokens.material(token).seed) };
-        }
-        if (type.seedDerivedByCtkip(distribution.delivery)) {
-          const serviceUrl = this.ctkipUrl(profile);
-          const activationCode = renew
-            ? await this.issueActivationCode(repos, hashKey, distribution.id)
-            : distribution.credential_sealed === null
-              ? undefined
-              : open(this.keyring, distribution.credential_sealed, credentialContext(distribution.id)).toString();
-          if (activationCode === undefined) return { kind: 'ctkip', ctkipUrl: serviceUrl };
-          return {
-            kind: 'ctkip',
-            ctkipUrl: serviceUrl,
-            activationCode,
-            appLink: buildAppLink({ form: 'securid', serviceUrl, activationCode }),
-          };
-        }
-        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not activated here.`);
-      });
+    const hashKey = await this.hasher.load();
+    return this.audit.change(actor, { action, targetType: 'token', target: serial }, async (repos) => {
+      const { token, distribution, profile, user } = await this.pendingForHolder(repos, actor, serial);
+      const type = tokenType(token.token_type);
+      if (distribution.delivery === 'qr' && !type.seedDerivedByCtkip('qr')) {
+        if (renew)
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is activated by scanning its QR code; it has no activation code.`);
+        const uri = otpauthLink(token.token_type, this.tokens.material(token), this.holder(token, user));
+        return { kind: 'otpauth', uri, secret: encodeBase32(this.tokens.material(token).seed) };
+      }
+      if (type.seedDerivedByCtkip(distribution.delivery)) {
+        const serviceUrl = this.ctkipUrl(profile);
+        const activationCode = renew
+          ? await this.issueActivationCode(repos, hashKey, distribution.id)
+          : distribution.credential_sealed === null
+            ? undefined
+            : open(this.keyring, distribution.credential_sealed, credentialContext(distribution.id)).toString();
+        if (activationCode === undefined) return { kind: 'ctkip', ctkipUrl: serviceUrl };
+        return {
+          kind: 'ctkip',
+          ctkipUrl: serviceUrl,
+          activationCode,
+          appLink: buildAppLink({ form: 'securid', serviceUrl, activationCode }),
+        };
+      }
+      throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is delivered as a ${distribution.delivery}, not activated here.`);
     });
   }
 
@@ -667,47 +662,45 @@ export class DistributionService {
    * accepted step is remembered, so the same code cannot then authenticate.
    */
   async confirmFirstCode(actor: Actor, serial: string, code: string): Promise<TokenView> {
-    return this.audit.track(actor, { action: 'token.activation.confirm', targetType: 'token', target: serial }, async () => {
-      const row = await this.work.transaction(async (repos) => {
-        const { token, distribution } = await this.pendingForHolder(repos, actor, serial);
-        const type = tokenType(token.token_type);
-        if (distribution.delivery !== 'qr' || type.seedDerivedByCtkip('qr')) {
-          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is activated by its app, not by a first code.`);
-        }
-        if (distribution.failed_attempts >= MAX_CONFIRM_ATTEMPTS) {
-          throw new TallyError('TOKEN_LOCKED', `Too many wrong codes for token ${serial}; ask for the token to be reissued.`);
-        }
-        const material = this.tokens.material(token);
-        const now = this.clock.now();
-        // The app's first code: the clock's step give or take one, or one of HOTP's first counters.
-        const window = type.movingFactor === 'time' ? 1 : HOTP_FIRST_WINDOW;
-        const found = verifyPasscode({
-          passcode: code,
-          digits: token.digits,
-          codeAt: (step) => type.codeAt(material, step),
-          expected: type.stepAt({ periodSeconds: token.period_seconds, counter: 0 }, now),
-          small: window,
-          large: window,
-          direction: type.movingFactor === 'time' ? 'both' : 'ahead',
-          lastStep: null,
-          pin: { kind: 'none' },
-        });
-        if (found.kind !== 'match') {
-          await repos.distributions.countFailedAttempt(distribution.id);
-          throw new TallyError(
-            'TOKENCODE_INVALID',
-            'That code is not right. Check the time on your phone and enter the code the app shows now.',
-          );
-        }
-        if (!(await repos.distributions.redeem(distribution.id, now)))
-          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was activated or reissued just now.`);
-        await repos.tokens.activate(serial, now, {
-          last_step: found.step,
-          counter: type.movingFactor === 'counter' ? found.step + 1 : 0,
-        });
-        return repos.tokens.getBySerial(serial);
+    return this.audit.change(actor, { action: 'token.activation.confirm', targetType: 'token', target: serial }, async (repos) => {
+      const { token, distribution } = await this.pendingForHolder(repos, actor, serial);
+      const type = tokenType(token.token_type);
+      if (distribution.delivery !== 'qr' || type.seedDerivedByCtkip('qr')) {
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is activated by its app, not by a first code.`);
+      }
+      if (distribution.failed_attempts >= MAX_CONFIRM_ATTEMPTS) {
+        throw new TallyError('TOKEN_LOCKED', `Too many wrong codes for token ${serial}; ask for the token to be reissued.`);
+      }
+      const material = this.tokens.material(token);
+      const now = this.clock.now();
+      // The app's first code: the clock's step give or take one, or one of HOTP's first counters.
+      const window = type.movingFactor === 'time' ? 1 : HOTP_FIRST_WINDOW;
+      const found = verifyPasscode({
+        passcode: code,
+        digits: token.digits,
+        codeAt: (step) => type.codeAt(material, step),
+        expected: type.stepAt({ periodSeconds: token.period_seconds, counter: 0 }, now),
+        small: window,
+        large: window,
+        direction: type.movingFactor === 'time' ? 'both' : 'ahead',
+        lastStep: null,
+        pin: { kind: 'none' },
       });
-      return this.tokens.view(row);
+      if (found.kind !== 'match') {
+        await repos.distributions.countFailedAttempt(distribution.id);
+        // The wrong code stays counted: five end the activation.
+        throw new RefusalKeepingWrites(
+          new TallyError('TOKENCODE_INVALID', 'That code is not right. Check the time on your phone and enter the code the app shows now.'),
+        );
+      }
+      if (!(await repos.distributions.redeem(distribution.id, now)))
+        throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was activated or reissued just now.`);
+      await repos.tokens.activate(serial, now, {
+        last_step: found.step,
+        counter: type.movingFactor === 'counter' ? found.step + 1 : 0,
+      });
+      const row = await repos.tokens.getBySerial(serial);
+      return this.tokens.view(row, repos.users);
     });
   }
 

@@ -45,8 +45,8 @@ export class Lockout {
   }
 
   /** Counts a failure; returns whether the user is now locked. */
-  async recordFailure(userId: number): Promise<boolean> {
-    const counts = (await this.recordFailures([userId])).get(userId);
+  async recordFailure(userId: number, connection?: Connection): Promise<boolean> {
+    const counts = (await this.recordFailures([userId], connection)).get(userId);
     return counts !== undefined && this.isLocked(counts);
   }
 
@@ -59,8 +59,8 @@ export class Lockout {
     return new Map(rows.map(({ id, ...counts }) => [id, counts]));
   }
 
-  async recordSuccess(userId: number): Promise<void> {
-    await this.recordSuccesses([userId]);
+  async recordSuccess(userId: number, connection?: Connection): Promise<void> {
+    await this.recordSuccesses([userId], connection);
   }
 
   /** Clears the failures of each user that has any, in one statement. */
@@ -68,8 +68,8 @@ export class Lockout {
     await this.users.clearFailures(userIds, connection);
   }
 
-  async unlock(userId: number): Promise<void> {
-    await this.users.unlock(userId);
+  async unlock(userId: number, users: UserRepository = this.users): Promise<void> {
+    await users.unlock(userId);
   }
 
   unknownIsLocked(username: string): boolean {

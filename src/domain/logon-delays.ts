@@ -95,7 +95,7 @@ export class LogonDelays {
   }
 
   /** An administrator's unlock: both consoles' counts start over. */
-  async clear(username: string): Promise<void> {
-    await this.repository.clear([this.key('security', username), this.key('self-service', username)]);
+  async clear(username: string, repository: LogonDelayRepository = this.repository): Promise<void> {
+    await repository.clear([this.key('security', username), this.key('self-service', username)]);
   }
 }

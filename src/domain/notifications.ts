@@ -79,11 +79,10 @@ export class Notifier {
         if (!message) return;
         username = message.username;
         await mailer.send({ to: message.to, subject: message.subject, text: message.text });
-        await this.audit.record(actor, {
-          action: 'mail.sent',
-          targetType: 'user',
-          target: username,
-          details: { mail: kind, about: target },
+        // A mail is no change to the store: recorded on its own once sent.
+        await this.audit.record({
+          actor,
+          entry: { action: 'mail.sent', targetType: 'user', target: username, details: { mail: kind, about: target } },
         });
       } catch (error) {
         const facts = error as { code?: unknown; responseCode?: unknown };
@@ -99,12 +98,15 @@ export class Notifier {
           'a mail to a token holder failed',
         );
         await this.audit
-          .record(actor, {
-            action: 'mail.failed',
-            targetType: 'user',
-            target: username,
-            result: 'failure',
-            details: { mail: kind, about: target, error: code },
+          .record({
+            actor,
+            entry: {
+              action: 'mail.failed',
+              targetType: 'user',
+              target: username,
+              result: 'failure',
+              details: { mail: kind, about: target, error: code },
+            },
           })
           .catch(() => {});
       }

@@ -144,17 +144,18 @@ export class ProfileService {
     return this.devices();
   }
 
-  async devices(): Promise<DeviceDefinition[]> {
-    const rows = await this.deviceDefinitions.all();
+  async devices(deviceTypes: DeviceTypeRepository = this.deviceDefinitions): Promise<DeviceDefinition[]> {
+    const rows = await deviceTypes.all();
     const added = rows.map((row) => ({ ...(JSON.parse(row.definition) as DeviceDefinition), builtIn: false }));
     const overridden = new Set(added.map((d) => d.deviceType));
     return [...BUILT_IN_DEVICES.filter((d) => !overridden.has(d.deviceType)), ...added];
   }
 
-  async device(deviceType: string): Promise<DeviceDefinition> {
-    const found = (await this.devices()).find((d) => d.deviceType === deviceType);
+  async device(deviceType: string, deviceTypes: DeviceTypeRepository = this.deviceDefinitions): Promise<DeviceDefinition> {
+    const devices = await this.devices(deviceTypes);
+    const found = devices.find((d) => d.deviceType === deviceType);
     if (!found) {
-      const known = (await this.devices()).map((d) => d.deviceType).join(', ');
+      const known = devices.map((d) => d.deviceType).join(', ');
       throw new TallyError('DEVICE_TYPE_NOT_FOUND', `No device type "${deviceType}"; known: ${known}.`);
     }
     return found;
@@ -162,7 +163,7 @@ export class ProfileService {
 
   /** Adds or replaces a device definition: the capability table grows without a code change. */
   async putDevice(actor: Actor, definition: Omit<DeviceDefinition, 'builtIn'>): Promise<DeviceDefinition> {
-    return this.audit.track(actor, { action: 'device.put', targetType: 'device', target: definition.deviceType }, async () => {
+    return this.audit.change(actor, { action: 'device.put', targetType: 'device', target: definition.deviceType }, async (tx) => {
       requirePermission(actor, 'profiles.manage');
       if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(definition.deviceType)) {
         throw invalidField('deviceType', 'deviceType must be 1 to 32 lower-case letters, digits or -.');
@@ -182,13 +183,13 @@ export class ProfileService {
       }
       const stored = { ...definition, builtIn: false };
       const now = this.clock.now();
-      await this.deviceDefinitions.put(definition.deviceType, JSON.stringify(stored), now);
+      await tx.deviceTypes.put(definition.deviceType, JSON.stringify(stored), now);
       return stored;
     });
   }
 
   async create(actor: Actor, input: NewProfile): Promise<ProfileView> {
-    return this.audit.track(
+    return this.audit.change(
       actor,
       {
         action: 'profile.create',
@@ -196,15 +197,15 @@ export class ProfileService {
         target: input.name.slice(0, 128),
         details: { tokenType: input.tokenType, deviceType: input.deviceType, delivery: input.delivery },
       },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'profiles.manage');
         if (!/^[\w .()@+-]{1,128}$/.test(input.name)) {
           throw invalidField('name', 'name must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.');
         }
-        const { device, columns } = await this.checked(input, false);
+        const { device, columns } = await this.checked(input, false, tx.deviceTypes);
         const now = this.clock.now();
         try {
-          const row = await this.profiles.insert(input.name, columns, now, (id) =>
+          const row = await tx.profiles.insert(input.name, columns, now, (id) =>
             input.filePassword === undefined
               ? undefined
               : seal(this.keyring, Buffer.from(input.filePassword), profileFilePasswordContext(id)),
@@ -224,7 +225,7 @@ export class ProfileService {
    * except when the token type changes: then they start from the new type's defaults.
    */
   async update(actor: Actor, name: string, changes: ProfileChanges): Promise<ProfileView> {
-    return this.audit.track(
+    return this.audit.change(
       actor,
       {
         action: 'profile.update',
@@ -237,9 +238,9 @@ export class ProfileService {
             .join(','),
         },
       },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'profiles.manage');
-        const row = await this.row(name);
+        const row = await this.row(name, tx.profiles);
         const current = profileInput(row);
         if (changes.tokenType !== undefined && changes.tokenType !== row.token_type) {
           delete current.digits;
@@ -254,14 +255,14 @@ export class ProfileService {
         }
         const keepsPassword =
           merged.filePasswordPolicy === 'admin' && merged.filePassword === undefined && row.file_password_sealed !== null;
-        const { device, columns } = await this.checked(merged, keepsPassword);
+        const { device, columns } = await this.checked(merged, keepsPassword, tx.deviceTypes);
         const sealed =
           merged.filePassword !== undefined
             ? seal(this.keyring, Buffer.from(merged.filePassword), profileFilePasswordContext(row.id))
             : keepsPassword
               ? row.file_password_sealed
               : null;
-        const updated = await this.profiles.update(row.id, { ...columns, file_password_sealed: sealed, updated_at: this.clock.now() });
+        const updated = await tx.profiles.update(row.id, { ...columns, file_password_sealed: sealed, updated_at: this.clock.now() });
         return this.view(updated, device);
       },
     );
@@ -289,9 +290,9 @@ export class ProfileService {
   }
 
   /** Checks a whole profile and returns its columns (all but name, file password and times). */
-  private async checked(input: NewProfile, keepsPassword: boolean) {
+  private async checked(input: NewProfile, keepsPassword: boolean, deviceTypes: DeviceTypeRepository) {
     const type = tokenType(input.tokenType);
-    const device = await this.device(input.deviceType);
+    const device = await this.device(input.deviceType, deviceTypes);
     checkDelivery(device, input.tokenType, input.delivery, input.appVersion);
     const settings = {
       digits: input.digits ?? type.defaults.digits,
@@ -351,8 +352,8 @@ export class ProfileService {
     };
   }
 
-  async row(name: string): Promise<ProfileRow> {
-    const row = await this.profiles.findByName(name);
+  async row(name: string, profiles: ProfileRepository = this.profiles): Promise<ProfileRow> {
+    const row = await profiles.findByName(name);
     if (!row) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${name}.`);
     return row;
   }

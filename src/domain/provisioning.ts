@@ -3,12 +3,11 @@ import { constantTimeEqual } from '../core/crypto/random.js';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { answerClientHello, answerClientNonce, NONCE_BYTES } from '../core/ctkip/exchange.js';
 import type { ClientHello, ClientNonce, PinSettings, ServerFinishedFields, ServerHelloFields } from '../core/ctkip/messages.js';
-import { TallyError } from '../errors.js';
+import { isTallyError, TallyError } from '../errors.js';
 import type { CtkipRepository } from '../store/repositories/ctkip.js';
-import type { TokenRepository } from '../store/repositories/tokens.js';
 import type { Repositories } from '../store/unit-of-work.js';
 import { type Actor, requirePermission } from './actor.js';
-import type { AuditService } from './audit.js';
+import { type AuditService, RefusalKeepingWrites } from './audit.js';
 import type { Clock } from './clock.js';
 import { CODE_SECRET_DIGITS, LOCATOR_DIGITS } from './distribution.js';
 import type { RateLimitService } from './rate-limits.js';
@@ -65,10 +64,9 @@ export interface CtkipFinished {
 export class ProvisioningService {
   private currentKey: Promise<{ id: number; key: KeyObject }> | undefined;
   private readonly store: CtkipRepository;
-  private readonly tokenRows: TokenRepository;
 
   constructor(
-    repositories: Pick<Repositories, 'ctkip' | 'tokens'>,
+    repositories: Pick<Repositories, 'ctkip'>,
     private readonly keyring: Keyring,
     private readonly tokens: TokenService,
     private readonly hasher: SecretHasher,
@@ -77,7 +75,6 @@ export class ProvisioningService {
     private readonly rateLimits: RateLimitService,
   ) {
     this.store = repositories.ctkip;
-    this.tokenRows = repositories.tokens;
   }
 
   /** The newest unretired server key, generated on first use (init calls this too). */
@@ -85,7 +82,7 @@ export class ProvisioningService {
     this.currentKey ??= (async () => {
       const current = await this.store.currentServerKey();
       if (current) return { id: current.id, key: this.openKey(current.id, current.sealed) };
-      return this.insertKey();
+      return this.insertKey(this.store);
     })();
     this.currentKey.catch(() => {
       this.currentKey = undefined;
@@ -95,20 +92,21 @@ export class ProvisioningService {
 
   /** A new server key pair; exchanges already under way finish with the key they started with. */
   async rotateServerKey(actor: Actor): Promise<{ id: number }> {
-    return this.audit.track(actor, { action: 'ctkip.key.rotate' }, async () => {
+    const created = await this.audit.change(actor, { action: 'ctkip.key.rotate' }, async (tx) => {
       requirePermission(actor, 'ctkip.manage');
-      const created = await this.insertKey();
-      await this.store.retireServerKeysBefore(created.id, this.clock.now());
-      this.currentKey = Promise.resolve(created);
-      return { id: created.id };
+      const created = await this.insertKey(tx.ctkip);
+      await tx.ctkip.retireServerKeysBefore(created.id, this.clock.now());
+      return created;
     });
+    this.currentKey = Promise.resolve(created);
+    return { id: created.id };
   }
 
-  private async insertKey(): Promise<{ id: number; key: KeyObject }> {
+  private async insertKey(store: CtkipRepository): Promise<{ id: number; key: KeyObject }> {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: SERVER_KEY_BITS, publicExponent: 65537 });
     const pem = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
     // The sealed value is bound to the row's id: the repository inserts, then seals, in one transaction.
-    const id = await this.store.insertServerKey(this.clock.now(), (keyId) => seal(this.keyring, pem, ctkipKeyContext(keyId)));
+    const id = await store.insertServerKey(this.clock.now(), (keyId) => seal(this.keyring, pem, ctkipKeyContext(keyId)));
     return { id, key: privateKey };
   }
 
@@ -136,15 +134,16 @@ export class ProvisioningService {
     const { id: keyId, key } = await this.serverKey();
     const hello = answerClientHello({ hello: request.message, sessionId, serverNonce, serverKey: key });
     const now = this.clock.now();
-    await this.store.openSession({
-      session_id: sessionId,
-      distribution_id: claim.distributionId,
-      server_nonce: serverNonce.toString('hex'),
-      key_id: keyId,
-      created_at: now,
-      expires_at: now + SESSION_LIFETIME_MS,
-    });
-    await this.audit.record(actor, { action: 'ctkip.start', targetType: 'token', target: claim.serial, details: request.client });
+    await this.audit.change(actor, { action: 'ctkip.start', targetType: 'token', target: claim.serial, details: request.client }, (tx) =>
+      tx.ctkip.openSession({
+        session_id: sessionId,
+        distribution_id: claim.distributionId,
+        server_nonce: serverNonce.toString('hex'),
+        key_id: keyId,
+        created_at: now,
+        expires_at: now + SESSION_LIFETIME_MS,
+      }),
+    );
     return hello;
   }
 
@@ -159,51 +158,55 @@ export class ProvisioningService {
     const claim = await this.claimCode(actor, await this.hasher.load(), request.activationCode, client);
     const now = this.clock.now();
     const session = await this.store.findSession(message.sessionId.slice(0, 64), claim.distributionId, now);
-    return this.audit.track(actor, { action: 'ctkip.activate', targetType: 'token', target: claim.serial, details: client }, async () => {
-      if (!session) throw new TallyError('CTKIP_SESSION_UNKNOWN');
-      const { token, username } = await this.store.activationTarget(claim.distributionId);
-      const keyRow = await this.store.serverKey(session.key_id);
-      if (!keyRow) throw new Error(`CT-KIP server key ${session.key_id} is missing.`);
-      let answer: ReturnType<typeof answerClientNonce>;
-      try {
-        answer = answerClientNonce({
-          message,
-          sessionId: session.session_id,
-          serverNonce: Buffer.from(session.server_nonce, 'hex'),
-          serverPrivateKey: this.openKey(keyRow.id, keyRow.sealed),
+    return this.audit.change(
+      actor,
+      { action: 'ctkip.activate', targetType: 'token', target: claim.serial, details: client },
+      async (tx) => {
+        if (!session) throw new TallyError('CTKIP_SESSION_UNKNOWN');
+        const { token, username } = await tx.ctkip.activationTarget(claim.distributionId);
+        const keyRow = await tx.ctkip.serverKey(session.key_id);
+        if (!keyRow) throw new Error(`CT-KIP server key ${session.key_id} is missing.`);
+        let answer: ReturnType<typeof answerClientNonce>;
+        try {
+          answer = answerClientNonce({
+            message,
+            sessionId: session.session_id,
+            serverNonce: Buffer.from(session.server_nonce, 'hex'),
+            serverPrivateKey: this.openKey(keyRow.id, keyRow.sealed),
+            token: {
+              serial: token.serial,
+              keyExpiryDate: `${token.expires_on ?? '2037-12-31'}T00:00:00+00:00`,
+              userId: username ?? '',
+              digits: token.digits as 6 | 8,
+              intervalSeconds: token.period_seconds as 30 | 60,
+              pinType: 0,
+              addPin: token.add_pin === 1,
+            },
+          });
+        } catch (error) {
+          // A failed proof ends the session: a client must start again with a fresh ServerHello.
+          await tx.ctkip.endSession(session.session_id);
+          throw isTallyError(error) ? new RefusalKeepingWrites(error) : error;
+        }
+        // The one-time claim: of two clients racing with one code, exactly one wins.
+        const redeemed = await tx.ctkip.redeem({
+          distributionId: claim.distributionId,
+          secretHash: claim.secretHash,
+          serial: token.serial,
           token: {
-            serial: token.serial,
-            keyExpiryDate: `${token.expires_on ?? '2037-12-31'}T00:00:00+00:00`,
-            userId: username ?? '',
-            digits: token.digits as 6 | 8,
-            intervalSeconds: token.period_seconds as 30 | 60,
-            pinType: 0,
-            addPin: token.add_pin === 1,
+            seed_sealed: this.tokens.sealSeed(token.serial, answer.kToken),
+            state: 'active',
+            activated_at: now,
+            last_step: null,
+            drift_steps: 0,
+            updated_at: now,
           },
+          now,
         });
-      } catch (error) {
-        // A failed proof ends the session: a client must start again with a fresh ServerHello.
-        await this.store.endSession(session.session_id);
-        throw error;
-      }
-      // The one-time claim: of two clients racing with one code, exactly one wins.
-      const redeemed = await this.store.redeem({
-        distributionId: claim.distributionId,
-        secretHash: claim.secretHash,
-        serial: token.serial,
-        token: {
-          seed_sealed: this.tokens.sealSeed(token.serial, answer.kToken),
-          state: 'active',
-          activated_at: now,
-          last_step: null,
-          drift_steps: 0,
-          updated_at: now,
-        },
-        now,
-      });
-      if (!redeemed) throw new TallyError('ACTIVATION_CODE_INVALID');
-      return { finished: answer.finished, pin: answer.pin };
-    });
+        if (!redeemed) throw new TallyError('ACTIVATION_CODE_INVALID');
+        return { finished: answer.finished, pin: answer.pin };
+      },
+    );
   }
 
   /**
@@ -243,30 +246,31 @@ export class ProvisioningService {
   private async sourceFailed(actor: Actor, source: string, details: { reason: string } & Record<string, string>): Promise<void> {
     const { hits } = await this.rateLimits.hit(`ctkip-wrong-codes:${source}`, SOURCE_WINDOW_MS);
     if (hits === 1) {
-      await this.audit.record(actor, {
-        action: 'ctkip.code',
-        targetType: details.serial ? 'token' : undefined,
-        target: details.serial,
-        result: 'failure',
-        details: { ...details, folded: 'further wrong codes from this address within the hour are counted, not recorded one by one' },
+      const folded = 'further wrong codes from this address within the hour are counted, not recorded one by one';
+      await this.audit.record({
+        actor,
+        entry: {
+          action: 'ctkip.code',
+          targetType: details.serial ? 'token' : undefined,
+          target: details.serial,
+          result: 'failure',
+          details: { ...details, folded },
+        },
       });
     } else if (hits === MAX_WRONG_CODES_PER_SOURCE) {
-      await this.audit.record(actor, {
-        action: 'ctkip.source.blocked',
-        result: 'failure',
-        details: { wrongCodes: String(hits), window: '1 hour', last: details.reason },
-      });
+      const blocked = { wrongCodes: String(hits), window: '1 hour', last: details.reason };
+      await this.audit.record({ actor, entry: { action: 'ctkip.source.blocked', result: 'failure', details: blocked } });
     }
   }
 
   /** Lets a token's activation be tried again after too many wrong codes. */
   async resetActivationAttempts(actor: Actor, serial: string): Promise<void> {
-    await this.audit.track(actor, { action: 'ctkip.reset', targetType: 'token', target: serial }, async () => {
+    await this.audit.change(actor, { action: 'ctkip.reset', targetType: 'token', target: serial }, async (tx) => {
       requirePermission(actor, 'tokens.distribute');
-      const token = await this.tokenRows.findBySerial(serial);
+      const token = await tx.tokens.findBySerial(serial);
       if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-      await this.tokens.requireAuthorityOverHolder(actor, token);
-      await this.store.resetWrongCodes(token.id);
+      await this.tokens.requireAuthorityOverHolder(actor, token, tx.users);
+      await tx.ctkip.resetWrongCodes(token.id);
     });
   }
 }

@@ -55,7 +55,7 @@ export class RadiusClientService {
     actor: Actor,
     input: { name: string; address: string; secret: string; requireMessageAuthenticator?: boolean },
   ): Promise<RadiusClientView> {
-    return this.audit.track(
+    const view = await this.audit.change(
       actor,
       {
         action: 'radius-client.create',
@@ -63,7 +63,7 @@ export class RadiusClientService {
         target: input.name.slice(0, 128),
         details: { address: input.address.slice(0, 64) },
       },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'radius.manage');
         if (!/^[\w .@-]{1,128}$/.test(input.name)) throw invalidField('name', 'name must be 1 to 128 letters, digits, spaces or . _ @ -.');
         if (!parseAddress(input.address))
@@ -73,11 +73,10 @@ export class RadiusClientService {
         }
         const now = this.clock.now();
         try {
-          const row = await this.clients.insert(
+          const row = await tx.radiusClients.insert(
             { name: input.name, address: input.address, requireMessageAuthenticator: input.requireMessageAuthenticator !== false, now },
             (id) => seal(this.keyring, Buffer.from(input.secret), radiusSecretContext(id)),
           );
-          this.cache = undefined;
           return {
             name: row.name,
             address: row.address,
@@ -90,6 +89,8 @@ export class RadiusClientService {
         }
       },
     );
+    this.cache = undefined;
+    return view;
   }
 
   async list(actor: Actor): Promise<RadiusClientView[]> {
@@ -105,11 +106,15 @@ export class RadiusClientService {
 
   /** Removes a client: its packets are dropped from now on (other nodes within their refresh interval). */
   async remove(actor: Actor, name: string): Promise<void> {
-    await this.audit.track(actor, { action: 'radius-client.remove', targetType: 'radius-client', target: name.slice(0, 128) }, async () => {
-      requirePermission(actor, 'radius.manage');
-      if (!(await this.clients.remove(name))) throw new TallyError('RADIUS_CLIENT_NOT_FOUND', `No RADIUS client named ${name}.`);
-      this.cache = undefined;
-    });
+    await this.audit.change(
+      actor,
+      { action: 'radius-client.remove', targetType: 'radius-client', target: name.slice(0, 128) },
+      async (tx) => {
+        requirePermission(actor, 'radius.manage');
+        if (!(await tx.radiusClients.remove(name))) throw new TallyError('RADIUS_CLIENT_NOT_FOUND', `No RADIUS client named ${name}.`);
+      },
+    );
+    this.cache = undefined;
   }
 
   /** The client a datagram came from, or undefined (its packets are dropped). Exact addresses win over ranges. */

@@ -220,19 +220,15 @@ export class SelfService {
   }
 
   async rename(actor: Actor, serial: string, label: string): Promise<HolderToken> {
-    return this.audit.track(actor, { action: 'token.rename', targetType: 'token', target: serial }, async () => {
+    await this.audit.change(actor, { action: 'token.rename', targetType: 'token', target: serial }, async (tx) => {
       requirePermission(actor, 'tokens.holder');
       const text = label.trim();
       if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text))
         throw new TallyError('VALIDATION_FAILED', `The name must be at most ${LABEL_MAX} characters, without control characters.`);
-      const token = await this.own(actor, serial);
-      await this.store.tokens.update(
-        token.serial,
-        { label: text === '' ? null : text, updated_at: this.clock.now() },
-        { user_id: token.user_id },
-      );
-      return this.token(actor, serial);
+      const token = await this.own(actor, serial, tx.tokens);
+      await tx.tokens.update(token.serial, { label: text === '' ? null : text, updated_at: this.clock.now() }, { user_id: token.user_id });
     });
+    return this.token(actor, serial);
   }
 
   /** The profiles open to self-service, grouped by device and app version. */
@@ -333,8 +329,8 @@ export class SelfService {
     return this.requests.requestReplacement(actor, serial);
   }
 
-  private async own(actor: Actor, serial: string): Promise<TokenRow> {
-    const row = await this.store.tokens.findHeldBy(serial, actor.name);
+  private async own(actor: Actor, serial: string, tokens: TokenRepository = this.store.tokens): Promise<TokenRow> {
+    const row = await tokens.findHeldBy(serial, actor.name);
     if (!row || actor.kind !== 'user') throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     return row;
   }

@@ -3,7 +3,6 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/connect.js';
 import { ApiTokenRepository } from '../store/repositories/api-tokens.js';
 import { AuthenticationRepository } from '../store/repositories/authentication.js';
-import { BulkDistributionRepository } from '../store/repositories/bulk-distributions.js';
 import { ChallengeRepository } from '../store/repositories/challenges.js';
 import { DashboardRepository } from '../store/repositories/dashboard.js';
 import { LogonDelayRepository } from '../store/repositories/logon-delays.js';
@@ -82,7 +81,7 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { publicUrl: 'http://loca
 export function createServices(store: Store, keyring: Keyring, clock: Clock, options: ServiceOptions = DEFAULT_SERVICE_OPTIONS): Services {
   const work = new UnitOfWork(store.db);
   const { repositories } = work;
-  const audit = new AuditService(repositories.audit, clock);
+  const audit = new AuditService(work, clock);
   const hasher = new SecretHasher(repositories.meta, keyring);
   const tokens = new TokenService(work, keyring, audit, clock);
   const profiles = new ProfileService(repositories, keyring, audit, clock);
@@ -91,9 +90,9 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
   const notifier = new Notifier(repositories, audit, options, options.mailer, options.logger);
   const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
-  const users = new UserService(repositories.users, audit, clock, lockout, new WebSessionRepository(store.db), logonDelays);
+  const users = new UserService(repositories.users, audit, clock, lockout, logonDelays);
   const authenticationStore = new AuthenticationRepository(store.db);
-  const passcodeRules = new PasscodeRules(authenticationStore, tokens, lockout, clock, DEFAULT_AUTHENTICATION);
+  const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
   const observer = options.observer ?? unobserved;
   const authentication = new AuthenticationService(
     authenticationStore,
@@ -106,8 +105,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     observer,
   );
   const tokenAdmin = new TokenAdministrationService(
-    authenticationStore,
-    repositories.tokens,
     passcodeRules,
     tokens,
     hasher,
@@ -155,7 +152,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     ),
     requests,
     notifier,
-    bulk: new BulkDistributionService(new BulkDistributionRepository(store.db), profiles, distribution, audit, clock, options.logger),
+    bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,
     observer,

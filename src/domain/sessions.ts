@@ -115,21 +115,22 @@ export class SessionService {
   /** Log-off: the session stops working at once, on every node. */
   async end(id: string, actor: Actor): Promise<void> {
     if (!SESSION_ID.test(id)) return;
-    await this.repository.delete(sha256Hex(id));
-    await this.audit.record(actor, { action: 'session.end', targetType: 'user', target: actor.name });
+    await this.audit.change(actor, { action: 'session.end', targetType: 'user', target: actor.name }, (tx) =>
+      tx.webSessions.delete(sha256Hex(id)),
+    );
   }
 
   /** Ends every session of a user: the user themself, or an admin (a lost laptop, a leaver). */
   async revokeAll(actor: Actor, username: string): Promise<number> {
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: 'session.revoke', targetType: 'user', target: username },
-      async () => {
+      async (tx) => {
         if (actor.kind !== 'user' || actor.name !== username) requirePermission(actor, 'sessions.revoke');
-        const user = await this.users.findByUsername(username);
+        const user = await tx.users.findByUsername(username);
         if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
         requireAuthorityOver(actor, user);
-        return this.repository.deleteForUser(user.id);
+        return tx.webSessions.deleteForUser(user.id);
       },
       (count) => ({ sessions: count }),
     );

@@ -40,7 +40,8 @@ export async function initialiseStore(
   validatePassword(admin.password);
   const passwordHash = await hashPassword(admin.password);
   const now = clock.now();
-  await new UnitOfWork(store.db).transaction(async (repos) => {
+  const work = new UnitOfWork(store.db);
+  await work.transaction(async (repos) => {
     const meta = repos.meta;
     if (!(await meta.insertOnce(INITIALISED_AT, new Date(now).toISOString()))) {
       throw new TallyError('STORE_ALREADY_INITIALISED', `${store.description} is initialised already; nothing was changed.`);
@@ -55,11 +56,10 @@ export async function initialiseStore(
       role: 'superadmin',
       now,
     });
-    await new AuditService(repos.audit, clock).record(systemActor, {
-      action: 'store.initialise',
-      targetType: 'user',
-      target: admin.username,
-    });
+    await new AuditService(work, clock).record(
+      { actor: systemActor, entry: { action: 'store.initialise', targetType: 'user', target: admin.username } },
+      repos.connection,
+    );
   });
 }
 

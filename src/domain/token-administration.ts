@@ -2,12 +2,12 @@ import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import { findConsecutiveCodes } from '../core/otp/verify.js';
 import { TallyError } from '../errors.js';
 import type { HelpdeskCredentials } from '../model/vocabulary.js';
-import type { AuthenticationRepository } from '../store/repositories/authentication.js';
-import type { TokenRepository, TokenRow } from '../store/repositories/tokens.js';
+import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
+import type { Repositories } from '../store/unit-of-work.js';
 import { tokenType } from '../tokens/registry.js';
 import { type Actor, mayBeShown, requirePermission } from './actor.js';
-import { type AuditService, credentialShown } from './audit.js';
+import { type AuditService, credentialShown, RefusalKeepingWrites } from './audit.js';
 import { EMERGENCY_CODE_DIGITS, limitReached, type PasscodeRules, WELL_FORMED_PASSCODE } from './authentication.js';
 import type { Clock } from './clock.js';
 import type { Lockout } from './lockout.js';
@@ -38,8 +38,6 @@ const DAY_MS = 86_400_000;
  */
 export class TokenAdministrationService {
   constructor(
-    private readonly repository: AuthenticationRepository,
-    private readonly tokenRows: TokenRepository,
     private readonly rules: PasscodeRules,
     private readonly tokens: TokenService,
     private readonly hasher: SecretHasher,
@@ -50,20 +48,20 @@ export class TokenAdministrationService {
     private readonly helpdeskCredentials: HelpdeskCredentials = 'none',
   ) {}
 
-  private async tokenFor(actor: Actor, serial: string): Promise<TokenRow> {
-    const token = await this.tokenRows.findBySerial(serial);
+  private async tokenFor(tx: Repositories, actor: Actor, serial: string): Promise<TokenRow> {
+    const token = await tx.tokens.findBySerial(serial);
     if (!token) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     if (actor.kind === 'user') {
-      const owner = token.user_id === null ? undefined : await this.repository.usernameOf(token.user_id);
+      const owner = token.user_id === null ? undefined : await tx.authentication.usernameOf(token.user_id);
       if (owner !== actor.name) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
     }
-    await this.tokens.requireAuthorityOverHolder(actor, token);
+    await this.tokens.requireAuthorityOverHolder(actor, token, tx.users);
     return token;
   }
 
-  private async holderOf(token: TokenRow): Promise<UserRow> {
+  private async holderOf(tx: Repositories, token: TokenRow): Promise<UserRow> {
     if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${token.serial} is not assigned.`);
-    return this.repository.userById(token.user_id);
+    return tx.authentication.userById(token.user_id);
   }
 
   /**
@@ -72,43 +70,41 @@ export class TokenAdministrationService {
    * VPN; a wrong one counts toward the token's and the user's lockout, as at the VPN.
    */
   async testCode(actor: Actor, serial: string, passcode: string): Promise<CodeTest> {
-    return this.audit.track(
+    const hashKey = await this.hasher.load();
+    return this.audit.change(
       actor,
       { action: 'token.test', targetType: 'token', target: serial },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'tokens.testOwn');
-        const token = await this.tokenFor(actor, serial);
+        const token = await this.tokenFor(tx, actor, serial);
         if (token.state !== 'active')
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only an active token can be tested.`);
         const limit = limitReached(token, this.clock.now());
         if (limit) throw new TallyError(limit);
-        const user = await this.holderOf(token);
+        const user = await this.holderOf(tx, token);
         if (user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account is disabled.');
         if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
         const now = this.clock.now();
-        const match =
-          passcode.length <= 64 && WELL_FORMED_PASSCODE.test(passcode)
-            ? this.rules.match(token, passcode, await this.hasher.load())
-            : undefined;
+        const match = passcode.length <= 64 && WELL_FORMED_PASSCODE.test(passcode) ? this.rules.match(token, passcode, hashKey) : undefined;
         switch (match?.kind) {
           case 'accept':
-            if (await this.rules.consume(token, match.step, now, this.rules.driftAfter(token, match.step, now))) {
-              if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id);
+            if (await this.rules.consume(tx, token, match.step, now, this.rules.driftAfter(token, match.step, now))) {
+              if (user.failed_logons > 0) await this.lockout.recordSuccess(user.id, tx.connection);
               return { result: 'accepted' as const };
             }
             break;
           case 'next-code':
             // Only the step is used up: the next tokencode is still owed, so the mode stays as it is.
-            if (await this.repository.takeStepOnly(token.id, match.step)) return { result: 'next-code' as const };
+            if (await tx.authentication.takeStepOnly(token.id, match.step)) return { result: 'next-code' as const };
             break;
           case 'new-pin':
-            if (await this.rules.consume(token, match.step, now, this.rules.driftAfter(token, match.step, now)))
+            if (await this.rules.consume(tx, token, match.step, now, this.rules.driftAfter(token, match.step, now)))
               return { result: 'pin-needed' as const };
             break;
         }
         // Counted as `verify` counts: a replayed code (or one a racing request used first) against the user only.
-        await this.rules.countFailure(user, match ? [] : [token]);
-        throw wrongCode(token);
+        await this.rules.countFailure(tx, user, match ? [] : [token]);
+        throw new RefusalKeepingWrites(wrongCode(token));
       },
       (test) => ({ result: test.result }),
     );
@@ -116,13 +112,13 @@ export class TokenAdministrationService {
 
   /** Puts the token in new PIN mode: the next authentication asks for a new PIN. Nobody sees the old one. */
   async resetPin(actor: Actor, serial: string): Promise<TokenView> {
-    return this.audit.track(actor, { action: 'token.pin.reset', targetType: 'token', target: serial }, async () => {
+    return this.audit.change(actor, { action: 'token.pin.reset', targetType: 'token', target: serial }, async (tx) => {
       requirePermission(actor, 'tokens.manage');
-      const token = await this.tokenFor(actor, serial);
+      const token = await this.tokenFor(tx, actor, serial);
       if (token.pin_mode !== 'required')
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
-      await this.repository.requireNewPin(token.id, this.clock.now());
-      return this.tokens.view({ ...token, new_pin_required: 1 });
+      await tx.authentication.requireNewPin(token.id, this.clock.now());
+      return this.tokens.view({ ...token, new_pin_required: 1 }, tx.users);
     });
   }
 
@@ -132,27 +128,27 @@ export class TokenAdministrationService {
    * passcode; a token in new PIN mode, or without a PIN yet, takes the new PIN directly.
    */
   async setPin(actor: Actor, serial: string, pin: string, currentPin?: string): Promise<void> {
-    await this.audit.track(actor, { action: 'token.pin.set', targetType: 'token', target: serial }, async () => {
+    const hashKey = await this.hasher.load();
+    await this.audit.change(actor, { action: 'token.pin.set', targetType: 'token', target: serial }, async (tx) => {
       requirePermission(actor, 'tokens.setOwnPin');
-      const token = await this.tokenFor(actor, serial);
+      const token = await this.tokenFor(tx, actor, serial);
       if (token.pin_mode !== 'required')
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
       if (token.state !== 'active' && token.state !== 'pending')
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; its PIN cannot be set.`);
-      const hashKey = await this.hasher.load();
       if (token.pin_hash !== null && token.new_pin_required === 0) {
-        const user = await this.holderOf(token);
+        const user = await this.holderOf(tx, token);
         if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
         if (currentPin === undefined) throw new TallyError('WRONG_PIN', 'Type your current PIN to change it.');
         if (!constantTimeEqual(this.rules.pinHash(hashKey, token, currentPin), token.pin_hash)) {
-          await this.rules.countFailure(user, [token]);
-          throw new TallyError('WRONG_PIN');
+          await this.rules.countFailure(tx, user, [token]);
+          throw new RefusalKeepingWrites(new TallyError('WRONG_PIN'));
         }
       }
       const problem = this.rules.pinProblem(token, pin, hashKey);
       if (problem) throw new TallyError('VALIDATION_FAILED', problem);
       // Only over the PIN that was checked: of two changes racing, one wins.
-      if (!(await this.repository.replacePin(token.id, token.pin_hash, this.rules.pinHash(hashKey, token, pin), this.clock.now())))
+      if (!(await tx.authentication.replacePin(token.id, token.pin_hash, this.rules.pinHash(hashKey, token, pin), this.clock.now())))
         throw new TallyError('TOKEN_STATE_INVALID', `The PIN of token ${serial} was changed just now; try again.`);
     });
   }
@@ -162,14 +158,14 @@ export class TokenAdministrationService {
    * only a consecutive pair counts, so one lucky guess cannot move the token.
    */
   async resync(actor: Actor, serial: string, first: string, second: string): Promise<TokenView> {
-    return this.audit.track(actor, { action: 'token.resync', targetType: 'token', target: serial }, async () => {
+    return this.audit.change(actor, { action: 'token.resync', targetType: 'token', target: serial }, async (tx) => {
       requirePermission(actor, actor.kind === 'user' ? 'tokens.resyncOwn' : 'tokens.manage');
-      const token = await this.tokenFor(actor, serial);
+      const token = await this.tokenFor(tx, actor, serial);
       if (token.state !== 'active')
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; only active tokens can be resynchronised.`);
       const limit = limitReached(token, this.clock.now());
       if (limit) throw new TallyError(limit);
-      const holder = actor.kind === 'user' ? await this.holderOf(token) : undefined;
+      const holder = actor.kind === 'user' ? await this.holderOf(tx, token) : undefined;
       if (holder && this.lockout.isLocked(holder)) throw new TallyError('USER_LOCKED');
       // The wide search makes each try worth a thousand steps: a holder gets a few, then the help desk decides.
       if (holder && token.resync_failures >= RESYNC_ATTEMPTS) {
@@ -187,18 +183,20 @@ export class TokenAdministrationService {
       if (found === undefined || (token.last_step !== null && found <= token.last_step)) {
         // The holder's form would otherwise be a code oracle that no lockout watches; the token
         // counts every wrong pair, whoever offered it.
-        await this.repository.countResyncFailure(token.id);
-        if (holder) await this.lockout.recordFailure(holder.id);
-        throw new TallyError(
-          'TOKENCODE_INVALID',
-          'Those two codes are not consecutive codes of this token; enter two codes in a row as the token shows them.',
+        await tx.authentication.countResyncFailure(token.id);
+        if (holder) await this.lockout.recordFailure(holder.id, tx.connection);
+        throw new RefusalKeepingWrites(
+          new TallyError(
+            'TOKENCODE_INVALID',
+            'Those two codes are not consecutive codes of this token; enter two codes in a row as the token shows them.',
+          ),
         );
       }
       const changes = this.rules.driftAfter(token, found, now);
-      if (!(await this.rules.consume(token, found, now, changes)))
+      if (!(await this.rules.consume(tx, token, found, now, changes)))
         throw new TallyError('TOKENCODE_INVALID', 'Those codes were used already.');
-      if (token.resync_failures > 0) await this.repository.clearResyncFailures(token.id);
-      return this.tokens.view({ ...token, ...changes, last_step: found });
+      if (token.resync_failures > 0) await tx.authentication.clearResyncFailures(token.id);
+      return this.tokens.view({ ...token, ...changes, last_step: found }, tx.users);
     });
   }
 
@@ -211,12 +209,13 @@ export class TokenAdministrationService {
     serial: string,
     options: { emergency: 'none' | 'one-time' | 'fixed'; days?: number },
   ): Promise<{ token: TokenView; emergencyCode?: string; expiresAt?: string }> {
-    return this.audit.track(
+    const hashKey = await this.hasher.load();
+    return this.audit.change(
       actor,
       { action: 'token.lost', targetType: 'token', target: serial, details: { emergency: options.emergency } },
-      async () => {
+      async (tx) => {
         requirePermission(actor, actor.kind === 'user' ? 'tokens.reportOwnLost' : 'tokens.manage');
-        const token = await this.tokenFor(actor, serial);
+        const token = await this.tokenFor(tx, actor, serial);
         if (token.state !== 'active' && token.state !== 'disabled')
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}.`);
         // A holder reports a token lost once; a fresh emergency code for a disabled one is the helpdesk's to give.
@@ -233,32 +232,29 @@ export class TokenAdministrationService {
         }
         const now = this.clock.now();
         const code = options.emergency === 'none' ? undefined : randomDigits(EMERGENCY_CODE_DIGITS);
-        const hashKey = await this.hasher.load();
         const expiresAt = now + days * DAY_MS;
-        const holder = token.user_id === null ? undefined : await this.repository.usernameOf(token.user_id);
+        const holder = token.user_id === null ? undefined : await tx.authentication.usernameOf(token.user_id);
         const emergency = code
           ? { hash: hashKey.hash('emergency-code', `${token.serial}:${code}`), expiresAt, oneTime: options.emergency === 'one-time' }
           : undefined;
-        await this.repository.transaction(async (trx) => {
-          if (!(await this.repository.reportLost(token.id, token.state, emergency, now, trx)))
-            throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed just now; look again.`);
-          // Shown to an administrator: recorded with the change (a holder's own code is not).
-          if (code && actor.kind !== 'user')
-            await this.audit.recordIn(trx, actor, credentialShown(serial, holder ?? '', ['emergency-code']));
-        });
-        const view = await this.tokens.view({ ...token, state: 'disabled', disabled_reason: 'lost' });
+        if (!(await tx.authentication.reportLost(token.id, token.state, emergency, now)))
+          throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was changed just now; look again.`);
+        // Shown to an administrator: recorded with the change (a holder's own code is not).
+        if (code && actor.kind !== 'user')
+          await this.audit.record({ actor, entry: credentialShown(serial, holder ?? '', ['emergency-code']) }, tx.connection);
+        const view = await this.tokens.view({ ...token, state: 'disabled', disabled_reason: 'lost' }, tx.users);
         return code ? { token: view, emergencyCode: code, expiresAt: new Date(expiresAt).toISOString() } : { token: view };
       },
     );
   }
 
   async setEnabled(actor: Actor, serial: string, enabled: boolean): Promise<TokenView> {
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: enabled ? 'token.enable' : 'token.disable', targetType: 'token', target: serial },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'tokens.manage');
-        const token = await this.tokenFor(actor, serial);
+        const token = await this.tokenFor(tx, actor, serial);
         const from = enabled ? 'disabled' : 'active';
         const changes = enabled
           ? {
@@ -270,20 +266,20 @@ export class TokenAdministrationService {
               failed_count: 0,
             }
           : { state: 'disabled' as const, disabled_reason: 'disabled by an administrator' };
-        const updated = await this.tokenRows.update(serial, { ...changes, updated_at: this.clock.now() }, { state: from });
+        const updated = await tx.tokens.update(serial, { ...changes, updated_at: this.clock.now() }, { state: from });
         if (!updated) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}, not ${from}.`);
-        return this.tokens.view({ ...token, ...changes });
+        return this.tokens.view({ ...token, ...changes }, tx.users);
       },
     );
   }
 
   /** Clears a token's wrong-passcode count and next tokencode mode. */
   async unlockToken(actor: Actor, serial: string): Promise<TokenView> {
-    return this.audit.track(actor, { action: 'token.unlock', targetType: 'token', target: serial }, async () => {
+    return this.audit.change(actor, { action: 'token.unlock', targetType: 'token', target: serial }, async (tx) => {
       requirePermission(actor, 'tokens.manage');
-      const token = await this.tokenFor(actor, serial);
-      await this.repository.unlockToken(token.id);
-      return this.tokens.view({ ...token, failed_count: 0 });
+      const token = await this.tokenFor(tx, actor, serial);
+      await tx.authentication.unlockToken(token.id);
+      return this.tokens.view({ ...token, failed_count: 0 }, tx.users);
     });
   }
 }

@@ -2,6 +2,8 @@ import { TallyError } from '../errors.js';
 import type { TokenRequestState } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { TokenRequestRecord, TokenRequestRepository } from '../store/repositories/token-requests.js';
+import type { TokenRepository } from '../store/repositories/tokens.js';
+import type { UserRepository } from '../store/repositories/users.js';
 import type { Repositories } from '../store/unit-of-work.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
@@ -53,7 +55,7 @@ export class TokenRequestService {
     private readonly distribution: DistributionService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-    private readonly notifier?: Pick<Notifier, 'requestDecided'>,
+    private readonly notifier?: Pick<Notifier, 'requestDecided' | 'tokenDistributed'>,
   ) {
     this.requests = store.requests;
   }
@@ -72,12 +74,13 @@ export class TokenRequestService {
    * closed to self-service still replaces its own tokens, but always through approval.
    */
   async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
-    return this.audit.track(
+    await this.distribution.loadKeys();
+    const submitted = await this.audit.change(
       actor,
       { action: 'token.replacement', targetType: 'token', target: serial },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'tokens.request');
-        const token = await this.store.tokens.findHeldBy(serial, actor.name);
+        const token = await tx.tokens.findHeldBy(serial, actor.name);
         // Another user's token looks exactly like a missing one.
         if (!token || token.user_id === null || actor.kind !== 'user')
           throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
@@ -89,37 +92,49 @@ export class TokenRequestService {
             `Token ${serial} is valid until ${token.expires_on ?? 'further notice'}; a replacement can be requested from ${REPLACEMENT_DAYS} days before its last day.`,
           );
         }
-        const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
+        const profile = token.profile_id === null ? undefined : await tx.profiles.findById(token.profile_id);
         if (!profile)
           throw new TallyError(
             'TOKEN_STATE_INVALID',
             `Token ${serial} was imported and has no profile to make a replacement by; ask your IT helpdesk.`,
           );
-        const newer = await this.newerOfProfile(token.user_id, profile.id, token.id);
+        const newer = await this.newerOfProfile(token.user_id, profile.id, token.id, tx.tokens);
         if (newer) throw new TallyError('TOKEN_STATE_INVALID', `Token ${newer} replaces token ${serial} already.`);
-        return this.submit(actor, profile, serial);
+        return this.submit(actor, profile, serial, tx);
       },
       (result): Record<string, number | string> =>
         result.outcome === 'waiting' ? { request: result.request.id } : { replacement: result.token.serial },
     );
+    // Mailed once the replacement has committed, so the mail finds it.
+    if (submitted.outcome === 'distributed') this.notifier?.tokenDistributed(actor, submitted.token.serial, 'new');
+    return submitted;
   }
 
   /** A token of the same profile the user was given after token `tokenId` and still has: what replaces that token. */
-  async newerOfProfile(userId: number, profileId: number, tokenId: number): Promise<string | undefined> {
-    return this.store.tokens.newestOfProfileAfter(userId, profileId, tokenId);
+  async newerOfProfile(
+    userId: number,
+    profileId: number,
+    tokenId: number,
+    tokens: TokenRepository = this.store.tokens,
+  ): Promise<string | undefined> {
+    return tokens.newestOfProfileAfter(userId, profileId, tokenId);
   }
 
-  private async submit(actor: Actor, profile: ProfileRow, replaces?: string): Promise<SelfServiceRequest> {
+  /** Distributes or files the request; inside a replacement's change (`within`), as part of it. */
+  private async submit(actor: Actor, profile: ProfileRow, replaces?: string, within?: Repositories): Promise<SelfServiceRequest> {
     if (profile.self_service === 1 && profile.requires_approval !== 1)
-      return { outcome: 'distributed', token: await this.distribution.distributeToUser(actor, actor.name, profile.name) };
-    return this.audit.track(
+      return {
+        outcome: 'distributed',
+        token: await this.distribution.distributeToUser(actor, actor.name, profile.name, { within, notifyHolder: within === undefined }),
+      };
+    return this.audit.change(
       actor,
       { action: 'token.request', targetType: 'profile', target: profile.name, details: replaces ? { replaces } : undefined },
-      async () => {
-        const user = await this.store.users.findByUsername(actor.name);
+      async (tx) => {
+        const user = await tx.users.findByUsername(actor.name);
         if (!user || user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account cannot request tokens.');
         try {
-          const row = await this.requests.insert({ user_id: user.id, profile_id: profile.id, created_at: this.clock.now() });
+          const row = await tx.requests.insert({ user_id: user.id, profile_id: profile.id, created_at: this.clock.now() });
           return { outcome: 'waiting' as const, request: view({ ...row, username: user.username, profile_name: profile.name }) };
         } catch (error) {
           if (isUniqueViolation(error))
@@ -128,6 +143,7 @@ export class TokenRequestService {
         }
       },
       (result) => ({ request: result.outcome === 'waiting' ? result.request.id : null }),
+      within,
     );
   }
 
@@ -148,58 +164,59 @@ export class TokenRequestService {
 
   /** Approves a waiting request and distributes the token; if the distribution fails, the request waits again. */
   async approve(actor: Actor, id: number): Promise<{ request: TokenRequestView; token: DistributionResult }> {
-    return this.audit.track(
+    await this.distribution.loadKeys();
+    const decided = await this.audit.change(
       actor,
       { action: 'token.request.approve', targetType: 'request', target: String(id) },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'tokens.distribute');
-        const request = await this.pending(id);
-        await this.requireAuthorityOverRequester(actor, request);
+        const request = await this.pending(id, tx.requests);
+        await this.requireAuthorityOverRequester(actor, request, tx.users);
         const now = this.clock.now();
-        if (!(await this.requests.decide(id, { state: 'approved', decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
-        let token: DistributionResult;
-        try {
-          token = await this.distribution.distributeToUser(actor, request.username, request.profile_name, { notifyHolder: false });
-        } catch (error) {
-          await this.requests.update(id, { state: 'pending', decided_at: null, decided_by: null });
-          throw error;
-        }
-        await this.requests.update(id, { serial: token.serial });
-        this.notifier?.requestDecided(actor, id);
+        if (!(await tx.requests.decide(id, { state: 'approved', decided_at: now, decided_by: actor.name }))) throw decidedAlready(id);
+        // A distribution that fails rolls the decision back with it: the request waits again.
+        const token = await this.distribution.distributeToUser(actor, request.username, request.profile_name, {
+          notifyHolder: false,
+          within: tx,
+        });
+        await tx.requests.update(id, { serial: token.serial });
         return { request: view({ ...request, state: 'approved', decided_at: now, decided_by: actor.name, serial: token.serial }), token };
       },
       (result) => ({ serial: result.token.serial, username: result.request.username }),
     );
+    this.notifier?.requestDecided(actor, id);
+    return decided;
   }
 
   async reject(actor: Actor, id: number, reason: string): Promise<TokenRequestView> {
-    return this.audit.track(
+    const rejected = await this.audit.change(
       actor,
       { action: 'token.request.reject', targetType: 'request', target: String(id) },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'tokens.distribute');
         const text = reason.trim();
         if (text.length < 1 || text.length > REASON_MAX)
           throw new TallyError('VALIDATION_FAILED', `reason must be 1 to ${REASON_MAX} characters: the user reads it.`);
-        const request = await this.pending(id);
-        await this.requireAuthorityOverRequester(actor, request);
+        const request = await this.pending(id, tx.requests);
+        await this.requireAuthorityOverRequester(actor, request, tx.users);
         const now = this.clock.now();
-        if (!(await this.requests.decide(id, { state: 'rejected', reason: text, decided_at: now, decided_by: actor.name })))
+        if (!(await tx.requests.decide(id, { state: 'rejected', reason: text, decided_at: now, decided_by: actor.name })))
           throw decidedAlready(id);
-        this.notifier?.requestDecided(actor, id);
         return view({ ...request, state: 'rejected', reason: text, decided_at: now, decided_by: actor.name });
       },
       (result) => ({ username: result.username }),
     );
+    this.notifier?.requestDecided(actor, id);
+    return rejected;
   }
 
   /** An administrator's own request (made in the Self-Service Console) is a super admin's to decide. */
-  private async requireAuthorityOverRequester(actor: Actor, request: TokenRequestRecord): Promise<void> {
-    requireAuthorityOver(actor, await this.store.users.findByUsername(request.username));
+  private async requireAuthorityOverRequester(actor: Actor, request: TokenRequestRecord, users: UserRepository): Promise<void> {
+    requireAuthorityOver(actor, await users.findByUsername(request.username));
   }
 
-  private async pending(id: number): Promise<TokenRequestRecord> {
-    const request = await this.requests.find(id);
+  private async pending(id: number, requests: TokenRequestRepository): Promise<TokenRequestRecord> {
+    const request = await requests.find(id);
     if (!request) throw new TallyError('TOKEN_REQUEST_NOT_FOUND', `No token request ${id}.`);
     if (request.state !== 'pending') throw decidedAlready(id);
     return request;

@@ -71,7 +71,7 @@ export class TokenService {
   private readonly store: Repositories;
 
   constructor(
-    private readonly work: UnitOfWork,
+    work: UnitOfWork,
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
@@ -119,10 +119,10 @@ export class TokenService {
     actor: Actor,
     input: { content: Uint8Array; password?: string; replace?: boolean; fileName?: string },
   ): Promise<ImportReport> {
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: 'token.import', targetType: 'file', target: input.fileName?.slice(0, 128) },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'tokens.import');
         const contents = readTokenFile(input.content, input.password);
         const report: ImportReport = { format: contents.format, imported: 0, replaced: 0, refused: 0, tokens: [], notes: contents.notes };
@@ -145,48 +145,52 @@ export class TokenService {
           else accepted.push(candidate);
           if (!seen.has(candidate.serial)) seen.set(candidate.serial, candidate.keyId);
         }
-        await this.work.transaction(async (repos) => {
-          const tokens = repos.tokens;
-          const existing = await tokens.existingSerials(accepted.map((c) => c.serial));
-          const now = this.clock.now();
-          for (const candidate of accepted) {
-            const fields = this.candidateFields(candidate, now);
-            if (!existing.has(candidate.serial)) {
-              await tokens.insert({ ...fields, serial: candidate.serial, state: 'unassigned', origin: 'imported', created_at: now });
-              report.tokens.push({
-                serial: candidate.serial,
-                ...keyId(candidate.keyId),
-                tokenType: candidate.tokenType,
-                result: 'imported',
-              });
-            } else if (input.replace) {
-              await tokens.update(candidate.serial, fields);
-              report.tokens.push({
-                serial: candidate.serial,
-                ...keyId(candidate.keyId),
-                tokenType: candidate.tokenType,
-                result: 'replaced',
-              });
-            } else {
-              report.tokens.push({
-                serial: candidate.serial,
-                ...keyId(candidate.keyId),
-                tokenType: candidate.tokenType,
-                result: 'refused',
-                reason: 'A token with this serial exists already (use replace to overwrite it).',
-              });
-            }
+        const tokens = tx.tokens;
+        const existing = await tokens.existingSerials(accepted.map((c) => c.serial));
+        const now = this.clock.now();
+        for (const candidate of accepted) {
+          const fields = this.candidateFields(candidate, now);
+          if (!existing.has(candidate.serial)) {
+            await tokens.insert({ ...fields, serial: candidate.serial, state: 'unassigned', origin: 'imported', created_at: now });
+            report.tokens.push({
+              serial: candidate.serial,
+              ...keyId(candidate.keyId),
+              tokenType: candidate.tokenType,
+              result: 'imported',
+            });
+          } else if (input.replace) {
+            await tokens.update(candidate.serial, fields);
+            report.tokens.push({
+              serial: candidate.serial,
+              ...keyId(candidate.keyId),
+              tokenType: candidate.tokenType,
+              result: 'replaced',
+            });
+          } else {
+            report.tokens.push({
+              serial: candidate.serial,
+              ...keyId(candidate.keyId),
+              tokenType: candidate.tokenType,
+              result: 'refused',
+              reason: 'A token with this serial exists already (use replace to overwrite it).',
+            });
           }
-        });
-        for (const entry of report.tokens) report[entry.result]++;
-        for (const entry of report.tokens.filter((t) => t.result !== 'refused')) {
-          await this.audit.record(actor, {
-            action: `token.${entry.result === 'imported' ? 'import' : 'replace'}`,
-            targetType: 'token',
-            target: entry.serial,
-            details: { format: contents.format },
-          });
         }
+        for (const entry of report.tokens) report[entry.result]++;
+        await this.audit.record(
+          report.tokens
+            .filter((t) => t.result !== 'refused')
+            .map((entry) => ({
+              actor,
+              entry: {
+                action: `token.${entry.result === 'imported' ? 'import' : 'replace'}` as const,
+                targetType: 'token',
+                target: entry.serial,
+                details: { format: contents.format },
+              },
+            })),
+          tx.connection,
+        );
         return report;
       },
       (report) => ({ format: report.format, imported: report.imported, replaced: report.replaced, refused: report.refused }),
@@ -251,16 +255,16 @@ export class TokenService {
    */
   async delete(actor: Actor, serial: string): Promise<void> {
     let facts: { state: string; username: string | null } | undefined;
-    await this.audit.track(
+    await this.audit.change(
       actor,
       { action: 'token.delete', targetType: 'token', target: serial },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'tokens.delete');
-        const row = await this.store.tokens.findBySerial(serial);
+        const row = await tx.tokens.findBySerial(serial);
         if (!row) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
-        await this.requireAuthorityOverHolder(actor, row);
-        facts = { state: row.state, username: (await this.view(row)).username };
-        if (!(await this.store.tokens.remove(row.id))) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
+        await this.requireAuthorityOverHolder(actor, row, tx.users);
+        facts = { state: row.state, username: (await this.view(row, tx.users)).username };
+        if (!(await tx.tokens.remove(row.id))) throw new TallyError('TOKEN_NOT_FOUND', `No token with serial ${serial}.`);
       },
       () => facts,
     );
@@ -315,8 +319,8 @@ export class TokenService {
     requireAuthorityOver(actor, await users.findById(token.user_id));
   }
 
-  async view(row: TokenRow): Promise<TokenView> {
-    const user = row.user_id === null ? undefined : await this.store.users.findById(row.user_id);
+  async view(row: TokenRow, users: UserRepository = this.store.users): Promise<TokenView> {
+    const user = row.user_id === null ? undefined : await users.findById(row.user_id);
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     return {
       serial: row.serial,

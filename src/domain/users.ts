@@ -3,9 +3,8 @@ import { invalidField, isTallyError, TallyError } from '../errors.js';
 import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
-import type { WebSessionRepository } from '../store/repositories/web-sessions.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
-import type { AuditService } from './audit.js';
+import { type AuditEntry, type AuditRecord, type AuditService, failure } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Lockout } from './lockout.js';
 import type { LogonDelays } from './logon-delays.js';
@@ -94,7 +93,6 @@ export class UserService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly lockout: Lockout,
-    private readonly sessions: Pick<WebSessionRepository, 'deleteForUser'>,
     private readonly delays: LogonDelays,
   ) {}
 
@@ -120,28 +118,19 @@ export class UserService {
       source: input.source,
       requestId: input.requestId,
     };
+    // A refused log-on changes nothing the event could commit with: it is recorded on its own.
+    const refused = (reason: string): AuditRecord => ({
+      actor: anonymous,
+      entry: { action: `logon.${input.console}`, targetType: 'user', target: anonymous.name, result: 'failure', details: { reason } },
+    });
     const refuse = async (reason: string, code: 'INVALID_CREDENTIALS' | 'USER_LOCKED' = 'INVALID_CREDENTIALS') => {
-      await this.audit.record(anonymous, {
-        action: `logon.${input.console}`,
-        targetType: 'user',
-        target: anonymous.name,
-        result: 'failure',
-        details: { reason },
-      });
+      await this.audit.record(refused(reason));
       throw new TallyError(code);
     };
     try {
       await this.delays.attempt(input.console, input.username);
     } catch (error) {
-      if (isTallyError(error) && error.code === 'LOGON_DELAYED') {
-        await this.audit.record(anonymous, {
-          action: `logon.${input.console}`,
-          targetType: 'user',
-          target: anonymous.name,
-          result: 'failure',
-          details: { reason: 'delayed' },
-        });
-      }
+      if (isTallyError(error) && error.code === 'LOGON_DELAYED') await this.audit.record(refused('delayed'));
       throw error;
     }
     // A name no user can have is not looked up: PostgreSQL refuses a NUL in text.
@@ -171,23 +160,23 @@ export class UserService {
       source: input.source,
       requestId: input.requestId,
     };
-    await this.audit.record(actor, { action: `logon.${input.console}`, targetType: 'user', target: row.username });
+    await this.audit.record({ actor, entry: { action: `logon.${input.console}`, targetType: 'user', target: row.username } });
     return actor;
   }
 
   async unlock(actor: Actor, username: string): Promise<UserView> {
-    return this.audit.track(actor, { action: 'user.unlock', targetType: 'user', target: username }, async () => {
+    return this.audit.change(actor, { action: 'user.unlock', targetType: 'user', target: username }, async (tx) => {
       requirePermission(actor, 'users.unlock');
-      const row = await this.row(username);
+      const row = await this.row(username, tx.users);
       requireAuthorityOver(actor, row);
-      await this.lockout.unlock(row.id);
-      await this.delays.clear(row.username);
+      await this.lockout.unlock(row.id, tx.users);
+      await this.delays.clear(row.username, tx.logonDelays);
       return this.view({ ...row, failed_logons: 0, locked_until: null });
     });
   }
 
   async create(actor: Actor, input: NewUser): Promise<UserView> {
-    return this.audit.track(actor, { action: 'user.create', targetType: 'user', target: input.username.slice(0, 128) }, async () => {
+    return this.audit.change(actor, { action: 'user.create', targetType: 'user', target: input.username.slice(0, 128) }, async (tx) => {
       requirePermission(actor, 'users.create');
       const role = input.role ?? 'user';
       if (role !== 'user') requirePermission(actor, 'users.setRole');
@@ -200,7 +189,7 @@ export class UserService {
       if (input.password !== undefined) validatePassword(input.password);
       const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
       try {
-        const row = await this.users.insert({
+        const row = await tx.users.insert({
           username: input.username,
           passwordHash,
           email: input.email ?? null,
@@ -220,12 +209,12 @@ export class UserService {
   /** Changes a user's details, role or password. Help desk changes ordinary users only. */
   async update(actor: Actor, username: string, changes: UserChanges): Promise<UserView> {
     const fields = Object.keys(changes).filter((key) => changes[key as keyof UserChanges] !== undefined);
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: 'user.update', targetType: 'user', target: username.slice(0, 128), details: { fields: fields.join(',') } },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'users.update');
-        const row = await this.row(username);
+        const row = await this.row(username, tx.users);
         const roleChange = changes.role !== undefined && changes.role !== row.role;
         requireAuthorityOver(actor, row);
         if (roleChange) requirePermission(actor, 'users.setRole');
@@ -234,9 +223,9 @@ export class UserService {
         if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email))
           throw invalidField('email', 'The email address is not valid.');
         for (const name of ['firstName', 'lastName'] as const) checkName(name, changes[name]);
-        if (roleChange && row.role === 'superadmin') await this.keepASuperadmin(row);
+        if (roleChange && row.role === 'superadmin') await this.keepASuperadmin(row, tx.users);
         if (changes.password !== undefined) validatePassword(changes.password);
-        const updated = await this.users.update(row.id, {
+        const updated = await tx.users.update(row.id, {
           ...(changes.email !== undefined ? { email: changes.email } : {}),
           ...(changes.firstName !== undefined ? { first_name: changes.firstName } : {}),
           ...(changes.lastName !== undefined ? { last_name: changes.lastName } : {}),
@@ -245,7 +234,7 @@ export class UserService {
           updated_at: this.clock.now(),
         });
         // A new password (or role) must not leave a session opened with the old one running.
-        if (changes.password !== undefined || roleChange) await this.sessions.deleteForUser(row.id);
+        if (changes.password !== undefined || roleChange) await tx.webSessions.deleteForUser(row.id);
         return this.view(updated ?? row);
       },
       (user) => (changes.role !== undefined ? { role: user.role } : undefined),
@@ -254,17 +243,17 @@ export class UserService {
 
   /** A disabled user can neither log on nor authenticate; their tokens and sessions stop working at once. */
   async setDisabled(actor: Actor, username: string, disabled: boolean): Promise<UserView> {
-    return this.audit.track(
+    return this.audit.change(
       actor,
       { action: disabled ? 'user.disable' : 'user.enable', targetType: 'user', target: username.slice(0, 128) },
-      async () => {
+      async (tx) => {
         requirePermission(actor, 'users.update');
-        const row = await this.row(username);
+        const row = await this.row(username, tx.users);
         requireAuthorityOver(actor, row);
         if (disabled && actor.kind === 'admin' && actor.name === row.username)
           throw new TallyError('CONFLICT', 'You cannot disable your own account.');
-        if (disabled && row.role === 'superadmin') await this.keepASuperadmin(row);
-        const updated = await this.users.update(row.id, { disabled: disabled ? 1 : 0, updated_at: this.clock.now() });
+        if (disabled && row.role === 'superadmin') await this.keepASuperadmin(row, tx.users);
+        const updated = await tx.users.update(row.id, { disabled: disabled ? 1 : 0, updated_at: this.clock.now() });
         return this.view(updated ?? row);
       },
     );
@@ -276,73 +265,80 @@ export class UserService {
    * the report says what happened to every row.
    */
   async importCsv(actor: Actor, text: string): Promise<UserImportReport> {
-    return this.audit.track(
-      actor,
-      { action: 'user.import', targetType: 'file' },
-      async () => {
-        requirePermission(actor, 'users.create');
-        const [headerRecord, ...rows] = parseCsvRecords(text);
-        const header = headerRecord?.fields;
-        if (!header)
-          throw new TallyError(
-            'VALIDATION_FAILED',
-            'The file is empty: it needs a header row (username, email, firstName, lastName, role, password) and a row per user.',
-          );
-        const columns = header.map(
-          (name) =>
-            IMPORT_COLUMNS[
-              name
-                .trim()
-                .toLowerCase()
-                .replace(/[\s_-]/g, '')
-            ],
-        );
-        const unknown = header.filter((_, i) => columns[i] === undefined);
-        if (unknown.length)
-          throw new TallyError(
-            'VALIDATION_FAILED',
-            `Unknown column(s) ${unknown.map((name) => `"${name.slice(0, 40)}"`).join(', ')}; use username, email, firstName, lastName, role, password.`,
-          );
-        if (!columns.includes('username')) throw new TallyError('VALIDATION_FAILED', 'The header row needs a username column.');
-        if (rows.length > USER_IMPORT_MAX_ROWS)
-          throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
-        const report: UserImportReport = { created: 0, refused: 0, rows: [] };
-        for (const [index, { line, fields }] of rows.entries()) {
-          // Spreadsheets write empty rows as a line of separators.
-          if (fields.every((field) => field.trim() === '')) continue;
-          const user: Record<string, string> = {};
-          columns.forEach((column, i) => {
-            const value = fields[i]?.trim();
-            if (column && value) user[column] = value;
-          });
-          const username = (user.username ?? '').slice(0, 128);
-          try {
-            if (!username) throw new TallyError('VALIDATION_FAILED', 'The username is empty.');
-            if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role))
-              throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
-            await this.create(actor, user as unknown as NewUser);
-            report.rows.push({ row: index + 1, line, username, result: 'created' });
-            report.created++;
-          } catch (error) {
-            if (!isTallyError(error)) throw error;
-            report.rows.push({ row: index + 1, line, username, result: 'refused', reason: error.message });
-            report.refused++;
-          }
-        }
-        return report;
-      },
-      (report) => ({ created: report.created, refused: report.refused }),
-    );
+    const entry: AuditEntry = { action: 'user.import', targetType: 'file' };
+    let report: UserImportReport;
+    try {
+      report = await this.importRows(actor, text);
+    } catch (error) {
+      await this.audit.record({ actor, entry: failure(entry, error) });
+      throw error;
+    }
+    // Each row committed with its own event; the import itself changed nothing more, so its summary is recorded on its own.
+    await this.audit.record({ actor, entry: { ...entry, details: { created: report.created, refused: report.refused } } });
+    return report;
   }
 
-  private async row(username: string): Promise<UserRow> {
-    const row = await this.users.findByUsername(username);
+  private async importRows(actor: Actor, text: string): Promise<UserImportReport> {
+    requirePermission(actor, 'users.create');
+    const [headerRecord, ...rows] = parseCsvRecords(text);
+    const header = headerRecord?.fields;
+    if (!header)
+      throw new TallyError(
+        'VALIDATION_FAILED',
+        'The file is empty: it needs a header row (username, email, firstName, lastName, role, password) and a row per user.',
+      );
+    const columns = header.map(
+      (name) =>
+        IMPORT_COLUMNS[
+          name
+            .trim()
+            .toLowerCase()
+            .replace(/[\s_-]/g, '')
+        ],
+    );
+    const unknown = header.filter((_, i) => columns[i] === undefined);
+    if (unknown.length)
+      throw new TallyError(
+        'VALIDATION_FAILED',
+        `Unknown column(s) ${unknown.map((name) => `"${name.slice(0, 40)}"`).join(', ')}; use username, email, firstName, lastName, role, password.`,
+      );
+    if (!columns.includes('username')) throw new TallyError('VALIDATION_FAILED', 'The header row needs a username column.');
+    if (rows.length > USER_IMPORT_MAX_ROWS)
+      throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
+    const report: UserImportReport = { created: 0, refused: 0, rows: [] };
+    for (const [index, { line, fields }] of rows.entries()) {
+      // Spreadsheets write empty rows as a line of separators.
+      if (fields.every((field) => field.trim() === '')) continue;
+      const user: Record<string, string> = {};
+      columns.forEach((column, i) => {
+        const value = fields[i]?.trim();
+        if (column && value) user[column] = value;
+      });
+      const username = (user.username ?? '').slice(0, 128);
+      try {
+        if (!username) throw new TallyError('VALIDATION_FAILED', 'The username is empty.');
+        if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role))
+          throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
+        await this.create(actor, user as unknown as NewUser);
+        report.rows.push({ row: index + 1, line, username, result: 'created' });
+        report.created++;
+      } catch (error) {
+        if (!isTallyError(error)) throw error;
+        report.rows.push({ row: index + 1, line, username, result: 'refused', reason: error.message });
+        report.refused++;
+      }
+    }
+    return report;
+  }
+
+  private async row(username: string, users: UserRepository): Promise<UserRow> {
+    const row = await users.findByUsername(username);
     if (!row) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
     return row;
   }
 
-  private async keepASuperadmin(row: UserRow): Promise<void> {
-    if ((await this.users.otherEnabledSuperadmins(row.id)) === 0) {
+  private async keepASuperadmin(row: UserRow, users: UserRepository): Promise<void> {
+    if ((await users.otherEnabledSuperadmins(row.id)) === 0) {
       throw new TallyError('CONFLICT', `${row.username} is the last enabled super admin; make another one first.`);
     }
   }

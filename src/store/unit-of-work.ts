@@ -1,13 +1,19 @@
 import type { Kysely } from 'kysely';
+import { ApiTokenRepository } from './repositories/api-tokens.js';
 import { AuditRepository } from './repositories/audit.js';
+import { AuthenticationRepository } from './repositories/authentication.js';
+import { BulkDistributionRepository } from './repositories/bulk-distributions.js';
 import { CtkipRepository } from './repositories/ctkip.js';
 import { DeviceTypeRepository } from './repositories/device-types.js';
 import { DistributionRepository } from './repositories/distributions.js';
+import { LogonDelayRepository } from './repositories/logon-delays.js';
 import { MetaRepository } from './repositories/meta.js';
 import { ProfileRepository } from './repositories/profiles.js';
+import { RadiusClientRepository } from './repositories/radius-clients.js';
 import { TokenRequestRepository } from './repositories/token-requests.js';
 import { TokenRepository } from './repositories/tokens.js';
 import { UserRepository } from './repositories/users.js';
+import { WebSessionRepository } from './repositories/web-sessions.js';
 import type { Database } from './schema.js';
 
 declare const opaque: unique symbol;
@@ -30,6 +36,14 @@ export function queryBuilderOf(connection: Connection): Kysely<Database> {
   return connection as unknown as Kysely<Database>;
 }
 
+/**
+ * For repositories whose one step is several statements: runs `work` in the transaction `db` is
+ * bound to already (a change's, so the step commits or rolls back with the rest), else in its own.
+ */
+export function atomically<T>(db: Kysely<Database>, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db) : db.transaction().execute(work);
+}
+
 /** One of each repository, all bound to the same connection or transaction. */
 export interface Repositories {
   tokens: TokenRepository;
@@ -41,7 +55,14 @@ export interface Repositories {
   ctkip: CtkipRepository;
   audit: AuditRepository;
   meta: MetaRepository;
-  /** The connection they are bound to, for a service that writes with them (audit's `recordIn`). */
+  apiTokens: ApiTokenRepository;
+  radiusClients: RadiusClientRepository;
+  webSessions: WebSessionRepository;
+  logonDelays: LogonDelayRepository;
+  bulkDistributions: BulkDistributionRepository;
+  /** Bound to a transaction, for the administration of a token's authentication state (no holder cache there). */
+  authentication: AuthenticationRepository;
+  /** The connection they are bound to, for a service that writes with them (the audit's `record` within a change). */
   connection: Connection;
 }
 
@@ -56,6 +77,12 @@ export function repositories(db: Kysely<Database>): Repositories {
     ctkip: new CtkipRepository(db),
     audit: new AuditRepository(db),
     meta: new MetaRepository(db),
+    apiTokens: new ApiTokenRepository(db),
+    radiusClients: new RadiusClientRepository(db),
+    webSessions: new WebSessionRepository(db),
+    logonDelays: new LogonDelayRepository(db),
+    bulkDistributions: new BulkDistributionRepository(db),
+    authentication: new AuthenticationRepository(db),
     connection: connectionOf(db),
   };
 }

@@ -7,6 +7,7 @@ import { AuditService } from '../../src/domain/audit.js';
 import { AuditRetentionService } from '../../src/domain/audit-retention.js';
 import { AuditRepository, type NewAuditRow } from '../../src/store/repositories/audit.js';
 import { MetaRepository } from '../../src/store/repositories/meta.js';
+import { UnitOfWork } from '../../src/store/unit-of-work.js';
 import { storeArgs, tally, tallyAsync } from '../support/cli.js';
 import { describeEachStore, freshStoreOptions, type TestStoreHandle, testDialects } from '../support/store.js';
 
@@ -60,7 +61,7 @@ describeEachStore('audit repository: ascending pages and the retention purge', (
       left.map((row) => Number(row.at)),
       [JAN_1 + 4 * DAY],
     );
-    await audit.append(event(JAN_1 + 5 * DAY));
+    await audit.appendMany([event(JAN_1 + 5 * DAY)]);
     const next = await audit.ascending({ afterId: Number(left[0]?.id), limit: 10 });
     assert.equal(next.length, 1, 'a new event gets an id above every earlier one');
   });
@@ -79,7 +80,7 @@ describeEachStore('audit retention service: exports cover what a purge deletes',
   const clock = { now: () => now };
   const service = () => {
     const repository = new AuditRepository(getStore().db);
-    const audit = new AuditService(repository, clock);
+    const audit = new AuditService(new UnitOfWork(getStore().db), clock);
     return { repository, retention: new AuditRetentionService(repository, audit, clock) };
   };
   const exportRange = async (since: number, until: number) => {
@@ -132,11 +133,11 @@ describeEachStore('audit retention service: exports cover what a purge deletes',
   test('an export covers only up to its own start; --force purges without one; a future --before is refused', async () => {
     const { repository, retention } = service();
     now = JAN_1 + 60 * DAY;
-    await repository.append(event(JAN_1 + 40 * DAY));
+    await repository.appendMany([event(JAN_1 + 40 * DAY)]);
     const exported = await exportRange(JAN_1 + 25 * DAY, JAN_1 + 90 * DAY);
     assert.equal(exported.rows, 6, 'the five events of the test above (their at is the clock) and the new one');
     now += DAY;
-    await repository.append(event(now - 1));
+    await repository.appendMany([event(now - 1)]);
     await assert.rejects(retention.purge(systemActor, { before: now, force: false }), { code: 'AUDIT_NOT_EXPORTED' });
     await assert.rejects(retention.purge(systemActor, { before: now + DAY, force: true }), { code: 'VALIDATION_FAILED' });
     const forced = await retention.purge(systemActor, { before: now, force: true });
@@ -175,7 +176,10 @@ describe('tally audit export and purge, as processes', () => {
           .map((line) => JSON.parse(line) as { id: number; action: string });
         assert.equal(lines[0]?.action, 'store.initialise');
         assert.equal(csv.status, 0, csv.stderr);
-        assert.match(csv.stdout, /^id,at,actorType,actor,action,targetType,target,result,source,details,requestId\r\n1,.*,store\.initialise,/);
+        assert.match(
+          csv.stdout,
+          /^id,at,actorType,actor,action,targetType,target,result,source,details,requestId\r\n1,.*,store\.initialise,/,
+        );
         assert.equal(empty.stdout, '', 'nothing before 2020');
         assert.equal(badDate.status, 2);
         assert.match(badDate.stderr, /--before "2026-02-30" is not a real date/);

@@ -6,10 +6,10 @@ import { type Actor, systemActor } from '../../src/domain/actor.js';
 import { AuditService } from '../../src/domain/audit.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from '../../src/domain/authentication.js';
 import { SecretHasher } from '../../src/domain/secret-hash.js';
-import { AuditRepository } from '../../src/store/repositories/audit.js';
 import { AuthenticationRepository } from '../../src/store/repositories/authentication.js';
 import { ChallengeRepository } from '../../src/store/repositories/challenges.js';
 import { MetaRepository } from '../../src/store/repositories/meta.js';
+import { UnitOfWork } from '../../src/store/unit-of-work.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
@@ -63,15 +63,15 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
   /** An authentication service on the same store whose batches fail at their last write (the audit insert). */
   function failingAuthentication(): AuthenticationService {
     const db = getStore().db;
-    const audit = new AuditService(new AuditRepository(db), tally.clock);
-    audit.recordManyIn = async () => {
+    const audit = new AuditService(new UnitOfWork(db), tally.clock);
+    audit.record = async () => {
       throw new Error('the audit insert failed');
     };
     const repository = new AuthenticationRepository(db);
     return new AuthenticationService(
       repository,
       new ChallengeRepository(db),
-      new PasscodeRules(repository, tally.services.tokens, tally.services.lockout, tally.clock, DEFAULT_AUTHENTICATION),
+      new PasscodeRules(tally.services.tokens, tally.services.lockout, tally.clock, DEFAULT_AUTHENTICATION),
       new SecretHasher(new MetaRepository(db), tally.keyring),
       tally.services.lockout,
       audit,

@@ -47,11 +47,10 @@ function archiveRows(lines: string[], table: string): Record<string, unknown>[] 
 async function writeUserWithEvent(store: Store, username: string): Promise<void> {
   await new UnitOfWork(store.db).transaction(async (repos) => {
     await repos.users.insert({ username, passwordHash: null, email: null, firstName: null, lastName: null, role: 'user', now: Date.now() });
-    await new AuditService(repos.audit, { now: () => Date.now() }).recordIn(repos.connection, systemActor, {
-      action: 'user.create',
-      targetType: 'user',
-      target: username,
-    });
+    await new AuditService(new UnitOfWork(store.db), { now: () => Date.now() }).record(
+      { actor: systemActor, entry: { action: 'user.create', targetType: 'user', target: username } },
+      repos.connection,
+    );
   });
 }
 

@@ -15,11 +15,12 @@ export const rotateMasterKeyCommand = defineCommand({
   ],
   async run({ config, io }) {
     const dataDir = config.dataDir ?? './data';
-    const [{ checkStoreReady }, { createServices }, { systemClock }, { resealAll }] = await Promise.all([
+    const [{ checkStoreReady }, { createServices }, { systemClock }, { resealAll }, { connectionOf }] = await Promise.all([
       import('../../domain/setup.js'),
       import('../../domain/services.js'),
       import('../../domain/clock.js'),
       import('../../store/sealed.js'),
+      import('../../store/unit-of-work.js'),
     ]);
     return withStore(config, async (store) => {
       const old = loadKeyring({ dataDir, masterKey: config.masterKey });
@@ -28,13 +29,17 @@ export const rotateMasterKeyCommand = defineCommand({
       const both = makeKeyring([...[...old.byVersion].map(([version, key]) => ({ version, key })), next]);
       // Both keys on disk first: a crash mid-way leaves values sealed under either, all readable.
       if (config.masterKey === undefined) writeKeyringFile(dataDir, both);
-      const count = await store.db.transaction().execute((trx) => resealAll(trx, both));
+      const { audit } = createServices(store, both, systemClock);
+      const count = await store.db.transaction().execute(async (trx) => {
+        const resealed = await resealAll(trx, both);
+        await audit.record(
+          { actor: systemActor, entry: { action: 'masterkey.rotate', details: { version: next.version, resealed } } },
+          connectionOf(trx),
+        );
+        return resealed;
+      });
       const only = makeKeyring([next]);
       const where = writeKeyringFile(dataDir, only, config.masterKey === undefined ? undefined : 'master.key.new');
-      await createServices(store, only, systemClock).audit.record(systemActor, {
-        action: 'masterkey.rotate',
-        details: { version: next.version, resealed: count },
-      });
       io.out(`Re-encrypted ${count} value(s) under master key version ${next.version}.\n`);
       io.out(
         config.masterKey === undefined

@@ -28,12 +28,7 @@ export class AuditRepository {
         : `insert into audit_events (${columns}) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`;
   }
 
-  /** Appends on this repository's connection, or on `connection` (a transaction the event belongs to). */
-  async append(event: NewAuditRow, connection?: Connection): Promise<void> {
-    await this.appendMany([event], connection);
-  }
-
-  /** Appends many events in one statement (a batch of authentications). */
+  /** Appends events in one statement, on this repository's connection or on `connection` (a transaction they belong to). */
   async appendMany(events: readonly NewAuditRow[], connection?: Connection): Promise<void> {
     const db = connection ? queryBuilderOf(connection) : this.db;
     if (events.length === 0) return;

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { BulkItemResult } from '../../model/vocabulary.js';
 import type { BulkDistributionItemsTable, BulkDistributionsTable, Database } from '../schema.js';
+import { atomically } from '../unit-of-work.js';
 
 export type BulkDistributionRow = Selectable<BulkDistributionsTable>;
 export type BulkItemRow = Selectable<BulkDistributionItemsTable>;
@@ -12,7 +13,7 @@ export class BulkDistributionRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async create(run: { profile: string; createdBy: string; usernames: string[]; now: number }): Promise<BulkDistributionRow> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomically(this.db, async (trx) => {
       const row = await trx
         .insertInto('bulk_distributions')
         .values({
@@ -75,7 +76,7 @@ export class BulkDistributionRepository {
     outcome: { result: Exclude<BulkItemResult, 'waiting'>; serial?: string; error?: string; message?: string },
     now: number,
   ): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await atomically(this.db, async (trx) => {
       const changed = await trx
         .updateTable('bulk_distribution_items')
         .set({

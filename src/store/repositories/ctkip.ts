@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { CtkipSessionsTable, Database } from '../schema.js';
+import { atomically } from '../unit-of-work.js';
 import { type TokenChanges, TokenRepository, type TokenRow } from './tokens.js';
 
 export type CtkipSessionRow = Selectable<CtkipSessionsTable>;
@@ -68,7 +69,7 @@ export class CtkipRepository {
    * insert, so `seal(id)` is called between the insert and the update, in one transaction.
    */
   async insertServerKey(now: number, seal: (id: number) => string): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomically(this.db, async (trx) => {
       const row = await trx
         .insertInto('ctkip_server_keys')
         .values({ private_key_sealed: '', created_at: now, retired_at: null })
@@ -162,7 +163,7 @@ export class CtkipRepository {
    */
   async redeem(redemption: Redemption): Promise<boolean> {
     try {
-      await this.db.transaction().execute(async (trx) => {
+      await atomically(this.db, async (trx) => {
         const claimed = await trx
           .updateTable('distributions')
           .set({ state: 'redeemed', redeemed_at: redemption.now, locator: null, credential_sealed: null })

@@ -1,5 +1,6 @@
 import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import type { Database, ProfilesTable } from '../schema.js';
+import { atomically } from '../unit-of-work.js';
 
 export type ProfileRow = Selectable<ProfilesTable>;
 /** A profile's settings: every column but its id, name, sealed file password and times. */
@@ -34,7 +35,7 @@ export class ProfileRepository {
     now: number,
     sealFilePassword: (id: number) => string | undefined,
   ): Promise<ProfileRow> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomically(this.db, async (trx) => {
       const row = await trx
         .insertInto('profiles')
         .values({ name, ...columns, file_password_sealed: null, created_at: now, updated_at: now })

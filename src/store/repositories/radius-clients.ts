@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, RadiusClientsTable } from '../schema.js';
+import { atomically } from '../unit-of-work.js';
 
 export type RadiusClientRow = Selectable<RadiusClientsTable>;
 
@@ -15,7 +16,7 @@ export class RadiusClientRepository {
     client: { name: string; address: string; requireMessageAuthenticator: boolean; now: number },
     sealSecret: (id: number) => string,
   ): Promise<RadiusClientRow> {
-    return this.db.transaction().execute(async (trx) => {
+    return atomically(this.db, async (trx) => {
       const inserted = await trx
         .insertInto('radius_clients')
         .values({
