@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constantTimeEqual } from '../core/crypto/random.js';
 import { type PasscodeSearch, type PinEntry, verifyPasscode } from '../core/otp/verify.js';
-import { errorCatalogue, TallyError } from '../errors.js';
+import { errorCatalogue, invalidField, TallyError } from '../errors.js';
 import type { ChallengeKind } from '../model/vocabulary.js';
 import type { AuthenticationRepository, Holder, StepUse } from '../store/repositories/authentication.js';
 import type { ChallengeRepository, NewChallenge } from '../store/repositories/challenges.js';
@@ -219,7 +219,7 @@ export class PasscodeRules {
     token: TokenRow,
     now: number,
   ): Pick<PasscodeSearch, 'expected' | 'small' | 'large' | 'direction'> {
-    const expected = type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now);
+    const expected = type.stepAt({ period: token.period, counter: token.counter }, now);
     if (type.movingFactor === 'counter')
       return { expected, small: this.settings.hotpLookAhead, large: this.settings.hotpLargeWindow, direction: 'ahead' };
     return {
@@ -245,13 +245,13 @@ export class PasscodeRules {
   }
 
   /** Why a PIN is refused for this token, if it is. */
-  pinProblem(token: TokenRow, pin: string, hashKey: SecretHashKey): string | undefined {
+  pinProblem(token: TokenRow, pin: string, hashKey: SecretHashKey): TallyError | undefined {
     const { pinMinLength: min, pinMaxLength: max } = this.settings;
-    if (!new RegExp(`^\\d{${min},${max}}$`).test(pin)) return `A PIN is ${min} to ${max} digits.`;
-    if (token.add_pin === 1 && pin.length > token.digits) return `This token takes a PIN of at most ${token.digits} digits.`;
-    if (/^(\d)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin)) return 'That PIN is too easy to guess.';
+    if (!new RegExp(`^\\d{${min},${max}}$`).test(pin)) return invalidField('pin', 'pinPolicyLength', { min, max });
+    if (token.add_pin === 1 && pin.length > token.digits) return invalidField('pin', 'pinLongerThanCode', { digits: token.digits });
+    if (/^(\d)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin)) return invalidField('pin', 'pinTooEasy');
     if (token.pin_hash !== null && constantTimeEqual(this.pinHash(hashKey, token, pin), token.pin_hash))
-      return 'Choose a PIN you have not used.';
+      return invalidField('pin', 'pinUsedBefore');
     return undefined;
   }
 
@@ -259,7 +259,7 @@ export class PasscodeRules {
   driftAfter(token: TokenRow, step: number, now: number): StepChanges {
     const type = tokenType(token.token_type);
     if (type.movingFactor === 'counter') return { counter: step + 1 };
-    return { drift_steps: step - type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now) };
+    return { drift_steps: step - type.stepAt({ period: token.period, counter: token.counter }, now) };
   }
 
   /** Marks a step used outside a batch: the conditional update lets exactly one of several racing requests win. */
@@ -649,7 +649,7 @@ export class AuthenticationService {
           return {
             reply: {
               result: 'challenge',
-              message: `${problem} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`,
+              message: `${problem.message} Enter a new PIN of ${this.settings.pinMinLength} to ${this.settings.pinMaxLength} digits.`,
               state: again.state,
               prompt: 'new-pin',
             },

@@ -5,7 +5,7 @@ import { buildAppLink } from '../core/ctkip/links.js';
 import { encodeBase32 } from '../core/otp/base32.js';
 import { verifyPasscode } from '../core/otp/verify.js';
 import type { CtfLinkApp } from '../core/securid/index.js';
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { Delivery, HelpdeskCredentials } from '../model/vocabulary.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
@@ -167,8 +167,7 @@ export class DistributionService {
   async createUnassigned(actor: Actor, profileName: string, count: number): Promise<TokenView[]> {
     return this.audit.track(actor, { action: 'token.create', targetType: 'profile', target: profileName, details: { count } }, async () => {
       requirePermission(actor, 'tokens.create');
-      if (!Number.isInteger(count) || count < 1 || count > 1000)
-        throw new TallyError('VALIDATION_FAILED', 'count must be a whole number from 1 to 1000.');
+      if (!Number.isInteger(count) || count < 1 || count > 1000) throw invalidField('count', 'wholeNumberRange', { min: 1, max: 1000 });
       const profile = await this.profiles.row(profileName);
       const rows = await this.work.transaction(async (repos) => {
         const created: TokenRow[] = [];
@@ -399,7 +398,7 @@ export class DistributionService {
         label: null,
         seed_sealed: null,
         digits: profile.digits,
-        period_seconds: profile.period_seconds,
+        period: profile.period,
         algorithm: profile.algorithm,
         pin_mode: profile.pin_mode,
         new_pin_required: profile.pin_mode === 'required' ? 1 : 0,
@@ -553,7 +552,7 @@ export class DistributionService {
       ? {
           serial: token.serial,
           seed,
-          settings: { digits: token.digits, periodSeconds: token.period_seconds, algorithm: token.algorithm, addPin: token.add_pin === 1 },
+          settings: { digits: token.digits, period: token.period, algorithm: token.algorithm, addPin: token.add_pin === 1 },
         }
       : undefined;
     switch (delivery) {
@@ -677,7 +676,7 @@ export class DistributionService {
           passcode: code,
           digits: token.digits,
           codeAt: (step) => type.codeAt(material, step),
-          expected: type.stepAt({ periodSeconds: token.period_seconds, counter: 0 }, now),
+          expected: type.stepAt({ period: token.period, counter: 0 }, now),
           small: window,
           large: window,
           direction: type.movingFactor === 'time' ? 'both' : 'ahead',

@@ -174,7 +174,7 @@ export class ProvisioningService {
             keyExpiryDate: `${token.expires_on ?? '2037-12-31'}T00:00:00+00:00`,
             userId: username ?? '',
             digits: token.digits as 6 | 8,
-            intervalSeconds: token.period_seconds as 30 | 60,
+            period: token.period as 30 | 60,
             pinType: 0,
             addPin: token.add_pin === 1,
           },

@@ -1,5 +1,5 @@
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { Delivery } from '../model/vocabulary.js';
 import type { DistributionRepository } from '../store/repositories/distributions.js';
 import type { ProfileRepository } from '../store/repositories/profiles.js';
@@ -199,8 +199,7 @@ export class SelfService {
     return this.audit.track(actor, { action: 'token.rename', targetType: 'token', target: serial }, async () => {
       requirePermission(actor, 'tokens.holder');
       const text = label.trim();
-      if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text))
-        throw new TallyError('VALIDATION_FAILED', `The name must be at most ${LABEL_MAX} characters, without control characters.`);
+      if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text)) throw invalidField('label', 'textTooLong', { max: LABEL_MAX });
       const token = await this.own(actor, serial);
       await this.store.tokens.update(
         token.serial,
@@ -288,8 +287,7 @@ export class SelfService {
   async setPin(actor: Actor, serial: string, input: { current?: string; pin: string; again: string }): Promise<void> {
     requirePermission(actor, 'tokens.setOwnPin');
     await this.own(actor, serial);
-    if (input.pin !== input.again)
-      throw new TallyError('VALIDATION_FAILED', 'The new PIN and its repetition differ; type the same new PIN twice.');
+    if (input.pin !== input.again) throw invalidField('repeat', 'pinRepetitionDiffers');
     await this.tokenAdmin.setPin(actor, serial, input.pin, input.current === undefined || input.current === '' ? undefined : input.current);
   }
 

@@ -1,4 +1,4 @@
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { TokenRequestState } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { TokenRequestRecord, TokenRequestRepository } from '../store/repositories/token-requests.js';
@@ -179,8 +179,7 @@ export class TokenRequestService {
       async () => {
         requirePermission(actor, 'tokens.distribute');
         const text = reason.trim();
-        if (text.length < 1 || text.length > REASON_MAX)
-          throw new TallyError('VALIDATION_FAILED', `reason must be 1 to ${REASON_MAX} characters: the user reads it.`);
+        if (text.length < 1 || text.length > REASON_MAX) throw invalidField('reason', 'rejectionReasonLength', { max: REASON_MAX });
         const request = await this.pending(id);
         await this.requireAuthorityOverRequester(actor, request);
         const now = this.clock.now();

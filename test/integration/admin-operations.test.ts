@@ -123,7 +123,7 @@ describeEachStore('Admin operations over REST', (getStore) => {
       rows: [
         { row: 1, username: 'erin', result: 'created' },
         { row: 2, username: 'erin', result: 'refused', reason: 'A user named erin exists already.' },
-        { row: 3, username: 'fred', result: 'refused', reason: 'The password must be 8 to 1024 characters long.' },
+        { row: 3, username: 'fred', result: 'refused', reason: 'password must be 8 to 1024 characters long.' },
       ],
     });
     const event = (await tally.services.audit.list(systemActor, { action: 'user.import', limit: 1 }))[0];

@@ -305,7 +305,7 @@ export const tokenListCommand = defineCommand({
       s.serial,
       s.type,
       String(s.digits),
-      s.intervalSeconds === null ? `counter ${s.counter}` : `${s.intervalSeconds} s`,
+      s.period === null ? `counter ${s.counter}` : `${s.period} s`,
       s.expiresOn ?? '-',
     ]);
     io.out(table([['SERIAL', 'TYPE', 'DIGITS', 'INTERVAL', 'EXPIRES'], ...rows]));

@@ -67,7 +67,7 @@ export interface PskcTotpKey extends PskcKeyCommon {
   kind: 'totp';
   algorithm: OtpAlgorithm;
   /** Data/TimeInterval in seconds; 30 when absent. */
-  timeInterval: number;
+  period: number;
   /** Data/Time as written; RFC 6030 leaves its meaning to the algorithm, so it is passed on, not applied. */
   time?: number;
   /** Data/TimeDrift: the device's clock drift in intervals, positive or negative. */
@@ -80,7 +80,7 @@ export interface PskcSecurIdKey extends PskcKeyCommon {
   /** Twelve digits, left-padded with zeros. */
   serial: string;
   /** 30 or 60; 60 when absent. */
-  timeInterval: number;
+  period: number;
 }
 
 export type PskcKey = PskcHotpKey | PskcTotpKey | PskcSecurIdKey;

@@ -12,6 +12,7 @@ import { rateLimits } from './0009_rate_limits.js';
 import { logonDelays } from './0010_logon_delays.js';
 import { tokenLimits } from './0011_token_limits.js';
 import { distributionCredentials } from './0012_distribution_credentials.js';
+import { periodColumn } from './0014_period_column.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -28,5 +29,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0010_logon_delays': logonDelays(dialect),
     '0011_token_limits': tokenLimits(dialect),
     '0012_distribution_credentials': distributionCredentials(),
+    '0014_period_column': periodColumn(),
   };
 }
