@@ -215,7 +215,7 @@ export function flagName(name: string): string {
   return `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-export function envName(name: string): string {
+function envName(name: string): string {
   return `TALLY_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 

@@ -253,7 +253,7 @@ export const validationMessages = {
   ctkipPeriod: 'CT-KIP tokens change every 30 or 60 seconds.',
 } as const satisfies Record<string, string>;
 
-export type ValidationMessage = keyof typeof validationMessages;
+type ValidationMessage = keyof typeof validationMessages;
 
 /** The `{name}` parts of a template, as a union of names. */
 type TemplateNames<T extends string> = T extends `${string}{${infer Name}}${infer Rest}` ? Name | TemplateNames<Rest> : never;

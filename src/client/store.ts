@@ -12,7 +12,7 @@ import type { SecurIdFeatures } from '../core/securid/index.js';
 import { TallyError } from '../errors.js';
 import { type ClientToken, checkSerial } from './tokens.js';
 
-export const STORE_FORMAT = 'tally-token-store';
+const STORE_FORMAT = 'tally-token-store';
 const STORE_VERSION = 1;
 export const STORE_KEY_BYTES = 32;
 

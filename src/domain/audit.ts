@@ -162,7 +162,7 @@ export class AuditService {
 }
 
 /** The most rows one export holds; narrow the filter for more. */
-export const AUDIT_EXPORT_MAX_ROWS = 100_000;
+const AUDIT_EXPORT_MAX_ROWS = 100_000;
 const EXPORT_BATCH = 1000;
 const EXPORT_COLUMNS = ['id', 'at', 'actorType', 'actor', 'action', 'targetType', 'target', 'result', 'source', 'details'] as const;
 

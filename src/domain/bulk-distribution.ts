@@ -31,7 +31,7 @@ export interface BulkItemView {
   message: string | null;
 }
 
-export const BULK_MAX_USERS = 10_000;
+const BULK_MAX_USERS = 10_000;
 /** How long a running bulk distribution may stand still before it counts as interrupted. */
 const STALE_MS = 2 * 60_000;
 const BATCH = 100;

@@ -72,7 +72,7 @@ export const CODE_SECRET_DIGITS = 7;
 const DAY_MS = 86_400_000;
 const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
-export function distributionPasswordContext(id: number): string {
+function distributionPasswordContext(id: number): string {
   return `distribution:${id}:file-password`;
 }
 
@@ -81,7 +81,7 @@ function credentialContext(id: number): string {
   return `distribution:${id}:credential`;
 }
 
-export function downloadTokenHash(linkToken: string): string {
+function downloadTokenHash(linkToken: string): string {
   return createHash('sha256').update(linkToken).digest('hex');
 }
 

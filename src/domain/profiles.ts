@@ -104,7 +104,7 @@ function profileInput(row: ProfileRow): NewProfile {
   return input;
 }
 
-export const DEFAULT_ACTIVATION_LIFETIME_DAYS = 14;
+const DEFAULT_ACTIVATION_LIFETIME_DAYS = 14;
 
 export function profileFilePasswordContext(id: number): string {
   return `profile:${id}:file-password`;
@@ -392,7 +392,7 @@ function checkDays(name: string, value: number | undefined, min: number, max: nu
   }
 }
 
-export function checkServiceUrl(url: string): void {
+function checkServiceUrl(url: string): void {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -21,7 +21,7 @@ export interface RadiusClient {
   requireMessageAuthenticator: boolean;
 }
 
-export function radiusSecretContext(id: number): string {
+function radiusSecretContext(id: number): string {
   return `radius-client:${id}`;
 }
 

@@ -32,7 +32,7 @@ const DAY_MS = 86_400_000;
 /** How long a rejection stays on the user's page. */
 const REJECTION_SHOWN_MS = 30 * DAY_MS;
 /** From how many days before its last day a token may be replaced in the Self-Service Console. */
-export const REPLACEMENT_DAYS = 30;
+const REPLACEMENT_DAYS = 30;
 
 /** Whether a token whose last day is `expiresOn` (a UTC day) may be replaced now: in its last 30 days, or once it has ended. */
 export function replacementDue(expiresOn: string | null, now: number): boolean {

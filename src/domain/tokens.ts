@@ -62,7 +62,7 @@ export interface ImportReport {
 
 const OPENED_SEEDS_KEPT = 100_000;
 
-export function seedContext(serial: string): string {
+function seedContext(serial: string): string {
   return `token:${serial}:seed`;
 }
 

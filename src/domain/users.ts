@@ -62,7 +62,7 @@ const IMPORT_COLUMNS: Record<string, keyof NewUser> = {
   role: 'role',
   password: 'password',
 };
-export const USER_IMPORT_MAX_ROWS = 5000;
+const USER_IMPORT_MAX_ROWS = 5000;
 const USER_FILE_COLUMNS = 'username, email, firstName, lastName, role, password';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;

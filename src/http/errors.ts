@@ -64,7 +64,7 @@ export function setRetryAfter(reply: FastifyReply, error: TallyError): void {
   if (typeof seconds === 'number') void reply.header('retry-after', String(seconds));
 }
 
-export function errorBody(error: TallyError): ErrorBody {
+function errorBody(error: TallyError): ErrorBody {
   return { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
 }
 
@@ -74,7 +74,7 @@ export function installJsonErrors(app: FastifyInstance): void {
 }
 
 /** Whether the client is a browser that would rather read a page than JSON. */
-export function prefersHtml(request: FastifyRequest): boolean {
+function prefersHtml(request: FastifyRequest): boolean {
   return /\btext\/html\b/.test(request.headers.accept ?? '');
 }
 

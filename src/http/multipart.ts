@@ -45,7 +45,7 @@ export function uploadRoutes(app: FastifyInstance, routes: (scope: FastifyInstan
 const LIMIT_ERRORS = new Set(['FST_REQ_FILE_TOO_LARGE', 'FST_PARTS_LIMIT', 'FST_FILES_LIMIT', 'FST_FIELDS_LIMIT']);
 
 /** What went wrong in a multipart body, as a catalogue error (never the part it was about). */
-export function multipartError(error: unknown, limits: UploadLimits): TallyError {
+function multipartError(error: unknown, limits: UploadLimits): TallyError {
   if (isTallyError(error)) return error;
   const code = (error as { code?: string }).code ?? '';
   if (code === 'FST_REQ_FILE_TOO_LARGE') return new TallyError('INPUT_TOO_LARGE', `The file is larger than ${limits.fileBytes} bytes.`);

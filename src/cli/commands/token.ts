@@ -89,7 +89,7 @@ function isLoopback(url: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
 }
 
-export const tokenActivateCommand = defineCommand({
+const tokenActivateCommand = defineCommand({
   name: 'token activate',
   summary: 'Activate a SecurID-compatible token from a CT-KIP server, store it, and print its serial.',
   positionals: [
@@ -139,7 +139,7 @@ function reportRefused(source: ReadSource, io: Io): void {
   for (const key of source.refused) io.err(`tally token import: refused ${key.label}: ${key.reason}\n`);
 }
 
-export const tokenImportCommand = defineCommand({
+const tokenImportCommand = defineCommand({
   name: 'token import',
   summary: 'Import tokens from an sdtid or PSKC file, a CTF string or link, or an otpauth URI, and print their serials.',
   positionals: [
@@ -200,7 +200,7 @@ function unixSeconds(value: unknown): number {
   return Number(value);
 }
 
-export const tokenCodeCommand = defineCommand({
+const tokenCodeCommand = defineCommand({
   name: 'token code',
   summary: 'Print the current tokencode of a stored token, or the passcode with --pin.',
   settings: [],
@@ -244,7 +244,7 @@ export const tokenCodeCommand = defineCommand({
   },
 });
 
-export const tokenExportCommand = defineCommand({
+const tokenExportCommand = defineCommand({
   name: 'token export',
   summary: 'Write a stored token to standard output as sdtid, CTF, otpauth or PSKC.',
   settings: [],
@@ -285,7 +285,7 @@ function table(rows: string[][]): string {
     .join('');
 }
 
-export const tokenListCommand = defineCommand({
+const tokenListCommand = defineCommand({
   name: 'token list',
   summary: 'List the stored tokens: serial, type, digits, interval and expiry (never the seed).',
   settings: [],
@@ -313,7 +313,7 @@ export const tokenListCommand = defineCommand({
   },
 });
 
-export const tokenRemoveCommand = defineCommand({
+const tokenRemoveCommand = defineCommand({
   name: 'token remove',
   summary: 'Remove a token from the store and print its serial.',
   settings: [],

@@ -36,7 +36,7 @@ function counterBytes(counter: number | bigint): Buffer {
 }
 
 /** Checks the parameters once so that every caller (HOTP, TOTP, windows) refuses the same things. */
-export function checkOtpKey(key: OtpKey): { secret: Uint8Array; algorithm: OtpAlgorithm; digits: number } {
+function checkOtpKey(key: OtpKey): { secret: Uint8Array; algorithm: OtpAlgorithm; digits: number } {
   const algorithm = key.algorithm ?? 'SHA1';
   const digits = key.digits ?? 6;
   if (!OTP_ALGORITHMS.includes(algorithm)) {

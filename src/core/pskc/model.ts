@@ -3,7 +3,7 @@ import type { OtpAlgorithm } from '../otp/hotp.js';
 export const PSKC_NS = 'urn:ietf:params:xml:ns:keyprov:pskc';
 export const XENC_NS = 'http://www.w3.org/2001/04/xmlenc#';
 export const XENC11_NS = 'http://www.w3.org/2009/xmlenc11#';
-export const PKCS5_NS = 'http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#';
+const PKCS5_NS = 'http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#';
 
 export const PBKDF2_URI = `${PKCS5_NS}pbkdf2`;
 export const AES128_CBC_URI = `${XENC_NS}aes128-cbc`;

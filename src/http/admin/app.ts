@@ -17,7 +17,7 @@ import { securityConsole } from './console/index.js';
 import { requireRoutePermissions } from './permissions.js';
 import { type Readiness, readinessRoute } from './readiness.js';
 
-export const API_PREFIX = '/api/v1';
+const API_PREFIX = '/api/v1';
 
 /** The admin listener: the REST API under /api/v1 and the Security Console at /console. */
 export async function buildAdminApp(services: Services, options: ListenerOptions & { readiness: Readiness }): Promise<FastifyInstance> {
