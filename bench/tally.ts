@@ -92,7 +92,7 @@ async function provision(
                 label: null,
                 seed_sealed: services.tokens.sealSeed(serial, u.seed),
                 digits: 6,
-                period_seconds: 30,
+                period: 30,
                 algorithm: 'SHA1' as const,
                 last_step: null,
                 expires_on: null,

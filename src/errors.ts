@@ -137,7 +137,176 @@ export function isUnstorableText(error: unknown): boolean {
   return code === '22021' || code === '22P05';
 }
 
-/** VALIDATION_FAILED about one field, named as the REST API names it, so a client can show the error beside it. */
-export function invalidField(field: string, message: string): TallyError {
-  return new TallyError('VALIDATION_FAILED', message, { field });
+/**
+ * Every VALIDATION_FAILED message, as a template whose `{name}` parts are filled from the throw's
+ * parameters (`invalidField` fills `{field}` itself). Parameters name fields, limits and choices,
+ * never a value that may be secret (a seed, a password, a PIN, a passcode). `docs/errors.md` lists
+ * each template; a test keeps the two in step.
+ */
+export const validationMessages = {
+  // Shared shapes: one wording for one kind of refusal
+  oneOf: '{field} must be one of {choices}.',
+  wholeNumber: '{field} must be a whole number.',
+  wholeNumberRange: '{field} must be a whole number from {min} to {max}.',
+  wholeDaysRange: '{field} must be a whole number of days from {min} to {max}.',
+  lengthRange: '{field} must be {min} to {max} characters long.',
+  textTooLong: '{field} must be at most {max} characters, without control characters.',
+  timeValue: '{field} must be an ISO-8601 time or unix seconds.',
+  dayValue: '{field} must be a day, like 2026-11-29.',
+  appliesOnlyTo: '{field} applies to {what} only.',
+  absoluteHttpUrl: '{field} must be an absolute http(s) URL.',
+  unstorableCharacter: 'The request holds a character that cannot be stored (such as NUL).',
+  schemaRefused: 'The request is not valid: {reason}.',
+
+  // Users, API tokens, RADIUS clients
+  usernameShape: 'The username must be 1 to 128 letters, digits or . _ @ -, starting with a letter or digit.',
+  usernameEmpty: 'The username is empty.',
+  emailInvalid: 'The email address is not valid.',
+  apiTokenNameShape: 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.',
+  radiusClientNameShape: '{field} must be 1 to 128 letters, digits, spaces or . _ @ -.',
+  radiusClientAddress: '{field} must be an IPv4 or IPv6 address, or a CIDR range like 10.0.0.0/24.',
+  radiusSecretLength: '{field} must be {min} to {max} characters long (RFC 2865 advises at least 16).',
+  userFileEmpty: 'The file is empty: it needs a header row ({columns}) and a row per user.',
+  userFileUnknownColumns: 'Unknown column(s) {names}; use {columns}.',
+  userFileNoUsername: 'The header row needs a username column.',
+  userFileMissing: 'Choose a CSV file or paste its text.',
+
+  // Token profiles and devices
+  profileNameShape: '{field} must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.',
+  deviceTypeShape: '{field} must be 1 to 32 lower-case letters, digits or -.',
+  deviceVersionKey: '{field} keys are major versions or *, not "{key}".',
+  deviceUnknownDelivery: 'Unknown delivery "{delivery}"; use {choices}.',
+  deviceNotesKey: '{field} keys are deliveries ({choices}), not "{key}".',
+  deviceTokenType: 'The {device} does not take {tokenType} tokens; it takes {choices}.',
+  deviceTokenTypesMissing: 'Tick the token types the device takes.',
+  appVersionShape: '{field} must start with a major version number, like 2 or 2.1 (got "{version}").',
+  deliveryMissing: 'Choose how the token reaches its holder.',
+  keyValueLine: '“{line}” is not “key: value”.',
+  noPeriodForCounter: 'HOTP tokens have no period.',
+  filePasswordWhenAdmin: '{field} is given exactly when filePasswordPolicy is "admin".',
+  ctfBulkDistribution:
+    'Profile {profile} delivers a CTF string, which is shown only to whoever distributes it; a bulk distribution needs a delivery the holder completes in the Self-Service Console (QR, CT-KIP or file).',
+
+  // Token settings, by type
+  periodChoice: '{field} must be 30 or 60 seconds{forType}.',
+  digitsChoice: '{field} must be {choices} for {types} tokens.',
+  algorithmChoice: '{field} must be {choices} for {types} tokens.',
+  securIdAlgorithm: 'SecurID tokens use the AES128 algorithm.',
+  addPinSecurIdOnly: 'Only SecurID tokens add the PIN into the code.',
+  securIdSerial: 'A SecurID serial is 12 digits.',
+  oathSerial: 'A serial must be 1 to 64 letters, digits or . _ : -.',
+  noOtpauthForSecurId: 'SecurID tokens have no otpauth link.',
+
+  // Tokens: administration, self-service, distribution
+  pinDigits: 'The PIN must be 4 to 8 digits.',
+  pinPolicy: 'A PIN is {policy}.',
+  pinLongerThanCode: 'This token takes a PIN of at most {digits} digits.',
+  pinTooEasy: 'That PIN is too easy to guess.',
+  pinUsedBefore: 'Choose a PIN other than your last two.',
+  pinRepetitionDiffers: 'The new PIN and its repetition differ; type the same new PIN twice.',
+  rejectionReasonLength: '{field} must be 1 to {max} characters: the user reads it.',
+  bulkNoUsernames: 'The list has no usernames.',
+  bulkUsernameTooLong: '"{start}…" is longer than a username can be.',
+  emergencyChoiceMissing: 'Choose what emergency access to give.',
+  confirmUnassign: 'Tick the box to confirm the token is to be taken from its holder.',
+  confirmDelete: 'Tick the box to confirm the token is to be deleted.',
+  confirmReissue: 'Tick the box to confirm: the token in use, or the code or link waiting, stops working.',
+  confirmDisable: 'Tick the box to confirm the token is to stop authenticating.',
+  tokenFileMissing: 'Choose a token file.',
+  uploadNoFile: 'The upload has no file part.',
+  uploadUnknownFields: 'Unknown form field(s): {names}.',
+  uploadMalformed: 'The upload is not a well-formed multipart/form-data body.',
+  base64Value: '{field} must be base64.',
+
+  // The token client and its exports
+  activationCodeDiffers: 'The activation code given differs from the one in the link; give one of them.',
+  activationCodeMissing: 'The link carries no activation code; give it after the URL.',
+  activationCodeShape: 'An activation code is 1 to 256 printable characters without spaces.',
+  exportNeedsExpiry:
+    'Token {serial} came without an expiry date (PSKC files do not carry one), which sdtid and CTF need; export it as pskc.',
+  otpauthNoPassword: 'An otpauth URI cannot carry a password; export as pskc to protect the token with one.',
+  exportFormatChoice: '{type} tokens cannot be exported as {format}; use {choices}.',
+
+  // Codecs (src/core): what a token must hold for a format or an algorithm
+  otpCounterRange: 'An OTP counter must be a whole number from 0 to 2^64-1.',
+  oathDigits: 'An OATH code has 6, 7 or 8 digits.',
+  oathSecretEmpty: 'An OATH secret cannot be empty.',
+  totpPeriod: 'A TOTP period must be a whole number of seconds above 0.',
+  totpTime: 'The time must be a finite unix time not before T0.',
+  unixSeconds: 'The time must be a non-negative whole number of unix seconds.',
+  otpauthUnwritable: 'Cannot build an otpauth link: {problem}.',
+  pskcUnwritable: 'Cannot write the PSKC file: {problem}.',
+  securIdTokenSerial: 'The token serial must be 12 decimal digits.',
+  securIdTokenSeed: 'The token seed must be 16 bytes.',
+  securIdTokenDigits: 'The token digits must be an integer from 1 to 8.',
+  securIdTokenPeriod: 'The token period must be 30 or 60 seconds.',
+  securIdTokenExpiry: 'The token expiry date must be a YYYY-MM-DD date from 1970 on.',
+  ctfPasswordLength: 'A token string password is at most {max} bytes.',
+  ctfV2Expiry: 'A CTF v2 string holds expiry dates from 2000-01-01 to 2044-11-08 only.',
+  ctfV3Nonce: 'A CTF v3 nonce is 16 bytes.',
+  sdtidFieldText: 'The sdtid {name} must be non-empty text without control characters.',
+  sdtidNoTokens: 'An sdtid file needs at least one token.',
+  sdtidBirthDate: 'The sdtid birth date must be a YYYY-MM-DD date.',
+  sdtidBatchSecret: 'The sdtid batch secret must be 16 bytes.',
+  ctkipServiceUrl: 'The CT-KIP service URL is not a URL.',
+  ctkipServiceUrlShape: 'The CT-KIP service URL must be a plain http(s) URL without query or credentials.',
+  ctkipLinkCode: 'An activation code in a link must be 1 to {max} digits.',
+  ctkipPinType: 'PinType must be a digit.',
+  ctkipCmacKey: 'AES-CMAC needs a 16-byte key.',
+  ctkipNonceLength: '{what} must be {bytes} bytes.',
+  ctkipSessionId: 'The session id must be 1 to 256 printable ASCII characters.',
+  ctkipServerKey: 'The CT-KIP server key must be an RSA key.',
+  ctkipSerial: 'The serial must be 12 digits.',
+  ctkipExpiry: 'The key expiry date must be an ISO-8601 date or date-time.',
+  ctkipDigits: 'CT-KIP tokens have 6 or 8 digits.',
+  ctkipPeriod: 'CT-KIP tokens change every 30 or 60 seconds.',
+  notARealInstant: '{name} "{text}" is not a real date or time.',
+  sinceBeforeUntil: '--since ({since}) must be before --until ({until}).',
+  purgeBeforeInFuture: '--before ({before}) is in the future; the purge takes only what is past.',
+  pinpadSecurIdOnly: 'pinMode "pinpad" is for SecurID tokens only: other apps show the code without a PIN in it.',
+  pinpadDigitsOnly: 'A PINPad PIN is digits only: the app adds it into the tokencode digit by digit.',
+  atLeastField: '{field} must be at least {other}.',
+  pinpadLongerThanCode:
+    "{field} must be at most {digits} for a PINPad token of {digits} digits: the app drops PIN digits beyond the tokencode's.",
+} as const satisfies Record<string, string>;
+
+type ValidationMessage = keyof typeof validationMessages;
+
+/** The `{name}` parts of a template, as a union of names. */
+type TemplateNames<T extends string> = T extends `${string}{${infer Name}}${infer Rest}` ? Name | TemplateNames<Rest> : never;
+type Parameters<K extends ValidationMessage, Given extends string = never> = Record<
+  Exclude<TemplateNames<(typeof validationMessages)[K]>, Given>,
+  string | number
+>;
+/** No second argument for a template without parameters; a record of exactly its names otherwise. */
+type ParameterArgument<K extends ValidationMessage, Given extends string = never> = [
+  Exclude<TemplateNames<(typeof validationMessages)[K]>, Given>,
+] extends [never]
+  ? []
+  : [parameters: Parameters<K, Given>];
+
+function fill(template: ValidationMessage, values: Record<string, string | number>): string {
+  return validationMessages[template].replace(/\{(\w+)\}/g, (_, name: string) => String(values[name]));
+}
+
+/** A catalogue template filled in with its parameters. */
+export function validationMessage<K extends ValidationMessage>(template: K, ...[parameters]: ParameterArgument<K>): string {
+  return fill(template, parameters ?? {});
+}
+
+/** VALIDATION_FAILED not about one field (a whole form, a file, a codec's input). */
+export function invalidInput<K extends ValidationMessage>(template: K, ...parameters: ParameterArgument<K>): TallyError {
+  return new TallyError('VALIDATION_FAILED', validationMessage(template, ...parameters));
+}
+
+/**
+ * VALIDATION_FAILED about one field, named as the REST API names it (`details.field`), so a client
+ * can show the error beside it; the template's `{field}` is that name.
+ */
+export function invalidField<K extends ValidationMessage>(
+  field: string,
+  template: K,
+  ...[parameters]: ParameterArgument<K, 'field'>
+): TallyError {
+  return new TallyError('VALIDATION_FAILED', fill(template, { ...parameters, field }), { field });
 }

@@ -74,7 +74,7 @@ function serializeRequest(request: LoggedRequest) {
   };
 }
 
-export function loggerOptions(level: string): LoggerOptions {
+function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     redact: { paths: redactPaths(), censor: '[redacted]' },

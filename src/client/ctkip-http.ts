@@ -19,7 +19,7 @@ import {
   type SoapFault,
 } from '../core/ctkip/messages.js';
 import { checkSecurIdToken, type SecurIdToken } from '../core/securid/index.js';
-import { TallyError } from '../errors.js';
+import { invalidInput, TallyError } from '../errors.js';
 
 export interface ActivationTarget {
   serviceUrl: string;
@@ -39,13 +39,12 @@ export function activationTarget(urlOrLink: string, activationCode?: string): Ac
   }
   const given = activationCode?.trim();
   if (given && link.activationCode && given !== link.activationCode) {
-    throw new TallyError('VALIDATION_FAILED', 'The activation code given differs from the one in the link; give one of them.');
+    throw invalidInput('activationCodeDiffers');
   }
   const code = given || link.activationCode;
-  if (!code) throw new TallyError('VALIDATION_FAILED', 'The link carries no activation code; give it after the URL.');
+  if (!code) throw invalidInput('activationCodeMissing');
   // The code goes into an HTTP header, so it may hold no spaces or control characters.
-  if (!ACTIVATION_CODE.test(code))
-    throw new TallyError('VALIDATION_FAILED', 'An activation code is 1 to 256 printable characters without spaces.');
+  if (!ACTIVATION_CODE.test(code)) throw invalidInput('activationCodeShape');
   return { serviceUrl: link.serviceUrl, activationCode: code };
 }
 
@@ -176,7 +175,7 @@ function toSecurIdToken(activated: ActivatedToken): SecurIdToken {
     serial: activated.serial.padStart(12, '0'),
     seed: activated.seed,
     digits: activated.digits,
-    intervalSeconds: activated.intervalSeconds,
+    period: activated.period,
     addPin: activated.addPin,
     localPin: false,
     expiresOn: activated.expiresOn,

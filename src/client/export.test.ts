@@ -15,7 +15,7 @@ const securId: SecurIdClientToken = {
   serial: '000123456789',
   seed: randomBytes(16),
   digits: 8,
-  intervalSeconds: 60,
+  period: 60,
   addPin: true,
   localPin: false,
   expiresOn: '2033-03-31',

@@ -4,7 +4,7 @@ import { buildOtpauthUri } from '../core/otp/otpauth.js';
 import type { PskcKey } from '../core/pskc/model.js';
 import { writePskc } from '../core/pskc/write.js';
 import { buildCtfLink, encodeCtfV2, writeSdtid } from '../core/securid/index.js';
-import { TallyError } from '../errors.js';
+import { invalidInput } from '../errors.js';
 import { type ClientToken, type OathToken, type SecurIdClientToken, toSecurId } from './tokens.js';
 
 export const EXPORT_FORMATS = ['sdtid', 'ctf', 'ctf-v3', 'otpauth', 'pskc'] as const;
@@ -26,7 +26,7 @@ function exportSecurId(token: SecurIdClientToken, format: ExportFormat, password
       serial: token.serial,
       secret: token.seed,
       digits: token.digits,
-      timeInterval: token.intervalSeconds,
+      period: token.period,
     };
     return writePskc([key], { password });
   }
@@ -48,16 +48,16 @@ function exportOath(token: OathToken, format: ExportFormat, password: string | u
     const key: PskcKey =
       token.type === 'hotp'
         ? { kind: 'hotp', ...common, id: token.serial, serial: token.serial, userId: token.account, counter: token.counter }
-        : { kind: 'totp', ...common, id: token.serial, serial: token.serial, userId: token.account, timeInterval: token.periodSeconds };
+        : { kind: 'totp', ...common, id: token.serial, serial: token.serial, userId: token.account, period: token.period };
     return writePskc([key], { password });
   }
   if (password !== undefined) {
-    throw new TallyError('VALIDATION_FAILED', 'An otpauth URI cannot carry a password; export as pskc to protect the token with one.');
+    throw invalidInput('otpauthNoPassword');
   }
   const account = token.account ?? token.serial;
   return token.type === 'hotp'
     ? buildOtpauthUri({ type: 'hotp', ...common, account, counter: token.counter })
-    : buildOtpauthUri({ type: 'totp', ...common, account, period: token.periodSeconds });
+    : buildOtpauthUri({ type: 'totp', ...common, account, period: token.period });
 }
 
 /**
@@ -67,10 +67,7 @@ function exportOath(token: OathToken, format: ExportFormat, password: string | u
 export function exportToken(token: ClientToken, format: ExportFormat, options: { password?: string } = {}): string {
   const allowed = FORMATS_BY_TYPE[token.type];
   if (!allowed.includes(format)) {
-    throw new TallyError(
-      'VALIDATION_FAILED',
-      `${TYPE_NAMES[token.type]} tokens cannot be exported as ${format}; use ${allowed.join(', ')}.`,
-    );
+    throw invalidInput('exportFormatChoice', { type: TYPE_NAMES[token.type], format, choices: allowed.join(', ') });
   }
   const password = options.password === '' ? undefined : options.password;
   const text = token.type === 'securid' ? exportSecurId(token, format, password) : exportOath(token, format, password);

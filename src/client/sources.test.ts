@@ -13,7 +13,7 @@ const t3 = readVectorJson<{ serial: string; seed_hex: string; password: string; 
 const otpauth = readVectorJson<{ uris: { uri: string; secret_hex: string }[] }>('oath/otpauth-uris.json').uris;
 
 function securId(serial: string): SecurIdToken {
-  return { serial, seed: randomBytes(16), digits: 8, intervalSeconds: 60, addPin: true, localPin: false, expiresOn: '2031-01-31' };
+  return { serial, seed: randomBytes(16), digits: 8, period: 60, addPin: true, localPin: false, expiresOn: '2031-01-31' };
 }
 
 test('every form of a SecurID token reads to the same token', () => {
@@ -50,8 +50,8 @@ test('otpauth URIs are named by their label; PSKC keys by serial, then Id', () =
 
 test('PSKC keys Tally cannot use are refused one by one; the others come through', () => {
   const file = writePskc([
-    { kind: 'totp', id: 'good', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', timeInterval: 30 },
-    { kind: 'totp', id: 'odd', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', timeInterval: 30 },
+    { kind: 'totp', id: 'good', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', period: 30 },
+    { kind: 'totp', id: 'odd', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', period: 30 },
   ]).replace(/(Id="odd" Algorithm=")[^"]+/, '$1urn:example:unknown');
   const source = readSource(file);
   assert.deepEqual(
@@ -72,7 +72,7 @@ test('two tokens under one serial, control characters in a label and oversized i
 
 test('PSKC keys map as on the server: unnamed keys are refused, labels are key #N, a Policy expiry is kept', () => {
   const file = writePskc([
-    { kind: 'securid-aes', id: 'S', serial: '000000000042', secret: randomBytes(16), digits: 8, timeInterval: 60 },
+    { kind: 'securid-aes', id: 'S', serial: '000000000042', secret: randomBytes(16), digits: 8, period: 60 },
     { kind: 'hotp', id: 'bare', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', counter: 0 },
   ])
     .replace(' Id="bare"', '')

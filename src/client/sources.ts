@@ -34,7 +34,7 @@ function clientToken(record: TokenRecord): ClientToken {
       serial,
       seed,
       digits,
-      intervalSeconds: record.periodSeconds === 30 ? 30 : 60,
+      period: record.period === 30 ? 30 : 60,
       addPin: record.addPin,
       localPin: record.localPin,
       ...(record.expiresOn === null ? {} : { expiresOn: record.expiresOn }),
@@ -50,9 +50,7 @@ function clientToken(record: TokenRecord): ClientToken {
     ...(attributes.issuer === undefined ? {} : { issuer: attributes.issuer }),
     ...(attributes.userId === undefined ? {} : { account: attributes.userId }),
   };
-  return record.type === 'hotp'
-    ? { type: 'hotp', ...common, counter: record.counter }
-    : { type: 'totp', ...common, periodSeconds: record.periodSeconds };
+  return record.type === 'hotp' ? { type: 'hotp', ...common, counter: record.counter } : { type: 'totp', ...common, period: record.period };
 }
 
 /**

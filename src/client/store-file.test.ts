@@ -16,7 +16,7 @@ function freshDir(): string {
 }
 
 function totp(serial: string): ClientToken {
-  return { type: 'totp', serial, secret: randomBytes(20), algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
+  return { type: 'totp', serial, secret: randomBytes(20), algorithm: 'SHA1', digits: 6, period: 30 };
 }
 
 const noPassphrase: NodeJS.ProcessEnv = {};

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { makeKeyring, seal } from '../core/crypto/secret-box.js';
 import {
   formatKeyFile,
   newPassphraseSource,
@@ -19,21 +20,21 @@ const tokens: ClientToken[] = [
     serial: '000123456789',
     seed: randomBytes(16),
     digits: 8,
-    intervalSeconds: 30,
+    period: 30,
     addPin: true,
     localPin: true,
     expiresOn: '2030-01-01',
     userLogin: 'alice',
     features: { timeDerivedSeeds: true, appDerivedSeeds: false, mode: true },
   },
-  { type: 'securid', serial: '000000000042', seed: randomBytes(16), digits: 6, intervalSeconds: 60, addPin: false, localPin: false },
+  { type: 'securid', serial: '000000000042', seed: randomBytes(16), digits: 6, period: 60, addPin: false, localPin: false },
   {
     type: 'totp',
     serial: 'ACME:bob',
     secret: randomBytes(32),
     algorithm: 'SHA256',
     digits: 8,
-    periodSeconds: 60,
+    period: 60,
     issuer: 'ACME',
     account: 'bob',
   },
@@ -47,6 +48,33 @@ test('a store round-trips every token type, optional fields left out stay out', 
   const text = sealStore(tokens, key, keyFile);
   assert.deepEqual(openStore(readEnvelope(text, 'S'), key, 'S'), tokens);
   assert.deepEqual(openStore(readEnvelope(sealStore([], key, keyFile), 'S'), key, 'S'), []);
+});
+
+test('a store written before the period had one name (intervalSeconds, periodSeconds) still opens', () => {
+  const key = randomBytes(32);
+  const securIdSeed = randomBytes(16);
+  const totpSecret = randomBytes(20);
+  // What version 1 stores held before the rename, sealed as sealStore seals them.
+  const plaintext = JSON.stringify({
+    tokens: [
+      {
+        type: 'securid',
+        serial: '000123456789',
+        seed: securIdSeed.toString('hex'),
+        digits: 8,
+        intervalSeconds: 60,
+        addPin: true,
+        localPin: false,
+      },
+      { type: 'totp', serial: 'OLD-1', secret: totpSecret.toString('hex'), algorithm: 'SHA1', digits: 6, periodSeconds: 60 },
+    ],
+  });
+  const sealed = seal(makeKeyring([{ version: 1, key }]), Buffer.from(plaintext, 'utf8'), 'token-store:1:{"kind":"key-file"}');
+  const text = JSON.stringify({ format: 'tally-token-store', version: 1, key: keyFile, sealed });
+  assert.deepEqual(openStore(readEnvelope(text, 'S'), key, 'S'), [
+    { type: 'securid', serial: '000123456789', seed: securIdSeed, digits: 8, period: 60, addPin: true, localPin: false },
+    { type: 'totp', serial: 'OLD-1', secret: totpSecret, algorithm: 'SHA1', digits: 6, period: 60 },
+  ]);
 });
 
 test('the file shows how it is keyed and nothing of the tokens', () => {

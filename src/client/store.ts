@@ -12,7 +12,7 @@ import type { SecurIdFeatures } from '../core/securid/index.js';
 import { TallyError } from '../errors.js';
 import { type ClientToken, checkSerial } from './tokens.js';
 
-export const STORE_FORMAT = 'tally-token-store';
+const STORE_FORMAT = 'tally-token-store';
 const STORE_VERSION = 1;
 export const STORE_KEY_BYTES = 32;
 
@@ -176,19 +176,23 @@ function present<T extends object>(fields: T): Partial<T> {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
+/**
+ * Stores written before the code period had one name hold it as `intervalSeconds` (SecurID) or
+ * `periodSeconds` (TOTP); those are read too, so an upgrade opens every existing store.
+ */
 function tokenFromJson(value: unknown, label: string): ClientToken {
   if (!isObject(value)) throw damaged(label);
   const serial = text(value.serial, label);
   checkSerial(serial);
   if (value.type === 'securid') {
-    const intervalSeconds = value.intervalSeconds;
-    if (intervalSeconds !== 30 && intervalSeconds !== 60) throw damaged(label);
+    const period = value.period ?? value.intervalSeconds;
+    if (period !== 30 && period !== 60) throw damaged(label);
     return {
       type: 'securid',
       serial,
       seed: hexBytes(value.seed, label, 16),
       digits: integer(value.digits, label, 1, 8),
-      intervalSeconds,
+      period,
       addPin: flag(value.addPin, label),
       localPin: flag(value.localPin, label),
       ...present({
@@ -210,7 +214,7 @@ function tokenFromJson(value: unknown, label: string): ClientToken {
   };
   return value.type === 'hotp'
     ? { type: 'hotp', ...common, counter: integer(value.counter, label, 0) }
-    : { type: 'totp', ...common, periodSeconds: integer(value.periodSeconds, label, 1) };
+    : { type: 'totp', ...common, period: integer(value.period ?? value.periodSeconds, label, 1) };
 }
 
 /**

@@ -71,13 +71,13 @@ test('summaries say what a token is and never carry its seed', () => {
     type: 'securid',
     algorithm: 'AES128',
     digits: 6,
-    intervalSeconds: 60,
+    period: 60,
     expiresOn: '2035-12-31',
     addPin: false,
   });
   const hotp = firstItem(readSource(item(readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris, 2).uri).tokens);
   const summary = summarise(hotp);
-  assert.equal(summary.intervalSeconds, null);
+  assert.equal(summary.period, null);
   assert.equal(summary.counter, 7);
   assert.doesNotMatch(JSON.stringify(summary), /secret|seed/i);
 });

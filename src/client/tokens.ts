@@ -5,7 +5,7 @@
 
 import type { OtpAlgorithm } from '../core/otp/hotp.js';
 import type { SecurIdToken } from '../core/securid/index.js';
-import { TallyError } from '../errors.js';
+import { invalidInput, TallyError } from '../errors.js';
 import { isPrintableSerial, SERIAL_RULE } from '../formats/names.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial } from '../tokens/types.js';
@@ -28,7 +28,7 @@ interface OathClientToken {
 
 export interface TotpClientToken extends OathClientToken {
   type: 'totp';
-  periodSeconds: number;
+  period: number;
 }
 
 export interface HotpClientToken extends OathClientToken {
@@ -53,7 +53,7 @@ export function fromSecurId(token: SecurIdToken): SecurIdClientToken {
     serial: token.serial,
     seed: token.seed,
     digits: token.digits,
-    intervalSeconds: token.intervalSeconds,
+    period: token.period,
     addPin: token.addPin,
     localPin: token.localPin,
     expiresOn: token.expiresOn,
@@ -66,10 +66,7 @@ export function fromSecurId(token: SecurIdToken): SecurIdClientToken {
 export function toSecurId(token: SecurIdClientToken): SecurIdToken {
   const { type: _type, expiresOn, ...rest } = token;
   if (expiresOn === undefined) {
-    throw new TallyError(
-      'VALIDATION_FAILED',
-      `Token ${token.serial} came without an expiry date (PSKC files do not carry one), which sdtid and CTF need; export it as pskc.`,
-    );
+    throw invalidInput('exportNeedsExpiry', { serial: token.serial });
   }
   return { ...rest, expiresOn };
 }
@@ -79,7 +76,7 @@ function material(token: ClientToken): TokenMaterial {
     return {
       serial: token.serial,
       seed: token.seed,
-      settings: { digits: token.digits, periodSeconds: token.intervalSeconds, algorithm: 'AES128', addPin: token.addPin },
+      settings: { digits: token.digits, period: token.period, algorithm: 'AES128', addPin: token.addPin },
     };
   }
   return {
@@ -87,7 +84,7 @@ function material(token: ClientToken): TokenMaterial {
     seed: token.secret,
     settings: {
       digits: token.digits,
-      periodSeconds: token.type === 'totp' ? token.periodSeconds : 0,
+      period: token.type === 'totp' ? token.period : 0,
       algorithm: token.algorithm,
       addPin: false,
     },
@@ -106,11 +103,10 @@ export interface ShownCode {
  * tokens that add the PIN do the digit-wise sum, every other token puts the PIN in front.
  */
 export function showCode(token: ClientToken, unixSeconds: number, pin?: string): ShownCode {
-  if (pin !== undefined && !/^\d{4,8}$/.test(pin)) throw new TallyError('VALIDATION_FAILED', 'The PIN must be 4 to 8 digits.');
+  if (pin !== undefined && !/^\d{4,8}$/.test(pin)) throw invalidInput('pinDigits');
   const type = tokenType(token.type);
   const tokenMaterial = material(token);
-  const step =
-    token.type === 'hotp' ? token.counter : Math.floor(unixSeconds / (token.type === 'totp' ? token.periodSeconds : token.intervalSeconds));
+  const step = token.type === 'hotp' ? token.counter : Math.floor(unixSeconds / (token.type === 'totp' ? token.period : token.period));
   const tokencode = type.codeAt(tokenMaterial, step);
   const code = pin === undefined ? tokencode : type.passcode(tokenMaterial, tokencode, pin);
   return token.type === 'hotp' ? { code, advanced: { ...token, counter: token.counter + 1 } } : { code };
@@ -140,7 +136,7 @@ export interface TokenSummary {
   algorithm: string;
   digits: number;
   /** Seconds per code; null for HOTP. */
-  intervalSeconds: number | null;
+  period: number | null;
   /** HOTP only: the counter of the next code. */
   counter?: number;
   expiresOn: string | null;
@@ -157,7 +153,7 @@ export function summarise(token: ClientToken): TokenSummary {
       type: token.type,
       algorithm: 'AES128',
       digits: token.digits,
-      intervalSeconds: token.intervalSeconds,
+      period: token.period,
       expiresOn: token.expiresOn ?? null,
       addPin: token.addPin,
     };
@@ -167,7 +163,7 @@ export function summarise(token: ClientToken): TokenSummary {
     type: token.type,
     algorithm: token.algorithm,
     digits: token.digits,
-    intervalSeconds: token.type === 'totp' ? token.periodSeconds : null,
+    period: token.type === 'totp' ? token.period : null,
     ...(token.type === 'hotp' ? { counter: token.counter } : {}),
     expiresOn: null,
     ...(token.issuer === undefined ? {} : { issuer: token.issuer }),

@@ -48,10 +48,10 @@ export class ApiTokenService {
       async (tx) => {
         requirePermission(actor, 'apitokens.manage');
         if (!/^[\w .@-]{1,128}$/.test(input.name)) {
-          throw invalidField('name', 'The API token name must be 1 to 128 letters, digits, spaces or . _ @ -.');
+          throw invalidField('name', 'apiTokenNameShape');
         }
         if (!(API_TOKEN_ROLES as readonly string[]).includes(input.role)) {
-          throw invalidField('role', `The role must be one of ${API_TOKEN_ROLES.join(', ')}.`);
+          throw invalidField('role', 'oneOf', { choices: API_TOKEN_ROLES.join(', ') });
         }
         const token = TOKEN_PREFIX + randomToken(32);
         await tx.apiTokens.insert({ name: input.name, role: input.role, tokenHash: sha256Hex(token), now: this.clock.now() });

@@ -1,5 +1,5 @@
 import { csvLine } from '../core/csv/csv.js';
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { AuditRepository } from '../store/repositories/audit.js';
 import { type Actor, requirePermission } from './actor.js';
 import { type AuditEntry, type AuditService, EXPORT_COLUMNS, failure, toEvent } from './audit.js';
@@ -45,7 +45,7 @@ export class AuditRetentionService {
     let rows: number;
     try {
       requirePermission(actor, 'audit.read');
-      if (since >= until) throw new TallyError('VALIDATION_FAILED', `--since (${iso(since)}) must be before --until (${iso(until)}).`);
+      if (since >= until) throw invalidField('since', 'sinceBeforeUntil', { since: iso(since), until: iso(until) });
       rows = await this.writeRange(since, until, range.format, write);
     } catch (error) {
       await this.audit.record({ actor, entry: failure(entry, error) });
@@ -101,8 +101,7 @@ export class AuditRetentionService {
       { action: 'audit.purge', details: { before: iso(before), forced: force } },
       async (tx) => {
         requirePermission(actor, 'audit.purge');
-        if (before > this.clock.now())
-          throw new TallyError('VALIDATION_FAILED', `--before (${iso(before)}) is in the future; the purge takes only what is past.`);
+        if (before > this.clock.now()) throw invalidField('before', 'purgeBeforeInFuture', { before: iso(before) });
         if (!force) await this.requireExported(tx.audit, before);
         let deleted = 0;
         for (;;) {

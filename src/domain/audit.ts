@@ -233,7 +233,7 @@ export class AuditService {
 }
 
 /** The most rows one export holds; narrow the filter for more. */
-export const AUDIT_EXPORT_MAX_ROWS = 100_000;
+const AUDIT_EXPORT_MAX_ROWS = 100_000;
 const EXPORT_BATCH = 1000;
 /** The columns of a CSV export (the REST one and `tally audit export`). */
 export const EXPORT_COLUMNS = [

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constantTimeEqual } from '../core/crypto/random.js';
 import { type PasscodeSearch, type PinEntry, verifyPasscode } from '../core/otp/verify.js';
-import { errorCatalogue, TallyError } from '../errors.js';
+import { errorCatalogue, invalidField, TallyError } from '../errors.js';
 import type { ChallengeKind } from '../model/vocabulary.js';
 import type { AuthenticationRepository, Holder, StepUse } from '../store/repositories/authentication.js';
 import type { ChallengeRepository, NewChallenge } from '../store/repositories/challenges.js';
@@ -237,7 +237,7 @@ export class PasscodeRules {
     token: TokenRow,
     now: number,
   ): Pick<PasscodeSearch, 'expected' | 'small' | 'large' | 'direction'> {
-    const expected = type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now);
+    const expected = type.stepAt({ period: token.period, counter: token.counter }, now);
     if (type.movingFactor === 'counter')
       return { expected, small: this.settings.hotpLookAhead, large: this.settings.hotpLargeWindow, direction: 'ahead' };
     return {
@@ -267,16 +267,16 @@ export class PasscodeRules {
    * profile's), a PIN too easy to guess, or (unless the policy allows reuse) the PIN it replaces or
    * the one before that.
    */
-  pinProblem(token: TokenRow, pin: string, hashKey: SecretHashKey): string | undefined {
+  pinProblem(token: TokenRow, pin: string, hashKey: SecretHashKey): TallyError | undefined {
     const { pin_min_length: min, pin_max_length: max } = token;
     const alphabet = token.pin_charset === 'alphanumeric' ? '[0-9A-Za-z]' : '\\d';
-    if (!new RegExp(`^${alphabet}{${min},${max}}$`).test(pin)) return `A PIN is ${pinPolicyText(token)}.`;
-    if (token.add_pin === 1 && pin.length > token.digits) return `This token takes a PIN of at most ${token.digits} digits.`;
-    if (/^(.)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin)) return 'That PIN is too easy to guess.';
+    if (!new RegExp(`^${alphabet}{${min},${max}}$`).test(pin)) return invalidField('pin', 'pinPolicy', { policy: pinPolicyText(token) });
+    if (token.add_pin === 1 && pin.length > token.digits) return invalidField('pin', 'pinLongerThanCode', { digits: token.digits });
+    if (/^(.)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin)) return invalidField('pin', 'pinTooEasy');
     if (token.pin_reuse === 0) {
       const hash = this.pinHash(hashKey, token, pin);
       const used = [token.pin_hash, token.previous_pin_hash].some((earlier) => earlier !== null && constantTimeEqual(hash, earlier));
-      if (used) return 'Choose a PIN other than your last two.';
+      if (used) return invalidField('pin', 'pinUsedBefore');
     }
     return undefined;
   }
@@ -285,7 +285,7 @@ export class PasscodeRules {
   driftAfter(token: TokenRow, step: number, now: number): StepChanges {
     const type = tokenType(token.token_type);
     if (type.movingFactor === 'counter') return { counter: step + 1 };
-    return { drift_steps: step - type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now) };
+    return { drift_steps: step - type.stepAt({ period: token.period, counter: token.counter }, now) };
   }
 
   /**
@@ -711,7 +711,7 @@ export class AuthenticationService {
           return {
             reply: {
               result: 'challenge',
-              message: `${problem} ${newPinPrompt(token)}`,
+              message: `${problem.message} ${newPinPrompt(token)}`,
               state: again.state,
               prompt: 'new-pin',
             },

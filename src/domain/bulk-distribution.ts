@@ -1,4 +1,4 @@
-import { errorCatalogue, isTallyError, TallyError } from '../errors.js';
+import { errorCatalogue, invalidField, isTallyError, TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BulkItemResult } from '../model/vocabulary.js';
 import type { BulkDistributionRepository, BulkDistributionRow, BulkItemRow } from '../store/repositories/bulk-distributions.js';
@@ -32,7 +32,7 @@ export interface BulkItemView {
   message: string | null;
 }
 
-export const BULK_MAX_USERS = 10_000;
+const BULK_MAX_USERS = 10_000;
 /** How long a running bulk distribution may stand still before it counts as interrupted. */
 const STALE_MS = 2 * 60_000;
 const BATCH = 100;
@@ -83,16 +83,13 @@ export class BulkDistributionService {
         requirePermission(actor, 'tokens.distribute');
         const profile = await this.profiles.row(profileName, tx.profiles);
         if (profile.delivery === 'ctf') {
-          throw new TallyError(
-            'VALIDATION_FAILED',
-            `Profile ${profile.name} delivers a CTF string, which is shown only to whoever distributes it; a bulk distribution needs a delivery the holder completes in the Self-Service Console (QR, CT-KIP or file).`,
-          );
+          throw invalidField('profile', 'ctfBulkDistribution', { profile: profile.name });
         }
-        if (unique.length === 0) throw new TallyError('VALIDATION_FAILED', 'The list has no usernames.');
+        if (unique.length === 0) throw invalidField('usernames', 'bulkNoUsernames');
         if (unique.length > BULK_MAX_USERS)
           throw new TallyError('INPUT_TOO_LARGE', `A bulk distribution takes at most ${BULK_MAX_USERS} users; split the list.`);
         const tooLong = unique.find((name) => name.length > 128);
-        if (tooLong) throw new TallyError('VALIDATION_FAILED', `"${tooLong.slice(0, 40)}…" is longer than a username can be.`);
+        if (tooLong) throw invalidField('usernames', 'bulkUsernameTooLong', { start: tooLong.slice(0, 40) });
         return tx.bulkDistributions.create({
           profile: profile.name,
           createdBy: actor.name,

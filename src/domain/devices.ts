@@ -119,11 +119,10 @@ export function deliveriesFor(device: DeviceDefinition, tokenType: TokenType, ap
  */
 export function checkDelivery(device: DeviceDefinition, tokenType: TokenType, delivery: Delivery, appVersion?: string): void {
   if (!device.tokenTypes.includes(tokenType)) {
-    throw invalidField('tokenType', `The ${device.label} does not take ${tokenType} tokens; it takes ${device.tokenTypes.join(', ')}.`);
+    throw invalidField('tokenType', 'deviceTokenType', { device: device.label, tokenType, choices: device.tokenTypes.join(', ') });
   }
-  if (appVersion !== undefined && majorVersion(appVersion) === undefined) {
-    throw invalidField('appVersion', `appVersion must start with a major version number, like 2 or 2.1 (got "${appVersion}").`);
-  }
+  const versionProblem = appVersionProblem(appVersion);
+  if (versionProblem) throw versionProblem;
   const possible = deliveriesFor(device, tokenType, appVersion);
   if (possible.includes(delivery)) return;
   const alternatives = possible.length ? `; it can take ${possible.join(', ')}` : '';
@@ -160,8 +159,8 @@ export function deliveryChoices(device: DeviceDefinition, tokenType: TokenType, 
   );
 }
 
-export function appVersionProblem(appVersion: string | undefined): string | undefined {
+export function appVersionProblem(appVersion: string | undefined): TallyError | undefined {
   return appVersion !== undefined && majorVersion(appVersion) === undefined
-    ? `The app version must start with a major version number, like 2 or 2.1 (got "${appVersion}").`
+    ? invalidField('appVersion', 'appVersionShape', { version: appVersion })
     : undefined;
 }

@@ -5,7 +5,7 @@ import { buildAppLink } from '../core/ctkip/links.js';
 import { encodeBase32 } from '../core/otp/base32.js';
 import { verifyPasscode } from '../core/otp/verify.js';
 import type { CtfLinkApp } from '../core/securid/index.js';
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { Delivery, HelpdeskCredentials } from '../model/vocabulary.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
@@ -72,7 +72,7 @@ export const CODE_SECRET_DIGITS = 7;
 const DAY_MS = 86_400_000;
 const PASSWORD_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
-export function distributionPasswordContext(id: number): string {
+function distributionPasswordContext(id: number): string {
   return `distribution:${id}:file-password`;
 }
 
@@ -81,7 +81,7 @@ function credentialContext(id: number): string {
   return `distribution:${id}:credential`;
 }
 
-export function downloadTokenHash(linkToken: string): string {
+function downloadTokenHash(linkToken: string): string {
   return createHash('sha256').update(linkToken).digest('hex');
 }
 
@@ -178,8 +178,7 @@ export class DistributionService {
       { action: 'token.create', targetType: 'profile', target: profileName, details: { count } },
       async (tx) => {
         requirePermission(actor, 'tokens.create');
-        if (!Number.isInteger(count) || count < 1 || count > 1000)
-          throw new TallyError('VALIDATION_FAILED', 'count must be a whole number from 1 to 1000.');
+        if (!Number.isInteger(count) || count < 1 || count > 1000) throw invalidField('count', 'wholeNumberRange', { min: 1, max: 1000 });
         const profile = await this.profiles.row(profileName, tx.profiles);
         const rows: TokenRow[] = [];
         for (let i = 0; i < count; i++) rows.push(await this.insertNewToken(tx, profile, null));
@@ -399,7 +398,7 @@ export class DistributionService {
         label: null,
         seed_sealed: null,
         digits: profile.digits,
-        period_seconds: profile.period_seconds,
+        period: profile.period,
         algorithm: profile.algorithm,
         // A PINPad profile's token is an AddPIN token: the app mixes the PIN into the code it shows
         // (its CTF string, sdtid file and CT-KIP PIN settings say so), and the passcode is that code.
@@ -559,7 +558,7 @@ export class DistributionService {
       ? {
           serial: token.serial,
           seed,
-          settings: { digits: token.digits, periodSeconds: token.period_seconds, algorithm: token.algorithm, addPin: token.add_pin === 1 },
+          settings: { digits: token.digits, period: token.period, algorithm: token.algorithm, addPin: token.add_pin === 1 },
         }
       : undefined;
     switch (delivery) {
@@ -679,7 +678,7 @@ export class DistributionService {
         passcode: code,
         digits: token.digits,
         codeAt: (step) => type.codeAt(material, step),
-        expected: type.stepAt({ periodSeconds: token.period_seconds, counter: 0 }, now),
+        expected: type.stepAt({ period: token.period, counter: 0 }, now),
         small: window,
         large: window,
         direction: type.movingFactor === 'time' ? 'both' : 'ahead',

@@ -17,7 +17,7 @@ export interface LogonDelaySettings {
   forgetAfterMinutes: number;
 }
 
-export const DEFAULT_LOGON_DELAYS: LogonDelaySettings = {
+const DEFAULT_LOGON_DELAYS: LogonDelaySettings = {
   freeFailures: 5,
   firstDelaySeconds: 1,
   maxDelaySeconds: 20,

@@ -85,7 +85,7 @@ export interface ProfileEditor {
   devices: DeviceDefinition[];
   device: DeviceDefinition | undefined;
   tokenType: TokenType | undefined;
-  appVersionProblem: string | undefined;
+  appVersionProblem: TallyError | undefined;
   choices: DeliveryChoice[];
 }
 
@@ -111,13 +111,13 @@ function profileInput(row: ProfileRow): NewProfile {
   };
   if (row.description !== null) input.description = row.description;
   if (row.app_version !== null) input.appVersion = row.app_version;
-  if (row.period_seconds !== 0) input.period = row.period_seconds;
+  if (row.period !== 0) input.period = row.period;
   if (row.token_lifetime_days !== null) input.tokenLifetimeDays = row.token_lifetime_days;
   if (row.ctkip_url !== null) input.ctkipUrl = row.ctkip_url;
   return input;
 }
 
-export const DEFAULT_ACTIVATION_LIFETIME_DAYS = 14;
+const DEFAULT_ACTIVATION_LIFETIME_DAYS = 14;
 
 export function profileFilePasswordContext(id: number): string {
   return `profile:${id}:file-password`;
@@ -166,20 +166,19 @@ export class ProfileService {
     return this.audit.change(actor, { action: 'device.put', targetType: 'device', target: definition.deviceType }, async (tx) => {
       requirePermission(actor, 'profiles.manage');
       if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(definition.deviceType)) {
-        throw invalidField('deviceType', 'deviceType must be 1 to 32 lower-case letters, digits or -.');
+        throw invalidField('deviceType', 'deviceTypeShape');
       }
       for (const type of definition.tokenTypes) tokenType(type);
       for (const [version, deliveries] of Object.entries(definition.versions)) {
-        if (version !== '*' && !/^\d{1,4}$/.test(version))
-          throw invalidField('versions', `versions keys are major versions or *, not "${version}".`);
+        if (version !== '*' && !/^\d{1,4}$/.test(version)) throw invalidField('versions', 'deviceVersionKey', { key: version });
         for (const delivery of deliveries) {
           if (!DELIVERIES.includes(delivery))
-            throw invalidField('versions', `Unknown delivery "${delivery}"; use ${DELIVERIES.join(', ')}.`);
+            throw invalidField('versions', 'deviceUnknownDelivery', { delivery, choices: DELIVERIES.join(', ') });
         }
       }
       for (const delivery of Object.keys(definition.notes ?? {})) {
         if (!DELIVERIES.includes(delivery as Delivery))
-          throw invalidField('notes', `notes keys are deliveries (${DELIVERIES.join(', ')}), not "${delivery}".`);
+          throw invalidField('notes', 'deviceNotesKey', { choices: DELIVERIES.join(', '), key: delivery });
       }
       const stored = { ...definition, builtIn: false };
       const now = this.clock.now();
@@ -200,7 +199,7 @@ export class ProfileService {
       async (tx) => {
         requirePermission(actor, 'profiles.manage');
         if (!/^[\w .()@+-]{1,128}$/.test(input.name)) {
-          throw invalidField('name', 'name must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.');
+          throw invalidField('name', 'profileNameShape');
         }
         const { device, columns } = await this.checked(input, false, tx.deviceTypes);
         const now = this.clock.now();
@@ -296,34 +295,33 @@ export class ProfileService {
     checkDelivery(device, input.tokenType, input.delivery, input.appVersion);
     const settings = {
       digits: input.digits ?? type.defaults.digits,
-      periodSeconds: type.movingFactor === 'counter' ? 0 : (input.period ?? type.defaults.periodSeconds),
+      period: type.movingFactor === 'counter' ? 0 : (input.period ?? type.defaults.period),
       algorithm: input.algorithm ?? type.defaults.algorithm,
       addPin: false,
     };
     if (type.movingFactor === 'counter' && input.period !== undefined) {
-      throw invalidField('period', 'HOTP tokens have no period.');
+      throw invalidField('period', 'noPeriodForCounter');
     }
     type.checkSettings(settings);
     const policy = input.filePasswordPolicy ?? 'none';
     if (policy !== 'none' && input.delivery !== 'file') {
-      throw invalidField('filePasswordPolicy', 'filePasswordPolicy applies to file delivery only.');
+      throw invalidField('filePasswordPolicy', 'appliesOnlyTo', { what: 'file delivery' });
     }
     if ((policy === 'admin') !== (input.filePassword !== undefined || keepsPassword)) {
-      throw invalidField('filePassword', 'filePassword is given exactly when filePasswordPolicy is "admin".');
+      throw invalidField('filePassword', 'filePasswordWhenAdmin');
     }
     if (input.filePassword !== undefined && (input.filePassword.length < 8 || input.filePassword.length > 40)) {
-      throw invalidField('filePassword', 'filePassword must be 8 to 40 characters.');
+      throw invalidField('filePassword', 'lengthRange', { min: 8, max: 40 });
     }
     checkDays('tokenLifetimeDays', input.tokenLifetimeDays, 1, 3650 * 3);
     checkDays('activationLifetimeDays', input.activationLifetimeDays, 1, 365);
     if (input.ctkipUrl !== undefined) {
       if (!type.seedDerivedByCtkip(input.delivery)) {
-        throw invalidField('ctkipUrl', 'ctkipUrl applies to CT-KIP provisioning (ctkip, or qr for SecurID) only.');
+        throw invalidField('ctkipUrl', 'appliesOnlyTo', { what: 'CT-KIP provisioning (ctkip, or qr for SecurID)' });
       }
       checkServiceUrl(input.ctkipUrl);
     }
-    if (input.mailCtkipUrl && input.delivery !== 'ctkip')
-      throw invalidField('mailCtkipUrl', 'mailCtkipUrl applies to ctkip delivery only.');
+    if (input.mailCtkipUrl && input.delivery !== 'ctkip') throw invalidField('mailCtkipUrl', 'appliesOnlyTo', { what: 'ctkip delivery' });
     const pin = checkedPinPolicy(input, settings.digits);
     return {
       device,
@@ -334,7 +332,7 @@ export class ProfileService {
         app_version: input.appVersion ?? null,
         delivery: input.delivery,
         digits: settings.digits,
-        period_seconds: settings.periodSeconds,
+        period: settings.period,
         algorithm: settings.algorithm,
         pin_mode: input.pinMode ?? 'none',
         pin_min_length: pin.minLength,
@@ -378,7 +376,7 @@ export class ProfileService {
 
   view(row: ProfileRow, device: DeviceDefinition | undefined): ProfileView {
     const warnings: string[] = [];
-    if (row.device_type === 'authenticator' && (row.algorithm !== 'SHA1' || row.period_seconds !== 30 || row.digits !== 6)) {
+    if (row.device_type === 'authenticator' && (row.algorithm !== 'SHA1' || row.period !== 30 || row.digits !== 6)) {
       warnings.push(
         'Google Authenticator ignores algorithm and period (and, on Android, digits): users of that app will get wrong codes. Prefer SHA1, 6 digits, 30 s for generic apps.',
       );
@@ -391,7 +389,7 @@ export class ProfileService {
       appVersion: row.app_version,
       delivery: row.delivery,
       digits: row.digits,
-      period: row.period_seconds === 0 ? null : row.period_seconds,
+      period: row.period === 0 ? null : row.period,
       algorithm: row.algorithm,
       pinMode: row.pin_mode,
       pinMinLength: row.pin_min_length,
@@ -424,10 +422,8 @@ export function checkedPinPolicy(
   digits: number,
 ) {
   const pinpad = input.pinMode === 'pinpad';
-  if (pinpad && input.tokenType !== 'securid')
-    throw invalidField('pinMode', 'pinMode "pinpad" is for SecurID tokens only: other apps show the code without a PIN in it.');
-  if (pinpad && input.pinCharset === 'alphanumeric')
-    throw invalidField('pinCharset', 'A PINPad PIN is digits only: the app adds it into the tokencode digit by digit.');
+  if (pinpad && input.tokenType !== 'securid') throw invalidField('pinMode', 'pinpadSecurIdOnly');
+  if (pinpad && input.pinCharset === 'alphanumeric') throw invalidField('pinCharset', 'pinpadDigitsOnly');
   const { min, max } = PIN_LENGTH_LIMITS;
   const minLength = input.pinMinLength ?? min;
   const maxLength = input.pinMaxLength ?? (pinpad ? Math.min(max, digits) : max);
@@ -435,31 +431,25 @@ export function checkedPinPolicy(
     ['pinMinLength', minLength],
     ['pinMaxLength', maxLength],
   ] as const) {
-    if (!Number.isInteger(value) || value < min || value > max)
-      throw invalidField(field, `${field} must be a whole number from ${min} to ${max}.`);
+    if (!Number.isInteger(value) || value < min || value > max) throw invalidField(field, 'wholeNumberRange', { min, max });
   }
-  if (minLength > maxLength) throw invalidField('pinMaxLength', 'pinMaxLength must be at least pinMinLength.');
-  if (pinpad && maxLength > digits)
-    throw invalidField(
-      'pinMaxLength',
-      `pinMaxLength must be at most ${digits} for a PINPad token of ${digits} digits: the app drops PIN digits beyond the tokencode's.`,
-    );
+  if (minLength > maxLength) throw invalidField('pinMaxLength', 'atLeastField', { other: 'pinMinLength' });
+  if (pinpad && maxLength > digits) throw invalidField('pinMaxLength', 'pinpadLongerThanCode', { digits });
   return { minLength, maxLength, charset: pinpad ? ('digits' as const) : (input.pinCharset ?? 'digits'), reuse: input.pinReuse ?? false };
 }
 
 function checkDays(name: string, value: number | undefined, min: number, max: number): void {
   if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-    throw invalidField(`${name}`, `${name} must be a whole number of days from ${min} to ${max}.`);
+    throw invalidField(name, 'wholeDaysRange', { min, max });
   }
 }
 
-export function checkServiceUrl(url: string): void {
+function checkServiceUrl(url: string): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw invalidField('ctkipUrl', 'ctkipUrl must be an absolute http(s) URL.');
+    throw invalidField('ctkipUrl', 'absoluteHttpUrl');
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
-    throw invalidField('ctkipUrl', 'ctkipUrl must be an absolute http(s) URL.');
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw invalidField('ctkipUrl', 'absoluteHttpUrl');
 }

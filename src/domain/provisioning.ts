@@ -15,18 +15,18 @@ import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService } from './tokens.js';
 
 /** Wrong codes a pending token takes before its activation locks (an admin resets or reissues). */
-export const MAX_ACTIVATION_ATTEMPTS = 5;
+const MAX_ACTIVATION_ATTEMPTS = 5;
 /**
  * Wrong codes one client address may send in SOURCE_WINDOW_MS before its CT-KIP requests are
  * refused for the rest of the window: without it, a client could spray 5 wrong codes on every
  * locator and lock every pending activation.
  */
-export const MAX_WRONG_CODES_PER_SOURCE = 10;
+const MAX_WRONG_CODES_PER_SOURCE = 10;
 const SOURCE_WINDOW_MS = 3_600_000;
 const SESSION_LIFETIME_MS = 10 * 60_000;
 const SERVER_KEY_BITS = 1024;
 
-export function ctkipKeyContext(id: number): string {
+function ctkipKeyContext(id: number): string {
   return `ctkip-key:${id}`;
 }
 
@@ -178,7 +178,7 @@ export class ProvisioningService {
               keyExpiryDate: `${token.expires_on ?? '2037-12-31'}T00:00:00+00:00`,
               userId: username ?? '',
               digits: token.digits as 6 | 8,
-              intervalSeconds: token.period_seconds as 30 | 60,
+              period: token.period as 30 | 60,
               pinType: 0,
               addPin: token.add_pin === 1,
             },

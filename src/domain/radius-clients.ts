@@ -21,7 +21,7 @@ export interface RadiusClient {
   requireMessageAuthenticator: boolean;
 }
 
-export function radiusSecretContext(id: number): string {
+function radiusSecretContext(id: number): string {
   return `radius-client:${id}`;
 }
 
@@ -65,11 +65,10 @@ export class RadiusClientService {
       },
       async (tx) => {
         requirePermission(actor, 'radius.manage');
-        if (!/^[\w .@-]{1,128}$/.test(input.name)) throw invalidField('name', 'name must be 1 to 128 letters, digits, spaces or . _ @ -.');
-        if (!parseAddress(input.address))
-          throw invalidField('address', 'address must be an IPv4 or IPv6 address, or a CIDR range like 10.0.0.0/24.');
+        if (!/^[\w .@-]{1,128}$/.test(input.name)) throw invalidField('name', 'radiusClientNameShape');
+        if (!parseAddress(input.address)) throw invalidField('address', 'radiusClientAddress');
         if (input.secret.length < MIN_SECRET_LENGTH || input.secret.length > 128) {
-          throw invalidField('secret', `secret must be ${MIN_SECRET_LENGTH} to 128 characters (RFC 2865 advises at least 16).`);
+          throw invalidField('secret', 'radiusSecretLength', { min: MIN_SECRET_LENGTH, max: 128 });
         }
         const now = this.clock.now();
         try {

@@ -1,5 +1,5 @@
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { Delivery } from '../model/vocabulary.js';
 import type { DistributionRepository } from '../store/repositories/distributions.js';
 import type { ProfileRepository } from '../store/repositories/profiles.js';
@@ -223,8 +223,7 @@ export class SelfService {
     await this.audit.change(actor, { action: 'token.rename', targetType: 'token', target: serial }, async (tx) => {
       requirePermission(actor, 'tokens.holder');
       const text = label.trim();
-      if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text))
-        throw new TallyError('VALIDATION_FAILED', `The name must be at most ${LABEL_MAX} characters, without control characters.`);
+      if (text.length > LABEL_MAX || /[\p{Cc}\p{Cf}]/u.test(text)) throw invalidField('label', 'textTooLong', { max: LABEL_MAX });
       const token = await this.own(actor, serial, tx.tokens);
       await tx.tokens.update(token.serial, { label: text === '' ? null : text, updated_at: this.clock.now() }, { user_id: token.user_id });
     });
@@ -308,8 +307,7 @@ export class SelfService {
   async setPin(actor: Actor, serial: string, input: { current?: string; pin: string; again: string }): Promise<void> {
     requirePermission(actor, 'tokens.setOwnPin');
     await this.own(actor, serial);
-    if (input.pin !== input.again)
-      throw new TallyError('VALIDATION_FAILED', 'The new PIN and its repetition differ; type the same new PIN twice.');
+    if (input.pin !== input.again) throw invalidField('repeat', 'pinRepetitionDiffers');
     await this.tokenAdmin.setPin(actor, serial, input.pin, input.current === undefined || input.current === '' ? undefined : input.current);
   }
 

@@ -1,5 +1,5 @@
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { Store } from '../store/connect.js';
 import { MetaRepository } from '../store/repositories/meta.js';
 import { UnitOfWork } from '../store/unit-of-work.js';
@@ -32,10 +32,7 @@ export async function initialiseStore(
   clock: Clock,
 ): Promise<void> {
   if (!USERNAME_PATTERN.test(admin.username)) {
-    throw new TallyError(
-      'VALIDATION_FAILED',
-      'The admin username must be 1 to 128 letters, digits or . _ @ -, starting with a letter or digit.',
-    );
+    throw invalidField('username', 'usernameShape');
   }
   validatePassword(admin.password);
   const passwordHash = await hashPassword(admin.password);

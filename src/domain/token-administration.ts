@@ -1,6 +1,6 @@
 import { constantTimeEqual, randomDigits } from '../core/crypto/random.js';
 import { findConsecutiveCodes } from '../core/otp/verify.js';
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { HelpdeskCredentials } from '../model/vocabulary.js';
 import type { TokenRow } from '../store/repositories/tokens.js';
 import type { UserRow } from '../store/repositories/users.js';
@@ -146,7 +146,7 @@ export class TokenAdministrationService {
         }
       }
       const problem = this.rules.pinProblem(token, pin, hashKey);
-      if (problem) throw new TallyError('VALIDATION_FAILED', problem);
+      if (problem) throw problem;
       // Only over the PIN that was checked: of two changes racing, one wins.
       if (!(await tx.authentication.replacePin(token.id, token.pin_hash, this.rules.pinHash(hashKey, token, pin), this.clock.now())))
         throw new TallyError('TOKEN_STATE_INVALID', `The PIN of token ${serial} was changed just now; try again.`);
@@ -174,7 +174,7 @@ export class TokenAdministrationService {
       const type = tokenType(token.token_type);
       const material = this.tokens.material(token);
       const now = this.clock.now();
-      const nowStep = type.stepAt({ periodSeconds: token.period_seconds, counter: token.counter }, now);
+      const nowStep = type.stepAt({ period: token.period, counter: token.counter }, now);
       const [from, to] =
         type.movingFactor === 'time'
           ? [nowStep - RESYNC_TIME_WINDOW, nowStep + RESYNC_TIME_WINDOW]
@@ -222,7 +222,7 @@ export class TokenAdministrationService {
         if (actor.kind === 'user' && token.state !== 'active')
           throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state} already.`);
         const days = options.days ?? DEFAULT_EMERGENCY_DAYS;
-        if (!Number.isInteger(days) || days < 1 || days > 30) throw new TallyError('VALIDATION_FAILED', 'days must be 1 to 30.');
+        if (!Number.isInteger(days) || days < 1 || days > 30) throw invalidField('days', 'wholeDaysRange', { min: 1, max: 30 });
         // A code no one may be shown would be of no use: refused before anything changes.
         if (options.emergency !== 'none' && actor.kind !== 'user' && !mayBeShown(actor, 'emergency-code', this.helpdeskCredentials)) {
           throw new TallyError(

@@ -1,4 +1,4 @@
-import { TallyError } from '../errors.js';
+import { invalidField, TallyError } from '../errors.js';
 import type { TokenRequestState } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { TokenRequestRecord, TokenRequestRepository } from '../store/repositories/token-requests.js';
@@ -34,7 +34,7 @@ const DAY_MS = 86_400_000;
 /** How long a rejection stays on the user's page. */
 const REJECTION_SHOWN_MS = 30 * DAY_MS;
 /** From how many days before its last day a token may be replaced in the Self-Service Console. */
-export const REPLACEMENT_DAYS = 30;
+const REPLACEMENT_DAYS = 30;
 
 /** Whether a token whose last day is `expiresOn` (a UTC day) may be replaced now: in its last 30 days, or once it has ended. */
 export function replacementDue(expiresOn: string | null, now: number): boolean {
@@ -195,8 +195,7 @@ export class TokenRequestService {
       async (tx) => {
         requirePermission(actor, 'tokens.distribute');
         const text = reason.trim();
-        if (text.length < 1 || text.length > REASON_MAX)
-          throw new TallyError('VALIDATION_FAILED', `reason must be 1 to ${REASON_MAX} characters: the user reads it.`);
+        if (text.length < 1 || text.length > REASON_MAX) throw invalidField('reason', 'rejectionReasonLength', { max: REASON_MAX });
         const request = await this.pending(id, tx.requests);
         await this.requireAuthorityOverRequester(actor, request, tx.users);
         const now = this.clock.now();

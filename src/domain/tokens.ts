@@ -62,7 +62,7 @@ export interface ImportReport {
 
 const OPENED_SEEDS_KEPT = 100_000;
 
-export function seedContext(serial: string): string {
+function seedContext(serial: string): string {
   return `token:${serial}:seed`;
 }
 
@@ -107,7 +107,7 @@ export class TokenService {
     return {
       serial: row.serial,
       seed: this.openSeed(row.serial, row.seed_sealed),
-      settings: { digits: row.digits, periodSeconds: row.period_seconds, algorithm: row.algorithm, addPin: row.add_pin === 1 },
+      settings: { digits: row.digits, period: row.period, algorithm: row.algorithm, addPin: row.add_pin === 1 },
     };
   }
 
@@ -291,7 +291,7 @@ export class TokenService {
       token_type: candidate.tokenType,
       seed_sealed: this.sealSeed(candidate.serial, candidate.seed),
       digits: candidate.settings.digits,
-      period_seconds: candidate.settings.periodSeconds,
+      period: candidate.settings.period,
       algorithm: candidate.settings.algorithm,
       add_pin: candidate.settings.addPin ? 1 : 0,
       // The app adds the PIN into the tokencode, so the server must learn it: new PIN mode.
@@ -330,7 +330,7 @@ export class TokenService {
       username: user?.username ?? null,
       label: row.label,
       digits: row.digits,
-      period: row.period_seconds === 0 ? null : row.period_seconds,
+      period: row.period === 0 ? null : row.period,
       algorithm: row.algorithm,
       pinMode: row.pin_mode,
       expiresOn: row.expires_on,

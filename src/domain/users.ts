@@ -1,5 +1,5 @@
 import { parseCsvRecords } from '../core/csv/csv.js';
-import { invalidField, isTallyError, TallyError } from '../errors.js';
+import { invalidField, invalidInput, isTallyError, TallyError } from '../errors.js';
 import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
@@ -64,20 +64,21 @@ const IMPORT_COLUMNS: Record<string, keyof NewUser> = {
   role: 'role',
   password: 'password',
 };
-export const USER_IMPORT_MAX_ROWS = 5000;
+const USER_IMPORT_MAX_ROWS = 5000;
+const USER_FILE_COLUMNS = 'username, email, firstName, lastName, role, password';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
 
 export function validatePassword(password: string): void {
   if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
-    throw invalidField('password', `The password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long.`);
+    throw invalidField('password', 'lengthRange', { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH });
   }
 }
 
 function checkName(field: string, value: string | null | undefined): void {
   if (value !== undefined && value !== null && (value.length > 128 || /[\p{Cc}\p{Cf}]/u.test(value))) {
-    throw invalidField(`${field}`, `${field} must be at most 128 characters, without control characters.`);
+    throw invalidField(field, 'textTooLong', { max: 128 });
   }
 }
 
@@ -181,10 +182,10 @@ export class UserService {
       const role = input.role ?? 'user';
       if (role !== 'user') requirePermission(actor, 'users.setRole');
       if (!USERNAME_PATTERN.test(input.username)) {
-        throw invalidField('username', 'The username must be 1 to 128 letters, digits or . _ @ -, starting with a letter or digit.');
+        throw invalidField('username', 'usernameShape');
       }
       if (input.email !== undefined && !EMAIL_PATTERN.test(input.email)) {
-        throw invalidField('email', 'The email address is not valid.');
+        throw invalidField('email', 'emailInvalid');
       }
       if (input.password !== undefined) validatePassword(input.password);
       const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
@@ -219,9 +220,9 @@ export class UserService {
         requireAuthorityOver(actor, row);
         if (roleChange) requirePermission(actor, 'users.setRole');
         if (changes.role !== undefined && !(USER_ROLES as readonly string[]).includes(changes.role))
-          throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
+          throw invalidField('role', 'oneOf', { choices: USER_ROLES.join(', ') });
         if (changes.email !== undefined && changes.email !== null && !EMAIL_PATTERN.test(changes.email))
-          throw invalidField('email', 'The email address is not valid.');
+          throw invalidField('email', 'emailInvalid');
         for (const name of ['firstName', 'lastName'] as const) checkName(name, changes[name]);
         if (roleChange && row.role === 'superadmin') await this.keepASuperadmin(row, tx.users);
         if (changes.password !== undefined) validatePassword(changes.password);
@@ -282,11 +283,7 @@ export class UserService {
     requirePermission(actor, 'users.create');
     const [headerRecord, ...rows] = parseCsvRecords(text);
     const header = headerRecord?.fields;
-    if (!header)
-      throw new TallyError(
-        'VALIDATION_FAILED',
-        'The file is empty: it needs a header row (username, email, firstName, lastName, role, password) and a row per user.',
-      );
+    if (!header) throw invalidInput('userFileEmpty', { columns: USER_FILE_COLUMNS });
     const columns = header.map(
       (name) =>
         IMPORT_COLUMNS[
@@ -298,11 +295,11 @@ export class UserService {
     );
     const unknown = header.filter((_, i) => columns[i] === undefined);
     if (unknown.length)
-      throw new TallyError(
-        'VALIDATION_FAILED',
-        `Unknown column(s) ${unknown.map((name) => `"${name.slice(0, 40)}"`).join(', ')}; use username, email, firstName, lastName, role, password.`,
-      );
-    if (!columns.includes('username')) throw new TallyError('VALIDATION_FAILED', 'The header row needs a username column.');
+      throw invalidInput('userFileUnknownColumns', {
+        names: unknown.map((name) => `"${name.slice(0, 40)}"`).join(', '),
+        columns: USER_FILE_COLUMNS,
+      });
+    if (!columns.includes('username')) throw invalidInput('userFileNoUsername');
     if (rows.length > USER_IMPORT_MAX_ROWS)
       throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
     const report: UserImportReport = { created: 0, refused: 0, rows: [] };
@@ -316,9 +313,9 @@ export class UserService {
       });
       const username = (user.username ?? '').slice(0, 128);
       try {
-        if (!username) throw new TallyError('VALIDATION_FAILED', 'The username is empty.');
+        if (!username) throw invalidField('username', 'usernameEmpty');
         if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role))
-          throw invalidField('role', `The role must be one of ${USER_ROLES.join(', ')}.`);
+          throw invalidField('role', 'oneOf', { choices: USER_ROLES.join(', ') });
         await this.create(actor, user as unknown as NewUser);
         report.rows.push({ row: index + 1, line, username, result: 'created' });
         report.created++;

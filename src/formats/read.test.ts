@@ -46,7 +46,7 @@ const t3 = readVectorJson<SdtidVector>('securid/t3-6d-60s-password.json');
 const otpauth = readVectorJson<{ uris: OtpauthVector[] }>('oath/otpauth-uris.json').uris;
 
 function securId(serial: string): SecurIdToken {
-  return { serial, seed: randomBytes(16), digits: 8, intervalSeconds: 60, addPin: true, localPin: false, expiresOn: '2031-01-31' };
+  return { serial, seed: randomBytes(16), digits: 8, period: 60, addPin: true, localPin: false, expiresOn: '2031-01-31' };
 }
 
 function only(records: TokenRecord[]): TokenRecord {
@@ -62,7 +62,7 @@ test("each stoken-made sdtid vector reads to one SecurID record with the vector'
     assert.deepEqual([source.refused, source.notes], [[], []]);
     const record = only(source.records);
     assert.deepEqual(
-      [record.type, record.serial, record.seed.toString('hex'), record.digits, record.periodSeconds, record.algorithm, record.counter],
+      [record.type, record.serial, record.seed.toString('hex'), record.digits, record.period, record.algorithm, record.counter],
       ['securid', vector.serial, vector.seed_hex, vector.digits, vector.interval, 'AES128', 0],
     );
     assert.deepEqual([record.addPin, record.localPin], [vector.add_pin === 1, vector.local_pin === 1], name);
@@ -83,7 +83,7 @@ test('an sdtid file, its CTF v2 string and its CTF v3 link read to the same reco
   for (const form of forms) {
     const record = only(form.records);
     assert.deepEqual(
-      [record.serial, record.seed.toString('hex'), record.digits, record.periodSeconds],
+      [record.serial, record.seed.toString('hex'), record.digits, record.period],
       [t3.serial, t3.seed_hex, t3.digits, t3.interval],
     );
   }
@@ -102,7 +102,7 @@ test('the python-pskc vectors read, with the password, to OATH records named by 
       [record.type, record.serial, record.keyId, record.seed.toString('hex'), record.digits, record.algorithm],
       [type, vector.serial, vector.key_id, vector.secret_hex, vector.digits, vector.hash],
     );
-    assert.equal(record.periodSeconds, type === 'totp' ? vector.time_interval : 0);
+    assert.equal(record.period, type === 'totp' ? vector.time_interval : 0);
     assert.equal(record.counter, type === 'hotp' ? vector.counter : 0);
     assert.deepEqual([record.expiresOn, record.limits], [null, undefined]);
     assert.throws(() => readTokens(readVector(`pskc/${name}.pskcxml`)), { code: 'PASSWORD_REQUIRED' });
@@ -118,7 +118,7 @@ test('otpauth URIs are named by their label; issuer and account are kept as attr
       [record.type, record.seed.toString('hex'), record.algorithm, record.digits],
       [vector.type, vector.secret_hex, vector.algorithm, vector.digits],
     );
-    assert.equal(record.type === 'totp' ? record.periodSeconds : record.counter, vector.type === 'totp' ? vector.period : vector.counter);
+    assert.equal(record.type === 'totp' ? record.period : record.counter, vector.type === 'totp' ? vector.period : vector.counter);
   }
 });
 
@@ -145,7 +145,7 @@ test('refused PSKC keys are labelled by one rule: serial, else Id, where printab
     secret: randomBytes(20),
     digits: 6,
     algorithm: 'SHA1' as const,
-    timeInterval: 30,
+    period: 30,
   });
   const file = writePskc([oath('good'), oath('odd'), { ...oath('x'), serial: 'SN-3' }, oath('evil'), oath('bare')])
     .replace(/(Id="(?:odd|x|evil)" Algorithm=")[^"]+/g, '$1urn:example:unknown')
@@ -173,7 +173,7 @@ test('refused PSKC keys are labelled by one rule: serial, else Id, where printab
 
 test("a PSKC key's Policy gives its limits and its last day; a SecurID key keeps its serial and interval", () => {
   const file = writePskc([
-    { kind: 'securid-aes', id: 'S-1', serial: '000123456789', secret: randomBytes(16), digits: 8, timeInterval: 30 },
+    { kind: 'securid-aes', id: 'S-1', serial: '000123456789', secret: randomBytes(16), digits: 8, period: 30 },
   ]).replace(
     '</pskc:Key>',
     '<pskc:Policy><pskc:StartDate>2026-01-01T00:00:00Z</pskc:StartDate><pskc:ExpiryDate>2031-01-01T00:00:00Z</pskc:ExpiryDate>' +
@@ -181,7 +181,7 @@ test("a PSKC key's Policy gives its limits and its last day; a SecurID key keeps
   );
   const record = only(readTokens(file).records);
   assert.deepEqual(
-    [record.type, record.serial, record.keyId, record.periodSeconds, record.algorithm, record.addPin],
+    [record.type, record.serial, record.keyId, record.period, record.algorithm, record.addPin],
     ['securid', '000123456789', 'S-1', 30, 'AES128', false],
   );
   assert.deepEqual(record.limits, { validFrom: Date.UTC(2026, 0, 1), validUntil: Date.UTC(2031, 0, 1), transactions: 500 });

@@ -42,7 +42,7 @@ interface RecordCommon {
   seed: Buffer;
   digits: number;
   /** Seconds per code; 0 for HOTP. */
-  periodSeconds: number;
+  period: number;
   /** HOTP: the counter of the next code; 0 otherwise. */
   counter: number;
   /** SecurID: the PIN is added into the tokencode (false where the format cannot say, as in PSKC). */
@@ -100,7 +100,7 @@ function fromSecurId(token: SecurIdToken): TokenRecord {
     serial: token.serial,
     seed: token.seed,
     digits: token.digits,
-    periodSeconds: token.intervalSeconds,
+    period: token.period,
     algorithm: 'AES128',
     counter: 0,
     addPin: token.addPin,
@@ -135,11 +135,11 @@ function fromPskc(key: PskcKey, serial: string): TokenRecord {
   };
   switch (key.kind) {
     case 'hotp':
-      return { type: 'hotp', ...common, periodSeconds: 0, algorithm: key.algorithm, counter: key.counter };
+      return { type: 'hotp', ...common, period: 0, algorithm: key.algorithm, counter: key.counter };
     case 'totp':
-      return { type: 'totp', ...common, periodSeconds: key.timeInterval, algorithm: key.algorithm, counter: 0 };
+      return { type: 'totp', ...common, period: key.period, algorithm: key.algorithm, counter: 0 };
     case 'securid-aes':
-      return { type: 'securid', ...common, periodSeconds: key.timeInterval, algorithm: 'AES128', counter: 0 };
+      return { type: 'securid', ...common, period: key.period, algorithm: 'AES128', counter: 0 };
   }
 }
 
@@ -177,8 +177,8 @@ function readOtpauth(text: string): TokenRecord {
     attributes: { userId: uri.account, ...(uri.issuer === undefined ? {} : { issuer: uri.issuer }) },
   };
   return uri.type === 'hotp'
-    ? { type: 'hotp', ...common, periodSeconds: 0, counter: uri.counter }
-    : { type: 'totp', ...common, periodSeconds: uri.period, counter: 0 };
+    ? { type: 'hotp', ...common, period: 0, counter: uri.counter }
+    : { type: 'totp', ...common, period: uri.period, counter: 0 };
 }
 
 function readByFormat(format: TokenFormat, text: string, options: ReadOptions): TokenSource {

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorCode, errorCatalogue, isTallyError, isUnstorableText, TallyError } from '../errors.js';
+import { type ErrorCode, errorCatalogue, invalidInput, isTallyError, isUnstorableText, TallyError, validationMessage } from '../errors.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
@@ -27,7 +27,7 @@ export function toTallyError(error: unknown): TallyError {
   if (fastifyError.validation) {
     const field = fieldOf(fastifyError.validation[0]);
     const details = { ...(field ? { field } : {}), ...(fastifyError.validationContext ? { in: fastifyError.validationContext } : {}) };
-    return new TallyError('VALIDATION_FAILED', `The request is not valid: ${fastifyError.message}.`, details);
+    return new TallyError('VALIDATION_FAILED', validationMessage('schemaRefused', { reason: fastifyError.message }), details);
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -54,8 +54,7 @@ export function toTallyError(error: unknown): TallyError {
   }
   if (fastifyError.statusCode === 429) return new TallyError('RATE_LIMITED');
   if (error instanceof SyntaxError) return new TallyError('MALFORMED_JSON');
-  if (isUnstorableText(error))
-    return new TallyError('VALIDATION_FAILED', 'The request holds a character that cannot be stored (such as NUL).');
+  if (isUnstorableText(error)) return invalidInput('unstorableCharacter');
   return new TallyError('INTERNAL');
 }
 
@@ -65,7 +64,7 @@ export function setRetryAfter(reply: FastifyReply, error: TallyError): void {
   if (typeof seconds === 'number') void reply.header('retry-after', String(seconds));
 }
 
-export function errorBody(error: TallyError): ErrorBody {
+function errorBody(error: TallyError): ErrorBody {
   return { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
 }
 
@@ -75,7 +74,7 @@ export function installJsonErrors(app: FastifyInstance): void {
 }
 
 /** Whether the client is a browser that would rather read a page than JSON. */
-export function prefersHtml(request: FastifyRequest): boolean {
+function prefersHtml(request: FastifyRequest): boolean {
   return /\btext\/html\b/.test(request.headers.accept ?? '');
 }
 

@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isTallyError, TallyError } from '../errors.js';
+import { invalidInput, isTallyError, TallyError } from '../errors.js';
 
 /**
  * File uploads (token files, user CSV lists), in one place: multipart/form-data is parsed only in
@@ -45,13 +45,13 @@ export function uploadRoutes(app: FastifyInstance, routes: (scope: FastifyInstan
 const LIMIT_ERRORS = new Set(['FST_REQ_FILE_TOO_LARGE', 'FST_PARTS_LIMIT', 'FST_FILES_LIMIT', 'FST_FIELDS_LIMIT']);
 
 /** What went wrong in a multipart body, as a catalogue error (never the part it was about). */
-export function multipartError(error: unknown, limits: UploadLimits): TallyError {
+function multipartError(error: unknown, limits: UploadLimits): TallyError {
   if (isTallyError(error)) return error;
   const code = (error as { code?: string }).code ?? '';
   if (code === 'FST_REQ_FILE_TOO_LARGE') return new TallyError('INPUT_TOO_LARGE', `The file is larger than ${limits.fileBytes} bytes.`);
   if (LIMIT_ERRORS.has(code))
     return new TallyError('INPUT_TOO_LARGE', `The form has more parts than it may (one file, at most ${limits.fields} fields).`);
-  return new TallyError('VALIDATION_FAILED', 'The upload is not a well-formed multipart/form-data body.');
+  return invalidInput('uploadMalformed');
 }
 
 /**

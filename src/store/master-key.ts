@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { formatKeyring, type Keyring, parseKeyring } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
 
-export const MASTER_KEY_FILE = 'master.key';
+const MASTER_KEY_FILE = 'master.key';
 
 export function masterKeyPath(dataDir: string): string {
   return join(dataDir, MASTER_KEY_FILE);

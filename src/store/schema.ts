@@ -77,7 +77,7 @@ export interface TokensTable {
   /** Sealed under the master key with context `token:<serial>:seed`; null until CT-KIP derives it. */
   seed_sealed: string | null;
   digits: number;
-  period_seconds: number;
+  period: number;
   algorithm: 'SHA1' | 'SHA256' | 'SHA512' | 'AES128';
   add_pin: Generated<number>;
   pin_mode: Generated<'none' | 'required'>;
@@ -137,7 +137,7 @@ export interface ProfilesTable {
   app_version: string | null;
   delivery: 'qr' | 'ctkip' | 'file' | 'ctf';
   digits: number;
-  period_seconds: number;
+  period: number;
   algorithm: 'SHA1' | 'SHA256' | 'SHA512' | 'AES128';
   pin_mode: ProfilePinMode;
   pin_min_length: Generated<number>;

@@ -13,7 +13,7 @@ export interface SealedColumn {
   context(key: string | number): string;
 }
 
-export const sealedColumns: SealedColumn[] = [
+const sealedColumns: SealedColumn[] = [
   { table: 'tally_meta', keyColumn: 'key', column: 'value', context: (key) => `meta:${key}` },
   { table: 'tokens', keyColumn: 'serial', column: 'seed_sealed', context: (serial) => `token:${serial}:seed` },
   { table: 'profiles', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `profile:${id}:file-password` },

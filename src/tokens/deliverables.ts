@@ -2,7 +2,7 @@ import type { OtpAlgorithm } from '../core/otp/hotp.js';
 import { buildOtpauthUri } from '../core/otp/otpauth.js';
 import { writePskc } from '../core/pskc/write.js';
 import { buildCtfLink, type CtfLinkApp, encodeCtfV2, type SecurIdToken, writeSdtid } from '../core/securid/index.js';
-import { TallyError } from '../errors.js';
+import { invalidInput } from '../errors.js';
 import type { TokenMaterial, TokenType } from './types.js';
 
 /** What a deliverable says about its holder, besides the token itself. */
@@ -21,7 +21,7 @@ function securIdToken(token: TokenMaterial, holder: Holder): SecurIdToken {
     serial: token.serial,
     seed: token.seed,
     digits: token.settings.digits,
-    intervalSeconds: token.settings.periodSeconds as 30 | 60,
+    period: token.settings.period as 30 | 60,
     addPin: token.settings.addPin,
     localPin: false,
     expiresOn: holder.expiresOn ?? FAR_FUTURE,
@@ -38,9 +38,9 @@ export function otpauthLink(type: TokenType, token: TokenMaterial, holder: Holde
     algorithm: token.settings.algorithm as OtpAlgorithm,
     digits: token.settings.digits,
   };
-  if (type === 'totp') return buildOtpauthUri({ ...common, type: 'totp', period: token.settings.periodSeconds });
+  if (type === 'totp') return buildOtpauthUri({ ...common, type: 'totp', period: token.settings.period });
   if (type === 'hotp') return buildOtpauthUri({ ...common, type: 'hotp', counter: holder.counter });
-  throw new TallyError('VALIDATION_FAILED', 'SecurID tokens have no otpauth link.');
+  throw invalidInput('noOtpauthForSecurId');
 }
 
 /** The CTF string (81 digits) and the app link carrying it. */
@@ -80,7 +80,7 @@ export function tokenFile(type: TokenType, token: TokenMaterial, holder: Holder,
   };
   const key =
     type === 'totp'
-      ? { ...common, kind: 'totp' as const, timeInterval: token.settings.periodSeconds }
+      ? { ...common, kind: 'totp' as const, period: token.settings.period }
       : { ...common, kind: 'hotp' as const, counter: holder.counter };
   return { fileName: `${token.serial}.pskcxml`, contentType: 'application/pskc+xml', body: writePskc([key], { password }) };
 }

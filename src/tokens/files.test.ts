@@ -17,7 +17,7 @@ test("an sdtid file becomes candidates in the store's terms, its UserLogin kept 
       {
         serial: t2.serial,
         tokenType: 'securid',
-        settings: { digits: t2.digits, periodSeconds: t2.interval, algorithm: 'AES128', addPin: true },
+        settings: { digits: t2.digits, period: t2.interval, algorithm: 'AES128', addPin: true },
         expiresOn: t2.death.replaceAll('/', '-'),
         counter: 0,
         attributes: { userLogin: readVector('securid/t2-8d-30s-addpin.template.xml').match(/<UserLogin>([^<]+)/)![1] },
@@ -49,7 +49,7 @@ test('PSKC keys: Key Id, Policy limits and attributes are kept; refusals are lab
       userId: 'alice',
       issuer: 'ACME',
     },
-    { kind: 'totp', id: 'T-2', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', timeInterval: 30 },
+    { kind: 'totp', id: 'T-2', secret: randomBytes(20), digits: 6, algorithm: 'SHA1', period: 30 },
   ])
     .replace('</pskc:Key>', '<pskc:Policy><pskc:NumberOfTransactions>9</pskc:NumberOfTransactions></pskc:Policy></pskc:Key>')
     .replace(/(Id="T-2" Algorithm=")[^"]+/, '$1urn:example:unknown')
@@ -61,7 +61,7 @@ test('PSKC keys: Key Id, Policy limits and attributes are kept; refusals are lab
       {
         serial: 'SN1',
         tokenType: 'hotp',
-        settings: { digits: 6, periodSeconds: 0, algorithm: 'SHA256', addPin: false },
+        settings: { digits: 6, period: 0, algorithm: 'SHA256', addPin: false },
         expiresOn: null,
         counter: 7,
         attributes: { userId: 'alice', issuer: 'ACME' },

@@ -34,12 +34,12 @@ export interface TokenFileContents {
 }
 
 function candidate(record: TokenRecord): TokenCandidate {
-  const { type, serial, seed, digits, periodSeconds, algorithm, addPin, expiresOn, counter, attributes, keyId, limits } = record;
+  const { type, serial, seed, digits, period, algorithm, addPin, expiresOn, counter, attributes, keyId, limits } = record;
   return {
     serial,
     tokenType: type,
     seed,
-    settings: { digits, periodSeconds, algorithm, addPin },
+    settings: { digits, period, algorithm, addPin },
     expiresOn,
     counter,
     attributes: { ...attributes },

@@ -5,13 +5,13 @@ import { type TokenMaterial, type TokenSettings, type TokenTypeModule, timeStep 
 
 function checkOathSettings(settings: TokenSettings, timeBased: boolean): void {
   if (!OTP_ALGORITHMS.includes(settings.algorithm as OtpAlgorithm)) {
-    throw invalidField('algorithm', 'algorithm must be SHA1, SHA256 or SHA512 for TOTP and HOTP tokens.');
+    throw invalidField('algorithm', 'algorithmChoice', { choices: 'SHA1, SHA256 or SHA512', types: 'TOTP and HOTP' });
   }
-  if (![6, 7, 8].includes(settings.digits)) throw invalidField('digits', 'digits must be 6, 7 or 8 for TOTP and HOTP tokens.');
-  if (timeBased && settings.periodSeconds !== 30 && settings.periodSeconds !== 60) {
-    throw invalidField('period', 'period must be 30 or 60 seconds.');
+  if (![6, 7, 8].includes(settings.digits)) throw invalidField('digits', 'digitsChoice', { choices: '6, 7 or 8', types: 'TOTP and HOTP' });
+  if (timeBased && settings.period !== 30 && settings.period !== 60) {
+    throw invalidField('period', 'periodChoice', { forType: '' });
   }
-  if (settings.addPin) throw invalidField('addPin', 'Only SecurID tokens add the PIN into the code.');
+  if (settings.addPin) throw invalidField('addPin', 'addPinSecurIdOnly');
 }
 
 function oathSerial(prefix: string): string {
@@ -20,7 +20,7 @@ function oathSerial(prefix: string): string {
 
 function checkOathSerial(serial: string): void {
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(serial)) {
-    throw invalidField('serial', 'A serial must be 1 to 64 letters, digits or . _ : -.');
+    throw invalidField('serial', 'oathSerial');
   }
 }
 
@@ -38,7 +38,7 @@ export const totpType: TokenTypeModule = {
   label: 'TOTP (time-based, RFC 6238)',
   movingFactor: 'time',
   seedBytes: 20,
-  defaults: { digits: 6, periodSeconds: 30, algorithm: 'SHA1', addPin: false },
+  defaults: { digits: 6, period: 30, algorithm: 'SHA1', addPin: false },
   algorithms: OTP_ALGORITHMS,
   defaultLifetimeDays: null,
   deliveries: ['qr', 'file'],
@@ -56,7 +56,7 @@ export const hotpType: TokenTypeModule = {
   label: 'HOTP (counter-based, RFC 4226)',
   movingFactor: 'counter',
   seedBytes: 20,
-  defaults: { digits: 6, periodSeconds: 0, algorithm: 'SHA1', addPin: false },
+  defaults: { digits: 6, period: 0, algorithm: 'SHA1', addPin: false },
   algorithms: OTP_ALGORITHMS,
   defaultLifetimeDays: null,
   deliveries: ['qr', 'file'],

@@ -7,7 +7,7 @@ const registry: Record<TokenType, TokenTypeModule> = { totp: totpType, hotp: hot
 
 export function tokenType(type: string): TokenTypeModule {
   const module = registry[type as TokenType];
-  if (!module) throw invalidField('tokenType', `tokenType must be one of ${TOKEN_TYPES.join(', ')}.`);
+  if (!module) throw invalidField('tokenType', 'oneOf', { choices: TOKEN_TYPES.join(', ') });
   return module;
 }
 

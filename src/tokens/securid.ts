@@ -8,7 +8,7 @@ export const securidType: TokenTypeModule = {
   label: 'SecurID-compatible (128-bit AES, time-based)',
   movingFactor: 'time',
   seedBytes: 16,
-  defaults: { digits: 8, periodSeconds: 60, algorithm: 'AES128', addPin: false },
+  defaults: { digits: 8, period: 60, algorithm: 'AES128', addPin: false },
   algorithms: ['AES128'],
   // SecurID tokens need a last day: three years, as RSA's software tokens commonly have.
   defaultLifetimeDays: 3 * 365,
@@ -16,23 +16,20 @@ export const securidType: TokenTypeModule = {
   // The SecurID apps' QR code is a CT-KIP activation link: the seed is derived either way.
   seedDerivedByCtkip: (delivery) => delivery === 'ctkip' || delivery === 'qr',
   checkSettings(settings) {
-    if (settings.algorithm !== 'AES128') throw invalidField('algorithm', 'SecurID tokens use the AES128 algorithm.');
-    if (![6, 8].includes(settings.digits)) throw invalidField('digits', 'digits must be 6 or 8 for SecurID tokens.');
-    if (settings.periodSeconds !== 30 && settings.periodSeconds !== 60) {
-      throw invalidField('period', 'period must be 30 or 60 seconds for SecurID tokens.');
+    if (settings.algorithm !== 'AES128') throw invalidField('algorithm', 'securIdAlgorithm');
+    if (![6, 8].includes(settings.digits)) throw invalidField('digits', 'digitsChoice', { choices: '6 or 8', types: 'SecurID' });
+    if (settings.period !== 30 && settings.period !== 60) {
+      throw invalidField('period', 'periodChoice', { forType: ' for SecurID tokens' });
     }
   },
   newSerial: () => String(randomInt(0, 1_000_000_000_000)).padStart(12, '0'),
   checkSerial(serial) {
-    if (!/^\d{12}$/.test(serial)) throw invalidField('serial', 'A SecurID serial is 12 digits.');
+    if (!/^\d{12}$/.test(serial)) throw invalidField('serial', 'securIdSerial');
   },
   stepAt: timeStep,
   codeAt(token: TokenMaterial, step: number): string {
-    const interval = token.settings.periodSeconds as 30 | 60;
-    return computeTokencode(
-      { serial: token.serial, seed: token.seed, digits: token.settings.digits, intervalSeconds: interval },
-      step * interval,
-    );
+    const interval = token.settings.period as 30 | 60;
+    return computeTokencode({ serial: token.serial, seed: token.seed, digits: token.settings.digits, period: interval }, step * interval);
   },
   /** With AddPIN the app adds the PIN into the tokencode; otherwise the user types PIN + tokencode. */
   passcode(token, code, pin) {

@@ -9,7 +9,7 @@ export type TokenAlgorithm = 'SHA1' | 'SHA256' | 'SHA512' | 'AES128';
 export interface TokenSettings {
   digits: number;
   /** Seconds per code for time-based tokens; 0 for counter-based ones. */
-  periodSeconds: number;
+  period: number;
   algorithm: TokenAlgorithm;
   /** SecurID only: the PIN is added into the tokencode digit by digit by the app. */
   addPin: boolean;
@@ -53,7 +53,7 @@ export interface TokenTypeModule {
   /** Throws VALIDATION_FAILED when the serial does not fit this type. */
   checkSerial(serial: string): void;
   /** The step expected at `nowMs`: the time step (unix seconds / period), or the next unused counter. */
-  stepAt(token: { periodSeconds: number; counter: number }, nowMs: number): number;
+  stepAt(token: { period: number; counter: number }, nowMs: number): number;
   /** The code for a step: a time step (unix seconds / period) or a counter value. */
   codeAt(token: TokenMaterial, step: number): string;
   /** How a PIN and a code make the passcode the user types. */
@@ -61,6 +61,6 @@ export interface TokenTypeModule {
 }
 
 /** A time-based token's step at `nowMs`. */
-export function timeStep(token: { periodSeconds: number }, nowMs: number): number {
-  return Math.floor(nowMs / 1000 / token.periodSeconds);
+export function timeStep(token: { period: number }, nowMs: number): number {
+  return Math.floor(nowMs / 1000 / token.period);
 }

@@ -128,7 +128,7 @@ describeEachStore('Admin operations over REST', (getStore) => {
       rows: [
         { row: 1, line: 2, username: 'erin', result: 'created' },
         { row: 2, line: 5, username: 'erin', result: 'refused', reason: 'A user named erin exists already.' },
-        { row: 3, line: 6, username: 'fred', result: 'refused', reason: 'The password must be 8 to 1024 characters long.' },
+        { row: 3, line: 6, username: 'fred', result: 'refused', reason: 'password must be 8 to 1024 characters long.' },
       ],
     });
     const event = firstItem(await tally.services.audit.list(systemActor, { action: 'user.import', limit: 1 }));

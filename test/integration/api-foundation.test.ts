@@ -87,6 +87,62 @@ describeEachStore('REST API foundation', (getStore) => {
     }
   });
 
+  test('a refused field is named in details.field, with its message from the catalogue: too long, missing, out of range, wrong choice', async () => {
+    // Carol's own user, so the refused change leaves alice's audit trail (checked below) as it was.
+    assert.equal((await post('/api/v1/users', { username: 'carol' })).statusCode, 201);
+    const refusals = [
+      {
+        what: 'too long (or with control characters)',
+        response: await tally.admin.inject({
+          method: 'PATCH',
+          url: '/api/v1/users/carol',
+          headers: bearer(tally.tokens.superadmin),
+          payload: { firstName: 'Ca\u0007rol' },
+        }),
+        field: 'firstName',
+        message: 'firstName must be at most 128 characters, without control characters.',
+      },
+      {
+        what: 'missing',
+        response: await post('/api/v1/users', { email: 'carol@example.org' }),
+        field: 'username',
+        message: /^The request is not valid: .*username/,
+      },
+      {
+        what: 'out of range',
+        response: await tally.admin.inject({ url: '/api/v1/users?limit=5000', headers: bearer(tally.tokens.superadmin) }),
+        field: 'limit',
+        message: 'limit must be a whole number from 1 to 1000.',
+      },
+      {
+        what: 'wrong choice',
+        response: await post('/api/v1/profiles', {
+          name: 'p45',
+          tokenType: 'totp',
+          deviceType: 'authenticator',
+          delivery: 'qr',
+          period: 45,
+        }),
+        field: 'period',
+        message: 'period must be 30 or 60 seconds.',
+      },
+      {
+        what: 'wrong choice for the type',
+        response: await post('/api/v1/profiles', { name: 'p7', tokenType: 'securid', deviceType: 'android', delivery: 'ctkip', digits: 7 }),
+        field: 'digits',
+        message: 'digits must be 6 or 8 for SecurID tokens.',
+      },
+    ];
+    for (const { what, response, field, message } of refusals) {
+      assert.equal(response.statusCode, 400, `${what}: ${response.body}`);
+      const { error } = response.json();
+      assert.equal(error.code, 'VALIDATION_FAILED', what);
+      assert.equal(error.details?.field, field, what);
+      if (typeof message === 'string') assert.equal(error.message, message, what);
+      else assert.match(error.message, message, what);
+    }
+  });
+
   test('every answer carries the security headers: success, refusal, unknown path, on both listeners', async () => {
     const answers = [
       await tally.admin.inject({ url: '/api/v1/users', headers: bearer(tally.tokens.superadmin) }),

@@ -33,7 +33,7 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
       secret: randomBytes(20),
       digits: 6,
       algorithm: 'SHA1' as const,
-      timeInterval: 30,
+      period: 30,
     };
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc([key])).toString('base64') })).json().imported, 1);
     assert.equal((await api('/api/v1/tokens/BATCH-1/assign', { username: 'batch-user' })).json().state, 'active');
@@ -56,7 +56,7 @@ describeEachStore('authentication batches commit all or nothing', (getStore) => 
     const type = tokenType(row.token_type);
     return type.codeAt(
       tally.services.tokens.material(row),
-      type.stepAt({ periodSeconds: row.period_seconds, counter: row.counter }, tally.clock.now()) + ahead,
+      type.stepAt({ period: row.period, counter: row.counter }, tally.clock.now()) + ahead,
     );
   }
 

@@ -65,7 +65,7 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
             secret: k.secret,
             digits: 6,
             algorithm: 'SHA1' as const,
-            timeInterval: 30,
+            period: 30,
           }
         : { kind: 'hotp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, counter: 0 },
     );
@@ -74,7 +74,7 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
       serial,
       seed: randomBytes(16),
       digits: 8,
-      intervalSeconds: 60 as const,
+      period: 60 as const,
       addPin,
       localPin: false,
       expiresOn: '2035-12-31',
@@ -110,7 +110,7 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
     const material = tally.services.tokens.material(row);
     const type = tokenType(row.token_type);
-    const step = type.movingFactor === 'counter' ? row.counter + offsetSteps : Math.floor(nowSeconds() / row.period_seconds) + offsetSteps;
+    const step = type.movingFactor === 'counter' ? row.counter + offsetSteps : Math.floor(nowSeconds() / row.period) + offsetSteps;
     return type.codeAt(material, step);
   }
   const verify = async (username: string, passcode: string, state?: string, token = tally.tokens.agent) =>
@@ -168,7 +168,7 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
       serial: '111111111111',
       seed: seeds.get('111111111111')!,
       digits: 8,
-      intervalSeconds: 60,
+      period: 60,
       addPin: false,
       localPin: false,
       expiresOn: '2035-12-31',

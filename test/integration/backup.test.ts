@@ -151,7 +151,7 @@ async function populatedSource(dialect: 'sqlite' | 'postgres'): Promise<Source> 
     [SECURID_SERIAL, randomBytes(16)],
   ]);
   const oath = writePskc([
-    { kind: 'totp', id: 'TOTP-1', serial: 'TOTP-1', secret: seeds.get('TOTP-1')!, digits: 6, algorithm: 'SHA1', timeInterval: 30 },
+    { kind: 'totp', id: 'TOTP-1', serial: 'TOTP-1', secret: seeds.get('TOTP-1')!, digits: 6, algorithm: 'SHA1', period: 30 },
     { kind: 'hotp', id: 'HOTP-1', serial: 'HOTP-1', secret: seeds.get('HOTP-1')!, digits: 6, algorithm: 'SHA1', counter: 0 },
   ]);
   await api('/api/v1/tokens/import', { file: Buffer.from(oath).toString('base64') });
@@ -172,7 +172,7 @@ function securidToken(seeds: Map<string, Buffer>) {
     serial: SECURID_SERIAL,
     seed: seeds.get(SECURID_SERIAL)!,
     digits: 8,
-    intervalSeconds: 60 as const,
+    period: 60 as const,
     addPin: false,
     localPin: false,
     expiresOn: '2035-12-31',

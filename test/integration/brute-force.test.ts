@@ -32,8 +32,7 @@ describeEachStore('attempt limits: emergency codes, new PIN chains, resynchronis
   async function codeOf(serial: string, offset = 0): Promise<string> {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
     const type = tokenType(row.token_type);
-    const step =
-      type.movingFactor === 'counter' ? row.counter + offset : Math.floor(tally.clock.now() / 1000 / row.period_seconds) + offset;
+    const step = type.movingFactor === 'counter' ? row.counter + offset : Math.floor(tally.clock.now() / 1000 / row.period) + offset;
     return type.codeAt(tally.services.tokens.material(row), step);
   }
   const failedLogons = async (username: string) =>
@@ -46,7 +45,7 @@ describeEachStore('attempt limits: emergency codes, new PIN chains, resynchronis
     const keys = serials.map((serial) =>
       serial === 'BF-RESYNC'
         ? { kind: 'hotp' as const, id: serial, serial, secret: randomBytes(20), digits: 6, algorithm: 'SHA1' as const, counter: 0 }
-        : { kind: 'totp' as const, id: serial, serial, secret: randomBytes(20), digits: 6, algorithm: 'SHA1' as const, timeInterval: 30 },
+        : { kind: 'totp' as const, id: serial, serial, secret: randomBytes(20), digits: 6, algorithm: 'SHA1' as const, period: 30 },
     );
     assert.equal(
       (await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(keys)).toString('base64') })).json().imported,

@@ -204,7 +204,7 @@ test('inventory import: a per-token report, --json, exit 1 when the file or a to
     assert.match(missing.stderr, /cannot read/);
     const signedFile = join(place.dataDir, 'signed.pskcxml');
     const pskc = writePskc([
-      { kind: 'totp', id: 'CLI-SIGNED', serial: 'CLI-SIGNED', secret: Buffer.alloc(20, 3), digits: 6, algorithm: 'SHA1', timeInterval: 30 },
+      { kind: 'totp', id: 'CLI-SIGNED', serial: 'CLI-SIGNED', secret: Buffer.alloc(20, 3), digits: 6, algorithm: 'SHA1', period: 30 },
     ]);
     writeFileSync(
       signedFile,

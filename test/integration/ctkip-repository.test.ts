@@ -22,7 +22,7 @@ describeEachStore('CT-KIP repository', (getStore) => {
     const serial = String(100_000_000_000 + next);
     const locator = String(10_000 + next);
     const db = getStore().db;
-    const token = await insertTokenRow(db, NOW, { serial, token_type: 'securid', digits: 8, period_seconds: 60, algorithm: 'AES128' });
+    const token = await insertTokenRow(db, NOW, { serial, token_type: 'securid', digits: 8, period: 60, algorithm: 'AES128' });
     const distribution = await db
       .insertInto('distributions')
       .values({

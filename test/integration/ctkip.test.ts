@@ -50,7 +50,7 @@ describeEachStore('CT-KIP service', (getStore) => {
     assert.ok(token);
     assert.equal(token.serial, serial);
     assert.equal(token.digits, 8);
-    assert.equal(token.intervalSeconds, 60);
+    assert.equal(token.period, 60);
     assert.equal(token.userId, 'dana');
     const row = await tokenRow(serial);
     assert.equal(row.state, 'active');
@@ -78,7 +78,7 @@ describeEachStore('CT-KIP service', (getStore) => {
         serial: token.serial,
         seed: token.seed,
         digits: token.digits,
-        intervalSeconds: token.intervalSeconds,
+        period: token.period,
         addPin: false,
         localPin: false,
         expiresOn: token.expiresOn,

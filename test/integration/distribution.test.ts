@@ -74,7 +74,7 @@ describeEachStore('profiles and distribution', (getStore) => {
   const codeNow = async (serial: string, offsetSteps = 0) => {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
     const material = tally.services.tokens.material(row);
-    return tokenType(row.token_type).codeAt(material, Math.floor(tally.clock.now() / 1000 / row.period_seconds) + offsetSteps);
+    return tokenType(row.token_type).codeAt(material, Math.floor(tally.clock.now() / 1000 / row.period) + offsetSteps);
   };
 
   test('profiles for the five deliveries are created; the capability table refuses what a device cannot take', async () => {

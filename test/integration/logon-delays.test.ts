@@ -35,7 +35,7 @@ describeEachStore('log-on delays', (getStore) => {
   };
   const code = async (serial: string) => {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
-    return tokenType(row.token_type).codeAt(tally.services.tokens.material(row), Math.floor(tally.clock.now() / 1000 / row.period_seconds));
+    return tokenType(row.token_type).codeAt(tally.services.tokens.material(row), Math.floor(tally.clock.now() / 1000 / row.period));
   };
   const userRow = (username: string) =>
     getStore().db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirstOrThrow();
@@ -56,7 +56,7 @@ describeEachStore('log-on delays', (getStore) => {
       secret: randomBytes(20),
       digits: 6,
       algorithm: 'SHA1' as const,
-      timeInterval: 30,
+      period: 30,
     }));
     assert.equal(
       (await api('POST', '/api/v1/tokens/import', { file: Buffer.from(writePskc(keys)).toString('base64') })).json().imported,

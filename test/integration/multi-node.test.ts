@@ -76,7 +76,7 @@ for (const dialect of testDialects()) {
       await call('/api/v1/users', { username: 'nina' });
       await call('/api/v1/tokens/import', {
         file: Buffer.from(
-          writePskc([{ kind: 'totp', id: 'NODE-TOTP', serial: 'NODE-TOTP', secret, digits: 6, algorithm: 'SHA1', timeInterval: 30 }]),
+          writePskc([{ kind: 'totp', id: 'NODE-TOTP', serial: 'NODE-TOTP', secret, digits: 6, algorithm: 'SHA1', period: 30 }]),
         ).toString('base64'),
       });
       await call('/api/v1/tokens/NODE-TOTP/assign', { username: 'nina' });

@@ -83,7 +83,7 @@ describeEachStore('PIN modes and the PIN policy', (getStore) => {
   /** The tokencode `offset` steps from now, as Tally computes it. */
   const codeOf = async (serial: string, offset = 0) => {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
-    return tokenType(row.token_type).codeAt(tally.services.tokens.material(row), Math.floor(nowSeconds() / row.period_seconds) + offset);
+    return tokenType(row.token_type).codeAt(tally.services.tokens.material(row), Math.floor(nowSeconds() / row.period) + offset);
   };
   /** What stoken shows for a token (`--token` CTF string or `--file` sdtid) once the PIN is typed into it. */
   const stoken = (source: string[], pin: string, at = nowSeconds()) =>

@@ -105,7 +105,7 @@ interopTest(
     };
     const secret = randomBytes(20);
     assert.equal((await api('/users', { username: 'metered' })).status, 201);
-    const pskc = writePskc([{ kind: 'totp', id: 'METER-1', serial: 'METER-1', secret, digits: 6, algorithm: 'SHA1', timeInterval: 30 }]);
+    const pskc = writePskc([{ kind: 'totp', id: 'METER-1', serial: 'METER-1', secret, digits: 6, algorithm: 'SHA1', period: 30 }]);
     assert.equal((await api('/tokens/import', { file: Buffer.from(pskc).toString('base64') })).json.imported, 1);
     assert.equal((await api('/tokens/METER-1/assign', { username: 'metered' })).json.state, 'active');
     assert.equal((await api('/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: RADIUS_SECRET })).status, 201);

@@ -885,7 +885,7 @@ describeEachStore('Security Console', (getStore) => {
           secret: Buffer.alloc(20, 7),
           digits: 6,
           algorithm: 'SHA1',
-          timeInterval: 30,
+          period: 30,
         },
       ]);
       const small = multipart([
@@ -958,7 +958,7 @@ describeEachStore('Security Console', (getStore) => {
         secret: Buffer.alloc(20, 5),
         digits: 6,
         algorithm: 'SHA1',
-        timeInterval: 30,
+        period: 30,
       },
     ]);
     const signedFile = {

@@ -82,7 +82,7 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     const row = await tokenRow(serial);
     return tokenType(row.token_type).codeAt(
       tally.services.tokens.material(row),
-      Math.floor(tally.clock.now() / 1000 / row.period_seconds) + offset,
+      Math.floor(tally.clock.now() / 1000 / row.period) + offset,
     );
   };
   /** A code no step has used yet: the clock moves on to the next step first. */

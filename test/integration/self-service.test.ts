@@ -81,7 +81,7 @@ describeEachStore('Self-Service Console', (getStore) => {
       .execute();
   const codeNow = async (serial: string) => {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
-    return tokenType(row.token_type).codeAt(tally.services.tokens.material(row), Math.floor(tally.clock.now() / 1000 / row.period_seconds));
+    return tokenType(row.token_type).codeAt(tally.services.tokens.material(row), Math.floor(tally.clock.now() / 1000 / row.period));
   };
 
   before(async () => {

@@ -47,7 +47,7 @@ function tokenSettings(overrides: Partial<TokenSettings> = {}): TokenSettings {
     keyExpiryDate: '2031-06-30T00:00:00+00:00',
     userId: 'alice',
     digits: 8,
-    intervalSeconds: 60,
+    period: 60,
     pinType: 0,
     addPin: true,
     ...overrides,
@@ -144,7 +144,7 @@ function noSecrets(result: CliResult, ...secrets: string[]): void {
 }
 
 test("activation stores the seed the server derived: the tokencodes and passcodes match the server's", async () => {
-  behaviour.settings = tokenSettings({ digits: 8, intervalSeconds: 30, addPin: true });
+  behaviour.settings = tokenSettings({ digits: 8, period: 30, addPin: true });
   behaviour.tamperMac = false;
   const store = storePath();
   seen.length = 0;
@@ -164,7 +164,7 @@ test("activation stores the seed the server derived: the tokencodes and passcode
     ],
   );
 
-  const key = { serial: settings.serial, seed, digits: settings.digits, intervalSeconds: settings.intervalSeconds };
+  const key = { serial: settings.serial, seed, digits: settings.digits, period: settings.period };
   const times = [1700000000, 1700000031, 1900000000];
   const codes = await Promise.all(times.map((at) => tallyAsync(['token', 'code', '--store', store, '--at', String(at)], { env })));
   assert.deepEqual(
@@ -181,7 +181,7 @@ test("activation stores the seed the server derived: the tokencodes and passcode
       type: 'securid',
       algorithm: 'AES128',
       digits: 8,
-      intervalSeconds: 30,
+      period: 30,
       expiresOn: '2031-06-30',
       addPin: true,
     },
@@ -189,7 +189,7 @@ test("activation stores the seed the server derived: the tokencodes and passcode
 });
 
 test('an app link carrying the code works as the URL; activating the same serial again replaces the token', async () => {
-  behaviour.settings = tokenSettings({ digits: 6, intervalSeconds: 60, addPin: false });
+  behaviour.settings = tokenSettings({ digits: 6, period: 60, addPin: false });
   behaviour.tamperMac = false;
   const store = storePath();
   const link = `com.rsa.securid://ctkip?scheme=http&url=127.0.0.1:${port}${PATH}&activationCode=${CODE}`;
@@ -202,7 +202,7 @@ test('an app link carrying the code works as the URL; activating the same serial
   assert.match(second.stderr, new RegExp(`the token ${behaviour.settings.serial} that was in the store has been replaced`));
   const { seed, settings } = provisioned.at(-1)!;
   const shown = await tallyAsync(['token', 'code', '--store', store, '--at', '1700000000'], { env });
-  assert.equal(shown.stdout.trim(), computeTokencode({ serial: settings.serial, seed, digits: 6, intervalSeconds: 60 }, 1700000000));
+  assert.equal(shown.stdout.trim(), computeTokencode({ serial: settings.serial, seed, digits: 6, period: 60 }, 1700000000));
 
   const noCode = await activate([`securidauthenticator://ctkip?scheme=http&url=127.0.0.1:${port}${PATH}`, '--store', store]);
   assert.equal(noCode.status, 2);

@@ -35,7 +35,7 @@ function securIdToken(overrides: Partial<SecurIdToken> = {}): SecurIdToken {
     serial: String(100000000000 + Math.floor(Math.random() * 899999999999)),
     seed: randomBytes(16),
     digits: 8,
-    intervalSeconds: 60,
+    period: 60,
     addPin: false,
     localPin: false,
     expiresOn: '2035-12-31',
@@ -90,7 +90,7 @@ describeEachStore('token import (sdtid)', (getStore) => {
   });
 
   test('a batch of many tokens imports in one go; existing serials are refused unless replace', async () => {
-    const batch = [securIdToken(), securIdToken({ digits: 6, intervalSeconds: 30 }), securIdToken()];
+    const batch = [securIdToken(), securIdToken({ digits: 6, period: 30 }), securIdToken()];
     const file = Buffer.from(writeSdtid(batch, { origin: 'Test', dest: 'Tally', name: 'Batch' })).toString('base64');
     const first = (await importJson({ file })).json();
     assert.equal(first.imported, 3);
@@ -116,7 +116,7 @@ describeEachStore('token import (sdtid)', (getStore) => {
       secret: randomBytes(20),
       digits: 6,
       algorithm: 'SHA1' as const,
-      timeInterval: 30,
+      period: 30,
     };
     const unsigned = writePskc([key]);
     const signed = unsigned.replace(/<\/(\w+:)?KeyContainer>\s*$/, (end) => `${XML_SIGNATURE}${end}`);
@@ -211,7 +211,7 @@ describeEachStore('token import (sdtid)', (getStore) => {
             env: { ...process.env, HOME: home },
           },
         ).trim();
-        assert.equal(tokenType('securid').codeAt(material, Math.floor(at / material.settings.periodSeconds)), expected);
+        assert.equal(tokenType('securid').codeAt(material, Math.floor(at / material.settings.period)), expected);
       }
     }
   });

@@ -89,7 +89,7 @@ export async function insertTokenRow(
     label: null,
     seed_sealed: null,
     digits: 6,
-    period_seconds: 30,
+    period: 30,
     algorithm: 'SHA1',
     last_step: null,
     expires_on: null,

@@ -90,7 +90,7 @@ function isLoopback(url: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
 }
 
-export const tokenActivateCommand = defineCommand({
+const tokenActivateCommand = defineCommand({
   name: 'token activate',
   summary: 'Activate a SecurID-compatible token from a CT-KIP server, store it, and print its serial.',
   positionals: [
@@ -141,7 +141,7 @@ function reportRefused(source: ReadSource, io: Io): void {
   for (const key of source.refused) io.err(`tally token import: refused ${key.label}: ${key.reason}\n`);
 }
 
-export const tokenImportCommand = defineCommand({
+const tokenImportCommand = defineCommand({
   name: 'token import',
   summary: 'Import tokens from an sdtid or PSKC file, a CTF string or link, or an otpauth URI, and print their serials.',
   positionals: [
@@ -203,7 +203,7 @@ function unixSeconds(value: unknown): number {
   return Number(value);
 }
 
-export const tokenCodeCommand = defineCommand({
+const tokenCodeCommand = defineCommand({
   name: 'token code',
   summary: 'Print the current tokencode of a stored token, or the passcode with --pin.',
   settings: [],
@@ -247,7 +247,7 @@ export const tokenCodeCommand = defineCommand({
   },
 });
 
-export const tokenExportCommand = defineCommand({
+const tokenExportCommand = defineCommand({
   name: 'token export',
   summary: 'Write a stored token to standard output as sdtid, CTF, otpauth or PSKC.',
   settings: [],
@@ -289,7 +289,7 @@ function table(rows: string[][]): string {
     .join('');
 }
 
-export const tokenListCommand = defineCommand({
+const tokenListCommand = defineCommand({
   name: 'token list',
   summary: 'List the stored tokens: serial, type, digits, interval and expiry (never the seed).',
   settings: [],
@@ -309,7 +309,7 @@ export const tokenListCommand = defineCommand({
       s.serial,
       s.type,
       String(s.digits),
-      s.intervalSeconds === null ? `counter ${s.counter}` : `${s.intervalSeconds} s`,
+      s.period === null ? `counter ${s.counter}` : `${s.period} s`,
       s.expiresOn ?? '-',
     ]);
     io.out(table([['SERIAL', 'TYPE', 'DIGITS', 'INTERVAL', 'EXPIRES'], ...rows]));
@@ -317,7 +317,7 @@ export const tokenListCommand = defineCommand({
   },
 });
 
-export const tokenRemoveCommand = defineCommand({
+const tokenRemoveCommand = defineCommand({
   name: 'token remove',
   summary: 'Remove a token from the store and print its serial.',
   settings: [],

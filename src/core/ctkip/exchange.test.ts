@@ -61,7 +61,7 @@ const mockToken: TokenSettings = {
   keyExpiryDate: mock.token.key_expiry,
   userId: mock.token.user,
   digits: mock.token.digits,
-  intervalSeconds: mock.token.interval,
+  period: mock.token.interval,
   pinType: 0,
   addPin: true,
 };
@@ -104,7 +104,7 @@ test('serverFinished on the captured mock ClientNonce derives its K_TOKEN and MA
   assert.equal(finished.keyId, mock.serial);
   assert.equal(finished.userId, 'alice');
   assert.equal(finished.digits, 6);
-  assert.equal(finished.intervalSeconds, 30);
+  assert.equal(finished.period, 30);
   assert.deepEqual(parseServerProvisioningData(result.provisioningData), { pinType: 0, addPin: true });
 });
 
@@ -141,7 +141,7 @@ for (const [name, vector] of [
     assert.equal(token.seed.toString('hex'), vector.K_TOKEN_hex);
     assert.equal(token.expiresOn, vector.token.key_expiry.slice(0, 10));
     assert.equal(token.digits, vector.token.digits);
-    assert.equal(token.intervalSeconds, vector.token.interval);
+    assert.equal(token.period, vector.token.interval);
     assert.equal(token.userId, name === 'mock-exchange' ? 'alice' : 'u03525');
     assert.equal(token.serviceId, 'RSA CT-KIP');
     assert.equal(token.pinType, 0);
@@ -171,7 +171,7 @@ test('a full round trip through the envelopes with a fresh RSA-1024 key and fres
   const sessionId = randomBytes(24).toString('base64');
   const rS = randomBytes(16);
   const rC = randomBytes(16);
-  const token: TokenSettings = { ...mockToken, serial: '000123456789', digits: 8, intervalSeconds: 60, addPin: false, pinType: 1 };
+  const token: TokenSettings = { ...mockToken, serial: '000123456789', digits: 8, period: 60, addPin: false, pinType: 1 };
 
   // Client: ClientHello.
   const request1 = buildClientRequest({ authData: code, provisioningData: DEFAULT_CLIENT_PROVISIONING_DATA, request: clientHello() });
@@ -219,7 +219,7 @@ test('a full round trip through the envelopes with a fresh RSA-1024 key and fres
     seed: finished.kToken,
     expiresOn: '2030-01-01',
     digits: 8,
-    intervalSeconds: 60,
+    period: 60,
     pinType: 1,
     addPin: false,
     userId: 'alice',
@@ -275,13 +275,7 @@ test('serverFinished refuses a wrong session, a wrong or missing R_S echo and a 
 
 test('serverFinished refuses token settings the clients cannot take', () => {
   const step = { message: mockClientNonce(), sessionId: mock.session_id, serverNonce: hex(mock.R_S_hex), serverPrivateKey: mockKey };
-  for (const bad of [
-    { serial: '12345' },
-    { serial: '12345678901a' },
-    { keyExpiryDate: '29/11/2027' },
-    { digits: 7 },
-    { intervalSeconds: 45 },
-  ]) {
+  for (const bad of [{ serial: '12345' }, { serial: '12345678901a' }, { keyExpiryDate: '29/11/2027' }, { digits: 7 }, { period: 45 }]) {
     rejects(() => serverFinished({ ...step, token: { ...mockToken, ...bad } as TokenSettings }), 'VALIDATION_FAILED');
   }
 });
@@ -307,18 +301,18 @@ test('clientFinish refuses a tampered or missing MAC, another session and a fail
   rejects(() => clientFinish({ session, message: { ...captured, status: 'Abort' }, pin: {} }), 'CTKIP_SERVER_FAULT');
   rejects(() => clientFinish({ session, message: { ...captured, keyId: 'ABC', tokenId: undefined }, pin: {} }), 'CTKIP_BAD_MESSAGE');
   rejects(() => clientFinish({ session, message: { ...captured, keyExpiryDate: undefined }, pin: {} }), 'CTKIP_BAD_MESSAGE');
-  rejects(() => clientFinish({ session, message: { ...captured, intervalSeconds: 45 }, pin: {} }), 'CTKIP_BAD_MESSAGE');
+  rejects(() => clientFinish({ session, message: { ...captured, period: 45 }, pin: {} }), 'CTKIP_BAD_MESSAGE');
 });
 
 test("clientFinish fills in the clients' defaults: 8 digits, 60 s, AddPIN 1, PinType 0", () => {
   const captured = parseServerFinished(readVector(`${MOCK}/ServerFinished.xml`));
   const token = clientFinish({
     session: sessionOf(mock),
-    message: { ...captured, digits: undefined, intervalSeconds: undefined, userId: undefined, serviceId: undefined },
+    message: { ...captured, digits: undefined, period: undefined, userId: undefined, serviceId: undefined },
     pin: {},
   });
   assert.equal(token.digits, 8);
-  assert.equal(token.intervalSeconds, 60);
+  assert.equal(token.period, 60);
   assert.equal(token.addPin, true);
   assert.equal(token.pinType, 0);
   assert.equal(token.userId, '');

@@ -1,5 +1,5 @@
 import { constants, createPublicKey, type KeyObject, privateDecrypt, publicEncrypt, timingSafeEqual } from 'node:crypto';
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 import {
   ALGORITHM,
   buildClientHello,
@@ -26,16 +26,12 @@ const MIN_MODULUS_BITS = 1024;
 // advertised algorithm URI says.
 const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' } as const;
 
-function invalid(message: string): TallyError {
-  return new TallyError('VALIDATION_FAILED', message);
-}
-
 function requireNonce(nonce: Uint8Array, what: string): void {
-  if (nonce.length !== NONCE_BYTES) throw invalid(`${what} must be ${NONCE_BYTES} bytes.`);
+  if (nonce.length !== NONCE_BYTES) throw invalidInput('ctkipNonceLength', { what, bytes: NONCE_BYTES });
 }
 
 function requireSessionId(sessionId: string): void {
-  if (!/^[\x21-\x7e]{1,256}$/.test(sessionId)) throw invalid('The session id must be 1 to 256 printable ASCII characters.');
+  if (!/^[\x21-\x7e]{1,256}$/.test(sessionId)) throw invalidInput('ctkipSessionId');
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -44,7 +40,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function rsaNumbers(key: KeyObject): { modulus: Buffer; exponent: Buffer } {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
-  if (publicKey.asymmetricKeyType !== 'rsa') throw invalid('The CT-KIP server key must be an RSA key.');
+  if (publicKey.asymmetricKeyType !== 'rsa') throw invalidInput('ctkipServerKey');
   const jwk = publicKey.export({ format: 'jwk' });
   return { modulus: modulusBytes(Buffer.from(jwk.n ?? '', 'base64url')), exponent: Buffer.from(jwk.e ?? '', 'base64url') };
 }
@@ -86,7 +82,7 @@ export interface TokenSettings extends PinSettings {
   keyExpiryDate: string;
   userId: string;
   digits: 6 | 8;
-  intervalSeconds: 30 | 60;
+  period: 30 | 60;
 }
 
 export interface ServerFinishedStep {
@@ -107,12 +103,12 @@ export interface ServerFinishedResult {
 }
 
 function checkTokenSettings(token: TokenSettings): void {
-  if (!/^\d{12}$/.test(token.serial)) throw invalid('The serial must be 12 digits.');
+  if (!/^\d{12}$/.test(token.serial)) throw invalidInput('ctkipSerial');
   if (!/^\d{4}-\d{2}-\d{2}(T[\x21-\x7e]+)?$/.test(token.keyExpiryDate)) {
-    throw invalid('The key expiry date must be an ISO-8601 date or date-time.');
+    throw invalidInput('ctkipExpiry');
   }
-  if (token.digits !== 6 && token.digits !== 8) throw invalid('CT-KIP tokens have 6 or 8 digits.');
-  if (token.intervalSeconds !== 30 && token.intervalSeconds !== 60) throw invalid('CT-KIP tokens change every 30 or 60 seconds.');
+  if (token.digits !== 6 && token.digits !== 8) throw invalidInput('ctkipDigits');
+  if (token.period !== 30 && token.period !== 60) throw invalidInput('ctkipPeriod');
   requirePinSettings(token);
 }
 
@@ -156,7 +152,7 @@ export function answerClientNonce(step: ServerFinishedStep): ServerFinishedAnswe
       keyExpiryDate: token.keyExpiryDate,
       userId: token.userId,
       digits: token.digits,
-      intervalSeconds: token.intervalSeconds,
+      period: token.period,
       mac: keyConfirmationMac(kToken, clientNonce),
     },
     pin: { pinType: token.pinType, addPin: token.addPin },
@@ -248,7 +244,7 @@ export interface ActivatedToken {
   /** `YYYY-MM-DD`, the first 10 characters of KeyExpiryDate. */
   expiresOn: string;
   digits: number;
-  intervalSeconds: 30 | 60;
+  period: 30 | 60;
   pinType: number;
   addPin: boolean;
   userId: string;
@@ -277,8 +273,8 @@ export function clientFinish(step: ClientFinishStep): ActivatedToken {
   }
   const digits = message.digits ?? 8;
   if (digits < 1 || digits > 8) throw new TallyError('CTKIP_BAD_MESSAGE', 'OTPLength must be 1 to 8.');
-  const intervalSeconds = message.intervalSeconds ?? 60;
-  if (intervalSeconds !== 30 && intervalSeconds !== 60) {
+  const period = message.period ?? 60;
+  if (period !== 30 && period !== 60) {
     throw new TallyError('CTKIP_BAD_MESSAGE', 'TimeInterval must be 30 or 60.');
   }
   return {
@@ -286,7 +282,7 @@ export function clientFinish(step: ClientFinishStep): ActivatedToken {
     seed,
     expiresOn,
     digits,
-    intervalSeconds,
+    period,
     pinType: step.pin.pinType ?? 0,
     addPin: step.pin.addPin ?? true,
     userId: message.userId ?? '',

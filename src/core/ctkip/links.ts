@@ -1,4 +1,4 @@
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 
 /**
  * The link shapes the SecurID apps take (ctkip.md, "Links and QR codes for the apps"):
@@ -38,11 +38,11 @@ function serviceUrlParts(serviceUrl: string): ServiceUrlParts {
   try {
     url = new URL(serviceUrl);
   } catch {
-    throw new TallyError('VALIDATION_FAILED', 'The CT-KIP service URL is not a URL.');
+    throw invalidInput('ctkipServiceUrl');
   }
   const scheme = url.protocol.slice(0, -1);
   if ((scheme !== 'http' && scheme !== 'https') || url.username || url.password || url.search || url.hash) {
-    throw new TallyError('VALIDATION_FAILED', 'The CT-KIP service URL must be a plain http(s) URL without query or credentials.');
+    throw invalidInput('ctkipServiceUrlShape');
   }
   const port = url.port || (scheme === 'https' ? '443' : '80');
   return { scheme, location: `${url.hostname}:${port}${url.pathname}` };
@@ -57,7 +57,7 @@ export function buildAppLink(request: AppLinkRequest): string {
   switch (request.form) {
     case 'securid':
       if (!codeIsValid(request.activationCode)) {
-        throw new TallyError('VALIDATION_FAILED', `An activation code in a link must be 1 to ${MAX_CODE_DIGITS} digits.`);
+        throw invalidInput('ctkipLinkCode', { max: MAX_CODE_DIGITS });
       }
       return `com.rsa.securid://ctkip?scheme=${scheme}&url=${location}&activationCode=${request.activationCode}`;
     case 'securid-url':

@@ -99,7 +99,7 @@ test('builds ServerFinished byte for byte in the fake server layout', () => {
     keyExpiryDate: vector.token.key_expiry,
     userId: 'u03525',
     digits: vector.token.digits,
-    intervalSeconds: vector.token.interval,
+    period: vector.token.interval,
     mac: Buffer.from(vector.MAC_hex, 'hex'),
   });
   assert.equal(xml, readVector(`${FAKE}/ServerFinished.xml`));
@@ -219,7 +219,7 @@ for (const name of EXCHANGES) {
     assert.equal(finished.serviceId, 'RSA CT-KIP');
     assert.equal(finished.otpFormat, 'Decimal');
     assert.equal(finished.digits, vector.token.digits);
-    assert.equal(finished.intervalSeconds, vector.token.interval);
+    assert.equal(finished.period, vector.token.interval);
     assert.equal(finished.mac?.toString('hex'), vector.MAC_hex);
     assert.equal(finished.macAlgorithm, ALGORITHM.prfAes200512);
     assert.deepEqual(parseServerProvisioningData(responses[1].provisioningData), { pinType: 0, addPin: true });
@@ -322,7 +322,7 @@ test('ServerFinished fields the server leaves out stay undefined for the client 
   const finished = parseServerFinished('<ServerFinished SessionID="s" Status="Success"><KeyID>MTIz</KeyID></ServerFinished>');
   assert.equal(finished.keyId, '123');
   assert.equal(finished.digits, undefined);
-  assert.equal(finished.intervalSeconds, undefined);
+  assert.equal(finished.period, undefined);
   assert.equal(finished.mac, undefined);
 });
 
@@ -335,7 +335,7 @@ test('values are escaped in what Tally builds', () => {
     keyExpiryDate: '2030-01-01',
     userId: "o'brien & <co>",
     digits: 6,
-    intervalSeconds: 30,
+    period: 30,
     mac: Buffer.alloc(16),
   });
   const parsed = parseServerFinished(finished);

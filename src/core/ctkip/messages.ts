@@ -1,4 +1,4 @@
-import { type ErrorCode, errorCatalogue, TallyError } from '../../errors.js';
+import { type ErrorCode, errorCatalogue, invalidInput, TallyError } from '../../errors.js';
 import { childNamed, childrenNamed, escapeXml, findDescendant, localName, parseStrictXml, type XmlElement } from '../xml/strict.js';
 
 const NS = {
@@ -309,7 +309,7 @@ export interface PinSettings {
 /** PinType is one digit. */
 export function requirePinSettings(pin: PinSettings): void {
   if (!Number.isInteger(pin.pinType) || pin.pinType < 0 || pin.pinType > 9) {
-    throw new TallyError('VALIDATION_FAILED', 'PinType must be a digit.');
+    throw invalidInput('ctkipPinType');
   }
 }
 
@@ -378,7 +378,7 @@ export interface ServerFinished {
   userId?: string;
   otpFormat?: string;
   digits?: number;
-  intervalSeconds?: number;
+  period?: number;
   mac?: Buffer;
   macAlgorithm?: string;
 }
@@ -605,7 +605,7 @@ export function parseServerFinished(xml: string | Uint8Array): ServerFinished {
     userId: optionalText(root, 'UserID'),
     otpFormat: inExtensions('OTPFormat')?.text.trim(),
     digits: parseCount(inExtensions('OTPLength')?.text, 'OTPLength'),
-    intervalSeconds: parseCount(time?.attributes.TimeInterval, 'TimeInterval'),
+    period: parseCount(time?.attributes.TimeInterval, 'TimeInterval'),
     mac: mac ? decodeBase64(mac.text, 'Mac') : undefined,
     macAlgorithm: mac?.attributes.MacAlgorithm,
   };
@@ -619,7 +619,7 @@ export interface ServerFinishedFields {
   keyExpiryDate: string;
   userId: string;
   digits: number;
-  intervalSeconds: number;
+  period: number;
   mac: Uint8Array;
 }
 
@@ -656,7 +656,7 @@ export function buildServerFinished(fields: ServerFinishedFields): string {
                     children: [
                       {
                         name: 'Time',
-                        attributes: [['TimeInterval', String(fields.intervalSeconds)], ...CTKIP12_DS_XSI],
+                        attributes: [['TimeInterval', String(fields.period)], ...CTKIP12_DS_XSI],
                       },
                     ],
                   },

@@ -1,5 +1,5 @@
 import { createCipheriv } from 'node:crypto';
-import { TallyError } from '../../errors.js';
+import { invalidInput } from '../../errors.js';
 
 const BLOCK = 16;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
@@ -16,7 +16,7 @@ function doubleBlock(block: Buffer): Buffer {
 
 /** AES-CMAC with a 128-bit key (RFC 4493); returns the full 16-byte tag. */
 export function aesCmac(key: Uint8Array, message: Uint8Array): Buffer {
-  if (key.length !== BLOCK) throw new TallyError('VALIDATION_FAILED', 'AES-CMAC needs a 16-byte key.');
+  if (key.length !== BLOCK) throw invalidInput('ctkipCmacKey');
   const ecb = createCipheriv('aes-128-ecb', key, null).setAutoPadding(false);
   const k1 = doubleBlock(ecb.update(ZERO_BLOCK));
   const k2 = doubleBlock(k1);

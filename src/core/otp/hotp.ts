@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 import { hmacSha1 } from '../crypto/small-hash.js';
 
 /** The HMAC hash of an OATH token, named as otpauth links and oathtool name it. */
@@ -28,7 +28,7 @@ function counterBytes(counter: number | bigint): Buffer {
   }
   const value = typeof counter === 'bigint' ? counter : Number.isSafeInteger(counter) ? BigInt(counter) : -1n;
   if (value < 0n || value > MAX_COUNTER) {
-    throw new TallyError('VALIDATION_FAILED', 'An OTP counter must be a whole number from 0 to 2^64-1.');
+    throw invalidInput('otpCounterRange');
   }
   const bytes = Buffer.alloc(8);
   bytes.writeBigUInt64BE(value);
@@ -36,16 +36,16 @@ function counterBytes(counter: number | bigint): Buffer {
 }
 
 /** Checks the parameters once so that every caller (HOTP, TOTP, windows) refuses the same things. */
-export function checkOtpKey(key: OtpKey): { secret: Uint8Array; algorithm: OtpAlgorithm; digits: number } {
+function checkOtpKey(key: OtpKey): { secret: Uint8Array; algorithm: OtpAlgorithm; digits: number } {
   const algorithm = key.algorithm ?? 'SHA1';
   const digits = key.digits ?? 6;
   if (!OTP_ALGORITHMS.includes(algorithm)) {
     throw new TallyError('UNSUPPORTED_ALGORITHM', 'OATH tokens use SHA1, SHA256 or SHA512.');
   }
   if (!Number.isInteger(digits) || digits < 6 || digits > 8) {
-    throw new TallyError('VALIDATION_FAILED', 'An OATH code has 6, 7 or 8 digits.');
+    throw invalidInput('oathDigits');
   }
-  if (key.secret.length === 0) throw new TallyError('VALIDATION_FAILED', 'An OATH secret cannot be empty.');
+  if (key.secret.length === 0) throw invalidInput('oathSecretEmpty');
   return { secret: key.secret, algorithm, digits };
 }
 

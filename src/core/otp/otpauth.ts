@@ -1,4 +1,4 @@
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 import { decodeBase32, encodeBase32 } from './base32.js';
 import { OTP_ALGORITHMS, type OtpAlgorithm } from './hotp.js';
 
@@ -18,8 +18,8 @@ function invalid(message: string): TallyError {
   return new TallyError('FORMAT_INVALID', `The otpauth link is not valid: ${message}.`);
 }
 
-function refuse(message: string): TallyError {
-  return new TallyError('VALIDATION_FAILED', `Cannot build an otpauth link: ${message}.`);
+function refuse(problem: string): TallyError {
+  return invalidInput('otpauthUnwritable', { problem });
 }
 
 function encode(text: string, what: string): string {

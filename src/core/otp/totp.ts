@@ -1,4 +1,4 @@
-import { TallyError } from '../../errors.js';
+import { invalidInput } from '../../errors.js';
 import { hotp, type OtpKey } from './hotp.js';
 
 /** RFC 6238 parameters beyond the HOTP key; defaults are the RFC's (30 s steps from the epoch). */
@@ -12,10 +12,10 @@ export interface TotpKey extends OtpKey {
 /** floor((unixTime - T0) / period): the moving factor TOTP feeds to HOTP. */
 export function totpCounter(unixTime: number, period = 30, t0 = 0): number {
   if (!Number.isSafeInteger(period) || period <= 0) {
-    throw new TallyError('VALIDATION_FAILED', 'A TOTP period must be a whole number of seconds above 0.');
+    throw invalidInput('totpPeriod');
   }
   if (!Number.isFinite(unixTime) || !Number.isFinite(t0) || unixTime < t0) {
-    throw new TallyError('VALIDATION_FAILED', 'The time must be a finite unix time not before T0.');
+    throw invalidInput('totpTime');
   }
   return Math.floor((unixTime - t0) / period);
 }

@@ -145,7 +145,7 @@ test('PIN in front: the PIN is checked once, and a wrong PIN never reaches the c
 });
 
 test('PIN added into a SecurID tokencode: the PIN is recovered from the digit-wise difference', () => {
-  const token = { serial: '000123456789', seed: Buffer.alloc(16, 7), digits: 8, intervalSeconds: 60 as const };
+  const token = { serial: '000123456789', seed: Buffer.alloc(16, 7), digits: 8, period: 60 as const };
   const tokencode = (step: number) => computeTokencode(token, step * 60);
   const expected = 29_000_000;
   for (const pinValue of ['1234', '12345678', '0007']) {

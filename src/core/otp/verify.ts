@@ -35,7 +35,7 @@ export interface PasscodeSearch {
 export type PasscodeMatch = { kind: 'none' } | { kind: 'replay'; step: number } | { kind: 'match'; step: number; inSmallWindow: boolean };
 
 /** Digit-wise subtraction modulo 10: undoes the SecurID app's PIN addition. */
-export function subtractDigits(passcode: string, code: string): string {
+function subtractDigits(passcode: string, code: string): string {
   let out = '';
   for (let i = 0; i < passcode.length; i++) out += String((Number(passcode[i]) - Number(code[i]) + 10) % 10);
   return out;

@@ -3,7 +3,7 @@ import type { OtpAlgorithm } from '../otp/hotp.js';
 export const PSKC_NS = 'urn:ietf:params:xml:ns:keyprov:pskc';
 export const XENC_NS = 'http://www.w3.org/2001/04/xmlenc#';
 export const XENC11_NS = 'http://www.w3.org/2009/xmlenc11#';
-export const PKCS5_NS = 'http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#';
+const PKCS5_NS = 'http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#';
 
 export const PBKDF2_URI = `${PKCS5_NS}pbkdf2`;
 export const AES128_CBC_URI = `${XENC_NS}aes128-cbc`;
@@ -67,7 +67,7 @@ export interface PskcTotpKey extends PskcKeyCommon {
   kind: 'totp';
   algorithm: OtpAlgorithm;
   /** Data/TimeInterval in seconds; 30 when absent. */
-  timeInterval: number;
+  period: number;
   /** Data/Time as written; RFC 6030 leaves its meaning to the algorithm, so it is passed on, not applied. */
   time?: number;
   /** Data/TimeDrift: the device's clock drift in intervals, positive or negative. */
@@ -80,7 +80,7 @@ export interface PskcSecurIdKey extends PskcKeyCommon {
   /** Twelve digits, left-padded with zeros. */
   serial: string;
   /** 30 or 60; 60 when absent. */
-  timeInterval: number;
+  period: number;
 }
 
 export type PskcKey = PskcHotpKey | PskcTotpKey | PskcSecurIdKey;

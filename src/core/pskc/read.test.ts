@@ -230,8 +230,8 @@ for (const name of ['totp-pbkdf2', 'hotp-pbkdf2']) {
       assert.equal(key.counter, v.counter);
       for (const c of v.codes) assert.equal(hotp(key, c.counter), c.code);
     } else if (key.kind === 'totp') {
-      assert.equal(key.timeInterval, v.time_interval);
-      for (const c of v.codes) assert.equal(totp({ ...key, period: key.timeInterval }, c.unix), c.code);
+      assert.equal(key.period, v.time_interval);
+      for (const c of v.codes) assert.equal(totp({ ...key, period: key.period }, c.unix), c.code);
     }
     assert.equal(
       codeOf(() => readPskc(xml, { password: `${v.password}!` })),
@@ -288,7 +288,7 @@ test('one bad key among good ones fails the whole file when its MAC does not mat
     secret: Buffer.alloc(20, i + 1),
     digits: 6,
     algorithm: 'SHA1',
-    timeInterval: 30,
+    period: 30,
   }));
   const xml = writePskc(keys, { password: 'pw', iterations: 1000, randomBytes: seededRandom('three') });
   const macs = [...xml.matchAll(/<pskc:ValueMAC>([^<]+)</g)].map((m) => m[1]!);
@@ -497,11 +497,11 @@ test('plain files: older #totp URIs, defaults, encrypted-looking nothing, and no
     userId: 'device-user',
     serial: 'SN1',
     algorithm: 'SHA1',
-    timeInterval: 30,
+    period: 30,
   });
   const appendixB = readVectorJson('oath/rfc6238-appendix-b.json');
   if (old.kind !== 'totp') assert.fail('not a TOTP key');
-  assert.equal(totp({ ...old, period: old.timeInterval }, 59), appendixB.values[0].totp);
+  assert.equal(totp({ ...old, period: old.period }, 59), appendixB.values[0].totp);
   const rich = onlyKey(
     plain(
       'urn:ietf:params:xml:ns:keyprov:pskc:totp',
@@ -509,7 +509,7 @@ test('plain files: older #totp URIs, defaults, encrypted-looking nothing, and no
       '<Suite>HMAC-SHA-256</Suite>',
     ),
   );
-  assert.equal(rich.kind === 'totp' && [rich.algorithm, rich.timeInterval, rich.time, rich.timeDrift].join(), 'SHA256,60,5,-2');
+  assert.equal(rich.kind === 'totp' && [rich.algorithm, rich.period, rich.time, rich.timeDrift].join(), 'SHA256,60,5,-2');
   assert.equal(onlyKey(plain('urn:ietf:params:xml:ns:keyprov:pskc#hotp', '<Counter><PlainValue>77</PlainValue></Counter>')).kind, 'hotp');
 
   const bad = firstItem(readPskc(plain('urn:ietf:params:xml:ns:keyprov:pskc:hotp', '<Counter><PlainValue>-1</PlainValue></Counter>')).keys);
@@ -568,7 +568,7 @@ test('a SecurID-AES key (draft PSKC algorithm profile) is read with its 12-digit
       digits: v.digits,
       manufacturer: 'RSA',
       serial: v.serial,
-      timeInterval: v.interval,
+      period: v.interval,
     });
     const short = onlyKey(xml.replace(`<pskc:SerialNo>${v.serial}`, '<pskc:SerialNo>4242'));
     assert.equal(short.serial, '000000004242');

@@ -457,17 +457,17 @@ function decodeKey(raw: RawKey, cipherKey: Buffer | undefined): PskcKey {
     ...(friendlyName === undefined ? {} : { friendlyName }),
     ...(policy === undefined ? {} : { policy }),
   };
-  const timeInterval = integerOf(raw, 'TimeInterval', cipherKey);
-  if (timeInterval !== undefined && timeInterval <= 0) throw malformed('The TimeInterval must be above 0.');
+  const period = integerOf(raw, 'TimeInterval', cipherKey);
+  if (period !== undefined && period <= 0) throw malformed('The TimeInterval must be above 0.');
 
   if (kind === 'securid-aes') {
     if (serial === undefined || !/^[0-9]{1,12}$/.test(serial)) {
       throw malformed('A SecurID key needs a DeviceInfo/SerialNo of up to 12 digits.');
     }
     if (common.secret.length !== 16) throw malformed('A SecurID-AES seed is 16 bytes.');
-    const interval = timeInterval ?? 60;
+    const interval = period ?? 60;
     if (interval !== 30 && interval !== 60) throw new TallyError('UNSUPPORTED_ALGORITHM', 'SecurID tokens change every 30 or 60 seconds.');
-    return { kind, ...common, serial: serial.padStart(12, '0'), timeInterval: interval };
+    return { kind, ...common, serial: serial.padStart(12, '0'), period: interval };
   }
   const algorithm = hashOf(textOf(childNamed(element, 'AlgorithmParameters'), 'Suite'));
   const withSerial = { ...common, ...(serial === undefined ? {} : { serial }), algorithm };
@@ -481,7 +481,7 @@ function decodeKey(raw: RawKey, cipherKey: Buffer | undefined): PskcKey {
   return {
     kind,
     ...withSerial,
-    timeInterval: timeInterval ?? 30,
+    period: period ?? 30,
     ...(time === undefined ? {} : { time }),
     ...(timeDrift === undefined ? {} : { timeDrift }),
   };

@@ -44,7 +44,7 @@ function randomKey(i: number): PskcKey {
   };
   return i % 2 === 0
     ? { kind: 'hotp', ...common, counter: randomInt(0, 2 ** 32) }
-    : { kind: 'totp', ...common, timeInterval: randomInt(2) === 0 ? 30 : 60 };
+    : { kind: 'totp', ...common, period: randomInt(2) === 0 ? 30 : 60 };
 }
 
 const everything: PskcKey[] = [
@@ -61,9 +61,9 @@ const everything: PskcKey[] = [
     issuer: 'Tally "quoted"',
     friendlyName: 'Alice’s phone',
   },
-  { kind: 'totp', id: 't1', secret: randomBytes(32), digits: 8, algorithm: 'SHA256', timeInterval: 60, time: 0, timeDrift: -3 },
-  { kind: 'totp', secret: randomBytes(64), digits: 7, algorithm: 'SHA512', timeInterval: 30 },
-  { kind: 'securid-aes', id: '000123456789', secret: randomBytes(16), digits: 8, serial: '000123456789', timeInterval: 60 },
+  { kind: 'totp', id: 't1', secret: randomBytes(32), digits: 8, algorithm: 'SHA256', period: 60, time: 0, timeDrift: -3 },
+  { kind: 'totp', secret: randomBytes(64), digits: 7, algorithm: 'SHA512', period: 30 },
+  { kind: 'securid-aes', id: '000123456789', secret: randomBytes(16), digits: 8, serial: '000123456789', period: 60 },
 ];
 
 /** What the reader gives back for a written key: Buffers, and the position as Id when there was none. */
@@ -108,7 +108,7 @@ test('refuses keys and options it cannot write faithfully', () => {
   assert.throws(() => writePskc([{ ...good, digits: 9 }]), refused);
   assert.throws(() => writePskc([{ ...good, secret: Buffer.alloc(0) }]), refused);
   assert.throws(() => writePskc([{ ...good, kind: 'hotp', counter: -1 } as PskcKey]), refused);
-  assert.throws(() => writePskc([{ ...item(everything, 1), timeInterval: 0 } as PskcKey]), refused);
+  assert.throws(() => writePskc([{ ...item(everything, 1), period: 0 } as PskcKey]), refused);
   assert.throws(() => writePskc([{ ...item(everything, 3), serial: 'ABC' } as PskcKey]), refused);
   assert.throws(() => writePskc([{ ...good, userId: 'bell\u0007' }]), refused);
   assert.throws(() => writePskc([{ ...good, issuer: 'half \ud83d' }]), refused);
@@ -183,7 +183,7 @@ interopTest('files we write (plain and password, HOTP and TOTP, several keys) ar
             algorithm: URIS[key.kind as 'hotp' | 'totp'],
             response_length: String(key.digits),
             counter: key.kind === 'hotp' ? String(key.counter) : '',
-            time_interval: key.kind === 'totp' ? String(key.timeInterval) : '',
+            time_interval: key.kind === 'totp' ? String(key.period) : '',
           },
           `case ${n} key ${i}`,
         );
@@ -247,7 +247,7 @@ interopTest(
           algorithm_suite: `HMAC-${key.algorithm}`,
           response_length: key.digits,
           issuer: 'Py',
-          ...(key.kind === 'hotp' ? { counter: key.counter } : { time_interval: key.timeInterval }),
+          ...(key.kind === 'hotp' ? { counter: key.counter } : { time_interval: key.period }),
         })),
       };
       const xml = runPeer(PYTHON, ['-c', PYTHON_WRITE], { input: JSON.stringify(spec) });

@@ -1,5 +1,5 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { TallyError } from '../../errors.js';
+import { invalidInput, type TallyError } from '../../errors.js';
 import { escapeXml } from '../xml/strict.js';
 import { derivePbkdf2, encryptAes128Cbc, hmac } from './cipher.js';
 import {
@@ -59,8 +59,8 @@ function render(node: XmlNode, indent = ''): string {
   return `${indent}<${node.name}${attributes}/>\n`;
 }
 
-function refuse(message: string): TallyError {
-  return new TallyError('VALIDATION_FAILED', `Cannot write the PSKC file: ${message}.`);
+function refuse(problem: string): TallyError {
+  return invalidInput('pskcUnwritable', { problem });
 }
 
 // XML 1.0 cannot carry these at all, not even escaped; lone surrogates are not text in any encoding.
@@ -81,7 +81,7 @@ function checkKey(key: PskcKey, where: string): void {
   if (key.kind === 'hotp' && (!Number.isSafeInteger(key.counter) || key.counter < 0)) {
     throw refuse(`the counter of ${where} must be a whole number, 0 or more`);
   }
-  if (key.kind !== 'hotp' && (!Number.isSafeInteger(key.timeInterval) || key.timeInterval <= 0)) {
+  if (key.kind !== 'hotp' && (!Number.isSafeInteger(key.period) || key.period <= 0)) {
     throw refuse(`the time interval of ${where} must be a whole number of seconds above 0`);
   }
   if (key.kind === 'totp' && [key.time, key.timeDrift].some((v) => v !== undefined && !Number.isSafeInteger(v))) {
@@ -206,7 +206,7 @@ function keyPackage(key: PskcKey, index: number, sealer: Sealer | undefined): Xm
               },
               plainValue('Counter', key.kind === 'hotp' ? key.counter : undefined),
               plainValue('Time', key.kind === 'totp' ? key.time : undefined),
-              plainValue('TimeInterval', key.kind === 'hotp' ? undefined : key.timeInterval),
+              plainValue('TimeInterval', key.kind === 'hotp' ? undefined : key.period),
               plainValue('TimeDrift', key.kind === 'totp' ? key.timeDrift : undefined),
             ],
           },

@@ -24,7 +24,7 @@ export interface RadiusPacket {
 }
 
 const HEADER_LENGTH = 20;
-export const MAX_PACKET_LENGTH = 4096;
+const MAX_PACKET_LENGTH = 4096;
 export const MAX_ATTRIBUTE_VALUE_LENGTH = 253;
 
 function malformed(message: string, details?: Record<string, unknown>): TallyError {

@@ -1,5 +1,5 @@
 /** The secrets that open a protected CTF string (v2 or v3), and the errors both versions give. */
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 
 /** What a protected token needs to open: its password and/or the device ID it is bound to. */
 export interface CtfSecrets {
@@ -12,7 +12,7 @@ const MAX_CTF_PASSWORD_BYTES = 40;
 
 export function checkCtfPassword(password: string | undefined): void {
   if (password !== undefined && Buffer.byteLength(password, 'utf8') > MAX_CTF_PASSWORD_BYTES) {
-    throw new TallyError('VALIDATION_FAILED', `A token string password is at most ${MAX_CTF_PASSWORD_BYTES} bytes.`);
+    throw invalidInput('ctfPasswordLength', { max: MAX_CTF_PASSWORD_BYTES });
   }
 }
 

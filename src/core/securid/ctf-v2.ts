@@ -4,7 +4,7 @@
  * so both directions take `inLink`.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 import { aesDecrypt, aesEncrypt, xor } from './aes.js';
 import { type CtfSecrets, checkCtfPassword, deviceIdRequired, passwordRequired, wrongDeviceId, wrongPassword } from './ctf-secrets.js';
 import { checkSecurIdToken, dateOfEpochDay, epochDay, featuresOf, type SecurIdToken } from './token.js';
@@ -99,7 +99,7 @@ export function encodeCtfV2(token: SecurIdToken, options: CtfV2Options & { dashe
   const device = options.deviceId ? filteredDeviceId(options.deviceId, inLink) : undefined;
   const expiryDays = (epochDay(token.expiresOn) as number) - CTF_V2_EPOCH_DAY;
   if (expiryDays < 0 || expiryDays > MAX_EXPIRY_DAYS) {
-    throw new TallyError('VALIDATION_FAILED', 'A CTF v2 string holds expiry dates from 2000-01-01 to 2044-11-08 only.');
+    throw invalidInput('ctfV2Expiry');
   }
   const features = featuresOf(token);
   const flags =
@@ -111,7 +111,7 @@ export function encodeCtfV2(token: SecurIdToken, options: CtfV2Options & { dashe
     (features.timeDerivedSeeds ? FLAG_TIME_DERIVED_SEEDS : 0) |
     ((token.digits - 1) << DIGITS_SHIFT) |
     (((token.addPin ? 2 : 0) | (token.localPin ? 1 : 0)) << PIN_MODE_SHIFT) |
-    (token.intervalSeconds === 60 ? 1 : 0);
+    (token.period === 60 ? 1 : 0);
   const encryptedSeed = aesEncrypt(seedKey(password, device), token.seed);
   const bits =
     (BigInt(`0x${encryptedSeed.toString('hex')}`) << 61n) |
@@ -184,7 +184,7 @@ export function decodeCtfV2(text: string, options: CtfV2Options = {}): SecurIdTo
     serial: digits.slice(1, 13),
     seed,
     digits: ((flags >> DIGITS_SHIFT) & 7) + 1,
-    intervalSeconds: (flags & 3) !== 0 ? 60 : 30,
+    period: (flags & 3) !== 0 ? 60 : 30,
     addPin: (pinMode & 2) !== 0,
     localPin: (pinMode & 1) !== 0,
     expiresOn: dateOfEpochDay(CTF_V2_EPOCH_DAY + bitsAt(bits, 31n, 14n)),

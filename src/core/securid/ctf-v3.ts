@@ -4,7 +4,7 @@
  * ctf.ts adds the percent-encoding and the app link around it.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 import { type CtfSecrets, checkCtfPassword, deviceIdRequired, passwordRequired, wrongDeviceId, wrongPassword } from './ctf-secrets.js';
 import { checkSecurIdToken, dateOfEpochDay, epochDay, featuresOf, type SecurIdToken } from './token.js';
 
@@ -75,7 +75,7 @@ function fortyBitExpiry(expiresOn: string): Buffer {
 export function encodeCtfV3(token: SecurIdToken, options: CtfSecrets & { nonce?: Buffer } = {}): string {
   checkSecurIdToken(token);
   const nonce = options.nonce ?? randomBytes(NONCE_BYTES);
-  if (nonce.length !== NONCE_BYTES) throw new TallyError('VALIDATION_FAILED', 'A CTF v3 nonce is 16 bytes.');
+  if (nonce.length !== NONCE_BYTES) throw invalidInput('ctfV3Nonce');
   checkCtfPassword(options.password);
   const password = Buffer.from(options.password ?? '', 'utf8');
   const device = deviceIdBlock(options.deviceId);
@@ -87,7 +87,7 @@ export function encodeCtfV3(token: SecurIdToken, options: CtfSecrets & { nonce?:
   payload[MODE_AT] = featuresOf(token).mode ? 1 : 0;
   payload[DIGITS_AT] = token.digits;
   payload[PIN_AT] = token.addPin ? PIN_REQUIRED : PIN_NOT_REQUIRED;
-  payload[INTERVAL_AT] = token.intervalSeconds;
+  payload[INTERVAL_AT] = token.period;
   fortyBitExpiry(token.expiresOn).copy(payload, EXPIRY_AT);
   payload.fill(0x10, PADDING_AT);
 
@@ -162,7 +162,7 @@ export function decodeCtfV3(base64: string, options: CtfSecrets = {}): SecurIdTo
     serial,
     seed: Buffer.from(payload.subarray(SEED_AT, SEED_AT + 16)),
     digits,
-    intervalSeconds: interval,
+    period: interval,
     addPin: payload[PIN_AT] !== PIN_NOT_REQUIRED,
     // v3 carries no local-PIN or seed-derivation flags; these are what stoken assumes for it.
     localPin: false,

@@ -4,7 +4,7 @@
  * TKNTrailer, whose signature stoken does not check and neither does Tally.
  */
 import { randomBytes as cryptoRandomBytes, timingSafeEqual } from 'node:crypto';
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 import { findDescendant, parseStrictXml, type XmlElement } from '../xml/strict.js';
 import { xor } from './aes.js';
 import {
@@ -135,7 +135,7 @@ function readTokenFields(tkn: XmlElement, header: XmlElement, label: string): To
       serial: sn.padStart(12, '0'),
       digits,
       // stoken treats any interval but 60 as 30 seconds.
-      intervalSeconds: interval === 60 ? 60 : 30,
+      period: interval === 60 ? 60 : 30,
       addPin: flagField(field('AddPIN'), 'AddPIN', label),
       localPin: flagField(field('LocalPIN'), 'LocalPIN', label),
       expiresOn,
@@ -256,7 +256,7 @@ function container(name: string, children: XmlElement[]): XmlElement {
 function fieldText(value: string | undefined, field: string): string {
   const text = (value ?? 'N/A').trim();
   if (text.length === 0 || /[\u0000-\u001f\u007f]/.test(text)) {
-    throw new TallyError('VALIDATION_FAILED', `The sdtid ${field} must be non-empty text without control characters.`);
+    throw invalidInput('sdtidFieldText', { name: field });
   }
   return text;
 }
@@ -273,7 +273,7 @@ function tokenSettings(token: SecurIdToken): [string, string][] {
   return [
     ['Death', sdtidDate(token.expiresOn)],
     ['Digits', String(token.digits)],
-    ['Interval', String(token.intervalSeconds)],
+    ['Interval', String(token.period)],
     ['Mode', flag(features.mode)],
     ['AddPIN', flag(token.addPin)],
     ['LocalPIN', flag(token.localPin)],
@@ -299,18 +299,18 @@ function serialize(element: XmlElement, indent: string): string {
 export function writeSdtid(tokens: SecurIdToken | readonly SecurIdToken[], options: SdtidWriteOptions = {}): string {
   const list: readonly SecurIdToken[] = Array.isArray(tokens) ? tokens : [tokens as SecurIdToken];
   const [first] = list;
-  if (first === undefined) throw new TallyError('VALIDATION_FAILED', 'An sdtid file needs at least one token.');
+  if (first === undefined) throw invalidInput('sdtidNoTokens');
   list.forEach(checkSecurIdToken);
   const origin = fieldText(options.origin, 'Origin');
   const dest = fieldText(options.dest, 'Dest');
   const name = fieldText(options.name, 'Name');
   const birthOn = options.birthOn ?? '2000-01-01';
   if (epochDay(birthOn) === undefined) {
-    throw new TallyError('VALIDATION_FAILED', 'The sdtid birth date must be a YYYY-MM-DD date.');
+    throw invalidInput('sdtidBirthDate');
   }
   const random = options.randomBytes ?? cryptoRandomBytes;
   const batchSecret = options.batchSecret ?? random(16);
-  if (batchSecret.length !== 16) throw new TallyError('VALIDATION_FAILED', 'The sdtid batch secret must be 16 bytes.');
+  if (batchSecret.length !== 16) throw invalidInput('sdtidBatchSecret');
 
   const k0 = deriveK0(options.password ? options.password : origin, dest, name);
   const defaults = new Map(tokenSettings(first));

@@ -104,7 +104,7 @@ class SeededRandom {
       serial: this.digits(12),
       seed: this.bytes(16),
       digits: this.int(1, 8),
-      intervalSeconds: this.pick([30, 60] as const),
+      period: this.pick([30, 60] as const),
       addPin: this.bool(),
       localPin: this.bool(),
       expiresOn: this.date(2001, 2043),
@@ -169,7 +169,7 @@ interopTest('stoken: reads every sdtid we write, with and without a password, wi
     assert.equal(fields['Decrypted seed']?.replaceAll(' ', ''), token.seed.toString('hex'), `case ${i}`);
     assert.equal(fields['Serial number'], token.serial);
     assert.equal(fields['Tokencode digits'], String(token.digits));
-    assert.equal(fields['Seconds per tokencode'], String(token.intervalSeconds));
+    assert.equal(fields['Seconds per tokencode'], String(token.period));
     assert.equal(fields['PIN mode'], String((token.addPin ? 2 : 0) + (token.localPin ? 1 : 0)));
     const time = random.time();
     const pin = random.pin();

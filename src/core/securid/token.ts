@@ -1,4 +1,4 @@
-import { TallyError } from '../../errors.js';
+import { invalidInput } from '../../errors.js';
 
 /**
  * Flags that RSA's apps and servers carry with a token. None of them changes the tokencode; they are
@@ -28,7 +28,7 @@ export interface SecurIdToken {
   seed: Buffer;
   /** Tokencode length, 1 to 8. */
   digits: number;
-  intervalSeconds: 30 | 60;
+  period: 30 | 60;
   /** The PIN is added into the tokencode digit by digit (PIN mode 2 or 3). */
   addPin: boolean;
   /** The app checks the PIN itself (PIN mode 1 or 3); the tokencode is unaffected. */
@@ -61,21 +61,17 @@ export function dateOfEpochDay(day: number): string {
   return new Date(day * DAY_SECONDS * 1000).toISOString().slice(0, 10);
 }
 
-function invalid(message: string): TallyError {
-  return new TallyError('VALIDATION_FAILED', message);
-}
-
 /** Throws VALIDATION_FAILED naming the first of the fields a tokencode depends on that is out of range. */
-export function checkTokencodeFields(token: Pick<SecurIdToken, 'serial' | 'seed' | 'digits' | 'intervalSeconds'>): void {
+export function checkTokencodeFields(token: Pick<SecurIdToken, 'serial' | 'seed' | 'digits' | 'period'>): void {
   if (typeof token.serial !== 'string' || !/^\d{12}$/.test(token.serial)) {
-    throw invalid('The token serial must be 12 decimal digits.');
+    throw invalidInput('securIdTokenSerial');
   }
-  if (!Buffer.isBuffer(token.seed) || token.seed.length !== 16) throw invalid('The token seed must be 16 bytes.');
+  if (!Buffer.isBuffer(token.seed) || token.seed.length !== 16) throw invalidInput('securIdTokenSeed');
   if (!Number.isInteger(token.digits) || token.digits < 1 || token.digits > 8) {
-    throw invalid('The token digits must be an integer from 1 to 8.');
+    throw invalidInput('securIdTokenDigits');
   }
-  if (token.intervalSeconds !== 30 && token.intervalSeconds !== 60) {
-    throw invalid('The token interval must be 30 or 60 seconds.');
+  if (token.period !== 30 && token.period !== 60) {
+    throw invalidInput('securIdTokenPeriod');
   }
 }
 
@@ -83,7 +79,7 @@ export function checkTokencodeFields(token: Pick<SecurIdToken, 'serial' | 'seed'
 export function checkSecurIdToken(token: SecurIdToken): void {
   checkTokencodeFields(token);
   const day = epochDay(token.expiresOn);
-  if (day === undefined || day < 0) throw invalid('The token expiry date must be a YYYY-MM-DD date from 1970 on.');
+  if (day === undefined || day < 0) throw invalidInput('securIdTokenExpiry');
 }
 
 /** The features to write for a token: its own, or what stoken gives a new token. */

@@ -25,7 +25,7 @@ test('securid.md inline vectors: 60 s with and without PIN, 30 s at three times'
     serial: '584917508172',
     seed: Buffer.from('0cd1105cd1aafd893e89f1eb7b800dd8', 'hex'),
     digits: 8,
-    intervalSeconds: 60 as const,
+    period: 60 as const,
     addPin: true,
   };
   assert.equal(computeTokencode(sixty, 1409757465), '65366536');
@@ -35,7 +35,7 @@ test('securid.md inline vectors: 60 s with and without PIN, 30 s at three times'
     serial: '123456789012',
     seed: Buffer.from('00112233445566778899aabbccddeeff', 'hex'),
     digits: 6,
-    intervalSeconds: 30 as const,
+    period: 30 as const,
   };
   assert.equal(computeTokencode(thirty, 1700000000), '888838');
   assert.equal(computeTokencode(thirty, 1700000029), '921662');
@@ -49,7 +49,7 @@ for (const name of VECTOR_SETS) {
       serial: vector.serial,
       seed: Buffer.from(vector.seed_hex, 'hex'),
       digits: vector.digits,
-      intervalSeconds: vector.interval,
+      period: vector.interval,
       addPin: vector.pin_required,
     };
     for (const { unix, tokencode } of vector.tokencodes) {
@@ -65,16 +65,16 @@ for (const name of VECTOR_SETS) {
 
 test('30 s tokens change at :00 and :30; 60 s tokens keep their code for the whole minute', () => {
   const seed = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
-  const thirty = { serial: '123456789012', seed, digits: 8, intervalSeconds: 30 as const };
+  const thirty = { serial: '123456789012', seed, digits: 8, period: 30 as const };
   assert.equal(computeTokencode(thirty, 1700000040), computeTokencode(thirty, 1700000069));
   assert.notEqual(computeTokencode(thirty, 1700000069), computeTokencode(thirty, 1700000070));
-  const sixty = { ...thirty, intervalSeconds: 60 as const };
+  const sixty = { ...thirty, period: 60 as const };
   assert.equal(computeTokencode(sixty, 1700000040), computeTokencode(sixty, 1700000099));
   assert.notEqual(computeTokencode(sixty, 1700000099), computeTokencode(sixty, 1700000100));
 });
 
 test('digits keeps the last n decimal digits, zero-padded', () => {
-  const token = { serial: '123456789012', seed: Buffer.from('00112233445566778899aabbccddeeff', 'hex'), intervalSeconds: 30 as const };
+  const token = { serial: '123456789012', seed: Buffer.from('00112233445566778899aabbccddeeff', 'hex'), period: 30 as const };
   const eight = computeTokencode({ ...token, digits: 8 }, 1700000000);
   for (let digits = 1; digits <= 8; digits++) {
     assert.equal(computeTokencode({ ...token, digits }, 1700000000), eight.slice(8 - digits));
@@ -91,7 +91,7 @@ test('PIN arithmetic: per digit, no carry, right-aligned, extra PIN digits dropp
 });
 
 test('PINs must be 4 to 8 digits, even when the token does not add them', () => {
-  const token = { serial: '123456789012', seed: Buffer.alloc(16), digits: 6, intervalSeconds: 60 as const, addPin: false };
+  const token = { serial: '123456789012', seed: Buffer.alloc(16), digits: 6, period: 60 as const, addPin: false };
   for (const pin of ['123', '123456789', '12a4', '', ' 1234']) {
     throwsCode(() => addPinToTokencode('123456', pin), 'VALIDATION_FAILED');
     throwsCode(() => computePasscode(token, 1700000000, pin), 'VALIDATION_FAILED');
@@ -99,11 +99,11 @@ test('PINs must be 4 to 8 digits, even when the token does not add them', () => 
 });
 
 test('bad token fields and times are refused', () => {
-  const token = { serial: '123456789012', seed: Buffer.alloc(16), digits: 6, intervalSeconds: 60 as const };
+  const token = { serial: '123456789012', seed: Buffer.alloc(16), digits: 6, period: 60 as const };
   throwsCode(() => computeTokencode({ ...token, serial: '12345' }, 0), 'VALIDATION_FAILED');
   throwsCode(() => computeTokencode({ ...token, seed: Buffer.alloc(8) }, 0), 'VALIDATION_FAILED');
   throwsCode(() => computeTokencode({ ...token, digits: 9 }, 0), 'VALIDATION_FAILED');
-  throwsCode(() => computeTokencode({ ...token, intervalSeconds: 45 as 60 }, 0), 'VALIDATION_FAILED');
+  throwsCode(() => computeTokencode({ ...token, period: 45 as 60 }, 0), 'VALIDATION_FAILED');
   throwsCode(() => computeTokencode(token, -1), 'VALIDATION_FAILED');
   throwsCode(() => computeTokencode(token, 1.5), 'VALIDATION_FAILED');
 });

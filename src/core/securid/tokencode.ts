@@ -1,9 +1,9 @@
-import { TallyError } from '../../errors.js';
+import { invalidInput } from '../../errors.js';
 import { aesEncrypt } from './aes.js';
 import { checkTokencodeFields, type SecurIdToken } from './token.js';
 
 /** What the tokencode depends on; the other token fields do not change it. */
-export type TokencodeKey = Pick<SecurIdToken, 'serial' | 'seed' | 'digits' | 'intervalSeconds'>;
+export type TokencodeKey = Pick<SecurIdToken, 'serial' | 'seed' | 'digits' | 'period'>;
 
 function bcd(value: number): number {
   return (Math.floor(value / 10) % 10) * 16 + (value % 10);
@@ -19,12 +19,12 @@ const KEY_CHAIN_LENGTHS = [2, 3, 4, 5, 8] as const;
 export function computeTokencode(token: TokencodeKey, unixSeconds: number): string {
   checkTokencodeFields(token);
   if (!Number.isSafeInteger(unixSeconds) || unixSeconds < 0) {
-    throw new TallyError('VALIDATION_FAILED', 'The time must be a non-negative whole number of unix seconds.');
+    throw invalidInput('unixSeconds');
   }
   const when = new Date(unixSeconds * 1000);
   const year = when.getUTCFullYear();
   const minute = when.getUTCMinutes();
-  const thirtySeconds = token.intervalSeconds === 30;
+  const thirtySeconds = token.period === 30;
   // Four codes come out of each key chain, so the chain's time stops at 4 or 2 minutes.
   const chainMinute = thirtySeconds ? minute & ~1 : minute & ~3;
   const time = Buffer.from([
@@ -55,7 +55,7 @@ export function computeTokencode(token: TokencodeKey, unixSeconds: number): stri
 
 function checkPin(pin: string): void {
   if (typeof pin !== 'string' || !/^\d{4,8}$/.test(pin)) {
-    throw new TallyError('VALIDATION_FAILED', 'The PIN must be 4 to 8 digits.');
+    throw invalidInput('pinDigits');
   }
 }
 

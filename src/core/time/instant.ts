@@ -1,4 +1,4 @@
-import { TallyError } from '../../errors.js';
+import { invalidInput, TallyError } from '../../errors.js';
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$/;
@@ -33,7 +33,7 @@ export function parseInstant(name: string, text: string): number {
     minute > 59 ||
     second > 59
   )
-    throw new TallyError('VALIDATION_FAILED', `${name} "${text}" is not a real date or time.`);
+    throw invalidInput('notARealInstant', { name, text });
   if (date) return calendar.getTime();
   const zone = dateTime?.[8] ?? 'Z';
   const offsetMinutes = /^[Zz]$/.test(zone)

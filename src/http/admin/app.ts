@@ -19,7 +19,7 @@ import { type MetricsEndpoint, metricsRoute } from './metrics.js';
 import { requireRoutePermissions } from './permissions.js';
 import { type Readiness, readinessRoute } from './readiness.js';
 
-export const API_PREFIX = '/api/v1';
+const API_PREFIX = '/api/v1';
 
 /** The admin listener: the REST API under /api/v1, the Security Console at /console, and /metrics when given. */
 export async function buildAdminApp(

@@ -13,6 +13,7 @@ import { logonDelays } from './0010_logon_delays.js';
 import { tokenLimits } from './0011_token_limits.js';
 import { distributionCredentials } from './0012_distribution_credentials.js';
 import { auditRequestId } from './0013_audit_request_id.js';
+import { periodColumn } from './0014_period_column.js';
 import { pinPolicy } from './0015_pin_policy.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
@@ -31,7 +32,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0011_token_limits': tokenLimits(dialect),
     '0012_distribution_credentials': distributionCredentials(),
     '0013_audit_request_id': auditRequestId(),
-    // 0014 is taken by work merged alongside this one.
+    '0014_period_column': periodColumn(),
     '0015_pin_policy': pinPolicy(),
   };
 }

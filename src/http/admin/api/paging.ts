@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { TallyError } from '../../../errors.js';
+import { invalidField } from '../../../errors.js';
 
 /** Query strings are text: numbers are validated by pattern and converted here, not coerced. */
 export const listQuery = {
@@ -9,13 +9,13 @@ export const listQuery = {
 
 export function pageOf(query: { limit?: string; offset?: string }): { limit: number; offset: number } {
   const limit = query.limit === undefined ? 100 : Number(query.limit);
-  if (limit < 1 || limit > 1000) throw new TallyError('VALIDATION_FAILED', 'limit must be from 1 to 1000.');
+  if (limit < 1 || limit > 1000) throw invalidField('limit', 'wholeNumberRange', { min: 1, max: 1000 });
   return { limit, offset: query.offset === undefined ? 0 : Number(query.offset) };
 }
 
 export function timeOf(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const time = /^\d{1,13}$/.test(value) ? Number(value) * (value.length <= 10 ? 1000 : 1) : Date.parse(value);
-  if (Number.isNaN(time)) throw new TallyError('VALIDATION_FAILED', `${name} must be an ISO-8601 time or unix seconds.`);
+  if (Number.isNaN(time)) throw invalidField(name, 'timeValue');
   return time;
 }

@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../../domain/services.js';
-import { TallyError } from '../../../errors.js';
+import { invalidField, invalidInput } from '../../../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../../formats/detect.js';
 import { TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/vocabulary.js';
 import { TOKEN_TYPES } from '../../../tokens/registry.js';
@@ -78,7 +78,7 @@ const TokenListQuery = Type.Object(
 
 function decodeBase64File(text: string): Buffer {
   const compact = text.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) throw new TallyError('VALIDATION_FAILED', 'file must be base64.');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) throw invalidField('file', 'base64Value');
   return Buffer.from(compact, 'base64');
 }
 
@@ -89,12 +89,11 @@ async function readMultipartImport(
   request: FastifyRequest,
 ): Promise<{ content: Buffer; fileName?: string; password?: string; replace?: boolean }> {
   const { file, ...fields } = await readMultipart(request, IMPORT_LIMITS);
-  if (!file) throw new TallyError('VALIDATION_FAILED', 'The upload has no file part.');
+  if (!file) throw invalidField('file', 'uploadNoFile');
   const unknown = Object.keys(fields).filter((name) => !['password', 'replace'].includes(name));
-  if (unknown.length)
-    throw new TallyError('VALIDATION_FAILED', `Unknown form field(s): ${unknown.map((name) => name.slice(0, 64)).join(', ')}.`);
+  if (unknown.length) throw invalidInput('uploadUnknownFields', { names: unknown.map((name) => name.slice(0, 64)).join(', ') });
   if (fields.replace !== undefined && !['true', 'false'].includes(fields.replace)) {
-    throw new TallyError('VALIDATION_FAILED', 'replace must be true or false.');
+    throw invalidField('replace', 'oneOf', { choices: 'true, false' });
   }
   return { content: file.content, fileName: file.fileName, password: fields.password, replace: fields.replace === 'true' };
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../../../domain/actor.js';
-import { type ErrorCode, isTallyError, TallyError } from '../../../errors.js';
+import { type ErrorCode, invalidField, isTallyError, TallyError } from '../../../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../../formats/detect.js';
 import { readMultipart, type UploadLimits, uploadRoutes } from '../../multipart.js';
 import { checkFormToken } from '../../web/console.js';
@@ -100,7 +100,7 @@ export function given(value: string | undefined): string | undefined {
 export function wholeNumber(name: string, value: string | undefined): number | undefined {
   const text = given(value);
   if (text === undefined) return undefined;
-  if (!/^\d{1,9}$/.test(text)) throw new TallyError('VALIDATION_FAILED', `${name} must be a whole number.`);
+  if (!/^\d{1,9}$/.test(text)) throw invalidField(name, 'wholeNumber');
   return Number(text);
 }
 

@@ -24,7 +24,7 @@ import { dashboardPage, errorPage, logOnPage } from './views/home.js';
 import { HOME } from './views/kit.js';
 
 /** Not the self-service cookie's name: browsers send a host's cookies to all its ports. */
-export const SECURITY_CONSOLE_COOKIE = 'tally_console';
+const SECURITY_CONSOLE_COOKIE = 'tally_console';
 const DEFAULT_LOGON_RATE_LIMIT = 20;
 
 /**

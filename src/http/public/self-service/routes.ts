@@ -31,7 +31,7 @@ import {
   type Viewer,
 } from './views.js';
 
-export const SELF_SERVICE_COOKIE = 'tally_session';
+const SELF_SERVICE_COOKIE = 'tally_session';
 
 /** Messages a redirect may ask for by name: the text is ours, never the query string's. */
 const NOTICES = {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { aboutTarget } from '../../../../domain/audit.js';
 import type { Services } from '../../../../domain/services.js';
-import { TallyError } from '../../../../errors.js';
+import { invalidField } from '../../../../errors.js';
 import type { AuditQuery } from '../../../../model/audit.js';
 import { actorOf, fixable, given, page, viewerOf } from '../http.js';
 import { type AuditFilter, auditPage } from '../views/audit.js';
@@ -28,7 +28,7 @@ type FilterRoute = { Querystring: Record<keyof AuditFilter | 'before', string | 
 function dayStart(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const time = /^\d{4}-\d{2}-\d{2}$/.test(value) ? Date.parse(`${value}T00:00:00Z`) : Number.NaN;
-  if (Number.isNaN(time)) throw new TallyError('VALIDATION_FAILED', `${name} must be a day, like 2026-11-29.`);
+  if (Number.isNaN(time)) throw invalidField(name, 'dayValue');
   return time;
 }
 

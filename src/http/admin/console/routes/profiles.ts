@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeviceDefinition } from '../../../../domain/devices.js';
 import type { NewProfile, ProfileChanges } from '../../../../domain/profiles.js';
 import type { Services } from '../../../../domain/services.js';
-import { TallyError } from '../../../../errors.js';
+import { invalidField, invalidInput, type TallyError } from '../../../../errors.js';
 import { type Delivery, type FilePasswordPolicy, PROFILE_PIN_MODES } from '../../../../model/vocabulary.js';
 import { TOKEN_TYPES, tokenType as tokenTypeModule } from '../../../../tokens/registry.js';
 import type { TokenAlgorithm, TokenType } from '../../../../tokens/types.js';
@@ -80,7 +80,7 @@ function selectionOf(source: { deviceType?: string; tokenType?: string; appVersi
 function profileFields(body: ProfileBody): Omit<NewProfile, 'name'> {
   const tokenType = (body.tokenType ?? '') as TokenType;
   const delivery = (body.delivery ?? '') as Delivery;
-  if (!delivery) throw new TallyError('VALIDATION_FAILED', 'Choose how the token reaches its holder.');
+  if (!delivery) throw invalidField('delivery', 'deliveryMissing');
   // An unknown type is the domain's to refuse, with its own message.
   const module = TOKEN_TYPES.includes(tokenType) ? tokenTypeModule(tokenType) : undefined;
   const ctkip = module?.seedDerivedByCtkip(delivery) ?? false;
@@ -91,7 +91,7 @@ function profileFields(body: ProfileBody): Omit<NewProfile, 'name'> {
     appVersion: given(body.appVersion),
     delivery,
     digits: wholeNumber('Digits', body.digits),
-    period: module?.movingFactor === 'counter' ? undefined : wholeNumber('Period', body.period),
+    period: module?.movingFactor === 'counter' ? undefined : wholeNumber('Code period', body.period),
     algorithm: module && module.algorithms.length < 2 ? undefined : (given(body.algorithm) as TokenAlgorithm | undefined),
     pinMode: PROFILE_PIN_MODES.find((pinMode) => pinMode === body.pinMode) ?? 'none',
     pinMinLength: wholeNumber('Shortest PIN', body.pinMinLength),
@@ -144,7 +144,7 @@ function lines(text: string | undefined): [string, string][] {
     .filter(Boolean)
     .map((line) => {
       const colon = line.indexOf(':');
-      if (colon < 1) throw new TallyError('VALIDATION_FAILED', `“${line.slice(0, 60)}” is not “key: value”.`);
+      if (colon < 1) throw invalidInput('keyValueLine', { line: line.slice(0, 60) });
       return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
     });
 }
@@ -170,7 +170,7 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
   ) => {
     const state = await services.profiles.editor(actorOf(request), selection);
     if (options.deviceStep || !state.device || !state.tokenType || state.appVersionProblem) {
-      const problem = state.appVersionProblem ? new TallyError('VALIDATION_FAILED', state.appVersionProblem) : options.error;
+      const problem = state.appVersionProblem ?? options.error;
       return page(reply, deviceStepPage(viewerOf(request), mode, state, selection, problem), problem?.status);
     }
     return page(
@@ -302,7 +302,7 @@ export function profileRoutes(app: FastifyInstance, services: Services): void {
       const tokenTypes = ([] as string[]).concat(body.tokenTypes ?? []);
       const form: DeviceForm = { deviceType: body.deviceType, label: body.label, tokenTypes, versions: body.versions, notes: body.notes };
       try {
-        if (tokenTypes.length === 0) throw new TallyError('VALIDATION_FAILED', 'Tick the token types the device takes.');
+        if (tokenTypes.length === 0) throw invalidField('tokenTypes', 'deviceTokenTypesMissing');
         const versions = Object.fromEntries(
           lines(body.versions).map(([version, deliveries]) => [version, deliveries.split(/[\s,]+/).filter(Boolean) as Delivery[]]),
         );

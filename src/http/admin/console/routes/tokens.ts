@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mayBeShown, type Permission } from '../../../../domain/actor.js';
 import type { DistributionResult } from '../../../../domain/distribution.js';
 import type { Services } from '../../../../domain/services.js';
-import { TallyError } from '../../../../errors.js';
+import { invalidField, type TallyError } from '../../../../errors.js';
 import { TOKEN_STATES, type TokenState } from '../../../../model/vocabulary.js';
 import { TOKEN_TYPES } from '../../../../tokens/registry.js';
 import type { TokenType } from '../../../../tokens/types.js';
@@ -140,7 +140,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     uploads.post<{ Body: MultipartForm }>('/tokens/import', { config: { permission: 'tokens.import' } }, async (request, reply) => {
       const form = request.body ?? {};
       try {
-        if (!form.file) throw new TallyError('VALIDATION_FAILED', 'Choose a token file.');
+        if (!form.file) throw invalidField('file', 'tokenFileMissing');
         const report = await services.tokens.importFile(actorOf(request), {
           content: form.file.content,
           fileName: form.file.fileName,
@@ -214,8 +214,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     },
   );
   tokenAction<{ confirm?: string }>('reissue', 'tokens.distribute', { confirm: { maxLength: 8 } }, [], async (request, reply) => {
-    if (request.body.confirm !== 'yes')
-      throw new TallyError('VALIDATION_FAILED', 'Tick the box to confirm: the token in use, or the code or link waiting, stops working.');
+    if (request.body.confirm !== 'yes') throw invalidField('confirm', 'confirmReissue');
     const result = await services.distribution.reissue(actorOf(request), request.params.serial);
     const token = await services.tokens.get(actorOf(request), request.params.serial);
     return distributionResultPage(request, reply, services, result, token.username, 'Token reissued');
@@ -232,8 +231,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     return 'token-enabled';
   });
   tokenAction<{ confirm?: string }>('disable', 'tokens.manage', { confirm: { maxLength: 8 } }, [], async (request) => {
-    if (request.body.confirm !== 'yes')
-      throw new TallyError('VALIDATION_FAILED', 'Tick the box to confirm the token is to stop authenticating.');
+    if (request.body.confirm !== 'yes') throw invalidField('confirm', 'confirmDisable');
     await services.tokenAdmin.setEnabled(actorOf(request), request.params.serial, false);
     return 'token-disabled';
   });
@@ -245,7 +243,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     async (request, reply) => {
       const emergency = request.body.emergency;
       if (emergency !== 'none' && emergency !== 'one-time' && emergency !== 'fixed')
-        throw new TallyError('VALIDATION_FAILED', 'Choose what emergency access to give.');
+        throw invalidField('emergency', 'emergencyChoiceMissing');
       const lost = await services.tokenAdmin.reportLost(actorOf(request), request.params.serial, {
         emergency,
         days: wholeNumber('Days', request.body.days),
@@ -281,13 +279,12 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
     return 'activation-reset';
   });
   tokenAction<{ confirm?: string }>('unassign', 'tokens.distribute', { confirm: { maxLength: 8 } }, [], async (request) => {
-    if (request.body.confirm !== 'yes')
-      throw new TallyError('VALIDATION_FAILED', 'Tick the box to confirm the token is to be taken from its holder.');
+    if (request.body.confirm !== 'yes') throw invalidField('confirm', 'confirmUnassign');
     await services.distribution.unassign(actorOf(request), request.params.serial);
     return 'token-unassigned';
   });
   tokenAction<{ confirm?: string }>('delete', 'tokens.delete', { confirm: { maxLength: 8 } }, [], async (request, reply) => {
-    if (request.body.confirm !== 'yes') throw new TallyError('VALIDATION_FAILED', 'Tick the box to confirm the token is to be deleted.');
+    if (request.body.confirm !== 'yes') throw invalidField('confirm', 'confirmDelete');
     await services.tokens.delete(actorOf(request), request.params.serial);
     return redirect(reply, link('tokens'), 'token-deleted');
   });

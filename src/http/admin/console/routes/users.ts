@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Permission } from '../../../../domain/actor.js';
 import type { Services } from '../../../../domain/services.js';
-import { TallyError } from '../../../../errors.js';
+import { invalidField } from '../../../../errors.js';
 import { USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
 import {
@@ -56,8 +56,7 @@ type UserBody = Partial<Record<keyof typeof UserFields, string>>;
 
 function roleOf(value: string | undefined): UserRole | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!(USER_ROLES as readonly string[]).includes(value))
-    throw new TallyError('VALIDATION_FAILED', `The role must be one of ${USER_ROLES.join(', ')}.`);
+  if (!(USER_ROLES as readonly string[]).includes(value)) throw invalidField('role', 'oneOf', { choices: USER_ROLES.join(', ') });
   return value as UserRole;
 }
 
@@ -117,7 +116,7 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
       const form = request.body ?? {};
       const text = form.file ? form.file.content.toString('utf8') : (form.csv ?? '');
       try {
-        if (!text.trim()) throw new TallyError('VALIDATION_FAILED', 'Choose a CSV file or paste its text.');
+        if (!text.trim()) throw invalidField('file', 'userFileMissing');
         return page(reply, importUsersReportPage(viewerOf(request), await services.users.importCsv(actorOf(request), text)));
       } catch (error) {
         const refused = fixable(error, [...INPUT_ERRORS, 'FORMAT_INVALID']);

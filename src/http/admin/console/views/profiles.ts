@@ -262,12 +262,12 @@ ${pageHead(editorTitle(mode))}
           ? ''
           : selectField(
               'period',
-              'New code every',
+              'Code period',
               [
                 { value: '30', label: '30 seconds' },
                 { value: '60', label: '60 seconds' },
               ],
-              form.period || String(module.defaults.periodSeconds),
+              form.period || String(module.defaults.period),
             )
       }
       ${module.algorithms.length < 2 ? '' : selectField('algorithm', 'Algorithm', options(module.algorithms), form.algorithm ?? module.defaults.algorithm, { hint: 'Google Authenticator knows SHA1, 6 digits and 30 seconds only.' })}
