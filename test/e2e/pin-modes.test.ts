@@ -37,7 +37,7 @@ interopTest(
       );
 
       await page.goto(`${base}/console/profiles/new`);
-      await page.getByRole('radio', { name: /^RSA SecurID app for Windows/ }).check();
+      await page.getByRole('radio', { name: /^RSA SecurID Software Token for Windows/ }).check();
       await page.getByLabel('Token type').selectOption('securid');
       await page.getByRole('button', { name: 'Continue' }).click();
       await page.getByLabel('Name', { exact: true }).fill('Desktop PINPad');
