@@ -40,6 +40,12 @@ export const errorCatalogue = {
   USER_EXISTS: { status: 409, message: 'A user with that username exists already.' },
   API_TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
   RADIUS_CLIENT_NOT_FOUND: { status: 404, message: 'No such RADIUS client.' },
+  AUTHN_AGENT_NOT_FOUND: { status: 404, message: 'No such authentication agent.' },
+  AUTHN_AGENT_DENIED: { status: 401, message: 'The client ID or access key is not right.' },
+  AUTHN_ATTEMPT_NOT_CONTINUABLE: {
+    status: 400,
+    message: 'The attempt is unknown, expired, finished or cancelled, or the request does not answer its last message.',
+  },
 
   // Tokens
   TOKEN_NOT_FOUND: { status: 404, message: 'No such token.' },

@@ -10,6 +10,7 @@ import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.
 import { SmtpMailer, type SmtpSettings } from './domain/smtp-mailer.js';
 import { buildAdminApp } from './http/admin/app.js';
 import type { Phase, Readiness } from './http/admin/readiness.js';
+import { buildAuthnApiApp } from './http/authn-api/app.js';
 import type { TlsFiles } from './http/fastify.js';
 import { buildPublicApp } from './http/public/app.js';
 import type { Logger } from './logger.js';
@@ -28,6 +29,8 @@ export interface ServerOptions {
   radiusHost: string;
   /** 0 turns RADIUS off. */
   radiusPort: number;
+  /** The RSA SecurID Authentication API listener; off without it. */
+  authnApi?: { host: string; port: number; tls?: TlsFiles; attemptSeconds: number };
   publicUrl?: string;
   issuer: string;
   tls?: TlsFiles;
@@ -59,6 +62,8 @@ export interface RunningServer {
   adminAddress: string;
   /** The bound RADIUS port, when RADIUS is on. */
   radiusPort?: number;
+  /** The Authentication API listener's address, when it is on. */
+  authnApiAddress?: string;
   close(): Promise<void>;
 }
 
@@ -102,6 +107,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       sessions: options.sessions,
       selfService: options.selfService,
       helpdeskCredentials: options.helpdeskCredentials,
+      authnAttemptSeconds: options.authnApi?.attemptSeconds,
       mailer,
       logger: options.logger,
     };
@@ -119,8 +125,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const readiness: Readiness = { phase: () => phase, check: () => checkStoreReady(store, keyring) };
     const adminApp = await buildAdminApp(services, { ...listener, tls: options.adminTls, trustProxy: undefined, readiness });
     apps.push(adminApp);
+    const authnApiApp = options.authnApi
+      ? await buildAuthnApiApp(services, { ...listener, tls: options.authnApi.tls, trustProxy: undefined })
+      : undefined;
+    if (authnApiApp) apps.push(authnApiApp);
     const publicAddress = await publicApp.listen({ host: options.host, port: options.port });
     const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });
+    const authnApiAddress =
+      authnApiApp && options.authnApi ? await authnApiApp.listen({ host: options.authnApi.host, port: options.authnApi.port }) : undefined;
     if (options.radiusPort !== 0)
       radius = await startRadiusServer(services, { host: options.radiusHost, port: options.radiusPort, logger: options.logger });
     const publicPort = publicApp.server.address();
@@ -136,6 +148,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `  Security Console:     ${adminAddress}/console`,
       `  REST API:             ${adminAddress}/api/v1 (OpenAPI at ${adminAddress}/api/v1/openapi.json)`,
       radius ? `  RADIUS:               udp ${options.radiusHost}:${radius.port}` : '  RADIUS:               off',
+      authnApiAddress ? `  RSA Authn API agents: ${authnApiAddress}/mfa/v1_1/authn/` : '  RSA Authn API agents: off (no --authn-api-port)',
       options.smtp
         ? `  Mail:                 SMTP ${options.smtp.host}:${options.smtp.port}, from ${options.smtp.from}`
         : '  Mail:                 off (no --smtp-host)',
@@ -147,6 +160,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       publicAddress,
       adminAddress,
       radiusPort: radius?.port,
+      authnApiAddress,
       async close() {
         phase = 'stopping';
         await radius?.close();

@@ -14,6 +14,11 @@ export const serveCommand = defineCommand({
     'adminPort',
     'radiusHost',
     'radiusPort',
+    'authnApiHost',
+    'authnApiPort',
+    'authnApiTlsCert',
+    'authnApiTlsKey',
+    'authnAttemptSeconds',
     'publicUrl',
     'issuer',
     'tlsCert',
@@ -42,6 +47,8 @@ export const serveCommand = defineCommand({
     if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together.');
     if (Boolean(config.adminTlsCert) !== Boolean(config.adminTlsKey))
       throw new UsageError('--admin-tls-cert and --admin-tls-key go together.');
+    if (Boolean(config.authnApiTlsCert) !== Boolean(config.authnApiTlsKey))
+      throw new UsageError('--authn-api-tls-cert and --authn-api-tls-key go together.');
     if (config.smtpPassword !== undefined && config.smtpUser === undefined) throw new UsageError('--smtp-password needs --smtp-user.');
     const [{ startServer }, { createLogger }] = await Promise.all([import('../../server.js'), import('../../logger.js')]);
     const logger = createLogger(config.logLevel ?? 'info');
@@ -63,6 +70,16 @@ export const serveCommand = defineCommand({
       adminPort: config.adminPort ?? 8081,
       radiusHost: config.radiusHost ?? '0.0.0.0',
       radiusPort: config.radiusPort ?? 1812,
+      authnApi:
+        config.authnApiPort === undefined
+          ? undefined
+          : {
+              host: config.authnApiHost ?? '0.0.0.0',
+              port: config.authnApiPort,
+              tls:
+                config.authnApiTlsCert && config.authnApiTlsKey ? { cert: config.authnApiTlsCert, key: config.authnApiTlsKey } : undefined,
+              attemptSeconds: config.authnAttemptSeconds ?? 600,
+            },
       publicUrl: config.publicUrl,
       issuer: config.issuer ?? 'Tally',
       tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,

@@ -13,6 +13,7 @@ import { logonDelays } from './0010_logon_delays.js';
 import { tokenLimits } from './0011_token_limits.js';
 import { distributionCredentials } from './0012_distribution_credentials.js';
 import { pinPolicy } from './0015_pin_policy.js';
+import { authnApi } from './0016_authn_api.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -31,5 +32,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0012_distribution_credentials': distributionCredentials(),
     // 0013 and 0014 are taken by work merged alongside this one.
     '0015_pin_policy': pinPolicy(),
+    '0016_authn_api': authnApi(dialect),
   };
 }
