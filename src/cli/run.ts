@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { TallyError } from '../errors.js';
 import { type Command, EXIT, helpText, type Io, parseCommandLine, UsageError } from './command.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
+import { authnAgentCommands } from './commands/authn-agent.js';
 import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -17,6 +18,7 @@ const commands: Command[] = [
   rotateMasterKeyCommand,
   inventoryImportCommand,
   ...tokenCommands,
+  ...authnAgentCommands,
 ];
 
 /** The version of this Tally, from its package.json (beside src/ in a checkout, beside dist/ when installed). */

@@ -78,7 +78,8 @@ for (const dialect of testDialects()) {
         await call('/api/v1/tokens/import', { file: Buffer.from(writeSdtid([key])).toString('base64') });
         await call(`/api/v1/tokens/${serial}/assign`, { username });
       }
-      accessKey = (await call('/api/v1/authn-agents', { name: 'curl-agent' })).accessKey ?? '';
+      accessKey = JSON.parse(tally(['authn-agent', 'add', ...args, '--name', 'curl-agent', '--json']).stdout).accessKey;
+      assert.match(tally(['authn-agent', 'list', ...args]).stdout, /^curl-agent\t/);
     });
     after(async () => {
       for (const node of nodes) await node.stop();
