@@ -21,7 +21,7 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     listener = await buildAuthnApiApp(tally.services, { logger: createLogger('silent') });
     const api = (url: string, payload: object) =>
       tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
-    for (const username of ['plain-user', 'next-user', 'pin-user'])
+    for (const username of ['plain-user', 'next-user', 'pin-user', 'lost-user'])
       assert.equal((await api('/api/v1/users', { username })).statusCode, 201);
     const securid = (serial: string, addPin: boolean) => ({
       serial,
@@ -32,12 +32,18 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
       localPin: false,
       expiresOn: '2035-12-31',
     });
-    const tokens = [securid('411111111111', false), securid('422222222222', false), securid('433333333333', true)];
-    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 3);
+    const tokens = [
+      securid('411111111111', false),
+      securid('422222222222', false),
+      securid('433333333333', true),
+      securid('444444444444', false),
+    ];
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 4);
     for (const [serial, username] of [
       ['411111111111', 'plain-user'],
       ['422222222222', 'next-user'],
       ['433333333333', 'pin-user'],
+      ['444444444444', 'lost-user'],
     ] as const)
       assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
     const agent = await api('/api/v1/authn-agents', { name: 'vpn-agent' });
@@ -165,6 +171,22 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     assert.equal(confirm.credentialValidationResults[0].methodResponseCode, 'SUCCESS');
     const done = (await verify(confirm.context, 'p-4', 'SECURID_NEW_PIN_CONFIRM', '2580')).json();
     assert.equal(done.attemptResponseCode, 'SUCCESS');
+  });
+
+  test('an emergency access code for a lost token is taken as the SECURID passcode, once', async () => {
+    const lost = await tally.services.tokenAdmin.reportLost(systemActor, '444444444444', { emergency: 'one-time' });
+    const emergencyCode = lost.emergencyCode ?? assert.fail('no emergency code');
+    const accepted = (await initialize('lost-user', 'e-1', emergencyCode)).json();
+    assert.equal(accepted.attemptResponseCode, 'SUCCESS');
+    assert.equal((await initialize('lost-user', 'e-2', emergencyCode)).json().attemptResponseCode, 'FAIL', 'a one-time code works once');
+  });
+
+  test('wrong passcodes over the Authentication API lock the user out as over RADIUS and REST', async () => {
+    for (let i = 0; i < 10; i++) await initialize('next-user', `l-${i}`, '00000000');
+    tally.clock.advance(60);
+    const right = (await initialize('next-user', 'l-right', await code('422222222222'))).json();
+    assert.equal(right.attemptResponseCode, 'FAIL', 'a locked user is refused even with the right passcode');
+    await tally.services.users.unlock(systemActor, 'next-user');
   });
 
   test('cancel ends an attempt; a request that does not answer the last message cannot continue it', async () => {
