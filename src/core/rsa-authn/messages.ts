@@ -37,6 +37,8 @@ export interface AuthnRequest {
 }
 
 const MAX_FIELD = 256;
+/** Tally's longest username (and agent name). */
+const MAX_NAME = 128;
 
 function invalid(field: string, message: string): TallyError {
   return new TallyError('VALIDATION_FAILED', message, { field });
@@ -46,14 +48,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function text(from: Record<string, unknown>, field: string, path: string, required: boolean): string {
+function text(from: Record<string, unknown>, field: string, path: string, required: boolean, maxLength = MAX_FIELD): string {
   const value = from[field];
   if (value === undefined || value === null) {
     if (required) throw invalid(path, `${path} is required.`);
     return '';
   }
-  if (typeof value !== 'string' || value.length > MAX_FIELD)
-    throw invalid(path, `${path} must be a string of at most ${MAX_FIELD} characters.`);
+  if (typeof value !== 'string' || value.length > maxLength)
+    throw invalid(path, `${path} must be a string of at most ${maxLength} characters.`);
   return value;
 }
 
@@ -82,8 +84,8 @@ export function decodeAuthnRequest(body: unknown, call: 'initialize' | 'verify' 
   const context = isObject(body.context) ? body.context : {};
   const continues = call !== 'initialize';
   return {
-    clientId: text(body, 'clientId', 'clientId', true),
-    subjectName: text(body, 'subjectName', 'subjectName', call === 'initialize'),
+    clientId: text(body, 'clientId', 'clientId', true, MAX_NAME),
+    subjectName: text(body, 'subjectName', 'subjectName', call === 'initialize', MAX_NAME),
     credential: call === 'cancel' ? undefined : credentialOf(body),
     context: {
       authnAttemptId: text(context, 'authnAttemptId', 'context.authnAttemptId', continues),
