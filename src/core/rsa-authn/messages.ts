@@ -176,7 +176,7 @@ export function encodeAuthnResponse(context: AttemptContext, outcome: AttemptOut
 }
 
 /** Why a request was refused before any attempt moved. */
-export type RefusalReason = 'INVALID_REQUEST' | 'ACCESS_DENIED' | 'ATTEMPT_NOT_CONTINUABLE';
+export type RefusalReason = 'INVALID_REQUEST' | 'ACCESS_DENIED' | 'ATTEMPT_NOT_CONTINUABLE' | 'TOO_MANY_REQUESTS';
 
 /** The answer to a request refused before any attempt moved: bad JSON or fields, an unknown agent or a wrong key, an attempt that cannot go on. */
 export function encodeRefusal(reason: RefusalReason): Record<string, unknown> {

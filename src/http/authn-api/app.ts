@@ -15,6 +15,8 @@ const REFUSALS: Partial<Record<ErrorCode, RefusalReason>> = {
   MALFORMED_JSON: 'INVALID_REQUEST',
   UNSUPPORTED_MEDIA_TYPE: 'INVALID_REQUEST',
   BODY_TOO_LARGE: 'INVALID_REQUEST',
+  // The authentication service's queue is full: the agent may send again.
+  RATE_LIMITED: 'TOO_MANY_REQUESTS',
 };
 
 /**
