@@ -191,6 +191,16 @@ export const settings = {
   ),
   radiusHost: text('Address the RADIUS server listens on.', '0.0.0.0'),
   radiusPort: port('UDP port of the RADIUS server; 0 turns RADIUS off.', 1812),
+  authnApiHost: text('Address of the RSA SecurID Authentication API listener.', '0.0.0.0'),
+  authnApiPort: integer(
+    "Port of the RSA SecurID Authentication API listener (RSA's REST agent protocol; RSA's own default is 5555). Off when absent.",
+    undefined,
+    0,
+    65535,
+  ),
+  authnApiTlsCert: text('PEM certificate file for the Authentication API listener; needs --authn-api-tls-key. Agents expect HTTPS.'),
+  authnApiTlsKey: text('PEM private key file for the Authentication API listener.'),
+  authnAttemptSeconds: integer("How long an Authentication API attempt waits for the agent's next request, in seconds.", 600, 30, 3600),
   publicUrl: url(
     'The public URL users see in links, CT-KIP URLs and mails (e.g. behind a reverse proxy). Default: http://localhost:PORT.',
     ['http:', 'https:'],

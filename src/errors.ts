@@ -47,6 +47,12 @@ export const errorCatalogue = {
   USER_EXISTS: { status: 409, message: 'A user with that username exists already.' },
   API_TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
   RADIUS_CLIENT_NOT_FOUND: { status: 404, message: 'No such RADIUS client.' },
+  AUTHN_AGENT_NOT_FOUND: { status: 404, message: 'No such authentication agent.' },
+  AUTHN_AGENT_DENIED: { status: 401, message: 'The client ID or access key is not right.' },
+  AUTHN_ATTEMPT_NOT_CONTINUABLE: {
+    status: 400,
+    message: 'The attempt is unknown, expired, finished or cancelled, or the request does not answer its last message.',
+  },
 
   // Tokens
   TOKEN_NOT_FOUND: { status: 404, message: 'No such token.' },
@@ -260,6 +266,13 @@ export const validationMessages = {
   ctkipExpiry: 'The key expiry date must be an ISO-8601 date or date-time.',
   ctkipDigits: 'CT-KIP tokens have 6 or 8 digits.',
   ctkipPeriod: 'CT-KIP tokens change every 30 or 60 seconds.',
+  requiredField: '{field} is required.',
+  stringOfAtMost: '{field} must be a string of at most {max} characters.',
+  mustBeArray: '{field} must be an array.',
+  firstMustBeObject: '{field}[0] must be an object.',
+  needsNameValue: '{field} needs a name and a value.',
+  bodyJsonObject: 'The body must be a JSON object.',
+  agentName: '{field} must be 1 to 128 letters, digits, spaces or . _ @ -.',
   notARealInstant: '{name} "{text}" is not a real date or time.',
   sinceBeforeUntil: '--since ({since}) must be before --until ({until}).',
   purgeBeforeInFuture: '--before ({before}) is in the future; the purge takes only what is past.',

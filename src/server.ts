@@ -13,6 +13,7 @@ import { checkStoreReady, initialiseStore, isInitialised } from './domain/setup.
 import { SmtpMailer, type SmtpSettings } from './domain/smtp-mailer.js';
 import { buildAdminApp } from './http/admin/app.js';
 import type { Phase, Readiness } from './http/admin/readiness.js';
+import { buildAuthnApiApp } from './http/authn-api/app.js';
 import { reloadTls, type TlsFiles } from './http/fastify.js';
 import { buildPublicApp } from './http/public/app.js';
 import type { Logger } from './logger.js';
@@ -37,6 +38,8 @@ export interface ServerOptions {
   radiusHost: string;
   /** 0 turns RADIUS off. */
   radiusPort: number;
+  /** The RSA SecurID Authentication API listener; off without it. */
+  authnApi?: { host: string; port: number; tls?: TlsFiles; attemptSeconds: number };
   publicUrl?: string;
   issuer: string;
   tls?: TlsFiles;
@@ -80,6 +83,8 @@ export interface RunningServer {
    * the error is logged.
    */
   reloadCertificates(): void;
+  /** The Authentication API listener's address, when it is on. */
+  authnApiAddress?: string;
   close(): Promise<void>;
 }
 
@@ -125,6 +130,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       sessions: options.sessions,
       selfService: options.selfService,
       helpdeskCredentials: options.helpdeskCredentials,
+      authnAttemptSeconds: options.authnApi?.attemptSeconds,
       mailer,
       logger: options.logger,
       observer: metrics,
@@ -151,8 +157,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       metrics: { scrape: () => metrics.scrape(), token: options.metricsToken },
     });
     apps.push(adminApp);
+    const authnApiApp = options.authnApi
+      ? await buildAuthnApiApp(services, { ...listener, tls: options.authnApi.tls, trustProxy: undefined })
+      : undefined;
+    if (authnApiApp) apps.push(authnApiApp);
     const publicAddress = await publicApp.listen({ host: options.host, port: options.port });
     const adminAddress = await adminApp.listen({ host: options.adminHost, port: options.adminPort });
+    const authnApiAddress =
+      authnApiApp && options.authnApi ? await authnApiApp.listen({ host: options.authnApi.host, port: options.authnApi.port }) : undefined;
     if (options.radiusPort !== 0)
       radius = await startRadiusServer(services, { host: options.radiusHost, port: options.radiusPort, logger: options.logger });
     if (options.auditSyslog) {
@@ -182,6 +194,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       options.auditSyslog
         ? `  Audit to syslog:      ${options.auditSyslog.protocol}://${options.auditSyslog.host}:${options.auditSyslog.port}`
         : '  Audit to syslog:      off (no --audit-syslog)',
+      authnApiAddress ? `  RSA Authn API agents: ${authnApiAddress}/mfa/v1_1/authn/` : '  RSA Authn API agents: off (no --authn-api-port)',
       options.smtp
         ? `  Mail:                 SMTP ${options.smtp.host}:${options.smtp.port}, from ${options.smtp.from}`
         : '  Mail:                 off (no --smtp-host)',
@@ -210,6 +223,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           }
         }
       },
+      authnApiAddress,
       async close() {
         phase = 'stopping';
         await radius?.close();

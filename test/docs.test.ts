@@ -194,7 +194,10 @@ test('audit: one way in: only the audit service appends events, and the code cal
     sources(join(repoRoot, 'src'))
       .filter((file) => !file.endsWith('.test.ts'))
       .flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/\baudit\s*\.\s*(\w+)\s*\(/g)].map(([, name]) => name as string))
-      .filter((name) => !['list', 'authentications', 'exportCsv', 'authenticationsByHour', 'query', 'authenticationsOf', 'ascending'].includes(name)),
+      .filter(
+        (name) =>
+          !['list', 'authentications', 'exportCsv', 'authenticationsByHour', 'query', 'authenticationsOf', 'ascending'].includes(name),
+      ),
   );
   // purgeBefore: the retention purge (`tally audit purge`), the one delete, itself a recorded change.
   assert.deepEqual([...writesCalled].sort(), ['appendMany', 'change', 'purgeBefore', 'record']);

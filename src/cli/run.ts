@@ -3,6 +3,7 @@ import { TallyError } from '../errors.js';
 import { type Command, EXIT, helpText, type Io, parseCommandLine, UsageError } from './command.js';
 import { apiTokenCreateCommand } from './commands/apitoken.js';
 import { auditExportCommand, auditPurgeCommand } from './commands/audit.js';
+import { authnAgentCommands } from './commands/authn-agent.js';
 import { backupCommand } from './commands/backup.js';
 import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
@@ -24,6 +25,7 @@ const commands: Command[] = [
   auditExportCommand,
   auditPurgeCommand,
   ...tokenCommands,
+  ...authnAgentCommands,
 ];
 
 /** The version of this Tally, from its package.json (beside src/ in a checkout, beside dist/ when installed). */

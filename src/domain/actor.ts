@@ -6,7 +6,7 @@ export type Role = AdminRole | 'agent' | 'user';
 
 /** Who is acting, for access checks and the audit trail. */
 export interface Actor {
-  kind: 'admin' | 'apitoken' | 'user' | 'system' | 'anonymous' | 'radius-client';
+  kind: 'admin' | 'apitoken' | 'user' | 'system' | 'anonymous' | 'radius-client' | 'authn-agent';
   /** A username, an API token's name, or `system`. */
   name: string;
   role: Role | 'system';
@@ -55,6 +55,7 @@ const permissions = {
   'tokens.resyncOwn': ['user'],
   'tokens.reportOwnLost': ['user', 'superadmin', 'helpdesk'],
   'radius.manage': ['superadmin'],
+  'authnAgents.manage': ['superadmin'],
   'dashboard.read': ['superadmin', 'helpdesk'],
 } as const satisfies Record<string, readonly Role[]>;
 

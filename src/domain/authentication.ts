@@ -33,7 +33,7 @@ export interface VerifyRequest {
   state?: string;
   /** Where the request came from (the RADIUS client or API caller's address). */
   source?: string;
-  channel: 'rest' | 'radius' | 'self-service';
+  channel: 'rest' | 'radius' | 'self-service' | 'authn-api';
 }
 
 export interface AuthenticationSettings {

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/connect.js';
 import { ApiTokenRepository } from '../store/repositories/api-tokens.js';
 import { AuthenticationRepository } from '../store/repositories/authentication.js';
+import { AuthnApiRepository } from '../store/repositories/authn-api.js';
 import { ChallengeRepository } from '../store/repositories/challenges.js';
 import { DashboardRepository } from '../store/repositories/dashboard.js';
 import { LogonDelayRepository } from '../store/repositories/logon-delays.js';
@@ -14,6 +15,7 @@ import { ApiTokenService } from './api-tokens.js';
 import { AuditService } from './audit.js';
 import { AuditRetentionService } from './audit-retention.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
+import { AuthnApiService } from './authn-api.js';
 import { BulkDistributionService } from './bulk-distribution.js';
 import type { Clock } from './clock.js';
 import { DashboardService } from './dashboard.js';
@@ -52,6 +54,8 @@ export interface Services {
   authentication: AuthenticationService;
   /** A token's authentication state: PINs, resync, lost tokens, enable, disable, unlock, testing a code. */
   tokenAdmin: TokenAdministrationService;
+  /** The RSA SecurID Authentication API: its agents and attempts. */
+  authnApi: AuthnApiService;
   radiusClients: RadiusClientService;
   sessions: SessionService;
   selfService: SelfService;
@@ -74,6 +78,8 @@ export interface ServiceOptions extends DistributionOptions {
   selfService?: SelfServiceSettings;
   /** Monitoring (the Prometheus metrics); none without it. */
   observer?: Observer;
+  /** How long an RSA Authentication API attempt waits for the agent's next request. */
+  authnAttemptSeconds?: number;
 }
 
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
@@ -129,6 +135,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     provisioning: new ProvisioningService(repositories, keyring, tokens, hasher, audit, clock, rateLimits),
     authentication,
     tokenAdmin,
+    authnApi: new AuthnApiService(new AuthnApiRepository(store.db), authentication, audit, clock, options.authnAttemptSeconds),
     radiusClients: new RadiusClientService(new RadiusClientRepository(store.db), keyring, audit, clock),
     sessions: new SessionService(
       new WebSessionRepository(store.db),

@@ -25,6 +25,9 @@ export const AUDIT_ACTIONS = {
   'apitoken.revoke': 'An API token was revoked.',
   'radius-client.create': 'A RADIUS client was registered.',
   'radius-client.remove': 'A RADIUS client was removed.',
+  'authn-agent.create': 'An agent of the RSA SecurID Authentication API was registered (its access key shown once).',
+  'authn-agent.rotate': "An agent's access key was replaced (the new one shown once; the old one stops working).",
+  'authn-agent.delete': 'An agent was removed: its requests are refused from now on.',
   'profile.create': 'A software token profile was created.',
   'profile.update': 'A software token profile changed.',
   'device.put': 'A device type was added or changed in the capability table.',
@@ -65,6 +68,8 @@ export const AUDIT_ACTIONS = {
   'ctkip.key.rotate': "The CT-KIP server's key was rotated.",
   'auth.rest': 'A passcode was checked over REST (accept, reject or challenge).',
   'auth.radius': 'A passcode was checked over RADIUS (accept, reject or challenge).',
+  'auth.authn-api':
+    'A passcode, next tokencode or new PIN was checked over the RSA SecurID Authentication API (accept, reject or challenge).',
   'auth.self-service': 'A passcode was checked in the Self-Service Console.',
   'mail.sent': 'A mail was handed to the SMTP server.',
   'mail.failed': 'A mail could not be handed to the SMTP server.',

@@ -53,7 +53,7 @@ export interface ApiTokensTable {
 export interface AuditEventsTable {
   id: Generated<number>;
   at: number;
-  actor_type: 'admin' | 'user' | 'apitoken' | 'system' | 'anonymous' | 'radius-client';
+  actor_type: 'admin' | 'user' | 'apitoken' | 'system' | 'anonymous' | 'radius-client' | 'authn-agent';
   actor: string;
   action: string;
   target_type: string | null;
@@ -205,6 +205,34 @@ export interface RadiusClientsTable {
   created_at: number;
 }
 
+export interface AuthnAgentsTable {
+  id: Generated<number>;
+  /** The `clientId` the agent sends. */
+  name: string;
+  /** SHA-256 (hex) of the access key. */
+  key_hash: string;
+  created_at: number;
+  rotated_at: number | null;
+}
+
+export interface AuthnAttemptsTable {
+  /** The `authnAttemptId` given to the agent. */
+  id: string;
+  agent_name: string;
+  username: string;
+  /** `open` (awaiting the agent), `working` (claimed by a node), `done` (finished or cancelled). */
+  status: 'open' | 'working' | 'done';
+  /** The last `messageId` Tally sent: the agent's next request must answer it (`inResponseTo`). */
+  message_id: string;
+  /** The RSA method the attempt waits for (`SECURID`, `SECURID_NEXT_TOKENCODE`, ...). */
+  awaited_method: string;
+  /** The state of Tally's own challenge (auth_challenges) that the awaited answer continues. */
+  challenge_state: string | null;
+  /** The text of the prompt sent with the challenge. */
+  prompt: string | null;
+  expires_at: number;
+}
+
 export interface AuthChallengesTable {
   state: string;
   token_id: number;
@@ -302,6 +330,8 @@ export interface Database {
   ctkip_sessions: CtkipSessionsTable;
   radius_clients: RadiusClientsTable;
   auth_challenges: AuthChallengesTable;
+  authn_agents: AuthnAgentsTable;
+  authn_attempts: AuthnAttemptsTable;
   web_sessions: WebSessionsTable;
   rate_limits: RateLimitsTable;
   logon_delays: LogonDelaysTable;

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { ApiTokenRepository } from './repositories/api-tokens.js';
 import { AuditRepository } from './repositories/audit.js';
 import { AuthenticationRepository } from './repositories/authentication.js';
+import { AuthnApiRepository } from './repositories/authn-api.js';
 import { BulkDistributionRepository } from './repositories/bulk-distributions.js';
 import { CtkipRepository } from './repositories/ctkip.js';
 import { DeviceTypeRepository } from './repositories/device-types.js';
@@ -60,6 +61,7 @@ export interface Repositories {
   webSessions: WebSessionRepository;
   logonDelays: LogonDelayRepository;
   bulkDistributions: BulkDistributionRepository;
+  authnApi: AuthnApiRepository;
   /** Bound to a transaction, for the administration of a token's authentication state (no holder cache there). */
   authentication: AuthenticationRepository;
   /** The connection they are bound to, for a service that writes with them (the audit's `record` within a change). */
@@ -82,6 +84,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     webSessions: new WebSessionRepository(db),
     logonDelays: new LogonDelayRepository(db),
     bulkDistributions: new BulkDistributionRepository(db),
+    authnApi: new AuthnApiRepository(db),
     authentication: new AuthenticationRepository(db),
     connection: connectionOf(db),
   };

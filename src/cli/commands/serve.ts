@@ -15,6 +15,11 @@ export const serveCommand = defineCommand({
     'metricsToken',
     'radiusHost',
     'radiusPort',
+    'authnApiHost',
+    'authnApiPort',
+    'authnApiTlsCert',
+    'authnApiTlsKey',
+    'authnAttemptSeconds',
     'publicUrl',
     'issuer',
     'tlsCert',
@@ -48,6 +53,8 @@ export const serveCommand = defineCommand({
     if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together.');
     if (Boolean(config.adminTlsCert) !== Boolean(config.adminTlsKey))
       throw new UsageError('--admin-tls-cert and --admin-tls-key go together.');
+    if (Boolean(config.authnApiTlsCert) !== Boolean(config.authnApiTlsKey))
+      throw new UsageError('--authn-api-tls-cert and --authn-api-tls-key go together.');
     if (config.smtpPassword !== undefined && config.smtpUser === undefined) throw new UsageError('--smtp-password needs --smtp-user.');
     if (config.auditSyslogCaFile !== undefined && config.auditSyslog?.protocol !== 'tls')
       throw new UsageError('--audit-syslog-ca-file goes with a tls:// --audit-syslog.');
@@ -75,6 +82,16 @@ export const serveCommand = defineCommand({
       metricsToken: config.metricsToken,
       radiusHost: config.radiusHost ?? '0.0.0.0',
       radiusPort: config.radiusPort ?? 1812,
+      authnApi:
+        config.authnApiPort === undefined
+          ? undefined
+          : {
+              host: config.authnApiHost ?? '0.0.0.0',
+              port: config.authnApiPort,
+              tls:
+                config.authnApiTlsCert && config.authnApiTlsKey ? { cert: config.authnApiTlsCert, key: config.authnApiTlsKey } : undefined,
+              attemptSeconds: config.authnAttemptSeconds ?? 600,
+            },
       publicUrl: config.publicUrl,
       issuer: config.issuer ?? 'Tally',
       tls: config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : undefined,

@@ -7,6 +7,7 @@ import { apiTokenRoutes } from './api/api-tokens.js';
 import { auditRoutes } from './api/audit.js';
 import { bearerAuthentication } from './api/auth.js';
 import { authenticationRoutes } from './api/authentication.js';
+import { authnAgentRoutes } from './api/authn-agents.js';
 import { dashboardRoutes } from './api/dashboard.js';
 import { distributionRoutes } from './api/distribution.js';
 import { profileRoutes } from './api/profiles.js';
@@ -68,6 +69,7 @@ export async function buildAdminApp(
         profileRoutes(secured, services);
         distributionRoutes(secured, services);
         authenticationRoutes(secured, services);
+        authnAgentRoutes(secured, services);
         requestRoutes(secured, services);
         dashboardRoutes(secured, services);
       });

@@ -15,6 +15,7 @@ import { distributionCredentials } from './0012_distribution_credentials.js';
 import { auditRequestId } from './0013_audit_request_id.js';
 import { periodColumn } from './0014_period_column.js';
 import { pinPolicy } from './0015_pin_policy.js';
+import { authnApi } from './0016_authn_api.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -34,6 +35,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0013_audit_request_id': auditRequestId(),
     '0014_period_column': periodColumn(),
     '0015_pin_policy': pinPolicy(),
+    '0016_authn_api': authnApi(dialect),
   };
 }
 

@@ -39,6 +39,7 @@ const COMMON_ACTIONS = [
   'profile.*',
   'apitoken.*',
   'radius-client.*',
+  'authn-agent.*',
   'audit.export',
   'credential.shown',
 ];

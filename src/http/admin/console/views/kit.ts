@@ -226,6 +226,7 @@ export const ACTOR_KINDS: Record<string, string> = {
   system: 'system',
   anonymous: 'not logged on',
   'radius-client': 'RADIUS client',
+  'authn-agent': 'RSA agent',
 };
 
 export const STATE_NAMES: Record<TokenState, string> = {

@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import { constantTimeEqual, randomToken, sha256Hex } from '../core/crypto/random.js';
+import {
+  type AttemptContext,
+  type AttemptOutcome,
+  type AuthnRequest,
+  type CheckedCredential,
+  RSA_METHODS,
+  type RsaMethod,
+} from '../core/rsa-authn/messages.js';
+import { invalidField, TallyError } from '../errors.js';
+import type { ChallengeKind } from '../model/vocabulary.js';
+import { isUniqueViolation } from '../store/connect.js';
+import type { AttemptWait, AuthnApiRepository } from '../store/repositories/authn-api.js';
+import { type Actor, requirePermission } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { AuthenticationService, AuthResult } from './authentication.js';
+import type { Clock } from './clock.js';
+
+const KEY_PREFIX = 'tla_';
+/** How long an attempt may wait for the agent's next request. */
+export const DEFAULT_ATTEMPT_SECONDS = 600;
+
+export interface AuthnAgentView {
+  name: string;
+  createdAt: string;
+  rotatedAt: string | null;
+}
+
+/** What a request comes to: the context to answer with and the outcome. */
+export interface AttemptReply {
+  context: AttemptContext;
+  outcome: AttemptOutcome;
+}
+
+const PASSCODE_PROMPT = 'Enter PASSCODE:';
+
+/** The RSA method that answers each of Tally's challenges. */
+const METHOD_OF: Record<ChallengeKind, RsaMethod> = {
+  'next-code': RSA_METHODS.nextTokencode,
+  'new-pin': RSA_METHODS.newPin,
+  'confirm-pin': RSA_METHODS.confirmPin,
+};
+
+function newId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/**
+ * The RSA SecurID Authentication API's attempts and agents. An attempt is a row in the store:
+ * every request claims it by a conditional update on the message it answers (so of two nodes given
+ * the same request, one goes on), checks the credential through the one authentication service
+ * (lockout, replay, audit as for RADIUS and REST), and leaves it waiting for the method Tally's
+ * challenge asks for, or done. Agents are known by name (`clientId`) and an access key kept as its
+ * SHA-256.
+ */
+export class AuthnApiService {
+  constructor(
+    private readonly repository: AuthnApiRepository,
+    private readonly authentication: AuthenticationService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    private readonly attemptSeconds: number = DEFAULT_ATTEMPT_SECONDS,
+  ) {}
+
+  async createAgent(actor: Actor, input: { name: string }): Promise<{ name: string; accessKey: string }> {
+    return this.audit.change(
+      actor,
+      { action: 'authn-agent.create', targetType: 'authn-agent', target: input.name.slice(0, 128) },
+      async (tx) => {
+        requirePermission(actor, 'authnAgents.manage');
+        if (!/^[\w .@-]{1,128}$/.test(input.name)) throw invalidField('name', 'agentName');
+        const accessKey = KEY_PREFIX + randomToken(32);
+        try {
+          await tx.authnApi.insertAgent({ name: input.name, keyHash: sha256Hex(accessKey), now: this.clock.now() });
+        } catch (error) {
+          if (isUniqueViolation(error)) throw new TallyError('CONFLICT', 'An authentication agent with that name exists already.');
+          throw error;
+        }
+        return { name: input.name, accessKey };
+      },
+    );
+  }
+
+  async listAgents(actor: Actor): Promise<AuthnAgentView[]> {
+    requirePermission(actor, 'authnAgents.manage');
+    return (await this.repository.listAgents()).map((row) => ({
+      name: row.name,
+      createdAt: new Date(row.created_at).toISOString(),
+      rotatedAt: row.rotated_at === null ? null : new Date(row.rotated_at).toISOString(),
+    }));
+  }
+
+  /** A new access key for an agent, shown once; the old one stops working at once on every node. */
+  async rotateAgent(actor: Actor, name: string): Promise<{ name: string; accessKey: string }> {
+    return this.audit.change(actor, { action: 'authn-agent.rotate', targetType: 'authn-agent', target: name.slice(0, 128) }, async (tx) => {
+      requirePermission(actor, 'authnAgents.manage');
+      const accessKey = KEY_PREFIX + randomToken(32);
+      if (!(await tx.authnApi.rotateAgent(name, sha256Hex(accessKey), this.clock.now())))
+        throw new TallyError('AUTHN_AGENT_NOT_FOUND', `No authentication agent named ${name}.`);
+      return { name, accessKey };
+    });
+  }
+
+  async removeAgent(actor: Actor, name: string): Promise<void> {
+    await this.audit.change(actor, { action: 'authn-agent.delete', targetType: 'authn-agent', target: name.slice(0, 128) }, async (tx) => {
+      requirePermission(actor, 'authnAgents.manage');
+      if (!(await tx.authnApi.removeAgent(name))) throw new TallyError('AUTHN_AGENT_NOT_FOUND', `No authentication agent named ${name}.`);
+    });
+  }
+
+  /** The agent a request comes from, by its `clientId` and `client-key`; one refusal for an unknown name and a wrong key. */
+  async authenticateAgent(clientId: string, accessKey: string | undefined, source?: string): Promise<Actor> {
+    const stored = await this.repository.agentKeyHash(clientId);
+    const offered = sha256Hex(accessKey ?? '');
+    // Compared even for an unknown name, so both refusals cost the same.
+    const matches = constantTimeEqual(offered, stored ?? sha256Hex(randomToken(8)));
+    if (!stored || !matches || accessKey === undefined) throw new TallyError('AUTHN_AGENT_DENIED');
+    return { kind: 'authn-agent', name: clientId, role: 'agent', source };
+  }
+
+  /** Starts an attempt: checks the credential sent with it, or asks for a passcode. */
+  async initialize(agent: Actor, request: AuthnRequest): Promise<AttemptReply> {
+    const now = this.clock.now();
+    const id = newId();
+    const messageId = newId();
+    await this.repository.startAttempt({
+      id,
+      agentName: agent.name,
+      username: request.subjectName,
+      messageId,
+      expiresAt: now + this.attemptSeconds * 1000,
+      now,
+    });
+    const context = { authnAttemptId: id, messageId, inResponseTo: request.context.messageId };
+    const awaiting = { awaited_method: RSA_METHODS.passcode, challenge_state: null, prompt: null, username: request.subjectName };
+    return { context, outcome: await this.take(agent, id, messageId, awaiting, request) };
+  }
+
+  /** Continues an attempt with the answer to its last challenge. */
+  async verify(agent: Actor, request: AuthnRequest): Promise<AttemptReply> {
+    const messageId = newId();
+    const attempt = await this.claim(agent, request, messageId);
+    const context = { authnAttemptId: attempt.id, messageId, inResponseTo: request.context.messageId };
+    return { context, outcome: await this.take(agent, attempt.id, messageId, attempt, request) };
+  }
+
+  /** Ends an attempt: it cannot be continued afterwards. */
+  async cancel(agent: Actor, request: AuthnRequest): Promise<AttemptReply> {
+    const messageId = newId();
+    const attempt = await this.claim(agent, request, messageId);
+    await this.repository.finishTurn(attempt.id, messageId, 'done');
+    return { context: { authnAttemptId: attempt.id, messageId, inResponseTo: request.context.messageId }, outcome: { kind: 'cancelled' } };
+  }
+
+  private async claim(agent: Actor, request: AuthnRequest, messageId: string) {
+    const attempt = await this.repository.claimAttempt({
+      id: request.context.authnAttemptId,
+      agentName: agent.name,
+      inResponseTo: request.context.inResponseTo,
+      messageId,
+      now: this.clock.now(),
+    });
+    if (!attempt) throw new TallyError('AUTHN_ATTEMPT_NOT_CONTINUABLE');
+    return attempt;
+  }
+
+  /**
+   * One turn of a claimed attempt: without the awaited credential the same question is asked
+   * again; with it, the authentication service decides, and the attempt waits for what a
+   * challenge asks or is done.
+   */
+  private async take(
+    agent: Actor,
+    id: string,
+    messageId: string,
+    attempt: { awaited_method: string; challenge_state: string | null; prompt: string | null; username: string },
+    request: AuthnRequest,
+  ): Promise<AttemptOutcome> {
+    const awaited = attempt.awaited_method as RsaMethod;
+    const credential = request.credential;
+    if (!credential || credential.methodId !== awaited) {
+      const challenge = { methodId: awaited, prompt: attempt.prompt ?? PASSCODE_PROMPT };
+      await this.repository.finishTurn(id, messageId, {
+        awaitedMethod: awaited,
+        challengeState: attempt.challenge_state,
+        prompt: attempt.prompt,
+      });
+      return { kind: 'challenge', challenge };
+    }
+    const result = await this.authentication.verify(agent, {
+      username: attempt.username,
+      passcode: credential.value,
+      state: attempt.challenge_state ?? undefined,
+      source: agent.source,
+      channel: 'authn-api',
+    });
+    const outcome = outcomeOf(awaited, result);
+    await this.repository.finishTurn(id, messageId, waitFor(outcome, result));
+    return outcome;
+  }
+}
+
+/** RSA's outcome for what the authentication service answered to a credential of `method`. */
+function outcomeOf(method: RsaMethod, result: AuthResult): AttemptOutcome {
+  if (result.result === 'accept') return { kind: 'success', checked: { methodId: method, succeeded: true } };
+  if (result.result === 'reject') return { kind: 'fail', checked: { methodId: method, succeeded: false } };
+  const next = METHOD_OF[result.prompt];
+  // Asked the same again (a PIN the policy refused) or back to the new PIN (a confirmation that differed): that answer failed.
+  const progressed = next !== method && !(method === RSA_METHODS.confirmPin && next === RSA_METHODS.newPin);
+  const checked: CheckedCredential = { methodId: method, succeeded: progressed };
+  return { kind: 'challenge', checked, challenge: { methodId: next, prompt: result.message } };
+}
+
+function waitFor(outcome: AttemptOutcome, result: AuthResult): AttemptWait | 'done' {
+  if (outcome.kind !== 'challenge' || result.result !== 'challenge') return 'done';
+  return { awaitedMethod: outcome.challenge.methodId, challengeState: result.state, prompt: result.message };
+}

@@ -1,0 +1,62 @@
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../../../domain/services.js';
+import { actorOf } from './auth.js';
+
+const AgentBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+const AgentKey = Type.Object({ name: Type.String(), accessKey: Type.String() });
+const AgentView = Type.Object({ name: Type.String(), createdAt: Type.String(), rotatedAt: Type.Union([Type.String(), Type.Null()]) });
+const NameParams = Type.Object({ name: Type.String({ maxLength: 128 }) });
+
+/** Agents of the RSA SecurID Authentication API: register (the access key shown once), list, rotate the key, remove. */
+export function authnAgentRoutes(app: FastifyInstance, services: Services): void {
+  app.post<{ Body: Static<typeof AgentBody> }>(
+    '/authn-agents',
+    {
+      config: { permission: 'authnAgents.manage' },
+      schema: {
+        tags: ['authn-api'],
+        summary: 'Register an RSA Authentication API agent by its client ID; the access key is shown once',
+        body: AgentBody,
+        response: { 201: AgentKey },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await services.authnApi.createAgent(actorOf(request), request.body)),
+  );
+  app.get(
+    '/authn-agents',
+    {
+      config: { permission: 'authnAgents.manage' },
+      schema: {
+        tags: ['authn-api'],
+        summary: 'List RSA Authentication API agents (never their keys)',
+        response: { 200: Type.Object({ authnAgents: Type.Array(AgentView) }) },
+      },
+    },
+    async (request) => ({ authnAgents: await services.authnApi.listAgents(actorOf(request)) }),
+  );
+  app.post<{ Params: Static<typeof NameParams> }>(
+    '/authn-agents/:name/rotate',
+    {
+      config: { permission: 'authnAgents.manage' },
+      schema: {
+        tags: ['authn-api'],
+        summary: "Replace an agent's access key: the new one is shown once, the old one stops working",
+        params: NameParams,
+        response: { 200: AgentKey },
+      },
+    },
+    async (request) => services.authnApi.rotateAgent(actorOf(request), request.params.name),
+  );
+  app.delete<{ Params: Static<typeof NameParams> }>(
+    '/authn-agents/:name',
+    {
+      config: { permission: 'authnAgents.manage' },
+      schema: { tags: ['authn-api'], summary: 'Remove an agent: its requests are refused from now on', params: NameParams },
+    },
+    async (request, reply) => {
+      await services.authnApi.removeAgent(actorOf(request), request.params.name);
+      return reply.status(204).send();
+    },
+  );
+}

@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { writeSdtid } from '../../src/core/securid/index.js';
+import { systemActor } from '../../src/domain/actor.js';
+import { buildAuthnApiApp } from '../../src/http/authn-api/app.js';
+import { createLogger } from '../../src/logger.js';
+import { tokenType } from '../../src/tokens/registry.js';
+import { describeEachStore } from '../support/store.js';
+import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+
+const BASE = '/mfa/v1_1/authn';
+
+describeEachStore('RSA SecurID Authentication API', (getStore) => {
+  let tally: TestTally;
+  let listener: FastifyInstance;
+  let accessKey: string;
+  before(async () => {
+    tally = await createTestTally(getStore());
+    listener = await buildAuthnApiApp(tally.services, { logger: createLogger('silent') });
+    const api = (url: string, payload: object) =>
+      tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
+    for (const username of ['plain-user', 'next-user', 'pin-user', 'lost-user'])
+      assert.equal((await api('/api/v1/users', { username })).statusCode, 201);
+    const securid = (serial: string, addPin: boolean) => ({
+      serial,
+      seed: randomBytes(16),
+      digits: 8,
+      period: 60 as const,
+      addPin,
+      localPin: false,
+      expiresOn: '2035-12-31',
+    });
+    const tokens = [
+      securid('411111111111', false),
+      securid('422222222222', false),
+      securid('433333333333', true),
+      securid('444444444444', false),
+    ];
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 4);
+    for (const [serial, username] of [
+      ['411111111111', 'plain-user'],
+      ['422222222222', 'next-user'],
+      ['433333333333', 'pin-user'],
+      ['444444444444', 'lost-user'],
+    ] as const)
+      assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
+    const agent = await api('/api/v1/authn-agents', { name: 'vpn-agent' });
+    assert.equal(agent.statusCode, 201);
+    accessKey = agent.json().accessKey;
+    assert.match(accessKey, /^tla_[\w-]{43}$/);
+  });
+  after(async () => {
+    await listener.close();
+    await tally.close();
+  });
+
+  async function code(serial: string, offsetSteps = 0): Promise<string> {
+    const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
+    const type = tokenType(row.token_type);
+    return type.codeAt(tally.services.tokens.material(row), Math.floor(tally.clock.now() / 1000 / row.period) + offsetSteps);
+  }
+  const post = (call: string, payload: unknown, key = accessKey) =>
+    listener.inject({ method: 'POST', url: `${BASE}/${call}`, headers: { 'client-key': key }, payload: payload as object });
+  const credential = (methodId: string, value: string) => [{ methodId, collectedInputs: [{ name: methodId, value }] }];
+  const initialize = (subjectName: string, messageId: string, passcode?: string) =>
+    post('initialize', {
+      clientId: 'vpn-agent',
+      subjectName,
+      ...(passcode ? { subjectCredentials: credential('SECURID', passcode) } : {}),
+      context: { authnAttemptId: '', messageId, inResponseTo: '' },
+      keepAttempt: false,
+    });
+  const verify = (context: { authnAttemptId: string; messageId: string }, messageId: string, methodId: string, value: string) =>
+    post('verify', {
+      clientId: 'vpn-agent',
+      subjectCredentials: credential(methodId, value),
+      context: { authnAttemptId: context.authnAttemptId, messageId, inResponseTo: context.messageId },
+    });
+
+  test('initialize without credentials → CHALLENGE for a SECURID passcode; verify with it → SUCCESS, field by field', async () => {
+    tally.clock.advance(60);
+    const challenge = await initialize('plain-user', 'agent-1');
+    assert.equal(challenge.statusCode, 200);
+    const body = challenge.json();
+    assert.equal(body.context.inResponseTo, 'agent-1');
+    assert.match(body.context.authnAttemptId, /^[0-9a-f]{32}$/);
+    assert.match(body.context.messageId, /^[0-9a-f]{32}$/);
+    assert.equal(body.attemptResponseCode, 'CHALLENGE');
+    assert.equal(body.attemptReasonCode, 'AUTHENTICATION_REQUIRED');
+    assert.deepEqual(body.credentialValidationResults, []);
+    const [method] = body.challengeMethods.challenges[0].requiredMethods;
+    assert.equal(method.methodId, 'SECURID');
+    assert.equal(method.versions[0].versionId, '1.0.0');
+    assert.equal(method.versions[0].valueRequired, true);
+    assert.equal(method.versions[0].prompt.promptResourceId, 'SecurID.Resource.Prompt.Passcode');
+    assert.equal(method.versions[0].prompt.defaultText, 'Enter PASSCODE:');
+    assert.equal(method.versions[0].prompt.sensitive, true);
+
+    const success = await verify(body.context, 'agent-2', 'SECURID', await code('411111111111'));
+    assert.equal(success.statusCode, 200);
+    const done = success.json();
+    assert.deepEqual(done.context, {
+      authnAttemptId: body.context.authnAttemptId,
+      messageId: done.context.messageId,
+      inResponseTo: 'agent-2',
+    });
+    assert.notEqual(done.context.messageId, body.context.messageId);
+    assert.equal(done.attemptResponseCode, 'SUCCESS');
+    assert.deepEqual(done.credentialValidationResults, [
+      { methodId: 'SECURID', methodResponseCode: 'SUCCESS', methodReasonCode: null, authnAttributes: [] },
+    ]);
+    assert.equal(done.challengeMethods, null);
+
+    const again = await verify(done.context, 'agent-3', 'SECURID', await code('411111111111', 1));
+    assert.equal(again.statusCode, 400, 'a finished attempt cannot be continued');
+    assert.deepEqual(again.json(), { attemptResponseCode: 'FAIL', attemptReasonCode: 'ATTEMPT_NOT_CONTINUABLE' });
+    const events = await tally.services.audit.list(systemActor, { action: 'auth.authn-api', limit: 5 });
+    assert.equal(events[0]?.actor, 'vpn-agent');
+    assert.equal(events[0]?.result, 'success');
+  });
+
+  test('initialize with a passcode answers at once; a wrong one FAILs and ends the attempt; a replayed one FAILs', async () => {
+    tally.clock.advance(60);
+    const passcode = await code('411111111111');
+    const accepted = (await initialize('plain-user', 'a-1', passcode)).json();
+    assert.equal(accepted.attemptResponseCode, 'SUCCESS');
+    const replayed = (await initialize('plain-user', 'a-2', passcode)).json();
+    assert.equal(replayed.attemptResponseCode, 'FAIL');
+    assert.equal(replayed.attemptReasonCode, 'AUTHENTICATION_DENIED');
+    assert.equal(replayed.credentialValidationResults[0].methodResponseCode, 'FAIL');
+    const retried = await verify(replayed.context, 'a-3', 'SECURID', await code('411111111111', 1));
+    assert.equal(retried.json().attemptReasonCode, 'ATTEMPT_NOT_CONTINUABLE');
+  });
+
+  test('a passcode outside the small window: SECURID SUCCESS but CHALLENGE for SECURID_NEXT_TOKENCODE; the next tokencode → SUCCESS', async () => {
+    tally.clock.advance(60);
+    const first = (await initialize('next-user', 'n-1', await code('422222222222', 4))).json();
+    assert.equal(first.attemptResponseCode, 'CHALLENGE');
+    assert.deepEqual(
+      first.credentialValidationResults.map((r: { methodId: string; methodResponseCode: string }) => [r.methodId, r.methodResponseCode]),
+      [['SECURID', 'SUCCESS']],
+    );
+    const [method] = first.challengeMethods.challenges[0].requiredMethods;
+    assert.equal(method.methodId, 'SECURID_NEXT_TOKENCODE');
+    assert.equal(method.versions[0].prompt.promptResourceId, 'SecurID.Resource.Prompt.Next.Tokencode');
+    assert.equal(method.versions[0].prompt.defaultText, 'Wait for the tokencode to change, then enter the new tokencode:');
+    const wrongMethod = (await verify(first.context, 'n-2', 'SECURID', await code('422222222222', 5))).json();
+    assert.equal(wrongMethod.attemptResponseCode, 'CHALLENGE', 'another method than the one asked is asked for again');
+    assert.equal(wrongMethod.challengeMethods.challenges[0].requiredMethods[0].methodId, 'SECURID_NEXT_TOKENCODE');
+    const done = (await verify(wrongMethod.context, 'n-3', 'SECURID_NEXT_TOKENCODE', await code('422222222222', 5))).json();
+    assert.equal(done.attemptResponseCode, 'SUCCESS');
+    assert.equal(done.credentialValidationResults[0].methodId, 'SECURID_NEXT_TOKENCODE');
+  });
+
+  test('new PIN: tokencode → SECURID_NEW_PIN → SECURID_NEW_PIN_CONFIRM → SUCCESS', async () => {
+    tally.clock.advance(60);
+    const first = (await initialize('pin-user', 'p-1', await code('433333333333'))).json();
+    assert.equal(first.attemptResponseCode, 'CHALLENGE');
+    const ask = first.challengeMethods.challenges[0].requiredMethods[0];
+    assert.equal(ask.methodId, 'SECURID_NEW_PIN');
+    assert.equal(ask.versions[0].prompt.valueBeingDefined, true);
+    assert.match(ask.versions[0].prompt.defaultText, /new PIN of 4 to 8 digits/);
+    const weak = (await verify(first.context, 'p-2', 'SECURID_NEW_PIN', '1111')).json();
+    assert.equal(weak.attemptResponseCode, 'CHALLENGE');
+    assert.equal(weak.credentialValidationResults[0].methodResponseCode, 'FAIL', 'a PIN the policy refuses');
+    assert.equal(weak.challengeMethods.challenges[0].requiredMethods[0].methodId, 'SECURID_NEW_PIN');
+    const confirm = (await verify(weak.context, 'p-3', 'SECURID_NEW_PIN', '2580')).json();
+    assert.equal(confirm.challengeMethods.challenges[0].requiredMethods[0].methodId, 'SECURID_NEW_PIN_CONFIRM');
+    assert.equal(confirm.credentialValidationResults[0].methodResponseCode, 'SUCCESS');
+    const done = (await verify(confirm.context, 'p-4', 'SECURID_NEW_PIN_CONFIRM', '2580')).json();
+    assert.equal(done.attemptResponseCode, 'SUCCESS');
+  });
+
+  test('an emergency access code for a lost token is taken as the SECURID passcode, once', async () => {
+    const lost = await tally.services.tokenAdmin.reportLost(systemActor, '444444444444', { emergency: 'one-time' });
+    const emergencyCode = lost.emergencyCode ?? assert.fail('no emergency code');
+    const accepted = (await initialize('lost-user', 'e-1', emergencyCode)).json();
+    assert.equal(accepted.attemptResponseCode, 'SUCCESS');
+    assert.equal((await initialize('lost-user', 'e-2', emergencyCode)).json().attemptResponseCode, 'FAIL', 'a one-time code works once');
+  });
+
+  test('wrong passcodes over the Authentication API lock the user out as over RADIUS and REST', async () => {
+    for (let i = 0; i < 10; i++) await initialize('next-user', `l-${i}`, '00000000');
+    tally.clock.advance(60);
+    const right = (await initialize('next-user', 'l-right', await code('422222222222'))).json();
+    assert.equal(right.attemptResponseCode, 'FAIL', 'a locked user is refused even with the right passcode');
+    await tally.services.users.unlock(systemActor, 'next-user');
+  });
+
+  test('cancel ends an attempt; a request that does not answer the last message cannot continue it', async () => {
+    const open = (await initialize('plain-user', 'c-1')).json();
+    const stale = await verify({ ...open.context, messageId: 'not-the-last' }, 'c-2', 'SECURID', '12345678');
+    assert.deepEqual(stale.json(), { attemptResponseCode: 'FAIL', attemptReasonCode: 'ATTEMPT_NOT_CONTINUABLE' });
+    const cancelled = await post('cancel', {
+      clientId: 'vpn-agent',
+      context: { authnAttemptId: open.context.authnAttemptId, messageId: 'c-3', inResponseTo: open.context.messageId },
+    });
+    assert.equal(cancelled.statusCode, 200);
+    assert.equal(cancelled.json().attemptReasonCode, 'ATTEMPT_CANCELLED');
+    const after = await verify(cancelled.json().context, 'c-4', 'SECURID', '12345678');
+    assert.equal(after.json().attemptReasonCode, 'ATTEMPT_NOT_CONTINUABLE');
+  });
+
+  test('an unknown clientId and a wrong key get the same refusal; malformed JSON and bad fields the documented shape', async () => {
+    const denied = { attemptResponseCode: 'FAIL', attemptReasonCode: 'ACCESS_DENIED' };
+    const body = { clientId: 'vpn-agent', subjectName: 'plain-user', context: { messageId: 'x' } };
+    const wrongKey = await post('initialize', body, 'tla_wrong');
+    assert.equal(wrongKey.statusCode, 401);
+    assert.deepEqual(wrongKey.json(), denied);
+    const unknown = await post('initialize', { ...body, clientId: 'nobody' });
+    assert.equal(unknown.statusCode, 401);
+    assert.deepEqual(unknown.json(), denied);
+    const malformed = await listener.inject({
+      method: 'POST',
+      url: `${BASE}/initialize`,
+      headers: { 'client-key': accessKey, 'content-type': 'application/json' },
+      payload: '{"clientId": ',
+    });
+    assert.equal(malformed.statusCode, 400);
+    assert.deepEqual(malformed.json(), { attemptResponseCode: 'FAIL', attemptReasonCode: 'INVALID_REQUEST' });
+    const badField = await post('initialize', { ...body, subjectName: 42 });
+    assert.equal(badField.statusCode, 400);
+    assert.deepEqual(badField.json(), { attemptResponseCode: 'FAIL', attemptReasonCode: 'INVALID_REQUEST' });
+  });
+
+  test('agents: listed without keys, a rotated key replaces the old one at once, a removed agent is refused', async () => {
+    const admin = (method: 'GET' | 'POST' | 'DELETE', url: string) =>
+      tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin) });
+    const created = (
+      await tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/authn-agents',
+        headers: bearer(tally.tokens.superadmin),
+        payload: { name: 'portal' },
+      })
+    ).json();
+    const listed = (await admin('GET', '/api/v1/authn-agents')).json().authnAgents;
+    assert.deepEqual(
+      listed.map((a: { name: string }) => a.name),
+      ['portal', 'vpn-agent'],
+    );
+    assert.ok(!JSON.stringify(listed).includes('tla_'));
+    const body = (messageId: string) => ({ clientId: 'portal', subjectName: 'plain-user', context: { messageId } });
+    assert.equal((await post('initialize', body('r-1'), created.accessKey)).statusCode, 200);
+    const rotated = await admin('POST', '/api/v1/authn-agents/portal/rotate');
+    assert.equal(rotated.statusCode, 200);
+    assert.equal((await post('initialize', body('r-2'), created.accessKey)).statusCode, 401);
+    assert.equal((await post('initialize', body('r-3'), rotated.json().accessKey)).statusCode, 200);
+    assert.equal((await admin('DELETE', '/api/v1/authn-agents/portal')).statusCode, 204);
+    assert.equal((await post('initialize', body('r-4'), rotated.json().accessKey)).statusCode, 401);
+    assert.equal((await admin('DELETE', '/api/v1/authn-agents/portal')).statusCode, 404);
+    const helpdesk = await tally.admin.inject({ method: 'GET', url: '/api/v1/authn-agents', headers: bearer(tally.tokens.helpdesk) });
+    assert.equal(helpdesk.statusCode, 403);
+  });
+});
