@@ -16,6 +16,7 @@ import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received, replyState } from '../support/radclient.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { securIdTestToken } from '../support/tokens.js';
 
 const RADIUS_SECRET = 'radius-test-secret-1';
 
@@ -70,16 +71,11 @@ describeEachStore('authentication (REST and RADIUS)', (getStore, handle) => {
         : { kind: 'hotp' as const, id: k.serial, serial: k.serial, secret: k.secret, digits: 6, algorithm: 'SHA1' as const, counter: 0 },
     );
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writePskc(oath)).toString('base64') })).json().imported, 9);
-    const securid = (serial: string, addPin: boolean) => ({
-      serial,
-      seed: randomBytes(16),
-      digits: 8,
-      period: 60 as const,
-      addPin,
-      localPin: false,
-      expiresOn: '2035-12-31',
-    });
-    const tokens = [securid('111111111111', false), securid('222222222222', true), securid('333333333333', true)];
+    const tokens = [
+      securIdTestToken('111111111111', false),
+      securIdTestToken('222222222222', true),
+      securIdTestToken('333333333333', true),
+    ];
     for (const t of tokens) seeds.set(t.serial, t.seed);
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 3);
     const assignments: [string, string][] = [

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { writeSdtid } from '../../src/core/securid/index.js';
 import { freePort, startServe, storeArgs, tally } from '../support/cli.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
+import { securIdTestToken } from '../support/tokens.js';
 
 /**
  * Two real `tally serve` processes on one store, each with the Authentication API listener on;
@@ -62,15 +62,7 @@ for (const dialect of testDialects()) {
         ['sam', '500000000001'],
         ['rita', '500000000002'],
       ] as const) {
-        const key = {
-          serial,
-          seed: randomBytes(16),
-          digits: 8,
-          period: 60 as const,
-          addPin: false,
-          localPin: false,
-          expiresOn: '2035-12-31',
-        };
+        const key = securIdTestToken(serial);
         const file = join(home, `${serial}.sdtid`);
         writeFileSync(file, writeSdtid(key));
         sdtidFiles.set(username, file);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { writeSdtid } from '../../src/core/securid/index.js';
@@ -9,6 +8,7 @@ import { createLogger } from '../../src/logger.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { securIdTestToken } from '../support/tokens.js';
 
 const BASE = '/mfa/v1_1/authn';
 
@@ -23,20 +23,11 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
       tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
     for (const username of ['plain-user', 'next-user', 'pin-user', 'lost-user'])
       assert.equal((await api('/api/v1/users', { username })).statusCode, 201);
-    const securid = (serial: string, addPin: boolean) => ({
-      serial,
-      seed: randomBytes(16),
-      digits: 8,
-      period: 60 as const,
-      addPin,
-      localPin: false,
-      expiresOn: '2035-12-31',
-    });
     const tokens = [
-      securid('411111111111', false),
-      securid('422222222222', false),
-      securid('433333333333', true),
-      securid('444444444444', false),
+      securIdTestToken('411111111111', false),
+      securIdTestToken('422222222222', false),
+      securIdTestToken('433333333333', true),
+      securIdTestToken('444444444444', false),
     ];
     assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 4);
     for (const [serial, username] of [

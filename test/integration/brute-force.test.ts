@@ -7,7 +7,7 @@ import { EMERGENCY_ATTEMPTS, NEW_PIN_ATTEMPTS } from '../../src/domain/authentic
 import { RESYNC_ATTEMPTS } from '../../src/domain/token-administration.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { bearer, createTestTally, type TestTally, verifyOverRest } from '../support/tally.js';
 
 /** An eight-digit code that is not `code`. */
 function otherThan(code: string, i: number): string {
@@ -20,15 +20,7 @@ describeEachStore('attempt limits: emergency codes, new PIN chains, resynchronis
   let tally: TestTally;
   const api = (url: string, payload: object, token = tally.tokens.superadmin) =>
     tally.admin.inject({ method: 'POST', url, headers: bearer(token), payload });
-  const verify = async (username: string, passcode: string, state?: string) =>
-    (
-      await tally.admin.inject({
-        method: 'POST',
-        url: '/api/v1/auth/verify',
-        headers: bearer(tally.tokens.agent),
-        payload: { username, passcode, ...(state ? { state } : {}) },
-      })
-    ).json();
+  const verify = (username: string, passcode: string, state?: string) => verifyOverRest(tally, username, passcode, state);
   async function codeOf(serial: string, offset = 0): Promise<string> {
     const row = await getStore().db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
     const type = tokenType(row.token_type);

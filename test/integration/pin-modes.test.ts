@@ -11,7 +11,7 @@ import { activate } from '../support/ctkip.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received, replyState } from '../support/radclient.js';
 import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { bearer, createTestTally, type TestTally, verifyOverRest } from '../support/tally.js';
 
 const RADIUS_SECRET = 'radius-pin-modes-1';
 const NEXT_PROMPT = 'Wait for the tokencode to change, then enter the new tokencode:';
@@ -70,15 +70,7 @@ describeEachStore('PIN modes and the PIN policy', (getStore) => {
 
   const api = (method: 'POST' | 'GET', url: string, payload?: object) =>
     tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin), ...(payload ? { payload } : {}) });
-  const verify = async (username: string, passcode: string, state?: string) =>
-    (
-      await tally.admin.inject({
-        method: 'POST',
-        url: '/api/v1/auth/verify',
-        headers: bearer(tally.tokens.agent),
-        payload: { username, passcode, ...(state ? { state } : {}) },
-      })
-    ).json();
+  const verify = (username: string, passcode: string, state?: string) => verifyOverRest(tally, username, passcode, state);
   const nowSeconds = () => Math.floor(tally.clock.now() / 1000);
   /** The tokencode `offset` steps from now, as Tally computes it. */
   const codeOf = async (serial: string, offset = 0) => {

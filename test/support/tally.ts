@@ -77,3 +77,14 @@ export async function createTestTally(store: Store, options: TestTallyOptions = 
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
+
+/** `POST /api/v1/auth/verify` as the test RADIUS/REST agent, with the answer's JSON (a challenge's `state` when given). */
+export async function verifyOverRest(tally: TestTally, username: string, passcode: string, state?: string) {
+  const response = await tally.admin.inject({
+    method: 'POST',
+    url: '/api/v1/auth/verify',
+    headers: bearer(tally.tokens.agent),
+    payload: { username, passcode, ...(state ? { state } : {}) },
+  });
+  return response.json();
+}
