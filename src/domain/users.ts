@@ -88,6 +88,22 @@ function checkName(field: string, value: string | null | undefined): void {
  */
 export type SecondFactor = (username: string) => Promise<boolean>;
 
+/**
+ * A password's argon2 hash, computed before the change's transaction opens: hashing takes tens of
+ * milliseconds, which inside the transaction would hold SQLite's one writer (and every
+ * authentication batch behind it). A password the change will refuse is not hashed: the change
+ * refuses it again, where the refusal is audited.
+ */
+async function hashOutsideTransaction(password: string | undefined): Promise<string | undefined> {
+  if (password === undefined) return undefined;
+  try {
+    validatePassword(password);
+  } catch {
+    return undefined;
+  }
+  return hashPassword(password);
+}
+
 export class UserService {
   constructor(
     private readonly users: UserRepository,
@@ -177,6 +193,7 @@ export class UserService {
   }
 
   async create(actor: Actor, input: NewUser): Promise<UserView> {
+    const hashed = await hashOutsideTransaction(input.password);
     return this.audit.change(actor, { action: 'user.create', targetType: 'user', target: input.username.slice(0, 128) }, async (tx) => {
       requirePermission(actor, 'users.create');
       const role = input.role ?? 'user';
@@ -188,7 +205,7 @@ export class UserService {
         throw invalidField('email', 'emailInvalid');
       }
       if (input.password !== undefined) validatePassword(input.password);
-      const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+      const passwordHash = hashed ?? null;
       try {
         const row = await tx.users.insert({
           username: input.username,
@@ -210,6 +227,7 @@ export class UserService {
   /** Changes a user's details, role or password. Help desk changes ordinary users only. */
   async update(actor: Actor, username: string, changes: UserChanges): Promise<UserView> {
     const fields = Object.keys(changes).filter((key) => changes[key as keyof UserChanges] !== undefined);
+    const hashed = await hashOutsideTransaction(changes.password);
     return this.audit.change(
       actor,
       { action: 'user.update', targetType: 'user', target: username.slice(0, 128), details: { fields: fields.join(',') } },
@@ -231,7 +249,7 @@ export class UserService {
           ...(changes.firstName !== undefined ? { first_name: changes.firstName } : {}),
           ...(changes.lastName !== undefined ? { last_name: changes.lastName } : {}),
           ...(changes.role !== undefined ? { role: changes.role } : {}),
-          ...(changes.password !== undefined ? { password_hash: await hashPassword(changes.password) } : {}),
+          ...(hashed !== undefined ? { password_hash: hashed } : {}),
           updated_at: this.clock.now(),
         });
         // A new password (or role) must not leave a session opened with the old one running.
