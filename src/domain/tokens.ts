@@ -119,12 +119,22 @@ export class TokenService {
     actor: Actor,
     input: { content: Uint8Array; password?: string; replace?: boolean; fileName?: string },
   ): Promise<ImportReport> {
+    // Read before the transaction opens: a protected PSKC file's key derivation and a large file's
+    // parsing would otherwise hold SQLite's one writer. A file that cannot be read is refused inside
+    // the change, after the permission check, where the refusal is audited.
+    let contents: ReturnType<typeof readTokenFile> | undefined;
+    let unreadable: unknown;
+    try {
+      contents = readTokenFile(input.content, input.password);
+    } catch (error) {
+      unreadable = error;
+    }
     return this.audit.change(
       actor,
       { action: 'token.import', targetType: 'file', target: input.fileName?.slice(0, 128) },
       async (tx) => {
         requirePermission(actor, 'tokens.import');
-        const contents = readTokenFile(input.content, input.password);
+        if (contents === undefined) throw unreadable;
         const report: ImportReport = { format: contents.format, imported: 0, replaced: 0, refused: 0, tokens: [], notes: contents.notes };
         const keyId = (id: string | undefined) => (id === undefined ? {} : { keyId: id });
         for (const refused of contents.refused)
