@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
+import { noContent } from './responses.js';
 
 const AgentBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 const AgentKey = Type.Object({ name: Type.String(), accessKey: Type.String() });
@@ -52,7 +53,12 @@ export function authnAgentRoutes(app: FastifyInstance, services: Services): void
     '/authn-agents/:name',
     {
       config: { permission: 'authnAgents.manage' },
-      schema: { tags: ['authn-api'], summary: 'Remove an agent: its requests are refused from now on', params: NameParams },
+      schema: {
+        tags: ['authn-api'],
+        summary: 'Remove an agent: its requests are refused from now on',
+        params: NameParams,
+        response: { 204: noContent },
+      },
     },
     async (request, reply) => {
       await services.authnApi.removeAgent(actorOf(request), request.params.name);
