@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { systemActor } from '../../src/domain/actor.js';
 import { AuditService } from '../../src/domain/audit.js';
 import { AuditRetentionService } from '../../src/domain/audit-retention.js';
+import { openStore } from '../../src/store/connect.js';
 import { AuditRepository, type NewAuditRow } from '../../src/store/repositories/audit.js';
 import { MetaRepository } from '../../src/store/repositories/meta.js';
 import { UnitOfWork } from '../../src/store/unit-of-work.js';
@@ -188,7 +189,13 @@ describe('tally audit export and purge, as processes', () => {
         assert.equal(noFormat.status, 2);
         assert.match(noFormat.stderr, /--format is required/);
 
-        const cutoff = new Date(Date.now() - 1).toISOString();
+        // Just after the newest event so far, read from the store: the purge below covers exactly
+        // what the commands above recorded, whatever the clock says.
+        const store = await openStore(handle.options);
+        const newest = (await new AuditRepository(store.db).query({ limit: 1 })).at(0);
+        await store.close();
+        assert.ok(newest, 'the commands above recorded events');
+        const cutoff = new Date(Number(newest.at) + 1).toISOString();
         const refused = await tallyAsync(['audit', 'purge', '--before', cutoff, ...args]);
         assert.equal(refused.status, 1, refused.stderr);
         assert.match(refused.stderr, /is in no complete export: run `tally audit export/);
