@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { TallyError } from './errors.js';
-import { HELPDESK_CREDENTIAL_POLICIES } from './model/vocabulary.js';
+import { HELPDESK_CREDENTIAL_POLICIES, SQLITE_SYNCHRONOUS_MODES } from './model/vocabulary.js';
 
 /**
  * One typed schema for every setting, each with a default and a doc line. Values come from
@@ -174,6 +174,11 @@ export const settings = {
       return raw;
     },
   },
+  sqliteSynchronous: oneOf(
+    "How SQLite commits (SQLite only): `full` (the default) syncs the write-ahead log to disk before a commit returns, so every accept Tally answered (and the step it used up) survives a power cut; one sync covers a whole batch of concurrent authentications. `normal` syncs only at checkpoints: faster at low concurrency, but a power cut (not a crash of Tally alone) can forget the last moments' accepted steps, and a code used then would be accepted again.",
+    SQLITE_SYNCHRONOUS_MODES,
+    'full',
+  ),
   masterKey: text(
     'The master key ring for seed encryption (`v1:<base64>` lines, or one base64 key); overrides `DATA_DIR/master.key`. Environment only.',
     undefined,

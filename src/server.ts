@@ -120,6 +120,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const firstStart = options.initIfNeeded && !(await isInitialised(store)) ? await initialiseForQuickStart(options, store, clock) : [];
     const keyring = loadKeyring({ dataDir: options.store.dataDir, masterKey: options.masterKey });
     await checkStoreReady(store, keyring);
+    if (store.dialect === 'sqlite' && options.store.sqliteSynchronous === 'normal') {
+      options.logger.warn(
+        'SQLite commits with synchronous=NORMAL: a power cut can forget the last accepted steps, and their codes would be accepted again.',
+      );
+    }
     if (options.masterKey === undefined && !keyFileIsPrivate(options.store.dataDir)) {
       options.logger.warn(`${masterKeyPath(options.store.dataDir)} is readable by other users; chmod 600 it.`);
     }

@@ -5,11 +5,16 @@ import type { Store } from '../store/connect.js';
 // The store and the domain are imported when a command needs them, not at start-up: the token
 // client and --help then start in a fraction of the time.
 
-export type StoreSettings = 'dataDir' | 'databaseUrl' | 'databaseSchema';
-export const storeSettings = ['dataDir', 'databaseUrl', 'databaseSchema'] as const;
+export type StoreSettings = 'dataDir' | 'databaseUrl' | 'databaseSchema' | 'sqliteSynchronous';
+export const storeSettings = ['dataDir', 'databaseUrl', 'databaseSchema', 'sqliteSynchronous'] as const;
 
 export function storeOptions(config: Config<StoreSettings>) {
-  return { dataDir: config.dataDir ?? './data', databaseUrl: config.databaseUrl, schema: config.databaseSchema };
+  return {
+    dataDir: config.dataDir ?? './data',
+    databaseUrl: config.databaseUrl,
+    schema: config.databaseSchema,
+    sqliteSynchronous: config.sqliteSynchronous,
+  };
 }
 
 /** Opens and migrates the store for a command, and always closes it. */

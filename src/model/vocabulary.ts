@@ -56,3 +56,10 @@ export type BulkItemResult = (typeof BULK_ITEM_RESULTS)[number];
 /** What the help desk may be shown of a token's credentials (`--helpdesk-credentials`). */
 export const HELPDESK_CREDENTIAL_POLICIES = ['none', 'one-time-codes'] as const;
 export type HelpdeskCredentials = (typeof HELPDESK_CREDENTIAL_POLICIES)[number];
+
+/**
+ * How SQLite commits (`--sqlite-synchronous`): `full` syncs the write-ahead log at every commit,
+ * `normal` only at checkpoints (a power cut can then forget the last commits).
+ */
+export const SQLITE_SYNCHRONOUS_MODES = ['full', 'normal'] as const;
+export type SqliteSynchronous = (typeof SQLITE_SYNCHRONOUS_MODES)[number];

@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type LogConfig, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { TallyError } from '../errors.js';
+import type { SqliteSynchronous } from '../model/vocabulary.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 
@@ -35,6 +36,8 @@ export interface StoreOptions {
   databaseUrl?: string;
   /** PostgreSQL only: use (and create) this schema, so test runs never collide. */
   schema?: string;
+  /** SQLite only: `full` (the default) makes every commit durable before it returns; `normal` syncs at checkpoints only. */
+  sqliteSynchronous?: SqliteSynchronous;
   /** Told of every statement that fails, by kind (for the metrics); the caller still gets the error. */
   onError?: (kind: StoreErrorKind) => void;
 }
@@ -82,10 +85,10 @@ function describePostgres(url: string): string {
 export async function openStore(options: StoreOptions): Promise<Store> {
   const log = errorLog(options.onError);
   if (options.databaseUrl) return openPostgres(options.databaseUrl, options.schema, log);
-  return openSqlite(options.dataDir, log);
+  return openSqlite(options.dataDir, options.sqliteSynchronous ?? 'full', log);
 }
 
-async function openSqlite(dataDir: string, log: LogConfig | undefined): Promise<Store> {
+async function openSqlite(dataDir: string, synchronous: SqliteSynchronous, log: LogConfig | undefined): Promise<Store> {
   const file = join(dataDir, 'tally.db');
   let database: BetterSqlite3.Database;
   try {
@@ -96,7 +99,10 @@ async function openSqlite(dataDir: string, log: LogConfig | undefined): Promise<
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
     database.pragma('foreign_keys = ON');
-    database.pragma('synchronous = NORMAL');
+    // In WAL mode FULL syncs the log at each commit, so an accept answered (its step used up)
+    // survives a power cut; the authentication batches make that one sync per batch of
+    // concurrent requests. NORMAL syncs at checkpoints only: the last commits can be lost.
+    database.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     // Authentication touches a random token page and audit index page per accept: a 64 MiB page
     // cache keeps them in memory, and checkpointing every 10,000 WAL pages (40 MB) instead of
     // every 1,000 writes a page rewritten by many commits back to the database once.

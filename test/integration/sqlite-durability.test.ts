@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { sql } from 'kysely';
+import { storeOptions, storeSettings } from '../../src/cli/store.js';
+import { resolveConfig } from '../../src/config.js';
+import { isTallyError } from '../../src/errors.js';
+import { openStore, type StoreOptions } from '../../src/store/connect.js';
+import { firstItem } from '../support/items.js';
+
+/** SQLite's own codes for `pragma synchronous`. */
+const SYNCHRONOUS = { normal: 1, full: 2 } as const;
+
+/** The commit settings in effect on the store's connection, read back from SQLite itself. */
+async function commitSettings(options: Omit<StoreOptions, 'dataDir'>): Promise<{ synchronous: number; journalMode: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tally-durability-'));
+  const store = await openStore({ ...options, dataDir });
+  try {
+    const synchronous = firstItem((await sql<{ synchronous: number }>`pragma synchronous`.execute(store.db)).rows).synchronous;
+    const journalMode = firstItem((await sql<{ journal_mode: string }>`pragma journal_mode`.execute(store.db)).rows).journal_mode;
+    return { synchronous, journalMode };
+  } finally {
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('SQLite commits durably by default: WAL with synchronous = FULL on the connection', async () => {
+  assert.deepEqual(await commitSettings({}), { synchronous: SYNCHRONOUS.full, journalMode: 'wal' });
+  assert.deepEqual(await commitSettings({ sqliteSynchronous: 'full' }), { synchronous: SYNCHRONOUS.full, journalMode: 'wal' });
+});
+
+test('sqliteSynchronous normal is the weaker mode asked for: WAL with synchronous = NORMAL on the connection', async () => {
+  assert.deepEqual(await commitSettings({ sqliteSynchronous: 'normal' }), { synchronous: SYNCHRONOUS.normal, journalMode: 'wal' });
+});
+
+test('--sqlite-synchronous reaches the store every command opens; full unless normal is asked for', async () => {
+  const fromCli = (flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) =>
+    storeOptions(resolveConfig(storeSettings, flags, env)).sqliteSynchronous;
+  assert.equal(fromCli({}), 'full');
+  assert.equal(fromCli({ sqliteSynchronous: 'normal' }), 'normal');
+  assert.equal(fromCli({}, { TALLY_SQLITE_SYNCHRONOUS: 'normal' }), 'normal');
+  assert.equal(fromCli({ sqliteSynchronous: 'full' }, { TALLY_SQLITE_SYNCHRONOUS: 'normal' }), 'full', 'the flag wins');
+  const { dataDir: _, ...rest } = storeOptions(resolveConfig(storeSettings, { sqliteSynchronous: 'normal' }, {}));
+  assert.equal((await commitSettings(rest)).synchronous, SYNCHRONOUS.normal);
+});
+
+test('--sqlite-synchronous refuses anything but full and normal, naming the flag', () => {
+  for (const raw of ['off', 'FULL', 'Normal', 'extra', '0', '2', 'true', ' full']) {
+    assert.throws(
+      () => resolveConfig(['sqliteSynchronous'], { sqliteSynchronous: raw }, {}),
+      (error: unknown) =>
+        isTallyError(error) &&
+        error.code === 'CONFIG_INVALID' &&
+        error.message.startsWith('--sqlite-synchronous must be one of full, normal'),
+      raw,
+    );
+  }
+  assert.throws(
+    () => resolveConfig(['sqliteSynchronous'], {}, { TALLY_SQLITE_SYNCHRONOUS: 'off' }),
+    (error: unknown) => isTallyError(error) && error.message.startsWith('TALLY_SQLITE_SYNCHRONOUS must be one of full, normal'),
+  );
+});
