@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import type { LoadResult } from './radclient-load.js';
 
 export interface TargetResult {
@@ -7,6 +7,8 @@ export interface TargetResult {
   note?: string;
   /** The target doing the same durable work, compared with too. */
   peer?: string;
+  /** The same server with a stronger guarantee, whose cost against this one is shown. */
+  strongerVariant?: string;
   levels: LoadResult[];
 }
 
@@ -20,6 +22,11 @@ export interface Machine {
   radclient: string;
   /** The 1-minute load average when the benchmark started; above ~0.5 something else is running. */
   loadAverageAtStart: number;
+  /**
+   * Where the SQLite stores are (Tally's and FreeRADIUS's, both under the OS temp dir): the file
+   * system and its device, as findmnt names them. A memory file system (tmpfs) makes fsync free.
+   */
+  dataFileSystem: string;
 }
 
 export interface BenchResults {
@@ -50,7 +57,14 @@ export function machineFacts(): Machine {
     freeradius: firstLine('freeradius', ['-v']),
     radclient: firstLine('radclient', ['-v']),
     loadAverageAtStart: loadavg()[0]!,
+    dataFileSystem: dataFileSystem(tmpdir()),
   };
+}
+
+function dataFileSystem(dir: string): string {
+  const run = spawnSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE,TARGET', '-T', dir], { encoding: 'utf8' });
+  const [type, source, target] = (run.stdout ?? '').trim().split(/\s+/);
+  return type ? `${dir} on ${type} (${source} mounted at ${target})` : `${dir} (file system unknown: findmnt failed)`;
 }
 
 function how(settings: BenchResults['settings']): string[] {
@@ -117,14 +131,36 @@ function ratioLines(target: TargetResult, base: TargetResult): string[] {
   });
 }
 
-/** Every other target against the first (the reference), and against its peer when that ran too. */
+/** What `stronger`'s guarantee costs against `weaker` (the same server without it), at each concurrency both ran. */
+function costLines(stronger: TargetResult, weaker: TargetResult): string[] {
+  return stronger.levels.flatMap((level) => {
+    const other = weaker.levels.find((candidate) => candidate.concurrency === level.concurrency);
+    if (other === undefined) return [];
+    const ratio = level.acceptsPerSecond / other.acceptsPerSecond;
+    return [
+      `cost of ${stronger.name}'s guarantee against ${weaker.name} at concurrency ${level.concurrency}: ` +
+        `${fixed(ratio, 2)}× the accepts/s (${fixed((1 - ratio) * 100, 1)}% fewer), ` +
+        `p99 ${fixed(level.latency.p99Ms, 2)} ms against ${fixed(other.latency.p99Ms, 2)} ms`,
+    ];
+  });
+}
+
+/**
+ * Every other target against the first (the reference), and against its peer when that ran too;
+ * then what a stronger guarantee costs, for each target that is a weaker variant of another.
+ */
 function ratios(results: BenchResults): string[] {
   const [reference, ...others] = results.targets;
   if (reference === undefined) return [];
+  const named = (name: string | undefined) => results.targets.find((candidate) => candidate.name === name);
   return [
     ...others.flatMap((target) => {
-      const peer = results.targets.find((candidate) => candidate.name === target.peer);
+      const peer = named(target.peer);
       return [...ratioLines(target, reference), ...(peer && peer !== reference ? ratioLines(target, peer) : [])];
+    }),
+    ...others.flatMap((target) => {
+      const stronger = named(target.strongerVariant);
+      return stronger ? costLines(stronger, target) : [];
     }),
     ...(reference.note ? [`(${reference.name}: ${reference.note})`] : []),
   ];
@@ -146,6 +182,7 @@ export function markdown(results: BenchResults): string {
     `# Tally benchmark, ${results.date}${results.quick ? ' (quick)' : ''}`,
     '',
     `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}; ${machine.freeradius}; ${machine.radclient}; load average ${machine.loadAverageAtStart.toFixed(2)} at the start.`,
+    `SQLite stores (Tally's and FreeRADIUS's): ${machine.dataFileSystem}.`,
     `Users: ${settings.users}; ${settings.requestsPerLevel} radclient requests per concurrency.`,
     '',
     ...table,

@@ -68,6 +68,7 @@ async function benchTarget(target: RadiusTarget, size: (typeof SIZES)['full']): 
       name: target.name,
       ...(target.note ? { note: target.note } : {}),
       ...(target.peer ? { peer: target.peer } : {}),
+      ...(target.strongerVariant ? { strongerVariant: target.strongerVariant } : {}),
       levels: [],
     };
     for (const concurrency of CONCURRENCIES) {
@@ -119,6 +120,10 @@ async function main(): Promise<void> {
     progress(
       `the load average is ${results.machine.loadAverageAtStart.toFixed(2)}: something else is running, and the figures will be low`,
     );
+  }
+  progress(`SQLite stores: ${results.machine.dataFileSystem}`);
+  if (/^\S+ on tmpfs /.test(results.machine.dataFileSystem)) {
+    progress('the SQLite stores are on a memory file system, where fsync costs nothing: durable commits are not measured');
   }
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });

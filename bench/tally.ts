@@ -11,6 +11,7 @@ import { systemActor } from '../src/domain/actor.js';
 import { systemClock } from '../src/domain/clock.js';
 import { createServices } from '../src/domain/services.js';
 import { initialiseStore } from '../src/domain/setup.js';
+import type { SqliteSynchronous } from '../src/model/vocabulary.js';
 import { migrateToLatest, openStore } from '../src/store/connect.js';
 import { writeKeyringFile } from '../src/store/master-key.js';
 import { freeradiusTotpPostgresReplay, freeradiusTotpSqliteReplay } from './freeradius.js';
@@ -149,7 +150,12 @@ export interface TallyServer extends RadiusServer {
   activationCodes: string[];
 }
 
-export async function startTally(dialect: 'sqlite' | 'postgres', users: readonly BenchUser[], ctkipTokens = 0): Promise<TallyServer> {
+export async function startTally(
+  dialect: 'sqlite' | 'postgres',
+  users: readonly BenchUser[],
+  ctkipTokens = 0,
+  sqliteSynchronous: SqliteSynchronous = 'full',
+): Promise<TallyServer> {
   const databaseUrl = dialect === 'postgres' ? benchDatabaseUrl() : undefined;
   const schema = dialect === 'postgres' ? `bench_${randomBytes(4).toString('hex')}` : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'tally-bench-'));
@@ -179,6 +185,7 @@ export async function startTally(dialect: 'sqlite' | 'postgres', users: readonly
     'warn',
   ];
   if (databaseUrl) args.push('--database-url', databaseUrl, '--database-schema', schema!);
+  else args.push('--sqlite-synchronous', sqliteSynchronous);
   const server = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -217,7 +224,7 @@ function tallyTarget(dialect: 'sqlite' | 'postgres'): RadiusTarget {
     name: `tally-${dialect}`,
     note:
       dialect === 'sqlite'
-        ? "Tally on SQLite: every accept durably advances the token's last accepted step (replay protection) and appends an audit event, in the same transaction."
+        ? "Tally on SQLite (WAL, synchronous = FULL, the default: one fsync per batch of concurrent requests, on disk): every accept durably advances the token's last accepted step (replay protection) and appends an audit event, in the same transaction, before it is answered."
         : "Tally on PostgreSQL (same machine, its backends' CPU included): replay state and audit as for SQLite.",
     peer: (dialect === 'sqlite' ? freeradiusTotpSqliteReplay : freeradiusTotpPostgresReplay).name,
     start: (users) => startTally(dialect, users),
@@ -226,3 +233,11 @@ function tallyTarget(dialect: 'sqlite' | 'postgres'): RadiusTarget {
 
 export const tallySqlite = tallyTarget('sqlite');
 export const tallyPostgres = tallyTarget('postgres');
+
+/** The cost of durability: the same Tally with the commits a power cut can forget. */
+export const tallySqliteNormal: RadiusTarget = {
+  name: 'tally-sqlite-normal',
+  note: "Tally on SQLite with --sqlite-synchronous normal (WAL synced at checkpoints only: a power cut can forget the last accepted steps); shown to price tally-sqlite's durability, not as a peer of anything.",
+  strongerVariant: tallySqlite.name,
+  start: (users) => startTally('sqlite', users, 0, 'normal'),
+};

@@ -1,6 +1,6 @@
 import { freeradiusTotp, freeradiusTotpPostgresReplay, freeradiusTotpSqliteReplay } from './freeradius.js';
 import type { RadiusEndpoint } from './radius-client.js';
-import { tallyPostgres, tallySqlite } from './tally.js';
+import { tallyPostgres, tallySqlite, tallySqliteNormal } from './tally.js';
 import type { BenchUser } from './users.js';
 
 /** A RADIUS server started for one benchmark run, listening on loopback. */
@@ -27,6 +27,8 @@ export interface RadiusTarget {
   note?: string;
   /** Another target doing the same durable work, compared with as well as with the reference. */
   peer?: string;
+  /** The same server with a stronger guarantee: the report shows what that guarantee costs against this one. */
+  strongerVariant?: string;
   start(users: readonly BenchUser[]): Promise<RadiusServer>;
 }
 
@@ -35,6 +37,7 @@ export const radiusTargets: RadiusTarget[] = [
   freeradiusTotp,
   freeradiusTotpSqliteReplay,
   tallySqlite,
+  tallySqliteNormal,
   freeradiusTotpPostgresReplay,
   tallyPostgres,
 ];
