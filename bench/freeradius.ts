@@ -190,8 +190,8 @@ export interface ReplayDatabase {
  * disk's syncs.
  */
 /** In WAL mode, as Tally's store is. */
-function sqliteReplayDatabase(users: readonly BenchUser[]): ReplayDatabase {
-  const dir = mkdtempSync(join(tmpdir(), 'tally-bench-freeradius-replay-'));
+function sqliteReplayDatabase(users: readonly BenchUser[], parent: string): ReplayDatabase {
+  const dir = mkdtempSync(join(parent, 'tally-bench-freeradius-replay-'));
   const file = join(dir, 'replay.db');
   const database = new BetterSqlite3(file);
   try {
@@ -255,12 +255,21 @@ async function postgresReplayDatabase(users: readonly BenchUser[]): Promise<Repl
 }
 
 /** FreeRADIUS 3.2 with rlm_totp, started in the foreground (`-f`, not `-X`, whose logging would dominate). */
-async function startFreeradius(users: readonly BenchUser[], replayIn?: 'sqlite' | 'postgres'): Promise<RadiusServer> {
+/** `replayIn`: where replay state is kept, if anywhere: SQLite (in a new directory under `sqliteParent`) or PostgreSQL. */
+async function startFreeradius(
+  users: readonly BenchUser[],
+  replayIn?: 'sqlite' | 'postgres',
+  sqliteParent = tmpdir(),
+): Promise<RadiusServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tally-bench-freeradius-'));
   const secret = randomBytes(12).toString('hex');
   const port = await freeUdpPort();
   const replay =
-    replayIn === 'sqlite' ? sqliteReplayDatabase(users) : replayIn === 'postgres' ? await postgresReplayDatabase(users) : undefined;
+    replayIn === 'sqlite'
+      ? sqliteReplayDatabase(users, sqliteParent)
+      : replayIn === 'postgres'
+        ? await postgresReplayDatabase(users)
+        : undefined;
   writeFileSync(join(dir, 'radiusd.conf'), freeradiusConfig(dir, port, secret, replay));
   // raddbdir must have a (here empty) local dictionary; the stock one is read from /usr/share.
   writeFileSync(join(dir, 'dictionary'), '');
@@ -316,6 +325,14 @@ export const freeradiusTotpSqliteReplay: RadiusTarget = {
     'one commit per request (rlm_sql has no group commit), no audit trail.',
   start: (users) => startFreeradius(users, 'sqlite'),
 };
+
+/**
+ * The same peer with its SQLite file under `parent`: the harness test puts it on a memory file
+ * system, so that a disk other jobs keep busy cannot time its requests out.
+ */
+export function freeradiusTotpSqliteReplayUnder(parent: string): RadiusTarget {
+  return { ...freeradiusTotpSqliteReplay, start: (users) => startFreeradius(users, 'sqlite', parent) };
+}
 
 export const freeradiusTotpPostgresReplay: RadiusTarget = {
   name: 'freeradius-totp-postgres-replay',
