@@ -124,17 +124,21 @@ export class AuthnApiService {
     const now = this.clock.now();
     const id = newId();
     const messageId = newId();
-    await this.repository.startAttempt({
-      id,
-      agentName: agent.name,
-      username: request.subjectName,
-      messageId,
-      expiresAt: now + this.attemptSeconds * 1000,
-      now,
-    });
+    const expiresAt = now + this.attemptSeconds * 1000;
+    await this.repository.startAttempt({ id, agentName: agent.name, username: request.subjectName, messageId, expiresAt, now });
     const context = { authnAttemptId: id, messageId, inResponseTo: request.context.messageId };
-    const awaiting = { awaited_method: RSA_METHODS.passcode, challenge_state: null, prompt: null, username: request.subjectName };
-    return { context, outcome: await this.take(agent, id, messageId, awaiting, request) };
+    const attempt = {
+      awaited_method: RSA_METHODS.passcode,
+      challenge_state: null,
+      prompt: null,
+      username: request.subjectName,
+      expires_at: expiresAt,
+    };
+    // An attempt whose first check failed is ended: the agent sends initialize again, which starts another.
+    const outcome = await this.take(agent, id, messageId, attempt, request).catch((error: unknown) =>
+      this.afterFailedTurn(() => this.repository.finishTurn(id, messageId, 'done'), error),
+    );
+    return { context, outcome };
   }
 
   /** Continues an attempt with the answer to its last challenge. */
@@ -142,7 +146,11 @@ export class AuthnApiService {
     const messageId = newId();
     const attempt = await this.claim(agent, request, messageId);
     const context = { authnAttemptId: attempt.id, messageId, inResponseTo: request.context.messageId };
-    return { context, outcome: await this.take(agent, attempt.id, messageId, attempt, request) };
+    // A check that failed gives the claim back: the same request may be sent again.
+    const outcome = await this.take(agent, attempt.id, messageId, attempt, request).catch((error: unknown) =>
+      this.afterFailedTurn(() => this.repository.releaseTurn(attempt.id, messageId, request.context.inResponseTo), error),
+    );
+    return { context, outcome };
   }
 
   /** Ends an attempt: it cannot be continued afterwards. */
@@ -151,6 +159,16 @@ export class AuthnApiService {
     const attempt = await this.claim(agent, request, messageId);
     await this.repository.finishTurn(attempt.id, messageId, 'done');
     return { context: { authnAttemptId: attempt.id, messageId, inResponseTo: request.context.messageId }, outcome: { kind: 'cancelled' } };
+  }
+
+  /**
+   * A turn whose check threw leaves no attempt claimed: `undo` ends or releases it, and the
+   * failure goes on to the agent. Should the store refuse that too (it failed a moment ago), the
+   * attempt stays claimed until it expires, and the agent is told it cannot be continued.
+   */
+  private async afterFailedTurn(undo: () => Promise<void>, error: unknown): Promise<never> {
+    await undo().catch(() => undefined);
+    throw error;
   }
 
   private async claim(agent: Actor, request: AuthnRequest, messageId: string) {
@@ -174,7 +192,7 @@ export class AuthnApiService {
     agent: Actor,
     id: string,
     messageId: string,
-    attempt: { awaited_method: string; challenge_state: string | null; prompt: string | null; username: string },
+    attempt: { awaited_method: string; challenge_state: string | null; prompt: string | null; username: string; expires_at: number },
     request: AuthnRequest,
   ): Promise<AttemptOutcome> {
     const awaited = attempt.awaited_method as RsaMethod;
@@ -185,9 +203,12 @@ export class AuthnApiService {
         awaitedMethod: awaited,
         challengeState: attempt.challenge_state,
         prompt: attempt.prompt,
+        expiresAt: attempt.expires_at,
       });
       return { kind: 'challenge', challenge };
     }
+    // Read before the check: the challenge it may issue lives from a moment later, so the attempt never outlives it.
+    const asked = this.clock.now();
     const result = await this.authentication.verify(agent, {
       username: attempt.username,
       passcode: credential.value,
@@ -196,7 +217,8 @@ export class AuthnApiService {
       channel: 'authn-api',
     });
     const outcome = outcomeOf(awaited, result);
-    await this.repository.finishTurn(id, messageId, waitFor(outcome, result));
+    const challengeEnds = asked + this.authentication.settings.challengeSeconds * 1000;
+    await this.repository.finishTurn(id, messageId, waitFor(outcome, result, Math.min(attempt.expires_at, challengeEnds)));
     return outcome;
   }
 }
@@ -212,7 +234,8 @@ function outcomeOf(method: RsaMethod, result: AuthResult): AttemptOutcome {
   return { kind: 'challenge', checked, challenge: { methodId: next, prompt: result.message } };
 }
 
-function waitFor(outcome: AttemptOutcome, result: AuthResult): AttemptWait | 'done' {
+/** What the attempt waits for after a checked credential: the answer to Tally's challenge until `expiresAt`, or nothing. */
+function waitFor(outcome: AttemptOutcome, result: AuthResult, expiresAt: number): AttemptWait | 'done' {
   if (outcome.kind !== 'challenge' || result.result !== 'challenge') return 'done';
-  return { awaitedMethod: outcome.challenge.methodId, challengeState: result.state, prompt: result.message };
+  return { awaitedMethod: outcome.challenge.methodId, challengeState: result.state, prompt: result.message, expiresAt };
 }

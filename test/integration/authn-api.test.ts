@@ -21,20 +21,22 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     listener = await buildAuthnApiApp(tally.services, { logger: createLogger('silent') });
     const api = (url: string, payload: object) =>
       tally.admin.inject({ method: 'POST', url, headers: bearer(tally.tokens.superadmin), payload });
-    for (const username of ['plain-user', 'next-user', 'pin-user', 'lost-user'])
+    for (const username of ['plain-user', 'next-user', 'pin-user', 'lost-user', 'slow-user'])
       assert.equal((await api('/api/v1/users', { username })).statusCode, 201);
     const tokens = [
       securIdTestToken('411111111111', false),
       securIdTestToken('422222222222', false),
       securIdTestToken('433333333333', true),
       securIdTestToken('444444444444', false),
+      securIdTestToken('455555555555', false),
     ];
-    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 4);
+    assert.equal((await api('/api/v1/tokens/import', { file: Buffer.from(writeSdtid(tokens)).toString('base64') })).json().imported, 5);
     for (const [serial, username] of [
       ['411111111111', 'plain-user'],
       ['422222222222', 'next-user'],
       ['433333333333', 'pin-user'],
       ['444444444444', 'lost-user'],
+      ['455555555555', 'slow-user'],
     ] as const)
       assert.equal((await api(`/api/v1/tokens/${serial}/assign`, { username })).json().state, 'active');
     const agent = await api('/api/v1/authn-agents', { name: 'vpn-agent' });
@@ -192,6 +194,69 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     assert.equal(cancelled.json().attemptReasonCode, 'ATTEMPT_CANCELLED');
     const after = await verify(cancelled.json().context, 'c-4', 'SECURID', '12345678');
     assert.equal(after.json().attemptReasonCode, 'ATTEMPT_NOT_CONTINUABLE');
+  });
+
+  test('a check that throws: the agent gets ERROR / SERVER_ERROR, and the same verify sent again goes on', async () => {
+    tally.clock.advance(60);
+    const open = (await initialize('plain-user', 'f-1')).json();
+    const authentication = tally.services.authentication;
+    const verifyOnce = authentication.verify;
+    authentication.verify = async () => {
+      authentication.verify = verifyOnce;
+      throw new Error('the store went away');
+    };
+    const passcode = await code('411111111111');
+    const failed = await verify(open.context, 'f-2', 'SECURID', passcode);
+    assert.equal(authentication.verify, verifyOnce, 'the injected failure was used');
+    assert.equal(failed.statusCode, 500);
+    assert.deepEqual(failed.json(), { attemptResponseCode: 'ERROR', attemptReasonCode: 'SERVER_ERROR' });
+    assert.ok(!failed.body.includes('store went away'), 'no detail reaches the agent');
+    const again = (await verify(open.context, 'f-2', 'SECURID', passcode)).json();
+    assert.equal(again.attemptResponseCode, 'SUCCESS', 'the claim was given back: the same request goes on');
+    assert.equal(again.context.inResponseTo, 'f-2');
+  });
+
+  test('a check that throws at initialize ends that attempt cleanly; a new initialize works', async () => {
+    tally.clock.advance(60);
+    const authentication = tally.services.authentication;
+    const verifyOnce = authentication.verify;
+    authentication.verify = async () => {
+      authentication.verify = verifyOnce;
+      throw new Error('the store went away');
+    };
+    const failed = await initialize('plain-user', 'g-1', await code('411111111111'));
+    assert.deepEqual(failed.json(), { attemptResponseCode: 'ERROR', attemptReasonCode: 'SERVER_ERROR' });
+    const rows = await getStore().db.selectFrom('authn_attempts').select('status').where('status', '=', 'working').execute();
+    assert.deepEqual(rows, [], 'no attempt is left claimed');
+    assert.equal((await initialize('plain-user', 'g-2', await code('411111111111'))).json().attemptResponseCode, 'SUCCESS');
+  });
+
+  test("an attempt waiting on a challenge expires with the challenge (120 s), not at the attempt's 600 s", async () => {
+    const nextCodeMode = () =>
+      getStore().db.updateTable('tokens').set({ next_code_required: 1 }).where('serial', '=', '455555555555').execute();
+    tally.clock.advance(60);
+    await nextCodeMode();
+    const first = (await initialize('slow-user', 'x-1', await code('455555555555'))).json();
+    assert.equal(first.challengeMethods.challenges[0].requiredMethods[0].methodId, 'SECURID_NEXT_TOKENCODE');
+    tally.clock.advance(121);
+    const late = await verify(first.context, 'x-2', 'SECURID_NEXT_TOKENCODE', await code('455555555555'));
+    assert.equal(late.statusCode, 400);
+    assert.deepEqual(late.json(), { attemptResponseCode: 'FAIL', attemptReasonCode: 'ATTEMPT_NOT_CONTINUABLE' });
+
+    tally.clock.advance(60);
+    await nextCodeMode();
+    const second = (await initialize('slow-user', 'x-3', await code('455555555555'))).json();
+    assert.equal(second.attemptResponseCode, 'CHALLENGE');
+    const minute = () => Math.floor(tally.clock.now() / 60_000);
+    const next = minute() + 1;
+    tally.clock.advance(100);
+    const inTime = (await verify(second.context, 'x-4', 'SECURID_NEXT_TOKENCODE', await code('455555555555', next - minute()))).json();
+    assert.equal(inTime.attemptResponseCode, 'SUCCESS', "within the challenge's life the answer is checked");
+
+    const waiting = (await initialize('slow-user', 'x-5')).json();
+    tally.clock.advance(500);
+    const slow = (await verify(waiting.context, 'x-6', 'SECURID', await code('455555555555'))).json();
+    assert.equal(slow.attemptResponseCode, 'SUCCESS', "the first question waits the attempt's own 600 s");
   });
 
   test('an unknown clientId and a wrong key get the same refusal; malformed JSON and bad fields the documented shape', async () => {

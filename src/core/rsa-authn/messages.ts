@@ -168,10 +168,14 @@ export function encodeAuthnResponse(context: AttemptContext, outcome: AttemptOut
   };
 }
 
-/** Why a request was refused before any attempt moved. */
-export type RefusalReason = 'INVALID_REQUEST' | 'ACCESS_DENIED' | 'ATTEMPT_NOT_CONTINUABLE' | 'TOO_MANY_REQUESTS';
+/** Why a request was refused before any attempt moved, or (`SERVER_ERROR`) why its check could not be made. */
+export type RefusalReason = 'INVALID_REQUEST' | 'ACCESS_DENIED' | 'ATTEMPT_NOT_CONTINUABLE' | 'TOO_MANY_REQUESTS' | 'SERVER_ERROR';
 
-/** The answer to a request refused before any attempt moved: bad JSON or fields, an unknown agent or a wrong key, an attempt that cannot go on. */
+/**
+ * The answer to a request refused before any attempt moved: bad JSON or fields, an unknown agent or
+ * a wrong key, an attempt that cannot go on. A check Tally could not make is an `ERROR`, not a
+ * `FAIL`: nothing was decided about the user, and the same request may be sent again.
+ */
 export function encodeRefusal(reason: RefusalReason): Record<string, unknown> {
-  return { attemptResponseCode: 'FAIL', attemptReasonCode: reason };
+  return { attemptResponseCode: reason === 'SERVER_ERROR' ? 'ERROR' : 'FAIL', attemptReasonCode: reason };
 }

@@ -31,7 +31,7 @@ export async function buildAuthnApiApp(services: Services, options: ListenerOpti
     const tallyError = toTallyError(error);
     const reason = REFUSALS[tallyError.code];
     if (!reason) request.log.error({ err: error }, 'authn-api request failed');
-    return reply.status(reason ? tallyError.status : 500).send(encodeRefusal(reason ?? 'INVALID_REQUEST'));
+    return reply.status(reason ? tallyError.status : 500).send(encodeRefusal(reason ?? 'SERVER_ERROR'));
   });
   app.setNotFoundHandler((_request, reply) => reply.status(404).send(encodeRefusal('INVALID_REQUEST')));
   app.get('/healthz', async () => ({ status: 'ok' }));

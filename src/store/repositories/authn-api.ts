@@ -8,6 +8,8 @@ export interface AttemptWait {
   awaitedMethod: string;
   challengeState: string | null;
   prompt: string | null;
+  /** When the attempt stops waiting: no later than the challenge it keeps. */
+  expiresAt: number;
 }
 
 /** Agents of the RSA SecurID Authentication API and their attempts. */
@@ -98,7 +100,27 @@ export class AuthnApiRepository {
     const set =
       next === 'done'
         ? { status: 'done' as const, challenge_state: null }
-        : { status: 'open' as const, awaited_method: next.awaitedMethod, challenge_state: next.challengeState, prompt: next.prompt };
+        : {
+            status: 'open' as const,
+            awaited_method: next.awaitedMethod,
+            challenge_state: next.challengeState,
+            prompt: next.prompt,
+            expires_at: next.expiresAt,
+          };
     await this.db.updateTable('authn_attempts').set(set).where('id', '=', id).where('message_id', '=', messageId).execute();
+  }
+
+  /**
+   * Gives back a claim whose turn failed: the attempt is open again on the message the request
+   * answered, as it was before the claim, so the agent may send the same request again.
+   */
+  async releaseTurn(id: string, messageId: string, answered: string): Promise<void> {
+    await this.db
+      .updateTable('authn_attempts')
+      .set({ status: 'open', message_id: answered })
+      .where('id', '=', id)
+      .where('message_id', '=', messageId)
+      .where('status', '=', 'working')
+      .execute();
   }
 }
