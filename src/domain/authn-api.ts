@@ -34,6 +34,7 @@ export interface AttemptReply {
 }
 
 const PASSCODE_PROMPT = 'Enter PASSCODE:';
+const GENERATED_PIN_AGAIN = 'Enter the new PIN you were shown:';
 
 /** The RSA method that answers each of Tally's challenges. */
 const METHOD_OF: Record<ChallengeKind, RsaMethod> = {
@@ -231,11 +232,14 @@ function outcomeOf(method: RsaMethod, result: AuthResult): AttemptOutcome {
   // Asked the same again (a PIN the policy refused) or back to the new PIN (a confirmation that differed): that answer failed.
   const progressed = next !== method && !(method === RSA_METHODS.confirmPin && next === RSA_METHODS.newPin);
   const checked: CheckedCredential = { methodId: method, succeeded: progressed };
-  return { kind: 'challenge', checked, challenge: { methodId: next, prompt: result.message } };
+  const challenge = { methodId: next, prompt: result.message, ...(result.generatedPin ? { generatedPin: result.generatedPin } : {}) };
+  return { kind: 'challenge', checked, challenge };
 }
 
 /** What the attempt waits for after a checked credential: the answer to Tally's challenge until `expiresAt`, or nothing. */
 function waitFor(outcome: AttemptOutcome, result: AuthResult, expiresAt: number): AttemptWait | 'done' {
   if (outcome.kind !== 'challenge' || result.result !== 'challenge') return 'done';
-  return { awaitedMethod: outcome.challenge.methodId, challengeState: result.state, prompt: result.message, expiresAt };
+  // A generated PIN is shown once and never stored: asked again, the prompt only refers to it.
+  const prompt = result.generatedPin ? GENERATED_PIN_AGAIN : result.message;
+  return { awaitedMethod: outcome.challenge.methodId, challengeState: result.state, prompt, expiresAt };
 }

@@ -98,6 +98,8 @@ export interface CheckedCredential {
 export interface Challenge {
   methodId: RsaMethod;
   prompt: string;
+  /** A PIN Tally generated, shown to be entered back (RSA's system-generated PIN): the prompt's default value and argument. */
+  generatedPin?: string;
 }
 
 export type AttemptOutcome =
@@ -112,6 +114,8 @@ const PROMPT_RESOURCES: Record<RsaMethod, string> = {
   SECURID_NEW_PIN: 'SecurID.Resource.Prompt.New.PIN',
   SECURID_NEW_PIN_CONFIRM: 'SecurID.Resource.Prompt.Confirm.New.PIN',
 };
+/** The prompt that shows a generated PIN, answered as the confirmation of a new PIN. */
+const SYSTEM_PIN_RESOURCE = 'SecurID.Resource.Prompt.System.Generated.PIN';
 
 function requiredMethod(challenge: Challenge) {
   const definesPin = challenge.methodId === RSA_METHODS.newPin || challenge.methodId === RSA_METHODS.confirmPin;
@@ -125,15 +129,15 @@ function requiredMethod(challenge: Challenge) {
         valueRequired: true,
         referenceId: null,
         prompt: {
-          promptResourceId: PROMPT_RESOURCES[challenge.methodId],
+          promptResourceId: challenge.generatedPin === undefined ? PROMPT_RESOURCES[challenge.methodId] : SYSTEM_PIN_RESOURCE,
           defaultText: challenge.prompt,
           formatRegex: null,
-          defaultValue: null,
+          defaultValue: challenge.generatedPin ?? null,
           valueBeingDefined: definesPin,
           sensitive: true,
           minLength: null,
           maxLength: null,
-          promptArgs: [],
+          promptArgs: challenge.generatedPin === undefined ? [] : [challenge.generatedPin],
         },
       },
     ],
