@@ -8,6 +8,7 @@ import {
   RSA_METHODS,
   type RsaMethod,
 } from '../core/rsa-authn/messages.js';
+import { checkSignature, type SignedRequest } from '../core/rsa-authn/signature.js';
 import { invalidField, TallyError } from '../errors.js';
 import type { ChallengeKind } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
@@ -16,8 +17,10 @@ import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { AuthenticationService, AuthResult } from './authentication.js';
 import type { Clock } from './clock.js';
+import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 
 const KEY_PREFIX = 'tla_';
+const SIGNING_PREFIX = 'tls_';
 /** How long an attempt may wait for the agent's next request. */
 export const DEFAULT_ATTEMPT_SECONDS = 600;
 
@@ -25,6 +28,20 @@ export interface AuthnAgentView {
   name: string;
   createdAt: string;
   rotatedAt: string | null;
+  requireSigning: boolean;
+}
+
+/** An agent's keys as shown once: the access key, and the signing secret where the agent must sign. */
+export interface AuthnAgentKeys {
+  name: string;
+  accessKey: string;
+  signingSecret?: string;
+}
+
+/** A request's signature as it arrived, with what it signs. */
+export interface RequestSignature extends Omit<SignedRequest, 'date' | 'clientId'> {
+  date: string | undefined;
+  signature: string | undefined;
 }
 
 /** What a request comes to: the context to answer with and the outcome. */
@@ -61,10 +78,20 @@ export class AuthnApiService {
     private readonly authentication: AuthenticationService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly hasher: SecretHasher,
     private readonly attemptSeconds: number = DEFAULT_ATTEMPT_SECONDS,
   ) {}
 
-  async createAgent(actor: Actor, input: { name: string }): Promise<{ name: string; accessKey: string }> {
+  /**
+   * An agent's signing secret: derived from its name and access key under Tally's lookup key, so
+   * it is never stored, every node knows it, and a new access key brings a new one.
+   */
+  private signingSecret(hashKey: SecretHashKey, name: string, keyHash: string): string {
+    return SIGNING_PREFIX + hashKey.hash('authn-signing', `${name}:${keyHash}`);
+  }
+
+  async createAgent(actor: Actor, input: { name: string; requireSigning?: boolean }): Promise<AuthnAgentKeys> {
+    const hashKey = await this.hasher.load();
     return this.audit.change(
       actor,
       { action: 'authn-agent.create', targetType: 'authn-agent', target: input.name.slice(0, 128) },
@@ -72,14 +99,21 @@ export class AuthnApiService {
         requirePermission(actor, 'authnAgents.manage');
         if (!/^[\w .@-]{1,128}$/.test(input.name)) throw invalidField('name', 'agentName');
         const accessKey = KEY_PREFIX + randomToken(32);
+        const keyHash = sha256Hex(accessKey);
+        const requireSigning = input.requireSigning ?? false;
         try {
-          await tx.authnApi.insertAgent({ name: input.name, keyHash: sha256Hex(accessKey), now: this.clock.now() });
+          await tx.authnApi.insertAgent({ name: input.name, keyHash, requireSigning, now: this.clock.now() });
         } catch (error) {
           if (isUniqueViolation(error)) throw new TallyError('CONFLICT', 'An authentication agent with that name exists already.');
           throw error;
         }
-        return { name: input.name, accessKey };
+        return {
+          name: input.name,
+          accessKey,
+          ...(requireSigning ? { signingSecret: this.signingSecret(hashKey, input.name, keyHash) } : {}),
+        };
       },
+      (keys) => ({ requireSigning: keys.signingSecret !== undefined }),
     );
   }
 
@@ -89,18 +123,29 @@ export class AuthnApiService {
       name: row.name,
       createdAt: new Date(row.created_at).toISOString(),
       rotatedAt: row.rotated_at === null ? null : new Date(row.rotated_at).toISOString(),
+      requireSigning: row.require_signing === 1,
     }));
   }
 
-  /** A new access key for an agent, shown once; the old one stops working at once on every node. */
-  async rotateAgent(actor: Actor, name: string): Promise<{ name: string; accessKey: string }> {
-    return this.audit.change(actor, { action: 'authn-agent.rotate', targetType: 'authn-agent', target: name.slice(0, 128) }, async (tx) => {
-      requirePermission(actor, 'authnAgents.manage');
-      const accessKey = KEY_PREFIX + randomToken(32);
-      if (!(await tx.authnApi.rotateAgent(name, sha256Hex(accessKey), this.clock.now())))
-        throw new TallyError('AUTHN_AGENT_NOT_FOUND', `No authentication agent named ${name}.`);
-      return { name, accessKey };
-    });
+  /**
+   * A new access key for an agent (and signing secret, where it must sign), shown once; the old
+   * ones stop working at once on every node. `requireSigning`, if given, turns signing on or off with it.
+   */
+  async rotateAgent(actor: Actor, name: string, options: { requireSigning?: boolean } = {}): Promise<AuthnAgentKeys> {
+    const hashKey = await this.hasher.load();
+    return this.audit.change(
+      actor,
+      { action: 'authn-agent.rotate', targetType: 'authn-agent', target: name.slice(0, 128) },
+      async (tx) => {
+        requirePermission(actor, 'authnAgents.manage');
+        const accessKey = KEY_PREFIX + randomToken(32);
+        const keyHash = sha256Hex(accessKey);
+        const agent = await tx.authnApi.rotateAgent(name, keyHash, this.clock.now(), options.requireSigning);
+        if (!agent) throw new TallyError('AUTHN_AGENT_NOT_FOUND', `No authentication agent named ${name}.`);
+        return { name, accessKey, ...(agent.require_signing === 1 ? { signingSecret: this.signingSecret(hashKey, name, keyHash) } : {}) };
+      },
+      (keys) => ({ requireSigning: keys.signingSecret !== undefined }),
+    );
   }
 
   async removeAgent(actor: Actor, name: string): Promise<void> {
@@ -110,14 +155,30 @@ export class AuthnApiService {
     });
   }
 
-  /** The agent a request comes from, by its `clientId` and `client-key`; one refusal for an unknown name and a wrong key. */
-  async authenticateAgent(clientId: string, accessKey: string | undefined, source?: string): Promise<Actor> {
-    const stored = await this.repository.agentKeyHash(clientId);
+  /**
+   * The agent a request comes from, by its `clientId` and `client-key`, and its signature where the
+   * agent must sign: one refusal for an unknown name, a wrong key, and a missing, stale, wrong or
+   * replayed signature.
+   */
+  async authenticateAgent(clientId: string, accessKey: string | undefined, source?: string, signed?: RequestSignature): Promise<Actor> {
+    const stored = await this.repository.agentKey(clientId);
     const offered = sha256Hex(accessKey ?? '');
     // Compared even for an unknown name, so both refusals cost the same.
-    const matches = constantTimeEqual(offered, stored ?? sha256Hex(randomToken(8)));
+    const matches = constantTimeEqual(offered, stored?.key_hash ?? sha256Hex(randomToken(8)));
     if (!stored || !matches || accessKey === undefined) throw new TallyError('AUTHN_AGENT_DENIED');
+    if (stored.require_signing === 1) await this.checkSigned(clientId, stored.key_hash, signed);
     return { kind: 'authn-agent', name: clientId, role: 'agent', source };
+  }
+
+  /** A signed request's signature: valid under the agent's secret within the clock skew, and not seen before on any node. */
+  private async checkSigned(clientId: string, keyHash: string, signed: RequestSignature | undefined): Promise<void> {
+    if (!signed) throw new TallyError('AUTHN_AGENT_DENIED');
+    const now = this.clock.now();
+    const { signature, ...request } = signed;
+    const secret = this.signingSecret(await this.hasher.load(), clientId, keyHash);
+    const check = checkSignature({ secret, request: { ...request, clientId }, signature, now });
+    if (!check.valid || !(await this.repository.takeSignature(sha256Hex(signature ?? ''), check.expiresAt, now)))
+      throw new TallyError('AUTHN_AGENT_DENIED');
   }
 
   /** Starts an attempt: checks the credential sent with it, or asks for a passcode. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { signRequest } from '../../src/core/rsa-authn/signature.js';
 import { writeSdtid } from '../../src/core/securid/index.js';
 import { systemActor } from '../../src/domain/actor.js';
 import { buildAuthnApiApp } from '../../src/http/authn-api/app.js';
@@ -348,6 +349,80 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     assert.deepEqual(badField.json(), { attemptResponseCode: 'FAIL', attemptReasonCode: 'INVALID_REQUEST' });
   });
 
+  test('signing: an agent set to require it is refused unsigned, stale, wrongly signed or replayed; a signed request goes on', async () => {
+    const created = await tally.admin.inject({
+      method: 'POST',
+      url: '/api/v1/authn-agents',
+      headers: bearer(tally.tokens.superadmin),
+      payload: { name: 'signed-agent', requireSigning: true },
+    });
+    assert.equal(created.statusCode, 201);
+    const { accessKey: key, signingSecret } = created.json();
+    assert.match(signingSecret, /^tls_[0-9a-f]{64}$/);
+    const denied = { attemptResponseCode: 'FAIL', attemptReasonCode: 'ACCESS_DENIED' };
+    const url = `${BASE}/initialize`;
+    const send = (body: string, headers: Record<string, string>) =>
+      listener.inject({
+        method: 'POST',
+        url,
+        headers: { 'client-key': key, 'content-type': 'application/json', ...headers },
+        payload: body,
+      });
+    const signed = (body: string, secret = signingSecret, date = new Date(tally.clock.now()).toUTCString()) => ({
+      date,
+      'client-key-hmac': signRequest(secret, { method: 'POST', path: url, date, body, clientId: 'signed-agent' }),
+    });
+    const body = (messageId: string) =>
+      JSON.stringify({ clientId: 'signed-agent', subjectName: 'plain-user', context: { authnAttemptId: '', messageId, inResponseTo: '' } });
+
+    const unsigned = await send(body('h-1'), {});
+    assert.equal(unsigned.statusCode, 401);
+    assert.deepEqual(unsigned.json(), denied);
+    const good = signed(body('h-2'));
+    const accepted = await send(body('h-2'), good);
+    assert.equal(accepted.statusCode, 200);
+    assert.equal(accepted.json().attemptResponseCode, 'CHALLENGE');
+    assert.deepEqual((await send(body('h-2'), good)).json(), denied, 'the same signature again is a replay');
+    const stale = signed(body('h-3'), signingSecret, new Date(tally.clock.now() - 301_000).toUTCString());
+    assert.deepEqual((await send(body('h-3'), stale)).json(), denied, 'a date beyond the skew');
+    assert.deepEqual((await send(body('h-4'), signed(body('h-4'), 'tls_wrong'))).json(), denied, 'another secret');
+    assert.deepEqual((await send(body('h-6'), signed(body('h-5')))).json(), denied, 'a signature of another body');
+    assert.equal((await send(body('h-7'), signed(body('h-7')))).statusCode, 200);
+
+    const agents = (
+      await tally.admin.inject({ method: 'GET', url: '/api/v1/authn-agents', headers: bearer(tally.tokens.superadmin) })
+    ).json();
+    assert.equal(agents.authnAgents.find((a: { name: string }) => a.name === 'signed-agent').requireSigning, true);
+    assert.ok(!JSON.stringify(agents).includes('tls_'), 'the signing secret is shown once only');
+
+    const rotated = (
+      await tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/authn-agents/signed-agent/rotate',
+        headers: bearer(tally.tokens.superadmin),
+        payload: {},
+      })
+    ).json();
+    assert.match(rotated.signingSecret, /^tls_/);
+    assert.notEqual(rotated.signingSecret, signingSecret, 'a new key brings a new signing secret');
+    const unsignedOff = (
+      await tally.admin.inject({
+        method: 'POST',
+        url: '/api/v1/authn-agents/signed-agent/rotate',
+        headers: bearer(tally.tokens.superadmin),
+        payload: { requireSigning: false },
+      })
+    ).json();
+    assert.equal(unsignedOff.signingSecret, undefined);
+    const plain = await listener.inject({
+      method: 'POST',
+      url,
+      headers: { 'client-key': unsignedOff.accessKey, 'content-type': 'application/json' },
+      payload: body('h-8'),
+    });
+    assert.equal(plain.statusCode, 200, 'an agent no longer required to sign goes on unsigned');
+  });
+
   test('agents: listed without keys, a rotated key replaces the old one at once, a removed agent is refused', async () => {
     const admin = (method: 'GET' | 'POST' | 'DELETE', url: string) =>
       tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin) });
@@ -362,7 +437,7 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     const listed = (await admin('GET', '/api/v1/authn-agents')).json().authnAgents;
     assert.deepEqual(
       listed.map((a: { name: string }) => a.name),
-      ['portal', 'vpn-agent'],
+      ['portal', 'signed-agent', 'vpn-agent'],
     );
     assert.ok(!JSON.stringify(listed).includes('tla_'));
     const body = (messageId: string) => ({ clientId: 'portal', subjectName: 'plain-user', context: { messageId } });

@@ -17,27 +17,49 @@ export class AuthnApiRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Adds an agent; a taken name fails as a unique violation. */
-  async insertAgent(agent: { name: string; keyHash: string; now: number }): Promise<void> {
-    await this.db.insertInto('authn_agents').values({ name: agent.name, key_hash: agent.keyHash, created_at: agent.now }).execute();
+  async insertAgent(agent: { name: string; keyHash: string; requireSigning: boolean; now: number }): Promise<void> {
+    await this.db
+      .insertInto('authn_agents')
+      .values({ name: agent.name, key_hash: agent.keyHash, require_signing: agent.requireSigning ? 1 : 0, created_at: agent.now })
+      .execute();
   }
 
-  async listAgents(): Promise<{ name: string; created_at: number; rotated_at: number | null }[]> {
-    return this.db.selectFrom('authn_agents').select(['name', 'created_at', 'rotated_at']).orderBy('name').execute();
+  async listAgents(): Promise<{ name: string; created_at: number; rotated_at: number | null; require_signing: number }[]> {
+    return this.db.selectFrom('authn_agents').select(['name', 'created_at', 'rotated_at', 'require_signing']).orderBy('name').execute();
   }
 
-  /** The key hash of the agent named so. */
-  async agentKeyHash(name: string): Promise<string | undefined> {
-    return (await this.db.selectFrom('authn_agents').select('key_hash').where('name', '=', name).executeTakeFirst())?.key_hash;
+  /** The key hash of the agent named so, and whether it must sign its requests. */
+  async agentKey(name: string): Promise<{ key_hash: string; require_signing: number } | undefined> {
+    return this.db.selectFrom('authn_agents').select(['key_hash', 'require_signing']).where('name', '=', name).executeTakeFirst();
   }
 
-  /** Replaces an agent's key; returns whether there was such an agent. */
-  async rotateAgent(name: string, keyHash: string, now: number): Promise<boolean> {
-    const result = await this.db
+  /** Replaces an agent's key (and, if given, whether it must sign); the agent's row after, if there is one. */
+  async rotateAgent(
+    name: string,
+    keyHash: string,
+    now: number,
+    requireSigning?: boolean,
+  ): Promise<{ require_signing: number } | undefined> {
+    return this.db
       .updateTable('authn_agents')
-      .set({ key_hash: keyHash, rotated_at: now })
+      .set({ key_hash: keyHash, rotated_at: now, ...(requireSigning === undefined ? {} : { require_signing: requireSigning ? 1 : 0 }) })
       .where('name', '=', name)
+      .returning('require_signing')
       .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Takes a request signature once: false when it was taken before (a replay), on any node. Drops
+   * those whose date has left the clock-skew bound, which no request can bring again.
+   */
+  async takeSignature(signatureHash: string, expiresAt: number, now: number): Promise<boolean> {
+    await this.db.deleteFrom('authn_signatures').where('expires_at', '<=', now).execute();
+    const result = await this.db
+      .insertInto('authn_signatures')
+      .values({ signature_hash: signatureHash, expires_at: expiresAt })
+      .onConflict((conflict) => conflict.column('signature_hash').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
   async removeAgent(name: string): Promise<boolean> {
