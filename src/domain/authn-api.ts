@@ -50,7 +50,7 @@ export interface AttemptReply {
   outcome: AttemptOutcome;
 }
 
-const PASSCODE_PROMPT = 'Enter PASSCODE:';
+const PASSCODE_PROMPT = 'Enter passcode:';
 const GENERATED_PIN_AGAIN = 'Enter the new PIN you were shown:';
 
 /** The RSA method that answers each of Tally's challenges. */
@@ -161,13 +161,29 @@ export class AuthnApiService {
    * replayed signature.
    */
   async authenticateAgent(clientId: string, accessKey: string | undefined, source?: string, signed?: RequestSignature): Promise<Actor> {
-    const stored = await this.repository.agentKey(clientId);
     const offered = sha256Hex(accessKey ?? '');
+    if (clientId === '') {
+      // A verify or cancel without clientId: the access key names the agent (and the attempt must be its own).
+      const agent = accessKey === undefined ? undefined : await this.repository.agentByKeyHash(offered);
+      if (!agent) throw new TallyError('AUTHN_AGENT_DENIED');
+      return this.signedBy(agent.name, agent, source, signed);
+    }
+    const stored = await this.repository.agentKey(clientId);
     // Compared even for an unknown name, so both refusals cost the same.
     const matches = constantTimeEqual(offered, stored?.key_hash ?? sha256Hex(randomToken(8)));
     if (!stored || !matches || accessKey === undefined) throw new TallyError('AUTHN_AGENT_DENIED');
-    if (stored.require_signing === 1) await this.checkSigned(clientId, stored.key_hash, signed);
-    return { kind: 'authn-agent', name: clientId, role: 'agent', source };
+    return this.signedBy(clientId, stored, source, signed);
+  }
+
+  /** The agent as the actor of its request, once its signature is checked where it must sign. */
+  private async signedBy(
+    name: string,
+    agent: { key_hash: string; require_signing: number },
+    source: string | undefined,
+    signed: RequestSignature | undefined,
+  ): Promise<Actor> {
+    if (agent.require_signing === 1) await this.checkSigned(name, agent.key_hash, signed);
+    return { kind: 'authn-agent', name, role: 'agent', source };
   }
 
   /** A signed request's signature: valid under the agent's secret within the clock skew, and not seen before on any node. */

@@ -91,7 +91,7 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     assert.equal(method.versions[0].versionId, '1.0.0');
     assert.equal(method.versions[0].valueRequired, true);
     assert.equal(method.versions[0].prompt.promptResourceId, 'SecurID.Resource.Prompt.Passcode');
-    assert.equal(method.versions[0].prompt.defaultText, 'Enter PASSCODE:');
+    assert.equal(method.versions[0].prompt.defaultText, 'Enter passcode:');
     assert.equal(method.versions[0].prompt.sensitive, true);
 
     const success = await verify(body.context, 'agent-2', 'SECURID', await code('411111111111'));
@@ -115,6 +115,117 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     const events = await tally.services.audit.list(systemActor, { action: 'auth.authn-api', limit: 5 });
     assert.equal(events[0]?.actor, 'vpn-agent');
     assert.equal(events[0]?.result, 'success');
+  });
+
+  /** The challenge body as RSA's knowledge base prints it, for one method and its prompt. */
+  const printedChallenge = (methodId: string, promptResourceId: string, defaultText: string) => ({
+    challenges: [
+      {
+        methodSetId: null,
+        requiredMethods: [
+          {
+            methodId,
+            priority: null,
+            versions: [
+              {
+                versionId: '1.0.0',
+                methodAttributes: [],
+                valueRequired: true,
+                referenceId: null,
+                prompt: {
+                  promptResourceId,
+                  defaultText,
+                  formatRegex: null,
+                  defaultValue: null,
+                  valueBeingDefined: false,
+                  sensitive: true,
+                  minLength: null,
+                  maxLength: null,
+                  promptArgs: [],
+                },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+
+  test("replayed as RSA's articles print them: initialize (empty attempt id) → CHALLENGE; verify → SUCCESS, every field", async () => {
+    tally.clock.advance(60);
+    const request = {
+      clientId: 'vpn-agent',
+      subjectName: 'plain-user',
+      context: { authnAttemptId: '', messageId: 'test4726375261635', inResponseTo: '' },
+    };
+    const challenge = await listener.inject({
+      method: 'POST',
+      url: `${BASE}/initialize`,
+      headers: { 'client-key': accessKey, 'content-type': 'application/json' },
+      payload: JSON.stringify(request),
+    });
+    const body = challenge.json();
+    assert.deepEqual(body, {
+      context: { authnAttemptId: body.context.authnAttemptId, messageId: body.context.messageId, inResponseTo: 'test4726375261635' },
+      credentialValidationResults: [],
+      attemptResponseCode: 'CHALLENGE',
+      attemptReasonCode: 'AUTHENTICATION_REQUIRED',
+      challengeMethods: printedChallenge('SECURID', 'SecurID.Resource.Prompt.Passcode', 'Enter passcode:'),
+    });
+    const answer = {
+      subjectCredentials: [{ methodId: 'SECURID', collectedInputs: [{ name: 'SECURID', value: await code('411111111111') }] }],
+      context: { authnAttemptId: body.context.authnAttemptId, messageId: 'test7177617189202', inResponseTo: body.context.messageId },
+    };
+    // As the article prints it, without clientId: the access key names the agent.
+    const done = (await post('verify', answer)).json();
+    assert.deepEqual(done, {
+      context: { authnAttemptId: body.context.authnAttemptId, messageId: done.context.messageId, inResponseTo: 'test7177617189202' },
+      credentialValidationResults: [{ methodId: 'SECURID', methodResponseCode: 'SUCCESS', methodReasonCode: null, authnAttributes: [] }],
+      attemptResponseCode: 'SUCCESS',
+      attemptReasonCode: 'CREDENTIAL_VERIFIED',
+      challengeMethods: null,
+    });
+  });
+
+  test("replayed as RSA's on-demand article prints it: initialize with the SECURID credential → next tokencode CHALLENGE; verify with subjectName → SUCCESS", async () => {
+    tally.clock.advance(60);
+    await getStore().db.updateTable('tokens').set({ next_code_required: 1 }).where('serial', '=', '455555555555').execute();
+    const first = (
+      await post('initialize', {
+        clientId: 'vpn-agent',
+        subjectName: 'slow-user',
+        subjectCredentials: [{ methodId: 'SECURID', collectedInputs: [{ name: 'SECURID', value: await code('455555555555') }] }],
+        context: { authnAttemptId: '', messageId: 'test5213021196242', inResponseTo: '' },
+      })
+    ).json();
+    assert.deepEqual(first, {
+      context: { authnAttemptId: first.context.authnAttemptId, messageId: first.context.messageId, inResponseTo: 'test5213021196242' },
+      credentialValidationResults: [{ methodId: 'SECURID', methodResponseCode: 'SUCCESS', methodReasonCode: null, authnAttributes: [] }],
+      attemptResponseCode: 'CHALLENGE',
+      attemptReasonCode: 'AUTHENTICATION_REQUIRED',
+      challengeMethods: printedChallenge(
+        'SECURID_NEXT_TOKENCODE',
+        'SecurID.Resource.Prompt.Next.Tokencode',
+        'Wait for the tokencode to change, then enter the new tokencode:',
+      ),
+    });
+    const done = (
+      await post('verify', {
+        clientId: 'vpn-agent',
+        subjectName: 'slow-user',
+        subjectCredentials: [
+          {
+            methodId: 'SECURID_NEXT_TOKENCODE',
+            collectedInputs: [{ name: 'SECURID_NEXT_TOKENCODE', value: await code('455555555555', 1) }],
+          },
+        ],
+        context: { authnAttemptId: first.context.authnAttemptId, messageId: 'test-next-1', inResponseTo: first.context.messageId },
+      })
+    ).json();
+    assert.equal(done.attemptResponseCode, 'SUCCESS');
+    assert.deepEqual(done.credentialValidationResults, [
+      { methodId: 'SECURID_NEXT_TOKENCODE', methodResponseCode: 'SUCCESS', methodReasonCode: null, authnAttributes: [] },
+    ]);
   });
 
   test('initialize with a passcode answers at once; a wrong one FAILs and ends the attempt; a replayed one FAILs', async () => {
@@ -336,6 +447,11 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     const unknown = await post('initialize', { ...body, clientId: 'nobody' });
     assert.equal(unknown.statusCode, 401);
     assert.deepEqual(unknown.json(), denied);
+    const unnamed = { context: { authnAttemptId: 'a', messageId: 'b', inResponseTo: 'c' } };
+    const unnamedWrongKey = await post('verify', unnamed, 'tla_wrong');
+    assert.equal(unnamedWrongKey.statusCode, 401, 'a verify without clientId is known by its key only');
+    assert.deepEqual(unnamedWrongKey.json(), denied);
+    assert.equal((await post('initialize', { ...body, clientId: undefined })).statusCode, 400, 'initialize names its agent');
     const malformed = await listener.inject({
       method: 'POST',
       url: `${BASE}/initialize`,

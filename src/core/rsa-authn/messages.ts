@@ -28,6 +28,7 @@ export interface CollectedCredential {
 }
 
 export interface AuthnRequest {
+  /** The agent's name; a `verify` or `cancel` may leave it out (RSA's articles print it so), '' then. */
   clientId: string;
   /** The user's id (initialize only). */
   subjectName: string;
@@ -77,7 +78,7 @@ export function decodeAuthnRequest(body: unknown, call: 'initialize' | 'verify' 
   const context = isObject(body.context) ? body.context : {};
   const continues = call !== 'initialize';
   return {
-    clientId: text(body, 'clientId', 'clientId', true, MAX_NAME),
+    clientId: text(body, 'clientId', 'clientId', !continues, MAX_NAME),
     subjectName: text(body, 'subjectName', 'subjectName', call === 'initialize', MAX_NAME),
     credential: call === 'cancel' ? undefined : credentialOf(body),
     context: {
@@ -121,7 +122,8 @@ function requiredMethod(challenge: Challenge) {
   const definesPin = challenge.methodId === RSA_METHODS.newPin || challenge.methodId === RSA_METHODS.confirmPin;
   return {
     methodId: challenge.methodId,
-    priority: 1,
+    // As RSA prints it: one method asked at a time has no priority among others.
+    priority: null,
     versions: [
       {
         versionId: '1.0.0',

@@ -33,6 +33,15 @@ export class AuthnApiRepository {
     return this.db.selectFrom('authn_agents').select(['key_hash', 'require_signing']).where('name', '=', name).executeTakeFirst();
   }
 
+  /** The agent whose access key has this hash (key hashes are unique), for a request that does not name it. */
+  async agentByKeyHash(keyHash: string): Promise<{ name: string; key_hash: string; require_signing: number } | undefined> {
+    return this.db
+      .selectFrom('authn_agents')
+      .select(['name', 'key_hash', 'require_signing'])
+      .where('key_hash', '=', keyHash)
+      .executeTakeFirst();
+  }
+
   /** Replaces an agent's key (and, if given, whether it must sign); the agent's row after, if there is one. */
   async rotateAgent(
     name: string,
