@@ -452,6 +452,9 @@ describeEachStore('RSA SecurID Authentication API', (getStore) => {
     assert.equal(unnamedWrongKey.statusCode, 401, 'a verify without clientId is known by its key only');
     assert.deepEqual(unnamedWrongKey.json(), denied);
     assert.equal((await post('initialize', { ...body, clientId: undefined })).statusCode, 400, 'initialize names its agent');
+    const status = await post('status', { clientId: 'vpn-agent', authnAttemptId: 'a' });
+    assert.equal(status.statusCode, 404, 'no status call');
+    assert.deepEqual(status.json(), { attemptResponseCode: 'FAIL', attemptReasonCode: 'INVALID_REQUEST' });
     const malformed = await listener.inject({
       method: 'POST',
       url: `${BASE}/initialize`,
