@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { constantTimeEqual } from '../core/crypto/random.js';
 import { type PasscodeSearch, type PinEntry, verifyPasscode } from '../core/otp/verify.js';
 import { errorCatalogue, invalidField, TallyError } from '../errors.js';
@@ -23,8 +23,11 @@ export type AuthResult =
   | { result: 'accept'; message?: string }
   /** `code` says why a right code was refused, where the token's own limits (a PSKC Policy) say so. */
   | { result: 'reject'; message: string; code?: LimitCode }
-  /** `prompt` says what the answer is, for a form that labels its field. */
-  | { result: 'challenge'; message: string; state: string; prompt: ChallengeKind };
+  /**
+   * `prompt` says what the answer is, for a form that labels its field; `generatedPin` is the PIN
+   * Tally generated for the holder (also in `message`), for a protocol that shows it in a field.
+   */
+  | { result: 'challenge'; message: string; state: string; prompt: ChallengeKind; generatedPin?: string };
 
 export interface VerifyRequest {
   username: string;
@@ -137,6 +140,14 @@ function newPinPrompt(token: TokenRow): string {
   const reuse = token.pin_reuse === 0 && token.pin_hash !== null ? ' It may not be one of your last two.' : '';
   return `Enter a new PIN of ${pinPolicyText(token)}.${reuse}`;
 }
+
+/** The challenge that shows a PIN Tally generated: the holder enters it back, which sets it. */
+function generatedPinPrompt(pin: string): string {
+  return `Your new PIN is ${pin}. Remember it, then enter it to continue:`;
+}
+
+const PIN_DIGITS = '0123456789';
+const PIN_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** What RSA's agents ask in next tokencode mode: the next tokencode alone, whatever the PIN mode. */
 export const NEXT_TOKENCODE_PROMPT = 'Wait for the tokencode to change, then enter the new tokencode:';
@@ -279,6 +290,19 @@ export class PasscodeRules {
       if (used) return invalidField('pin', 'pinUsedBefore');
     }
     return undefined;
+  }
+
+  /**
+   * A PIN for a token whose policy has Tally generate it: the policy's longest (no longer than the
+   * tokencode where the app adds it in), of the policy's alphabet, and one `pinProblem` accepts.
+   */
+  generatePin(token: TokenRow, hashKey: SecretHashKey): string {
+    const alphabet = token.pin_charset === 'alphanumeric' ? PIN_DIGITS + PIN_LETTERS : PIN_DIGITS;
+    const length = token.add_pin === 1 ? Math.min(token.pin_max_length, token.digits) : token.pin_max_length;
+    for (;;) {
+      const pin = Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
+      if (!this.pinProblem(token, pin, hashKey)) return pin;
+    }
   }
 
   /** The drift (time) or counter (HOTP) that accepting `step` now implies. */
@@ -463,7 +487,7 @@ export class AuthenticationService {
     if (request.state !== undefined) return this.answerChallenge(user, tokens, request.state, request.passcode, hashKey, request.channel);
     const now = this.clock.now();
     const match = this.matchTokens(tokens, request.passcode, hashKey, now);
-    return this.conclude(user, tokens, match, now, request.channel);
+    return this.conclude(user, tokens, match, now, request.channel, hashKey);
   }
 
   /** Step 3: a disabled or locked user, or a passcode that cannot be one, goes no further. */
@@ -500,6 +524,7 @@ export class AuthenticationService {
     match: Match | undefined,
     now: number,
     channel: VerifyRequest['channel'],
+    hashKey: SecretHashKey,
   ): Promise<Decision> {
     if (!match) return this.noMatch(user, tokens);
     const serial = match.token.serial;
@@ -531,21 +556,13 @@ export class AuthenticationService {
           challenge,
         };
       }
-      case 'new-pin': {
-        const challenge = this.newChallenge(match.token, 'new-pin', null, now, channel);
+      case 'new-pin':
         return {
-          reply: {
-            result: 'challenge',
-            message: newPinPrompt(match.token),
-            state: challenge.state,
-            prompt: 'new-pin',
-          },
+          ...this.askNewPin(match.token, hashKey, now, channel, 0),
           reason: 'new PIN mode',
           serial,
           consume: { token: match.token, step: match.step, changes: {} },
-          challenge,
         };
-      }
       case 'emergency':
         return {
           reply: { result: 'accept', message: 'Accepted with an emergency access code.' },
@@ -670,6 +687,38 @@ export class AuthenticationService {
   }
 
   /**
+   * The new PIN challenge for a token: a PIN to choose, the policy stated; or, where the policy has
+   * Tally generate it, a generated PIN shown, which the holder enters back to set it (kept as the
+   * confirmation's hash, so it is never stored). `why` says why it is asked again.
+   */
+  private askNewPin(
+    token: TokenRow,
+    hashKey: SecretHashKey,
+    now: number,
+    channel: VerifyRequest['channel'],
+    attempts: number,
+    why?: string,
+  ): { reply: AuthResult; challenge: NewChallenge } {
+    const preface = why ? `${why} ` : '';
+    if (token.pin_generated === 1) {
+      const pin = this.rules.generatePin(token, hashKey);
+      const challenge = this.newChallenge(token, 'confirm-pin', this.rules.pinHash(hashKey, token, pin), now, channel, attempts);
+      return {
+        reply: {
+          result: 'challenge',
+          message: preface + generatedPinPrompt(pin),
+          state: challenge.state,
+          prompt: 'confirm-pin',
+          generatedPin: pin,
+        },
+        challenge,
+      };
+    }
+    const challenge = this.newChallenge(token, 'new-pin', null, now, channel, attempts);
+    return { reply: { result: 'challenge', message: preface + newPinPrompt(token), state: challenge.state, prompt: 'new-pin' }, challenge };
+  }
+
+  /**
    * Steps 4 and 5 for the answer to a challenge: the challenge is taken (deleted) at once, so each
    * is answered once; what the answer leads to is persisted with the batch.
    */
@@ -706,20 +755,8 @@ export class AuthenticationService {
       case 'new-pin': {
         const problem = this.rules.pinProblem(token, passcode, hashKey);
         if (problem && chainEnds) return { ...this.failed(user, [token], 'too many new PIN attempts'), serial };
-        if (problem) {
-          const again = this.newChallenge(token, 'new-pin', null, now, channel, attempts);
-          return {
-            reply: {
-              result: 'challenge',
-              message: `${problem.message} ${newPinPrompt(token)}`,
-              state: again.state,
-              prompt: 'new-pin',
-            },
-            reason: 'PIN refused by policy',
-            serial,
-            challenge: again,
-          };
-        }
+        if (problem)
+          return { ...this.askNewPin(token, hashKey, now, channel, attempts, problem.message), reason: 'PIN refused by policy', serial };
         const next = this.newChallenge(token, 'confirm-pin', this.rules.pinHash(hashKey, token, passcode), now, channel, attempts);
         return {
           reply: { result: 'challenge', message: 'Enter the new PIN again.', state: next.state, prompt: 'confirm-pin' },
@@ -732,6 +769,12 @@ export class AuthenticationService {
         const pinHash = challenge.data ?? '';
         if (!constantTimeEqual(this.rules.pinHash(hashKey, token, passcode), pinHash)) {
           if (chainEnds) return { ...this.failed(user, [token], 'too many new PIN attempts'), serial };
+          if (token.pin_generated === 1)
+            return {
+              ...this.askNewPin(token, hashKey, now, channel, attempts, 'That is not the PIN shown.'),
+              reason: 'generated PIN mistyped',
+              serial,
+            };
           const again = this.newChallenge(token, 'new-pin', null, now, channel, attempts);
           return {
             reply: { result: 'challenge', message: 'The PINs did not match. Enter a new PIN.', state: again.state, prompt: 'new-pin' },

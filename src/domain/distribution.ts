@@ -409,6 +409,7 @@ export class DistributionService {
         pin_max_length: profile.pin_max_length,
         pin_charset: profile.pin_charset,
         pin_reuse: profile.pin_reuse,
+        pin_generated: profile.pin_generated,
         last_step: null,
         expires_on: expiresOn,
         attributes: null,

@@ -22,16 +22,21 @@ test("a profile's PIN policy: RSA's defaults, PINPad forced to digits no longer 
     maxLength: 8,
     charset: 'digits',
     reuse: false,
+    generated: false,
   });
   assert.deepEqual(checkedPinPolicy({ tokenType: 'securid', pinMode: 'pinpad' }, 6), {
     minLength: 4,
     maxLength: 6,
     charset: 'digits',
     reuse: false,
+    generated: false,
   });
   assert.deepEqual(
-    checkedPinPolicy({ tokenType: 'hotp', pinMode: 'required', pinMinLength: 6, pinCharset: 'alphanumeric', pinReuse: true }, 6),
-    { minLength: 6, maxLength: 8, charset: 'alphanumeric', reuse: true },
+    checkedPinPolicy(
+      { tokenType: 'hotp', pinMode: 'required', pinMinLength: 6, pinCharset: 'alphanumeric', pinReuse: true, pinGenerated: true },
+      6,
+    ),
+    { minLength: 6, maxLength: 8, charset: 'alphanumeric', reuse: true, generated: true },
   );
 });
 

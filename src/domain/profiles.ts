@@ -39,6 +39,8 @@ export interface NewProfile {
   pinMaxLength?: number;
   pinCharset?: PinCharset;
   pinReuse?: boolean;
+  /** Whether Tally generates a new PIN to the policy and shows it (RSA's system-generated PIN) rather than the holder choosing one. */
+  pinGenerated?: boolean;
   tokenLifetimeDays?: number;
   activationLifetimeDays?: number;
   filePasswordPolicy?: FilePasswordPolicy;
@@ -65,6 +67,7 @@ export interface ProfileView {
   pinMaxLength: number;
   pinCharset: PinCharset;
   pinReuse: boolean;
+  pinGenerated: boolean;
   tokenLifetimeDays: number | null;
   activationLifetimeDays: number;
   filePasswordPolicy: FilePasswordPolicy;
@@ -103,6 +106,7 @@ function profileInput(row: ProfileRow): NewProfile {
     pinMaxLength: row.pin_max_length,
     pinCharset: row.pin_charset,
     pinReuse: row.pin_reuse === 1,
+    pinGenerated: row.pin_generated === 1,
     activationLifetimeDays: row.activation_lifetime_days,
     filePasswordPolicy: row.file_password_policy,
     selfService: row.self_service === 1,
@@ -339,6 +343,7 @@ export class ProfileService {
         pin_max_length: pin.maxLength,
         pin_charset: pin.charset,
         pin_reuse: pin.reuse ? 1 : 0,
+        pin_generated: pin.generated ? 1 : 0,
         token_lifetime_days: input.tokenLifetimeDays ?? type.defaultLifetimeDays,
         activation_lifetime_days: input.activationLifetimeDays ?? DEFAULT_ACTIVATION_LIFETIME_DAYS,
         file_password_policy: policy,
@@ -396,6 +401,7 @@ export class ProfileService {
       pinMaxLength: row.pin_max_length,
       pinCharset: row.pin_charset,
       pinReuse: row.pin_reuse === 1,
+      pinGenerated: row.pin_generated === 1,
       tokenLifetimeDays: row.token_lifetime_days,
       activationLifetimeDays: row.activation_lifetime_days,
       filePasswordPolicy: row.file_password_policy,
@@ -418,7 +424,7 @@ export const PIN_LENGTH_LIMITS = { min: 4, max: 8 } as const;
  * its PIN is digits, and no longer than the tokencode, whose length the app keeps.
  */
 export function checkedPinPolicy(
-  input: Pick<NewProfile, 'tokenType' | 'pinMode' | 'pinMinLength' | 'pinMaxLength' | 'pinCharset' | 'pinReuse'>,
+  input: Pick<NewProfile, 'tokenType' | 'pinMode' | 'pinMinLength' | 'pinMaxLength' | 'pinCharset' | 'pinReuse' | 'pinGenerated'>,
   digits: number,
 ) {
   const pinpad = input.pinMode === 'pinpad';
@@ -435,7 +441,13 @@ export function checkedPinPolicy(
   }
   if (minLength > maxLength) throw invalidField('pinMaxLength', 'atLeastField', { other: 'pinMinLength' });
   if (pinpad && maxLength > digits) throw invalidField('pinMaxLength', 'pinpadLongerThanCode', { digits });
-  return { minLength, maxLength, charset: pinpad ? ('digits' as const) : (input.pinCharset ?? 'digits'), reuse: input.pinReuse ?? false };
+  return {
+    minLength,
+    maxLength,
+    charset: pinpad ? ('digits' as const) : (input.pinCharset ?? 'digits'),
+    reuse: input.pinReuse ?? false,
+    generated: input.pinGenerated ?? false,
+  };
 }
 
 function checkDays(name: string, value: number | undefined, min: number, max: number): void {

@@ -11,7 +11,7 @@ const LOOKUP_CONTEXT = `meta:${LOOKUP_KEY}`;
  * cannot brute-force a 12-digit code or a 4-digit PIN; with the master key it could, which is why
  * codes are also one-time, expiring and attempt-limited.
  */
-export type SecretPurpose = 'activation-code' | 'pin' | 'emergency-code';
+export type SecretPurpose = 'activation-code' | 'pin' | 'emergency-code' | 'authn-signing';
 
 /** The loaded key: hashing is synchronous, so it can run inside a transaction without touching the store. */
 export interface SecretHashKey {

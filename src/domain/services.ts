@@ -135,7 +135,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     provisioning: new ProvisioningService(repositories, keyring, tokens, hasher, audit, clock, rateLimits),
     authentication,
     tokenAdmin,
-    authnApi: new AuthnApiService(new AuthnApiRepository(store.db), authentication, audit, clock, options.authnAttemptSeconds),
+    authnApi: new AuthnApiService(new AuthnApiRepository(store.db), authentication, audit, clock, hasher, options.authnAttemptSeconds),
     radiusClients: new RadiusClientService(new RadiusClientRepository(store.db), keyring, audit, clock),
     sessions: new SessionService(
       new WebSessionRepository(store.db),

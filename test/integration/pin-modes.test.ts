@@ -42,6 +42,18 @@ const PROFILES = {
     pinMinLength: 6,
     pinCharset: 'alphanumeric',
   },
+  fobGenerated: {
+    name: 'Fob generated PIN',
+    tokenType: 'securid',
+    deviceType: 'android',
+    appVersion: '1.3',
+    delivery: 'ctf',
+    digits: 6,
+    period: 60,
+    pinMode: 'required',
+    pinMaxLength: 6,
+    pinGenerated: true,
+  },
 } as const;
 
 describeEachStore('PIN modes and the PIN policy', (getStore) => {
@@ -52,7 +64,7 @@ describeEachStore('PIN modes and the PIN policy', (getStore) => {
   before(async () => {
     tally = await createTestTally(getStore());
     radius = await startRadiusServer(tally.services, { host: '127.0.0.1', port: 0, logger: createLogger('silent') });
-    for (const username of ['pat', 'sam', 'fob', 'next', 'ct'])
+    for (const username of ['pat', 'sam', 'fob', 'next', 'ct', 'gen'])
       assert.equal((await api('POST', '/api/v1/users', { username })).statusCode, 201);
     for (const profile of Object.values(PROFILES)) {
       const created = await api('POST', '/api/v1/profiles', profile);
@@ -271,6 +283,25 @@ describeEachStore('PIN modes and the PIN policy', (getStore) => {
       const pinpadAsked = await verify('pat', withPin(0));
       assert.equal(pinpadAsked.message, NEXT_PROMPT);
       assert.deepEqual(await verify('pat', withPin(1), pinpadAsked.state), { result: 'accept' });
+    },
+  );
+  interopTest(
+    "system-generated PIN: the profile's switch reaches its token; RADIUS shows the PIN in the Reply-Message and the holder enters it back",
+    ['radclient'],
+    async () => {
+      const profile = (await api('GET', `/api/v1/profiles/${encodeURIComponent(PROFILES.fobGenerated.name)}`)).json();
+      assert.equal(profile.pinGenerated, true);
+      const { serial } = (await api('POST', '/api/v1/users/gen/tokens', { profile: PROFILES.fobGenerated.name })).json();
+      const row = await getStore().db.selectFrom('tokens').select('pin_generated').where('serial', '=', serial).executeTakeFirstOrThrow();
+      assert.equal(row.pin_generated, 1, 'the token keeps the policy it was made with');
+      tally.clock.advance(60);
+      const first = await radclient(radius.port, RADIUS_SECRET, papRequest('gen', await codeOf(serial), { expect: 'Access-Challenge' }));
+      const challenge = received(first, 'Access-Challenge');
+      const shown = /Reply-Message = "Your new PIN is (\d{6})\. Remember it, then enter it to continue:"/.exec(challenge);
+      const pin = shown?.[1] ?? assert.fail(challenge);
+      received(await radclient(radius.port, RADIUS_SECRET, papRequest('gen', pin, { state: replyState(challenge) })), 'Access-Accept');
+      tally.clock.advance(60);
+      assert.deepEqual(await verify('gen', `${pin}${await codeOf(serial)}`), { result: 'accept' });
     },
   );
 });

@@ -4,16 +4,28 @@ import { storeSettings, withServices } from '../store.js';
 
 const name = { type: 'string', doc: "The agent's name: the client ID it sends (`clientId`).", required: true } as const;
 const json = { type: 'boolean', doc: 'Print JSON.' } as const;
+const requireSigning = {
+  type: 'boolean',
+  doc: 'Require every request of the agent to be signed (HMAC-SHA256); its signing secret is printed once, after the access key.',
+} as const;
+
+/** The keys as printed: the access key, then the signing secret where there is one. */
+function keysText(keys: { accessKey: string; signingSecret?: string }): string {
+  return keys.signingSecret ? `${keys.accessKey}\n${keys.signingSecret}\n` : `${keys.accessKey}\n`;
+}
 
 const addCommand = defineCommand({
   name: 'authn-agent add',
   summary: 'Register an agent of the RSA SecurID Authentication API and print its access key once.',
   settings: [...storeSettings, 'masterKey'],
-  options: { name, json },
+  options: { name, requireSigning, json },
   async run({ config, options, io }) {
     return withServices(config, async (services) => {
-      const created = await services.authnApi.createAgent(systemActor, { name: String(options.name) });
-      io.out(options.json ? `${JSON.stringify(created)}\n` : `${created.accessKey}\n`);
+      const created = await services.authnApi.createAgent(systemActor, {
+        name: String(options.name),
+        requireSigning: options.requireSigning === true,
+      });
+      io.out(options.json ? `${JSON.stringify(created)}\n` : keysText(created));
       return EXIT.ok;
     });
   },
@@ -30,7 +42,9 @@ const listCommand = defineCommand({
       io.out(
         options.json
           ? `${JSON.stringify({ authnAgents: agents })}\n`
-          : agents.map((agent) => `${agent.name}\t${agent.createdAt}\t${agent.rotatedAt ?? '-'}\n`).join(''),
+          : agents
+              .map((agent) => `${agent.name}\t${agent.createdAt}\t${agent.rotatedAt ?? '-'}\t${agent.requireSigning ? 'signed' : '-'}\n`)
+              .join(''),
       );
       return EXIT.ok;
     });
@@ -41,11 +55,18 @@ const rotateCommand = defineCommand({
   name: 'authn-agent rotate',
   summary: "Replace an agent's access key and print the new one once; the old one stops working.",
   settings: [...storeSettings, 'masterKey'],
-  options: { name, json },
+  options: {
+    name,
+    requireSigning,
+    withoutSigning: { type: 'boolean', doc: 'Stop requiring the agent to sign its requests.' },
+    json,
+  },
   async run({ config, options, io }) {
     return withServices(config, async (services) => {
-      const rotated = await services.authnApi.rotateAgent(systemActor, String(options.name));
-      io.out(options.json ? `${JSON.stringify(rotated)}\n` : `${rotated.accessKey}\n`);
+      // Signing changes with the new key only where an option says so; else the agent keeps its setting.
+      const signing = options.requireSigning ? { requireSigning: true } : options.withoutSigning ? { requireSigning: false } : {};
+      const rotated = await services.authnApi.rotateAgent(systemActor, String(options.name), signing);
+      io.out(options.json ? `${JSON.stringify(rotated)}\n` : keysText(rotated));
       return EXIT.ok;
     });
   },

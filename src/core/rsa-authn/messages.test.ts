@@ -73,7 +73,7 @@ test('encodes the passcode challenge as the documents print it, field by field',
           requiredMethods: [
             {
               methodId: 'SECURID',
-              priority: 1,
+              priority: null,
               versions: [
                 {
                   versionId: '1.0.0',

@@ -28,6 +28,7 @@ export interface CollectedCredential {
 }
 
 export interface AuthnRequest {
+  /** The agent's name; a `verify` or `cancel` may leave it out (RSA's articles print it so), '' then. */
   clientId: string;
   /** The user's id (initialize only). */
   subjectName: string;
@@ -77,7 +78,7 @@ export function decodeAuthnRequest(body: unknown, call: 'initialize' | 'verify' 
   const context = isObject(body.context) ? body.context : {};
   const continues = call !== 'initialize';
   return {
-    clientId: text(body, 'clientId', 'clientId', true, MAX_NAME),
+    clientId: text(body, 'clientId', 'clientId', !continues, MAX_NAME),
     subjectName: text(body, 'subjectName', 'subjectName', call === 'initialize', MAX_NAME),
     credential: call === 'cancel' ? undefined : credentialOf(body),
     context: {
@@ -98,6 +99,8 @@ export interface CheckedCredential {
 export interface Challenge {
   methodId: RsaMethod;
   prompt: string;
+  /** A PIN Tally generated, shown to be entered back (RSA's system-generated PIN): the prompt's default value and argument. */
+  generatedPin?: string;
 }
 
 export type AttemptOutcome =
@@ -112,12 +115,15 @@ const PROMPT_RESOURCES: Record<RsaMethod, string> = {
   SECURID_NEW_PIN: 'SecurID.Resource.Prompt.New.PIN',
   SECURID_NEW_PIN_CONFIRM: 'SecurID.Resource.Prompt.Confirm.New.PIN',
 };
+/** The prompt that shows a generated PIN, answered as the confirmation of a new PIN. */
+const SYSTEM_PIN_RESOURCE = 'SecurID.Resource.Prompt.System.Generated.PIN';
 
 function requiredMethod(challenge: Challenge) {
   const definesPin = challenge.methodId === RSA_METHODS.newPin || challenge.methodId === RSA_METHODS.confirmPin;
   return {
     methodId: challenge.methodId,
-    priority: 1,
+    // As RSA prints it: one method asked at a time has no priority among others.
+    priority: null,
     versions: [
       {
         versionId: '1.0.0',
@@ -125,15 +131,15 @@ function requiredMethod(challenge: Challenge) {
         valueRequired: true,
         referenceId: null,
         prompt: {
-          promptResourceId: PROMPT_RESOURCES[challenge.methodId],
+          promptResourceId: challenge.generatedPin === undefined ? PROMPT_RESOURCES[challenge.methodId] : SYSTEM_PIN_RESOURCE,
           defaultText: challenge.prompt,
           formatRegex: null,
-          defaultValue: null,
+          defaultValue: challenge.generatedPin ?? null,
           valueBeingDefined: definesPin,
           sensitive: true,
           minLength: null,
           maxLength: null,
-          promptArgs: [],
+          promptArgs: challenge.generatedPin === undefined ? [] : [challenge.generatedPin],
         },
       },
     ],
@@ -168,10 +174,14 @@ export function encodeAuthnResponse(context: AttemptContext, outcome: AttemptOut
   };
 }
 
-/** Why a request was refused before any attempt moved. */
-export type RefusalReason = 'INVALID_REQUEST' | 'ACCESS_DENIED' | 'ATTEMPT_NOT_CONTINUABLE' | 'TOO_MANY_REQUESTS';
+/** Why a request was refused before any attempt moved, or (`SERVER_ERROR`) why its check could not be made. */
+export type RefusalReason = 'INVALID_REQUEST' | 'ACCESS_DENIED' | 'ATTEMPT_NOT_CONTINUABLE' | 'TOO_MANY_REQUESTS' | 'SERVER_ERROR';
 
-/** The answer to a request refused before any attempt moved: bad JSON or fields, an unknown agent or a wrong key, an attempt that cannot go on. */
+/**
+ * The answer to a request refused before any attempt moved: bad JSON or fields, an unknown agent or
+ * a wrong key, an attempt that cannot go on. A check Tally could not make is an `ERROR`, not a
+ * `FAIL`: nothing was decided about the user, and the same request may be sent again.
+ */
 export function encodeRefusal(reason: RefusalReason): Record<string, unknown> {
-  return { attemptResponseCode: 'FAIL', attemptReasonCode: reason };
+  return { attemptResponseCode: reason === 'SERVER_ERROR' ? 'ERROR' : 'FAIL', attemptReasonCode: reason };
 }

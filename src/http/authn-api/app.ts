@@ -1,11 +1,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeAuthnRequest, encodeAuthnResponse, encodeRefusal, type RefusalReason } from '../../core/rsa-authn/messages.js';
+import { SIGNATURE_HEADER } from '../../core/rsa-authn/signature.js';
 import type { Services } from '../../domain/services.js';
 import type { ErrorCode } from '../../errors.js';
 import { toTallyError } from '../errors.js';
 import { createFastify, type ListenerOptions } from '../fastify.js';
 
 export const AUTHN_API_PREFIX = '/mfa/v1_1/authn';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body as sent: a signature signs these bytes, not their parse. */
+    rawBody?: string;
+  }
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
 
 /** How each refusal is told to an agent: RSA's response shape with a reason code, never Tally's message or a detail. */
 const REFUSALS: Partial<Record<ErrorCode, RefusalReason>> = {
@@ -31,16 +44,29 @@ export async function buildAuthnApiApp(services: Services, options: ListenerOpti
     const tallyError = toTallyError(error);
     const reason = REFUSALS[tallyError.code];
     if (!reason) request.log.error({ err: error }, 'authn-api request failed');
-    return reply.status(reason ? tallyError.status : 500).send(encodeRefusal(reason ?? 'INVALID_REQUEST'));
+    return reply.status(reason ? tallyError.status : 500).send(encodeRefusal(reason ?? 'SERVER_ERROR'));
   });
   app.setNotFoundHandler((_request, reply) => reply.status(404).send(encodeRefusal('INVALID_REQUEST')));
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   for (const call of ['initialize', 'verify', 'cancel'] as const) {
     app.post(`${AUTHN_API_PREFIX}/${call}`, async (request) => {
       const message = decodeAuthnRequest(request.body, call);
-      const key = request.headers['client-key'];
-      const agent = await services.authnApi.authenticateAgent(message.clientId, typeof key === 'string' ? key : undefined, request.ip);
+      const agent = await services.authnApi.authenticateAgent(message.clientId, header(request, 'client-key'), request.ip, {
+        method: request.method,
+        path: request.url.split('?')[0] ?? request.url,
+        date: header(request, 'date'),
+        body: request.rawBody ?? '',
+        signature: header(request, SIGNATURE_HEADER),
+      });
       const { context, outcome } = await services.authnApi[call](agent, message);
       return encodeAuthnResponse(context, outcome);
     });

@@ -4,9 +4,25 @@ import type { Services } from '../../../domain/services.js';
 import { actorOf } from './auth.js';
 import { noContent } from './responses.js';
 
-const AgentBody = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
-const AgentKey = Type.Object({ name: Type.String(), accessKey: Type.String() });
-const AgentView = Type.Object({ name: Type.String(), createdAt: Type.String(), rotatedAt: Type.Union([Type.String(), Type.Null()]) });
+const requireSigning = Type.Boolean({
+  description: "whether every request must be signed (HMAC-SHA256 under the agent's signing secret, headers date and client-key-hmac)",
+});
+const AgentBody = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 128 }), requireSigning: Type.Optional(requireSigning) },
+  { additionalProperties: false },
+);
+const RotateBody = Type.Object({ requireSigning: Type.Optional(requireSigning) }, { additionalProperties: false });
+const AgentKey = Type.Object({
+  name: Type.String(),
+  accessKey: Type.String(),
+  signingSecret: Type.Optional(Type.String({ description: 'where the agent must sign: its signing secret, shown once' })),
+});
+const AgentView = Type.Object({
+  name: Type.String(),
+  createdAt: Type.String(),
+  rotatedAt: Type.Union([Type.String(), Type.Null()]),
+  requireSigning: Type.Boolean(),
+});
 const NameParams = Type.Object({ name: Type.String({ maxLength: 128 }) });
 
 /** Agents of the RSA SecurID Authentication API: register (the access key shown once), list, rotate the key, remove. */
@@ -36,18 +52,23 @@ export function authnAgentRoutes(app: FastifyInstance, services: Services): void
     },
     async (request) => ({ authnAgents: await services.authnApi.listAgents(actorOf(request)) }),
   );
-  app.post<{ Params: Static<typeof NameParams> }>(
+  app.post<{ Params: Static<typeof NameParams>; Body: Static<typeof RotateBody> }>(
     '/authn-agents/:name/rotate',
     {
       config: { permission: 'authnAgents.manage' },
+      // A rotation without a body keeps the agent's signing setting, as `{}` does.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags: ['authn-api'],
-        summary: "Replace an agent's access key: the new one is shown once, the old one stops working",
+        summary: "Replace an agent's access key (and signing secret): the new ones are shown once, the old ones stop working",
         params: NameParams,
+        body: RotateBody,
         response: { 200: AgentKey },
       },
     },
-    async (request) => services.authnApi.rotateAgent(actorOf(request), request.params.name),
+    async (request) => services.authnApi.rotateAgent(actorOf(request), request.params.name, request.body),
   );
   app.delete<{ Params: Static<typeof NameParams> }>(
     '/authn-agents/:name',

@@ -35,6 +35,11 @@ const NewProfile = Type.Object(
     pinMaxLength: Type.Optional(Type.Integer({ description: 'longest PIN, 4 to 8 (default 8; pinpad: at most the digits)' })),
     pinCharset: Type.Optional(oneOf(PIN_CHARSETS, { description: 'digits (default; pinpad: always) or alphanumeric' })),
     pinReuse: Type.Optional(Type.Boolean({ description: 'whether a new PIN may repeat one of the last two (default false)' })),
+    pinGenerated: Type.Optional(
+      Type.Boolean({
+        description: "whether Tally generates the new PIN to the policy and shows it (RSA's system-generated PIN; default false)",
+      }),
+    ),
     tokenLifetimeDays: Type.Optional(Type.Integer()),
     activationLifetimeDays: Type.Optional(Type.Integer()),
     filePasswordPolicy: Type.Optional(oneOf(FILE_PASSWORD_POLICIES)),
@@ -64,6 +69,7 @@ const ProfileViewSchema = Type.Object({
   pinMaxLength: Type.Integer(),
   pinCharset: oneOf(PIN_CHARSETS),
   pinReuse: Type.Boolean(),
+  pinGenerated: Type.Boolean(),
   tokenLifetimeDays: Type.Union([Type.Integer(), Type.Null()]),
   activationLifetimeDays: Type.Integer(),
   filePasswordPolicy: Type.String(),

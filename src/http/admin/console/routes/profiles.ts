@@ -56,6 +56,7 @@ const PROFILE_FIELDS = Object.fromEntries(
     'pinMaxLength',
     'pinCharset',
     'pinReuse',
+    'pinGenerated',
     'tokenLifetimeDays',
     'activationLifetimeDays',
     'filePasswordPolicy',
@@ -98,6 +99,7 @@ function profileFields(body: ProfileBody): Omit<NewProfile, 'name'> {
     pinMaxLength: wholeNumber('Longest PIN', body.pinMaxLength),
     pinCharset: body.pinCharset === 'alphanumeric' ? 'alphanumeric' : 'digits',
     pinReuse: body.pinReuse === 'yes',
+    pinGenerated: body.pinGenerated === 'yes',
     tokenLifetimeDays: wholeNumber('Token lifetime', body.tokenLifetimeDays),
     activationLifetimeDays: wholeNumber('Activation open for', body.activationLifetimeDays),
     filePasswordPolicy: delivery === 'file' ? ((given(body.filePasswordPolicy) ?? 'none') as FilePasswordPolicy) : 'none',
@@ -133,6 +135,7 @@ function formOf(body: ProfileBody): ProfileForm {
     requiresApproval: body.requiresApproval === 'yes',
     mailCtkipUrl: body.mailCtkipUrl === 'yes',
     pinReuse: body.pinReuse === 'yes',
+    pinGenerated: body.pinGenerated === 'yes',
   };
 }
 
