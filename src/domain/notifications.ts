@@ -1,8 +1,10 @@
 import type { Logger } from '../logger.js';
+import type { ProfileRow } from '../store/repositories/profiles.js';
 import type { Repositories } from '../store/unit-of-work.js';
 import type { Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import { CTKIP_PATH, type DistributionOptions } from './distribution.js';
+import { actorLabel, type MailTemplateService, type MailValues, mailTime, type StepsKind } from './mail-templates.js';
 
 export interface MailMessage {
   to: string;
@@ -25,11 +27,13 @@ interface Recipient {
   first_name: string | null;
 }
 
-type MailKind = 'token.distributed' | 'request.decided';
+type MailKind = 'token.distributed' | 'request.decided' | 'token.downloaded';
 
 /**
- * Mails to token holders: a token was distributed to them, or their request was decided. Each
- * mail points to the Self-Service Console, where the secrets are shown after log-on; a mail never
+ * Mails to token holders: a token was distributed to them, their request was decided, or an
+ * administrator downloaded their token's file. What each says is its template's
+ * (`MailTemplateService`: Tally's text or an administrator's); which template, and the values put
+ * in, are decided here. Each mail points to the Self-Service Console, where the secrets are shown after log-on; a mail never
  * carries an activation code, a password, a seed or a download link (the CT-KIP URL only where the
  * profile says so). Mails go out after the change has committed and in the background, so a slow
  * or broken mail server never fails or delays a distribution: a failure is logged (facts only) and
@@ -43,13 +47,10 @@ export class Notifier {
     private readonly audit: AuditService,
     /** Read at send time: the public URL is known only once the listener is bound. */
     private readonly options: DistributionOptions,
+    private readonly templates: Pick<MailTemplateService, 'render'>,
     private readonly mailer?: Mailer,
     private readonly logger?: Logger,
   ) {}
-
-  private get consoleUrl(): string {
-    return `${this.options.publicUrl}/`;
-  }
 
   tokenDistributed(actor: Actor, serial: string, event: DistributionEvent): void {
     this.later(actor, 'token.distributed', serial, () => this.distributionMail(serial, event));
@@ -57,6 +58,11 @@ export class Notifier {
 
   requestDecided(actor: Actor, requestId: number): void {
     this.later(actor, 'request.decided', String(requestId), () => this.decisionMail(requestId));
+  }
+
+  /** An administrator downloaded the holder's pending token file (`at`): the holder hears who and when. */
+  fileDownloaded(actor: Actor, serial: string, at: number): void {
+    this.later(actor, 'token.downloaded', serial, () => this.downloadMail(serial, actor, at));
   }
 
   /** Resolves once every mail started so far has been sent or has failed (tests, shutdown). */
@@ -115,58 +121,49 @@ export class Notifier {
     void work.finally(() => this.pending.delete(work));
   }
 
-  private greeting(user: Recipient): string {
-    return `Hello ${user.first_name ?? user.username},`;
+  /** Who the mail is for, as its templates name them. */
+  private holder(user: Recipient): MailValues {
+    return { name: user.first_name ?? user.username, username: user.username };
   }
 
-  private footer(): string {
-    return ['If you did not expect this mail, tell your administrator.', '', `-- ${this.options.issuer}`].join('\n');
+  /** A token as its mails name it. */
+  private async tokenValues(serial: string, profileId: number | null): Promise<MailValues & { profileRow?: ProfileRow }> {
+    const profile = profileId === null ? undefined : await this.store.profiles.findById(profileId);
+    return {
+      serial,
+      profile: profile?.name ?? '',
+      token: `serial ${serial}${profile ? `, ${profile.name}` : ''}`,
+      profileRow: profile,
+    };
   }
 
-  /** What the holder does next with a token that has just reached them. */
-  private async nextSteps(serial: string): Promise<string[]> {
+  /** What the holder does next with a token that has just reached them, and the values that says it. */
+  private async nextSteps(serial: string, profile: ProfileRow | undefined): Promise<{ steps: StepsKind; values: MailValues }> {
     const token = await this.store.tokens.getBySerial(serial);
-    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
-    if (token.state !== 'pending') {
-      const how = profile?.delivery === 'ctf' ? ['Your administrator gives you the token to import into the SecurID app.', ''] : [];
-      return ['It is active already.', ...how, 'You can see your tokens in the Self-Service Console:', '', `  ${this.consoleUrl}`, ''];
-    }
+    if (token.state !== 'pending') return { steps: profile?.delivery === 'ctf' ? 'steps-ctf' : 'steps-active', values: {} };
     const distribution = await this.store.distributions.latestFor(token.id);
-    const lines = ['To set it up, log on to the Self-Service Console and choose Activate:', '', `  ${this.consoleUrl}`, ''];
-    if (distribution) lines.push(`The activation is open until ${new Date(distribution.expires_at).toISOString().slice(0, 10)}.`, '');
+    const values: MailValues = { expiresOn: distribution ? new Date(distribution.expires_at).toISOString().slice(0, 10) : 'unknown' };
     if (profile?.delivery === 'ctkip' && profile.mail_ctkip_url === 1) {
-      const url = profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
-      lines.push(
-        'Your token app will ask for this CT-KIP URL:',
-        '',
-        `  ${url}`,
-        '',
-        'The activation code is shown only in the Self-Service Console, after you log on.',
-        '',
-      );
+      return {
+        steps: 'steps-activate-ctkip-url',
+        values: { ...values, ctkipUrl: profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}` },
+      };
     }
-    return lines;
+    return { steps: 'steps-activate', values };
   }
 
   private async distributionMail(serial: string, event: DistributionEvent) {
     const token = await this.store.tokens.findBySerial(serial);
     const row = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
     if (!token || !row?.email) return undefined;
-    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
-    const what = `serial ${serial}${profile ? `, ${profile.name}` : ''}`;
-    const intro =
-      event === 'reissued'
-        ? [`Your token (${what}) has been issued again. Whatever you were given for it before no longer works.`]
-        : [`A new token has been issued to you (${what}).`];
-    return {
-      to: row.email,
-      username: row.username,
-      subject:
-        event === 'reissued'
-          ? `${this.options.issuer}: your token ${serial} has been issued again`
-          : `${this.options.issuer}: a new token for you`,
-      text: [this.greeting(row), '', ...intro, '', ...(await this.nextSteps(serial)), this.footer(), ''].join('\n'),
-    };
+    const { profileRow, ...about } = await this.tokenValues(serial, token.profile_id);
+    const next = await this.nextSteps(serial, profileRow);
+    const mail = await this.templates.render(
+      event === 'reissued' ? 'token-reissued' : 'token-issued',
+      { ...this.holder(row), ...about, ...next.values },
+      next.steps,
+    );
+    return { to: row.email, username: row.username, ...mail };
   }
 
   private async decisionMail(requestId: number) {
@@ -175,26 +172,39 @@ export class Notifier {
     const user = await this.store.users.findById(request.user_id);
     if (!user) throw new Error(`User ${request.user_id} of token request ${requestId} is missing.`);
     if (!user.email) return undefined;
-    const approved = request.state === 'approved';
-    const body = approved
-      ? [
-          `Your request for a token (${request.profile_name}) has been approved: it is serial ${request.serial}.`,
-          '',
-          ...(request.serial ? await this.nextSteps(request.serial) : []),
-        ]
-      : [
-          `Your request for a token (${request.profile_name}) has been declined.`,
-          '',
-          `Reason: ${request.reason ?? 'none given'}`,
-          '',
-          'If you have questions, ask your administrator.',
-          '',
-        ];
-    return {
-      to: user.email,
-      username: user.username,
-      subject: `${this.options.issuer}: your token request has been ${approved ? 'approved' : 'declined'}`,
-      text: [this.greeting(user), '', ...body, this.footer(), ''].join('\n'),
-    };
+    if (request.state !== 'approved') {
+      const mail = await this.templates.render('request-declined', {
+        ...this.holder(user),
+        profile: request.profile_name,
+        reason: request.reason ?? 'none given',
+      });
+      return { to: user.email, username: user.username, ...mail };
+    }
+    // The approval distributes the token and records its serial in the same change.
+    if (request.serial === null) throw new Error(`Approved token request ${requestId} has no token.`);
+    const token = await this.store.tokens.getBySerial(request.serial);
+    const { profileRow, ...about } = await this.tokenValues(request.serial, token.profile_id);
+    const next = await this.nextSteps(request.serial, profileRow);
+    const mail = await this.templates.render(
+      'request-approved',
+      { ...this.holder(user), ...about, profile: request.profile_name, ...next.values },
+      next.steps,
+    );
+    return { to: user.email, username: user.username, ...mail };
+  }
+
+  /** Tells the holder that an administrator downloaded their token's file: who, and when. */
+  private async downloadMail(serial: string, admin: Actor, at: number) {
+    const token = await this.store.tokens.findBySerial(serial);
+    const row = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
+    if (!token || !row?.email) return undefined;
+    const { profileRow: _, ...about } = await this.tokenValues(serial, token.profile_id);
+    const mail = await this.templates.render('token-file-downloaded', {
+      ...this.holder(row),
+      ...about,
+      admin: actorLabel(admin),
+      downloadedAt: mailTime(at),
+    });
+    return { to: row.email, username: row.username, ...mail };
   }
 }
