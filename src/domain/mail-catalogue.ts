@@ -4,7 +4,7 @@ import type { MailTemplateKind } from '../model/vocabulary.js';
 export const MAIL_VARIABLES = {
   name: "The holder's first name, else their username.",
   username: "The holder's username.",
-  issuer: 'Who the mail is from, as token apps show it (--issuer).',
+  issuer: 'The issuer name token apps show (--issuer), which signs the mails.',
   serial: "The token's serial.",
   profile: "The token's profile (empty for a token imported without one).",
   token: 'The token as a mail names it: its serial, and its profile where it has one.',
