@@ -1,5 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { ProfileRow } from '../store/repositories/profiles.js';
+import type { TokenRow } from '../store/repositories/tokens.js';
+import type { UserRow } from '../store/repositories/users.js';
 import type { Repositories } from '../store/unit-of-work.js';
 import type { Actor } from './actor.js';
 import type { AuditService } from './audit.js';
@@ -126,44 +128,44 @@ export class Notifier {
     return { name: user.first_name ?? user.username, username: user.username };
   }
 
-  /** A token as its mails name it. */
-  private async tokenValues(serial: string, profileId: number | null): Promise<MailValues & { profileRow?: ProfileRow }> {
-    const profile = profileId === null ? undefined : await this.store.profiles.findById(profileId);
-    return {
-      serial,
-      profile: profile?.name ?? '',
-      token: `serial ${serial}${profile ? `, ${profile.name}` : ''}`,
-      profileRow: profile,
-    };
+  /** A token and its holder, where it has one with a mail address. */
+  private async holderOf(serial: string): Promise<{ token: TokenRow; user: UserRow & { email: string } } | undefined> {
+    const token = await this.store.tokens.findBySerial(serial);
+    const user = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
+    return token && user?.email ? { token, user: { ...user, email: user.email } } : undefined;
   }
 
-  /** What the holder does next with a token that has just reached them, and the values that says it. */
-  private async nextSteps(serial: string, profile: ProfileRow | undefined): Promise<{ steps: StepsKind; values: MailValues }> {
-    const token = await this.store.tokens.getBySerial(serial);
+  /** A token as its mails name it, and its profile (which decides the next steps). */
+  private async about(token: TokenRow): Promise<{ values: MailValues; profile?: ProfileRow }> {
+    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
+    const values = {
+      serial: token.serial,
+      profile: profile?.name ?? '',
+      token: `serial ${token.serial}${profile ? `, ${profile.name}` : ''}`,
+    };
+    return { values, profile };
+  }
+
+  /** What the holder does next with a token that has just reached them: the steps template, and the values it says it with. */
+  private async nextSteps(token: TokenRow, profile: ProfileRow | undefined): Promise<{ steps: StepsKind; values: MailValues }> {
     if (token.state !== 'pending') return { steps: profile?.delivery === 'ctf' ? 'steps-ctf' : 'steps-active', values: {} };
     const distribution = await this.store.distributions.latestFor(token.id);
     const values: MailValues = { expiresOn: distribution ? new Date(distribution.expires_at).toISOString().slice(0, 10) : 'unknown' };
     if (profile?.delivery === 'ctkip' && profile.mail_ctkip_url === 1) {
-      return {
-        steps: 'steps-activate-ctkip-url',
-        values: { ...values, ctkipUrl: profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}` },
-      };
+      const ctkipUrl = profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
+      return { steps: 'steps-activate-ctkip-url', values: { ...values, ctkipUrl } };
     }
     return { steps: 'steps-activate', values };
   }
 
   private async distributionMail(serial: string, event: DistributionEvent) {
-    const token = await this.store.tokens.findBySerial(serial);
-    const row = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
-    if (!token || !row?.email) return undefined;
-    const { profileRow, ...about } = await this.tokenValues(serial, token.profile_id);
-    const next = await this.nextSteps(serial, profileRow);
-    const mail = await this.templates.render(
-      event === 'reissued' ? 'token-reissued' : 'token-issued',
-      { ...this.holder(row), ...about, ...next.values },
-      next.steps,
-    );
-    return { to: row.email, username: row.username, ...mail };
+    const found = await this.holderOf(serial);
+    if (!found) return undefined;
+    const { values, profile } = await this.about(found.token);
+    const next = await this.nextSteps(found.token, profile);
+    const kind = event === 'reissued' ? 'token-reissued' : 'token-issued';
+    const mail = await this.templates.render(kind, { ...this.holder(found.user), ...values, ...next.values }, next.steps);
+    return { to: found.user.email, username: found.user.username, ...mail };
   }
 
   private async decisionMail(requestId: number) {
@@ -172,39 +174,31 @@ export class Notifier {
     const user = await this.store.users.findById(request.user_id);
     if (!user) throw new Error(`User ${request.user_id} of token request ${requestId} is missing.`);
     if (!user.email) return undefined;
+    const asked = { ...this.holder(user), profile: request.profile_name };
     if (request.state !== 'approved') {
-      const mail = await this.templates.render('request-declined', {
-        ...this.holder(user),
-        profile: request.profile_name,
-        reason: request.reason ?? 'none given',
-      });
+      const mail = await this.templates.render('request-declined', { ...asked, reason: request.reason ?? 'none given' });
       return { to: user.email, username: user.username, ...mail };
     }
     // The approval distributes the token and records its serial in the same change.
     if (request.serial === null) throw new Error(`Approved token request ${requestId} has no token.`);
     const token = await this.store.tokens.getBySerial(request.serial);
-    const { profileRow, ...about } = await this.tokenValues(request.serial, token.profile_id);
-    const next = await this.nextSteps(request.serial, profileRow);
-    const mail = await this.templates.render(
-      'request-approved',
-      { ...this.holder(user), ...about, profile: request.profile_name, ...next.values },
-      next.steps,
-    );
+    const { values, profile } = await this.about(token);
+    const next = await this.nextSteps(token, profile);
+    const mail = await this.templates.render('request-approved', { ...values, ...asked, ...next.values }, next.steps);
     return { to: user.email, username: user.username, ...mail };
   }
 
   /** Tells the holder that an administrator downloaded their token's file: who, and when. */
   private async downloadMail(serial: string, admin: Actor, at: number) {
-    const token = await this.store.tokens.findBySerial(serial);
-    const row = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
-    if (!token || !row?.email) return undefined;
-    const { profileRow: _, ...about } = await this.tokenValues(serial, token.profile_id);
+    const found = await this.holderOf(serial);
+    if (!found) return undefined;
+    const { values } = await this.about(found.token);
     const mail = await this.templates.render('token-file-downloaded', {
-      ...this.holder(row),
-      ...about,
+      ...this.holder(found.user),
+      ...values,
       admin: actorLabel(admin),
       downloadedAt: mailTime(at),
     });
-    return { to: row.email, username: row.username, ...mail };
+    return { to: found.user.email, username: found.user.username, ...mail };
   }
 }
