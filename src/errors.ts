@@ -72,6 +72,7 @@ export const errorCatalogue = {
   TOKEN_REQUEST_PENDING: { status: 409, message: 'A request for this token profile is waiting for approval already.' },
   TOKEN_REQUEST_DECIDED: { status: 409, message: 'The token request has been decided already.' },
   BULK_DISTRIBUTION_NOT_FOUND: { status: 404, message: 'No such bulk distribution.' },
+  MAIL_TEMPLATE_NOT_FOUND: { status: 404, message: 'No such kind of mail.' },
 
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },
@@ -223,6 +224,13 @@ export const validationMessages = {
   uploadUnknownFields: 'Unknown form field(s): {names}.',
   uploadMalformed: 'The upload is not a well-formed multipart/form-data body.',
   base64Value: '{field} must be base64.',
+
+  // Mail templates
+  mailTemplateBraces: '{field} has braces that make no variable, near "{near}"; a variable is written like {example}.',
+  mailTemplateUnknownVariable: '{field} uses {names}, which this mail does not have; it may use {choices}.',
+  mailSubjectOneLine: '{field} must be one line, without line breaks or other control characters.',
+  mailTextControl: '{field} may hold line breaks and tabs, but no other control characters.',
+  mailTemplateNoSubject: 'The {kind} template is a part of other mails and has no subject of its own.',
 
   // The token client and its exports
   activationCodeDiffers: 'The activation code given differs from the one in the link; give one of them.',

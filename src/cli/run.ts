@@ -7,6 +7,7 @@ import { authnAgentCommands } from './commands/authn-agent.js';
 import { backupCommand } from './commands/backup.js';
 import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
+import { mailTemplateCommands } from './commands/mail-template.js';
 import { migrateCommand } from './commands/migrate.js';
 import { restoreCommand } from './commands/restore.js';
 import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
@@ -26,6 +27,7 @@ const commands: Command[] = [
   auditPurgeCommand,
   ...tokenCommands,
   ...authnAgentCommands,
+  ...mailTemplateCommands,
 ];
 
 /** The version of this Tally, from its package.json (beside src/ in a checkout, beside dist/ when installed). */

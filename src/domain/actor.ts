@@ -57,6 +57,8 @@ const permissions = {
   'radius.manage': ['superadmin'],
   'authnAgents.manage': ['superadmin'],
   'dashboard.read': ['superadmin', 'helpdesk'],
+  // What every mail to a holder says: a super admin's, as the profiles are.
+  'mailTemplates.manage': ['superadmin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof permissions;

@@ -122,7 +122,7 @@ export class DistributionService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly options: DistributionOptions,
-    private readonly notifier?: Pick<Notifier, 'tokenDistributed'>,
+    private readonly notifier?: Pick<Notifier, 'tokenDistributed' | 'fileDownloaded'>,
   ) {}
 
   /**
@@ -293,9 +293,14 @@ export class DistributionService {
     });
   }
 
-  /** The admin's one download of a token's pending file, the same one-time claim as the link. */
+  /**
+   * The admin's one download of a token's pending file, the same one-time claim as the link. The
+   * holder is told who downloaded it and when (as RSA's file-based flows announce it): the file
+   * now reaches them through the administrator, and their own link stops working.
+   */
   async adminDownload(actor: Actor, serial: string): Promise<TokenFile> {
-    return this.audit.change(actor, { action: 'token.download', targetType: 'token', target: serial }, async (repos) => {
+    const at = this.clock.now();
+    const file = await this.audit.change(actor, { action: 'token.download', targetType: 'token', target: serial }, async (repos) => {
       requirePermission(actor, 'tokens.seeds');
       const token = await this.tokenRow(repos, serial);
       await this.tokens.requireAuthorityOverHolder(actor, token, repos.users);
@@ -310,6 +315,8 @@ export class DistributionService {
       await this.recordShown(repos.connection, actor, serial, holder?.username ?? '', ['token-file']);
       return file;
     });
+    this.notifier?.fileDownloaded(actor, serial, at);
+    return file;
   }
 
   /**

@@ -1,8 +1,12 @@
 import type { Logger } from '../logger.js';
+import type { ProfileRow } from '../store/repositories/profiles.js';
+import type { TokenRow } from '../store/repositories/tokens.js';
+import type { UserRow } from '../store/repositories/users.js';
 import type { Repositories } from '../store/unit-of-work.js';
 import type { Actor } from './actor.js';
 import type { AuditService } from './audit.js';
 import { CTKIP_PATH, type DistributionOptions } from './distribution.js';
+import { actorLabel, type MailTemplateService, type MailValues, mailTime, type StepsKind } from './mail-templates.js';
 
 export interface MailMessage {
   to: string;
@@ -25,11 +29,13 @@ interface Recipient {
   first_name: string | null;
 }
 
-type MailKind = 'token.distributed' | 'request.decided';
+type MailKind = 'token.distributed' | 'request.decided' | 'token.downloaded';
 
 /**
- * Mails to token holders: a token was distributed to them, or their request was decided. Each
- * mail points to the Self-Service Console, where the secrets are shown after log-on; a mail never
+ * Mails to token holders: a token was distributed to them, their request was decided, or an
+ * administrator downloaded their token's file. What each says is its template's
+ * (`MailTemplateService`: Tally's text or an administrator's); which template, and the values put
+ * in, are decided here. Each mail points to the Self-Service Console, where the secrets are shown after log-on; a mail never
  * carries an activation code, a password, a seed or a download link (the CT-KIP URL only where the
  * profile says so). Mails go out after the change has committed and in the background, so a slow
  * or broken mail server never fails or delays a distribution: a failure is logged (facts only) and
@@ -43,13 +49,10 @@ export class Notifier {
     private readonly audit: AuditService,
     /** Read at send time: the public URL is known only once the listener is bound. */
     private readonly options: DistributionOptions,
+    private readonly templates: Pick<MailTemplateService, 'render'>,
     private readonly mailer?: Mailer,
     private readonly logger?: Logger,
   ) {}
-
-  private get consoleUrl(): string {
-    return `${this.options.publicUrl}/`;
-  }
 
   tokenDistributed(actor: Actor, serial: string, event: DistributionEvent): void {
     this.later(actor, 'token.distributed', serial, () => this.distributionMail(serial, event));
@@ -57,6 +60,11 @@ export class Notifier {
 
   requestDecided(actor: Actor, requestId: number): void {
     this.later(actor, 'request.decided', String(requestId), () => this.decisionMail(requestId));
+  }
+
+  /** An administrator downloaded the holder's pending token file (`at`): the holder hears who and when. */
+  fileDownloaded(actor: Actor, serial: string, at: number): void {
+    this.later(actor, 'token.downloaded', serial, () => this.downloadMail(serial, actor, at));
   }
 
   /** Resolves once every mail started so far has been sent or has failed (tests, shutdown). */
@@ -115,58 +123,49 @@ export class Notifier {
     void work.finally(() => this.pending.delete(work));
   }
 
-  private greeting(user: Recipient): string {
-    return `Hello ${user.first_name ?? user.username},`;
+  /** Who the mail is for, as its templates name them. */
+  private holder(user: Recipient): MailValues {
+    return { name: user.first_name ?? user.username, username: user.username };
   }
 
-  private footer(): string {
-    return ['If you did not expect this mail, tell your administrator.', '', `-- ${this.options.issuer}`].join('\n');
+  /** A token and its holder, where it has one with a mail address. */
+  private async holderOf(serial: string): Promise<{ token: TokenRow; user: UserRow & { email: string } } | undefined> {
+    const token = await this.store.tokens.findBySerial(serial);
+    const user = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
+    return token && user?.email ? { token, user: { ...user, email: user.email } } : undefined;
   }
 
-  /** What the holder does next with a token that has just reached them. */
-  private async nextSteps(serial: string): Promise<string[]> {
-    const token = await this.store.tokens.getBySerial(serial);
+  /** A token as its mails name it, and its profile (which decides the next steps). */
+  private async about(token: TokenRow): Promise<{ values: MailValues; profile?: ProfileRow }> {
     const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
-    if (token.state !== 'pending') {
-      const how = profile?.delivery === 'ctf' ? ['Your administrator gives you the token to import into the SecurID app.', ''] : [];
-      return ['It is active already.', ...how, 'You can see your tokens in the Self-Service Console:', '', `  ${this.consoleUrl}`, ''];
-    }
+    const values = {
+      serial: token.serial,
+      profile: profile?.name ?? '',
+      token: `serial ${token.serial}${profile ? `, ${profile.name}` : ''}`,
+    };
+    return { values, profile };
+  }
+
+  /** What the holder does next with a token that has just reached them: the steps template, and the values it says it with. */
+  private async nextSteps(token: TokenRow, profile: ProfileRow | undefined): Promise<{ steps: StepsKind; values: MailValues }> {
+    if (token.state !== 'pending') return { steps: profile?.delivery === 'ctf' ? 'steps-ctf' : 'steps-active', values: {} };
     const distribution = await this.store.distributions.latestFor(token.id);
-    const lines = ['To set it up, log on to the Self-Service Console and choose Activate:', '', `  ${this.consoleUrl}`, ''];
-    if (distribution) lines.push(`The activation is open until ${new Date(distribution.expires_at).toISOString().slice(0, 10)}.`, '');
+    const values: MailValues = { expiresOn: distribution ? new Date(distribution.expires_at).toISOString().slice(0, 10) : 'unknown' };
     if (profile?.delivery === 'ctkip' && profile.mail_ctkip_url === 1) {
-      const url = profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
-      lines.push(
-        'Your token app will ask for this CT-KIP URL:',
-        '',
-        `  ${url}`,
-        '',
-        'The activation code is shown only in the Self-Service Console, after you log on.',
-        '',
-      );
+      const ctkipUrl = profile.ctkip_url ?? `${this.options.publicUrl}${CTKIP_PATH}`;
+      return { steps: 'steps-activate-ctkip-url', values: { ...values, ctkipUrl } };
     }
-    return lines;
+    return { steps: 'steps-activate', values };
   }
 
   private async distributionMail(serial: string, event: DistributionEvent) {
-    const token = await this.store.tokens.findBySerial(serial);
-    const row = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
-    if (!token || !row?.email) return undefined;
-    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
-    const what = `serial ${serial}${profile ? `, ${profile.name}` : ''}`;
-    const intro =
-      event === 'reissued'
-        ? [`Your token (${what}) has been issued again. Whatever you were given for it before no longer works.`]
-        : [`A new token has been issued to you (${what}).`];
-    return {
-      to: row.email,
-      username: row.username,
-      subject:
-        event === 'reissued'
-          ? `${this.options.issuer}: your token ${serial} has been issued again`
-          : `${this.options.issuer}: a new token for you`,
-      text: [this.greeting(row), '', ...intro, '', ...(await this.nextSteps(serial)), this.footer(), ''].join('\n'),
-    };
+    const found = await this.holderOf(serial);
+    if (!found) return undefined;
+    const { values, profile } = await this.about(found.token);
+    const next = await this.nextSteps(found.token, profile);
+    const kind = event === 'reissued' ? 'token-reissued' : 'token-issued';
+    const mail = await this.templates.render(kind, { ...this.holder(found.user), ...values, ...next.values }, next.steps);
+    return { to: found.user.email, username: found.user.username, ...mail };
   }
 
   private async decisionMail(requestId: number) {
@@ -175,26 +174,31 @@ export class Notifier {
     const user = await this.store.users.findById(request.user_id);
     if (!user) throw new Error(`User ${request.user_id} of token request ${requestId} is missing.`);
     if (!user.email) return undefined;
-    const approved = request.state === 'approved';
-    const body = approved
-      ? [
-          `Your request for a token (${request.profile_name}) has been approved: it is serial ${request.serial}.`,
-          '',
-          ...(request.serial ? await this.nextSteps(request.serial) : []),
-        ]
-      : [
-          `Your request for a token (${request.profile_name}) has been declined.`,
-          '',
-          `Reason: ${request.reason ?? 'none given'}`,
-          '',
-          'If you have questions, ask your administrator.',
-          '',
-        ];
-    return {
-      to: user.email,
-      username: user.username,
-      subject: `${this.options.issuer}: your token request has been ${approved ? 'approved' : 'declined'}`,
-      text: [this.greeting(user), '', ...body, this.footer(), ''].join('\n'),
-    };
+    const asked = { ...this.holder(user), profile: request.profile_name };
+    if (request.state !== 'approved') {
+      const mail = await this.templates.render('request-declined', { ...asked, reason: request.reason ?? 'none given' });
+      return { to: user.email, username: user.username, ...mail };
+    }
+    // The approval distributes the token and records its serial in the same change.
+    if (request.serial === null) throw new Error(`Approved token request ${requestId} has no token.`);
+    const token = await this.store.tokens.getBySerial(request.serial);
+    const { values, profile } = await this.about(token);
+    const next = await this.nextSteps(token, profile);
+    const mail = await this.templates.render('request-approved', { ...values, ...asked, ...next.values }, next.steps);
+    return { to: user.email, username: user.username, ...mail };
+  }
+
+  /** Tells the holder that an administrator downloaded their token's file: who, and when. */
+  private async downloadMail(serial: string, admin: Actor, at: number) {
+    const found = await this.holderOf(serial);
+    if (!found) return undefined;
+    const { values } = await this.about(found.token);
+    const mail = await this.templates.render('token-file-downloaded', {
+      ...this.holder(found.user),
+      ...values,
+      admin: actorLabel(admin),
+      downloadedAt: mailTime(at),
+    });
+    return { to: found.user.email, username: found.user.username, ...mail };
   }
 }

@@ -22,6 +22,7 @@ import { DashboardService } from './dashboard.js';
 import { type DistributionOptions, DistributionService } from './distribution.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
 import { LogonDelays } from './logon-delays.js';
+import { MailTemplateService } from './mail-templates.js';
 import { type Mailer, Notifier } from './notifications.js';
 import { type Observer, unobserved } from './observer.js';
 import { ProfileService } from './profiles.js';
@@ -61,6 +62,8 @@ export interface Services {
   selfService: SelfService;
   requests: TokenRequestService;
   notifier: Notifier;
+  /** What each mail to a holder says: Tally's texts and administrators' edits. */
+  mailTemplates: MailTemplateService;
   bulk: BulkDistributionService;
   dashboard: DashboardService;
   rateLimits: RateLimitService;
@@ -94,7 +97,8 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const lockout = new Lockout(repositories.users, clock, DEFAULT_LOCKOUT);
   const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
-  const notifier = new Notifier(repositories, audit, options, options.mailer, options.logger);
+  const mailTemplates = new MailTemplateService(work, audit, clock, options);
+  const notifier = new Notifier(repositories, audit, options, mailTemplates, options.mailer, options.logger);
   const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
   const users = new UserService(repositories.users, audit, clock, lockout, logonDelays);
   const authenticationStore = new AuthenticationRepository(store.db);
@@ -159,6 +163,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     ),
     requests,
     notifier,
+    mailTemplates,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,

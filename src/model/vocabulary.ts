@@ -53,6 +53,24 @@ export type BulkDistributionState = (typeof BULK_DISTRIBUTION_STATES)[number];
 export const BULK_ITEM_RESULTS = ['waiting', 'distributed', 'failed'] as const;
 export type BulkItemResult = (typeof BULK_ITEM_RESULTS)[number];
 
+/**
+ * The mails Tally sends to token holders, and the parts several of them share (`steps-*`: what the
+ * holder does next with a token, put in as `{{nextSteps}}`); each has a template an administrator
+ * may edit.
+ */
+export const MAIL_TEMPLATE_KINDS = [
+  'token-issued',
+  'token-reissued',
+  'request-approved',
+  'request-declined',
+  'token-file-downloaded',
+  'steps-activate',
+  'steps-activate-ctkip-url',
+  'steps-ctf',
+  'steps-active',
+] as const;
+export type MailTemplateKind = (typeof MAIL_TEMPLATE_KINDS)[number];
+
 /** What the help desk may be shown of a token's credentials (`--helpdesk-credentials`). */
 export const HELPDESK_CREDENTIAL_POLICIES = ['none', 'one-time-codes'] as const;
 export type HelpdeskCredentials = (typeof HELPDESK_CREDENTIAL_POLICIES)[number];

@@ -329,6 +329,17 @@ export interface BulkDistributionItemsTable {
   message: string | null;
 }
 
+/** A mail template an administrator edited; the others are Tally's defaults, in the code. */
+export interface MailTemplatesTable {
+  kind: string;
+  /** Null for a part of other mails, which has no subject. */
+  subject: string | null;
+  body: string;
+  updated_at: number;
+  /** Who saved it last (a username or an API token's name). */
+  updated_by: string;
+}
+
 export interface Database {
   tally_meta: MetaTable;
   users: UsersTable;
@@ -351,4 +362,5 @@ export interface Database {
   token_requests: TokenRequestsTable;
   bulk_distributions: BulkDistributionsTable;
   bulk_distribution_items: BulkDistributionItemsTable;
+  mail_templates: MailTemplatesTable;
 }

@@ -8,6 +8,7 @@ import { CtkipRepository } from './repositories/ctkip.js';
 import { DeviceTypeRepository } from './repositories/device-types.js';
 import { DistributionRepository } from './repositories/distributions.js';
 import { LogonDelayRepository } from './repositories/logon-delays.js';
+import { MailTemplateRepository } from './repositories/mail-templates.js';
 import { MetaRepository } from './repositories/meta.js';
 import { ProfileRepository } from './repositories/profiles.js';
 import { RadiusClientRepository } from './repositories/radius-clients.js';
@@ -62,6 +63,7 @@ export interface Repositories {
   logonDelays: LogonDelayRepository;
   bulkDistributions: BulkDistributionRepository;
   authnApi: AuthnApiRepository;
+  mailTemplates: MailTemplateRepository;
   /** Bound to a transaction, for the administration of a token's authentication state (no holder cache there). */
   authentication: AuthenticationRepository;
   /** The connection they are bound to, for a service that writes with them (the audit's `record` within a change). */
@@ -85,6 +87,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     logonDelays: new LogonDelayRepository(db),
     bulkDistributions: new BulkDistributionRepository(db),
     authnApi: new AuthnApiRepository(db),
+    mailTemplates: new MailTemplateRepository(db),
     authentication: new AuthenticationRepository(db),
     connection: connectionOf(db),
   };

@@ -78,6 +78,8 @@ const NOTICES = {
   'radius-client-removed': { kind: 'success', text: 'The RADIUS client has been removed.' },
   'api-token-revoked': { kind: 'success', text: 'The API token is revoked.' },
   'ctkip-key-rotated': { kind: 'success', text: 'A new CT-KIP server key is in use.' },
+  'mail-template-saved': { kind: 'success', text: 'The template is saved: mails from now on say this.' },
+  'mail-template-reset': { kind: 'success', text: 'The template is back to Tally’s text.' },
 } satisfies Record<string, Notice>;
 
 export type NoticeName = keyof typeof NOTICES;

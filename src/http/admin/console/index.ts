@@ -15,6 +15,7 @@ import { requireRoutePermissions } from '../permissions.js';
 import { actorOf, fixable, noticeFrom, page, redirect, viewerOf } from './http.js';
 import { auditRoutes } from './routes/audit.js';
 import { bulkRoutes } from './routes/bulk.js';
+import { mailTemplateRoutes } from './routes/mail-templates.js';
 import { profileRoutes } from './routes/profiles.js';
 import { requestRoutes } from './routes/requests.js';
 import { settingsRoutes } from './routes/settings.js';
@@ -97,6 +98,7 @@ export async function securityConsole(app: FastifyInstance, services: Services, 
           profileRoutes(pages, services);
           requestRoutes(pages, services);
           auditRoutes(pages, services);
+          mailTemplateRoutes(pages, services);
           settingsRoutes(pages, services);
         });
       });

@@ -141,7 +141,7 @@ export function tokenPage(
       cards.push(
         actionCard(
           'Token file',
-          html`<p>The file waits for its holder. Downloading it here uses it up: the holder's link stops working.</p>${actionButton(viewer, `${base}/download`, 'Download the file', { kind: 'primary' })}`,
+          html`<p>The file waits for its holder. Downloading it here uses it up: the holder's link stops working, and the holder is mailed who downloaded it and when.</p>${actionButton(viewer, `${base}/download`, 'Download the file', { kind: 'primary' })}`,
         ),
       );
     }
