@@ -57,6 +57,10 @@ const permissions = {
   'radius.manage': ['superadmin'],
   'authnAgents.manage': ['superadmin'],
   'dashboard.read': ['superadmin', 'helpdesk'],
+  // The store-backed settings (token limit, self-service switches): the help desk reads them to
+  // explain a refusal; only a super admin changes them.
+  'settings.read': ['superadmin', 'helpdesk'],
+  'settings.change': ['superadmin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof permissions;

@@ -31,6 +31,7 @@ import { RateLimitService } from './rate-limits.js';
 import { SecretHasher } from './secret-hash.js';
 import { DEFAULT_SELF_SERVICE, SelfService, type SelfServiceSettings } from './self-service.js';
 import { DEFAULT_SESSIONS, SessionService, type SessionSettings } from './sessions.js';
+import { SettingsService } from './settings.js';
 import { TokenAdministrationService } from './token-administration.js';
 import { TokenRequestService } from './token-requests.js';
 import { TokenService } from './tokens.js';
@@ -64,6 +65,8 @@ export interface Services {
   bulk: BulkDistributionService;
   dashboard: DashboardService;
   rateLimits: RateLimitService;
+  /** The store-backed settings: the per-user token limit and the self-service switches. */
+  settings: SettingsService;
   /** Where the services and the adapters report for monitoring (`unobserved` without metrics). */
   observer: Observer;
 }
@@ -95,7 +98,8 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
   const notifier = new Notifier(repositories, audit, options, options.mailer, options.logger);
-  const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
+  const settings = new SettingsService(repositories.settings, audit, clock);
+  const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, settings, options, notifier);
   const users = new UserService(repositories.users, audit, clock, lockout, logonDelays);
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
@@ -119,7 +123,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     clock,
     options.helpdeskCredentials ?? 'none',
   );
-  const requests = new TokenRequestService(repositories, profiles, distribution, audit, clock, notifier);
+  const requests = new TokenRequestService(repositories, profiles, distribution, settings, audit, clock, notifier);
   return {
     clock,
     options,
@@ -156,12 +160,14 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
       audit,
       clock,
       options.selfService ?? { ...DEFAULT_SELF_SERVICE },
+      settings,
     ),
     requests,
     notifier,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,
+    settings,
     observer,
   };
 }

@@ -11,6 +11,7 @@ import { LogonDelayRepository } from './repositories/logon-delays.js';
 import { MetaRepository } from './repositories/meta.js';
 import { ProfileRepository } from './repositories/profiles.js';
 import { RadiusClientRepository } from './repositories/radius-clients.js';
+import { SettingsRepository } from './repositories/settings.js';
 import { TokenRequestRepository } from './repositories/token-requests.js';
 import { TokenRepository } from './repositories/tokens.js';
 import { UserRepository } from './repositories/users.js';
@@ -56,6 +57,7 @@ export interface Repositories {
   ctkip: CtkipRepository;
   audit: AuditRepository;
   meta: MetaRepository;
+  settings: SettingsRepository;
   apiTokens: ApiTokenRepository;
   radiusClients: RadiusClientRepository;
   webSessions: WebSessionRepository;
@@ -79,6 +81,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     ctkip: new CtkipRepository(db),
     audit: new AuditRepository(db),
     meta: new MetaRepository(db),
+    settings: new SettingsRepository(db),
     apiTokens: new ApiTokenRepository(db),
     radiusClients: new RadiusClientRepository(db),
     webSessions: new WebSessionRepository(db),

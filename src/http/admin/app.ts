@@ -13,6 +13,7 @@ import { distributionRoutes } from './api/distribution.js';
 import { profileRoutes } from './api/profiles.js';
 import { requestRoutes } from './api/requests.js';
 import { operationIdOf } from './api/responses.js';
+import { settingsRoutes } from './api/settings.js';
 import { tokenRoutes } from './api/tokens.js';
 import { userRoutes } from './api/users.js';
 import { securityConsole } from './console/index.js';
@@ -72,6 +73,7 @@ export async function buildAdminApp(
         authnAgentRoutes(secured, services);
         requestRoutes(secured, services);
         dashboardRoutes(secured, services);
+        settingsRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },

@@ -50,6 +50,7 @@ export const INPUT_ERRORS: ErrorCode[] = [
   'TOKEN_STATE_INVALID',
   'TOKENCODE_INVALID',
   'INPUT_TOO_LARGE',
+  'TOKEN_LIMIT_REACHED',
 ];
 
 /** Messages a redirect asks for by name: the text is ours, never the query string's. */
@@ -78,6 +79,7 @@ const NOTICES = {
   'radius-client-removed': { kind: 'success', text: 'The RADIUS client has been removed.' },
   'api-token-revoked': { kind: 'success', text: 'The API token is revoked.' },
   'ctkip-key-rotated': { kind: 'success', text: 'A new CT-KIP server key is in use.' },
+  'settings-saved': { kind: 'success', text: 'The settings are saved; every node applies them from now on.' },
 } satisfies Record<string, Notice>;
 
 export type NoticeName = keyof typeof NOTICES;
