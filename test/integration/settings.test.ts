@@ -4,8 +4,10 @@ import { type Actor, systemActor } from '../../src/domain/actor.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from '../../src/domain/services.js';
 import { isTallyError } from '../../src/errors.js';
 import { openStore, type Store } from '../../src/store/connect.js';
+import { consoleClient } from '../support/console.js';
 import { describeEachStore } from '../support/store.js';
-import { allowTokensPerUser, bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { ADMIN_PASSWORD, allowTokensPerUser, bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { pageText } from '../support/web.js';
 
 const QR = { name: 'Phone app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true } as const;
 const APPROVAL = { ...QR, name: 'Phone app (approved)', requiresApproval: true } as const;
@@ -103,6 +105,28 @@ describeEachStore('settings: the per-user token limit and the self-service switc
     await assert.rejects(settings.change(holder('user1'), { tokensPerUser: 4 }), { code: 'FORBIDDEN' });
     assert.equal((await settings.current()).selfServiceRequest, true, 'a refused change changed nothing');
     assert.equal((await settings.current()).tokensPerUser, 3);
+  });
+
+  test('the Security Console form: a refused value is shown again with its message; unticked switches are off; all or none', async () => {
+    const admin = await consoleClient(tally.admin, 'admin', ADMIN_PASSWORD, '10.1.0.1');
+    await admin.get('/console/settings');
+    const refused = await admin.post('/console/settings/values', { tokensPerUser: '0', selfServiceRequest: 'yes' });
+    assert.equal(refused.statusCode, 400);
+    assert.match(pageText(refused.body), /tokensPerUser must be a whole number from 1 to 100\./);
+    assert.match(refused.body, /name="tokensPerUser"[^>]*value="0"/);
+    assert.equal((await tally.services.settings.current()).selfServiceReissue, true, 'a refused form changes nothing');
+    const saved = await admin.post('/console/settings/values', {
+      tokensPerUser: '4',
+      selfServiceRequest: 'yes',
+      selfServiceReissue: 'yes',
+      selfServiceCtkipUrl: 'yes',
+    });
+    assert.equal(saved.statusCode, 303);
+    assert.equal(saved.headers.location, '/console/settings?notice=settings-saved');
+    const current = await tally.services.settings.current();
+    assert.equal(current.tokensPerUser, 4);
+    assert.equal(current.selfServiceReportLost, false, 'the unticked box turned its switch off');
+    await tally.services.settings.change(systemActor, { tokensPerUser: 3, selfServiceReportLost: true });
   });
 
   test('an administrator distributes up to the limit; the next is refused over REST with TOKEN_LIMIT_REACHED and no token made', async () => {

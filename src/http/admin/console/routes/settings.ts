@@ -9,14 +9,15 @@ import { link } from '../views/kit.js';
 import { apiTokenCreatedPage, type SettingsData, settingsPage } from '../views/settings.js';
 
 /**
- * The settings page: the token limit and the self-service switches (read by admins, changed by a
- * super admin), then RADIUS clients, API tokens and the CT-KIP server key (a super admin's).
+ * The settings page, a super admin's: the token limit and the self-service switches, RADIUS
+ * clients, API tokens and the CT-KIP server key. (The help desk reads the settings over REST, and
+ * each refusal by the limit states it.)
  */
 export function settingsRoutes(app: FastifyInstance, services: Services): void {
   const show = async (request: FastifyRequest, reply: FastifyReply, extra: Partial<SettingsData> = {}) => {
     const actor = actorOf(request);
     const [settings, radiusClients, apiTokens] = await Promise.all([
-      services.settings.list(actor),
+      can(actor, 'settings.change') ? services.settings.list(actor) : [],
       can(actor, 'radius.manage') ? services.radiusClients.list(actor) : [],
       can(actor, 'apitokens.manage') ? services.apiTokens.list(actor) : [],
     ]);
@@ -27,7 +28,7 @@ export function settingsRoutes(app: FastifyInstance, services: Services): void {
     );
   };
 
-  app.get('/settings', { config: { permission: 'settings.read' } }, async (request, reply) => show(request, reply));
+  app.get('/settings', { config: { permission: 'settings.change' } }, async (request, reply) => show(request, reply));
 
   // A box left unticked is not sent: every switch is set by the form, ticked or not.
   app.post<{ Body: Record<string, string> }>(

@@ -46,7 +46,9 @@ function frame(viewer: Viewer): PageFrame {
         ...(may(viewer, 'profiles.read') ? [item('profiles', link('profiles'), 'Profiles')] : []),
         item('requests', link('requests'), 'Requests'),
         item('audit', link('audit'), 'Audit'),
-        ...(may(viewer, 'settings.read') ? [item('settings', link('settings'), 'Settings')] : []),
+        ...(may(viewer, 'settings.change') || may(viewer, 'radius.manage') || may(viewer, 'apitokens.manage')
+          ? [item('settings', link('settings'), 'Settings')]
+          : []),
       ]
     : undefined;
   return {

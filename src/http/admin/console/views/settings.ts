@@ -42,31 +42,8 @@ const SETTING_LABELS: Record<SettingName, string> = {
   selfServiceCtkipUrl: 'Users see the CT-KIP URL as text',
 };
 
-function shownValue(setting: SettingView): string {
-  if (typeof setting.value === 'number') return String(setting.value);
-  return setting.value ? 'On' : 'Off';
-}
-
-function changedBy(setting: SettingView): Html {
-  return setting.updatedAt ? html`${setting.updatedBy} · ${time(setting.updatedAt)}` : html`<span class="muted">Default</span>`;
-}
-
-/** The token limit and the self-service switches: a form for a super admin, a list for the help desk. */
+/** The token limit and the self-service switches, with each one's default and last change. */
 function valuesSection(viewer: Viewer, data: SettingsData): Html {
-  const intro = html`<p class="hint">Every node applies these at once. A switch turned off hides its control in the Self-Service Console and refuses the request if it is made anyway.</p>`;
-  if (!may(viewer, 'settings.change'))
-    return html`<section class="card" aria-labelledby="values-title">
-  <h2 id="values-title">Tokens and self-service</h2>
-  ${intro}
-  ${table(
-    'Tokens and self-service',
-    ['Setting', 'Value', 'Changed'],
-    data.settings.map(
-      (setting) => html`<tr><td>${SETTING_LABELS[setting.name]}</td><td>${shownValue(setting)}</td><td>${changedBy(setting)}</td></tr>`,
-    ),
-    'No settings.',
-  )}
-</section>`;
   const sent = data.valuesForm;
   const field = (setting: SettingView): Html => {
     const label = SETTING_LABELS[setting.name];
@@ -84,7 +61,7 @@ function valuesSection(viewer: Viewer, data: SettingsData): Html {
   };
   return html`<section class="card" aria-labelledby="values-title">
   <h2 id="values-title">Tokens and self-service</h2>
-  ${intro}
+  <p class="hint">Every node applies these at once. A switch turned off hides its control in the Self-Service Console and refuses the request if it is made anyway.</p>
   <form method="post" action="${link('settings', 'values')}" class="form">
     ${csrf(viewer)}
     ${data.settings.map(field)}
@@ -101,7 +78,7 @@ export function settingsPage(viewer: Viewer, data: SettingsData): Html {
       notice: data.notice,
       error: data.error,
       body: html`${pageHead('Settings')}
-${valuesSection(viewer, data)}
+${may(viewer, 'settings.change') ? valuesSection(viewer, data) : ''}
 ${
   may(viewer, 'radius.manage')
     ? html`<section class="card" aria-labelledby="radius-title">
