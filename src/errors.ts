@@ -71,6 +71,11 @@ export const errorCatalogue = {
   TOKEN_REQUEST_NOT_FOUND: { status: 404, message: 'No such token request.' },
   TOKEN_REQUEST_PENDING: { status: 409, message: 'A request for this token profile is waiting for approval already.' },
   TOKEN_REQUEST_DECIDED: { status: 409, message: 'The token request has been decided already.' },
+  TOKEN_LIMIT_REACHED: { status: 409, message: 'The user has as many tokens as the per-user token limit allows.' },
+  SELF_SERVICE_DISABLED: {
+    status: 403,
+    message: 'This is switched off in the Self-Service Console; ask your IT help desk.',
+  },
   BULK_DISTRIBUTION_NOT_FOUND: { status: 404, message: 'No such bulk distribution.' },
   MAIL_TEMPLATE_NOT_FOUND: { status: 404, message: 'No such kind of mail.' },
 
@@ -164,6 +169,10 @@ export const validationMessages = {
   absoluteHttpUrl: '{field} must be an absolute http(s) URL.',
   unstorableCharacter: 'The request holds a character that cannot be stored (such as NUL).',
   schemaRefused: 'The request is not valid: {reason}.',
+  trueOrFalse: '{field} must be true or false.',
+
+  // Settings (the store-backed ones an administrator changes at run time)
+  settingUnknown: 'Unknown setting "{name}"; the settings are {choices}.',
 
   // Users, API tokens, RADIUS clients
   usernameShape: 'The username must be 1 to 128 letters, digits or . _ @ -, starting with a letter or digit.',

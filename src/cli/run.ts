@@ -12,6 +12,7 @@ import { migrateCommand } from './commands/migrate.js';
 import { restoreCommand } from './commands/restore.js';
 import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
 import { serveCommand } from './commands/serve.js';
+import { settingsCommands } from './commands/settings.js';
 import { tokenCommands } from './commands/token.js';
 
 const commands: Command[] = [
@@ -28,6 +29,7 @@ const commands: Command[] = [
   ...tokenCommands,
   ...authnAgentCommands,
   ...mailTemplateCommands,
+  ...settingsCommands,
 ];
 
 /** The version of this Tally, from its package.json (beside src/ in a checkout, beside dist/ when installed). */

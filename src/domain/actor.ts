@@ -59,6 +59,10 @@ const permissions = {
   'dashboard.read': ['superadmin', 'helpdesk'],
   // What every mail to a holder says: a super admin's, as the profiles are.
   'mailTemplates.manage': ['superadmin'],
+  // The store-backed settings (token limit, self-service switches): the help desk reads them to
+  // explain a refusal; only a super admin changes them.
+  'settings.read': ['superadmin', 'helpdesk'],
+  'settings.change': ['superadmin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof permissions;

@@ -18,6 +18,7 @@ import type { Clock } from './clock.js';
 import type { Notifier } from './notifications.js';
 import { type ProfileRow, type ProfileService, profileFilePasswordContext } from './profiles.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
+import type { SettingsService } from './settings.js';
 import type { TokenService, TokenView } from './tokens.js';
 
 /** What an admin receives when a token is distributed: exactly the delivery's secret, once. */
@@ -121,6 +122,7 @@ export class DistributionService {
     private readonly hasher: SecretHasher,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly settings: SettingsService,
     private readonly options: DistributionOptions,
     private readonly notifier?: Pick<Notifier, 'tokenDistributed' | 'fileDownloaded'>,
   ) {}
@@ -143,12 +145,14 @@ export class DistributionService {
    * approval. `notifyHolder: false` is for callers that mail the holder themselves; `show: false`
    * for callers that show the actor nothing (a bulk run): the answer then carries no credential.
    * `within` makes it part of another change (which has called `loadKeys` before its transaction).
+   * The new token must fit under the per-user token limit; `replaces` names the token it takes
+   * the place of (a replacement near a token's end), which then does not count.
    */
   async distributeToUser(
     actor: Actor,
     username: string,
     profileName: string,
-    options: { notifyHolder?: boolean; show?: boolean; within?: Repositories } = {},
+    options: { notifyHolder?: boolean; show?: boolean; within?: Repositories; replaces?: string } = {},
   ): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
     const result = await this.audit.change(
@@ -161,6 +165,7 @@ export class DistributionService {
         if (selfService) checkSelfServiceRequest(actor, username, profile);
         const user = await this.user(tx, username);
         requireAuthorityOver(actor, user);
+        await this.requireTokenSlot(tx, user, { replaces: options.replaces, countRequests: selfService });
         const token = await this.insertNewToken(tx, profile, user.id);
         return this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
       },
@@ -169,6 +174,30 @@ export class DistributionService {
     );
     if (options.notifyHolder !== false) this.notifier?.tokenDistributed(actor, result.serial, 'new');
     return result;
+  }
+
+  /**
+   * Refuses one more token for the user past the per-user token limit. The user's row is locked
+   * first, so that the count and the token given after it are one step: of two transactions giving
+   * the user the last free slot, on any nodes, the second waits and then counts the first's token.
+   * Counted are the tokens assigned to the user in any state (RSA counts assigned tokens): pending,
+   * active and disabled (lost) alike, until unassigned or deleted. A user's own request also counts
+   * their requests waiting for approval (`countRequests`), so the waiting ones can all be approved.
+   */
+  async requireTokenSlot(
+    tx: Repositories,
+    user: Pick<UserRow, 'id' | 'username'>,
+    options: { replaces?: string; countRequests?: boolean } = {},
+  ): Promise<void> {
+    await tx.users.lockForTokens(user.id);
+    const limit = (await this.settings.current(tx)).tokensPerUser;
+    const held = await tx.tokens.countHeldBy(user.id, options.replaces);
+    const waiting = options.countRequests ? await tx.requests.countPendingNew(user.id) : 0;
+    if (held + waiting < limit) return;
+    const message = options.countRequests
+      ? `You have ${held} token(s)${waiting > 0 ? ` and ${waiting} request(s) waiting for approval` : ''}, and a user may have ${limit}: ask your IT helpdesk to take back a token you no longer use.`
+      : `${user.username} has ${held} token(s), and the limit is ${limit} per user: unassign or delete one of them first, or raise the limit (setting tokensPerUser).`;
+    throw new TallyError('TOKEN_LIMIT_REACHED', message, { limit });
   }
 
   /** Unassigned tokens of a profile, to be assigned by serial later. They get their seed when distributed. */
@@ -215,6 +244,7 @@ export class DistributionService {
         }
         const user = await this.user(repos, username);
         requireAuthorityOver(actor, user);
+        await this.requireTokenSlot(repos, user);
         const now = this.clock.now();
         if (token.origin === 'imported') {
           const claimed = await repo.update(

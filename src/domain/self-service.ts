@@ -14,6 +14,7 @@ import type { Clock } from './clock.js';
 import { type DeviceDefinition, deliveriesFor } from './devices.js';
 import type { Activation, DistributionService, HolderDownload } from './distribution.js';
 import type { ProfileService } from './profiles.js';
+import type { Settings, SettingsService } from './settings.js';
 import type { CodeTest, TokenAdministrationService } from './token-administration.js';
 import { replacementDue, type SelfServiceRequest, type TokenRequestService } from './token-requests.js';
 import type { TokenView } from './tokens.js';
@@ -27,6 +28,12 @@ export interface SelfServiceSettings {
 }
 
 export const DEFAULT_SELF_SERVICE: Readonly<SelfServiceSettings> = { logOn: 'password', emergencyAccess: 'one-time' };
+
+/** The store-backed switches of the Self-Service Console's features. */
+export type SelfServiceFeatures = Pick<
+  Settings,
+  'selfServiceRequest' | 'selfServiceReissue' | 'selfServiceReportLost' | 'selfServiceCtkipUrl'
+>;
 
 /** How a console log-on went: done, or a challenge to answer (the next tokencode, a new PIN). */
 export type SelfServiceLogOn =
@@ -93,7 +100,11 @@ export interface OfferGroup {
 /** What the Activate page shows: exactly one delivery's secret, after the holder asked for it. */
 export type HolderActivation =
   | (Extract<Activation, { kind: 'otpauth' }> & { issuer: string | null; account: string; digits: number; period: number | null })
-  | (Extract<Activation, { kind: 'ctkip' }> & { appCanScan: boolean })
+  | (Omit<Extract<Activation, { kind: 'ctkip' }>, 'ctkipUrl'> & {
+      appCanScan: boolean;
+      /** Absent when the `selfServiceCtkipUrl` setting is off: the URL reaches the user another way. */
+      ctkipUrl?: string;
+    })
   | ({ kind: 'file' } & HolderDownload);
 
 const LABEL_MAX = 64;
@@ -143,7 +154,22 @@ export class SelfService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     readonly settings: SelfServiceSettings,
+    private readonly switches: SettingsService,
   ) {}
+
+  /**
+   * What the console offers now (the store-backed switches and limit, which another node may have
+   * changed): the pages hide a switched-off control, and each method below refuses it anyway.
+   */
+  async features(): Promise<SelfServiceFeatures> {
+    const { selfServiceRequest, selfServiceReissue, selfServiceReportLost, selfServiceCtkipUrl } = await this.switches.current();
+    return { selfServiceRequest, selfServiceReissue, selfServiceReportLost, selfServiceCtkipUrl };
+  }
+
+  private async requireSwitchedOn(name: 'selfServiceReissue' | 'selfServiceReportLost', what: string): Promise<void> {
+    if (!(await this.switches.current())[name])
+      throw new TallyError('SELF_SERVICE_DISABLED', `${what} is switched off in the Self-Service Console; ask your IT help desk.`);
+  }
 
   /**
    * A log-on by the console's policy: the password and, where the policy asks for it and the user
@@ -273,6 +299,7 @@ export class SelfService {
   async activate(actor: Actor, serial: string, renew = false): Promise<HolderActivation> {
     requirePermission(actor, 'tokens.holder');
     const token = await this.own(actor, serial);
+    if (renew) await this.requireSwitchedOn('selfServiceReissue', 'Asking for a new activation code or download link');
     const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
     if (profile?.delivery === 'file') return { kind: 'file', ...(await this.distribution.holderDownload(actor, serial, renew)) };
     const activation = await this.distribution.activation(actor, serial, renew);
@@ -287,7 +314,10 @@ export class SelfService {
       };
     }
     const device = profile ? (await this.profiles.devices()).find((d) => d.deviceType === profile.device_type) : undefined;
-    return { ...activation, appCanScan: profile !== undefined && canScan(device, profile.token_type, profile.app_version) };
+    const appCanScan = profile !== undefined && canScan(device, profile.token_type, profile.app_version);
+    if ((await this.switches.current()).selfServiceCtkipUrl) return { ...activation, appCanScan };
+    const { ctkipUrl: _hidden, ...shown } = activation;
+    return { ...shown, appCanScan };
   }
 
   async confirm(actor: Actor, serial: string, tokencode: string): Promise<TokenView> {
@@ -313,6 +343,8 @@ export class SelfService {
 
   /** The token stops working at once; by the console's policy an emergency access code stands in for it. */
   async reportLost(actor: Actor, serial: string): Promise<LostReport> {
+    requirePermission(actor, 'tokens.holder');
+    await this.requireSwitchedOn('selfServiceReportLost', 'Reporting a token lost');
     const policy = this.settings.emergencyAccess;
     const report = await this.tokenAdmin.reportLost(actor, serial, { emergency: policy });
     return {

@@ -32,6 +32,7 @@ import { RateLimitService } from './rate-limits.js';
 import { SecretHasher } from './secret-hash.js';
 import { DEFAULT_SELF_SERVICE, SelfService, type SelfServiceSettings } from './self-service.js';
 import { DEFAULT_SESSIONS, SessionService, type SessionSettings } from './sessions.js';
+import { SettingsService } from './settings.js';
 import { TokenAdministrationService } from './token-administration.js';
 import { TokenRequestService } from './token-requests.js';
 import { TokenService } from './tokens.js';
@@ -67,6 +68,8 @@ export interface Services {
   bulk: BulkDistributionService;
   dashboard: DashboardService;
   rateLimits: RateLimitService;
+  /** The store-backed settings: the per-user token limit and the self-service switches. */
+  settings: SettingsService;
   /** Where the services and the adapters report for monitoring (`unobserved` without metrics). */
   observer: Observer;
 }
@@ -99,7 +102,8 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
   const mailTemplates = new MailTemplateService(work, audit, clock, options);
   const notifier = new Notifier(repositories, audit, options, mailTemplates, options.mailer, options.logger);
-  const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
+  const settings = new SettingsService(repositories.settings, audit, clock);
+  const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, settings, options, notifier);
   const users = new UserService(repositories.users, audit, clock, lockout, logonDelays);
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
@@ -123,7 +127,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     clock,
     options.helpdeskCredentials ?? 'none',
   );
-  const requests = new TokenRequestService(repositories, profiles, distribution, audit, clock, notifier);
+  const requests = new TokenRequestService(repositories, profiles, distribution, settings, audit, clock, notifier);
   return {
     clock,
     options,
@@ -160,6 +164,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
       audit,
       clock,
       options.selfService ?? { ...DEFAULT_SELF_SERVICE },
+      settings,
     ),
     requests,
     notifier,
@@ -167,6 +172,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,
+    settings,
     observer,
   };
 }

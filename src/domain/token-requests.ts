@@ -11,6 +11,7 @@ import type { Clock } from './clock.js';
 import type { DistributionResult, DistributionService } from './distribution.js';
 import type { Notifier } from './notifications.js';
 import type { ProfileRow, ProfileService } from './profiles.js';
+import type { SettingsService } from './settings.js';
 
 export interface TokenRequestView {
   id: number;
@@ -53,6 +54,7 @@ export class TokenRequestService {
     private readonly store: Pick<Repositories, 'tokens' | 'profiles' | 'users' | 'requests'>,
     private readonly profiles: ProfileService,
     private readonly distribution: DistributionService,
+    private readonly settings: SettingsService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly notifier?: Pick<Notifier, 'requestDecided' | 'tokenDistributed'>,
@@ -63,6 +65,7 @@ export class TokenRequestService {
   /** The logged-on user asks for a token of a self-service profile for themself. */
   async request(actor: Actor, profileName: string): Promise<SelfServiceRequest> {
     requirePermission(actor, 'tokens.request');
+    await this.requireRequestsOpen();
     const profile = await this.profiles.row(profileName);
     if (profile.self_service !== 1) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${profileName}.`);
     return this.submit(actor, profile);
@@ -80,6 +83,7 @@ export class TokenRequestService {
       { action: 'token.replacement', targetType: 'token', target: serial },
       async (tx) => {
         requirePermission(actor, 'tokens.request');
+        await this.requireRequestsOpen(tx);
         const token = await tx.tokens.findHeldBy(serial, actor.name);
         // Another user's token looks exactly like a missing one.
         if (!token || token.user_id === null || actor.kind !== 'user')
@@ -120,12 +124,33 @@ export class TokenRequestService {
     return tokens.newestOfProfileAfter(userId, profileId, tokenId);
   }
 
-  /** Distributes or files the request; inside a replacement's change (`within`), as part of it. */
+  /** Whether users may ask for tokens at all (the `selfServiceRequest` setting). */
+  async requestsOpen(within?: Repositories): Promise<boolean> {
+    return (await this.settings.current(within)).selfServiceRequest;
+  }
+
+  private async requireRequestsOpen(within?: Repositories): Promise<void> {
+    if (!(await this.requestsOpen(within)))
+      throw new TallyError(
+        'SELF_SERVICE_DISABLED',
+        'Requesting tokens is switched off in the Self-Service Console; ask your IT help desk.',
+      );
+  }
+
+  /**
+   * Distributes or files the request; inside a replacement's change (`within`), as part of it. A
+   * filed request needs a free slot under the per-user token limit as a token would, counting the
+   * user's other waiting requests; a replacement takes the place of the token it replaces.
+   */
   private async submit(actor: Actor, profile: ProfileRow, replaces?: string, within?: Repositories): Promise<SelfServiceRequest> {
     if (profile.self_service === 1 && profile.requires_approval !== 1)
       return {
         outcome: 'distributed',
-        token: await this.distribution.distributeToUser(actor, actor.name, profile.name, { within, notifyHolder: within === undefined }),
+        token: await this.distribution.distributeToUser(actor, actor.name, profile.name, {
+          within,
+          notifyHolder: within === undefined,
+          replaces,
+        }),
       };
     return this.audit.change(
       actor,
@@ -133,8 +158,14 @@ export class TokenRequestService {
       async (tx) => {
         const user = await tx.users.findByUsername(actor.name);
         if (!user || user.disabled === 1) throw new TallyError('FORBIDDEN', 'This account cannot request tokens.');
+        await this.distribution.requireTokenSlot(tx, user, { replaces, countRequests: true });
         try {
-          const row = await tx.requests.insert({ user_id: user.id, profile_id: profile.id, created_at: this.clock.now() });
+          const row = await tx.requests.insert({
+            user_id: user.id,
+            profile_id: profile.id,
+            replaces: replaces ?? null,
+            created_at: this.clock.now(),
+          });
           return { outcome: 'waiting' as const, request: view({ ...row, username: user.username, profile_name: profile.name }) };
         } catch (error) {
           if (isUniqueViolation(error))
@@ -178,6 +209,7 @@ export class TokenRequestService {
         const token = await this.distribution.distributeToUser(actor, request.username, request.profile_name, {
           notifyHolder: false,
           within: tx,
+          replaces: request.replaces ?? undefined,
         });
         await tx.requests.update(id, { serial: token.serial });
         return { request: view({ ...request, state: 'approved', decided_at: now, decided_by: actor.name, serial: token.serial }), token };

@@ -30,6 +30,8 @@ export const AUDIT_ACTIONS = {
   'authn-agent.delete': 'An agent was removed: its requests are refused from now on.',
   'profile.create': 'A software token profile was created.',
   'profile.update': 'A software token profile changed.',
+  'settings.change':
+    'Settings changed (the per-user token limit, the self-service switches): the settings named, and the old and new value of each that changed.',
   'device.put': 'A device type was added or changed in the capability table.',
   'token.create': 'Tokens were generated for a profile (one event per batch and one per token).',
   'token.import': 'A token was imported from a file.',

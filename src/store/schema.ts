@@ -25,6 +25,14 @@ export interface MetaTable {
   value: string;
 }
 
+/** A setting changed from its default (see domain/settings.ts): its JSON value, and who changed it when. */
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: number;
+  updated_by: string;
+}
+
 export interface UsersTable {
   id: Generated<number>;
   username: string;
@@ -296,6 +304,8 @@ export interface TokenRequestsTable {
   reason: string | null;
   /** The token distributed on approval. */
   serial: string | null;
+  /** The serial of the token this request replaces (a self-service replacement), if any. */
+  replaces: string | null;
   created_at: number;
   decided_at: number | null;
   decided_by: string | null;
@@ -342,6 +352,7 @@ export interface MailTemplatesTable {
 
 export interface Database {
   tally_meta: MetaTable;
+  settings: SettingsTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;
   audit_events: AuditEventsTable;

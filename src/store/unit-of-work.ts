@@ -12,6 +12,7 @@ import { MailTemplateRepository } from './repositories/mail-templates.js';
 import { MetaRepository } from './repositories/meta.js';
 import { ProfileRepository } from './repositories/profiles.js';
 import { RadiusClientRepository } from './repositories/radius-clients.js';
+import { SettingsRepository } from './repositories/settings.js';
 import { TokenRequestRepository } from './repositories/token-requests.js';
 import { TokenRepository } from './repositories/tokens.js';
 import { UserRepository } from './repositories/users.js';
@@ -57,6 +58,7 @@ export interface Repositories {
   ctkip: CtkipRepository;
   audit: AuditRepository;
   meta: MetaRepository;
+  settings: SettingsRepository;
   apiTokens: ApiTokenRepository;
   radiusClients: RadiusClientRepository;
   webSessions: WebSessionRepository;
@@ -81,6 +83,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     ctkip: new CtkipRepository(db),
     audit: new AuditRepository(db),
     meta: new MetaRepository(db),
+    settings: new SettingsRepository(db),
     apiTokens: new ApiTokenRepository(db),
     radiusClients: new RadiusClientRepository(db),
     webSessions: new WebSessionRepository(db),

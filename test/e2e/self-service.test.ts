@@ -14,7 +14,7 @@ import { firstItem } from '../support/items.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received } from '../support/radclient.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
-import { bearer, createTestTally } from '../support/tally.js';
+import { allowTokensPerUser, bearer, createTestTally } from '../support/tally.js';
 
 const SCREENSHOTS = join(repoRoot, 'artifacts/screenshots');
 const DOC_IMAGES = join(repoRoot, 'docs/guides/images');
@@ -47,6 +47,8 @@ for (const dialect of testDialects())
       const store = await openStore(handle.options);
       await migrateToLatest(store);
       const tally = await createTestTally(store);
+      // Alice asks for three tokens and files a fourth request: one more than RSA's default limit.
+      await allowTokensPerUser(tally, 4);
       const profileDir = mkdtempSync(join(tmpdir(), 'tally-chromium-'));
       const work = mkdtempSync(join(tmpdir(), 'tally-e2e-'));
       const context = await chromium.launchPersistentContext(profileDir, {

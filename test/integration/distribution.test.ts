@@ -15,7 +15,7 @@ import { activate as ctkipActivate } from '../support/ctkip.js';
 import { firstItem, item } from '../support/items.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { allowTokensPerUser, bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { readVector } from '../support/vectors.js';
 
 const PROFILES = {
@@ -47,6 +47,8 @@ describeEachStore('profiles and distribution', (getStore) => {
   const stokenEnv = { ...process.env, HOME: home };
   before(async () => {
     tally = await createTestTally(getStore());
+    // More than RSA's default of 3 tokens per user: alice, bob and carol get a token of each delivery and more, across the tests.
+    await allowTokensPerUser(tally, 20);
     for (const username of ['alice', 'bob', 'carol']) {
       const created = await tally.admin.inject({
         method: 'POST',

@@ -8,7 +8,7 @@ import { freePort } from '../support/cli.js';
 import { firstItem } from '../support/items.js';
 import { startSmtpServer } from '../support/smtp.js';
 import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { allowTokensPerUser, bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { WebClient } from '../support/web.js';
 
 const PUBLIC_URL = 'https://tokens.example.org';
@@ -51,6 +51,8 @@ describeEachStore('mail to token holders (a real SMTP server on loopback)', (get
     smtp = await startSmtpServer();
     const mailer = new SmtpMailer({ host: '127.0.0.1', port: smtp.port, secure: false, from: 'Tally <tally@example.org>' });
     tally = await createTestTally(getStore(), { services: { publicUrl: PUBLIC_URL, mailer } });
+    // More than RSA's default of 3 tokens per user: alice is given a token in most tests of this suite.
+    await allowTokensPerUser(tally, 20);
     const users = [
       { username: 'alice', password: 'alice-password-1', email: 'alice@example.org', firstName: 'Alice' },
       { username: 'bob', password: 'bob-password-1', email: 'bob@example.org' },

@@ -11,7 +11,7 @@ import { tokenType } from '../../src/tokens/registry.js';
 import { consoleClient, postMultipart } from '../support/console.js';
 import { firstItem, item } from '../support/items.js';
 import { describeEachStore } from '../support/store.js';
-import { ADMIN_PASSWORD, bearer, createTestTally, readyOn, type TestTally } from '../support/tally.js';
+import { ADMIN_PASSWORD, allowTokensPerUser, bearer, createTestTally, readyOn, type TestTally } from '../support/tally.js';
 import { readVector, readVectorJson } from '../support/vectors.js';
 import { formToken, pageText, WebClient } from '../support/web.js';
 
@@ -65,6 +65,8 @@ describeEachStore('Security Console', (getStore) => {
   before(async () => {
     // The help desk here reads one-time codes to users (RSA's practice); role-boundaries.test.ts covers the default, none.
     tally = await createTestTally(getStore(), { logonRateLimit: 100, services: { helpdeskCredentials: 'one-time-codes' } });
+    // More than RSA's default of 3 tokens per user: the same few users get tokens of every profile across the tests.
+    await allowTokensPerUser(tally, 20);
     await tally.services.users.create(systemActor, { username: HELPDESK.username, password: HELPDESK.password, role: 'helpdesk' });
     for (const username of USERS) await tally.services.users.create(systemActor, { username, email: `${username}@example.com` });
     for (const profile of Object.values(PROFILES)) await tally.services.profiles.create(systemActor, profile);
@@ -152,6 +154,7 @@ describeEachStore('Security Console', (getStore) => {
       ['POST', '/console/settings/radius-clients', { name: 'vpn', address: '10.0.0.1', secret: 'a-long-shared-secret' }],
       ['POST', '/console/settings/api-tokens', { name: 'x', role: 'agent' }],
       ['POST', '/console/settings/ctkip-key'],
+      ['POST', '/console/settings/values', { tokensPerUser: '50', selfServiceRequest: 'yes' }],
     ];
     for (const [method, url, fields] of forbidden) {
       await helpdesk.get('/console');

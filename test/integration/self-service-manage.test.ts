@@ -5,7 +5,7 @@ import type { SelfServiceSettings } from '../../src/domain/self-service.js';
 import { tokenType } from '../../src/tokens/registry.js';
 import { firstItem } from '../support/items.js';
 import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { allowTokensPerUser, bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, WebClient } from '../support/web.js';
 
 const PROFILES = {
@@ -103,6 +103,8 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
 
   before(async () => {
     tally = await createTestTally(getStore(), { services: { selfService: policy } });
+    // More than RSA's default of 3 tokens per user: each test gives its holder a token or two more.
+    await allowTokensPerUser(tally, 20);
     for (const username of USERS)
       assert.equal((await api('POST', '/api/v1/users', { username, password: password(username) })).statusCode, 201);
     for (const profile of Object.values(PROFILES)) assert.equal((await api('POST', '/api/v1/profiles', profile)).statusCode, 201);

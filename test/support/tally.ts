@@ -74,6 +74,14 @@ export async function createTestTally(store: Store, options: TestTallyOptions = 
   };
 }
 
+/**
+ * Raises the per-user token limit (RSA's default of 3) for a test that gives one user more tokens
+ * than that: the test says so, rather than the rule being weakened for every test.
+ */
+export async function allowTokensPerUser(tally: Pick<TestTally, 'services'>, count: number): Promise<void> {
+  await tally.services.settings.change(systemActor, { tokensPerUser: count });
+}
+
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }

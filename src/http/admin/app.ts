@@ -14,6 +14,7 @@ import { mailTemplateRoutes } from './api/mail-templates.js';
 import { profileRoutes } from './api/profiles.js';
 import { requestRoutes } from './api/requests.js';
 import { operationIdOf } from './api/responses.js';
+import { settingsRoutes } from './api/settings.js';
 import { tokenRoutes } from './api/tokens.js';
 import { userRoutes } from './api/users.js';
 import { securityConsole } from './console/index.js';
@@ -74,6 +75,7 @@ export async function buildAdminApp(
         requestRoutes(secured, services);
         dashboardRoutes(secured, services);
         mailTemplateRoutes(secured, services);
+        settingsRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },

@@ -18,6 +18,7 @@ import { pinPolicy } from './0015_pin_policy.js';
 import { authnApi } from './0016_authn_api.js';
 import { authnApiSigning } from './0017_authn_api_signing.js';
 import { mailTemplates } from './0021_mail_templates.js';
+import { settings } from './0020_settings.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -40,6 +41,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0016_authn_api': authnApi(dialect),
     '0017_authn_api_signing': authnApiSigning(dialect),
     '0021_mail_templates': mailTemplates(dialect),
+    '0020_settings': settings(dialect),
   };
 }
 

@@ -13,7 +13,7 @@ export interface TokenRequestRecord extends TokenRequestRow {
 export class TokenRequestRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async insert(row: { user_id: number; profile_id: number; created_at: number }): Promise<TokenRequestRow> {
+  async insert(row: { user_id: number; profile_id: number; replaces: string | null; created_at: number }): Promise<TokenRequestRow> {
     return this.db
       .insertInto('token_requests')
       .values({ ...row, state: 'pending', reason: null, serial: null, decided_at: null, decided_by: null })
@@ -54,6 +54,18 @@ export class TokenRequestRepository {
 
   async update(id: number, changes: Updateable<TokenRequestsTable>): Promise<void> {
     await this.db.updateTable('token_requests').set(changes).where('id', '=', id).execute();
+  }
+
+  /** How many of the user's requests wait for approval and would each add a token (replacements do not). */
+  async countPendingNew(userId: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('token_requests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('state', '=', 'pending')
+      .where('replaces', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
   /** Whether this user has a pending request for this profile. */

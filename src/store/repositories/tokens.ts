@@ -95,6 +95,16 @@ export class TokenRepository {
       .execute();
   }
 
+  /** How many tokens the user holds, in any state, not counting the token `except` (a serial) if given. */
+  async countHeldBy(userId: number, except?: string): Promise<number> {
+    let query = this.db
+      .selectFrom('tokens')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId);
+    if (except !== undefined) query = query.where('serial', '!=', except);
+    return Number((await query.executeTakeFirstOrThrow()).n);
+  }
+
   /** The serial of the newest pending or active token of this user and profile made after token `afterId`. */
   async newestOfProfileAfter(userId: number, profileId: number, afterId: number): Promise<string | undefined> {
     const row = await this.db

@@ -58,6 +58,20 @@ export class UserRepository {
     return query.orderBy('username').limit(filter.limit).offset(filter.offset).execute();
   }
 
+  /**
+   * Holds the user's row until the transaction ends, so that counting the user's tokens and giving
+   * them one are one step for every node: a write to the row (changing nothing) locks it on
+   * PostgreSQL, and on SQLite takes the one writer's lock. A second transaction giving the same
+   * user a token waits here, then counts what the first committed.
+   */
+  async lockForTokens(id: number): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+      .where('id', '=', id)
+      .execute();
+  }
+
   async update(id: number, changes: Updateable<UsersTable>): Promise<UserRow | undefined> {
     return this.db.updateTable('users').set(changes).where('id', '=', id).returningAll().executeTakeFirst();
   }

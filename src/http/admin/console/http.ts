@@ -50,6 +50,7 @@ export const INPUT_ERRORS: ErrorCode[] = [
   'TOKEN_STATE_INVALID',
   'TOKENCODE_INVALID',
   'INPUT_TOO_LARGE',
+  'TOKEN_LIMIT_REACHED',
 ];
 
 /** Messages a redirect asks for by name: the text is ours, never the query string's. */
@@ -80,6 +81,7 @@ const NOTICES = {
   'ctkip-key-rotated': { kind: 'success', text: 'A new CT-KIP server key is in use.' },
   'mail-template-saved': { kind: 'success', text: 'The template is saved: mails from now on say this.' },
   'mail-template-reset': { kind: 'success', text: 'The template is back to Tally’s text.' },
+  'settings-saved': { kind: 'success', text: 'The settings are saved; every node applies them from now on.' },
 } satisfies Record<string, Notice>;
 
 export type NoticeName = keyof typeof NOTICES;

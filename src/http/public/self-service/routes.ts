@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DistributionResult } from '../../../domain/distribution.js';
-import type { SelfServiceLogOn } from '../../../domain/self-service.js';
+import type { SelfServiceFeatures, SelfServiceLogOn } from '../../../domain/self-service.js';
 import type { Services } from '../../../domain/services.js';
 import { type CodeTest, DEFAULT_EMERGENCY_DAYS } from '../../../domain/token-administration.js';
 import { type ErrorCode, isTallyError, TallyError } from '../../../errors.js';
@@ -65,8 +65,11 @@ function noticeFrom(request: FastifyRequest): Notice | undefined {
   return typeof name === 'string' && Object.hasOwn(NOTICES, name) ? NOTICES[name as NoticeName] : undefined;
 }
 
+/** The console's features as read for a logged-on request (the switches another node may change). */
+const featuresOf = new WeakMap<FastifyRequest, SelfServiceFeatures>();
+
 function viewer(request: FastifyRequest): Viewer {
-  return { username: request.webSession?.actor.name, csrfToken: request.csrfToken };
+  return { username: request.webSession?.actor.name, csrfToken: request.csrfToken, features: featuresOf.get(request) };
 }
 
 function actor(request: FastifyRequest) {
@@ -125,6 +128,11 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
     const loggedOn = requireSession(HOME);
     const passcodeAsked = () => services.selfService.settings.logOn === 'password+passcode';
     const logOnLimit = { rateLimit: { max: options.logonRateLimit, timeWindow: 60_000 } };
+
+    // Read per request, so a page hides what is switched off now (the services refuse it anyway).
+    scope.addHook('preHandler', async (request) => {
+      if (request.webSession) featuresOf.set(request, await services.selfService.features());
+    });
 
     scope.get('/', async (request, reply) => {
       if (!request.webSession) return page(reply, logOnPage(viewer(request), { passcode: passcodeAsked(), notice: noticeFrom(request) }));
@@ -212,7 +220,13 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
           if (outcome.token.ctf !== undefined) return reply.redirect(await keepCtf(request, outcome.token), 303);
           return reply.redirect(`${HOME}?notice=token-requested`, 303);
         } catch (error) {
-          const refused = onPage(error, ['TOKEN_REQUEST_PENDING', 'PROFILE_NOT_FOUND', 'DELIVERY_NOT_SUPPORTED']);
+          const refused = onPage(error, [
+            'TOKEN_REQUEST_PENDING',
+            'PROFILE_NOT_FOUND',
+            'DELIVERY_NOT_SUPPORTED',
+            'TOKEN_LIMIT_REACHED',
+            'SELF_SERVICE_DISABLED',
+          ]);
           if (!refused) throw error;
           return page(reply, requestPage(viewer(request), await services.selfService.offer(actor(request)), refused), refused.status);
         }
@@ -363,18 +377,31 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       },
     );
 
-    tokenForm<{ confirm: string }>('lost', 'lost', { fields: { confirm: { maxLength: 8 } } }, ['TOKEN_STATE_INVALID'], async (request) => {
-      const report = await services.selfService.reportLost(actor(request), request.params.serial);
-      if (report.emergency)
-        await services.sessions.putFlash(sessionId(request), emergencyFlash(request.params.serial), JSON.stringify(report.emergency));
-      return back(request, 'reported-lost');
-    });
+    tokenForm<{ confirm: string }>(
+      'lost',
+      'lost',
+      { fields: { confirm: { maxLength: 8 } } },
+      ['TOKEN_STATE_INVALID', 'SELF_SERVICE_DISABLED'],
+      async (request) => {
+        const report = await services.selfService.reportLost(actor(request), request.params.serial);
+        if (report.emergency)
+          await services.sessions.putFlash(sessionId(request), emergencyFlash(request.params.serial), JSON.stringify(report.emergency));
+        return back(request, 'reported-lost');
+      },
+    );
 
     tokenForm(
       'replace',
       'replace',
       { fields: {} },
-      ['TOKEN_STATE_INVALID', 'TOKEN_REQUEST_PENDING', 'DELIVERY_NOT_SUPPORTED', 'PROFILE_NOT_FOUND'],
+      [
+        'TOKEN_STATE_INVALID',
+        'TOKEN_REQUEST_PENDING',
+        'DELIVERY_NOT_SUPPORTED',
+        'PROFILE_NOT_FOUND',
+        'TOKEN_LIMIT_REACHED',
+        'SELF_SERVICE_DISABLED',
+      ],
       async (request) => {
         const outcome = await services.selfService.requestReplacement(actor(request), request.params.serial);
         if (outcome.outcome === 'waiting') return `${HOME}?notice=request-waiting`;

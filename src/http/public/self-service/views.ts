@@ -1,5 +1,12 @@
 import type { DistributionResult } from '../../../domain/distribution.js';
-import type { HolderActivation, HolderToken, OfferGroup, SelfServiceLogOn, SelfServiceSettings } from '../../../domain/self-service.js';
+import type {
+  HolderActivation,
+  HolderToken,
+  OfferGroup,
+  SelfServiceFeatures,
+  SelfServiceLogOn,
+  SelfServiceSettings,
+} from '../../../domain/self-service.js';
 import type { TokenRequestView } from '../../../domain/token-requests.js';
 import type { TallyError } from '../../../errors.js';
 import { tokenType as tokenTypeModule } from '../../../tokens/registry.js';
@@ -16,6 +23,13 @@ export interface Viewer {
   username?: string;
   csrfToken: string;
   section?: 'tokens' | 'request';
+  /** What the console offers now; a switched-off feature's control is not shown (absent: all on). */
+  features?: SelfServiceFeatures;
+}
+
+/** Whether the console offers this feature to the viewer (the service refuses it anyway when off). */
+function offers(viewer: Viewer, feature: keyof SelfServiceFeatures): boolean {
+  return viewer.features?.[feature] !== false;
 }
 
 function frame(viewer: Viewer): PageFrame {
@@ -26,7 +40,9 @@ function frame(viewer: Viewer): PageFrame {
     nav: viewer.username
       ? [
           { href: HOME, label: 'My tokens', current: viewer.section === 'tokens' },
-          { href: '/request', label: 'Request a token', current: viewer.section === 'request' },
+          ...(offers(viewer, 'selfServiceRequest')
+            ? [{ href: '/request', label: 'Request a token', current: viewer.section === 'request' }]
+            : []),
         ]
       : undefined,
     footer: html`<p>Tally Self-Service Console. Lost your phone, or a token does not work? Contact your IT helpdesk.</p>`,
@@ -188,7 +204,7 @@ export function myTokensPage(viewer: Viewer, data: { tokens: HolderToken[]; requ
     notice: data.notice,
     body: html`<div class="page-head">
   <h1>My tokens</h1>
-  ${tokens.length ? html`<a class="button button-primary" href="/request">Request a token</a>` : ''}
+  ${tokens.length && offers(viewer, 'selfServiceRequest') ? html`<a class="button button-primary" href="/request">Request a token</a>` : ''}
 </div>
 ${
   requests.length
@@ -207,7 +223,7 @@ ${
     : html`<section class="card empty">
   <h2>You have no tokens yet</h2>
   <p>A token is an app on your phone or computer that shows a new code every few seconds. You type that code when you log on to prove it is you.</p>
-  <a class="button button-primary" href="/request">Request a token</a>
+  ${offers(viewer, 'selfServiceRequest') ? html`<a class="button button-primary" href="/request">Request a token</a>` : html`<p>Ask your IT helpdesk for one.</p>`}
 </section>`
 }`,
   });
@@ -232,8 +248,10 @@ function majorOf(version: string): number | undefined {
 }
 
 export function requestPage(viewer: Viewer, groups: OfferGroup[], error?: TallyError): Html {
-  const body = groups.length
-    ? html`<form method="post" action="/request" class="form">
+  const body = !offers(viewer, 'selfServiceRequest')
+    ? html`<section class="card empty"><h2>Requests are switched off</h2><p>Tokens are not requested here. Ask your IT helpdesk for a token.</p></section>`
+    : groups.length
+      ? html`<form method="post" action="/request" class="form">
   ${csrfField(viewer.csrfToken)}
   ${groups.map(
     (group) => html`<fieldset class="choice-group">
@@ -252,7 +270,7 @@ export function requestPage(viewer: Viewer, groups: OfferGroup[], error?: TallyE
   )}
   <div class="form-actions"><button type="submit" class="button button-primary">Request token</button><a class="button button-secondary" href="${HOME}">Cancel</a></div>
 </form>`
-    : html`<section class="card empty"><h2>Nothing to request yet</h2><p>Your administrator has not opened any token to self-service. Ask your IT helpdesk for a token.</p></section>`;
+      : html`<section class="card empty"><h2>Nothing to request yet</h2><p>Your administrator has not opened any token to self-service. Ask your IT helpdesk for a token.</p></section>`;
   return layout(frame({ ...viewer, section: 'request' }), {
     title: 'Request a token',
     notice: error ? { kind: 'error', text: error.message } : undefined,
@@ -327,8 +345,12 @@ ${steps([
 </div>`;
 }
 
-/** The button that replaces the outstanding code or link (a POST: opening the page never does). */
+/**
+ * The button that replaces the outstanding code or link (a POST: opening the page never does);
+ * where that is switched off, where to ask instead.
+ */
 function renewForm(viewer: Viewer, view: ActivationView, label: string, consequence: string): Html {
+  if (!offers(viewer, 'selfServiceReissue')) return html`<p class="hint">For a new one, ask your IT helpdesk.</p>`;
   return html`<form method="post" action="/tokens/${view.token.serial}/activate/renew" class="form form-inline">
     ${csrfField(viewer.csrfToken)}
     <button type="submit" class="button button-secondary" aria-describedby="renew-consequence">${label}</button>
@@ -351,7 +373,11 @@ function ctkipBody(viewer: Viewer, view: ActivationView, activation: Extract<Hol
 </div>`;
   }
   const values = html`<dl class="facts facts-stacked">
-    <div><dt>URL</dt><dd>${copyable('ctkip-url', 'URL', activation.ctkipUrl, { className: 'secret-wrap' })}</dd></div>
+    ${
+      activation.ctkipUrl === undefined
+        ? html`<div><dt>URL</dt><dd>The URL to type comes from your IT helpdesk, by mail.</dd></div>`
+        : html`<div><dt>URL</dt><dd>${copyable('ctkip-url', 'URL', activation.ctkipUrl, { className: 'secret-wrap' })}</dd></div>`
+    }
     <div><dt>Activation code</dt><dd>${copyable('activation-code', 'activation code', activation.activationCode, { className: 'secret-large' })}</dd></div>
   </dl>
   <p class="hint">The activation code works once. It is the same code each time you open this page, and the same one your IT helpdesk may have given you. Lost it, or did the app refuse it?</p>
@@ -457,7 +483,7 @@ function emergencyCard(token: HolderToken, emergency: NonNullable<TokenPageView[
 </section>`;
 }
 
-function lostNote(token: HolderToken): Html {
+function lostNote(viewer: Viewer, token: HolderToken): Html {
   const access = token.emergencyAccess;
   return html`<section class="card" aria-labelledby="lost-title">
   <h2 id="lost-title">Reported lost</h2>
@@ -466,7 +492,7 @@ function lostNote(token: HolderToken): Html {
       ? html` The emergency access code you were shown when you reported it works ${access.oneTime ? 'once' : 'as often as you need it'}, until ${time(access.until)}.`
       : ' No emergency access code works for it now.'
   }</p>
-  <p>Need a new token? <a href="/request">Request a token</a>. Found this one again? Your IT helpdesk can enable it.</p>
+  <p>Need a new token? ${offers(viewer, 'selfServiceRequest') ? html`<a href="/request">Request a token</a>.` : 'Ask your IT helpdesk.'} Found this one again? Your IT helpdesk can enable it.</p>
 </section>`;
 }
 
@@ -475,7 +501,9 @@ function renewalCard(viewer: Viewer, token: HolderToken, renewal: NonNullable<Ho
     ? html`<p>Token <a href="/tokens/${renewal.replacement}" class="mono">${renewal.replacement}</a> replaces it.</p>`
     : renewal.requested
       ? html`<p>Your request for a replacement waits for an administrator's approval. You will get a mail when it is decided.</p>`
-      : html`<form method="post" action="/tokens/${token.serial}/replace" class="form">
+      : !offers(viewer, 'selfServiceRequest')
+        ? html`<p>Ask your IT helpdesk for a replacement.</p>`
+        : html`<form method="post" action="/tokens/${token.serial}/replace" class="form">
     ${csrfField(viewer.csrfToken)}
     <button type="submit" class="button button-primary"${invalidIf(view, 'replace')}>Request a replacement</button>
   </form>
@@ -581,7 +609,7 @@ ${view.emergency ? emergencyCard(token, view.emergency) : ''}
   ${token.state === 'pending' && token.activation === 'open' ? html`<p><a class="button button-primary" href="/tokens/${token.serial}/activate">Activate</a></p>` : ''}
   ${token.state === 'pending' && token.pin === 'to-set' ? html`<p class="hint">This token will need a PIN: you can set it below now, or at your first log-on with it.</p>` : ''}
 </div>
-${lost && !view.emergency ? lostNote(token) : ''}
+${lost && !view.emergency ? lostNote(viewer, token) : ''}
 <div class="manage">
 ${token.renewal ? renewalCard(viewer, token, token.renewal, view) : ''}
 ${token.state === 'active' ? testCard(viewer, token, view) : ''}
@@ -599,7 +627,7 @@ ${token.state === 'active' ? resyncCard(viewer, token, view) : ''}
     <button type="submit" class="button button-secondary">Save name</button>
   </form>
 </section>
-${token.state === 'active' ? reportLostCard(viewer, token, view) : ''}
+${token.state === 'active' && offers(viewer, 'selfServiceReportLost') ? reportLostCard(viewer, token, view) : ''}
 </div>
 <p><a href="${HOME}">← Back to My tokens</a></p>`,
   });

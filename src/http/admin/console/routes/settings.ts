@@ -1,29 +1,57 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { can } from '../../../../domain/actor.js';
 import type { Services } from '../../../../domain/services.js';
+import { parseSettingValue, SETTING_NAMES, SETTINGS } from '../../../../domain/settings.js';
 import type { ApiTokenRole } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, fixable, IdParams, INPUT_ERRORS, noticeFrom, page, redirect, viewerOf } from '../http.js';
 import { link } from '../views/kit.js';
 import { apiTokenCreatedPage, type SettingsData, settingsPage } from '../views/settings.js';
 
-/** RADIUS clients, API tokens and the CT-KIP server key: a super admin's page. */
+/**
+ * The settings page, a super admin's: the token limit and the self-service switches, RADIUS
+ * clients, API tokens and the CT-KIP server key. (The help desk reads the settings over REST, and
+ * each refusal by the limit states it.)
+ */
 export function settingsRoutes(app: FastifyInstance, services: Services): void {
   const show = async (request: FastifyRequest, reply: FastifyReply, extra: Partial<SettingsData> = {}) => {
     const actor = actorOf(request);
-    // The page is the RADIUS and API token lists: a role that may see neither is refused by the domain.
-    const [radiusClients, apiTokens] = await Promise.all([
-      can(actor, 'radius.manage') || !can(actor, 'apitokens.manage') ? services.radiusClients.list(actor) : [],
+    const [settings, radiusClients, apiTokens] = await Promise.all([
+      can(actor, 'settings.change') ? services.settings.list(actor) : [],
+      can(actor, 'radius.manage') ? services.radiusClients.list(actor) : [],
       can(actor, 'apitokens.manage') ? services.apiTokens.list(actor) : [],
     ]);
     return page(
       reply,
-      settingsPage(viewerOf(request), { radiusClients, apiTokens, notice: noticeFrom(request), ...extra }),
+      settingsPage(viewerOf(request), { settings, radiusClients, apiTokens, notice: noticeFrom(request), ...extra }),
       extra.error?.status,
     );
   };
 
-  app.get('/settings', { config: { permission: 'radius.manage' } }, async (request, reply) => show(request, reply));
+  app.get('/settings', { config: { permission: 'settings.change' } }, async (request, reply) => show(request, reply));
+
+  // A box left unticked is not sent: every switch is set by the form, ticked or not.
+  app.post<{ Body: Record<string, string> }>(
+    '/settings/values',
+    {
+      config: { permission: 'settings.change' },
+      schema: { body: formSchema(Object.fromEntries(SETTING_NAMES.map((name) => [name, { maxLength: 16 }])), []) },
+    },
+    async (request, reply) => {
+      const changes = Object.fromEntries(
+        SETTING_NAMES.map((name) => [
+          name,
+          SETTINGS[name].kind === 'boolean' ? request.body[name] === 'yes' : parseSettingValue(name, request.body[name] ?? ''),
+        ]),
+      );
+      try {
+        await services.settings.change(actorOf(request), changes);
+      } catch (error) {
+        return show(request, reply, { error: fixable(error, INPUT_ERRORS), valuesForm: request.body });
+      }
+      return redirect(reply, link('settings'), 'settings-saved');
+    },
+  );
 
   app.post<{ Body: { name: string; address: string; secret: string; requireMessageAuthenticator?: string } }>(
     '/settings/radius-clients',

@@ -47,7 +47,9 @@ function frame(viewer: Viewer): PageFrame {
         item('requests', link('requests'), 'Requests'),
         item('audit', link('audit'), 'Audit'),
         ...(may(viewer, 'mailTemplates.manage') ? [item('mail', link('mail-templates'), 'Mail')] : []),
-        ...(may(viewer, 'radius.manage') || may(viewer, 'apitokens.manage') ? [item('settings', link('settings'), 'Settings')] : []),
+        ...(may(viewer, 'settings.change') || may(viewer, 'radius.manage') || may(viewer, 'apitokens.manage')
+          ? [item('settings', link('settings'), 'Settings')]
+          : []),
       ]
     : undefined;
   return {

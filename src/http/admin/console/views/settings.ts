@@ -1,5 +1,6 @@
 import type { ApiTokenView } from '../../../../domain/api-tokens.js';
 import type { RadiusClientView } from '../../../../domain/radius-clients.js';
+import { SETTINGS, type SettingName, type SettingView } from '../../../../domain/settings.js';
 import type { TallyError } from '../../../../errors.js';
 import { time } from '../../../web/format.js';
 import { type Html, html } from '../../../web/html.js';
@@ -21,6 +22,7 @@ import {
 } from './kit.js';
 
 export interface SettingsData {
+  settings: SettingView[];
   radiusClients: RadiusClientView[];
   apiTokens: ApiTokenView[];
   notice?: Notice;
@@ -28,6 +30,44 @@ export interface SettingsData {
   /** What the failed form held, to show it again (never a secret). */
   radiusForm?: { name?: string; address?: string };
   apiTokenForm?: { name?: string; role?: string };
+  /** The settings form as it was sent, when it was refused. */
+  valuesForm?: Record<string, string>;
+}
+
+const SETTING_LABELS: Record<SettingName, string> = {
+  tokensPerUser: 'Tokens per user',
+  selfServiceRequest: 'Users may request tokens',
+  selfServiceReissue: 'Users may get a new activation code or download link',
+  selfServiceReportLost: 'Users may report a token lost',
+  selfServiceCtkipUrl: 'Users see the CT-KIP URL as text',
+};
+
+/** The token limit and the self-service switches, with each one's default and last change. */
+function valuesSection(viewer: Viewer, data: SettingsData): Html {
+  const sent = data.valuesForm;
+  const field = (setting: SettingView): Html => {
+    const label = SETTING_LABELS[setting.name];
+    const hint = html`${SETTINGS[setting.name].doc} Default: ${typeof setting.default === 'number' ? setting.default : setting.default ? 'on' : 'off'}. ${setting.updatedAt ? html`Last changed by ${setting.updatedBy}, ${time(setting.updatedAt)}.` : ''}`;
+    const definition = SETTINGS[setting.name];
+    if (definition.kind === 'integer')
+      return textField(setting.name, label, sent?.[setting.name] ?? String(setting.value), {
+        type: 'number',
+        min: definition.min,
+        max: definition.max,
+        required: true,
+        hint,
+      });
+    return checkboxField(setting.name, label, sent ? sent[setting.name] === 'yes' : setting.value === true, hint);
+  };
+  return html`<section class="card" aria-labelledby="values-title">
+  <h2 id="values-title">Tokens and self-service</h2>
+  <p class="hint">Every node applies these at once. A switch turned off hides its control in the Self-Service Console and refuses the request if it is made anyway.</p>
+  <form method="post" action="${link('settings', 'values')}" class="form">
+    ${csrf(viewer)}
+    ${data.settings.map(field)}
+    <div class="form-actions"><button type="submit" class="button button-primary">Save settings</button></div>
+  </form>
+</section>`;
 }
 
 export function settingsPage(viewer: Viewer, data: SettingsData): Html {
@@ -38,6 +78,7 @@ export function settingsPage(viewer: Viewer, data: SettingsData): Html {
       notice: data.notice,
       error: data.error,
       body: html`${pageHead('Settings')}
+${may(viewer, 'settings.change') ? valuesSection(viewer, data) : ''}
 ${
   may(viewer, 'radius.manage')
     ? html`<section class="card" aria-labelledby="radius-title">
