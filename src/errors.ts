@@ -72,6 +72,11 @@ export const errorCatalogue = {
   TOKEN_REQUEST_PENDING: { status: 409, message: 'A request for this token profile is waiting for approval already.' },
   TOKEN_REQUEST_DECIDED: { status: 409, message: 'The token request has been decided already.' },
   BULK_DISTRIBUTION_NOT_FOUND: { status: 404, message: 'No such bulk distribution.' },
+  BULK_CREDENTIALS_DOWNLOADED: {
+    status: 410,
+    message: "The bulk distribution's credentials file has been downloaded already; it is given once.",
+  },
+  BULK_CREDENTIALS_EXPIRED: { status: 410, message: "The bulk distribution's activation codes have expired." },
 
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },

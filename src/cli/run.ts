@@ -5,6 +5,7 @@ import { apiTokenCreateCommand } from './commands/apitoken.js';
 import { auditExportCommand, auditPurgeCommand } from './commands/audit.js';
 import { authnAgentCommands } from './commands/authn-agent.js';
 import { backupCommand } from './commands/backup.js';
+import { bulkCommands } from './commands/bulk.js';
 import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -22,6 +23,7 @@ const commands: Command[] = [
   backupCommand,
   restoreCommand,
   inventoryImportCommand,
+  ...bulkCommands,
   auditExportCommand,
   auditPurgeCommand,
   ...tokenCommands,

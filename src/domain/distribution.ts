@@ -494,7 +494,17 @@ export class DistributionService {
    * codes to the help desk as `--helpdesk-credentials` says.
    */
   private mayShow(actor: Actor, user: Pick<UserRow, 'username'>, kind: CredentialKind): boolean {
-    return (actor.kind === 'user' && actor.name === user.username) || mayBeShown(actor, kind, this.options.helpdeskCredentials ?? 'none');
+    return (actor.kind === 'user' && actor.name === user.username) || this.mayBeShownOf(actor, kind);
+  }
+
+  /** Whether the actor may be shown this kind of credential of other people's tokens (a bulk run's activation codes). */
+  mayBeShownOf(actor: Actor, kind: CredentialKind): boolean {
+    return mayBeShown(actor, kind, this.options.helpdeskCredentials ?? 'none');
+  }
+
+  /** The outstanding activation code a distribution keeps sealed (for a bulk run's credentials file). */
+  outstandingCode(distributionId: number, sealed: string): string {
+    return open(this.keyring, sealed, credentialContext(distributionId)).toString();
   }
 
   /** Records that an administrator was shown a credential (never the credential itself); a holder's own are not recorded. */

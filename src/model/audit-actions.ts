@@ -60,6 +60,8 @@ export const AUDIT_ACTIONS = {
   'token.bulk.start': 'A bulk distribution started.',
   'token.bulk.resume': 'An interrupted bulk distribution resumed.',
   'token.bulk.finish': 'A bulk distribution finished.',
+  'token.bulk.credentials':
+    "A CT-KIP bulk distribution's credentials file was downloaded (or a download was refused): who took it, how many codes.",
   'ctkip.start': 'A CT-KIP client began an activation.',
   'ctkip.activate': 'A CT-KIP activation completed: the token holds its seed.',
   'ctkip.code': 'A CT-KIP activation code was refused: the first refusal per address and hour (later ones are only counted).',

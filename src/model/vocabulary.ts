@@ -53,6 +53,17 @@ export type BulkDistributionState = (typeof BULK_DISTRIBUTION_STATES)[number];
 export const BULK_ITEM_RESULTS = ['waiting', 'distributed', 'failed'] as const;
 export type BulkItemResult = (typeof BULK_ITEM_RESULTS)[number];
 
+/** A bulk run's credentials file as stored: none (the profile does not deliver by CT-KIP), waiting to be downloaded, downloaded. */
+export const BULK_CREDENTIALS_STORED = ['none', 'waiting', 'downloaded'] as const;
+export type BulkCredentialsStored = (typeof BULK_CREDENTIALS_STORED)[number];
+/** ... and as shown: `pending` while the run goes on, `ready` to download, `expired` once its codes no longer work. */
+export const BULK_CREDENTIALS_STATES = ['none', 'pending', 'ready', 'downloaded', 'expired'] as const;
+export type BulkCredentialsState = (typeof BULK_CREDENTIALS_STATES)[number];
+
+/** The rows of an assignment import's report. */
+export const ASSIGNMENT_RESULTS = ['assigned', 'refused'] as const;
+export type AssignmentResult = (typeof ASSIGNMENT_RESULTS)[number];
+
 /** What the help desk may be shown of a token's credentials (`--helpdesk-credentials`). */
 export const HELPDESK_CREDENTIAL_POLICIES = ['none', 'one-time-codes'] as const;
 export type HelpdeskCredentials = (typeof HELPDESK_CREDENTIAL_POLICIES)[number];
