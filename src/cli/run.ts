@@ -7,7 +7,7 @@ import { authnAgentCommands } from './commands/authn-agent.js';
 import { backupCommand } from './commands/backup.js';
 import { bulkCommands } from './commands/bulk.js';
 import { initCommand } from './commands/init.js';
-import { inventoryImportCommand } from './commands/inventory.js';
+import { inventoryAssignCommand, inventoryImportCommand } from './commands/inventory.js';
 import { migrateCommand } from './commands/migrate.js';
 import { restoreCommand } from './commands/restore.js';
 import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
@@ -23,6 +23,7 @@ const commands: Command[] = [
   backupCommand,
   restoreCommand,
   inventoryImportCommand,
+  inventoryAssignCommand,
   ...bulkCommands,
   auditExportCommand,
   auditPurgeCommand,

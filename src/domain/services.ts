@@ -12,6 +12,7 @@ import { RateLimitRepository } from '../store/repositories/rate-limits.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
 import { UnitOfWork } from '../store/unit-of-work.js';
 import { ApiTokenService } from './api-tokens.js';
+import { AssignmentImportService } from './assignment-import.js';
 import { AuditService } from './audit.js';
 import { AuditRetentionService } from './audit-retention.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
@@ -62,6 +63,8 @@ export interface Services {
   requests: TokenRequestService;
   notifier: Notifier;
   bulk: BulkDistributionService;
+  /** Serial → user assignments from a CSV file. */
+  assignments: AssignmentImportService;
   dashboard: DashboardService;
   rateLimits: RateLimitService;
   /** Where the services and the adapters report for monitoring (`unobserved` without metrics). */
@@ -160,6 +163,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     requests,
     notifier,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
+    assignments: new AssignmentImportService(distribution, audit),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,
     observer,

@@ -36,6 +36,7 @@ export const AUDIT_ACTIONS = {
   'token.replace': "An import replaced a token's seed.",
   'token.delete': 'A token was deleted.',
   'token.assign': 'A token was assigned to a user.',
+  'token.assign.import': 'Tokens were assigned to users from a CSV file (each row is its own token.assign).',
   'token.unassign': 'A token was taken from its holder.',
   'token.distribute': 'A token was distributed to a user (or a distribution to a user was attempted).',
   'token.reissue': "A token's credential was issued again; earlier ones stopped working.",
