@@ -188,7 +188,7 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
         tags: ['distribution'],
         summary: 'Distribute a token of a profile to each user of a list, in the background',
         description:
-          'Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused.',
+          'Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused. A CT-KIP profile also gives a credentials file, once: POST /bulk-distributions/{id}/credentials.',
         body: BulkBody,
         response: { 202: BulkSchema },
       },

@@ -49,7 +49,7 @@ export function bulkPage(
     {
       title: 'Bulk distribution',
       error: data.error,
-      body: html`${pageHead('Bulk distribution', undefined, 'A new token of one profile for each user of a list. It runs in the background; each user is mailed and activates in the Self-Service Console.')}
+      body: html`${pageHead('Bulk distribution', undefined, 'A new token of one profile for each user of a list. It runs in the background; each user is mailed and activates in the Self-Service Console. A CT-KIP profile also gives a credentials file (serial, CT-KIP URL and activation code per user) to download once.')}
 ${
   may(viewer, 'tokens.distribute')
     ? html`<form method="post" action="${link('bulk')}" enctype="multipart/form-data" class="card form form-narrow-selects">
