@@ -78,6 +78,11 @@ export const errorCatalogue = {
   },
   BULK_DISTRIBUTION_NOT_FOUND: { status: 404, message: 'No such bulk distribution.' },
   MAIL_TEMPLATE_NOT_FOUND: { status: 404, message: 'No such kind of mail.' },
+  BULK_CREDENTIALS_DOWNLOADED: {
+    status: 410,
+    message: "The bulk distribution's credentials file has been downloaded already; it is given once.",
+  },
+  BULK_CREDENTIALS_EXPIRED: { status: 410, message: "The bulk distribution's activation codes have expired." },
 
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },
@@ -186,6 +191,13 @@ export const validationMessages = {
   userFileUnknownColumns: 'Unknown column(s) {names}; use {columns}.',
   userFileNoUsername: 'The header row needs a username column.',
   userFileMissing: 'Choose a CSV file or paste its text.',
+  assignmentFileEmpty: 'The file is empty: it needs the header row {columns} and a row per token.',
+  assignmentFileHeader: 'The first row must be the header {columns} (in any order); it has {names}.',
+  assignmentFileColumnMissing: 'The header row needs a {name} column; it is {columns}.',
+  assignmentRowFields: 'The row has {count} fields; the header has {columns}.',
+  assignmentDuplicateSerial: 'Serial {serial} is listed on line {line} already; each token is assigned once.',
+  serialEmpty: 'The serial is empty.',
+  cellLooksLikeFormula: '{field} starts like a spreadsheet formula (=, +, - or @); write the value itself.',
 
   // Token profiles and devices
   profileNameShape: '{field} must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.',

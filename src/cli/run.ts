@@ -5,8 +5,9 @@ import { apiTokenCreateCommand } from './commands/apitoken.js';
 import { auditExportCommand, auditPurgeCommand } from './commands/audit.js';
 import { authnAgentCommands } from './commands/authn-agent.js';
 import { backupCommand } from './commands/backup.js';
+import { bulkCommands } from './commands/bulk.js';
 import { initCommand } from './commands/init.js';
-import { inventoryImportCommand } from './commands/inventory.js';
+import { inventoryAssignCommand, inventoryImportCommand } from './commands/inventory.js';
 import { mailTemplateCommands } from './commands/mail-template.js';
 import { migrateCommand } from './commands/migrate.js';
 import { restoreCommand } from './commands/restore.js';
@@ -24,6 +25,8 @@ const commands: Command[] = [
   backupCommand,
   restoreCommand,
   inventoryImportCommand,
+  inventoryAssignCommand,
+  ...bulkCommands,
   auditExportCommand,
   auditPurgeCommand,
   ...tokenCommands,

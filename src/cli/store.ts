@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { Services } from '../domain/services.js';
+import type { ServiceOptions, Services } from '../domain/services.js';
 import type { Store } from '../store/connect.js';
 
 // The store and the domain are imported when a command needs them, not at start-up: the token
@@ -33,8 +33,9 @@ export async function withStore<T>(config: Config<StoreSettings>, use: (store: S
 export async function withServices<T>(
   config: Config<StoreSettings | 'masterKey'>,
   use: (services: Services, store: Store) => Promise<T>,
+  serviceOptions?: Partial<ServiceOptions>,
 ): Promise<T> {
-  const [{ loadKeyring }, { checkStoreReady }, { createServices }, { systemClock }] = await Promise.all([
+  const [{ loadKeyring }, { checkStoreReady }, { createServices, DEFAULT_SERVICE_OPTIONS }, { systemClock }] = await Promise.all([
     import('../store/master-key.js'),
     import('../domain/setup.js'),
     import('../domain/services.js'),
@@ -43,6 +44,6 @@ export async function withServices<T>(
   return withStore(config, async (store) => {
     const keyring = loadKeyring({ dataDir: config.dataDir ?? './data', masterKey: config.masterKey });
     await checkStoreReady(store, keyring);
-    return use(createServices(store, keyring, systemClock), store);
+    return use(createServices(store, keyring, systemClock, { ...DEFAULT_SERVICE_OPTIONS, ...serviceOptions }), store);
   });
 }

@@ -1,7 +1,13 @@
+import { csvLine } from '../core/csv/csv.js';
 import { errorCatalogue, invalidField, isTallyError, TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { BulkItemResult } from '../model/vocabulary.js';
-import type { BulkDistributionRepository, BulkDistributionRow, BulkItemRow } from '../store/repositories/bulk-distributions.js';
+import type { BulkCredentialsState, BulkItemResult } from '../model/vocabulary.js';
+import type {
+  BulkCredentialRow,
+  BulkDistributionRepository,
+  BulkDistributionRow,
+  BulkItemRow,
+} from '../store/repositories/bulk-distributions.js';
 import type { UnitOfWork } from '../store/unit-of-work.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
@@ -21,7 +27,34 @@ export interface BulkDistributionView {
   waiting: number;
   createdAt: string;
   finishedAt: string | null;
+  /** The run's credentials file (CT-KIP profiles only): given once, to an administrator who may see activation codes. */
+  credentials: {
+    state: BulkCredentialsState;
+    /** When the last of its codes stops working. */
+    expiresAt: string | null;
+    downloadedAt: string | null;
+    downloadedBy: string | null;
+  };
 }
+
+/** A bulk run's credentials file, for mail-merging: a row per distributed user. */
+export interface BulkCredentialsFile {
+  fileName: string;
+  contentType: string;
+  body: string;
+  /** Rows with a working activation code (the others say why they have none). */
+  codes: number;
+  rows: number;
+}
+
+/**
+ * What a row of the credentials file says of its code: `ready` (it works until `expiresAt`), or
+ * why it has none: the token was `activated` already, its code was `replaced` (reissued, or the
+ * token unassigned), the code `expired`, or the token is `gone` (deleted).
+ */
+export type BulkCredentialStatus = 'ready' | 'activated' | 'replaced' | 'expired' | 'gone';
+
+const CREDENTIALS_COLUMNS = ['username', 'serial', 'ctkipUrl', 'activationCode', 'expiresAt', 'status'] as const;
 
 export interface BulkItemView {
   position: number;
@@ -94,6 +127,7 @@ export class BulkDistributionService {
           profile: profile.name,
           createdBy: actor.name,
           usernames: unique,
+          credentials: profile.delivery === 'ctkip',
           now: this.clock.now(),
         });
       },
@@ -117,6 +151,57 @@ export class BulkDistributionService {
     });
     this.work(actor, row);
     return this.view({ ...row, updated_at: now });
+  }
+
+  /**
+   * The run's credentials file (RSA's dynamic seed provisioning credentials), given once: one
+   * conditional update claims it, so of two requests on any nodes one gets the file and the other
+   * a clear refusal. The file is never stored: its rows are written now from the activation codes
+   * the distributions keep sealed, so a row whose token was reissued, activated or deleted since
+   * carries no code and says why. Audited with who took it (and every refused attempt).
+   */
+  async downloadCredentials(actor: Actor, id: number): Promise<BulkCredentialsFile> {
+    return this.audit.change(
+      actor,
+      { action: 'token.bulk.credentials', targetType: 'bulk', target: String(id) },
+      async (tx) => {
+        requirePermission(actor, 'tokens.distribute');
+        if (!this.distribution.mayBeShownOf(actor, 'activation-code'))
+          throw new TallyError('FORBIDDEN', `The ${actor.role} role is not shown activation codes, so it cannot take a credentials file.`);
+        const now = this.clock.now();
+        const row = await this.row(id, tx.bulkDistributions);
+        if (!(await tx.bulkDistributions.claimCredentials(id, actor.name, now))) {
+          // Read again: a request that lost the claim to another sees what the winner wrote.
+          throw this.noCredentials(await this.row(id, tx.bulkDistributions), now);
+        }
+        const rows = await tx.bulkDistributions.credentialRows(id);
+        let codes = 0;
+        const lines = rows.map((item) => {
+          const status = credentialStatus(item, now);
+          const code =
+            status === 'ready' && item.distributionId !== null && item.credentialSealed !== null
+              ? this.distribution.outstandingCode(item.distributionId, item.credentialSealed)
+              : '';
+          if (code !== '') codes++;
+          return csvLine([
+            item.username,
+            item.serial,
+            this.distribution.ctkipUrl({ ctkip_url: item.ctkipUrl }),
+            code,
+            item.expiresAt === null ? '' : new Date(item.expiresAt).toISOString(),
+            status,
+          ]);
+        });
+        return {
+          fileName: `bulk-${row.id}-credentials.csv`,
+          contentType: 'text/csv; charset=utf-8',
+          body: csvLine(CREDENTIALS_COLUMNS) + lines.join(''),
+          codes,
+          rows: rows.length,
+        };
+      },
+      (file) => ({ rows: file.rows, codes: file.codes }),
+    );
   }
 
   async get(actor: Actor, id: number): Promise<BulkDistributionView> {
@@ -181,7 +266,8 @@ export class BulkDistributionService {
     let outcome: Parameters<BulkDistributionRepository['record']>[2];
     try {
       const result = await this.distribution.distributeToUser(actor, item.username, run.profile, { show: false });
-      outcome = { result: 'distributed', serial: result.serial };
+      const expiresAt = run.credentials === 'waiting' && result.expiresAt !== null ? Date.parse(result.expiresAt) : undefined;
+      outcome = { result: 'distributed', serial: result.serial, expiresAt };
     } catch (error) {
       const known = isTallyError(error) ? error : undefined;
       if (!known) this.logger?.error({ err: error, bulk: run.id, username: item.username }, 'a distribution of a bulk run failed');
@@ -194,6 +280,40 @@ export class BulkDistributionService {
     const row = await repository.find(id);
     if (!row) throw new TallyError('BULK_DISTRIBUTION_NOT_FOUND', `No bulk distribution ${id}.`);
     return row;
+  }
+
+  /** Why a run's credentials file cannot be had (now, as the store says). */
+  private noCredentials(row: BulkDistributionRow, now: number): TallyError {
+    const state = this.credentialsState(row, now);
+    switch (state) {
+      case 'downloaded':
+        return new TallyError(
+          'BULK_CREDENTIALS_DOWNLOADED',
+          `The credentials file of bulk distribution ${row.id} was downloaded already, by ${row.credentials_downloaded_by} at ${new Date(row.credentials_downloaded_at ?? 0).toISOString()}; it is given once. Reissue the tokens whose codes were lost.`,
+        );
+      case 'expired':
+        return new TallyError(
+          'BULK_CREDENTIALS_EXPIRED',
+          `The activation codes of bulk distribution ${row.id} have expired; reissue the tokens still pending.`,
+        );
+      case 'pending':
+        return new TallyError('CONFLICT', `Bulk distribution ${row.id} is still running; its credentials file is ready when it finishes.`);
+      default:
+        return new TallyError(
+          'CONFLICT',
+          row.credentials === 'none'
+            ? `Bulk distribution ${row.id} used profile ${row.profile}, which does not deliver by CT-KIP: it has no credentials file.`
+            : `Bulk distribution ${row.id} distributed no token: it has no credentials file.`,
+        );
+    }
+  }
+
+  private credentialsState(row: BulkDistributionRow, now: number): BulkCredentialsState {
+    if (row.credentials === 'none') return 'none';
+    if (row.credentials === 'downloaded') return 'downloaded';
+    if (row.state !== 'finished') return 'pending';
+    if (row.credentials_expire_at === null) return 'none';
+    return row.credentials_expire_at > now ? 'ready' : 'expired';
   }
 
   private state(row: BulkDistributionRow): BulkDistributionView['state'] {
@@ -213,10 +333,27 @@ export class BulkDistributionService {
       waiting: row.total - row.distributed - row.failed,
       createdAt: new Date(row.created_at).toISOString(),
       finishedAt: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
+      credentials: {
+        state: this.credentialsState(row, this.clock.now()),
+        expiresAt: isoOrNull(row.credentials_expire_at),
+        downloadedAt: isoOrNull(row.credentials_downloaded_at),
+        downloadedBy: row.credentials_downloaded_by,
+      },
     };
   }
 }
 
 function itemView(row: BulkItemRow): BulkItemView {
   return { position: row.position, username: row.username, result: row.result, serial: row.serial, error: row.error, message: row.message };
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function credentialStatus(item: BulkCredentialRow, now: number): BulkCredentialStatus {
+  if (item.state === null || item.expiresAt === null) return 'gone';
+  if (item.state === 'redeemed') return 'activated';
+  if (item.state !== 'open' || item.credentialSealed === null) return 'replaced';
+  return item.expiresAt > now ? 'ready' : 'expired';
 }

@@ -92,6 +92,13 @@ function generatedPassword(): string {
   return out;
 }
 
+export interface AssignOptions {
+  /** Refuse a token Tally made (which would be distributed): an assignment import moves imported tokens only. */
+  importedOnly?: boolean;
+  /** An imported token's holder sets a PIN at the first authentication (RSA's "requires new PIN"); absent or false: as imported. */
+  requiresNewPin?: boolean;
+}
+
 /** What a user may ask for in the Self-Service Console without an admin: a token for themself, from an open profile. */
 function checkSelfServiceRequest(actor: Actor, username: string, profile: ProfileRow): void {
   if (actor.kind !== 'user' || actor.name !== username)
@@ -227,11 +234,13 @@ export class DistributionService {
    * Assigns an unassigned token. An imported token's holder has its seed already (a migrated
    * SecurID token, a hardware token), so it is active at once; a generated one is distributed.
    */
-  async assign(actor: Actor, serial: string, username: string): Promise<DistributionResult> {
+  async assign(actor: Actor, serial: string, username: string, options: AssignOptions = {}): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
+    const details: Record<string, string | boolean> = { username };
+    if (options.requiresNewPin !== undefined) details.requiresNewPin = options.requiresNewPin;
     const result: DistributionResult = await this.audit.change(
       actor,
-      { action: 'token.assign', targetType: 'token', target: serial, details: { username } },
+      { action: 'token.assign', targetType: 'token', target: serial, details },
       async (repos) => {
         requirePermission(actor, 'tokens.distribute');
         const repo = repos.tokens;
@@ -242,14 +251,21 @@ export class DistributionService {
             `Token ${serial} is ${token.user_id !== null ? 'assigned already' : token.state}; only unassigned tokens can be assigned.`,
           );
         }
+        if (options.importedOnly && token.origin !== 'imported')
+          throw new TallyError(
+            'TOKEN_STATE_INVALID',
+            `Token ${serial} was made by Tally, not imported: assign it on its own, and it is distributed by its profile.`,
+          );
         const user = await this.user(repos, username);
         requireAuthorityOver(actor, user);
         await this.requireTokenSlot(repos, user);
         const now = this.clock.now();
         if (token.origin === 'imported') {
+          // RSA's "requires new PIN": the holder sets a PIN at the first authentication.
+          const newPin = options.requiresNewPin ? ({ pin_mode: 'required', new_pin_required: 1 } as const) : {};
           const claimed = await repo.update(
             serial,
-            { user_id: user.id, state: 'active', activated_at: now, updated_at: now },
+            { user_id: user.id, state: 'active', activated_at: now, updated_at: now, ...newPin },
             { state: 'unassigned', user_id: null },
           );
           if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
@@ -532,7 +548,17 @@ export class DistributionService {
    * codes to the help desk as `--helpdesk-credentials` says.
    */
   private mayShow(actor: Actor, user: Pick<UserRow, 'username'>, kind: CredentialKind): boolean {
-    return (actor.kind === 'user' && actor.name === user.username) || mayBeShown(actor, kind, this.options.helpdeskCredentials ?? 'none');
+    return (actor.kind === 'user' && actor.name === user.username) || this.mayBeShownOf(actor, kind);
+  }
+
+  /** Whether the actor may be shown this kind of credential of other people's tokens (a bulk run's activation codes). */
+  mayBeShownOf(actor: Actor, kind: CredentialKind): boolean {
+    return mayBeShown(actor, kind, this.options.helpdeskCredentials ?? 'none');
+  }
+
+  /** The outstanding activation code a distribution keeps sealed (for a bulk run's credentials file). */
+  outstandingCode(distributionId: number, sealed: string): string {
+    return open(this.keyring, sealed, credentialContext(distributionId)).toString();
   }
 
   /** Records that an administrator was shown a credential (never the credential itself); a holder's own are not recorded. */

@@ -12,6 +12,7 @@ import { RateLimitRepository } from '../store/repositories/rate-limits.js';
 import { WebSessionRepository } from '../store/repositories/web-sessions.js';
 import { UnitOfWork } from '../store/unit-of-work.js';
 import { ApiTokenService } from './api-tokens.js';
+import { AssignmentImportService } from './assignment-import.js';
 import { AuditService } from './audit.js';
 import { AuditRetentionService } from './audit-retention.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
@@ -66,6 +67,8 @@ export interface Services {
   /** What each mail to a holder says: Tally's texts and administrators' edits. */
   mailTemplates: MailTemplateService;
   bulk: BulkDistributionService;
+  /** Serial → user assignments from a CSV file. */
+  assignments: AssignmentImportService;
   dashboard: DashboardService;
   rateLimits: RateLimitService;
   /** The store-backed settings: the per-user token limit and the self-service switches. */
@@ -170,6 +173,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     notifier,
     mailTemplates,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
+    assignments: new AssignmentImportService(distribution, audit),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,
     settings,

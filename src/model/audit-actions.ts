@@ -38,6 +38,7 @@ export const AUDIT_ACTIONS = {
   'token.replace': "An import replaced a token's seed.",
   'token.delete': 'A token was deleted.',
   'token.assign': 'A token was assigned to a user.',
+  'token.assign.import': 'Tokens were assigned to users from a CSV file (each row is its own token.assign).',
   'token.unassign': 'A token was taken from its holder.',
   'token.distribute': 'A token was distributed to a user (or a distribution to a user was attempted).',
   'token.reissue': "A token's credential was issued again; earlier ones stopped working.",
@@ -62,6 +63,8 @@ export const AUDIT_ACTIONS = {
   'token.bulk.start': 'A bulk distribution started.',
   'token.bulk.resume': 'An interrupted bulk distribution resumed.',
   'token.bulk.finish': 'A bulk distribution finished.',
+  'token.bulk.credentials':
+    "A CT-KIP bulk distribution's credentials file was downloaded (or a download was refused): who took it, how many codes.",
   'ctkip.start': 'A CT-KIP client began an activation.',
   'ctkip.activate': 'A CT-KIP activation completed: the token holds its seed.',
   'ctkip.code': 'A CT-KIP activation code was refused: the first refusal per address and hour (later ones are only counted).',

@@ -70,6 +70,16 @@ export const MAIL_TEMPLATE_KINDS = [
   'steps-active',
 ] as const;
 export type MailTemplateKind = (typeof MAIL_TEMPLATE_KINDS)[number];
+/** A bulk run's credentials file as stored: none (the profile does not deliver by CT-KIP), waiting to be downloaded, downloaded. */
+export const BULK_CREDENTIALS_STORED = ['none', 'waiting', 'downloaded'] as const;
+export type BulkCredentialsStored = (typeof BULK_CREDENTIALS_STORED)[number];
+/** ... and as shown: `pending` while the run goes on, `ready` to download, `expired` once its codes no longer work. */
+export const BULK_CREDENTIALS_STATES = ['none', 'pending', 'ready', 'downloaded', 'expired'] as const;
+export type BulkCredentialsState = (typeof BULK_CREDENTIALS_STATES)[number];
+
+/** The rows of an assignment import's report. */
+export const ASSIGNMENT_RESULTS = ['assigned', 'refused'] as const;
+export type AssignmentResult = (typeof ASSIGNMENT_RESULTS)[number];
 
 /** What the help desk may be shown of a token's credentials (`--helpdesk-credentials`). */
 export const HELPDESK_CREDENTIAL_POLICIES = ['none', 'one-time-codes'] as const;

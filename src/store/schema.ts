@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type {
   ApiTokenRole,
+  BulkCredentialsStored,
   BulkDistributionState,
   BulkItemResult,
   ChallengeKind,
@@ -324,6 +325,12 @@ export interface BulkDistributionsTable {
   /** Moves with every user done: a running run whose time stands still was interrupted. */
   updated_at: number;
   finished_at: number | null;
+  /** The credentials file of a CT-KIP run; `waiting` becomes `downloaded` by one conditional update. */
+  credentials: Generated<BulkCredentialsStored>;
+  /** When the last of the run's activation codes stops working (the file is refused from then on). */
+  credentials_expire_at: number | null;
+  credentials_downloaded_at: number | null;
+  credentials_downloaded_by: string | null;
 }
 
 export interface BulkDistributionItemsTable {

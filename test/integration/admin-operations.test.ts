@@ -46,6 +46,13 @@ describeEachStore('Admin operations over REST', (getStore) => {
       ['list API tokens', 'GET', '/api/v1/apitokens', undefined, { superadmin: 200, helpdesk: 403, agent: 403 }],
       ['list bulk distributions', 'GET', '/api/v1/bulk-distributions', undefined, { superadmin: 200, helpdesk: 200, agent: 403 }],
       [
+        'assign from CSV',
+        'POST',
+        '/api/v1/tokens/assignments',
+        { csv: 'serial,username\n' },
+        { superadmin: 200, helpdesk: 200, agent: 403 },
+      ],
+      [
         'start a bulk distribution',
         'POST',
         '/api/v1/bulk-distributions',
@@ -225,6 +232,7 @@ describeEachStore('Admin operations over REST', (getStore) => {
         waiting: 0,
         createdAt: undefined,
         finishedAt: undefined,
+        credentials: { state: 'none', expiresAt: null, downloadedAt: null, downloadedBy: null },
       },
     );
     const failed = await api('GET', `/api/v1/bulk-distributions/${started.json().id}?result=failed`);

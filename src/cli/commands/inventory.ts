@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { systemActor } from '../../domain/actor.js';
+import { ASSIGNMENT_FILE_MAX_CHARS } from '../../domain/assignment-import.js';
 import { TallyError } from '../../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../formats/detect.js';
 import { defineCommand, EXIT, UsageError } from '../command.js';
@@ -23,15 +24,7 @@ export const inventoryImportCommand = defineCommand({
   async run({ config, options, positionals, io }) {
     // biome-ignore lint/style/noNonNullAssertion: FILE is a required positional; parseCommandLine refuses a call without it.
     const file = positionals[0]!;
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      throw new UsageError(`cannot read ${file}.`);
-    }
-    if (size > MAX_TOKEN_FILE_BYTES)
-      throw new TallyError('INPUT_TOO_LARGE', `${file} is ${size} bytes; at most ${MAX_TOKEN_FILE_BYTES} are accepted.`);
-    const content = readFileSync(file);
+    const content = readBounded(file, MAX_TOKEN_FILE_BYTES);
     return withServices(config, async (services) => {
       const report = await services.tokens.importFile(systemActor, {
         content,
@@ -55,3 +48,47 @@ export const inventoryImportCommand = defineCommand({
     });
   },
 });
+
+export const inventoryAssignCommand = defineCommand({
+  name: 'inventory assign',
+  summary: 'Assign imported tokens to users from a CSV of serial,username[,requiresNewPin], with a per-row report.',
+  positionals: [{ name: 'FILE', doc: 'A CSV file with a header row: serial, username, and optionally requiresNewPin (yes/no).' }],
+  settings: [...storeSettings, 'masterKey'],
+  options: { json: { type: 'boolean', doc: 'Print the report as JSON.' } },
+  notes: [
+    'Each row is assigned on its own: a refused row (unknown serial or user, assigned already, listed twice) leaves the others done.',
+    'requiresNewPin yes: the user sets a PIN at the first authentication. Exit code 0 when every row was assigned,',
+    '1 when the file or any row was refused (the report says why), 2 on bad usage.',
+    'Example: tally inventory assign assignments.csv --data-dir /var/lib/tally',
+  ],
+  async run({ config, options, positionals, io }) {
+    // biome-ignore lint/style/noNonNullAssertion: FILE is a required positional; parseCommandLine refuses a call without it.
+    const file = positionals[0]!;
+    const text = readBounded(file, ASSIGNMENT_FILE_MAX_CHARS).toString('utf8');
+    return withServices(config, async (services) => {
+      const report = await services.assignments.importCsv(systemActor, text);
+      if (options.json) {
+        io.out(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        for (const row of report.rows)
+          io.out(
+            `line ${String(row.line).padEnd(6)} ${row.serial.padEnd(14)} ${row.username.padEnd(20)} ${row.result}${row.reason ? `: ${row.reason}` : ''}\n`,
+          );
+        io.out(`${report.assigned} assigned, ${report.refused} refused.\n`);
+      }
+      return report.refused > 0 ? EXIT.failed : EXIT.ok;
+    });
+  },
+});
+
+/** A file's bytes, refused before it is read when it is larger than `limit`. */
+function readBounded(file: string, limit: number): Buffer {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    throw new UsageError(`cannot read ${file}.`);
+  }
+  if (size > limit) throw new TallyError('INPUT_TOO_LARGE', `${file} is ${size} bytes; at most ${limit} are accepted.`);
+  return readFileSync(file);
+}

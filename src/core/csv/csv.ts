@@ -69,6 +69,11 @@ export function parseCsvRecords(text: string): { line: number; fields: string[] 
 
 const FORMULA_START = /^[=+\-@\t\r]/;
 
+/** Whether a field starts as spreadsheets start a formula (`=`, `+`, `-`, `@`, a tab or CR): read as data, it may have been meant as code. */
+export function looksLikeFormula(field: string): boolean {
+  return FORMULA_START.test(field);
+}
+
 function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
   let text = String(value);

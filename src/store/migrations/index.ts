@@ -19,6 +19,7 @@ import { authnApi } from './0016_authn_api.js';
 import { authnApiSigning } from './0017_authn_api_signing.js';
 import { mailTemplates } from './0021_mail_templates.js';
 import { settings } from './0020_settings.js';
+import { bulkCredentials } from './0019_bulk_credentials.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -42,6 +43,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0017_authn_api_signing': authnApiSigning(dialect),
     '0021_mail_templates': mailTemplates(dialect),
     '0020_settings': settings(dialect),
+    '0019_bulk_credentials': bulkCredentials(dialect),
   };
 }
 

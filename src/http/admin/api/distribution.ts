@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
-import { BULK_ITEM_RESULTS } from '../../../model/vocabulary.js';
+import { BULK_CREDENTIALS_STATES, BULK_ITEM_RESULTS } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
 import { download, noContent } from './responses.js';
@@ -49,6 +49,18 @@ const BulkSchema = Type.Object({
   waiting: Type.Integer(),
   createdAt: Type.String(),
   finishedAt: Type.Union([Type.String(), Type.Null()]),
+  credentials: Type.Object(
+    {
+      state: oneOf(BULK_CREDENTIALS_STATES),
+      expiresAt: Type.Union([Type.String(), Type.Null()]),
+      downloadedAt: Type.Union([Type.String(), Type.Null()]),
+      downloadedBy: Type.Union([Type.String(), Type.Null()]),
+    },
+    {
+      description:
+        'The credentials file of a run whose profile delivers by CT-KIP (`none` for other profiles): `pending` while it runs, `ready` to download once, then `downloaded` (by whom, when) or `expired`.',
+    },
+  ),
 });
 const BulkItemSchema = Type.Object({
   position: Type.Integer(),
@@ -176,7 +188,7 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
         tags: ['distribution'],
         summary: 'Distribute a token of a profile to each user of a list, in the background',
         description:
-          'Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused.',
+          'Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused. A CT-KIP profile also gives a credentials file, once: POST /bulk-distributions/{id}/credentials.',
         body: BulkBody,
         response: { 202: BulkSchema },
       },
@@ -229,5 +241,27 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
       },
     },
     async (request) => services.bulk.resume(actorOf(request), Number(request.params.id)),
+  );
+  app.post<{ Params: Static<typeof IdParams> }>(
+    '/bulk-distributions/:id/credentials',
+    {
+      config: { permission: 'tokens.distribute' },
+      schema: {
+        tags: ['distribution'],
+        summary: "Download a CT-KIP bulk distribution's credentials file, once",
+        description:
+          'A CSV with a row per distributed user: username, serial, ctkipUrl, activationCode, expiresAt, status (ready, or why the row has no code: activated, replaced, expired, gone). Given once, to the first request that claims it (others: 410 BULK_CREDENTIALS_DOWNLOADED); refused while the run goes on (409) and once every code has expired (410 BULK_CREDENTIALS_EXPIRED). Needs a role that is shown activation codes.',
+        params: IdParams,
+        response: { 200: download('The credentials file (CSV, a header row first).', ['text/csv']) },
+      },
+    },
+    async (request, reply) => {
+      const file = await services.bulk.downloadCredentials(actorOf(request), Number(request.params.id));
+      return reply
+        .header('content-type', file.contentType)
+        .header('content-disposition', `attachment; filename="${file.fileName}"`)
+        .header('cache-control', 'no-store')
+        .send(file.body);
+    },
   );
 }

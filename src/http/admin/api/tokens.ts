@@ -1,9 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ASSIGNMENT_FILE_MAX_CHARS } from '../../../domain/assignment-import.js';
 import type { Services } from '../../../domain/services.js';
 import { invalidField, invalidInput } from '../../../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../../formats/detect.js';
-import { TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/vocabulary.js';
+import { ASSIGNMENT_RESULTS, TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/vocabulary.js';
 import { TOKEN_TYPES } from '../../../tokens/registry.js';
 import { readMultipart, type UploadLimits, uploadRoutes } from '../../multipart.js';
 import { actorOf } from './auth.js';
@@ -98,9 +99,59 @@ async function readMultipartImport(
   return { content: file.content, fileName: file.fileName, password: fields.password, replace: fields.replace === 'true' };
 }
 
+const AssignmentJson = Type.Object(
+  {
+    csv: Type.String({
+      maxLength: ASSIGNMENT_FILE_MAX_CHARS,
+      description: 'A header row (serial, username, and optionally requiresNewPin) and a row per token',
+    }),
+  },
+  { additionalProperties: false },
+);
+const AssignmentReportSchema = Type.Object({
+  assigned: Type.Integer(),
+  refused: Type.Integer(),
+  rows: Type.Array(
+    Type.Object({
+      line: Type.Integer({ description: 'The line of the file the row starts on (the header is line 1).' }),
+      serial: Type.String(),
+      username: Type.String(),
+      requiresNewPin: Type.Union([Type.Boolean(), Type.Null()], { description: 'As the row said; null: it said nothing.' }),
+      result: oneOf(ASSIGNMENT_RESULTS),
+      reason: Type.Optional(Type.String()),
+    }),
+  ),
+});
+/** An assignment file as a multipart upload: the `file` part alone. */
+const ASSIGNMENT_LIMITS: UploadLimits = { fileBytes: ASSIGNMENT_FILE_MAX_CHARS, fields: 0, fieldBytes: 0 };
+
 export function tokenRoutes(app: FastifyInstance, services: Services): void {
-  // The one REST route that takes files: multipart is parsed here only (http/multipart.ts).
+  // The REST routes that take files: multipart is parsed here only (http/multipart.ts).
   uploadRoutes(app, (uploads) => {
+    uploads.post<{ Body: Static<typeof AssignmentJson> }>(
+      '/tokens/assignments',
+      {
+        config: { permission: 'tokens.distribute' },
+        bodyLimit: 3 * 1024 * 1024,
+        schema: {
+          tags: ['tokens'],
+          summary: 'Assign imported tokens to users from a CSV of serial,username[,requiresNewPin], with a report per row',
+          description:
+            'JSON {csv} or multipart/form-data with a `file` part. Each row is assigned on its own (refused rows leave the others done); requiresNewPin takes yes/no/true/false/1/0: yes makes the holder set a PIN at the first authentication. Only imported tokens: a token Tally made is distributed when assigned, one by one.',
+          body: { content: { 'application/json': { schema: AssignmentJson }, 'multipart/form-data': { schema: {} } } },
+          response: { 200: AssignmentReportSchema },
+        },
+      },
+      async (request) => {
+        let text = request.body?.csv;
+        if (request.isMultipart()) {
+          const { file } = await readMultipart(request, ASSIGNMENT_LIMITS);
+          if (!file) throw invalidField('file', 'uploadNoFile');
+          text = file.content.toString('utf8');
+        }
+        return services.assignments.importCsv(actorOf(request), text ?? '');
+      },
+    );
     uploads.post<{ Body: Static<typeof ImportJson> }>(
       '/tokens/import',
       {

@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseUsernameList } from '../../../../domain/bulk-distribution.js';
 import type { Services } from '../../../../domain/services.js';
+import type { ErrorCode, TallyError } from '../../../../errors.js';
 import { BULK_ITEM_RESULTS, type BulkItemResult } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, consoleUploads, fixable, IdParams, INPUT_ERRORS, type MultipartForm, page, viewerOf } from '../http.js';
@@ -12,6 +13,9 @@ const RunQuery = {
   properties: { result: { type: 'string', enum: BULK_ITEM_RESULTS }, offset: { type: 'string', pattern: '^[0-9]{0,9}$' } },
   additionalProperties: false,
 } as const;
+type RunQueryString = { result?: BulkItemResult; offset?: string };
+/** Why a credentials file is not given, shown on the run's page. */
+const CREDENTIALS_REFUSALS: ErrorCode[] = ['BULK_CREDENTIALS_DOWNLOADED', 'BULK_CREDENTIALS_EXPIRED', 'CONFLICT', 'FORBIDDEN'];
 /** How often the progress page reloads itself while a run goes on. */
 const REFRESH_SECONDS = 2;
 
@@ -49,27 +53,51 @@ export function bulkRoutes(app: FastifyInstance, services: Services): void {
     });
   });
 
-  app.get<{ Params: { id: string }; Querystring: { result?: BulkItemResult; offset?: string } }>(
+  const runPage = async (request: FastifyRequest, id: number, query: RunQueryString, error?: TallyError) => {
+    const actor = actorOf(request);
+    const offset = Number(query.offset || 0);
+    const bulk = await services.bulk.get(actor, id);
+    const items = await services.bulk.items(actor, id, { result: query.result, limit: BULK_ITEMS_PAGE + 1, offset });
+    return {
+      bulk,
+      page: bulkRunPage(viewerOf(request, 'tokens'), {
+        bulk,
+        items: items.slice(0, BULK_ITEMS_PAGE),
+        result: query.result ?? 'all',
+        offset,
+        more: items.length > BULK_ITEMS_PAGE,
+        error,
+      }),
+    };
+  };
+
+  app.get<{ Params: { id: string }; Querystring: RunQueryString }>(
     '/bulk/:id',
     { config: { permission: 'tokens.read' }, schema: { params: IdParams, querystring: RunQuery } },
     async (request, reply) => {
-      const id = Number(request.params.id);
-      const actor = actorOf(request);
-      const offset = Number(request.query.offset || 0);
-      const bulk = await services.bulk.get(actor, id);
-      const items = await services.bulk.items(actor, id, { result: request.query.result, limit: BULK_ITEMS_PAGE + 1, offset });
+      const shown = await runPage(request, Number(request.params.id), request.query);
       // A refresh header, not a script: the page follows the run with scripts off, under the strict CSP.
-      if (bulk.state === 'running') void reply.header('refresh', String(REFRESH_SECONDS));
-      return page(
-        reply,
-        bulkRunPage(viewerOf(request, 'tokens'), {
-          bulk,
-          items: items.slice(0, BULK_ITEMS_PAGE),
-          result: request.query.result ?? 'all',
-          offset,
-          more: items.length > BULK_ITEMS_PAGE,
-        }),
-      );
+      if (shown.bulk.state === 'running') void reply.header('refresh', String(REFRESH_SECONDS));
+      return page(reply, shown.page);
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/bulk/:id/credentials',
+    { config: { permission: 'tokens.distribute' }, schema: { params: IdParams, body: formSchema({}) } },
+    async (request, reply) => {
+      const id = Number(request.params.id);
+      try {
+        const file = await services.bulk.downloadCredentials(actorOf(request), id);
+        return reply
+          .header('content-type', file.contentType)
+          .header('content-disposition', `attachment; filename="${file.fileName}"`)
+          .header('cache-control', 'no-store')
+          .send(file.body);
+      } catch (error) {
+        const refused = fixable(error, CREDENTIALS_REFUSALS);
+        return page(reply, (await runPage(request, id, {}, refused)).page, refused.status);
+      }
     },
   );
 

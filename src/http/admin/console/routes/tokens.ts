@@ -21,6 +21,7 @@ import {
   viewerOf,
   wholeNumber,
 } from '../http.js';
+import { assignmentReportPage, assignmentsPage } from '../views/assignments.js';
 import { link } from '../views/kit.js';
 import {
   distributionPage,
@@ -161,6 +162,28 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
         return page(reply, importTokensPage(viewerOf(request), refused), refused.status);
       }
     });
+  });
+
+  app.get('/tokens/assignments', { config: { permission: 'tokens.distribute' } }, async (request, reply) =>
+    page(reply, assignmentsPage(viewerOf(request))),
+  );
+
+  consoleUploads(app, (uploads) => {
+    uploads.post<{ Body: MultipartForm }>(
+      '/tokens/assignments',
+      { config: { permission: 'tokens.distribute' } },
+      async (request, reply) => {
+        const form = request.body ?? {};
+        const text = form.file ? form.file.content.toString('utf8') : (form.csv ?? '');
+        try {
+          if (!text.trim()) throw invalidField('file', 'userFileMissing');
+          return page(reply, assignmentReportPage(viewerOf(request), await services.assignments.importCsv(actorOf(request), text)));
+        } catch (error) {
+          const refused = fixable(error, [...INPUT_ERRORS, 'FORMAT_INVALID']);
+          return page(reply, assignmentsPage(viewerOf(request), refused, form.file ? undefined : form.csv), refused.status);
+        }
+      },
+    );
   });
 
   const showToken = async (request: FastifyRequest<TokenRoute>, reply: FastifyReply, error?: TallyError) => {

@@ -49,7 +49,7 @@ export function bulkPage(
     {
       title: 'Bulk distribution',
       error: data.error,
-      body: html`${pageHead('Bulk distribution', undefined, 'A new token of one profile for each user of a list. It runs in the background; each user is mailed and activates in the Self-Service Console.')}
+      body: html`${pageHead('Bulk distribution', undefined, 'A new token of one profile for each user of a list. It runs in the background; each user is mailed and activates in the Self-Service Console. A CT-KIP profile also gives a credentials file (serial, CT-KIP URL and activation code per user) to download once.')}
 ${
   may(viewer, 'tokens.distribute')
     ? html`<form method="post" action="${link('bulk')}" enctype="multipart/form-data" class="card form form-narrow-selects">
@@ -88,6 +88,26 @@ ${
 </section>`,
     },
   );
+}
+
+/** A CT-KIP run's credentials file: its one download, and afterwards who took it. */
+function credentialsCard(viewer: Viewer, bulk: BulkDistributionView): Html {
+  const { credentials } = bulk;
+  if (credentials.state === 'none') return html``;
+  const base = link('bulk', bulk.id);
+  const body =
+    credentials.state === 'pending'
+      ? html`<p>When the run finishes, its credentials file (username, serial, CT-KIP URL, activation code, expiry for each user) can be downloaded here, once.</p>`
+      : credentials.state === 'downloaded'
+        ? html`<p>Downloaded by <strong>${credentials.downloadedBy}</strong> on ${time(credentials.downloadedAt)}. It is given once: reissue the tokens whose codes were lost.</p>`
+        : credentials.state === 'expired'
+          ? html`<p>Its activation codes expired on ${time(credentials.expiresAt)}; it is no longer given. Reissue the tokens still pending.</p>`
+          : html`<p id="credentials-once">The file lists each user's serial, CT-KIP URL, activation code and expiry, for a mail merge. <strong>It can be downloaded once</strong>: keep it safe and delete it when the codes are sent. The codes stop working on ${time(credentials.expiresAt)}.</p>
+${may(viewer, 'tokens.distribute') ? actionButton(viewer, `${base}/credentials`, 'Download credentials file', { kind: 'primary', describedBy: 'credentials-once' }) : ''}`;
+  return html`<section aria-labelledby="credentials-title" class="card section">
+  <h2 id="credentials-title">Credentials file</h2>
+  ${body}
+</section>`;
 }
 
 const RESULT_FILTERS: { value: BulkItemResult | 'all'; label: string }[] = [
@@ -142,6 +162,7 @@ ${pageHead(html`Bulk distribution ${bulk.id} ${bulkState(bulk)}`, bulk.state ===
     <div><dt>Waiting</dt><dd>${bulk.waiting}</dd></div>
   </dl>
 </div>
+${credentialsCard(viewer, bulk)}
 <section aria-labelledby="report-title" class="section">
   <h2 id="report-title">Report</h2>
   <nav class="segmented" aria-label="Filter the report">${RESULT_FILTERS.map((filter) => html`<a href="${base}${filter.value === 'all' ? '' : `?result=${filter.value}`}"${filter.value === data.result ? html` aria-current="page"` : ''}>${filter.label}</a>`)}</nav>

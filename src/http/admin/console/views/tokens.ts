@@ -48,7 +48,7 @@ export function tokensPage(
   data: { tokens: TokenView[]; filter: TokenFilter; offset: number; more: boolean; notice?: Notice; error?: TallyError },
 ): Html {
   const f = data.filter;
-  const actions = html`${may(viewer, 'tokens.import') ? html`<a class="button button-secondary" href="${link('tokens', 'import')}">Import token file</a>` : ''}${may(viewer, 'tokens.create') ? html`<a class="button button-secondary" href="${link('tokens', 'generate')}">Generate tokens</a>` : ''}${may(viewer, 'tokens.distribute') ? html`<a class="button button-primary" href="${link('bulk')}">Bulk distribution</a>` : ''}`;
+  const actions = html`${may(viewer, 'tokens.import') ? html`<a class="button button-secondary" href="${link('tokens', 'import')}">Import token file</a>` : ''}${may(viewer, 'tokens.create') ? html`<a class="button button-secondary" href="${link('tokens', 'generate')}">Generate tokens</a>` : ''}${may(viewer, 'tokens.distribute') ? html`<a class="button button-secondary" href="${link('tokens', 'assignments')}">Assign from CSV</a>` : ''}${may(viewer, 'tokens.distribute') ? html`<a class="button button-primary" href="${link('bulk')}">Bulk distribution</a>` : ''}`;
   const at = (offset: number) =>
     `${link('tokens')}${query({ serial: f.serial, username: f.username, state: f.state, type: f.tokenType, offset: offset || undefined })}`;
   return consolePage(
@@ -440,7 +440,7 @@ export function importReportPage(viewer: Viewer, report: ImportReport): Html {
         kind: report.refused ? 'warning' : 'success',
         text: `${report.format.toUpperCase()} file: ${report.imported} imported, ${report.replaced} replaced, ${report.refused} refused.`,
       },
-      body: html`${pageHead('Import report', html`<a class="button button-primary" href="${link('tokens')}?state=unassigned">Unassigned tokens</a>`)}
+      body: html`${pageHead('Import report', html`${may(viewer, 'tokens.distribute') ? html`<a class="button button-secondary" href="${link('tokens', 'assignments')}">Assign from CSV</a>` : ''}<a class="button button-primary" href="${link('tokens')}?state=unassigned">Unassigned tokens</a>`)}
 ${report.notes.map((note) => html`<div class="notice notice-warning" role="status">${note}</div>`)}
 ${table(
   'One row per token in the file',
