@@ -15,6 +15,7 @@ import { tokenType } from '../tokens/registry.js';
 import { type Actor, type CredentialKind, can, mayBeShown, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditService, credentialShown, RefusalKeepingWrites } from './audit.js';
 import type { Clock } from './clock.js';
+import type { DirectoryService } from './directory.js';
 import type { Notifier } from './notifications.js';
 import { type ProfileRow, type ProfileService, profileFilePasswordContext } from './profiles.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
@@ -123,6 +124,7 @@ export class DistributionService {
     private readonly clock: Clock,
     private readonly options: DistributionOptions,
     private readonly notifier?: Pick<Notifier, 'tokenDistributed'>,
+    private readonly directory?: Pick<DirectoryService, 'ensureLocal'>,
   ) {}
 
   /**
@@ -151,6 +153,8 @@ export class DistributionService {
     options: { notifyHolder?: boolean; show?: boolean; within?: Repositories } = {},
   ): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
+    // A directory user gets their local record on first use; not inside another change's transaction (SQLite has one writer).
+    if (!options.within) await this.directory?.ensureLocal(username);
     const result = await this.audit.change(
       actor,
       { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } },
@@ -200,6 +204,7 @@ export class DistributionService {
    */
   async assign(actor: Actor, serial: string, username: string): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
+    await this.directory?.ensureLocal(username);
     const result: DistributionResult = await this.audit.change(
       actor,
       { action: 'token.assign', targetType: 'token', target: serial, details: { username } },

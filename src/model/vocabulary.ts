@@ -56,3 +56,11 @@ export type BulkItemResult = (typeof BULK_ITEM_RESULTS)[number];
 /** What the help desk may be shown of a token's credentials (`--helpdesk-credentials`). */
 export const HELPDESK_CREDENTIAL_POLICIES = ['none', 'one-time-codes'] as const;
 export type HelpdeskCredentials = (typeof HELPDESK_CREDENTIAL_POLICIES)[number];
+
+/** The kinds of LDAP directory an identity source is, each with its usual attributes and checks. */
+export const DIRECTORY_PRESETS = ['openldap', 'ad'] as const;
+export type DirectoryPreset = (typeof DIRECTORY_PRESETS)[number];
+
+/** What the directory last said of a directory user. */
+export const DIRECTORY_STATES = ['present', 'disabled', 'gone'] as const;
+export type DirectoryState = (typeof DIRECTORY_STATES)[number];
