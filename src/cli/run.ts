@@ -5,6 +5,7 @@ import { apiTokenCreateCommand } from './commands/apitoken.js';
 import { auditExportCommand, auditPurgeCommand } from './commands/audit.js';
 import { authnAgentCommands } from './commands/authn-agent.js';
 import { backupCommand } from './commands/backup.js';
+import { identitySourceCommands } from './commands/identity-source.js';
 import { initCommand } from './commands/init.js';
 import { inventoryImportCommand } from './commands/inventory.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -26,6 +27,7 @@ const commands: Command[] = [
   auditPurgeCommand,
   ...tokenCommands,
   ...authnAgentCommands,
+  ...identitySourceCommands,
 ];
 
 /** The version of this Tally, from its package.json (beside src/ in a checkout, beside dist/ when installed). */

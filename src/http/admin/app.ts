@@ -10,6 +10,7 @@ import { authenticationRoutes } from './api/authentication.js';
 import { authnAgentRoutes } from './api/authn-agents.js';
 import { dashboardRoutes } from './api/dashboard.js';
 import { distributionRoutes } from './api/distribution.js';
+import { identitySourceRoutes } from './api/identity-sources.js';
 import { profileRoutes } from './api/profiles.js';
 import { requestRoutes } from './api/requests.js';
 import { operationIdOf } from './api/responses.js';
@@ -70,6 +71,7 @@ export async function buildAdminApp(
         distributionRoutes(secured, services);
         authenticationRoutes(secured, services);
         authnAgentRoutes(secured, services);
+        identitySourceRoutes(secured, services);
         requestRoutes(secured, services);
         dashboardRoutes(secured, services);
       });
