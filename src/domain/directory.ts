@@ -126,7 +126,7 @@ const CACHE_ENTRIES = 1000;
 /** Nested groups are followed this deep, and at most this many groups are looked at. */
 const GROUP_DEPTH = 8;
 const GROUP_LIMIT = 500;
-/** `pwdAccountLockedTime`'s value for "locked until an administrator unlocks" (and any other value: locked). */
+/** Read with every user: what says the directory refuses the account, and the groups it is in. */
 const LOCK_ATTRIBUTES = ['userAccountControl', 'pwdAccountLockedTime', 'nsAccountLock', 'memberOf'];
 
 function bindPasswordContext(id: number): string {

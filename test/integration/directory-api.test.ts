@@ -4,11 +4,22 @@ import { after, before, describe, test } from 'node:test';
 import { hotp } from '../../src/core/otp/hotp.js';
 import { writePskc } from '../../src/core/pskc/write.js';
 import { openStore } from '../../src/store/connect.js';
-import { storeArgs, tally as tallyCli } from '../support/cli.js';
+import { freePort, storeArgs, tally as tallyCli } from '../support/cli.js';
+import { consoleClient } from '../support/console.js';
 import { interopRequired } from '../support/peers.js';
-import { GROUPS, hasSlapd, READER_DN, READER_PASSWORD, SUFFIX, startDirectory, type TestDirectory } from '../support/slapd.js';
+import {
+  GROUPS,
+  hasSlapd,
+  READER_DN,
+  READER_PASSWORD,
+  SUFFIX,
+  startDirectory,
+  type TestDirectory,
+  USER_PASSWORD,
+} from '../support/slapd.js';
 import { describeEachStore, freshStoreOptions } from '../support/store.js';
-import { bearer, createTestTally, type TestTally, verifyOverRest } from '../support/tally.js';
+import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally, verifyOverRest } from '../support/tally.js';
+import { WebClient } from '../support/web.js';
 
 const available = hasSlapd();
 if (!available && interopRequired()) throw new Error('REQUIRE_INTEROP=1 but slapd, ldapadd or openssl is missing');
@@ -100,6 +111,27 @@ describeEachStore('identity sources over REST', (getStore) => {
       await api('PATCH', '/api/v1/identity-sources/corp', { userFilter: '(objectClass=inetOrgPerson)' });
     },
   );
+
+  test('both consoles: a directory user logs on with the directory password; a nested group opens the Security Console', skip, async () => {
+    const holder = new WebClient(tally.public, '10.17.0.1');
+    assert.equal((await holder.logOn('carol', USER_PASSWORD)).statusCode, 303);
+    assert.equal((await holder.get('/')).statusCode, 200);
+    assert.notEqual((await new WebClient(tally.public, '10.17.0.2').logOn('carol', 'not-her-password')).statusCode, 303);
+    const admin = await consoleClient(tally.admin, 'alice', USER_PASSWORD, '10.17.0.3');
+    assert.equal((await admin.get('/console')).statusCode, 200);
+  });
+
+  test('an unreachable directory: the log-on page says so without the directory text; the internal admin logs on', skip, async () => {
+    await api('PATCH', '/api/v1/identity-sources/corp', { urls: [`ldaps://127.0.0.1:${await freePort()}`], timeoutSeconds: 1 });
+    try {
+      const refused = await new WebClient(tally.public, '10.17.0.4').logOn('alice', USER_PASSWORD);
+      assert.notEqual(refused.statusCode, 303);
+      assert.doesNotMatch(refused.body, /ECONNREFUSED|ldaps:/);
+      await consoleClient(tally.admin, 'admin', ADMIN_PASSWORD, '10.17.0.5');
+    } finally {
+      await api('PATCH', '/api/v1/identity-sources/corp', { urls: [directory.ldapsUrl], timeoutSeconds: 5 });
+    }
+  });
 
   test('order and remove', skip, async () => {
     await api('POST', '/api/v1/identity-sources', { ...sourceBody(), name: 'second' });
