@@ -47,6 +47,12 @@ export const errorCatalogue = {
   USER_EXISTS: { status: 409, message: 'A user with that username exists already.' },
   API_TOKEN_NOT_FOUND: { status: 404, message: 'No such API token.' },
   RADIUS_CLIENT_NOT_FOUND: { status: 404, message: 'No such RADIUS client.' },
+  IDENTITY_SOURCE_NOT_FOUND: { status: 404, message: 'No such identity source.' },
+  DIRECTORY_UNAVAILABLE: {
+    status: 503,
+    message: 'The directory cannot be reached or did not answer in time; try again later. Internal accounts log on as usual.',
+  },
+  DIRECTORY_BIND_REFUSED: { status: 422, message: "The directory refused the identity source's bind account (its DN or password)." },
   AUTHN_AGENT_NOT_FOUND: { status: 404, message: 'No such authentication agent.' },
   AUTHN_AGENT_DENIED: { status: 401, message: 'The client ID or access key is not right.' },
   AUTHN_ATTEMPT_NOT_CONTINUABLE: {
@@ -198,6 +204,12 @@ export const validationMessages = {
   assignmentDuplicateSerial: 'Serial {serial} is listed on line {line} already; each token is assigned once.',
   serialEmpty: 'The serial is empty.',
   cellLooksLikeFormula: '{field} starts like a spreadsheet formula (=, +, - or @); write the value itself.',
+  identitySourceNameShape: '{field} must be 1 to 64 letters, digits or . _ -, starting with a letter or digit.',
+  ldapUrl: '{field} must be ldaps:// URLs, or ldap:// with startTls or allowPlain; 1 to 8 of them.',
+  ldapAttributeName: '{field} must be an LDAP attribute name.',
+  ldapFilter: '{field} must be one parenthesised LDAP filter, like (objectClass=person).',
+  ldapDn: '{field} must be a distinguished name, like ou=people,dc=example,dc=org.',
+  ldapRoleGroup: '{field} takes a group DN for superadmin or helpdesk only.',
 
   // Token profiles and devices
   profileNameShape: '{field} must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.',

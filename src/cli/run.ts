@@ -6,6 +6,7 @@ import { auditExportCommand, auditPurgeCommand } from './commands/audit.js';
 import { authnAgentCommands } from './commands/authn-agent.js';
 import { backupCommand } from './commands/backup.js';
 import { bulkCommands } from './commands/bulk.js';
+import { identitySourceCommands } from './commands/identity-source.js';
 import { initCommand } from './commands/init.js';
 import { inventoryAssignCommand, inventoryImportCommand } from './commands/inventory.js';
 import { mailTemplateCommands } from './commands/mail-template.js';
@@ -33,6 +34,7 @@ const commands: Command[] = [
   ...authnAgentCommands,
   ...mailTemplateCommands,
   ...settingsCommands,
+  ...identitySourceCommands,
 ];
 
 /** The version of this Tally, from its package.json (beside src/ in a checkout, beside dist/ when installed). */

@@ -55,6 +55,8 @@ const permissions = {
   'tokens.resyncOwn': ['user'],
   'tokens.reportOwnLost': ['user', 'superadmin', 'helpdesk'],
   'radius.manage': ['superadmin'],
+  // A source's bind account reads the whole directory, and its groups make admins.
+  'identitySources.manage': ['superadmin'],
   'authnAgents.manage': ['superadmin'],
   'dashboard.read': ['superadmin', 'helpdesk'],
   // What every mail to a holder says: a super admin's, as the profiles are.

@@ -15,6 +15,7 @@ import { tokenType } from '../tokens/registry.js';
 import { type Actor, type CredentialKind, can, mayBeShown, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditService, credentialShown, RefusalKeepingWrites } from './audit.js';
 import type { Clock } from './clock.js';
+import type { DirectoryService } from './directory.js';
 import type { Notifier } from './notifications.js';
 import { type ProfileRow, type ProfileService, profileFilePasswordContext } from './profiles.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
@@ -132,6 +133,7 @@ export class DistributionService {
     private readonly settings: SettingsService,
     private readonly options: DistributionOptions,
     private readonly notifier?: Pick<Notifier, 'tokenDistributed' | 'fileDownloaded'>,
+    private readonly directory?: Pick<DirectoryService, 'ensureLocal'>,
   ) {}
 
   /**
@@ -162,6 +164,8 @@ export class DistributionService {
     options: { notifyHolder?: boolean; show?: boolean; within?: Repositories; replaces?: string } = {},
   ): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
+    // A directory user gets their local record on first use; not inside another change's transaction (SQLite has one writer).
+    if (!options.within) await this.directory?.ensureLocal(username);
     const result = await this.audit.change(
       actor,
       { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } },
@@ -238,6 +242,7 @@ export class DistributionService {
     const hashKey = await this.hasher.load();
     const details: Record<string, string | boolean> = { username };
     if (options.requiresNewPin !== undefined) details.requiresNewPin = options.requiresNewPin;
+    await this.directory?.ensureLocal(username);
     const result: DistributionResult = await this.audit.change(
       actor,
       { action: 'token.assign', targetType: 'token', target: serial, details },

@@ -20,6 +20,8 @@ import { AuthnApiService } from './authn-api.js';
 import { BulkDistributionService } from './bulk-distribution.js';
 import type { Clock } from './clock.js';
 import { DashboardService } from './dashboard.js';
+import { DirectoryService } from './directory.js';
+import { DirectoryConnector } from './directory-connection.js';
 import { type DistributionOptions, DistributionService } from './distribution.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
 import { LogonDelays } from './logon-delays.js';
@@ -47,6 +49,8 @@ export interface Services {
   /** Complete exports of a time range and the purge of what is older than a date. */
   auditRetention: AuditRetentionService;
   users: UserService;
+  /** LDAP and Active Directory identity sources: their administration, log-on by bind, sync. */
+  directory: DirectoryService;
   lockout: Lockout;
   logonDelays: LogonDelays;
   apiTokens: ApiTokenService;
@@ -106,8 +110,17 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const mailTemplates = new MailTemplateService(work, audit, clock, options);
   const notifier = new Notifier(repositories, audit, options, mailTemplates, options.mailer, options.logger);
   const settings = new SettingsService(repositories.settings, audit, clock);
-  const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, settings, options, notifier);
-  const users = new UserService(repositories.users, audit, clock, lockout, logonDelays);
+  const directory = new DirectoryService(
+    repositories.identitySources,
+    repositories.users,
+    new DirectoryConnector(options.logger),
+    keyring,
+    audit,
+    clock,
+    options.logger,
+  );
+  const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, settings, options, notifier, directory);
+  const users = new UserService(repositories.users, audit, clock, lockout, logonDelays, directory);
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
   const observer = options.observer ?? unobserved;
@@ -137,6 +150,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     audit,
     auditRetention: new AuditRetentionService(repositories.audit, audit, clock),
     users,
+    directory,
     lockout,
     logonDelays,
     apiTokens: new ApiTokenService(new ApiTokenRepository(store.db), audit, clock),

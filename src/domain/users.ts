@@ -6,6 +6,7 @@ import type { UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditEntry, type AuditRecord, type AuditService, failure } from './audit.js';
 import type { Clock } from './clock.js';
+import type { DirectoryService } from './directory.js';
 import type { Lockout } from './lockout.js';
 import type { LogonDelays } from './logon-delays.js';
 import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
@@ -111,6 +112,7 @@ export class UserService {
     private readonly clock: Clock,
     private readonly lockout: Lockout,
     private readonly delays: LogonDelays,
+    private readonly directory?: Pick<DirectoryService, 'hasSources' | 'logOn'>,
   ) {}
 
   /**
@@ -151,14 +153,30 @@ export class UserService {
       throw error;
     }
     // A name no user can have is not looked up: PostgreSQL refuses a NUL in text.
-    const row = USERNAME_PATTERN.test(input.username) ? await this.users.findByUsername(input.username) : undefined;
-    const passwordOk = await verifyPassword(
-      row?.password_hash ?? (await decoyPasswordHash()),
-      input.password.slice(0, PASSWORD_MAX_LENGTH),
-    );
-    const admin = row?.role === 'superadmin' || row?.role === 'helpdesk';
-    if (!row) return refuse('unknown user');
-    if (!passwordOk || row.password_hash === null) return refuse('wrong password');
+    const local = USERNAME_PATTERN.test(input.username) ? await this.users.findByUsername(input.username) : undefined;
+    let row: UserRow;
+    // Internal users are checked here, whatever the directories say: an outage never locks them out.
+    if ((local === undefined || local.source_id !== null) && this.directory && (await this.directory.hasSources())) {
+      let outcome: Awaited<ReturnType<DirectoryService['logOn']>>;
+      try {
+        outcome = await this.directory.logOn(input.username, input.password.slice(0, PASSWORD_MAX_LENGTH));
+      } catch (error) {
+        if (!isTallyError(error)) throw error;
+        await this.audit.record(refused(error.code === 'DIRECTORY_BIND_REFUSED' ? 'directory bind refused' : 'directory unavailable'));
+        throw new TallyError('DIRECTORY_UNAVAILABLE');
+      }
+      if (outcome.result !== 'ok') return refuse(outcome.result === 'unknown' ? 'unknown user' : outcome.result);
+      row = outcome.user;
+    } else {
+      const passwordOk = await verifyPassword(
+        local?.password_hash ?? (await decoyPasswordHash()),
+        input.password.slice(0, PASSWORD_MAX_LENGTH),
+      );
+      if (!local) return refuse('unknown user');
+      if (!passwordOk || local.password_hash === null) return refuse('wrong password');
+      row = local;
+    }
+    const admin = row.role === 'superadmin' || row.role === 'helpdesk';
     if (row.disabled === 1) return refuse('disabled');
     if (input.console === 'security' && !admin) return refuse('not an admin');
     // The passcode counts its own failures, against the passcode lockout; a passcode refused

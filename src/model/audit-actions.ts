@@ -23,6 +23,12 @@ export const AUDIT_ACTIONS = {
   'user.unlock': "A user's lockout was lifted.",
   'apitoken.create': 'An API token was created.',
   'apitoken.revoke': 'An API token was revoked.',
+  'identity-source.create': 'An LDAP identity source was added (its bind password never recorded).',
+  'identity-source.update': "An identity source's settings or position changed.",
+  'identity-source.remove': 'An identity source was removed; its users can no longer log on or authenticate.',
+  'identity-source.sync':
+    'The users of an identity source were compared with the directory: attributes refreshed, users gone from it marked and disabled.',
+  'directory-user.appear': 'A user found in a directory was given a local record on first use (log-on, assignment).',
   'radius-client.create': 'A RADIUS client was registered.',
   'radius-client.remove': 'A RADIUS client was removed.',
   'authn-agent.create': 'An agent of the RSA SecurID Authentication API was registered (its access key shown once).',

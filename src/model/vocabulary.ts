@@ -91,3 +91,10 @@ export type HelpdeskCredentials = (typeof HELPDESK_CREDENTIAL_POLICIES)[number];
  */
 export const SQLITE_SYNCHRONOUS_MODES = ['full', 'normal'] as const;
 export type SqliteSynchronous = (typeof SQLITE_SYNCHRONOUS_MODES)[number];
+/** The kinds of LDAP directory an identity source is, each with its usual attributes and checks. */
+export const DIRECTORY_PRESETS = ['openldap', 'ad'] as const;
+export type DirectoryPreset = (typeof DIRECTORY_PRESETS)[number];
+
+/** What the directory last said of a directory user. */
+export const DIRECTORY_STATES = ['present', 'disabled', 'gone'] as const;
+export type DirectoryState = (typeof DIRECTORY_STATES)[number];

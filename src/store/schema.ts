@@ -5,6 +5,8 @@ import type {
   BulkDistributionState,
   BulkItemResult,
   ChallengeKind,
+  DirectoryPreset,
+  DirectoryState,
   DistributionState,
   FilePasswordPolicy,
   PinCharset,
@@ -45,6 +47,37 @@ export interface UsersTable {
   disabled: number;
   failed_logons: number;
   locked_until: number | null;
+  created_at: number;
+  updated_at: number;
+  /** A directory user's identity source; null for an internal user. */
+  source_id: number | null;
+  /** The directory's stable id of the user (entryUUID, objectGUID as text): a rename keeps the record. */
+  external_id: string | null;
+  /** What the directory last said: present, disabled there, or gone from it; null for an internal user. */
+  directory_state: DirectoryState | null;
+}
+
+export interface IdentitySourcesTable {
+  id: Generated<number>;
+  name: string;
+  /** Where the source is tried among the others: lowest first, after the internal store. */
+  position: number;
+  preset: DirectoryPreset;
+  /** JSON array of ldap:// or ldaps:// URLs, tried in turn. */
+  urls: string;
+  start_tls: number;
+  allow_plain: number;
+  ca_file: string | null;
+  bind_dn: string;
+  /** Sealed with context `identity-source:<id>:bind-password`. */
+  bind_password_sealed: string;
+  base_dn: string;
+  user_filter: string;
+  /** JSON: which directory attribute holds the login name, display name, mail, mobile and stable id. */
+  attributes: string;
+  /** JSON: group DN per Tally role. */
+  role_groups: string;
+  timeout_ms: number;
   created_at: number;
   updated_at: number;
 }
@@ -370,6 +403,7 @@ export interface Database {
   ctkip_server_keys: CtkipServerKeysTable;
   ctkip_sessions: CtkipSessionsTable;
   radius_clients: RadiusClientsTable;
+  identity_sources: IdentitySourcesTable;
   auth_challenges: AuthChallengesTable;
   authn_agents: AuthnAgentsTable;
   authn_attempts: AuthnAttemptsTable;

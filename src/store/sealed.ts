@@ -20,6 +20,12 @@ const sealedColumns: SealedColumn[] = [
   { table: 'distributions', keyColumn: 'id', column: 'file_password_sealed', context: (id) => `distribution:${id}:file-password` },
   { table: 'distributions', keyColumn: 'id', column: 'credential_sealed', context: (id) => `distribution:${id}:credential` },
   { table: 'ctkip_server_keys', keyColumn: 'id', column: 'private_key_sealed', context: (id) => `ctkip-key:${id}` },
+  {
+    table: 'identity_sources',
+    keyColumn: 'id',
+    column: 'bind_password_sealed',
+    context: (id) => `identity-source:${id}:bind-password`,
+  },
   { table: 'radius_clients', keyColumn: 'id', column: 'secret_sealed', context: (id) => `radius-client:${id}` },
   { table: 'web_sessions', keyColumn: 'id_hash', column: 'flash_sealed', context: (idHash) => `web-session:${idHash}:flash` },
 ];

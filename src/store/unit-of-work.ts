@@ -7,6 +7,7 @@ import { BulkDistributionRepository } from './repositories/bulk-distributions.js
 import { CtkipRepository } from './repositories/ctkip.js';
 import { DeviceTypeRepository } from './repositories/device-types.js';
 import { DistributionRepository } from './repositories/distributions.js';
+import { IdentitySourceRepository } from './repositories/identity-sources.js';
 import { LogonDelayRepository } from './repositories/logon-delays.js';
 import { MailTemplateRepository } from './repositories/mail-templates.js';
 import { MetaRepository } from './repositories/meta.js';
@@ -61,6 +62,7 @@ export interface Repositories {
   settings: SettingsRepository;
   apiTokens: ApiTokenRepository;
   radiusClients: RadiusClientRepository;
+  identitySources: IdentitySourceRepository;
   webSessions: WebSessionRepository;
   logonDelays: LogonDelayRepository;
   bulkDistributions: BulkDistributionRepository;
@@ -86,6 +88,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     settings: new SettingsRepository(db),
     apiTokens: new ApiTokenRepository(db),
     radiusClients: new RadiusClientRepository(db),
+    identitySources: new IdentitySourceRepository(db),
     webSessions: new WebSessionRepository(db),
     logonDelays: new LogonDelayRepository(db),
     bulkDistributions: new BulkDistributionRepository(db),

@@ -11,6 +11,7 @@ import { authnAgentRoutes } from './api/authn-agents.js';
 import { dashboardRoutes } from './api/dashboard.js';
 import { distributionRoutes } from './api/distribution.js';
 import { mailTemplateRoutes } from './api/mail-templates.js';
+import { identitySourceRoutes } from './api/identity-sources.js';
 import { profileRoutes } from './api/profiles.js';
 import { requestRoutes } from './api/requests.js';
 import { operationIdOf } from './api/responses.js';
@@ -72,6 +73,7 @@ export async function buildAdminApp(
         distributionRoutes(secured, services);
         authenticationRoutes(secured, services);
         authnAgentRoutes(secured, services);
+        identitySourceRoutes(secured, services);
         requestRoutes(secured, services);
         dashboardRoutes(secured, services);
         mailTemplateRoutes(secured, services);

@@ -20,6 +20,7 @@ import { authnApiSigning } from './0017_authn_api_signing.js';
 import { mailTemplates } from './0021_mail_templates.js';
 import { settings } from './0020_settings.js';
 import { bulkCredentials } from './0019_bulk_credentials.js';
+import { identitySources } from './0018_identity_sources.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -44,6 +45,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0021_mail_templates': mailTemplates(dialect),
     '0020_settings': settings(dialect),
     '0019_bulk_credentials': bulkCredentials(dialect),
+    '0018_identity_sources': identitySources(dialect),
   };
 }
 

@@ -1,5 +1,5 @@
 import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
-import type { UserRole } from '../../model/vocabulary.js';
+import type { DirectoryState, UserRole } from '../../model/vocabulary.js';
 import type { Database, UsersTable } from '../schema.js';
 import { type Connection, queryBuilderOf } from '../unit-of-work.js';
 
@@ -40,6 +40,44 @@ export class UserRepository {
 
   async findByUsername(username: string): Promise<UserRow | undefined> {
     return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  }
+
+  /** A directory user's record by the directory's stable id, whatever their login name is now. */
+  async findByExternalId(sourceId: number, externalId: string): Promise<UserRow | undefined> {
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('source_id', '=', sourceId)
+      .where('external_id', '=', externalId)
+      .executeTakeFirst();
+  }
+
+  /** A source's users that the directory has not yet been found to have lost. */
+  async listFromSource(sourceId: number): Promise<UserRow[]> {
+    return this.db.selectFrom('users').selectAll().where('source_id', '=', sourceId).orderBy('username').execute();
+  }
+
+  async insertFromDirectory(user: NewUserRow & { sourceId: number; externalId: string; state: DirectoryState }): Promise<UserRow> {
+    return this.db
+      .insertInto('users')
+      .values({
+        username: user.username,
+        password_hash: null,
+        email: user.email,
+        first_name: user.firstName,
+        last_name: user.lastName,
+        role: user.role,
+        disabled: user.state === 'present' ? 0 : 1,
+        failed_logons: 0,
+        locked_until: null,
+        created_at: user.now,
+        updated_at: user.now,
+        source_id: user.sourceId,
+        external_id: user.externalId,
+        directory_state: user.state,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
   }
 
   async list(filter: { search?: string; limit: number; offset: number }): Promise<UserRow[]> {

@@ -1,0 +1,127 @@
+import { systemActor } from '../../domain/actor.js';
+import { DIRECTORY_PRESETS, type DirectoryPreset } from '../../model/vocabulary.js';
+import { defineCommand, EXIT } from '../command.js';
+import { storeSettings, withServices } from '../store.js';
+
+const name = { type: 'string', doc: "The source's name.", required: true } as const;
+const json = { type: 'boolean', doc: 'Print JSON.' } as const;
+
+const addCommand = defineCommand({
+  name: 'identity-source add',
+  summary: 'Add an LDAP or Active Directory identity source; its bind password is read from standard input.',
+  settings: [...storeSettings, 'masterKey'],
+  options: {
+    name,
+    preset: { type: 'string', doc: 'openldap or ad: the usual user filter and attributes.', choices: DIRECTORY_PRESETS },
+    url: {
+      type: 'string',
+      doc: 'ldaps:// (or ldap:// with --start-tls) URL; repeat for failover, tried in turn.',
+      required: true,
+      multiple: true,
+    },
+    startTls: { type: 'boolean', doc: 'Upgrade ldap:// URLs with StartTLS.' },
+    caFile: { type: 'string', doc: "PEM file of the CA that signed the directory's certificate." },
+    allowPlain: { type: 'boolean', doc: 'Allow ldap:// without TLS (passwords cross the network in clear).' },
+    bindDn: { type: 'string', doc: 'The DN Tally binds as to find users.', required: true },
+    baseDn: { type: 'string', doc: 'Where users (and groups) are searched.', required: true },
+    userFilter: { type: 'string', doc: "The filter a user's entry must match, e.g. (objectClass=inetOrgPerson)." },
+    loginAttribute: { type: 'string', doc: 'The attribute holding the login name: uid, sAMAccountName, userPrincipalName.' },
+    superadminGroup: { type: 'string', doc: 'Group DN whose members are super admins.' },
+    helpdeskGroup: { type: 'string', doc: 'Group DN whose members are help desk administrators.' },
+    timeoutSeconds: { type: 'string', doc: 'Timeout on connecting and on each operation (default 5).' },
+    json,
+  },
+  notes: ['The bind password is the first line of standard input, so that it stays out of the process list and shell history.'],
+  async run({ config, options, io }) {
+    const bindPassword = (await io.readStdin()).split(/\r?\n/)[0] ?? '';
+    return withServices(config, async (services) => {
+      const roleGroups = {
+        ...(options.superadminGroup ? { superadmin: String(options.superadminGroup) } : {}),
+        ...(options.helpdeskGroup ? { helpdesk: String(options.helpdeskGroup) } : {}),
+      };
+      const source = await services.directory.create(systemActor, {
+        name: String(options.name),
+        type: 'ldap',
+        preset: options.preset as DirectoryPreset | undefined,
+        urls: options.url as string[],
+        startTls: options.startTls === true,
+        caFile: options.caFile === undefined ? null : String(options.caFile),
+        allowPlain: options.allowPlain === true,
+        bindDn: String(options.bindDn),
+        bindPassword,
+        baseDn: String(options.baseDn),
+        ...(options.userFilter !== undefined ? { userFilter: String(options.userFilter) } : {}),
+        ...(options.loginAttribute !== undefined ? { loginAttribute: String(options.loginAttribute) } : {}),
+        roleGroups,
+        ...(options.timeoutSeconds !== undefined ? { timeoutSeconds: Number(options.timeoutSeconds) } : {}),
+      });
+      io.out(options.json ? `${JSON.stringify(source)}\n` : `${source.name}\t${source.position}\t${source.urls.join(' ')}\n`);
+      return EXIT.ok;
+    });
+  },
+});
+
+const listCommand = defineCommand({
+  name: 'identity-source list',
+  summary: 'List the identity sources in the order users are looked for (never their bind passwords).',
+  settings: [...storeSettings, 'masterKey'],
+  options: { json },
+  async run({ config, options, io }) {
+    return withServices(config, async (services) => {
+      const sources = await services.directory.list(systemActor);
+      io.out(
+        options.json
+          ? `${JSON.stringify({ identitySources: sources })}\n`
+          : sources.map((s) => `${s.position}\t${s.name}\t${s.preset}\t${s.urls.join(' ')}\t${s.baseDn}\n`).join(''),
+      );
+      return EXIT.ok;
+    });
+  },
+});
+
+const testCommand = defineCommand({
+  name: 'identity-source test',
+  summary: 'Bind and find this user: print what the source finds and how its attributes map.',
+  settings: [...storeSettings, 'masterKey'],
+  options: { name, username: { type: 'string', doc: 'The login name to look for.', required: true } },
+  async run({ config, options, io }) {
+    return withServices(config, async (services) => {
+      const result = await services.directory.test(systemActor, String(options.name), String(options.username));
+      io.out(`${JSON.stringify(result, null, 2)}\n`);
+      return EXIT.ok;
+    });
+  },
+});
+
+const syncCommand = defineCommand({
+  name: 'identity-source sync',
+  summary: "Refresh the source's users from the directory; users gone from it are disabled and listed.",
+  settings: [...storeSettings, 'masterKey'],
+  options: { name, json },
+  async run({ config, options, io }) {
+    return withServices(config, async (services) => {
+      const report = await services.directory.sync(systemActor, String(options.name));
+      io.out(
+        options.json
+          ? `${JSON.stringify(report)}\n`
+          : `checked ${report.checked}, updated ${report.updated}\n${report.gone.map((u) => `gone\t${u}\n`).join('')}${report.disabled.map((u) => `disabled\t${u}\n`).join('')}`,
+      );
+      return EXIT.ok;
+    });
+  },
+});
+
+const removeCommand = defineCommand({
+  name: 'identity-source remove',
+  summary: 'Remove a source: its users keep their records but can no longer log on or authenticate.',
+  settings: [...storeSettings, 'masterKey'],
+  options: { name },
+  async run({ config, options }) {
+    return withServices(config, async (services) => {
+      await services.directory.remove(systemActor, String(options.name));
+      return EXIT.ok;
+    });
+  },
+});
+
+export const identitySourceCommands = [addCommand, listCommand, testCommand, syncCommand, removeCommand];

@@ -1,0 +1,761 @@
+import type { Entry } from 'ldapts';
+import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
+import {
+  groupsWithMembersFilter,
+  guidText,
+  inChainMemberFilter,
+  isAttributeName,
+  isWellFormedFilter,
+  userAccountControlRefuses,
+  userFilter,
+} from '../core/ldap/filter.js';
+import { invalidField, TallyError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { DIRECTORY_PRESETS, type DirectoryPreset, type DirectoryState, type UserRole } from '../model/vocabulary.js';
+import { isUniqueViolation } from '../store/connect.js';
+import type { IdentitySourceRepository, IdentitySourceRow } from '../store/repositories/identity-sources.js';
+import type { UserRepository, UserRow } from '../store/repositories/users.js';
+import { type Actor, requirePermission } from './actor.js';
+import type { AuditService } from './audit.js';
+import type { Clock } from './clock.js';
+import type { DirectoryConnector, DirectoryEndpoint, DirectorySession } from './directory-connection.js';
+
+/** Which directory attribute holds each fact Tally keeps of a user. */
+export interface AttributeMapping {
+  login: string;
+  id: string;
+  firstName: string;
+  lastName: string;
+  mail: string;
+  mobile: string;
+}
+
+export type RoleGroups = Partial<Record<'superadmin' | 'helpdesk', string>>;
+
+/** An LDAP source as the REST API and the CLI give it; what the preset fills may be left out. */
+export interface IdentitySourceInput {
+  name: string;
+  type: 'ldap';
+  preset?: DirectoryPreset;
+  urls: string[];
+  startTls?: boolean;
+  caFile?: string | null;
+  allowPlain?: boolean;
+  bindDn: string;
+  bindPassword: string;
+  baseDn: string;
+  userFilter?: string;
+  loginAttribute?: string;
+  attributes?: Partial<AttributeMapping>;
+  roleGroups?: RoleGroups;
+  timeoutSeconds?: number;
+}
+
+export type IdentitySourceChanges = Partial<Omit<IdentitySourceInput, 'name' | 'type'>>;
+
+/** What may leave the service about a source: never its bind password. */
+export interface IdentitySourceView {
+  name: string;
+  type: 'ldap';
+  preset: DirectoryPreset;
+  position: number;
+  urls: string[];
+  startTls: boolean;
+  caFile: string | null;
+  allowPlain: boolean;
+  bindDn: string;
+  baseDn: string;
+  userFilter: string;
+  loginAttribute: string;
+  attributes: AttributeMapping;
+  roleGroups: RoleGroups;
+  timeoutSeconds: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A user as found in a directory. */
+export interface DirectoryUser {
+  dn: string;
+  login: string;
+  externalId: string;
+  firstName: string | null;
+  lastName: string | null;
+  email: string | null;
+  mobile: string | null;
+  /** Why the directory would refuse them (disabled, locked), or null. */
+  refused: string | null;
+  /** The role the source's role groups give, or undefined when the source maps no groups. */
+  role: UserRole | undefined;
+}
+
+/** What the source test shows: the entry found, each mapped attribute, and the role. */
+export interface IdentitySourceTest {
+  source: string;
+  url: string | null;
+  found: DirectoryUser;
+}
+
+export interface SyncReport {
+  source: string;
+  checked: number;
+  updated: number;
+  gone: string[];
+  disabled: string[];
+}
+
+/** The usual values of each kind of directory. */
+export const DIRECTORY_PRESET_VALUES: Record<DirectoryPreset, { userFilter: string; attributes: AttributeMapping }> = {
+  openldap: {
+    userFilter: '(objectClass=inetOrgPerson)',
+    attributes: { login: 'uid', id: 'entryUUID', firstName: 'givenName', lastName: 'sn', mail: 'mail', mobile: 'mobile' },
+  },
+  ad: {
+    userFilter: '(&(objectCategory=person)(objectClass=user))',
+    attributes: { login: 'sAMAccountName', id: 'objectGUID', firstName: 'givenName', lastName: 'sn', mail: 'mail', mobile: 'mobile' },
+  },
+};
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A DN as read, not parsed: attribute=value pairs, nothing a control character could hide in. */
+const DN = /^[A-Za-z0-9.-]+=[^\p{Cc}]+$/u;
+const DEFAULT_TIMEOUT_SECONDS = 5;
+/** Lookups are cached this long: enough to spare the directory a log-on's repeated reads, short enough for a change there to show. */
+const CACHE_MS = 30_000;
+const CACHE_ENTRIES = 1000;
+/** Nested groups are followed this deep, and at most this many groups are looked at. */
+const GROUP_DEPTH = 8;
+const GROUP_LIMIT = 500;
+/** Read with every user: what says the directory refuses the account, and the groups it is in. */
+const LOCK_ATTRIBUTES = ['userAccountControl', 'pwdAccountLockedTime', 'nsAccountLock', 'memberOf'];
+
+function bindPasswordContext(id: number): string {
+  return `identity-source:${id}:bind-password`;
+}
+
+interface Source {
+  row: IdentitySourceRow;
+  preset: DirectoryPreset;
+  attributes: AttributeMapping;
+  roleGroups: RoleGroups;
+  endpoint: DirectoryEndpoint;
+}
+
+function first(entry: Entry, attribute: string): string | Buffer | undefined {
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
+  const value = key ? entry[key] : undefined;
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function text(entry: Entry, attribute: string): string | null {
+  const value = first(entry, attribute);
+  if (value === undefined) return null;
+  const string = typeof value === 'string' ? value : value.toString('utf8');
+  return string.slice(0, 256) || null;
+}
+
+function all(entry: Entry, attribute: string): string[] {
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
+  const value = key ? entry[key] : undefined;
+  return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map((v) => (typeof v === 'string' ? v : v.toString('utf8')));
+}
+
+function sameDn(a: string, b: string): boolean {
+  return a.replace(/\s*,\s*/g, ',').toLowerCase() === b.replace(/\s*,\s*/g, ',').toLowerCase();
+}
+
+/**
+ * LDAP and Active Directory as identity sources. Owns the sources (kept in the store, bind
+ * password sealed), finding a user by login name (escaped filter, cached briefly), log-on by bind
+ * (no directory password is kept), what the directory refuses (AD's ACCOUNTDISABLE and LOCKOUT
+ * bits, `pwdAccountLockedTime`, `nsAccountLock`), roles from groups (nested: by AD's in-chain
+ * rule on AD, else by following `member` up), and the local record a directory user gets on first
+ * use, tied to the directory's stable id so that a rename keeps their tokens.
+ */
+export class DirectoryService {
+  private readonly cache = new Map<string, { at: number; user: DirectoryUser | null }>();
+
+  constructor(
+    private readonly sources: IdentitySourceRepository,
+    private readonly users: UserRepository,
+    private readonly connector: DirectoryConnector,
+    private readonly keyring: Keyring,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    private readonly logger?: Logger,
+  ) {}
+
+  // --- Administration ---
+
+  async create(actor: Actor, input: IdentitySourceInput): Promise<IdentitySourceView> {
+    const name = String(input.name ?? '').slice(0, 64);
+    return this.audit.change(
+      actor,
+      {
+        action: 'identity-source.create',
+        targetType: 'identity-source',
+        target: name,
+        details: { urls: (input.urls ?? []).join(' ').slice(0, 500) },
+      },
+      async (tx) => {
+        requirePermission(actor, 'identitySources.manage');
+        if (!NAME.test(input.name)) throw invalidField('name', 'identitySourceNameShape');
+        if (input.type !== 'ldap') throw invalidField('type', 'oneOf', { choices: 'ldap' });
+        const preset = input.preset ?? 'openldap';
+        if (!(DIRECTORY_PRESETS as readonly string[]).includes(preset))
+          throw invalidField('preset', 'oneOf', { choices: DIRECTORY_PRESETS.join(', ') });
+        const defaults = DIRECTORY_PRESET_VALUES[preset];
+        const settings = checkSettings({
+          urls: input.urls,
+          startTls: input.startTls ?? false,
+          allowPlain: input.allowPlain ?? false,
+          caFile: input.caFile ?? null,
+          bindDn: input.bindDn,
+          bindPassword: input.bindPassword,
+          baseDn: input.baseDn,
+          userFilter: input.userFilter ?? defaults.userFilter,
+          attributes: { ...defaults.attributes, ...input.attributes, ...(input.loginAttribute ? { login: input.loginAttribute } : {}) },
+          roleGroups: input.roleGroups ?? {},
+          timeoutSeconds: input.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
+        });
+        const bindPassword = settings.bindPassword;
+        if (bindPassword === undefined) throw invalidField('bindPassword', 'lengthRange', { min: 1, max: 1024 });
+        const now = this.clock.now();
+        try {
+          const row = await tx.identitySources.insert(
+            {
+              name: input.name,
+              preset,
+              urls: JSON.stringify(settings.urls),
+              start_tls: settings.startTls ? 1 : 0,
+              allow_plain: settings.allowPlain ? 1 : 0,
+              ca_file: settings.caFile,
+              bind_dn: settings.bindDn,
+              base_dn: settings.baseDn,
+              user_filter: settings.userFilter,
+              attributes: JSON.stringify(settings.attributes),
+              role_groups: JSON.stringify(settings.roleGroups),
+              timeout_ms: settings.timeoutSeconds * 1000,
+              created_at: now,
+              updated_at: now,
+            },
+            (id) => seal(this.keyring, Buffer.from(bindPassword), bindPasswordContext(id)),
+          );
+          return view(row);
+        } catch (error) {
+          if (isUniqueViolation(error)) throw new TallyError('CONFLICT', `An identity source named ${input.name} exists already.`);
+          throw error;
+        }
+      },
+    );
+  }
+
+  async list(actor: Actor): Promise<IdentitySourceView[]> {
+    requirePermission(actor, 'identitySources.manage');
+    return (await this.sources.list()).map(view);
+  }
+
+  /** Changes a source's settings; a new bind password is sealed again. Cached lookups are dropped. */
+  async update(actor: Actor, name: string, changes: IdentitySourceChanges): Promise<IdentitySourceView> {
+    const fields = Object.keys(changes).filter((key) => changes[key as keyof IdentitySourceChanges] !== undefined);
+    const updated = await this.audit.change(
+      actor,
+      { action: 'identity-source.update', targetType: 'identity-source', target: name.slice(0, 64), details: { fields: fields.join(',') } },
+      async (tx) => {
+        requirePermission(actor, 'identitySources.manage');
+        const row = await this.row(name, tx.identitySources);
+        const current = view(row);
+        const preset = changes.preset ?? current.preset;
+        if (!(DIRECTORY_PRESETS as readonly string[]).includes(preset))
+          throw invalidField('preset', 'oneOf', { choices: DIRECTORY_PRESETS.join(', ') });
+        const settings = checkSettings({
+          urls: changes.urls ?? current.urls,
+          startTls: changes.startTls ?? current.startTls,
+          allowPlain: changes.allowPlain ?? current.allowPlain,
+          caFile: changes.caFile !== undefined ? changes.caFile : current.caFile,
+          bindDn: changes.bindDn ?? current.bindDn,
+          bindPassword: changes.bindPassword,
+          baseDn: changes.baseDn ?? current.baseDn,
+          userFilter: changes.userFilter ?? current.userFilter,
+          attributes: {
+            ...current.attributes,
+            ...changes.attributes,
+            ...(changes.loginAttribute ? { login: changes.loginAttribute } : {}),
+          },
+          roleGroups: changes.roleGroups ?? current.roleGroups,
+          timeoutSeconds: changes.timeoutSeconds ?? current.timeoutSeconds,
+        });
+        const newPassword = settings.bindPassword;
+        const result = await tx.identitySources.update(row.id, {
+          preset,
+          urls: JSON.stringify(settings.urls),
+          start_tls: settings.startTls ? 1 : 0,
+          allow_plain: settings.allowPlain ? 1 : 0,
+          ca_file: settings.caFile,
+          bind_dn: settings.bindDn,
+          base_dn: settings.baseDn,
+          user_filter: settings.userFilter,
+          attributes: JSON.stringify(settings.attributes),
+          role_groups: JSON.stringify(settings.roleGroups),
+          timeout_ms: settings.timeoutSeconds * 1000,
+          ...(newPassword !== undefined
+            ? { bind_password_sealed: seal(this.keyring, Buffer.from(newPassword), bindPasswordContext(row.id)) }
+            : {}),
+          updated_at: this.clock.now(),
+        });
+        return view(result ?? row);
+      },
+    );
+    this.cache.clear();
+    return updated;
+  }
+
+  /** Puts the sources in this order; every source must be named once. */
+  async reorder(actor: Actor, names: string[]): Promise<IdentitySourceView[]> {
+    const result = await this.audit.change(
+      actor,
+      { action: 'identity-source.update', targetType: 'identity-source', target: '*', details: { order: names.join(',').slice(0, 500) } },
+      async (tx) => {
+        requirePermission(actor, 'identitySources.manage');
+        const rows = await tx.identitySources.list();
+        const ids = names.map((name) => rows.find((row) => row.name === name)?.id);
+        if (ids.length !== rows.length || new Set(ids).size !== rows.length || ids.includes(undefined))
+          throw invalidField('order', 'oneOf', { choices: rows.map((row) => row.name).join(', ') });
+        await tx.identitySources.reorder(ids as number[]);
+        return (await tx.identitySources.list()).map(view);
+      },
+    );
+    this.cache.clear();
+    return result;
+  }
+
+  /** Removes a source. Its users keep their records (and tokens) but can no longer log on or authenticate. */
+  async remove(actor: Actor, name: string): Promise<void> {
+    await this.audit.change(
+      actor,
+      { action: 'identity-source.remove', targetType: 'identity-source', target: name.slice(0, 64) },
+      async (tx) => {
+        requirePermission(actor, 'identitySources.manage');
+        const row = await this.row(name, tx.identitySources);
+        for (const user of await tx.users.listFromSource(row.id)) {
+          await tx.users.update(user.id, { disabled: 1, directory_state: 'gone', updated_at: this.clock.now() });
+        }
+        await tx.identitySources.remove(name);
+      },
+    );
+    this.connector.forget(name);
+    this.cache.clear();
+  }
+
+  /** "Bind and find this user": what the source finds for a login name, uncached, and how it maps. */
+  async test(actor: Actor, name: string, login: string): Promise<IdentitySourceTest> {
+    requirePermission(actor, 'identitySources.manage');
+    const source = this.source(await this.row(name, this.sources));
+    const found = await this.lookUp(source, login);
+    if (!found) throw new TallyError('USER_NOT_FOUND', `${name} finds no user with ${source.attributes.login} ${login.slice(0, 128)}.`);
+    return { source: name, url: source.endpoint.urls[0] ?? null, found };
+  }
+
+  /**
+   * Compares a source's local users with the directory: attributes and roles refreshed, users the
+   * directory disables disabled here, users it no longer has marked gone and disabled (their tokens
+   * stop authenticating). A user the directory enables again is enabled again here.
+   */
+  async sync(actor: Actor, name: string): Promise<SyncReport> {
+    requirePermission(actor, 'identitySources.manage');
+    const source = this.source(await this.row(name, this.sources));
+    const local = await this.users.listFromSource(source.row.id);
+    const found = new Map<number, DirectoryUser | null>();
+    for (const user of local) found.set(user.id, await this.findByExternalId(source, user.external_id ?? ''));
+    return this.audit.change(
+      actor,
+      { action: 'identity-source.sync', targetType: 'identity-source', target: name.slice(0, 64) },
+      async (tx) => {
+        const report: SyncReport = { source: name, checked: local.length, updated: 0, gone: [], disabled: [] };
+        for (const user of local) {
+          const entry = found.get(user.id);
+          if (!entry) {
+            if (user.directory_state !== 'gone') {
+              await tx.users.update(user.id, { disabled: 1, directory_state: 'gone', updated_at: this.clock.now() });
+              report.updated++;
+            }
+            report.gone.push(user.username);
+            continue;
+          }
+          if (entry.refused) report.disabled.push(entry.login);
+          if (await this.refresh(user, entry, tx.users)) report.updated++;
+        }
+        this.cache.clear();
+        return report;
+      },
+      (report) => ({ checked: report.checked, updated: report.updated, gone: report.gone.length, disabled: report.disabled.length }),
+    );
+  }
+
+  // --- Users ---
+
+  /** Whether any source is configured: without one, nothing here touches the network. */
+  async hasSources(): Promise<boolean> {
+    return (await this.sources.list()).length > 0;
+  }
+
+  /**
+   * A log-on by bind: the first source (in order) that finds the login name decides; its answer to
+   * a bind as the user with this password is the answer. The user's local record is made or
+   * refreshed. `unknown` when no source finds the name, `wrong password`, or `disabled` when the
+   * directory refuses the account. DIRECTORY_UNAVAILABLE when a source that might have the user
+   * cannot be asked.
+   */
+  async logOn(
+    login: string,
+    password: string,
+  ): Promise<{ result: 'ok'; user: UserRow } | { result: 'unknown' | 'wrong password' | 'disabled' | 'name taken' }> {
+    for (const row of await this.sources.list()) {
+      const source = this.source(row);
+      const outcome = await this.connector.run(source.endpoint, async (session) => {
+        const entry = await this.findEntry(source, session, login);
+        if (!entry) return undefined;
+        const found = await this.describe(source, session, entry);
+        return { found, bound: await session.bindAs(found.dn, password) };
+      });
+      if (!outcome) continue;
+      if (!outcome.bound) return { result: 'wrong password' };
+      this.cache.set(cacheKey(source, login), { at: this.clock.now(), user: outcome.found });
+      const user = await this.appear(source, outcome.found);
+      if (!user) return { result: 'name taken' };
+      if (outcome.found.refused) return { result: 'disabled' };
+      return { result: 'ok', user };
+    }
+    return { result: 'unknown' };
+  }
+
+  /**
+   * Makes sure a login name that is no local user's is given a local record when a source has
+   * them (first use: an assignment, a distribution). A name no source has is left alone: the
+   * caller's own lookup then says the user does not exist.
+   */
+  async ensureLocal(login: string): Promise<void> {
+    if (await this.users.findByUsername(login)) return;
+    for (const row of await this.sources.list()) {
+      const source = this.source(row);
+      const found = await this.lookUp(source, login, true);
+      if (found) {
+        await this.appear(source, found);
+        return;
+      }
+    }
+  }
+
+  private async appear(source: Source, found: DirectoryUser): Promise<UserRow | null> {
+    const actor: Actor = { kind: 'system', name: `identity-source:${source.row.name}`, role: 'system' };
+    const existing = await this.users.findByExternalId(source.row.id, found.externalId);
+    if (existing) {
+      const changes = directoryChanges(existing, found);
+      if (changes) {
+        // A rename, a new role from the groups, or a state from the directory: recorded like an admin's change.
+        await this.audit.change(
+          actor,
+          {
+            action: 'user.update',
+            targetType: 'user',
+            target: existing.username,
+            details: { fields: Object.keys(changes).join(','), source: source.row.name },
+          },
+          (tx) => this.refresh(existing, found, tx.users),
+        );
+      }
+      return (await this.users.findById(existing.id)) ?? null;
+    }
+    try {
+      return await this.audit.change(
+        actor,
+        { action: 'directory-user.appear', targetType: 'user', target: found.login, details: { source: source.row.name } },
+        (tx) =>
+          tx.users.insertFromDirectory({
+            username: found.login,
+            passwordHash: null,
+            email: found.email,
+            firstName: found.firstName,
+            lastName: found.lastName,
+            role: found.role ?? 'user',
+            now: this.clock.now(),
+            sourceId: source.row.id,
+            externalId: found.externalId,
+            state: found.refused ? 'disabled' : 'present',
+          }),
+      );
+    } catch (error) {
+      // The login name is an internal user's, or another record's: the directory user cannot take it.
+      if (isUniqueViolation(error)) {
+        this.logger?.warn({ source: source.row.name, login: found.login }, 'a directory user has the login name of another local user');
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  /** Brings a local record in line with the directory; returns whether anything changed. */
+  private async refresh(user: UserRow, found: DirectoryUser, users: UserRepository): Promise<boolean> {
+    const changes = directoryChanges(user, found);
+    if (!changes) return false;
+    try {
+      await users.update(user.id, { ...changes, updated_at: this.clock.now() });
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      this.logger?.warn({ login: found.login }, 'a renamed directory user has the login name of another local user');
+      await users.update(user.id, { ...changes, username: user.username, updated_at: this.clock.now() });
+    }
+    return true;
+  }
+
+  // --- Looking up ---
+
+  private async lookUp(source: Source, login: string, cached = false): Promise<DirectoryUser | null> {
+    const key = cacheKey(source, login);
+    const hit = this.cache.get(key);
+    const now = this.clock.now();
+    if (cached && hit && now - hit.at < CACHE_MS) return hit.user;
+    const user = await this.connector.run(source.endpoint, async (session) => {
+      const entry = await this.findEntry(source, session, login);
+      return entry ? this.describe(source, session, entry) : null;
+    });
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.clear();
+    this.cache.set(key, { at: now, user });
+    return user;
+  }
+
+  private async findByExternalId(source: Source, externalId: string): Promise<DirectoryUser | null> {
+    if (!externalId) return null;
+    return this.connector.run(source.endpoint, async (session) => {
+      const value = source.attributes.id.toLowerCase() === 'objectguid' ? guidFilterValue(externalId) : externalId;
+      if (value === undefined) return null;
+      const filter =
+        source.attributes.id.toLowerCase() === 'objectguid'
+          ? `(&${source.row.user_filter}(objectGUID=${value}))`
+          : userFilter(source.row.user_filter, source.attributes.id, value);
+      const entries = await session.search(source.row.base_dn, filter, attributesOf(source));
+      return entries.length === 1 && entries[0] ? this.describe(source, session, entries[0]) : null;
+    });
+  }
+
+  private async findEntry(source: Source, session: DirectorySession, login: string): Promise<Entry | undefined> {
+    // A name longer than any login, or with control characters, is not asked for.
+    if (login.length === 0 || login.length > 256 || /\p{Cc}/u.test(login)) return undefined;
+    const entries = await session.search(
+      source.row.base_dn,
+      userFilter(source.row.user_filter, source.attributes.login, login),
+      attributesOf(source),
+    );
+    if (entries.length > 1) {
+      this.logger?.warn(
+        { source: source.row.name, login, matches: entries.length },
+        'a login name matches several directory entries; none is used',
+      );
+      return undefined;
+    }
+    return entries[0];
+  }
+
+  private async describe(source: Source, session: DirectorySession, entry: Entry): Promise<DirectoryUser> {
+    const idValue = first(entry, source.attributes.id);
+    const externalId =
+      idValue === undefined ? '' : Buffer.isBuffer(idValue) ? (guidText(idValue) ?? idValue.toString('hex')) : idValue.slice(0, 128);
+    return {
+      dn: entry.dn,
+      login: text(entry, source.attributes.login) ?? '',
+      externalId: externalId || entry.dn.slice(0, 128),
+      firstName: text(entry, source.attributes.firstName),
+      lastName: text(entry, source.attributes.lastName),
+      email: text(entry, source.attributes.mail),
+      mobile: text(entry, source.attributes.mobile),
+      refused: refusal(entry),
+      role: await this.roleOf(source, session, entry),
+    };
+  }
+
+  private async roleOf(source: Source, session: DirectorySession, entry: Entry): Promise<UserRole | undefined> {
+    const groups = source.roleGroups;
+    if (!groups.superadmin && !groups.helpdesk) return undefined;
+    const member = async (group: string | undefined) => group !== undefined && (await this.isMember(source, session, entry, group));
+    if (await member(groups.superadmin)) return 'superadmin';
+    if (await member(groups.helpdesk)) return 'helpdesk';
+    return 'user';
+  }
+
+  private async isMember(source: Source, session: DirectorySession, entry: Entry, group: string): Promise<boolean> {
+    const direct = all(entry, 'memberOf');
+    if (direct.some((dn) => sameDn(dn, group))) return true;
+    if (source.preset === 'ad') {
+      // AD follows nested groups itself: the group is found only if the user is in it at some depth.
+      return (await session.search(group, inChainMemberFilter(entry.dn), ['cn'], { scope: 'base' })).length > 0;
+    }
+    // Elsewhere, follow `member` upwards: the groups the user is in, then the groups those are in.
+    const seen = new Set<string>();
+    let frontier = [entry.dn, ...direct];
+    for (let depth = 0; depth < GROUP_DEPTH && frontier.length && seen.size < GROUP_LIMIT; depth++) {
+      const found = await session.search(source.row.base_dn, groupsWithMembersFilter(frontier.slice(0, 50)), ['cn']);
+      frontier = [];
+      for (const { dn } of found) {
+        if (sameDn(dn, group)) return true;
+        const key = dn.toLowerCase();
+        if (!seen.has(key)) {
+          seen.add(key);
+          frontier.push(dn);
+        }
+      }
+    }
+    return false;
+  }
+
+  private source(row: IdentitySourceRow): Source {
+    const attributes = JSON.parse(row.attributes) as AttributeMapping;
+    return {
+      row,
+      preset: row.preset,
+      attributes,
+      roleGroups: JSON.parse(row.role_groups) as RoleGroups,
+      endpoint: {
+        name: row.name,
+        urls: JSON.parse(row.urls) as string[],
+        startTls: row.start_tls === 1,
+        caFile: row.ca_file,
+        bindDn: row.bind_dn,
+        bindPassword: open(this.keyring, row.bind_password_sealed, bindPasswordContext(row.id)).toString('utf8'),
+        timeoutMs: row.timeout_ms,
+      },
+    };
+  }
+
+  private async row(name: string, sources: IdentitySourceRepository): Promise<IdentitySourceRow> {
+    const row = await sources.findByName(name);
+    if (!row) throw new TallyError('IDENTITY_SOURCE_NOT_FOUND', `No identity source named ${name.slice(0, 64)}.`);
+    return row;
+  }
+}
+
+/** What the directory says differs from a user's local record, or undefined when nothing does. */
+function directoryChanges(user: UserRow, found: DirectoryUser) {
+  const state: DirectoryState = found.refused ? 'disabled' : 'present';
+  const wanted = {
+    username: found.login,
+    email: found.email,
+    first_name: found.firstName,
+    last_name: found.lastName,
+    role: found.role ?? user.role,
+    directory_state: state,
+    // Disabled here because the directory disabled (or lost) them: enabled again with it.
+    disabled: found.refused ? 1 : user.directory_state !== 'present' ? 0 : user.disabled,
+  };
+  const changed = (Object.keys(wanted) as (keyof typeof wanted)[]).filter((key) => wanted[key] !== user[key]);
+  return changed.length ? (Object.fromEntries(changed.map((key) => [key, wanted[key]])) as Partial<typeof wanted>) : undefined;
+}
+
+function cacheKey(source: Source, login: string): string {
+  return `${source.row.id}:${login.toLowerCase()}`;
+}
+
+function attributesOf(source: Source): string[] {
+  const mapped = Object.values(source.attributes);
+  return [...new Set([...mapped, ...LOCK_ATTRIBUTES])];
+}
+
+/** Why the directory would refuse this account, from the attributes each kind of server uses. */
+function refusal(entry: Entry): string | null {
+  const uac = text(entry, 'userAccountControl');
+  if (uac !== null && userAccountControlRefuses(uac)) return 'userAccountControl';
+  if (text(entry, 'pwdAccountLockedTime') !== null) return 'pwdAccountLockedTime';
+  if (text(entry, 'nsAccountLock')?.toLowerCase() === 'true') return 'nsAccountLock';
+  return null;
+}
+
+/** An objectGUID's text form as the filter value of its bytes (`\XX` each), or undefined if it is not one. */
+function guidFilterValue(guid: string): string | undefined {
+  const hex = guid.replace(/-/g, '');
+  if (!/^[0-9a-f]{32}$/i.test(hex)) return undefined;
+  const bytes = Buffer.from(hex, 'hex');
+  // guidText's inverse: the first three fields back to little-endian.
+  const ordered = Buffer.concat([
+    bytes.subarray(0, 4).reverse(),
+    bytes.subarray(4, 6).reverse(),
+    bytes.subarray(6, 8).reverse(),
+    bytes.subarray(8),
+  ]);
+  return Array.from(ordered, (b) => `\\${b.toString(16).padStart(2, '0')}`).join('');
+}
+
+interface CheckedSettings {
+  urls: string[];
+  startTls: boolean;
+  allowPlain: boolean;
+  caFile: string | null;
+  bindDn: string;
+  bindPassword: string | undefined;
+  baseDn: string;
+  userFilter: string;
+  attributes: AttributeMapping;
+  roleGroups: RoleGroups;
+  timeoutSeconds: number;
+}
+
+function checkSettings(settings: CheckedSettings): CheckedSettings {
+  const urls = settings.urls;
+  const plainAllowed = settings.startTls || settings.allowPlain;
+  if (
+    !Array.isArray(urls) ||
+    urls.length === 0 ||
+    urls.length > 8 ||
+    !urls.every(
+      (url) =>
+        typeof url === 'string' &&
+        /^ldaps?:\/\/[A-Za-z0-9.:[\]-]+(?::\d{1,5})?\/?$/.test(url) &&
+        (url.startsWith('ldaps://') || plainAllowed),
+    )
+  )
+    throw invalidField('urls', 'ldapUrl');
+  if (settings.caFile !== null && (typeof settings.caFile !== 'string' || settings.caFile.length > 1024 || /\p{Cc}/u.test(settings.caFile)))
+    throw invalidField('caFile', 'textTooLong', { max: 1024 });
+  for (const field of ['bindDn', 'baseDn'] as const) {
+    const dn = settings[field];
+    if (typeof dn !== 'string' || dn.length > 1024 || !DN.test(dn)) throw invalidField(field, 'ldapDn');
+  }
+  if (
+    settings.bindPassword !== undefined &&
+    (typeof settings.bindPassword !== 'string' || settings.bindPassword.length === 0 || settings.bindPassword.length > 1024)
+  )
+    throw invalidField('bindPassword', 'lengthRange', { min: 1, max: 1024 });
+  if (!isWellFormedFilter(settings.userFilter)) throw invalidField('userFilter', 'ldapFilter');
+  for (const [key, attribute] of Object.entries(settings.attributes)) {
+    if (!(key in DIRECTORY_PRESET_VALUES.openldap.attributes) || typeof attribute !== 'string' || !isAttributeName(attribute))
+      throw invalidField(`attributes.${key}`.slice(0, 64), 'ldapAttributeName');
+  }
+  for (const [role, group] of Object.entries(settings.roleGroups ?? {})) {
+    if (role !== 'superadmin' && role !== 'helpdesk') throw invalidField('roleGroups', 'ldapRoleGroup');
+    if (typeof group !== 'string' || group.length > 1024 || !DN.test(group)) throw invalidField(`roleGroups.${role}`, 'ldapDn');
+  }
+  if (!Number.isInteger(settings.timeoutSeconds) || settings.timeoutSeconds < 1 || settings.timeoutSeconds > 60)
+    throw invalidField('timeoutSeconds', 'wholeNumberRange', { min: 1, max: 60 });
+  return settings;
+}
+
+function view(row: IdentitySourceRow): IdentitySourceView {
+  const attributes = JSON.parse(row.attributes) as AttributeMapping;
+  return {
+    name: row.name,
+    type: 'ldap',
+    preset: row.preset,
+    position: row.position,
+    urls: JSON.parse(row.urls) as string[],
+    startTls: row.start_tls === 1,
+    caFile: row.ca_file,
+    allowPlain: row.allow_plain === 1,
+    bindDn: row.bind_dn,
+    baseDn: row.base_dn,
+    userFilter: row.user_filter,
+    loginAttribute: attributes.login,
+    attributes,
+    roleGroups: JSON.parse(row.role_groups) as RoleGroups,
+    timeoutSeconds: row.timeout_ms / 1000,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+  };
+}
