@@ -137,6 +137,25 @@ export function isTallyError(value: unknown): value is TallyError {
   return value instanceof TallyError;
 }
 
+/**
+ * The driver could not reach or use the database: PostgreSQL down, restarting or failing over (a
+ * refused or broken connection, SQLSTATE class 08, or 57P01-57P03 while it shuts down or starts),
+ * or SQLite's file unwritable (disk full, read-only, I/O error). node-postgres reports a dropped
+ * connection and a connect timeout by message only. Such a request is answered STORE_UNAVAILABLE
+ * with a retry hint, never as an internal error.
+ */
+export function isStoreUnreachable(error: unknown): boolean {
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code)) return true;
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+  if (/^SQLITE_(FULL|IOERR|READONLY|CANTOPEN)/.test(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(message);
+}
+
+/** Seconds a client is asked to wait before trying again while the store cannot be reached. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
+
 /** PostgreSQL refused a text value it cannot store (a NUL byte, say); SQLite stores any text. */
 export function isUnstorableText(error: unknown): boolean {
   const code = (error as { code?: string }).code;

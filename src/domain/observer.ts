@@ -32,6 +32,7 @@ export const RADIUS_DROP_REASONS = [
   'bad_authenticator',
   'duplicate',
   'overloaded',
+  'store_unavailable',
   'error',
 ] as const;
 export type RadiusDropReason = (typeof RADIUS_DROP_REASONS)[number];

@@ -62,7 +62,7 @@ export class PrometheusMetrics implements Observer {
     });
     this.storeErrors = new Counter({
       name: 'tally_store_errors_total',
-      help: 'Statements the store refused or failed: constraint (a unique or foreign key), conflict (a lock or serialisation conflict, retried), other.',
+      help: 'Statements the store refused or failed: constraint (a unique or foreign key), conflict (a lock or serialisation conflict, retried), unavailable (the database unreachable or unwritable), other.',
       labelNames: ['kind'],
       registers,
     });
