@@ -148,7 +148,13 @@ export class DistributionService {
     actor: Actor,
     username: string,
     profileName: string,
-    options: { notifyHolder?: boolean; show?: boolean; within?: Repositories } = {},
+    options: {
+      notifyHolder?: boolean;
+      show?: boolean;
+      within?: Repositories;
+      /** What the caller writes with the distribution, committed or rolled back with it (a bulk run's report of the user). */
+      alongside?: (tx: Repositories, result: DistributionResult) => Promise<void>;
+    } = {},
   ): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
     const result = await this.audit.change(
@@ -162,7 +168,9 @@ export class DistributionService {
         const user = await this.user(tx, username);
         requireAuthorityOver(actor, user);
         const token = await this.insertNewToken(tx, profile, user.id);
-        return this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
+        const result = await this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
+        await options.alongside?.(tx, result);
+        return result;
       },
       (result) => ({ serial: result.serial, delivery: result.delivery }),
       options.within,
