@@ -185,12 +185,17 @@ export class BulkDistributionService {
     try {
       await this.distribution.distributeToUser(actor, item.username, run.profile, {
         show: false,
-        alongside: (tx, result) => tx.bulkDistributions.record(run.id, item.id, { result: 'distributed', serial: result.serial }, this.clock.now()),
+        alongside: (tx, result) =>
+          tx.bulkDistributions.record(run.id, item.id, { result: 'distributed', serial: result.serial }, this.clock.now()),
       });
     } catch (error) {
       const known = isTallyError(error) ? error : undefined;
       if (!known) this.logger?.error({ err: error, bulk: run.id, username: item.username }, 'a distribution of a bulk run failed');
-      const outcome = { result: 'failed', error: known?.code ?? 'INTERNAL', message: known?.message ?? errorCatalogue.INTERNAL.message } as const;
+      const outcome = {
+        result: 'failed',
+        error: known?.code ?? 'INTERNAL',
+        message: known?.message ?? errorCatalogue.INTERNAL.message,
+      } as const;
       await this.repository.record(run.id, item.id, outcome, this.clock.now());
     }
   }
