@@ -89,6 +89,9 @@ export interface RunningServer {
 }
 
 /** A fresh store for `npm start`: a master key file, and an admin with a generated password. */
+/** How often the wall clock is compared with the monotonic clock for steps. */
+const CLOCK_CHECK_INTERVAL_MS = 10_000;
+
 async function initialiseForQuickStart(options: ServerOptions, store: Store, clock: Clock): Promise<string[]> {
   let keyring: Keyring;
   if (options.masterKey !== undefined || existsSync(masterKeyPath(options.store.dataDir))) {
@@ -114,6 +117,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let radius: RunningRadius | undefined;
   let mailer: SmtpMailer | undefined;
   let forwarding: { stop(): Promise<void> } | undefined;
+  let stopClockChecks = () => {};
   let phase: Phase = 'starting';
   try {
     await migrateToLatest(store);
@@ -137,6 +141,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
     const services = createServices(store, keyring, clock, serviceOptions);
     metrics.watchQueue(() => services.authentication.waiting);
+    const clockChecks = setInterval(() => services.clockWatch.check(), CLOCK_CHECK_INTERVAL_MS);
+    clockChecks.unref();
+    stopClockChecks = () => clearInterval(clockChecks);
     // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
     await services.provisioning.serverKey();
     const listener = {
@@ -226,6 +233,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       authnApiAddress,
       async close() {
         phase = 'stopping';
+        stopClockChecks();
         await radius?.close();
         await Promise.all(apps.map((app) => app.close()));
         await services.bulk.stop();
@@ -236,6 +244,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     };
   } catch (error) {
+    stopClockChecks();
     await forwarding?.stop().catch(() => {});
     await radius?.close().catch(() => {});
     await Promise.all(apps.map((app) => app.close().catch(() => {})));

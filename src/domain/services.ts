@@ -17,7 +17,7 @@ import { AuditRetentionService } from './audit-retention.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
 import { AuthnApiService } from './authn-api.js';
 import { BulkDistributionService } from './bulk-distribution.js';
-import type { Clock } from './clock.js';
+import { type Clock, ClockWatch, type Monotonic, systemMonotonic } from './clock.js';
 import { DashboardService } from './dashboard.js';
 import { type DistributionOptions, DistributionService } from './distribution.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
@@ -63,6 +63,8 @@ export interface Services {
   notifier: Notifier;
   bulk: BulkDistributionService;
   dashboard: DashboardService;
+  /** Notices the wall clock being stepped (checked by the server every few seconds and by the dashboard). */
+  clockWatch: ClockWatch;
   rateLimits: RateLimitService;
   /** Where the services and the adapters report for monitoring (`unobserved` without metrics). */
   observer: Observer;
@@ -78,6 +80,8 @@ export interface ServiceOptions extends DistributionOptions {
   selfService?: SelfServiceSettings;
   /** Monitoring (the Prometheus metrics); none without it. */
   observer?: Observer;
+  /** The clock the wall clock is checked against for steps; `performance.now()` unless a test moves it. */
+  monotonic?: Monotonic;
   /** How long an RSA Authentication API attempt waits for the agent's next request. */
   authnAttemptSeconds?: number;
 }
@@ -100,6 +104,13 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
   const observer = options.observer ?? unobserved;
+  const clockWatch = new ClockWatch(clock, options.monotonic ?? systemMonotonic, (step) => {
+    observer.clockStepped(step.seconds);
+    options.logger?.warn(
+      { seconds: step.seconds },
+      `The system clock was stepped ${step.seconds > 0 ? 'forward' : 'back'} by ${Math.abs(step.seconds)} s. Time-based codes follow it; each token's last accepted step stays its floor, so no code is accepted twice. Check NTP on this host.`,
+    );
+  });
   const authentication = new AuthenticationService(
     authenticationStore,
     new ChallengeRepository(store.db),
@@ -160,7 +171,8 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     requests,
     notifier,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
-    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
+    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock, clockWatch),
+    clockWatch,
     rateLimits,
     observer,
   };

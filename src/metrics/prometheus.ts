@@ -19,6 +19,8 @@ export class PrometheusMetrics implements Observer {
   private readonly ctkipOutcomes: Counter<'outcome' | 'code'>;
   private readonly storeErrors: Counter<'kind'>;
   private readonly httpResponses: Counter<'listener' | 'route' | 'status_class'>;
+  private readonly clockSteps: Counter<'direction'>;
+  private readonly lastClockStep: Gauge;
   private queueDepth: () => number = () => 0;
 
   constructor() {
@@ -72,6 +74,17 @@ export class PrometheusMetrics implements Observer {
       labelNames: ['listener', 'route', 'status_class'],
       registers,
     });
+    this.clockSteps = new Counter({
+      name: 'tally_clock_steps_total',
+      help: 'Steps of the system clock (2 s or more against the monotonic clock between checks), by direction (forward, back).',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.lastClockStep = new Gauge({
+      name: 'tally_clock_last_step_seconds',
+      help: 'The latest step of the system clock, in seconds (negative: back); 0 when none was seen since the start.',
+      registers,
+    });
     collectDefaultMetrics({ register: this.registry });
     // Gauges named like counters (promtool warns); each is the sum of its by-type twin
     // (`nodejs_active_handles{type}` ...), which stays.
@@ -107,6 +120,11 @@ export class PrometheusMetrics implements Observer {
 
   storeError(kind: StoreErrorKind): void {
     this.storeErrors.inc({ kind });
+  }
+
+  clockStepped(seconds: number): void {
+    this.clockSteps.inc({ direction: seconds > 0 ? 'forward' : 'back' });
+    this.lastClockStep.set(seconds);
   }
 
   httpResponse(listener: string, route: string, status: number): void {
