@@ -13,6 +13,7 @@ export const errorCatalogue = {
   NOT_FOUND: { status: 404, message: 'Not found.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again later.' },
+  OVERLOADED: { status: 503, message: 'Tally is answering as many requests as it can; try again in a moment.' },
   INTERNAL: { status: 500, message: 'Internal error. The server log has the details.' },
 
   // Access

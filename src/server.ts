@@ -51,6 +51,8 @@ export interface ServerOptions {
   sessions?: SessionSettings;
   logonRateLimit?: number;
   ctkipRateLimit?: number;
+  /** Per HTTP listener (`--max-requests-in-flight`); unlimited without it. */
+  maxRequestsInFlight?: number;
   /** The Self-Service Console's log-on and lost-token policies; the domain's defaults without them. */
   selfService?: SelfServiceSettings;
   /** What the help desk is shown of credentials (`--helpdesk-credentials`). */
@@ -151,6 +153,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       trustProxy: options.trustProxy,
       logonRateLimit: options.logonRateLimit,
       ctkipRateLimit: options.ctkipRateLimit,
+      maxInFlight: options.maxRequestsInFlight,
     };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls, monitor: { observer: metrics, listener: 'public' } });
     apps.push(publicApp);

@@ -81,7 +81,8 @@ export function setRetryAfter(reply: FastifyReply, error: TallyError): void {
  */
 export function logRefusal(request: FastifyRequest, error: unknown, tallyError: TallyError): void {
   if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
-  else if (tallyError.status >= 500) {
+  // Shedding load is counted by the HTTP metrics, not logged once per refused request.
+  else if (tallyError.status >= 500 && tallyError.code !== 'OVERLOADED') {
     const cause = isTallyError(error) ? undefined : (error as Error).message;
     request.log.warn({ code: tallyError.code, msg: tallyError.message, ...(cause ? { cause } : {}) }, 'request failed');
   }
