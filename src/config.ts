@@ -229,6 +229,12 @@ export const settings = {
     1,
     100000,
   ),
+  maxRequestsInFlight: integer(
+    'HTTP requests each listener works on at once; more are refused at once with 503 (OVERLOADED, Retry-After: 1), before their body is read, so that memory stays bounded under a flood. /healthz, /readyz and /metrics are always answered. RADIUS and REST authentications also wait in one queue of at most 10,000.',
+    2000,
+    10,
+    100000,
+  ),
   logonRateLimit: integer(
     'Console log-on attempts allowed per minute from one client address, counted over every node on the store (more are refused with 429); per username, growing log-on delays apply as well.',
     20,

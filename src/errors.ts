@@ -13,6 +13,7 @@ export const errorCatalogue = {
   NOT_FOUND: { status: 404, message: 'Not found.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; try again later.' },
+  OVERLOADED: { status: 503, message: 'Tally is answering as many requests as it can; try again in a moment.' },
   INTERNAL: { status: 500, message: 'Internal error. The server log has the details.' },
 
   // Access
@@ -153,6 +154,25 @@ export class TallyError extends Error {
 export function isTallyError(value: unknown): value is TallyError {
   return value instanceof TallyError;
 }
+
+/**
+ * The driver could not reach or use the database: PostgreSQL down, restarting or failing over (a
+ * refused or broken connection, SQLSTATE class 08, or 57P01-57P03 while it shuts down or starts),
+ * or SQLite's file unwritable (disk full, read-only, I/O error). node-postgres reports a dropped
+ * connection and a connect timeout by message only. Such a request is answered STORE_UNAVAILABLE
+ * with a retry hint, never as an internal error.
+ */
+export function isStoreUnreachable(error: unknown): boolean {
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code)) return true;
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+  if (/^SQLITE_(FULL|IOERR|READONLY|CANTOPEN)/.test(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(message);
+}
+
+/** Seconds a client is asked to wait before trying again while the store cannot be reached. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
 
 /** PostgreSQL refused a text value it cannot store (a NUL byte, say); SQLite stores any text. */
 export function isUnstorableText(error: unknown): boolean {

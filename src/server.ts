@@ -51,6 +51,8 @@ export interface ServerOptions {
   sessions?: SessionSettings;
   logonRateLimit?: number;
   ctkipRateLimit?: number;
+  /** Per HTTP listener (`--max-requests-in-flight`); unlimited without it. */
+  maxRequestsInFlight?: number;
   /** The Self-Service Console's log-on and lost-token policies; the domain's defaults without them. */
   selfService?: SelfServiceSettings;
   /** What the help desk is shown of credentials (`--helpdesk-credentials`). */
@@ -89,6 +91,9 @@ export interface RunningServer {
 }
 
 /** A fresh store for `npm start`: a master key file, and an admin with a generated password. */
+/** How often the wall clock is compared with the monotonic clock for steps. */
+const CLOCK_CHECK_INTERVAL_MS = 10_000;
+
 async function initialiseForQuickStart(options: ServerOptions, store: Store, clock: Clock): Promise<string[]> {
   let keyring: Keyring;
   if (options.masterKey !== undefined || existsSync(masterKeyPath(options.store.dataDir))) {
@@ -114,6 +119,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let radius: RunningRadius | undefined;
   let mailer: SmtpMailer | undefined;
   let forwarding: { stop(): Promise<void> } | undefined;
+  let stopClockChecks = () => {};
   let phase: Phase = 'starting';
   try {
     await migrateToLatest(store);
@@ -142,6 +148,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
     const services = createServices(store, keyring, clock, serviceOptions);
     metrics.watchQueue(() => services.authentication.waiting);
+    const clockChecks = setInterval(() => services.clockWatch.check(), CLOCK_CHECK_INTERVAL_MS);
+    clockChecks.unref();
+    stopClockChecks = () => clearInterval(clockChecks);
     // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
     await services.provisioning.serverKey();
     const listener = {
@@ -149,6 +158,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       trustProxy: options.trustProxy,
       logonRateLimit: options.logonRateLimit,
       ctkipRateLimit: options.ctkipRateLimit,
+      maxInFlight: options.maxRequestsInFlight,
     };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls, monitor: { observer: metrics, listener: 'public' } });
     apps.push(publicApp);
@@ -231,6 +241,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       authnApiAddress,
       async close() {
         phase = 'stopping';
+        stopClockChecks();
         await radius?.close();
         await Promise.all(apps.map((app) => app.close()));
         await services.bulk.stop();
@@ -241,6 +252,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     };
   } catch (error) {
+    stopClockChecks();
     await forwarding?.stop().catch(() => {});
     await radius?.close().catch(() => {});
     await Promise.all(apps.map((app) => app.close().catch(() => {})));

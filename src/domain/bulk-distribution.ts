@@ -262,18 +262,30 @@ export class BulkDistributionService {
     void work.finally(() => this.running.delete(work));
   }
 
+  /**
+   * The user's token and the report that says so commit in one transaction: a crash between them
+   * would leave a user with a token the report calls waiting, who would get a second on resume.
+   */
   private async distributeOne(actor: Actor, run: BulkDistributionRow, item: BulkItemRow): Promise<void> {
-    let outcome: Parameters<BulkDistributionRepository['record']>[2];
     try {
-      const result = await this.distribution.distributeToUser(actor, item.username, run.profile, { show: false });
-      const expiresAt = run.credentials === 'waiting' && result.expiresAt !== null ? Date.parse(result.expiresAt) : undefined;
-      outcome = { result: 'distributed', serial: result.serial, expiresAt };
+      await this.distribution.distributeToUser(actor, item.username, run.profile, {
+        show: false,
+        alongside: (tx, result) => {
+          // A CT-KIP run's credentials file lives as long as its last code.
+          const expiresAt = run.credentials === 'waiting' && result.expiresAt !== null ? Date.parse(result.expiresAt) : undefined;
+          return tx.bulkDistributions.record(run.id, item.id, { result: 'distributed', serial: result.serial, expiresAt }, this.clock.now());
+        },
+      });
     } catch (error) {
       const known = isTallyError(error) ? error : undefined;
       if (!known) this.logger?.error({ err: error, bulk: run.id, username: item.username }, 'a distribution of a bulk run failed');
-      outcome = { result: 'failed', error: known?.code ?? 'INTERNAL', message: known?.message ?? errorCatalogue.INTERNAL.message };
+      const outcome = {
+        result: 'failed',
+        error: known?.code ?? 'INTERNAL',
+        message: known?.message ?? errorCatalogue.INTERNAL.message,
+      } as const;
+      await this.repository.record(run.id, item.id, outcome, this.clock.now());
     }
-    await this.repository.record(run.id, item.id, outcome, this.clock.now());
   }
 
   private async row(id: number, repository: BulkDistributionRepository = this.repository): Promise<BulkDistributionRow> {

@@ -2,7 +2,7 @@ import type { TokenState } from '../model/vocabulary.js';
 import type { AuditRepository } from '../store/repositories/audit.js';
 import type { DashboardRepository } from '../store/repositories/dashboard.js';
 import { type Actor, requirePermission } from './actor.js';
-import type { Clock } from './clock.js';
+import type { Clock, ClockWatch } from './clock.js';
 
 export interface Dashboard {
   users: { total: number; disabled: number; locked: number };
@@ -12,6 +12,8 @@ export interface Dashboard {
   authentications: { succeeded: number; failed: number; hours: { start: string; succeeded: number; failed: number }[] };
   /** Active or pending tokens whose last valid day falls within the next 30 days, soonest first. */
   expiring: { count: number; first: { serial: string; username: string | null; expiresOn: string }[] };
+  /** The latest step of this node's system clock since it started (`seconds` negative: back), or null. */
+  clockStep: { at: string; seconds: number } | null;
 }
 
 const HOUR_MS = 3_600_000;
@@ -24,10 +26,13 @@ export class DashboardService {
     private readonly audit: AuditRepository,
     private readonly counts: DashboardRepository,
     private readonly clock: Clock,
+    private readonly clockWatch: ClockWatch,
   ) {}
 
   async summary(actor: Actor): Promise<Dashboard> {
     requirePermission(actor, 'dashboard.read');
+    this.clockWatch.check();
+    const step = this.clockWatch.lastStep;
     const now = this.clock.now();
     const currentHour = Math.floor(now / HOUR_MS);
     const today = new Date(now).toISOString().slice(0, 10);
@@ -59,6 +64,7 @@ export class DashboardService {
         count: expiring.count,
         first: expiring.first.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on })),
       },
+      clockStep: step ? { at: new Date(step.at).toISOString(), seconds: step.seconds } : null,
     };
   }
 }

@@ -161,7 +161,15 @@ export class DistributionService {
     actor: Actor,
     username: string,
     profileName: string,
-    options: { notifyHolder?: boolean; show?: boolean; within?: Repositories; replaces?: string } = {},
+    options: {
+      notifyHolder?: boolean;
+      show?: boolean;
+      within?: Repositories;
+      /** The token this one replaces (a self-service replacement), which the token limit does not count. */
+      replaces?: string;
+      /** What the caller writes with the distribution, committed or rolled back with it (a bulk run's report of the user). */
+      alongside?: (tx: Repositories, result: DistributionResult) => Promise<void>;
+    } = {},
   ): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
     // A directory user gets their local record on first use; not inside another change's transaction (SQLite has one writer).
@@ -178,7 +186,9 @@ export class DistributionService {
         requireAuthorityOver(actor, user);
         await this.requireTokenSlot(tx, user, { replaces: options.replaces, countRequests: selfService });
         const token = await this.insertNewToken(tx, profile, user.id);
-        return this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
+        const result = await this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
+        await options.alongside?.(tx, result);
+        return result;
       },
       (result) => ({ serial: result.serial, delivery: result.delivery }),
       options.within,

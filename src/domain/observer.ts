@@ -19,6 +19,8 @@ export interface Observer {
   storeError(kind: StoreErrorKind): void;
   /** An HTTP request answered: the listener, the route's pattern (not the URL) and the status. */
   httpResponse(listener: string, route: string, status: number): void;
+  /** The wall clock was stepped by `seconds` (positive: forward). */
+  clockStepped(seconds: number): void;
 }
 
 /** `error`: no answer could be given (the store failed, or too many requests were waiting). */
@@ -32,6 +34,7 @@ export const RADIUS_DROP_REASONS = [
   'bad_authenticator',
   'duplicate',
   'overloaded',
+  'store_unavailable',
   'error',
 ] as const;
 export type RadiusDropReason = (typeof RADIUS_DROP_REASONS)[number];
@@ -45,4 +48,5 @@ export const unobserved: Observer = {
   ctkip: () => {},
   storeError: () => {},
   httpResponse: () => {},
+  clockStepped: () => {},
 };

@@ -18,7 +18,7 @@ import { AuditRetentionService } from './audit-retention.js';
 import { AuthenticationService, DEFAULT_AUTHENTICATION, PasscodeRules } from './authentication.js';
 import { AuthnApiService } from './authn-api.js';
 import { BulkDistributionService } from './bulk-distribution.js';
-import type { Clock } from './clock.js';
+import { type Clock, ClockWatch, type Monotonic, systemMonotonic } from './clock.js';
 import { DashboardService } from './dashboard.js';
 import { DirectoryService } from './directory.js';
 import { DirectoryConnector } from './directory-connection.js';
@@ -74,6 +74,8 @@ export interface Services {
   /** Serial → user assignments from a CSV file. */
   assignments: AssignmentImportService;
   dashboard: DashboardService;
+  /** Notices the wall clock being stepped (checked by the server every few seconds and by the dashboard). */
+  clockWatch: ClockWatch;
   rateLimits: RateLimitService;
   /** The store-backed settings: the per-user token limit and the self-service switches. */
   settings: SettingsService;
@@ -91,6 +93,8 @@ export interface ServiceOptions extends DistributionOptions {
   selfService?: SelfServiceSettings;
   /** Monitoring (the Prometheus metrics); none without it. */
   observer?: Observer;
+  /** The clock the wall clock is checked against for steps; `performance.now()` unless a test moves it. */
+  monotonic?: Monotonic;
   /** How long an RSA Authentication API attempt waits for the agent's next request. */
   authnAttemptSeconds?: number;
 }
@@ -124,6 +128,13 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
   const observer = options.observer ?? unobserved;
+  const clockWatch = new ClockWatch(clock, options.monotonic ?? systemMonotonic, (step) => {
+    observer.clockStepped(step.seconds);
+    options.logger?.warn(
+      { seconds: step.seconds },
+      `The system clock was stepped ${step.seconds > 0 ? 'forward' : 'back'} by ${Math.abs(step.seconds)} s. Time-based codes follow it; each token's last accepted step stays its floor, so no code is accepted twice. Check NTP on this host.`,
+    );
+  });
   const authentication = new AuthenticationService(
     authenticationStore,
     new ChallengeRepository(store.db),
@@ -188,7 +199,8 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     mailTemplates,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
     assignments: new AssignmentImportService(distribution, audit),
-    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
+    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock, clockWatch),
+    clockWatch,
     rateLimits,
     settings,
     observer,

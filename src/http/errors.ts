@@ -1,5 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorCode, errorCatalogue, invalidInput, isTallyError, isUnstorableText, TallyError, validationMessage } from '../errors.js';
+import {
+  type ErrorCode,
+  errorCatalogue,
+  invalidInput,
+  isStoreUnreachable,
+  isTallyError,
+  isUnstorableText,
+  STORE_RETRY_AFTER_SECONDS,
+  TallyError,
+  validationMessage,
+} from '../errors.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
@@ -55,13 +65,27 @@ export function toTallyError(error: unknown): TallyError {
   if (fastifyError.statusCode === 429) return new TallyError('RATE_LIMITED');
   if (error instanceof SyntaxError) return new TallyError('MALFORMED_JSON');
   if (isUnstorableText(error)) return invalidInput('unstorableCharacter');
+  if (isStoreUnreachable(error)) return new TallyError('STORE_UNAVAILABLE', undefined, { retryAfterSeconds: STORE_RETRY_AFTER_SECONDS });
   return new TallyError('INTERNAL');
 }
 
-/** A refusal that says when to try again (LOGON_DELAYED) carries it as Retry-After too. */
+/** A refusal that says when to try again (LOGON_DELAYED, STORE_UNAVAILABLE) carries it as Retry-After too. */
 export function setRetryAfter(reply: FastifyReply, error: TallyError): void {
   const seconds = error.details?.retryAfterSeconds;
   if (typeof seconds === 'number') void reply.header('retry-after', String(seconds));
+}
+
+/**
+ * An unexpected error is logged with its stack; a server-side refusal (the store unreachable) as a
+ * warning with the driver's reason, which the client never sees.
+ */
+export function logRefusal(request: FastifyRequest, error: unknown, tallyError: TallyError): void {
+  if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
+  // Shedding load is counted by the HTTP metrics, not logged once per refused request.
+  else if (tallyError.status >= 500 && tallyError.code !== 'OVERLOADED') {
+    const cause = isTallyError(error) ? undefined : (error as Error).message;
+    request.log.warn({ code: tallyError.code, msg: tallyError.message, ...(cause ? { cause } : {}) }, 'request failed');
+  }
 }
 
 function errorBody(error: TallyError): ErrorBody {
@@ -91,8 +115,7 @@ export function installErrors(app: FastifyInstance, options: { htmlPage?: (error
   };
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const tallyError = toTallyError(error);
-    if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
-    else if (tallyError.status >= 500) request.log.warn({ code: tallyError.code, msg: tallyError.message }, 'request failed');
+    logRefusal(request, error, tallyError);
     send(request, reply, tallyError);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { interopTest, runPeer } from '../../test/support/peers.js';
 import { createLogger } from '../logger.js';
+import { installJsonErrors } from './errors.js';
 import { createFastify } from './fastify.js';
 
 const logger = createLogger('silent');
@@ -64,5 +65,49 @@ interopTest('a listener that speaks TLS sends Strict-Transport-Security over HTT
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('beyond its requests in flight a listener sheds at once (503 OVERLOADED, Retry-After) and keeps answering /healthz', async () => {
+  const app = createFastify({ logger, maxInFlight: 20 });
+  installJsonErrors(app);
+  let held = 0;
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  app.get('/hold', async () => {
+    held++;
+    await gate;
+    return { ok: true };
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  try {
+    const refused: { status: number; retryAfter: string | null; code: string }[] = [];
+    const flood = Array.from({ length: 100 }, () =>
+      fetch(`${base}/hold`).then(async (response) => {
+        if (response.status !== 200)
+          refused.push({
+            status: response.status,
+            retryAfter: response.headers.get('retry-after'),
+            code: (await response.json()).error.code,
+          });
+        else await response.text();
+      }),
+    );
+    while (held < 20 || refused.length < 80) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(held, 20, 'no more than the limit reached a handler');
+    assert.deepEqual(
+      new Set(refused.map((r) => JSON.stringify(r))),
+      new Set([JSON.stringify({ status: 503, retryAfter: '1', code: 'OVERLOADED' })]),
+    );
+    assert.equal((await fetch(`${base}/healthz`)).status, 200, 'liveness is never shed');
+    release();
+    await Promise.all(flood);
+    const after = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/hold`).then((r) => r.status)));
+    assert.deepEqual(new Set(after), new Set([200]), 'finished requests no longer count');
+  } finally {
+    release();
+    await app.close();
   }
 });

@@ -29,6 +29,8 @@ export interface ListenerOptions {
   logonRateLimit?: number;
   /** CT-KIP requests per minute from one address. */
   ctkipRateLimit?: number;
+  /** Requests in progress at once on this listener; more are refused with OVERLOADED (503) before they are read. */
+  maxInFlight?: number;
   /** Where every response is counted (by route pattern and status class), and as which listener. */
   monitor?: { observer: Observer; listener: string };
 }
@@ -53,6 +55,27 @@ export function reloadTls(app: FastifyInstance, tls: TlsFiles): void {
   (app.server as unknown as TlsServer).setSecureContext(readTls(tls));
 }
 
+/** Answered however busy the listener is: liveness, readiness and the metrics that show the overload. */
+const NEVER_SHED = new Set(['/healthz', '/readyz', '/metrics']);
+const OVERLOADED_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Sheds load early: beyond `max` requests in progress, a request is refused before its body is
+ * read or any service is called, so that memory stays bounded and the requests already taken are
+ * answered in time. The authentication queue has its own bound behind this one.
+ */
+function limitInFlight(app: FastifyInstance, max: number): void {
+  let inFlight = 0;
+  app.addHook('onRequest', (request, reply, done) => {
+    if (NEVER_SHED.has(request.routeOptions.url ?? '')) return done();
+    if (inFlight >= max) return done(new TallyError('OVERLOADED', undefined, { retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS }));
+    inFlight++;
+    // 'close' comes once the answer is sent or the client went away, whichever happens.
+    reply.raw.once('close', () => inFlight--);
+    done();
+  });
+}
+
 /**
  * A fastify instance as both listeners want it: strict JSON schemas (unknown fields are errors,
  * no type coercion), bounded bodies, security headers, the request's actor slot.
@@ -70,6 +93,7 @@ export function createFastify(options: ListenerOptions): FastifyInstance {
     genReqId: requestIdFor,
   }) as unknown as FastifyInstance;
   app.decorateRequest('actor', null);
+  if (options.maxInFlight !== undefined) limitInFlight(app, options.maxInFlight);
   // Echoed, so a client or proxy can find its request in Tally's log and audit trail.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);

@@ -19,6 +19,8 @@ export class PrometheusMetrics implements Observer {
   private readonly ctkipOutcomes: Counter<'outcome' | 'code'>;
   private readonly storeErrors: Counter<'kind'>;
   private readonly httpResponses: Counter<'listener' | 'route' | 'status_class'>;
+  private readonly clockSteps: Counter<'direction'>;
+  private readonly lastClockStep: Gauge;
   private queueDepth: () => number = () => 0;
 
   constructor() {
@@ -62,7 +64,7 @@ export class PrometheusMetrics implements Observer {
     });
     this.storeErrors = new Counter({
       name: 'tally_store_errors_total',
-      help: 'Statements the store refused or failed: constraint (a unique or foreign key), conflict (a lock or serialisation conflict, retried), other.',
+      help: 'Statements the store refused or failed: constraint (a unique or foreign key), conflict (a lock or serialisation conflict, retried), unavailable (the database unreachable or unwritable), other.',
       labelNames: ['kind'],
       registers,
     });
@@ -70,6 +72,17 @@ export class PrometheusMetrics implements Observer {
       name: 'tally_http_responses_total',
       help: 'HTTP responses by listener, route pattern and status class (2xx, 3xx, 4xx, 5xx).',
       labelNames: ['listener', 'route', 'status_class'],
+      registers,
+    });
+    this.clockSteps = new Counter({
+      name: 'tally_clock_steps_total',
+      help: 'Steps of the system clock (2 s or more against the monotonic clock between checks), by direction (forward, back).',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.lastClockStep = new Gauge({
+      name: 'tally_clock_last_step_seconds',
+      help: 'The latest step of the system clock, in seconds (negative: back); 0 when none was seen since the start.',
       registers,
     });
     collectDefaultMetrics({ register: this.registry });
@@ -107,6 +120,11 @@ export class PrometheusMetrics implements Observer {
 
   storeError(kind: StoreErrorKind): void {
     this.storeErrors.inc({ kind });
+  }
+
+  clockStepped(seconds: number): void {
+    this.clockSteps.inc({ direction: seconds > 0 ? 'forward' : 'back' });
+    this.lastClockStep.set(seconds);
   }
 
   httpResponse(listener: string, route: string, status: number): void {

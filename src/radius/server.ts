@@ -6,7 +6,7 @@ import { decodePacket, RadiusCode } from '../core/radius/packet.js';
 import { type Clock, systemClock } from '../domain/clock.js';
 import type { RadiusDropReason } from '../domain/observer.js';
 import type { Services } from '../domain/services.js';
-import { isTallyError } from '../errors.js';
+import { isStoreUnreachable, isTallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 export interface RadiusServerOptions {
@@ -59,6 +59,7 @@ export async function startRadiusServer(services: Services, options: RadiusServe
   const replies = new Map<string, { at: number; reply?: Buffer }>();
   const clock = options.clock ?? systemClock;
   const warned = new Map<string, { at: number; dropped: number }>();
+  let lastStoreWarning = Number.NEGATIVE_INFINITY;
 
   /** Says why a known client gets no answer: at warning level, once per client and minute, with how many more were dropped since. */
   function warnDropped(clientName: string, address: string, requestId: string, error: unknown): void {
@@ -138,6 +139,18 @@ export async function startRadiusServer(services: Services, options: RadiusServe
   socket.on('message', (datagram, remote) => {
     const requestId = randomUUID();
     answer(datagram, remote, requestId).catch((error: unknown) => {
+      if (isStoreUnreachable(error)) {
+        // No answer without a durable decision: the client sends again, or asks another server.
+        services.observer.radiusDropped('store_unavailable');
+        if (clock.now() - lastStoreWarning >= DROP_WARNING_INTERVAL_MS) {
+          lastStoreWarning = clock.now();
+          options.logger.warn(
+            { reqId: requestId, cause: (error as Error).message },
+            'RADIUS requests dropped unanswered: the store cannot be reached. Logged at most once a minute; tally_radius_packets_dropped_total{reason="store_unavailable"} counts them.',
+          );
+        }
+        return;
+      }
       services.observer.radiusDropped((isTallyError(error) && DROP_METRIC_REASONS[error.code]) || 'error');
       if (isTallyError(error))
         options.logger.debug({ reqId: requestId, code: error.code, address: remote.address }, 'RADIUS packet dropped');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type LogConfig, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
-import { TallyError } from '../errors.js';
+import { isStoreUnreachable, TallyError } from '../errors.js';
 import type { SqliteSynchronous } from '../model/vocabulary.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
@@ -42,8 +42,11 @@ export interface StoreOptions {
   onError?: (kind: StoreErrorKind) => void;
 }
 
-/** `constraint`: a unique or foreign key refused a row; `conflict`: a lock or serialisation conflict; `other`: anything else. */
-export type StoreErrorKind = 'constraint' | 'conflict' | 'other';
+/**
+ * `constraint`: a unique or foreign key refused a row; `conflict`: a lock or serialisation conflict;
+ * `unavailable`: the database could not be reached or written (down, restarting, disk full); `other`: anything else.
+ */
+export type StoreErrorKind = 'constraint' | 'conflict' | 'unavailable' | 'other';
 
 /** What kind of failure a driver's error is, by its code (PostgreSQL's SQLSTATE, better-sqlite3's SQLITE_*). */
 export function storeErrorKind(error: unknown): StoreErrorKind {
@@ -51,6 +54,7 @@ export function storeErrorKind(error: unknown): StoreErrorKind {
   if (code.startsWith('23') || code.startsWith('SQLITE_CONSTRAINT')) return 'constraint';
   if (code === '40001' || code === '40P01' || code === '55P03' || code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
     return 'conflict';
+  if (isStoreUnreachable(error)) return 'unavailable';
   return 'other';
 }
 

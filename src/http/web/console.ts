@@ -8,7 +8,7 @@ import type { Services } from '../../domain/services.js';
 import type { WebSession } from '../../domain/sessions.js';
 import { TallyError } from '../../errors.js';
 import type { WebConsole } from '../../model/vocabulary.js';
-import { toTallyError } from '../errors.js';
+import { logRefusal, setRetryAfter, toTallyError } from '../errors.js';
 import type { Html } from './html.js';
 import { sharedRateLimitStore } from './shared-rate-limit.js';
 
@@ -141,8 +141,8 @@ export async function registerWebConsole(
 
     scope.setErrorHandler((error: unknown, request, reply) => {
       const tallyError = toTallyError(error);
-      if (tallyError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
-      else if (tallyError.status >= 500) request.log.warn({ code: tallyError.code, msg: tallyError.message }, 'request failed');
+      logRefusal(request, error, tallyError);
+      setRetryAfter(reply, tallyError);
       void reply.status(tallyError.status).type('text/html; charset=utf-8').send(options.errorPage(request, tallyError).text);
     });
 

@@ -20,6 +20,9 @@ const DashboardSchema = Type.Object({
     count: Count,
     first: Type.Array(Type.Object({ serial: Type.String(), username: Type.Union([Type.String(), Type.Null()]), expiresOn: Type.String() })),
   }),
+  clockStep: Type.Union([Type.Object({ at: Type.String({ format: 'date-time' }), seconds: Type.Integer() }), Type.Null()], {
+    description: "the latest step of this node's system clock since it started (seconds negative: back), or null",
+  }),
 });
 
 export function dashboardRoutes(app: FastifyInstance, services: Services): void {
@@ -30,7 +33,7 @@ export function dashboardRoutes(app: FastifyInstance, services: Services): void 
       schema: {
         tags: ['dashboard'],
         summary:
-          'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days',
+          'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days, a step of the system clock',
         response: { 200: DashboardSchema },
       },
     },

@@ -100,6 +100,12 @@ function tokenStateBar(tokens: Dashboard['tokens']): Html {
 <ul class="legend-list">${states.map((state) => html`<li><span class="legend legend-${state}">${STATE_NAMES[state]}</span> <a href="${link('tokens')}?state=${state}">${tokens[state]}</a></li>`)}</ul>`;
 }
 
+/** A step of the server's clock, said where an admin looks first: codes then match other steps than devices show. */
+function clockStepNotice(step: { at: string; seconds: number }): Html {
+  const direction = step.seconds > 0 ? 'forward' : 'back';
+  return html`<div class="notice notice-warning" role="status">The system clock of this server moved ${direction} by ${String(Math.abs(step.seconds))} s (seen ${step.at}). Time-based codes follow the clock; no code already used is accepted again. Check the host's time synchronisation (NTP).</div>`;
+}
+
 export function dashboardPage(viewer: Viewer, data: Dashboard, notice?: Notice): Html {
   const auth = data.authentications;
   const actions = html`${may(viewer, 'tokens.distribute') ? html`<a class="button button-primary" href="${link('bulk')}">Hand out tokens to a team</a>` : ''}<a class="button button-secondary" href="${link('users', 'new')}">Create user</a>`;
@@ -109,6 +115,7 @@ export function dashboardPage(viewer: Viewer, data: Dashboard, notice?: Notice):
       title: 'Dashboard',
       notice,
       body: html`${pageHead('Dashboard', actions)}
+${data.clockStep ? clockStepNotice(data.clockStep) : ''}
 <section aria-labelledby="counts-title" class="section">
   <h2 id="counts-title" class="visually-hidden">Counts</h2>
   <div class="stats">

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { totp } from '../../src/core/otp/totp.js';
+import { writePskc } from '../../src/core/pskc/write.js';
+import { storeArgs, tally } from '../support/cli.js';
+import { callApi, callApiOk, lastAuthenticationReason, overHttp, type ServedNode, startNode, verifyOn } from '../support/node.js';
+import { interopRequired } from '../support/peers.js';
+import { canRunPrivateCluster, createPrivateCluster, type PrivateCluster } from '../support/postgres-cluster.js';
+import { papRequest, radclient } from '../support/radclient.js';
+import { pageText, WebClient } from '../support/web.js';
+
+const RADIUS_SECRET = 'outage-secret';
+const available = canRunPrivateCluster();
+
+/** Polls until `ready()` holds, failing after a generous deadline (a liveness bound, not a speed claim). */
+async function eventually(what: string, ready: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await ready())) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within a minute`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('PostgreSQL stopped and started under a serving Tally (a private cluster)', {
+  skip: !available && !interopRequired() ? 'no PostgreSQL 15 server binaries or postgres user' : false,
+}, () => {
+  let cluster: PrivateCluster;
+  let node: ServedNode;
+  let token = '';
+  const secret = randomBytes(20);
+  const dataDir = mkdtempSync(join(tmpdir(), 'tally-outage-'));
+  const codeAt = (offsetSteps: number) => totp({ secret }, Math.floor(Date.now() / 1000) + offsetSteps * 30);
+
+  before(async () => {
+    cluster = await createPrivateCluster();
+    const args = storeArgs({ dataDir, databaseUrl: cluster.url });
+    assert.equal(tally(['init', ...args, '--admin-user', 'root', '--admin-password-stdin'], { input: 'root-password-1\n' }).status, 0);
+    token = JSON.parse(tally(['apitoken', 'create', ...args, '--name', 'ops', '--role', 'superadmin', '--json']).stdout).token;
+    node = await startNode(args);
+    await callApiOk(node, token, '/api/v1/users', { username: 'olga' });
+    const file = writePskc([{ kind: 'totp', id: 'OUT-1', serial: 'OUT-1', secret, digits: 6, algorithm: 'SHA1', period: 30 }]);
+    await callApiOk(node, token, '/api/v1/tokens/import', { file: Buffer.from(file).toString('base64') });
+    await callApiOk(node, token, '/api/v1/tokens/OUT-1/assign', { username: 'olga' });
+    await callApiOk(node, token, '/api/v1/radius-clients', { name: 'vpn', address: '127.0.0.1', secret: RADIUS_SECRET });
+  });
+  after(async () => {
+    await node?.stop();
+    cluster?.destroy();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('fails fast and plainly while the database is down, recovers by itself, and accepts no code twice', async () => {
+    const browser = new WebClient(overHttp(node.admin));
+    await browser.get('/console');
+    const before = codeAt(0);
+    assert.equal(await verifyOn(node, token, 'olga', before), 'accept');
+
+    // As on a crash of the database server: connections drop, nothing is told to the clients.
+    cluster.stop('immediate');
+
+    const during = codeAt(1);
+    const rest = await callApi(node, token, 'POST', '/api/v1/auth/verify', { username: 'olga', passcode: during });
+    assert.equal(rest.status, 503, JSON.stringify(rest.body));
+    assert.equal((rest.body.error as { code: string }).code, 'STORE_UNAVAILABLE');
+    assert.equal(rest.headers.get('retry-after'), '5');
+
+    const radius = await radclient(node.radiusPort, RADIUS_SECRET, papRequest('olga', during), { timeoutSeconds: 1 });
+    assert.doesNotMatch(radius.stdout, /Received Access-(Accept|Reject)/, 'no answer at all: the client may ask another server');
+
+    const page = await browser.post('/console/logon', { username: 'root', password: 'root-password-1' });
+    assert.equal(page.statusCode, 503);
+    assert.match(String(page.headers['content-type']), /text\/html/);
+    assert.match(pageText(page.body), /The database cannot be reached/);
+    assert.doesNotMatch(page.body, /\bat .+\.(ts|js):\d+/, 'no stack trace');
+
+    const readyz = await fetch(`${node.admin}/readyz`);
+    assert.equal(readyz.status, 503);
+    assert.deepEqual(await readyz.json(), { status: 'unavailable', code: 'STORE_UNAVAILABLE' });
+    assert.equal((await fetch(`${node.admin}/healthz`)).status, 200, 'liveness holds: no restart is needed');
+    assert.equal((await fetch(`${node.public}/healthz`)).status, 200);
+
+    cluster.start();
+    await eventually('ready again', async () => (await fetch(`${node.admin}/readyz`)).status === 200);
+
+    assert.equal(await verifyOn(node, token, 'olga', before), 'reject');
+    assert.equal(await lastAuthenticationReason(node, token, 'OUT-1'), 'replayed code');
+    assert.equal(await verifyOn(node, token, 'olga', during), 'accept', 'the code refused during the outage was never spent');
+    assert.equal(await verifyOn(node, token, 'olga', during), 'reject');
+
+    const metrics = await (await fetch(`${node.admin}/metrics`)).text();
+    assert.match(metrics, /tally_radius_packets_dropped_total\{reason="store_unavailable"\} [1-9]/);
+  });
+});
