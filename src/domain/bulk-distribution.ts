@@ -273,7 +273,12 @@ export class BulkDistributionService {
         alongside: (tx, result) => {
           // A CT-KIP run's credentials file lives as long as its last code.
           const expiresAt = run.credentials === 'waiting' && result.expiresAt !== null ? Date.parse(result.expiresAt) : undefined;
-          return tx.bulkDistributions.record(run.id, item.id, { result: 'distributed', serial: result.serial, expiresAt }, this.clock.now());
+          return tx.bulkDistributions.record(
+            run.id,
+            item.id,
+            { result: 'distributed', serial: result.serial, expiresAt },
+            this.clock.now(),
+          );
         },
       });
     } catch (error) {

@@ -123,7 +123,19 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     clock,
     options.logger,
   );
-  const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, settings, options, notifier, directory);
+  const distribution = new DistributionService(
+    work,
+    keyring,
+    tokens,
+    profiles,
+    hasher,
+    audit,
+    clock,
+    settings,
+    options,
+    notifier,
+    directory,
+  );
   const users = new UserService(repositories.users, audit, clock, lockout, logonDelays, directory);
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);

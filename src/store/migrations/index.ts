@@ -17,10 +17,10 @@ import { periodColumn } from './0014_period_column.js';
 import { pinPolicy } from './0015_pin_policy.js';
 import { authnApi } from './0016_authn_api.js';
 import { authnApiSigning } from './0017_authn_api_signing.js';
-import { mailTemplates } from './0021_mail_templates.js';
-import { settings } from './0020_settings.js';
-import { bulkCredentials } from './0019_bulk_credentials.js';
 import { identitySources } from './0018_identity_sources.js';
+import { bulkCredentials } from './0019_bulk_credentials.js';
+import { settings } from './0020_settings.js';
+import { mailTemplates } from './0021_mail_templates.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -42,10 +42,10 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0015_pin_policy': pinPolicy(),
     '0016_authn_api': authnApi(dialect),
     '0017_authn_api_signing': authnApiSigning(dialect),
-    '0021_mail_templates': mailTemplates(dialect),
-    '0020_settings': settings(dialect),
-    '0019_bulk_credentials': bulkCredentials(dialect),
     '0018_identity_sources': identitySources(dialect),
+    '0019_bulk_credentials': bulkCredentials(dialect),
+    '0020_settings': settings(dialect),
+    '0021_mail_templates': mailTemplates(dialect),
   };
 }
 
