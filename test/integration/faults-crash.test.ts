@@ -8,25 +8,23 @@ import { writePskc } from '../../src/core/pskc/write.js';
 import { openStore } from '../../src/store/connect.js';
 import { storeArgs, tally } from '../support/cli.js';
 import { activate, finishExchange, startExchange } from '../support/ctkip.js';
-import { callApi, callApiOk, lastAuthenticationReason, overHttp, type ServedNode, startNode, verifyOn } from '../support/node.js';
+import {
+  callApi,
+  callApiOk,
+  eventually,
+  lastAuthenticationReason,
+  overHttp,
+  type ServedNode,
+  startNode,
+  verifyOn,
+} from '../support/node.js';
 import { hasPeer, interopTest } from '../support/peers.js';
 import { papRequest, radclient, received } from '../support/radclient.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
 
 const RADIUS_SECRET = 'crash-secret';
-const BULK_USERS = 400;
+const BULK_USERS = 120;
 const IMPORTED = 1500;
-
-/** Polls until `ready()` holds, failing after a generous deadline (a liveness bound, not a speed claim). */
-async function eventually<T>(what: string, ready: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const value = await ready();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not within two minutes`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 for (const dialect of testDialects()) {
   /**

@@ -7,7 +7,16 @@ import { after, before, describe, test } from 'node:test';
 import { totp } from '../../src/core/otp/totp.js';
 import { writePskc } from '../../src/core/pskc/write.js';
 import { storeArgs, tally } from '../support/cli.js';
-import { callApi, callApiOk, lastAuthenticationReason, overHttp, type ServedNode, startNode, verifyOn } from '../support/node.js';
+import {
+  callApi,
+  callApiOk,
+  eventually,
+  lastAuthenticationReason,
+  overHttp,
+  type ServedNode,
+  startNode,
+  verifyOn,
+} from '../support/node.js';
 import { interopRequired } from '../support/peers.js';
 import { canRunPrivateCluster, createPrivateCluster, type PrivateCluster } from '../support/postgres-cluster.js';
 import { papRequest, radclient } from '../support/radclient.js';
@@ -15,15 +24,6 @@ import { pageText, WebClient } from '../support/web.js';
 
 const RADIUS_SECRET = 'outage-secret';
 const available = canRunPrivateCluster();
-
-/** Polls until `ready()` holds, failing after a generous deadline (a liveness bound, not a speed claim). */
-async function eventually(what: string, ready: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await ready())) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within a minute`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('PostgreSQL stopped and started under a serving Tally (a private cluster)', {
   skip: !available && !interopRequired() ? 'no PostgreSQL 15 server binaries or postgres user' : false,
@@ -84,7 +84,7 @@ describe('PostgreSQL stopped and started under a serving Tally (a private cluste
     assert.equal((await fetch(`${node.public}/healthz`)).status, 200);
 
     cluster.start();
-    await eventually('ready again', async () => (await fetch(`${node.admin}/readyz`)).status === 200);
+    await eventually('ready again', async () => ((await fetch(`${node.admin}/readyz`)).status === 200 ? true : undefined));
 
     assert.equal(await verifyOn(node, token, 'olga', before), 'reject');
     assert.equal(await lastAuthenticationReason(node, token, 'OUT-1'), 'replayed code');

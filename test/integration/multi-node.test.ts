@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import { totp } from '../../src/core/otp/totp.js';
 import { writePskc } from '../../src/core/pskc/write.js';
 import { freePort, startServe, storeArgs, tally } from '../support/cli.js';
 import { activate } from '../support/ctkip.js';
 import { firstItem, item } from '../support/items.js';
+import { overHttp } from '../support/node.js';
 import { interopTest } from '../support/peers.js';
 import { papRequest, radclient } from '../support/radclient.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
@@ -18,16 +18,6 @@ interface Node {
   admin: string;
   radiusPort: number;
   stop: () => Promise<number | null>;
-}
-
-/** A FastifyInstance-shaped shim so the CT-KIP test helpers can talk to a real node over HTTP. */
-function overHttp(base: string): FastifyInstance {
-  return {
-    inject: async (options: { method: string; url: string; headers: Record<string, string>; payload: string }) => {
-      const response = await fetch(base + options.url, { method: options.method, headers: options.headers, body: options.payload });
-      return { statusCode: response.status, body: await response.text(), headers: Object.fromEntries(response.headers) };
-    },
-  } as unknown as FastifyInstance;
 }
 
 for (const dialect of testDialects()) {

@@ -38,6 +38,20 @@ export async function startNode(storeArgs: string[], env: NodeJS.ProcessEnv = {}
   };
 }
 
+/**
+ * Polls until `ready()` gives a value, failing after a generous deadline: a liveness bound for a
+ * loaded CI machine, never a claim about speed.
+ */
+export async function eventually<T>(what: string, ready: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const value = await ready();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`${what}: not within two minutes`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** A REST call to a node's admin listener with a bearer token: the status, headers and parsed body. */
 export async function callApi(
   node: ServedNode,
