@@ -72,6 +72,7 @@ export const errorCatalogue = {
   TOKEN_REQUEST_PENDING: { status: 409, message: 'A request for this token profile is waiting for approval already.' },
   TOKEN_REQUEST_DECIDED: { status: 409, message: 'The token request has been decided already.' },
   BULK_DISTRIBUTION_NOT_FOUND: { status: 404, message: 'No such bulk distribution.' },
+  MAIL_NOT_FOUND: { status: 404, message: 'No such mail in the outbox.' },
 
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },

@@ -57,6 +57,9 @@ const permissions = {
   'radius.manage': ['superadmin'],
   'authnAgents.manage': ['superadmin'],
   'dashboard.read': ['superadmin', 'helpdesk'],
+  // The mail outbox shows recipients and subjects, never a mail's text.
+  'mail.read': ['superadmin', 'helpdesk'],
+  'mail.retry': ['superadmin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof permissions;

@@ -15,7 +15,7 @@ import { tokenType } from '../tokens/registry.js';
 import { type Actor, type CredentialKind, can, mayBeShown, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditService, credentialShown, RefusalKeepingWrites } from './audit.js';
 import type { Clock } from './clock.js';
-import type { Notifier } from './notifications.js';
+import type { DistributionEvent, Notifier } from './notifications.js';
 import { type ProfileRow, type ProfileService, profileFilePasswordContext } from './profiles.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService, TokenView } from './tokens.js';
@@ -101,6 +101,20 @@ function checkSelfServiceRequest(actor: Actor, username: string, profile: Profil
     throw new TallyError('FORBIDDEN', `Tokens of profile ${profile.name} need an administrator's approval: request one instead.`);
 }
 
+/** A change's work followed by the holder's mail about the token, queued in the same transaction. */
+function thenMailed<T>(
+  notifier: Pick<Notifier, 'tokenDistributed'> | undefined,
+  serial: string,
+  event: DistributionEvent,
+  work: (tx: Repositories) => Promise<T>,
+): (tx: Repositories) => Promise<T> {
+  return async (tx) => {
+    const result = await work(tx);
+    await notifier?.tokenDistributed(tx, serial, event);
+    return result;
+  };
+}
+
 function ctfAppFor(deviceType: string): CtfLinkApp {
   if (deviceType === 'android') return 'android';
   if (deviceType === 'ios') return 'iphone';
@@ -151,7 +165,7 @@ export class DistributionService {
     options: { notifyHolder?: boolean; show?: boolean; within?: Repositories } = {},
   ): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
-    const result = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } },
       async (tx) => {
@@ -162,13 +176,13 @@ export class DistributionService {
         const user = await this.user(tx, username);
         requireAuthorityOver(actor, user);
         const token = await this.insertNewToken(tx, profile, user.id);
-        return this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
+        const result = await this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
+        if (options.notifyHolder !== false) await this.notifier?.tokenDistributed(tx, result.serial, 'new');
+        return result;
       },
       (result) => ({ serial: result.serial, delivery: result.delivery }),
       options.within,
     );
-    if (options.notifyHolder !== false) this.notifier?.tokenDistributed(actor, result.serial, 'new');
-    return result;
   }
 
   /** Unassigned tokens of a profile, to be assigned by serial later. They get their seed when distributed. */
@@ -200,10 +214,10 @@ export class DistributionService {
    */
   async assign(actor: Actor, serial: string, username: string): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
-    const result: DistributionResult = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.assign', targetType: 'token', target: serial, details: { username } },
-      async (repos) => {
+      thenMailed(this.notifier, serial, 'new', async (repos): Promise<DistributionResult> => {
         requirePermission(actor, 'tokens.distribute');
         const repo = repos.tokens;
         const token = await this.tokenRow(repos, serial);
@@ -234,20 +248,18 @@ export class DistributionService {
         if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
         const profile = await repo.getProfile(token.profile_id);
         return this.distribute(repos, hashKey, { ...token, user_id: user.id }, profile, user, actor);
-      },
+      }),
       (result) => ({ delivery: result.delivery }),
     );
-    this.notifier?.tokenDistributed(actor, serial, 'new');
-    return result;
   }
 
   /** A new distribution of an assigned token: the previous code, link and seed stop working at once. */
   async reissue(actor: Actor, serial: string): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
-    const result = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.reissue', targetType: 'token', target: serial },
-      async (repos) => {
+      thenMailed(this.notifier, serial, 'reissued', async (repos) => {
         requirePermission(actor, 'tokens.distribute');
         const token = await this.tokenRow(repos, serial);
         if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned; assign it instead.`);
@@ -262,11 +274,9 @@ export class DistributionService {
         if (!user) throw new Error(`The holder of token ${serial} was not found.`);
         requireAuthorityOver(actor, user);
         return this.distribute(repos, hashKey, token, profile, user, actor);
-      },
+      }),
       (result) => ({ delivery: result.delivery }),
     );
-    this.notifier?.tokenDistributed(actor, serial, 'reissued');
-    return result;
   }
 
   /**

@@ -1,8 +1,6 @@
-import type { Logger } from '../logger.js';
 import type { Repositories } from '../store/unit-of-work.js';
-import type { Actor } from './actor.js';
-import type { AuditService } from './audit.js';
 import { CTKIP_PATH, type DistributionOptions } from './distribution.js';
+import type { MailOutbox } from './mail-outbox.js';
 
 export interface MailMessage {
   to: string;
@@ -10,7 +8,7 @@ export interface MailMessage {
   text: string;
 }
 
-/** Where mail goes out; the SMTP one is `SmtpMailer`, tests may use their own. */
+/** Where mail goes out (the outbox's sender calls it); the SMTP one is `SmtpMailer`, tests may use their own. */
 export interface Mailer {
   send(message: MailMessage): Promise<void>;
   close?(): void;
@@ -18,6 +16,9 @@ export interface Mailer {
 
 /** What distribution tells its holder about; `reissued` when the previous activation stopped working. */
 export type DistributionEvent = 'new' | 'reissued';
+
+/** What a mail is composed from: the change's transaction, so it reads what the change wrote. */
+type MailStore = Pick<Repositories, 'tokens' | 'profiles' | 'users' | 'distributions' | 'requests'>;
 
 interface Recipient {
   email: string | null;
@@ -31,88 +32,38 @@ type MailKind = 'token.distributed' | 'request.decided';
  * Mails to token holders: a token was distributed to them, or their request was decided. Each
  * mail points to the Self-Service Console, where the secrets are shown after log-on; a mail never
  * carries an activation code, a password, a seed or a download link (the CT-KIP URL only where the
- * profile says so). Mails go out after the change has committed and in the background, so a slow
- * or broken mail server never fails or delays a distribution: a failure is logged (facts only) and
- * audited as `mail.failed`.
+ * profile says so). A mail is written with `tx`, the transaction of the change it tells about, into
+ * the outbox (`MailOutbox`), whose sender hands it to the SMTP server later: a slow or dead mail
+ * server never fails or delays a change, and a change that rolls back mails nothing.
  */
 export class Notifier {
-  private readonly pending = new Set<Promise<void>>();
-
   constructor(
-    private readonly store: Pick<Repositories, 'tokens' | 'profiles' | 'users' | 'distributions' | 'requests'>,
-    private readonly audit: AuditService,
+    private readonly outbox: MailOutbox,
     /** Read at send time: the public URL is known only once the listener is bound. */
     private readonly options: DistributionOptions,
-    private readonly mailer?: Mailer,
-    private readonly logger?: Logger,
   ) {}
 
   private get consoleUrl(): string {
     return `${this.options.publicUrl}/`;
   }
 
-  tokenDistributed(actor: Actor, serial: string, event: DistributionEvent): void {
-    this.later(actor, 'token.distributed', serial, () => this.distributionMail(serial, event));
+  async tokenDistributed(tx: Repositories, serial: string, event: DistributionEvent): Promise<void> {
+    await this.queue(tx, 'token.distributed', serial, () => this.distributionMail(tx, serial, event));
   }
 
-  requestDecided(actor: Actor, requestId: number): void {
-    this.later(actor, 'request.decided', String(requestId), () => this.decisionMail(requestId));
+  async requestDecided(tx: Repositories, requestId: number): Promise<void> {
+    await this.queue(tx, 'request.decided', String(requestId), () => this.decisionMail(tx, requestId));
   }
 
-  /** Resolves once every mail started so far has been sent or has failed (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
-  }
-
-  private later(
-    actor: Actor,
+  private async queue(
+    tx: Repositories,
     kind: MailKind,
-    target: string,
+    about: string,
     compose: () => Promise<(MailMessage & { username: string }) | undefined>,
-  ): void {
-    const mailer = this.mailer;
-    if (!mailer) return;
-    const work = (async () => {
-      let username: string | undefined;
-      try {
-        const message = await compose();
-        if (!message) return;
-        username = message.username;
-        await mailer.send({ to: message.to, subject: message.subject, text: message.text });
-        // A mail is no change to the store: recorded on its own once sent.
-        await this.audit.record({
-          actor,
-          entry: { action: 'mail.sent', targetType: 'user', target: username, details: { mail: kind, about: target } },
-        });
-      } catch (error) {
-        const facts = error as { code?: unknown; responseCode?: unknown };
-        const code = typeof facts.code === 'string' ? facts.code : 'UNKNOWN';
-        this.logger?.warn(
-          {
-            mail: kind,
-            about: target,
-            username,
-            code,
-            responseCode: typeof facts.responseCode === 'number' ? facts.responseCode : undefined,
-          },
-          'a mail to a token holder failed',
-        );
-        await this.audit
-          .record({
-            actor,
-            entry: {
-              action: 'mail.failed',
-              targetType: 'user',
-              target: username,
-              result: 'failure',
-              details: { mail: kind, about: target, error: code },
-            },
-          })
-          .catch(() => {});
-      }
-    })();
-    this.pending.add(work);
-    void work.finally(() => this.pending.delete(work));
+  ): Promise<void> {
+    if (!this.outbox.sending) return;
+    const message = await compose();
+    if (message) await this.outbox.enqueue(tx, { ...message, kind, about });
   }
 
   private greeting(user: Recipient): string {
@@ -124,14 +75,14 @@ export class Notifier {
   }
 
   /** What the holder does next with a token that has just reached them. */
-  private async nextSteps(serial: string): Promise<string[]> {
-    const token = await this.store.tokens.getBySerial(serial);
-    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
+  private async nextSteps(store: MailStore, serial: string): Promise<string[]> {
+    const token = await store.tokens.getBySerial(serial);
+    const profile = token.profile_id === null ? undefined : await store.profiles.findById(token.profile_id);
     if (token.state !== 'pending') {
       const how = profile?.delivery === 'ctf' ? ['Your administrator gives you the token to import into the SecurID app.', ''] : [];
       return ['It is active already.', ...how, 'You can see your tokens in the Self-Service Console:', '', `  ${this.consoleUrl}`, ''];
     }
-    const distribution = await this.store.distributions.latestFor(token.id);
+    const distribution = await store.distributions.latestFor(token.id);
     const lines = ['To set it up, log on to the Self-Service Console and choose Activate:', '', `  ${this.consoleUrl}`, ''];
     if (distribution) lines.push(`The activation is open until ${new Date(distribution.expires_at).toISOString().slice(0, 10)}.`, '');
     if (profile?.delivery === 'ctkip' && profile.mail_ctkip_url === 1) {
@@ -148,11 +99,11 @@ export class Notifier {
     return lines;
   }
 
-  private async distributionMail(serial: string, event: DistributionEvent) {
-    const token = await this.store.tokens.findBySerial(serial);
-    const row = token?.user_id == null ? undefined : await this.store.users.findById(token.user_id);
+  private async distributionMail(store: MailStore, serial: string, event: DistributionEvent) {
+    const token = await store.tokens.findBySerial(serial);
+    const row = token?.user_id == null ? undefined : await store.users.findById(token.user_id);
     if (!token || !row?.email) return undefined;
-    const profile = token.profile_id === null ? undefined : await this.store.profiles.findById(token.profile_id);
+    const profile = token.profile_id === null ? undefined : await store.profiles.findById(token.profile_id);
     const what = `serial ${serial}${profile ? `, ${profile.name}` : ''}`;
     const intro =
       event === 'reissued'
@@ -165,14 +116,14 @@ export class Notifier {
         event === 'reissued'
           ? `${this.options.issuer}: your token ${serial} has been issued again`
           : `${this.options.issuer}: a new token for you`,
-      text: [this.greeting(row), '', ...intro, '', ...(await this.nextSteps(serial)), this.footer(), ''].join('\n'),
+      text: [this.greeting(row), '', ...intro, '', ...(await this.nextSteps(store, serial)), this.footer(), ''].join('\n'),
     };
   }
 
-  private async decisionMail(requestId: number) {
-    const request = await this.store.requests.find(requestId);
+  private async decisionMail(store: MailStore, requestId: number) {
+    const request = await store.requests.find(requestId);
     if (!request) return undefined;
-    const user = await this.store.users.findById(request.user_id);
+    const user = await store.users.findById(request.user_id);
     if (!user) throw new Error(`User ${request.user_id} of token request ${requestId} is missing.`);
     if (!user.email) return undefined;
     const approved = request.state === 'approved';
@@ -180,7 +131,7 @@ export class Notifier {
       ? [
           `Your request for a token (${request.profile_name}) has been approved: it is serial ${request.serial}.`,
           '',
-          ...(request.serial ? await this.nextSteps(request.serial) : []),
+          ...(request.serial ? await this.nextSteps(store, request.serial) : []),
         ]
       : [
           `Your request for a token (${request.profile_name}) has been declined.`,

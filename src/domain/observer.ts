@@ -19,7 +19,11 @@ export interface Observer {
   storeError(kind: StoreErrorKind): void;
   /** An HTTP request answered: the listener, the route's pattern (not the URL) and the status. */
   httpResponse(listener: string, route: string, status: number): void;
+  /** A mail handed to the SMTP server (`sent`), or a send that failed and will be retried (`deferred`) or not (`failed`). */
+  mailSend(outcome: MailSendOutcome): void;
 }
+
+export type MailSendOutcome = 'sent' | 'deferred' | 'failed';
 
 /** `error`: no answer could be given (the store failed, or too many requests were waiting). */
 export type AuthenticationOutcome = 'accept' | 'reject' | 'challenge' | 'error';
@@ -45,4 +49,5 @@ export const unobserved: Observer = {
   ctkip: () => {},
   storeError: () => {},
   httpResponse: () => {},
+  mailSend: () => {},
 };

@@ -22,6 +22,7 @@ import { DashboardService } from './dashboard.js';
 import { type DistributionOptions, DistributionService } from './distribution.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
 import { LogonDelays } from './logon-delays.js';
+import { DEFAULT_MAIL_OUTBOX, MailOutbox, type MailOutboxSettings } from './mail-outbox.js';
 import { type Mailer, Notifier } from './notifications.js';
 import { type Observer, unobserved } from './observer.js';
 import { ProfileService } from './profiles.js';
@@ -61,6 +62,8 @@ export interface Services {
   selfService: SelfService;
   requests: TokenRequestService;
   notifier: Notifier;
+  /** Mails waiting to be sent: the sender's passes, the administrators' list and retry. */
+  mailOutbox: MailOutbox;
   bulk: BulkDistributionService;
   dashboard: DashboardService;
   rateLimits: RateLimitService;
@@ -70,9 +73,11 @@ export interface Services {
 
 export interface ServiceOptions extends DistributionOptions {
   sessions?: SessionSettings;
-  /** Mails to token holders; without it none are sent. */
+  /** Mails to token holders; without it none are queued or sent. */
   mailer?: Mailer;
-  /** For what the domain reports but no caller waits for (a failed mail). */
+  /** Retries, back-off, lease and retention of the mail outbox. */
+  mailOutbox?: MailOutboxSettings;
+  /** For what the domain reports but no caller waits for (a failed mail, a bulk run). */
   logger?: Logger;
   /** The Self-Service Console's log-on and lost-token policies; read on each use. */
   selfService?: SelfServiceSettings;
@@ -94,12 +99,22 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const lockout = new Lockout(repositories.users, clock, DEFAULT_LOCKOUT);
   const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
-  const notifier = new Notifier(repositories, audit, options, options.mailer, options.logger);
+  const observer = options.observer ?? unobserved;
+  const mailOutbox = new MailOutbox(
+    repositories.mailOutbox,
+    keyring,
+    audit,
+    clock,
+    observer,
+    options.mailer,
+    options.logger,
+    options.mailOutbox ?? DEFAULT_MAIL_OUTBOX,
+  );
+  const notifier = new Notifier(mailOutbox, options);
   const distribution = new DistributionService(work, keyring, tokens, profiles, hasher, audit, clock, options, notifier);
   const users = new UserService(repositories.users, audit, clock, lockout, logonDelays);
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
-  const observer = options.observer ?? unobserved;
   const authentication = new AuthenticationService(
     authenticationStore,
     new ChallengeRepository(store.db),
@@ -159,6 +174,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     ),
     requests,
     notifier,
+    mailOutbox,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
     rateLimits,

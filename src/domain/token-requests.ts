@@ -55,7 +55,7 @@ export class TokenRequestService {
     private readonly distribution: DistributionService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-    private readonly notifier?: Pick<Notifier, 'requestDecided' | 'tokenDistributed'>,
+    private readonly notifier?: Pick<Notifier, 'requestDecided'>,
   ) {
     this.requests = store.requests;
   }
@@ -75,7 +75,7 @@ export class TokenRequestService {
    */
   async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
     await this.distribution.loadKeys();
-    const submitted = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.replacement', targetType: 'token', target: serial },
       async (tx) => {
@@ -105,9 +105,6 @@ export class TokenRequestService {
       (result): Record<string, number | string> =>
         result.outcome === 'waiting' ? { request: result.request.id } : { replacement: result.token.serial },
     );
-    // Mailed once the replacement has committed, so the mail finds it.
-    if (submitted.outcome === 'distributed') this.notifier?.tokenDistributed(actor, submitted.token.serial, 'new');
-    return submitted;
   }
 
   /** A token of the same profile the user was given after token `tokenId` and still has: what replaces that token. */
@@ -125,7 +122,7 @@ export class TokenRequestService {
     if (profile.self_service === 1 && profile.requires_approval !== 1)
       return {
         outcome: 'distributed',
-        token: await this.distribution.distributeToUser(actor, actor.name, profile.name, { within, notifyHolder: within === undefined }),
+        token: await this.distribution.distributeToUser(actor, actor.name, profile.name, { within }),
       };
     return this.audit.change(
       actor,
@@ -165,7 +162,7 @@ export class TokenRequestService {
   /** Approves a waiting request and distributes the token; if the distribution fails, the request waits again. */
   async approve(actor: Actor, id: number): Promise<{ request: TokenRequestView; token: DistributionResult }> {
     await this.distribution.loadKeys();
-    const decided = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.request.approve', targetType: 'request', target: String(id) },
       async (tx) => {
@@ -180,16 +177,16 @@ export class TokenRequestService {
           within: tx,
         });
         await tx.requests.update(id, { serial: token.serial });
+        // One mail: the decision, which says the token is ready.
+        await this.notifier?.requestDecided(tx, id);
         return { request: view({ ...request, state: 'approved', decided_at: now, decided_by: actor.name, serial: token.serial }), token };
       },
       (result) => ({ serial: result.token.serial, username: result.request.username }),
     );
-    this.notifier?.requestDecided(actor, id);
-    return decided;
   }
 
   async reject(actor: Actor, id: number, reason: string): Promise<TokenRequestView> {
-    const rejected = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.request.reject', targetType: 'request', target: String(id) },
       async (tx) => {
@@ -201,12 +198,11 @@ export class TokenRequestService {
         const now = this.clock.now();
         if (!(await tx.requests.decide(id, { state: 'rejected', reason: text, decided_at: now, decided_by: actor.name })))
           throw decidedAlready(id);
+        await this.notifier?.requestDecided(tx, id);
         return view({ ...request, state: 'rejected', reason: text, decided_at: now, decided_by: actor.name });
       },
       (result) => ({ username: result.username }),
     );
-    this.notifier?.requestDecided(actor, id);
-    return rejected;
   }
 
   /** An administrator's own request (made in the Self-Service Console) is a super admin's to decide. */

@@ -21,6 +21,7 @@ const sealedColumns: SealedColumn[] = [
   { table: 'distributions', keyColumn: 'id', column: 'credential_sealed', context: (id) => `distribution:${id}:credential` },
   { table: 'ctkip_server_keys', keyColumn: 'id', column: 'private_key_sealed', context: (id) => `ctkip-key:${id}` },
   { table: 'radius_clients', keyColumn: 'id', column: 'secret_sealed', context: (id) => `radius-client:${id}` },
+  { table: 'mail_outbox', keyColumn: 'id', column: 'body_sealed', context: (id) => `mail-outbox:${id}` },
   { table: 'web_sessions', keyColumn: 'id_hash', column: 'flash_sealed', context: (idHash) => `web-session:${idHash}:flash` },
 ];
 

@@ -8,6 +8,7 @@ import { CtkipRepository } from './repositories/ctkip.js';
 import { DeviceTypeRepository } from './repositories/device-types.js';
 import { DistributionRepository } from './repositories/distributions.js';
 import { LogonDelayRepository } from './repositories/logon-delays.js';
+import { MailOutboxRepository } from './repositories/mail-outbox.js';
 import { MetaRepository } from './repositories/meta.js';
 import { ProfileRepository } from './repositories/profiles.js';
 import { RadiusClientRepository } from './repositories/radius-clients.js';
@@ -62,6 +63,8 @@ export interface Repositories {
   logonDelays: LogonDelayRepository;
   bulkDistributions: BulkDistributionRepository;
   authnApi: AuthnApiRepository;
+  /** Mails waiting to be sent, queued with the change that causes them. */
+  mailOutbox: MailOutboxRepository;
   /** Bound to a transaction, for the administration of a token's authentication state (no holder cache there). */
   authentication: AuthenticationRepository;
   /** The connection they are bound to, for a service that writes with them (the audit's `record` within a change). */
@@ -85,6 +88,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     logonDelays: new LogonDelayRepository(db),
     bulkDistributions: new BulkDistributionRepository(db),
     authnApi: new AuthnApiRepository(db),
+    mailOutbox: new MailOutboxRepository(db),
     authentication: new AuthenticationRepository(db),
     connection: connectionOf(db),
   };

@@ -16,6 +16,7 @@ import { auditRequestId } from './0013_audit_request_id.js';
 import { periodColumn } from './0014_period_column.js';
 import { pinPolicy } from './0015_pin_policy.js';
 import { authnApi } from './0016_authn_api.js';
+import { mailOutbox } from './0022_mail_outbox.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -36,6 +37,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0014_period_column': periodColumn(),
     '0015_pin_policy': pinPolicy(),
     '0016_authn_api': authnApi(dialect),
+    '0022_mail_outbox': mailOutbox(dialect),
   };
 }
 
