@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { MailState } from '../model/vocabulary.js';
 import type { MailOutboxRepository, OutboxEntry, OutboxRow } from '../store/repositories/mail-outbox.js';
 import type { Repositories } from '../store/unit-of-work.js';
 import { type Actor, requirePermission, systemActor } from './actor.js';
@@ -45,7 +46,7 @@ export interface OutboxView {
   username: string;
   to: string;
   subject: string;
-  state: OutboxRow['state'];
+  state: MailState;
   attempts: number;
   createdAt: string;
   nextAttemptAt: string | null;
@@ -124,7 +125,7 @@ export class MailOutbox {
   }
 
   /** Queued (waiting or being sent) and failed mails, or the sent ones still kept, newest first. */
-  async list(actor: Actor, filter: { state?: OutboxRow['state']; limit: number; offset: number }): Promise<OutboxView[]> {
+  async list(actor: Actor, filter: { state?: MailState; limit: number; offset: number }): Promise<OutboxView[]> {
     requirePermission(actor, 'mail.read');
     const states = filter.state ? [filter.state] : (['queued', 'failed'] as const);
     return (await this.repository.list(states, filter.limit, filter.offset)).map(view);

@@ -176,7 +176,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     notifier,
     mailOutbox,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
-    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock),
+    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock, mailOutbox),
     rateLimits,
     observer,
   };

@@ -6,6 +6,7 @@ import type {
   ChallengeKind,
   DistributionState,
   FilePasswordPolicy,
+  MailState,
   PinCharset,
   ProfilePinMode,
   TokenOrigin,
@@ -330,7 +331,7 @@ export interface MailOutboxTable {
   /** The text, sealed under the master key (`mail-outbox:<id>`): a mail may carry more than its subject says. */
   body_sealed: string;
   /** `queued` (waiting or being sent), `sent`, `failed` (given up after the retries; kept until retried). */
-  state: 'queued' | 'sent' | 'failed';
+  state: MailState;
   /** Sends begun, counted when a sender claims the mail. */
   attempts: Generated<number>;
   created_at: number;

@@ -10,6 +10,7 @@ import { authenticationRoutes } from './api/authentication.js';
 import { authnAgentRoutes } from './api/authn-agents.js';
 import { dashboardRoutes } from './api/dashboard.js';
 import { distributionRoutes } from './api/distribution.js';
+import { mailOutboxRoutes } from './api/mail-outbox.js';
 import { profileRoutes } from './api/profiles.js';
 import { requestRoutes } from './api/requests.js';
 import { operationIdOf } from './api/responses.js';
@@ -72,6 +73,7 @@ export async function buildAdminApp(
         authnAgentRoutes(secured, services);
         requestRoutes(secured, services);
         dashboardRoutes(secured, services);
+        mailOutboxRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },

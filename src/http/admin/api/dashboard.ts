@@ -20,6 +20,10 @@ const DashboardSchema = Type.Object({
     count: Count,
     first: Type.Array(Type.Object({ serial: Type.String(), username: Type.Union([Type.String(), Type.Null()]), expiresOn: Type.String() })),
   }),
+  mailOutbox: Type.Object(
+    { queued: Count, failed: Count },
+    { description: 'mails to token holders waiting to be sent, and those given up after their retries (GET /mail-outbox lists them)' },
+  ),
 });
 
 export function dashboardRoutes(app: FastifyInstance, services: Services): void {
@@ -30,7 +34,7 @@ export function dashboardRoutes(app: FastifyInstance, services: Services): void 
       schema: {
         tags: ['dashboard'],
         summary:
-          'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days',
+          'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days, the mail outbox',
         response: { 200: DashboardSchema },
       },
     },
