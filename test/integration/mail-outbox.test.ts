@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
 import { systemActor } from '../../src/domain/actor.js';
 import { DEFAULT_MAIL_OUTBOX, runMailSender } from '../../src/domain/mail-outbox.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from '../../src/domain/services.js';
 import { SmtpMailer } from '../../src/domain/smtp-mailer.js';
+import { createLogger } from '../../src/logger.js';
 import { PrometheusMetrics } from '../../src/metrics/prometheus.js';
+import { type RunningServer, startServer } from '../../src/server.js';
 import { openStore, type Store } from '../../src/store/connect.js';
 import { MailOutboxRepository } from '../../src/store/repositories/mail-outbox.js';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
-import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { describeEachStore, freshStoreOptions, type TestStoreHandle, testDialects } from '../support/store.js';
+import { bearer, createTestTally, TestClock, type TestTally } from '../support/tally.js';
 
 const PROFILE = { name: 'Phone app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr' } as const;
 /** Longer than any back-off: whatever failed is due again. */
@@ -222,3 +225,69 @@ describeEachStore('the mail outbox (a real SMTP server the test stops and restar
     assert.equal((await api('GET', '/api/v1/mail-outbox', tally.tokens.agent)).statusCode, 403);
   });
 });
+
+for (const dialect of testDialects()) {
+  describe(`the mail sender of a running Tally [${dialect}]`, () => {
+    let handle: TestStoreHandle;
+    let running: RunningServer;
+    let smtp: TestSmtpServer;
+    const clock = new TestClock();
+
+    before(async () => {
+      smtp = await startSmtpServer();
+      await smtp.stop();
+      handle = freshStoreOptions(dialect);
+      running = await startServer({
+        store: handle.options,
+        host: '127.0.0.1',
+        port: 0,
+        adminHost: '127.0.0.1',
+        adminPort: 0,
+        radiusHost: '127.0.0.1',
+        radiusPort: 0,
+        issuer: 'Tally',
+        trustProxy: [],
+        initIfNeeded: true,
+        logger: createLogger('silent'),
+        smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'tally@example.org' },
+        mailOutboxIntervalMs: 20,
+        clock,
+      });
+    });
+    after(async () => {
+      await running.close().catch(() => {});
+      await handle.cleanup();
+      await smtp.close();
+    });
+
+    test('a mail queued while the mail server is down goes out once it is back; /readyz never minds', async () => {
+      const { token } = await running.services.apiTokens.create(systemActor, { name: 'ops', role: 'superadmin' });
+      const call = (url: string, payload: object) =>
+        fetch(`${running.adminAddress}/api/v1${url}`, {
+          method: 'POST',
+          headers: { ...bearer(token), 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+        });
+      assert.equal((await call('/users', { username: 'carol', email: 'carol@example.org' })).status, 201);
+      assert.equal((await call('/profiles', PROFILE)).status, 201);
+      const distributed = await call('/users/carol/tokens', { profile: PROFILE.name });
+      assert.equal(distributed.status, 201);
+      const { serial } = await distributed.json();
+      // The sender's first attempt fails against the stopped server; the mail waits for its back-off.
+      const repository = new MailOutboxRepository(running.store.db);
+      const waiting = async () => (await repository.list(['queued'], 1, 0))[0];
+      for (let i = 0; i < 500 && (await waiting())?.last_error == null; i++) await setTimeout(20);
+      assert.equal((await waiting())?.last_error, 'ESOCKET');
+      assert.equal((await waiting())?.attempts, 1);
+      assert.equal((await fetch(`${running.adminAddress}/readyz`)).status, 200);
+      assert.match(await (await fetch(`${running.adminAddress}/metrics`)).text(), /^tally_mail_outbox\{state="queued"\} 1$/m);
+      await smtp.start();
+      clock.advance(PAST_ANY_BACKOFF);
+      const [mail] = await smtp.waitFor(1);
+      assert.ok(mail?.text.includes(serial));
+      // Closing waits for the sender's pass: nothing is left to send twice.
+      await running.close();
+      assert.equal(smtp.mails.length, 1);
+    });
+  });
+}
