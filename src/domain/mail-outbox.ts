@@ -10,6 +10,7 @@ import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { Mailer, MailMessage } from './notifications.js';
 import type { Observer } from './observer.js';
+import { repeatEvery } from './repeat.js';
 
 export interface MailOutboxSettings {
   /** Sends a mail gets before it is marked failed. */
@@ -226,30 +227,10 @@ export class MailOutbox {
  * and tried again on the next pass; `stop` waits for the send in flight to finish and be marked.
  */
 export function runMailSender(outbox: MailOutbox, intervalMs: number, logger?: Logger): { stop(): Promise<void> } {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  let stopped = false;
-  let failing = false;
-  const pass = async () => {
-    try {
-      await outbox.deliverDue(() => !stopped);
-      if (failing) logger?.info('the mail outbox is being sent again');
-      failing = false;
-    } catch (error) {
-      if (!failing) logger?.warn({ err: error }, 'the mail outbox could not be read or updated; retrying');
-      failing = true;
-    }
-    if (!stopped) timer = setTimeout(tick, intervalMs);
-  };
-  const tick = () => {
-    running = pass();
-  };
-  tick();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  return repeatEvery(
+    intervalMs,
+    (goOn) => outbox.deliverDue(goOn),
+    { failing: 'the mail outbox could not be read or updated; retrying', resumed: 'the mail outbox is being sent again' },
+    logger,
+  );
 }
