@@ -39,7 +39,7 @@ type MailKind = 'token.distributed' | 'request.decided';
 export class Notifier {
   constructor(
     private readonly outbox: MailOutbox,
-    /** Read at send time: the public URL is known only once the listener is bound. */
+    /** Read when a mail is composed: the public URL is known only once the listener is bound. */
     private readonly options: DistributionOptions,
   ) {}
 
