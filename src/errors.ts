@@ -90,6 +90,7 @@ export const errorCatalogue = {
     message: "The bulk distribution's credentials file has been downloaded already; it is given once.",
   },
   BULK_CREDENTIALS_EXPIRED: { status: 410, message: "The bulk distribution's activation codes have expired." },
+  MAIL_NOT_FOUND: { status: 404, message: 'No such mail in the outbox.' },
 
   // Formats (token files, strings, XML)
   FORMAT_INVALID: { status: 400, message: 'The data is not in a format Tally can read.' },

@@ -6,6 +6,7 @@ import { randomToken } from './core/crypto/random.js';
 import { generateMasterKey, type Keyring, makeKeyring } from './core/crypto/secret-box.js';
 import { AuditForwarder, DEFAULT_AUDIT_FORWARDING, runAuditForwarding } from './domain/audit-forwarding.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { runMailSender } from './domain/mail-outbox.js';
 import type { SelfServiceSettings } from './domain/self-service.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from './domain/services.js';
 import type { SessionSettings } from './domain/sessions.js';
@@ -61,6 +62,8 @@ export interface ServerOptions {
   smtp?: SmtpSettings;
   /** Audit events forwarded to syslog; off without it. */
   auditSyslog?: SyslogTarget;
+  /** How often the mail outbox's sender looks for due mails (ms); 1000 by default. */
+  mailOutboxIntervalMs?: number;
   /** How often the audit forwarder looks for new events (ms); 1000 by default. */
   auditSyslogIntervalMs?: number;
   logger: Logger;
@@ -120,6 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let mailer: SmtpMailer | undefined;
   let forwarding: { stop(): Promise<void> } | undefined;
   let stopClockChecks = () => {};
+  let sending: { stop(): Promise<void> } | undefined;
   let phase: Phase = 'starting';
   try {
     await migrateToLatest(store);
@@ -151,6 +155,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const clockChecks = setInterval(() => services.clockWatch.check(), CLOCK_CHECK_INTERVAL_MS);
     clockChecks.unref();
     stopClockChecks = () => clearInterval(clockChecks);
+    metrics.watchMailOutbox(() => services.mailOutbox.counts());
     // Made (or loaded) now, so the first activation does not wait for an RSA key generation.
     await services.provisioning.serverKey();
     const listener = {
@@ -192,6 +197,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const running = runAuditForwarding(forwarder, options.auditSyslogIntervalMs ?? 1000, options.logger);
       forwarding = { stop: () => running.stop().finally(() => sink.close()) };
     }
+    if (mailer) sending = runMailSender(services.mailOutbox, options.mailOutboxIntervalMs ?? 1000, options.logger);
     const publicPort = publicApp.server.address();
     const boundPort = typeof publicPort === 'object' && publicPort ? publicPort.port : options.port;
     const publicUrl = options.publicUrl ?? `${options.tls ? 'https' : 'http'}://localhost:${boundPort}`;
@@ -245,7 +251,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await radius?.close();
         await Promise.all(apps.map((app) => app.close()));
         await services.bulk.stop();
-        await services.notifier.idle();
+        // A mail in flight is finished and marked, so it is not sent again after a restart.
+        await sending?.stop();
         await forwarding?.stop();
         mailer?.close();
         await store.close();
@@ -253,6 +260,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
   } catch (error) {
     stopClockChecks();
+    await sending?.stop().catch(() => {});
     await forwarding?.stop().catch(() => {});
     await radius?.close().catch(() => {});
     await Promise.all(apps.map((app) => app.close().catch(() => {})));

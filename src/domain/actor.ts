@@ -65,6 +65,9 @@ const permissions = {
   // explain a refusal; only a super admin changes them.
   'settings.read': ['superadmin', 'helpdesk'],
   'settings.change': ['superadmin'],
+  // The mail outbox shows recipients and subjects, never a mail's text.
+  'mail.read': ['superadmin', 'helpdesk'],
+  'mail.retry': ['superadmin'],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof permissions;

@@ -4,6 +4,7 @@ import type { AuditRepository, AuditRow } from '../store/repositories/audit.js';
 import type { MetaRepository } from '../store/repositories/meta.js';
 import { type AuditEvent, toEvent } from './audit.js';
 import type { Clock } from './clock.js';
+import { repeatEvery } from './repeat.js';
 
 /** Where forwarded events go (a syslog transport). `send` resolves once the messages are handed to the operating system. */
 export interface AuditSink {
@@ -159,31 +160,18 @@ export class AuditForwarder {
  * busy) is logged and tried again at the next, from the same cursor.
  */
 export function runAuditForwarding(forwarder: AuditForwarder, intervalMs: number, logger?: Logger): { stop(): Promise<void> } {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  let stopped = false;
-  let failing = false;
-  const pass = async () => {
-    try {
-      // Catching up after an outage goes on at once, batch after batch, until nothing is left.
-      while (!stopped && (await forwarder.forwardOnce()) > 0);
-      if (failing) logger?.info('audit forwarding to syslog resumed');
-      failing = false;
-    } catch (error) {
-      if (!failing) logger?.warn({ err: error }, 'audit forwarding to syslog failed; retrying');
-      failing = true;
-    }
-    if (!stopped) timer = setTimeout(tick, intervalMs);
-  };
-  const tick = () => {
-    running = pass();
-  };
-  tick();
+  const running = repeatEvery(
+    intervalMs,
+    // Catching up after an outage goes on at once, batch after batch, until nothing is left.
+    async (goOn) => {
+      while (goOn() && (await forwarder.forwardOnce()) > 0);
+    },
+    { failing: 'audit forwarding to syslog failed; retrying', resumed: 'audit forwarding to syslog resumed' },
+    logger,
+  );
   return {
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+      await running.stop();
       await forwarder.release().catch(() => {});
     },
   };

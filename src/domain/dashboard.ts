@@ -3,6 +3,7 @@ import type { AuditRepository } from '../store/repositories/audit.js';
 import type { DashboardRepository } from '../store/repositories/dashboard.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { Clock, ClockWatch } from './clock.js';
+import type { MailOutbox } from './mail-outbox.js';
 
 export interface Dashboard {
   users: { total: number; disabled: number; locked: number };
@@ -14,6 +15,8 @@ export interface Dashboard {
   expiring: { count: number; first: { serial: string; username: string | null; expiresOn: string }[] };
   /** The latest step of this node's system clock since it started (`seconds` negative: back), or null. */
   clockStep: { at: string; seconds: number } | null;
+  /** Mails to token holders waiting to be sent, and those given up after their retries. */
+  mailOutbox: { queued: number; failed: number };
 }
 
 const HOUR_MS = 3_600_000;
@@ -27,6 +30,7 @@ export class DashboardService {
     private readonly counts: DashboardRepository,
     private readonly clock: Clock,
     private readonly clockWatch: ClockWatch,
+    private readonly mail: Pick<MailOutbox, 'counts'>,
   ) {}
 
   async summary(actor: Actor): Promise<Dashboard> {
@@ -37,12 +41,13 @@ export class DashboardService {
     const currentHour = Math.floor(now / HOUR_MS);
     const today = new Date(now).toISOString().slice(0, 10);
     const lastDay = new Date(now + EXPIRY_DAYS * 86_400_000).toISOString().slice(0, 10);
-    const [users, tokens, pendingRequests, byHour, expiring] = await Promise.all([
+    const [users, tokens, pendingRequests, byHour, expiring, mailOutbox] = await Promise.all([
       this.counts.userCounts(now),
       this.counts.tokensByState(),
       this.counts.pendingRequests(),
       this.audit.authenticationsByHour((currentHour - 23) * HOUR_MS),
       this.counts.expiring(today, lastDay, EXPIRING_SHOWN),
+      this.mail.counts(),
     ]);
     const states: Record<TokenState, number> = { unassigned: 0, pending: 0, active: 0, disabled: 0 };
     for (const row of tokens) states[row.state] = row.n;
@@ -65,6 +70,7 @@ export class DashboardService {
         first: expiring.first.map((row) => ({ serial: row.serial, username: row.username, expiresOn: row.expires_on })),
       },
       clockStep: step ? { at: new Date(step.at).toISOString(), seconds: step.seconds } : null,
+      mailOutbox,
     };
   }
 }

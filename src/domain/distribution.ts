@@ -16,7 +16,7 @@ import { type Actor, type CredentialKind, can, mayBeShown, requireAuthorityOver,
 import { type AuditService, credentialShown, RefusalKeepingWrites } from './audit.js';
 import type { Clock } from './clock.js';
 import type { DirectoryService } from './directory.js';
-import type { Notifier } from './notifications.js';
+import type { DistributionEvent, Notifier } from './notifications.js';
 import { type ProfileRow, type ProfileService, profileFilePasswordContext } from './profiles.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { SettingsService } from './settings.js';
@@ -110,6 +110,20 @@ function checkSelfServiceRequest(actor: Actor, username: string, profile: Profil
     throw new TallyError('FORBIDDEN', `Tokens of profile ${profile.name} need an administrator's approval: request one instead.`);
 }
 
+/** A change's work followed by the holder's mail about the token, queued in the same transaction. */
+function thenMailed<T>(
+  notifier: Pick<Notifier, 'tokenDistributed'> | undefined,
+  serial: string,
+  event: DistributionEvent,
+  work: (tx: Repositories) => Promise<T>,
+): (tx: Repositories) => Promise<T> {
+  return async (tx) => {
+    const result = await work(tx);
+    await notifier?.tokenDistributed(tx, serial, event);
+    return result;
+  };
+}
+
 function ctfAppFor(deviceType: string): CtfLinkApp {
   if (deviceType === 'android') return 'android';
   if (deviceType === 'ios') return 'iphone';
@@ -174,7 +188,7 @@ export class DistributionService {
     const hashKey = await this.hasher.load();
     // A directory user gets their local record on first use; not inside another change's transaction (SQLite has one writer).
     if (!options.within) await this.directory?.ensureLocal(username);
-    const result = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.distribute', targetType: 'user', target: username, details: { profile: profileName } },
       async (tx) => {
@@ -188,13 +202,12 @@ export class DistributionService {
         const token = await this.insertNewToken(tx, profile, user.id);
         const result = await this.distribute(tx, hashKey, token, profile, user, actor, options.show !== false);
         await options.alongside?.(tx, result);
+        if (options.notifyHolder !== false) await this.notifier?.tokenDistributed(tx, result.serial, 'new');
         return result;
       },
       (result) => ({ serial: result.serial, delivery: result.delivery }),
       options.within,
     );
-    if (options.notifyHolder !== false) this.notifier?.tokenDistributed(actor, result.serial, 'new');
-    return result;
   }
 
   /**
@@ -253,10 +266,10 @@ export class DistributionService {
     const details: Record<string, string | boolean> = { username };
     if (options.requiresNewPin !== undefined) details.requiresNewPin = options.requiresNewPin;
     await this.directory?.ensureLocal(username);
-    const result: DistributionResult = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.assign', targetType: 'token', target: serial, details },
-      async (repos) => {
+      thenMailed(this.notifier, serial, 'new', async (repos): Promise<DistributionResult> => {
         requirePermission(actor, 'tokens.distribute');
         const repo = repos.tokens;
         const token = await this.tokenRow(repos, serial);
@@ -295,20 +308,18 @@ export class DistributionService {
         if (!claimed) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} was assigned by someone else just now.`);
         const profile = await repo.getProfile(token.profile_id);
         return this.distribute(repos, hashKey, { ...token, user_id: user.id }, profile, user, actor);
-      },
+      }),
       (result) => ({ delivery: result.delivery }),
     );
-    this.notifier?.tokenDistributed(actor, serial, 'new');
-    return result;
   }
 
   /** A new distribution of an assigned token: the previous code, link and seed stop working at once. */
   async reissue(actor: Actor, serial: string): Promise<DistributionResult> {
     const hashKey = await this.hasher.load();
-    const result = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.reissue', targetType: 'token', target: serial },
-      async (repos) => {
+      thenMailed(this.notifier, serial, 'reissued', async (repos) => {
         requirePermission(actor, 'tokens.distribute');
         const token = await this.tokenRow(repos, serial);
         if (token.user_id === null) throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is not assigned; assign it instead.`);
@@ -323,11 +334,9 @@ export class DistributionService {
         if (!user) throw new Error(`The holder of token ${serial} was not found.`);
         requireAuthorityOver(actor, user);
         return this.distribute(repos, hashKey, token, profile, user, actor);
-      },
+      }),
       (result) => ({ delivery: result.delivery }),
     );
-    this.notifier?.tokenDistributed(actor, serial, 'reissued');
-    return result;
   }
 
   /**
@@ -361,7 +370,7 @@ export class DistributionService {
    */
   async adminDownload(actor: Actor, serial: string): Promise<TokenFile> {
     const at = this.clock.now();
-    const file = await this.audit.change(actor, { action: 'token.download', targetType: 'token', target: serial }, async (repos) => {
+    return this.audit.change(actor, { action: 'token.download', targetType: 'token', target: serial }, async (repos) => {
       requirePermission(actor, 'tokens.seeds');
       const token = await this.tokenRow(repos, serial);
       await this.tokens.requireAuthorityOverHolder(actor, token, repos.users);
@@ -374,10 +383,9 @@ export class DistributionService {
       const file = await this.claimFile(repos, distributionId);
       const holder = await repos.tokens.holderOf(token);
       await this.recordShown(repos.connection, actor, serial, holder?.username ?? '', ['token-file']);
+      await this.notifier?.fileDownloaded(repos, serial, actor, at);
       return file;
     });
-    this.notifier?.fileDownloaded(actor, serial, at);
-    return file;
   }
 
   /**

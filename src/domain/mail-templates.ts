@@ -141,10 +141,10 @@ export class MailTemplateService {
 
   /**
    * A mail as it goes out: its template (and the steps template put in as `{{nextSteps}}`), read
-   * from the store now, with the values given. The subject is one line whatever the values hold.
+   * from the store now (in `repos`: the transaction of the change the mail tells about), with the
+   * values given. The subject is one line whatever the values hold.
    */
-  async render(kind: MailKind, values: MailValues, steps?: StepsKind): Promise<RenderedMail> {
-    const repos = this.work.repositories;
+  async render(repos: Repositories, kind: MailKind, values: MailValues, steps?: StepsKind): Promise<RenderedMail> {
     const all: MailValues = { issuer: this.options.issuer, consoleUrl: this.consoleUrl, ...values };
     if (steps) all.nextSteps = await this.renderPart(repos, steps, all);
     const template = this.current(kind, await repos.mailTemplates.find(kind));

@@ -21,7 +21,11 @@ export interface Observer {
   httpResponse(listener: string, route: string, status: number): void;
   /** The wall clock was stepped by `seconds` (positive: forward). */
   clockStepped(seconds: number): void;
+  /** A mail handed to the SMTP server (`sent`), or a send that failed and will be retried (`deferred`) or not (`failed`). */
+  mailSend(outcome: MailSendOutcome): void;
 }
+
+export type MailSendOutcome = 'sent' | 'deferred' | 'failed';
 
 /** `error`: no answer could be given (the store failed, or too many requests were waiting). */
 export type AuthenticationOutcome = 'accept' | 'reject' | 'challenge' | 'error';
@@ -49,4 +53,5 @@ export const unobserved: Observer = {
   storeError: () => {},
   httpResponse: () => {},
   clockStepped: () => {},
+  mailSend: () => {},
 };

@@ -25,6 +25,7 @@ import { DirectoryConnector } from './directory-connection.js';
 import { type DistributionOptions, DistributionService } from './distribution.js';
 import { DEFAULT_LOCKOUT, Lockout } from './lockout.js';
 import { LogonDelays } from './logon-delays.js';
+import { DEFAULT_MAIL_OUTBOX, MailOutbox, type MailOutboxSettings } from './mail-outbox.js';
 import { MailTemplateService } from './mail-templates.js';
 import { type Mailer, Notifier } from './notifications.js';
 import { type Observer, unobserved } from './observer.js';
@@ -70,6 +71,8 @@ export interface Services {
   notifier: Notifier;
   /** What each mail to a holder says: Tally's texts and administrators' edits. */
   mailTemplates: MailTemplateService;
+  /** Mails waiting to be sent: the sender's passes, the administrators' list and retry. */
+  mailOutbox: MailOutbox;
   bulk: BulkDistributionService;
   /** Serial → user assignments from a CSV file. */
   assignments: AssignmentImportService;
@@ -85,9 +88,11 @@ export interface Services {
 
 export interface ServiceOptions extends DistributionOptions {
   sessions?: SessionSettings;
-  /** Mails to token holders; without it none are sent. */
+  /** Mails to token holders; without it none are queued or sent. */
   mailer?: Mailer;
-  /** For what the domain reports but no caller waits for (a failed mail). */
+  /** Retries, back-off, lease and retention of the mail outbox. */
+  mailOutbox?: MailOutboxSettings;
+  /** For what the domain reports but no caller waits for (a failed mail, a bulk run). */
   logger?: Logger;
   /** The Self-Service Console's log-on and lost-token policies; read on each use. */
   selfService?: SelfServiceSettings;
@@ -111,8 +116,19 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const lockout = new Lockout(repositories.users, clock, DEFAULT_LOCKOUT);
   const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
+  const observer = options.observer ?? unobserved;
+  const mailOutbox = new MailOutbox(
+    repositories.mailOutbox,
+    keyring,
+    audit,
+    clock,
+    observer,
+    options.mailer,
+    options.logger,
+    options.mailOutbox ?? DEFAULT_MAIL_OUTBOX,
+  );
   const mailTemplates = new MailTemplateService(work, audit, clock, options);
-  const notifier = new Notifier(repositories, audit, options, mailTemplates, options.mailer, options.logger);
+  const notifier = new Notifier(mailOutbox, options, mailTemplates);
   const settings = new SettingsService(repositories.settings, audit, clock);
   const directory = new DirectoryService(
     repositories.identitySources,
@@ -139,7 +155,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const users = new UserService(repositories.users, audit, clock, lockout, logonDelays, directory);
   const authenticationStore = new AuthenticationRepository(store.db);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
-  const observer = options.observer ?? unobserved;
   const clockWatch = new ClockWatch(clock, options.monotonic ?? systemMonotonic, (step) => {
     observer.clockStepped(step.seconds);
     options.logger?.warn(
@@ -209,9 +224,10 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     requests,
     notifier,
     mailTemplates,
+    mailOutbox,
     bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
     assignments: new AssignmentImportService(distribution, audit),
-    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock, clockWatch),
+    dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock, clockWatch, mailOutbox),
     clockWatch,
     rateLimits,
     settings,

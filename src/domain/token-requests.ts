@@ -57,7 +57,7 @@ export class TokenRequestService {
     private readonly settings: SettingsService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-    private readonly notifier?: Pick<Notifier, 'requestDecided' | 'tokenDistributed'>,
+    private readonly notifier?: Pick<Notifier, 'requestDecided'>,
   ) {
     this.requests = store.requests;
   }
@@ -78,7 +78,7 @@ export class TokenRequestService {
    */
   async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
     await this.distribution.loadKeys();
-    const submitted = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.replacement', targetType: 'token', target: serial },
       async (tx) => {
@@ -109,9 +109,6 @@ export class TokenRequestService {
       (result): Record<string, number | string> =>
         result.outcome === 'waiting' ? { request: result.request.id } : { replacement: result.token.serial },
     );
-    // Mailed once the replacement has committed, so the mail finds it.
-    if (submitted.outcome === 'distributed') this.notifier?.tokenDistributed(actor, submitted.token.serial, 'new');
-    return submitted;
   }
 
   /** A token of the same profile the user was given after token `tokenId` and still has: what replaces that token. */
@@ -146,11 +143,7 @@ export class TokenRequestService {
     if (profile.self_service === 1 && profile.requires_approval !== 1)
       return {
         outcome: 'distributed',
-        token: await this.distribution.distributeToUser(actor, actor.name, profile.name, {
-          within,
-          notifyHolder: within === undefined,
-          replaces,
-        }),
+        token: await this.distribution.distributeToUser(actor, actor.name, profile.name, { within, replaces }),
       };
     return this.audit.change(
       actor,
@@ -196,7 +189,7 @@ export class TokenRequestService {
   /** Approves a waiting request and distributes the token; if the distribution fails, the request waits again. */
   async approve(actor: Actor, id: number): Promise<{ request: TokenRequestView; token: DistributionResult }> {
     await this.distribution.loadKeys();
-    const decided = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.request.approve', targetType: 'request', target: String(id) },
       async (tx) => {
@@ -212,16 +205,16 @@ export class TokenRequestService {
           replaces: request.replaces ?? undefined,
         });
         await tx.requests.update(id, { serial: token.serial });
+        // One mail: the decision, which says the token is ready.
+        await this.notifier?.requestDecided(tx, id);
         return { request: view({ ...request, state: 'approved', decided_at: now, decided_by: actor.name, serial: token.serial }), token };
       },
       (result) => ({ serial: result.token.serial, username: result.request.username }),
     );
-    this.notifier?.requestDecided(actor, id);
-    return decided;
   }
 
   async reject(actor: Actor, id: number, reason: string): Promise<TokenRequestView> {
-    const rejected = await this.audit.change(
+    return this.audit.change(
       actor,
       { action: 'token.request.reject', targetType: 'request', target: String(id) },
       async (tx) => {
@@ -233,12 +226,11 @@ export class TokenRequestService {
         const now = this.clock.now();
         if (!(await tx.requests.decide(id, { state: 'rejected', reason: text, decided_at: now, decided_by: actor.name })))
           throw decidedAlready(id);
+        await this.notifier?.requestDecided(tx, id);
         return view({ ...request, state: 'rejected', reason: text, decided_at: now, decided_by: actor.name });
       },
       (result) => ({ username: result.username }),
     );
-    this.notifier?.requestDecided(actor, id);
-    return rejected;
   }
 
   /** An administrator's own request (made in the Self-Service Console) is a super admin's to decide. */

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { AuthenticationOutcome, Observer, RadiusDropReason, StoreErrorKind } from '../domain/observer.js';
+import type { AuthenticationOutcome, MailSendOutcome, Observer, RadiusDropReason, StoreErrorKind } from '../domain/observer.js';
 
 const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -21,7 +21,9 @@ export class PrometheusMetrics implements Observer {
   private readonly httpResponses: Counter<'listener' | 'route' | 'status_class'>;
   private readonly clockSteps: Counter<'direction'>;
   private readonly lastClockStep: Gauge;
+  private readonly mailSends: Counter<'outcome'>;
   private queueDepth: () => number = () => 0;
+  private mailOutbox: () => Promise<{ queued: number; failed: number }> = async () => ({ queued: 0, failed: 0 });
 
   constructor() {
     const registers = [this.registry];
@@ -85,6 +87,26 @@ export class PrometheusMetrics implements Observer {
       help: 'The latest step of the system clock, in seconds (negative: back); 0 when none was seen since the start.',
       registers,
     });
+    this.mailSends = new Counter({
+      name: 'tally_mail_sends_total',
+      help: 'Mails handed to the SMTP server (outcome sent) and sends that failed, to be retried (deferred) or given up (failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    const mailOutbox: Gauge<'state'> = new Gauge({
+      name: 'tally_mail_outbox',
+      help: 'Mails in the outbox when scraped, by state: queued (waiting or being sent) and failed (given up; an administrator may retry them).',
+      labelNames: ['state'],
+      registers,
+      collect: async () => {
+        const counts = await this.mailOutbox().catch(() => undefined);
+        // A store that cannot answer leaves the gauge unset rather than at a false zero.
+        mailOutbox.reset();
+        if (!counts) return;
+        mailOutbox.set({ state: 'queued' }, counts.queued);
+        mailOutbox.set({ state: 'failed' }, counts.failed);
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
     // Gauges named like counters (promtool warns); each is the sum of its by-type twin
     // (`nodejs_active_handles{type}` ...), which stays.
@@ -94,6 +116,11 @@ export class PrometheusMetrics implements Observer {
   /** Where the authentication queue's depth is read on each scrape. */
   watchQueue(depth: () => number): void {
     this.queueDepth = depth;
+  }
+
+  /** Where the mail outbox's counts are read on each scrape (from the store). */
+  watchMailOutbox(counts: () => Promise<{ queued: number; failed: number }>): void {
+    this.mailOutbox = counts;
   }
 
   /** The exposition text and its content type, for `GET /metrics`. */
@@ -129,6 +156,10 @@ export class PrometheusMetrics implements Observer {
 
   httpResponse(listener: string, route: string, status: number): void {
     this.httpResponses.inc({ listener, route, status_class: `${Math.floor(status / 100)}xx` });
+  }
+
+  mailSend(outcome: MailSendOutcome): void {
+    this.mailSends.inc({ outcome });
   }
 }
 

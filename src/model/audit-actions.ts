@@ -83,9 +83,10 @@ export const AUDIT_ACTIONS = {
     'A passcode, next tokencode or new PIN was checked over the RSA SecurID Authentication API (accept, reject or challenge).',
   'auth.self-service': 'A passcode was checked in the Self-Service Console.',
   'mail.sent': 'A mail was handed to the SMTP server.',
-  'mail.failed': 'A mail could not be handed to the SMTP server.',
   'mail.template.put': 'A mail template was edited (the kind of mail; the new subject and text are in the store, not the trail).',
   'mail.template.reset': 'A mail template was reset to the text Tally comes with.',
+  'mail.failed': 'A mail could not be handed to the SMTP server: retried later, or given up after the last attempt (`final`).',
+  'mail.retry': 'An administrator queued a failed mail again.',
   'audit.export': 'The audit trail was exported.',
   'audit.purge': 'Audit events older than a date were deleted (retention), with how many, the date and whether it was forced.',
 } as const satisfies Record<string, string>;

@@ -47,6 +47,10 @@ export type WebConsole = (typeof WEB_CONSOLES)[number];
 export const TOKEN_REQUEST_STATES = ['pending', 'approved', 'rejected'] as const;
 export type TokenRequestState = (typeof TOKEN_REQUEST_STATES)[number];
 
+/** A mail in the outbox: `queued` (waiting or being sent), `sent` (kept a while), `failed` (given up until retried). */
+export const MAIL_STATES = ['queued', 'sent', 'failed'] as const;
+export type MailState = (typeof MAIL_STATES)[number];
+
 export const BULK_DISTRIBUTION_STATES = ['running', 'finished'] as const;
 export type BulkDistributionState = (typeof BULK_DISTRIBUTION_STATES)[number];
 

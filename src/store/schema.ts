@@ -9,6 +9,7 @@ import type {
   DirectoryState,
   DistributionState,
   FilePasswordPolicy,
+  MailState,
   PinCharset,
   ProfilePinMode,
   TokenOrigin,
@@ -390,6 +391,33 @@ export interface MailTemplatesTable {
   updated_by: string;
 }
 
+/** A rendered mail to a token holder, from the change that caused it until it is sent (and kept a while) or given up. */
+export interface MailOutboxTable {
+  id: Generated<number>;
+  /** What the mail is about: `token.distributed` or `request.decided`. */
+  kind: string;
+  /** The serial or the request id the mail is about. */
+  about: string;
+  username: string;
+  recipient: string;
+  subject: string;
+  /** The text, sealed under the master key (`mail-outbox:<id>`): a mail may carry more than its subject says. */
+  body_sealed: string;
+  /** `queued` (waiting or being sent), `sent`, `failed` (given up after the retries; kept until retried). */
+  state: MailState;
+  /** Sends begun, counted when a sender claims the mail. */
+  attempts: Generated<number>;
+  created_at: number;
+  /** When the mail is due next (after a failure: back-off with jitter). */
+  next_attempt_at: number;
+  /** The node sending it now and until when that claim holds; an expired lease is anyone's. */
+  lease_owner: string | null;
+  lease_until: number | null;
+  /** Why the last send failed, in a few secret-free words (an SMTP reply code, a socket error's code). */
+  last_error: string | null;
+  sent_at: number | null;
+}
+
 export interface Database {
   tally_meta: MetaTable;
   settings: SettingsTable;
@@ -415,4 +443,5 @@ export interface Database {
   bulk_distributions: BulkDistributionsTable;
   bulk_distribution_items: BulkDistributionItemsTable;
   mail_templates: MailTemplatesTable;
+  mail_outbox: MailOutboxTable;
 }

@@ -27,6 +27,7 @@ const sealedColumns: SealedColumn[] = [
     context: (id) => `identity-source:${id}:bind-password`,
   },
   { table: 'radius_clients', keyColumn: 'id', column: 'secret_sealed', context: (id) => `radius-client:${id}` },
+  { table: 'mail_outbox', keyColumn: 'id', column: 'body_sealed', context: (id) => `mail-outbox:${id}` },
   { table: 'web_sessions', keyColumn: 'id_hash', column: 'flash_sealed', context: (idHash) => `web-session:${idHash}:flash` },
 ];
 

@@ -9,6 +9,7 @@ import { DeviceTypeRepository } from './repositories/device-types.js';
 import { DistributionRepository } from './repositories/distributions.js';
 import { IdentitySourceRepository } from './repositories/identity-sources.js';
 import { LogonDelayRepository } from './repositories/logon-delays.js';
+import { MailOutboxRepository } from './repositories/mail-outbox.js';
 import { MailTemplateRepository } from './repositories/mail-templates.js';
 import { MetaRepository } from './repositories/meta.js';
 import { ProfileRepository } from './repositories/profiles.js';
@@ -68,6 +69,8 @@ export interface Repositories {
   bulkDistributions: BulkDistributionRepository;
   authnApi: AuthnApiRepository;
   mailTemplates: MailTemplateRepository;
+  /** Mails waiting to be sent, queued with the change that causes them. */
+  mailOutbox: MailOutboxRepository;
   /** Bound to a transaction, for the administration of a token's authentication state (no holder cache there). */
   authentication: AuthenticationRepository;
   /** The connection they are bound to, for a service that writes with them (the audit's `record` within a change). */
@@ -94,6 +97,7 @@ export function repositories(db: Kysely<Database>): Repositories {
     bulkDistributions: new BulkDistributionRepository(db),
     authnApi: new AuthnApiRepository(db),
     mailTemplates: new MailTemplateRepository(db),
+    mailOutbox: new MailOutboxRepository(db),
     authentication: new AuthenticationRepository(db),
     connection: connectionOf(db),
   };

@@ -89,7 +89,7 @@ for (const dialect of testDialects())
         await page.getByText('Edited', { exact: true }).waitFor();
 
         const distributed = (await api('/api/v1/users/carol/tokens', { profile: 'Desktop file' })).json();
-        await tally.services.notifier.idle();
+        await tally.services.mailOutbox.deliverDue();
         const issued = firstItem(smtp.mails);
         assert.equal(issued.headers.subject, `Tally: token ${distributed.serial} <b>ready</b>`);
         assert.match(
@@ -101,7 +101,7 @@ for (const dialect of testDialects())
         // The super admin downloads the holder's file from the token's page: the holder hears who and when.
         await page.goto(`${base}/console/tokens/${distributed.serial}`);
         await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download the file' }).click()]);
-        await tally.services.notifier.idle();
+        await tally.services.mailOutbox.deliverDue();
         const downloaded = smtp.mails.at(-1);
         assert.equal(smtp.mails.length, 2);
         assert.equal(downloaded?.headers.subject, `Tally: the file of your token ${distributed.serial} was downloaded`);

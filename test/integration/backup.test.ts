@@ -291,7 +291,6 @@ for (const [from, to] of journeys) {
           } finally {
             await app.close();
             await services.bulk.idle();
-            await services.notifier.idle();
           }
         } finally {
           codes.cleanup();

@@ -29,7 +29,7 @@ describeEachStore('mail templates (REST, what arrives at a real SMTP server)', (
   const mailsFor = async (act: () => Promise<unknown>) => {
     const before = smtp.mails.length;
     await act();
-    await tally.services.notifier.idle();
+    await tally.services.mailOutbox.deliverDue();
     return smtp.mails.slice(before);
   };
   const template = async (kind: string) => (await api('GET', `/api/v1/mail-templates/${kind}`)).json();
@@ -249,7 +249,7 @@ describeEachStore('mail templates (REST, what arrives at a real SMTP server)', (
 
   test('an administrator downloading a holder’s token file: the holder is mailed who and when; the holder’s own download is not announced', async () => {
     const distributed = (await api('POST', '/api/v1/users/alice/tokens', { profile: PROFILES.file.name })).json();
-    await tally.services.notifier.idle();
+    await tally.services.mailOutbox.deliverDue();
     tally.clock.advance(3600);
     const mails = await mailsFor(async () =>
       assert.equal((await api('POST', `/api/v1/tokens/${distributed.serial}/download`)).statusCode, 200),
@@ -269,7 +269,7 @@ describeEachStore('mail templates (REST, what arrives at a real SMTP server)', (
     assert.deepEqual([sent.target, sent.details], ['alice', { mail: 'token.downloaded', about: distributed.serial }]);
 
     const own = (await api('POST', '/api/v1/users/alice/tokens', { profile: PROFILES.file.name })).json();
-    await tally.services.notifier.idle();
+    await tally.services.mailOutbox.deliverDue();
     const token = own.downloadUrl.slice(own.downloadUrl.indexOf('/download/'));
     const redeemed = await mailsFor(async () => {
       const client = new WebClient(tally.public, '10.4.0.2');

@@ -732,6 +732,8 @@ describeEachStore('Security Console', (getStore) => {
     assert.match(page, new RegExp(`${summary.tokens.pending} Pending activation`));
     assert.match(page, new RegExp(`${summary.authentications.failed} Failures, 24 h`));
     assert.match(page, new RegExp(`1 Expiring within 30 days.*${soon} alice`));
+    assert.deepEqual(summary.mailOutbox, { queued: 0, failed: 0 });
+    assert.match(page, /0 Mails given up 0 waiting to be sent/);
     assert.match((await helpdesk.get('/console')).body, /<svg viewBox="0 0 720 200" role="img"/);
   });
 

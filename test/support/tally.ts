@@ -69,7 +69,6 @@ export async function createTestTally(store: Store, options: TestTallyOptions = 
       await admin.close();
       await publicApp.close();
       await services.bulk.idle();
-      await services.notifier.idle();
     },
   };
 }

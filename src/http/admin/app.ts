@@ -11,6 +11,7 @@ import { authnAgentRoutes } from './api/authn-agents.js';
 import { dashboardRoutes } from './api/dashboard.js';
 import { distributionRoutes } from './api/distribution.js';
 import { identitySourceRoutes } from './api/identity-sources.js';
+import { mailOutboxRoutes } from './api/mail-outbox.js';
 import { mailTemplateRoutes } from './api/mail-templates.js';
 import { profileRoutes } from './api/profiles.js';
 import { requestRoutes } from './api/requests.js';
@@ -78,6 +79,7 @@ export async function buildAdminApp(
         dashboardRoutes(secured, services);
         mailTemplateRoutes(secured, services);
         settingsRoutes(secured, services);
+        mailOutboxRoutes(secured, services);
       });
     },
     { prefix: API_PREFIX },

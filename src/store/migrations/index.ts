@@ -21,6 +21,7 @@ import { identitySources } from './0018_identity_sources.js';
 import { bulkCredentials } from './0019_bulk_credentials.js';
 import { settings } from './0020_settings.js';
 import { mailTemplates } from './0021_mail_templates.js';
+import { mailOutbox } from './0022_mail_outbox.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -46,6 +47,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0019_bulk_credentials': bulkCredentials(dialect),
     '0020_settings': settings(dialect),
     '0021_mail_templates': mailTemplates(dialect),
+    '0022_mail_outbox': mailOutbox(dialect),
   };
 }
 

@@ -23,6 +23,10 @@ const DashboardSchema = Type.Object({
   clockStep: Type.Union([Type.Object({ at: Type.String({ format: 'date-time' }), seconds: Type.Integer() }), Type.Null()], {
     description: "the latest step of this node's system clock since it started (seconds negative: back), or null",
   }),
+  mailOutbox: Type.Object(
+    { queued: Count, failed: Count },
+    { description: 'mails to token holders waiting to be sent, and those given up after their retries (GET /mail-outbox lists them)' },
+  ),
 });
 
 export function dashboardRoutes(app: FastifyInstance, services: Services): void {
@@ -33,7 +37,7 @@ export function dashboardRoutes(app: FastifyInstance, services: Services): void 
       schema: {
         tags: ['dashboard'],
         summary:
-          'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days, a step of the system clock',
+          'Counts that matter: users, tokens by state, pending requests, authentications in the last 24 h, tokens expiring within 30 days, the mail outbox, a step of the system clock',
         response: { 200: DashboardSchema },
       },
     },

@@ -127,6 +127,7 @@ ${data.clockStep ? clockStepNotice(data.clockStep) : ''}
     ${stat('Failures, 24 h', auth.failed, { href: `${link('audit')}?action=auth.*&result=failure`, tone: auth.failed ? 'danger' : undefined })}
     ${stat('Expiring within 30 days', data.expiring.count, { tone: data.expiring.count ? 'warning' : undefined })}
     ${stat('Unassigned tokens', data.tokens.unassigned, { href: `${link('tokens')}?state=unassigned` })}
+    ${stat('Mails given up', data.mailOutbox.failed, { href: `${link('audit')}?action=mail.*`, note: `${data.mailOutbox.queued} waiting to be sent`, tone: data.mailOutbox.failed ? 'danger' : undefined })}
   </div>
 </section>
 <div class="columns">
