@@ -54,6 +54,10 @@ export const errorCatalogue = {
     message: 'The directory cannot be reached or did not answer in time; try again later. Internal accounts log on as usual.',
   },
   DIRECTORY_BIND_REFUSED: { status: 422, message: "The directory refused the identity source's bind account (its DN or password)." },
+  IDENTITY_SOURCE_UNREACHABLE: {
+    status: 422,
+    message: "The identity source's test found no directory that answers: check its URLs, TLS settings and timeout.",
+  },
   AUTHN_AGENT_NOT_FOUND: { status: 404, message: 'No such authentication agent.' },
   AUTHN_AGENT_DENIED: { status: 401, message: 'The client ID or access key is not right.' },
   AUTHN_ATTEMPT_NOT_CONTINUABLE: {

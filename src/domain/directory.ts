@@ -9,7 +9,7 @@ import {
   userAccountControlRefuses,
   userFilter,
 } from '../core/ldap/filter.js';
-import { invalidField, TallyError } from '../errors.js';
+import { errorCatalogue, invalidField, isTallyError, TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { DIRECTORY_PRESETS, type DirectoryPreset, type DirectoryState, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
@@ -351,7 +351,12 @@ export class DirectoryService {
   async test(actor: Actor, name: string, login: string): Promise<IdentitySourceTest> {
     requirePermission(actor, 'identitySources.manage');
     const source = this.source(await this.row(name, this.sources));
-    const found = await this.lookUp(source, login);
+    const found = await this.lookUp(source, login).catch((error: unknown) => {
+      // The test asks whether the source's settings work: a directory that does not answer is its answer, not an outage of Tally.
+      if (isTallyError(error) && error.code === 'DIRECTORY_UNAVAILABLE')
+        throw new TallyError('IDENTITY_SOURCE_UNREACHABLE', errorCatalogue.IDENTITY_SOURCE_UNREACHABLE.message);
+      throw error;
+    });
     if (!found) throw new TallyError('USER_NOT_FOUND', `${name} finds no user with ${source.attributes.login} ${login.slice(0, 128)}.`);
     return { source: name, url: source.endpoint.urls[0] ?? null, found };
   }

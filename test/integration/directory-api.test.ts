@@ -85,6 +85,24 @@ describeEachStore('identity sources over REST', (getStore) => {
     assert.equal(synced.statusCode, 200, synced.body);
   });
 
+  test('a test that reaches no directory answers 422 IDENTITY_SOURCE_UNREACHABLE, saying nothing of LDAP', skip, async () => {
+    const closed = `ldap://127.0.0.1:${await freePort()}`;
+    const created = await api('POST', '/api/v1/identity-sources', {
+      ...sourceBody(),
+      name: 'down',
+      urls: [closed],
+      caFile: undefined,
+      allowPlain: true,
+      timeoutSeconds: 1,
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const tested = await api('POST', '/api/v1/identity-sources/down/test', { username: 'alice' });
+    assert.equal(tested.statusCode, 422, tested.body);
+    assert.equal(tested.json().error.code, 'IDENTITY_SOURCE_UNREACHABLE');
+    assert.doesNotMatch(tested.body, /ECONN|ldap:\/\/|ldapts|stack/i);
+    assert.equal((await api('DELETE', '/api/v1/identity-sources/down')).statusCode, 204);
+  });
+
   test('super admins only: the help desk and agents are refused', skip, async () => {
     for (const token of [tally.tokens.helpdesk, tally.tokens.agent]) {
       assert.equal((await api('GET', '/api/v1/identity-sources', undefined, token)).statusCode, 403);
