@@ -9,7 +9,7 @@ import { tokenType } from '../../src/tokens/registry.js';
 import { activate, CTKIP_URL, faultReason, finishExchange, postCtkip, startExchange } from '../support/ctkip.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { allowTokensPerUser, bearer, createTestTally, type TestTally } from '../support/tally.js';
 
 const INVALID = 'Invalid authorization code.';
 
@@ -17,6 +17,8 @@ describeEachStore('CT-KIP service', (getStore) => {
   let tally: TestTally;
   before(async () => {
     tally = await createTestTally(getStore());
+    // Each case gives dana a token of her own, more than the default limit of 3.
+    await allowTokensPerUser(tally, 20);
     for (const username of ['dana', 'erin']) {
       await tally.admin.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(tally.tokens.superadmin), payload: { username } });
     }

@@ -266,7 +266,7 @@ describeEachStore('mail templates (REST, what arrives at a real SMTP server)', (
     );
     assert.doesNotMatch(mail.raw, /\/download\//, 'no link in the mail');
     const sent = (await api('GET', '/api/v1/audit?action=mail.sent')).json().events[0];
-    assert.deepEqual([sent.target, sent.details], ['alice', { mail: 'token.downloaded', about: distributed.serial }]);
+    assert.deepEqual([sent.target, sent.details], ['alice', { mail: 'token.downloaded', about: distributed.serial, attempt: 1 }]);
 
     const own = (await api('POST', '/api/v1/users/alice/tokens', { profile: PROFILES.file.name })).json();
     await tally.services.mailOutbox.deliverDue();
