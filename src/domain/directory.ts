@@ -226,16 +226,7 @@ export class DirectoryService {
             {
               name: input.name,
               preset,
-              urls: JSON.stringify(settings.urls),
-              start_tls: settings.startTls ? 1 : 0,
-              allow_plain: settings.allowPlain ? 1 : 0,
-              ca_file: settings.caFile,
-              bind_dn: settings.bindDn,
-              base_dn: settings.baseDn,
-              user_filter: settings.userFilter,
-              attributes: JSON.stringify(settings.attributes),
-              role_groups: JSON.stringify(settings.roleGroups),
-              timeout_ms: settings.timeoutSeconds * 1000,
+              ...storedSettings(settings),
               created_at: now,
               updated_at: now,
             },
@@ -288,16 +279,7 @@ export class DirectoryService {
         const newPassword = settings.bindPassword;
         const result = await tx.identitySources.update(row.id, {
           preset,
-          urls: JSON.stringify(settings.urls),
-          start_tls: settings.startTls ? 1 : 0,
-          allow_plain: settings.allowPlain ? 1 : 0,
-          ca_file: settings.caFile,
-          bind_dn: settings.bindDn,
-          base_dn: settings.baseDn,
-          user_filter: settings.userFilter,
-          attributes: JSON.stringify(settings.attributes),
-          role_groups: JSON.stringify(settings.roleGroups),
-          timeout_ms: settings.timeoutSeconds * 1000,
+          ...storedSettings(settings),
           ...(newPassword !== undefined
             ? { bind_password_sealed: seal(this.keyring, Buffer.from(newPassword), bindPasswordContext(row.id)) }
             : {}),
@@ -700,6 +682,22 @@ interface CheckedSettings {
   attributes: AttributeMapping;
   roleGroups: RoleGroups;
   timeoutSeconds: number;
+}
+
+/** A source's checked settings as its row keeps them (the bind password apart: it is sealed on its own). */
+function storedSettings(settings: CheckedSettings) {
+  return {
+    urls: JSON.stringify(settings.urls),
+    start_tls: settings.startTls ? 1 : 0,
+    allow_plain: settings.allowPlain ? 1 : 0,
+    ca_file: settings.caFile,
+    bind_dn: settings.bindDn,
+    base_dn: settings.baseDn,
+    user_filter: settings.userFilter,
+    attributes: JSON.stringify(settings.attributes),
+    role_groups: JSON.stringify(settings.roleGroups),
+    timeout_ms: settings.timeoutSeconds * 1000,
+  };
 }
 
 function checkSettings(settings: CheckedSettings): CheckedSettings {
