@@ -74,6 +74,7 @@ export const errorCatalogue = {
   DELIVERY_NOT_SUPPORTED: { status: 422, message: 'The device cannot take this delivery.' },
   TOKENCODE_INVALID: { status: 400, message: 'The tokencode is not right.' },
   WRONG_PIN: { status: 400, message: 'The current PIN is not right.' },
+  PIN_GENERATED: { status: 409, message: "Tally generates this token's PIN; the holder cannot choose one." },
   TOKEN_LOCKED: { status: 423, message: 'Too many wrong attempts; the token is locked.' },
   TOKEN_NOT_YET_VALID: { status: 409, message: 'The token may not be used yet (its start date is in the future).' },
   TOKEN_EXPIRED: { status: 409, message: 'The token has expired.' },

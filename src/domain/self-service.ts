@@ -74,6 +74,8 @@ export interface HolderToken {
   pinInApp: boolean;
   /** What a new PIN may be, in words: "4 to 8 digits" (the policy the token was made with). */
   pinPolicy: string;
+  /** Tally generates the token's PINs (its profile's `pinGenerated`): the holder asks for one rather than choosing. */
+  pinGenerated: boolean;
   /** For an active token in its last 30 days, or past them: whether it has ended, the token that replaces it, or a request waiting for one. */
   renewal: { expired: boolean; replacement: string | null; requested: boolean } | null;
   /** For a token reported lost: the emergency access code that still works, if any (the code itself was shown once). */
@@ -341,6 +343,13 @@ export class SelfService {
     await this.tokenAdmin.setPin(actor, serial, input.pin, input.current === undefined || input.current === '' ? undefined : input.current);
   }
 
+  /** Tally generates a new PIN to the token's policy; changing one takes the current PIN. Shown this once. */
+  async generatePin(actor: Actor, serial: string, current?: string): Promise<string> {
+    requirePermission(actor, 'tokens.setOwnPin');
+    await this.own(actor, serial);
+    return this.tokenAdmin.generatePin(actor, serial, current === undefined || current === '' ? undefined : current);
+  }
+
   /** The token stops working at once; by the console's policy an emergency access code stands in for it. */
   async reportLost(actor: Actor, serial: string): Promise<LostReport> {
     requirePermission(actor, 'tokens.holder');
@@ -404,6 +413,7 @@ export class SelfService {
       pin: row.pin_mode !== 'required' ? 'none' : row.pin_hash !== null && row.new_pin_required === 0 ? 'set' : 'to-set',
       pinInApp: row.add_pin === 1,
       pinPolicy: pinPolicyText(row),
+      pinGenerated: row.pin_generated === 1,
       renewal,
       emergencyAccess:
         emergencyUntil === undefined ? null : { until: new Date(emergencyUntil).toISOString(), oneTime: row.emergency_one_time === 1 },

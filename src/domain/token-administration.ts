@@ -11,7 +11,7 @@ import { type AuditService, credentialShown, RefusalKeepingWrites } from './audi
 import { EMERGENCY_CODE_DIGITS, limitReached, type PasscodeRules, WELL_FORMED_PASSCODE } from './authentication.js';
 import type { Clock } from './clock.js';
 import type { Lockout } from './lockout.js';
-import type { SecretHasher } from './secret-hash.js';
+import type { SecretHasher, SecretHashKey } from './secret-hash.js';
 import type { TokenService, TokenView } from './tokens.js';
 
 /** What a right passcode tested on one token found (a wrong one is TOKENCODE_INVALID, which never says which part was wrong). */
@@ -125,17 +125,37 @@ export class TokenAdministrationService {
   /**
    * The holder sets their token's PIN. Replacing a PIN takes the current one, since a console
    * session may have been opened with a password alone, and a wrong one counts like a wrong
-   * passcode; a token in new PIN mode, or without a PIN yet, takes the new PIN directly.
+   * passcode; a token in new PIN mode, or without a PIN yet, takes the new PIN directly. Where
+   * the token's policy has Tally generate PINs, the holder may not choose one: `generatePin`.
    */
   async setPin(actor: Actor, serial: string, pin: string, currentPin?: string): Promise<void> {
+    await this.replacePin(actor, serial, currentPin, (token) => {
+      if (token.pin_generated === 1)
+        throw new TallyError('PIN_GENERATED', `Tally generates the PIN of token ${serial}; ask it for a new one.`);
+      return pin;
+    });
+  }
+
+  /** The holder has Tally generate a new PIN to the token's policy, returned this once (never stored). */
+  async generatePin(actor: Actor, serial: string, currentPin?: string): Promise<string> {
+    return this.replacePin(actor, serial, currentPin, (token, hashKey) => this.rules.generatePin(token, hashKey));
+  }
+
+  private async replacePin(
+    actor: Actor,
+    serial: string,
+    currentPin: string | undefined,
+    newPin: (token: TokenRow, hashKey: SecretHashKey) => string,
+  ): Promise<string> {
     const hashKey = await this.hasher.load();
-    await this.audit.change(actor, { action: 'token.pin.set', targetType: 'token', target: serial }, async (tx) => {
+    return this.audit.change(actor, { action: 'token.pin.set', targetType: 'token', target: serial }, async (tx) => {
       requirePermission(actor, 'tokens.setOwnPin');
       const token = await this.tokenFor(tx, actor, serial);
       if (token.pin_mode !== 'required')
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} has no PIN (its profile does not require one).`);
       if (token.state !== 'active' && token.state !== 'pending')
         throw new TallyError('TOKEN_STATE_INVALID', `Token ${serial} is ${token.state}; its PIN cannot be set.`);
+      const pin = newPin(token, hashKey);
       if (token.pin_hash !== null && token.new_pin_required === 0) {
         const user = await this.holderOf(tx, token);
         if (this.lockout.isLocked(user)) throw new TallyError('USER_LOCKED');
@@ -150,6 +170,7 @@ export class TokenAdministrationService {
       // Only over the PIN that was checked: of two changes racing, one wins.
       if (!(await tx.authentication.replacePin(token.id, token.pin_hash, this.rules.pinHash(hashKey, token, pin), this.clock.now())))
         throw new TallyError('TOKEN_STATE_INVALID', `The PIN of token ${serial} was changed just now; try again.`);
+      return pin;
     });
   }
 

@@ -18,6 +18,15 @@ const PROFILES = {
     selfService: true,
     pinMode: 'required',
   },
+  generatedPin: {
+    name: 'Phone with generated PIN',
+    tokenType: 'totp',
+    deviceType: 'authenticator',
+    delivery: 'qr',
+    selfService: true,
+    pinMode: 'required',
+    pinGenerated: true,
+  },
   shortLived: {
     name: 'Short-lived',
     tokenType: 'totp',
@@ -47,7 +56,7 @@ const PROFILES = {
 } as const;
 type ProfileKey = keyof typeof PROFILES;
 
-const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory'];
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'peggy'];
 const password = (username: string) => `${username}-password-1`;
 const holder = (username: string): Actor => ({ kind: 'user', name: username, role: 'user' });
 
@@ -281,6 +290,49 @@ describeEachStore('Self-Service Console: managing a token, and the log-on policy
     assert.match(pageText(noPin.body), /has no PIN/);
     const audit = JSON.stringify((await api('GET', `/api/v1/audit?action=token.pin.set&serial=${serial}`)).json().events);
     assert.doesNotMatch(audit, /2580|7319/);
+  });
+
+  test('a generated-PIN token: the holder cannot choose a PIN, Tally generates one to the policy, shown once; a change takes the current PIN', async () => {
+    const serial = await activeToken('peggy', 'generatedPin');
+    const peggy = await loggedOn('peggy');
+    const first = await peggy.get(`/tokens/${serial}`);
+    assert.match(pageText(first.body), /Get a PIN Tally chooses this token's PIN/);
+    assert.doesNotMatch(first.body, /name="pin"/, 'no field to choose one');
+    const chosen = await peggy.post(`/tokens/${serial}/pin`, { pin: '2580', again: '2580' });
+    assert.equal(chosen.statusCode, 409);
+    assert.match(pageText(chosen.body), /Tally generates the PIN of token/);
+    assert.equal((await tokenRow(serial)).pin_hash, null, 'a forged choice sets nothing');
+
+    const generated = await peggy.post(`/tokens/${serial}/pin/generate`, {});
+    assert.equal(
+      generated.headers.location,
+      `/tokens/${serial}?notice=pin-generated`,
+      `${generated.statusCode} ${pageText(generated.body)}`,
+    );
+    const shown = await peggy.get(generated.headers.location as string);
+    const pin = /id="generated-pin" class="secret secret-large">(\d+)</.exec(shown.body)?.[1];
+    assert.ok(pin, pageText(shown.body));
+    assert.match(pin, /^\d{4,8}$/, 'to the policy: 4 to 8 digits');
+    assert.doesNotMatch((await peggy.get(`/tokens/${serial}`)).body, new RegExp(`>${pin}<`), 'shown this once');
+    assert.equal((await verify('peggy', `${pin}${await freshCode(serial)}`)).result, 'accept');
+
+    const change = await peggy.get(`/tokens/${serial}`);
+    assert.match(pageText(change.body), /Change PIN/);
+    const noCurrent = await peggy.post(`/tokens/${serial}/pin/generate`, {});
+    assert.equal(noCurrent.statusCode, 400);
+    assert.match(pageText(noCurrent.body), /Type your current PIN/);
+    const wrongCurrent = await peggy.post(`/tokens/${serial}/pin/generate`, { current: pin === '9999' ? '8888' : '9999' });
+    assert.equal(wrongCurrent.statusCode, 400);
+    assert.equal((await userRow('peggy')).failed_logons, 1, 'a wrong current PIN counts like a wrong passcode');
+    const again = await peggy.post(`/tokens/${serial}/pin/generate`, { current: pin });
+    const next = /id="generated-pin" class="secret secret-large">(\d+)</.exec(
+      (await peggy.get(again.headers.location as string)).body,
+    )?.[1];
+    assert.ok(next && next !== pin);
+    assert.equal((await verify('peggy', `${pin}${await freshCode(serial)}`)).result, 'reject');
+    assert.equal((await verify('peggy', `${next}${await freshCode(serial)}`)).result, 'accept');
+    const audit = JSON.stringify((await api('GET', `/api/v1/audit?action=token.pin.set&serial=${serial}`)).json().events);
+    assert.doesNotMatch(audit, new RegExp(`${pin}|${next}`));
   });
 
   test('report lost (one-time code): the token stops at once; the emergency code is shown once, after the redirect, and works once', async () => {

@@ -51,6 +51,7 @@ const NOTICES = {
   'activation-renewed': { kind: 'success', text: 'Here is your new activation code. The previous one no longer works.' },
   'link-renewed': { kind: 'success', text: 'Here is your new download link. The previous one no longer works.' },
   'pin-set': { kind: 'success', text: 'Your new PIN is set. Use it from your next log-on.' },
+  'pin-generated': { kind: 'success', text: 'Tally generated your new PIN, shown below this once. Use it from your next log-on.' },
   'reported-lost': { kind: 'warning', text: 'The token is reported lost: it no longer works.' },
   'ctf-shown': {
     kind: 'info',
@@ -84,6 +85,8 @@ function sessionId(request: FastifyRequest): string {
 
 /** The emergency access code waits in the session for the one page after the redirect. */
 const emergencyFlash = (serial: string) => `emergency-code:${serial}`;
+/** So does a PIN Tally generated: shown on that one page, never stored. */
+const generatedPinFlash = (serial: string) => `generated-pin:${serial}`;
 /**
  * So does a new token's CTF string (sealed, as every flash is): a reload of that page then finds
  * nothing to show, rather than posting the request again.
@@ -255,9 +258,14 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
     scope.get<SerialRoute>('/tokens/:serial', { onRequest: loggedOn, schema: { params: SerialParams } }, async (request, reply) => {
       const view = await tokenView(request, { notice: noticeFrom(request) });
       const emergency = await services.sessions.takeFlash(sessionId(request), emergencyFlash(request.params.serial));
+      const generatedPin = await services.sessions.takeFlash(sessionId(request), generatedPinFlash(request.params.serial));
       return page(
         reply,
-        tokenPage(viewer(request), emergency === null ? view : { ...view, emergency: JSON.parse(emergency) as TokenPageView['emergency'] }),
+        tokenPage(viewer(request), {
+          ...view,
+          ...(emergency === null ? {} : { emergency: JSON.parse(emergency) as TokenPageView['emergency'] }),
+          ...(generatedPin === null ? {} : { generatedPin }),
+        }),
       );
     });
 
@@ -370,10 +378,22 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
       'pin',
       'pin',
       { fields: { current: CODE, pin: CODE, again: CODE }, required: ['pin', 'again'] },
-      ['WRONG_PIN', 'VALIDATION_FAILED', 'USER_LOCKED', 'TOKEN_STATE_INVALID'],
+      ['WRONG_PIN', 'VALIDATION_FAILED', 'USER_LOCKED', 'TOKEN_STATE_INVALID', 'PIN_GENERATED'],
       async (request) => {
         await services.selfService.setPin(actor(request), request.params.serial, request.body);
         return back(request, 'pin-set');
+      },
+    );
+
+    tokenForm<{ current?: string }>(
+      'pin/generate',
+      'pin',
+      { fields: { current: CODE }, required: [] },
+      ['WRONG_PIN', 'USER_LOCKED', 'TOKEN_STATE_INVALID'],
+      async (request) => {
+        const pin = await services.selfService.generatePin(actor(request), request.params.serial, request.body.current);
+        await services.sessions.putFlash(sessionId(request), generatedPinFlash(request.params.serial), pin);
+        return back(request, 'pin-generated');
       },
     );
 

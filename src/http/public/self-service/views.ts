@@ -448,6 +448,8 @@ export interface TokenPageView {
   refused?: { form: TokenForm; error: TallyError };
   /** The emergency access code, on the page right after the token was reported lost: this once only. */
   emergency?: { code: string; until: string; oneTime: boolean };
+  /** A PIN Tally just generated, on the page right after: this once only. */
+  generatedPin?: string;
   /** What reporting a token lost gives, by the console's policy. */
   emergencyPolicy: SelfServiceSettings['emergencyAccess'];
   emergencyDays: number;
@@ -537,6 +539,7 @@ function testCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html
 }
 
 function pinCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
+  if (token.pinGenerated) return generatedPinCard(viewer, token, view);
   const change = token.pin === 'set';
   const invalid = invalidIf(view, 'pin');
   return html`<section class="card" aria-labelledby="pin-title">
@@ -548,6 +551,27 @@ function pinCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html 
     ${codeField('pin-new', 'pin', 'New PIN', { secret: true, hint: `${token.pinPolicy}; not one character over and over, nor a run such as 1234.`, invalid: change ? undefined : invalid })}
     ${codeField('pin-again', 'again', 'New PIN again', { secret: true })}
     <button type="submit" class="button button-primary">${change ? 'Change PIN' : 'Set PIN'}</button>
+  </form>
+</section>`;
+}
+
+/** Where the token's policy has Tally generate PINs, the holder asks for one: no field to choose it. */
+function generatedPinCard(viewer: Viewer, token: HolderToken, view: TokenPageView): Html {
+  const change = token.pin === 'set';
+  const use = token.pinInApp ? 'you enter it in the token app' : 'you type it before the code';
+  return html`<section class="card" aria-labelledby="pin-title">
+  <h2 id="pin-title">${change ? 'Change PIN' : 'Get a PIN'}</h2>
+  ${
+    view.generatedPin
+      ? html`<p>Your new PIN (${use} each time you log on):</p>
+  <p><code id="generated-pin" class="secret secret-large">${view.generatedPin}</code></p>
+  <p class="warning-text"><strong>Note it now: it is shown only this once.</strong></p>`
+      : html`<p>Tally chooses this token's PIN (${token.pinPolicy}); ${use} each time you log on.${change ? ' Type your current PIN to get a new one.' : ''}</p>`
+  }
+  <form method="post" action="/tokens/${token.serial}/pin/generate" class="form">
+    ${csrfField(viewer.csrfToken)}
+    ${change ? codeField('pin-current', 'current', 'Current PIN', { secret: true, invalid: invalidIf(view, 'pin') }) : ''}
+    <button type="submit" class="button button-primary">Generate a new PIN</button>
   </form>
 </section>`;
 }
