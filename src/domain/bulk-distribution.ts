@@ -9,7 +9,7 @@ import type {
   BulkItemRow,
 } from '../store/repositories/bulk-distributions.js';
 import type { UnitOfWork } from '../store/unit-of-work.js';
-import { type Actor, requirePermission } from './actor.js';
+import { type Actor, can, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { DistributionService } from './distribution.js';
@@ -34,6 +34,8 @@ export interface BulkDistributionView {
     expiresAt: string | null;
     downloadedAt: string | null;
     downloadedBy: string | null;
+    /** Whether the asking administrator may take it: one who is not shown activation codes may not. */
+    mayDownload: boolean;
   };
 }
 
@@ -135,7 +137,7 @@ export class BulkDistributionService {
     );
     // Only once the run has committed: its work reads it back.
     this.work(actor, row);
-    return this.view(row);
+    return this.view(row, actor);
   }
 
   /** Continues an interrupted run where it stopped, as the admin who resumes it. */
@@ -150,7 +152,7 @@ export class BulkDistributionService {
       return row;
     });
     this.work(actor, row);
-    return this.view({ ...row, updated_at: now });
+    return this.view({ ...row, updated_at: now }, actor);
   }
 
   /**
@@ -166,7 +168,7 @@ export class BulkDistributionService {
       { action: 'token.bulk.credentials', targetType: 'bulk', target: String(id) },
       async (tx) => {
         requirePermission(actor, 'tokens.distribute');
-        if (!this.distribution.mayBeShownOf(actor, 'activation-code'))
+        if (!this.mayTakeCredentials(actor))
           throw new TallyError('FORBIDDEN', `The ${actor.role} role is not shown activation codes, so it cannot take a credentials file.`);
         const now = this.clock.now();
         const row = await this.row(id, tx.bulkDistributions);
@@ -206,7 +208,7 @@ export class BulkDistributionService {
 
   async get(actor: Actor, id: number): Promise<BulkDistributionView> {
     requirePermission(actor, 'tokens.read');
-    return this.view(await this.row(id));
+    return this.view(await this.row(id), actor);
   }
 
   async items(actor: Actor, id: number, filter: { result?: BulkItemResult; limit: number; offset: number }): Promise<BulkItemView[]> {
@@ -217,7 +219,7 @@ export class BulkDistributionService {
 
   async list(actor: Actor, limit = 20): Promise<BulkDistributionView[]> {
     requirePermission(actor, 'tokens.read');
-    return (await this.repository.recent(limit)).map((row) => this.view(row));
+    return (await this.repository.recent(limit)).map((row) => this.view(row, actor));
   }
 
   /** Resolves once every run this process started has finished (tests, shutdown). */
@@ -338,7 +340,11 @@ export class BulkDistributionService {
     return this.clock.now() - row.updated_at > STALE_MS ? 'interrupted' : 'running';
   }
 
-  private view(row: BulkDistributionRow): BulkDistributionView {
+  private mayTakeCredentials(actor: Actor): boolean {
+    return can(actor, 'tokens.distribute') && this.distribution.mayBeShownOf(actor, 'activation-code');
+  }
+
+  private view(row: BulkDistributionRow, actor: Actor): BulkDistributionView {
     return {
       id: Number(row.id),
       profile: row.profile,
@@ -355,6 +361,7 @@ export class BulkDistributionService {
         expiresAt: isoOrNull(row.credentials_expire_at),
         downloadedAt: isoOrNull(row.credentials_downloaded_at),
         downloadedBy: row.credentials_downloaded_by,
+        mayDownload: this.mayTakeCredentials(actor),
       },
     };
   }

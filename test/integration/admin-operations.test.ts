@@ -232,7 +232,7 @@ describeEachStore('Admin operations over REST', (getStore) => {
         waiting: 0,
         createdAt: undefined,
         finishedAt: undefined,
-        credentials: { state: 'none', expiresAt: null, downloadedAt: null, downloadedBy: null },
+        credentials: { state: 'none', expiresAt: null, downloadedAt: null, downloadedBy: null, mayDownload: true },
       },
     );
     const failed = await api('GET', `/api/v1/bulk-distributions/${started.json().id}?result=failed`);

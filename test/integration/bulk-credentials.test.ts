@@ -178,7 +178,11 @@ describeEachStore('Bulk credentials file', (getStore, handle) => {
 
     const helpdesk = await download(running.id, tally.tokens.helpdesk);
     assert.equal(helpdesk.statusCode, 403);
-    assert.equal((await api('GET', `/bulk-distributions/${running.id}`)).json().bulkDistribution.credentials.state, 'ready');
+    const shown = (await api('GET', `/bulk-distributions/${running.id}`)).json().bulkDistribution.credentials;
+    assert.equal(shown.state, 'ready');
+    assert.equal(shown.mayDownload, true);
+    const toHelpdesk = (await api('GET', `/bulk-distributions/${running.id}`, undefined, tally.tokens.helpdesk)).json().bulkDistribution;
+    assert.equal(toHelpdesk.credentials.mayDownload, false, 'the help desk is not shown activation codes, so it is not offered the file');
 
     const expired = await finishedRun(1);
     const saved = tally.clock.ms;

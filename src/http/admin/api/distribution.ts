@@ -55,6 +55,9 @@ const BulkSchema = Type.Object({
       expiresAt: Type.Union([Type.String(), Type.Null()]),
       downloadedAt: Type.Union([Type.String(), Type.Null()]),
       downloadedBy: Type.Union([Type.String(), Type.Null()]),
+      mayDownload: Type.Boolean({
+        description: 'Whether the asking administrator may take the file (one who is not shown activation codes may not).',
+      }),
     },
     {
       description:

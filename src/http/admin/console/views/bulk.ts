@@ -103,7 +103,7 @@ function credentialsCard(viewer: Viewer, bulk: BulkDistributionView): Html {
         : credentials.state === 'expired'
           ? html`<p>Its activation codes expired on ${time(credentials.expiresAt)}; it is no longer given. Reissue the tokens still pending.</p>`
           : html`<p id="credentials-once">The file lists each user's serial, CT-KIP URL, activation code and expiry, for a mail merge. <strong>It can be downloaded once</strong>: keep it safe and delete it when the codes are sent. The codes stop working on ${time(credentials.expiresAt)}.</p>
-${may(viewer, 'tokens.distribute') ? actionButton(viewer, `${base}/credentials`, 'Download credentials file', { kind: 'primary', describedBy: 'credentials-once' }) : ''}`;
+${credentials.mayDownload ? actionButton(viewer, `${base}/credentials`, 'Download credentials file', { kind: 'primary', describedBy: 'credentials-once' }) : ''}`;
   return html`<section aria-labelledby="credentials-title" class="card section">
   <h2 id="credentials-title">Credentials file</h2>
   ${body}
