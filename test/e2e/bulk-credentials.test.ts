@@ -6,7 +6,7 @@ import type { Page } from 'playwright-core';
 import { parseCsv } from '../../src/core/csv/csv.js';
 import { systemActor } from '../../src/domain/actor.js';
 import { migrateToLatest, openStore } from '../../src/store/connect.js';
-import { launchChromium } from '../support/chromium.js';
+import { launchChromium, listeningBase, logOnToSecurityConsole } from '../support/chromium.js';
 import { repoRoot } from '../support/cli.js';
 import { activate } from '../support/ctkip.js';
 import { interopTest } from '../support/peers.js';
@@ -49,13 +49,8 @@ for (const dialect of testDialects()) {
         });
         for (const username of [...TEAM, 'nia']) await tally.services.users.create(systemActor, { username });
         await tally.admin.listen({ host: '127.0.0.1', port: 0 });
-        const address = tally.admin.server.address();
-        const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-        await page.goto(`${base}/console`);
-        await page.getByLabel('Username').fill('admin');
-        await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-        await page.getByRole('button', { name: 'Log on' }).click();
-        await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+        const base = listeningBase(tally.admin);
+        await logOnToSecurityConsole(page, base, 'admin', ADMIN_PASSWORD);
 
         await t.test('the run page offers the credentials file once, with the notice; the download is the CSV', async () => {
           await page.goto(`${base}/console/bulk`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { SmtpMailer } from '../../src/domain/smtp-mailer.js';
 import { migrateToLatest, openStore } from '../../src/store/connect.js';
-import { launchChromium } from '../support/chromium.js';
+import { launchChromium, listeningBase, logOnToSecurityConsole } from '../support/chromium.js';
 import { repoRoot } from '../support/cli.js';
 import { firstItem } from '../support/items.js';
 import { interopTest } from '../support/peers.js';
@@ -32,13 +32,8 @@ for (const dialect of testDialects())
         await api('/api/v1/users', { username: 'carol', email: 'carol@example.org', firstName: 'Carol' });
         await api('/api/v1/profiles', { name: 'Desktop file', tokenType: 'totp', deviceType: 'tally-cli', delivery: 'file' });
         await tally.admin.listen({ host: '127.0.0.1', port: 0 });
-        const address = tally.admin.server.address();
-        const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-        await page.goto(`${base}/console`);
-        await page.getByLabel('Username').fill('admin');
-        await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-        await page.getByRole('button', { name: 'Log on' }).click();
-        await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+        const base = listeningBase(tally.admin);
+        await logOnToSecurityConsole(page, base, 'admin', ADMIN_PASSWORD);
 
         await page.getByRole('link', { name: 'Mail', exact: true }).click();
         await page.getByRole('heading', { name: 'Mail templates' }).waitFor();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { migrateToLatest, openStore } from '../../src/store/connect.js';
-import { launchChromium } from '../support/chromium.js';
+import { launchChromium, listeningBase, logOnToSecurityConsole } from '../support/chromium.js';
 import { interopTest } from '../support/peers.js';
 import { freshStoreOptions } from '../support/store.js';
 import { ADMIN_PASSWORD, createTestTally } from '../support/tally.js';
@@ -17,13 +17,8 @@ interopTest(
     const { page } = browser;
     try {
       await tally.admin.listen({ host: '127.0.0.1', port: 0 });
-      const address = tally.admin.server.address();
-      const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-      await page.goto(`${base}/console`);
-      await page.getByLabel('Username').fill('admin');
-      await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-      await page.getByRole('button', { name: 'Log on' }).click();
-      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      const base = listeningBase(tally.admin);
+      await logOnToSecurityConsole(page, base, 'admin', ADMIN_PASSWORD);
 
       await page.goto(`${base}/console/profiles/new`);
       await page.getByRole('radio', { name: /^Tally command-line token/ }).check();

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { migrateToLatest, openStore } from '../../src/store/connect.js';
-import { launchChromium } from '../support/chromium.js';
+import { launchChromium, listeningBase, logOnToSecurityConsole } from '../support/chromium.js';
 import { repoRoot } from '../support/cli.js';
 import { interopTest } from '../support/peers.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
@@ -27,11 +27,6 @@ const CTKIP = {
   selfService: true,
 };
 const QR = { name: 'Authenticator app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true };
-
-function baseOf(server: { address(): unknown }): string {
-  const address = server.address();
-  return `http://127.0.0.1:${typeof address === 'object' && address ? (address as { port: number }).port : 0}`;
-}
 
 /** A POST made past the page's hidden controls, with the session's form token: what a forged form would send. */
 async function forgedPost(page: Page, path: string, fields: Record<string, string> = {}): Promise<{ status: number; text: string }> {
@@ -72,8 +67,8 @@ for (const dialect of testDialects())
         await store.db.updateTable('tokens').set({ state: 'active' }).where('serial', '=', active).execute();
         await tally.admin.listen({ host: '127.0.0.1', port: 0 });
         await tally.public.listen({ host: '127.0.0.1', port: 0 });
-        const consoleBase = baseOf(tally.admin.server);
-        const selfService = baseOf(tally.public.server);
+        const consoleBase = listeningBase(tally.admin);
+        const selfService = listeningBase(tally.public);
         const nav = page.getByRole('navigation');
 
         // Before: every feature is offered.
@@ -91,11 +86,7 @@ for (const dialect of testDialects())
 
         // A super admin changes the settings in the Security Console.
         const admin = await browser.context.newPage();
-        await admin.goto(`${consoleBase}/console`);
-        await admin.getByLabel('Username').fill('admin');
-        await admin.getByLabel('Password').fill(ADMIN_PASSWORD);
-        await admin.getByRole('button', { name: 'Log on' }).click();
-        await admin.getByRole('heading', { name: 'Dashboard' }).waitFor();
+        await logOnToSecurityConsole(admin, consoleBase, 'admin', ADMIN_PASSWORD);
         await admin.getByRole('navigation').getByRole('link', { name: 'Settings' }).click();
         await admin.getByRole('heading', { name: 'Tokens and self-service' }).waitFor();
         assert.equal(await admin.getByLabel('Tokens per user').inputValue(), '3');

@@ -49,3 +49,19 @@ export async function launchChromium(options: { viewport?: { width: number; heig
     },
   };
 }
+
+/** The base URL (`http://127.0.0.1:PORT`) of a Fastify app listening on loopback. */
+export function listeningBase(app: { server: { address(): unknown } }): string {
+  const address = app.server.address();
+  if (typeof address !== 'object' || address === null || !('port' in address)) throw new Error('the app is not listening on a port');
+  return `http://127.0.0.1:${(address as { port: number }).port}`;
+}
+
+/** Logs `page` on to the Security Console at `base` and waits for the dashboard. */
+export async function logOnToSecurityConsole(page: Page, base: string, username: string, password: string): Promise<void> {
+  await page.goto(`${base}/console`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log on' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+}
