@@ -9,7 +9,7 @@ import { openStore } from '../../src/store/connect.js';
 import { AuditRepository, type NewAuditRow } from '../../src/store/repositories/audit.js';
 import { MetaRepository } from '../../src/store/repositories/meta.js';
 import { UnitOfWork } from '../../src/store/unit-of-work.js';
-import { storeArgs, tally, tallyAsync } from '../support/cli.js';
+import { initialisedStoreArgs, tallyAsync } from '../support/cli.js';
 import { describeEachStore, freshStoreOptions, type TestStoreHandle, testDialects } from '../support/store.js';
 
 const DAY = 86_400_000;
@@ -155,9 +155,7 @@ describe('tally audit export and purge, as processes', () => {
       let args: string[];
       before(() => {
         handle = freshStoreOptions(dialect);
-        args = storeArgs({ dataDir: handle.dataDir, databaseUrl: handle.options.databaseUrl, schema: handle.options.schema });
-        const init = tally(['init', '--admin-user', 'admin', '--admin-password-stdin', ...args], { input: 'a long enough Passw0rd\n' });
-        assert.equal(init.status, 0, init.stderr);
+        args = initialisedStoreArgs({ dataDir: handle.dataDir, databaseUrl: handle.options.databaseUrl, schema: handle.options.schema });
       });
       after(() => handle.cleanup());
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { storeArgs, tally, tallyAsync } from '../support/cli.js';
+import { initialisedStoreArgs, tally, tallyAsync } from '../support/cli.js';
 import { freshStoreOptions, type TestStoreHandle, testDialects } from '../support/store.js';
 
 describe('tally settings get and set, as processes', () => {
@@ -10,9 +10,7 @@ describe('tally settings get and set, as processes', () => {
       let args: string[];
       before(() => {
         handle = freshStoreOptions(dialect);
-        args = storeArgs({ dataDir: handle.dataDir, databaseUrl: handle.options.databaseUrl, schema: handle.options.schema });
-        const init = tally(['init', '--admin-user', 'admin', '--admin-password-stdin', ...args], { input: 'a long enough Passw0rd\n' });
-        assert.equal(init.status, 0, init.stderr);
+        args = initialisedStoreArgs({ dataDir: handle.dataDir, databaseUrl: handle.options.databaseUrl, schema: handle.options.schema });
       });
       after(() => handle.cleanup());
 

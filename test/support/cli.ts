@@ -43,6 +43,14 @@ export function storeArgs(options: { dataDir: string; databaseUrl?: string; sche
   return args;
 }
 
+/** The store arguments of a store `tally init` has just set up (admin `admin`), for CLI tests of other commands. */
+export function initialisedStoreArgs(options: { dataDir: string; databaseUrl?: string; schema?: string }): string[] {
+  const args = storeArgs(options);
+  const init = tally(['init', '--admin-user', 'admin', '--admin-password-stdin', ...args], { input: 'a long enough Passw0rd\n' });
+  if (init.status !== 0) throw new Error(`tally init failed: ${init.stderr}`);
+  return args;
+}
+
 /** Starts `tally serve` and resolves once /healthz answers on both listeners. */
 export async function startServe(
   args: string[],
