@@ -27,6 +27,17 @@ import { pageText, WebClient } from '../support/web.js';
 const RADIUS_SECRET = 'outage-secret';
 const available = canRunPrivateCluster();
 
+/** A verification is refused at once with 503 STORE_UNAVAILABLE and a retry hint, and `/readyz` says not ready. */
+async function assertStoreUnavailable(node: ServedNode, token: string, username: string, passcode: string): Promise<void> {
+  const rest = await callApi(node, token, 'POST', '/api/v1/auth/verify', { username, passcode });
+  assert.equal(rest.status, 503, JSON.stringify(rest.body));
+  assert.equal((rest.body.error as { code: string }).code, 'STORE_UNAVAILABLE');
+  assert.equal(rest.headers.get('retry-after'), '5');
+  const readyz = await fetch(`${node.admin}/readyz`);
+  assert.equal(readyz.status, 503);
+  assert.deepEqual(await readyz.json(), { status: 'unavailable', code: 'STORE_UNAVAILABLE' });
+}
+
 describe('PostgreSQL stopped and started under a serving Tally (a private cluster)', {
   skip: !available && !interopRequired() ? 'no PostgreSQL 15 server binaries or postgres user' : false,
 }, () => {
@@ -69,10 +80,7 @@ describe('PostgreSQL stopped and started under a serving Tally (a private cluste
     cluster.stop('immediate');
 
     const during = codeAt(1);
-    const rest = await callApi(node, token, 'POST', '/api/v1/auth/verify', { username: 'olga', passcode: during });
-    assert.equal(rest.status, 503, JSON.stringify(rest.body));
-    assert.equal((rest.body.error as { code: string }).code, 'STORE_UNAVAILABLE');
-    assert.equal(rest.headers.get('retry-after'), '5');
+    await assertStoreUnavailable(node, token, 'olga', during);
 
     const radius = await radclient(node.radiusPort, RADIUS_SECRET, papRequest('olga', during), { timeoutSeconds: 1 });
     assert.doesNotMatch(radius.stdout, /Received Access-(Accept|Reject)/, 'no answer at all: the client may ask another server');
@@ -83,9 +91,6 @@ describe('PostgreSQL stopped and started under a serving Tally (a private cluste
     assert.match(pageText(page.body), /The database cannot be reached/);
     assert.doesNotMatch(page.body, /\bat .+\.(ts|js):\d+/, 'no stack trace');
 
-    const readyz = await fetch(`${node.admin}/readyz`);
-    assert.equal(readyz.status, 503);
-    assert.deepEqual(await readyz.json(), { status: 'unavailable', code: 'STORE_UNAVAILABLE' });
     assert.equal((await fetch(`${node.admin}/healthz`)).status, 200, 'liveness holds: no restart is needed');
     assert.equal((await fetch(`${node.public}/healthz`)).status, 200);
 
@@ -147,13 +152,7 @@ describe('a PostgreSQL primary switch under a serving Tally (a failover address 
     primary.stop('immediate');
 
     const during = codeAt(1);
-    const rest = await callApi(node, token, 'POST', '/api/v1/auth/verify', { username: 'petra', passcode: during });
-    assert.equal(rest.status, 503, JSON.stringify(rest.body));
-    assert.equal((rest.body.error as { code: string }).code, 'STORE_UNAVAILABLE');
-    assert.equal(rest.headers.get('retry-after'), '5');
-    const readyz = await fetch(`${node.admin}/readyz`);
-    assert.equal(readyz.status, 503);
-    assert.deepEqual(await readyz.json(), { status: 'unavailable', code: 'STORE_UNAVAILABLE' });
+    await assertStoreUnavailable(node, token, 'petra', during);
     const readOnly = new RegExp(
       `127\\.0\\.0\\.1:${primary.port} cannot be used \\(ECONNREFUSED\\); 127\\.0\\.0\\.1:${standby.port} is read-only`,
     );
