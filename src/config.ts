@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { TallyError } from './errors.js';
 import { HELPDESK_CREDENTIAL_POLICIES, SQLITE_SYNCHRONOUS_MODES } from './model/vocabulary.js';
+import { parsePostgresAddress } from './store/postgres-address.js';
 
 /**
  * One typed schema for every setting, each with a default and a doc line. Values come from
@@ -162,11 +163,17 @@ export function parseSyslogUrl(raw: string): SyslogAddress {
 /** Every setting Tally knows, by its camelCase name. The flag is `--kebab-case`, the env `TALLY_SNAKE_CASE`. */
 export const settings = {
   dataDir: text('Directory for the SQLite database and the master key file.', './data'),
-  databaseUrl: url(
-    'PostgreSQL URL (`postgres://user:password@host:5432/db`); without it the store is SQLite in the data dir.',
-    ['postgres:', 'postgresql:'],
-    { secret: true },
-  ),
+  databaseUrl: {
+    ...text(
+      'PostgreSQL URL (`postgres://user:password@host:5432/db`); without it the store is SQLite in the data dir. A failover list as libpq takes it: `postgres://user@h1:5432,h2:5432/db?target_session_attrs=read-write` (or `host=h1,h2 port=5432 dbname=db target_session_attrs=read-write`) tries the hosts in order for each new connection and uses the first that accepts writes (`any`, the default: the first that answers; `primary`: the first not in recovery).',
+      undefined,
+      { secret: true },
+    ),
+    parse: (raw: string) => {
+      parsePostgresAddress(raw);
+      return raw.trim().replace(/\/+$/, '');
+    },
+  },
   databaseSchema: {
     ...text("PostgreSQL schema to keep Tally's tables in (created if missing); default: the server's search path."),
     parse: (raw: string) => {

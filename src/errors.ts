@@ -171,7 +171,8 @@ export function isTallyError(value: unknown): value is TallyError {
 export function isStoreUnreachable(error: unknown): boolean {
   const code = String((error as { code?: unknown } | undefined)?.code ?? '');
   if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code)) return true;
-  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+  // 25006: a write reached a read-only server (a standby, or a primary fenced during a failover).
+  if (code.startsWith('08') || code === '25006' || code === '57P01' || code === '57P02' || code === '57P03') return true;
   if (/^SQLITE_(FULL|IOERR|READONLY|CANTOPEN)/.test(code)) return true;
   const message = error instanceof Error ? error.message : '';
   return /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(message);

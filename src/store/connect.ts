@@ -5,7 +5,9 @@ import { Kysely, type LogConfig, PostgresAdapter, PostgresDialect, SqliteDialect
 import pg from 'pg';
 import { isStoreUnreachable, TallyError } from '../errors.js';
 import type { SqliteSynchronous } from '../model/vocabulary.js';
+import { failoverPool, NoUsableServerError } from './failover-pool.js';
 import { migrations } from './migrations/index.js';
+import { parsePostgresAddress } from './postgres-address.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -32,7 +34,7 @@ export function listParameter(dialect: Dialect, values: readonly unknown[]): unk
 
 export interface StoreOptions {
   dataDir: string;
-  /** postgres://... selects PostgreSQL; otherwise SQLite at DATA_DIR/tally.db. */
+  /** postgres://... (or libpq keyword/value pairs, a failover list of hosts) selects PostgreSQL; otherwise SQLite at DATA_DIR/tally.db. */
   databaseUrl?: string;
   /** PostgreSQL only: use (and create) this schema, so test runs never collide. */
   schema?: string;
@@ -75,15 +77,6 @@ export interface Store {
 }
 
 const INT8_OID = 20;
-
-function describePostgres(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `PostgreSQL at ${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
-  } catch {
-    return 'PostgreSQL';
-  }
-}
 
 /** Opens the store and checks that it answers; an unreachable database is STORE_UNAVAILABLE. */
 export async function openStore(options: StoreOptions): Promise<Store> {
@@ -147,9 +140,14 @@ async function openPostgres(url: string, schema: string | undefined, log: LogCon
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new TallyError('CONFIG_INVALID', 'The PostgreSQL schema name must be lower-case letters, digits and underscores.');
   }
-  const description = describePostgres(url);
-  const pool = new pg.Pool({
-    connectionString: url,
+  let address: ReturnType<typeof parsePostgresAddress>;
+  try {
+    address = parsePostgresAddress(url);
+  } catch (error) {
+    throw new TallyError('CONFIG_INVALID', `The PostgreSQL URL ${(error as Error).message}.`);
+  }
+  const description = `PostgreSQL at ${address.description}`;
+  const pool = failoverPool(address, {
     max: 10,
     connectionTimeoutMillis: 5000,
     options: schema ? `-c search_path=${schema}` : undefined,
@@ -160,8 +158,6 @@ async function openPostgres(url: string, schema: string | undefined, log: LogCon
           : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client losing its connection must not crash the process; the next query reports it.
-  pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
   try {
     if (schema) {
@@ -174,7 +170,8 @@ async function openPostgres(url: string, schema: string | undefined, log: LogCon
     await sql`select 1`.execute(db);
   } catch (error) {
     await db.destroy().catch(() => {});
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    const reason =
+      error instanceof NoUsableServerError ? error.message : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
     throw new TallyError('STORE_UNAVAILABLE', `Cannot reach ${description} (${reason}).`);
   }
   return { db, dialect: 'postgres', description, close: () => db.destroy() };
