@@ -167,7 +167,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
     const publicApp = await buildPublicApp(services, { ...listener, tls: options.tls, monitor: { observer: metrics, listener: 'public' } });
     apps.push(publicApp);
-    const readiness: Readiness = { phase: () => phase, check: () => checkStoreReady(store, keyring) };
+    const readiness: Readiness = {
+      phase: () => phase,
+      check: async () => {
+        await checkStoreReady(store, keyring);
+        store.checkWritable();
+      },
+    };
     const adminApp = await buildAdminApp(services, {
       ...listener,
       tls: options.adminTls,

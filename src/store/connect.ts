@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type LogConfig, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
@@ -73,6 +73,11 @@ export interface Store {
   dialect: Dialect;
   /** Where the data is, for messages (never a password). */
   description: string;
+  /**
+   * Throws STORE_UNAVAILABLE when a write would fail for want of space or a writable file system
+   * (SQLite: a page written beside the database; PostgreSQL's server owns its disk and reports it).
+   */
+  checkWritable(): void;
   close(): Promise<void>;
 }
 
@@ -109,10 +114,46 @@ async function openSqlite(dataDir: string, synchronous: SqliteSynchronous, log: 
     throw new TallyError('STORE_UNAVAILABLE', `Cannot open the SQLite database ${file}: ${(error as Error).message}`);
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }), log });
-  return { db, dialect: 'sqlite', description: `SQLite at ${file}`, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    description: `SQLite at ${file}`,
+    checkWritable: () => probeWrite(dataDir),
+    close: () => db.destroy(),
+  };
+}
+
+/** One page, what the next commit needs at least. */
+const PROBE_BYTES = Buffer.alloc(4096);
+
+/**
+ * Writes (without syncing) and removes a page-sized file in the data directory: ENOSPC on a full
+ * disk, EROFS on a file system the kernel made read-only, as the next commit would meet them.
+ * (A commit may still fit in the space the write-ahead log holds already; this probe does not.)
+ */
+function probeWrite(dataDir: string): void {
+  const probe = join(dataDir, '.write-probe');
+  try {
+    writeFileSync(probe, PROBE_BYTES);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new TallyError('STORE_UNAVAILABLE', `Cannot write in ${dataDir} (${reason}): the disk is full or read-only.`);
+  } finally {
+    rmSync(probe, { force: true });
+  }
 }
 
 const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * SQLite rolls a transaction back by itself on some errors (SQLITE_FULL on a full disk, an I/O
+ * error): Kysely's ROLLBACK after it would fail with "no transaction is active" and hide the error
+ * that says what happened (and makes the request STORE_UNAVAILABLE). So it does nothing then.
+ */
+const alreadyRolledBack = {
+  reader: false,
+  run: () => ({ changes: 0, lastInsertRowid: 0 }),
+} as unknown as BetterSqlite3.Statement;
 
 /**
  * Kysely prepares every query anew, and preparing costs better-sqlite3 more than running: keep
@@ -123,6 +164,7 @@ function withStatementCache(database: BetterSqlite3.Database) {
   return {
     close: () => database.close(),
     prepare(text: string): BetterSqlite3.Statement {
+      if (text === 'rollback' && !database.inTransaction) return alreadyRolledBack;
       let statement = cache.get(text);
       if (statement) {
         cache.delete(text);
@@ -174,7 +216,7 @@ async function openPostgres(url: string, schema: string | undefined, log: LogCon
       error instanceof NoUsableServerError ? error.message : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
     throw new TallyError('STORE_UNAVAILABLE', `Cannot reach ${description} (${reason}).`);
   }
-  return { db, dialect: 'postgres', description, close: () => db.destroy() };
+  return { db, dialect: 'postgres', description, checkWritable: () => {}, close: () => db.destroy() };
 }
 
 /**

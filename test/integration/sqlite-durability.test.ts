@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { sql } from 'kysely';
 import { storeOptions, storeSettings } from '../../src/cli/store.js';
 import { resolveConfig } from '../../src/config.js';
-import { isTallyError } from '../../src/errors.js';
+import { isStoreUnreachable, isTallyError } from '../../src/errors.js';
 import { openStore, type StoreOptions } from '../../src/store/connect.js';
 import { firstItem } from '../support/items.js';
 
@@ -62,4 +62,32 @@ test('--sqlite-synchronous refuses anything but full and normal, naming the flag
     () => resolveConfig(['sqliteSynchronous'], {}, { TALLY_SQLITE_SYNCHRONOUS: 'off' }),
     (error: unknown) => isTallyError(error) && error.message.startsWith('TALLY_SQLITE_SYNCHRONOUS must be one of full, normal'),
   );
+});
+
+test("a transaction SQLite rolls back by itself (SQLITE_FULL) fails with SQLite's own error, a store fault, and keeps none of its writes", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tally-full-'));
+  const store = await openStore({ dataDir });
+  try {
+    await sql`create table filler (text text)`.execute(store.db);
+    // The database may grow by two pages only: as on a full disk, SQLite answers SQLITE_FULL and rolls back.
+    const pages = firstItem((await sql<{ page_count: number }>`pragma page_count`.execute(store.db)).rows).page_count;
+    await sql.raw(`pragma max_page_count = ${pages + 2}`).execute(store.db);
+    const failed = await store.db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`insert into filler values ('small')`.execute(trx);
+        await sql`insert into filler values (${'x'.repeat(100_000)})`.execute(trx);
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    assert.equal((failed as { code?: string }).code, 'SQLITE_FULL', String(failed));
+    assert.ok(isStoreUnreachable(failed), 'answered STORE_UNAVAILABLE, not INTERNAL');
+    const left = firstItem((await sql<{ count: number }>`select count(*) as count from filler`.execute(store.db)).rows).count;
+    assert.equal(left, 0);
+  } finally {
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
