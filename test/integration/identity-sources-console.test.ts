@@ -3,33 +3,20 @@ import { after, before, test } from 'node:test';
 import { systemActor } from '../../src/domain/actor.js';
 import { freePort } from '../support/cli.js';
 import { consoleClient } from '../support/console.js';
-import { interopRequired } from '../support/peers.js';
-import { GROUPS, hasSlapd, PEOPLE, READER_DN, READER_PASSWORD, SUFFIX, startDirectory, type TestDirectory } from '../support/slapd.js';
+import { directoryForFile, GROUPS, PEOPLE, READER_DN, READER_PASSWORD, SUFFIX } from '../support/slapd.js';
 import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, type WebClient } from '../support/web.js';
 
-const available = hasSlapd();
-if (!available && interopRequired()) throw new Error('REQUIRE_INTEROP=1 but slapd, ldapadd or openssl is missing');
-const skip = available ? {} : { skip: 'slapd, ldapadd or openssl not installed' };
-
-let directory: TestDirectory;
-if (available) {
-  before(async () => {
-    directory = await startDirectory();
-  });
-  after(async () => {
-    await directory.stop();
-  });
-}
+const { available, skip, directory } = directoryForFile();
 
 /** The add form as a browser sends it, with the OpenLDAP preset's mapping. */
 function sourceForm(overrides: Record<string, string | null> = {}): Record<string, string | null> {
   return {
     name: 'corp',
     preset: 'openldap',
-    urls: directory.ldapsUrl,
-    caFile: directory.caFile,
+    urls: directory().ldapsUrl,
+    caFile: directory().caFile,
     timeoutSeconds: '5',
     bindDn: READER_DN,
     bindPassword: READER_PASSWORD,
@@ -65,7 +52,7 @@ describeEachStore('identity sources in the Security Console', (getStore) => {
     skip,
     async () => {
       await admin.get('/console/identity-sources/new');
-      const plain = await admin.post('/console/identity-sources', sourceForm({ urls: directory.ldapUrl }));
+      const plain = await admin.post('/console/identity-sources', sourceForm({ urls: directory().ldapUrl }));
       assert.equal(plain.statusCode, 400);
       const text = pageText(plain.body);
       assert.match(text, /urls must be ldaps:\/\/ URLs, or ldap:\/\/ with startTls or allowPlain/);
@@ -78,7 +65,7 @@ describeEachStore('identity sources in the Security Console', (getStore) => {
       assert.match(pageText(badFilter.body), /userFilter must be one parenthesised LDAP filter/);
 
       // Plain ldap:// with the explicit allow box is accepted.
-      const added = await admin.post('/console/identity-sources', sourceForm({ urls: directory.ldapUrl, allowPlain: 'yes' }));
+      const added = await admin.post('/console/identity-sources', sourceForm({ urls: directory().ldapUrl, allowPlain: 'yes' }));
       assert.equal(added.statusCode, 303, added.body);
       const [source] = await tally.services.directory.list(systemActor);
       assert.equal(source?.allowPlain, true);
@@ -99,7 +86,7 @@ describeEachStore('identity sources in the Security Console', (getStore) => {
     assert.match(edit.body, /name="bindPassword" type="password"(?! value)/);
     const saved = await admin.post(
       '/console/identity-sources/corp/edit',
-      sourceForm({ name: null, urls: directory.ldapsUrl, bindPassword: '' }),
+      sourceForm({ name: null, urls: directory().ldapsUrl, bindPassword: '' }),
     );
     assert.equal(saved.statusCode, 303, saved.body);
     const tested = await admin.post('/console/identity-sources/corp/test', { username: 'alice' });
@@ -153,8 +140,8 @@ describeEachStore('identity sources in the Security Console', (getStore) => {
       name: 'ad',
       type: 'ldap',
       preset: 'ad',
-      urls: [directory.ldapsUrl],
-      caFile: directory.caFile,
+      urls: [directory().ldapsUrl],
+      caFile: directory().caFile,
       bindDn: READER_DN,
       bindPassword: READER_PASSWORD,
       baseDn: SUFFIX,
