@@ -279,6 +279,8 @@ export const validationMessages = {
   confirmDelete: 'Tick the box to confirm the token is to be deleted.',
   confirmReissue: 'Tick the box to confirm: the token in use, or the code or link waiting, stops working.',
   confirmDisable: 'Tick the box to confirm the token is to stop authenticating.',
+  confirmRemoveSource: 'Tick the box to confirm the source is to be removed and its users disabled.',
+  sourceAtEnd: 'The source is already at that end of the order.',
   tokenFileMissing: 'Choose a token file.',
   uploadNoFile: 'The upload has no file part.',
   uploadUnknownFields: 'Unknown form field(s): {names}.',

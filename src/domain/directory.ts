@@ -89,11 +89,24 @@ export interface DirectoryUser {
   role: UserRole | undefined;
 }
 
-/** What the source test shows: the entry found, each mapped attribute, and the role. */
+/** What the source test shows: the entry found, each mapped attribute, the groups it is in, and the role. */
 export interface IdentitySourceTest {
   source: string;
   url: string | null;
   found: DirectoryUser;
+  /** The groups the entry is in: memberOf on AD; elsewhere also the groups that name it as `member`, nested. */
+  groups: string[];
+}
+
+/** The last sync of a source as its audit event recorded it. */
+export interface LastSync {
+  at: string;
+  result: 'success' | 'failure';
+  checked?: number;
+  updated?: number;
+  gone?: number;
+  disabled?: number;
+  error?: string;
 }
 
 export interface SyncReport {
@@ -329,18 +342,55 @@ export class DirectoryService {
     this.cache.clear();
   }
 
-  /** "Bind and find this user": what the source finds for a login name, uncached, and how it maps. */
+  /** "Bind and find this user": what the source finds for a login name, uncached, how it maps, and its groups. */
   async test(actor: Actor, name: string, login: string): Promise<IdentitySourceTest> {
     requirePermission(actor, 'identitySources.manage');
     const source = this.source(await this.row(name, this.sources));
-    const found = await this.lookUp(source, login).catch((error: unknown) => {
-      // The test asks whether the source's settings work: a directory that does not answer is its answer, not an outage of Tally.
-      if (isTallyError(error) && error.code === 'DIRECTORY_UNAVAILABLE')
-        throw new TallyError('IDENTITY_SOURCE_UNREACHABLE', errorCatalogue.IDENTITY_SOURCE_UNREACHABLE.message);
-      throw error;
-    });
-    if (!found) throw new TallyError('USER_NOT_FOUND', `${name} finds no user with ${source.attributes.login} ${login.slice(0, 128)}.`);
-    return { source: name, url: source.endpoint.urls[0] ?? null, found };
+    const result = await this.connector
+      .run(source.endpoint, async (session) => {
+        const entry = await this.findEntry(source, session, login);
+        if (!entry) return null;
+        return { found: await this.describe(source, session, entry), groups: await this.enclosingGroups(source, session, entry) };
+      })
+      .catch((error: unknown) => {
+        // The test asks whether the source's settings work: a directory that does not answer is its answer, not an outage of Tally.
+        if (isTallyError(error) && error.code === 'DIRECTORY_UNAVAILABLE')
+          throw new TallyError('IDENTITY_SOURCE_UNREACHABLE', errorCatalogue.IDENTITY_SOURCE_UNREACHABLE.message);
+        throw error;
+      });
+    if (!result) throw new TallyError('USER_NOT_FOUND', `${name} finds no user with ${source.attributes.login} ${login.slice(0, 128)}.`);
+    return { source: name, url: source.endpoint.urls[0] ?? null, ...result };
+  }
+
+  /** Each source's last sync, by source name, from the audit trail (a source never synced has none). */
+  async lastSyncs(actor: Actor): Promise<Map<string, LastSync>> {
+    requirePermission(actor, 'identitySources.manage');
+    const syncs = new Map<string, LastSync>();
+    for (const row of await this.sources.list()) {
+      const [event] = await this.audit.list(actor, {
+        action: 'identity-source.sync',
+        targetType: 'identity-source',
+        target: row.name,
+        limit: 1,
+      });
+      if (!event) continue;
+      const count = (key: string) => (typeof event.details?.[key] === 'number' ? (event.details[key] as number) : undefined);
+      syncs.set(row.name, {
+        at: event.at,
+        result: event.result,
+        checked: count('checked'),
+        updated: count('updated'),
+        gone: count('gone'),
+        disabled: count('disabled'),
+        error: typeof event.details?.error === 'string' ? event.details.error : undefined,
+      });
+    }
+    return syncs;
+  }
+
+  /** Source names by id, for showing where a user comes from. */
+  async sourceNames(): Promise<Map<number, string>> {
+    return new Map((await this.sources.list()).map((row) => [row.id, row.name]));
   }
 
   /**
@@ -576,22 +626,30 @@ export class DirectoryService {
       // AD follows nested groups itself: the group is found only if the user is in it at some depth.
       return (await session.search(group, inChainMemberFilter(entry.dn), ['cn'], { scope: 'base' })).length > 0;
     }
-    // Elsewhere, follow `member` upwards: the groups the user is in, then the groups those are in.
-    const seen = new Set<string>();
+    return (await this.enclosingGroups(source, session, entry)).some((dn) => sameDn(dn, group));
+  }
+
+  /**
+   * The groups an entry is in: those its memberOf names and, beyond AD (whose memberOf is the
+   * directory's own answer), the groups whose `member` names it, then the groups those are in.
+   */
+  private async enclosingGroups(source: Source, session: DirectorySession, entry: Entry): Promise<string[]> {
+    const direct = all(entry, 'memberOf');
+    if (source.preset === 'ad') return direct;
+    const seen = new Map(direct.map((dn) => [dn.toLowerCase(), dn]));
     let frontier = [entry.dn, ...direct];
     for (let depth = 0; depth < GROUP_DEPTH && frontier.length && seen.size < GROUP_LIMIT; depth++) {
       const found = await session.search(source.row.base_dn, groupsWithMembersFilter(frontier.slice(0, 50)), ['cn']);
       frontier = [];
       for (const { dn } of found) {
-        if (sameDn(dn, group)) return true;
         const key = dn.toLowerCase();
         if (!seen.has(key)) {
-          seen.add(key);
+          seen.set(key, dn);
           frontier.push(dn);
         }
       }
     }
-    return false;
+    return [...seen.values()];
   }
 
   private source(row: IdentitySourceRow): Source {

@@ -1,6 +1,6 @@
 import { parseCsvRecords } from '../core/csv/csv.js';
 import { invalidField, invalidInput, isTallyError, TallyError } from '../errors.js';
-import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
+import { type DirectoryState, USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
@@ -30,6 +30,10 @@ export interface UserView {
   disabled: boolean;
   locked: boolean;
   createdAt: string;
+  /** The identity source the user comes from, by name; null for an internal user. */
+  source: string | null;
+  /** What the directory last said of a directory user (present, disabled there, gone from it); null for an internal user. */
+  directoryState: DirectoryState | null;
 }
 
 /** What an admin may change about a user; null clears a field. The username never changes. */
@@ -112,7 +116,7 @@ export class UserService {
     private readonly clock: Clock,
     private readonly lockout: Lockout,
     private readonly delays: LogonDelays,
-    private readonly directory?: Pick<DirectoryService, 'hasSources' | 'logOn'>,
+    private readonly directory?: Pick<DirectoryService, 'hasSources' | 'logOn' | 'sourceNames'>,
   ) {}
 
   /**
@@ -200,18 +204,20 @@ export class UserService {
   }
 
   async unlock(actor: Actor, username: string): Promise<UserView> {
+    const names = await this.sourceNames();
     return this.audit.change(actor, { action: 'user.unlock', targetType: 'user', target: username }, async (tx) => {
       requirePermission(actor, 'users.unlock');
       const row = await this.row(username, tx.users);
       requireAuthorityOver(actor, row);
       await this.lockout.unlock(row.id, tx.users);
       await this.delays.clear(row.username, tx.logonDelays);
-      return this.view({ ...row, failed_logons: 0, locked_until: null });
+      return this.view({ ...row, failed_logons: 0, locked_until: null }, names);
     });
   }
 
   async create(actor: Actor, input: NewUser): Promise<UserView> {
     const hashed = await hashOutsideTransaction(input.password);
+    const names = await this.sourceNames();
     return this.audit.change(actor, { action: 'user.create', targetType: 'user', target: input.username.slice(0, 128) }, async (tx) => {
       requirePermission(actor, 'users.create');
       const role = input.role ?? 'user';
@@ -234,7 +240,7 @@ export class UserService {
           role,
           now: this.clock.now(),
         });
-        return this.view(row);
+        return this.view(row, names);
       } catch (error) {
         if (isUniqueViolation(error)) throw new TallyError('USER_EXISTS', `A user named ${input.username} exists already.`);
         throw error;
@@ -246,6 +252,7 @@ export class UserService {
   async update(actor: Actor, username: string, changes: UserChanges): Promise<UserView> {
     const fields = Object.keys(changes).filter((key) => changes[key as keyof UserChanges] !== undefined);
     const hashed = await hashOutsideTransaction(changes.password);
+    const names = await this.sourceNames();
     return this.audit.change(
       actor,
       { action: 'user.update', targetType: 'user', target: username.slice(0, 128), details: { fields: fields.join(',') } },
@@ -272,7 +279,7 @@ export class UserService {
         });
         // A new password (or role) must not leave a session opened with the old one running.
         if (changes.password !== undefined || roleChange) await tx.webSessions.deleteForUser(row.id);
-        return this.view(updated ?? row);
+        return this.view(updated ?? row, names);
       },
       (user) => (changes.role !== undefined ? { role: user.role } : undefined),
     );
@@ -280,6 +287,7 @@ export class UserService {
 
   /** A disabled user can neither log on nor authenticate; their tokens and sessions stop working at once. */
   async setDisabled(actor: Actor, username: string, disabled: boolean): Promise<UserView> {
+    const names = await this.sourceNames();
     return this.audit.change(
       actor,
       { action: disabled ? 'user.disable' : 'user.enable', targetType: 'user', target: username.slice(0, 128) },
@@ -291,7 +299,7 @@ export class UserService {
           throw new TallyError('CONFLICT', 'You cannot disable your own account.');
         if (disabled && row.role === 'superadmin') await this.keepASuperadmin(row, tx.users);
         const updated = await tx.users.update(row.id, { disabled: disabled ? 1 : 0, updated_at: this.clock.now() });
-        return this.view(updated ?? row);
+        return this.view(updated ?? row, names);
       },
     );
   }
@@ -380,15 +388,25 @@ export class UserService {
     requirePermission(actor, 'users.read');
     const row = await this.users.findByUsername(username);
     if (!row) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
-    return this.view(row);
+    return this.view(row, await this.sourceNames());
   }
 
-  async list(actor: Actor, filter: { search?: string; limit: number; offset: number }): Promise<UserView[]> {
+  /** Users in name order; `directoryState` finds directory users in that state (`gone`: those who left the directory). */
+  async list(
+    actor: Actor,
+    filter: { search?: string; directoryState?: DirectoryState; limit: number; offset: number },
+  ): Promise<UserView[]> {
     requirePermission(actor, 'users.read');
-    return (await this.users.list(filter)).map((row) => this.view(row));
+    const names = await this.sourceNames();
+    return (await this.users.list(filter)).map((row) => this.view(row, names));
   }
 
-  private view(row: UserRow): UserView {
+  /** Read before a change's transaction, never in it: on SQLite a read outside it would wait for it. */
+  private async sourceNames(): Promise<Map<number, string>> {
+    return (await this.directory?.sourceNames()) ?? new Map();
+  }
+
+  private view(row: UserRow, sourceNames: Map<number, string>): UserView {
     return {
       username: row.username,
       email: row.email,
@@ -398,6 +416,9 @@ export class UserService {
       disabled: row.disabled === 1,
       locked: row.locked_until !== null && row.locked_until > this.clock.now(),
       createdAt: new Date(row.created_at).toISOString(),
+      // A removed source's users keep their records and their state (gone), but the source has no name any more.
+      source: row.source_id === null ? null : (sourceNames.get(row.source_id) ?? null),
+      directoryState: row.directory_state,
     };
   }
 }

@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { freePort } from './cli.js';
+import { interopRequired } from './peers.js';
 
 export const SLAPD = '/usr/sbin/slapd';
 export const SUFFIX = 'dc=example,dc=org';
@@ -265,5 +267,32 @@ access to * by * read
       run('ldapmodify', ['-x', '-H', ldapUrl, '-D', ADMIN_DN, '-w', ADMIN_PASSWORD], ldif);
     },
     stop,
+  };
+}
+
+/**
+ * One test directory for a whole test file: started before its tests and stopped after them.
+ * `skip` is the option that skips a test when slapd is missing (which fails the file under
+ * REQUIRE_INTEROP=1 instead); `directory()` is the running directory.
+ */
+export function directoryForFile(): { available: boolean; skip: { skip?: string }; directory(): TestDirectory } {
+  const available = hasSlapd();
+  if (!available && interopRequired()) throw new Error('REQUIRE_INTEROP=1 but slapd, ldapadd or openssl is missing');
+  let running: TestDirectory | undefined;
+  if (available) {
+    before(async () => {
+      running = await startDirectory();
+    });
+    after(async () => {
+      await running?.stop();
+    });
+  }
+  return {
+    available,
+    skip: available ? {} : { skip: 'slapd, ldapadd or openssl not installed' },
+    directory() {
+      if (!running) throw new Error('the test directory is not running');
+      return running;
+    },
   };
 }

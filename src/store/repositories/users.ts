@@ -80,8 +80,9 @@ export class UserRepository {
       .executeTakeFirstOrThrow();
   }
 
-  async list(filter: { search?: string; limit: number; offset: number }): Promise<UserRow[]> {
+  async list(filter: { search?: string; directoryState?: DirectoryState; limit: number; offset: number }): Promise<UserRow[]> {
     let query = this.db.selectFrom('users').selectAll();
+    if (filter.directoryState) query = query.where('directory_state', '=', filter.directoryState);
     if (filter.search) {
       const pattern = `%${filter.search.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
       query = query.where((eb) =>

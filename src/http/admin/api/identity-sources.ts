@@ -92,6 +92,9 @@ const TestResult = Type.Object({
     refused: Type.Union([Type.String({ description: 'the attribute that makes the directory refuse the account' }), Type.Null()]),
     role: Type.Optional(Type.String({ description: 'the role the role groups give; absent when the source maps no groups' })),
   }),
+  groups: Type.Array(Type.String(), {
+    description: 'the groups the entry is in: memberOf on AD; elsewhere also the groups naming it as member, nested',
+  }),
 });
 const SyncReport = Type.Object({
   source: Type.String(),

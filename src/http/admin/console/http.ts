@@ -82,6 +82,10 @@ const NOTICES = {
   'mail-template-saved': { kind: 'success', text: 'The template is saved: mails from now on say this.' },
   'mail-template-reset': { kind: 'success', text: 'The template is back to Tally’s text.' },
   'settings-saved': { kind: 'success', text: 'The settings are saved; every node applies them from now on.' },
+  'identity-source-added': { kind: 'success', text: 'The identity source is added, after the others. Test it with a user’s login name.' },
+  'identity-source-saved': { kind: 'success', text: 'The identity source is saved.' },
+  'identity-sources-ordered': { kind: 'success', text: 'The order is saved: users are looked for in this order from now on.' },
+  'identity-source-removed': { kind: 'success', text: 'The identity source is removed; its users are disabled.' },
 } satisfies Record<string, Notice>;
 
 export type NoticeName = keyof typeof NOTICES;

@@ -15,6 +15,7 @@ import { requireRoutePermissions } from '../permissions.js';
 import { actorOf, fixable, noticeFrom, page, redirect, viewerOf } from './http.js';
 import { auditRoutes } from './routes/audit.js';
 import { bulkRoutes } from './routes/bulk.js';
+import { identitySourceRoutes } from './routes/identity-sources.js';
 import { mailTemplateRoutes } from './routes/mail-templates.js';
 import { profileRoutes } from './routes/profiles.js';
 import { requestRoutes } from './routes/requests.js';
@@ -100,6 +101,7 @@ export async function securityConsole(app: FastifyInstance, services: Services, 
           auditRoutes(pages, services);
           mailTemplateRoutes(pages, services);
           settingsRoutes(pages, services);
+          identitySourceRoutes(pages, services);
         });
       });
     },

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Permission } from '../../../../domain/actor.js';
 import type { Services } from '../../../../domain/services.js';
 import { invalidField } from '../../../../errors.js';
-import { USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
+import { DIRECTORY_STATES, type DirectoryState, USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
 import {
   actorOf,
@@ -40,6 +40,7 @@ const ListQuery = {
   type: 'object',
   properties: {
     q: { type: 'string', maxLength: 128 },
+    directoryState: { type: 'string', enum: ['', ...DIRECTORY_STATES] },
     offset: { type: 'string', pattern: '^[0-9]{0,9}$' },
     notice: { type: 'string', maxLength: 32 },
   },
@@ -62,18 +63,20 @@ function roleOf(value: string | undefined): UserRole | undefined {
 
 /** Users: find, create, import from CSV, edit, disable, unlock; a user's tokens and recent authentications. */
 export function userRoutes(app: FastifyInstance, services: Services): void {
-  app.get<{ Querystring: { q?: string; offset?: string } }>(
+  app.get<{ Querystring: { q?: string; directoryState?: DirectoryState | ''; offset?: string } }>(
     '/users',
     { config: { permission: 'users.read' }, schema: { querystring: ListQuery } },
     async (request, reply) => {
       const offset = Number(request.query.offset || 0);
       const search = given(request.query.q);
-      const found = await services.users.list(actorOf(request), { search, limit: USERS_PAGE + 1, offset });
+      const directoryState = request.query.directoryState || undefined;
+      const found = await services.users.list(actorOf(request), { search, directoryState, limit: USERS_PAGE + 1, offset });
       return page(
         reply,
         usersPage(viewerOf(request), {
           users: found.slice(0, USERS_PAGE),
           search,
+          directoryState,
           offset,
           more: found.length > USERS_PAGE,
           notice: noticeFrom(request),

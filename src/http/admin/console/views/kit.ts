@@ -10,7 +10,7 @@ import { csrfField, layout, type Notice, type PageFrame } from '../../../web/lay
 
 export const HOME = '/console';
 
-export type Section = 'dashboard' | 'users' | 'tokens' | 'profiles' | 'requests' | 'audit' | 'mail' | 'settings';
+export type Section = 'dashboard' | 'users' | 'tokens' | 'profiles' | 'requests' | 'audit' | 'mail' | 'sources' | 'settings';
 
 export interface Viewer {
   /** The logged-on admin; absent on the log-on page. */
@@ -47,6 +47,7 @@ function frame(viewer: Viewer): PageFrame {
         item('requests', link('requests'), 'Requests'),
         item('audit', link('audit'), 'Audit'),
         ...(may(viewer, 'mailTemplates.manage') ? [item('mail', link('mail-templates'), 'Mail')] : []),
+        ...(may(viewer, 'identitySources.manage') ? [item('sources', link('identity-sources'), 'Identity sources')] : []),
         ...(may(viewer, 'settings.change') || may(viewer, 'radius.manage') || may(viewer, 'apitokens.manage')
           ? [item('settings', link('settings'), 'Settings')]
           : []),

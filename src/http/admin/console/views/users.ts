@@ -4,10 +4,11 @@ import type { ProfileView } from '../../../../domain/profiles.js';
 import type { TokenView } from '../../../../domain/tokens.js';
 import type { UserImportReport, UserView } from '../../../../domain/users.js';
 import type { TallyError } from '../../../../errors.js';
-import { USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
+import { DIRECTORY_STATES, type DirectoryState, USER_ROLES, type UserRole } from '../../../../model/vocabulary.js';
 import { query, time } from '../../../web/format.js';
 import { type Html, html } from '../../../web/html.js';
 import type { Notice } from '../../../web/layout.js';
+import { DIRECTORY_STATE_LABELS } from './identity-sources.js';
 import {
   actionButton,
   backLink,
@@ -36,6 +37,23 @@ function fullName(user: UserView): string {
   return [user.firstName, user.lastName].filter(Boolean).join(' ');
 }
 
+/** Where a user comes from: Tally's own store, or a directory and what it last said of them. */
+function sourceOf(user: UserView): Html {
+  if (user.directoryState === null) return html`Internal`;
+  return html`${user.source ?? html`<span class="muted">a removed source</span>`}`;
+}
+
+function directoryBadge(user: UserView): Html {
+  if (user.directoryState === null) return html`<span class="muted">—</span>`;
+  const kind = { present: 'active', disabled: 'disabled', gone: 'failure' }[user.directoryState];
+  return html`<span class="badge badge-${kind}">${DIRECTORY_STATE_LABELS[user.directoryState]}</span>`;
+}
+
+const DIRECTORY_FILTERS = [
+  { value: '', label: 'All users' },
+  ...DIRECTORY_STATES.map((state) => ({ value: state, label: DIRECTORY_STATE_LABELS[state] })),
+];
+
 function userStatus(user: UserView): Html {
   if (user.disabled) return html`<span class="badge badge-disabled">Disabled</span>`;
   if (user.locked) return html`<span class="badge badge-failure">Locked</span>`;
@@ -44,28 +62,36 @@ function userStatus(user: UserView): Html {
 
 export function usersPage(
   viewer: Viewer,
-  data: { users: UserView[]; search?: string; offset: number; more: boolean; notice?: Notice },
+  data: { users: UserView[]; search?: string; directoryState?: DirectoryState; offset: number; more: boolean; notice?: Notice },
 ): Html {
   const actions = html`<a class="button button-secondary" href="${link('users', 'import')}">Import from CSV</a><a class="button button-primary" href="${link('users', 'new')}">Create user</a>`;
-  const at = (offset: number) => `${link('users')}${query({ q: data.search, offset: offset || undefined })}`;
+  const at = (offset: number) =>
+    `${link('users')}${query({ q: data.search, directoryState: data.directoryState, offset: offset || undefined })}`;
+  const empty = data.directoryState
+    ? `No user is “${DIRECTORY_STATE_LABELS[data.directoryState]}”${data.search ? ` and matches “${data.search}”` : ''}.`
+    : data.search
+      ? `No user matches “${data.search}”.`
+      : 'No users yet.';
   return consolePage(
     { ...viewer, section: 'users' },
     {
       title: 'Users',
       notice: data.notice,
       body: html`${pageHead('Users', actions)}
-<form method="get" action="${link('users')}" class="form filters filters-search" role="search">
+<form method="get" action="${link('users')}" class="form filters filters-search filters-search-choice" role="search">
   ${textField('q', 'Find users', data.search, { type: 'search', maxlength: 128, placeholder: 'Username, name or email' })}
+  ${selectField('directoryState', 'Directory', DIRECTORY_FILTERS, data.directoryState ?? '')}
   <button type="submit" class="button button-secondary">Search</button>
 </form>
+${data.directoryState === 'gone' ? html`<p class="hint">Users the last sync no longer found in their directory: they are disabled, and their tokens no longer authenticate.</p>` : ''}
 ${table(
   'Users',
-  ['Username', 'Name', 'Email', 'Role', 'State', 'Created'],
+  ['Username', 'Name', 'Email', 'Role', 'Source', 'Directory', 'State', 'Created'],
   data.users.map(
     (user) =>
-      html`<tr><td><a href="${link('users', user.username)}">${user.username}</a></td><td>${fullName(user)}</td><td>${user.email ?? ''}</td><td>${ROLE_NAMES[user.role]}</td><td>${userStatus(user)}</td><td>${time(user.createdAt)}</td></tr>`,
+      html`<tr><td><a href="${link('users', user.username)}">${user.username}</a></td><td>${fullName(user)}</td><td>${user.email ?? ''}</td><td>${ROLE_NAMES[user.role]}</td><td>${sourceOf(user)}</td><td>${directoryBadge(user)}</td><td>${userStatus(user)}</td><td>${time(user.createdAt)}</td></tr>`,
   ),
-  data.search ? `No user matches “${data.search}”.` : 'No users yet.',
+  empty,
 )}
 ${pager(data.offset > 0 ? at(Math.max(0, data.offset - PAGE)) : undefined, data.more ? at(data.offset + PAGE) : undefined)}`,
     },
@@ -211,6 +237,8 @@ ${pageHead(html`${user.username} ${userStatus(user)}`, actions)}
     <div><dt>Name</dt><dd>${fullName(user) || '—'}</dd></div>
     <div><dt>Email</dt><dd>${user.email ?? '—'}</dd></div>
     <div><dt>Role</dt><dd>${ROLE_NAMES[user.role]}</dd></div>
+    <div><dt>Source</dt><dd>${sourceOf(user)}</dd></div>
+    <div><dt>Directory</dt><dd>${directoryBadge(user)}</dd></div>
     <div><dt>Created</dt><dd>${time(user.createdAt)}</dd></div>
   </dl>
 </div>
