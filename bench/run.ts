@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ctkipLoad, type HttpLoadResult, httpTable, restVerifyLoad } from './http-loads.js';
 import { REQUESTS_PER_FILE, runRadclientLoad } from './radclient-load.js';
-import { type BenchResults, machineFacts, markdown, type TargetResult, textTable } from './report.js';
+import { type BenchResults, chart, machineFacts, markdown, type TargetResult, textTable } from './report.js';
 import { startTally } from './tally.js';
 import { type RadiusServer, type RadiusTarget, radiusTargets } from './targets.js';
 import { benchUsers, UserLedger } from './users.js';
@@ -17,8 +17,8 @@ const CONCURRENCIES = [1, 16, 64];
  * even at 64. Quick: enough users (probe included) that nothing waits for a new step.
  */
 const SIZES = {
-  full: { users: 20_000, requestsPerLevel: 40_000, restPerLevel: 5_000, activations: 300 },
-  quick: { users: 7_000, requestsPerLevel: 2_000, restPerLevel: 1_000, activations: 60 },
+  full: { users: 20_000, requestsPerLevel: 40_000, restPerLevel: 5_000, activationsPerLevel: 1_000 },
+  quick: { users: 7_000, requestsPerLevel: 2_000, restPerLevel: 1_000, activationsPerLevel: 64 },
 };
 
 const USAGE = `Usage: npm run bench -- [--quick] [--requests N] [--only NAME]...
@@ -92,21 +92,27 @@ async function benchTarget(target: RadiusTarget, size: (typeof SIZES)['full']): 
 }
 
 /**
- * REST verifications (distinct users, real accepts) at each concurrency, and CT-KIP activations end
- * to end over HTTP (1 and 8 clients at once), on one Tally per store.
+ * REST verifications (distinct users, real accepts) and CT-KIP activations end to end over HTTP
+ * (each a fresh activation code), at each concurrency, on one Tally per store.
  */
 async function benchHttp(dialect: 'sqlite' | 'postgres', size: (typeof SIZES)['full']): Promise<HttpLoadResult[]> {
   const users = benchUsers(size.users);
-  progress(`tally-${dialect}: REST and CT-KIP over HTTP (${size.activations} tokens to activate)`);
-  const server = await startTally(dialect, users, size.activations);
+  const activations = size.activationsPerLevel * CONCURRENCIES.length;
+  progress(`tally-${dialect}: REST and CT-KIP over HTTP (${activations} tokens to activate)`);
+  const server = await startTally(dialect, users, activations);
   running = server;
   try {
     const ledger = new UserLedger(users);
     const results: HttpLoadResult[] = [];
-    for (const concurrency of CONCURRENCIES) results.push(await restVerifyLoad(server, dialect, ledger, concurrency, size.restPerLevel));
-    const half = Math.floor(server.activationCodes.length / 2);
-    results.push(await ctkipLoad(server, dialect, server.activationCodes.slice(0, half), 1));
-    results.push(await ctkipLoad(server, dialect, server.activationCodes.slice(half), 8));
+    for (const concurrency of CONCURRENCIES) {
+      progress(`tally-${dialect}: ${size.restPerLevel} REST verifications at concurrency ${concurrency}`);
+      results.push(await restVerifyLoad(server, dialect, ledger, concurrency, size.restPerLevel));
+    }
+    for (const [level, concurrency] of CONCURRENCIES.entries()) {
+      progress(`tally-${dialect}: ${size.activationsPerLevel} CT-KIP activations at concurrency ${concurrency}`);
+      const codes = server.activationCodes.slice(level * size.activationsPerLevel, (level + 1) * size.activationsPerLevel);
+      results.push(await ctkipLoad(server, dialect, codes, concurrency));
+    }
     return results;
   } finally {
     running = undefined;
@@ -145,6 +151,7 @@ async function main(): Promise<void> {
       : '';
     writeFileSync(`${base}.json`, `${JSON.stringify({ ...results, http }, null, 2)}\n`);
     writeFileSync(`${base}.md`, markdown(results) + httpSection);
+    writeFileSync(`${base}.svg`, chart(results));
   };
   for (const target of targets) {
     results.targets.push(await benchTarget(target, size));
@@ -158,7 +165,7 @@ async function main(): Promise<void> {
   }
   console.log(textTable(results));
   if (http.length) console.log(`\n${httpTable(http)}`);
-  console.log(`\nResults: ${relative(process.cwd(), base)}.json and .md`);
+  console.log(`\nResults: ${relative(process.cwd(), base)}.json, .md and .svg (the chart)`);
   const short = results.targets.filter((t) =>
     t.levels.some((l) => l.radclient.accepted !== l.radclient.requests || l.latency.accepted !== l.latency.requests),
   );
