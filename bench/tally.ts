@@ -158,6 +158,8 @@ export async function startTally(
   users: readonly BenchUser[],
   ctkipTokens = 0,
   sqliteSynchronous: SqliteSynchronous = 'full',
+  /** More `tally serve` options (the overload run's bound). */
+  serveOptions: readonly string[] = [],
 ): Promise<TallyServer> {
   const databaseUrl = dialect === 'postgres' ? benchDatabaseUrl() : undefined;
   const schema = dialect === 'postgres' ? `bench_${randomBytes(4).toString('hex')}` : undefined;
@@ -186,6 +188,7 @@ export async function startTally(
     String(radiusPort),
     '--log-level',
     'warn',
+    ...serveOptions,
   ];
   if (databaseUrl) args.push('--database-url', databaseUrl, '--database-schema', schema!);
   else args.push('--sqlite-synchronous', sqliteSynchronous);
