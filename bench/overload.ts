@@ -15,7 +15,7 @@ export interface OverloadResult {
   outstanding: number;
   maxInFlight: number;
   sent: number;
-  /** 200 with a decision (every one an accept: each request is a fresh code of its own user). */
+  /** 200 with a decision: an accept, or a reject where a code sent near a step's end arrived too late. */
   answered: number;
   accepted: number;
   /** 503 OVERLOADED, refused before the body was read. */
@@ -130,11 +130,11 @@ export function overloadTable(results: readonly OverloadResult[]): string {
   const mib = (value: number) => value.toFixed(0);
   const rows = results.map(
     (r) =>
-      `| ${r.store} | ${r.outstanding} | ${r.maxInFlight} | ${r.sent} | ${r.accepted} | ${r.shed} | ${r.queueFull} | ${r.failed} | ${r.goodput.toFixed(0)} | ` +
+      `| ${r.store} | ${r.outstanding} | ${r.maxInFlight} | ${r.sent} | ${r.answered} (${r.accepted}) | ${r.shed} | ${r.queueFull} | ${r.failed} | ${r.goodput.toFixed(0)} | ` +
       `${r.healthz.requests} (${r.healthz.failed} failed) | ${r.healthz.p50Ms.toFixed(1)} / ${r.healthz.p99Ms.toFixed(1)} | ${mib(r.rssMiB.before)} / ${mib(r.rssMiB.peak)} / ${mib(r.rssMiB.after)} |`,
   );
   return [
-    '| store | outstanding | max in flight | sent | accepted | shed (503) | queue full (429) | failed | goodput accepts/s | /healthz probes | /healthz p50 / p99 ms | RSS MiB before / peak / after |',
+    '| store | outstanding | max in flight | sent | answered 200 (accepts) | shed (503) | queue full (429) | failed | goodput accepts/s | /healthz probes | /healthz p50 / p99 ms | RSS MiB before / peak / after |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
