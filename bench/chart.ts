@@ -59,7 +59,7 @@ export function xFor(box: PanelBox, index: number, count: number): number {
 }
 
 function format(value: number): string {
-  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+  return value >= 100 || value === 0 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
 
 function panel(
