@@ -10,6 +10,7 @@ import {
 } from '../src/core/ctkip/messages.js';
 import { percentile } from './latency.js';
 import { treeCpuSeconds } from './proc.js';
+import type { BenchResults } from './report.js';
 import type { TallyServer } from './tally.js';
 import { currentStep, nextStep, tokencode, type UserLedger } from './users.js';
 
@@ -134,4 +135,31 @@ export function httpTable(results: HttpLoadResult[]): string {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
+}
+
+/**
+ * Issue #20's two HTTP targets, from figures of one run: REST verify's server CPU per request
+ * against a RADIUS accept's on the same store's Tally (target: at most 2×), and CT-KIP's
+ * activations per second (target: at least 500).
+ */
+export function restAgainstRadius(results: BenchResults, http: readonly HttpLoadResult[]): string[] {
+  const rest = http
+    .filter((r) => r.what === 'rest-verify')
+    .flatMap((r) => {
+      const radius = results.targets.find((t) => t.name === `tally-${r.dialect}`)?.levels.find((l) => l.concurrency === r.concurrency);
+      if (radius === undefined) return [];
+      const ratio = r.serverCpuUsPerOp / radius.serverCpuMicrosPerRequest;
+      return [
+        `REST verify / RADIUS accept on tally-${r.dialect} at concurrency ${r.concurrency}: ${ratio.toFixed(2)}× the server CPU per request ` +
+          `(${r.serverCpuUsPerOp.toFixed(0)} against ${radius.serverCpuMicrosPerRequest.toFixed(0)} µs; target at most 2×)`,
+      ];
+    });
+  const ctkip = http
+    .filter((r) => r.what === 'ctkip-activation')
+    .map(
+      (r) =>
+        `CT-KIP on ${r.dialect} at ${r.concurrency} clients: ${r.perSecond.toFixed(0)} complete activations/s (target at least 500), ` +
+        `${r.serverCpuUsPerOp.toFixed(0)} µs server CPU per activation`,
+    );
+  return [...rest, ...ctkip];
 }

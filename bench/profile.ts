@@ -4,12 +4,16 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SqliteSynchronous } from '../src/model/vocabulary.js';
+import { ctkipLoad, restVerifyLoad } from './http-loads.js';
 import { runRadclientLoad } from './radclient-load.js';
 import { startTally } from './tally.js';
 import { benchUsers, UserLedger } from './users.js';
 
-const USAGE = `Usage: npm run bench:profile -- [--store sqlite|postgres] [--sqlite-synchronous full|normal] [--concurrency N] [--requests N]
-  Runs Tally under radclient load with node --cpu-prof and prints where its CPU went.`;
+const LOADS = ['radius', 'rest', 'ctkip'] as const;
+type Load = (typeof LOADS)[number];
+
+const USAGE = `Usage: npm run bench:profile -- [--load radius|rest|ctkip] [--store sqlite|postgres] [--sqlite-synchronous full|normal] [--concurrency N] [--requests N]
+  Runs Tally under load (radclient, REST verifications or CT-KIP activations) with node --cpu-prof and prints where its CPU went.`;
 
 /** A V8 CPU profile, as node --cpu-prof writes it (the fields read here). */
 interface CpuProfile {
@@ -89,6 +93,7 @@ function summarise(profile: CpuProfile, from: number, to: number, top = 25): str
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      load: { type: 'string', default: 'radius' },
       store: { type: 'string', default: 'sqlite' },
       'sqlite-synchronous': { type: 'string', default: 'full' },
       concurrency: { type: 'string', default: '1' },
@@ -102,7 +107,9 @@ async function main(): Promise<void> {
   }
   const store = values.store;
   const synchronous = values['sqlite-synchronous'];
-  if ((store !== 'sqlite' && store !== 'postgres') || (synchronous !== 'full' && synchronous !== 'normal')) throw new Error(USAGE);
+  const loadName = values.load as Load;
+  if ((store !== 'sqlite' && store !== 'postgres') || (synchronous !== 'full' && synchronous !== 'normal') || !LOADS.includes(loadName))
+    throw new Error(USAGE);
   const concurrency = Number(values.concurrency);
   const requests = Number(values.requests);
   const profiles = mkdtempSync(join(tmpdir(), 'tally-bench-profile-'));
@@ -110,14 +117,33 @@ async function main(): Promise<void> {
   process.env.TALLY_BENCH_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profiles}`;
   // Enough users that no request waits for a new TOTP step.
   const users = benchUsers(requests + 500);
-  const server = await startTally(store, users, 0, synchronous as SqliteSynchronous);
+  // As in the benchmark: every activation comes from one address, so its limit is raised above the load.
+  const server = await startTally(store, users, loadName === 'ctkip' ? requests : 0, synchronous as SqliteSynchronous, [
+    '--ctkip-rate-limit',
+    '100000',
+  ]);
   if (previous === undefined) delete process.env.TALLY_BENCH_NODE_ARGS;
   else process.env.TALLY_BENCH_NODE_ARGS = previous;
-  let load: Awaited<ReturnType<typeof runRadclientLoad>>;
+  let summary: string;
   const from = monotonicMicros();
   let to = from;
   try {
-    load = await runRadclientLoad({ server, ledger: new UserLedger(users), requests, concurrency });
+    const ledger = new UserLedger(users);
+    if (loadName === 'radius') {
+      const load = await runRadclientLoad({ server, ledger, requests, concurrency });
+      summary =
+        `${load.radclient.accepted + load.latency.accepted} accepts of ${load.radclient.requests + load.latency.requests}, ` +
+        `${load.acceptsPerSecond.toFixed(0)}/s, ${load.serverCpuMicrosPerRequest.toFixed(0)} µs server CPU per request, ` +
+        `p50 ${load.latency.p50Ms.toFixed(2)} ms, p99 ${load.latency.p99Ms.toFixed(2)} ms`;
+    } else {
+      const load =
+        loadName === 'rest'
+          ? await restVerifyLoad(server, store, ledger, concurrency, requests)
+          : await ctkipLoad(server, store, server.activationCodes, concurrency);
+      summary =
+        `${load.succeeded} of ${load.operations} succeeded, ${load.perSecond.toFixed(0)}/s, ${load.serverCpuUsPerOp.toFixed(0)} µs server CPU per operation, ` +
+        `p50 ${load.p50Ms.toFixed(2)} ms, p99 ${load.p99Ms.toFixed(2)} ms`;
+    }
     to = monotonicMicros();
   } finally {
     // The profile is written when the server exits (SIGTERM ends it cleanly).
@@ -127,13 +153,14 @@ async function main(): Promise<void> {
   if (file === undefined) throw new Error(`tally serve wrote no profile in ${profiles}`);
   const results = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(results, { recursive: true });
-  const kept = join(results, `profile-${store}${store === 'sqlite' ? `-${synchronous}` : ''}-c${concurrency}-${Date.now()}.cpuprofile`);
+  const kept = join(
+    results,
+    `profile-${loadName}-${store}${store === 'sqlite' ? `-${synchronous}` : ''}-c${concurrency}-${Date.now()}.cpuprofile`,
+  );
   renameSync(join(profiles, file), kept);
   rmSync(profiles, { recursive: true, force: true });
   console.log(
-    `${store}${store === 'sqlite' ? ` (synchronous ${synchronous})` : ''}, concurrency ${concurrency}: ${load.radclient.accepted + load.latency.accepted} accepts of ` +
-      `${load.radclient.requests + load.latency.requests}, ${load.acceptsPerSecond.toFixed(0)}/s, ${load.serverCpuMicrosPerRequest.toFixed(0)} µs server CPU per request, ` +
-      `p50 ${load.latency.p50Ms.toFixed(2)} ms, p99 ${load.latency.p99Ms.toFixed(2)} ms\n`,
+    `${loadName} on ${store}${store === 'sqlite' ? ` (synchronous ${synchronous})` : ''}, concurrency ${concurrency}: ${summary}\n`,
   );
   console.log(summarise(JSON.parse(readFileSync(kept, 'utf8')) as CpuProfile, from, to));
   console.log(`\nProfile (the whole server's life, start-up included; open it in Chrome's DevTools): ${relative(process.cwd(), kept)}`);

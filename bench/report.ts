@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { type ChartSeries, renderChart } from './chart.js';
 import type { LoadResult } from './radclient-load.js';
 
 export interface TargetResult {
@@ -196,4 +197,22 @@ export function markdown(results: BenchResults): string {
     ...how(settings).map((line) => `- ${line}`),
     '',
   ].join('\n');
+}
+
+/** The run's picture: every RADIUS target's accepts/s and p99 at each concurrency. */
+export function chart(results: BenchResults): string {
+  const { machine } = results;
+  const series: ChartSeries[] = results.targets.map((target) => ({
+    name: target.name,
+    points: target.levels.map((level) => ({
+      concurrency: level.concurrency,
+      acceptsPerSecond: level.acceptsPerSecond,
+      p99Ms: level.latency.p99Ms,
+    })),
+  }));
+  return renderChart({
+    title: `TOTP verifications over RADIUS, ${results.date.slice(0, 10)}${results.quick ? ' (quick run)' : ''}`,
+    subtitle: `${machine.cpus} CPUs (${machine.cpuModel}), load average ${machine.loadAverageAtStart.toFixed(2)} at the start; ${results.settings.requestsPerLevel} requests per concurrency`,
+    series,
+  });
 }

@@ -7,6 +7,25 @@ import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 
 const TOKEN_PREFIX = 'tly_';
+/**
+ * How long a node trusts a bearer token it has found in the store without asking again: the bound
+ * on how long a token revoked on another node still works here (on the revoking node it stops at
+ * once). It spares each REST request a query.
+ */
+export const API_TOKEN_RECHECK_MS = 5_000;
+/** Verified tokens a node keeps at most (the oldest make room); deployments have a handful. */
+const VERIFIED_TOKENS_KEPT = 1_000;
+/** Recording every use would put a write on the authentication hot path; a minute's precision is enough. */
+const LAST_USED_PRECISION_MS = 60_000;
+
+/** A token found active in the store, keyed by its SHA-256 (never by the token itself). */
+interface VerifiedToken {
+  id: number;
+  name: string;
+  role: ApiTokenRole;
+  lastUsedAt: number | null;
+  checkedAt: number;
+}
 
 /** What may leave the service about an API token: never the token or its hash. */
 export interface ApiTokenView {
@@ -35,6 +54,10 @@ function view(row: ApiTokenRow): ApiTokenView {
  * (it has 256 bits of entropy, so a slow hash would add nothing but latency).
  */
 export class ApiTokenService {
+  private readonly verified = new Map<string, VerifiedToken>();
+  /** Revocations this node has made: a look-up that raced one does not keep what it read. */
+  private revocations = 0;
+
   constructor(
     private readonly tokens: ApiTokenRepository,
     private readonly audit: AuditService,
@@ -65,9 +88,12 @@ export class ApiTokenService {
     return (await this.tokens.list()).map(view);
   }
 
-  /** Revokes a token: its next request is refused, on every node (nothing is cached). */
+  /**
+   * Revokes a token: its next request to this node is refused, and to any other node within
+   * API_TOKEN_RECHECK_MS.
+   */
   async revoke(actor: Actor, id: number): Promise<ApiTokenView> {
-    return this.audit.change(
+    const revoked = await this.audit.change(
       actor,
       { action: 'apitoken.revoke', targetType: 'apitoken', target: String(id) },
       async (tx) => {
@@ -80,16 +106,40 @@ export class ApiTokenService {
       },
       (token) => ({ name: token.name, role: token.role }),
     );
+    this.revocations++;
+    for (const [hash, token] of this.verified) if (token.id === id) this.verified.delete(hash);
+    return revoked;
   }
 
   /** The actor behind a bearer token, or UNAUTHENTICATED. */
   async authenticate(bearer: string, source?: string): Promise<Actor> {
     if (!bearer.startsWith(TOKEN_PREFIX) || bearer.length > 200) throw new TallyError('UNAUTHENTICATED', 'The API token is not valid.');
-    const row = await this.tokens.findActiveByHash(sha256Hex(bearer));
-    if (!row) throw new TallyError('UNAUTHENTICATED', 'The API token is not valid.');
+    const hash = sha256Hex(bearer);
     const now = this.clock.now();
-    // Recording every use would put a write on the authentication hot path; a minute's precision is enough.
-    if (row.last_used_at === null || now - row.last_used_at > 60_000) await this.tokens.touch(row.id, now);
-    return { kind: 'apitoken', name: row.name, role: row.role, source };
+    const token = this.stillTrusted(hash, now) ?? (await this.lookUp(hash, now));
+    if (token.lastUsedAt === null || now - token.lastUsedAt > LAST_USED_PRECISION_MS) {
+      await this.tokens.touch(token.id, now);
+      token.lastUsedAt = now;
+    }
+    return { kind: 'apitoken', name: token.name, role: token.role, source };
+  }
+
+  /** The token as verified less than API_TOKEN_RECHECK_MS ago (a clock stepped back counts as too old). */
+  private stillTrusted(hash: string, now: number): VerifiedToken | undefined {
+    const token = this.verified.get(hash);
+    return token && now >= token.checkedAt && now - token.checkedAt < API_TOKEN_RECHECK_MS ? token : undefined;
+  }
+
+  private async lookUp(hash: string, now: number): Promise<VerifiedToken> {
+    this.verified.delete(hash);
+    const revocationsBefore = this.revocations;
+    const row = await this.tokens.findActiveByHash(hash);
+    if (!row) throw new TallyError('UNAUTHENTICATED', 'The API token is not valid.');
+    const token = { id: Number(row.id), name: row.name, role: row.role, lastUsedAt: row.last_used_at, checkedAt: now };
+    if (revocationsBefore === this.revocations) {
+      if (this.verified.size >= VERIFIED_TOKENS_KEPT) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(hash, token);
+    }
+    return token;
   }
 }
