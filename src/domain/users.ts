@@ -6,7 +6,7 @@ import type { UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditEntry, type AuditRecord, type AuditService, failure } from './audit.js';
 import type { Clock } from './clock.js';
-import type { DirectoryService } from './directory.js';
+import { type DirectoryGroup, type DirectoryService, membersOf } from './directory.js';
 import type { Lockout } from './lockout.js';
 import type { LogonDelays } from './logon-delays.js';
 import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
@@ -112,7 +112,7 @@ export class UserService {
     private readonly clock: Clock,
     private readonly lockout: Lockout,
     private readonly delays: LogonDelays,
-    private readonly directory?: Pick<DirectoryService, 'hasSources' | 'logOn'>,
+    private readonly directory?: Pick<DirectoryService, 'hasSources' | 'logOn' | 'localMembers'>,
   ) {}
 
   /**
@@ -383,9 +383,12 @@ export class UserService {
     return this.view(row);
   }
 
-  async list(actor: Actor, filter: { search?: string; limit: number; offset: number }): Promise<UserView[]> {
+  /** Users by name; `search` matches names and mail, `group` keeps the members of a directory group (nested included). */
+  async list(actor: Actor, filter: { search?: string; group?: DirectoryGroup; limit: number; offset: number }): Promise<UserView[]> {
     requirePermission(actor, 'users.read');
-    return (await this.users.list(filter)).map((row) => this.view(row));
+    const { group, ...rest } = filter;
+    const ids = group ? await membersOf(this.directory, group) : undefined;
+    return (await this.users.list({ ...rest, ids })).map((row) => this.view(row));
   }
 
   private view(row: UserRow): UserView {
