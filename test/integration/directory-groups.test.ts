@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { systemActor } from '../../src/domain/actor.js';
 import { freePort } from '../support/cli.js';
+import { consoleClient, postMultipart } from '../support/console.js';
 import { interopRequired } from '../support/peers.js';
 import {
   GROUPS,
@@ -15,7 +16,7 @@ import {
   USER_PASSWORD,
 } from '../support/slapd.js';
 import { describeEachStore } from '../support/store.js';
-import { bearer, createTestTally, type TestTally } from '../support/tally.js';
+import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, WebClient } from '../support/web.js';
 
 const available = hasSlapd();
@@ -219,6 +220,27 @@ describeEachStore('directory groups: self-service profiles, bulk runs and lists 
     assert.equal(await count('bulk_distributions'), runs);
   });
 
+  test("the console's bulk form takes a directory group (SOURCE:DN) instead of usernames", skip, async () => {
+    const admin = await consoleClient(tally.admin, 'admin', ADMIN_PASSWORD, '10.24.0.9');
+    assert.match(pageText((await admin.get('/console/bulk')).body), /Or a directory group/);
+    const both = await postMultipart(tally.admin, admin, '/console/bulk', {
+      profile: 'Open phone',
+      usernames: 'carol',
+      group: `corp:${VPN_CONTRACTORS}`,
+    });
+    assert.equal(both.statusCode, 400);
+    await admin.get('/console/bulk');
+    const started = await postMultipart(tally.admin, admin, '/console/bulk', { profile: 'Open phone', group: `corp:${VPN_CONTRACTORS}` });
+    assert.equal(started.statusCode, 303, started.body);
+    await tally.services.bulk.idle();
+    const [run] = await tally.services.bulk.list(systemActor, 1);
+    assert.deepEqual(run?.group, { source: 'corp', dn: VPN_CONTRACTORS });
+    assert.deepEqual(
+      (await tally.services.bulk.items(systemActor, run?.id ?? 0, { limit: 10, offset: 0 })).map((item) => [item.username, item.result]),
+      [['alice', 'distributed']],
+    );
+  });
+
   test(
     'self-service offers a group profile to a nested member; a non-member and an internal user neither see nor get it',
     skip,
@@ -235,7 +257,7 @@ describeEachStore('directory groups: self-service profiles, bulk runs and lists 
         .select('users.username')
         .where('users.username', '=', 'alice')
         .execute();
-      assert.equal(held.length, 2, 'the bulk run gave one, the request another');
+      assert.equal(held.length, 3, 'the two bulk runs gave one each, the request a third');
 
       for (const [username, password, address] of [
         ['bob', USER_PASSWORD, '10.24.0.2'],
