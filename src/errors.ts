@@ -69,6 +69,10 @@ export const errorCatalogue = {
   TOKEN_NOT_FOUND: { status: 404, message: 'No such token.' },
   TOKEN_STATE_INVALID: { status: 409, message: 'The token is not in a state that allows this.' },
   PROFILE_NOT_FOUND: { status: 404, message: 'No such token profile.' },
+  PROFILE_RESTRICTED: {
+    status: 403,
+    message: 'This token profile is for members of certain directory groups; ask your IT help desk.',
+  },
   PROFILE_EXISTS: { status: 409, message: 'A token profile with that name exists already.' },
   DEVICE_TYPE_NOT_FOUND: { status: 404, message: 'No such device type.' },
   DELIVERY_NOT_SUPPORTED: { status: 422, message: 'The device cannot take this delivery.' },
@@ -237,6 +241,9 @@ export const validationMessages = {
   ldapFilter: '{field} must be one parenthesised LDAP filter, like (objectClass=person).',
   ldapDn: '{field} must be a distinguished name, like ou=people,dc=example,dc=org.',
   ldapRoleGroup: '{field} takes a group DN for superadmin or helpdesk only.',
+  directoryGroupForm: "{field} must be SOURCE:DN: an identity source's name, a colon, and the group's DN.",
+  directoryGroupsLength: '{field} takes at most {max} directory groups.',
+  bulkUsernamesOrGroup: '{field}: give either usernames or a directory group, not both.',
 
   // Token profiles and devices
   profileNameShape: '{field} must be 1 to 128 letters, digits, spaces or . ( ) @ + - _.',
@@ -273,6 +280,7 @@ export const validationMessages = {
   pinRepetitionDiffers: 'The new PIN and its repetition differ; type the same new PIN twice.',
   rejectionReasonLength: '{field} must be 1 to {max} characters: the user reads it.',
   bulkNoUsernames: 'The list has no usernames.',
+  bulkGroupEmpty: '{field} has no members that its identity source finds as users.',
   bulkUsernameTooLong: '"{start}…" is longer than a username can be.',
   emergencyChoiceMissing: 'Choose what emergency access to give.',
   confirmUnassign: 'Tick the box to confirm the token is to be taken from its holder.',

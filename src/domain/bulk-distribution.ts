@@ -12,8 +12,9 @@ import type { UnitOfWork } from '../store/unit-of-work.js';
 import { type Actor, can, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
+import type { DirectoryGroup, DirectoryService } from './directory.js';
 import type { DistributionService } from './distribution.js';
-import type { ProfileService } from './profiles.js';
+import type { ProfileRow, ProfileService } from './profiles.js';
 
 export interface BulkDistributionView {
   id: number;
@@ -27,6 +28,8 @@ export interface BulkDistributionView {
   waiting: number;
   createdAt: string;
   finishedAt: string | null;
+  /** The directory group the run was started for (its members as the directory had them then); null for a list. */
+  group: DirectoryGroup | null;
   /** The run's credentials file (CT-KIP profiles only): given once, to an administrator who may see activation codes. */
   credentials: {
     state: BulkCredentialsState;
@@ -105,21 +108,64 @@ export class BulkDistributionService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly logger?: Logger,
+    private readonly directory?: Pick<DirectoryService, 'checkGroup' | 'enrolMembers'>,
   ) {
     this.repository = unitOfWork.repositories.bulkDistributions;
   }
 
   async start(actor: Actor, profileName: string, usernames: string[]): Promise<BulkDistributionView> {
+    return this.begin(actor, profileName, usernames);
+  }
+
+  /**
+   * A run for the members of a directory group, nested groups included, as the directory has them
+   * now: each member is given a local record as on first use, then the run goes on like one for a
+   * list. The directory is asked for every member before anything is written, so a directory that
+   * cannot be asked leaves no run and no new user behind. Members whose login name another local
+   * user has get no token (the start's audit entry counts them).
+   */
+  async startForGroup(actor: Actor, profileName: string, group: DirectoryGroup): Promise<BulkDistributionView> {
+    requirePermission(actor, 'tokens.distribute');
+    if (!this.directory) throw invalidField('group.source', 'oneOf', { choices: '(no identity source)' });
+    const checked = await this.directory.checkGroup(group, 'group');
+    // Checked before any member is given a record: a run that cannot start must not leave users behind.
+    await this.bulkProfile(profileName);
+    const members = await this.directory.enrolMembers(checked);
+    if (members.nameTaken.length > 0)
+      this.logger?.warn(
+        { group: checked, nameTaken: members.nameTaken.slice(0, 20) },
+        'group members with a taken login name get no token',
+      );
+    if (members.users.length === 0) throw invalidField('group', 'bulkGroupEmpty');
+    return this.begin(
+      actor,
+      profileName,
+      members.users.map((user) => user.username),
+      checked,
+      members.nameTaken.length,
+    );
+  }
+
+  private async begin(
+    actor: Actor,
+    profileName: string,
+    usernames: string[],
+    group?: DirectoryGroup,
+    nameTaken = 0,
+  ): Promise<BulkDistributionView> {
     const unique = [...new Set(usernames.map((name) => name.trim()).filter((name) => name !== ''))];
+    const groupDetails: Record<string, string | number> = group ? { source: group.source, group: group.dn.slice(0, 256), nameTaken } : {};
     const row = await this.audit.change(
       actor,
-      { action: 'token.bulk.start', targetType: 'profile', target: profileName.slice(0, 128), details: { users: unique.length } },
+      {
+        action: 'token.bulk.start',
+        targetType: 'profile',
+        target: profileName.slice(0, 128),
+        details: { users: unique.length, ...groupDetails },
+      },
       async (tx) => {
         requirePermission(actor, 'tokens.distribute');
-        const profile = await this.profiles.row(profileName, tx.profiles);
-        if (profile.delivery === 'ctf') {
-          throw invalidField('profile', 'ctfBulkDistribution', { profile: profile.name });
-        }
+        const profile = await this.bulkProfile(profileName, tx.profiles);
         if (unique.length === 0) throw invalidField('usernames', 'bulkNoUsernames');
         if (unique.length > BULK_MAX_USERS)
           throw new TallyError('INPUT_TOO_LARGE', `A bulk distribution takes at most ${BULK_MAX_USERS} users; split the list.`);
@@ -130,6 +176,7 @@ export class BulkDistributionService {
           createdBy: actor.name,
           usernames: unique,
           credentials: profile.delivery === 'ctkip',
+          group,
           now: this.clock.now(),
         });
       },
@@ -138,6 +185,13 @@ export class BulkDistributionService {
     // Only once the run has committed: its work reads it back.
     this.work(actor, row);
     return this.view(row, actor);
+  }
+
+  /** The profile a run distributes: any but a CTF one, whose string must be shown to its holder. */
+  private async bulkProfile(profileName: string, profiles?: Parameters<ProfileService['row']>[1]): Promise<ProfileRow> {
+    const profile = await this.profiles.row(profileName, profiles);
+    if (profile.delivery === 'ctf') throw invalidField('profile', 'ctfBulkDistribution', { profile: profile.name });
+    return profile;
   }
 
   /** Continues an interrupted run where it stopped, as the admin who resumes it. */
@@ -356,6 +410,7 @@ export class BulkDistributionService {
       waiting: row.total - row.distributed - row.failed,
       createdAt: new Date(row.created_at).toISOString(),
       finishedAt: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
+      group: row.group_source === null || row.group_dn === null ? null : { source: row.group_source, dn: row.group_dn },
       credentials: {
         state: this.credentialsState(row, this.clock.now()),
         expiresAt: isoOrNull(row.credentials_expire_at),

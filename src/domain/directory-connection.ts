@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, type Entry, InvalidCredentialsError } from 'ldapts';
+import { Client, type Entry, InvalidCredentialsError, InvalidDNSyntaxError, NoSuchObjectError } from 'ldapts';
 import { TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -24,6 +24,11 @@ export interface DirectorySession {
     attributes: readonly string[],
     options?: { scope?: 'base' | 'sub'; sizeLimit?: number },
   ): Promise<Entry[]>;
+  /**
+   * One entry by its DN if it matches the filter; undefined when it does not, or when no such
+   * entry exists or the DN is not one the server can parse (a DN from outside asks, it does not fail).
+   */
+  read(dn: string, filter: string, attributes: readonly string[]): Promise<Entry | undefined>;
   /** Binds as someone else (the user logging on); false when the directory refuses the password. */
   bindAs(dn: string, password: string): Promise<boolean>;
 }
@@ -144,6 +149,20 @@ function session(client: Client): DirectorySession {
         explicitBufferAttributes: BINARY_ATTRIBUTES,
       });
       return result.searchEntries;
+    },
+    async read(dn, filter, attributes) {
+      try {
+        const result = await client.search(dn, {
+          scope: 'base',
+          filter,
+          attributes: [...attributes],
+          explicitBufferAttributes: BINARY_ATTRIBUTES,
+        });
+        return result.searchEntries[0];
+      } catch (error) {
+        if (error instanceof NoSuchObjectError || error instanceof InvalidDNSyntaxError) return undefined;
+        throw error;
+      }
     },
     async bindAs(dn, password) {
       // An empty password would be an unauthenticated bind (RFC 4513 5.1.2), which many servers accept.

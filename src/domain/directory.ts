@@ -4,6 +4,7 @@ import {
   groupsWithMembersFilter,
   guidText,
   inChainMemberFilter,
+  inChainMemberOfFilter,
   isAttributeName,
   isWellFormedFilter,
   userAccountControlRefuses,
@@ -89,6 +90,35 @@ export interface DirectoryUser {
   role: UserRole | undefined;
 }
 
+/** A directory group as profiles, bulk runs and list filters name it: the source it is in and its DN. */
+export interface DirectoryGroup {
+  source: string;
+  dn: string;
+}
+
+/** A group's members as a bulk run by group takes them: their local records, and the login names left out. */
+export interface EnrolledMembers {
+  users: UserRow[];
+  /** Members whose login name another local user has: they cannot be given a record, so they get no token. */
+  nameTaken: string[];
+}
+
+/**
+ * A group in its one-line form, `SOURCE:DN` (a source name has no colon), as the CLI and query
+ * strings take it.
+ */
+export function parseDirectoryGroup(text: string, field = 'group'): DirectoryGroup {
+  const colon = text.indexOf(':');
+  if (colon < 1) throw invalidField(field, 'directoryGroupForm');
+  return { source: text.slice(0, colon), dn: text.slice(colon + 1) };
+}
+
+/** The ids of a directory group's members who have a local record, for a list filtered by the group. */
+export async function membersOf(directory: Pick<DirectoryService, 'localMembers'> | undefined, group: DirectoryGroup): Promise<number[]> {
+  if (!directory) throw new TallyError('IDENTITY_SOURCE_NOT_FOUND', `No identity source named ${group.source.slice(0, 64)}.`);
+  return (await directory.localMembers(group)).map((user) => user.id);
+}
+
 /** What the source test shows: the entry found, each mapped attribute, the groups it is in, and the role. */
 export interface IdentitySourceTest {
   source: string;
@@ -139,6 +169,9 @@ const CACHE_ENTRIES = 1000;
 /** Nested groups are followed this deep, and at most this many groups are looked at. */
 const GROUP_DEPTH = 8;
 const GROUP_LIMIT = 500;
+/** A group's members (nested included) are read up to this many. */
+const GROUP_MEMBERS_LIMIT = 10_000;
+const MEMBER_ATTRIBUTES = ['member', 'uniqueMember'];
 /** Read with every user: what says the directory refuses the account, and the groups it is in. */
 const LOCK_ATTRIBUTES = ['userAccountControl', 'pwdAccountLockedTime', 'nsAccountLock', 'memberOf'];
 
@@ -173,8 +206,18 @@ function all(entry: Entry, attribute: string): string[] {
   return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map((v) => (typeof v === 'string' ? v : v.toString('utf8')));
 }
 
+function normalDn(dn: string): string {
+  return dn.replace(/\s*,\s*/g, ',').toLowerCase();
+}
+
 function sameDn(a: string, b: string): boolean {
-  return a.replace(/\s*,\s*/g, ',').toLowerCase() === b.replace(/\s*,\s*/g, ',').toLowerCase();
+  return normalDn(a) === normalDn(b);
+}
+
+/** Whether `dn` is `base` or below it. */
+function isUnder(dn: string, base: string): boolean {
+  const [entry, suffix] = [normalDn(dn), normalDn(base)];
+  return entry === suffix || entry.endsWith(`,${suffix}`);
 }
 
 /**
@@ -545,6 +588,119 @@ export class DirectoryService {
     return true;
   }
 
+  // --- Groups ---
+
+  /**
+   * A group as a profile or a bulk run takes it: a source that exists and a DN that is well formed.
+   * The directory is not asked whether the group exists (as for the role groups): a profile can be
+   * saved while the directory is down, and a group that names nobody simply lets nobody in.
+   */
+  async checkGroup(group: DirectoryGroup, field: string, sources: IdentitySourceRepository = this.sources): Promise<DirectoryGroup> {
+    const rows = await sources.list();
+    if (typeof group?.source !== 'string' || !rows.some((row) => row.name === group.source))
+      throw invalidField(`${field}.source`, 'oneOf', { choices: rows.map((row) => row.name).join(', ') || '(no identity source)' });
+    if (typeof group.dn !== 'string' || group.dn.length > 1024 || !DN.test(group.dn)) throw invalidField(`${field}.dn`, 'ldapDn');
+    return { source: group.source, dn: group.dn };
+  }
+
+  /**
+   * Which of `groups` a local user is in, directly or through nested groups, as the directory says
+   * now (the same resolution as roles). An internal user, or one the directory no longer has, is in
+   * none. DIRECTORY_UNAVAILABLE when the user's source cannot be asked.
+   */
+  async memberships(user: UserRow, groups: readonly DirectoryGroup[]): Promise<DirectoryGroup[]> {
+    if (user.source_id === null || user.external_id === null) return [];
+    const row = await this.sources.findById(user.source_id);
+    const own = groups.filter(
+      (group, index) =>
+        group.source === row?.name && groups.findIndex((other) => other.source === group.source && sameDn(other.dn, group.dn)) === index,
+    );
+    if (!row || own.length === 0) return [];
+    const source = this.source(row);
+    const externalId = user.external_id;
+    return this.connector.run(source.endpoint, async (session) => {
+      const entry = await this.entryByExternalId(source, session, externalId);
+      const found: DirectoryGroup[] = [];
+      for (const group of own) if (entry && (await this.isMember(source, session, entry, group.dn))) found.push(group);
+      return found;
+    });
+  }
+
+  /**
+   * The local records of a group's members (nested included): whom a list filtered by the group
+   * shows. Nobody is created: a member who never appeared has no tokens to list.
+   */
+  async localMembers(group: DirectoryGroup): Promise<UserRow[]> {
+    const source = this.source(await this.row(group.source, this.sources));
+    const ids = await this.connector.run(source.endpoint, async (session) =>
+      (await this.members(source, session, group.dn)).map((entry) => externalIdOf(source, entry)),
+    );
+    return this.users.listByExternalIds(source.row.id, ids);
+  }
+
+  /**
+   * A group's members (nested included), each given or refreshed their local record as on first
+   * use: what a bulk run by group distributes to. The directory is asked for every member before
+   * any record is written, so a directory that fails midway changes nothing.
+   */
+  async enrolMembers(group: DirectoryGroup): Promise<EnrolledMembers> {
+    const source = this.source(await this.row(group.source, this.sources));
+    const found = await this.connector.run(source.endpoint, async (session) => {
+      const described: DirectoryUser[] = [];
+      for (const entry of await this.members(source, session, group.dn)) described.push(await this.describe(source, session, entry));
+      return described;
+    });
+    const enrolled: EnrolledMembers = { users: [], nameTaken: [] };
+    for (const member of found) {
+      const user = await this.appear(source, member);
+      if (user) enrolled.users.push(user);
+      else enrolled.nameTaken.push(member.login);
+    }
+    return enrolled;
+  }
+
+  /**
+   * The user entries in a group, nested groups followed: on AD by its in-chain rule, elsewhere down
+   * `member` and `uniqueMember`, each member read at its DN with the source's user filter (a member
+   * that is not a user is taken for a group). Only entries under the source's base DN count. A DN
+   * that names no entry, or that the server cannot parse, has no members.
+   */
+  private async members(source: Source, session: DirectorySession, groupDn: string): Promise<Entry[]> {
+    if (source.preset === 'ad') {
+      const filter = `(&${source.row.user_filter}${inChainMemberOfFilter(groupDn)})`;
+      return session.search(source.row.base_dn, filter, attributesOf(source), { sizeLimit: GROUP_MEMBERS_LIMIT });
+    }
+    const users = new Map<string, Entry>();
+    const seen = new Set([normalDn(groupDn)]);
+    let frontier = [groupDn];
+    let groupsRead = 0;
+    for (let depth = 0; depth < GROUP_DEPTH && frontier.length > 0; depth++) {
+      const next: string[] = [];
+      for (const dn of frontier) {
+        if (++groupsRead > GROUP_LIMIT) break;
+        const group = await session.read(dn, '(objectClass=*)', MEMBER_ATTRIBUTES);
+        const memberDns = group ? [...all(group, 'member'), ...all(group, 'uniqueMember')] : [];
+        for (const memberDn of memberDns) {
+          const key = normalDn(memberDn);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          if (seen.size > GROUP_MEMBERS_LIMIT)
+            throw new TallyError(
+              'INPUT_TOO_LARGE',
+              `${groupDn.slice(0, 256)} has more than ${GROUP_MEMBERS_LIMIT} members and nested groups.`,
+            );
+          const user = isUnder(memberDn, source.row.base_dn)
+            ? await session.read(memberDn, source.row.user_filter, attributesOf(source))
+            : undefined;
+          if (user) users.set(key, user);
+          else next.push(memberDn);
+        }
+      }
+      frontier = next;
+    }
+    return [...users.values()];
+  }
+
   // --- Looking up ---
 
   private async lookUp(source: Source, login: string, cached = false): Promise<DirectoryUser | null> {
@@ -564,15 +720,20 @@ export class DirectoryService {
   private async findByExternalId(source: Source, externalId: string): Promise<DirectoryUser | null> {
     if (!externalId) return null;
     return this.connector.run(source.endpoint, async (session) => {
-      const value = source.attributes.id.toLowerCase() === 'objectguid' ? guidFilterValue(externalId) : externalId;
-      if (value === undefined) return null;
-      const filter =
-        source.attributes.id.toLowerCase() === 'objectguid'
-          ? `(&${source.row.user_filter}(objectGUID=${value}))`
-          : userFilter(source.row.user_filter, source.attributes.id, value);
-      const entries = await session.search(source.row.base_dn, filter, attributesOf(source));
-      return entries.length === 1 && entries[0] ? this.describe(source, session, entries[0]) : null;
+      const entry = await this.entryByExternalId(source, session, externalId);
+      return entry ? this.describe(source, session, entry) : null;
     });
+  }
+
+  private async entryByExternalId(source: Source, session: DirectorySession, externalId: string): Promise<Entry | undefined> {
+    const value = source.attributes.id.toLowerCase() === 'objectguid' ? guidFilterValue(externalId) : externalId;
+    if (value === undefined) return undefined;
+    const filter =
+      source.attributes.id.toLowerCase() === 'objectguid'
+        ? `(&${source.row.user_filter}(objectGUID=${value}))`
+        : userFilter(source.row.user_filter, source.attributes.id, value);
+    const entries = await session.search(source.row.base_dn, filter, attributesOf(source));
+    return entries.length === 1 ? entries[0] : undefined;
   }
 
   private async findEntry(source: Source, session: DirectorySession, login: string): Promise<Entry | undefined> {
@@ -594,13 +755,10 @@ export class DirectoryService {
   }
 
   private async describe(source: Source, session: DirectorySession, entry: Entry): Promise<DirectoryUser> {
-    const idValue = first(entry, source.attributes.id);
-    const externalId =
-      idValue === undefined ? '' : Buffer.isBuffer(idValue) ? (guidText(idValue) ?? idValue.toString('hex')) : idValue.slice(0, 128);
     return {
       dn: entry.dn,
       login: text(entry, source.attributes.login) ?? '',
-      externalId: externalId || entry.dn.slice(0, 128),
+      externalId: externalIdOf(source, entry),
       firstName: text(entry, source.attributes.firstName),
       lastName: text(entry, source.attributes.lastName),
       email: text(entry, source.attributes.mail),
@@ -693,6 +851,14 @@ function directoryChanges(user: UserRow, found: DirectoryUser) {
   };
   const changed = (Object.keys(wanted) as (keyof typeof wanted)[]).filter((key) => wanted[key] !== user[key]);
   return changed.length ? (Object.fromEntries(changed.map((key) => [key, wanted[key]])) as Partial<typeof wanted>) : undefined;
+}
+
+/** The directory's stable id of an entry as Tally keeps it (objectGUID as AD's text), or its DN when it has none. */
+function externalIdOf(source: Source, entry: Entry): string {
+  const idValue = first(entry, source.attributes.id);
+  const externalId =
+    idValue === undefined ? '' : Buffer.isBuffer(idValue) ? (guidText(idValue) ?? idValue.toString('hex')) : idValue.slice(0, 128);
+  return externalId || entry.dn.slice(0, 128);
 }
 
 function cacheKey(source: Source, login: string): string {

@@ -4,6 +4,7 @@ import type { FilePasswordPolicy, PinCharset, ProfilePinMode } from '../model/vo
 import { DELIVERIES, type Delivery } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
 import type { DeviceTypeRepository } from '../store/repositories/device-types.js';
+import type { IdentitySourceRepository } from '../store/repositories/identity-sources.js';
 import type { ProfileRepository, ProfileRow } from '../store/repositories/profiles.js';
 import type { Repositories } from '../store/unit-of-work.js';
 import { tokenType } from '../tokens/registry.js';
@@ -20,6 +21,7 @@ import {
   deliveriesFor,
   deliveryChoices,
 } from './devices.js';
+import type { DirectoryGroup, DirectoryService } from './directory.js';
 
 export type { ProfileRow };
 
@@ -50,6 +52,8 @@ export interface NewProfile {
   ctkipUrl?: string;
   /** Whether the holder's mail names the CT-KIP URL (never the activation code). */
   mailCtkipUrl?: boolean;
+  /** Directory groups whose members (nested groups included) may request it in self-service; none: everyone may. */
+  directoryGroups?: DirectoryGroup[];
 }
 
 export interface ProfileView {
@@ -75,6 +79,8 @@ export interface ProfileView {
   requiresApproval: boolean;
   ctkipUrl: string | null;
   mailCtkipUrl: boolean;
+  /** Directory groups whose members may request it in self-service; empty: everyone may. */
+  directoryGroups: DirectoryGroup[];
   /** What this profile's device could take instead, for consoles. */
   possibleDeliveries: Delivery[];
   /** Settings the chosen app is known to ignore (Google Authenticator: algorithm and period). */
@@ -118,8 +124,18 @@ function profileInput(row: ProfileRow): NewProfile {
   if (row.period !== 0) input.period = row.period;
   if (row.token_lifetime_days !== null) input.tokenLifetimeDays = row.token_lifetime_days;
   if (row.ctkip_url !== null) input.ctkipUrl = row.ctkip_url;
+  const groups = profileGroups(row);
+  if (groups.length > 0) input.directoryGroups = groups;
   return input;
 }
+
+/** The directory groups a profile is for; none when it is open to everyone. */
+export function profileGroups(row: Pick<ProfileRow, 'directory_groups'>): DirectoryGroup[] {
+  return JSON.parse(row.directory_groups) as DirectoryGroup[];
+}
+
+/** A profile lists at most this many directory groups. */
+const PROFILE_GROUPS_MAX = 50;
 
 const DEFAULT_ACTIVATION_LIFETIME_DAYS = 14;
 
@@ -137,6 +153,7 @@ export class ProfileService {
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly directory?: Pick<DirectoryService, 'checkGroup'>,
   ) {
     this.profiles = store.profiles;
     this.deviceDefinitions = store.deviceTypes;
@@ -206,9 +223,10 @@ export class ProfileService {
           throw invalidField('name', 'profileNameShape');
         }
         const { device, columns } = await this.checked(input, false, tx.deviceTypes);
+        const directoryGroups = await this.checkedGroups(input.directoryGroups, tx.identitySources);
         const now = this.clock.now();
         try {
-          const row = await tx.profiles.insert(input.name, columns, now, (id) =>
+          const row = await tx.profiles.insert(input.name, { ...columns, directory_groups: directoryGroups }, now, (id) =>
             input.filePassword === undefined
               ? undefined
               : seal(this.keyring, Buffer.from(input.filePassword), profileFilePasswordContext(id)),
@@ -265,7 +283,17 @@ export class ProfileService {
             : keepsPassword
               ? row.file_password_sealed
               : null;
-        const updated = await tx.profiles.update(row.id, { ...columns, file_password_sealed: sealed, updated_at: this.clock.now() });
+        // Groups left out are kept as they are, even one whose source has since been removed (it lets nobody in).
+        const directoryGroups =
+          changes.directoryGroups === undefined
+            ? row.directory_groups
+            : await this.checkedGroups(merged.directoryGroups, tx.identitySources);
+        const updated = await tx.profiles.update(row.id, {
+          ...columns,
+          directory_groups: directoryGroups,
+          file_password_sealed: sealed,
+          updated_at: this.clock.now(),
+        });
         return this.view(updated, device);
       },
     );
@@ -290,6 +318,20 @@ export class ProfileService {
       appVersionProblem: problem,
       choices: device && tokenType && !problem ? deliveryChoices(device, tokenType, selection.appVersion) : [],
     };
+  }
+
+  /** A profile's groups checked (each a known source and a well-formed DN, none twice), as their column keeps them. */
+  private async checkedGroups(groups: DirectoryGroup[] | undefined, sources: IdentitySourceRepository): Promise<string> {
+    if (groups === undefined || groups.length === 0) return '[]';
+    if (!Array.isArray(groups) || groups.length > PROFILE_GROUPS_MAX)
+      throw invalidField('directoryGroups', 'directoryGroupsLength', { max: PROFILE_GROUPS_MAX });
+    const checked: DirectoryGroup[] = [];
+    for (const [index, group] of groups.entries()) {
+      if (!this.directory) throw invalidField('directoryGroups', 'oneOf', { choices: '(no identity source)' });
+      const one = await this.directory.checkGroup(group, `directoryGroups[${index}]`, sources);
+      if (!checked.some((other) => other.source === one.source && other.dn.toLowerCase() === one.dn.toLowerCase())) checked.push(one);
+    }
+    return JSON.stringify(checked);
   }
 
   /** Checks a whole profile and returns its columns (all but name, file password and times). */
@@ -409,6 +451,7 @@ export class ProfileService {
       requiresApproval: row.requires_approval === 1,
       ctkipUrl: row.ctkip_url,
       mailCtkipUrl: row.mail_ctkip_url === 1,
+      directoryGroups: profileGroups(row),
       possibleDeliveries: device ? deliveriesFor(device, row.token_type, row.app_version ?? undefined) : [],
       warnings,
     };

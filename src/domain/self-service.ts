@@ -258,10 +258,10 @@ export class SelfService {
     return this.token(actor, serial);
   }
 
-  /** The profiles open to self-service, grouped by device and app version. */
+  /** The profiles open to self-service that the user may request (by their directory groups), grouped by device and app version. */
   async offer(actor: Actor): Promise<OfferGroup[]> {
     requirePermission(actor, 'tokens.request');
-    const rows = await this.store.profiles.list({ selfService: true });
+    const rows = await this.requests.requestable(actor);
     const devices = await this.profiles.devices();
     const groups = new Map<string, OfferGroup & { order: number }>();
     for (const row of rows) {

@@ -111,8 +111,17 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const { repositories } = work;
   const audit = new AuditService(work, clock);
   const hasher = new SecretHasher(repositories.meta, keyring);
-  const tokens = new TokenService(work, keyring, audit, clock);
-  const profiles = new ProfileService(repositories, keyring, audit, clock);
+  const directory = new DirectoryService(
+    repositories.identitySources,
+    repositories.users,
+    new DirectoryConnector(options.logger),
+    keyring,
+    audit,
+    clock,
+    options.logger,
+  );
+  const tokens = new TokenService(work, keyring, audit, clock, directory);
+  const profiles = new ProfileService(repositories, keyring, audit, clock, directory);
   const lockout = new Lockout(repositories.users, clock, DEFAULT_LOCKOUT);
   const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
@@ -130,15 +139,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const mailTemplates = new MailTemplateService(work, audit, clock, options);
   const notifier = new Notifier(mailOutbox, options, mailTemplates);
   const settings = new SettingsService(repositories.settings, audit, clock);
-  const directory = new DirectoryService(
-    repositories.identitySources,
-    repositories.users,
-    new DirectoryConnector(options.logger),
-    keyring,
-    audit,
-    clock,
-    options.logger,
-  );
   const distribution = new DistributionService(
     work,
     keyring,
@@ -181,7 +181,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     clock,
     options.helpdeskCredentials ?? 'none',
   );
-  const requests = new TokenRequestService(repositories, profiles, distribution, settings, audit, clock, notifier);
+  const requests = new TokenRequestService(repositories, profiles, distribution, settings, audit, clock, notifier, directory);
   return {
     clock,
     options,
@@ -225,7 +225,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     notifier,
     mailTemplates,
     mailOutbox,
-    bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger),
+    bulk: new BulkDistributionService(work, profiles, distribution, audit, clock, options.logger, directory),
     assignments: new AssignmentImportService(distribution, audit),
     dashboard: new DashboardService(repositories.audit, new DashboardRepository(store.db), clock, clockWatch, mailOutbox),
     clockWatch,

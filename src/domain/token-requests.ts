@@ -8,9 +8,10 @@ import type { Repositories } from '../store/unit-of-work.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
+import type { DirectoryService } from './directory.js';
 import type { DistributionResult, DistributionService } from './distribution.js';
 import type { Notifier } from './notifications.js';
-import type { ProfileRow, ProfileService } from './profiles.js';
+import { type ProfileRow, type ProfileService, profileGroups } from './profiles.js';
 import type { SettingsService } from './settings.js';
 
 export interface TokenRequestView {
@@ -58,6 +59,7 @@ export class TokenRequestService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly notifier?: Pick<Notifier, 'requestDecided'>,
+    private readonly directory?: Pick<DirectoryService, 'memberships'>,
   ) {
     this.requests = store.requests;
   }
@@ -68,7 +70,40 @@ export class TokenRequestService {
     await this.requireRequestsOpen();
     const profile = await this.profiles.row(profileName);
     if (profile.self_service !== 1) throw new TallyError('PROFILE_NOT_FOUND', `No token profile named ${profileName}.`);
+    const [allowed] = await this.allowed(actor, [profile]);
+    if (!allowed)
+      throw new TallyError(
+        'PROFILE_RESTRICTED',
+        `Token profile ${profile.name} is for members of certain directory groups, and you are in none of them; ask your IT help desk.`,
+      );
     return this.submit(actor, profile);
+  }
+
+  /** The self-service profiles the logged-on user may request: those for everyone, and those for a directory group they are in. */
+  async requestable(actor: Actor): Promise<ProfileRow[]> {
+    requirePermission(actor, 'tokens.request');
+    const profiles = await this.store.profiles.list({ selfService: true });
+    const allowed = await this.allowed(actor, profiles);
+    return profiles.filter((_, index) => allowed[index]);
+  }
+
+  /**
+   * Whether the user may request each profile: one that lists no directory groups is for
+   * everyone; one that does, only for a member of one of them (nested groups included), asked of
+   * the directory once for all. An internal user is in no directory group.
+   */
+  private async allowed(actor: Actor, profiles: ProfileRow[]): Promise<boolean[]> {
+    const groups = profiles.map(profileGroups);
+    if (groups.every((list) => list.length === 0)) return profiles.map(() => true);
+    const user = await this.store.users.findByUsername(actor.name);
+    const memberships = user && this.directory ? await this.directory.memberships(user, groups.flat()) : [];
+    return groups.map(
+      (list) =>
+        list.length === 0 ||
+        list.some((group) =>
+          memberships.some((member) => member.source === group.source && member.dn.toLowerCase() === group.dn.toLowerCase()),
+        ),
+    );
   }
 
   /**

@@ -11,6 +11,7 @@ import { type Actor, requireAuthorityOver, requirePermission } from './actor.js'
 import type { AuditService } from './audit.js';
 import { EMERGENCY_ATTEMPTS } from './authentication.js';
 import type { Clock } from './clock.js';
+import { type DirectoryGroup, type DirectoryService, membersOf } from './directory.js';
 
 /** What may leave the service about a token: never the seed or the PIN. */
 export interface TokenView {
@@ -75,6 +76,7 @@ export class TokenService {
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly directory?: Pick<DirectoryService, 'localMembers'>,
   ) {
     this.store = work.repositories;
   }
@@ -247,15 +249,21 @@ export class TokenService {
     };
   }
 
-  async list(actor: Actor, filter: Omit<TokenQuery, 'userId'> & { username?: string }): Promise<TokenView[]> {
+  /** Tokens by serial; `username` keeps one holder's, `group` those of a directory group's members (nested included). */
+  async list(
+    actor: Actor,
+    filter: Omit<TokenQuery, 'userId' | 'userIds'> & { username?: string; group?: DirectoryGroup },
+  ): Promise<TokenView[]> {
     requirePermission(actor, 'tokens.read');
+    const { username, group, ...query } = filter;
     let userId: number | undefined;
-    if (filter.username !== undefined) {
-      const user = await this.store.users.findByUsername(filter.username);
-      if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${filter.username}.`);
+    if (username !== undefined) {
+      const user = await this.store.users.findByUsername(username);
+      if (!user) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
       userId = user.id;
     }
-    const rows = await this.store.tokens.query({ ...filter, userId });
+    const userIds = group ? await membersOf(this.directory, group) : undefined;
+    const rows = await this.store.tokens.query({ ...query, userId, userIds });
     return Promise.all(rows.map((row) => this.view(row)));
   }
 

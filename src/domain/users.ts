@@ -6,7 +6,7 @@ import type { UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditEntry, type AuditRecord, type AuditService, failure } from './audit.js';
 import type { Clock } from './clock.js';
-import type { DirectoryService } from './directory.js';
+import { type DirectoryGroup, type DirectoryService, membersOf } from './directory.js';
 import type { Lockout } from './lockout.js';
 import type { LogonDelays } from './logon-delays.js';
 import { decoyPasswordHash, hashPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, verifyPassword } from './passwords.js';
@@ -116,7 +116,7 @@ export class UserService {
     private readonly clock: Clock,
     private readonly lockout: Lockout,
     private readonly delays: LogonDelays,
-    private readonly directory?: Pick<DirectoryService, 'hasSources' | 'logOn' | 'sourceNames'>,
+    private readonly directory?: Pick<DirectoryService, 'hasSources' | 'logOn' | 'sourceNames' | 'localMembers'>,
   ) {}
 
   /**
@@ -391,14 +391,20 @@ export class UserService {
     return this.view(row, await this.sourceNames());
   }
 
-  /** Users in name order; `directoryState` finds directory users in that state (`gone`: those who left the directory). */
+  /**
+   * Users in name order; `search` matches names and mail, `directoryState` finds directory users in
+   * that state (`gone`: those who left the directory), `group` keeps the members of a directory group
+   * (nested included).
+   */
   async list(
     actor: Actor,
-    filter: { search?: string; directoryState?: DirectoryState; limit: number; offset: number },
+    filter: { search?: string; directoryState?: DirectoryState; group?: DirectoryGroup; limit: number; offset: number },
   ): Promise<UserView[]> {
     requirePermission(actor, 'users.read');
+    const { group, ...rest } = filter;
+    const ids = group ? await membersOf(this.directory, group) : undefined;
     const names = await this.sourceNames();
-    return (await this.users.list(filter)).map((row) => this.view(row, names));
+    return (await this.users.list({ ...rest, ids })).map((row) => this.view(row, names));
   }
 
   /** Read before a change's transaction, never in it: on SQLite a read outside it would wait for it. */

@@ -200,6 +200,8 @@ export interface ProfilesTable {
   ctkip_url: string | null;
   /** Whether the holder's mail names the CT-KIP URL (never the activation code). */
   mail_ctkip_url: Generated<number>;
+  /** JSON of the directory groups ({source, dn}) whose members may request it in self-service; `[]`: everyone. */
+  directory_groups: Generated<string>;
   created_at: number;
   updated_at: number;
 }
@@ -365,6 +367,9 @@ export interface BulkDistributionsTable {
   credentials_expire_at: number | null;
   credentials_downloaded_at: number | null;
   credentials_downloaded_by: string | null;
+  /** The directory group (source name and DN) the run was started for; null for a list of usernames. */
+  group_source: string | null;
+  group_dn: string | null;
 }
 
 export interface BulkDistributionItemsTable {

@@ -232,6 +232,7 @@ describeEachStore('Admin operations over REST', (getStore) => {
         waiting: 0,
         createdAt: undefined,
         finishedAt: undefined,
+        group: null,
         credentials: { state: 'none', expiresAt: null, downloadedAt: null, downloadedBy: null, mayDownload: true },
       },
     );

@@ -6,6 +6,7 @@ import {
   groupsWithMembersFilter,
   guidText,
   inChainMemberFilter,
+  inChainMemberOfFilter,
   isAttributeName,
   isWellFormedFilter,
   userAccountControlRefuses,
@@ -60,6 +61,7 @@ describe('RFC 4515 filter values', () => {
       '(|(member=uid=a\\5c2c b,dc=x)(uniqueMember=uid=a\\5c2c b,dc=x)(member=cn=\\28g\\29)(uniqueMember=cn=\\28g\\29))',
     );
     assert.equal(inChainMemberFilter('CN=Ada,DC=corp'), '(member:1.2.840.113556.1.4.1941:=CN=Ada,DC=corp)');
+    assert.equal(inChainMemberOfFilter('CN=vpn*)(x=*,DC=corp'), '(memberOf:1.2.840.113556.1.4.1941:=CN=vpn\\2a\\29\\28x=\\2a,DC=corp)');
   });
 });
 

@@ -66,6 +66,11 @@ export function inChainMemberFilter(memberDn: string): string {
   return `(member:${AD_IN_CHAIN}:=${escapeFilterValue(memberDn)})`;
 }
 
+/** Entries in the group, directly or through nested groups, as AD evaluates it (the group's DN escaped). */
+export function inChainMemberOfFilter(groupDn: string): string {
+  return `(memberOf:${AD_IN_CHAIN}:=${escapeFilterValue(groupDn)})`;
+}
+
 /** Groups naming any of these DNs as a member (groupOfNames' `member` or groupOfUniqueNames' `uniqueMember`). */
 export function groupsWithMembersFilter(memberDns: readonly string[]): string {
   const terms = memberDns.flatMap((dn) => [equalityFilter('member', dn), equalityFilter('uniqueMember', dn)]);

@@ -19,6 +19,8 @@ export class BulkDistributionRepository {
     usernames: string[];
     /** Whether the run makes a credentials file (its profile delivers by CT-KIP). */
     credentials?: boolean;
+    /** The directory group the usernames are the members of. */
+    group?: { source: string; dn: string };
     now: number;
   }): Promise<BulkDistributionRow> {
     return atomically(this.db, async (trx) => {
@@ -33,6 +35,8 @@ export class BulkDistributionRepository {
           updated_at: run.now,
           finished_at: null,
           credentials: run.credentials ? 'waiting' : 'none',
+          group_source: run.group?.source ?? null,
+          group_dn: run.group?.dn ?? null,
         })
         .returningAll()
         .executeTakeFirstOrThrow();

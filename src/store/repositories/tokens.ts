@@ -7,6 +7,8 @@ export type TokenChanges = Updateable<TokensTable>;
 
 export interface TokenQuery {
   userId?: number;
+  /** Only tokens these users hold (none: no token). */
+  userIds?: readonly number[];
   state?: TokensTable['state'];
   tokenType?: TokensTable['token_type'];
   serialPrefix?: string;
@@ -66,8 +68,10 @@ export class TokenRepository {
   }
 
   async query(filter: TokenQuery): Promise<TokenRow[]> {
+    if (filter.userIds?.length === 0) return [];
     let query = this.db.selectFrom('tokens').selectAll();
     if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+    if (filter.userIds !== undefined) query = query.where('user_id', 'in', filter.userIds);
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.tokenType !== undefined) query = query.where('token_type', '=', filter.tokenType);
     if (filter.serialPrefix !== undefined)

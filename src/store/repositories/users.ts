@@ -52,6 +52,19 @@ export class UserRepository {
       .executeTakeFirst();
   }
 
+  /** A source's users with these stable ids (those with a local record), by username. */
+  async listByExternalIds(sourceId: number, externalIds: readonly string[]): Promise<UserRow[]> {
+    const rows: UserRow[] = [];
+    // In chunks: a statement's parameters are bounded (SQLite, PostgreSQL).
+    for (let i = 0; i < externalIds.length; i += 500) {
+      const chunk = externalIds.slice(i, i + 500);
+      rows.push(
+        ...(await this.db.selectFrom('users').selectAll().where('source_id', '=', sourceId).where('external_id', 'in', chunk).execute()),
+      );
+    }
+    return rows.sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
+  }
+
   /** A source's users that the directory has not yet been found to have lost. */
   async listFromSource(sourceId: number): Promise<UserRow[]> {
     return this.db.selectFrom('users').selectAll().where('source_id', '=', sourceId).orderBy('username').execute();
@@ -80,9 +93,18 @@ export class UserRepository {
       .executeTakeFirstOrThrow();
   }
 
-  async list(filter: { search?: string; directoryState?: DirectoryState; limit: number; offset: number }): Promise<UserRow[]> {
+  /** Users by username; `search` matches names and mail, `directoryState` keeps directory users in that state, `ids` keeps only these users (none: nobody). */
+  async list(filter: {
+    search?: string;
+    directoryState?: DirectoryState;
+    ids?: readonly number[];
+    limit: number;
+    offset: number;
+  }): Promise<UserRow[]> {
+    if (filter.ids?.length === 0) return [];
     let query = this.db.selectFrom('users').selectAll();
     if (filter.directoryState) query = query.where('directory_state', '=', filter.directoryState);
+    if (filter.ids) query = query.where('id', 'in', filter.ids);
     if (filter.search) {
       const pattern = `%${filter.search.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
       query = query.where((eb) =>

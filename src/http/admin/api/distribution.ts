@@ -1,9 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
+import { invalidField } from '../../../errors.js';
 import { BULK_CREDENTIALS_STATES, BULK_ITEM_RESULTS } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
 import { listQuery, pageOf } from './paging.js';
+import { DirectoryGroupSchema } from './profiles.js';
 import { download, noContent } from './responses.js';
 import { TokenViewSchema } from './tokens.js';
 import { oneOf } from './vocabulary.js';
@@ -34,7 +36,8 @@ const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) });
 const BulkBody = Type.Object(
   {
     profile: Type.String({ minLength: 1, maxLength: 128 }),
-    usernames: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 10_000 }),
+    usernames: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 10_000 })),
+    group: Type.Optional(DirectoryGroupSchema),
   },
   { additionalProperties: false },
 );
@@ -49,6 +52,9 @@ const BulkSchema = Type.Object({
   waiting: Type.Integer(),
   createdAt: Type.String(),
   finishedAt: Type.Union([Type.String(), Type.Null()]),
+  group: Type.Union([DirectoryGroupSchema, Type.Null()], {
+    description: 'the directory group the run was started for; null for a list of usernames',
+  }),
   credentials: Type.Object(
     {
       state: oneOf(BULK_CREDENTIALS_STATES),
@@ -189,15 +195,21 @@ export function distributionRoutes(app: FastifyInstance, services: Services): vo
       config: { permission: 'tokens.distribute' },
       schema: {
         tags: ['distribution'],
-        summary: 'Distribute a token of a profile to each user of a list, in the background',
+        summary: 'Distribute a token of a profile to each user of a list, or each member of a directory group, in the background',
         description:
-          'Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused. A CT-KIP profile also gives a credentials file, once: POST /bulk-distributions/{id}/credentials.',
+          'Give usernames, or a directory group ({source, dn}): its members, nested groups included, are read from the directory now (503 DIRECTORY_UNAVAILABLE, and nothing changed, when it cannot be asked), and each is given a local record as on first use. Answers at once; follow the progress at GET /bulk-distributions/{id}. Each holder is mailed and activates in the Self-Service Console, so CTF profiles are refused. A CT-KIP profile also gives a credentials file, once: POST /bulk-distributions/{id}/credentials.',
         body: BulkBody,
         response: { 202: BulkSchema },
       },
     },
-    async (request, reply) =>
-      reply.status(202).send(await services.bulk.start(actorOf(request), request.body.profile, request.body.usernames)),
+    async (request, reply) => {
+      const { profile, usernames, group } = request.body;
+      if (usernames !== undefined && group !== undefined) throw invalidField('group', 'bulkUsernamesOrGroup');
+      const bulk = group
+        ? await services.bulk.startForGroup(actorOf(request), profile, group)
+        : await services.bulk.start(actorOf(request), profile, usernames ?? []);
+      return reply.status(202).send(bulk);
+    },
   );
   app.get(
     '/bulk-distributions',

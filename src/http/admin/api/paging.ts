@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { type DirectoryGroup, parseDirectoryGroup } from '../../../domain/directory.js';
 import { invalidField } from '../../../errors.js';
 
 /** Query strings are text: numbers are validated by pattern and converted here, not coerced. */
@@ -18,4 +19,14 @@ export function timeOf(name: string, value: string | undefined): number | undefi
   const time = /^\d{1,13}$/.test(value) ? Number(value) * (value.length <= 10 ? 1000 : 1) : Date.parse(value);
   if (Number.isNaN(time)) throw invalidField(name, 'timeValue');
   return time;
+}
+
+/** A directory group in a query string: `SOURCE:DN`, members resolved from the directory, nested groups included. */
+export const groupQuery = Type.String({
+  maxLength: 1100,
+  description: "a directory group as SOURCE:DN (the identity source's name, a colon, the group's DN); its members, nested groups included",
+});
+
+export function groupOf(value: string | undefined): DirectoryGroup | undefined {
+  return value === undefined ? undefined : parseDirectoryGroup(value);
 }

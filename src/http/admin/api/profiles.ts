@@ -10,6 +10,15 @@ import { oneOf } from './vocabulary.js';
 const TokenTypeSchema = oneOf(TOKEN_TYPES);
 const DeliverySchema = Type.Union([Type.Literal('qr'), Type.Literal('ctkip'), Type.Literal('file'), Type.Literal('ctf')]);
 
+/** A directory group: the identity source it is in, by name, and its DN. */
+export const DirectoryGroupSchema = Type.Object(
+  {
+    source: Type.String({ minLength: 1, maxLength: 64, description: 'the identity source, by name' }),
+    dn: Type.String({ minLength: 1, maxLength: 1024, description: "the group's DN" }),
+  },
+  { additionalProperties: false },
+);
+
 const NewProfile = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 128 }),
@@ -50,6 +59,13 @@ const NewProfile = Type.Object(
     mailCtkipUrl: Type.Optional(
       Type.Boolean({ description: "ctkip only: the holder's mail names the CT-KIP URL (never the activation code)" }),
     ),
+    directoryGroups: Type.Optional(
+      Type.Array(DirectoryGroupSchema, {
+        maxItems: 50,
+        description:
+          'directory groups whose members (nested groups included) may request it in self-service; empty or left out: everyone may. Each must name a known identity source and be a well-formed DN; the directory is not asked.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -77,6 +93,7 @@ const ProfileViewSchema = Type.Object({
   requiresApproval: Type.Boolean(),
   ctkipUrl: Type.Union([Type.String(), Type.Null()]),
   mailCtkipUrl: Type.Boolean(),
+  directoryGroups: Type.Array(DirectoryGroupSchema),
   possibleDeliveries: Type.Array(DeliverySchema),
   warnings: Type.Array(Type.String()),
 });

@@ -8,7 +8,7 @@ import { ASSIGNMENT_RESULTS, TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/
 import { TOKEN_TYPES } from '../../../tokens/registry.js';
 import { readMultipart, type UploadLimits, uploadRoutes } from '../../multipart.js';
 import { actorOf } from './auth.js';
-import { listQuery, pageOf } from './paging.js';
+import { groupOf, groupQuery, listQuery, pageOf } from './paging.js';
 import { noContent } from './responses.js';
 import { oneOf } from './vocabulary.js';
 
@@ -73,6 +73,7 @@ const TokenListQuery = Type.Object(
     tokenType: Type.Optional(oneOf(TOKEN_TYPES)),
     serial: Type.Optional(Type.String({ maxLength: 64, description: 'serial prefix' })),
     username: Type.Optional(Type.String({ maxLength: 128 })),
+    group: Type.Optional(groupQuery),
   },
   { additionalProperties: false },
 );
@@ -195,6 +196,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
         tokenType: q.tokenType,
         serialPrefix: q.serial,
         username: q.username,
+        group: groupOf(q.group),
       });
       return { tokens };
     },

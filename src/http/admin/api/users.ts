@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
 import { USER_ROLES } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
-import { listQuery, pageOf } from './paging.js';
+import { groupOf, groupQuery, listQuery, pageOf } from './paging.js';
 import { oneOf } from './vocabulary.js';
 
 export const UserViewSchema = Type.Object({
@@ -76,7 +76,7 @@ const AuthenticationEvent = Type.Object({
 
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
 const UserListQuery = Type.Object(
-  { ...listQuery, search: Type.Optional(Type.String({ maxLength: 128 })) },
+  { ...listQuery, search: Type.Optional(Type.String({ maxLength: 128 })), group: Type.Optional(groupQuery) },
   { additionalProperties: false },
 );
 
@@ -106,7 +106,8 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const { limit, offset } = pageOf(request.query);
-      return { users: await services.users.list(actorOf(request), { search: request.query.search, limit, offset }) };
+      const { search, group } = request.query;
+      return { users: await services.users.list(actorOf(request), { search, group: groupOf(group), limit, offset }) };
     },
   );
 

@@ -226,6 +226,7 @@ export async function selfServiceConsole(app: FastifyInstance, services: Service
           const refused = onPage(error, [
             'TOKEN_REQUEST_PENDING',
             'PROFILE_NOT_FOUND',
+            'PROFILE_RESTRICTED',
             'DELIVERY_NOT_SUPPORTED',
             'TOKEN_LIMIT_REACHED',
             'SELF_SERVICE_DISABLED',

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseUsernameList } from '../../../../domain/bulk-distribution.js';
+import { parseDirectoryGroup } from '../../../../domain/directory.js';
 import type { Services } from '../../../../domain/services.js';
-import type { ErrorCode, TallyError } from '../../../../errors.js';
+import { type ErrorCode, invalidField, type TallyError } from '../../../../errors.js';
 import { BULK_ITEM_RESULTS, type BulkItemResult } from '../../../../model/vocabulary.js';
 import { formSchema } from '../../../web/console.js';
 import { actorOf, consoleUploads, fixable, IdParams, INPUT_ERRORS, type MultipartForm, page, viewerOf } from '../http.js';
@@ -35,16 +36,21 @@ export function bulkRoutes(app: FastifyInstance, services: Services): void {
       const form = request.body ?? {};
       // Each list on its own: a file's header is its first line, not a line after the typed names.
       const usernames = [...parseUsernameList(form.usernames ?? ''), ...parseUsernameList(form.file?.content.toString('utf8') ?? '')];
+      const group = (form.group ?? '').trim();
       try {
-        const bulk = await services.bulk.start(actorOf(request), form.profile ?? '', usernames);
+        if (group !== '' && usernames.length > 0) throw invalidField('group', 'bulkUsernamesOrGroup');
+        const bulk =
+          group === ''
+            ? await services.bulk.start(actorOf(request), form.profile ?? '', usernames)
+            : await services.bulk.startForGroup(actorOf(request), form.profile ?? '', parseDirectoryGroup(group));
         return reply.redirect(link('bulk', bulk.id), 303);
       } catch (error) {
-        const refused = fixable(error, INPUT_ERRORS);
+        const refused = fixable(error, [...INPUT_ERRORS, 'DIRECTORY_UNAVAILABLE', 'IDENTITY_SOURCE_NOT_FOUND']);
         return page(
           reply,
           bulkPage(viewerOf(request), {
             ...(await showForm(actorOf(request))),
-            form: { profile: form.profile, usernames: form.usernames },
+            form: { profile: form.profile, usernames: form.usernames, group: form.group },
             error: refused,
           }),
           refused.status,

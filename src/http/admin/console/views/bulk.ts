@@ -18,6 +18,7 @@ import {
   TYPE_NAMES,
   table,
   textArea,
+  textField,
   userLink,
   type Viewer,
 } from './kit.js';
@@ -40,7 +41,12 @@ function progress(bulk: BulkDistributionView): Html {
 
 export function bulkPage(
   viewer: Viewer,
-  data: { profiles: ProfileView[]; runs: BulkDistributionView[]; form?: { profile?: string; usernames?: string }; error?: TallyError },
+  data: {
+    profiles: ProfileView[];
+    runs: BulkDistributionView[];
+    form?: { profile?: string; usernames?: string; group?: string };
+    error?: TallyError;
+  },
 ): Html {
   const usable = data.profiles.filter((profile) => profile.delivery !== 'ctf');
   const left = data.profiles.filter((profile) => profile.delivery === 'ctf');
@@ -70,6 +76,7 @@ ${
     ${textArea('usernames', 'Usernames', data.form?.usernames, { rows: 10, maxlength: 400_000, placeholder: 'alice\nbob\ncarol', hint: 'One per line (or the first column of a CSV).' })}
     ${fileField('file', 'Or a file of usernames', { accept: '.csv,.txt,text/csv,text/plain', hint: 'A text or CSV file; a “username” header is skipped. Users listed twice get one token.' })}
   </div>
+  ${textField('group', 'Or a directory group', data.form?.group, { maxlength: 1100, placeholder: 'corp:cn=vpn-users,ou=groups,dc=example,dc=org', hint: 'Instead of usernames: SOURCE:DN, the identity source’s name, a colon and the group’s DN. Its members, nested groups included, are read from the directory now; each gets a Tally user as on their first log-on.' })}
   <div class="form-actions"><button type="submit" class="button button-primary">Start distribution</button></div>
 </form>`
     : ''
@@ -78,10 +85,10 @@ ${
   <h2 id="runs-title">Recent runs</h2>
   ${table(
     'Recent bulk distributions',
-    ['#', 'Profile', 'Started', 'By', 'Progress', 'State'],
+    ['#', 'Profile', 'For', 'Started', 'By', 'Progress', 'State'],
     data.runs.map(
       (run) =>
-        html`<tr><td><a href="${link('bulk', run.id)}">${run.id}</a></td><td>${run.profile}</td><td>${time(run.createdAt)}</td><td>${run.createdBy}</td><td>${progress(run)} <span class="muted">${run.distributed + run.failed} / ${run.total}</span></td><td>${bulkState(run)}</td></tr>`,
+        html`<tr><td><a href="${link('bulk', run.id)}">${run.id}</a></td><td>${run.profile}</td><td>${run.group ? html`<code>${run.group.source}:${run.group.dn}</code>` : 'a list'}</td><td>${time(run.createdAt)}</td><td>${run.createdBy}</td><td>${progress(run)} <span class="muted">${run.distributed + run.failed} / ${run.total}</span></td><td>${bulkState(run)}</td></tr>`,
     ),
     'None yet.',
   )}
