@@ -2,7 +2,7 @@ import { parseCsvRecords } from '../core/csv/csv.js';
 import { invalidField, invalidInput, isTallyError, TallyError } from '../errors.js';
 import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import type { UserRepository, UserRow } from '../store/repositories/users.js';
+import type { UserListQuery, UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditEntry, type AuditRecord, type AuditService, failure } from './audit.js';
 import type { Clock } from './clock.js';
@@ -383,7 +383,8 @@ export class UserService {
     return this.view(row);
   }
 
-  async list(actor: Actor, filter: { search?: string; limit: number; offset: number }): Promise<UserView[]> {
+  /** A page of users: `search` is the start of a username in any case; `after` the last username of the page before. */
+  async list(actor: Actor, filter: UserListQuery): Promise<UserView[]> {
     requirePermission(actor, 'users.read');
     return (await this.users.list(filter)).map((row) => this.view(row));
   }

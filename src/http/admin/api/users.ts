@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
 import { USER_ROLES } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
-import { listQuery, pageOf } from './paging.js';
+import { afterQuery, listQuery, pageOf } from './paging.js';
 import { oneOf } from './vocabulary.js';
 
 export const UserViewSchema = Type.Object({
@@ -76,7 +76,11 @@ const AuthenticationEvent = Type.Object({
 
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
 const UserListQuery = Type.Object(
-  { ...listQuery, search: Type.Optional(Type.String({ maxLength: 128 })) },
+  {
+    ...listQuery,
+    ...afterQuery,
+    search: Type.Optional(Type.String({ maxLength: 128, description: 'the start of a username, in any case' })),
+  },
   { additionalProperties: false },
 );
 
@@ -106,7 +110,8 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const { limit, offset } = pageOf(request.query);
-      return { users: await services.users.list(actorOf(request), { search: request.query.search, limit, offset }) };
+      const { search, after } = request.query;
+      return { users: await services.users.list(actorOf(request), { search, after, limit, offset }) };
     },
   );
 

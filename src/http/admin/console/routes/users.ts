@@ -40,7 +40,7 @@ const ListQuery = {
   type: 'object',
   properties: {
     q: { type: 'string', maxLength: 128 },
-    offset: { type: 'string', pattern: '^[0-9]{0,9}$' },
+    after: { type: 'string', maxLength: 128 },
     notice: { type: 'string', maxLength: 32 },
   },
   additionalProperties: false,
@@ -62,19 +62,19 @@ function roleOf(value: string | undefined): UserRole | undefined {
 
 /** Users: find, create, import from CSV, edit, disable, unlock; a user's tokens and recent authentications. */
 export function userRoutes(app: FastifyInstance, services: Services): void {
-  app.get<{ Querystring: { q?: string; offset?: string } }>(
+  app.get<{ Querystring: { q?: string; after?: string } }>(
     '/users',
     { config: { permission: 'users.read' }, schema: { querystring: ListQuery } },
     async (request, reply) => {
-      const offset = Number(request.query.offset || 0);
+      const after = given(request.query.after);
       const search = given(request.query.q);
-      const found = await services.users.list(actorOf(request), { search, limit: USERS_PAGE + 1, offset });
+      const found = await services.users.list(actorOf(request), { search, after, limit: USERS_PAGE + 1 });
       return page(
         reply,
         usersPage(viewerOf(request), {
           users: found.slice(0, USERS_PAGE),
           search,
-          offset,
+          after,
           more: found.length > USERS_PAGE,
           notice: noticeFrom(request),
         }),

@@ -44,10 +44,10 @@ function userStatus(user: UserView): Html {
 
 export function usersPage(
   viewer: Viewer,
-  data: { users: UserView[]; search?: string; offset: number; more: boolean; notice?: Notice },
+  data: { users: UserView[]; search?: string; after?: string; more: boolean; notice?: Notice },
 ): Html {
   const actions = html`<a class="button button-secondary" href="${link('users', 'import')}">Import from CSV</a><a class="button button-primary" href="${link('users', 'new')}">Create user</a>`;
-  const at = (offset: number) => `${link('users')}${query({ q: data.search, offset: offset || undefined })}`;
+  const at = (after?: string) => `${link('users')}${query({ q: data.search, after })}`;
   return consolePage(
     { ...viewer, section: 'users' },
     {
@@ -55,7 +55,7 @@ export function usersPage(
       notice: data.notice,
       body: html`${pageHead('Users', actions)}
 <form method="get" action="${link('users')}" class="form filters filters-search" role="search">
-  ${textField('q', 'Find users', data.search, { type: 'search', maxlength: 128, placeholder: 'Username, name or email' })}
+  ${textField('q', 'Find users', data.search, { type: 'search', maxlength: 128, placeholder: 'The start of a username', hint: 'Any case.' })}
   <button type="submit" class="button button-secondary">Search</button>
 </form>
 ${table(
@@ -67,7 +67,7 @@ ${table(
   ),
   data.search ? `No user matches “${data.search}”.` : 'No users yet.',
 )}
-${pager(data.offset > 0 ? at(Math.max(0, data.offset - PAGE)) : undefined, data.more ? at(data.offset + PAGE) : undefined)}`,
+${pager(data.after !== undefined ? at() : undefined, data.more ? at(data.users.at(-1)?.username) : undefined, 'first')}`,
     },
   );
 }
