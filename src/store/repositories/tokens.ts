@@ -26,6 +26,15 @@ export class TokenRepository {
     return this.db.insertInto('tokens').values(row).returningAll().executeTakeFirstOrThrow();
   }
 
+  /** Many rows in few statements (a large import): chunked, since SQLite bounds the parameters of one. */
+  async insertMany(rows: readonly NewTokenRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 200)
+      await this.db
+        .insertInto('tokens')
+        .values(rows.slice(i, i + 200))
+        .execute();
+  }
+
   async findBySerial(serial: string): Promise<TokenRow | undefined> {
     return this.db.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirst();
   }
