@@ -4,7 +4,7 @@ import type { Delivery } from '../model/vocabulary.js';
 import type { TokenQuery, TokenRow } from '../store/repositories/tokens.js';
 import type { UserRepository } from '../store/repositories/users.js';
 import type { Repositories, UnitOfWork } from '../store/unit-of-work.js';
-import { readTokenFile, type TokenCandidate } from '../tokens/files.js';
+import { readTokenFile, type StreamedKey, type TokenCandidate } from '../tokens/files.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenMaterial } from '../tokens/types.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
@@ -59,6 +59,22 @@ export interface ImportReport {
   tokens: { serial: string; keyId?: string; tokenType?: string; result: 'imported' | 'replaced' | 'refused'; reason?: string }[];
   /** About the file as a whole (an XML signature Tally did not check). */
   notes: string[];
+}
+
+/** Where a streamed import stands, after each batch. */
+export interface StreamImportTotals {
+  imported: number;
+  replaced: number;
+  /** Serials the store has already (an earlier run, killed midway, wrote them): left as they are. */
+  skipped: number;
+  refused: number;
+}
+
+/** A key of a streamed import that was not imported, and why. */
+export interface StreamImportRefusal {
+  serial: string;
+  keyId?: string;
+  reason: string;
 }
 
 const OPENED_SEEDS_KEPT = 100_000;
@@ -286,6 +302,104 @@ export class TokenService {
       },
       () => facts,
     );
+  }
+
+  /**
+   * Imports a token file of any size as it is read (`tokens/files.ts` `streamPskcFile`), `batchSize`
+   * keys per transaction: each batch's tokens and their audit events commit together, with one
+   * `token.import` event for the batch that counts them. A run stopped midway has committed whole
+   * batches; run again, it skips every serial the store has (unless `replace`), so it resumes. A
+   * serial repeated in the file is refused within a batch and skipped across batches. Seeds are
+   * sealed before each transaction opens. Memory holds one batch, whatever the file's size.
+   */
+  async importStream(
+    actor: Actor,
+    input: {
+      keys: AsyncIterable<StreamedKey>;
+      fileName?: string;
+      replace?: boolean;
+      batchSize?: number;
+      onRefused?: (refusal: StreamImportRefusal) => void;
+      onBatch?: (totals: StreamImportTotals) => void;
+    },
+  ): Promise<StreamImportTotals> {
+    const batchSize = input.batchSize ?? 1000;
+    const totals: StreamImportTotals = { imported: 0, replaced: 0, skipped: 0, refused: 0 };
+    const refuse = (refusal: StreamImportRefusal) => {
+      totals.refused++;
+      input.onRefused?.(refusal);
+    };
+    let batch: TokenCandidate[] = [];
+    const flush = async () => {
+      if (batch.length > 0) await this.importBatch(actor, batch, input, totals);
+      batch = [];
+      input.onBatch?.({ ...totals });
+    };
+    const seen = new Map<string, string | undefined>();
+    for await (const key of input.keys) {
+      if ('refused' in key) {
+        refuse(key.refused);
+        continue;
+      }
+      const candidate = key.candidate;
+      const refusal = this.checkCandidate(candidate, seen);
+      if (refusal)
+        refuse({ serial: candidate.serial, ...(candidate.keyId === undefined ? {} : { keyId: candidate.keyId }), reason: refusal });
+      else batch.push(candidate);
+      if (!seen.has(candidate.serial)) seen.set(candidate.serial, candidate.keyId);
+      if (batch.length >= batchSize) {
+        await flush();
+        seen.clear();
+      }
+    }
+    await flush();
+    return totals;
+  }
+
+  private async importBatch(
+    actor: Actor,
+    batch: TokenCandidate[],
+    input: { fileName?: string; replace?: boolean },
+    totals: StreamImportTotals,
+  ): Promise<void> {
+    const now = this.clock.now();
+    const sealed = batch.map((candidate) => ({ candidate, fields: this.candidateFields(candidate, now) }));
+    const counts = await this.audit.change(
+      actor,
+      { action: 'token.import', targetType: 'file', target: input.fileName?.slice(0, 128) },
+      async (tx) => {
+        requirePermission(actor, 'tokens.import');
+        const existing = await tx.tokens.existingSerials(batch.map((c) => c.serial));
+        const fresh = sealed.filter(({ candidate }) => !existing.has(candidate.serial));
+        await tx.tokens.insertMany(
+          fresh.map(({ candidate, fields }) => ({
+            ...fields,
+            serial: candidate.serial,
+            state: 'unassigned',
+            origin: 'imported',
+            created_at: now,
+          })),
+        );
+        const replaced = input.replace ? sealed.filter(({ candidate }) => existing.has(candidate.serial)) : [];
+        for (const { candidate, fields } of replaced) await tx.tokens.update(candidate.serial, fields);
+        const event = (action: 'token.import' | 'token.replace') => (serial: string) => ({
+          actor,
+          entry: { action, targetType: 'token', target: serial, details: { format: 'pskc' } },
+        });
+        await this.audit.record(
+          [
+            ...fresh.map(({ candidate }) => event('token.import')(candidate.serial)),
+            ...replaced.map(({ candidate }) => event('token.replace')(candidate.serial)),
+          ],
+          tx.connection,
+        );
+        return { imported: fresh.length, replaced: replaced.length, skipped: input.replace ? 0 : existing.size };
+      },
+      (counts) => ({ format: 'pskc', streamed: true, ...counts }),
+    );
+    totals.imported += counts.imported;
+    totals.replaced += counts.replaced;
+    totals.skipped += counts.skipped;
   }
 
   private checkCandidate(candidate: TokenCandidate, seen: Map<string, string | undefined>): string | undefined {

@@ -2,7 +2,7 @@ import { parseCsvRecords } from '../core/csv/csv.js';
 import { invalidField, invalidInput, isTallyError, TallyError } from '../errors.js';
 import { type DirectoryState, USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import type { UserRepository, UserRow } from '../store/repositories/users.js';
+import type { UserListQuery, UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditEntry, type AuditRecord, type AuditService, failure } from './audit.js';
 import type { Clock } from './clock.js';
@@ -392,14 +392,11 @@ export class UserService {
   }
 
   /**
-   * Users in name order; `search` matches names and mail, `directoryState` finds directory users in
-   * that state (`gone`: those who left the directory), `group` keeps the members of a directory group
-   * (nested included).
+   * A page of users: `search` is the start of a username in any case; `after` the last username of
+   * the page before; `directoryState` finds directory users in that state (`gone`: those who left
+   * the directory); `group` keeps the members of a directory group (nested included).
    */
-  async list(
-    actor: Actor,
-    filter: { search?: string; directoryState?: DirectoryState; group?: DirectoryGroup; limit: number; offset: number },
-  ): Promise<UserView[]> {
+  async list(actor: Actor, filter: Omit<UserListQuery, 'ids'> & { group?: DirectoryGroup }): Promise<UserView[]> {
     requirePermission(actor, 'users.read');
     const { group, ...rest } = filter;
     const ids = group ? await membersOf(this.directory, group) : undefined;

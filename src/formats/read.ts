@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import type { OtpAlgorithm } from '../core/otp/hotp.js';
 import { parseOtpauthUri } from '../core/otp/otpauth.js';
 import type { PskcKey } from '../core/pskc/model.js';
-import { readPskc } from '../core/pskc/read.js';
+import { type PskcKeyOutcome, readPskc } from '../core/pskc/read.js';
 import { decodeCtf, readSdtid, type SecurIdFeatures, type SecurIdToken } from '../core/securid/index.js';
 import { type ErrorCode, TallyError } from '../errors.js';
 import { detectFormat, MAX_TOKEN_FILE_BYTES, TOKEN_FORMATS, type TokenFormat, tokenText } from './detect.js';
@@ -143,23 +143,27 @@ function fromPskc(key: PskcKey, serial: string): TokenRecord {
   }
 }
 
+/** One PSKC key as a token record, or why it is refused (the whole-file and the streaming reader alike). */
+export function pskcRecordOf(outcome: PskcKeyOutcome): { record: TokenRecord } | { refused: TokenSource['refused'][number] } {
+  const keyId = outcome.status === 'refused' ? outcome.id : outcome.key.id;
+  const named = {
+    label: keyLabel(outcome.status === 'refused' ? outcome : outcome.key, outcome.index),
+    ...(keyId === undefined ? {} : { keyId }),
+  };
+  if (outcome.status === 'refused') return { refused: { ...named, code: outcome.code, reason: outcome.reason } };
+  // A name made up from the position would clash between files (a client store merges by serial).
+  const serial = outcome.key.serial || outcome.key.id;
+  if (!serial) return { refused: { ...named, reason: 'The key has neither a serial number nor an Id.' } };
+  return { record: fromPskc(outcome.key, serial) };
+}
+
 function readPskcSource(text: string, password: string | undefined): TokenSource {
   const pskc = readPskc(text, { password, maxBytes: MAX_TOKEN_FILE_BYTES });
   const source: TokenSource = { format: 'pskc', records: [], refused: [], notes: pskc.signed ? [UNCHECKED_SIGNATURE] : [] };
   for (const outcome of pskc.keys) {
-    const keyId = outcome.status === 'refused' ? outcome.id : outcome.key.id;
-    const named = {
-      label: keyLabel(outcome.status === 'refused' ? outcome : outcome.key, outcome.index),
-      ...(keyId === undefined ? {} : { keyId }),
-    };
-    if (outcome.status === 'refused') {
-      source.refused.push({ ...named, code: outcome.code, reason: outcome.reason });
-      continue;
-    }
-    // A name made up from the position would clash between files (a client store merges by serial).
-    const serial = outcome.key.serial || outcome.key.id;
-    if (!serial) source.refused.push({ ...named, reason: 'The key has neither a serial number nor an Id.' });
-    else source.records.push(fromPskc(outcome.key, serial));
+    const read = pskcRecordOf(outcome);
+    if ('refused' in read) source.refused.push(read.refused);
+    else source.records.push(read.record);
   }
   return source;
 }

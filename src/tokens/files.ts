@@ -3,8 +3,9 @@
  * store's terms. The admin import takes sdtid and PSKC files only.
  */
 
+import { PskcStream } from '../core/pskc/stream.js';
 import { TOKEN_FILE_FORMATS } from '../formats/detect.js';
-import { readTokens, type TokenRecord } from '../formats/read.js';
+import { pskcRecordOf, readTokens, type TokenRecord, type TokenSource, UNCHECKED_SIGNATURE } from '../formats/read.js';
 import type { TokenSettings, TokenType } from './types.js';
 
 /** A token read from a file, in the store's terms. */
@@ -57,12 +58,37 @@ export function readTokenFile(content: Uint8Array, password?: string): TokenFile
   return {
     format: source.format === 'sdtid' ? 'sdtid' : 'pskc',
     candidates: source.records.map(candidate),
-    refused: source.refused.map(({ label, keyId, code, reason }) => ({
-      serial: label,
-      ...(keyId === undefined ? {} : { keyId }),
-      ...(code === undefined ? {} : { code }),
-      reason,
-    })),
+    refused: source.refused.map(refusedKey),
     notes: source.notes,
   };
+}
+
+function refusedKey({ label, keyId, code, reason }: TokenSource['refused'][number]): TokenFileContents['refused'][number] {
+  return { serial: label, ...(keyId === undefined ? {} : { keyId }), ...(code === undefined ? {} : { code }), reason };
+}
+
+/** One key of a streamed file: a token to import, or why the file's key is refused. */
+export type StreamedKey = { candidate: TokenCandidate } | { refused: TokenFileContents['refused'][number] };
+
+/**
+ * Reads a PSKC file of any size as it arrives (`core/pskc/stream.ts`): each key as soon as its
+ * KeyPackage is complete, only that package held. Throws as the whole-file reader does on a bad
+ * file, at the point where it is found to be bad. `notes` is filled at the end (a signature).
+ */
+export async function* streamPskcFile(
+  chunks: AsyncIterable<Uint8Array>,
+  password: string | undefined,
+  notes: string[] = [],
+): AsyncGenerator<StreamedKey> {
+  const stream = new PskcStream({ password });
+  const keysOf = function* (outcomes: ReturnType<PskcStream['push']>): Generator<StreamedKey> {
+    for (const outcome of outcomes) {
+      const read = pskcRecordOf(outcome);
+      if ('record' in read) yield { candidate: candidate(read.record) };
+      else yield { refused: refusedKey(read.refused) };
+    }
+  };
+  for await (const chunk of chunks) yield* keysOf(stream.push(chunk));
+  yield* keysOf(stream.end());
+  if (stream.signed) notes.push(UNCHECKED_SIGNATURE);
 }

@@ -36,6 +36,22 @@ describeEachStore('REST API foundation', (getStore) => {
     );
   });
 
+  test('users page by key (after=) and by offset alike; search is a username prefix in any case', async () => {
+    for (const username of ['pager-c', 'Pager-B', 'pager-a', 'pager-d'])
+      assert.equal((await post('/api/v1/users', { username })).statusCode, 201);
+    const get = async (query: string) => {
+      const answer = await tally.admin.inject({ url: `/api/v1/users?${query}`, headers: bearer(tally.tokens.superadmin) });
+      assert.equal(answer.statusCode, 200, answer.body);
+      return answer.json().users.map((u: { username: string }) => u.username);
+    };
+    assert.deepEqual(await get('search=PAGER-&limit=2'), ['pager-a', 'Pager-B']);
+    assert.deepEqual(await get('search=PAGER-&limit=2&after=Pager-B'), ['pager-c', 'pager-d']);
+    assert.deepEqual(await get('search=pager-&limit=2&offset=2'), ['pager-c', 'pager-d']);
+    assert.deepEqual(await get('search=pager-%25&limit=2'), [], 'a % in the search is text');
+    const tokens = await tally.admin.inject({ url: '/api/v1/tokens?after=x&limit=5&serial=%25', headers: bearer(tally.tokens.superadmin) });
+    assert.deepEqual(tokens.json(), { tokens: [] });
+  });
+
   test('a duplicate username is USER_EXISTS, and nothing else changes', async () => {
     const again = await post('/api/v1/users', { username: 'alice', email: 'other@example.org' });
     assert.equal(again.statusCode, 409);

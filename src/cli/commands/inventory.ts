@@ -1,9 +1,12 @@
-import { readFileSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { systemActor } from '../../domain/actor.js';
 import { ASSIGNMENT_FILE_MAX_CHARS } from '../../domain/assignment-import.js';
+import type { StreamImportTotals } from '../../domain/tokens.js';
 import { TallyError } from '../../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../formats/detect.js';
-import { defineCommand, EXIT, UsageError } from '../command.js';
+import { streamPskcFile } from '../../tokens/files.js';
+import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { storeSettings, withServices } from '../store.js';
 
 export const inventoryImportCommand = defineCommand({
@@ -15,8 +18,14 @@ export const inventoryImportCommand = defineCommand({
     password: { type: 'string', doc: 'The file password, when the file has one.' },
     replace: { type: 'boolean', doc: 'Overwrite tokens whose serial exists already (otherwise they are refused).' },
     json: { type: 'boolean', doc: 'Print the report as JSON.' },
+    batch: {
+      type: 'string',
+      doc: 'Stream a PSKC file, this many keys per transaction, with progress on stderr (files over 16 MiB always stream, 1000 a batch).',
+    },
   },
   notes: [
+    'A streamed import commits batch by batch and prints only the keys it refuses; run again after a stop, it skips',
+    'the serials already in the store (counted as skipped), so it resumes where it stopped.',
     'A file that fails its MACs or password imports nothing. Exit code 0 when every token was imported,',
     '1 when the file was refused or any token was (the report says why), 2 on bad usage.',
     'Example: tally inventory import tokens.sdtid --data-dir /var/lib/tally --password "$SDTID_PASSWORD"',
@@ -24,6 +33,12 @@ export const inventoryImportCommand = defineCommand({
   async run({ config, options, positionals, io }) {
     // biome-ignore lint/style/noNonNullAssertion: FILE is a required positional; parseCommandLine refuses a call without it.
     const file = positionals[0]!;
+    const size = sizeOf(file);
+    if (options.batch !== undefined || size > MAX_TOKEN_FILE_BYTES) {
+      const batchSize = options.batch === undefined ? 1000 : Number(options.batch);
+      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new UsageError('--batch takes 1 to 100000 keys.');
+      return streamImport({ config, options, io, file, size, batchSize });
+    }
     const content = readBounded(file, MAX_TOKEN_FILE_BYTES);
     return withServices(config, async (services) => {
       const report = await services.tokens.importFile(systemActor, {
@@ -81,14 +96,77 @@ export const inventoryAssignCommand = defineCommand({
   },
 });
 
-/** A file's bytes, refused before it is read when it is larger than `limit`. */
-function readBounded(file: string, limit: number): Buffer {
-  let size: number;
+function sizeOf(file: string): number {
   try {
-    size = statSync(file).size;
+    return statSync(file).size;
   } catch {
     throw new UsageError(`cannot read ${file}.`);
   }
+}
+
+/** A file's bytes, refused before it is read when it is larger than `limit`. */
+function readBounded(file: string, limit: number): Buffer {
+  const size = sizeOf(file);
   if (size > limit) throw new TallyError('INPUT_TOO_LARGE', `${file} is ${size} bytes; at most ${limit} are accepted.`);
   return readFileSync(file);
+}
+
+/**
+ * A PSKC file of any size, read as it streams from disk and written batch by batch; the refused
+ * keys are printed as they come, the progress (keys, rate, time left by the bytes read) on stderr.
+ */
+async function streamImport(run: {
+  config: Parameters<typeof withServices>[0];
+  options: Record<string, unknown>;
+  io: Io;
+  file: string;
+  size: number;
+  batchSize: number;
+}): Promise<number> {
+  const { io, file, size, options } = run;
+  let bytesRead = 0;
+  const chunks = (async function* () {
+    for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
+      bytesRead += chunk.length;
+      yield chunk;
+    }
+  })();
+  const notes: string[] = [];
+  const started = performance.now();
+  let shown = started;
+  const progress = (totals: StreamImportTotals, final = false) => {
+    const now = performance.now();
+    if (!final && now - shown < 1000) return;
+    shown = now;
+    const done = totals.imported + totals.replaced + totals.skipped + totals.refused;
+    const seconds = (now - started) / 1000;
+    const rate = seconds > 0 ? done / seconds : 0;
+    const left = bytesRead > 0 && !final ? ` ETA ${Math.round(((size - bytesRead) / bytesRead) * seconds)} s` : '';
+    io.err(
+      `${done} keys (${totals.imported} imported, ${totals.skipped} skipped, ${totals.refused} refused) ${Math.round(rate)}/s${left}\n`,
+    );
+  };
+  return withServices(run.config, async (services) => {
+    const totals = await services.tokens.importStream(systemActor, {
+      keys: streamPskcFile(chunks, options.password as string | undefined, notes),
+      fileName: file.split('/').pop(),
+      replace: Boolean(options.replace),
+      batchSize: run.batchSize,
+      onRefused: (refusal) => {
+        const key = refusal.keyId === undefined ? '' : ` (Key Id ${refusal.keyId})`;
+        if (options.json) io.out(`${JSON.stringify({ ...refusal, result: 'refused' })}\n`);
+        else io.out(`${refusal.serial.padEnd(14)} refused${key}: ${refusal.reason}\n`);
+      },
+      onBatch: (totals) => progress(totals),
+    });
+    progress(totals, true);
+    if (options.json) io.out(`${JSON.stringify({ format: 'pskc', ...totals, notes })}\n`);
+    else {
+      io.out(
+        `pskc: ${totals.imported} imported, ${totals.replaced} replaced, ${totals.skipped} skipped (in the store already), ${totals.refused} refused.\n`,
+      );
+      for (const note of notes) io.out(`Note: ${note}\n`);
+    }
+    return totals.refused > 0 ? EXIT.failed : EXIT.ok;
+  });
 }

@@ -36,6 +36,10 @@ export interface PskcReadResult {
   keys: PskcKeyOutcome[];
 }
 
+export function isEncrypted(raw: RawKey): boolean {
+  return [...raw.values.values()].some((value) => value.encrypted);
+}
+
 const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 const DEFAULT_MAX_ITERATIONS = 2_000_000;
 const AES128_KEY_BYTES = 16;
@@ -67,14 +71,15 @@ interface RawValue {
   encrypted?: EncryptedData;
 }
 
-interface RawKey {
+/** A key as found, before its values are decoded (for the streaming reader too). */
+export interface RawKey {
   index: number;
   element: XmlElement;
   deviceInfo?: XmlElement;
   values: Map<DataName, RawValue>;
 }
 
-interface Protection {
+export interface Protection {
   cipherKey: Buffer;
   macKey: Buffer;
   macDigest: string;
@@ -108,7 +113,7 @@ function integer(text: string, what: string): number {
   return value;
 }
 
-function namespaceOf(element: XmlElement): string | undefined {
+export function namespaceOf(element: XmlElement): string | undefined {
   const colon = element.name.indexOf(':');
   return element.attributes[colon < 0 ? 'xmlns' : `xmlns:${element.name.slice(0, colon)}`];
 }
@@ -124,7 +129,11 @@ function keyLabel(raw: RawKey): string {
 
 // Step 1: strict XML, then the container itself.
 function parseContainer(input: string | Uint8Array, maxBytes: number): XmlElement {
-  const root = parseStrictXml(input, { maxBytes });
+  return checkContainer(parseStrictXml(input, { maxBytes }));
+}
+
+/** The root must be a PSKC 1.0 KeyContainer. */
+export function checkContainer(root: XmlElement): XmlElement {
   if (localName(root.name) !== 'KeyContainer' || namespaceOf(root) !== PSKC_NS) {
     throw malformed(`The file is not a PSKC KeyContainer in the ${PSKC_NS} namespace.`);
   }
@@ -143,12 +152,12 @@ function readEncryptedValue(element: XmlElement, where: string): { algorithm: st
 }
 
 // Step 2: every key and its data values, encrypted ones decoded far enough to check their MACs.
-function collectKeys(container: XmlElement): RawKey[] {
+export function collectKeys(container: XmlElement, firstIndex = 0): RawKey[] {
   const keys: RawKey[] = [];
   for (const keyPackage of childrenNamed(container, 'KeyPackage')) {
     const deviceInfo = childNamed(keyPackage, 'DeviceInfo');
     for (const element of childrenNamed(keyPackage, 'Key')) {
-      const raw: RawKey = { index: keys.length, element, deviceInfo, values: new Map() };
+      const raw: RawKey = { index: firstIndex + keys.length, element, deviceInfo, values: new Map() };
       const data = childNamed(element, 'Data');
       for (const name of DATA_NAMES) {
         const holder = data && childNamed(data, name);
@@ -210,7 +219,7 @@ function readPbkdf2(derivedKey: XmlElement, maxIterations: number): { salt: Buff
 }
 
 // Step 3: the file key from the password, proven by decrypting the MAC key.
-function readProtection(container: XmlElement, options: PskcReadOptions): Protection {
+export function readProtection(container: XmlElement, options: PskcReadOptions): Protection {
   const encryptionKey = childNamed(container, 'EncryptionKey');
   if (!encryptionKey) throw malformed('The file has encrypted values but no EncryptionKey.');
   const derivedKey = childNamed(encryptionKey, 'DerivedKey');
@@ -249,7 +258,7 @@ function readProtection(container: XmlElement, options: PskcReadOptions): Protec
 }
 
 // Step 4: every ValueMAC, before anything is decrypted or returned.
-function checkValueMacs(keys: RawKey[], protection: Protection): void {
+export function checkValueMacs(keys: RawKey[], protection: Protection): void {
   const encrypted = keys.flatMap((raw) => [...raw.values.values()].flatMap((value) => (value.encrypted ? [value.encrypted] : [])));
   const missing = encrypted.find((value) => !value.mac);
   if (missing) {
@@ -488,7 +497,7 @@ function decodeKey(raw: RawKey, cipherKey: Buffer | undefined): PskcKey {
 }
 
 // Step 5: each key on its own; a key that cannot be used is reported, the others still come through.
-function outcomeOf(raw: RawKey, cipherKey: Buffer | undefined): PskcKeyOutcome {
+export function outcomeOf(raw: RawKey, cipherKey: Buffer | undefined): PskcKeyOutcome {
   try {
     return { status: 'imported', index: raw.index, key: decodeKey(raw, cipherKey) };
   } catch (error) {
@@ -516,7 +525,7 @@ export function readPskc(input: string | Uint8Array, options: PskcReadOptions = 
   const container = parseContainer(input, options.maxBytes ?? DEFAULT_MAX_BYTES);
   const keys = collectKeys(container);
   const signed = childNamed(container, 'Signature') !== undefined;
-  const anyEncrypted = keys.some((raw) => [...raw.values.values()].some((value) => value.encrypted));
+  const anyEncrypted = keys.some(isEncrypted);
   if (!anyEncrypted) return { passwordProtected: false, signed, keys: keys.map((raw) => outcomeOf(raw, undefined)) };
   const protection = readProtection(container, options);
   checkValueMacs(keys, protection);

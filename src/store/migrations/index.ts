@@ -23,6 +23,7 @@ import { settings } from './0020_settings.js';
 import { mailTemplates } from './0021_mail_templates.js';
 import { mailOutbox } from './0022_mail_outbox.js';
 import { directoryGroups } from './0024_directory_groups.js';
+import { listIndexes } from './0025_list_indexes.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -50,6 +51,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0021_mail_templates': mailTemplates(dialect),
     '0022_mail_outbox': mailOutbox(dialect),
     '0024_directory_groups': directoryGroups(),
+    '0025_list_indexes': listIndexes(dialect),
   };
 }
 

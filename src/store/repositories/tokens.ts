@@ -1,4 +1,6 @@
-import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
+import { type Insertable, type Kysely, type Selectable, sql, type Updateable } from 'kysely';
+import { dialectOf } from '../connect.js';
+import { codePointOrder, orderedColumn, prefixEnd } from '../list-order.js';
 import type { Database, ProfilesTable, TokensTable, UsersTable } from '../schema.js';
 
 export type TokenRow = Selectable<TokensTable>;
@@ -12,8 +14,11 @@ export interface TokenQuery {
   state?: TokensTable['state'];
   tokenType?: TokensTable['token_type'];
   serialPrefix?: string;
+  /** The last serial of the page before (paging by key). */
+  after?: string;
   limit: number;
-  offset: number;
+  /** Kept for REST clients that page by offset; slow far into a big table. */
+  offset?: number;
 }
 
 export class TokenRepository {
@@ -21,6 +26,15 @@ export class TokenRepository {
 
   async insert(row: NewTokenRow): Promise<TokenRow> {
     return this.db.insertInto('tokens').values(row).returningAll().executeTakeFirstOrThrow();
+  }
+
+  /** Many rows in few statements (a large import): chunked, since SQLite bounds the parameters of one. */
+  async insertMany(rows: readonly NewTokenRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 200)
+      await this.db
+        .insertInto('tokens')
+        .values(rows.slice(i, i + 200))
+        .execute();
   }
 
   async findBySerial(serial: string): Promise<TokenRow | undefined> {
@@ -67,16 +81,23 @@ export class TokenRepository {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  /** Tokens in serial order (code point), filtered; each filter with the order is one index's range (migration 0025). */
   async query(filter: TokenQuery): Promise<TokenRow[]> {
     if (filter.userIds?.length === 0) return [];
+    const dialect = dialectOf(this.db);
+    const serial = orderedColumn(dialect, 'serial');
     let query = this.db.selectFrom('tokens').selectAll();
     if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
     if (filter.userIds !== undefined) query = query.where('user_id', 'in', filter.userIds);
     if (filter.state !== undefined) query = query.where('state', '=', filter.state);
     if (filter.tokenType !== undefined) query = query.where('token_type', '=', filter.tokenType);
-    if (filter.serialPrefix !== undefined)
-      query = query.where('serial', 'like', `${filter.serialPrefix.replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
-    return query.orderBy('serial').limit(filter.limit).offset(filter.offset).execute();
+    if (filter.serialPrefix !== undefined) {
+      const prefix = sql<string>`${filter.serialPrefix}`;
+      query = query.where(serial, '>=', codePointOrder(dialect, prefix)).where(serial, '<', prefixEnd(dialect, prefix));
+    }
+    if (filter.after !== undefined) query = query.where(serial, '>', codePointOrder(dialect, sql<string>`${filter.after}`));
+    query = query.orderBy(serial).limit(filter.limit);
+    return (filter.offset ? query.offset(filter.offset) : query).execute();
   }
 
   // --- For domain/tokens, self-service and token-requests (the repositories refactor, #19 item 2) ---

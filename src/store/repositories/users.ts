@@ -1,5 +1,7 @@
 import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { DirectoryState, UserRole } from '../../model/vocabulary.js';
+import { dialectOf } from '../connect.js';
+import { codePointOrder, foldedUsername, orderedColumn, prefixEnd } from '../list-order.js';
 import type { Database, UsersTable } from '../schema.js';
 import { type Connection, queryBuilderOf } from '../unit-of-work.js';
 
@@ -13,6 +15,18 @@ export interface NewUserRow {
   lastName: string | null;
   role: UserRole;
   now: number;
+}
+
+/** A page of the user list: `after` is the last username of the page before. */
+export interface UserListQuery {
+  search?: string;
+  /** Directory users in this state (`gone`: those who left the directory). */
+  directoryState?: DirectoryState;
+  /** Only these users (none: nobody). */
+  ids?: readonly number[];
+  after?: string;
+  limit: number;
+  offset?: number;
 }
 
 export class UserRepository {
@@ -93,30 +107,32 @@ export class UserRepository {
       .executeTakeFirstOrThrow();
   }
 
-  /** Users by username; `search` matches names and mail, `directoryState` keeps directory users in that state, `ids` keeps only these users (none: nobody). */
-  async list(filter: {
-    search?: string;
-    directoryState?: DirectoryState;
-    ids?: readonly number[];
-    limit: number;
-    offset: number;
-  }): Promise<UserRow[]> {
+  /**
+   * Users in case-insensitive order of their names (then exact order, so the key is unique): those
+   * whose name starts with `search` in any case, after the user named `after` (the page's key), or
+   * skipping `offset` (kept for REST clients that page so; slow far into a big table).
+   */
+  async list(filter: UserListQuery): Promise<UserRow[]> {
+    const dialect = dialectOf(this.db);
+    const folded = foldedUsername(dialect);
+    const exact = orderedColumn(dialect, 'username');
     if (filter.ids?.length === 0) return [];
     let query = this.db.selectFrom('users').selectAll();
     if (filter.directoryState) query = query.where('directory_state', '=', filter.directoryState);
     if (filter.ids) query = query.where('id', 'in', filter.ids);
     if (filter.search) {
-      const pattern = `%${filter.search.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
-      query = query.where((eb) =>
-        eb.or([
-          eb('username', 'like', pattern),
-          eb('email', 'like', pattern),
-          eb('first_name', 'like', pattern),
-          eb('last_name', 'like', pattern),
-        ]),
-      );
+      const prefix = codePointOrder(dialect, sql<string>`lower(${filter.search})`);
+      query = query.where(folded, '>=', prefix).where(folded, '<', prefixEnd(dialect, sql<string>`lower(${filter.search})`));
     }
-    return query.orderBy('username').limit(filter.limit).offset(filter.offset).execute();
+    if (filter.after !== undefined) {
+      // The range on the index's first column is said on its own: SQLite reads a row value
+      // comparison of expressions as a filter, not as a range.
+      const foldedKey = codePointOrder(dialect, sql<string>`lower(${filter.after})`);
+      const key = codePointOrder(dialect, sql<string>`${filter.after}`);
+      query = query.where(folded, '>=', foldedKey).where((eb) => eb.or([eb(folded, '>', foldedKey), eb(exact, '>', key)]));
+    }
+    query = query.orderBy(folded).orderBy(exact).limit(filter.limit);
+    return (filter.offset ? query.offset(filter.offset) : query).execute();
   }
 
   /**

@@ -8,6 +8,16 @@ export const listQuery = {
   offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
 };
 
+/** Paging by key: the last key (username, serial) of the page before; the next page starts after it. */
+export const afterQuery = {
+  after: Type.Optional(
+    Type.String({
+      maxLength: 128,
+      description: 'the last username or serial of the page before: the next page starts after it (faster than offset)',
+    }),
+  ),
+};
+
 export function pageOf(query: { limit?: string; offset?: string }): { limit: number; offset: number } {
   const limit = query.limit === undefined ? 100 : Number(query.limit);
   if (limit < 1 || limit > 1000) throw invalidField('limit', 'wholeNumberRange', { min: 1, max: 1000 });

@@ -8,7 +8,7 @@ import { ASSIGNMENT_RESULTS, TOKEN_ORIGINS, TOKEN_STATES } from '../../../model/
 import { TOKEN_TYPES } from '../../../tokens/registry.js';
 import { readMultipart, type UploadLimits, uploadRoutes } from '../../multipart.js';
 import { actorOf } from './auth.js';
-import { groupOf, groupQuery, listQuery, pageOf } from './paging.js';
+import { afterQuery, groupOf, groupQuery, listQuery, pageOf } from './paging.js';
 import { noContent } from './responses.js';
 import { oneOf } from './vocabulary.js';
 
@@ -69,6 +69,7 @@ const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) }
 const TokenListQuery = Type.Object(
   {
     ...listQuery,
+    ...afterQuery,
     state: Type.Optional(oneOf(TOKEN_STATES)),
     tokenType: Type.Optional(oneOf(TOKEN_TYPES)),
     serial: Type.Optional(Type.String({ maxLength: 64, description: 'serial prefix' })),
@@ -192,6 +193,7 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
       const q = request.query;
       const tokens = await services.tokens.list(actorOf(request), {
         ...pageOf(q),
+        after: q.after,
         state: q.state,
         tokenType: q.tokenType,
         serialPrefix: q.serial,

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
 import { USER_ROLES } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
-import { groupOf, groupQuery, listQuery, pageOf } from './paging.js';
+import { afterQuery, groupOf, groupQuery, listQuery, pageOf } from './paging.js';
 import { oneOf } from './vocabulary.js';
 
 export const UserViewSchema = Type.Object({
@@ -76,7 +76,12 @@ const AuthenticationEvent = Type.Object({
 
 const UsernameParams = Type.Object({ username: Type.String({ maxLength: 128 }) });
 const UserListQuery = Type.Object(
-  { ...listQuery, search: Type.Optional(Type.String({ maxLength: 128 })), group: Type.Optional(groupQuery) },
+  {
+    ...listQuery,
+    ...afterQuery,
+    search: Type.Optional(Type.String({ maxLength: 128, description: 'the start of a username, in any case' })),
+    group: Type.Optional(groupQuery),
+  },
   { additionalProperties: false },
 );
 
@@ -106,8 +111,8 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
     },
     async (request) => {
       const { limit, offset } = pageOf(request.query);
-      const { search, group } = request.query;
-      return { users: await services.users.list(actorOf(request), { search, group: groupOf(group), limit, offset }) };
+      const { search, after, group } = request.query;
+      return { users: await services.users.list(actorOf(request), { search, after, group: groupOf(group), limit, offset }) };
     },
   );
 

@@ -50,12 +50,12 @@ const ListQuery = {
     username: { type: 'string', maxLength: 128 },
     state: { type: 'string', enum: ['', ...TOKEN_STATES] },
     type: { type: 'string', enum: ['', ...TOKEN_TYPES] },
-    offset: { type: 'string', pattern: '^[0-9]{0,9}$' },
+    after: { type: 'string', maxLength: 64 },
     notice: { type: 'string', maxLength: 32 },
   },
   additionalProperties: false,
 } as const;
-type ListRoute = { Querystring: { serial?: string; username?: string; state?: string; type?: string; offset?: string } };
+type ListRoute = { Querystring: { serial?: string; username?: string; state?: string; type?: string; after?: string } };
 
 /** What a distribution gives the admin, shown in this answer and nowhere else. */
 export async function distributionResultPage(
@@ -79,29 +79,29 @@ export function tokenRoutes(app: FastifyInstance, services: Services): void {
       state: (q.state || undefined) as TokenState | undefined,
       tokenType: (q.type || undefined) as TokenType | undefined,
     };
-    const offset = Number(q.offset || 0);
+    const after = given(q.after);
     try {
       const found = await services.tokens.list(actorOf(request), {
         serialPrefix: filter.serial,
         username: filter.username,
         state: filter.state,
         tokenType: filter.tokenType,
+        after,
         limit: TOKENS_PAGE + 1,
-        offset,
       });
       return page(
         reply,
         tokensPage(viewerOf(request), {
           tokens: found.slice(0, TOKENS_PAGE),
           filter,
-          offset,
+          after,
           more: found.length > TOKENS_PAGE,
           notice: noticeFrom(request),
         }),
       );
     } catch (error) {
       const refused = fixable(error, ['USER_NOT_FOUND']);
-      return page(reply, tokensPage(viewerOf(request), { tokens: [], filter, offset: 0, more: false, error: refused }), refused.status);
+      return page(reply, tokensPage(viewerOf(request), { tokens: [], filter, more: false, error: refused }), refused.status);
     }
   });
 

@@ -41,7 +41,7 @@ const ListQuery = {
   properties: {
     q: { type: 'string', maxLength: 128 },
     directoryState: { type: 'string', enum: ['', ...DIRECTORY_STATES] },
-    offset: { type: 'string', pattern: '^[0-9]{0,9}$' },
+    after: { type: 'string', maxLength: 128 },
     notice: { type: 'string', maxLength: 32 },
   },
   additionalProperties: false,
@@ -63,21 +63,21 @@ function roleOf(value: string | undefined): UserRole | undefined {
 
 /** Users: find, create, import from CSV, edit, disable, unlock; a user's tokens and recent authentications. */
 export function userRoutes(app: FastifyInstance, services: Services): void {
-  app.get<{ Querystring: { q?: string; directoryState?: DirectoryState | ''; offset?: string } }>(
+  app.get<{ Querystring: { q?: string; directoryState?: DirectoryState | ''; after?: string } }>(
     '/users',
     { config: { permission: 'users.read' }, schema: { querystring: ListQuery } },
     async (request, reply) => {
-      const offset = Number(request.query.offset || 0);
+      const after = given(request.query.after);
       const search = given(request.query.q);
       const directoryState = request.query.directoryState || undefined;
-      const found = await services.users.list(actorOf(request), { search, directoryState, limit: USERS_PAGE + 1, offset });
+      const found = await services.users.list(actorOf(request), { search, directoryState, after, limit: USERS_PAGE + 1 });
       return page(
         reply,
         usersPage(viewerOf(request), {
           users: found.slice(0, USERS_PAGE),
           search,
           directoryState,
-          offset,
+          after,
           more: found.length > USERS_PAGE,
           notice: noticeFrom(request),
         }),

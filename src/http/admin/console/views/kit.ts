@@ -215,9 +215,14 @@ export function table(caption: string, headers: Renderable[], rows: Html[], empt
 </table></div>`;
 }
 
-export function pager(previous: string | undefined, next: string | undefined): Html {
+/**
+ * Links to the page before (newer events) and after (older); a list paged by key (`'first'`) links
+ * back to its first page and on to the next.
+ */
+export function pager(previous: string | undefined, next: string | undefined, kind: 'time' | 'first' = 'time'): Html {
   if (!previous && !next) return html``;
-  return html`<nav class="pager" aria-label="Pages">${previous ? html`<a class="button button-secondary button-small" href="${previous}">← Newer</a>` : html`<span></span>`}${next ? html`<a class="button button-secondary button-small" href="${next}">Older →</a>` : ''}</nav>`;
+  const [back, on] = kind === 'time' ? ['← Newer', 'Older →'] : ['← First page', 'Next page →'];
+  return html`<nav class="pager" aria-label="Pages">${previous ? html`<a class="button button-secondary button-small" href="${previous}">${back}</a>` : html`<span></span>`}${next ? html`<a class="button button-secondary button-small" href="${next}">${on}</a>` : ''}</nav>`;
 }
 
 export const DELIVERY_NAMES: Record<Delivery, string> = { qr: 'QR code', ctkip: 'CT-KIP', file: 'Token file', ctf: 'CTF string' };

@@ -45,12 +45,12 @@ export interface TokenFilter {
 
 export function tokensPage(
   viewer: Viewer,
-  data: { tokens: TokenView[]; filter: TokenFilter; offset: number; more: boolean; notice?: Notice; error?: TallyError },
+  data: { tokens: TokenView[]; filter: TokenFilter; after?: string; more: boolean; notice?: Notice; error?: TallyError },
 ): Html {
   const f = data.filter;
   const actions = html`${may(viewer, 'tokens.import') ? html`<a class="button button-secondary" href="${link('tokens', 'import')}">Import token file</a>` : ''}${may(viewer, 'tokens.create') ? html`<a class="button button-secondary" href="${link('tokens', 'generate')}">Generate tokens</a>` : ''}${may(viewer, 'tokens.distribute') ? html`<a class="button button-secondary" href="${link('tokens', 'assignments')}">Assign from CSV</a>` : ''}${may(viewer, 'tokens.distribute') ? html`<a class="button button-primary" href="${link('bulk')}">Bulk distribution</a>` : ''}`;
-  const at = (offset: number) =>
-    `${link('tokens')}${query({ serial: f.serial, username: f.username, state: f.state, type: f.tokenType, offset: offset || undefined })}`;
+  const at = (after?: string) =>
+    `${link('tokens')}${query({ serial: f.serial, username: f.username, state: f.state, type: f.tokenType, after })}`;
   return consolePage(
     { ...viewer, section: 'tokens' },
     {
@@ -74,7 +74,7 @@ ${table(
   ),
   'No token matches.',
 )}
-${pager(data.offset > 0 ? at(Math.max(0, data.offset - TOKENS_PAGE)) : undefined, data.more ? at(data.offset + TOKENS_PAGE) : undefined)}`,
+${pager(data.after !== undefined ? at() : undefined, data.more ? at(data.tokens.at(-1)?.serial) : undefined, 'first')}`,
     },
   );
 }

@@ -62,15 +62,14 @@ function userStatus(user: UserView): Html {
 
 export function usersPage(
   viewer: Viewer,
-  data: { users: UserView[]; search?: string; directoryState?: DirectoryState; offset: number; more: boolean; notice?: Notice },
+  data: { users: UserView[]; search?: string; directoryState?: DirectoryState; after?: string; more: boolean; notice?: Notice },
 ): Html {
   const actions = html`<a class="button button-secondary" href="${link('users', 'import')}">Import from CSV</a><a class="button button-primary" href="${link('users', 'new')}">Create user</a>`;
-  const at = (offset: number) =>
-    `${link('users')}${query({ q: data.search, directoryState: data.directoryState, offset: offset || undefined })}`;
+  const at = (after?: string) => `${link('users')}${query({ q: data.search, directoryState: data.directoryState, after })}`;
   const empty = data.directoryState
-    ? `No user is “${DIRECTORY_STATE_LABELS[data.directoryState]}”${data.search ? ` and matches “${data.search}”` : ''}.`
+    ? `No user is “${DIRECTORY_STATE_LABELS[data.directoryState]}”${data.search ? ` and has a name starting “${data.search}”` : ''}.`
     : data.search
-      ? `No user matches “${data.search}”.`
+      ? `No username starts with “${data.search}”.`
       : 'No users yet.';
   return consolePage(
     { ...viewer, section: 'users' },
@@ -79,7 +78,7 @@ export function usersPage(
       notice: data.notice,
       body: html`${pageHead('Users', actions)}
 <form method="get" action="${link('users')}" class="form filters filters-search filters-search-choice" role="search">
-  ${textField('q', 'Find users', data.search, { type: 'search', maxlength: 128, placeholder: 'Username, name or email' })}
+  ${textField('q', 'Find users', data.search, { type: 'search', maxlength: 128, placeholder: 'The start of a username', hint: 'Any case.' })}
   ${selectField('directoryState', 'Directory', DIRECTORY_FILTERS, data.directoryState ?? '')}
   <button type="submit" class="button button-secondary">Search</button>
 </form>
@@ -93,7 +92,7 @@ ${table(
   ),
   empty,
 )}
-${pager(data.offset > 0 ? at(Math.max(0, data.offset - PAGE)) : undefined, data.more ? at(data.offset + PAGE) : undefined)}`,
+${pager(data.after !== undefined ? at() : undefined, data.more ? at(data.users.at(-1)?.username) : undefined, 'first')}`,
     },
   );
 }
