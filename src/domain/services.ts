@@ -98,6 +98,8 @@ export interface ServiceOptions extends DistributionOptions {
   selfService?: SelfServiceSettings;
   /** Monitoring (the Prometheus metrics); none without it. */
   observer?: Observer;
+  /** The LDAP I/O of identity sources; a test passes one that counts what reaches the directory. */
+  directoryConnector?: DirectoryConnector;
   /** The clock the wall clock is checked against for steps; `performance.now()` unless a test moves it. */
   monotonic?: Monotonic;
   /** How long an RSA Authentication API attempt waits for the agent's next request. */
@@ -133,10 +135,11 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const directory = new DirectoryService(
     repositories.identitySources,
     repositories.users,
-    new DirectoryConnector(options.logger),
+    options.directoryConnector ?? new DirectoryConnector(options.logger),
     keyring,
     audit,
     clock,
+    observer,
     options.logger,
   );
   const distribution = new DistributionService(
@@ -171,6 +174,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     audit,
     clock,
     observer,
+    directory,
   );
   const tokenAdmin = new TokenAdministrationService(
     passcodeRules,

@@ -1,8 +1,8 @@
 import { parseCsvRecords } from '../core/csv/csv.js';
 import { invalidField, invalidInput, isTallyError, TallyError } from '../errors.js';
-import { USER_ROLES, type UserRole } from '../model/vocabulary.js';
+import { type DirectoryState, USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import type { UserRepository, UserRow } from '../store/repositories/users.js';
+import type { UserListFilter, UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditEntry, type AuditRecord, type AuditService, failure } from './audit.js';
 import type { Clock } from './clock.js';
@@ -29,6 +29,10 @@ export interface UserView {
   role: UserRole;
   disabled: boolean;
   locked: boolean;
+  /** The identity source the user comes from; null for an internal user. */
+  source: string | null;
+  /** What the directory last said of a directory user (present, disabled, gone); null for an internal user. */
+  directoryState: DirectoryState | null;
   createdAt: string;
 }
 
@@ -206,7 +210,7 @@ export class UserService {
       requireAuthorityOver(actor, row);
       await this.lockout.unlock(row.id, tx.users);
       await this.delays.clear(row.username, tx.logonDelays);
-      return this.view({ ...row, failed_logons: 0, locked_until: null });
+      return this.view({ ...row, failed_logons: 0, locked_until: null }, await tx.users.sourceName(row.source_id));
     });
   }
 
@@ -234,7 +238,7 @@ export class UserService {
           role,
           now: this.clock.now(),
         });
-        return this.view(row);
+        return this.view(row, null);
       } catch (error) {
         if (isUniqueViolation(error)) throw new TallyError('USER_EXISTS', `A user named ${input.username} exists already.`);
         throw error;
@@ -272,7 +276,7 @@ export class UserService {
         });
         // A new password (or role) must not leave a session opened with the old one running.
         if (changes.password !== undefined || roleChange) await tx.webSessions.deleteForUser(row.id);
-        return this.view(updated ?? row);
+        return this.view(updated ?? row, await tx.users.sourceName(row.source_id));
       },
       (user) => (changes.role !== undefined ? { role: user.role } : undefined),
     );
@@ -291,7 +295,7 @@ export class UserService {
           throw new TallyError('CONFLICT', 'You cannot disable your own account.');
         if (disabled && row.role === 'superadmin') await this.keepASuperadmin(row, tx.users);
         const updated = await tx.users.update(row.id, { disabled: disabled ? 1 : 0, updated_at: this.clock.now() });
-        return this.view(updated ?? row);
+        return this.view(updated ?? row, await tx.users.sourceName(row.source_id));
       },
     );
   }
@@ -380,15 +384,16 @@ export class UserService {
     requirePermission(actor, 'users.read');
     const row = await this.users.findByUsername(username);
     if (!row) throw new TallyError('USER_NOT_FOUND', `No user named ${username}.`);
-    return this.view(row);
+    return this.view(row, await this.users.sourceName(row.source_id));
   }
 
-  async list(actor: Actor, filter: { search?: string; limit: number; offset: number }): Promise<UserView[]> {
+  /** Users by name; `source` and `directoryState` narrow the list (`directoryState: 'gone'`: who left the directory). */
+  async list(actor: Actor, filter: UserListFilter): Promise<UserView[]> {
     requirePermission(actor, 'users.read');
-    return (await this.users.list(filter)).map((row) => this.view(row));
+    return (await this.users.list(filter)).map((row) => this.view(row, row.source_name));
   }
 
-  private view(row: UserRow): UserView {
+  private view(row: UserRow, source: string | null): UserView {
     return {
       username: row.username,
       email: row.email,
@@ -397,6 +402,8 @@ export class UserService {
       role: row.role,
       disabled: row.disabled === 1,
       locked: row.locked_until !== null && row.locked_until > this.clock.now(),
+      source,
+      directoryState: row.directory_state,
       createdAt: new Date(row.created_at).toISOString(),
     };
   }

@@ -22,6 +22,7 @@ import { bulkCredentials } from './0019_bulk_credentials.js';
 import { settings } from './0020_settings.js';
 import { mailTemplates } from './0021_mail_templates.js';
 import { mailOutbox } from './0022_mail_outbox.js';
+import { directorySync } from './0023_directory_sync.js';
 
 /** Versioned migrations, in order. Never edit a released one: add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -48,6 +49,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0020_settings': settings(dialect),
     '0021_mail_templates': mailTemplates(dialect),
     '0022_mail_outbox': mailOutbox(dialect),
+    '0023_directory_sync': directorySync(dialect),
   };
 }
 

@@ -4,6 +4,17 @@ import type { Database, UsersTable } from '../schema.js';
 import { type Connection, queryBuilderOf } from '../unit-of-work.js';
 
 export type UserRow = Selectable<UsersTable>;
+/** A user as listed: with the name of the identity source they come from (null: internal). */
+export type ListedUserRow = UserRow & { source_name: string | null };
+
+export interface UserListFilter {
+  search?: string;
+  /** Only users from the identity source of this name. */
+  source?: string;
+  directoryState?: DirectoryState;
+  limit: number;
+  offset: number;
+}
 
 export interface NewUserRow {
   username: string;
@@ -80,20 +91,34 @@ export class UserRepository {
       .executeTakeFirstOrThrow();
   }
 
-  async list(filter: { search?: string; limit: number; offset: number }): Promise<UserRow[]> {
-    let query = this.db.selectFrom('users').selectAll();
+  /** Users by name, searched in their names and mail, from one source (by name) and in one directory state when asked; each with their source's name. */
+  async list(filter: UserListFilter): Promise<ListedUserRow[]> {
+    let query = this.db
+      .selectFrom('users')
+      .leftJoin('identity_sources', 'identity_sources.id', 'users.source_id')
+      .selectAll('users')
+      .select('identity_sources.name as source_name');
     if (filter.search) {
       const pattern = `%${filter.search.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
       query = query.where((eb) =>
         eb.or([
-          eb('username', 'like', pattern),
-          eb('email', 'like', pattern),
-          eb('first_name', 'like', pattern),
-          eb('last_name', 'like', pattern),
+          eb('users.username', 'like', pattern),
+          eb('users.email', 'like', pattern),
+          eb('users.first_name', 'like', pattern),
+          eb('users.last_name', 'like', pattern),
         ]),
       );
     }
-    return query.orderBy('username').limit(filter.limit).offset(filter.offset).execute();
+    if (filter.source !== undefined) query = query.where('identity_sources.name', '=', filter.source);
+    if (filter.directoryState !== undefined) query = query.where('users.directory_state', '=', filter.directoryState);
+    return query.orderBy('users.username').limit(filter.limit).offset(filter.offset).execute();
+  }
+
+  /** The name of the identity source a user comes from; null for an internal user (or a source since removed). */
+  async sourceName(sourceId: number | null): Promise<string | null> {
+    if (sourceId === null) return null;
+    const row = await this.db.selectFrom('identity_sources').select('name').where('id', '=', sourceId).executeTakeFirst();
+    return row?.name ?? null;
   }
 
   /**
