@@ -9,7 +9,7 @@ import { migrateToLatest, openStore } from '../../src/store/connect.js';
 import { launchChromium } from '../support/chromium.js';
 import { interopRequired, interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received } from '../support/radclient.js';
-import { GROUPS, hasSlapd, READER_DN, READER_PASSWORD, SUFFIX, startDirectory, USER_PASSWORD } from '../support/slapd.js';
+import { hasSlapd, identitySourceOn, startDirectory, USER_PASSWORD } from '../support/slapd.js';
 import { freshStoreOptions, testDialects } from '../support/store.js';
 import { bearer, createTestTally } from '../support/tally.js';
 
@@ -41,17 +41,7 @@ for (const dialect of testDialects())
       const api = (method: 'POST' | 'GET', url: string, payload?: object) =>
         tally.admin.inject({ method, url, headers: bearer(tally.tokens.superadmin), ...(payload ? { payload } : {}) });
       try {
-        const added = await api('POST', '/api/v1/identity-sources', {
-          name: 'corp-ldap',
-          type: 'ldap',
-          preset: 'openldap',
-          urls: [directory.ldapsUrl],
-          caFile: directory.caFile,
-          bindDn: READER_DN,
-          bindPassword: READER_PASSWORD,
-          baseDn: SUFFIX,
-          roleGroups: { helpdesk: `cn=tally-helpdesk,${GROUPS}` },
-        });
+        const added = await api('POST', '/api/v1/identity-sources', identitySourceOn(directory));
         assert.equal(added.statusCode, 201, added.body);
         const profile = { name: 'Authenticator app', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true };
         assert.equal((await api('POST', '/api/v1/profiles', profile)).statusCode, 201);

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { systemActor } from '../../src/domain/actor.js';
-import type { IdentitySourceInput } from '../../src/domain/directory.js';
 import { DirectoryConnector, type DirectoryEndpoint, type DirectorySession } from '../../src/domain/directory-connection.js';
 import { unobserved } from '../../src/domain/observer.js';
 import { createLogger } from '../../src/logger.js';
@@ -11,17 +10,7 @@ import { IdentitySourceRepository } from '../../src/store/repositories/identity-
 import { freePort } from '../support/cli.js';
 import { firstItem } from '../support/items.js';
 import { interopRequired } from '../support/peers.js';
-import {
-  GROUPS,
-  hasSlapd,
-  PEOPLE,
-  READER_DN,
-  READER_PASSWORD,
-  SUFFIX,
-  startDirectory,
-  type TestDirectory,
-  USER_PASSWORD,
-} from '../support/slapd.js';
+import { hasSlapd, identitySourceOn, PEOPLE, startDirectory, type TestDirectory, USER_PASSWORD } from '../support/slapd.js';
 import { describeEachStore } from '../support/store.js';
 import { bearer, createTestTally, type TestTally } from '../support/tally.js';
 
@@ -43,21 +32,6 @@ class CountingConnector extends DirectoryConnector {
     this.operations++;
     return super.run(endpoint, operation);
   }
-}
-
-function source(overrides: Partial<IdentitySourceInput> = {}): IdentitySourceInput {
-  return {
-    name: 'corp-ldap',
-    type: 'ldap',
-    preset: 'openldap',
-    urls: [directory.ldapsUrl],
-    caFile: directory.caFile,
-    bindDn: READER_DN,
-    bindPassword: READER_PASSWORD,
-    baseDn: SUFFIX,
-    roleGroups: { helpdesk: `cn=tally-helpdesk,${GROUPS}` },
-    ...overrides,
-  };
 }
 
 describeEachStore('directory sync, users who left, and cached lookups (against a real slapd)', (getStore) => {
@@ -84,7 +58,7 @@ describeEachStore('directory sync, users who left, and cached lookups (against a
         logger: createLogger('debug', log),
       },
     });
-    await tally.services.directory.create(systemActor, source());
+    await tally.services.directory.create(systemActor, identitySourceOn(directory));
     for (const username of ['alice', 'carol'])
       await tally.services.users.logOn({ username, password: USER_PASSWORD, console: 'self-service' });
   });

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IdentitySourceInput } from '../../src/domain/directory.js';
 import { freePort } from './cli.js';
 
 export const SLAPD = '/usr/sbin/slapd';
@@ -265,5 +266,21 @@ access to * by * read
       run('ldapmodify', ['-x', '-H', ldapUrl, '-D', ADMIN_DN, '-w', ADMIN_PASSWORD], ldif);
     },
     stop,
+  };
+}
+
+/** An OpenLDAP identity source on this directory: LDAPS under the test CA, the reader account, help desk by the (nested) help desk group. */
+export function identitySourceOn(directory: TestDirectory, overrides: Partial<IdentitySourceInput> = {}): IdentitySourceInput {
+  return {
+    name: 'corp-ldap',
+    type: 'ldap',
+    preset: 'openldap',
+    urls: [directory.ldapsUrl],
+    caFile: directory.caFile,
+    bindDn: READER_DN,
+    bindPassword: READER_PASSWORD,
+    baseDn: SUFFIX,
+    roleGroups: { helpdesk: `cn=tally-helpdesk,${GROUPS}` },
+    ...overrides,
   };
 }
