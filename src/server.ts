@@ -6,6 +6,7 @@ import { randomToken } from './core/crypto/random.js';
 import { generateMasterKey, type Keyring, makeKeyring } from './core/crypto/secret-box.js';
 import { AuditForwarder, DEFAULT_AUDIT_FORWARDING, runAuditForwarding } from './domain/audit-forwarding.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { runDirectorySync } from './domain/directory.js';
 import { runMailSender } from './domain/mail-outbox.js';
 import type { SelfServiceSettings } from './domain/self-service.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from './domain/services.js';
@@ -64,6 +65,8 @@ export interface ServerOptions {
   auditSyslog?: SyslogTarget;
   /** How often the mail outbox's sender looks for due mails (ms); 1000 by default. */
   mailOutboxIntervalMs?: number;
+  /** How often the node looks for identity sources due a sync (ms); 60000 by default. Each source's own interval decides when it is due. */
+  directorySyncCheckMs?: number;
   /** How often the audit forwarder looks for new events (ms); 1000 by default. */
   auditSyslogIntervalMs?: number;
   logger: Logger;
@@ -124,6 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let forwarding: { stop(): Promise<void> } | undefined;
   let stopClockChecks = () => {};
   let sending: { stop(): Promise<void> } | undefined;
+  let syncing: { stop(): Promise<void> } | undefined;
   let phase: Phase = 'starting';
   try {
     await migrateToLatest(store);
@@ -204,6 +208,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       forwarding = { stop: () => running.stop().finally(() => sink.close()) };
     }
     if (mailer) sending = runMailSender(services.mailOutbox, options.mailOutboxIntervalMs ?? 1000, options.logger);
+    syncing = runDirectorySync(services.directory, options.directorySyncCheckMs ?? 60_000, options.logger);
     const publicPort = publicApp.server.address();
     const boundPort = typeof publicPort === 'object' && publicPort ? publicPort.port : options.port;
     const publicUrl = options.publicUrl ?? `${options.tls ? 'https' : 'http'}://localhost:${boundPort}`;
@@ -259,6 +264,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await services.bulk.stop();
         // A mail in flight is finished and marked, so it is not sent again after a restart.
         await sending?.stop();
+        await syncing?.stop();
         await forwarding?.stop();
         mailer?.close();
         await store.close();
@@ -267,6 +273,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     stopClockChecks();
     await sending?.stop().catch(() => {});
+    await syncing?.stop().catch(() => {});
     await forwarding?.stop().catch(() => {});
     await radius?.close().catch(() => {});
     await Promise.all(apps.map((app) => app.close().catch(() => {})));

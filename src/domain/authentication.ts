@@ -13,6 +13,7 @@ import type { TokenTypeModule } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
+import type { DirectoryRefusal, DirectoryService } from './directory.js';
 import type { Lockout } from './lockout.js';
 import { type AuthenticationOutcome, type Observer, unobserved } from './observer.js';
 import type { SecretHasher, SecretHashKey } from './secret-hash.js';
@@ -337,8 +338,10 @@ export class PasscodeRules {
  *
  * A request goes through these steps, each a method below:
  *   1. queue      `settle`: waits for its batch (one request per user in a batch)
- *   2. find user  `settleBatch`: the batch's users and tokens read at once (`holders`)
- *   3. rules      `refusedByRules`: unknown, disabled, locked user; malformed passcode
+ *   2. find user  `settleBatch`: the batch's users and tokens read at once (`holders`), and
+ *                 what the directory says now of its directory users (`directoryRefusals`)
+ *   3. rules      `refusedByRules`: unknown, disabled, locked user; a user the directory
+ *                 disables or no longer has; malformed passcode
  *   4. match      `matchTokens`: the active tokens, then a lost token's emergency code
  *                 (a challenge's answer instead: `answerChallenge`)
  *   5. decide     `conclude`: accept, next tokencode, new PIN, emergency access, or reject
@@ -363,6 +366,8 @@ export class AuthenticationService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly observer: Observer = unobserved,
+    /** Asked about directory users (cached briefly); without it their local records decide. */
+    private readonly directory?: Pick<DirectoryService, 'refusalOf'>,
   ) {}
 
   get settings(): AuthenticationSettings {
@@ -461,9 +466,12 @@ export class AuthenticationService {
       const hashKey = await this.hasher.load();
       // A name no user can have is not looked up (PostgreSQL would refuse one with a NUL, and the batch with it).
       const holders = await this.repository.holders([...users].filter((name) => USERNAME_PATTERN.test(name)));
+      const refusals = await this.directoryRefusals(holders.values());
       for (const pending of settling) {
         try {
-          decided.push({ pending, decision: await this.decide(pending.request, holders.get(pending.request.username), hashKey) });
+          const holder = holders.get(pending.request.username);
+          const refusal = holder && refusals.get(holder.user.id);
+          decided.push({ pending, decision: await this.decide(pending.request, holder, hashKey, refusal) });
         } catch (error) {
           pending.reject(error);
         }
@@ -475,14 +483,34 @@ export class AuthenticationService {
     }
   }
 
+  /** Step 2, for the batch's directory users: why the directory refuses each now, asked at once. */
+  private async directoryRefusals(holders: Iterable<Holder>): Promise<Map<number, DirectoryRefusal>> {
+    const refusals = new Map<number, DirectoryRefusal>();
+    const directory = this.directory;
+    if (!directory) return refusals;
+    const asked = [...holders].filter(({ user }) => user.source_id !== null && user.disabled !== 1);
+    await Promise.all(
+      asked.map(async ({ user }) => {
+        const refusal = await directory.refusalOf(user);
+        if (refusal) refusals.set(user.id, refusal);
+      }),
+    );
+    return refusals;
+  }
+
   /** Steps 3 to 5 for one request. */
-  private async decide(request: VerifyRequest, holder: Holder | undefined, hashKey: SecretHashKey): Promise<Decision> {
+  private async decide(
+    request: VerifyRequest,
+    holder: Holder | undefined,
+    hashKey: SecretHashKey,
+    directoryRefusal?: DirectoryRefusal,
+  ): Promise<Decision> {
     if (!holder) {
       this.lockout.recordUnknownFailure(request.username);
       return { reply: { result: 'reject', message: DENIED }, reason: 'unknown user' };
     }
     const { user, tokens } = holder;
-    const refused = this.refusedByRules(user, request.passcode);
+    const refused = this.refusedByRules(user, request.passcode, directoryRefusal);
     if (refused) return refused;
     if (request.state !== undefined) return this.answerChallenge(user, tokens, request.state, request.passcode, hashKey, request.channel);
     const now = this.clock.now();
@@ -490,9 +518,13 @@ export class AuthenticationService {
     return this.conclude(user, tokens, match, now, request.channel, hashKey);
   }
 
-  /** Step 3: a disabled or locked user, or a passcode that cannot be one, goes no further. */
-  private refusedByRules(user: UserRow, passcode: string): Decision | undefined {
-    if (user.disabled === 1) return { reply: { result: 'reject', message: DENIED }, reason: 'user disabled' };
+  /**
+   * Step 3: a disabled or locked user, one the directory disables or no longer has, or a passcode
+   * that cannot be one, goes no further. The audit's reason says which.
+   */
+  private refusedByRules(user: UserRow, passcode: string, directoryRefusal?: DirectoryRefusal): Decision | undefined {
+    if (user.disabled === 1) return { reply: { result: 'reject', message: DENIED }, reason: disabledReason(user) };
+    if (directoryRefusal) return { reply: { result: 'reject', message: DENIED }, reason: `user ${directoryRefusal}` };
     if (this.lockout.isLocked(user)) return { reply: { result: 'reject', message: DENIED }, reason: 'user locked' };
     const wellFormed = passcode.length > 0 && passcode.length <= MAX_PASSCODE_LENGTH && WELL_FORMED_PASSCODE.test(passcode);
     if (!wellFormed) return this.failed(user, [], 'malformed passcode');
@@ -804,4 +836,11 @@ export class AuthenticationService {
       }
     }
   }
+}
+
+/** Why a disabled user is: by an administrator, or because the directory disabled them or no longer has them. */
+function disabledReason(user: UserRow): string {
+  if (user.directory_state === 'gone') return 'user gone from directory';
+  if (user.directory_state === 'disabled') return 'user disabled in directory';
+  return 'user disabled';
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Entry } from 'ldapts';
 import { type Keyring, open, seal } from '../core/crypto/secret-box.js';
 import {
@@ -14,12 +15,14 @@ import { errorCatalogue, invalidField, isTallyError, TallyError } from '../error
 import type { Logger } from '../logger.js';
 import { DIRECTORY_PRESETS, type DirectoryPreset, type DirectoryState, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import type { IdentitySourceRepository, IdentitySourceRow } from '../store/repositories/identity-sources.js';
+import type { IdentitySourceRepository, IdentitySourceRow, SyncFinish } from '../store/repositories/identity-sources.js';
 import type { UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requirePermission } from './actor.js';
 import type { AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { DirectoryConnector, DirectoryEndpoint, DirectorySession } from './directory-connection.js';
+import type { Observer } from './observer.js';
+import { repeatEvery } from './repeat.js';
 
 /** Which directory attribute holds each fact Tally keeps of a user. */
 export interface AttributeMapping {
@@ -50,6 +53,8 @@ export interface IdentitySourceInput {
   attributes?: Partial<AttributeMapping>;
   roleGroups?: RoleGroups;
   timeoutSeconds?: number;
+  /** Minutes between the syncs the server runs by itself; 0: only when asked. */
+  syncIntervalMinutes?: number;
 }
 
 export type IdentitySourceChanges = Partial<Omit<IdentitySourceInput, 'name' | 'type'>>;
@@ -71,9 +76,18 @@ export interface IdentitySourceView {
   attributes: AttributeMapping;
   roleGroups: RoleGroups;
   timeoutSeconds: number;
+  syncIntervalMinutes: number;
+  /** The last sync's end, or null before the first. */
+  lastSync: LastSync | null;
   createdAt: string;
   updatedAt: string;
 }
+
+/** How a source's last sync ended: its counts, or (failed) the code of the error that ended it. */
+export type LastSync = { at: string } & (
+  | { outcome: 'ok'; checked: number; updated: number; gone: number; disabled: number }
+  | { outcome: 'failed'; error: string }
+);
 
 /** A user as found in a directory. */
 export interface DirectoryUser {
@@ -89,6 +103,9 @@ export interface DirectoryUser {
   /** The role the source's role groups give, or undefined when the source maps no groups. */
   role: UserRole | undefined;
 }
+
+/** Why the directory refuses a directory user's authentication. */
+export type DirectoryRefusal = 'disabled in directory' | 'gone from directory';
 
 /** A directory group as profiles, bulk runs and list filters name it: the source it is in and its DN. */
 export interface DirectoryGroup {
@@ -128,17 +145,6 @@ export interface IdentitySourceTest {
   groups: string[];
 }
 
-/** The last sync of a source as its audit event recorded it. */
-export interface LastSync {
-  at: string;
-  result: 'success' | 'failure';
-  checked?: number;
-  updated?: number;
-  gone?: number;
-  disabled?: number;
-  error?: string;
-}
-
 export interface SyncReport {
   source: string;
   checked: number;
@@ -163,6 +169,13 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** A DN as read, not parsed: attribute=value pairs, nothing a control character could hide in. */
 const DN = /^[A-Za-z0-9.-]+=[^\p{Cc}]+$/u;
 const DEFAULT_TIMEOUT_SECONDS = 5;
+const DEFAULT_SYNC_INTERVAL_MINUTES = 60;
+/** A week: a source synced less often would keep gone users' tokens working too long. */
+const MAX_SYNC_INTERVAL_MINUTES = 10_080;
+/** A node's claim on a source's sync: longer than any sync takes, short enough that a crashed node's sync is soon taken over. */
+const SYNC_LEASE_MS = 15 * 60_000;
+/** After a failed sync the next is tried this soon (or at the source's interval, if sooner). */
+const SYNC_RETRY_MS = 5 * 60_000;
 /** Lookups are cached this long: enough to spare the directory a log-on's repeated reads, short enough for a change there to show. */
 const CACHE_MS = 30_000;
 const CACHE_ENTRIES = 1000;
@@ -230,6 +243,10 @@ function isUnder(dn: string, base: string): boolean {
  */
 export class DirectoryService {
   private readonly cache = new Map<string, { at: number; user: DirectoryUser | null }>();
+  /** Sources that did not answer an authentication's lookup, and when: not asked again for `CACHE_MS`, so an outage does not hold every batch up for the timeout. */
+  private readonly unanswered = new Map<number, number>();
+  /** This process's name on the sync leases it takes. */
+  private readonly owner = randomUUID();
 
   constructor(
     private readonly sources: IdentitySourceRepository,
@@ -238,6 +255,7 @@ export class DirectoryService {
     private readonly keyring: Keyring,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly observer: Observer,
     private readonly logger?: Logger,
   ) {}
 
@@ -273,6 +291,7 @@ export class DirectoryService {
           attributes: { ...defaults.attributes, ...input.attributes, ...(input.loginAttribute ? { login: input.loginAttribute } : {}) },
           roleGroups: input.roleGroups ?? {},
           timeoutSeconds: input.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
+          syncIntervalMinutes: input.syncIntervalMinutes ?? DEFAULT_SYNC_INTERVAL_MINUTES,
         });
         const bindPassword = settings.bindPassword;
         if (bindPassword === undefined) throw invalidField('bindPassword', 'lengthRange', { min: 1, max: 1024 });
@@ -331,20 +350,26 @@ export class DirectoryService {
           },
           roleGroups: changes.roleGroups ?? current.roleGroups,
           timeoutSeconds: changes.timeoutSeconds ?? current.timeoutSeconds,
+          syncIntervalMinutes: changes.syncIntervalMinutes ?? current.syncIntervalMinutes,
         });
         const newPassword = settings.bindPassword;
+        const now = this.clock.now();
         const result = await tx.identitySources.update(row.id, {
           preset,
           ...storedSettings(settings),
+          // A new interval counts from now.
+          ...(settings.syncIntervalMinutes !== current.syncIntervalMinutes
+            ? { next_sync_at: now + settings.syncIntervalMinutes * 60_000 }
+            : {}),
           ...(newPassword !== undefined
             ? { bind_password_sealed: seal(this.keyring, Buffer.from(newPassword), bindPasswordContext(row.id)) }
             : {}),
-          updated_at: this.clock.now(),
+          updated_at: now,
         });
         return view(result ?? row);
       },
     );
-    this.cache.clear();
+    this.forgetLookups();
     return updated;
   }
 
@@ -363,7 +388,7 @@ export class DirectoryService {
         return (await tx.identitySources.list()).map(view);
       },
     );
-    this.cache.clear();
+    this.forgetLookups();
     return result;
   }
 
@@ -382,7 +407,7 @@ export class DirectoryService {
       },
     );
     this.connector.forget(name);
-    this.cache.clear();
+    this.forgetLookups();
   }
 
   /** "Bind and find this user": what the source finds for a login name, uncached, how it maps, and its groups. */
@@ -405,53 +430,82 @@ export class DirectoryService {
     return { source: name, url: source.endpoint.urls[0] ?? null, ...result };
   }
 
-  /** Each source's last sync, by source name, from the audit trail (a source never synced has none). */
-  async lastSyncs(actor: Actor): Promise<Map<string, LastSync>> {
-    requirePermission(actor, 'identitySources.manage');
-    const syncs = new Map<string, LastSync>();
-    for (const row of await this.sources.list()) {
-      const [event] = await this.audit.list(actor, {
-        action: 'identity-source.sync',
-        targetType: 'identity-source',
-        target: row.name,
-        limit: 1,
-      });
-      if (!event) continue;
-      const count = (key: string) => (typeof event.details?.[key] === 'number' ? (event.details[key] as number) : undefined);
-      syncs.set(row.name, {
-        at: event.at,
-        result: event.result,
-        checked: count('checked'),
-        updated: count('updated'),
-        gone: count('gone'),
-        disabled: count('disabled'),
-        error: typeof event.details?.error === 'string' ? event.details.error : undefined,
-      });
-    }
-    return syncs;
-  }
-
   /** Source names by id, for showing where a user comes from. */
   async sourceNames(): Promise<Map<number, string>> {
     return new Map((await this.sources.list()).map((row) => [row.id, row.name]));
   }
 
   /**
-   * Compares a source's local users with the directory: attributes and roles refreshed, users the
-   * directory disables disabled here, users it no longer has marked gone and disabled (their tokens
-   * stop authenticating). A user the directory enables again is enabled again here.
+   * Compares a source's local users with the directory now (the console's or the CLI's button):
+   * attributes and roles refreshed, users the directory disables disabled here, users it no longer
+   * has marked gone and disabled (their tokens stop authenticating). A user the directory enables
+   * again is enabled again here. CONFLICT while another node (or request) syncs the source.
    */
   async sync(actor: Actor, name: string): Promise<SyncReport> {
     requirePermission(actor, 'identitySources.manage');
-    const source = this.source(await this.row(name, this.sources));
+    const row = await this.row(name, this.sources);
+    const now = this.clock.now();
+    const claimed = await this.sources.claimSync(row.id, this.owner, now, now + SYNC_LEASE_MS, false);
+    if (!claimed) throw new TallyError('CONFLICT', `A sync of ${row.name} is running; try again when it has ended.`);
+    return this.syncClaimed(actor, claimed);
+  }
+
+  /**
+   * One pass of a node's periodic sync: every source whose interval has passed, and which no
+   * other node is syncing, is claimed and synced. A source whose directory does not answer is
+   * recorded as failed and left as it was; the others go on. Returns how many sources it synced.
+   */
+  async syncDue(goOn: () => boolean = () => true): Promise<number> {
+    let synced = 0;
+    for (const row of await this.sources.list()) {
+      if (!goOn()) break;
+      const now = this.clock.now();
+      const claimed = await this.sources.claimSync(row.id, this.owner, now, now + SYNC_LEASE_MS, true);
+      if (!claimed) continue;
+      synced++;
+      const actor: Actor = { kind: 'system', name: `identity-source:${row.name}`, role: 'system' };
+      await this.syncClaimed(actor, claimed).catch((error: unknown) => {
+        // Recorded (log, audit, metric) by syncClaimed when the directory failed; the store failing ends the pass.
+        if (!isTallyError(error)) throw error;
+      });
+    }
+    return synced;
+  }
+
+  /** The sync of a source this node has claimed: it looks everyone up first, and changes nobody unless all lookups were answered. */
+  private async syncClaimed(actor: Actor, row: IdentitySourceRow): Promise<SyncReport> {
+    const source = this.source(row);
+    const interval = Number(row.sync_interval_minutes) * 60_000;
     const local = await this.users.listFromSource(source.row.id);
     const found = new Map<number, DirectoryUser | null>();
-    for (const user of local) found.set(user.id, await this.findByExternalId(source, user.external_id ?? ''));
-    return this.audit.change(
+    try {
+      for (const user of local) found.set(user.id, await this.findByExternalId(source, user.external_id ?? ''));
+    } catch (error) {
+      const code = isTallyError(error) ? error.code : 'INTERNAL';
+      this.logger?.warn(
+        { source: row.name, error: code, checked: found.size, users: local.length },
+        'an identity source sync failed: the directory did not answer; no user was changed',
+      );
+      this.observer.directorySync('failed');
+      const at = this.clock.now();
+      const finish: SyncFinish = {
+        at,
+        outcome: 'failed',
+        result: JSON.stringify({ error: code }),
+        nextAt: at + Math.min(interval || SYNC_RETRY_MS, SYNC_RETRY_MS),
+      };
+      await this.audit.change(
+        actor,
+        { action: 'identity-source.sync', targetType: 'identity-source', target: row.name, result: 'failure', details: { error: code } },
+        (tx) => tx.identitySources.finishSync(row.id, this.owner, finish),
+      );
+      throw error;
+    }
+    const report = await this.audit.change(
       actor,
-      { action: 'identity-source.sync', targetType: 'identity-source', target: name.slice(0, 64) },
+      { action: 'identity-source.sync', targetType: 'identity-source', target: row.name },
       async (tx) => {
-        const report: SyncReport = { source: name, checked: local.length, updated: 0, gone: [], disabled: [] };
+        const report: SyncReport = { source: row.name, checked: local.length, updated: 0, gone: [], disabled: [] };
         for (const user of local) {
           const entry = found.get(user.id);
           if (!entry) {
@@ -465,11 +519,24 @@ export class DirectoryService {
           if (entry.refused) report.disabled.push(entry.login);
           if (await this.refresh(user, entry, tx.users)) report.updated++;
         }
-        this.cache.clear();
+        const at = this.clock.now();
+        const counts = { checked: report.checked, updated: report.updated, gone: report.gone.length, disabled: report.disabled.length };
+        if (
+          !(await tx.identitySources.finishSync(row.id, this.owner, {
+            at,
+            outcome: 'ok',
+            result: JSON.stringify(counts),
+            nextAt: at + interval,
+          }))
+        )
+          this.logger?.warn({ source: row.name }, 'an identity source sync ended after its lease had; another node may have synced it too');
         return report;
       },
       (report) => ({ checked: report.checked, updated: report.updated, gone: report.gone.length, disabled: report.disabled.length }),
     );
+    this.forgetLookups();
+    this.observer.directorySync('ok');
+    return report;
   }
 
   // --- Users ---
@@ -507,6 +574,43 @@ export class DirectoryService {
       return { result: 'ok', user };
     }
     return { result: 'unknown' };
+  }
+
+  /**
+   * Why the directory refuses a directory user's authentication now, or undefined when it does
+   * not (or the user is internal): the account disabled or locked there, or no longer found by its
+   * stable id. Looked up by that id and cached for `CACHE_MS`. A source that does not answer
+   * refuses nobody: the local record (as the last log-on or sync left it) decides, so that a
+   * directory outage does not stop every token; it is logged.
+   */
+  async refusalOf(user: UserRow): Promise<DirectoryRefusal | undefined> {
+    if (user.source_id === null) return undefined;
+    const row = await this.sources.findById(user.source_id);
+    if (!row) return 'gone from directory';
+    const now = this.clock.now();
+    const silentSince = this.unanswered.get(row.id);
+    if (silentSince !== undefined && now - silentSince < CACHE_MS) return undefined;
+    const key = `${row.id}#${user.external_id ?? ''}`;
+    const hit = this.cache.get(key);
+    let found: DirectoryUser | null;
+    if (hit && now - hit.at < CACHE_MS) found = hit.user;
+    else {
+      try {
+        found = await this.findByExternalId(this.source(row), user.external_id ?? '');
+      } catch (error) {
+        if (!isTallyError(error)) throw error;
+        this.unanswered.set(row.id, now);
+        this.logger?.warn(
+          { source: row.name, error: error.code },
+          "a directory did not answer an authentication's lookup; its users' local records decide for now",
+        );
+        return undefined;
+      }
+      this.unanswered.delete(row.id);
+      this.remember(key, now, found);
+    }
+    if (!found) return 'gone from directory';
+    return found.refused ? 'disabled in directory' : undefined;
   }
 
   /**
@@ -712,9 +816,19 @@ export class DirectoryService {
       const entry = await this.findEntry(source, session, login);
       return entry ? this.describe(source, session, entry) : null;
     });
-    if (this.cache.size >= CACHE_ENTRIES) this.cache.clear();
-    this.cache.set(key, { at: now, user });
+    this.remember(key, now, user);
     return user;
+  }
+
+  /** Drops every cached lookup and outage: after a source's settings change, or a sync. */
+  private forgetLookups(): void {
+    this.cache.clear();
+    this.unanswered.clear();
+  }
+
+  private remember(key: string, at: number, user: DirectoryUser | null): void {
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.clear();
+    this.cache.set(key, { at, user });
   }
 
   private async findByExternalId(source: Source, externalId: string): Promise<DirectoryUser | null> {
@@ -906,6 +1020,7 @@ interface CheckedSettings {
   attributes: AttributeMapping;
   roleGroups: RoleGroups;
   timeoutSeconds: number;
+  syncIntervalMinutes: number;
 }
 
 /** A source's checked settings as its row keeps them (the bind password apart: it is sealed on its own). */
@@ -921,6 +1036,7 @@ function storedSettings(settings: CheckedSettings) {
     attributes: JSON.stringify(settings.attributes),
     role_groups: JSON.stringify(settings.roleGroups),
     timeout_ms: settings.timeoutSeconds * 1000,
+    sync_interval_minutes: settings.syncIntervalMinutes,
   };
 }
 
@@ -961,6 +1077,12 @@ function checkSettings(settings: CheckedSettings): CheckedSettings {
   }
   if (!Number.isInteger(settings.timeoutSeconds) || settings.timeoutSeconds < 1 || settings.timeoutSeconds > 60)
     throw invalidField('timeoutSeconds', 'wholeNumberRange', { min: 1, max: 60 });
+  if (
+    !Number.isInteger(settings.syncIntervalMinutes) ||
+    settings.syncIntervalMinutes < 0 ||
+    settings.syncIntervalMinutes > MAX_SYNC_INTERVAL_MINUTES
+  )
+    throw invalidField('syncIntervalMinutes', 'wholeNumberRange', { min: 0, max: MAX_SYNC_INTERVAL_MINUTES });
   return settings;
 }
 
@@ -982,7 +1104,31 @@ function view(row: IdentitySourceRow): IdentitySourceView {
     attributes,
     roleGroups: JSON.parse(row.role_groups) as RoleGroups,
     timeoutSeconds: row.timeout_ms / 1000,
+    syncIntervalMinutes: Number(row.sync_interval_minutes),
+    lastSync: lastSync(row),
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
+}
+
+function lastSync(row: IdentitySourceRow): LastSync | null {
+  if (row.last_sync_at === null || row.last_sync_outcome === null) return null;
+  const at = new Date(Number(row.last_sync_at)).toISOString();
+  const result = JSON.parse(row.last_sync_result ?? '{}') as Record<string, unknown>;
+  if (row.last_sync_outcome === 'failed') return { at, outcome: 'failed', error: String(result.error ?? 'INTERNAL') };
+  const count = (key: string) => Number(result[key] ?? 0);
+  return { at, outcome: 'ok', checked: count('checked'), updated: count('updated'), gone: count('gone'), disabled: count('disabled') };
+}
+
+/**
+ * Runs a node's periodic sync: every `intervalMs` it syncs the sources that are due (each source's
+ * own interval decides when; the lease, which node). `stop` waits for the source in hand.
+ */
+export function runDirectorySync(directory: DirectoryService, intervalMs: number, logger?: Logger): { stop(): Promise<void> } {
+  return repeatEvery(
+    intervalMs,
+    (goOn) => directory.syncDue(goOn),
+    { failing: 'identity source syncs could not be claimed or recorded; retrying', resumed: 'identity source syncs are running again' },
+    logger,
+  );
 }

@@ -1,3 +1,4 @@
+import type { SyncOutcome } from '../model/vocabulary.js';
 import type { StoreErrorKind } from '../store/connect.js';
 
 /**
@@ -23,6 +24,8 @@ export interface Observer {
   clockStepped(seconds: number): void;
   /** A mail handed to the SMTP server (`sent`), or a send that failed and will be retried (`deferred`) or not (`failed`). */
   mailSend(outcome: MailSendOutcome): void;
+  /** An identity source's sync ended: it compared the source's users (`ok`) or the directory did not answer (`failed`). */
+  directorySync(outcome: SyncOutcome): void;
 }
 
 export type MailSendOutcome = 'sent' | 'deferred' | 'failed';
@@ -54,4 +57,5 @@ export const unobserved: Observer = {
   httpResponse: () => {},
   clockStepped: () => {},
   mailSend: () => {},
+  directorySync: () => {},
 };

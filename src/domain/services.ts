@@ -98,6 +98,8 @@ export interface ServiceOptions extends DistributionOptions {
   selfService?: SelfServiceSettings;
   /** Monitoring (the Prometheus metrics); none without it. */
   observer?: Observer;
+  /** The LDAP I/O of identity sources; a test passes one that counts what reaches the directory. */
+  directoryConnector?: DirectoryConnector;
   /** The clock the wall clock is checked against for steps; `performance.now()` unless a test moves it. */
   monotonic?: Monotonic;
   /** How long an RSA Authentication API attempt waits for the agent's next request. */
@@ -111,13 +113,15 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const { repositories } = work;
   const audit = new AuditService(work, clock);
   const hasher = new SecretHasher(repositories.meta, keyring);
+  const observer = options.observer ?? unobserved;
   const directory = new DirectoryService(
     repositories.identitySources,
     repositories.users,
-    new DirectoryConnector(options.logger),
+    options.directoryConnector ?? new DirectoryConnector(options.logger),
     keyring,
     audit,
     clock,
+    observer,
     options.logger,
   );
   const tokens = new TokenService(work, keyring, audit, clock, directory);
@@ -125,7 +129,6 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const lockout = new Lockout(repositories.users, clock, DEFAULT_LOCKOUT);
   const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
   const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
-  const observer = options.observer ?? unobserved;
   const mailOutbox = new MailOutbox(
     repositories.mailOutbox,
     keyring,
@@ -171,6 +174,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     audit,
     clock,
     observer,
+    directory,
   );
   const tokenAdmin = new TokenAdministrationService(
     passcodeRules,

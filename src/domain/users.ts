@@ -394,14 +394,20 @@ export class UserService {
   /**
    * A page of users: `search` is the start of a username in any case; `after` the last username of
    * the page before; `directoryState` finds directory users in that state (`gone`: those who left
-   * the directory); `group` keeps the members of a directory group (nested included).
+   * the directory); `source` keeps the users of the identity source of that name; `group` keeps the
+   * members of a directory group (nested included).
    */
-  async list(actor: Actor, filter: Omit<UserListQuery, 'ids'> & { group?: DirectoryGroup }): Promise<UserView[]> {
+  async list(
+    actor: Actor,
+    filter: Omit<UserListQuery, 'ids' | 'sourceId'> & { group?: DirectoryGroup; source?: string },
+  ): Promise<UserView[]> {
     requirePermission(actor, 'users.read');
-    const { group, ...rest } = filter;
-    const ids = group ? await membersOf(this.directory, group) : undefined;
+    const { group, source, ...rest } = filter;
     const names = await this.sourceNames();
-    return (await this.users.list({ ...rest, ids })).map((row) => this.view(row, names));
+    const sourceId = source === undefined ? undefined : [...names].find(([, name]) => name === source)?.[0];
+    if (source !== undefined && sourceId === undefined) return [];
+    const ids = group ? await membersOf(this.directory, group) : undefined;
+    return (await this.users.list({ ...rest, ids, sourceId })).map((row) => this.view(row, names));
   }
 
   /** Read before a change's transaction, never in it: on SQLite a read outside it would wait for it. */

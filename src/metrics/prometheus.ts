@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthenticationOutcome, MailSendOutcome, Observer, RadiusDropReason, StoreErrorKind } from '../domain/observer.js';
+import type { SyncOutcome } from '../model/vocabulary.js';
 
 const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -22,6 +23,7 @@ export class PrometheusMetrics implements Observer {
   private readonly clockSteps: Counter<'direction'>;
   private readonly lastClockStep: Gauge;
   private readonly mailSends: Counter<'outcome'>;
+  private readonly directorySyncs: Counter<'outcome'>;
   private queueDepth: () => number = () => 0;
   private mailOutbox: () => Promise<{ queued: number; failed: number }> = async () => ({ queued: 0, failed: 0 });
 
@@ -93,6 +95,12 @@ export class PrometheusMetrics implements Observer {
       labelNames: ['outcome'],
       registers,
     });
+    this.directorySyncs = new Counter({
+      name: 'tally_directory_syncs_total',
+      help: "Identity source syncs this node ran: ok, or failed (the directory did not answer; nobody's record was changed).",
+      labelNames: ['outcome'],
+      registers,
+    });
     const mailOutbox: Gauge<'state'> = new Gauge({
       name: 'tally_mail_outbox',
       help: 'Mails in the outbox when scraped, by state: queued (waiting or being sent) and failed (given up; an administrator may retry them).',
@@ -160,6 +168,10 @@ export class PrometheusMetrics implements Observer {
 
   mailSend(outcome: MailSendOutcome): void {
     this.mailSends.inc({ outcome });
+  }
+
+  directorySync(outcome: SyncOutcome): void {
+    this.directorySyncs.inc({ outcome });
   }
 }
 

@@ -102,3 +102,7 @@ export type DirectoryPreset = (typeof DIRECTORY_PRESETS)[number];
 /** What the directory last said of a directory user. */
 export const DIRECTORY_STATES = ['present', 'disabled', 'gone'] as const;
 export type DirectoryState = (typeof DIRECTORY_STATES)[number];
+
+/** How an identity source's sync ended. */
+export const SYNC_OUTCOMES = ['ok', 'failed'] as const;
+export type SyncOutcome = (typeof SYNC_OUTCOMES)[number];

@@ -12,6 +12,7 @@ import type {
   MailState,
   PinCharset,
   ProfilePinMode,
+  SyncOutcome,
   TokenOrigin,
   TokenRequestState,
   TokenState,
@@ -81,6 +82,17 @@ export interface IdentitySourcesTable {
   timeout_ms: number;
   created_at: number;
   updated_at: number;
+  /** Minutes between the syncs a server runs by itself; 0: only when asked. */
+  sync_interval_minutes: Generated<number>;
+  /** When the next sync is due; null: at once. */
+  next_sync_at: number | null;
+  /** The node running a sync now, and until when its claim holds (a crashed node's ends then). */
+  sync_lease_owner: string | null;
+  sync_lease_until: number | null;
+  last_sync_at: number | null;
+  last_sync_outcome: SyncOutcome | null;
+  /** JSON: the last sync's counts, or the code of the error that ended it. */
+  last_sync_result: string | null;
 }
 
 export interface ApiTokensTable {

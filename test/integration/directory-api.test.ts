@@ -10,6 +10,7 @@ import { interopRequired } from '../support/peers.js';
 import {
   GROUPS,
   hasSlapd,
+  identitySourceOn,
   READER_DN,
   READER_PASSWORD,
   SUFFIX,
@@ -36,17 +37,7 @@ if (available) {
 }
 
 function sourceBody() {
-  return {
-    name: 'corp',
-    type: 'ldap',
-    preset: 'openldap',
-    urls: [directory.ldapsUrl],
-    caFile: directory.caFile,
-    bindDn: READER_DN,
-    bindPassword: READER_PASSWORD,
-    baseDn: SUFFIX,
-    roleGroups: { helpdesk: `cn=tally-helpdesk,${GROUPS}` },
-  };
+  return identitySourceOn(directory, { name: 'corp' });
 }
 
 describeEachStore('identity sources over REST', (getStore) => {

@@ -12,10 +12,9 @@ import {
   ADA_GUID_TEXT,
   GROUPS,
   hasSlapd,
+  identitySourceOn,
   PEOPLE,
-  READER_DN,
   READER_PASSWORD,
-  SUFFIX,
   startDirectory,
   type TestDirectory,
   USER_PASSWORD,
@@ -48,18 +47,10 @@ if (available) {
 }
 
 function openldapSource(overrides: Partial<IdentitySourceInput> = {}): IdentitySourceInput {
-  return {
-    name: 'corp-ldap',
-    type: 'ldap',
-    preset: 'openldap',
-    urls: [directory.ldapsUrl],
-    caFile: directory.caFile,
-    bindDn: READER_DN,
-    bindPassword: READER_PASSWORD,
-    baseDn: SUFFIX,
+  return identitySourceOn(directory, {
     roleGroups: { superadmin: `cn=tally-superadmins,${GROUPS}`, helpdesk: `cn=tally-helpdesk,${GROUPS}` },
     ...overrides,
-  };
+  });
 }
 
 async function refusal(promise: Promise<unknown>): Promise<string> {

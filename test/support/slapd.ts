@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
+import type { IdentitySourceInput } from '../../src/domain/directory.js';
 import { freePort } from './cli.js';
 import { interopRequired } from './peers.js';
 
@@ -294,5 +295,21 @@ export function directoryForFile(): { available: boolean; skip: { skip?: string 
       if (!running) throw new Error('the test directory is not running');
       return running;
     },
+  };
+}
+
+/** An OpenLDAP identity source on this directory: LDAPS under the test CA, the reader account, help desk by the (nested) help desk group. */
+export function identitySourceOn(directory: TestDirectory, overrides: Partial<IdentitySourceInput> = {}): IdentitySourceInput {
+  return {
+    name: 'corp-ldap',
+    type: 'ldap',
+    preset: 'openldap',
+    urls: [directory.ldapsUrl],
+    caFile: directory.caFile,
+    bindDn: READER_DN,
+    bindPassword: READER_PASSWORD,
+    baseDn: SUFFIX,
+    roleGroups: { helpdesk: `cn=tally-helpdesk,${GROUPS}` },
+    ...overrides,
   };
 }

@@ -1,4 +1,5 @@
 import { systemActor } from '../../domain/actor.js';
+import type { IdentitySourceView } from '../../domain/directory.js';
 import { DIRECTORY_PRESETS, type DirectoryPreset } from '../../model/vocabulary.js';
 import { defineCommand, EXIT } from '../command.js';
 import { storeSettings, withServices } from '../store.js';
@@ -29,6 +30,10 @@ const addCommand = defineCommand({
     superadminGroup: { type: 'string', doc: 'Group DN whose members are super admins.' },
     helpdeskGroup: { type: 'string', doc: 'Group DN whose members are help desk administrators.' },
     timeoutSeconds: { type: 'string', doc: 'Timeout on connecting and on each operation (default 5).' },
+    syncIntervalMinutes: {
+      type: 'string',
+      doc: 'Minutes between the syncs the server runs by itself (default 60); 0: only by `identity-source sync`.',
+    },
     json,
   },
   notes: ['The bind password is the first line of standard input, so that it stays out of the process list and shell history.'],
@@ -54,6 +59,7 @@ const addCommand = defineCommand({
         ...(options.loginAttribute !== undefined ? { loginAttribute: String(options.loginAttribute) } : {}),
         roleGroups,
         ...(options.timeoutSeconds !== undefined ? { timeoutSeconds: Number(options.timeoutSeconds) } : {}),
+        ...(options.syncIntervalMinutes !== undefined ? { syncIntervalMinutes: Number(options.syncIntervalMinutes) } : {}),
       });
       io.out(options.json ? `${JSON.stringify(source)}\n` : `${source.name}\t${source.position}\t${source.urls.join(' ')}\n`);
       return EXIT.ok;
@@ -63,7 +69,8 @@ const addCommand = defineCommand({
 
 const listCommand = defineCommand({
   name: 'identity-source list',
-  summary: 'List the identity sources in the order users are looked for (never their bind passwords).',
+  summary:
+    'List the identity sources in the order users are looked for, with their sync interval and last sync (never their bind passwords).',
   settings: [...storeSettings, 'masterKey'],
   options: { json },
   async run({ config, options, io }) {
@@ -72,12 +79,22 @@ const listCommand = defineCommand({
       io.out(
         options.json
           ? `${JSON.stringify({ identitySources: sources })}\n`
-          : sources.map((s) => `${s.position}\t${s.name}\t${s.preset}\t${s.urls.join(' ')}\t${s.baseDn}\n`).join(''),
+          : sources.map((s) => `${s.position}\t${s.name}\t${s.preset}\t${s.urls.join(' ')}\t${s.baseDn}\t${syncText(s)}\n`).join(''),
       );
       return EXIT.ok;
     });
   },
 });
+
+/** A source's sync as a list line shows it: its interval, and how the last one ended. */
+function syncText(source: IdentitySourceView): string {
+  const every = source.syncIntervalMinutes === 0 ? 'sync off' : `sync every ${source.syncIntervalMinutes} min`;
+  const last = source.lastSync;
+  if (!last) return `${every}, never synced`;
+  return last.outcome === 'ok'
+    ? `${every}, last ${last.at} ok: checked ${last.checked}, updated ${last.updated}, gone ${last.gone}, disabled ${last.disabled}`
+    : `${every}, last ${last.at} failed: ${last.error}`;
+}
 
 const testCommand = defineCommand({
   name: 'identity-source test',

@@ -22,6 +22,7 @@ import { bulkCredentials } from './0019_bulk_credentials.js';
 import { settings } from './0020_settings.js';
 import { mailTemplates } from './0021_mail_templates.js';
 import { mailOutbox } from './0022_mail_outbox.js';
+import { directorySync } from './0023_directory_sync.js';
 import { directoryGroups } from './0024_directory_groups.js';
 import { listIndexes } from './0025_list_indexes.js';
 
@@ -50,6 +51,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0020_settings': settings(dialect),
     '0021_mail_templates': mailTemplates(dialect),
     '0022_mail_outbox': mailOutbox(dialect),
+    '0023_directory_sync': directorySync(dialect),
     '0024_directory_groups': directoryGroups(),
     '0025_list_indexes': listIndexes(dialect),
   };

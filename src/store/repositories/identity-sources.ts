@@ -1,9 +1,18 @@
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
+import type { SyncOutcome } from '../../model/vocabulary.js';
 import type { Database, IdentitySourcesTable } from '../schema.js';
 import { atomically } from '../unit-of-work.js';
 
 export type IdentitySourceRow = Selectable<IdentitySourcesTable>;
-export type NewIdentitySourceRow = Omit<IdentitySourcesTable, 'id' | 'bind_password_sealed' | 'position'>;
+export type NewIdentitySourceRow = Omit<Insertable<IdentitySourcesTable>, 'id' | 'bind_password_sealed' | 'position'>;
+
+/** How a sync ended, as the source keeps it until the next. */
+export interface SyncFinish {
+  at: number;
+  outcome: SyncOutcome;
+  result: string;
+  nextAt: number;
+}
 
 /** LDAP identity sources, with their bind passwords sealed. */
 export class IdentitySourceRepository {
@@ -58,6 +67,42 @@ export class IdentitySourceRepository {
           .execute();
       }
     });
+  }
+
+  /**
+   * Claims a source's sync for `owner` until `leaseUntil`, by a conditional update: only when no
+   * other node holds an unexpired lease, and (`due`) only when the source syncs by itself and its
+   * next sync is due. The row as claimed, or undefined when it is not this node's to sync now.
+   */
+  async claimSync(id: number, owner: string, now: number, leaseUntil: number, due: boolean): Promise<IdentitySourceRow | undefined> {
+    let claim = this.db
+      .updateTable('identity_sources')
+      .set({ sync_lease_owner: owner, sync_lease_until: leaseUntil })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('sync_lease_until', 'is', null), eb('sync_lease_until', '<=', now)]));
+    if (due)
+      claim = claim
+        .where('sync_interval_minutes', '>', 0)
+        .where((eb) => eb.or([eb('next_sync_at', 'is', null), eb('next_sync_at', '<=', now)]));
+    return claim.returningAll().executeTakeFirst();
+  }
+
+  /** Records how `owner`'s sync ended and lets the lease go; false when the lease was lost to another node. */
+  async finishSync(id: number, owner: string, finish: SyncFinish): Promise<boolean> {
+    const result = await this.db
+      .updateTable('identity_sources')
+      .set({
+        sync_lease_owner: null,
+        sync_lease_until: null,
+        last_sync_at: finish.at,
+        last_sync_outcome: finish.outcome,
+        last_sync_result: finish.result,
+        next_sync_at: finish.nextAt,
+      })
+      .where('id', '=', id)
+      .where('sync_lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   /** Removes the source named so; returns whether there was one. */

@@ -6,7 +6,7 @@ import type { Database, UsersTable } from '../schema.js';
 import { type Connection, queryBuilderOf } from '../unit-of-work.js';
 
 export type UserRow = Selectable<UsersTable>;
-
+/** A user as listed: with the name of the identity source they come from (null: internal). */
 export interface NewUserRow {
   username: string;
   passwordHash: string | null;
@@ -24,6 +24,8 @@ export interface UserListQuery {
   directoryState?: DirectoryState;
   /** Only these users (none: nobody). */
   ids?: readonly number[];
+  /** Only users from this identity source. */
+  sourceId?: number;
   after?: string;
   limit: number;
   offset?: number;
@@ -120,6 +122,7 @@ export class UserRepository {
     let query = this.db.selectFrom('users').selectAll();
     if (filter.directoryState) query = query.where('directory_state', '=', filter.directoryState);
     if (filter.ids) query = query.where('id', 'in', filter.ids);
+    if (filter.sourceId !== undefined) query = query.where('source_id', '=', filter.sourceId);
     if (filter.search) {
       const prefix = codePointOrder(dialect, sql<string>`lower(${filter.search})`);
       query = query.where(folded, '>=', prefix).where(folded, '<', prefixEnd(dialect, sql<string>`lower(${filter.search})`));

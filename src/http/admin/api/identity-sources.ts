@@ -45,6 +45,13 @@ const settings = {
   attributes: Type.Optional(Mapping),
   roleGroups: Type.Optional(RoleGroups),
   timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 60, description: 'on connecting and on each operation' })),
+  syncIntervalMinutes: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 10080,
+      description: 'minutes between the syncs the server runs by itself (60 by default); 0: only when asked',
+    }),
+  ),
 };
 const SourceBody = Type.Object(
   { name: Type.String({ minLength: 1, maxLength: 64 }), type: Type.Literal('ldap'), ...settings },
@@ -74,6 +81,26 @@ const SourceView = Type.Object({
   }),
   roleGroups: Type.Object({ superadmin: Type.Optional(Type.String()), helpdesk: Type.Optional(Type.String()) }),
   timeoutSeconds: Type.Number(),
+  syncIntervalMinutes: Type.Integer(),
+  lastSync: Type.Union(
+    [
+      Type.Object({
+        at: Type.String(),
+        outcome: Type.Literal('ok'),
+        checked: Type.Integer(),
+        updated: Type.Integer(),
+        gone: Type.Integer({ description: 'users the directory no longer has' }),
+        disabled: Type.Integer({ description: 'users the directory disables or locks' }),
+      }),
+      Type.Object({
+        at: Type.String(),
+        outcome: Type.Literal('failed'),
+        error: Type.String({ description: 'the error code that ended it (DIRECTORY_UNAVAILABLE...); nobody was changed' }),
+      }),
+      Type.Null(),
+    ],
+    { description: "how the source's last sync ended; null before the first" },
+  ),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -198,7 +225,8 @@ export function identitySourceRoutes(app: FastifyInstance, services: Services): 
       ...common,
       schema: {
         tags: ['identity-sources'],
-        summary: "Refresh the source's users from the directory; users gone from it are disabled",
+        summary:
+          "Refresh the source's users from the directory now; users gone from it are disabled. 503 DIRECTORY_UNAVAILABLE (nobody changed) when it does not answer, 409 while a sync of the source runs",
         params: NameParams,
         response: { 200: SyncReport },
       },

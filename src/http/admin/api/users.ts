@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/services.js';
-import { USER_ROLES } from '../../../model/vocabulary.js';
+import { DIRECTORY_STATES, USER_ROLES } from '../../../model/vocabulary.js';
 import { actorOf } from './auth.js';
 import { afterQuery, groupOf, groupQuery, listQuery, pageOf } from './paging.js';
 import { oneOf } from './vocabulary.js';
@@ -14,6 +14,11 @@ export const UserViewSchema = Type.Object({
   role: oneOf(USER_ROLES),
   disabled: Type.Boolean(),
   locked: Type.Boolean(),
+  source: Type.Union([Type.String(), Type.Null()], { description: 'the identity source the user comes from; null for an internal user' }),
+  directoryState: Type.Union([oneOf(DIRECTORY_STATES), Type.Null()], {
+    description:
+      'what the directory last said of a directory user: present, disabled, or gone (no longer there: their tokens stop authenticating); null for an internal user',
+  }),
   createdAt: Type.String({ format: 'date-time' }),
 });
 
@@ -81,6 +86,10 @@ const UserListQuery = Type.Object(
     ...afterQuery,
     search: Type.Optional(Type.String({ maxLength: 128, description: 'the start of a username, in any case' })),
     group: Type.Optional(groupQuery),
+    source: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'only users from the identity source of this name' })),
+    directoryState: Type.Optional(
+      oneOf(DIRECTORY_STATES, { description: 'only directory users in this state (gone: who left the directory)' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -104,15 +113,17 @@ export function userRoutes(app: FastifyInstance, services: Services): void {
       config: { permission: 'users.read' },
       schema: {
         tags: ['users'],
-        summary: 'List or search users',
+        summary: 'List or search users; source and directoryState narrow the list (directoryState=gone: users who left the directory)',
         querystring: UserListQuery,
         response: { 200: Type.Object({ users: Type.Array(UserViewSchema) }) },
       },
     },
     async (request) => {
       const { limit, offset } = pageOf(request.query);
-      const { search, after, group } = request.query;
-      return { users: await services.users.list(actorOf(request), { search, after, group: groupOf(group), limit, offset }) };
+      const { search, after, group, source, directoryState } = request.query;
+      return {
+        users: await services.users.list(actorOf(request), { search, after, group: groupOf(group), source, directoryState, limit, offset }),
+      };
     },
   );
 

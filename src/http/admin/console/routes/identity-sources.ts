@@ -117,12 +117,8 @@ export function identitySourceRoutes(app: FastifyInstance, services: Services): 
   };
   const list = async (request: FastifyRequest, reply: FastifyReply, extra: Partial<SourcesData> = {}) => {
     const actor = actorOf(request);
-    const [sources, lastSyncs] = await Promise.all([services.directory.list(actor), services.directory.lastSyncs(actor)]);
-    return page(
-      reply,
-      identitySourcesPage(viewerOf(request), { sources, lastSyncs, notice: noticeFrom(request), ...extra }),
-      extra.error?.status,
-    );
+    const sources = await services.directory.list(actor);
+    return page(reply, identitySourcesPage(viewerOf(request), { sources, notice: noticeFrom(request), ...extra }), extra.error?.status);
   };
 
   app.get('/identity-sources', { config }, async (request, reply) => list(request, reply));

@@ -111,16 +111,15 @@ export function sourceForm(source: IdentitySourceView, preset?: DirectoryPreset)
   };
 }
 
-function syncSummary(sync: LastSync | undefined): Html {
+function syncSummary(sync: LastSync | null): Html {
   if (!sync) return html`<span class="muted">Never</span>`;
-  if (sync.result === 'failure')
-    return html`${time(sync.at)} <span class="badge badge-failure">Failed</span>${sync.error ? html` <span class="muted">${sync.error}</span>` : ''}`;
-  return html`${time(sync.at)} <span class="badge badge-active">OK</span> <span class="muted">${sync.checked ?? 0} checked, ${sync.updated ?? 0} updated, ${sync.gone ?? 0} gone, ${sync.disabled ?? 0} disabled</span>`;
+  if (sync.outcome === 'failed')
+    return html`${time(sync.at)} <span class="badge badge-failure">Failed</span> <span class="muted">${sync.error}</span>`;
+  return html`${time(sync.at)} <span class="badge badge-active">OK</span> <span class="muted">${sync.checked} checked, ${sync.updated} updated, ${sync.gone} gone, ${sync.disabled} disabled</span>`;
 }
 
 export interface SourcesData {
   sources: IdentitySourceView[];
-  lastSyncs: Map<string, LastSync>;
   notice?: Notice;
   error?: TallyError;
 }
@@ -137,7 +136,7 @@ export function identitySourcesPage(viewer: Viewer, data: SourcesData): Html {
   <td class="mono">${source.urls.map((url) => html`${url}<br>`)}</td>
   <td class="mono">${source.baseDn}</td>
   <td class="mono">${source.loginAttribute}</td>
-  <td>${syncSummary(data.lastSyncs.get(source.name))}</td>
+  <td>${syncSummary(source.lastSync)}</td>
   <td><div class="actions">${index > 0 ? move('up', `Move ${source.name} up`) : ''}${index < last ? move('down', `Move ${source.name} down`) : ''}<a class="button button-secondary button-small" href="${base}/test">Test</a><a class="button button-secondary button-small" href="${base}/edit">Edit</a>${actionButton(viewer, `${base}/sync`, 'Sync now', { small: true })}<a class="button button-danger button-small" href="${base}/remove">Remove</a></div></td>
 </tr>`;
   };
