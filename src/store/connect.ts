@@ -18,11 +18,11 @@ export function dialectOf(db: Kysely<Database>): Dialect {
 /**
  * Rows as the parameters of a set-based statement, so that one statement serves any number of
  * them: one JSON array for SQLite (`json_each(?)`, `value ->> N`), one array per column for
- * PostgreSQL (`unnest($1, $2, ...)`).
+ * PostgreSQL (`unnest($1, $2, ...)`): `width` of them, so that no rows still fill the statement's parameters.
  */
-export function rowsParameters(dialect: Dialect, rows: ReadonlyArray<readonly unknown[]>): unknown[] {
+export function rowsParameters(dialect: Dialect, rows: ReadonlyArray<readonly unknown[]>, width = rows[0]?.length ?? 0): unknown[] {
   if (dialect === 'sqlite') return [JSON.stringify(rows)];
-  return (rows[0] ?? []).map((_, column) => rows.map((row) => row[column]));
+  return Array.from({ length: width }, (_, column) => rows.map((row) => row[column]));
 }
 
 /** A list of values as the one parameter of `in (select value from json_each(?))` (SQLite) or `= any($1)` (PostgreSQL). */
@@ -40,6 +40,11 @@ export interface StoreOptions {
   sqliteSynchronous?: SqliteSynchronous;
   /** Told of every statement that fails, by kind (for the metrics); the caller still gets the error. */
   onError?: (kind: StoreErrorKind) => void;
+  /**
+   * PostgreSQL only: told of every statement sent to the server, BEGIN and COMMIT included (each
+   * is a round trip), so that a test can hold the statements of a code path to a number.
+   */
+  onStatement?: (text: string) => void;
 }
 
 /**
@@ -88,7 +93,7 @@ function describePostgres(url: string): string {
 /** Opens the store and checks that it answers; an unreachable database is STORE_UNAVAILABLE. */
 export async function openStore(options: StoreOptions): Promise<Store> {
   const log = errorLog(options.onError);
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.schema, log);
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.schema, log, options.onStatement);
   return openSqlite(options.dataDir, options.sqliteSynchronous ?? 'full', log);
 }
 
@@ -143,7 +148,12 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-async function openPostgres(url: string, schema: string | undefined, log: LogConfig | undefined): Promise<Store> {
+async function openPostgres(
+  url: string,
+  schema: string | undefined,
+  log: LogConfig | undefined,
+  onStatement: StoreOptions['onStatement'],
+): Promise<Store> {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new TallyError('CONFIG_INVALID', 'The PostgreSQL schema name must be lower-case letters, digits and underscores.');
   }
@@ -162,6 +172,7 @@ async function openPostgres(url: string, schema: string | undefined, log: LogCon
   });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => {});
+  if (onStatement) pool.on('connect', (client) => countStatements(client, onStatement));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
   try {
     if (schema) {
@@ -178,6 +189,16 @@ async function openPostgres(url: string, schema: string | undefined, log: LogCon
     throw new TallyError('STORE_UNAVAILABLE', `Cannot reach ${description} (${reason}).`);
   }
   return { db, dialect: 'postgres', description, close: () => db.destroy() };
+}
+
+/** Tells `onStatement` of each statement a pooled client sends (Kysely sends all of them through `query`). */
+function countStatements(client: pg.PoolClient, onStatement: (text: string) => void): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((...args: unknown[]) => {
+    const [statement] = args;
+    onStatement(typeof statement === 'string' ? statement : String((statement as { text?: unknown }).text));
+    return query(...args);
+  }) as typeof client.query;
 }
 
 /**

@@ -10,6 +10,33 @@ export type NewAuditRow = Insertable<AuditEventsTable>;
 /** The actions an authentication records, by channel. */
 const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius', 'auth.self-service'];
 
+/** The columns an event is written with, in the order of `auditValues`. */
+export const AUDIT_COLUMNS = 'at, actor_type, actor, action, target_type, target, result, source, details, request_id';
+
+/** An event's values in the order of `AUDIT_COLUMNS`. */
+export function auditValues(event: NewAuditRow): unknown[] {
+  return [
+    event.at,
+    event.actor_type,
+    event.actor,
+    event.action,
+    event.target_type ?? null,
+    event.target ?? null,
+    event.result,
+    event.source ?? null,
+    event.details ?? null,
+    event.request_id ?? null,
+  ];
+}
+
+export const AUDIT_COLUMN_COUNT = AUDIT_COLUMNS.split(',').length;
+
+/** PostgreSQL: the parameters of a set-based insert, one typed array per column, numbered from `$first` (for `unnest`). */
+export function postgresAuditArrays(first: number): string {
+  const types = ['bigint', ...Array<string>(AUDIT_COLUMN_COUNT - 1).fill('text')];
+  return types.map((type, column) => `$${first + column}::${type}[]`).join(', ');
+}
+
 /**
  * Append-only: there is deliberately no update, and one delete: `purgeBefore`, the retention
  * purge (which the domain allows only over an exported range, or when forced, and records).
@@ -21,30 +48,17 @@ export class AuditRepository {
 
   constructor(private readonly db: Kysely<Database>) {
     this.dialect = dialectOf(db);
-    const columns = 'at, actor_type, actor, action, target_type, target, result, source, details, request_id';
     this.insertSql =
       this.dialect === 'sqlite'
-        ? `insert into audit_events (${columns}) select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 from json_each(?)`
-        : `insert into audit_events (${columns}) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`;
+        ? `insert into audit_events (${AUDIT_COLUMNS}) select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 from json_each(?)`
+        : `insert into audit_events (${AUDIT_COLUMNS}) select * from unnest(${postgresAuditArrays(1)})`;
   }
 
   /** Appends events in one statement, on this repository's connection or on `connection` (a transaction they belong to). */
   async appendMany(events: readonly NewAuditRow[], connection?: Connection): Promise<void> {
     const db = connection ? queryBuilderOf(connection) : this.db;
     if (events.length === 0) return;
-    const rows = events.map((e) => [
-      e.at,
-      e.actor_type,
-      e.actor,
-      e.action,
-      e.target_type ?? null,
-      e.target ?? null,
-      e.result,
-      e.source ?? null,
-      e.details ?? null,
-      e.request_id ?? null,
-    ]);
-    await db.executeQuery(CompiledQuery.raw(this.insertSql, rowsParameters(this.dialect, rows)));
+    await db.executeQuery(CompiledQuery.raw(this.insertSql, rowsParameters(this.dialect, events.map(auditValues))));
   }
 
   async query(filter: AuditQuery): Promise<AuditRow[]> {
