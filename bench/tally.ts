@@ -189,7 +189,8 @@ export async function startTally(
   const server = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const deadline = Date.now() + 30_000;
+  // Generous: on a machine loaded by other jobs, compiling and starting the server can take a minute.
+  const deadline = Date.now() + 120_000;
   while (!output.includes('Tally is running')) {
     if (server.exitCode !== null || Date.now() > deadline) {
       await stopProcess(server);

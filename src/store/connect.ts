@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type LogConfig, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
@@ -76,7 +77,51 @@ export interface Store {
   dialect: Dialect;
   /** Where the data is, for messages (never a password). */
   description: string;
+  /** SQLite with durable commits only: commits whose log sync waits off the event loop (see `OffLoopCommits`). */
+  offLoopCommits?: OffLoopCommits;
   close(): Promise<void>;
+}
+
+/**
+ * Durable commits that leave the event loop free while the disk syncs. better-sqlite3 runs on the
+ * main thread, so with synchronous = FULL every commit blocks it for an fsync of the write-ahead
+ * log. Here `work` runs on the connection alone with synchronous = NORMAL, so its commit writes the
+ * log's frames without syncing them; then the log file is fdatasync'ed on a libuv thread, and only
+ * then does `commit` resolve. What the caller answers after that is on disk, as with FULL: the
+ * frames are in the one log file (SQLite deletes or replaces it only when its last connection
+ * closes, and this one is open), and a checkpoint syncs the log before copying it. Every other
+ * commit on the connection keeps FULL.
+ */
+export interface OffLoopCommits {
+  commit<T>(db: Kysely<Database>, work: (connection: Kysely<Database>) => Promise<T>): Promise<T>;
+}
+
+/** Off-loop commits for the SQLite database whose log is `logFile`; `syncFile` makes a file's data durable. */
+export function offLoopCommits(logFile: string, syncFile: (path: string) => Promise<void> = datasync): OffLoopCommits {
+  return {
+    async commit(db, work) {
+      const result = await db.connection().execute(async (connection) => {
+        await sql`pragma synchronous = NORMAL`.execute(connection);
+        try {
+          return await work(connection);
+        } finally {
+          await sql`pragma synchronous = FULL`.execute(connection);
+        }
+      });
+      await syncFile(logFile);
+      return result;
+    },
+  };
+}
+
+/** fdatasync of a file, on a libuv thread. */
+async function datasync(path: string): Promise<void> {
+  const file = await open(path, 'r');
+  try {
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
 }
 
 const INT8_OID = 20;
@@ -121,7 +166,13 @@ async function openSqlite(dataDir: string, synchronous: SqliteSynchronous, log: 
     throw new TallyError('STORE_UNAVAILABLE', `Cannot open the SQLite database ${file}: ${(error as Error).message}`);
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }), log });
-  return { db, dialect: 'sqlite', description: `SQLite at ${file}`, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    description: `SQLite at ${file}`,
+    ...(synchronous === 'full' ? { offLoopCommits: offLoopCommits(`${file}-wal`) } : {}),
+    close: () => db.destroy(),
+  };
 }
 
 const STATEMENT_CACHE_SIZE = 256;

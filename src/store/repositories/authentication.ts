@@ -1,5 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
-import { type Dialect, dialectOf, listParameter, rowsParameters } from '../connect.js';
+import { type Dialect, dialectOf, listParameter, type OffLoopCommits, rowsParameters } from '../connect.js';
 import type { Database } from '../schema.js';
 import { type Connection, connectionOf, queryBuilderOf } from '../unit-of-work.js';
 import { AUDIT_COLUMN_COUNT, AUDIT_COLUMNS, AuditRepository, auditValues, type NewAuditRow, postgresAuditArrays } from './audit.js';
@@ -147,7 +147,14 @@ export class AuthenticationRepository {
 
   private readonly audit: AuditRepository;
 
-  constructor(private readonly db: Kysely<Database>) {
+  /**
+   * `offLoopCommits` (SQLite with durable commits): a batch's commit syncs the log off the event
+   * loop, which meanwhile reads and decodes the requests of the next batches.
+   */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly offLoopCommits?: OffLoopCommits,
+  ) {
     this.dialect = dialectOf(db);
     this.audit = new AuditRepository(db);
   }
@@ -252,12 +259,14 @@ export class AuthenticationRepository {
     const cache = this.cache;
     this.cache = undefined;
     let marker: string | undefined;
-    const result = await this.db.transaction().execute(async (trx) => {
-      const untouched = cache !== undefined && (await this.marker(trx)) === cache.marker;
-      const done = await work(connectionOf(trx));
-      if (untouched) marker = await this.marker(trx);
-      return done;
-    });
+    const transaction = (db: Kysely<Database>) =>
+      db.transaction().execute(async (trx) => {
+        const untouched = cache !== undefined && (await this.marker(trx)) === cache.marker;
+        const done = await work(connectionOf(trx));
+        if (untouched) marker = await this.marker(trx);
+        return done;
+      });
+    const result = this.offLoopCommits ? await this.offLoopCommits.commit(this.db, transaction) : await transaction(this.db);
     if (cache && marker !== undefined) this.cache = { marker, holders: cache.holders };
     return result;
   }
