@@ -3,39 +3,13 @@ import type { AuditQuery } from '../../model/audit.js';
 import { type Dialect, dialectOf, rowsParameters } from '../connect.js';
 import type { AuditEventsTable, Database } from '../schema.js';
 import { type Connection, queryBuilderOf } from '../unit-of-work.js';
+import { AUDIT_COLUMNS, auditValues, postgresAuditArrays } from './audit-rows.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;
 
 /** The actions an authentication records, by channel. */
 const AUTHENTICATION_ACTIONS = ['auth.rest', 'auth.radius', 'auth.self-service'];
-
-/** The columns an event is written with, in the order of `auditValues`. */
-export const AUDIT_COLUMNS = 'at, actor_type, actor, action, target_type, target, result, source, details, request_id';
-
-/** An event's values in the order of `AUDIT_COLUMNS`. */
-export function auditValues(event: NewAuditRow): unknown[] {
-  return [
-    event.at,
-    event.actor_type,
-    event.actor,
-    event.action,
-    event.target_type ?? null,
-    event.target ?? null,
-    event.result,
-    event.source ?? null,
-    event.details ?? null,
-    event.request_id ?? null,
-  ];
-}
-
-export const AUDIT_COLUMN_COUNT = AUDIT_COLUMNS.split(',').length;
-
-/** PostgreSQL: the parameters of a set-based insert, one typed array per column, numbered from `$first` (for `unnest`). */
-export function postgresAuditArrays(first: number): string {
-  const types = ['bigint', ...Array<string>(AUDIT_COLUMN_COUNT - 1).fill('text')];
-  return types.map((type, column) => `$${first + column}::${type}[]`).join(', ');
-}
 
 /**
  * Append-only: there is deliberately no update, and one delete: `purgeBefore`, the retention

@@ -2,7 +2,8 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import { type Dialect, dialectOf, listParameter, type OffLoopCommits, rowsParameters } from '../connect.js';
 import type { Database } from '../schema.js';
 import { type Connection, connectionOf, queryBuilderOf } from '../unit-of-work.js';
-import { AUDIT_COLUMN_COUNT, AUDIT_COLUMNS, AuditRepository, auditValues, type NewAuditRow, postgresAuditArrays } from './audit.js';
+import { AuditRepository, type NewAuditRow } from './audit.js';
+import { AUDIT_COLUMN_COUNT, AUDIT_COLUMNS, auditValues, postgresAuditArrays } from './audit-rows.js';
 import type { TokenRow } from './tokens.js';
 import type { UserRow } from './users.js';
 
