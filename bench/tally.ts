@@ -195,7 +195,7 @@ export async function startTally(
   const server = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  // tsx compiles the server on start, which takes long on a busy machine.
+  // Generous: on a machine loaded by other jobs, compiling and starting the server can take a minute.
   const deadline = Date.now() + 120_000;
   while (!output.includes('Tally is running')) {
     if (server.exitCode !== null || Date.now() > deadline) {

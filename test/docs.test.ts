@@ -184,19 +184,24 @@ test('audit: one way in: only the audit service appends events, and the code cal
     .filter((file) => !file.endsWith('.test.ts'))
     .map((file) => relative(repoRoot, file))
     .filter((name) => name !== join('src', 'domain', 'audit.ts') && name !== join('src', 'store', 'repositories', 'audit.ts'))
+    // The one exception: an authentication batch that only uses steps writes them and its events at
+    // once (one statement on PostgreSQL), the events' rows made by `AuditService.rowOf`.
+    .filter((name) => name !== join('src', 'store', 'repositories', 'authentication.ts'))
     .filter((name) => /\.\s*append(?:Many)?\s*\(/.test(readFileSync(join(repoRoot, name), 'utf8')));
   assert.deepEqual(appendsOutsideAudit, [], 'events are appended by AuditService alone');
   const service = readFileSync(join(repoRoot, 'src', 'domain', 'audit.ts'), 'utf8');
   const body = service.slice(service.indexOf('export class AuditService'));
   const publicMethods = [...body.matchAll(/^ {2}(?!private\b|constructor\b)(?:async\s+)?(\w+)\s*[<(]/gm)].map(([, name]) => name);
-  assert.deepEqual(publicMethods.sort(), ['authentications', 'change', 'exportCsv', 'list', 'record']);
+  assert.deepEqual(publicMethods.sort(), ['authentications', 'change', 'exportCsv', 'list', 'record', 'rowOf']);
   const writesCalled = new Set(
     sources(join(repoRoot, 'src'))
       .filter((file) => !file.endsWith('.test.ts'))
       .flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/\baudit\s*\.\s*(\w+)\s*\(/g)].map(([, name]) => name as string))
       .filter(
         (name) =>
-          !['list', 'authentications', 'exportCsv', 'authenticationsByHour', 'query', 'authenticationsOf', 'ascending'].includes(name),
+          !['list', 'authentications', 'exportCsv', 'authenticationsByHour', 'query', 'authenticationsOf', 'ascending', 'rowOf'].includes(
+            name,
+          ),
       ),
   );
   // purgeBefore: the retention purge (`tally audit purge`), the one delete, itself a recorded change.

@@ -157,9 +157,14 @@ export class AuditService {
   async record(events: AuditRecord | readonly AuditRecord[], within?: Connection): Promise<void> {
     const list: readonly AuditRecord[] = 'actor' in events ? [events] : events;
     await this.repository.appendMany(
-      list.map(({ actor, entry }) => this.row(actor, entry)),
+      list.map((record) => this.rowOf(record)),
       within,
     );
+  }
+
+  /** The row an event is stored as, for a repository that writes it in a statement of its own making. */
+  rowOf({ actor, entry }: AuditRecord): NewAuditRow {
+    return this.row(actor, entry);
   }
 
   private row(actor: Actor, entry: AuditEntry): NewAuditRow {

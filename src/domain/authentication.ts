@@ -11,7 +11,7 @@ import type { Connection, Repositories } from '../store/unit-of-work.js';
 import { tokenType } from '../tokens/registry.js';
 import type { TokenTypeModule } from '../tokens/types.js';
 import { type Actor, requirePermission } from './actor.js';
-import type { AuditService } from './audit.js';
+import type { AuditRecord, AuditService } from './audit.js';
 import type { Clock } from './clock.js';
 import type { DirectoryRefusal, DirectoryService } from './directory.js';
 import type { Lockout } from './lockout.js';
@@ -119,6 +119,36 @@ interface Decision {
   emergency?: TokenRow;
   /** A new PIN confirmed: set on the token, ending its new PIN mode. */
   newPin?: { token: TokenRow; pinHash: string };
+}
+
+/** The steps a batch's decisions use, marked used at `at`. */
+function stepUses(decided: ReadonlyArray<{ decision: Decision }>, at: number): StepUse[] {
+  return decided.flatMap(({ decision: { consume } }) => (consume ? [stepUse(consume.token, consume.step, at, consume.changes)] : []));
+}
+
+/** A request's audit event: what it was answered, and why. */
+function auditRecord({ actor, request }: Pending, outcome: Decision): AuditRecord {
+  const username = request.username.slice(0, MAX_USERNAME_LENGTH);
+  return {
+    actor: { ...actor, source: request.source ?? actor.source },
+    entry: {
+      action: `auth.${request.channel}`,
+      targetType: outcome.serial ? 'token' : 'user',
+      target: outcome.serial ?? username,
+      result: outcome.reply.result === 'reject' ? 'failure' : 'success',
+      details: { username, reply: outcome.reply.result, reason: outcome.reason },
+    },
+  };
+}
+
+/** Whether a decision writes nothing but the step it uses (if any) and its audit event. */
+function usesStepsOnly(decision: Decision): boolean {
+  return !decision.failure && !decision.resetFailures && !decision.challenge && !decision.emergency && !decision.newPin;
+}
+
+/** What an accept becomes when a racing request (here or on another node) took its step first. */
+function stepLost(serial: string | undefined): Decision {
+  return { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
 }
 
 /** A request waiting for its batch. */
@@ -628,19 +658,16 @@ export class AuthenticationService {
    * request's audit event.
    */
   private async persist(decided: ReadonlyArray<{ pending: Pending; decision: Decision }>) {
+    if (decided.every(({ decision }) => usesStepsOnly(decision))) return this.persistSteps(decided);
     return this.repository.write(async (trx) => {
       const at = this.clock.now();
-      const uses = decided.flatMap(({ decision: { consume } }) =>
-        consume ? [stepUse(consume.token, consume.step, at, consume.changes)] : [],
-      );
-      const taken = await this.repository.useSteps(uses, trx);
+      const taken = await this.repository.useSteps(stepUses(decided, at), trx);
       const emergencies = decided.flatMap(({ decision: { emergency } }) => (emergency ? [emergency] : []));
       const usedCodes = await this.repository.useEmergencyCodes(emergencies, trx);
       const outcomes = decided.map(({ pending, decision }) => {
         const { consume, emergency, serial } = decision;
         let outcome: Decision = decision;
-        if (consume && !taken.has(consume.token.id))
-          outcome = { reply: { result: 'reject', message: DENIED }, reason: 'replayed code', serial };
+        if (consume && !taken.has(consume.token.id)) outcome = stepLost(serial);
         else if (emergency && !usedCodes.has(emergency.id))
           outcome = { reply: { result: 'reject', message: DENIED }, reason: 'emergency code used', serial };
         return { pending, outcome };
@@ -660,20 +687,33 @@ export class AuthenticationService {
         trx,
       );
       await this.audit.record(
-        outcomes.map(({ pending: { actor, request }, outcome }) => ({
-          actor: { ...actor, source: request.source ?? actor.source },
-          entry: {
-            action: `auth.${request.channel}`,
-            targetType: outcome.serial ? 'token' : 'user',
-            target: outcome.serial ?? request.username.slice(0, MAX_USERNAME_LENGTH),
-            result: outcome.reply.result === 'reject' ? 'failure' : 'success',
-            details: { username: request.username.slice(0, MAX_USERNAME_LENGTH), reply: outcome.reply.result, reason: outcome.reason },
-          },
-        })),
+        outcomes.map(({ pending, outcome }) => auditRecord(pending, outcome)),
         trx,
       );
       return outcomes;
     });
+  }
+
+  /**
+   * Step 6 for the usual batch, whose only writes are steps used and audit events (accepts, and
+   * rejects that count nothing): one statement on PostgreSQL. Each accept's event is written
+   * assuming its step is taken, and kept only if it is, in the same statement as the step. An
+   * accept whose step a racing request took first changed nothing; its reject is recorded after,
+   * on its own, before it is answered.
+   */
+  private async persistSteps(decided: ReadonlyArray<{ pending: Pending; decision: Decision }>) {
+    const events = decided.map(({ pending, decision }) => ({
+      row: this.audit.rowOf(auditRecord(pending, decision)),
+      needsStepOf: decision.consume?.token.id,
+    }));
+    const taken = await this.repository.useStepsAndRecord(stepUses(decided, this.clock.now()), events);
+    const outcomes = decided.map(({ pending, decision }) => ({
+      pending,
+      outcome: decision.consume && !taken.has(decision.consume.token.id) ? stepLost(decision.serial) : decision,
+    }));
+    const lost = outcomes.filter(({ outcome }, index) => outcome !== decided[index]?.decision);
+    await this.audit.record(lost.map(({ pending, outcome }) => auditRecord(pending, outcome)));
+    return outcomes;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type LogConfig, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
@@ -20,11 +21,11 @@ export function dialectOf(db: Kysely<Database>): Dialect {
 /**
  * Rows as the parameters of a set-based statement, so that one statement serves any number of
  * them: one JSON array for SQLite (`json_each(?)`, `value ->> N`), one array per column for
- * PostgreSQL (`unnest($1, $2, ...)`).
+ * PostgreSQL (`unnest($1, $2, ...)`): `width` of them, so that no rows still fill the statement's parameters.
  */
-export function rowsParameters(dialect: Dialect, rows: ReadonlyArray<readonly unknown[]>): unknown[] {
+export function rowsParameters(dialect: Dialect, rows: ReadonlyArray<readonly unknown[]>, width = rows[0]?.length ?? 0): unknown[] {
   if (dialect === 'sqlite') return [JSON.stringify(rows)];
-  return (rows[0] ?? []).map((_, column) => rows.map((row) => row[column]));
+  return Array.from({ length: width }, (_, column) => rows.map((row) => row[column]));
 }
 
 /** A list of values as the one parameter of `in (select value from json_each(?))` (SQLite) or `= any($1)` (PostgreSQL). */
@@ -42,6 +43,11 @@ export interface StoreOptions {
   sqliteSynchronous?: SqliteSynchronous;
   /** Told of every statement that fails, by kind (for the metrics); the caller still gets the error. */
   onError?: (kind: StoreErrorKind) => void;
+  /**
+   * PostgreSQL only: told of every statement sent to the server, BEGIN and COMMIT included (each
+   * is a round trip), so that a test can hold the statements of a code path to a number.
+   */
+  onStatement?: (text: string) => void;
 }
 
 /**
@@ -78,7 +84,51 @@ export interface Store {
    * (SQLite: a page written beside the database; PostgreSQL's server owns its disk and reports it).
    */
   checkWritable(): void;
+  /** SQLite with durable commits only: commits whose log sync waits off the event loop (see `OffLoopCommits`). */
+  offLoopCommits?: OffLoopCommits;
   close(): Promise<void>;
+}
+
+/**
+ * Durable commits that leave the event loop free while the disk syncs. better-sqlite3 runs on the
+ * main thread, so with synchronous = FULL every commit blocks it for an fsync of the write-ahead
+ * log. Here `work` runs on the connection alone with synchronous = NORMAL, so its commit writes the
+ * log's frames without syncing them; then the log file is fdatasync'ed on a libuv thread, and only
+ * then does `commit` resolve. What the caller answers after that is on disk, as with FULL: the
+ * frames are in the one log file (SQLite deletes or replaces it only when its last connection
+ * closes, and this one is open), and a checkpoint syncs the log before copying it. Every other
+ * commit on the connection keeps FULL.
+ */
+export interface OffLoopCommits {
+  commit<T>(db: Kysely<Database>, work: (connection: Kysely<Database>) => Promise<T>): Promise<T>;
+}
+
+/** Off-loop commits for the SQLite database whose log is `logFile`; `syncFile` makes a file's data durable. */
+export function offLoopCommits(logFile: string, syncFile: (path: string) => Promise<void> = datasync): OffLoopCommits {
+  return {
+    async commit(db, work) {
+      const result = await db.connection().execute(async (connection) => {
+        await sql`pragma synchronous = NORMAL`.execute(connection);
+        try {
+          return await work(connection);
+        } finally {
+          await sql`pragma synchronous = FULL`.execute(connection);
+        }
+      });
+      await syncFile(logFile);
+      return result;
+    },
+  };
+}
+
+/** fdatasync of a file, on a libuv thread. */
+async function datasync(path: string): Promise<void> {
+  const file = await open(path, 'r');
+  try {
+    await file.datasync();
+  } finally {
+    await file.close();
+  }
 }
 
 const INT8_OID = 20;
@@ -86,7 +136,7 @@ const INT8_OID = 20;
 /** Opens the store and checks that it answers; an unreachable database is STORE_UNAVAILABLE. */
 export async function openStore(options: StoreOptions): Promise<Store> {
   const log = errorLog(options.onError);
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.schema, log);
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.schema, log, options.onStatement);
   return openSqlite(options.dataDir, options.sqliteSynchronous ?? 'full', log);
 }
 
@@ -119,6 +169,7 @@ async function openSqlite(dataDir: string, synchronous: SqliteSynchronous, log: 
     dialect: 'sqlite',
     description: `SQLite at ${file}`,
     checkWritable: () => probeWrite(dataDir),
+    ...(synchronous === 'full' ? { offLoopCommits: offLoopCommits(`${file}-wal`) } : {}),
     close: () => db.destroy(),
   };
 }
@@ -178,7 +229,12 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-async function openPostgres(url: string, schema: string | undefined, log: LogConfig | undefined): Promise<Store> {
+async function openPostgres(
+  url: string,
+  schema: string | undefined,
+  log: LogConfig | undefined,
+  onStatement: StoreOptions['onStatement'],
+): Promise<Store> {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new TallyError('CONFIG_INVALID', 'The PostgreSQL schema name must be lower-case letters, digits and underscores.');
   }
@@ -189,17 +245,21 @@ async function openPostgres(url: string, schema: string | undefined, log: LogCon
     throw new TallyError('CONFIG_INVALID', `The PostgreSQL URL ${(error as Error).message}.`);
   }
   const description = `PostgreSQL at ${address.description}`;
-  const pool = failoverPool(address, {
-    max: 10,
-    connectionTimeoutMillis: 5000,
-    options: schema ? `-c search_path=${schema}` : undefined,
-    types: {
-      getTypeParser: ((oid: number, format?: string) =>
-        oid === INT8_OID
-          ? (value: string) => Number(value)
-          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  const pool = failoverPool(
+    address,
+    {
+      max: 10,
+      connectionTimeoutMillis: 5000,
+      options: schema ? `-c search_path=${schema}` : undefined,
+      types: {
+        getTypeParser: ((oid: number, format?: string) =>
+          oid === INT8_OID
+            ? (value: string) => Number(value)
+            : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
     },
-  });
+    onStatement ? (client) => countStatements(client, onStatement) : undefined,
+  );
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
   try {
     if (schema) {
@@ -217,6 +277,16 @@ async function openPostgres(url: string, schema: string | undefined, log: LogCon
     throw new TallyError('STORE_UNAVAILABLE', `Cannot reach ${description} (${reason}).`);
   }
   return { db, dialect: 'postgres', description, checkWritable: () => {}, close: () => db.destroy() };
+}
+
+/** Tells `onStatement` of each statement a pooled client sends (Kysely sends all of them through `query`). */
+function countStatements(client: pg.PoolClient, onStatement: (text: string) => void): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((...args: unknown[]) => {
+    const [statement] = args;
+    onStatement(typeof statement === 'string' ? statement : String((statement as { text?: unknown }).text));
+    return query(...args);
+  }) as typeof client.query;
 }
 
 /**

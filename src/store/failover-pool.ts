@@ -22,11 +22,16 @@ export class NoUsableServerError extends Error {
  * or demoted primary) is dropped at its release after the refused write, so the next connection
  * looks for the new primary. With one server and `any` this is node-postgres's own pool.
  */
-export function failoverPool(address: PostgresAddress, options: Omit<pg.PoolConfig, 'connectionString'>): PostgresPool {
+export function failoverPool(
+  address: PostgresAddress,
+  options: Omit<pg.PoolConfig, 'connectionString'>,
+  onNewClient?: (client: pg.PoolClient) => void,
+): PostgresPool {
   const servers = address.servers.map((server, index) => {
     const pool = new pg.Pool({ ...options, connectionString: address.urls[index], onConnect: sessionCheck(address.targetSessionAttrs) });
     // An idle client losing its connection must not crash the process; the next query reports it.
     pool.on('error', () => {});
+    if (onNewClient) pool.on('connect', onNewClient);
     return { server, pool };
   });
   return {

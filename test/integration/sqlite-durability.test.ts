@@ -3,11 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { storeOptions, storeSettings } from '../../src/cli/store.js';
 import { resolveConfig } from '../../src/config.js';
 import { isStoreUnreachable, isTallyError } from '../../src/errors.js';
-import { openStore, type StoreOptions } from '../../src/store/connect.js';
+import { offLoopCommits, openStore, type StoreOptions } from '../../src/store/connect.js';
+import type { Database } from '../../src/store/schema.js';
 import { firstItem } from '../support/items.js';
 
 /** SQLite's own codes for `pragma synchronous`. */
@@ -86,6 +87,63 @@ test("a transaction SQLite rolls back by itself (SQLITE_FULL) fails with SQLite'
     assert.ok(isStoreUnreachable(failed), 'answered STORE_UNAVAILABLE, not INTERNAL');
     const left = firstItem((await sql<{ count: number }>`select count(*) as count from filler`.execute(store.db)).rows).count;
     assert.equal(left, 0);
+  } finally {
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('durable commits leave the fsync to a libuv thread: only synchronous FULL stores get off-loop commits', async () => {
+  for (const [options, expected] of [
+    [{}, true],
+    [{ sqliteSynchronous: 'full' }, true],
+    [{ sqliteSynchronous: 'normal' }, false],
+  ] as const) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tally-durability-'));
+    const store = await openStore({ ...options, dataDir });
+    try {
+      assert.equal(store.offLoopCommits !== undefined, expected, JSON.stringify(options));
+    } finally {
+      await store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+});
+
+test('an off-loop commit resolves only once the log is synced, its work committing with NORMAL and every other commit with FULL', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tally-durability-'));
+  const store = await openStore({ dataDir });
+  const synchronous = async (db: Kysely<Database>) =>
+    firstItem((await sql<{ synchronous: number }>`pragma synchronous`.execute(db)).rows).synchronous;
+  try {
+    const synced: string[] = [];
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const commits = offLoopCommits(join(dataDir, 'tally.db-wal'), async (path) => {
+      await gate;
+      synced.push(path);
+    });
+    let during: number | undefined;
+    let resolved = false;
+    const committing = commits
+      .commit(store.db, async (connection) => {
+        during = await synchronous(connection);
+        return connection.transaction().execute((trx) => sql`create table durable_probe (id integer)`.execute(trx));
+      })
+      .then(() => {
+        resolved = true;
+      });
+    // The transaction is committed and the connection free (another statement runs), yet the caller waits for the sync.
+    assert.equal(await synchronous(store.db), SYNCHRONOUS.full, 'other commits keep FULL');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(resolved, false, 'not answered before the log is synced');
+    assert.deepEqual(synced, []);
+    openGate();
+    await committing;
+    assert.equal(during, SYNCHRONOUS.normal, 'the work commits without syncing on the main thread');
+    assert.deepEqual(synced, [join(dataDir, 'tally.db-wal')], 'the log file is synced');
   } finally {
     await store.close();
     rmSync(dataDir, { recursive: true, force: true });

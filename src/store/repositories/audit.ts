@@ -3,6 +3,7 @@ import type { AuditQuery } from '../../model/audit.js';
 import { type Dialect, dialectOf, rowsParameters } from '../connect.js';
 import type { AuditEventsTable, Database } from '../schema.js';
 import { type Connection, queryBuilderOf } from '../unit-of-work.js';
+import { AUDIT_COLUMNS, auditValues, postgresAuditArrays } from './audit-rows.js';
 
 export type AuditRow = Selectable<AuditEventsTable>;
 export type NewAuditRow = Insertable<AuditEventsTable>;
@@ -21,30 +22,17 @@ export class AuditRepository {
 
   constructor(private readonly db: Kysely<Database>) {
     this.dialect = dialectOf(db);
-    const columns = 'at, actor_type, actor, action, target_type, target, result, source, details, request_id';
     this.insertSql =
       this.dialect === 'sqlite'
-        ? `insert into audit_events (${columns}) select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 from json_each(?)`
-        : `insert into audit_events (${columns}) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`;
+        ? `insert into audit_events (${AUDIT_COLUMNS}) select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9 from json_each(?)`
+        : `insert into audit_events (${AUDIT_COLUMNS}) select * from unnest(${postgresAuditArrays(1)})`;
   }
 
   /** Appends events in one statement, on this repository's connection or on `connection` (a transaction they belong to). */
   async appendMany(events: readonly NewAuditRow[], connection?: Connection): Promise<void> {
     const db = connection ? queryBuilderOf(connection) : this.db;
     if (events.length === 0) return;
-    const rows = events.map((e) => [
-      e.at,
-      e.actor_type,
-      e.actor,
-      e.action,
-      e.target_type ?? null,
-      e.target ?? null,
-      e.result,
-      e.source ?? null,
-      e.details ?? null,
-      e.request_id ?? null,
-    ]);
-    await db.executeQuery(CompiledQuery.raw(this.insertSql, rowsParameters(this.dialect, rows)));
+    await db.executeQuery(CompiledQuery.raw(this.insertSql, rowsParameters(this.dialect, events.map(auditValues))));
   }
 
   async query(filter: AuditQuery): Promise<AuditRow[]> {

@@ -1,7 +1,9 @@
 import { CompiledQuery, type Kysely } from 'kysely';
-import { type Dialect, dialectOf, listParameter, rowsParameters } from '../connect.js';
+import { type Dialect, dialectOf, listParameter, type OffLoopCommits, rowsParameters } from '../connect.js';
 import type { Database } from '../schema.js';
 import { type Connection, connectionOf, queryBuilderOf } from '../unit-of-work.js';
+import { AuditRepository, type NewAuditRow } from './audit.js';
+import { AUDIT_COLUMN_COUNT, AUDIT_COLUMNS, auditValues, postgresAuditArrays } from './audit-rows.js';
 import type { TokenRow } from './tokens.js';
 import type { UserRow } from './users.js';
 
@@ -21,30 +23,60 @@ export interface StepUse {
 }
 
 /**
- * Set-based SQL, so that a batch of authentications costs the same few queries however many it
+ * Set-based SQL, so that a batch of authentications costs the same few statements however many it
  * holds: the list travels as one parameter (a JSON array for SQLite, arrays for PostgreSQL).
  */
-const STATEMENTS: Record<Dialect, { users: string; tokens: string; useSteps: string }> = {
-  sqlite: {
-    users: 'select * from users where username in (select value from json_each(?))',
-    tokens: `select tokens.* from tokens join users on users.id = tokens.user_id
-      where users.username in (select value from json_each(?)) order by tokens.id`,
-    useSteps: `update tokens set last_step = v.step, failed_count = 0, next_code_required = 0, last_used_at = v.at, drift_steps = v.drift, counter = v.counter,
-        transactions_left = tokens.transactions_left - 1
-      from (select value ->> 0 as id, value ->> 1 as step, value ->> 2 as at, value ->> 3 as drift, value ->> 4 as counter from json_each(?)) as v
-      where tokens.id = v.id and (tokens.last_step is null or tokens.last_step < v.step)
-        and (tokens.transactions_left is null or tokens.transactions_left > 0) returning tokens.id, tokens.transactions_left`,
-  },
-  postgres: {
-    users: 'select * from users where username = any($1::text[])',
-    tokens: 'select t.* from tokens t join users u on u.id = t.user_id where u.username = any($1::text[]) order by t.id',
-    useSteps: `update tokens as t set last_step = v.step, failed_count = 0, next_code_required = 0, last_used_at = v.at, drift_steps = v.drift, counter = v.counter,
-        transactions_left = t.transactions_left - 1
-      from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::bigint[]) as v(id, step, at, drift, counter)
-      where t.id = v.id and (t.last_step is null or t.last_step < v.step)
-        and (t.transactions_left is null or t.transactions_left > 0) returning t.id, t.transactions_left`,
-  },
+const SQLITE = {
+  users: 'select * from users where username in (select value from json_each(?))',
+  tokens: `select tokens.* from tokens join users on users.id = tokens.user_id
+    where users.username in (select value from json_each(?)) order by tokens.id`,
+  useSteps: `update tokens set last_step = v.step, failed_count = 0, next_code_required = 0, last_used_at = v.at, drift_steps = v.drift, counter = v.counter,
+      transactions_left = tokens.transactions_left - 1
+    from (select value ->> 0 as id, value ->> 1 as step, value ->> 2 as at, value ->> 3 as drift, value ->> 4 as counter from json_each(?)) as v
+    where tokens.id = v.id and (tokens.last_step is null or tokens.last_step < v.step)
+      and (tokens.transactions_left is null or tokens.transactions_left > 0) returning tokens.id, tokens.transactions_left`,
 };
+
+/** Columns of a step use, in the order of `stepUseValues` and of the `useSteps` statements' parameters. */
+const STEP_USE_COLUMNS = 5;
+
+const POSTGRES_USE_STEPS = `update tokens as t set last_step = v.step, failed_count = 0, next_code_required = 0, last_used_at = v.at, drift_steps = v.drift, counter = v.counter,
+    transactions_left = t.transactions_left - 1
+  from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::integer[], $5::bigint[]) as v(id, step, at, drift, counter)
+  where t.id = v.id and (t.last_step is null or t.last_step < v.step)
+    and (t.transactions_left is null or t.transactions_left > 0) returning t.id, t.transactions_left`;
+
+/**
+ * On PostgreSQL every statement is a round trip and a backend's parse, plan and execute, so a batch
+ * reads in one statement and, when it only uses steps and records events, writes in one.
+ */
+const POSTGRES = {
+  /**
+   * The users with these names and their tokens, one row per token (a user without any: one row of
+   * nulls), the user as JSON beside it. Every users column is text or a number, which JSON carries
+   * as the row parsers would.
+   */
+  holders: `select t.*, row_to_json(u) as holder from users u left join tokens t on t.user_id = u.id
+    where u.username = any($1::text[]) order by t.id`,
+  useSteps: POSTGRES_USE_STEPS,
+  /**
+   * Steps used and audit events in one statement, which is one transaction by itself: no BEGIN or
+   * COMMIT. An event is inserted unless it needs a step (its last column) that was not taken. The
+   * steps' parameters are $1 to $5, the events' the ones after.
+   */
+  useStepsAndRecord: `with used as (${POSTGRES_USE_STEPS}),
+    recorded as (insert into audit_events (${AUDIT_COLUMNS})
+      select ${AUDIT_COLUMNS} from unnest(${postgresAuditArrays(STEP_USE_COLUMNS + 1)}, $${STEP_USE_COLUMNS + AUDIT_COLUMN_COUNT + 1}::bigint[])
+        as e(${AUDIT_COLUMNS}, needs_step_of)
+      where e.needs_step_of is null or e.needs_step_of in (select id from used))
+    select id, transactions_left from used`,
+};
+
+/** An audit event of a batch; one that stands for an accept is recorded only if `needsStepOf`'s step was taken. */
+export interface BatchEvent {
+  row: NewAuditRow;
+  needsStepOf?: number;
+}
 
 /** Holders kept in memory between batches (SQLite only), the least recently read dropped first. */
 const HOLDERS_KEPT = 50_000;
@@ -68,6 +100,42 @@ function isLockConflict(error: unknown): boolean {
   return code === '40P01' || code === '40001';
 }
 
+async function retriedOnLockConflict<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let attempts = 1; ; attempts++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (attempts >= WRITE_ATTEMPTS || !isLockConflict(error)) throw error;
+    }
+  }
+}
+
+/** A step use's values in the order of the `useSteps` statements' parameters. */
+function stepUseValues(use: StepUse): unknown[] {
+  return [use.row.id, use.step, use.at, use.driftSteps, use.counter];
+}
+
+/** A token whose step was taken, as the `useSteps` statements return it. */
+type TakenRow = { id: number | string; transactions_left: number | string | null };
+
+/** The tokens whose step was taken; their rows are updated to match the store. */
+function taken(uses: readonly StepUse[], rows: readonly TakenRow[]): Set<number> {
+  const left = new Map(rows.map((row) => [Number(row.id), row.transactions_left === null ? null : Number(row.transactions_left)]));
+  for (const use of uses) {
+    if (!left.has(use.row.id)) continue;
+    Object.assign(use.row, {
+      last_step: use.step,
+      failed_count: 0,
+      next_code_required: 0,
+      last_used_at: use.at,
+      drift_steps: use.driftSteps,
+      counter: use.counter,
+      transactions_left: left.get(use.row.id),
+    });
+  }
+  return new Set(left.keys());
+}
+
 /** What authentication reads and writes on its hot path, a whole batch of requests at a time. */
 export class AuthenticationRepository {
   private readonly dialect: Dialect;
@@ -78,8 +146,18 @@ export class AuthenticationRepository {
    */
   private cache: { marker: string; holders: Map<string, Holder> } | undefined;
 
-  constructor(private readonly db: Kysely<Database>) {
+  private readonly audit: AuditRepository;
+
+  /**
+   * `offLoopCommits` (SQLite with durable commits): a batch's commit syncs the log off the event
+   * loop, which meanwhile reads and decodes the requests of the next batches.
+   */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly offLoopCommits?: OffLoopCommits,
+  ) {
     this.dialect = dialectOf(db);
+    this.audit = new AuditRepository(db);
   }
 
   /** The users with these names and their tokens: from the cache where it is still valid, else in two queries. */
@@ -100,15 +178,7 @@ export class AuthenticationRepository {
       });
     }
     if (missing.length === 0) return found;
-    const statements = STATEMENTS[this.dialect];
-    const names = [listParameter(this.dialect, missing)];
-    // Both by name, so neither waits for the other: on PostgreSQL they go out on two pooled
-    // connections at once, one round trip instead of two. Like two statements in a row, they
-    // are two snapshots: a token assigned in between is simply not among the holder's this time.
-    const [users, tokens] = await Promise.all([
-      this.db.executeQuery(CompiledQuery.raw(statements.users, names)).then((result) => result.rows as UserRow[]),
-      this.db.executeQuery(CompiledQuery.raw(statements.tokens, names)).then((result) => result.rows as TokenRow[]),
-    ]);
+    const { users, tokens } = this.dialect === 'postgres' ? await this.readPostgresHolders(missing) : await this.readSqliteHolders(missing);
     if (users.length === 0) return found;
     const byId = new Map<number, Holder>();
     for (const user of users) {
@@ -128,31 +198,76 @@ export class AuthenticationRepository {
     return found;
   }
 
+  /** SQLite: users and tokens in two statements (no round trips in process; the holder cache saves most). */
+  private async readSqliteHolders(names: readonly string[]): Promise<{ users: UserRow[]; tokens: TokenRow[] }> {
+    const parameters = [listParameter('sqlite', names)];
+    const users = (await this.db.executeQuery(CompiledQuery.raw(SQLITE.users, parameters))).rows as UserRow[];
+    const tokens = (await this.db.executeQuery(CompiledQuery.raw(SQLITE.tokens, parameters))).rows as TokenRow[];
+    return { users, tokens };
+  }
+
+  /** PostgreSQL: users and tokens in one statement, one snapshot, one round trip. */
+  private async readPostgresHolders(names: readonly string[]): Promise<{ users: UserRow[]; tokens: TokenRow[] }> {
+    const result = await this.db.executeQuery(CompiledQuery.raw(POSTGRES.holders, [listParameter('postgres', names)]));
+    const users = new Map<number, UserRow>();
+    const tokens: TokenRow[] = [];
+    for (const { holder, ...token } of result.rows as Array<TokenRow & { holder: UserRow }>) {
+      users.set(holder.id, holder);
+      if (token.id !== null) tokens.push(token);
+    }
+    return { users: [...users.values()], tokens };
+  }
+
   /**
    * Runs a batch's writes in one transaction. On SQLite, when nothing else has written since the
    * holders were read, the cache stays valid across these writes (`useSteps` updates the cached
    * tokens); otherwise it is dropped.
    */
   async write<T>(work: (trx: Connection) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.writeOnce(work);
-      } catch (error) {
-        if (attempt >= WRITE_ATTEMPTS || !isLockConflict(error)) throw error;
-      }
-    }
+    return retriedOnLockConflict(() => this.writeOnce(work));
+  }
+
+  /**
+   * A batch whose only writes are steps used and audit events: returns the tokens whose step was
+   * taken, as `useSteps` does, and records each event unless it needs a step that was not taken.
+   * On PostgreSQL that is one statement, with no BEGIN or COMMIT around it; on SQLite the two
+   * statements of `write`'s transaction.
+   */
+  async useStepsAndRecord(uses: readonly StepUse[], events: readonly BatchEvent[]): Promise<Set<number>> {
+    if (this.dialect === 'sqlite')
+      return this.write(async (trx) => {
+        const taken = await this.useSteps(uses, trx);
+        const recorded = events.filter(({ needsStepOf }) => needsStepOf === undefined || taken.has(needsStepOf));
+        await this.audit.appendMany(
+          recorded.map(({ row }) => row),
+          trx,
+        );
+        return taken;
+      });
+    const parameters = [
+      ...rowsParameters('postgres', uses.map(stepUseValues), STEP_USE_COLUMNS),
+      ...rowsParameters(
+        'postgres',
+        events.map(({ row, needsStepOf }) => [...auditValues(row), needsStepOf ?? null]),
+        AUDIT_COLUMN_COUNT + 1,
+      ),
+    ];
+    const result = await retriedOnLockConflict(() => this.db.executeQuery(CompiledQuery.raw(POSTGRES.useStepsAndRecord, parameters)));
+    return taken(uses, result.rows as TakenRow[]);
   }
 
   private async writeOnce<T>(work: (trx: Connection) => Promise<T>): Promise<T> {
     const cache = this.cache;
     this.cache = undefined;
     let marker: string | undefined;
-    const result = await this.db.transaction().execute(async (trx) => {
-      const untouched = cache !== undefined && (await this.marker(trx)) === cache.marker;
-      const done = await work(connectionOf(trx));
-      if (untouched) marker = await this.marker(trx);
-      return done;
-    });
+    const transaction = (db: Kysely<Database>) =>
+      db.transaction().execute(async (trx) => {
+        const untouched = cache !== undefined && (await this.marker(trx)) === cache.marker;
+        const done = await work(connectionOf(trx));
+        if (untouched) marker = await this.marker(trx);
+        return done;
+      });
+    const result = this.offLoopCommits ? await this.offLoopCommits.commit(this.db, transaction) : await transaction(this.db);
     if (cache && marker !== undefined) this.cache = { marker, holders: cache.holders };
     return result;
   }
@@ -167,30 +282,9 @@ export class AuthenticationRepository {
   async useSteps(uses: readonly StepUse[], connection?: Connection): Promise<Set<number>> {
     const db = connection ? queryBuilderOf(connection) : this.db;
     if (uses.length === 0) return new Set();
-    const parameters = rowsParameters(
-      this.dialect,
-      uses.map((u) => [u.row.id, u.step, u.at, u.driftSteps, u.counter]),
-    );
-    const result = await db.executeQuery(CompiledQuery.raw(STATEMENTS[this.dialect].useSteps, parameters));
-    const left = new Map(
-      (result.rows as Array<{ id: number; transactions_left: number | null }>).map((row) => [
-        Number(row.id),
-        row.transactions_left === null ? null : Number(row.transactions_left),
-      ]),
-    );
-    for (const use of uses) {
-      if (!left.has(use.row.id)) continue;
-      Object.assign(use.row, {
-        last_step: use.step,
-        failed_count: 0,
-        next_code_required: 0,
-        last_used_at: use.at,
-        drift_steps: use.driftSteps,
-        counter: use.counter,
-        transactions_left: left.get(use.row.id),
-      });
-    }
-    return new Set(left.keys());
+    const parameters = rowsParameters(this.dialect, uses.map(stepUseValues));
+    const result = await db.executeQuery(CompiledQuery.raw((this.dialect === 'sqlite' ? SQLITE : POSTGRES).useSteps, parameters));
+    return taken(uses, result.rows as TakenRow[]);
   }
 
   /** Counts a wrong passcode on each token (next tokencode mode follows enough of them); the rows are updated to match. */
