@@ -29,7 +29,7 @@ export const errorCatalogue = {
 
   // Configuration and store
   CONFIG_INVALID: { status: 500, message: 'The configuration is not valid.' },
-  STORE_UNAVAILABLE: { status: 503, message: 'The database cannot be reached.' },
+  STORE_UNAVAILABLE: { status: 503, message: 'The database cannot be reached or written just now.' },
   STORE_NOT_INITIALISED: { status: 500, message: 'The store is not initialised; run `tally init` first.' },
   STORE_ALREADY_INITIALISED: { status: 409, message: 'The store is already initialised.' },
   MASTER_KEY_MISSING: { status: 500, message: 'The master key is missing.' },

@@ -1,5 +1,5 @@
 import { csvLine } from '../core/csv/csv.js';
-import { errorCatalogue, invalidField, isTallyError, TallyError } from '../errors.js';
+import { errorCatalogue, invalidField, isStoreUnreachable, isTallyError, TallyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BulkCredentialsState, BulkItemResult } from '../model/vocabulary.js';
 import type {
@@ -338,6 +338,8 @@ export class BulkDistributionService {
         },
       });
     } catch (error) {
+      // The store failed, not the item: the item stays waiting and the run stops, to be resumed.
+      if (isStoreUnreachable(error)) throw error;
       const known = isTallyError(error) ? error : undefined;
       if (!known) this.logger?.error({ err: error, bulk: run.id, username: item.username }, 'a distribution of a bulk run failed');
       const outcome = {

@@ -270,6 +270,33 @@ describeEachStore('Admin operations over REST', (getStore) => {
     assert.equal((await tally.services.bulk.get(systemActor, Number(row.id))).state, 'finished');
   });
 
+  test('a store fault while a bulk run distributes leaves that user waiting, not failed: the run stops and resumes', async () => {
+    for (const username of ['fault1', 'fault2']) await tally.services.users.create(systemActor, { username });
+    const distribution = tally.services.distribution;
+    const original = distribution.distributeToUser.bind(distribution);
+    let faults = 1;
+    distribution.distributeToUser = (async (...args: Parameters<typeof original>) => {
+      if (faults-- > 0) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      return original(...args);
+    }) as typeof original;
+    try {
+      const started = await api('POST', '/api/v1/bulk-distributions', { profile: PROFILES.phone.name, usernames: ['fault1', 'fault2'] });
+      assert.equal(started.statusCode, 202, started.body);
+      await tally.services.bulk.idle();
+      const stopped = (await api('GET', `/api/v1/bulk-distributions/${started.json().id}`)).json().bulkDistribution;
+      assert.equal(stopped.failed, 0, "nobody is reported failed for the store's fault");
+      assert.equal(stopped.waiting, 2);
+      tally.clock.ms += 10 * 60_000;
+      assert.equal((await api('GET', `/api/v1/bulk-distributions/${started.json().id}`)).json().bulkDistribution.state, 'interrupted');
+      assert.equal((await api('POST', `/api/v1/bulk-distributions/${started.json().id}/resume`)).statusCode, 200);
+      await tally.services.bulk.idle();
+      const resumed = (await api('GET', `/api/v1/bulk-distributions/${started.json().id}`)).json().bulkDistribution;
+      assert.deepEqual([resumed.state, resumed.distributed, resumed.failed], ['finished', 2, 0]);
+    } finally {
+      distribution.distributeToUser = original;
+    }
+  });
+
   test('audit export over REST takes the same filters as the list', async () => {
     const csv = await api('GET', '/api/v1/audit/export?action=user.*&result=success');
     assert.equal(csv.statusCode, 200);

@@ -160,7 +160,7 @@ describeEachStore('identity sources over REST', (getStore) => {
 
 // The CLI is the same service; SQLite alone.
 describe('tally identity-source', () => {
-  test('add (bind password on stdin), list, test, sync, remove', skip, async () => {
+  test('add (bind password on stdin), list, test, sync, edit, order, remove', skip, async () => {
     const place = freshStoreOptions('sqlite');
     const args = storeArgs({ dataDir: place.dataDir });
     try {
@@ -185,6 +185,57 @@ describe('tally identity-source', () => {
       assert.equal(missing.status, 1);
       assert.doesNotMatch(missing.stderr, /ldap|Error:/);
       assert.equal(tallyCli(['identity-source', 'sync', ...args, '--name', 'corp']).status, 0);
+
+      // edit: only what is given changes; a new bind password from stdin; a bad value changes nothing.
+      const edited = tallyCli(
+        [
+          'identity-source',
+          'edit',
+          ...args,
+          '--name',
+          'corp',
+          '--url',
+          directory.ldapsUrl,
+          '--helpdesk-group',
+          '',
+          '--bind-password-stdin',
+          '--json',
+        ],
+        { input: 'a-wrong-bind-password\n' },
+      );
+      assert.equal(edited.status, 0, edited.stderr);
+      const view = JSON.parse(edited.stdout);
+      assert.deepEqual([view.urls, view.roleGroups, view.bindDn], [[directory.ldapsUrl], {}, READER_DN]);
+      assert.ok(!edited.stdout.includes('a-wrong-bind-password'));
+      const refusedBind = tallyCli(['identity-source', 'test', ...args, '--name', 'corp', '--username', 'alice']);
+      assert.equal(refusedBind.status, 1, 'the new bind password is the one used');
+      assert.equal(
+        tallyCli(['identity-source', 'edit', ...args, '--name', 'corp', '--bind-password-stdin'], { input: `${READER_PASSWORD}\n` }).status,
+        0,
+      );
+      const badEdit = tallyCli(['identity-source', 'edit', ...args, '--name', 'corp', '--url', 'http://example.org']);
+      assert.notEqual(badEdit.status, 0);
+      assert.ok(
+        tallyCli(['identity-source', 'list', ...args]).stdout.includes(`\t${directory.ldapsUrl}\t`),
+        'the refused edit changed nothing',
+      );
+      const onOff = tallyCli(['identity-source', 'edit', ...args, '--name', 'corp', '--start-tls', 'maybe']);
+      assert.equal(onOff.status, 2, 'a value outside on|off is bad usage');
+
+      // order: every source, first to last.
+      const second = tallyCli(
+        [
+          ...['identity-source', 'add', ...args, '--name', 'corp-b', '--url', directory.ldapsUrl, '--ca-file', directory.caFile],
+          ...['--bind-dn', READER_DN, '--base-dn', SUFFIX],
+        ],
+        { input: `${READER_PASSWORD}\n` },
+      );
+      assert.equal(second.status, 0, second.stderr);
+      const ordered = tallyCli(['identity-source', 'order', ...args, '--name', 'corp-b', '--name', 'corp']);
+      assert.equal(ordered.status, 0, ordered.stderr);
+      assert.equal(ordered.stdout, '1\tcorp-b\n2\tcorp\n');
+      assert.notEqual(tallyCli(['identity-source', 'order', ...args, '--name', 'corp']).status, 0, 'a partial order is refused');
+      assert.equal(tallyCli(['identity-source', 'remove', ...args, '--name', 'corp-b']).status, 0);
       assert.equal(tallyCli(['identity-source', 'remove', ...args, '--name', 'corp']).status, 0);
       const store = await openStore(place.options);
       const events = await store.db.selectFrom('audit_events').selectAll().execute();

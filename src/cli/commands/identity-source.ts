@@ -67,6 +67,84 @@ const addCommand = defineCommand({
   },
 });
 
+const onOff = { type: 'string', choices: ['on', 'off'] } as const;
+
+const editCommand = defineCommand({
+  name: 'identity-source edit',
+  summary: "Change a source's settings; what is not given stays as it is.",
+  settings: [...storeSettings, 'masterKey'],
+  options: {
+    name,
+    url: { type: 'string', doc: 'The URLs, all of them, in the order tried (repeat the option).', multiple: true },
+    startTls: { ...onOff, doc: 'on or off: upgrade ldap:// URLs with StartTLS.' },
+    caFile: { type: 'string', doc: "PEM file of the CA that signed the directory's certificate ('' for the system's CAs)." },
+    allowPlain: { ...onOff, doc: 'on or off: allow ldap:// without TLS.' },
+    bindDn: { type: 'string', doc: 'The DN Tally binds as to find users.' },
+    bindPasswordStdin: { type: 'boolean', doc: 'Read a new bind password from the first line of standard input.' },
+    baseDn: { type: 'string', doc: 'Where users (and groups) are searched.' },
+    userFilter: { type: 'string', doc: "The filter a user's entry must match." },
+    loginAttribute: { type: 'string', doc: 'The attribute holding the login name.' },
+    superadminGroup: { type: 'string', doc: "Group DN whose members are super admins ('' for none)." },
+    helpdeskGroup: { type: 'string', doc: "Group DN whose members are help desk administrators ('' for none)." },
+    timeoutSeconds: { type: 'string', doc: 'Timeout on connecting and on each operation.' },
+    syncIntervalMinutes: { type: 'string', doc: 'Minutes between the syncs the server runs by itself; 0: only when asked.' },
+    json,
+  },
+  async run({ config, options, io }) {
+    const bindPassword = options.bindPasswordStdin ? ((await io.readStdin()).split(/\r?\n/)[0] ?? '') : undefined;
+    return withServices(config, async (services) => {
+      const current = (await services.directory.list(systemActor)).find((source) => source.name === options.name);
+      const group = (given: unknown, kept: string | undefined) => (given === undefined ? kept : String(given) || undefined);
+      const roleGroups =
+        options.superadminGroup === undefined && options.helpdeskGroup === undefined
+          ? undefined
+          : {
+              ...optional('superadmin', group(options.superadminGroup, current?.roleGroups.superadmin)),
+              ...optional('helpdesk', group(options.helpdeskGroup, current?.roleGroups.helpdesk)),
+            };
+      const source = await services.directory.update(systemActor, String(options.name), {
+        ...optional('urls', options.url as string[] | undefined),
+        ...optional('startTls', options.startTls === undefined ? undefined : options.startTls === 'on'),
+        ...optional('caFile', options.caFile === undefined ? undefined : String(options.caFile) || null),
+        ...optional('allowPlain', options.allowPlain === undefined ? undefined : options.allowPlain === 'on'),
+        ...optional('bindDn', options.bindDn as string | undefined),
+        ...optional('bindPassword', bindPassword),
+        ...optional('baseDn', options.baseDn as string | undefined),
+        ...optional('userFilter', options.userFilter as string | undefined),
+        ...optional('loginAttribute', options.loginAttribute as string | undefined),
+        ...optional('roleGroups', roleGroups),
+        ...optional('timeoutSeconds', options.timeoutSeconds === undefined ? undefined : Number(options.timeoutSeconds)),
+        ...optional('syncIntervalMinutes', options.syncIntervalMinutes === undefined ? undefined : Number(options.syncIntervalMinutes)),
+      });
+      io.out(options.json ? `${JSON.stringify(source)}\n` : `${source.name}\t${source.position}\t${source.urls.join(' ')}\n`);
+      return EXIT.ok;
+    });
+  },
+});
+
+/** `{key: value}` when the value is given, else nothing: a change names only what it changes. */
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
+
+const orderCommand = defineCommand({
+  name: 'identity-source order',
+  summary: 'Set the order in which sources are asked for a user: every source, first to last.',
+  settings: [...storeSettings, 'masterKey'],
+  options: { name: { ...name, doc: 'A source; repeat for each, first to last.', multiple: true }, json },
+  async run({ config, options, io }) {
+    return withServices(config, async (services) => {
+      const sources = await services.directory.reorder(systemActor, options.name as string[]);
+      io.out(
+        options.json
+          ? `${JSON.stringify({ identitySources: sources })}\n`
+          : sources.map((source) => `${source.position}\t${source.name}\n`).join(''),
+      );
+      return EXIT.ok;
+    });
+  },
+});
+
 const listCommand = defineCommand({
   name: 'identity-source list',
   summary:
@@ -141,4 +219,4 @@ const removeCommand = defineCommand({
   },
 });
 
-export const identitySourceCommands = [addCommand, listCommand, testCommand, syncCommand, removeCommand];
+export const identitySourceCommands = [addCommand, editCommand, orderCommand, listCommand, testCommand, syncCommand, removeCommand];
