@@ -113,6 +113,7 @@ export class TokenRequestService {
    */
   async requestReplacement(actor: Actor, serial: string): Promise<SelfServiceRequest> {
     await this.distribution.loadKeys();
+    await this.requireStillAllowed(actor, serial);
     return this.audit.change(
       actor,
       { action: 'token.replacement', targetType: 'token', target: serial },
@@ -144,6 +145,21 @@ export class TokenRequestService {
       (result): Record<string, number | string> =>
         result.outcome === 'waiting' ? { request: result.request.id } : { replacement: result.token.serial },
     );
+  }
+
+  /**
+   * A replacement is by the token's profile, so it follows the profile's groups as a request does:
+   * someone who left them is not given a new token. Asked before the change's transaction, since
+   * it may wait on the directory.
+   */
+  private async requireStillAllowed(actor: Actor, serial: string): Promise<void> {
+    const held = await this.store.tokens.findHeldBy(serial, actor.name);
+    const profile = held?.profile_id == null ? undefined : await this.store.profiles.findById(held.profile_id);
+    if (profile && !(await this.allowed(actor, [profile]))[0])
+      throw new TallyError(
+        'PROFILE_RESTRICTED',
+        `Token profile ${profile.name} is for members of certain directory groups, and you are in none of them now; ask your IT help desk.`,
+      );
   }
 
   /** A token of the same profile the user was given after token `tokenId` and still has: what replaces that token. */

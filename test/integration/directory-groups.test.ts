@@ -278,4 +278,32 @@ describeEachStore('directory groups: self-service profiles, bulk runs and lists 
       }
     },
   );
+
+  test("a replacement follows the profile's groups: a holder who left them is not given a new token", skip, async () => {
+    const alice = { kind: 'user' as const, name: 'alice', role: 'user' as const };
+    const held = await tally.store.db
+      .selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .innerJoin('profiles', 'profiles.id', 'tokens.profile_id')
+      .select('tokens.serial')
+      .where('users.username', '=', 'alice')
+      .where('profiles.name', '=', 'VPN token')
+      .where('tokens.state', '=', 'active')
+      .executeTakeFirstOrThrow();
+    // In its last days, so that a replacement is due.
+    const soon = new Date(tally.clock.now() + 5 * 86_400_000).toISOString().slice(0, 10);
+    await tally.store.db.updateTable('tokens').set({ expires_on: soon }).where('serial', '=', held.serial).execute();
+    const leave = `dn: ${VPN_CONTRACTORS}\nchangetype: modify\ndelete: member\nmember: uid=alice,${PEOPLE}\n`;
+    const rejoin = `dn: ${VPN_CONTRACTORS}\nchangetype: modify\nadd: member\nmember: uid=alice,${PEOPLE}\n`;
+    directory.modify(leave);
+    try {
+      const tokensBefore = await count('tokens');
+      await assert.rejects(tally.services.requests.requestReplacement(alice, held.serial), { code: 'PROFILE_RESTRICTED' });
+      assert.equal(await count('tokens'), tokensBefore);
+    } finally {
+      directory.modify(rejoin);
+    }
+    const replaced = await tally.services.requests.requestReplacement(alice, held.serial);
+    assert.equal(replaced.outcome, 'distributed', 'back in the group, the replacement is given');
+  });
 });
