@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatKeyring, type Keyring, parseKeyring } from '../core/crypto/secret-box.js';
 import { TallyError } from '../errors.js';
@@ -33,12 +33,28 @@ export function keyFileIsPrivate(dataDir: string): boolean {
   return !existsSync(path) || (statSync(path).mode & 0o077) === 0;
 }
 
-/** Writes the keyring with mode 0600, atomically (a temp file renamed over the old one). */
+/**
+ * Writes the keyring with mode 0600, atomically (a temp file renamed over the old one) and durably:
+ * the file is synced before the rename and the directory after it, so a crash or power cut right
+ * after `init` or a rotation cannot leave a database whose key was never on disk.
+ */
 export function writeKeyringFile(dataDir: string, keyring: Keyring, fileName = MASTER_KEY_FILE): string {
   const path = join(dataDir, fileName);
   const temp = `${path}.tmp-${process.pid}`;
-  writeFileSync(temp, formatKeyring(keyring), { mode: 0o600, flag: 'w' });
-  chmodSync(temp, 0o600);
+  const file = openSync(temp, 'w', 0o600);
+  try {
+    writeFileSync(file, formatKeyring(keyring));
+    fchmodSync(file, 0o600);
+    fsyncSync(file);
+  } finally {
+    closeSync(file);
+  }
   renameSync(temp, path);
+  const directory = openSync(dataDir, 'r');
+  try {
+    fsyncSync(directory);
+  } finally {
+    closeSync(directory);
+  }
   return path;
 }
