@@ -288,11 +288,12 @@ describeEachStore('directory groups: self-service profiles, bulk runs and lists 
       .select('tokens.serial')
       .where('users.username', '=', 'alice')
       .where('profiles.name', '=', 'VPN token')
-      .where('tokens.state', '=', 'active')
+      // The newest: an older one is replaced by it already.
+      .orderBy('tokens.id', 'desc')
       .executeTakeFirstOrThrow();
-    // In its last days, so that a replacement is due.
+    // Active and in its last days, so that a replacement is due.
     const soon = new Date(tally.clock.now() + 5 * 86_400_000).toISOString().slice(0, 10);
-    await tally.store.db.updateTable('tokens').set({ expires_on: soon }).where('serial', '=', held.serial).execute();
+    await tally.store.db.updateTable('tokens').set({ state: 'active', expires_on: soon }).where('serial', '=', held.serial).execute();
     const leave = `dn: ${VPN_CONTRACTORS}\nchangetype: modify\ndelete: member\nmember: uid=alice,${PEOPLE}\n`;
     const rejoin = `dn: ${VPN_CONTRACTORS}\nchangetype: modify\nadd: member\nmember: uid=alice,${PEOPLE}\n`;
     directory.modify(leave);
