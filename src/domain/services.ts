@@ -109,7 +109,7 @@ export interface ServiceOptions extends DistributionOptions {
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { publicUrl: 'http://localhost:8080', issuer: 'Tally' };
 
 export function createServices(store: Store, keyring: Keyring, clock: Clock, options: ServiceOptions = DEFAULT_SERVICE_OPTIONS): Services {
-  const work = new UnitOfWork(store.db);
+  const work = new UnitOfWork(store.db, store.offLoopCommits);
   const { repositories } = work;
   const audit = new AuditService(work, clock);
   const hasher = new SecretHasher(repositories.meta, keyring);
@@ -128,7 +128,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
   const profiles = new ProfileService(repositories, keyring, audit, clock, directory);
   const lockout = new Lockout(repositories.users, clock, DEFAULT_LOCKOUT);
   const logonDelays = new LogonDelays(new LogonDelayRepository(store.db), clock);
-  const rateLimits = new RateLimitService(new RateLimitRepository(store.db), clock);
+  const rateLimits = new RateLimitService(new RateLimitRepository(store.db, store.offLoopCommits), clock);
   const mailOutbox = new MailOutbox(
     repositories.mailOutbox,
     keyring,

@@ -98,25 +98,64 @@ export interface Store {
  * frames are in the one log file (SQLite deletes or replaces it only when its last connection
  * closes, and this one is open), and a checkpoint syncs the log before copying it. Every other
  * commit on the connection keeps FULL.
+ *
+ * Syncs are shared (group commit): one sync makes every commit before it durable, so commits that
+ * end while a sync runs all wait for the one next sync, not one each. `commitUnsynced` is for
+ * counts a power cut may forget harmlessly (rate limits): it waits for no sync, and the next
+ * durable commit's sync carries it to disk.
  */
 export interface OffLoopCommits {
   commit<T>(db: Kysely<Database>, work: (connection: Kysely<Database>) => Promise<T>): Promise<T>;
+  commitUnsynced<T>(db: Kysely<Database>, work: (connection: Kysely<Database>) => Promise<T>): Promise<T>;
 }
 
 /** Off-loop commits for the SQLite database whose log is `logFile`; `syncFile` makes a file's data durable. */
 export function offLoopCommits(logFile: string, syncFile: (path: string) => Promise<void> = datasync): OffLoopCommits {
+  const syncs = sharedSyncs(() => syncFile(logFile));
+  const withoutSync = <T>(db: Kysely<Database>, work: (connection: Kysely<Database>) => Promise<T>) =>
+    db.connection().execute(async (connection) => {
+      await sql`pragma synchronous = NORMAL`.execute(connection);
+      try {
+        return await work(connection);
+      } finally {
+        await sql`pragma synchronous = FULL`.execute(connection);
+      }
+    });
   return {
     async commit(db, work) {
-      const result = await db.connection().execute(async (connection) => {
-        await sql`pragma synchronous = NORMAL`.execute(connection);
-        try {
-          return await work(connection);
-        } finally {
-          await sql`pragma synchronous = FULL`.execute(connection);
-        }
-      });
-      await syncFile(logFile);
+      const result = await withoutSync(db, work);
+      await syncs.afterNow();
       return result;
+    },
+    commitUnsynced: withoutSync,
+  };
+}
+
+/**
+ * Runs `sync` for callers that need a sync that starts after they ask: one runs at a time, and all
+ * who ask while it runs share the next one.
+ */
+export function sharedSyncs(sync: () => Promise<void>): { afterNow(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
+  const start = (): Promise<void> => {
+    const started = sync().finally(() => {
+      running = undefined;
+    });
+    running = started;
+    return started;
+  };
+  return {
+    afterNow() {
+      if (next) return next;
+      if (!running) return start();
+      next = running
+        .catch(() => undefined)
+        .then(() => {
+          next = undefined;
+          return start();
+        });
+      return next;
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { OffLoopCommits } from './connect.js';
 import { ApiTokenRepository } from './repositories/api-tokens.js';
 import { AuditRepository } from './repositories/audit.js';
 import { AuthenticationRepository } from './repositories/authentication.js';
@@ -111,12 +112,17 @@ export function repositories(db: Kysely<Database>): Repositories {
 export class UnitOfWork {
   readonly repositories: Repositories;
 
-  constructor(private readonly db: Kysely<Database>) {
+  /** `offLoopCommits`: SQLite with durable commits, whose transactions then share off-loop syncs. */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly offLoopCommits?: OffLoopCommits,
+  ) {
     this.repositories = repositories(db);
   }
 
-  /** Runs `work` with repositories bound to one transaction: committed when it returns, rolled back when it throws. */
+  /** Runs `work` with repositories bound to one transaction: committed (durably) when it returns, rolled back when it throws. */
   async transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => work(repositories(trx)));
+    const transaction = (db: Kysely<Database>) => db.transaction().execute((trx) => work(repositories(trx)));
+    return this.offLoopCommits ? this.offLoopCommits.commit(this.db, transaction) : transaction(this.db);
   }
 }

@@ -7,8 +7,10 @@ import { type Kysely, sql } from 'kysely';
 import { storeOptions, storeSettings } from '../../src/cli/store.js';
 import { resolveConfig } from '../../src/config.js';
 import { isStoreUnreachable, isTallyError } from '../../src/errors.js';
-import { offLoopCommits, openStore, type StoreOptions } from '../../src/store/connect.js';
+import { migrateToLatest, offLoopCommits, openStore, type StoreOptions, sharedSyncs } from '../../src/store/connect.js';
+import { RateLimitRepository } from '../../src/store/repositories/rate-limits.js';
 import type { Database } from '../../src/store/schema.js';
+import { UnitOfWork } from '../../src/store/unit-of-work.js';
 import { firstItem } from '../support/items.js';
 
 /** SQLite's own codes for `pragma synchronous`. */
@@ -144,6 +146,103 @@ test('an off-loop commit resolves only once the log is synced, its work committi
     await committing;
     assert.equal(during, SYNCHRONOUS.normal, 'the work commits without syncing on the main thread');
     assert.deepEqual(synced, [join(dataDir, 'tally.db-wal')], 'the log file is synced');
+  } finally {
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('syncs are shared: callers who ask while a sync runs wait for one next sync, which starts after the running one ends', async () => {
+  const started: Array<() => void> = [];
+  const syncs = sharedSyncs(
+    () =>
+      new Promise<void>((resolve) => {
+        started.push(resolve);
+      }),
+  );
+  const settled: string[] = [];
+  const first = syncs.afterNow().then(() => settled.push('first'));
+  assert.equal(started.length, 1, 'the first caller starts a sync at once');
+  const waiting = [1, 2, 3].map((n) => syncs.afterNow().then(() => settled.push(`later ${n}`)));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(started.length, 1, 'no second sync while one runs: the later callers wait for it to end');
+  firstItem(started)();
+  await first;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(started.length, 2, 'one sync for the three who asked meanwhile, not three');
+  assert.deepEqual(settled, ['first'], 'a sync that began before they asked does not answer them');
+  started[1]?.();
+  await Promise.all(waiting);
+  assert.deepEqual(settled, ['first', 'later 1', 'later 2', 'later 3']);
+  const alone = syncs.afterNow();
+  assert.equal(started.length, 3, 'with none running, a caller starts a sync of its own at once');
+  started[2]?.();
+  await alone;
+});
+
+test('a failed sync fails its callers, and the next caller gets a sync of its own', async () => {
+  let calls = 0;
+  const syncs = sharedSyncs(async () => {
+    calls++;
+    if (calls === 1) throw new Error('EIO');
+  });
+  await assert.rejects(syncs.afterNow(), /EIO/);
+  await syncs.afterNow();
+  assert.equal(calls, 2);
+});
+
+test('an unsynced commit waits for no sync, commits with NORMAL, and leaves FULL on the connection', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tally-durability-'));
+  const store = await openStore({ dataDir });
+  const synchronous = async (db: Kysely<Database>) =>
+    firstItem((await sql<{ synchronous: number }>`pragma synchronous`.execute(db)).rows).synchronous;
+  try {
+    let syncs = 0;
+    const commits = offLoopCommits(join(dataDir, 'tally.db-wal'), async () => {
+      syncs++;
+    });
+    const during = await commits.commitUnsynced(store.db, async (connection) => {
+      await sql`create table counted (id integer)`.execute(connection);
+      return synchronous(connection);
+    });
+    assert.equal(during, SYNCHRONOUS.normal);
+    assert.equal(syncs, 0, 'no sync asked for');
+    assert.equal(await synchronous(store.db), SYNCHRONOUS.full);
+    await commits.commit(store.db, (connection) => sql`insert into counted values (1)`.execute(connection));
+    assert.equal(syncs, 1, 'a durable commit still syncs');
+  } finally {
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("a unit of work's transaction on a durable store answers after the shared sync; a rate-limit hit waits for none", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tally-durability-'));
+  const store = await openStore({ dataDir });
+  try {
+    await migrateToLatest(store);
+    const synced: number[] = [];
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const commits = offLoopCommits(join(dataDir, 'tally.db-wal'), async () => {
+      await gate;
+      synced.push(synced.length);
+    });
+    const hits = await new RateLimitRepository(store.db, commits).hit('logon:192.0.2.1', 1_000, 60_000);
+    assert.equal(hits.hits, 1);
+    let answered = false;
+    const change = new UnitOfWork(store.db, commits)
+      .transaction((repos) => repos.meta.set('durability-probe', 'on'))
+      .then(() => {
+        answered = true;
+      });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(answered, false, 'the change waits for the log to be synced');
+    openGate();
+    await change;
+    assert.deepEqual(synced, [0], 'one sync, for the change only');
   } finally {
     await store.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import type { OffLoopCommits } from '../connect.js';
 import type { Database } from '../schema.js';
 
 /** A key's count in its current window. */
@@ -8,7 +9,14 @@ export interface RateLimitWindow {
 }
 
 export class RateLimitRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * `offLoopCommits` (SQLite with durable commits): a hit commits without waiting for a sync; a
+   * power cut may forget the last hits, which only shortens a window's count.
+   */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly offLoopCommits?: OffLoopCommits,
+  ) {}
 
   /**
    * Counts one hit on `key`: in its current window, or as the first of a new one starting `now`
@@ -17,17 +25,19 @@ export class RateLimitRepository {
   async hit(key: string, now: number, windowMs: number): Promise<RateLimitWindow> {
     const ended = now - windowMs;
     // Both assignments read the row as it was (SQL evaluates SET against the old row).
-    const row = await this.db
-      .insertInto('rate_limits')
-      .values({ key, window_start: now, hits: 1 })
-      .onConflict((conflict) =>
-        conflict.column('key').doUpdateSet({
-          hits: sql<number>`case when rate_limits.window_start <= ${ended} then 1 else rate_limits.hits + 1 end`,
-          window_start: sql<number>`case when rate_limits.window_start <= ${ended} then ${now} else rate_limits.window_start end`,
-        }),
-      )
-      .returning(['hits', 'window_start'])
-      .executeTakeFirstOrThrow();
+    const count = (db: Kysely<Database>) =>
+      db
+        .insertInto('rate_limits')
+        .values({ key, window_start: now, hits: 1 })
+        .onConflict((conflict) =>
+          conflict.column('key').doUpdateSet({
+            hits: sql<number>`case when rate_limits.window_start <= ${ended} then 1 else rate_limits.hits + 1 end`,
+            window_start: sql<number>`case when rate_limits.window_start <= ${ended} then ${now} else rate_limits.window_start end`,
+          }),
+        )
+        .returning(['hits', 'window_start'])
+        .executeTakeFirstOrThrow();
+    const row = this.offLoopCommits ? await this.offLoopCommits.commitUnsynced(this.db, count) : await count(this.db);
     return { hits: Number(row.hits), windowStart: Number(row.window_start) };
   }
 
