@@ -3,25 +3,12 @@ import { after, before, test } from 'node:test';
 import { systemActor } from '../../src/domain/actor.js';
 import { freePort } from '../support/cli.js';
 import { consoleClient, postMultipart } from '../support/console.js';
-import { interopRequired } from '../support/peers.js';
-import {
-  GROUPS,
-  hasSlapd,
-  PEOPLE,
-  READER_DN,
-  READER_PASSWORD,
-  SUFFIX,
-  startDirectory,
-  type TestDirectory,
-  USER_PASSWORD,
-} from '../support/slapd.js';
+import { directoryForFile, GROUPS, identitySourceOn, PEOPLE, USER_PASSWORD } from '../support/slapd.js';
 import { describeEachStore } from '../support/store.js';
 import { ADMIN_PASSWORD, bearer, createTestTally, type TestTally } from '../support/tally.js';
 import { pageText, WebClient } from '../support/web.js';
 
-const available = hasSlapd();
-if (!available && interopRequired()) throw new Error('REQUIRE_INTEROP=1 but slapd, ldapadd or openssl is missing');
-const skip = available ? {} : { skip: 'slapd, ldapadd or openssl not installed' };
+const { available, skip, directory } = directoryForFile();
 
 /** carol is in vpn-users directly; alice through vpn-contractors, which also names itself (a loop that must end). */
 const VPN_USERS = `cn=vpn-users,${GROUPS}`;
@@ -41,16 +28,8 @@ member: uid=carol,${PEOPLE}
 member: ${VPN_CONTRACTORS}
 `;
 
-let directory: TestDirectory;
-if (available) {
-  before(async () => {
-    directory = await startDirectory();
-    directory.modify(GROUP_LDIF);
-  });
-  after(async () => {
-    await directory.stop();
-  });
-}
+/** Whether GROUP_LDIF is in the directory yet: it is added once, by the first store's suite, after slapd is up. */
+let groupsLoaded = false;
 
 const OPEN_PROFILE = { name: 'Open phone', tokenType: 'totp', deviceType: 'authenticator', delivery: 'qr', selfService: true };
 const VPN_PROFILE = { ...OPEN_PROFILE, name: 'VPN token' };
@@ -59,17 +38,13 @@ describeEachStore('directory groups: self-service profiles, bulk runs and lists 
   let tally: TestTally;
   before(async () => {
     if (!available) return;
+    if (!groupsLoaded) {
+      directory().modify(GROUP_LDIF);
+      groupsLoaded = true;
+    }
     tally = await createTestTally(getStore());
-    await tally.services.directory.create(systemActor, {
-      name: 'corp',
-      type: 'ldap',
-      preset: 'openldap',
-      urls: [directory.ldapsUrl],
-      caFile: directory.caFile,
-      bindDn: READER_DN,
-      bindPassword: READER_PASSWORD,
-      baseDn: SUFFIX,
-    });
+    // No role groups: alice, a member here, is also in the test directory's help desk group.
+    await tally.services.directory.create(systemActor, identitySourceOn(directory(), { name: 'corp', roleGroups: {} }));
   });
   after(async () => {
     await tally?.close();
@@ -137,7 +112,7 @@ describeEachStore('directory groups: self-service profiles, bulk runs and lists 
       assert.deepEqual([await count('users'), await count('bulk_distributions'), await count('tokens')], before);
       assert.equal(await localUser('bob'), undefined);
     } finally {
-      await api('PATCH', '/api/v1/identity-sources/corp', { urls: [directory.ldapsUrl], timeoutSeconds: 5 });
+      await api('PATCH', '/api/v1/identity-sources/corp', { urls: [directory().ldapsUrl], timeoutSeconds: 5 });
     }
   });
 
@@ -296,13 +271,13 @@ describeEachStore('directory groups: self-service profiles, bulk runs and lists 
     await tally.store.db.updateTable('tokens').set({ state: 'active', expires_on: soon }).where('serial', '=', held.serial).execute();
     const leave = `dn: ${VPN_CONTRACTORS}\nchangetype: modify\ndelete: member\nmember: uid=alice,${PEOPLE}\n`;
     const rejoin = `dn: ${VPN_CONTRACTORS}\nchangetype: modify\nadd: member\nmember: uid=alice,${PEOPLE}\n`;
-    directory.modify(leave);
+    directory().modify(leave);
     try {
       const tokensBefore = await count('tokens');
       await assert.rejects(tally.services.requests.requestReplacement(alice, held.serial), { code: 'PROFILE_RESTRICTED' });
       assert.equal(await count('tokens'), tokensBefore);
     } finally {
-      directory.modify(rejoin);
+      directory().modify(rejoin);
     }
     const replaced = await tally.services.requests.requestReplacement(alice, held.serial);
     assert.equal(replaced.outcome, 'distributed', 'back in the group, the replacement is given');

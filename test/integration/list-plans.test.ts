@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { CompiledQuery, type Kysely, type KyselyPlugin, type RootOperationNode, sql } from 'kysely';
+import { CompiledQuery, type Insertable, type Kysely, type KyselyPlugin, type RootOperationNode, sql } from 'kysely';
 import type { Store } from '../../src/store/connect.js';
 import { AuditRepository } from '../../src/store/repositories/audit.js';
 import { TokenRepository } from '../../src/store/repositories/tokens.js';
@@ -83,6 +83,19 @@ interface PgNode {
   Plans?: PgNode[];
 }
 
+/** Inserts the rows 500 to a statement, within every store's limit on a statement's parameters. */
+async function insertInBatches<T extends keyof Database & string>(
+  db: Kysely<Database>,
+  table: T,
+  rows: Insertable<Database[T]>[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500)
+    await db
+      .insertInto(table)
+      .values(rows.slice(i, i + 500))
+      .execute();
+}
+
 async function fill(store: Store): Promise<void> {
   const db = store.db;
   const users = Array.from({ length: USERS }, (_, i) => ({
@@ -93,11 +106,7 @@ async function fill(store: Store): Promise<void> {
     created_at: NOW,
     updated_at: NOW,
   }));
-  for (let i = 0; i < users.length; i += 500)
-    await db
-      .insertInto('users')
-      .values(users.slice(i, i + 500))
-      .execute();
+  await insertInBatches(db, 'users', users);
   const ids = (await db.selectFrom('users').select('id').orderBy('id').execute()).map((row) => row.id);
   const tokens = Array.from({ length: TOKENS }, (_, i) => ({
     serial: `T${String(i).padStart(9, '0')}`,
@@ -111,11 +120,7 @@ async function fill(store: Store): Promise<void> {
     created_at: NOW,
     updated_at: NOW,
   }));
-  for (let i = 0; i < tokens.length; i += 500)
-    await db
-      .insertInto('tokens')
-      .values(tokens.slice(i, i + 500))
-      .execute();
+  await insertInBatches(db, 'tokens', tokens);
   const actions = ['auth.radius', 'auth.rest', 'token.assign', 'user.create', 'token.import'];
   const events = Array.from({ length: EVENTS }, (_, i) => ({
     at: NOW + i * 1000,
@@ -126,11 +131,7 @@ async function fill(store: Store): Promise<void> {
     target: i % 2 ? `T${String(i % TOKENS).padStart(9, '0')}` : `user${String(i % USERS).padStart(6, '0')}`,
     result: i % 7 ? ('success' as const) : ('failure' as const),
   }));
-  for (let i = 0; i < events.length; i += 500)
-    await db
-      .insertInto('audit_events')
-      .values(events.slice(i, i + 500))
-      .execute();
+  await insertInBatches(db, 'audit_events', events);
   await sql`analyze`.execute(db);
 }
 

@@ -5,11 +5,11 @@ import { systemActor } from '../../src/domain/actor.js';
 import { DEFAULT_MAIL_OUTBOX, runMailSender } from '../../src/domain/mail-outbox.js';
 import { createServices, DEFAULT_SERVICE_OPTIONS, type Services } from '../../src/domain/services.js';
 import { SmtpMailer } from '../../src/domain/smtp-mailer.js';
-import { createLogger } from '../../src/logger.js';
 import { PrometheusMetrics } from '../../src/metrics/prometheus.js';
-import { type RunningServer, startServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server.js';
 import { openStore, type Store } from '../../src/store/connect.js';
 import { MailOutboxRepository } from '../../src/store/repositories/mail-outbox.js';
+import { startInProcess } from '../support/node.js';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
 import { describeEachStore, freshStoreOptions, type TestStoreHandle, testDialects } from '../support/store.js';
 import { bearer, createTestTally, TestClock, type TestTally } from '../support/tally.js';
@@ -237,18 +237,7 @@ for (const dialect of testDialects()) {
       smtp = await startSmtpServer();
       await smtp.stop();
       handle = freshStoreOptions(dialect);
-      running = await startServer({
-        store: handle.options,
-        host: '127.0.0.1',
-        port: 0,
-        adminHost: '127.0.0.1',
-        adminPort: 0,
-        radiusHost: '127.0.0.1',
-        radiusPort: 0,
-        issuer: 'Tally',
-        trustProxy: [],
-        initIfNeeded: true,
-        logger: createLogger('silent'),
+      running = await startInProcess(handle.options, {
         smtp: { host: '127.0.0.1', port: smtp.port, secure: false, from: 'tally@example.org' },
         mailOutboxIntervalMs: 20,
         clock,

@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { totp } from '../../src/core/otp/totp.js';
 import { writePskc } from '../../src/core/pskc/write.js';
 import { systemActor } from '../../src/domain/actor.js';
-import { createLogger } from '../../src/logger.js';
-import { type RunningServer, startServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server.js';
+import { startInProcess } from '../support/node.js';
 import { interopTest, runPeer } from '../support/peers.js';
 import { papRequest, radclient, received } from '../support/radclient.js';
 import { freshStoreOptions } from '../support/store.js';
@@ -79,20 +79,7 @@ interopTest(
       await handle.cleanup();
       rmSync(work, { recursive: true, force: true });
     });
-    running = await startServer({
-      store: handle.options,
-      host: '127.0.0.1',
-      port: 0,
-      adminHost: '127.0.0.1',
-      adminPort: 0,
-      metricsToken: METRICS_TOKEN,
-      radiusHost: '127.0.0.1',
-      radiusPort: await freeUdpPort(),
-      issuer: 'Tally',
-      trustProxy: [],
-      initIfNeeded: true,
-      logger: createLogger('silent'),
-    });
+    running = await startInProcess(handle.options, { metricsToken: METRICS_TOKEN, radiusPort: await freeUdpPort() });
     const admin = running.adminAddress;
     const { token } = await running.services.apiTokens.create(systemActor, { name: 'metrics-test', role: 'superadmin' });
     const api = async (path: string, body: unknown) => {

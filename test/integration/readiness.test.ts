@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { buildAdminApp } from '../../src/http/admin/app.js';
 import type { Phase } from '../../src/http/admin/readiness.js';
 import { createLogger } from '../../src/logger.js';
-import { type RunningServer, startServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server.js';
+import { startInProcess } from '../support/node.js';
 import { describeEachStore, freshStoreOptions, type TestStoreHandle, testDialects } from '../support/store.js';
 import { createTestTally } from '../support/tally.js';
 
@@ -18,19 +19,7 @@ for (const dialect of testDialects()) {
 
     before(async () => {
       handle = freshStoreOptions(dialect);
-      running = await startServer({
-        store: handle.options,
-        host: '127.0.0.1',
-        port: 0,
-        adminHost: '127.0.0.1',
-        adminPort: 0,
-        radiusHost: '127.0.0.1',
-        radiusPort: 0,
-        issuer: 'Tally',
-        trustProxy: [],
-        initIfNeeded: true,
-        logger: createLogger('silent'),
-      });
+      running = await startInProcess(handle.options);
     });
     after(async () => {
       await running.close().catch(() => {});

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
+import { createLogger } from '../../src/logger.js';
+import { type RunningServer, type ServerOptions, startServer } from '../../src/server.js';
+import type { StoreOptions } from '../../src/store/connect.js';
 import { freePort, startServe } from './cli.js';
 
 /** A `tally serve` process on loopback ports of its own, restartable on the same ports. */
@@ -36,6 +39,27 @@ export async function startNode(storeArgs: string[], env: NodeJS.ProcessEnv = {}
     },
     output: () => earlier + server.output(),
   };
+}
+
+/**
+ * A Tally started in this process on a store (initialised on first use): its HTTP listeners on
+ * loopback ports the system picks, RADIUS off, a silent log; `options` add to or change that.
+ */
+export function startInProcess(store: StoreOptions, options: Partial<ServerOptions> = {}): Promise<RunningServer> {
+  return startServer({
+    store,
+    host: '127.0.0.1',
+    port: 0,
+    adminHost: '127.0.0.1',
+    adminPort: 0,
+    radiusHost: '127.0.0.1',
+    radiusPort: 0,
+    issuer: 'Tally',
+    trustProxy: [],
+    initIfNeeded: true,
+    logger: createLogger('silent'),
+    ...options,
+  });
 }
 
 /**

@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { codeOf } from '../../../test/support/errors.js';
 import { firstItem, item } from '../../../test/support/items.js';
 import { readVector, readVectorJson } from '../../../test/support/vectors.js';
-import { type ErrorCode, TallyError } from '../../errors.js';
+import { TallyError } from '../../errors.js';
 import { hotp } from '../otp/hotp.js';
 import { totp } from '../otp/totp.js';
 import { decryptAes128Cbc, derivePbkdf2, hmac } from './cipher.js';
 import type { PskcKey } from './model.js';
 import { type PskcKeyOutcome, type PskcReadOptions, readPskc } from './read.js';
 import { writePskc } from './write.js';
-
-function codeOf(fn: () => unknown): ErrorCode | undefined {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof TallyError) return error.code;
-    throw error;
-  }
-  return undefined;
-}
 
 function errorOf(fn: () => unknown): TallyError {
   try {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { codeOf } from '../../../test/support/errors.js';
 import { readVector } from '../../../test/support/vectors.js';
-import { type ErrorCode, TallyError } from '../../errors.js';
 import type { PskcKey } from './model.js';
 import { type PskcKeyOutcome, readPskc } from './read.js';
 import { PskcStream, type PskcStreamOptions } from './stream.js';
@@ -26,16 +26,6 @@ function streamed(xml: string, size: number, options?: PskcStreamOptions): { key
   for (let at = 0; at < bytes.length; at += size) keys.push(...stream.push(bytes.subarray(at, at + size)));
   keys.push(...stream.end());
   return { keys, signed: stream.signed };
-}
-
-function codeOf(fn: () => unknown): ErrorCode | undefined {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof TallyError) return error.code;
-    throw error;
-  }
-  return undefined;
 }
 
 const totpKey = (i: number): PskcKey => ({

@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TallyError } from '../../errors.js';
+import { codeOf } from '../../../test/support/errors.js';
 import { childNamed, escapeXml, findDescendant, parseStrictXml } from './strict.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof TallyError) return error.code;
-    throw error;
-  }
-  return undefined;
-}
 
 test('parses elements in order with decoded, untrimmed text and attributes', () => {
   const root = parseStrictXml('<?xml version="1.0"?>\n<a x="1&amp;2"><b> t&lt;&#65;&#x42; </b><c/><p:d xmlns:p="u"><e></e></p:d></a>');
