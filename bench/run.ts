@@ -25,14 +25,24 @@ const SIZES = {
 const USAGE = `Usage: npm run bench -- [--quick] [--requests N] [--only NAME]...
   --quick       fewer requests, for a smoke test
   --requests N  RADIUS requests per target and concurrency (full: ${SIZES.full.requestsPerLevel}), for a shorter run on a busy machine
-  --only NAME   run only this target (repeatable); targets: ${radiusTargets.map((t) => t.name).join(', ')}`;
+  --only NAME   run only this target (repeatable); targets: ${radiusTargets.map((t) => t.name).join(', ')}
+  --users N     users (each with a TOTP token) on every target (full: ${SIZES.full.users}); at a million, pair it with --only tally-...
+  --radius-only skip the REST, CT-KIP and overload runs`;
 
-function options(): { quick: boolean; requests: number | undefined; targets: RadiusTarget[] } {
+function options(): {
+  quick: boolean;
+  requests: number | undefined;
+  users: number | undefined;
+  radiusOnly: boolean;
+  targets: RadiusTarget[];
+} {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       requests: { type: 'string' },
       only: { type: 'string', multiple: true },
+      users: { type: 'string' },
+      'radius-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -46,9 +56,14 @@ function options(): { quick: boolean; requests: number | undefined; targets: Rad
   const requests = values.requests === undefined ? undefined : Number(values.requests);
   if (requests !== undefined && !(Number.isInteger(requests) && requests >= 100))
     throw new Error(`--requests takes a whole number of at least 100.\n${USAGE}`);
+  const users = values.users === undefined ? undefined : Number(values.users);
+  if (users !== undefined && !(Number.isInteger(users) && users >= 1000 && users <= 10_000_000))
+    throw new Error(`--users takes a whole number from 1000 to 10000000.\n${USAGE}`);
   return {
     quick: values.quick ?? false,
     requests,
+    users,
+    radiusOnly: values['radius-only'] ?? false,
     targets: only.length === 0 ? radiusTargets : radiusTargets.filter((t) => only.includes(t.name)),
   };
 }
@@ -140,8 +155,12 @@ async function benchOverload(dialect: 'sqlite' | 'postgres', size: (typeof SIZES
 }
 
 async function main(): Promise<void> {
-  const { quick, requests, targets } = options();
-  const size = { ...(quick ? SIZES.quick : SIZES.full), ...(requests === undefined ? {} : { requestsPerLevel: requests }) };
+  const { quick, requests, users, radiusOnly, targets } = options();
+  const size = {
+    ...(quick ? SIZES.quick : SIZES.full),
+    ...(requests === undefined ? {} : { requestsPerLevel: requests }),
+    ...(users === undefined ? {} : { users }),
+  };
   const started = new Date();
   const results: BenchResults = {
     date: started.toISOString(),
@@ -186,7 +205,7 @@ async function main(): Promise<void> {
     save();
   }
   for (const dialect of ['sqlite', 'postgres'] as const) {
-    if (targets.some((t) => t.name === `tally-${dialect}`)) {
+    if (!radiusOnly && targets.some((t) => t.name === `tally-${dialect}`)) {
       http.push(...(await benchHttp(dialect, size)));
       save();
       overload.push(await benchOverload(dialect, size));

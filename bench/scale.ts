@@ -2,7 +2,8 @@
  * `npm run bench:scale -- [--scale N] [--audit M] [--store sqlite|postgres]`: Tally at scale, on one
  * store. Writes a PSKC file of N TOTP keys, imports it through the streamed import (the service
  * `tally inventory import --batch` calls) and times it with the peak RSS and the sealing cost per
- * key; inserts N users and M audit events straight into the store; then times the list pages the
+ * key; writes a CSV of N users and imports it through the streamed user import (`tally users
+ * import`), timed with its peak RSS; inserts M audit events straight into the store; then times the list pages the
  * Security Console and REST run (users, a username prefix search, tokens, the audit view, each a
  * next page by key), p50/p95 over 200 pages each. Prints JSON with the load average.
  */
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { generateMasterKey, makeKeyring, seal } from '../src/core/crypto/secret-box.js';
+import { streamCsvRecords } from '../src/core/csv/csv.js';
 import type { PskcKey } from '../src/core/pskc/model.js';
 import { writePskc } from '../src/core/pskc/write.js';
 import { systemActor } from '../src/domain/actor.js';
@@ -68,6 +70,19 @@ function writeKeys(file: string): void {
   writeFileSync(file, close, { flag: 'a' });
 }
 
+/** N users as the CSV `tally users import` reads, written 10,000 rows at a time. */
+function writeUsers(file: string): void {
+  writeFileSync(file, 'username,email,firstName,lastName\n');
+  for (let from = 0; from < N; from += 10_000) {
+    let rows = '';
+    for (let i = from; i < Math.min(from + 10_000, N); i++) {
+      const name = `user${String(i).padStart(8, '0')}`;
+      rows += `${name},${name}@example.com,First${i},Last${i}\n`;
+    }
+    writeFileSync(file, rows, { flag: 'a' });
+  }
+}
+
 async function pages(run: (i: number) => Promise<unknown>): Promise<{ p50: number; p95: number }> {
   const times: number[] = [];
   for (let i = 0; i < 200; i++) {
@@ -112,23 +127,26 @@ try {
     peakRssMiB: Math.round(peakRss / 2 ** 20),
   };
 
+  const usersFile = join(dataDir, 'users.csv');
+  writeUsers(usersFile);
+  peakRss = process.memoryUsage().rss;
+  const usersRssBefore = peakRss;
   const userStart = performance.now();
-  for (let from = 0; from < N; from += 5000) {
-    const rows = Array.from({ length: Math.min(5000, N - from) }, (_, k) => ({
-      username: `user${String(from + k).padStart(8, '0')}`,
-      role: 'user' as const,
-      disabled: 0,
-      failed_logons: 0,
-      created_at: 0,
-      updated_at: 0,
-    }));
-    for (let i = 0; i < rows.length; i += 500)
-      await store.db
-        .insertInto('users')
-        .values(rows.slice(i, i + 500))
-        .execute();
-  }
-  report.usersInsertedSeconds = Number(seconds(userStart).toFixed(1));
+  const userTotals = await services.users.importStream(systemActor, {
+    records: streamCsvRecords(createReadStream(usersFile, { encoding: 'utf8', highWaterMark: 256 * 1024 })),
+    batchSize: Number(values.batch),
+    onBatch: () => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    },
+  });
+  const usersSeconds = seconds(userStart);
+  report.userImport = {
+    ...userTotals,
+    seconds: Number(usersSeconds.toFixed(1)),
+    perSecond: Math.round(N / usersSeconds),
+    rssBeforeMiB: Math.round(usersRssBefore / 2 ** 20),
+    peakRssMiB: Math.round(peakRss / 2 ** 20),
+  };
   const auditStart = performance.now();
   const actions = ['auth.radius', 'auth.rest', 'token.assign', 'user.create'];
   for (let from = 0; from < AUDIT; from += 5000) {

@@ -16,6 +16,7 @@ import { rotateMasterKeyCommand } from './commands/rotate-master-key.js';
 import { serveCommand } from './commands/serve.js';
 import { settingsCommands } from './commands/settings.js';
 import { tokenCommands } from './commands/token.js';
+import { usersImportCommand } from './commands/users.js';
 
 const commands: Command[] = [
   initCommand,
@@ -27,6 +28,7 @@ const commands: Command[] = [
   restoreCommand,
   inventoryImportCommand,
   inventoryAssignCommand,
+  usersImportCommand,
   ...bulkCommands,
   auditExportCommand,
   auditPurgeCommand,

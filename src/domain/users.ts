@@ -1,4 +1,4 @@
-import { parseCsvRecords } from '../core/csv/csv.js';
+import { type CsvRecord, parseCsvRecords } from '../core/csv/csv.js';
 import { invalidField, invalidInput, isTallyError, TallyError } from '../errors.js';
 import { type DirectoryState, USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
@@ -43,6 +43,20 @@ export interface UserChanges {
   lastName?: string | null;
   role?: UserRole;
   password?: string;
+}
+
+/** A row of a streamed import that was not imported, and why. */
+export interface UserImportRefusal {
+  line: number;
+  username: string;
+  reason: string;
+}
+
+export interface UserStreamImportTotals {
+  created: number;
+  /** Usernames the store has already (an earlier run, stopped midway, created them): left as they are. */
+  skipped: number;
+  refused: number;
 }
 
 export interface UserImportReport {
@@ -107,6 +121,58 @@ async function hashOutsideTransaction(password: string | undefined): Promise<str
     return undefined;
   }
   return hashPassword(password);
+}
+
+/** Refuses a new user the actor may not create or whose fields are malformed; returns the user's role. */
+function checkNewUser(actor: Actor, input: NewUser): UserRole {
+  const role = input.role ?? 'user';
+  if (role !== 'user') requirePermission(actor, 'users.setRole');
+  if (!USERNAME_PATTERN.test(input.username)) throw invalidField('username', 'usernameShape');
+  if (input.email !== undefined && !EMAIL_PATTERN.test(input.email)) throw invalidField('email', 'emailInvalid');
+  checkName('firstName', input.firstName);
+  checkName('lastName', input.lastName);
+  if (input.password !== undefined) validatePassword(input.password);
+  return role;
+}
+
+/** The fields each column of an import file's header row holds; refuses unknown columns and a file without usernames. */
+function importColumns(header: readonly string[] | undefined): (keyof NewUser | undefined)[] {
+  if (!header) throw invalidInput('userFileEmpty', { columns: USER_FILE_COLUMNS });
+  const columns = header.map(
+    (name) =>
+      IMPORT_COLUMNS[
+        name
+          .trim()
+          .toLowerCase()
+          .replace(/[\s_-]/g, '')
+      ],
+  );
+  const unknown = header.filter((_, i) => columns[i] === undefined);
+  if (unknown.length)
+    throw invalidInput('userFileUnknownColumns', {
+      names: unknown.map((name) => `"${name.slice(0, 40)}"`).join(', '),
+      columns: USER_FILE_COLUMNS,
+    });
+  if (!columns.includes('username')) throw invalidInput('userFileNoUsername');
+  return columns;
+}
+
+/**
+ * A data row as a new user (undefined: a blank row, as spreadsheets write them); refuses a row
+ * without a username or with an unknown role.
+ */
+function importedUser(columns: readonly (keyof NewUser | undefined)[], fields: readonly string[]): NewUser | undefined {
+  if (fields.every((field) => field.trim() === '')) return undefined;
+  const user: Record<string, string> = {};
+  columns.forEach((column, i) => {
+    const value = fields[i]?.trim();
+    if (column && value) user[column] = value;
+  });
+  const username = (user.username ?? '').slice(0, 128);
+  if (!username) throw invalidField('username', 'usernameEmpty');
+  if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role))
+    throw invalidField('role', 'oneOf', { choices: USER_ROLES.join(', ') });
+  return { ...user, username } as unknown as NewUser;
 }
 
 export class UserService {
@@ -220,15 +286,7 @@ export class UserService {
     const names = await this.sourceNames();
     return this.audit.change(actor, { action: 'user.create', targetType: 'user', target: input.username.slice(0, 128) }, async (tx) => {
       requirePermission(actor, 'users.create');
-      const role = input.role ?? 'user';
-      if (role !== 'user') requirePermission(actor, 'users.setRole');
-      if (!USERNAME_PATTERN.test(input.username)) {
-        throw invalidField('username', 'usernameShape');
-      }
-      if (input.email !== undefined && !EMAIL_PATTERN.test(input.email)) {
-        throw invalidField('email', 'emailInvalid');
-      }
-      if (input.password !== undefined) validatePassword(input.password);
+      const role = checkNewUser(actor, input);
       const passwordHash = hashed ?? null;
       try {
         const row = await tx.users.insert({
@@ -326,41 +384,16 @@ export class UserService {
   private async importRows(actor: Actor, text: string): Promise<UserImportReport> {
     requirePermission(actor, 'users.create');
     const [headerRecord, ...rows] = parseCsvRecords(text);
-    const header = headerRecord?.fields;
-    if (!header) throw invalidInput('userFileEmpty', { columns: USER_FILE_COLUMNS });
-    const columns = header.map(
-      (name) =>
-        IMPORT_COLUMNS[
-          name
-            .trim()
-            .toLowerCase()
-            .replace(/[\s_-]/g, '')
-        ],
-    );
-    const unknown = header.filter((_, i) => columns[i] === undefined);
-    if (unknown.length)
-      throw invalidInput('userFileUnknownColumns', {
-        names: unknown.map((name) => `"${name.slice(0, 40)}"`).join(', '),
-        columns: USER_FILE_COLUMNS,
-      });
-    if (!columns.includes('username')) throw invalidInput('userFileNoUsername');
+    const columns = importColumns(headerRecord?.fields);
     if (rows.length > USER_IMPORT_MAX_ROWS)
       throw new TallyError('INPUT_TOO_LARGE', `A file may hold at most ${USER_IMPORT_MAX_ROWS} users; split it.`);
     const report: UserImportReport = { created: 0, refused: 0, rows: [] };
     for (const [index, { line, fields }] of rows.entries()) {
-      // Spreadsheets write empty rows as a line of separators.
-      if (fields.every((field) => field.trim() === '')) continue;
-      const user: Record<string, string> = {};
-      columns.forEach((column, i) => {
-        const value = fields[i]?.trim();
-        if (column && value) user[column] = value;
-      });
-      const username = (user.username ?? '').slice(0, 128);
+      const username = (fields[columns.indexOf('username')]?.trim() ?? '').slice(0, 128);
       try {
-        if (!username) throw invalidField('username', 'usernameEmpty');
-        if (user.role !== undefined && !(USER_ROLES as readonly string[]).includes(user.role))
-          throw invalidField('role', 'oneOf', { choices: USER_ROLES.join(', ') });
-        await this.create(actor, user as unknown as NewUser);
+        const user = importedUser(columns, fields);
+        if (!user) continue;
+        await this.create(actor, user);
         report.rows.push({ row: index + 1, line, username, result: 'created' });
         report.created++;
       } catch (error) {
@@ -370,6 +403,93 @@ export class UserService {
       }
     }
     return report;
+  }
+
+  /**
+   * Creates users from a CSV file of any size as it streams (the same columns as `importCsv`),
+   * `batchSize` users per transaction, each batch with its users' audit events. A row that cannot
+   * be a user is refused on its own (`onRefused`, with its line); a username the store has already
+   * is skipped, so a run stopped midway, run again, goes on where it stopped. Passwords in the file
+   * are hashed (argon2, tens of milliseconds each) before their batch's transaction opens.
+   */
+  async importStream(
+    actor: Actor,
+    input: {
+      records: AsyncIterable<CsvRecord>;
+      fileName?: string;
+      batchSize?: number;
+      onRefused?: (refusal: UserImportRefusal) => void;
+      onBatch?: (totals: UserStreamImportTotals) => void;
+    },
+  ): Promise<UserStreamImportTotals> {
+    requirePermission(actor, 'users.create');
+    const batchSize = input.batchSize ?? 1000;
+    const totals: UserStreamImportTotals = { created: 0, skipped: 0, refused: 0 };
+    const refuse = (refusal: UserImportRefusal) => {
+      totals.refused++;
+      input.onRefused?.(refusal);
+    };
+    let columns: (keyof NewUser | undefined)[] | undefined;
+    let batch = new Map<string, NewUser>();
+    const flush = async () => {
+      if (batch.size > 0) await this.importBatch(actor, [...batch.values()], input.fileName, totals);
+      batch = new Map();
+      input.onBatch?.({ ...totals });
+    };
+    for await (const { line, fields } of input.records) {
+      if (!columns) {
+        columns = importColumns(fields);
+        continue;
+      }
+      const username = (fields[columns.indexOf('username')]?.trim() ?? '').slice(0, 128);
+      try {
+        const user = importedUser(columns, fields);
+        if (!user) continue;
+        checkNewUser(actor, user);
+        if (batch.has(user.username)) throw new TallyError('USER_EXISTS', `${user.username} is listed twice; only the first is imported.`);
+        batch.set(user.username, user);
+      } catch (error) {
+        if (!isTallyError(error)) throw error;
+        refuse({ line, username, reason: error.message });
+      }
+      if (batch.size >= batchSize) await flush();
+    }
+    if (!columns) throw invalidInput('userFileEmpty', { columns: USER_FILE_COLUMNS });
+    await flush();
+    return totals;
+  }
+
+  private async importBatch(actor: Actor, users: NewUser[], fileName: string | undefined, totals: UserStreamImportTotals): Promise<void> {
+    const hashes = await Promise.all(users.map((user) => hashOutsideTransaction(user.password)));
+    const now = this.clock.now();
+    const counts = await this.audit.change(
+      actor,
+      { action: 'user.import', targetType: 'file', target: fileName?.slice(0, 128) },
+      async (tx) => {
+        requirePermission(actor, 'users.create');
+        const existing = await tx.users.existingUsernames(users.map((user) => user.username));
+        const fresh = users.flatMap((user, i) => (existing.has(user.username) ? [] : [{ user, passwordHash: hashes[i] ?? null }]));
+        await tx.users.insertMany(
+          fresh.map(({ user, passwordHash }) => ({
+            username: user.username,
+            passwordHash,
+            email: user.email ?? null,
+            firstName: user.firstName ?? null,
+            lastName: user.lastName ?? null,
+            role: user.role ?? 'user',
+            now,
+          })),
+        );
+        await this.audit.record(
+          fresh.map(({ user }) => ({ actor, entry: { action: 'user.create', targetType: 'user', target: user.username } })),
+          tx.connection,
+        );
+        return { created: fresh.length, skipped: existing.size };
+      },
+      (counts) => ({ streamed: true, ...counts }),
+    );
+    totals.created += counts.created;
+    totals.skipped += counts.skipped;
   }
 
   private async row(username: string, users: UserRepository): Promise<UserRow> {

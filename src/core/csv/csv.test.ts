@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TallyError } from '../../errors.js';
-import { csvLine, parseCsv, parseCsvRecords } from './csv.js';
+import { csvLine, parseCsv, parseCsvRecords, streamCsvRecords } from './csv.js';
 
 test('parses quoted fields, doubled quotes, CRLF and LF, and drops blank lines', () => {
   const text = '\uFEFFusername,email,note\r\nalice,alice@example.com,"says ""hi"", twice"\n\nbob,,"two\nlines"\r\n';
@@ -43,4 +43,32 @@ test('each record carries the line it starts on, past blank lines and quoted lin
     { line: 3, fields: ['x\ny', 'z'] },
     { line: 5, fields: ['last', '1'] },
   ]);
+});
+
+async function streamed(pieces: string[]) {
+  const records = [];
+  for await (const record of streamCsvRecords(
+    (async function* () {
+      yield* pieces;
+    })(),
+  ))
+    records.push(record);
+  return records;
+}
+
+test('a file read in pieces gives the records of the whole, wherever the pieces split it', async () => {
+  const text = '\uFEFFuser;mail\r\nalice;"a ""quoted"" ;\r\nfield"\r\n\r\nbob;b@example.com\r\n"carol";\n';
+  const whole = parseCsvRecords(text);
+  assert.equal(whole.length, 4);
+  assert.deepEqual(whole[1], { line: 2, fields: ['alice', 'a "quoted" ;\r\nfield'] });
+  for (let split = 0; split <= text.length; split++)
+    assert.deepEqual(await streamed([text.slice(0, split), text.slice(split)]), whole, `split at ${split}`);
+  assert.deepEqual(await streamed([...text]), whole, 'one character per piece');
+});
+
+test('a streamed file whose quoted field never ends is refused at its end', async () => {
+  await assert.rejects(
+    streamed(['a,b\n', '"open,', 'still open']),
+    (error: unknown) => error instanceof TallyError && error.code === 'FORMAT_INVALID',
+  );
 });

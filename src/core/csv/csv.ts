@@ -11,60 +11,109 @@ export function parseCsv(text: string): string[][] {
   return parseCsvRecords(text).map((record) => record.fields);
 }
 
+/** A row of fields and the line of the file it starts on (1 for the first). */
+export interface CsvRecord {
+  line: number;
+  fields: string[];
+}
+
 /**
  * The same rows, each with the line of the file it starts on (1 for the first), so a report can
  * point at the line a person sees in an editor even past blank lines and quoted line breaks.
  */
-export function parseCsvRecords(text: string): { line: number; fields: string[] }[] {
-  const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  const firstLine = source.slice(0, source.search(/\r?\n|$/));
-  const separator = firstLine.includes(',') ? ',' : firstLine.includes(';') ? ';' : firstLine.includes('\t') ? '\t' : ',';
-  const rows: { line: number; fields: string[] }[] = [];
-  let row: string[] = [];
-  let line = 1;
-  let rowLine = 1;
-  let field = '';
-  let quoted = false;
-  let i = 0;
-  const endRow = () => {
-    row.push(field);
-    if (row.length > 1 || field.trim() !== '') rows.push({ line: rowLine, fields: row });
-    row = [];
-    field = '';
-  };
-  while (i < source.length) {
-    const c = source[i];
-    if (quoted) {
-      if (c === '"' && source[i + 1] === '"') {
-        field += '"';
-        i += 2;
+export function parseCsvRecords(text: string): CsvRecord[] {
+  const reader = new CsvReader();
+  return [...reader.push(text), ...reader.end()];
+}
+
+/** The records of a CSV file read in pieces of any size (a file read as it streams), one at a time. */
+export async function* streamCsvRecords(pieces: AsyncIterable<string>): AsyncGenerator<CsvRecord> {
+  const reader = new CsvReader();
+  for await (const piece of pieces) yield* reader.push(piece);
+  yield* reader.end();
+}
+
+/**
+ * CSV read piece by piece: `push` returns the records a piece completed, `end` the last one. The
+ * separator is chosen once the first line is complete; a piece's last character waits for the
+ * next piece when it may be half of a pair (`""` in a quoted field, CRLF).
+ */
+class CsvReader {
+  private separator: string | undefined;
+  private unread = '';
+  private row: string[] = [];
+  private field = '';
+  private quoted = false;
+  private line = 1;
+  private rowLine = 1;
+
+  push(piece: string): CsvRecord[] {
+    return this.read(this.unread + piece, false);
+  }
+
+  end(): CsvRecord[] {
+    const records = this.read(this.unread, true);
+    if (this.quoted) throw new TallyError('FORMAT_INVALID', 'The CSV has a quoted field that never ends.');
+    if (this.field !== '' || this.row.length > 0) this.endRow(records);
+    return records;
+  }
+
+  private read(text: string, final: boolean): CsvRecord[] {
+    let source = text;
+    if (this.separator === undefined) {
+      const lineEnd = source.search(/\r?\n/);
+      if (lineEnd < 0 && !final) {
+        this.unread = source;
+        return [];
+      }
+      if (source.startsWith('\uFEFF')) source = source.slice(1);
+      const firstLine = source.slice(0, source.search(/\r?\n|$/));
+      this.separator = firstLine.includes(',') ? ',' : firstLine.includes(';') ? ';' : firstLine.includes('\t') ? '\t' : ',';
+    }
+    const separator = this.separator;
+    const records: CsvRecord[] = [];
+    const stop = final ? source.length : source.length - 1;
+    let i = 0;
+    while (i < stop) {
+      const c = source[i];
+      if (this.quoted) {
+        if (c === '"' && source[i + 1] === '"') {
+          this.field += '"';
+          i += 2;
+          continue;
+        }
+        if (c === '"') this.quoted = false;
+        else this.field += c;
+        if (c === '\n') this.line++;
+        i++;
         continue;
       }
-      if (c === '"') quoted = false;
-      else field += c;
-      if (c === '\n') line++;
+      if (c === '"' && this.field.trim() === '') {
+        this.quoted = true;
+        this.field = '';
+      } else if (c === separator) {
+        this.row.push(this.field);
+        this.field = '';
+      } else if (c === '\n' || c === '\r') {
+        this.endRow(records);
+        if (c === '\r' && source[i + 1] === '\n') i++;
+        this.line++;
+        this.rowLine = this.line;
+      } else {
+        this.field += c;
+      }
       i++;
-      continue;
     }
-    if (c === '"' && field.trim() === '') {
-      quoted = true;
-      field = '';
-    } else if (c === separator) {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      endRow();
-      if (c === '\r' && source[i + 1] === '\n') i++;
-      line++;
-      rowLine = line;
-    } else {
-      field += c;
-    }
-    i++;
+    this.unread = source.slice(i);
+    return records;
   }
-  if (quoted) throw new TallyError('FORMAT_INVALID', 'The CSV has a quoted field that never ends.');
-  if (field !== '' || row.length > 0) endRow();
-  return rows;
+
+  private endRow(records: CsvRecord[]): void {
+    this.row.push(this.field);
+    if (this.row.length > 1 || this.field.trim() !== '') records.push({ line: this.rowLine, fields: this.row });
+    this.row = [];
+    this.field = '';
+  }
 }
 
 const FORMULA_START = /^[=+\-@\t\r]/;

@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
+import { type Insertable, type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { DirectoryState, UserRole } from '../../model/vocabulary.js';
 import { dialectOf } from '../connect.js';
 import { codePointOrder, foldedUsername, orderedColumn, prefixEnd } from '../list-order.js';
@@ -31,27 +31,51 @@ export interface UserListQuery {
   offset?: number;
 }
 
+/** A new user's row: enabled, unlocked. */
+function newRow(user: NewUserRow): Insertable<UsersTable> {
+  return {
+    username: user.username,
+    password_hash: user.passwordHash,
+    email: user.email,
+    first_name: user.firstName,
+    last_name: user.lastName,
+    role: user.role,
+    disabled: 0,
+    failed_logons: 0,
+    locked_until: null,
+    created_at: user.now,
+    updated_at: user.now,
+  };
+}
+
 export class UserRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(user: NewUserRow): Promise<UserRow> {
-    return this.db
-      .insertInto('users')
-      .values({
-        username: user.username,
-        password_hash: user.passwordHash,
-        email: user.email,
-        first_name: user.firstName,
-        last_name: user.lastName,
-        role: user.role,
-        disabled: 0,
-        failed_logons: 0,
-        locked_until: null,
-        created_at: user.now,
-        updated_at: user.now,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    return this.db.insertInto('users').values(newRow(user)).returningAll().executeTakeFirstOrThrow();
+  }
+
+  /** New users in statements of a few hundred rows each (SQLite limits a statement's parameters). */
+  async insertMany(users: readonly NewUserRow[]): Promise<void> {
+    for (let i = 0; i < users.length; i += 200)
+      await this.db
+        .insertInto('users')
+        .values(users.slice(i, i + 200).map(newRow))
+        .execute();
+  }
+
+  /** Which of these usernames the store has (exactly as written). */
+  async existingUsernames(usernames: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < usernames.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('users')
+        .select('username')
+        .where('username', 'in', usernames.slice(i, i + 500))
+        .execute();
+      for (const row of rows) found.add(row.username);
+    }
+    return found;
   }
 
   async findByUsername(username: string): Promise<UserRow | undefined> {
@@ -90,17 +114,8 @@ export class UserRepository {
     return this.db
       .insertInto('users')
       .values({
-        username: user.username,
-        password_hash: null,
-        email: user.email,
-        first_name: user.firstName,
-        last_name: user.lastName,
-        role: user.role,
+        ...newRow({ ...user, passwordHash: null }),
         disabled: user.state === 'present' ? 0 : 1,
-        failed_logons: 0,
-        locked_until: null,
-        created_at: user.now,
-        updated_at: user.now,
         source_id: user.sourceId,
         external_id: user.externalId,
         directory_state: user.state,
