@@ -156,7 +156,7 @@ export function createServices(store: Store, keyring: Keyring, clock: Clock, opt
     directory,
   );
   const users = new UserService(repositories.users, audit, clock, lockout, logonDelays, directory);
-  const authenticationStore = new AuthenticationRepository(store.db, store.offLoopCommits);
+  const authenticationStore = new AuthenticationRepository(store.db, store.offLoopCommits, store.genericPlans);
   const passcodeRules = new PasscodeRules(tokens, lockout, clock, DEFAULT_AUTHENTICATION);
   const clockWatch = new ClockWatch(clock, options.monotonic ?? systemMonotonic, (step) => {
     observer.clockStepped(step.seconds);

@@ -9,6 +9,7 @@ import type { SqliteSynchronous } from '../model/vocabulary.js';
 import { failoverPool, NoUsableServerError } from './failover-pool.js';
 import { migrations } from './migrations/index.js';
 import { parsePostgresAddress } from './postgres-address.js';
+import { preparesMarkedStatements } from './prepared-statements.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -86,6 +87,15 @@ export interface Store {
   checkWritable(): void;
   /** SQLite with durable commits only: commits whose log sync waits off the event loop (see `OffLoopCommits`). */
   offLoopCommits?: OffLoopCommits;
+  /**
+   * PostgreSQL only: a few connections of their own whose prepared statements are always planned
+   * generically (`plan_cache_mode = force_generic_plan`), for the fixed-text statements marked
+   * with `preparedOnPostgres` that run on their own (no transaction around them). On the main
+   * connections PostgreSQL plans each statement for its values, as the console's queries need (a
+   * `like` prefix, a range); for the authentication batch's statements it planned every batch anew,
+   * which cost more than running them.
+   */
+  genericPlans?: Kysely<Database>;
   close(): Promise<void>;
 }
 
@@ -284,22 +294,28 @@ async function openPostgres(
     throw new TallyError('CONFIG_INVALID', `The PostgreSQL URL ${(error as Error).message}.`);
   }
   const description = `PostgreSQL at ${address.description}`;
-  const pool = failoverPool(
-    address,
-    {
-      max: 10,
-      connectionTimeoutMillis: 5000,
-      options: schema ? `-c search_path=${schema}` : undefined,
-      types: {
-        getTypeParser: ((oid: number, format?: string) =>
-          oid === INT8_OID
-            ? (value: string) => Number(value)
-            : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  const kysely = (max: number, settings: string[]) => {
+    const pool = failoverPool(
+      address,
+      {
+        max,
+        connectionTimeoutMillis: 5000,
+        options: [...(schema ? [`-c search_path=${schema}`] : []), ...settings].join(' ') || undefined,
+        types: {
+          getTypeParser: ((oid: number, format?: string) =>
+            oid === INT8_OID
+              ? (value: string) => Number(value)
+              : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+        },
       },
-    },
-    onStatement ? (client) => countStatements(client, onStatement) : undefined,
-  );
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
+      (client) => {
+        preparesMarkedStatements(client);
+        if (onStatement) countStatements(client, onStatement);
+      },
+    );
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
+  };
+  const db = kysely(10, []);
   try {
     if (schema) {
       // Two processes creating the schema at once: IF NOT EXISTS can still fail for the loser.
@@ -315,7 +331,18 @@ async function openPostgres(
       error instanceof NoUsableServerError ? error.message : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
     throw new TallyError('STORE_UNAVAILABLE', `Cannot reach ${description} (${reason}).`);
   }
-  return { db, dialect: 'postgres', description, checkWritable: () => {}, close: () => db.destroy() };
+  const genericPlans = kysely(4, ['-c plan_cache_mode=force_generic_plan']);
+  return {
+    db,
+    genericPlans,
+    dialect: 'postgres',
+    description,
+    checkWritable: () => {},
+    close: async () => {
+      await genericPlans.destroy();
+      await db.destroy();
+    },
+  };
 }
 
 /** Tells `onStatement` of each statement a pooled client sends (Kysely sends all of them through `query`). */

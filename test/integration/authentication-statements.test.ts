@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import { writePskc } from '../../src/core/pskc/write.js';
 import type { Actor } from '../../src/domain/actor.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/connect.js';
@@ -98,6 +99,25 @@ describe('the statements of a one-request authentication batch on PostgreSQL', {
       [['success', 'tokencode accepted']],
     );
     assert.equal((await statementsOf('stmt-audit', code)).result, 'reject', 'the step is used');
+  });
+
+  test('the two statements are prepared once per connection and planned generically, not parsed and planned per batch', async () => {
+    const serial = await userWithToken(tally, 'stmt-prepared');
+    // One batch after another: the pool of generic-plan connections hands out the one it made each time.
+    for (let i = 0; i < 8; i++) assert.equal((await statementsOf(`stmt-prepared-nobody-${i}`, '000000')).result, 'reject');
+    assert.equal((await statementsOf('stmt-prepared', await currentCode(tally, serial))).result, 'accept');
+    const genericPlans = store.genericPlans;
+    assert.ok(genericPlans, 'a PostgreSQL store has connections for generic plans');
+    const { rows } = await sql<{ statement: string; generic_plans: number; custom_plans: number }>`
+      select statement, generic_plans, custom_plans from pg_prepared_statements`.execute(genericPlans);
+    const read = rows.find((row) => row.statement.includes('row_to_json(u) as holder'));
+    const write = rows.find((row) => row.statement.startsWith('with used as'));
+    assert.ok(read && write, JSON.stringify(rows));
+    for (const statement of [read, write]) {
+      assert.equal(Number(statement.custom_plans), 0, statement.statement);
+      assert.ok(Number(statement.generic_plans) >= 1, statement.statement);
+    }
+    assert.ok(Number(read.generic_plans) >= 9, 'every batch ran the prepared read');
   });
 });
 

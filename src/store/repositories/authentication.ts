@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import { type Dialect, dialectOf, listParameter, type OffLoopCommits, rowsParameters } from '../connect.js';
+import { preparedOnPostgres } from '../prepared-statements.js';
 import type { Database } from '../schema.js';
 import { type Connection, connectionOf, queryBuilderOf } from '../unit-of-work.js';
 import { AuditRepository, type NewAuditRow } from './audit.js';
@@ -56,20 +57,20 @@ const POSTGRES = {
    * nulls), the user as JSON beside it. Every users column is text or a number, which JSON carries
    * as the row parsers would.
    */
-  holders: `select t.*, row_to_json(u) as holder from users u left join tokens t on t.user_id = u.id
-    where u.username = any($1::text[]) order by t.id`,
-  useSteps: POSTGRES_USE_STEPS,
+  holders: preparedOnPostgres(`select t.*, row_to_json(u) as holder from users u left join tokens t on t.user_id = u.id
+    where u.username = any($1::text[]) order by t.id`),
+  useSteps: preparedOnPostgres(POSTGRES_USE_STEPS),
   /**
    * Steps used and audit events in one statement, which is one transaction by itself: no BEGIN or
    * COMMIT. An event is inserted unless it needs a step (its last column) that was not taken. The
    * steps' parameters are $1 to $5, the events' the ones after.
    */
-  useStepsAndRecord: `with used as (${POSTGRES_USE_STEPS}),
+  useStepsAndRecord: preparedOnPostgres(`with used as (${POSTGRES_USE_STEPS}),
     recorded as (insert into audit_events (${AUDIT_COLUMNS})
       select ${AUDIT_COLUMNS} from unnest(${postgresAuditArrays(STEP_USE_COLUMNS + 1)}, $${STEP_USE_COLUMNS + AUDIT_COLUMN_COUNT + 1}::bigint[])
         as e(${AUDIT_COLUMNS}, needs_step_of)
       where e.needs_step_of is null or e.needs_step_of in (select id from used))
-    select id, transactions_left from used`,
+    select id, transactions_left from used`),
 };
 
 /** An audit event of a batch; one that stands for an accept is recorded only if `needsStepOf`'s step was taken. */
@@ -150,11 +151,13 @@ export class AuthenticationRepository {
 
   /**
    * `offLoopCommits` (SQLite with durable commits): a batch's commit syncs the log off the event
-   * loop, which meanwhile reads and decodes the requests of the next batches.
+   * loop, which meanwhile reads and decodes the requests of the next batches. `genericPlans`
+   * (PostgreSQL): where the batch's own statements run (`Store.genericPlans`).
    */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly offLoopCommits?: OffLoopCommits,
+    private readonly genericPlans: Kysely<Database> = db,
   ) {
     this.dialect = dialectOf(db);
     this.audit = new AuditRepository(db);
@@ -208,7 +211,7 @@ export class AuthenticationRepository {
 
   /** PostgreSQL: users and tokens in one statement, one snapshot, one round trip. */
   private async readPostgresHolders(names: readonly string[]): Promise<{ users: UserRow[]; tokens: TokenRow[] }> {
-    const result = await this.db.executeQuery(CompiledQuery.raw(POSTGRES.holders, [listParameter('postgres', names)]));
+    const result = await this.genericPlans.executeQuery(CompiledQuery.raw(POSTGRES.holders, [listParameter('postgres', names)]));
     const users = new Map<number, UserRow>();
     const tokens: TokenRow[] = [];
     for (const { holder, ...token } of result.rows as Array<TokenRow & { holder: UserRow }>) {
@@ -252,7 +255,9 @@ export class AuthenticationRepository {
         AUDIT_COLUMN_COUNT + 1,
       ),
     ];
-    const result = await retriedOnLockConflict(() => this.db.executeQuery(CompiledQuery.raw(POSTGRES.useStepsAndRecord, parameters)));
+    const result = await retriedOnLockConflict(() =>
+      this.genericPlans.executeQuery(CompiledQuery.raw(POSTGRES.useStepsAndRecord, parameters)),
+    );
     return taken(uses, result.rows as TakenRow[]);
   }
 
