@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -150,6 +150,38 @@ test('an off-loop commit resolves only once the log is synced, its work committi
     await store.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+/** How many of this process's file descriptors are open on `path`. */
+function descriptorsOn(path: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false; // closed between the listing and the look
+    }
+  }).length;
+}
+
+test('a durable store syncs its log through one handle it keeps open for all commits, and lets go of it when closed', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tally-durability-'));
+  const log = join(dataDir, 'tally.db-wal');
+  const store = await openStore({ dataDir });
+  try {
+    await migrateToLatest(store);
+    const commits = store.offLoopCommits;
+    assert.ok(commits);
+    const sqlitesOwn = descriptorsOn(log);
+    await commits.commit(store.db, (connection) => sql`create table kept_open (id integer)`.execute(connection));
+    assert.equal(descriptorsOn(log), sqlitesOwn + 1, 'the first sync opens the log once');
+    for (let i = 0; i < 10; i++)
+      await commits.commit(store.db, (connection) => sql`insert into kept_open values (${i})`.execute(connection));
+    assert.equal(descriptorsOn(log), sqlitesOwn + 1, 'later syncs use the same handle');
+  } finally {
+    await store.close();
+  }
+  assert.equal(descriptorsOn(log), 0, 'closing the store closes the handle');
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 test('syncs are shared: callers who ask while a sync runs wait for one next sync, which starts after the running one ends', async () => {
