@@ -1,5 +1,4 @@
-import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 import { systemActor } from '../../domain/actor.js';
 import { ASSIGNMENT_FILE_MAX_CHARS } from '../../domain/assignment-import.js';
 import type { StreamImportTotals } from '../../domain/tokens.js';
@@ -7,6 +6,7 @@ import { TallyError } from '../../errors.js';
 import { MAX_TOKEN_FILE_BYTES } from '../../formats/detect.js';
 import { streamPskcFile } from '../../tokens/files.js';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
+import { sizeOf, streamWithProgress } from '../file-progress.js';
 import { storeSettings, withServices } from '../store.js';
 
 export const inventoryImportCommand = defineCommand({
@@ -37,7 +37,7 @@ export const inventoryImportCommand = defineCommand({
     if (options.batch !== undefined || size > MAX_TOKEN_FILE_BYTES) {
       const batchSize = options.batch === undefined ? 1000 : Number(options.batch);
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new UsageError('--batch takes 1 to 100000 keys.');
-      return streamImport({ config, options, io, file, size, batchSize });
+      return streamImport({ config, options, io, file, batchSize });
     }
     const content = readBounded(file, MAX_TOKEN_FILE_BYTES);
     return withServices(config, async (services) => {
@@ -96,14 +96,6 @@ export const inventoryAssignCommand = defineCommand({
   },
 });
 
-function sizeOf(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    throw new UsageError(`cannot read ${file}.`);
-  }
-}
-
 /** A file's bytes, refused before it is read when it is larger than `limit`. */
 function readBounded(file: string, limit: number): Buffer {
   const size = sizeOf(file);
@@ -120,35 +112,20 @@ async function streamImport(run: {
   options: Record<string, unknown>;
   io: Io;
   file: string;
-  size: number;
   batchSize: number;
 }): Promise<number> {
-  const { io, file, size, options } = run;
-  let bytesRead = 0;
-  const chunks = (async function* () {
-    for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
-      bytesRead += chunk.length;
-      yield chunk;
-    }
-  })();
+  const { io, file, options } = run;
+  const streamed = streamWithProgress(file, 'keys', io);
   const notes: string[] = [];
-  const started = performance.now();
-  let shown = started;
-  const progress = (totals: StreamImportTotals, final = false) => {
-    const now = performance.now();
-    if (!final && now - shown < 1000) return;
-    shown = now;
-    const done = totals.imported + totals.replaced + totals.skipped + totals.refused;
-    const seconds = (now - started) / 1000;
-    const rate = seconds > 0 ? done / seconds : 0;
-    const left = bytesRead > 0 && !final ? ` ETA ${Math.round(((size - bytesRead) / bytesRead) * seconds)} s` : '';
-    io.err(
-      `${done} keys (${totals.imported} imported, ${totals.skipped} skipped, ${totals.refused} refused) ${Math.round(rate)}/s${left}\n`,
+  const progress = (totals: StreamImportTotals, final = false) =>
+    streamed.progress(
+      totals.imported + totals.replaced + totals.skipped + totals.refused,
+      `${totals.imported} imported, ${totals.skipped} skipped, ${totals.refused} refused`,
+      final,
     );
-  };
   return withServices(run.config, async (services) => {
     const totals = await services.tokens.importStream(systemActor, {
-      keys: streamPskcFile(chunks, options.password as string | undefined, notes),
+      keys: streamPskcFile(streamed.pieces, options.password as string | undefined, notes),
       fileName: file.split('/').pop(),
       replace: Boolean(options.replace),
       batchSize: run.batchSize,

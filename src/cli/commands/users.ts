@@ -1,9 +1,8 @@
-import { createReadStream, statSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { streamCsvRecords } from '../../core/csv/csv.js';
 import { systemActor } from '../../domain/actor.js';
 import type { UserStreamImportTotals } from '../../domain/users.js';
 import { defineCommand, EXIT, UsageError } from '../command.js';
+import { streamWithProgress } from '../file-progress.js';
 import { storeSettings, withServices } from '../store.js';
 
 export const usersImportCommand = defineCommand({
@@ -34,34 +33,16 @@ export const usersImportCommand = defineCommand({
     const file = positionals[0]!;
     const batchSize = options.batch === undefined ? 1000 : Number(options.batch);
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new UsageError('--batch takes 1 to 100000 users.');
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      throw new UsageError(`cannot read ${file}.`);
-    }
-    let bytesRead = 0;
-    const pieces = (async function* () {
-      for await (const piece of createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
-        bytesRead += piece.length;
-        yield piece;
-      }
-    })();
-    const started = performance.now();
-    let shown = started;
-    const progress = (totals: UserStreamImportTotals, final = false) => {
-      const now = performance.now();
-      if (!final && now - shown < 1000) return;
-      shown = now;
-      const done = totals.created + totals.skipped + totals.refused;
-      const seconds = (now - started) / 1000;
-      const rate = seconds > 0 ? Math.round(done / seconds) : 0;
-      const left = bytesRead > 0 && !final ? ` ETA ${Math.round(((size - bytesRead) / bytesRead) * seconds)} s` : '';
-      io.err(`${done} users (${totals.created} created, ${totals.skipped} skipped, ${totals.refused} refused) ${rate}/s${left}\n`);
-    };
+    const streamed = streamWithProgress(file, 'users', io);
+    const progress = (totals: UserStreamImportTotals, final = false) =>
+      streamed.progress(
+        totals.created + totals.skipped + totals.refused,
+        `${totals.created} created, ${totals.skipped} skipped, ${totals.refused} refused`,
+        final,
+      );
     return withServices(config, async (services) => {
       const totals = await services.users.importStream(systemActor, {
-        records: streamCsvRecords(decodeUtf8(pieces)),
+        records: streamCsvRecords(decodeUtf8(streamed.pieces)),
         fileName: file.split('/').pop(),
         batchSize,
         onRefused: (refusal) => {
