@@ -2,7 +2,7 @@ import { type CsvRecord, parseCsvRecords } from '../core/csv/csv.js';
 import { invalidField, invalidInput, isTallyError, TallyError } from '../errors.js';
 import { type DirectoryState, USER_ROLES, type UserRole } from '../model/vocabulary.js';
 import { isUniqueViolation } from '../store/connect.js';
-import type { UserListQuery, UserRepository, UserRow } from '../store/repositories/users.js';
+import type { NewUserRow, UserListQuery, UserRepository, UserRow } from '../store/repositories/users.js';
 import { type Actor, requireAuthorityOver, requirePermission } from './actor.js';
 import { type AuditEntry, type AuditRecord, type AuditService, failure } from './audit.js';
 import type { Clock } from './clock.js';
@@ -121,6 +121,19 @@ async function hashOutsideTransaction(password: string | undefined): Promise<str
     return undefined;
   }
   return hashPassword(password);
+}
+
+/** The row a new internal user is stored as. */
+function newUserRow(user: NewUser, passwordHash: string | null, now: number): NewUserRow {
+  return {
+    username: user.username,
+    passwordHash,
+    email: user.email ?? null,
+    firstName: user.firstName ?? null,
+    lastName: user.lastName ?? null,
+    role: user.role ?? 'user',
+    now,
+  };
 }
 
 /** Refuses a new user the actor may not create or whose fields are malformed; returns the user's role. */
@@ -289,15 +302,7 @@ export class UserService {
       const role = checkNewUser(actor, input);
       const passwordHash = hashed ?? null;
       try {
-        const row = await tx.users.insert({
-          username: input.username,
-          passwordHash,
-          email: input.email ?? null,
-          firstName: input.firstName ?? null,
-          lastName: input.lastName ?? null,
-          role,
-          now: this.clock.now(),
-        });
+        const row = await tx.users.insert(newUserRow({ ...input, role }, passwordHash, this.clock.now()));
         return this.view(row, names);
       } catch (error) {
         if (isUniqueViolation(error)) throw new TallyError('USER_EXISTS', `A user named ${input.username} exists already.`);
@@ -469,17 +474,7 @@ export class UserService {
         requirePermission(actor, 'users.create');
         const existing = await tx.users.existingUsernames(users.map((user) => user.username));
         const fresh = users.flatMap((user, i) => (existing.has(user.username) ? [] : [{ user, passwordHash: hashes[i] ?? null }]));
-        await tx.users.insertMany(
-          fresh.map(({ user, passwordHash }) => ({
-            username: user.username,
-            passwordHash,
-            email: user.email ?? null,
-            firstName: user.firstName ?? null,
-            lastName: user.lastName ?? null,
-            role: user.role ?? 'user',
-            now,
-          })),
-        );
+        await tx.users.insertMany(fresh.map(({ user, passwordHash }) => newUserRow(user, passwordHash, now)));
         await this.audit.record(
           fresh.map(({ user }) => ({ actor, entry: { action: 'user.create', targetType: 'user', target: user.username } })),
           tx.connection,

@@ -128,8 +128,9 @@ export interface OffLoopCommits {
  * database is open: SQLite removes or replaces the log only when its last connection closes.
  */
 export function offLoopCommits(logFile: string, syncFile?: (path: string) => Promise<void>): OffLoopCommits {
-  const kept = syncFile ? undefined : keptOpen(logFile);
-  const syncs = sharedSyncs(() => (kept ? kept.datasync() : (syncFile as (path: string) => Promise<void>)(logFile)));
+  // Opened only at its first sync: unused when `syncFile` is given.
+  const log = keptOpen(logFile);
+  const syncs = sharedSyncs(syncFile ? () => syncFile(logFile) : log.datasync);
   const withoutSync = <T>(db: Kysely<Database>, work: (connection: Kysely<Database>) => Promise<T>) =>
     db.connection().execute(async (connection) => {
       await sql`pragma synchronous = NORMAL`.execute(connection);
@@ -146,7 +147,7 @@ export function offLoopCommits(logFile: string, syncFile?: (path: string) => Pro
       return result;
     },
     commitUnsynced: withoutSync,
-    close: async () => kept?.close(),
+    close: log.close,
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TallyError } from '../../errors.js';
-import { csvLine, parseCsv, parseCsvRecords, streamCsvRecords } from './csv.js';
+import { csvLine, parseCsv, parseCsvRecords, STREAMED_RECORD_MAX_CHARS, streamCsvRecords } from './csv.js';
 
 test('parses quoted fields, doubled quotes, CRLF and LF, and drops blank lines', () => {
   const text = '\uFEFFusername,email,note\r\nalice,alice@example.com,"says ""hi"", twice"\n\nbob,,"two\nlines"\r\n';
@@ -71,4 +71,14 @@ test('a streamed file whose quoted field never ends is refused at its end', asyn
     streamed(['a,b\n', '"open,', 'still open']),
     (error: unknown) => error instanceof TallyError && error.code === 'FORMAT_INVALID',
   );
+});
+
+test('a streamed record longer than the bound is refused with its line, whether quoted or lacking line ends', async () => {
+  const long = 'x'.repeat(STREAMED_RECORD_MAX_CHARS);
+  const refusedAtLine = (line: number) => (error: unknown) =>
+    error instanceof TallyError && error.code === 'FORMAT_INVALID' && error.message.includes(`line ${line} `);
+  await assert.rejects(streamed(['a,b\nc,"', long, long]), refusedAtLine(2));
+  await assert.rejects(streamed([long, long]), refusedAtLine(1));
+  const fits = await streamed(['a,b\n', `"${'y'.repeat(STREAMED_RECORD_MAX_CHARS - 5)}",z\n`]);
+  assert.equal(fits.length, 2, 'a record within the bound is read');
 });

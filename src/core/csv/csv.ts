@@ -26,9 +26,12 @@ export function parseCsvRecords(text: string): CsvRecord[] {
   return [...reader.push(text), ...reader.end()];
 }
 
+/** A streamed file's longest record: a file with no line ends, or a quote never closed, must not fill memory. */
+export const STREAMED_RECORD_MAX_CHARS = 65_536;
+
 /** The records of a CSV file read in pieces of any size (a file read as it streams), one at a time. */
 export async function* streamCsvRecords(pieces: AsyncIterable<string>): AsyncGenerator<CsvRecord> {
-  const reader = new CsvReader();
+  const reader = new CsvReader(STREAMED_RECORD_MAX_CHARS);
   for await (const piece of pieces) yield* reader.push(piece);
   yield* reader.end();
 }
@@ -46,6 +49,10 @@ class CsvReader {
   private quoted = false;
   private line = 1;
   private rowLine = 1;
+  /** Characters read of the record being read (its separators, quotes and line end included). */
+  private recordChars = 0;
+
+  constructor(private readonly maxRecordChars = Number.POSITIVE_INFINITY) {}
 
   push(piece: string): CsvRecord[] {
     return this.read(this.unread + piece, false);
@@ -63,6 +70,7 @@ class CsvReader {
     if (this.separator === undefined) {
       const lineEnd = source.search(/\r?\n/);
       if (lineEnd < 0 && !final) {
+        if (source.length > this.maxRecordChars) this.tooLong();
         this.unread = source;
         return [];
       }
@@ -76,6 +84,7 @@ class CsvReader {
     let i = 0;
     while (i < stop) {
       const c = source[i];
+      if (++this.recordChars > this.maxRecordChars) this.tooLong();
       if (this.quoted) {
         if (c === '"' && source[i + 1] === '"') {
           this.field += '"';
@@ -108,7 +117,12 @@ class CsvReader {
     return records;
   }
 
+  private tooLong(): never {
+    throw new TallyError('FORMAT_INVALID', `The CSV's record at line ${this.rowLine} is longer than ${this.maxRecordChars} characters.`);
+  }
+
   private endRow(records: CsvRecord[]): void {
+    this.recordChars = 0;
     this.row.push(this.field);
     if (this.row.length > 1 || this.field.trim() !== '') records.push({ line: this.rowLine, fields: this.row });
     this.row = [];
